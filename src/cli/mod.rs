@@ -1,0 +1,34 @@
+//! Command-line interface: clap argument structs (one file per subcommand), resolved into the
+//! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
+
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// How a command ended when it did not fail outright.
+pub enum Outcome {
+    /// Everything ran and everything passed.
+    Success,
+    /// The work ran but found failures (a verdict that is not pass, a failing task...).
+    Failures,
+}
+
+/// unitcoder: turn raw code into verified training data for code models, and measure those models.
+/// Offline, with the model loaded in-process; no API keys.
+#[derive(Parser)]
+#[command(name = "unitcoder", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    // Subcommands, one file each under src/cli/.
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn run() -> anyhow::Result<Outcome> {
+    let cli = Cli::parse();
+    match cli.command {}
+}

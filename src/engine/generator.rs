@@ -1,0 +1,193 @@
+//! The interface between the engine and its users (eval harness, pipeline, `unitcoder generate`).
+//! Requests are submitted in batches so the engine can decode many prompts x samples together.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// Errors of the inference engine. Messages name the file or field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A model file or directory could not be used (truncated, corrupt, unsupported...).
+    #[error("{path}: {problem}")]
+    Model { path: String, problem: String },
+    /// The request itself is invalid (e.g. a chat prompt for a model without a chat template).
+    #[error("invalid request: {0}")]
+    Request(String),
+    /// A failure inside the tensor library.
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// Anything else the engine could not do, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Message { role: role.into(), content: content.into() }
+    }
+}
+
+/// What to condition on: raw text (base-model completion) or chat messages rendered with the model's
+/// chat template (with the generation prompt appended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<Message>),
+}
+
+/// Decoding settings. `temperature == 0` means greedy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingParams {
+    pub max_tokens: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 disables top-k.
+    pub top_k: usize,
+    pub seed: u64,
+    /// Generation stops before the first occurrence of any of these strings (not included in the text).
+    pub stop: Vec<String>,
+    /// Keep generating past end-of-sequence tokens.
+    pub ignore_eos: bool,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            max_tokens: 512,
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+            stop: Vec::new(),
+            ignore_eos: false,
+        }
+    }
+}
+
+/// A prompt with its sampling settings and the number of samples wanted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub prompt: Prompt,
+    pub n: usize,
+    pub params: SamplingParams,
+}
+
+/// Why a sample stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// An end-of-sequence / stop token.
+    Eos,
+    /// A stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+}
+
+/// One generated sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub finish: FinishReason,
+}
+
+/// Anything that turns batches of requests into completions: the candle engine, or a script in tests.
+pub trait Generator: Send + Sync {
+    /// Generates `request.n` samples for every request; the outer vector follows `requests`.
+    fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, EngineError>;
+    /// A stable identifier of the model (card name, path or repo), recorded with every output.
+    fn model_id(&self) -> String;
+    /// Whether the model has a chat template (decides instruction vs completion prompting).
+    fn has_chat_template(&self) -> bool;
+}
+
+type Script = dyn Fn(&Request, usize) -> String + Send + Sync;
+
+/// A [`Generator`] whose replies come from a closure of (request, sample index): for tests of
+/// everything above the engine, and for replaying recorded outputs.
+pub struct Scripted {
+    script: Box<Script>,
+    chat: bool,
+    calls: Mutex<Vec<Request>>,
+}
+
+impl Scripted {
+    /// A scripted chat model.
+    pub fn new(script: impl Fn(&Request, usize) -> String + Send + Sync + 'static) -> Self {
+        Scripted { script: Box::new(script), chat: true, calls: Mutex::new(Vec::new()) }
+    }
+
+    /// Marks the scripted model as a base (completion) model without a chat template.
+    pub fn base_model(mut self) -> Self {
+        self.chat = false;
+        self
+    }
+
+    /// Every request received so far, in order.
+    pub fn calls(&self) -> Vec<Request> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Generator for Scripted {
+    fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, EngineError> {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.extend(requests.iter().cloned());
+        }
+        Ok(requests
+            .iter()
+            .map(|r| {
+                (0..r.n)
+                    .map(|i| {
+                        let text = (self.script)(r, i);
+                        Completion {
+                            generated_tokens: text.split_whitespace().count(),
+                            prompt_tokens: 0,
+                            text,
+                            finish: FinishReason::Eos,
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn model_id(&self) -> String {
+        "scripted".to_string()
+    }
+
+    fn has_chat_template(&self) -> bool {
+        self.chat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripted_returns_n_samples_per_request_in_order() {
+        let g = Scripted::new(|r, i| match &r.prompt {
+            Prompt::Text(t) => format!("{t}-{i}"),
+            Prompt::Chat(m) => format!("chat{}-{i}", m.len()),
+        });
+        let reqs = vec![
+            Request { prompt: Prompt::Text("a".into()), n: 2, params: SamplingParams::default() },
+            Request { prompt: Prompt::Chat(vec![Message::new("user", "x")]), n: 1, params: SamplingParams::default() },
+        ];
+        let out = g.generate(&reqs).unwrap();
+        assert_eq!(out[0].iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["a-0", "a-1"]);
+        assert_eq!(out[1][0].text, "chat1-0");
+        assert_eq!(g.calls().len(), 2);
+    }
+}

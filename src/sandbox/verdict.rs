@@ -1,0 +1,133 @@
+//! The data the executor takes and returns. These types are the contract between the sandbox and its
+//! users (the eval harness, the pipeline, `unitcoder check --json`), so fields are only ever added.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Resource limits for one run. The defaults suit benchmark-sized programs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock limit for the whole run, tests included.
+    #[serde(with = "secs_f64")]
+    pub timeout: Duration,
+    /// Memory limit for the whole process tree, in MiB.
+    pub memory_mb: u64,
+    /// Maximum number of processes and threads the candidate may have at once.
+    pub max_procs: u64,
+    /// Largest file the candidate may write, in MiB.
+    pub max_file_mb: u64,
+    /// Maximum number of open file descriptors.
+    pub max_open_files: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(10),
+            memory_mb: 2048,
+            max_procs: 64,
+            max_file_mb: 64,
+            max_open_files: 256,
+        }
+    }
+}
+
+/// One unit of work: a program and the tests that judge it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Caller's identifier, echoed in the verdict.
+    pub id: String,
+    /// The candidate program (Python source).
+    pub program: String,
+    /// The tests, written as if they followed the program in the same module.
+    pub tests: String,
+    /// Per-job limits; the executor's defaults when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// Overall outcome of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Tests ran, at least one assertion executed in every test, and none failed.
+    Pass,
+    /// A test failed (assertion or wrong result), or the run proved nothing (no tests, vacuous tests).
+    Fail,
+    /// The program or the tests raised, could not be loaded, tampered with the harness, or were killed.
+    Error,
+    /// The wall-clock or CPU limit was hit.
+    Timeout,
+}
+
+/// Outcome of a single test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestStatus {
+    Pass,
+    Fail,
+    Error,
+    Skip,
+}
+
+/// One test's name, outcome and a trimmed message (what the fix loop feeds back to the model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub name: String,
+    pub status: TestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Which isolation mechanisms were actually in force for a run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Isolation {
+    /// A short name for the overall level, e.g. `full`, `partial`, `none`.
+    pub level: String,
+    /// Mechanisms in force, e.g. `pid-namespace`, `landlock`, `seccomp`, `uid`.
+    pub active: Vec<String>,
+    /// Mechanisms requested but unavailable on this machine.
+    pub missing: Vec<String>,
+}
+
+/// The structured result of running a program with its tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub id: String,
+    pub status: Status,
+    /// Why the status is what it is: `assertion`, an exception type, `memory`, `no tests ran`,
+    /// `tampering`, ... `None` on pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub tests: Vec<TestOutcome>,
+    pub duration_ms: u64,
+    /// Bounded tail of what the candidate wrote to stdout.
+    pub stdout_tail: String,
+    /// Bounded tail of what the candidate wrote to stderr.
+    pub stderr_tail: String,
+    pub isolation: Isolation,
+}
+
+impl Verdict {
+    /// True only for [`Status::Pass`].
+    pub fn passed(&self) -> bool {
+        self.status == Status::Pass
+    }
+}
+
+mod secs_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        if !(secs.is_finite() && secs > 0.0) {
+            return Err(serde::de::Error::custom("timeout must be a positive number of seconds"));
+        }
+        Ok(Duration::from_secs_f64(secs))
+    }
+}
