@@ -277,8 +277,15 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
         return r
 
     def from_tests(fn):
-        code = getattr(fn, "__code__", None)
-        return real_type(code) is code_type and code.co_filename == TESTS_FN
+        # Decorators such as unittest.skip wrap the test function; look through functools.wraps.
+        for _ in range(8):
+            code = getattr(fn, "__code__", None)
+            if real_type(code) is code_type and code.co_filename == TESTS_FN:
+                return True
+            fn = getattr(fn, "__wrapped__", None)
+            if fn is None:
+                return False
+        return False
 
     originals = {k: v for k, v in TestCase.__dict__.items() if k.startswith(("assert", "fail"))}
 
@@ -342,7 +349,10 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
     def install_audit_hook():
         workdir_prefix = workdir.rstrip("/") + "/"
         frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
-        transparent = ("/inspect.py", "/ctypes/")
+
+        def transparent(fn):
+            # Library code that hands frames or raw memory to its caller: judge the caller instead.
+            return fn.endswith("/inspect.py") or "/ctypes/" in fn
         busy = set()
         ident = _thread_ident
 
@@ -353,7 +363,7 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
 
         def requester():
             f = getframe(2)
-            while f is not None and f.f_code.co_filename.endswith(transparent):
+            while f is not None and transparent(f.f_code.co_filename):
                 f = f.f_back
             return f.f_code.co_filename if f is not None else HARNESS_FN
 
@@ -454,6 +464,8 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
                 if k.startswith("test") and from_tests(v) and k not in methods:
                     methods.append(k)
         methods.sort()
+        if not methods:
+            return True
         class_skip = getattr(cls, "__unittest_skip__", False)
         if not class_skip:
             try:
@@ -490,7 +502,7 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
     items = list(ns.items())
     for name, obj in items:
         if real_isinstance(obj, real_type) and TestCase in mro_of(obj) and obj is not TestCase:
-            if obj.__module__ == "__main__" and any(from_tests(v) for v in obj.__dict__.values()):
+            if obj.__module__ == "__main__":
                 if not run_case_class(obj):
                     exit_(0)
     for name, obj in items:

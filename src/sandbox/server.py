@@ -16,7 +16,7 @@ import time as _time
 import resource as _resource
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
 LL_WRITE_FILE, LL_TRUNCATE = 1 << 1, 1 << 14
 LL_WRITE_DIR = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
 LL_REFER = 1 << 13
@@ -148,9 +148,35 @@ class Server:
         _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
         if _os.path.isdir("/dev/shm"):
             _libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
+        self._expose_python()
         opts = ("size=%dm,mode=0755" % self.cfg.get("dir_mb", 1024)).encode()
         ok = _libc.mount(b"tmpfs", self.dir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts) == 0
         self._mark("private-tmpfs", ok, "mounting a tmpfs on the worker dir failed")
+
+    def _expose_python(self):
+        """The interpreter may live under a directory other users cannot enter (pyenv in /root).
+        In this private mount namespace, cover such a directory with an empty tmpfs and bind back
+        only the parts Python needs, so the unprivileged uid can import and nothing else shows."""
+        needed = {_sys.prefix, _sys.base_prefix, _sys.exec_prefix, _os.path.dirname(_sys.executable)}
+        needed.update(p for p in _sys.path if p and _os.path.isdir(p))
+        hidden = {}
+        for path in sorted(needed):
+            parts = _os.path.realpath(path).split("/")
+            for i in range(2, len(parts)):
+                ancestor = "/".join(parts[:i])
+                if not _os.stat(ancestor).st_mode & 0o001:
+                    hidden.setdefault(ancestor, set()).add(parts[i])
+                    break
+        for ancestor, children in hidden.items():
+            fds = {c: _os.open(_os.path.join(ancestor, c), _os.O_PATH) for c in children}
+            if _libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") != 0:
+                self.notes.append("cannot expose %s to the unprivileged uid" % ancestor)
+                continue
+            for child, fd in fds.items():
+                target = _os.path.join(ancestor, child)
+                _os.mkdir(target)
+                _libc.mount(("/proc/self/fd/%d" % fd).encode(), target.encode(), None, MS_BIND | MS_REC, None)
+                _os.close(fd)
 
     def _clone(self):
         if not self.clone_ns:
