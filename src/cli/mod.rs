@@ -1,6 +1,7 @@
 //! Command-line interface: clap argument structs (one file per subcommand), resolved into the
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
+mod check;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -25,10 +26,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands, one file each under src/cli/.
+    /// Run a program against its tests in the sandbox (one pair, or a JSONL batch).
+    Check(check::CheckArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> anyhow::Result<Outcome> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Check(args) => check::run(args),
+    }
 }
