@@ -3,6 +3,8 @@
 //! [`Generator`] trait, so tests can script a model with [`Scripted`].
 
 mod generator;
+pub mod gguf_info;
+pub mod tokenizer;
 
 pub mod batch;
 pub mod codec;
