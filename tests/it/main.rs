@@ -3,3 +3,6 @@
 
 mod common;
 mod cli;
+mod models;
+mod models_hf;
+mod tokenizer;
