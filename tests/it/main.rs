@@ -5,3 +5,6 @@ mod cli;
 mod common;
 mod sandbox;
 mod engine_tiny;
+mod models;
+mod models_hf;
+mod tokenizer;
