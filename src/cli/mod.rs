@@ -2,6 +2,7 @@
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
 mod progress;
+mod retrieve;
 
 use clap::{Parser, Subcommand};
 
@@ -25,10 +26,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands, one file each under src/cli/.
+    /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
+    Retrieve(retrieve::RetrieveArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> anyhow::Result<Outcome> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Retrieve(args) => retrieve::run(args),
+    }
 }
