@@ -4,6 +4,7 @@
 mod check;
 mod models;
 mod progress;
+mod retrieve;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +32,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Model cards: list, pull, path, info.
     Models(models::ModelsArgs),
+    /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
+    Retrieve(retrieve::RetrieveArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -39,5 +42,6 @@ pub fn run() -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Retrieve(args) => retrieve::run(args),
     }
 }

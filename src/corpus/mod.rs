@@ -1,2 +1,227 @@
 //! Readers for pre-training code corpora: JSONL / JSONL.gz / JSONL.zst with a `content` field, Parquet
 //! (The Stack v2, HF datasets) and directories of `.py` files. Each yields source files with provenance.
+//!
+//! Every reader is a streaming iterator of `Result<SourceFile, CorpusError>`: corpora are far larger
+//! than memory. A bad entry (a malformed JSON line, a row without `content`, a file that is not UTF-8)
+//! is a *recoverable* error: the reader reports it with its file and line (or row) and carries on, and
+//! the caller decides whether to skip-and-count or stop ([`CorpusError::is_recoverable`]). I/O failures
+//! and unreadable containers are fatal and end the iterator.
+
+mod jsonl;
+mod parquet;
+mod pydir;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use jsonl::JsonlReader;
+pub use parquet::ParquetReader;
+pub use pydir::PyDirReader;
+
+/// Where a source file came from inside the corpus: the corpus file and the line (JSONL, 1-based),
+/// row (Parquet, 0-based over the whole file) or nothing (a `.py` file of a directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The corpus file (a JSONL/Parquet file, or the `.py` file itself for directories).
+    pub file: PathBuf,
+    /// The 1-based line of a JSONL file or 0-based row of a Parquet file; `None` for `.py` files.
+    pub line: Option<u64>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.file.display()),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// One source file of a corpus with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// A stable id: the first 16 hex digits of the SHA-256 of `content`. Independent of where the
+    /// corpus lives, so shards are the same on every machine and identical files share a shard.
+    pub id: String,
+    /// The file's text.
+    pub content: String,
+    /// The file's path inside its repository (or inside the corpus directory), when known.
+    pub path: Option<String>,
+    /// The repository name (`owner/name`), when known.
+    pub repo: Option<String>,
+    /// The licenses recorded for the repository (The Stack lists several), possibly empty.
+    pub license: Vec<String>,
+    /// Where in the corpus this file was read.
+    pub origin: Origin,
+}
+
+impl SourceFile {
+    /// Builds a source file, computing its content id.
+    pub fn new(content: String, origin: Origin) -> Self {
+        SourceFile {
+            id: content_id(&content),
+            content,
+            path: None,
+            repo: None,
+            license: Vec::new(),
+            origin,
+        }
+    }
+}
+
+/// The first 16 hex digits of the SHA-256 of `text`: the ids of source files and records.
+pub fn content_id(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a corpus could not be read, or an entry of it was bad.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// The corpus path does not exist.
+    #[error("{0}: no such file or directory")]
+    NotFound(PathBuf),
+    /// The path's extension is not one we read.
+    #[error(
+        "{0}: unsupported corpus format (expected .jsonl, .jsonl.gz, .jsonl.zst, .parquet, .py, or a directory of .py files)"
+    )]
+    Unsupported(PathBuf),
+    /// Reading failed (fatal).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file being read.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A Parquet file could not be opened or decoded (fatal).
+    #[error("{path}: {message}")]
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// One file of a directory could not be read; the walk goes on (recoverable).
+    #[error("{path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// One entry is bad; the reader goes on with the next one (recoverable).
+    #[error("{path} {unit} {index}: {message}")]
+    Malformed {
+        /// The corpus file.
+        path: PathBuf,
+        /// `line` (JSONL, 1-based) or `row` (Parquet, 0-based) or `file`.
+        unit: &'static str,
+        /// The line or row number.
+        index: u64,
+        /// What is wrong with it, e.g. "missing field `content`".
+        message: String,
+    },
+}
+
+impl CorpusError {
+    /// Whether the reader can go on after this error (a bad entry, not a broken file).
+    pub fn is_recoverable(&self) -> bool {
+        matches!(
+            self,
+            CorpusError::Malformed { .. } | CorpusError::Unreadable { .. }
+        )
+    }
+}
+
+/// The kind of corpus a path holds, decided from its name (or being a directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorpusKind {
+    /// JSON Lines, plain.
+    Jsonl,
+    /// JSON Lines, gzip-compressed.
+    JsonlGz,
+    /// JSON Lines, zstd-compressed.
+    JsonlZst,
+    /// A Parquet file.
+    Parquet,
+    /// A directory of `.py` files, walked recursively.
+    PyDir,
+    /// A single `.py` file.
+    PyFile,
+}
+
+impl CorpusKind {
+    /// Recognizes `path`'s corpus kind, or says it is unsupported or missing.
+    pub fn of(path: &Path) -> Result<Self, CorpusError> {
+        if path.is_dir() {
+            return Ok(CorpusKind::PyDir);
+        }
+        if !path.exists() {
+            return Err(CorpusError::NotFound(path.to_path_buf()));
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let json = |stem: &str| {
+            stem.ends_with(".jsonl") || stem.ends_with(".json") || stem.ends_with(".ndjson")
+        };
+        if let Some(stem) = name.strip_suffix(".gz") {
+            if json(stem) {
+                return Ok(CorpusKind::JsonlGz);
+            }
+        } else if let Some(stem) = name.strip_suffix(".zst") {
+            if json(stem) {
+                return Ok(CorpusKind::JsonlZst);
+            }
+        } else if json(&name) {
+            return Ok(CorpusKind::Jsonl);
+        } else if name.ends_with(".parquet") {
+            return Ok(CorpusKind::Parquet);
+        } else if name.ends_with(".py") {
+            return Ok(CorpusKind::PyFile);
+        }
+        Err(CorpusError::Unsupported(path.to_path_buf()))
+    }
+}
+
+/// A streaming reader over one corpus path.
+pub type SourceIter = Box<dyn Iterator<Item = Result<SourceFile, CorpusError>> + Send>;
+
+/// Opens one corpus path (file or directory) as a stream of source files.
+pub fn open(path: &Path) -> Result<SourceIter, CorpusError> {
+    Ok(match CorpusKind::of(path)? {
+        CorpusKind::Jsonl | CorpusKind::JsonlGz | CorpusKind::JsonlZst => {
+            Box::new(JsonlReader::open(path)?)
+        }
+        CorpusKind::Parquet => Box::new(ParquetReader::open(path)?),
+        CorpusKind::PyDir | CorpusKind::PyFile => Box::new(PyDirReader::open(path)),
+    })
+}
+
+/// Opens several corpus paths one after the other (each is opened when the previous one ends, so a
+/// bad later path is reported only when reached; check them first with [`CorpusKind::of`]).
+pub fn open_all(paths: &[PathBuf]) -> SourceIter {
+    let paths = paths.to_vec();
+    Box::new(paths.into_iter().flat_map(|p| match open(&p) {
+        Ok(it) => it,
+        Err(e) => Box::new(std::iter::once(Err(e))) as SourceIter,
+    }))
+}
+
+/// Provenance column/field names, in order of preference: The Stack v1 uses the `max_stars_*`
+/// names, The Stack v2 and most HF exports the short ones.
+pub(crate) const PATH_FIELDS: &[&str] = &["path", "max_stars_repo_path", "file_path", "filepath"];
+/// Repository-name fields, in order of preference.
+pub(crate) const REPO_FIELDS: &[&str] = &["repo", "repo_name", "max_stars_repo_name"];
+/// License fields, in order of preference (a string or a list of strings).
+pub(crate) const LICENSE_FIELDS: &[&str] = &[
+    "license",
+    "licenses",
+    "max_stars_repo_licenses",
+    "detected_licenses",
+    "license_type",
+];

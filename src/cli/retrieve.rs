@@ -1,0 +1,149 @@
+//! `unitcoder retrieve`: stage 1 of the synthesis pipeline on its own. Reads corpora, keeps the
+//! functions that can stand alone with allowed imports, dedups and decontaminates them, writes the
+//! records as JSONL and the funnel as `OUT.stats.json`, and prints the funnel.
+
+use super::progress::Bars;
+use super::Outcome;
+use anyhow::{bail, Context};
+use clap::Args;
+use std::path::PathBuf;
+use unitcoder::pipeline::retrieve::{self, Limits, OnMalformed, Packages, RetrieveSettings, Shard};
+
+/// Arguments of `unitcoder retrieve`.
+#[derive(Args, Debug)]
+pub struct RetrieveArgs {
+    /// Corpus to read: .jsonl, .jsonl.gz, .jsonl.zst (a `content` field per line), .parquet (a
+    /// `content` column), a .py file, or a directory of .py files. Repeatable. Default: the local
+    /// Python's standard-library sources.
+    #[arg(long, value_name = "PATH")]
+    pub corpus: Vec<PathBuf>,
+    /// Allowed top-level modules, one per line (`#` comments). Default: BigCodeBench's 139 libraries.
+    #[arg(long, value_name = "FILE")]
+    pub packages: Option<PathBuf>,
+    /// Benchmark file or directory (HumanEval, MBPP, BigCodeBench JSONL/JSON) to decontaminate against.
+    /// Repeatable. Default: no decontamination.
+    #[arg(long, value_name = "PATH")]
+    pub decontaminate: Vec<PathBuf>,
+    /// Word n-gram length for decontamination.
+    #[arg(long, default_value_t = 13, value_name = "N")]
+    pub ngram: usize,
+    /// Jaccard threshold for near-duplicate removal (MinHash over 5-token shingles); 0 turns it off.
+    #[arg(long, default_value_t = 0.8, value_name = "J")]
+    pub near_dup: f64,
+    /// Minimum function length in lines.
+    #[arg(long, default_value_t = Limits::default().min_lines, value_name = "N")]
+    pub min_lines: usize,
+    /// Maximum function length in lines.
+    #[arg(long, default_value_t = Limits::default().max_lines, value_name = "N")]
+    pub max_lines: usize,
+    /// Stop after N kept functions.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Process only part i of N (0-based), split by a stable hash of each source file's content.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<Shard>,
+    /// Stop at the first malformed corpus entry instead of skipping and counting it.
+    #[arg(long)]
+    pub strict: bool,
+    /// The Python whose standard library is the default corpus.
+    #[arg(long, default_value = "python3", value_name = "PYTHON")]
+    pub python: String,
+    /// Output JSONL file of records; the funnel goes to OUT.stats.json beside it.
+    #[arg(long, value_name = "OUT.jsonl")]
+    pub out: PathBuf,
+}
+
+/// Resolves the arguments into settings (the default corpus included).
+pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
+    let corpus = if args.corpus.is_empty() {
+        vec![stdlib_dir(&args.python)?]
+    } else {
+        args.corpus.clone()
+    };
+    let mut s = RetrieveSettings::new(corpus);
+    if let Some(path) = &args.packages {
+        s.packages = Packages::load(path)?;
+    }
+    if !(0.0..=1.0).contains(&args.near_dup) {
+        bail!(
+            "--near-dup {}: expected a Jaccard threshold between 0 and 1",
+            args.near_dup
+        );
+    }
+    if args.ngram == 0 {
+        bail!("--ngram must be at least 1");
+    }
+    s.decontaminate = args.decontaminate.clone();
+    s.ngram = args.ngram;
+    s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
+    s.limits = Limits {
+        min_lines: args.min_lines,
+        max_lines: args.max_lines,
+        ..Limits::default()
+    };
+    s.limit = args.limit;
+    s.shard = args.shard.unwrap_or(Shard::ALL);
+    s.on_malformed = if args.strict {
+        OnMalformed::Fail
+    } else {
+        OnMalformed::Skip
+    };
+    Ok(s)
+}
+
+/// The standard-library source directory of `python`.
+pub fn stdlib_dir(python: &str) -> anyhow::Result<PathBuf> {
+    let out = std::process::Command::new(python)
+        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+        .output()
+        .with_context(|| format!("running `{python}` to find the standard library (pass --corpus to use another corpus)"))?;
+    if !out.status.success() {
+        bail!(
+            "`{python}` could not report its standard library: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !dir.join("os.py").is_file() {
+        bail!(
+            "{}: not a Python standard-library source directory (no os.py)",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Runs `unitcoder retrieve`.
+pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
+    let settings = settings(&args)?;
+    let bars = Bars::new();
+    let result = retrieve::retrieve_to_file(&settings, &args.out, &bars);
+    let stats_path = retrieve::stats_path(&args.out);
+    let stats = result.with_context(|| {
+        format!(
+            "retrieve stopped; records so far are in {}, counts in {}",
+            args.out.display(),
+            stats_path.display()
+        )
+    })?;
+    println!(
+        "corpus: {}",
+        settings
+            .corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    print!("{}", stats.funnel());
+    for example in &stats.malformed_examples {
+        println!("malformed: {example}");
+    }
+    println!(
+        "wrote {} records to {} (funnel: {})",
+        stats.kept,
+        args.out.display(),
+        stats_path.display()
+    );
+    Ok(Outcome::Success)
+}

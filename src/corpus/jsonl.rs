@@ -1,0 +1,127 @@
+//! JSON Lines corpora (plain, gzip or zstd): one JSON object per line with a `content` string and
+//! optional provenance fields (see [`super::PATH_FIELDS`] and friends).
+
+use super::{
+    CorpusError, CorpusKind, Origin, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS,
+};
+use serde_json::Value;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Streams the entries of one JSONL(.gz/.zst) file.
+pub struct JsonlReader {
+    path: PathBuf,
+    lines: Box<dyn BufRead + Send>,
+    line: u64,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl JsonlReader {
+    /// Opens `path`, choosing the decompressor from its name.
+    pub fn open(path: &Path) -> Result<Self, CorpusError> {
+        let io = |source| CorpusError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let raw: Box<dyn Read + Send> = match CorpusKind::of(path)? {
+            // MultiGzDecoder: concatenated gzip members are common in dataset dumps.
+            CorpusKind::JsonlGz => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            CorpusKind::JsonlZst => Box::new(zstd::stream::read::Decoder::new(file).map_err(io)?),
+            _ => Box::new(file),
+        };
+        Ok(JsonlReader {
+            path: path.to_path_buf(),
+            lines: Box::new(BufReader::with_capacity(1 << 20, raw)),
+            line: 0,
+            buf: Vec::new(),
+            done: false,
+        })
+    }
+
+    fn malformed(&self, message: impl Into<String>) -> CorpusError {
+        CorpusError::Malformed {
+            path: self.path.clone(),
+            unit: "line",
+            index: self.line,
+            message: message.into(),
+        }
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<SourceFile, CorpusError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| self.malformed(format!("invalid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(self.malformed("not a JSON object"));
+        };
+        let content = match map.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(self.malformed("field `content` is not a string")),
+            None => return Err(self.malformed("missing field `content`")),
+        };
+        let mut file = SourceFile::new(
+            content,
+            Origin {
+                file: self.path.clone(),
+                line: Some(self.line),
+            },
+        );
+        file.path = first_string(&map, PATH_FIELDS);
+        file.repo = first_string(&map, REPO_FIELDS);
+        file.license = licenses(&map);
+        Ok(file)
+    }
+}
+
+fn first_string(map: &serde_json::Map<String, Value>, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| map.get(*n).and_then(Value::as_str).map(str::to_string))
+}
+
+fn licenses(map: &serde_json::Map<String, Value>) -> Vec<String> {
+    for name in LICENSE_FIELDS {
+        match map.get(*name) {
+            Some(Value::String(s)) => return vec![s.clone()],
+            Some(Value::Array(items)) => {
+                return items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+impl Iterator for JsonlReader {
+    type Item = Result<SourceFile, CorpusError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            self.buf.clear();
+            match self.lines.read_until(b'\n', &mut self.buf) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    self.line += 1;
+                    if self.buf.iter().all(u8::is_ascii_whitespace) {
+                        continue; // blank lines (often a trailing one) are not entries
+                    }
+                    return Some(self.parse(&self.buf));
+                }
+                Err(source) => {
+                    self.done = true;
+                    return Some(Err(CorpusError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }));
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,234 @@
+//! The one record type that flows through the synthesis pipeline. Retrieval creates it (a function
+//! with its imports and provenance); each later stage fills its own field (tests, attempts, verified,
+//! polished) or sets `rejected`, and never re-parses or re-shapes what earlier stages wrote, like
+//! datatrove's `Document`. Records serialize as one JSON object per line; empty later-stage fields
+//! are omitted, so a retrieve-only file stays small and older files still load.
+
+use crate::corpus::{content_id, SourceFile};
+use crate::sandbox::Verdict;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A pipeline record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Stable id: the first 16 hex digits of the SHA-256 of `function.code`.
+    pub id: String,
+    /// Where the function came from.
+    pub source: Provenance,
+    /// The retrieved function.
+    pub function: Function,
+    /// The unit tests the model wrote (stage 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Tests>,
+    /// Every execution of code + tests, in order (stage 3), the original function first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// The passing program (stage 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Verified>,
+    /// The documented program (stage 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polished: Option<Polished>,
+    /// Set when a stage drops the record; later stages skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Rejection>,
+}
+
+/// Provenance of a retrieved function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The content id of the source file ([`SourceFile::id`]); also the shard key.
+    pub file_id: String,
+    /// The corpus file it was read from.
+    pub corpus_file: PathBuf,
+    /// The line (JSONL) or row (Parquet) in the corpus file; absent for `.py` files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus_line: Option<u64>,
+    /// The file's path in its repository or corpus directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The repository's licenses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license: Vec<String>,
+    /// First line of the function in the file (1-based, decorators included).
+    pub start_line: usize,
+    /// Last line of the function in the file.
+    pub end_line: usize,
+}
+
+/// The function as retrieved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    /// Its name.
+    pub name: String,
+    /// `def name(params) -> ret:` as written.
+    pub signature: String,
+    /// The docstring literal as written (quotes included), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docstring: Option<String>,
+    /// The program: the needed import lines, two blank lines, the function.
+    pub code: String,
+    /// The import lines alone.
+    pub imports: Vec<String>,
+    /// The dotted modules the function uses.
+    pub modules: Vec<String>,
+    /// Their top-level packages (what the allow-list matched), sorted and unique.
+    pub packages: Vec<String>,
+}
+
+/// Unit tests written for a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tests {
+    /// The `unittest` code (a `TestCases` class).
+    pub code: String,
+    /// The model that wrote them.
+    pub model: String,
+    /// Hash of the prompt template used.
+    pub prompt_hash: String,
+}
+
+/// Where an attempt's code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptKind {
+    /// The function as retrieved.
+    Original,
+    /// A model fix of a failing version.
+    Fix,
+    /// The polished (documented) version.
+    Polish,
+    /// A check that the tests fail when the body raises `NotImplementedError`.
+    Vacuity,
+}
+
+/// One execution of a program with the tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// What this attempt is.
+    pub kind: AttemptKind,
+    /// Fix round (0 for the original).
+    pub round: u32,
+    /// Sample index within the round.
+    pub sample: u32,
+    /// The program run.
+    pub code: String,
+    /// The sandbox's verdict.
+    pub verdict: Verdict,
+    /// Tokens generated to produce `code` (0 for the original).
+    #[serde(default)]
+    pub tokens: u64,
+}
+
+/// A program that passes its tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    /// The passing program (imports + function).
+    pub code: String,
+    /// The round that produced it (0: the original passed as written).
+    pub round: u32,
+    /// Whether the original function passed as written (the tests agree with it).
+    pub original_passed: bool,
+}
+
+/// The documented program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Polished {
+    /// The program with docstring and comments, which still passes the tests.
+    pub code: String,
+}
+
+/// The pipeline stages, for rejections and statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Stage 1.
+    Retrieve,
+    /// Stage 2.
+    Tests,
+    /// Stage 3.
+    RunFix,
+    /// Stage 4.
+    Polish,
+    /// Stage 5.
+    Emit,
+}
+
+/// Why and where a record was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The stage that dropped it.
+    pub stage: Stage,
+    /// A stable snake_case reason (a statistics key).
+    pub reason: String,
+    /// Free-form detail (the offending name, the failing test...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+impl Record {
+    /// A fresh record for a retrieved function of `file`.
+    pub fn retrieved(file: &SourceFile, f: crate::pipeline::retrieve::Extracted) -> Self {
+        let code = format!("{}\n\n\n{}\n", f.imports.join("\n"), f.text);
+        let mut packages: Vec<String> = f
+            .modules
+            .iter()
+            .map(|m| crate::pipeline::retrieve::top_level(m).to_string())
+            .collect();
+        packages.sort();
+        packages.dedup();
+        Record {
+            id: content_id(&code),
+            source: Provenance {
+                file_id: file.id.clone(),
+                corpus_file: file.origin.file.clone(),
+                corpus_line: file.origin.line,
+                path: file.path.clone(),
+                repo: file.repo.clone(),
+                license: file.license.clone(),
+                start_line: f.lines.0,
+                end_line: f.lines.1,
+            },
+            function: Function {
+                name: f.name,
+                signature: f.signature,
+                docstring: f.docstring,
+                code,
+                imports: f.imports,
+                modules: f.modules,
+                packages,
+            },
+            tests: None,
+            attempts: Vec::new(),
+            verified: None,
+            polished: None,
+            rejected: None,
+        }
+    }
+
+    /// Marks the record as dropped by `stage`.
+    pub fn reject(&mut self, stage: Stage, reason: impl Into<String>, detail: impl Into<String>) {
+        self.rejected = Some(Rejection {
+            stage,
+            reason: reason.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Whether a stage has dropped the record.
+    pub fn is_rejected(&self) -> bool {
+        self.rejected.is_some()
+    }
+
+    /// The function's source without its import lines.
+    pub fn function_text(&self) -> &str {
+        let code = &self.function.code;
+        match code.find("\n\n\n") {
+            Some(i) if !self.function.imports.is_empty() => code[i + 3..].trim_end_matches('\n'),
+            _ => code.trim_end_matches('\n'),
+        }
+    }
+}

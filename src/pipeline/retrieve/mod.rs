@@ -1,0 +1,348 @@
+//! Stage 1, retrieve: stream a corpus, parse each Python file, keep the top-level functions that can
+//! stand alone with allowed imports ([`python`]), drop exact and near duplicates ([`dedup`]) and
+//! benchmark overlaps ([`decontam`]), and hand each survivor on as a [`Record`]. Every drop is
+//! counted by reason in [`RetrieveStats`], the funnel that `unitcoder retrieve` prints and saves.
+//!
+//! Files are parsed in parallel in chunks (rayon) and the results are consumed in corpus order, so
+//! the output is the same for any thread count. `--shard i/N` keeps the files whose content id falls
+//! in shard i; dedup is per run, so duplicates split across shards survive until a merge dedups again
+//! (with [`Dedup`]).
+
+mod decontam;
+mod dedup;
+mod names;
+mod packages;
+mod python;
+mod reasons;
+mod stats;
+
+#[cfg(test)]
+mod filter_tests;
+
+pub use decontam::{DecontamError, Decontaminator};
+pub use dedup::{code_tokens, exact_key, optimal_bands, Dedup, Duplicate, NearDedup};
+pub use names::{Binding, FileScope};
+pub use packages::{is_builtin, top_level, Packages, PackagesError};
+pub use python::{extract, Extracted, FileOutcome, Limits, Rejected};
+pub use reasons::Reject;
+pub use stats::RetrieveStats;
+
+use crate::corpus::{self, CorpusError, CorpusKind, SourceFile};
+use crate::pipeline::record::Record;
+use crate::progress::Reporter;
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+/// One of N disjoint parts of the input, chosen by the source file's content id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This part, 0-based.
+    pub index: u64,
+    /// The number of parts.
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole input.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether the file with content id `file_id` belongs to this shard.
+    pub fn contains(&self, file_id: &str) -> bool {
+        if self.count <= 1 {
+            return true;
+        }
+        // Ids are SHA-256 prefixes, so their leading bits are uniform; anything else is hashed.
+        let h = u64::from_str_radix(file_id.get(..16).unwrap_or(file_id), 16)
+            .unwrap_or_else(|_| dedup::fnv1a(std::iter::once(file_id)));
+        h % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    /// Parses `i/N` with 0 ≤ i < N (0-based, like Slurm array and Kubernetes job indexes).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("shard `{s}`: expected i/N with 0 <= i < N, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What to do with a malformed corpus entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnMalformed {
+    /// Skip it, count it and keep the first few messages (the default).
+    #[default]
+    Skip,
+    /// Stop with an error naming the file and line.
+    Fail,
+}
+
+/// Everything the retrieve stage needs, resolved from the command line by the caller.
+#[derive(Debug, Clone)]
+pub struct RetrieveSettings {
+    /// Corpus paths (JSONL(.gz/.zst), Parquet, directories of `.py` files), read in order.
+    pub corpus: Vec<PathBuf>,
+    /// Allowed top-level modules.
+    pub packages: Packages,
+    /// Benchmark files or directories to decontaminate against (none: no decontamination).
+    pub decontaminate: Vec<PathBuf>,
+    /// Word n-gram length for decontamination.
+    pub ngram: usize,
+    /// Near-duplicate Jaccard threshold (`None`: exact dedup only).
+    pub near_threshold: Option<f64>,
+    /// Function size limits.
+    pub limits: Limits,
+    /// Stop after this many kept records.
+    pub limit: Option<u64>,
+    /// The part of the input to process.
+    pub shard: Shard,
+    /// Malformed-entry policy.
+    pub on_malformed: OnMalformed,
+}
+
+impl RetrieveSettings {
+    /// Defaults for `corpus`: BigCodeBench packages, 13-grams, near-dup threshold 0.8, no
+    /// decontamination, no limit, whole input, skip malformed entries.
+    pub fn new(corpus: Vec<PathBuf>) -> Self {
+        RetrieveSettings {
+            corpus,
+            packages: Packages::bigcodebench(),
+            decontaminate: Vec::new(),
+            ngram: 13,
+            near_threshold: Some(0.8),
+            limits: Limits::default(),
+            limit: None,
+            shard: Shard::ALL,
+            on_malformed: OnMalformed::Skip,
+        }
+    }
+}
+
+/// The retrieve stage failed (as opposed to dropping data, which is counted).
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    /// The corpus could not be read, or a malformed entry under [`OnMalformed::Fail`].
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    /// Benchmark files for decontamination could not be loaded.
+    #[error(transparent)]
+    Decontam(#[from] DecontamError),
+    /// Writing the output failed.
+    #[error("{path}: {source}")]
+    Output {
+        /// The output file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The record sink failed.
+    #[error("writing records: {0}")]
+    Sink(#[source] std::io::Error),
+}
+
+/// How many malformed-entry messages the statistics keep.
+const EXAMPLES: usize = 5;
+/// Files parsed in parallel per chunk: large enough to keep the pool busy, small enough that a
+/// `--limit` run stops soon.
+const CHUNK: usize = 64;
+
+/// Runs the retrieve stage, passing kept records to `sink` in corpus order and counting everything in
+/// `stats` (which stays valid, with the counts so far, when an error ends the run).
+pub fn retrieve(
+    settings: &RetrieveSettings,
+    stats: &mut RetrieveStats,
+    reporter: &dyn Reporter,
+    sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
+) -> Result<(), RetrieveError> {
+    let started = Instant::now();
+    stats.corpus = settings.corpus.clone();
+    stats.shard = settings.shard.to_string();
+    for path in &settings.corpus {
+        CorpusKind::of(path)?; // fail before any work on a missing or unsupported path
+    }
+    let decontam = if settings.decontaminate.is_empty() {
+        None
+    } else {
+        Some(Decontaminator::load(
+            &settings.decontaminate,
+            settings.ngram,
+        )?)
+    };
+    let mut dedup = Dedup::new(settings.near_threshold);
+    let mut files = corpus::open_all(&settings.corpus);
+    reporter.begin("retrieve", None);
+    let result = (|| loop {
+        let chunk = next_chunk(&mut files, settings, stats, reporter)?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let outcomes: Vec<FileOutcome> = chunk
+            .par_iter()
+            .map(|f| python::extract(&f.content, &settings.packages, &settings.limits))
+            .collect();
+        for (file, outcome) in chunk.iter().zip(outcomes) {
+            if consume(
+                file,
+                outcome,
+                settings,
+                stats,
+                &mut dedup,
+                decontam.as_ref(),
+                sink,
+            )? {
+                stats.limit_reached = true;
+                return Ok(());
+            }
+        }
+        reporter.advance("retrieve", chunk.len() as u64);
+    })();
+    reporter.end("retrieve");
+    stats.seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+/// Reads up to [`CHUNK`] source files of this shard.
+fn next_chunk(
+    files: &mut corpus::SourceIter,
+    settings: &RetrieveSettings,
+    stats: &mut RetrieveStats,
+    reporter: &dyn Reporter,
+) -> Result<Vec<SourceFile>, RetrieveError> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while chunk.len() < CHUNK {
+        match files.next() {
+            None => break,
+            Some(Ok(file)) => {
+                stats.files_read += 1;
+                if settings.shard.contains(&file.id) {
+                    chunk.push(file);
+                } else {
+                    stats.files_other_shards += 1;
+                }
+            }
+            Some(Err(e)) if e.is_recoverable() && settings.on_malformed == OnMalformed::Skip => {
+                stats.malformed_entries += 1;
+                if stats.malformed_examples.len() < EXAMPLES {
+                    reporter.note(&format!("skipped: {e}"));
+                    stats.malformed_examples.push(e.to_string());
+                }
+            }
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+    Ok(chunk)
+}
+
+/// Counts one file's outcome and passes its kept functions on; true when the limit is reached.
+fn consume(
+    file: &SourceFile,
+    outcome: FileOutcome,
+    settings: &RetrieveSettings,
+    stats: &mut RetrieveStats,
+    dedup: &mut Dedup,
+    decontam: Option<&Decontaminator>,
+    sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
+) -> Result<bool, RetrieveError> {
+    let functions = match outcome {
+        FileOutcome::Skipped(reason) => {
+            *stats.files_skipped.entry(reason.to_string()).or_default() += 1;
+            return Ok(false);
+        }
+        FileOutcome::Functions(functions) => functions,
+    };
+    stats.files_parsed += 1;
+    for f in functions {
+        stats.functions_seen += 1;
+        let extracted = match f {
+            Ok(e) => e,
+            Err(r) => {
+                let reason = r.reason.to_string();
+                *stats.rejected.entry(reason.clone()).or_default() += 1;
+                stats.reject_examples.entry(reason).or_insert_with(|| {
+                    format!("{} line {}: {} {}", file.origin, r.line, r.name, r.detail)
+                        .trim_end()
+                        .to_string()
+                });
+                continue;
+            }
+        };
+        stats.passed_filter += 1;
+        let record = Record::retrieved(file, extracted);
+        match dedup.check_parts(&record.function.code, record.function_text()) {
+            Duplicate::Exact => stats.exact_duplicates += 1,
+            Duplicate::Near => stats.near_duplicates += 1,
+            Duplicate::New => {
+                if let Some(bench) =
+                    decontam.and_then(|d| d.contaminated_by(record.function_text()))
+                {
+                    stats.contaminated += 1;
+                    *stats.contaminated_by.entry(bench.to_string()).or_default() += 1;
+                    continue;
+                }
+                stats.kept += 1;
+                for p in &record.function.packages {
+                    *stats.per_package.entry(p.clone()).or_default() += 1;
+                }
+                sink(record).map_err(RetrieveError::Sink)?;
+                if settings.limit.is_some_and(|l| stats.kept >= l) {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Runs the stage into `out` (JSONL, one record per line) and writes the funnel next to it as
+/// `<out minus .jsonl>.stats.json`, also when the run fails part-way (records written so far are
+/// flushed and kept).
+pub fn retrieve_to_file(
+    settings: &RetrieveSettings,
+    out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<RetrieveStats, RetrieveError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RetrieveError::Output { path, source }
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let mut writer = std::io::BufWriter::new(std::fs::File::create(out).map_err(io(out))?);
+    let mut stats = RetrieveStats::default();
+    let result = retrieve(settings, &mut stats, reporter, &mut |record| {
+        serde_json::to_writer(&mut writer, &record)?;
+        writer.write_all(b"\n")
+    });
+    writer.flush().map_err(io(out))?;
+    let stats_path = stats_path(out);
+    let json = serde_json::to_string_pretty(&stats).map_err(|e| io(&stats_path)(e.into()))?;
+    std::fs::write(&stats_path, json + "\n").map_err(io(&stats_path))?;
+    result.map(|()| stats)
+}
+
+/// Where the statistics of output `out` go: `OUT.jsonl` → `OUT.stats.json`.
+pub fn stats_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
+    out.with_file_name(format!("{stem}.stats.json"))
+}

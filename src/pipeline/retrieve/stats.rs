@@ -1,0 +1,94 @@
+//! The retrieve funnel: how many files and functions came in, why each dropped one was dropped,
+//! and how many records came out per package. Saved as JSON next to the output and printed as text.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Counts for one retrieve run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrieveStats {
+    /// The corpus paths read.
+    pub corpus: Vec<PathBuf>,
+    /// The shard processed (`i/N`).
+    pub shard: String,
+    /// Source files read (all shards).
+    pub files_read: u64,
+    /// Of those, files belonging to other shards (not parsed).
+    pub files_other_shards: u64,
+    /// Malformed corpus entries skipped.
+    pub malformed_entries: u64,
+    /// The first few malformed-entry messages (file and line).
+    pub malformed_examples: Vec<String>,
+    /// Files skipped whole, by reason (too large, syntax error, Python 2).
+    pub files_skipped: BTreeMap<String, u64>,
+    /// Files parsed.
+    pub files_parsed: u64,
+    /// Top-level functions seen in parsed files.
+    pub functions_seen: u64,
+    /// Functions rejected by the filter, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// One example per rejection reason: the corpus location and the detail (the offending name...).
+    pub reject_examples: BTreeMap<String, String>,
+    /// Functions that passed the filter.
+    pub passed_filter: u64,
+    /// Dropped as exact duplicates.
+    pub exact_duplicates: u64,
+    /// Dropped as near duplicates.
+    pub near_duplicates: u64,
+    /// Dropped for overlapping a benchmark.
+    pub contaminated: u64,
+    /// Contamination drops by benchmark file.
+    pub contaminated_by: BTreeMap<String, u64>,
+    /// Records written.
+    pub kept: u64,
+    /// Records per top-level package used (a record counts once for each package).
+    pub per_package: BTreeMap<String, u64>,
+    /// Whether `--limit` ended the run early.
+    pub limit_reached: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+impl RetrieveStats {
+    /// The funnel as aligned text lines, for the terminal.
+    pub fn funnel(&self) -> String {
+        let mut s = String::new();
+        let mut line = |label: &str, n: u64| {
+            let _ = writeln!(s, "{label:<34}{n:>10}");
+        };
+        line("files read", self.files_read);
+        if self.files_other_shards > 0 {
+            line("  in other shards", self.files_other_shards);
+        }
+        if self.malformed_entries > 0 {
+            line("  malformed entries skipped", self.malformed_entries);
+        }
+        for (reason, n) in &self.files_skipped {
+            line(&format!("  skipped: {reason}"), *n);
+        }
+        line("files parsed", self.files_parsed);
+        line("functions seen", self.functions_seen);
+        let mut reasons: Vec<_> = self.rejected.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (reason, n) in reasons {
+            line(&format!("  rejected: {reason}"), *n);
+        }
+        line("passed filter", self.passed_filter);
+        line("  exact duplicates", self.exact_duplicates);
+        line("  near duplicates", self.near_duplicates);
+        line("  contaminated", self.contaminated);
+        line("kept", self.kept);
+        let mut packages: Vec<_> = self.per_package.iter().collect();
+        packages.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let top: Vec<String> = packages
+            .iter()
+            .take(15)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        let _ = writeln!(s, "packages: {}", top.join(", "));
+        let _ = writeln!(s, "time: {:.1} s", self.seconds);
+        s
+    }
+}
