@@ -3,7 +3,9 @@
 //! [`Generator`] trait, so tests can script a model with [`Scripted`].
 
 mod generator;
+pub mod kernels;
 
 pub use generator::{
-    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams, Scripted,
+    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
+    Scripted,
 };
