@@ -79,6 +79,11 @@ impl QType {
         }
     }
 
+    /// Whether values carry an additive minimum (Q4_0's offset of 8 counts as one).
+    pub(crate) fn has_min(self) -> bool {
+        !matches!(self, QType::Q8_0 | QType::Q6K)
+    }
+
     /// Whether each half (16 weights) of a unified block has its own scale (only Q6_K).
     pub(crate) fn halves(self) -> bool {
         self == QType::Q6K

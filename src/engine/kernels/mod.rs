@@ -25,7 +25,7 @@ pub use format::QType;
 
 use activation::QActs;
 use format::QK;
-use packed::{OutPtr, Packed, Scales, G};
+use packed::{OutPtr, Packed, G};
 
 /// Errors building or applying a [`QMatrix`].
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +123,8 @@ pub struct QMatrix {
 /// Work below this many (row group x block x activation row) units runs on one thread: splitting a
 /// few microseconds of work costs more in wake-ups than it saves.
 const MIN_UNITS_PER_TASK: usize = 1024;
+/// Tasks per pool thread.
+const TASKS_PER_THREAD: usize = 4;
 /// Row groups per cache tile during prefill: about 256 KiB of weights, reused by every activation row.
 const TILE_BYTES: usize = 256 * 1024;
 
@@ -225,7 +227,9 @@ impl QMatrix {
         }
         let acts = QActs::quantize(x, m, p.cols);
         let units = p.groups * p.blocks * m;
-        let tasks = rayon::current_num_threads()
+        // Several tasks per thread: on a shared machine a descheduled worker's share is then picked
+        // up by the others instead of stalling the whole product.
+        let tasks = (TASKS_PER_THREAD * rayon::current_num_threads())
             .min(units / MIN_UNITS_PER_TASK)
             .clamp(1, p.groups);
         let dst = OutPtr {
@@ -248,7 +252,7 @@ impl QMatrix {
     /// Runs groups `g0..g1` for all `m` activation rows, tiled so that prefill reuses cached weights.
     unsafe fn run_groups(&self, a: &QActs, m: usize, g0: usize, g1: usize, out: OutPtr) {
         let p = &self.packed;
-        let per_group = (p.blocks * p.wbytes()).max(1);
+        let per_group = (p.blocks * p.rec()).max(1);
         let tile = (TILE_BYTES / per_group).max(1);
         let mut t0 = g0;
         while t0 < g1 {
@@ -269,7 +273,7 @@ impl QMatrix {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 | Isa::Avx512Vnni => {
                 let vnni = self.isa == Isa::Avx512Vnni;
-                let f16 = matches!(p.scales, Scales::F16(_));
+                let f16 = p.f16;
                 macro_rules! go {
                     ($mt:literal) => {
                         match (vnni, f16) {
@@ -314,14 +318,14 @@ impl QMatrix {
                 got: out.len(),
             });
         }
-        let (g, j, last) = (r / G, r % G, p.nscale() - 1);
+        let (g, j) = (r / G, r % G);
         for (b, ob) in out.chunks_exact_mut(QK).enumerate() {
             let gb = g * p.blocks + b;
             let d = [
                 p.scale(gb, 0, j),
                 p.scale(gb, if p.halves { 1 } else { 0 }, j),
             ];
-            let m = p.scale(gb, last, j);
+            let m = p.min(gb, j);
             for (i, o) in ob.iter_mut().enumerate() {
                 *o = d[i / 16] * p.value(gb, j, i) as f32 + m;
             }

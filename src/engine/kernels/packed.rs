@@ -9,9 +9,10 @@
 //!   `j` in its low nibble and weight `4p + k + 16` in its high nibble (`p` = 0..4).
 //! - 8-bit values (256 bytes): byte `32c + 4j + k` holds weight `4c + k` of row `j` (`c` = 0..8).
 //!
-//! Scales live in a separate array, per group and block: `d` of the 8 rows, then (Q6_K only) `d` of
-//! their second halves, then the minimum `m` of the 8 rows. They are stored as f16 when every value
-//! is exactly an f16 (Q4_0, Q4_1, Q8_0: the file's own scales) and as f32 otherwise (K-quants).
+//! Each group-block record continues with the scales of its 8 rows: `d`, then (Q6_K only) `d` of
+//! their second halves, then (types with a minimum) `m`. Values and scales in one record keep decode
+//! a single sequential stream. Scales are f16 when every value is exactly an f16 (Q4_0, Q4_1, Q8_0:
+//! the file's own scales) and f32 otherwise (K-quants), so Q4_1 and Q8_0 take exactly their file size.
 
 use half::f16;
 
@@ -20,22 +21,19 @@ use super::format::{decode_block, QType, UBlock, Width, QK};
 /// Rows per interleaved group.
 pub(crate) const G: usize = 8;
 
-/// Per-group-and-block scale storage.
-pub(crate) enum Scales {
-    F16(Vec<u16>),
-    F32(Vec<f32>),
-}
-
 /// A weight matrix in the interleaved layout.
 pub(crate) struct Packed {
     pub width: Width,
     pub halves: bool,
+    pub has_min: bool,
+    /// Scales stored as f16 (else f32).
+    pub f16: bool,
     pub rows: usize,
     pub cols: usize,
     pub blocks: usize,
     pub groups: usize,
-    pub weights: Vec<u8>,
-    pub scales: Scales,
+    /// `groups * blocks` records of [`Packed::rec`] bytes.
+    pub data: Vec<u8>,
 }
 
 impl Packed {
@@ -49,31 +47,31 @@ impl Packed {
 
     /// Scale vectors (of 8) per group and block.
     pub fn nscale(&self) -> usize {
-        if self.halves {
-            3
-        } else {
-            2
-        }
+        1 + self.halves as usize + self.has_min as usize
+    }
+
+    /// Bytes per group-block record.
+    pub fn rec(&self) -> usize {
+        self.wbytes() + self.nscale() * G * if self.f16 { 2 } else { 4 }
     }
 
     /// Repacks `rows` rows of raw GGUF blocks; the caller has checked the byte length.
     pub fn build(qtype: QType, rows: usize, cols: usize, bytes: &[u8]) -> Packed {
-        let (width, halves) = (qtype.width(), qtype.halves());
         let blocks = cols / QK;
         let groups = rows.div_ceil(G);
         let mut p = Packed {
-            width,
-            halves,
+            width: qtype.width(),
+            halves: qtype.halves(),
+            has_min: qtype.has_min(),
+            f16: true,
             rows,
             cols,
             blocks,
             groups,
-            weights: Vec::new(),
-            scales: Scales::F32(Vec::new()),
+            data: Vec::new(),
         };
-        let nscale = p.nscale();
-        let wbytes = p.wbytes();
-        p.weights = vec![0; groups * blocks * wbytes];
+        let (nscale, wbytes) = (p.nscale(), p.wbytes());
+        let mut values = vec![0u8; groups * blocks * wbytes];
         let mut scales = vec![0.0f32; groups * blocks * nscale * G];
         let row_bytes = cols / qtype.block_len() * qtype.block_bytes();
         let mut ub: Vec<UBlock> = Vec::with_capacity(blocks);
@@ -85,9 +83,9 @@ impl Packed {
             let (g, j) = (r / G, r % G);
             for (b, u) in ub.iter().enumerate() {
                 let gb = g * blocks + b;
-                let w = &mut p.weights[gb * wbytes..(gb + 1) * wbytes];
+                let w = &mut values[gb * wbytes..(gb + 1) * wbytes];
                 for (i, &q) in u.q.iter().enumerate() {
-                    match width {
+                    match p.width {
                         Width::Nib4 => {
                             let (p4, k, hi) = ((i % 16) / 4, i % 4, i >= 16);
                             let at = 32 * p4 + 4 * j + k;
@@ -98,36 +96,62 @@ impl Packed {
                 }
                 let s = &mut scales[gb * nscale * G..(gb + 1) * nscale * G];
                 s[j] = u.d[0];
-                if halves {
+                if p.halves {
                     s[G + j] = u.d[1];
                 }
-                s[(nscale - 1) * G + j] = u.m;
+                if p.has_min {
+                    s[(nscale - 1) * G + j] = u.m;
+                }
             }
         }
         // Bitwise round trip: f16 storage only when it loses nothing (-0.0 and NaN included).
-        let exact = scales
+        p.f16 = scales
             .iter()
             .all(|v| f16::from_f32(*v).to_f32().to_bits() == v.to_bits());
-        p.scales = if exact {
-            Scales::F16(scales.iter().map(|v| f16::from_f32(*v).to_bits()).collect())
-        } else {
-            Scales::F32(scales)
-        };
+        p.data.reserve_exact(groups * blocks * p.rec());
+        for (w, s) in values
+            .chunks_exact(wbytes)
+            .zip(scales.chunks_exact(nscale * G))
+        {
+            p.data.extend_from_slice(w);
+            for v in s {
+                if p.f16 {
+                    p.data
+                        .extend_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
+                } else {
+                    p.data.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
         p
     }
 
-    /// Scale `s` (0: d, 1: d of the second half if any, last: m) of row `j` in group-block `gb`.
+    /// Scale vector `s` (0: d, 1: d of the second half if any, then m if any) of row `j` in
+    /// group-block `gb`.
     pub fn scale(&self, gb: usize, s: usize, j: usize) -> f32 {
-        let at = (gb * self.nscale() + s) * G + j;
-        match &self.scales {
-            Scales::F16(v) => f16::from_bits(v[at]).to_f32(),
-            Scales::F32(v) => v[at],
+        let at = gb * self.rec() + self.wbytes();
+        let idx = s * G + j;
+        if self.f16 {
+            let b = &self.data[at + 2 * idx..];
+            f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+        } else {
+            let b = &self.data[at + 4 * idx..];
+            f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        }
+    }
+
+    /// The minimum of row `j` in group-block `gb` (0 for types without one).
+    pub fn min(&self, gb: usize, j: usize) -> f32 {
+        if self.has_min {
+            self.scale(gb, self.nscale() - 1, j)
+        } else {
+            0.0
         }
     }
 
     /// Value `i` (0..32) of row `j` in group-block `gb`.
     pub fn value(&self, gb: usize, j: usize, i: usize) -> i32 {
-        let w = &self.weights[gb * self.wbytes()..];
+        let w = &self.data[gb * self.rec()..];
         match self.width {
             Width::Nib4 => {
                 let byte = w[32 * ((i % 16) / 4) + 4 * j + i % 4];
@@ -139,11 +163,7 @@ impl Packed {
 
     /// Bytes held by the repacked matrix.
     pub fn size_in_bytes(&self) -> usize {
-        self.weights.len()
-            + match &self.scales {
-                Scales::F16(v) => 2 * v.len(),
-                Scales::F32(v) => 4 * v.len(),
-            }
+        self.data.len()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The portable reference kernel: the same arithmetic as the SIMD kernels, one row and block at a
 //! time. Integer block sums are exact, and the float steps (`d * dx`, times the sum, added to the
-//! accumulator, then `m * ds` added) happen in the same order with no fused multiply-add, so every
+//! accumulator, then `m * ds` added for types with a minimum) happen in the same order with no fused multiply-add, so every
 //! fast path must reproduce its results bit for bit; the property tests check exactly that.
 
 use super::activation::QActs;
@@ -19,7 +19,6 @@ pub(crate) unsafe fn run(
     g1: usize,
     out: OutPtr,
 ) {
-    let last = p.nscale() - 1;
     for g in g0..g1 {
         for i in i0..i1 {
             let mut acc = [0.0f32; G];
@@ -39,7 +38,9 @@ pub(crate) unsafe fn run(
                     } else {
                         *acc += (p.scale(gb, 0, j) * dx) * (s[0] + s[1]) as f32;
                     }
-                    *acc += p.scale(gb, last, j) * ds;
+                    if p.has_min {
+                        *acc += p.min(gb, j) * ds;
+                    }
                 }
             }
             out.store(i, g, &acc);

@@ -15,16 +15,14 @@ use std::arch::x86_64::*;
 
 use super::activation::QActs;
 use super::format::Width;
-use super::packed::{OutPtr, Packed, Scales, G};
+use super::packed::{OutPtr, Packed, G};
 
 #[inline(always)]
-unsafe fn load8<const F16: bool>(base: *const u8, idx: usize) -> __m256 {
+unsafe fn load8<const F16: bool>(p: *const u8) -> __m256 {
     if F16 {
-        _mm256_cvtph_ps(_mm_loadu_si128(
-            (base as *const u16).add(idx) as *const __m128i
-        ))
+        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
     } else {
-        _mm256_loadu_ps((base as *const f32).add(idx))
+        _mm256_loadu_ps(p as *const f32)
     }
 }
 
@@ -52,12 +50,9 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
     g1: usize,
     out: OutPtr,
 ) {
-    let sbase = match &p.scales {
-        Scales::F16(v) => v.as_ptr() as *const u8,
-        Scales::F32(v) => v.as_ptr() as *const u8,
-    };
-    let (blocks, cols, nscale, wbytes) = (p.blocks, p.cols, p.nscale(), p.wbytes());
-    let wbase = p.weights.as_ptr();
+    let (blocks, cols, rec, wbytes) = (p.blocks, p.cols, p.rec(), p.wbytes());
+    let svec = G * if F16 { 2 } else { 4 };
+    let base = p.data.as_ptr();
     let xbase = a.q.as_ptr();
     let mask = _mm256_set1_epi8(0x0F);
     let bias = _mm256_set1_epi8(-128);
@@ -66,7 +61,7 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
         let mut acc = [_mm256_setzero_ps(); MT];
         for b in 0..blocks {
             let gb = g * blocks + b;
-            let wp = wbase.add(gb * wbytes);
+            let wp = base.add(gb * rec);
             let mut lo = [_mm256_setzero_si256(); MT];
             let mut hi = [_mm256_setzero_si256(); MT];
             if p.width == Width::Nib4 {
@@ -123,11 +118,15 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
                     }
                 }
             }
-            let sp = gb * nscale * G;
-            let d = load8::<F16>(sbase, sp);
-            let m = load8::<F16>(sbase, sp + (nscale - 1) * G);
+            let sp = wp.add(wbytes);
+            let d = load8::<F16>(sp);
             let d2 = if p.halves {
-                load8::<F16>(sbase, sp + G)
+                load8::<F16>(sp.add(svec))
+            } else {
+                d
+            };
+            let m = if p.has_min {
+                load8::<F16>(sp.add(svec * (1 + p.halves as usize)))
             } else {
                 d
             };
@@ -144,8 +143,10 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
                         _mm256_mul_ps(_mm256_mul_ps(d2, dx), _mm256_cvtepi32_ps(hi[t])),
                     );
                 }
-                acc[t] =
-                    _mm256_add_ps(v, _mm256_mul_ps(m, _mm256_set1_ps(*a.ds.get_unchecked(ab))));
+                if p.has_min {
+                    v = _mm256_add_ps(v, _mm256_mul_ps(m, _mm256_set1_ps(*a.ds.get_unchecked(ab))));
+                }
+                acc[t] = v;
             }
         }
         finish::<MT>(&acc, i0, g, out);
