@@ -7,10 +7,12 @@
 //! runs integer dot products with the best kernel this CPU offers, chosen at run time ([`Isa`]):
 //! AVX-512 VNNI, AVX2, or the portable scalar reference, which every fast path matches bit for bit.
 //! Work is split across the current rayon pool by groups of output rows, so the caller sets the
-//! thread count by running inside its own `rayon::ThreadPool::install`.
+//! thread count by running inside its own `rayon::ThreadPool::install`. `QMatrix` also implements
+//! candle's `Module` (input `[..., cols]`, output `[..., rows]`), a drop-in for `QMatMul`.
 
 mod activation;
 mod format;
+mod module;
 mod packed;
 mod scalar;
 #[cfg(test)]
