@@ -9,6 +9,7 @@ mod generator;
 pub mod gguf_info;
 pub mod resolve;
 pub mod tokenizer;
+pub mod kernels;
 
 pub mod batch;
 pub mod codec;

@@ -1,0 +1,226 @@
+//! Side-by-side speed of `unitcoder::engine::kernels::QMatrix` and candle's `QMatMul` on the real
+//! matrices of a GGUF model, in one process: per-matrix GFLOP/s and GB/s for m = 1, 8 and 256
+//! activation rows, then every layer's matrices plus the output projection for one decode step
+//! (an upper bound on decode tok/s from the matrix products alone).
+//!
+//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|avx512vnni]`
+//! Both sides use 2 threads (candle's own pool reads CANDLE_NUM_THREADS, ours runs on rayon's global
+//! pool, sized by RAYON_NUM_THREADS). Every figure is the best of several runs, because the machine is shared.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use unitcoder::engine::kernels::{Isa, QMatrix};
+
+/// Best wall time of `f` over at least 3 runs and about `budget` in total.
+fn best<F: FnMut() -> Result<()>>(budget: Duration, mut f: F) -> Result<Duration> {
+    f()?; // warm caches and thread pools
+    let (start, mut best, mut runs) = (Instant::now(), Duration::MAX, 0);
+    while runs < 3 || start.elapsed() < budget {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed());
+        runs += 1;
+    }
+    Ok(best)
+}
+
+fn inputs(m: usize, cols: usize) -> Vec<f32> {
+    (0..m * cols)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.7)
+        .collect()
+}
+
+struct Loaded {
+    name: String,
+    ours: QMatrix,
+    theirs: QMatMul,
+    bytes: usize,
+}
+
+fn load(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    name: &str,
+    isa: Option<Isa>,
+) -> Result<Loaded> {
+    let qt: QTensor = content
+        .tensor(file, name, &Device::Cpu)
+        .with_context(|| format!("tensor {name}"))?;
+    let bytes = qt.storage_size_in_bytes();
+    let mut ours = QMatrix::from_qtensor(&qt).with_context(|| format!("repacking {name}"))?;
+    if let Some(isa) = isa {
+        ours.set_isa(isa)?;
+    }
+    Ok(Loaded {
+        name: name.to_string(),
+        ours,
+        theirs: QMatMul::from_qtensor(qt)?,
+        bytes,
+    })
+}
+
+/// Times one product of `m` rows with our kernels.
+fn time_ours(l: &Loaded, m: usize, budget: Duration) -> Result<Duration> {
+    let x = inputs(m, l.ours.cols());
+    let mut out = vec![0.0; m * l.ours.rows()];
+    best(budget, || Ok(l.ours.matmul(&x, m, &mut out)?))
+}
+
+/// Times one product of `m` rows with candle.
+fn time_candle(l: &Loaded, m: usize, budget: Duration) -> Result<Duration> {
+    let xt = Tensor::from_vec(inputs(m, l.ours.cols()), (m, l.ours.cols()), &Device::Cpu)?;
+    best(budget, || {
+        l.theirs.forward(&xt)?;
+        Ok(())
+    })
+}
+
+fn main() -> Result<()> {
+    let mut path = "/work/dev/SmolLM2-135M-Instruct.Q4_1.gguf".to_string();
+    let mut isa = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--isa" => {
+                isa = Some(match args.next().as_deref() {
+                    Some("scalar") => Isa::Scalar,
+                    Some("avx2") => Isa::Avx2,
+                    Some("avx512vnni") => Isa::Avx512Vnni,
+                    other => bail!("--isa takes scalar, avx2 or avx512vnni, got {other:?}"),
+                })
+            }
+            _ => path = a,
+        }
+    }
+    let mut file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+    let content = gguf_file::Content::read(&mut file).with_context(|| format!("reading {path}"))?;
+    println!(
+        "model {path}\nthreads {} | kernels {:?} (best available {:?})",
+        rayon::current_num_threads(),
+        isa.unwrap_or(Isa::best()),
+        Isa::best()
+    );
+
+    let budget = Duration::from_millis(400);
+    println!(
+        "\n{:<24} {:>11} {:>4} {:>10} {:>10} {:>8} {:>8} {:>8} {:>7}",
+        "matrix", "shape", "m", "ours us", "candle us", "GFLOP/s", "GB/s", "cand GB/s", "speedup"
+    );
+    let names = [
+        "blk.0.attn_q.weight",
+        "blk.0.attn_k.weight",
+        "blk.0.ffn_up.weight",
+        "blk.0.ffn_down.weight",
+        "token_embd.weight",
+    ];
+    let loaded = names
+        .iter()
+        .map(|n| load(&content, &mut file, n, isa))
+        .collect::<Result<Vec<_>>>()?;
+    // One side at a time: both thread pools spin while idle, so interleaving them would let each
+    // slow the other down on a 2-core machine.
+    let cases: Vec<(&Loaded, usize)> = loaded
+        .iter()
+        .flat_map(|l| [1, 8, 256].map(|m| (l, m)))
+        .collect();
+    let ours = cases
+        .iter()
+        .map(|(l, m)| time_ours(l, *m, budget))
+        .collect::<Result<Vec<_>>>()?;
+    let theirs = cases
+        .iter()
+        .map(|(l, m)| time_candle(l, *m, budget))
+        .collect::<Result<Vec<_>>>()?;
+    for (((l, m), ours), theirs) in cases.iter().zip(ours).zip(theirs) {
+        let (rows, cols) = (l.ours.rows(), l.ours.cols());
+        let flop = 2.0 * (m * rows * cols) as f64;
+        println!(
+            "{:<24} {:>11} {:>4} {:>10.1} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>6.2}x",
+            l.name,
+            format!("{rows}x{cols}"),
+            m,
+            ours.as_secs_f64() * 1e6,
+            theirs.as_secs_f64() * 1e6,
+            flop / ours.as_secs_f64() / 1e9,
+            l.bytes as f64 / ours.as_secs_f64() / 1e9,
+            l.bytes as f64 / theirs.as_secs_f64() / 1e9,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+    whole_model(&content, &mut file, isa)
+}
+
+/// Every layer's seven matrices and the (tied) output projection, in model order, for m = 1 and 8.
+fn whole_model(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    isa: Option<Isa>,
+) -> Result<()> {
+    let layers = (0..)
+        .take_while(|i| {
+            content
+                .tensor_infos
+                .contains_key(&format!("blk.{i}.attn_q.weight"))
+        })
+        .count();
+    let mut mats = Vec::new();
+    for i in 0..layers {
+        for t in [
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
+            mats.push(load(content, file, &format!("blk.{i}.{t}.weight"), isa)?);
+        }
+    }
+    let output = if content.tensor_infos.contains_key("output.weight") {
+        "output.weight"
+    } else {
+        "token_embd.weight"
+    };
+    mats.push(load(content, file, output, isa)?);
+    let bytes: usize = mats.iter().map(|l| l.bytes).sum();
+    println!(
+        "\nwhole model: {layers} layers x 7 matrices + {output}, {:.1} MB of weights per step",
+        bytes as f64 / 1e6
+    );
+    for m in [1, 8] {
+        let xs: Vec<Vec<f32>> = mats.iter().map(|l| inputs(m, l.ours.cols())).collect();
+        let mut outs: Vec<Vec<f32>> = mats.iter().map(|l| vec![0.0; m * l.ours.rows()]).collect();
+        let ours = best(Duration::from_secs(2), || {
+            for ((l, x), o) in mats.iter().zip(&xs).zip(outs.iter_mut()) {
+                l.ours.matmul(x, m, o)?;
+            }
+            Ok(())
+        })?;
+        let xts = xs
+            .iter()
+            .zip(&mats)
+            .map(|(x, l)| Tensor::from_vec(x.clone(), (m, l.ours.cols()), &Device::Cpu))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let theirs = best(Duration::from_secs(2), || {
+            for (l, x) in mats.iter().zip(&xts) {
+                l.theirs.forward(x)?;
+            }
+            Ok(())
+        })?;
+        println!(
+            "m={m}: ours {:.2} ms/step = {:.0} tok/s ({:.1} GB/s) | candle {:.2} ms/step = {:.0} tok/s ({:.1} GB/s) | speedup {:.2}x",
+            ours.as_secs_f64() * 1e3,
+            m as f64 / ours.as_secs_f64(),
+            bytes as f64 / ours.as_secs_f64() / 1e9,
+            theirs.as_secs_f64() * 1e3,
+            m as f64 / theirs.as_secs_f64(),
+            bytes as f64 / theirs.as_secs_f64() / 1e9,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+    Ok(())
+}

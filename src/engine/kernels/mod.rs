@@ -1,0 +1,337 @@
+//! Fast CPU matrix products on GGUF quantized weights (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K), for the
+//! engine's decode and prefill.
+//!
+//! A [`QMatrix`] is built once at load from a tensor's raw GGUF bytes: it decodes every block into
+//! one unified form (see `format`) and repacks rows 8 at a time into an interleaved layout (see
+//! `packed`). [`QMatrix::matmul`] quantizes the activations to int8 blocks as llama.cpp does, then
+//! runs integer dot products with the best kernel this CPU offers, chosen at run time ([`Isa`]):
+//! AVX-512 VNNI, AVX2, or the portable scalar reference, which every fast path matches bit for bit.
+//! Work is split across the current rayon pool by groups of output rows, so the caller sets the
+//! thread count by running inside its own `rayon::ThreadPool::install`. `QMatrix` also implements
+//! candle's `Module` (input `[..., cols]`, output `[..., rows]`), a drop-in for `QMatMul`.
+
+mod activation;
+mod format;
+mod module;
+mod packed;
+mod scalar;
+#[cfg(test)]
+mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use rayon::prelude::*;
+
+pub use activation::error_bound;
+pub use format::QType;
+
+use activation::QActs;
+use format::QK;
+use packed::{OutPtr, Packed, G};
+
+/// Errors building or applying a [`QMatrix`].
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// The tensor's type has no kernel here.
+    #[error("tensor type {0} is not supported by the quantized kernels (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K are)")]
+    UnsupportedType(String),
+    /// Columns are not a whole number of the type's blocks.
+    #[error("{qtype}: {cols} columns is not a multiple of the block length {block}")]
+    RaggedColumns {
+        qtype: &'static str,
+        cols: usize,
+        block: usize,
+    },
+    /// The byte buffer does not hold `rows x cols` weights of the type.
+    #[error("{qtype} {rows}x{cols}: expected {expected} bytes of blocks, got {got}")]
+    ByteLength {
+        qtype: &'static str,
+        rows: usize,
+        cols: usize,
+        expected: usize,
+        got: usize,
+    },
+    /// An input or output slice does not match the matrix.
+    #[error("{what}: expected {expected} floats, got {got}")]
+    Shape {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// A row index past the end.
+    #[error("row {row} out of range for a matrix of {rows} rows")]
+    Row { row: usize, rows: usize },
+    /// The requested instruction set is not available on this CPU.
+    #[error("instruction set {0:?} is not available on this CPU")]
+    IsaUnavailable(Isa),
+    /// Reading a candle tensor failed.
+    #[error("reading the quantized tensor: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// The kernel families, fastest last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable reference code.
+    Scalar,
+    /// AVX2 + F16C.
+    Avx2,
+    /// AVX-512 (F, BW, VL) with VNNI dot products.
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// Whether this CPU can run the kernel family.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                Isa::Avx2.is_available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Every family this CPU can run, scalar first.
+    pub fn available() -> Vec<Isa> {
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni]
+            .into_iter()
+            .filter(|i| i.is_available())
+            .collect()
+    }
+
+    /// The fastest family this CPU can run.
+    pub fn best() -> Isa {
+        Isa::available().into_iter().max().unwrap_or(Isa::Scalar)
+    }
+}
+
+/// A quantized weight matrix of `rows x cols` (output features x input features, GGUF order),
+/// repacked for the kernels.
+pub struct QMatrix {
+    qtype: QType,
+    isa: Isa,
+    packed: Packed,
+}
+
+/// Work below this many (row group x block x activation row) units runs on one thread: splitting a
+/// few microseconds of work costs more in wake-ups than it saves.
+const MIN_UNITS_PER_TASK: usize = 1024;
+/// Tasks per pool thread.
+const TASKS_PER_THREAD: usize = 4;
+/// Row groups per cache tile during prefill: about 256 KiB of weights, reused by every activation row.
+const TILE_BYTES: usize = 256 * 1024;
+
+impl QMatrix {
+    /// Builds the matrix from the raw GGUF bytes of a `rows x cols` tensor (`cols` is the
+    /// contiguous, input dimension).
+    pub fn from_gguf_bytes(
+        qtype: QType,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+    ) -> Result<QMatrix, KernelError> {
+        let block = qtype.block_len();
+        if cols % block != 0 {
+            return Err(KernelError::RaggedColumns {
+                qtype: qtype.name(),
+                cols,
+                block,
+            });
+        }
+        let expected = rows * (cols / block) * qtype.block_bytes();
+        if bytes.len() != expected {
+            return Err(KernelError::ByteLength {
+                qtype: qtype.name(),
+                rows,
+                cols,
+                expected,
+                got: bytes.len(),
+            });
+        }
+        Ok(QMatrix {
+            qtype,
+            isa: Isa::best(),
+            packed: Packed::build(qtype, rows, cols, bytes),
+        })
+    }
+
+    /// Builds the matrix from a 2-D candle quantized tensor (shape `[rows, cols]`).
+    pub fn from_qtensor(t: &candle_core::quantized::QTensor) -> Result<QMatrix, KernelError> {
+        let qtype = QType::from_ggml(t.dtype())
+            .ok_or_else(|| KernelError::UnsupportedType(format!("{:?}", t.dtype())))?;
+        let (rows, cols) = t.shape().dims2()?;
+        QMatrix::from_gguf_bytes(qtype, rows, cols, &t.data()?)
+    }
+
+    /// Forces a kernel family (e.g. [`Isa::Scalar`] for comparison); fails if the CPU lacks it.
+    pub fn set_isa(&mut self, isa: Isa) -> Result<(), KernelError> {
+        if !isa.is_available() {
+            return Err(KernelError::IsaUnavailable(isa));
+        }
+        self.isa = isa;
+        Ok(())
+    }
+
+    /// The kernel family in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The GGUF type the matrix was built from.
+    pub fn qtype(&self) -> QType {
+        self.qtype
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.packed.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.packed.cols
+    }
+
+    /// Bytes held by the repacked weights and scales.
+    pub fn size_in_bytes(&self) -> usize {
+        self.packed.size_in_bytes()
+    }
+
+    /// `out[i, r] = sum_c x[i, c] * W[r, c]` for `m` activation rows: `x` is `[m, cols]` and `out`
+    /// is `[m, rows]`, both row-major. Runs on the current rayon pool.
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<(), KernelError> {
+        let p = &self.packed;
+        if x.len() != m * p.cols {
+            return Err(KernelError::Shape {
+                what: "matmul input",
+                expected: m * p.cols,
+                got: x.len(),
+            });
+        }
+        if out.len() != m * p.rows {
+            return Err(KernelError::Shape {
+                what: "matmul output",
+                expected: m * p.rows,
+                got: out.len(),
+            });
+        }
+        if m == 0 || p.rows == 0 {
+            return Ok(());
+        }
+        let acts = QActs::quantize(x, m, p.cols);
+        let units = p.groups * p.blocks * m;
+        // Several tasks per thread: on a shared machine a descheduled worker's share is then picked
+        // up by the others instead of stalling the whole product.
+        let tasks = (TASKS_PER_THREAD * rayon::current_num_threads())
+            .min(units / MIN_UNITS_PER_TASK)
+            .clamp(1, p.groups);
+        let dst = OutPtr {
+            ptr: out.as_mut_ptr(),
+            rows: p.rows,
+        };
+        let run = |t: usize| {
+            let (g0, g1) = (p.groups * t / tasks, p.groups * (t + 1) / tasks);
+            // SAFETY: task t writes only its own groups g0..g1, and `out` holds m rows of p.rows.
+            unsafe { self.run_groups(&acts, m, g0, g1, dst) }
+        };
+        if tasks == 1 {
+            run(0);
+        } else {
+            (0..tasks).into_par_iter().for_each(run);
+        }
+        Ok(())
+    }
+
+    /// Runs groups `g0..g1` for all `m` activation rows, tiled so that prefill reuses cached weights.
+    unsafe fn run_groups(&self, a: &QActs, m: usize, g0: usize, g1: usize, out: OutPtr) {
+        let p = &self.packed;
+        let per_group = (p.blocks * p.rec()).max(1);
+        let tile = (TILE_BYTES / per_group).max(1);
+        let mut t0 = g0;
+        while t0 < g1 {
+            let t1 = (t0 + tile).min(g1);
+            let mut i0 = 0;
+            while i0 < m {
+                let mt = (m - i0).min(4);
+                self.run_tile(a, i0, mt, t0, t1, out);
+                i0 += mt;
+            }
+            t0 = t1;
+        }
+    }
+
+    unsafe fn run_tile(&self, a: &QActs, i0: usize, mt: usize, g0: usize, g1: usize, out: OutPtr) {
+        let p = &self.packed;
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512Vnni => {
+                let vnni = self.isa == Isa::Avx512Vnni;
+                let f16 = p.f16;
+                macro_rules! go {
+                    ($mt:literal) => {
+                        match (vnni, f16) {
+                            (true, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
+                            (true, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
+                            (false, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
+                            (false, false) => x86::avx2::<$mt, false>(p, a, i0, g0, g1, out),
+                        }
+                    };
+                }
+                match mt {
+                    1 => go!(1),
+                    2 => go!(2),
+                    3 => go!(3),
+                    _ => go!(4),
+                }
+            }
+            _ => scalar::run(p, a, i0, i0 + mt, g0, g1, out),
+        }
+    }
+
+    /// Row `r` as floats, exactly as the format dequantizes it (for embedding lookups).
+    pub fn dequantize_row(&self, r: usize) -> Result<Vec<f32>, KernelError> {
+        let mut out = vec![0.0; self.packed.cols];
+        self.dequantize_row_into(r, &mut out)?;
+        Ok(out)
+    }
+
+    /// Row `r` into `out` (`cols` floats).
+    pub fn dequantize_row_into(&self, r: usize, out: &mut [f32]) -> Result<(), KernelError> {
+        let p = &self.packed;
+        if r >= p.rows {
+            return Err(KernelError::Row {
+                row: r,
+                rows: p.rows,
+            });
+        }
+        if out.len() != p.cols {
+            return Err(KernelError::Shape {
+                what: "dequantized row",
+                expected: p.cols,
+                got: out.len(),
+            });
+        }
+        let (g, j) = (r / G, r % G);
+        for (b, ob) in out.chunks_exact_mut(QK).enumerate() {
+            let gb = g * p.blocks + b;
+            let d = [
+                p.scale(gb, 0, j),
+                p.scale(gb, if p.halves { 1 } else { 0 }, j),
+            ];
+            let m = p.min(gb, j);
+            for (i, o) in ob.iter_mut().enumerate() {
+                *o = d[i / 16] * p.value(gb, j, i) as f32 + m;
+            }
+        }
+        Ok(())
+    }
+}

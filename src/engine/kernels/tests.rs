@@ -1,0 +1,290 @@
+//! Property tests: random blocks (extreme scales included) and random shapes (rows not a multiple of
+//! the 8-row interleave, m = 1..9) comparing every available fast path with the scalar reference
+//! bit for bit, the scalar reference with an f64 product of the dequantized weights within the
+//! activation-quantization bound, dequantized rows with candle's own dequantization, and the products
+//! with candle's `QMatMul`.
+
+use std::borrow::Cow;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{Device, Module, Tensor};
+use half::f16;
+
+use super::*;
+
+/// xorshift64*: reproducible without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+const TYPES: [QType; 6] = [
+    QType::Q4_0,
+    QType::Q4_1,
+    QType::Q8_0,
+    QType::Q4K,
+    QType::Q5K,
+    QType::Q6K,
+];
+
+fn ggml(q: QType) -> GgmlDType {
+    match q {
+        QType::Q4_0 => GgmlDType::Q4_0,
+        QType::Q4_1 => GgmlDType::Q4_1,
+        QType::Q8_0 => GgmlDType::Q8_0,
+        QType::Q4K => GgmlDType::Q4K,
+        QType::Q5K => GgmlDType::Q5K,
+        QType::Q6K => GgmlDType::Q6K,
+    }
+}
+
+/// A random f16 scale: ordinary magnitudes, and with `extreme` also zero, subnormals and large ones.
+fn scale(rng: &mut Rng, extreme: bool) -> [u8; 2] {
+    let v = match (extreme, rng.below(6)) {
+        (true, 0) => f16::from_bits(rng.below(0x400) as u16), // subnormal or zero
+        (true, 1) => f16::from_f32(rng.unit() * 2000.0),      // large
+        (true, 2) => f16::from_f32(0.0),
+        _ => f16::from_f32(rng.unit() * 2f32.powi(-(rng.below(12) as i32))),
+    };
+    v.to_bits().to_le_bytes()
+}
+
+/// Random GGUF bytes for `rows x cols` weights: random values, scales from [`scale`].
+fn random_bytes(q: QType, rows: usize, cols: usize, rng: &mut Rng, extreme: bool) -> Vec<u8> {
+    let nb = rows * cols / q.block_len();
+    let mut bytes: Vec<u8> = (0..nb * q.block_bytes())
+        .map(|_| rng.next() as u8)
+        .collect();
+    let fields: &[usize] = match q {
+        QType::Q4_0 | QType::Q8_0 => &[0],
+        QType::Q4_1 | QType::Q4K | QType::Q5K => &[0, 2],
+        QType::Q6K => &[208],
+    };
+    for b in bytes.chunks_exact_mut(q.block_bytes()) {
+        for &at in fields {
+            b[at..at + 2].copy_from_slice(&scale(rng, extreme));
+        }
+    }
+    bytes
+}
+
+fn qtensor(q: QType, rows: usize, cols: usize, bytes: &[u8]) -> QTensor {
+    let storage =
+        QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, ggml(q)).expect("storage");
+    QTensor::new(storage, (rows, cols)).expect("qtensor")
+}
+
+fn run(mat: &QMatrix, x: &[f32], m: usize) -> Vec<f32> {
+    let mut out = vec![f32::NAN; m * mat.rows()];
+    mat.matmul(x, m, &mut out).expect("matmul");
+    out
+}
+
+/// The sum of the magnitudes of every per-block term the kernels add (`|d q| <= |w| + |m|`, plus the
+/// minimum term `|m| sum|x|`): f32 rounding is bounded relative to it.
+fn terms(mat: &QMatrix, r: usize, w: &[f32], x: &[f32]) -> f64 {
+    let p = &mat.packed;
+    let mut terms = 0.0f64;
+    for (b, (wb, xb)) in w.chunks(QK).zip(x.chunks(QK)).enumerate() {
+        let m = p.min((r / G) * p.blocks + b, r % G).abs() as f64;
+        let dx = xb.iter().fold(0.0f64, |a, v| a.max(v.abs() as f64)) / 127.0;
+        terms += wb
+            .iter()
+            .zip(xb)
+            .map(|(w, x)| (w.abs() as f64 + 2.0 * m) * (x.abs() as f64 + dx))
+            .sum::<f64>();
+    }
+    terms
+}
+
+fn shapes(rng: &mut Rng, q: QType) -> Vec<(usize, usize)> {
+    let mut v = vec![
+        (1, q.block_len()),
+        (8, 2 * q.block_len()),
+        (9, q.block_len()),
+    ];
+    for _ in 0..4 {
+        v.push((
+            1 + rng.below(40) as usize,
+            q.block_len() * (1 + rng.below(3) as usize),
+        ));
+    }
+    v
+}
+
+#[test]
+fn fast_paths_match_the_scalar_reference_bit_for_bit() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let fast: Vec<Isa> = Isa::available()
+        .into_iter()
+        .filter(|i| *i != Isa::Scalar)
+        .collect();
+    for q in TYPES {
+        for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
+            let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 1);
+            let mut mat = QMatrix::from_gguf_bytes(q, rows, cols, &bytes).expect("build");
+            for m in 1..=9 {
+                let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 3.0).collect();
+                mat.set_isa(Isa::Scalar).expect("scalar");
+                let want = run(&mat, &x, m);
+                for &isa in &fast {
+                    mat.set_isa(isa).expect("isa");
+                    let got = run(&mat, &x, m);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{isa:?} {} {rows}x{cols} m={m}: {got:?} != {want:?}",
+                        q.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle() {
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    for q in TYPES {
+        for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
+            // candle's Q4_0/Q4_1/Q8_0 dot products require an even number of blocks per row.
+            let cols = if cols % (2 * q.block_len()) != 0 {
+                cols + q.block_len()
+            } else {
+                cols
+            };
+            let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 0);
+            let mut mat = QMatrix::from_gguf_bytes(q, rows, cols, &bytes).expect("build");
+            mat.set_isa(Isa::Scalar).expect("scalar");
+            let qt = qtensor(q, rows, cols, &bytes);
+            let w: Vec<f32> = qt
+                .dequantize(&Device::Cpu)
+                .and_then(|t| t.flatten_all()?.to_vec1())
+                .expect("dequantize");
+            for r in 0..rows {
+                let ours = mat.dequantize_row(r).expect("row");
+                let same = ours
+                    .iter()
+                    .zip(&w[r * cols..(r + 1) * cols])
+                    .all(|(a, b)| a == b);
+                assert!(
+                    same,
+                    "{} row {r} dequantizes differently from candle",
+                    q.name()
+                );
+            }
+            let m = 1 + rng.below(9) as usize;
+            let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 2.0).collect();
+            let got = run(&mat, &x, m);
+            let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).expect("x");
+            let candle = QMatMul::from_qtensor(qt)
+                .and_then(|mm| mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>());
+            let candle = candle.expect("candle matmul");
+            // candle quantizes activations in blocks of 256 for K-quants (Q8_K), with f16 scales otherwise.
+            let width = q.block_len();
+            for i in 0..m {
+                for r in 0..rows {
+                    let (wr, xr) = (&w[r * cols..(r + 1) * cols], &x[i * cols..(i + 1) * cols]);
+                    let exact: f64 = wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let ours = got[i * rows + r] as f64;
+                    let t = terms(&mat, r, wr, xr);
+                    let tol =
+                        error_bound(wr, xr, QK) + (6 + cols / QK) as f64 * f32::EPSILON as f64 * t;
+                    assert!(
+                        (ours - exact).abs() <= tol,
+                        "{} {rows}x{cols} m={m} [{i},{r}]: {ours} vs exact {exact}, tol {tol}",
+                        q.name()
+                    );
+                    let theirs = candle[i * rows + r] as f64;
+                    // candle's activation scales (and Q8_1 sums) are f16: allow 2^-9 of the terms for them.
+                    let tol_c = tol + 1.25 * error_bound(wr, xr, width) + t / 512.0;
+                    assert!((ours - theirs).abs() <= tol_c, "{} {rows}x{cols} m={m} [{i},{r}]: ours {ours} vs candle {theirs}, tol {tol_c}", q.name());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn thread_partitions_give_identical_results() {
+    let mut rng = Rng(42);
+    let (rows, cols, m) = (1000, 512, 3);
+    let bytes = random_bytes(QType::Q4_1, rows, cols, &mut rng, false);
+    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, rows, cols, &bytes).expect("build");
+    let x: Vec<f32> = (0..m * cols).map(|_| rng.unit()).collect();
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .expect("pool")
+    };
+    let one = pool(1).install(|| run(&mat, &x, m));
+    let three = pool(3).install(|| run(&mat, &x, m));
+    assert!(one
+        .iter()
+        .zip(&three)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(one.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
+    let mut rng = Rng(7);
+    let b = random_bytes(QType::Q4_1, 8, 64, &mut rng, false);
+    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, 8, 64, &b).expect("build");
+    assert!(mat.packed.f16);
+    // Q4_1 repacked takes exactly its file size: 16 nibble bytes and (d, m) as f16 per block.
+    assert_eq!(mat.size_in_bytes(), b.len());
+    let b = random_bytes(QType::Q8_0, 9, 64, &mut rng, false);
+    let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 9, 64, &b).expect("build");
+    // Q8_0 too, plus the padding rows of the second 8-row group.
+    assert_eq!(mat.size_in_bytes(), b.len() / 9 * 16);
+    let b = random_bytes(QType::Q4K, 8, 256, &mut rng, false);
+    let mat = QMatrix::from_gguf_bytes(QType::Q4K, 8, 256, &b).expect("build");
+    assert!(!mat.packed.f16);
+}
+
+#[test]
+fn bad_inputs_are_reported() {
+    let err = QMatrix::from_gguf_bytes(QType::Q4_1, 2, 64, &[0; 79])
+        .err()
+        .expect("length");
+    assert_eq!(
+        err.to_string(),
+        "Q4_1 2x64: expected 80 bytes of blocks, got 79"
+    );
+    let err = QMatrix::from_gguf_bytes(QType::Q6K, 1, 128, &[])
+        .err()
+        .expect("ragged");
+    assert!(err
+        .to_string()
+        .contains("128 columns is not a multiple of the block length 256"));
+    let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 2, 32, &[0; 68]).expect("build");
+    let mut out = vec![0.0; 2];
+    let err = mat.matmul(&[0.0; 31], 1, &mut out).err().expect("shape");
+    assert_eq!(err.to_string(), "matmul input: expected 32 floats, got 31");
+    assert!(mat.dequantize_row(2).is_err());
+    let f32_tensor = QTensor::quantize(
+        &Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).expect("t"),
+        GgmlDType::F32,
+    );
+    let err = QMatrix::from_qtensor(&f32_tensor.expect("qtensor"))
+        .err()
+        .expect("type");
+    assert!(err.to_string().contains("not supported"), "{err}");
+}
