@@ -1,2 +1,75 @@
 //! The evaluation harness: benchmark datasets (HumanEval(+), MBPP(+), BigCodeBench), prompt building,
 //! code extraction from model output, execution on the sandbox and pass@k scoring.
+//!
+//! Flow: [`data`] loads a benchmark file into [`Task`]s; for HumanEval+/MBPP+ [`groundtruth`] runs the
+//! canonical solutions once to record expected outputs and timings; [`program`] turns a task and a
+//! candidate solution into a sandbox [`crate::sandbox::Job`]; [`score`] runs the jobs through an
+//! [`Execute`] implementation and turns verdicts into per-sample results; [`report`] writes the
+//! outputs (ours, evalplus- and BigCodeBench-compatible) and compares runs; [`run`] generates the
+//! samples with a [`crate::engine::Generator`] first.
+
+pub mod benchmark;
+pub mod data;
+pub mod exec;
+pub mod extract;
+pub mod groundtruth;
+pub mod passk;
+pub mod program;
+pub mod prompt;
+pub mod report;
+pub mod run;
+pub mod score;
+
+pub use benchmark::{Benchmark, Oracle, Split, Task};
+pub use exec::Execute;
+
+/// Errors of the evaluation harness. Test failures are not errors (they are results); these are for
+/// the harness itself failing: unreadable data, bad samples, a broken Python.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A data or samples file is malformed; names the file, the line (1-based, 0 when not
+    /// line-oriented) and the problem.
+    #[error("{path} line {line}: {problem}")]
+    Data {
+        path: String,
+        line: usize,
+        problem: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Computing expected outputs with the canonical solutions failed.
+    #[error("ground truth: {0}")]
+    GroundTruth(String),
+    /// Invalid settings (unknown benchmark, k larger than n...).
+    #[error("{0}")]
+    Settings(String),
+    /// The generator failed.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+impl EvalError {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        EvalError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn data(
+        path: impl AsRef<std::path::Path>,
+        line: usize,
+        problem: impl Into<String>,
+    ) -> Self {
+        EvalError::Data {
+            path: path.as_ref().display().to_string(),
+            line,
+            problem: problem.into(),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Loading benchmark data from user paths: JSONL, gzip-compressed JSONL and JSON arrays, as the
+//! benchmarks publish them. Each record becomes a [`Task`] with its oracle.
+//!
+//! evalplus inputs hold integers beyond 64 bits and `Infinity`, which a JSON number type cannot
+//! carry faithfully, so records are split into top-level fields as raw text and the input arrays
+//! stay text until Python (whose `json` reads them exactly) parses them.
+
+use super::benchmark::{Benchmark, Oracle, PlusFamily, Task};
+use super::EvalError;
+use flate2::read::GzDecoder;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A loaded benchmark: its tasks, where they came from and a hash of the data.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub benchmark: Benchmark,
+    pub path: PathBuf,
+    /// sha256 of the uncompressed data file (first 16 hex digits), recorded with every result.
+    pub hash: String,
+    pub tasks: Vec<Task>,
+}
+
+/// One record: its 1-based line (0 for JSON arrays) and its top-level fields as raw JSON text.
+struct Record {
+    line: usize,
+    fields: Vec<(String, String)>,
+}
+
+impl Dataset {
+    /// Loads `benchmark` from `path` (`.jsonl`, `.jsonl.gz`, `.json`).
+    pub fn load(benchmark: Benchmark, path: &Path) -> Result<Dataset, EvalError> {
+        let bytes = read_maybe_gz(path)?;
+        let hash = hex16(&Sha256::digest(&bytes));
+        let text = String::from_utf8(bytes)
+            .map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
+        let records = split_records(path, &text)?;
+        let mut tasks = Vec::new();
+        for rec in &records {
+            if let Some(task) = to_task(benchmark, path, rec)? {
+                tasks.push(task);
+            }
+        }
+        if tasks.is_empty() {
+            return Err(EvalError::data(
+                path,
+                0,
+                format!("no {benchmark} tasks found"),
+            ));
+        }
+        Ok(Dataset {
+            benchmark,
+            path: path.to_path_buf(),
+            hash,
+            tasks,
+        })
+    }
+
+    /// Keeps only the first `limit` tasks.
+    pub fn truncate(&mut self, limit: usize) {
+        self.tasks.truncate(limit);
+    }
+}
+
+fn hex16(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a file, decompressing it when it starts with the gzip magic bytes.
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, EvalError> {
+    let raw = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| EvalError::io(path, e))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn split_records(path: &Path, text: &str) -> Result<Vec<Record>, EvalError> {
+    if text.trim_start().starts_with('[') {
+        // A JSON array (sanitized MBPP): plain serde is exact enough for its fields.
+        let values: Vec<serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| EvalError::data(path, e.line(), e.to_string()))?;
+        return values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                serde_json::Value::Object(map) => Ok(Record {
+                    line: 0,
+                    fields: map.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+                }),
+                _ => Err(EvalError::data(
+                    path,
+                    0,
+                    format!("element {i} is not an object"),
+                )),
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields = raw_fields(line).map_err(|p| EvalError::data(path, i + 1, p))?;
+        out.push(Record {
+            line: i + 1,
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// Splits a JSON object into its top-level `(key, raw value)` pairs without interpreting values.
+pub fn raw_fields(text: &str) -> Result<Vec<(String, String)>, String> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Err("expected a JSON object".into());
+    }
+    i = skip_ws(b, i + 1);
+    let mut fields = Vec::new();
+    if b.get(i) == Some(&b'}') {
+        return Ok(fields);
+    }
+    loop {
+        let key_end = string_end(b, i).ok_or("expected a quoted key")?;
+        let key: String =
+            serde_json::from_str(&text[i..key_end]).map_err(|e| format!("bad key: {e}"))?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return Err(format!("expected `:` after key `{key}`"));
+        }
+        let start = skip_ws(b, i + 1);
+        let end = value_end(b, start).ok_or_else(|| format!("unterminated value of `{key}`"))?;
+        fields.push((key, text[start..end].trim_end().to_string()));
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Ok(fields),
+            _ => return Err("expected `,` or `}` between fields".into()),
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the string literal starting at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Index just past the value starting at `i` (at the `,` or `}` that ends it at depth 0).
+fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i = string_end(b, i)?;
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' if depth > 0 => depth -= 1,
+            b',' | b'}' if depth == 0 => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn field<'a>(rec: &'a Record, name: &str) -> Option<&'a str> {
+    rec.fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn get<T: DeserializeOwned>(path: &Path, rec: &Record, name: &str) -> Result<T, EvalError> {
+    let raw = field(rec, name)
+        .ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
+    serde_json::from_str(raw)
+        .map_err(|e| EvalError::data(path, rec.line, format!("field `{name}`: {e}")))
+}
+
+fn raw(path: &Path, rec: &Record, name: &str) -> Result<String, EvalError> {
+    let raw = field(rec, name)
+        .ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
+    if !raw.starts_with('[') {
+        return Err(EvalError::data(
+            path,
+            rec.line,
+            format!("field `{name}`: expected an array of argument lists"),
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+/// MBPP's test split is task ids 11-510 in both the full and the sanitized release.
+const MBPP_TEST_IDS: std::ops::RangeInclusive<i64> = 11..=510;
+
+fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, EvalError> {
+    let s = |name: &str| get::<String>(path, rec, name);
+    let task = match bench {
+        Benchmark::HumanEval => {
+            let prompt = s("prompt")?;
+            Task {
+                task_id: s("task_id")?,
+                canonical: format!("{prompt}{}", s("canonical_solution")?),
+                prompt,
+                instruct_prompt: None,
+                entry_point: s("entry_point")?,
+                prompt_is_code: true,
+                examples: Vec::new(),
+                oracle: Oracle::Check { test: s("test")? },
+            }
+        }
+        Benchmark::HumanEvalPlus | Benchmark::MbppPlus => {
+            let prompt = s("prompt")?;
+            let family = if bench == Benchmark::HumanEvalPlus {
+                PlusFamily::HumanEval
+            } else {
+                PlusFamily::Mbpp
+            };
+            Task {
+                task_id: s("task_id")?,
+                canonical: format!("{prompt}{}", s("canonical_solution")?),
+                prompt,
+                instruct_prompt: None,
+                entry_point: s("entry_point")?,
+                prompt_is_code: true,
+                examples: Vec::new(),
+                oracle: Oracle::Differential {
+                    family,
+                    base_input: raw(path, rec, "base_input")?,
+                    plus_input: raw(path, rec, "plus_input")?,
+                    atol: get::<f64>(path, rec, "atol")?,
+                },
+            }
+        }
+        Benchmark::Mbpp | Benchmark::MbppSanitized => {
+            let id: i64 = get(path, rec, "task_id")?;
+            if !MBPP_TEST_IDS.contains(&id) {
+                return Ok(None);
+            }
+            let code = s("code")?;
+            let asserts: Vec<String> = get(path, rec, "test_list")?;
+            let (prompt, setup, imports) = if bench == Benchmark::Mbpp {
+                (s("text")?, s("test_setup_code")?, Vec::new())
+            } else {
+                (s("prompt")?, String::new(), get(path, rec, "test_imports")?)
+            };
+            let entry_point = mbpp_entry_point(&code, &asserts).ok_or_else(|| {
+                EvalError::data(path, rec.line, "cannot tell which function the tests call")
+            })?;
+            Task {
+                task_id: id.to_string(),
+                prompt,
+                instruct_prompt: None,
+                entry_point,
+                canonical: code,
+                prompt_is_code: false,
+                examples: asserts.clone(),
+                oracle: Oracle::Asserts {
+                    setup,
+                    imports,
+                    asserts,
+                },
+            }
+        }
+        Benchmark::BigCodeBench | Benchmark::BigCodeBenchHard => {
+            let prompt = s("complete_prompt")?;
+            Task {
+                task_id: s("task_id")?,
+                canonical: format!("{prompt}\n{}", s("canonical_solution")?),
+                prompt,
+                instruct_prompt: Some(s("instruct_prompt")?),
+                entry_point: s("entry_point")?,
+                prompt_is_code: true,
+                examples: Vec::new(),
+                oracle: Oracle::UnitTest {
+                    test: s("test")?,
+                    libs: parse_libs(&s("libs")?),
+                },
+            }
+        }
+    };
+    Ok(Some(task))
+}
+
+/// The first function defined in `code` that the first assert calls.
+fn mbpp_entry_point(code: &str, asserts: &[String]) -> Option<String> {
+    let first = asserts.first()?;
+    code.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("def "))
+        .filter_map(|rest| rest.split('(').next().map(str::trim))
+        .find(|name| first.contains(&format!("{name}(")))
+        .map(str::to_string)
+}
+
+/// BigCodeBench stores `libs` as a Python list literal of module names.
+fn parse_libs(s: &str) -> Vec<String> {
+    s.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|p| p.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_fields_keeps_big_ints_and_infinity_verbatim() {
+        let f = raw_fields(
+            r#"{"a": "x,}", "b": [[1e999, -Infinity, 99999999999999999999999]], "c": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(f[0], ("a".into(), "\"x,}\"".into()));
+        assert_eq!(f[1].1, "[[1e999, -Infinity, 99999999999999999999999]]");
+        assert_eq!(f[2].1, "0");
+    }
+
+    #[test]
+    fn raw_fields_rejects_truncated_objects() {
+        assert!(raw_fields(r#"{"a": [1, 2"#).is_err());
+        assert!(raw_fields("[1]").is_err());
+    }
+
+    #[test]
+    fn libs_and_entry_points() {
+        assert_eq!(
+            parse_libs("['subprocess', 'ftplib', 'os']"),
+            ["subprocess", "ftplib", "os"]
+        );
+        let asserts = vec!["assert set(similar(1)) == set()".to_string()];
+        assert_eq!(
+            mbpp_entry_point("def helper(x):\n  pass\ndef similar(a):\n  pass", &asserts)
+                .as_deref(),
+            Some("similar")
+        );
+    }
+}

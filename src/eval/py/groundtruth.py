@@ -1,0 +1,70 @@
+# unitcoder: the ground-truth pass. Reads tasks as JSON lines on stdin ({task_id, family, entry_point,
+# code, base_input, plus_input} with the inputs as raw JSON text), runs each canonical solution on
+# every input and writes one JSON line per task: the outputs as Python source expressions (rebuilt
+# by the test programs, never unpickled) and the seconds each call took.
+import sys
+
+
+def _uc_src(v):
+    t = type(v)
+    if v is None or t is bool or t is int or t is str or t is bytes:
+        return repr(v)
+    if t is float:
+        if _uc_math.isnan(v):
+            return 'float("nan")'
+        if _uc_math.isinf(v):
+            return 'float("inf")' if v > 0 else 'float("-inf")'
+        return repr(v)
+    if t is complex:
+        return "complex(%s, %s)" % (_uc_src(v.real), _uc_src(v.imag))
+    if t is list:
+        return "[" + ", ".join(_uc_src(x) for x in v) + "]"
+    if t is tuple:
+        return "(" + "".join(_uc_src(x) + ", " for x in v) + ")"
+    if t is dict:
+        return "{" + ", ".join(_uc_src(k) + ": " + _uc_src(x) for k, x in v.items()) + "}"
+    if t is set:
+        return "set([" + ", ".join(_uc_src(x) for x in v) + "])"
+    if t is frozenset:
+        return "frozenset([" + ", ".join(_uc_src(x) for x in v) + "])"
+    raise TypeError("cannot serialize an output of type %s" % t.__name__)
+
+
+def _uc_run_task(task):
+    env = {"__name__": "__uc_canonical__"}
+    exec(task["code"], env)
+    fn = env[task["entry_point"]]
+    result = {"task_id": task["task_id"]}
+    for variant in ("base", "plus"):
+        outs, times = [], []
+        for args in _uc_inputs(task["family"], task["task_id"], task[variant + "_input"]):
+            args = _uc_copy.deepcopy(args)
+            start = _uc_time.perf_counter()
+            out = fn(*args)
+            times.append(_uc_time.perf_counter() - start)
+            if task["family"] == "mbpp" and task["entry_point"] in _UC_MBPP_NOT_NONE:
+                out = out is not None
+            outs.append(_uc_src(out))
+        result[variant] = outs
+        result[variant + "_time"] = times
+    return result
+
+
+def _uc_main():
+    sys.setrecursionlimit(10000)
+    real_stdout = sys.stdout
+    for line in sys.stdin:
+        task = _uc_json.loads(line)
+        # Canonical solutions may print; keep our own stdout for results only.
+        sys.stdout = sys.stderr
+        try:
+            result = _uc_run_task(task)
+        except BaseException as e:
+            result = {"task_id": task["task_id"], "error": "%s: %s" % (type(e).__name__, str(e)[:300])}
+        finally:
+            sys.stdout = real_stdout
+        real_stdout.write(_uc_json.dumps(result) + "\n")
+        real_stdout.flush()
+
+
+_uc_main()

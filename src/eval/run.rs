@@ -1,0 +1,187 @@
+//! Generation for `eval run`: builds each task's prompt, asks the [`Generator`] for `n` samples in
+//! batches of tasks, and turns replies into complete programs (prompt + completion for base models,
+//! extracted code for chat models).
+
+use super::benchmark::{Split, Task};
+use super::data::Dataset;
+use super::extract::{extract_code, with_prompt_imports};
+use super::prompt::{build_prompt, stops_for, PromptMode};
+use super::score::Sample;
+use super::EvalError;
+use crate::engine::{Generator, Request, SamplingParams};
+use crate::progress::Reporter;
+use serde::{Deserialize, Serialize};
+
+/// Generation settings for one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Samples per task.
+    pub n: usize,
+    pub params: SamplingParams,
+    pub mode: PromptMode,
+    pub split: Split,
+    /// Tasks per generator call (each call decodes `batch_tasks * n` sequences).
+    pub batch_tasks: usize,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            n: 1,
+            params: SamplingParams::default(),
+            mode: PromptMode::Auto,
+            split: Split::Complete,
+            batch_tasks: 8,
+        }
+    }
+}
+
+/// A generated sample with the model's raw reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generated {
+    #[serde(flatten)]
+    pub sample: Sample,
+    /// The text the model produced, before extraction.
+    pub raw: String,
+}
+
+/// Generates `settings.n` samples for every task of `dataset`.
+pub fn generate(
+    dataset: &Dataset,
+    generator: &dyn Generator,
+    settings: &RunSettings,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Generated>, EvalError> {
+    if settings.n == 0 {
+        return Err(EvalError::Settings("-n must be at least 1".into()));
+    }
+    let mode = settings.mode.resolve(generator.has_chat_template());
+    let mut out = Vec::with_capacity(dataset.tasks.len() * settings.n);
+    reporter.begin("generate", Some((dataset.tasks.len() * settings.n) as u64));
+    for batch in dataset.tasks.chunks(settings.batch_tasks.max(1)) {
+        let requests: Vec<Request> = batch
+            .iter()
+            .map(|t| {
+                let mut params = settings.params.clone();
+                params.stop.extend(stops_for(t, mode, settings.split));
+                Request {
+                    prompt: build_prompt(t, mode, settings.split),
+                    n: settings.n,
+                    params,
+                }
+            })
+            .collect();
+        let replies = generator.generate(&requests)?;
+        if replies.len() != batch.len() {
+            return Err(EvalError::Settings(format!(
+                "the generator answered {} of {} requests",
+                replies.len(),
+                batch.len()
+            )));
+        }
+        for (task, completions) in batch.iter().zip(replies) {
+            for (i, c) in completions.into_iter().enumerate() {
+                let solution = to_program(task, &c.text, mode, settings.split);
+                out.push(Generated {
+                    sample: Sample {
+                        task_id: task.task_id.clone(),
+                        index: i,
+                        solution,
+                    },
+                    raw: c.text,
+                });
+            }
+            reporter.advance("generate", settings.n as u64);
+        }
+    }
+    reporter.end("generate");
+    Ok(out)
+}
+
+/// The program a reply stands for.
+pub fn to_program(task: &Task, reply: &str, mode: PromptMode, split: Split) -> String {
+    match mode {
+        PromptMode::Chat => {
+            let code = extract_code(reply, &task.entry_point);
+            if task.prompt_is_code {
+                with_prompt_imports(&task.prompt, &code)
+            } else {
+                code
+            }
+        }
+        _ if task.prompt_is_code && split == Split::Complete => task.program_from_completion(reply),
+        // MBPP's format: the code between [BEGIN] and [DONE]; the stop string ends it.
+        _ => reply.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Prompt, Scripted};
+    use crate::eval::benchmark::{Benchmark, Oracle};
+
+    fn dataset() -> Dataset {
+        let task = |id: &str| Task {
+            task_id: id.into(),
+            prompt: "from typing import List\n\ndef f(x: List[int]) -> int:\n".into(),
+            instruct_prompt: None,
+            entry_point: "f".into(),
+            canonical: String::new(),
+            prompt_is_code: true,
+            examples: Vec::new(),
+            oracle: Oracle::Check {
+                test: String::new(),
+            },
+        };
+        Dataset {
+            benchmark: Benchmark::HumanEval,
+            path: "x".into(),
+            hash: "h".into(),
+            tasks: vec![task("a"), task("b"), task("c")],
+        }
+    }
+
+    #[test]
+    fn chat_models_get_instructions_and_their_code_is_extracted() {
+        let g = Scripted::new(|_, i| {
+            format!("Sure!\n```python\ndef f(x):\n    return {i}\nprint(f(1))\n```")
+        });
+        let s = RunSettings {
+            n: 2,
+            batch_tasks: 2,
+            ..RunSettings::default()
+        };
+        let out = generate(&dataset(), &g, &s, &crate::progress::Silent).unwrap();
+        assert_eq!(out.len(), 6);
+        assert_eq!(out[1].sample.index, 1);
+        assert_eq!(
+            out[1].sample.solution,
+            "from typing import List\ndef f(x):\n    return 1\n"
+        );
+        let calls = g.calls();
+        assert_eq!(calls.len(), 3);
+        assert!(
+            matches!(&calls[0].prompt, Prompt::Chat(m) if m[0].content.contains("def f(x: List[int])"))
+        );
+    }
+
+    #[test]
+    fn base_models_continue_the_prompt_with_stop_strings() {
+        let g = Scripted::new(|_, _| "    return sum(x)\n".into()).base_model();
+        let out = generate(
+            &dataset(),
+            &g,
+            &RunSettings::default(),
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        assert!(out[0]
+            .sample
+            .solution
+            .ends_with("-> int:\n    return sum(x)\n"));
+        let calls = g.calls();
+        assert!(matches!(&calls[0].prompt, Prompt::Text(t) if t.ends_with("-> int:\n")));
+        assert!(calls[0].params.stop.contains(&"\ndef ".to_string()));
+    }
+}
