@@ -77,17 +77,22 @@ fn chat_template_from_gguf_renders_exactly_as_jinja2() {
 /// Writes a tensor-less GGUF with the default model's metadata but `tokenizer.ggml.pre = pre`, as
 /// `make_fixture.py` does for llama.cpp.
 fn relabelled(pre: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    relabel("tokenizer.ggml.pre", pre, dir)
+}
+
+/// Writes a tensor-less GGUF with the default model's metadata but string field `key` set to `value`.
+fn relabel(key: &str, value: &str, dir: &std::path::Path) -> std::path::PathBuf {
     use candle_core::quantized::gguf_file::{write, Value};
     let header = GgufHeader::read(&default_model_path()).unwrap();
-    let pre_value = Value::String(pre.to_string());
+    let new_value = Value::String(value.to_string());
     let mut md: Vec<(&str, &Value)> = header
         .content
         .metadata
         .iter()
-        .map(|(k, v)| if k == "tokenizer.ggml.pre" { (k.as_str(), &pre_value) } else { (k.as_str(), v) })
+        .map(|(k, v)| if k == key { (k.as_str(), &new_value) } else { (k.as_str(), v) })
         .collect();
     md.sort_by_key(|(k, _)| *k);
-    let path = dir.join(format!("{pre}.gguf"));
+    let path = dir.join(format!("{value}.gguf"));
     write(&mut std::fs::File::create(&path).unwrap(), &md, &[]).unwrap();
     path
 }
@@ -119,4 +124,11 @@ fn an_unknown_pre_tokenizer_is_an_error_listing_the_known_ones() {
     let e = Tok::from_gguf_file(&relabelled("martian", dir.path())).unwrap_err().to_string();
     assert!(e.contains("tokenizer.ggml.pre") && e.contains("martian") && e.contains("llama-bpe"), "{e}");
     assert!(e.contains("martian.gguf"), "{e}");
+}
+
+#[test]
+fn an_unsupported_tokenizer_model_is_a_clear_error() {
+    let dir = crate::common::tempdir();
+    let e = Tok::from_gguf_file(&relabel("tokenizer.ggml.model", "llama", dir.path())).unwrap_err().to_string();
+    assert!(e.contains("llama.gguf") && e.contains("unsupported tokenizer model `llama`"), "{e}");
 }
