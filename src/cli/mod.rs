@@ -2,6 +2,7 @@
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
 mod generate;
+mod models;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     // Subcommands, one file each under src/cli/.
     /// Generate text with the in-process engine.
     Generate(generate::GenerateArgs),
+    /// Model cards: list, pull, path, info.
+    Models(models::ModelsArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -35,5 +38,6 @@ pub fn run() -> anyhow::Result<Outcome> {
     let cli = Cli::parse();
     match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Models(args) => models::run(args),
     }
 }

@@ -34,7 +34,9 @@ impl GgufHeader {
         let file_size = file.metadata().map_err(|e| model_err(path, e.to_string()))?.len();
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader).map_err(|e| {
-            let msg = e.to_string();
+            // candle appends a backtrace to some errors when RUST_BACKTRACE is set; keep the message.
+            let full = e.to_string();
+            let msg = full.lines().next().unwrap_or_default().trim_end_matches('(').trim_end();
             if msg.contains("unknown magic") || msg.contains("magic") {
                 model_err(path, format!("not a GGUF file ({msg})"))
             } else {

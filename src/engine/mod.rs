@@ -2,8 +2,12 @@
 //! chat templates, sampling and batched generation. Everything above the engine talks to it through the
 //! [`Generator`] trait, so tests can script a model with [`Scripted`].
 
+pub mod cards;
+pub mod chat_template;
+pub mod fetch;
 mod generator;
 pub mod gguf_info;
+pub mod resolve;
 pub mod tokenizer;
 
 pub mod batch;

@@ -5,3 +5,6 @@ mod cli;
 mod common;
 mod engine_tiny;
 mod generate;
+mod models;
+mod models_hf;
+mod tokenizer;

@@ -14,6 +14,7 @@ use crate::engine::EngineError;
 use std::path::Path;
 use tokenizers::Tokenizer;
 
+pub(crate) use hf::read_json;
 pub use pretok::KNOWN as KNOWN_PRE_TOKENIZERS;
 
 /// Token texts that end a turn in common chat formats. llama.cpp treats these as end-of-generation when
