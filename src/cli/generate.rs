@@ -270,13 +270,17 @@ fn write_jsonl(
     Ok(total.unwrap_or_default())
 }
 
-/// Loads the model named on the command line onto `device`.
+/// Resolves the model named on the command line (fetching it into the cache if needed) and loads it onto
+/// `device`.
 pub fn load_engine(model: &str, device: &str, max_batch: usize) -> anyhow::Result<Engine> {
     let device = unitcoder::engine::device::parse_device(device)?;
+    let settings = super::models::model_settings(None, None)?;
+    let resolved =
+        unitcoder::engine::resolve::resolve(model, &settings, &unitcoder::progress::Silent)?;
     let options = EngineOptions {
         device,
         max_batch,
-        model_id: model.to_string(),
+        model_id: String::new(),
     };
-    Ok(Engine::load_path(Path::new(model), options)?)
+    Ok(Engine::load(&resolved, options)?)
 }

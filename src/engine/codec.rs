@@ -4,6 +4,7 @@
 //! checkpoints use it).
 
 use crate::engine::batch::Detokenizer;
+use crate::engine::chat_template::ChatTemplate;
 use crate::engine::engine::TextCodec;
 use crate::engine::tokenizer::Tok;
 use crate::engine::{EngineError, Message, Prompt};
@@ -69,6 +70,12 @@ impl TextCodec for TokenizerCodec {
 pub trait ChatRenderer: Send + Sync {
     /// The prompt text for `messages`.
     fn render(&self, messages: &[Message]) -> Result<String, EngineError>;
+}
+
+impl ChatRenderer for ChatTemplate {
+    fn render(&self, messages: &[Message]) -> Result<String, EngineError> {
+        ChatTemplate::render(self, messages, true)
+    }
 }
 
 /// The model's own tokenizer ([`Tok`]: GGUF metadata or `tokenizer.json`) and chat template.

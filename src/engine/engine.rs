@@ -5,7 +5,9 @@
 //! channel, so [`Engine::generate_stream`] runs its callback on the caller's thread.
 
 use crate::engine::batch::{self, BatchStats, Detokenizer, RowSpec};
+use crate::engine::codec::{ChatRenderer, TokCodec};
 use crate::engine::models::{Config, Model};
+use crate::engine::resolve::{ModelFiles, ResolvedModel};
 use crate::engine::weights::Weights;
 use crate::engine::{Completion, EngineError, Generator, Prompt, Request};
 use candle_core::Device;
@@ -148,19 +150,21 @@ impl Engine {
         })
     }
 
-    /// Loads a `.gguf` file or HF checkpoint directory with the tokenizer it carries (GGUF metadata or
-    /// `tokenizer.json`).
-    pub fn load_path(path: &Path, options: EngineOptions) -> Result<Self, EngineError> {
-        let tok = if path.is_dir() {
-            crate::engine::tokenizer::Tok::from_hf_dir(path)?
-        } else {
-            crate::engine::tokenizer::Tok::from_gguf_file(path)?
+    /// Loads a resolved model (see [`crate::engine::resolve`]) with its tokenizer, stop tokens and chat
+    /// template (the card's override, else the model's own).
+    pub fn load(model: &ResolvedModel, mut options: EngineOptions) -> Result<Self, EngineError> {
+        let tok = model.tokenizer()?;
+        let chat = model
+            .chat_template(&tok)?
+            .map(|t| Box::new(t) as Box<dyn ChatRenderer>);
+        let path = match &model.files {
+            ModelFiles::Gguf { path } => path,
+            ModelFiles::Safetensors { dir, .. } => dir,
         };
-        Self::with_codec(
-            path,
-            Arc::new(crate::engine::codec::TokCodec::new(tok, None)),
-            options,
-        )
+        if options.model_id.is_empty() {
+            options.model_id = model.id.clone();
+        }
+        Self::with_codec(path, Arc::new(TokCodec::new(tok, chat)), options)
     }
 
     /// The loaded model's configuration.

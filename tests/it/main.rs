@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod engine_gguf;
 mod engine_tiny;
 mod generate;
 mod models;
