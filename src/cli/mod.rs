@@ -2,6 +2,7 @@
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
 mod check;
+mod generate;
 mod models;
 mod progress;
 mod retrieve;
@@ -30,6 +31,8 @@ enum Command {
     // Subcommands, one file each under src/cli/.
     /// Run a program against its tests in the sandbox (one pair, or a JSONL batch).
     Check(check::CheckArgs),
+    /// Generate text with the in-process engine.
+    Generate(generate::GenerateArgs),
     /// Model cards: list, pull, path, info.
     Models(models::ModelsArgs),
     /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
@@ -41,6 +44,7 @@ pub fn run() -> anyhow::Result<Outcome> {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Models(args) => models::run(args),
         Command::Retrieve(args) => retrieve::run(args),
     }

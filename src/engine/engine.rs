@@ -5,7 +5,9 @@
 //! channel, so [`Engine::generate_stream`] runs its callback on the caller's thread.
 
 use crate::engine::batch::{self, BatchStats, Detokenizer, RowSpec};
+use crate::engine::codec::{ChatRenderer, TokCodec};
 use crate::engine::models::{Config, Model};
+use crate::engine::resolve::{ModelFiles, ResolvedModel};
 use crate::engine::weights::Weights;
 use crate::engine::{Completion, EngineError, Generator, Prompt, Request};
 use candle_core::Device;
@@ -43,14 +45,21 @@ impl Default for EngineOptions {
     }
 }
 
-/// Throughput and memory figures for one `generate` call.
+/// Throughput and memory figures for one or more `generate` calls. Serialises to the `--stats` line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct GenerationStats {
+    /// Prompt tokens prefilled (padding excluded).
     pub prompt_tokens: usize,
+    /// Tokens sampled.
     pub generated_tokens: usize,
+    /// Prompt tokens per second of prefill.
     pub prefill_tok_s: f64,
+    /// Row-tokens per second of decode steps (all rows of a batch step count).
     pub decode_tok_s: f64,
+    /// The process's peak resident set so far.
     pub peak_rss_mb: f64,
+    #[serde(skip)]
+    batches: BatchStats,
 }
 
 impl GenerationStats {
@@ -62,7 +71,15 @@ impl GenerationStats {
             prefill_tok_s: rate(b.prompt_tokens, b.prefill_secs),
             decode_tok_s: rate(b.decode_tokens, b.decode_secs),
             peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
+            batches: *b,
         }
+    }
+
+    /// Adds another call's figures (rates are recomputed from the summed times).
+    pub fn merge(&mut self, other: &GenerationStats) {
+        let mut b = self.batches;
+        add_stats(&mut b, &other.batches);
+        *self = GenerationStats::from_batches(&b);
     }
 }
 
@@ -131,6 +148,23 @@ impl Engine {
             config,
             model_id,
         })
+    }
+
+    /// Loads a resolved model (see [`crate::engine::resolve`]) with its tokenizer, stop tokens and chat
+    /// template (the card's override, else the model's own).
+    pub fn load(model: &ResolvedModel, mut options: EngineOptions) -> Result<Self, EngineError> {
+        let tok = model.tokenizer()?;
+        let chat = model
+            .chat_template(&tok)?
+            .map(|t| Box::new(t) as Box<dyn ChatRenderer>);
+        let path = match &model.files {
+            ModelFiles::Gguf { path } => path,
+            ModelFiles::Safetensors { dir, .. } => dir,
+        };
+        if options.model_id.is_empty() {
+            options.model_id = model.id.clone();
+        }
+        Self::with_codec(path, Arc::new(TokCodec::new(tok, chat)), options)
     }
 
     /// The loaded model's configuration.

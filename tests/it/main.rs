@@ -5,6 +5,8 @@ mod cli;
 mod common;
 mod sandbox;
 mod engine_tiny;
+mod engine_gguf;
+mod generate;
 mod models;
 mod models_hf;
 mod tokenizer;

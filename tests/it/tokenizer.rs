@@ -73,3 +73,62 @@ fn chat_template_from_gguf_renders_exactly_as_jinja2() {
     assert!(first.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), "{first}");
     assert!(first.ends_with("<|im_start|>assistant\n"), "{first}");
 }
+
+/// Writes a tensor-less GGUF with the default model's metadata but `tokenizer.ggml.pre = pre`, as
+/// `make_fixture.py` does for llama.cpp.
+fn relabelled(pre: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    relabel("tokenizer.ggml.pre", pre, dir)
+}
+
+/// Writes a tensor-less GGUF with the default model's metadata but string field `key` set to `value`.
+fn relabel(key: &str, value: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    use candle_core::quantized::gguf_file::{write, Value};
+    let header = GgufHeader::read(&default_model_path()).unwrap();
+    let new_value = Value::String(value.to_string());
+    let mut md: Vec<(&str, &Value)> = header
+        .content
+        .metadata
+        .iter()
+        .map(|(k, v)| if k == key { (k.as_str(), &new_value) } else { (k.as_str(), v) })
+        .collect();
+    md.sort_by_key(|(k, _)| *k);
+    let path = dir.join(format!("{value}.gguf"));
+    write(&mut std::fs::File::create(&path).unwrap(), &md, &[]).unwrap();
+    path
+}
+
+#[test]
+fn every_pre_tokenizer_in_the_fixture_matches_llama_cpp() {
+    let fx = fixture();
+    let dir = crate::common::tempdir();
+    let cases = fx["cases"].as_array().unwrap();
+    let variants = fx["pre_variants"].as_object().unwrap();
+    assert!(variants.len() >= 6);
+    let mut mismatches = Vec::new();
+    for (pre, expected) in variants {
+        let tok = Tok::from_gguf_file(&relabelled(pre, dir.path())).unwrap();
+        for (c, want) in cases.iter().zip(expected.as_array().unwrap()) {
+            let want: Vec<u32> = want.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            let got = tok.encode(c["text"].as_str().unwrap(), c["parse_special"].as_bool().unwrap()).unwrap();
+            if got != want {
+                mismatches.push(format!("pre {pre}, case {}:\n want {want:?}\n got  {got:?}", c["name"]));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn an_unknown_pre_tokenizer_is_an_error_listing_the_known_ones() {
+    let dir = crate::common::tempdir();
+    let e = Tok::from_gguf_file(&relabelled("martian", dir.path())).unwrap_err().to_string();
+    assert!(e.contains("tokenizer.ggml.pre") && e.contains("martian") && e.contains("llama-bpe"), "{e}");
+    assert!(e.contains("martian.gguf"), "{e}");
+}
+
+#[test]
+fn an_unsupported_tokenizer_model_is_a_clear_error() {
+    let dir = crate::common::tempdir();
+    let e = Tok::from_gguf_file(&relabel("tokenizer.ggml.model", "llama", dir.path())).unwrap_err().to_string();
+    assert!(e.contains("llama.gguf") && e.contains("unsupported tokenizer model `llama`"), "{e}");
+}

@@ -29,7 +29,7 @@ pub struct PreTokenizerSpec {
 pub fn spec(name: &str) -> Option<PreTokenizerSpec> {
     let (regexes, ignore_merges): (&'static [&'static str], bool) = match name {
         "default" => (&[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", "[0-9][0-9][0-9]"], false),
-        "gpt2" | "gpt-2" | "mpt" | "olmo" | "phi-2" => (&[GPT2], false),
+        "gpt-2" | "mpt" | "olmo" | "phi-2" => (&[GPT2], false),
         "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" => (&[r"\p{N}", GPT2], false),
         "llama-bpe" | "llama3" | "llama-v3" | "falcon3" => (&[LLAMA3], true),
         "qwen2" | "stablelm2" | "deepseek-r1-qwen" => (&[QWEN2], false),
@@ -43,7 +43,6 @@ pub fn spec(name: &str) -> Option<PreTokenizerSpec> {
 /// The names [`spec`] accepts, for error messages.
 pub const KNOWN: &[&str] = &[
     "default",
-    "gpt2",
     "gpt-2",
     "mpt",
     "olmo",
