@@ -3,3 +3,5 @@
 
 mod common;
 mod cli;
+mod corpus;
+mod retrieve;
