@@ -10,3 +10,5 @@ mod generate;
 mod models;
 mod models_hf;
 mod tokenizer;
+mod corpus;
+mod retrieve;
