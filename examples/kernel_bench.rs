@@ -4,6 +4,8 @@
 //! (an upper bound on decode tok/s from the matrix products alone).
 //!
 //! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|avx512vnni]`
+//! Instruction counts: add `--profile ours|candle MATRIX M CALLS` and run under
+//! `valgrind --tool=callgrind` with CALLS and with 0 (valgrind hides AVX-512, so this counts AVX2).
 //! Both sides use 2 threads (candle's own pool reads CANDLE_NUM_THREADS, ours runs on rayon's global
 //! pool, sized by RAYON_NUM_THREADS). Every figure is the best of several runs, because the machine is shared.
 
@@ -79,8 +81,16 @@ fn time_candle(l: &Loaded, m: usize, budget: Duration) -> Result<Duration> {
 }
 
 fn main() -> Result<()> {
+    // The forward pass runs inside the pool, as the engine should run it: each product then starts on
+    // the calling worker instead of being handed over from outside.
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    pool.install(bench)
+}
+
+fn bench() -> Result<()> {
     let mut path = "/work/dev/SmolLM2-135M-Instruct.Q4_1.gguf".to_string();
     let mut isa = None;
+    let mut profile: Option<(String, String, usize, usize)> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -92,11 +102,19 @@ fn main() -> Result<()> {
                     other => bail!("--isa takes scalar, avx2 or avx512vnni, got {other:?}"),
                 })
             }
+            "--profile" => {
+                let mut next = || args.next().context("--profile takes SIDE MATRIX M CALLS");
+                profile = Some((next()?, next()?, next()?.parse()?, next()?.parse()?));
+            }
             _ => path = a,
         }
     }
     let mut file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
     let content = gguf_file::Content::read(&mut file).with_context(|| format!("reading {path}"))?;
+    if let Some((side, name, m, calls)) = profile {
+        let l = load(&content, &mut file, &name, isa)?;
+        return run_calls(&l, &side, m, calls);
+    }
     println!(
         "model {path}\nthreads {} | kernels {:?} (best available {:?})",
         rayon::current_num_threads(),
@@ -151,6 +169,23 @@ fn main() -> Result<()> {
         );
     }
     whole_model(&content, &mut file, isa)
+}
+
+/// `calls` products of `m` rows on one side and nothing else, for instruction counts under callgrind
+/// (run once with 0 calls and subtract).
+#[inline(never)]
+fn run_calls(l: &Loaded, side: &str, m: usize, calls: usize) -> Result<()> {
+    let x = inputs(m, l.ours.cols());
+    let mut out = vec![0.0; m * l.ours.rows()];
+    let xt = Tensor::from_vec(x.clone(), (m, l.ours.cols()), &Device::Cpu)?;
+    for _ in 0..calls {
+        match side {
+            "ours" => l.ours.matmul(&x, m, &mut out)?,
+            "candle" => drop(l.theirs.forward(&xt)?),
+            other => bail!("--profile side is ours or candle, got {other}"),
+        }
+    }
+    Ok(())
 }
 
 /// Every layer's seven matrices and the (tied) output projection, in model order, for m = 1 and 8.

@@ -7,7 +7,8 @@
 //! runs integer dot products with the best kernel this CPU offers, chosen at run time ([`Isa`]):
 //! AVX-512 VNNI, AVX2, or the portable scalar reference, which every fast path matches bit for bit.
 //! Work is split across the current rayon pool by groups of output rows, so the caller sets the
-//! thread count by running inside its own `rayon::ThreadPool::install`. `QMatrix` also implements
+//! thread count by running inside its own `rayon::ThreadPool::install`; calling from a thread of that
+//! pool (the whole forward pass inside `install`) also spares each product the hand-off to the pool. `QMatrix` also implements
 //! candle's `Module` (input `[..., cols]`, output `[..., rows]`), a drop-in for `QMatMul`.
 
 mod activation;
@@ -231,9 +232,13 @@ impl QMatrix {
         let units = p.groups * p.blocks * m;
         // Several tasks per thread: on a shared machine a descheduled worker's share is then picked
         // up by the others instead of stalling the whole product.
-        let tasks = (TASKS_PER_THREAD * rayon::current_num_threads())
-            .min(units / MIN_UNITS_PER_TASK)
-            .clamp(1, p.groups);
+        let threads = rayon::current_num_threads();
+        let tasks = if threads == 1 {
+            1
+        } else {
+            TASKS_PER_THREAD * threads
+        };
+        let tasks = tasks.min(units / MIN_UNITS_PER_TASK).clamp(1, p.groups);
         let dst = OutPtr {
             ptr: out.as_mut_ptr(),
             rows: p.rows,
