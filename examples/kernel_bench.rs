@@ -3,7 +3,8 @@
 //! activation rows, then every layer's matrices plus the output projection for one decode step
 //! (an upper bound on decode tok/s from the matrix products alone).
 //!
-//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|avx512vnni]`
+//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|vnni256|avx512vnni]`
+//! `--isas` times only our whole-model step with each kernel family this CPU has.
 //! Instruction counts: add `--profile ours|candle MATRIX M CALLS` and run under
 //! `valgrind --tool=callgrind` with CALLS and with 0 (valgrind hides AVX-512, so this counts AVX2).
 //! Both sides use 2 threads (candle's own pool reads CANDLE_NUM_THREADS, ours runs on rayon's global
@@ -90,6 +91,7 @@ fn main() -> Result<()> {
 fn bench() -> Result<()> {
     let mut path = "/work/dev/SmolLM2-135M-Instruct.Q4_1.gguf".to_string();
     let mut isa = None;
+    let mut compare_isas = false;
     let mut profile: Option<(String, String, usize, usize)> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -98,10 +100,14 @@ fn bench() -> Result<()> {
                 isa = Some(match args.next().as_deref() {
                     Some("scalar") => Isa::Scalar,
                     Some("avx2") => Isa::Avx2,
+                    Some("vnni256") => Isa::Vnni256,
                     Some("avx512vnni") => Isa::Avx512Vnni,
-                    other => bail!("--isa takes scalar, avx2 or avx512vnni, got {other:?}"),
+                    other => {
+                        bail!("--isa takes scalar, avx2, vnni256 or avx512vnni, got {other:?}")
+                    }
                 })
             }
+            "--isas" => compare_isas = true,
             "--profile" => {
                 let mut next = || args.next().context("--profile takes SIDE MATRIX M CALLS");
                 profile = Some((next()?, next()?, next()?.parse()?, next()?.parse()?));
@@ -111,6 +117,9 @@ fn bench() -> Result<()> {
     }
     let mut file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
     let content = gguf_file::Content::read(&mut file).with_context(|| format!("reading {path}"))?;
+    if compare_isas {
+        return isas(&content, &mut file);
+    }
     if let Some((side, name, m, calls)) = profile {
         let l = load(&content, &mut file, &name, isa)?;
         return run_calls(&l, &side, m, calls);
@@ -186,6 +195,75 @@ fn run_calls(l: &Loaded, side: &str, m: usize, calls: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Our whole-model step (m = 1 and 8) with every kernel family this CPU has, round-robin so that
+/// the machine's load affects all alike; best of 5 rounds.
+fn isas(content: &gguf_file::Content, file: &mut std::fs::File) -> Result<()> {
+    let mut mats = model_matrices(content, file, None)?;
+    for m in [1, 8] {
+        let xs: Vec<Vec<f32>> = mats.iter().map(|l| inputs(m, l.ours.cols())).collect();
+        let mut outs: Vec<Vec<f32>> = mats.iter().map(|l| vec![0.0; m * l.ours.rows()]).collect();
+        let mut bests = vec![Duration::MAX; Isa::available().len()];
+        for _ in 0..5 {
+            for (k, isa) in Isa::available().into_iter().enumerate() {
+                for l in mats.iter_mut() {
+                    l.ours.set_isa(isa)?;
+                }
+                let t = best(Duration::from_millis(300), || {
+                    for ((l, x), o) in mats.iter().zip(&xs).zip(outs.iter_mut()) {
+                        l.ours.matmul(x, m, o)?;
+                    }
+                    Ok(())
+                })?;
+                bests[k] = bests[k].min(t);
+            }
+        }
+        for (isa, t) in Isa::available().into_iter().zip(bests) {
+            println!(
+                "m={m} {isa:?}: {:.2} ms/step = {:.0} tok/s",
+                t.as_secs_f64() * 1e3,
+                m as f64 / t.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every layer's seven matrices and the output projection, in model order.
+fn model_matrices(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    isa: Option<Isa>,
+) -> Result<Vec<Loaded>> {
+    let layers = (0..)
+        .take_while(|i| {
+            content
+                .tensor_infos
+                .contains_key(&format!("blk.{i}.attn_q.weight"))
+        })
+        .count();
+    let mut mats = Vec::new();
+    for i in 0..layers {
+        for t in [
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
+            mats.push(load(content, file, &format!("blk.{i}.{t}.weight"), isa)?);
+        }
+    }
+    let output = if content.tensor_infos.contains_key("output.weight") {
+        "output.weight"
+    } else {
+        "token_embd.weight"
+    };
+    mats.push(load(content, file, output, isa)?);
+    Ok(mats)
 }
 
 /// Every layer's seven matrices and the (tied) output projection, in model order, for m = 1 and 8.

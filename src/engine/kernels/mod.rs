@@ -20,6 +20,8 @@ mod scalar;
 mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_512;
 
 use rayon::prelude::*;
 
@@ -70,14 +72,16 @@ pub enum KernelError {
     Candle(#[from] candle_core::Error),
 }
 
-/// The kernel families, fastest last.
+/// The kernel families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     /// Portable reference code.
     Scalar,
     /// AVX2 + F16C.
     Avx2,
-    /// AVX-512 (F, BW, VL) with VNNI dot products.
+    /// AVX-512 (F, BW, VL) VNNI dot products on 256-bit registers.
+    Vnni256,
+    /// AVX-512 (F, BW, VL) VNNI dot products on 512-bit registers (16 rows per register).
     Avx512Vnni,
 }
 
@@ -89,7 +93,7 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c"),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => {
+            Isa::Vnni256 | Isa::Avx512Vnni => {
                 Isa::Avx2.is_available()
                     && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
@@ -103,15 +107,20 @@ impl Isa {
 
     /// Every family this CPU can run, scalar first.
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni]
+        [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni]
             .into_iter()
             .filter(|i| i.is_available())
             .collect()
     }
 
-    /// The fastest family this CPU can run.
+    /// The family to use by default: the fastest on a whole decode step that this CPU can run.
+    /// The 512-bit kernel is left out: it loses on DRAM-bound decode (see `x86_512`).
     pub fn best() -> Isa {
-        Isa::available().into_iter().max().unwrap_or(Isa::Scalar)
+        Isa::available()
+            .into_iter()
+            .filter(|i| *i != Isa::Avx512Vnni)
+            .max()
+            .unwrap_or(Isa::Scalar)
     }
 }
 
@@ -278,16 +287,20 @@ impl QMatrix {
         let p = &self.packed;
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512Vnni => {
-                let vnni = self.isa == Isa::Avx512Vnni;
-                let f16 = p.f16;
+            Isa::Avx2 | Isa::Vnni256 | Isa::Avx512Vnni => {
                 macro_rules! go {
                     ($mt:literal) => {
-                        match (vnni, f16) {
-                            (true, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
-                            (true, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
-                            (false, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
-                            (false, false) => x86::avx2::<$mt, false>(p, a, i0, g0, g1, out),
+                        match (self.isa, p.f16) {
+                            (Isa::Avx512Vnni, true) => {
+                                x86_512::vnni512::<$mt, true>(p, a, i0, g0, g1, out)
+                            }
+                            (Isa::Avx512Vnni, false) => {
+                                x86_512::vnni512::<$mt, false>(p, a, i0, g0, g1, out)
+                            }
+                            (Isa::Vnni256, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
+                            (Isa::Vnni256, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
+                            (_, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
+                            (_, false) => x86::avx2::<$mt, false>(p, a, i0, g0, g1, out),
                         }
                     };
                 }
