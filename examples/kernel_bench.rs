@@ -3,7 +3,10 @@
 //! activation rows, then every layer's matrices plus the output projection for one decode step
 //! (an upper bound on decode tok/s from the matrix products alone).
 //!
-//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|avx512vnni]`
+//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|vnni256|avx512vnni]`
+//! `--isas` times only our whole-model step with each kernel family this CPU has.
+//! Instruction counts: add `--profile ours|candle MATRIX M CALLS` and run under
+//! `valgrind --tool=callgrind` with CALLS and with 0 (valgrind hides AVX-512, so this counts AVX2).
 //! Both sides use 2 threads (candle's own pool reads CANDLE_NUM_THREADS, ours runs on rayon's global
 //! pool, sized by RAYON_NUM_THREADS). Every figure is the best of several runs, because the machine is shared.
 
@@ -79,8 +82,17 @@ fn time_candle(l: &Loaded, m: usize, budget: Duration) -> Result<Duration> {
 }
 
 fn main() -> Result<()> {
+    // The forward pass runs inside the pool, as the engine should run it: each product then starts on
+    // the calling worker instead of being handed over from outside.
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    pool.install(bench)
+}
+
+fn bench() -> Result<()> {
     let mut path = "/work/dev/SmolLM2-135M-Instruct.Q4_1.gguf".to_string();
     let mut isa = None;
+    let mut compare_isas = false;
+    let mut profile: Option<(String, String, usize, usize)> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -88,15 +100,30 @@ fn main() -> Result<()> {
                 isa = Some(match args.next().as_deref() {
                     Some("scalar") => Isa::Scalar,
                     Some("avx2") => Isa::Avx2,
+                    Some("vnni256") => Isa::Vnni256,
                     Some("avx512vnni") => Isa::Avx512Vnni,
-                    other => bail!("--isa takes scalar, avx2 or avx512vnni, got {other:?}"),
+                    other => {
+                        bail!("--isa takes scalar, avx2, vnni256 or avx512vnni, got {other:?}")
+                    }
                 })
+            }
+            "--isas" => compare_isas = true,
+            "--profile" => {
+                let mut next = || args.next().context("--profile takes SIDE MATRIX M CALLS");
+                profile = Some((next()?, next()?, next()?.parse()?, next()?.parse()?));
             }
             _ => path = a,
         }
     }
     let mut file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
     let content = gguf_file::Content::read(&mut file).with_context(|| format!("reading {path}"))?;
+    if compare_isas {
+        return isas(&content, &mut file);
+    }
+    if let Some((side, name, m, calls)) = profile {
+        let l = load(&content, &mut file, &name, isa)?;
+        return run_calls(&l, &side, m, calls);
+    }
     println!(
         "model {path}\nthreads {} | kernels {:?} (best available {:?})",
         rayon::current_num_threads(),
@@ -151,6 +178,92 @@ fn main() -> Result<()> {
         );
     }
     whole_model(&content, &mut file, isa)
+}
+
+/// `calls` products of `m` rows on one side and nothing else, for instruction counts under callgrind
+/// (run once with 0 calls and subtract).
+#[inline(never)]
+fn run_calls(l: &Loaded, side: &str, m: usize, calls: usize) -> Result<()> {
+    let x = inputs(m, l.ours.cols());
+    let mut out = vec![0.0; m * l.ours.rows()];
+    let xt = Tensor::from_vec(x.clone(), (m, l.ours.cols()), &Device::Cpu)?;
+    for _ in 0..calls {
+        match side {
+            "ours" => l.ours.matmul(&x, m, &mut out)?,
+            "candle" => drop(l.theirs.forward(&xt)?),
+            other => bail!("--profile side is ours or candle, got {other}"),
+        }
+    }
+    Ok(())
+}
+
+/// Our whole-model step (m = 1 and 8) with every kernel family this CPU has, round-robin so that
+/// the machine's load affects all alike; best of 5 rounds.
+fn isas(content: &gguf_file::Content, file: &mut std::fs::File) -> Result<()> {
+    let mut mats = model_matrices(content, file, None)?;
+    for m in [1, 8] {
+        let xs: Vec<Vec<f32>> = mats.iter().map(|l| inputs(m, l.ours.cols())).collect();
+        let mut outs: Vec<Vec<f32>> = mats.iter().map(|l| vec![0.0; m * l.ours.rows()]).collect();
+        let mut bests = vec![Duration::MAX; Isa::available().len()];
+        for _ in 0..5 {
+            for (k, isa) in Isa::available().into_iter().enumerate() {
+                for l in mats.iter_mut() {
+                    l.ours.set_isa(isa)?;
+                }
+                let t = best(Duration::from_millis(300), || {
+                    for ((l, x), o) in mats.iter().zip(&xs).zip(outs.iter_mut()) {
+                        l.ours.matmul(x, m, o)?;
+                    }
+                    Ok(())
+                })?;
+                bests[k] = bests[k].min(t);
+            }
+        }
+        for (isa, t) in Isa::available().into_iter().zip(bests) {
+            println!(
+                "m={m} {isa:?}: {:.2} ms/step = {:.0} tok/s",
+                t.as_secs_f64() * 1e3,
+                m as f64 / t.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every layer's seven matrices and the output projection, in model order.
+fn model_matrices(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    isa: Option<Isa>,
+) -> Result<Vec<Loaded>> {
+    let layers = (0..)
+        .take_while(|i| {
+            content
+                .tensor_infos
+                .contains_key(&format!("blk.{i}.attn_q.weight"))
+        })
+        .count();
+    let mut mats = Vec::new();
+    for i in 0..layers {
+        for t in [
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
+            mats.push(load(content, file, &format!("blk.{i}.{t}.weight"), isa)?);
+        }
+    }
+    let output = if content.tensor_infos.contains_key("output.weight") {
+        "output.weight"
+    } else {
+        "token_embd.weight"
+    };
+    mats.push(load(content, file, output, isa)?);
+    Ok(mats)
 }
 
 /// Every layer's seven matrices and the (tied) output projection, in model order, for m = 1 and 8.

@@ -7,7 +7,8 @@
 //! runs integer dot products with the best kernel this CPU offers, chosen at run time ([`Isa`]):
 //! AVX-512 VNNI, AVX2, or the portable scalar reference, which every fast path matches bit for bit.
 //! Work is split across the current rayon pool by groups of output rows, so the caller sets the
-//! thread count by running inside its own `rayon::ThreadPool::install`. `QMatrix` also implements
+//! thread count by running inside its own `rayon::ThreadPool::install`; calling from a thread of that
+//! pool (the whole forward pass inside `install`) also spares each product the hand-off to the pool. `QMatrix` also implements
 //! candle's `Module` (input `[..., cols]`, output `[..., rows]`), a drop-in for `QMatMul`.
 
 mod activation;
@@ -19,6 +20,8 @@ mod scalar;
 mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_512;
 
 use rayon::prelude::*;
 
@@ -69,14 +72,16 @@ pub enum KernelError {
     Candle(#[from] candle_core::Error),
 }
 
-/// The kernel families, fastest last.
+/// The kernel families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     /// Portable reference code.
     Scalar,
     /// AVX2 + F16C.
     Avx2,
-    /// AVX-512 (F, BW, VL) with VNNI dot products.
+    /// AVX-512 (F, BW, VL) VNNI dot products on 256-bit registers.
+    Vnni256,
+    /// AVX-512 (F, BW, VL) VNNI dot products on 512-bit registers (16 rows per register).
     Avx512Vnni,
 }
 
@@ -88,7 +93,7 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c"),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => {
+            Isa::Vnni256 | Isa::Avx512Vnni => {
                 Isa::Avx2.is_available()
                     && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
@@ -102,15 +107,20 @@ impl Isa {
 
     /// Every family this CPU can run, scalar first.
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni]
+        [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni]
             .into_iter()
             .filter(|i| i.is_available())
             .collect()
     }
 
-    /// The fastest family this CPU can run.
+    /// The family to use by default: the fastest on a whole decode step that this CPU can run.
+    /// The 512-bit kernel is left out: it loses on DRAM-bound decode (see `x86_512`).
     pub fn best() -> Isa {
-        Isa::available().into_iter().max().unwrap_or(Isa::Scalar)
+        Isa::available()
+            .into_iter()
+            .filter(|i| *i != Isa::Avx512Vnni)
+            .max()
+            .unwrap_or(Isa::Scalar)
     }
 }
 
@@ -231,9 +241,13 @@ impl QMatrix {
         let units = p.groups * p.blocks * m;
         // Several tasks per thread: on a shared machine a descheduled worker's share is then picked
         // up by the others instead of stalling the whole product.
-        let tasks = (TASKS_PER_THREAD * rayon::current_num_threads())
-            .min(units / MIN_UNITS_PER_TASK)
-            .clamp(1, p.groups);
+        let threads = rayon::current_num_threads();
+        let tasks = if threads == 1 {
+            1
+        } else {
+            TASKS_PER_THREAD * threads
+        };
+        let tasks = tasks.min(units / MIN_UNITS_PER_TASK).clamp(1, p.groups);
         let dst = OutPtr {
             ptr: out.as_mut_ptr(),
             rows: p.rows,
@@ -273,16 +287,20 @@ impl QMatrix {
         let p = &self.packed;
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512Vnni => {
-                let vnni = self.isa == Isa::Avx512Vnni;
-                let f16 = p.f16;
+            Isa::Avx2 | Isa::Vnni256 | Isa::Avx512Vnni => {
                 macro_rules! go {
                     ($mt:literal) => {
-                        match (vnni, f16) {
-                            (true, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
-                            (true, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
-                            (false, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
-                            (false, false) => x86::avx2::<$mt, false>(p, a, i0, g0, g1, out),
+                        match (self.isa, p.f16) {
+                            (Isa::Avx512Vnni, true) => {
+                                x86_512::vnni512::<$mt, true>(p, a, i0, g0, g1, out)
+                            }
+                            (Isa::Avx512Vnni, false) => {
+                                x86_512::vnni512::<$mt, false>(p, a, i0, g0, g1, out)
+                            }
+                            (Isa::Vnni256, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
+                            (Isa::Vnni256, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
+                            (_, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
+                            (_, false) => x86::avx2::<$mt, false>(p, a, i0, g0, g1, out),
                         }
                     };
                 }

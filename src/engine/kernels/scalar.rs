@@ -1,10 +1,15 @@
 //! The portable reference kernel: the same arithmetic as the SIMD kernels, one row and block at a
 //! time. Integer block sums are exact, and the float steps (`d * dx`, times the sum, added to the
-//! accumulator, then `m * ds` added for types with a minimum) happen in the same order with no fused multiply-add, so every
-//! fast path must reproduce its results bit for bit; the property tests check exactly that.
+//! accumulator, then `m * ds` added for types with a minimum) happen in the same order with no fused
+//! multiply-add, so every fast path must reproduce its results bit for bit; the property tests check
+//! exactly that. Each group-block is unpacked once and reused by every activation row of the tile.
 
 use super::activation::QActs;
+use super::format::QK;
 use super::packed::{OutPtr, Packed, G};
+
+/// Activation rows per pass over the weights.
+const TILE: usize = 4;
 
 /// Computes groups `g0..g1` for activation rows `i0..i1`.
 ///
@@ -19,31 +24,47 @@ pub(crate) unsafe fn run(
     g1: usize,
     out: OutPtr,
 ) {
-    for g in g0..g1 {
-        for i in i0..i1 {
-            let mut acc = [0.0f32; G];
+    let mut t0 = i0;
+    while t0 < i1 {
+        let t1 = (t0 + TILE).min(i1);
+        for g in g0..g1 {
+            let mut acc = [[0.0f32; G]; TILE];
+            let mut vals = [[0i32; QK]; G];
             for b in 0..p.blocks {
                 let gb = g * p.blocks + b;
-                let ab = i * p.blocks + b;
-                let (dx, ds) = (a.d[ab], a.ds[ab]);
-                let x = &a.q[i * p.cols + b * 32..][..32];
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let mut s = [0i32; 2];
-                    for (k, &xv) in x.iter().enumerate() {
-                        s[k / 16] += p.value(gb, j, k) * xv as i32;
+                for (j, row) in vals.iter_mut().enumerate() {
+                    for (k, v) in row.iter_mut().enumerate() {
+                        *v = p.value(gb, j, k);
                     }
-                    if p.halves {
-                        *acc += (p.scale(gb, 0, j) * dx) * s[0] as f32;
-                        *acc += (p.scale(gb, 1, j) * dx) * s[1] as f32;
-                    } else {
-                        *acc += (p.scale(gb, 0, j) * dx) * (s[0] + s[1]) as f32;
-                    }
-                    if p.has_min {
-                        *acc += p.min(gb, j) * ds;
+                }
+                let d: [[f32; G]; 2] =
+                    [0, p.halves as usize].map(|s| std::array::from_fn(|j| p.scale(gb, s, j)));
+                let m: [f32; G] = std::array::from_fn(|j| p.min(gb, j));
+                for (i, acc) in (t0..t1).zip(acc.iter_mut()) {
+                    let ab = i * p.blocks + b;
+                    let (dx, ds) = (a.d[ab], a.ds[ab]);
+                    let x = &a.q[i * p.cols + b * QK..][..QK];
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        let dot = |r: std::ops::Range<usize>| -> i32 {
+                            r.map(|k| vals[j][k] * x[k] as i32).sum()
+                        };
+                        let (s0, s1) = (dot(0..16), dot(16..32));
+                        if p.halves {
+                            *acc += (d[0][j] * dx) * s0 as f32;
+                            *acc += (d[1][j] * dx) * s1 as f32;
+                        } else {
+                            *acc += (d[0][j] * dx) * (s0 + s1) as f32;
+                        }
+                        if p.has_min {
+                            *acc += m[j] * ds;
+                        }
                     }
                 }
             }
-            out.store(i, g, &acc);
+            for (i, acc) in (t0..t1).zip(acc.iter()) {
+                out.store(i, g, acc);
+            }
         }
+        t0 = t1;
     }
 }
