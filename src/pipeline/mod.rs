@@ -4,4 +4,4 @@
 pub mod record;
 pub mod retrieve;
 
-pub use record::Record;
+pub use record::{Record, RecordReader};
