@@ -180,6 +180,13 @@ mod tests {
     }
 
     #[test]
+    fn templates_and_tokenizers_can_move_to_the_model_thread() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<ChatTemplate>();
+        send_sync::<crate::engine::tokenizer::Tok>();
+    }
+
+    #[test]
     fn a_template_that_does_not_compile_is_an_error_naming_its_origin() {
         let e = ChatTemplate::with_tokens("{% for %}", "", "", "card.toml field `chat_template`").unwrap_err();
         assert!(e.to_string().contains("card.toml"), "{e}");
