@@ -2,9 +2,8 @@
 //! checkpoint's `chat_template.jinja` / `tokenizer_config.json` `chat_template`), rendered with minijinja
 //! the way HF `apply_chat_template` renders it: `trim_blocks` and `lstrip_blocks` on, the variables
 //! `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, the functions `raise_exception` and
-//! `strftime_now`, and
-//! Python string/dict methods (`.strip()`, `.startswith()`, `.items()`...) through minijinja-contrib's
-//! pycompat layer, since HF templates are written against Python's Jinja2.
+//! `strftime_now`, and Python string/dict methods (`.strip()`, `.startswith()`, `.items()`...) through
+//! minijinja-contrib's pycompat layer, since HF templates are written against Python's Jinja2.
 
 use crate::engine::gguf_info::GgufHeader;
 use crate::engine::tokenizer::{read_json, Tok};
