@@ -61,8 +61,9 @@ impl Reporter for Bars {
     }
 
     fn note(&self, message: &str) {
-        // println through the MultiProgress so the message does not tear a bar.
-        if self.multi.println(message).is_err() {
+        // Through the MultiProgress so the message does not tear a bar; but indicatif drops
+        // println when its target is hidden (stderr not a terminal), and notes must never be lost.
+        if self.multi.is_hidden() || self.multi.println(message).is_err() {
             eprintln!("{message}");
         }
     }
