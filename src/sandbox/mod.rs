@@ -31,7 +31,8 @@ pub struct SandboxConfig {
     pub jobs: usize,
     /// Limits for jobs that carry none of their own.
     pub limits: Limits,
-    /// Modules the fork servers import up front when available, so candidates start warm.
+    /// Heavy modules a fork server may import (once, on the first job that imports them) so that
+    /// later candidates start with them loaded.
     pub preload: Vec<String>,
     /// How many bytes of the candidate's stdout and stderr the verdict keeps (the tail).
     pub tail_bytes: usize,
@@ -45,7 +46,32 @@ impl Default for SandboxConfig {
                 .map(|n| n.get())
                 .unwrap_or(1),
             limits: Limits::default(),
-            preload: vec!["numpy".into(), "pandas".into()],
+            preload: [
+                "numpy",
+                "pandas",
+                "scipy",
+                "sklearn",
+                "multiprocessing",
+                "multiprocessing.pool",
+                "subprocess",
+                "datetime",
+                "statistics",
+                "fractions",
+                "decimal",
+                "hashlib",
+                "csv",
+                "inspect",
+                "traceback",
+                "unittest.mock",
+                "tempfile",
+                "collections.abc",
+                "dataclasses",
+                "json",
+                "logging",
+                "pathlib",
+            ]
+            .map(String::from)
+            .to_vec(),
             tail_bytes: 4096,
         }
     }
