@@ -124,7 +124,10 @@ class Server:
         )
         self._mark("landlock", err is None, err)
         self.scope_signals = _landlock_abi() >= 6
-        self._mark("landlock-signal-scope", self.scope_signals, "Landlock ABI < 6")
+        if self.scope_signals:
+            # Defence in depth only (the PID namespace and the uid already stop signals going out),
+            # so an older kernel without it does not lower the level.
+            self.active.append("landlock-signal-scope")
         self.clone_ns = self.root and SYS is not None and self._probe_clone()
         self._mark("pid-namespace", self.clone_ns, "cannot clone into a new PID namespace")
         self._mark("uid", self.root, "not root: cannot switch to an unprivileged uid")
