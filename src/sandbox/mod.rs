@@ -117,13 +117,51 @@ pub struct Sandbox {
 
 static SANDBOXES: AtomicU32 = AtomicU32::new(0);
 
+/// Scratch directories and worker cgroups are named `unitcoder-sandbox-<pid>-...` after their owner.
+const SCRATCH_PREFIX: &str = "unitcoder-sandbox-";
+
+/// Removes scratch directories and cgroups left by sandboxes whose process is gone (a killed run, or
+/// a sandbox kept in a `static`, which is never dropped). Best effort: errors are ignored.
+fn sweep_stale() {
+    let owner_gone = |name: &str| {
+        let pid = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.split('-').next());
+        pid.and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+    };
+    let tmp = std::env::temp_dir();
+    for parent in [
+        tmp.clone(),
+        PathBuf::from("/sys/fs/cgroup/memory/unitcoder"),
+        PathBuf::from("/sys/fs/cgroup/pids/unitcoder"),
+        PathBuf::from("/sys/fs/cgroup/unitcoder"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !owner_gone(&name) {
+                continue;
+            }
+            if parent == tmp {
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else {
+                let _ = std::fs::remove_dir(entry.path()); // an empty cgroup; fails while in use
+            }
+        }
+    }
+}
+
 impl Sandbox {
     /// Checks the interpreter and starts `config.jobs` fork servers.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let python = resolve_python(&config.python)?;
         check_python(&python)?;
+        sweep_stale();
         let scratch = tempfile::Builder::new()
-            .prefix("unitcoder-sandbox-")
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| SandboxError::Io(format!("creating a scratch directory: {e}")))?;
         // Distinct unprivileged uids per worker and per sandbox, so RLIMIT_NPROC (counted per uid)
