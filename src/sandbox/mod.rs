@@ -435,3 +435,34 @@ fn nonce() -> String {
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Sandbox>();
+    }
+
+    #[test]
+    fn a_missing_interpreter_is_named_in_the_error() {
+        let config = SandboxConfig {
+            python: PathBuf::from("/no/such/python3"),
+            ..SandboxConfig::default()
+        };
+        let err = Sandbox::new(config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("/no/such/python3"), "{err}");
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        let (a, b) = (nonce(), nonce());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}
