@@ -5,6 +5,5 @@
 mod generator;
 
 pub use generator::{
-    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
-    Scripted,
+    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams, Scripted,
 };
