@@ -23,6 +23,5 @@ pub mod weights;
 
 pub use engine::{Engine, EngineOptions, GenerationStats, TextCodec};
 pub use generator::{
-    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
-    Scripted,
+    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams, Scripted,
 };

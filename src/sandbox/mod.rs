@@ -31,7 +31,8 @@ pub struct SandboxConfig {
     pub jobs: usize,
     /// Limits for jobs that carry none of their own.
     pub limits: Limits,
-    /// Modules the fork servers import up front when available, so candidates start warm.
+    /// Heavy modules a fork server may import (once, on the first job that imports them) so that
+    /// later candidates start with them loaded.
     pub preload: Vec<String>,
     /// How many bytes of the candidate's stdout and stderr the verdict keeps (the tail).
     pub tail_bytes: usize,
@@ -45,7 +46,32 @@ impl Default for SandboxConfig {
                 .map(|n| n.get())
                 .unwrap_or(1),
             limits: Limits::default(),
-            preload: vec!["numpy".into(), "pandas".into()],
+            preload: [
+                "numpy",
+                "pandas",
+                "scipy",
+                "sklearn",
+                "multiprocessing",
+                "multiprocessing.pool",
+                "subprocess",
+                "datetime",
+                "statistics",
+                "fractions",
+                "decimal",
+                "hashlib",
+                "csv",
+                "inspect",
+                "traceback",
+                "unittest.mock",
+                "tempfile",
+                "collections.abc",
+                "dataclasses",
+                "json",
+                "logging",
+                "pathlib",
+            ]
+            .map(String::from)
+            .to_vec(),
             tail_bytes: 4096,
         }
     }
@@ -91,13 +117,51 @@ pub struct Sandbox {
 
 static SANDBOXES: AtomicU32 = AtomicU32::new(0);
 
+/// Scratch directories and worker cgroups are named `unitcoder-sandbox-<pid>-...` after their owner.
+const SCRATCH_PREFIX: &str = "unitcoder-sandbox-";
+
+/// Removes scratch directories and cgroups left by sandboxes whose process is gone (a killed run, or
+/// a sandbox kept in a `static`, which is never dropped). Best effort: errors are ignored.
+fn sweep_stale() {
+    let owner_gone = |name: &str| {
+        let pid = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.split('-').next());
+        pid.and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+    };
+    let tmp = std::env::temp_dir();
+    for parent in [
+        tmp.clone(),
+        PathBuf::from("/sys/fs/cgroup/memory/unitcoder"),
+        PathBuf::from("/sys/fs/cgroup/pids/unitcoder"),
+        PathBuf::from("/sys/fs/cgroup/unitcoder"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !owner_gone(&name) {
+                continue;
+            }
+            if parent == tmp {
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else {
+                let _ = std::fs::remove_dir(entry.path()); // an empty cgroup; fails while in use
+            }
+        }
+    }
+}
+
 impl Sandbox {
     /// Checks the interpreter and starts `config.jobs` fork servers.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let python = resolve_python(&config.python)?;
         check_python(&python)?;
+        sweep_stale();
         let scratch = tempfile::Builder::new()
-            .prefix("unitcoder-sandbox-")
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| SandboxError::Io(format!("creating a scratch directory: {e}")))?;
         // Distinct unprivileged uids per worker and per sandbox, so RLIMIT_NPROC (counted per uid)
@@ -370,4 +434,35 @@ fn nonce() -> String {
         bytes.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes())[..16]);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Sandbox>();
+    }
+
+    #[test]
+    fn a_missing_interpreter_is_named_in_the_error() {
+        let config = SandboxConfig {
+            python: PathBuf::from("/no/such/python3"),
+            ..SandboxConfig::default()
+        };
+        let err = Sandbox::new(config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("/no/such/python3"), "{err}");
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        let (a, b) = (nonce(), nonce());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
 }
