@@ -98,7 +98,7 @@ fn terms(mat: &QMatrix, r: usize, w: &[f32], x: &[f32]) -> f64 {
     let p = &mat.packed;
     let mut terms = 0.0f64;
     for (b, (wb, xb)) in w.chunks(QK).zip(x.chunks(QK)).enumerate() {
-        let m = p.min((r / G) * p.blocks + b, r % G).abs() as f64;
+        let m = p.min(p.rec_index(r / G, b), r % G).abs() as f64;
         let dx = xb.iter().fold(0.0f64, |a, v| a.max(v.abs() as f64)) / 127.0;
         terms += wb
             .iter()
@@ -245,14 +245,14 @@ fn thread_partitions_give_identical_results() {
 #[test]
 fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
     let mut rng = Rng(7);
-    let b = random_bytes(QType::Q4_1, 8, 64, &mut rng, false);
-    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, 8, 64, &b).expect("build");
+    let b = random_bytes(QType::Q4_1, 16, 64, &mut rng, false);
+    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, 16, 64, &b).expect("build");
     assert!(mat.packed.f16);
     // Q4_1 repacked takes exactly its file size: 16 nibble bytes and (d, m) as f16 per block.
     assert_eq!(mat.size_in_bytes(), b.len());
     let b = random_bytes(QType::Q8_0, 9, 64, &mut rng, false);
     let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 9, 64, &b).expect("build");
-    // Q8_0 too, plus the padding rows of the second 8-row group.
+    // Q8_0 too, plus the padding rows up to a pair of 8-row groups.
     assert_eq!(mat.size_in_bytes(), b.len() / 9 * 16);
     let b = random_bytes(QType::Q4K, 8, 256, &mut rng, false);
     let mat = QMatrix::from_gguf_bytes(QType::Q4K, 8, 256, &b).expect("build");
