@@ -119,6 +119,19 @@ impl Isa {
     }
 }
 
+impl std::fmt::Debug for QMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "QMatrix({} {}x{}, {:?})",
+            self.qtype.name(),
+            self.rows(),
+            self.cols(),
+            self.isa
+        )
+    }
+}
+
 /// A quantized weight matrix of `rows x cols` (output features x input features, GGUF order),
 /// repacked for the kernels.
 pub struct QMatrix {
@@ -145,7 +158,7 @@ impl QMatrix {
         bytes: &[u8],
     ) -> Result<QMatrix, KernelError> {
         let block = qtype.block_len();
-        if cols % block != 0 {
+        if !cols.is_multiple_of(block) {
             return Err(KernelError::RaggedColumns {
                 qtype: qtype.name(),
                 cols,

@@ -261,30 +261,24 @@ fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
 
 #[test]
 fn bad_inputs_are_reported() {
-    let err = QMatrix::from_gguf_bytes(QType::Q4_1, 2, 64, &[0; 79])
-        .err()
-        .expect("length");
+    let err = QMatrix::from_gguf_bytes(QType::Q4_1, 2, 64, &[0; 79]).expect_err("length");
     assert_eq!(
         err.to_string(),
         "Q4_1 2x64: expected 80 bytes of blocks, got 79"
     );
-    let err = QMatrix::from_gguf_bytes(QType::Q6K, 1, 128, &[])
-        .err()
-        .expect("ragged");
+    let err = QMatrix::from_gguf_bytes(QType::Q6K, 1, 128, &[]).expect_err("ragged");
     assert!(err
         .to_string()
         .contains("128 columns is not a multiple of the block length 256"));
     let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 2, 32, &[0; 68]).expect("build");
     let mut out = vec![0.0; 2];
-    let err = mat.matmul(&[0.0; 31], 1, &mut out).err().expect("shape");
+    let err = mat.matmul(&[0.0; 31], 1, &mut out).expect_err("shape");
     assert_eq!(err.to_string(), "matmul input: expected 32 floats, got 31");
     assert!(mat.dequantize_row(2).is_err());
     let f32_tensor = QTensor::quantize(
         &Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).expect("t"),
         GgmlDType::F32,
     );
-    let err = QMatrix::from_qtensor(&f32_tensor.expect("qtensor"))
-        .err()
-        .expect("type");
+    let err = QMatrix::from_qtensor(&f32_tensor.expect("qtensor")).expect_err("type");
     assert!(err.to_string().contains("not supported"), "{err}");
 }

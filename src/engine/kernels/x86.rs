@@ -11,6 +11,9 @@
 //! Unsigned-times-signed products: 4-bit values are already unsigned; signed 8-bit weights use
 //! `|w| * sign(x, w)` on AVX2 and `(w + 128) * x - 128 * sum(x)` with VNNI.
 
+// Tiles index several parallel register arrays by activation row `t` and group `h`.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 use super::activation::QActs;
@@ -167,7 +170,7 @@ unsafe fn groups<const VNNI: bool, const MT: usize, const F16: bool>(
 ) {
     let mut g = g0;
     while g < g1 {
-        if g % 2 == 0 && g + 2 <= g1 {
+        if g.is_multiple_of(2) && g + 2 <= g1 {
             body::<VNNI, MT, F16, 2>(p, a, i0, g, out);
             g += 2;
         } else {

@@ -9,6 +9,9 @@
 //! sequential stream: with the pair's records `blocks` apart instead (two streams), the whole-model
 //! decode step ran 2x slower from DRAM on this Xeon, although cache-resident products were faster.
 
+// Tiles index several parallel register arrays by activation row `t`.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 use super::activation::QActs;
