@@ -6,6 +6,5 @@ mod generator;
 pub mod kernels;
 
 pub use generator::{
-    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
-    Scripted,
+    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams, Scripted,
 };
