@@ -65,6 +65,49 @@ fn load(
     })
 }
 
+/// The other supported types on an ffn_down-shaped (576x1536) matrix (K-quants need 256 | cols) quantized by candle from
+/// pseudo-random weights: the default model has none of them.
+fn other_types(isa: Option<Isa>, budget: Duration) -> Result<()> {
+    use candle_core::quantized::GgmlDType;
+    println!(
+        "\nother types, 576x1536 (ffn_down shape) quantized by candle from pseudo-random weights:"
+    );
+    let w: Vec<f32> = (0..1536 * 576)
+        .map(|i| ((i * 2654435761usize % 10007) as f32 / 5003.5 - 1.0) * 0.05)
+        .collect();
+    let w = Tensor::from_vec(w, (576, 1536), &Device::Cpu)?;
+    for dtype in [
+        GgmlDType::Q4_0,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+    ] {
+        let qt = QTensor::quantize(&w, dtype)?;
+        let mut ours = QMatrix::from_qtensor(&qt)?;
+        if let Some(isa) = isa {
+            ours.set_isa(isa)?;
+        }
+        let l = Loaded {
+            name: format!("{dtype:?}"),
+            bytes: qt.storage_size_in_bytes(),
+            ours,
+            theirs: QMatMul::from_qtensor(qt)?,
+        };
+        for m in [1, 8, 256] {
+            let (a, b) = (time_ours(&l, m, budget)?, time_candle(&l, m, budget)?);
+            println!(
+                "{:<6} m={m:<4} ours {:>9.1} us  candle {:>9.1} us  speedup {:>6.2}x",
+                l.name,
+                a.as_secs_f64() * 1e6,
+                b.as_secs_f64() * 1e6,
+                b.as_secs_f64() / a.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Times one product of `m` rows with our kernels.
 fn time_ours(l: &Loaded, m: usize, budget: Duration) -> Result<Duration> {
     let x = inputs(m, l.ours.cols());
@@ -177,6 +220,7 @@ fn bench() -> Result<()> {
             theirs.as_secs_f64() / ours.as_secs_f64()
         );
     }
+    other_types(isa, budget)?;
     whole_model(&content, &mut file, isa)
 }
 

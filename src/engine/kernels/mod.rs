@@ -72,7 +72,7 @@ pub enum KernelError {
     Candle(#[from] candle_core::Error),
 }
 
-/// The kernel families.
+/// The kernel families, fastest last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     /// Portable reference code.
@@ -113,14 +113,22 @@ impl Isa {
             .collect()
     }
 
-    /// The family to use by default: the fastest on a whole decode step that this CPU can run.
-    /// The 512-bit kernel is left out: it loses on DRAM-bound decode (see `x86_512`).
+    /// The fastest family this CPU can run.
     pub fn best() -> Isa {
-        Isa::available()
-            .into_iter()
-            .filter(|i| *i != Isa::Avx512Vnni)
-            .max()
-            .unwrap_or(Isa::Scalar)
+        Isa::available().into_iter().max().unwrap_or(Isa::Scalar)
+    }
+}
+
+impl std::fmt::Debug for QMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "QMatrix({} {}x{}, {:?})",
+            self.qtype.name(),
+            self.rows(),
+            self.cols(),
+            self.isa
+        )
     }
 }
 
@@ -150,7 +158,7 @@ impl QMatrix {
         bytes: &[u8],
     ) -> Result<QMatrix, KernelError> {
         let block = qtype.block_len();
-        if cols % block != 0 {
+        if !cols.is_multiple_of(block) {
             return Err(KernelError::RaggedColumns {
                 qtype: qtype.name(),
                 cols,
@@ -247,13 +255,15 @@ impl QMatrix {
         } else {
             TASKS_PER_THREAD * threads
         };
-        let tasks = tasks.min(units / MIN_UNITS_PER_TASK).clamp(1, p.groups);
+        let tasks = tasks.min(units / MIN_UNITS_PER_TASK).clamp(1, p.groups / 2);
         let dst = OutPtr {
             ptr: out.as_mut_ptr(),
             rows: p.rows,
         };
         let run = |t: usize| {
-            let (g0, g1) = (p.groups * t / tasks, p.groups * (t + 1) / tasks);
+            // Split at even groups so that the 512-bit kernel gets whole pairs.
+            let pairs = p.groups / 2;
+            let (g0, g1) = (2 * (pairs * t / tasks), 2 * (pairs * (t + 1) / tasks));
             // SAFETY: task t writes only its own groups g0..g1, and `out` holds m rows of p.rows.
             unsafe { self.run_groups(&acts, m, g0, g1, dst) }
         };
@@ -340,7 +350,7 @@ impl QMatrix {
         }
         let (g, j) = (r / G, r % G);
         for (b, ob) in out.chunks_exact_mut(QK).enumerate() {
-            let gb = g * p.blocks + b;
+            let gb = p.rec_index(g, b);
             let d = [
                 p.scale(gb, 0, j),
                 p.scale(gb, if p.halves { 1 } else { 0 }, j),

@@ -1,17 +1,18 @@
 //! The repacked weight layout that every kernel reads, built once at load.
 //!
-//! Rows are taken in groups of [`G`] = 8 (the last group padded with zero rows). For each group and
-//! each 32-weight block the values of the 8 rows are interleaved in 4-byte runs, so one 256-bit load
-//! holds 4 consecutive weights of each of the 8 rows and a broadcast of 4 activation bytes feeds all
-//! 8 rows at once; each 32-bit lane of the integer accumulator is then one output row and no
-//! horizontal sum is needed.
+//! Rows are taken in groups of [`G`] = 8, padded with zero rows to an even number of groups. For each
+//! group and each 32-weight block the values of the 8 rows are interleaved in 4-byte runs, so one
+//! 256-bit load holds 4 consecutive weights of each of the 8 rows and a broadcast of 4 activation
+//! bytes feeds all 8 rows at once; each 32-bit lane of the integer accumulator is then one output row
+//! and no horizontal sum is needed. Records of groups `2k` and `2k + 1` alternate block by block
+//! ([`Packed::rec_index`]), so every kernel reads a pair of groups as one sequential stream.
 //! - 4-bit values (128 bytes per group and block): byte `32p + 4j + k` holds weight `4p + k` of row
 //!   `j` in its low nibble and weight `4p + k + 16` in its high nibble (`p` = 0..4).
 //! - 8-bit values (256 bytes): byte `32c + 4j + k` holds weight `4c + k` of row `j` (`c` = 0..8).
 //!
 //! Each group-block record continues with the scales of its 8 rows: `d`, then (Q6_K only) `d` of
-//! their second halves, then (types with a minimum) `m`. Values and scales in one record keep decode
-//! a single sequential stream. Scales are f16 when every value is exactly an f16 (Q4_0, Q4_1, Q8_0:
+//! their second halves, then (types with a minimum) `m`. Values and scales in one record keep the stream
+//! single. Scales are f16 when every value is exactly an f16 (Q4_0, Q4_1, Q8_0:
 //! the file's own scales) and f32 otherwise (K-quants), so Q4_1 and Q8_0 take exactly their file size.
 
 use half::f16;
@@ -58,7 +59,8 @@ impl Packed {
     /// Repacks `rows` rows of raw GGUF blocks; the caller has checked the byte length.
     pub fn build(qtype: QType, rows: usize, cols: usize, bytes: &[u8]) -> Packed {
         let blocks = cols / QK;
-        let groups = rows.div_ceil(G);
+        // An even number of groups: the 512-bit kernel takes them in pairs.
+        let groups = 2 * rows.div_ceil(2 * G);
         let mut p = Packed {
             width: qtype.width(),
             halves: qtype.halves(),
@@ -82,7 +84,7 @@ impl Packed {
             }
             let (g, j) = (r / G, r % G);
             for (b, u) in ub.iter().enumerate() {
-                let gb = g * blocks + b;
+                let gb = p.rec_index(g, b);
                 let w = &mut values[gb * wbytes..(gb + 1) * wbytes];
                 for (i, &q) in u.q.iter().enumerate() {
                     match p.width {
@@ -124,6 +126,13 @@ impl Packed {
             }
         }
         p
+    }
+
+    /// The record of group `g`, block `b`: the records of groups `2k` and `2k + 1` alternate block
+    /// by block, so a pair of groups is one contiguous stream for the 512-bit kernel.
+    #[inline]
+    pub fn rec_index(&self, g: usize, b: usize) -> usize {
+        ((g / 2) * self.blocks + b) * 2 + g % 2
     }
 
     /// Scale vector `s` (0: d, 1: d of the second half if any, then m if any) of row `j` in
@@ -187,7 +196,7 @@ impl OutPtr {
     /// `i` must be below `m` of the buffer and no other thread may write group `g`.
     #[inline]
     pub unsafe fn store(self, i: usize, g: usize, vals: &[f32; G]) {
-        let n = (self.rows - g * G).min(G);
+        let n = self.rows.saturating_sub(g * G).min(G);
         let dst = self.ptr.add(i * self.rows + g * G);
         std::ptr::copy_nonoverlapping(vals.as_ptr(), dst, n);
     }

@@ -31,7 +31,7 @@ pub(crate) unsafe fn run(
             let mut acc = [[0.0f32; G]; TILE];
             let mut vals = [[0i32; QK]; G];
             for b in 0..p.blocks {
-                let gb = g * p.blocks + b;
+                let gb = p.rec_index(g, b);
                 for (j, row) in vals.iter_mut().enumerate() {
                     for (k, v) in row.iter_mut().enumerate() {
                         *v = p.value(gb, j, k);

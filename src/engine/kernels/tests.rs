@@ -98,7 +98,7 @@ fn terms(mat: &QMatrix, r: usize, w: &[f32], x: &[f32]) -> f64 {
     let p = &mat.packed;
     let mut terms = 0.0f64;
     for (b, (wb, xb)) in w.chunks(QK).zip(x.chunks(QK)).enumerate() {
-        let m = p.min((r / G) * p.blocks + b, r % G).abs() as f64;
+        let m = p.min(p.rec_index(r / G, b), r % G).abs() as f64;
         let dx = xb.iter().fold(0.0f64, |a, v| a.max(v.abs() as f64)) / 127.0;
         terms += wb
             .iter()
@@ -245,14 +245,14 @@ fn thread_partitions_give_identical_results() {
 #[test]
 fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
     let mut rng = Rng(7);
-    let b = random_bytes(QType::Q4_1, 8, 64, &mut rng, false);
-    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, 8, 64, &b).expect("build");
+    let b = random_bytes(QType::Q4_1, 16, 64, &mut rng, false);
+    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, 16, 64, &b).expect("build");
     assert!(mat.packed.f16);
     // Q4_1 repacked takes exactly its file size: 16 nibble bytes and (d, m) as f16 per block.
     assert_eq!(mat.size_in_bytes(), b.len());
     let b = random_bytes(QType::Q8_0, 9, 64, &mut rng, false);
     let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 9, 64, &b).expect("build");
-    // Q8_0 too, plus the padding rows of the second 8-row group.
+    // Q8_0 too, plus the padding rows up to a pair of 8-row groups.
     assert_eq!(mat.size_in_bytes(), b.len() / 9 * 16);
     let b = random_bytes(QType::Q4K, 8, 256, &mut rng, false);
     let mat = QMatrix::from_gguf_bytes(QType::Q4K, 8, 256, &b).expect("build");
@@ -261,30 +261,24 @@ fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
 
 #[test]
 fn bad_inputs_are_reported() {
-    let err = QMatrix::from_gguf_bytes(QType::Q4_1, 2, 64, &[0; 79])
-        .err()
-        .expect("length");
+    let err = QMatrix::from_gguf_bytes(QType::Q4_1, 2, 64, &[0; 79]).expect_err("length");
     assert_eq!(
         err.to_string(),
         "Q4_1 2x64: expected 80 bytes of blocks, got 79"
     );
-    let err = QMatrix::from_gguf_bytes(QType::Q6K, 1, 128, &[])
-        .err()
-        .expect("ragged");
+    let err = QMatrix::from_gguf_bytes(QType::Q6K, 1, 128, &[]).expect_err("ragged");
     assert!(err
         .to_string()
         .contains("128 columns is not a multiple of the block length 256"));
     let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 2, 32, &[0; 68]).expect("build");
     let mut out = vec![0.0; 2];
-    let err = mat.matmul(&[0.0; 31], 1, &mut out).err().expect("shape");
+    let err = mat.matmul(&[0.0; 31], 1, &mut out).expect_err("shape");
     assert_eq!(err.to_string(), "matmul input: expected 32 floats, got 31");
     assert!(mat.dequantize_row(2).is_err());
     let f32_tensor = QTensor::quantize(
         &Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).expect("t"),
         GgmlDType::F32,
     );
-    let err = QMatrix::from_qtensor(&f32_tensor.expect("qtensor"))
-        .err()
-        .expect("type");
+    let err = QMatrix::from_qtensor(&f32_tensor.expect("qtensor")).expect_err("type");
     assert!(err.to_string().contains("not supported"), "{err}");
 }

@@ -11,6 +11,9 @@
 //! Unsigned-times-signed products: 4-bit values are already unsigned; signed 8-bit weights use
 //! `|w| * sign(x, w)` on AVX2 and `(w + 128) * x - 128 * sum(x)` with VNNI.
 
+// Tiles index several parallel register arrays by activation row `t` and group `h`.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 use super::activation::QActs;
@@ -41,13 +44,14 @@ unsafe fn finish<const MT: usize>(acc: &[__m256; MT], i0: usize, g: usize, out: 
     }
 }
 
+/// Groups `g..g + H` (H = 2 only for an even `g`: their records alternate block by block, and reading
+/// both keeps one sequential stream, which the hardware prefetcher needs to reach DRAM bandwidth).
 #[inline(always)]
-unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
+unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool, const H: usize>(
     p: &Packed,
     a: &QActs,
     i0: usize,
-    g0: usize,
-    g1: usize,
+    g: usize,
     out: OutPtr,
 ) {
     let (blocks, cols, rec, wbytes) = (p.blocks, p.cols, p.rec(), p.wbytes());
@@ -57,11 +61,10 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
     let mask = _mm256_set1_epi8(0x0F);
     let bias = _mm256_set1_epi8(-128);
     let ones = _mm256_set1_epi16(1);
-    for g in g0..g1 {
-        let mut acc = [_mm256_setzero_ps(); MT];
-        for b in 0..blocks {
-            let gb = g * blocks + b;
-            let wp = base.add(gb * rec);
+    let mut acc = [[_mm256_setzero_ps(); MT]; H];
+    for b in 0..blocks {
+        for h in 0..H {
+            let wp = base.add((p.rec_index(g, b) + h) * rec);
             let mut lo = [_mm256_setzero_si256(); MT];
             let mut hi = [_mm256_setzero_si256(); MT];
             if p.width == Width::Nib4 {
@@ -134,7 +137,7 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
                 let ab = (i0 + t) * blocks + b;
                 let dx = _mm256_set1_ps(*a.d.get_unchecked(ab));
                 let mut v = _mm256_add_ps(
-                    acc[t],
+                    acc[h][t],
                     _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(lo[t])),
                 );
                 if p.halves {
@@ -146,10 +149,34 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool>(
                 if p.has_min {
                     v = _mm256_add_ps(v, _mm256_mul_ps(m, _mm256_set1_ps(*a.ds.get_unchecked(ab))));
                 }
-                acc[t] = v;
+                acc[h][t] = v;
             }
         }
-        finish::<MT>(&acc, i0, g, out);
+    }
+    for (h, acc) in acc.iter().enumerate() {
+        finish::<MT>(acc, i0, g + h, out);
+    }
+}
+
+/// Groups `g0..g1` in pairs where they can be.
+#[inline(always)]
+unsafe fn groups<const VNNI: bool, const MT: usize, const F16: bool>(
+    p: &Packed,
+    a: &QActs,
+    i0: usize,
+    g0: usize,
+    g1: usize,
+    out: OutPtr,
+) {
+    let mut g = g0;
+    while g < g1 {
+        if g.is_multiple_of(2) && g + 2 <= g1 {
+            body::<VNNI, MT, F16, 2>(p, a, i0, g, out);
+            g += 2;
+        } else {
+            body::<VNNI, MT, F16, 1>(p, a, i0, g, out);
+            g += 1;
+        }
     }
 }
 
@@ -167,7 +194,7 @@ pub(crate) unsafe fn avx2<const MT: usize, const F16: bool>(
     g1: usize,
     out: OutPtr,
 ) {
-    body::<false, MT, F16>(p, a, i0, g0, g1, out)
+    groups::<false, MT, F16>(p, a, i0, g0, g1, out)
 }
 
 /// AVX-512 VNNI entry point (256-bit `vpdpbusd`).
@@ -183,5 +210,5 @@ pub(crate) unsafe fn vnni<const MT: usize, const F16: bool>(
     g1: usize,
     out: OutPtr,
 ) {
-    body::<true, MT, F16>(p, a, i0, g0, g1, out)
+    groups::<true, MT, F16>(p, a, i0, g0, g1, out)
 }

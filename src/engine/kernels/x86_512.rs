@@ -4,10 +4,13 @@
 //! `g + 1` (same block), so the layout stays the one shared by all kernels; a leftover odd group goes
 //! to the 256-bit VNNI body. Same arithmetic, same order, so results equal the scalar reference.
 //!
-//! Measured here it is ~10% faster than the 256-bit kernels on cache-resident matrices but about 2x
-//! slower on a whole-model decode step streamed from DRAM (reading two groups' records as two
-//! streams is the suspect; software prefetch made it worse), so [`super::Isa::best`] does not pick
-//! it; it stays selectable and tested for that follow-up.
+//!
+//! Groups `2k` and `2k + 1` have their records alternating block by block, so a pair is read as one
+//! sequential stream: with the pair's records `blocks` apart instead (two streams), the whole-model
+//! decode step ran 2x slower from DRAM on this Xeon, although cache-resident products were faster.
+
+// Tiles index several parallel register arrays by activation row `t`.
+#![allow(clippy::needless_range_loop)]
 
 use std::arch::x86_64::*;
 
@@ -30,6 +33,11 @@ pub(crate) unsafe fn vnni512<const MT: usize, const F16: bool>(
     out: OutPtr,
 ) {
     let mut g = g0;
+    // Task ranges start at even groups; an odd start is still handled.
+    if g % 2 == 1 && g < g1 {
+        super::x86::vnni::<MT, F16>(p, a, i0, g, g + 1, out);
+        g += 1;
+    }
     while g + 2 <= g1 {
         pair::<MT, F16>(p, a, i0, g, out);
         g += 2;
@@ -89,8 +97,8 @@ unsafe fn pair<const MT: usize, const F16: bool>(
     let bias = _mm512_set1_epi8(-128);
     let mut acc = [_mm512_setzero_ps(); MT];
     for b in 0..blocks {
-        let p0 = p.data.as_ptr().add((g * blocks + b) * rec);
-        let p1 = p0.add(blocks * rec);
+        let p0 = p.data.as_ptr().add(p.rec_index(g, b) * rec);
+        let p1 = p0.add(rec);
         let mut lo = [_mm512_setzero_si512(); MT];
         let mut hi = [_mm512_setzero_si512(); MT];
         if p.width == Width::Nib4 {
