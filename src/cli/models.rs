@@ -125,7 +125,7 @@ fn local_path(files: &ModelFiles) -> &Path {
 
 fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
     let cards = cards::all(settings.models_dir.as_deref())?;
-    println!("{:<24} {:<12} {:<7} {:<7} {:<48} DESCRIPTION", "NAME", "FORMAT", "ARCH", "CACHED", "SOURCE");
+    let mut rows = vec![["NAME", "FORMAT", "ARCH", "CACHED", "SOURCE", "DESCRIPTION"].map(String::from)];
     for c in cards {
         let (source, cached) = match &c.source {
             Source::Pypi { package, version, file, size, sha256 } => {
@@ -139,8 +139,14 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
             }
         };
         let format = format!("{:?}", c.format).to_lowercase();
-        let cached = if cached { "yes" } else { "no" };
-        println!("{:<24} {:<12} {:<7} {:<7} {:<48} {}", c.name, format, c.architecture, cached, source, c.description);
+        let cached = if cached { "yes" } else { "no" }.to_string();
+        rows.push([c.name, format, c.architecture, cached, source, c.description]);
+    }
+    // Column widths from the content, so long hf: sources do not shift the table.
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let cells: Vec<String> = (0..5).map(|i| format!("{:<w$}", r[i], w = widths[i])).collect();
+        println!("{}  {}", cells.join("  "), r[5]);
     }
     Ok(Outcome::Success)
 }

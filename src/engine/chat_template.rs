@@ -1,9 +1,9 @@
 //! Chat templates: the Jinja template a model ships (GGUF `tokenizer.chat_template`, or an HF
 //! checkpoint's `chat_template.jinja` / `tokenizer_config.json` `chat_template`), rendered with minijinja
 //! the way HF `apply_chat_template` renders it: `trim_blocks` and `lstrip_blocks` on, the variables
-//! `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, the function `raise_exception`, and
-//! Python string/dict methods (`.strip()`, `.startswith()`, `.items()`...) through minijinja-contrib's
-//! pycompat layer, since HF templates are written against Python's Jinja2.
+//! `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, the functions `raise_exception` and
+//! `strftime_now`, and Python string/dict methods (`.strip()`, `.startswith()`, `.items()`...) through
+//! minijinja-contrib's pycompat layer, since HF templates are written against Python's Jinja2.
 
 use crate::engine::gguf_info::GgufHeader;
 use crate::engine::tokenizer::{read_json, Tok};
@@ -36,6 +36,69 @@ fn raise_exception(message: String) -> Result<Value, Error> {
     Err(Error::new(ErrorKind::InvalidOperation, message))
 }
 
+/// HF's `strftime_now(format)` (Llama 3.x templates put today's date in the system prompt), for UTC and
+/// the directives those templates use: `%d %m %Y %y %b %B %H %M %S %%`.
+fn strftime_now(format: String) -> Result<Value, Error> {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    strftime(secs, &format).map(Value::from)
+}
+
+fn strftime(unix_secs: u64, format: &str) -> Result<String, Error> {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let days = (unix_secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let sod = unix_secs % 86_400;
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let name = MONTHS[(month - 1) as usize];
+        match chars.next() {
+            Some('d') => out.push_str(&format!("{day:02}")),
+            Some('m') => out.push_str(&format!("{month:02}")),
+            Some('Y') => out.push_str(&year.to_string()),
+            Some('y') => out.push_str(&format!("{:02}", year % 100)),
+            Some('b') => out.push_str(&name[..3]),
+            Some('B') => out.push_str(name),
+            Some('H') => out.push_str(&format!("{:02}", sod / 3600)),
+            Some('M') => out.push_str(&format!("{:02}", sod / 60 % 60)),
+            Some('S') => out.push_str(&format!("{:02}", sod % 60)),
+            Some('%') => out.push('%'),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("strftime_now: unsupported directive %{}", other.map(String::from).unwrap_or_default()),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl ChatTemplate {
     /// Compiles `source`, taking `bos_token`/`eos_token` from `tok`; `origin` names it in errors.
     pub fn new(source: &str, tok: &Tok, origin: &str) -> Result<ChatTemplate, EngineError> {
@@ -50,6 +113,7 @@ impl ChatTemplate {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
         env.add_template_owned(NAME, source.to_string()).map_err(|e| EngineError::Model {
             path: origin.to_string(),
             problem: format!("chat template does not compile: {e:#}"),
@@ -177,6 +241,24 @@ mod tests {
         let tpl = t("{% if tools %}TOOLS{% endif %}{% for m in messages %}{% if m.content.startswith('x') %}\
                      {{ m.content.upper() }}|{{ m.content.split(',') | join(' ') }}{% endif %}{% endfor %}");
         assert_eq!(tpl.render(&[Message::new("user", "xa,b")], false).unwrap(), "XA,B|xa b");
+    }
+
+    #[test]
+    fn strftime_formats_dates_like_python() {
+        // 2024-07-26 13:05:09 UTC, and a leap day.
+        assert_eq!(strftime(1_721_999_109, "%d %b %Y").unwrap(), "26 Jul 2024");
+        assert_eq!(strftime(1_721_999_109, "%Y-%m-%d %H:%M:%S %B %y %%").unwrap(), "2024-07-26 13:05:09 July 24 %");
+        assert_eq!(strftime(951_782_400, "%d %m %Y").unwrap(), "29 02 2000");
+        assert!(strftime(0, "%Q").is_err());
+        let tpl = t("{% if strftime_now is defined %}{{ strftime_now('%Y') | length }}{% endif %}");
+        assert_eq!(tpl.render(&[], false).unwrap(), "4");
+    }
+
+    #[test]
+    fn templates_and_tokenizers_can_move_to_the_model_thread() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<ChatTemplate>();
+        send_sync::<crate::engine::tokenizer::Tok>();
     }
 
     #[test]

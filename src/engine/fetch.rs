@@ -285,3 +285,53 @@ pub fn fetch_hf(settings: &ModelSettings, src: &HfFile, reporter: &dyn Reporter)
         .download_with_progress(src.file, progress)
         .map_err(|e| EngineError::Other(format!("cannot download hf:{}:{}: {e}", src.repo, src.file)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(uc: Option<&str>, xdg: Option<&str>, home: Option<&str>, hf: Option<&str>, off: Option<&str>) -> EnvValues {
+        let s = |v: Option<&str>| v.map(str::to_string);
+        EnvValues {
+            unitcoder_cache: s(uc),
+            xdg_cache_home: s(xdg),
+            home: s(home),
+            hf_home: s(hf),
+            hf_hub_offline: s(off),
+        }
+    }
+
+    #[test]
+    fn cache_locations_follow_the_environment_in_order_of_precedence() {
+        let s = ModelSettings::from_env_values(&env(None, None, Some("/h"), None, None)).unwrap();
+        assert_eq!(s.cache_dir, PathBuf::from("/h/.cache/unitcoder"));
+        assert_eq!(s.hf_hub_dir, PathBuf::from("/h/.cache/huggingface/hub"));
+        assert!(!s.hf_offline);
+        let s = ModelSettings::from_env_values(&env(None, Some("/x"), Some("/h"), Some("/hf"), Some("1"))).unwrap();
+        assert_eq!(s.cache_dir, PathBuf::from("/x/unitcoder"));
+        assert_eq!(s.hf_hub_dir, PathBuf::from("/hf/hub"));
+        assert!(s.hf_offline);
+        let s = ModelSettings::from_env_values(&env(Some("/u"), Some("/x"), Some("/h"), None, Some("0"))).unwrap();
+        assert_eq!(s.cache_dir, PathBuf::from("/u"));
+        assert_eq!(s.hf_hub_dir, PathBuf::from("/x/huggingface/hub"));
+        assert!(!s.hf_offline);
+        // Empty values count as unset, as HF's own tools treat them.
+        let s = ModelSettings::from_env_values(&env(Some(""), Some(""), Some("/h"), Some(""), None)).unwrap();
+        assert_eq!(s.cache_dir, PathBuf::from("/h/.cache/unitcoder"));
+        assert!(ModelSettings::from_env_values(&env(None, None, None, None, None)).is_err());
+    }
+
+    #[test]
+    fn check_file_compares_size_then_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"abc").unwrap();
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(file_digest(&p).unwrap(), (3, sha.to_string()));
+        assert!(check_file(&p, Some(3), Some(sha), Verify::Full).unwrap().is_ok());
+        assert!(check_file(&p, Some(4), Some(sha), Verify::Size).unwrap().unwrap_err().contains("size 3"));
+        let wrong = "0".repeat(64);
+        assert!(check_file(&p, Some(3), Some(&wrong), Verify::Size).unwrap().is_ok());
+        assert!(check_file(&p, Some(3), Some(&wrong), Verify::Full).unwrap().unwrap_err().contains("sha256"));
+    }
+}

@@ -136,6 +136,21 @@ impl GgufHeader {
             .collect()
     }
 
+    /// A required array of floats (e.g. `tokenizer.ggml.scores`).
+    pub fn float_array(&self, key: &str) -> Result<Vec<f32>, EngineError> {
+        let arr = self.array(key)?;
+        arr.iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::F32(x) => Ok(*x),
+                Value::F64(x) => Ok(*x as f32),
+                other => {
+                    Err(self.field_err(key, &format!("element {i} is {:?}, expected a float", other.value_type())))
+                }
+            })
+            .collect()
+    }
+
     fn array(&self, key: &str) -> Result<&Vec<Value>, EngineError> {
         match self.get(key) {
             Some(Value::Array(a)) => Ok(a),

@@ -20,9 +20,10 @@ pub fn build(h: &GgufHeader) -> Result<Tok, EngineError> {
     let model = h.string("tokenizer.ggml.model")?;
     match model {
         "gpt2" => build_bpe(h),
+        "llama" => super::spm::build(h),
         other => Err(h.field_err(
             "tokenizer.ggml.model",
-            &format!("unsupported tokenizer model `{other}` (supported: gpt2, i.e. byte-level BPE)"),
+            &format!("unsupported tokenizer model `{other}` (supported: gpt2 (byte-level BPE), llama (SentencePiece))"),
         )),
     }
 }
@@ -87,25 +88,34 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
     tk.add_special_tokens(special).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
     tk.add_tokens(user).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
 
+    // llama.cpp's default for byte-level BPE vocabularies is not to add BOS unless the file says so.
+    let add_bos = h.opt_bool("tokenizer.ggml.add_bos_token").unwrap_or(false);
+    finish(h, tk, tokens.len(), add_bos, &control_ids)
+}
+
+/// Reads the special ids (bos, eos, end-of-turn) and assembles the [`Tok`].
+pub(super) fn finish(
+    h: &GgufHeader,
+    tk: Tokenizer,
+    n_tokens: usize,
+    add_bos: bool,
+    control_ids: &[u32],
+) -> Result<Tok, EngineError> {
     let id = |key: &str| -> Result<Option<u32>, EngineError> {
         match h.opt_u64(key) {
-            Some(v) if (v as usize) < tokens.len() => Ok(Some(v as u32)),
-            Some(v) => Err(h.field_err(key, &format!("id {v} is outside the vocabulary of {}", tokens.len()))),
+            Some(v) if (v as usize) < n_tokens => Ok(Some(v as u32)),
+            Some(v) => Err(h.field_err(key, &format!("id {v} is outside the vocabulary of {n_tokens}"))),
             None => Ok(None),
         }
     };
     let bos = id("tokenizer.ggml.bos_token_id")?;
     let eos = id("tokenizer.ggml.eos_token_id")?;
-    let mut extra_eog = Vec::new();
+    let mut tok = Tok::assemble(tk, bos, eos, add_bos, control_ids);
     for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
-        extra_eog.extend(id(key)?);
-    }
-    // llama.cpp's default for byte-level BPE vocabularies is not to add BOS unless the file says so.
-    let add_bos = h.opt_bool("tokenizer.ggml.add_bos_token").unwrap_or(false);
-    let mut tok = Tok::assemble(tk, bos, eos, add_bos, &control_ids);
-    for id in extra_eog {
-        if !tok.eos_ids.contains(&id) {
-            tok.eos_ids.push(id);
+        if let Some(extra) = id(key)? {
+            if !tok.eos_ids.contains(&extra) {
+                tok.eos_ids.push(extra);
+            }
         }
     }
     Ok(tok)

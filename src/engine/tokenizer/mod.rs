@@ -1,5 +1,6 @@
 //! The model's tokenizer: [`Tok`] wraps a HF `tokenizers::Tokenizer` built either from a checkpoint's
-//! `tokenizer.json` or from GGUF metadata (see `gguf`), plus what generation needs around it: the
+//! `tokenizer.json` or from GGUF metadata (byte-level BPE in `gguf` with llama.cpp's pre-tokenizers in
+//! `pretok`, SentencePiece-style vocabularies in `spm`), plus what generation needs around it: the
 //! beginning-of-sequence token and whether to add it, the set of end-of-generation ids, and the
 //! `bos_token`/`eos_token` strings that chat templates use.
 //!
@@ -9,6 +10,7 @@
 mod gguf;
 mod hf;
 mod pretok;
+mod spm;
 
 use crate::engine::EngineError;
 use std::path::Path;
