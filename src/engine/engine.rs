@@ -188,6 +188,16 @@ impl Engine {
             .iter()
             .map(|r| self.codec.encode(&r.prompt))
             .collect::<Result<Vec<_>, _>>()?;
+        // Reject what cannot run here, so one bad request does not fail the batch it would join.
+        for (i, p) in prompts.iter().enumerate() {
+            if p.is_empty() || p.len() >= self.config.context {
+                return Err(EngineError::Request(format!(
+                    "request {i}: a prompt of {} tokens does not fit the model's context of {} tokens",
+                    p.len(),
+                    self.config.context
+                )));
+            }
+        }
         let (tx, rx) = mpsc::channel();
         let job = Job {
             prompts,

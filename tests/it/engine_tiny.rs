@@ -315,6 +315,18 @@ fn zero_max_tokens_is_empty_and_chat_needs_a_template() {
         params: SamplingParams::default(),
     }]);
     assert!(err.unwrap_err().to_string().contains("chat template"));
+    // Longer than the 256-token context, or empty: refused before it joins a batch.
+    for text in ["y".repeat(300), String::new()] {
+        let err = e.generate(&[greedy(&text, 4)]).unwrap_err().to_string();
+        assert!(
+            err.contains("does not fit the model's context of 256"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        e.generate(&[greedy("ok", 2)]).unwrap()[0][0].generated_tokens,
+        2
+    );
 }
 
 #[test]
