@@ -3,6 +3,7 @@
 
 mod check;
 mod models;
+mod generate;
 mod progress;
 mod retrieve;
 
@@ -34,6 +35,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
     Retrieve(retrieve::RetrieveArgs),
+    /// Generate text with the in-process engine.
+    Generate(generate::GenerateArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -43,5 +46,6 @@ pub fn run() -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
         Command::Retrieve(args) => retrieve::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }

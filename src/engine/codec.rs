@@ -1,10 +1,12 @@
 //! The engine's [`TextCodec`] implementations: how prompts become token ids and generated ids become
-//! text. [`TokenizerCodec`] wraps a plain `tokenizers` tokenizer (an HF `tokenizer.json`) for raw-text
-//! prompts and is what tests with tiny checkpoints use.
+//! text. [`TokCodec`] is the real one: the model's tokenizer plus its chat template. [`TokenizerCodec`]
+//! wraps a bare `tokenizer.json` with explicit stop tokens for raw-text prompts (tests with tiny
+//! checkpoints use it).
 
 use crate::engine::batch::Detokenizer;
 use crate::engine::engine::TextCodec;
-use crate::engine::{EngineError, Prompt};
+use crate::engine::tokenizer::Tok;
+use crate::engine::{EngineError, Message, Prompt};
 use std::path::Path;
 
 /// A `tokenizer.json` tokenizer with explicit stop tokens and no chat template.
@@ -60,5 +62,58 @@ impl TextCodec for TokenizerCodec {
 
     fn has_chat_template(&self) -> bool {
         false
+    }
+}
+
+/// Renders chat messages into prompt text (with the generation prompt appended).
+pub trait ChatRenderer: Send + Sync {
+    /// The prompt text for `messages`.
+    fn render(&self, messages: &[Message]) -> Result<String, EngineError>;
+}
+
+/// The model's own tokenizer ([`Tok`]: GGUF metadata or `tokenizer.json`) and chat template.
+pub struct TokCodec {
+    tok: Tok,
+    chat: Option<Box<dyn ChatRenderer>>,
+}
+
+impl TokCodec {
+    /// A codec over `tok`, rendering chat prompts with `chat` when the model has a template.
+    pub fn new(tok: Tok, chat: Option<Box<dyn ChatRenderer>>) -> Self {
+        TokCodec { tok, chat }
+    }
+
+    /// The tokenizer.
+    pub fn tok(&self) -> &Tok {
+        &self.tok
+    }
+}
+
+impl Detokenizer for TokCodec {
+    fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
+        self.tok.decode(ids, true)
+    }
+
+    fn is_stop_token(&self, id: u32) -> bool {
+        self.tok.is_eos(id)
+    }
+}
+
+impl TextCodec for TokCodec {
+    fn encode(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        match prompt {
+            // User text never turns into special tokens; a rendered template does.
+            Prompt::Text(t) => self.tok.encode_prompt(t, false),
+            Prompt::Chat(messages) => {
+                let chat = self.chat.as_ref().ok_or_else(|| {
+                    EngineError::Request("this model has no chat template".into())
+                })?;
+                self.tok.encode_prompt(&chat.render(messages)?, true)
+            }
+        }
+    }
+
+    fn has_chat_template(&self) -> bool {
+        self.chat.is_some()
     }
 }

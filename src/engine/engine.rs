@@ -43,14 +43,21 @@ impl Default for EngineOptions {
     }
 }
 
-/// Throughput and memory figures for one `generate` call.
+/// Throughput and memory figures for one or more `generate` calls. Serialises to the `--stats` line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct GenerationStats {
+    /// Prompt tokens prefilled (padding excluded).
     pub prompt_tokens: usize,
+    /// Tokens sampled.
     pub generated_tokens: usize,
+    /// Prompt tokens per second of prefill.
     pub prefill_tok_s: f64,
+    /// Row-tokens per second of decode steps (all rows of a batch step count).
     pub decode_tok_s: f64,
+    /// The process's peak resident set so far.
     pub peak_rss_mb: f64,
+    #[serde(skip)]
+    batches: BatchStats,
 }
 
 impl GenerationStats {
@@ -62,7 +69,15 @@ impl GenerationStats {
             prefill_tok_s: rate(b.prompt_tokens, b.prefill_secs),
             decode_tok_s: rate(b.decode_tokens, b.decode_secs),
             peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
+            batches: *b,
         }
+    }
+
+    /// Adds another call's figures (rates are recomputed from the summed times).
+    pub fn merge(&mut self, other: &GenerationStats) {
+        let mut b = self.batches;
+        add_stats(&mut b, &other.batches);
+        *self = GenerationStats::from_batches(&b);
     }
 }
 
@@ -131,6 +146,21 @@ impl Engine {
             config,
             model_id,
         })
+    }
+
+    /// Loads a `.gguf` file or HF checkpoint directory with the tokenizer it carries (GGUF metadata or
+    /// `tokenizer.json`).
+    pub fn load_path(path: &Path, options: EngineOptions) -> Result<Self, EngineError> {
+        let tok = if path.is_dir() {
+            crate::engine::tokenizer::Tok::from_hf_dir(path)?
+        } else {
+            crate::engine::tokenizer::Tok::from_gguf_file(path)?
+        };
+        Self::with_codec(
+            path,
+            Arc::new(crate::engine::codec::TokCodec::new(tok, None)),
+            options,
+        )
     }
 
     /// The loaded model's configuration.

@@ -34,7 +34,7 @@ fn byte_chars() -> Vec<char> {
     out
 }
 
-fn write_tokenizer(dir: &Path) {
+pub fn write_tokenizer(dir: &Path) {
     let vocab: serde_json::Map<String, serde_json::Value> = byte_chars()
         .iter()
         .enumerate()
@@ -50,6 +50,11 @@ fn write_tokenizer(dir: &Path) {
                   "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": []}
     });
     std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        serde_json::json!({"eos_token": EOS}).to_string(),
+    )
+    .unwrap();
 }
 
 /// Normal(0, std) samples from a seeded RNG (Box-Muller), as an f32 tensor.
@@ -65,7 +70,7 @@ fn randn(rng: &mut ChaCha8Rng, shape: &[usize], std: f64) -> Tensor {
 }
 
 /// A random 2-layer checkpoint of `arch` ("llama" or "qwen2") stored in `dtype`.
-fn write_model(dir: &Path, arch: &str, dtype: DType, seed: u64) {
+pub fn write_model(dir: &Path, arch: &str, dtype: DType, seed: u64) {
     let dev = Device::Cpu;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (d, ffn, heads, kv, layers) = (64usize, 128usize, 4usize, 2usize, 2usize);

@@ -8,3 +8,4 @@ mod engine_tiny;
 mod models;
 mod models_hf;
 mod tokenizer;
+mod generate;
