@@ -3,9 +3,9 @@
 
 mod cli;
 mod common;
-mod sandbox;
 mod engine_tiny;
+mod generate;
 mod models;
 mod models_hf;
+mod sandbox;
 mod tokenizer;
-mod generate;
