@@ -8,4 +8,5 @@ mod generate;
 mod models;
 mod models_hf;
 mod sandbox;
+mod synth;
 mod tokenizer;
