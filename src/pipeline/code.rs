@@ -143,8 +143,23 @@ pub fn imports(src: &str) -> Vec<String> {
 
 /// The tests in a reply's code: everything at top level except a (re)definition of the function
 /// under test and `if __name__ == "__main__":` blocks; `None` unless a class remains whose bases
-/// mention `TestCase`.
+/// mention `TestCase`. A reply cut off mid-method (the token limit) keeps its complete methods: the
+/// code is cut before the last `def` until the class parses.
 pub fn tests_from_code(code: &str, function: &str) -> Option<String> {
+    let mut code = code;
+    loop {
+        if let Some(t) = tests_whole(code, function) {
+            return Some(t);
+        }
+        let cut = code.rfind("\n    def ")?;
+        if !code[..cut].contains("\n    def ") {
+            return None;
+        }
+        code = &code[..cut + 1];
+    }
+}
+
+fn tests_whole(code: &str, function: &str) -> Option<String> {
     let tree = parse(code)?;
     let mut kept = Vec::new();
     let mut has_case = false;
@@ -334,6 +349,9 @@ mod tests {
         assert!(t.starts_with("import unittest\n\nimport os\n\nclass TestCases"));
         assert!(!t.contains("def f(") && !t.contains("__main__"));
         assert_eq!(tests_from_code("def f(a):\n    return a\n", "f"), None);
+        let cut = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n    def test_b(self):\n        self.assertEqual(f(f(f(";
+        let t = tests_from_code(cut, "f").unwrap();
+        assert!(t.contains("test_a") && !t.contains("test_b"), "{t}");
     }
 
     #[test]

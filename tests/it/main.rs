@@ -9,4 +9,5 @@ mod models;
 mod models_hf;
 mod sandbox;
 mod synth;
+mod synth_e2e;
 mod tokenizer;
