@@ -17,4 +17,4 @@ pub mod retrieve;
 pub mod stats;
 pub mod synth;
 
-pub use record::Record;
+pub use record::{Record, RecordReader};

@@ -7,7 +7,8 @@
 use crate::corpus::{content_id, SourceFile};
 use crate::sandbox::Verdict;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 
 /// A pipeline record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,5 +257,169 @@ impl Record {
             Some(i) if !self.function.imports.is_empty() => code[i + 3..].trim_end_matches('\n'),
             _ => code.trim_end_matches('\n'),
         }
+    }
+}
+
+/// Reading records back failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The records file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A line is not a record.
+    #[error("{path} line {line}: {source}")]
+    Parse {
+        /// The records file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+/// Streams the records of a JSONL (or JSONL.gz) file written by a stage, one per line.
+pub struct RecordReader {
+    path: PathBuf,
+    lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
+    line: usize,
+}
+
+impl RecordReader {
+    /// Opens `path` (gzip-decompressed when it ends in `.gz`).
+    pub fn open(path: &Path) -> Result<Self, RecordError> {
+        let file = std::fs::File::open(path).map_err(|source| RecordError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        Ok(RecordReader {
+            path: path.to_path_buf(),
+            lines: BufReader::new(raw).lines(),
+            line: 0,
+        })
+    }
+}
+
+impl Iterator for RecordReader {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let text = match self.lines.next()? {
+                Ok(text) => text,
+                Err(source) => {
+                    return Some(Err(RecordError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }))
+                }
+            };
+            self.line += 1;
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Some(
+                serde_json::from_str(&text).map_err(|source| RecordError::Parse {
+                    path: self.path.clone(),
+                    line: self.line,
+                    source,
+                }),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Origin;
+    use crate::pipeline::retrieve::Extracted;
+
+    fn sample() -> Record {
+        let file = SourceFile::new(
+            "import re\n\ndef f(s):\n    return re.escape(s)\n".into(),
+            Origin {
+                file: "c.jsonl".into(),
+                line: Some(3),
+            },
+        );
+        let f = Extracted {
+            name: "f".into(),
+            signature: "def f(s):".into(),
+            docstring: None,
+            text: "def f(s):\n    return re.escape(s)".into(),
+            imports: vec!["import re".into()],
+            modules: vec!["re".into()],
+            lines: (3, 4),
+        };
+        Record::retrieved(&file, f)
+    }
+
+    #[test]
+    fn retrieved_record_has_code_id_and_omits_empty_later_fields() {
+        let r = sample();
+        assert_eq!(
+            r.function.code,
+            "import re\n\n\ndef f(s):\n    return re.escape(s)\n"
+        );
+        assert_eq!(r.id, content_id(&r.function.code));
+        assert_eq!(r.function_text(), "def f(s):\n    return re.escape(s)");
+        assert_eq!(r.function.packages, vec!["re"]);
+        let json = serde_json::to_string(&r).expect("serializes");
+        for absent in [
+            "tests",
+            "attempts",
+            "verified",
+            "polished",
+            "rejected",
+            "docstring",
+        ] {
+            assert!(
+                !json.contains(&format!("\"{absent}\"")),
+                "{absent} in {json}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_jsonl_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.jsonl");
+        let mut r = sample();
+        r.verified = Some(Verified {
+            code: r.function.code.clone(),
+            round: 0,
+            original_passed: true,
+        });
+        r.reject(Stage::Polish, "regressed", "test_x failed");
+        let line = serde_json::to_string(&r).expect("serializes");
+        std::fs::write(&path, format!("{line}\n\n{line}\n{{\"id\": 1}}\n")).expect("write");
+        let items: Vec<_> = RecordReader::open(&path).expect("opens").collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].as_ref().expect("record"), &r);
+        assert_eq!(
+            items[1]
+                .as_ref()
+                .expect("record")
+                .rejected
+                .as_ref()
+                .map(|x| x.stage),
+            Some(Stage::Polish)
+        );
+        let err = items[2].as_ref().expect_err("bad line").to_string();
+        assert!(
+            err.starts_with(&format!("{} line 4:", path.display())),
+            "{err}"
+        );
     }
 }

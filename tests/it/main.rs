@@ -3,10 +3,12 @@
 
 mod cli;
 mod common;
+mod corpus;
 mod engine_tiny;
 mod generate;
 mod models;
 mod models_hf;
+mod retrieve;
 mod sandbox;
 mod synth;
 mod synth_e2e;

@@ -67,7 +67,7 @@ impl NearDedup {
     /// A detector for Jaccard similarity ≥ `threshold` over `shingle`-token shingles with
     /// `num_perm` hash functions (128 and 5 are the usual choices for code).
     pub fn new(threshold: f64, num_perm: usize, shingle: usize) -> Self {
-        let mut state: u64 = 0x5eed_0f_u64;
+        let mut state: u64 = 0x005e_ed0f_u64;
         let mut next = || {
             // SplitMix64: a fixed seed gives the same permutations everywhere.
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);

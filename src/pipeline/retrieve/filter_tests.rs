@@ -266,6 +266,26 @@ fn names_in_fstrings_annotations_defaults_and_decorators_count() {
 }
 
 #[test]
+fn header_names_resolve_in_module_scope() {
+    // A default named like its parameter reads the module-level name.
+    let src = "import re\nfrom yaml import Dumper\n\ndef dump(data, Dumper=Dumper):\n    return re.escape(str(Dumper(data)))\n";
+    assert_eq!(
+        kept(src).imports,
+        vec!["import re", "from yaml import Dumper"]
+    );
+    let src = "import re\nPAT = 1\n\ndef f(s, PAT=PAT):\n    return re.escape(s) * PAT\n";
+    assert_eq!(one(src), Err((Reject::UsesFileLocal, "PAT".into())));
+    // Generic annotations read their arguments; a lambda default binds its own parameter.
+    let src = "import re\n\ndef f(xs: list[Pattern], key=lambda v: v) -> dict[str, Pattern]:\n    return {re.escape(x): x for x in xs}\n";
+    assert_eq!(one(src), Err((Reject::UndefinedName, "Pattern".into())));
+    let src = "import re\nfrom typing import Any\n\ndef f(xs: list[Any], key=lambda v: v):\n    return [re.escape(key(x)) for x in xs]\n";
+    assert_eq!(
+        kept(src).imports,
+        vec!["import re", "from typing import Any"]
+    );
+}
+
+#[test]
 fn signature_and_docstring() {
     let e = kept("import re\n\ndef f(s: str,\n      n: int = 2) -> str:  # note\n    \"\"\"Escape s.\"\"\"\n    return re.escape(s) * n\n");
     assert_eq!(e.signature, "def f(s: str,\n      n: int = 2) -> str:");

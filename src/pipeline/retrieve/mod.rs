@@ -188,42 +188,40 @@ pub fn retrieve(
     let mut files = corpus::open_all(&settings.corpus);
     reporter.begin("retrieve", None);
     let result = (|| loop {
-        let chunk = next_chunk(&mut files, settings, stats, reporter)?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
+        // A fatal read error still lets the files read before it be processed and written.
+        let (chunk, error) = next_chunk(&mut files, settings, stats, reporter);
         let outcomes: Vec<FileOutcome> = chunk
             .par_iter()
             .map(|f| python::extract(&f.content, &settings.packages, &settings.limits))
             .collect();
         for (file, outcome) in chunk.iter().zip(outcomes) {
-            if consume(
-                file,
-                outcome,
-                settings,
-                stats,
-                &mut dedup,
-                decontam.as_ref(),
-                sink,
-            )? {
+            let dec = decontam.as_ref();
+            if consume(file, outcome, settings, stats, &mut dedup, dec, sink)? {
                 stats.limit_reached = true;
                 return Ok(());
             }
         }
         reporter.advance("retrieve", chunk.len() as u64);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
     })();
     reporter.end("retrieve");
     stats.seconds = started.elapsed().as_secs_f64();
     result
 }
 
-/// Reads up to [`CHUNK`] source files of this shard.
+/// Reads up to [`CHUNK`] source files of this shard, stopping early at a fatal error (returned
+/// beside the files read before it). An empty chunk without error means the corpus is done.
 fn next_chunk(
     files: &mut corpus::SourceIter,
     settings: &RetrieveSettings,
     stats: &mut RetrieveStats,
     reporter: &dyn Reporter,
-) -> Result<Vec<SourceFile>, RetrieveError> {
+) -> (Vec<SourceFile>, Option<RetrieveError>) {
     let mut chunk = Vec::with_capacity(CHUNK);
     while chunk.len() < CHUNK {
         match files.next() {
@@ -243,10 +241,10 @@ fn next_chunk(
                     stats.malformed_examples.push(e.to_string());
                 }
             }
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => return (chunk, Some(e.into())),
         }
     }
-    Ok(chunk)
+    (chunk, None)
 }
 
 /// Counts one file's outcome and passes its kept functions on; true when the limit is reached.

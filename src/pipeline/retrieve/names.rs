@@ -196,17 +196,71 @@ fn normalize_dotted(s: &str) -> String {
 /// (`np.linalg.norm(x)` gives `np` → `["linalg", "norm"]`).
 pub type FreeNames = BTreeMap<String, BTreeSet<Vec<String>>>;
 
-/// The free names of a function node (a `function_definition`, or the `decorated_definition` around
-/// one: decorators are evaluated at module level, so their names count too). The function's own
-/// name counts as bound: recursion needs nothing from the file.
-pub fn free_names(def: Node<'_>, name: &str, src: &str) -> FreeNames {
-    let mut bound = BTreeSet::new();
-    bound.insert(name.to_string());
-    collect_bindings(def, src, &mut bound);
+/// The free names of a top-level function. `outer` is the `decorated_definition` around `def` when
+/// there is one. Python evaluates the header (decorators, parameter defaults and annotations, the
+/// return annotation) in the enclosing module scope, so those names are free even when a parameter
+/// has the same name (`def dump(data, Dumper=Dumper)`); only the body sees the parameters and its
+/// own bindings. PEP 695 type parameters are visible to both. The function's own name counts as
+/// bound: recursion needs nothing from the file.
+pub fn free_names(outer: Node<'_>, def: Node<'_>, name: &str, src: &str) -> FreeNames {
+    let mut type_params = BTreeSet::new();
+    if let Some(tp) = def.child_by_field_name("type_parameters") {
+        let mut c = tp.walk();
+        for t in tp.named_children(&mut c) {
+            let mut cc = t.walk();
+            for ident in t
+                .named_children(&mut cc)
+                .filter(|n| n.kind() == "identifier")
+            {
+                type_params.insert(text(ident, src).to_string());
+            }
+        }
+    }
+    // Header expressions, each with its own bindings (a lambda default's parameters) subtracted.
+    let mut header: Vec<Node<'_>> = Vec::new();
+    let mut c = outer.walk();
+    header.extend(
+        outer
+            .named_children(&mut c)
+            .filter(|n| n.kind() == "decorator"),
+    );
+    header.extend(def.child_by_field_name("return_type"));
+    let params = def.child_by_field_name("parameters");
+    if let Some(p) = params {
+        let mut c = p.walk();
+        for param in p.named_children(&mut c) {
+            header.extend(param.child_by_field_name("value"));
+            header.extend(param.child_by_field_name("type"));
+        }
+    }
     let mut used = FreeNames::new();
-    collect_uses(def, src, &mut used);
-    used.retain(|n, _| !bound.contains(n));
+    for expr in header {
+        let mut own = BTreeSet::new();
+        collect_bindings(expr, src, &mut own);
+        let mut uses = FreeNames::new();
+        collect_uses(expr, src, &mut uses);
+        uses.retain(|n, _| !own.contains(n) && !type_params.contains(n));
+        merge(&mut used, uses);
+    }
+    if let Some(body) = def.child_by_field_name("body") {
+        let mut bound = type_params;
+        bound.insert(name.to_string());
+        if let Some(p) = params {
+            collect_bindings(p, src, &mut bound);
+        }
+        collect_bindings(body, src, &mut bound);
+        let mut uses = FreeNames::new();
+        collect_uses(body, src, &mut uses);
+        uses.retain(|n, _| !bound.contains(n));
+        merge(&mut used, uses);
+    }
     used
+}
+
+fn merge(into: &mut FreeNames, from: FreeNames) {
+    for (name, chains) in from {
+        into.entry(name).or_default().extend(chains);
+    }
 }
 
 /// Adds every name bound inside `node` (not descending into nothing: nested scopes are rejected
@@ -241,19 +295,6 @@ fn collect_bindings(node: Node<'_>, src: &str, out: &mut BTreeSet<String>) {
             }
         }
         "case_pattern" => capture_names(node, src, out),
-        "type_parameter" => {
-            // PEP 695: `def f[T, *Ts, **P](...)` binds T, Ts, P.
-            let mut c = node.walk();
-            for t in node.named_children(&mut c) {
-                let mut cc = t.walk();
-                for ident in t
-                    .named_children(&mut cc)
-                    .filter(|n| n.kind() == "identifier")
-                {
-                    out.insert(text(ident, src).to_string());
-                }
-            }
-        }
         "function_definition" | "class_definition" => {
             // A def binds its name in the enclosing scope (module level for FileScope).
             if let Some(n) = node.child_by_field_name("name") {

@@ -255,7 +255,7 @@ fn function(
     {
         return fail(Reject::LongLine, &format!("{len} characters"));
     }
-    let (imports, modules) = resolve(&free_names(outer, &name, src), scope, packages)?;
+    let (imports, modules) = resolve(&free_names(outer, def, &name, src), scope, packages)?;
     if let Some(m) = modules.iter().find(|m| !packages.allows(m)) {
         return fail(Reject::DisallowedModule, top_level(m));
     }

@@ -1,0 +1,399 @@
+//! `unitcoder retrieve` end to end: the funnel on the fixture corpus, identical records from every
+//! corpus format, malformed-line handling, shards, decontamination against the real benchmark files,
+//! custom allow-lists, `--limit`, and the standard-library default corpus.
+
+use crate::common::{benchmarks_dir, tempdir, unitcoder};
+use crate::corpus::{
+    fixture_dir, fixture_entries, jsonl_line, write_jsonl, write_lines, write_parquet, Compression,
+    Entry,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Runs `unitcoder retrieve ARGS --out DIR/NAME.jsonl`; returns (exit code, stdout+stderr, records, stats).
+fn retrieve(dir: &Path, name: &str, args: &[&str]) -> (i32, String, Vec<Value>, Value) {
+    let out = dir.join(format!("{name}.jsonl"));
+    let out_s = out.display().to_string();
+    let mut all: Vec<&str> = vec!["retrieve"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", &out_s]);
+    let o = unitcoder(&all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let records = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record is JSON"))
+        .collect();
+    let stats = std::fs::read_to_string(dir.join(format!("{name}.stats.json")))
+        .map(|s| serde_json::from_str(&s).expect("stats are JSON"))
+        .unwrap_or(Value::Null);
+    (o.status.code().unwrap_or(-1), text, records, stats)
+}
+
+fn names(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["function"]["name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn ids(records: &[Value]) -> BTreeSet<String> {
+    records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn fixture_funnel_counts_every_reason_and_keeps_standalone_functions() {
+    let dir = tempdir();
+    let corpus = fixture_dir().display().to_string();
+    let (code, text, records, stats) = retrieve(dir.path(), "out", &["--corpus", &corpus]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(stats["files_read"], 5);
+    assert_eq!(stats["files_parsed"], 3);
+    assert_eq!(
+        stats["files_skipped"],
+        serde_json::json!({"syntax_error": 1, "python2": 1})
+    );
+    assert_eq!(stats["functions_seen"], 17);
+    let expected_rejects = serde_json::json!({
+        "async": 1, "disallowed_module": 1, "inner_import": 1, "nested_definition": 1, "no_arguments": 1,
+        "no_module": 1, "no_return_value": 1, "uses_file_local": 1,
+    });
+    assert_eq!(stats["rejected"], expected_rejects);
+    assert_eq!(stats["passed_filter"], 9);
+    assert_eq!(stats["exact_duplicates"], 1);
+    assert_eq!(stats["near_duplicates"], 1);
+    assert_eq!(stats["kept"], 7);
+    assert_eq!(
+        stats["per_package"],
+        serde_json::json!({"collections": 2, "math": 1, "numpy": 1, "os": 1, "re": 1, "string": 1})
+    );
+    assert!(stats["reject_examples"]["uses_file_local"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("stats_utils.py line 35: scaled SCALE"));
+    assert_eq!(
+        names(&records),
+        vec![
+            "weighted_mean",
+            "most_common_words",
+            "group_by_length",
+            "hypot_all",
+            "slugify",
+            "strip_punctuation",
+            "file_stem"
+        ]
+    );
+    // The first copy in corpus order is kept (nested/ sorts before pkg/).
+    assert_eq!(records[0]["source"]["path"], "nested/copies.py");
+    let stem = &records[6];
+    assert_eq!(
+        stem["function"]["imports"],
+        serde_json::json!(["from os import path as osp"])
+    );
+    assert_eq!(stem["function"]["packages"], serde_json::json!(["os"]));
+    assert_eq!(stem["source"]["start_line"], 21);
+    assert!(stem["function"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("from os import path as osp\n\n\ndef file_stem(p):\n"));
+    assert!(text.contains("rejected: uses_file_local"), "{text}");
+    assert!(text.contains("wrote 7 records"), "{text}");
+}
+
+#[test]
+fn every_corpus_format_gives_the_same_records_with_provenance() {
+    let dir = tempdir();
+    let (_, _, from_dir, _) = retrieve(
+        dir.path(),
+        "dir",
+        &["--corpus", &fixture_dir().display().to_string()],
+    );
+    let entries = fixture_entries();
+    let corpora = [
+        ("c.jsonl", Some(Compression::None)),
+        ("c.jsonl.gz", Some(Compression::Gzip)),
+        ("c.jsonl.zst", Some(Compression::Zstd)),
+        ("c.parquet", None),
+    ];
+    for (name, compression) in corpora {
+        let p = dir.path().join(name);
+        match compression {
+            Some(c) => write_jsonl(&p, &entries, c),
+            None => write_parquet(&p, &entries, 2),
+        }
+        let (code, text, records, stats) =
+            retrieve(dir.path(), name, &["--corpus", &p.display().to_string()]);
+        assert_eq!(code, 0, "{name}: {text}");
+        assert_eq!(ids(&records), ids(&from_dir), "{name}");
+        assert_eq!(stats["kept"], 7, "{name}");
+        let slug = records
+            .iter()
+            .find(|r| r["function"]["name"] == "slugify")
+            .expect("slugify kept");
+        assert_eq!(slug["source"]["path"], "pkg/text_utils.py", "{name}");
+        assert_eq!(slug["source"]["repo"], "octo/pkg", "{name}");
+        assert_eq!(
+            slug["source"]["license"],
+            serde_json::json!(["MIT", "Apache-2.0"]),
+            "{name}"
+        );
+        assert_eq!(slug["source"]["corpus_file"], p.display().to_string());
+        let row = if name.ends_with("parquet") { 4 } else { 5 };
+        assert_eq!(slug["source"]["corpus_line"], row, "{name}");
+    }
+}
+
+#[test]
+fn malformed_lines_are_skipped_and_counted_or_fatal_with_strict() {
+    let dir = tempdir();
+    let entries = fixture_entries();
+    let mut lines: Vec<String> = entries.iter().map(jsonl_line).collect();
+    lines.insert(
+        4,
+        "{\"content\": \"def f(x):\\n    return x\", broken".into(),
+    );
+    lines.insert(2, "{\"max_stars_repo_path\": \"a.py\"}".into());
+    let p = dir.path().join("bad.jsonl");
+    write_lines(&p, &lines, Compression::None);
+    let corpus = p.display().to_string();
+    let (code, text, records, stats) = retrieve(dir.path(), "skip", &["--corpus", &corpus]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(stats["malformed_entries"], 2);
+    assert_eq!(
+        stats["malformed_examples"][0],
+        format!("{corpus} line 3: missing field `content`")
+    );
+    assert!(stats["malformed_examples"][1]
+        .as_str()
+        .unwrap_or("")
+        .starts_with(&format!("{corpus} line 6: invalid JSON")));
+    assert!(
+        text.contains(&format!("{corpus} line 3: missing field `content`")),
+        "{text}"
+    );
+    assert_eq!(records.len(), 7);
+
+    let (code, text, records, stats) =
+        retrieve(dir.path(), "strict", &["--corpus", &corpus, "--strict"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains(&format!("{corpus} line 3: missing field `content`")),
+        "{text}"
+    );
+    // Work finished before the bad line is kept: lines 1-2 (copies.py, broken.py) were processed.
+    assert_eq!(names(&records), vec!["weighted_mean", "most_common_words"]);
+    assert_eq!(stats["files_read"], 2);
+}
+
+#[test]
+fn shards_are_disjoint_and_their_union_is_the_unsharded_output() {
+    let dir = tempdir();
+    // Many distinct files, so every shard gets some. Dedup runs per shard, so a function duplicated
+    // across files in different shards survives in both (a merge dedups again): the copies file is
+    // left out here.
+    let mut entries: Vec<Entry> = fixture_entries()
+        .into_iter()
+        .filter(|e| !e.path.contains("copies"))
+        .collect();
+    for i in 0..40 {
+        let content = format!(
+            "import math\n\n\ndef f{i}(x, y):\n    z = math.pow(x, {i}) + y * {}\n    if z > {}:\n        return math.log(z + {i})\n    return z - {i}\n",
+            i * 7 + 1,
+            i * 13
+        );
+        entries.push(Entry {
+            path: format!("gen/f{i}.py"),
+            repo: "gen/gen".into(),
+            license: vec![],
+            content,
+        });
+    }
+    let p = dir.path().join("c.jsonl.zst");
+    write_jsonl(&p, &entries, Compression::Zstd);
+    let corpus = p.display().to_string();
+    // Exact dedup only: near-duplicates across shards would be removed only in the unsharded run.
+    let base = ["--corpus", corpus.as_str(), "--near-dup", "0"];
+    let (code, text, all, _) = retrieve(dir.path(), "all", &base);
+    assert_eq!(code, 0, "{text}");
+    let all_ids = ids(&all);
+    assert_eq!(all_ids.len(), all.len());
+    let mut union = BTreeSet::new();
+    let mut total = 0;
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let mut args = base.to_vec();
+        args.extend_from_slice(&["--shard", &shard]);
+        let (code, text, part, stats) = retrieve(dir.path(), &format!("s{i}"), &args);
+        assert_eq!(code, 0, "{text}");
+        assert!(!part.is_empty(), "shard {shard} is empty");
+        assert_eq!(stats["shard"], shard);
+        assert_eq!(stats["files_read"], entries.len());
+        total += part.len();
+        union.extend(ids(&part));
+    }
+    assert_eq!(total, all.len(), "shards overlap");
+    assert_eq!(union, all_ids);
+    let (code, text, _, _) = retrieve(dir.path(), "bad", &["--corpus", &corpus, "--shard", "3/3"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("0 <= i < N"), "{text}");
+}
+
+/// BigCodeBench tasks whose reference program passes the function filter, as `.py` sources.
+fn bigcodebench_programs(n: usize) -> Vec<(String, String)> {
+    use std::io::BufRead;
+    use unitcoder::pipeline::retrieve::{extract, FileOutcome, Limits, Packages};
+    let path = benchmarks_dir().join("bigcodebench/BigCodeBench-v0.1.4.reconstructed.jsonl.gz");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(flate2::read::GzDecoder::new(file)).lines() {
+        let task: Value = serde_json::from_str(&line.expect("line")).expect("task");
+        let program = format!(
+            "{}{}",
+            task["complete_prompt"].as_str().unwrap_or(""),
+            task["canonical_solution"].as_str().unwrap_or("")
+        );
+        if let FileOutcome::Functions(f) =
+            extract(&program, &Packages::bigcodebench(), &Limits::default())
+        {
+            if f.len() == 1 && f[0].is_ok() {
+                out.push((
+                    task["task_id"].as_str().unwrap_or("").replace('/', "_"),
+                    program,
+                ));
+            }
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    assert_eq!(
+        out.len(),
+        n,
+        "not enough BigCodeBench programs pass the filter"
+    );
+    out
+}
+
+#[test]
+fn decontamination_removes_benchmark_solutions_and_counts_them() {
+    let dir = tempdir();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    for (id, program) in bigcodebench_programs(3) {
+        // Renamed and reformatted a little: still the benchmark's code.
+        let program = program
+            .replace("def task_func(", "def solve(")
+            .replace("    \"\"\"", "    # copied\n    \"\"\"");
+        std::fs::write(corpus.join(format!("{id}.py")), program).expect("write");
+    }
+    std::fs::copy(
+        fixture_dir().join("pkg/text_utils.py"),
+        corpus.join("text_utils.py"),
+    )
+    .expect("copy");
+    let c = corpus.display().to_string();
+    let (code, text, records, stats) = retrieve(dir.path(), "plain", &["--corpus", &c]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(records.len(), 6);
+    assert_eq!(stats["contaminated"], 0);
+
+    let bench = benchmarks_dir().display().to_string();
+    let (code, text, records, stats) = retrieve(
+        dir.path(),
+        "clean",
+        &["--corpus", &c, "--decontaminate", &bench],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(stats["contaminated"], 3, "{stats}");
+    assert_eq!(
+        names(&records),
+        vec!["slugify", "strip_punctuation", "file_stem"]
+    );
+    let by: u64 = stats["contaminated_by"]
+        .as_object()
+        .expect("map")
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(by, 3);
+    assert!(
+        stats["contaminated_by"]
+            .as_object()
+            .expect("map")
+            .keys()
+            .any(|k| k.starts_with("BigCodeBench")),
+        "{stats}"
+    );
+
+    let missing = dir.path().join("nope.jsonl").display().to_string();
+    let (code, text, _, _) = retrieve(
+        dir.path(),
+        "missing",
+        &["--corpus", &c, "--decontaminate", &missing],
+    );
+    assert_eq!(code, 2);
+    assert!(text.contains("nope.jsonl"), "{text}");
+}
+
+#[test]
+fn custom_package_list_and_limit() {
+    let dir = tempdir();
+    let corpus = fixture_dir().display().to_string();
+    let list = dir.path().join("pkgs.txt");
+    std::fs::write(&list, "# just regular expressions\nre\n").expect("write");
+    let l = list.display().to_string();
+    let (code, text, records, stats) =
+        retrieve(dir.path(), "re", &["--corpus", &corpus, "--packages", &l]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(names(&records), vec!["slugify"]);
+    // Everything that uses a module other than `re`, duplicates included (dedup comes after the filter).
+    assert_eq!(stats["rejected"]["disallowed_module"], 9);
+
+    std::fs::write(&list, "re\nscikit-learn\n").expect("write");
+    let (code, text, _, _) = retrieve(dir.path(), "bad", &["--corpus", &corpus, "--packages", &l]);
+    assert_eq!(code, 2);
+    assert!(
+        text.contains(&format!("{l} line 2: `scikit-learn` is not a module name")),
+        "{text}"
+    );
+
+    let (code, text, records, stats) =
+        retrieve(dir.path(), "lim", &["--corpus", &corpus, "--limit", "3"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(records.len(), 3);
+    assert_eq!(stats["limit_reached"], true);
+}
+
+#[test]
+fn default_corpus_is_the_python_standard_library() {
+    let dir = tempdir();
+    let (code, text, records, stats) = retrieve(dir.path(), "std", &["--limit", "20"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(records.len(), 20);
+    let corpus = stats["corpus"][0].as_str().unwrap_or("");
+    assert!(Path::new(corpus).join("os.py").is_file(), "{corpus}");
+    for r in &records {
+        // Every record carries only import lines, then the function.
+        let code = r["function"]["code"].as_str().unwrap_or("");
+        let (head, body) = code
+            .split_once("\n\n\n")
+            .expect("imports, blank lines, function");
+        assert!(
+            head.lines()
+                .all(|l| l.starts_with("import ") || l.starts_with("from ")),
+            "{code}"
+        );
+        assert!(body.starts_with("def ") || body.starts_with('@'), "{code}");
+    }
+    let (code, text, _, _) = retrieve(dir.path(), "nopy", &["--python", "/nonexistent/python3"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("--corpus"), "{text}");
+}
