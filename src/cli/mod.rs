@@ -3,9 +3,12 @@
 
 mod check;
 mod generate;
+mod merge;
 mod models;
 mod progress;
+mod report;
 mod retrieve;
+mod synth;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +40,12 @@ enum Command {
     Models(models::ModelsArgs),
     /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
     Retrieve(retrieve::RetrieveArgs),
+    /// The synthesis pipeline: retrieve, write tests, run and fix, polish, emit (resumable, shardable).
+    Synth(synth::SynthArgs),
+    /// Join the run directories of sharded synth runs.
+    Merge(merge::MergeArgs),
+    /// Write a synth run's report (Markdown, JSON, SVG plots).
+    Report(report::ReportArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -47,5 +56,8 @@ pub fn run() -> anyhow::Result<Outcome> {
         Command::Generate(args) => generate::run(args),
         Command::Models(args) => models::run(args),
         Command::Retrieve(args) => retrieve::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

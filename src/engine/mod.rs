@@ -7,9 +7,9 @@ pub mod chat_template;
 pub mod fetch;
 mod generator;
 pub mod gguf_info;
+pub mod kernels;
 pub mod resolve;
 pub mod tokenizer;
-pub mod kernels;
 
 pub mod batch;
 pub mod codec;

@@ -31,6 +31,10 @@ pub struct Record {
     /// The documented program (stage 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polished: Option<Polished>,
+    /// Model outputs set aside before running (no function found, signature changed, special-cased
+    /// the tests, a polish that changed code or failed), with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discarded: Vec<Discarded>,
     /// Set when a stage drops the record; later stages skip it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<Rejection>,
@@ -90,6 +94,9 @@ pub struct Tests {
     pub model: String,
     /// Hash of the prompt template used.
     pub prompt_hash: String,
+    /// Tokens generated to write them.
+    #[serde(default)]
+    pub tokens: u64,
 }
 
 /// Where an attempt's code came from.
@@ -120,6 +127,24 @@ pub struct Attempt {
     /// The sandbox's verdict.
     pub verdict: Verdict,
     /// Tokens generated to produce `code` (0 for the original).
+    #[serde(default)]
+    pub tokens: u64,
+}
+
+/// A model output set aside (see [`Record::discarded`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discarded {
+    /// Fix or polish.
+    pub kind: AttemptKind,
+    /// Fix round (0 for polish).
+    pub round: u32,
+    /// Sample index within the round.
+    pub sample: u32,
+    /// A stable snake_case reason (a statistics key).
+    pub reason: String,
+    /// The code (or reply, when no code was found).
+    pub code: String,
+    /// Tokens generated.
     #[serde(default)]
     pub tokens: u64,
 }
@@ -206,6 +231,7 @@ impl Record {
             attempts: Vec::new(),
             verified: None,
             polished: None,
+            discarded: Vec::new(),
             rejected: None,
         }
     }

@@ -3,12 +3,14 @@
 
 mod cli;
 mod common;
-mod sandbox;
+mod corpus;
 mod engine_tiny;
 mod engine_gguf;
 mod generate;
 mod models;
 mod models_hf;
 mod tokenizer;
-mod corpus;
 mod retrieve;
+mod sandbox;
+mod synth;
+mod synth_e2e;

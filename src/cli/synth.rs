@@ -1,0 +1,183 @@
+//! `unitcoder synth`: the whole pipeline. Retrieves functions (stage 1, in memory, deterministic so a
+//! rerun sees the same list), then runs tests, run-and-fix and polish with the in-process model and
+//! the sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
+//! Rerunning the same command after a crash resumes it.
+
+use super::progress::Bars;
+use super::retrieve::stdlib_dir;
+use super::Outcome;
+use anyhow::Context;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use unitcoder::engine::chat_template::ChatTemplate;
+use unitcoder::engine::codec::{ChatRenderer, TokCodec};
+use unitcoder::engine::{Engine, EngineError, EngineOptions, Message};
+use unitcoder::pipeline::emit;
+use unitcoder::pipeline::prompts::Prompts;
+use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
+use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
+use unitcoder::sandbox::{Sandbox, SandboxConfig};
+
+/// Arguments of `unitcoder synth`.
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Corpus to read (as for `retrieve`); repeatable. Default: the local Python's standard library.
+    #[arg(long, value_name = "PATH")]
+    pub corpus: Vec<PathBuf>,
+    /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
+    #[arg(long, default_value = "smollm2-135m")]
+    pub model: String,
+    /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
+    #[arg(long, value_name = "FILE")]
+    pub packages: Option<PathBuf>,
+    /// Fix rounds after the original function fails its tests.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Fix samples per round.
+    #[arg(long, default_value_t = 3)]
+    pub samples: u32,
+    /// Process at most N retrieved functions.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Seed of the fix sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Process only part i of N (0-based), split by a stable hash of each source file.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<Shard>,
+    /// Directory of prompt templates (synth_tests.j2, synth_fix.j2, synth_polish.j2) overriding the
+    /// embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Programs run in the sandbox at once (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Most new tokens per model answer.
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    /// Temperature of fix samples.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Model requests per generate call (batched across functions).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Most rows (prompts x samples) the engine decodes together.
+    #[arg(long, default_value_t = 16)]
+    pub max_batch: usize,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The Python that runs the sandbox (and whose standard library is the default corpus).
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// The run directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Renders chat prompts with a model's template (the generation prompt appended).
+struct Renderer(ChatTemplate);
+
+impl ChatRenderer for Renderer {
+    fn render(&self, messages: &[Message]) -> Result<String, EngineError> {
+        self.0.render(messages, true)
+    }
+}
+
+/// Loads `model` (card, path or hf: name) with its card's tokenizer settings and chat template.
+pub fn load_model(
+    model: &str,
+    device: &str,
+    max_batch: usize,
+    reporter: &Bars,
+) -> anyhow::Result<Engine> {
+    let settings = super::models::model_settings(None, None)?;
+    let m = unitcoder::engine::resolve::resolve(model, &settings, reporter)?;
+    let tok = m.tokenizer()?;
+    let chat = m
+        .chat_template(&tok)?
+        .map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
+    let path: PathBuf = match &m.files {
+        unitcoder::engine::resolve::ModelFiles::Gguf { path } => path.clone(),
+        unitcoder::engine::resolve::ModelFiles::Safetensors { dir, .. } => dir.clone(),
+    };
+    let options = EngineOptions {
+        device: unitcoder::engine::device::parse_device(device)?,
+        max_batch,
+        model_id: m.id.clone(),
+    };
+    Ok(Engine::with_codec(
+        &path,
+        Arc::new(TokCodec::new(tok, chat)),
+        options,
+    )?)
+}
+
+fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
+    let corpus = if args.corpus.is_empty() {
+        vec![stdlib_dir(&args.python)?]
+    } else {
+        args.corpus.clone()
+    };
+    let mut s = RetrieveSettings::new(corpus);
+    if let Some(path) = &args.packages {
+        s.packages = Packages::load(path)?;
+    }
+    s.limit = args.limit;
+    s.shard = args.shard.unwrap_or(Shard::ALL);
+    Ok(s)
+}
+
+/// Runs `unitcoder synth`.
+pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
+    let settings = SynthSettings {
+        rounds: args.rounds,
+        samples: args.samples,
+        seed: args.seed,
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        batch: args.batch,
+        prompts: Prompts::load(args.prompts.as_deref())?,
+        ..SynthSettings::default()
+    };
+    let rs = retrieve_settings(&args)?;
+    let bars = Bars::new();
+    let mut rstats = RetrieveStats::default();
+    let mut records = Vec::new();
+    retrieve::retrieve(&rs, &mut rstats, &bars, &mut |r| {
+        records.push(r);
+        Ok(())
+    })?;
+    let mut config = SandboxConfig {
+        python: PathBuf::from(&args.python),
+        ..SandboxConfig::default()
+    };
+    if let Some(j) = args.jobs {
+        config.jobs = j.max(1);
+    }
+    let sandbox = Sandbox::new(config).context("starting the sandbox")?;
+    let engine = load_model(&args.model, &args.device, args.max_batch, &bars)?;
+    let dir = RunDir::new(&args.out);
+    let result = synthesize(records, &engine, &sandbox, &settings, &dir, &bars);
+    // Statistics and formats are rebuilt from what is on disk, also after a failure.
+    let stats = emit::finalize(&dir, serde_json::to_value(&rstats).ok());
+    let timings = result.with_context(|| {
+        format!(
+            "synth stopped; finished records are kept in {} (rerun the same command to resume)",
+            args.out.display()
+        )
+    })?;
+    let stats = stats?;
+    print!("{}", stats.funnel_text());
+    println!(
+        "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
+        timings.wall_s, timings.finished, timings.skipped_done, timings.model_s, timings.model_waited_s
+    );
+    println!("wrote {}", show(&args.out));
+    Ok(Outcome::Success)
+}
+
+fn show(p: &Path) -> String {
+    p.display().to_string()
+}

@@ -1,0 +1,393 @@
+//! Reading model replies as Python: pulling the code out of a reply (fenced or not), splitting a
+//! function from the tests a model wrote around it, comparing signatures, stubbing a body for the
+//! vacuity check, spotting fixes that special-case the tests' literals, and comparing programs while
+//! ignoring docstrings and comments (for the polish stage). All parsing is tree-sitter: model output
+//! is never run outside the sandbox.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use tree_sitter::{Node, Parser, Tree};
+
+thread_local! {
+    // tree-sitter parsers are not Sync; one per thread avoids rebuilding it for every reply.
+    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
+}
+
+fn parse(src: &str) -> Option<Tree> {
+    PARSER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser
+                .set_language(&tree_sitter_python::LANGUAGE.into())
+                .ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(src, None)
+    })
+}
+
+fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
+    src.get(n.byte_range()).unwrap_or("")
+}
+
+/// The code in a model reply: the fenced blocks joined (an unclosed last fence runs to the end), or,
+/// without fences, the reply from its first line that starts like Python code.
+pub fn extract_code(reply: &str) -> String {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in reply.lines() {
+        let fence = line.trim_start().starts_with("```");
+        match (&mut current, fence) {
+            (None, true) => current = Some(Vec::new()),
+            (Some(b), true) => {
+                blocks.push(b.join("\n"));
+                current = None;
+            }
+            (Some(b), false) => b.push(line),
+            (None, false) => {}
+        }
+    }
+    if let Some(b) = current {
+        blocks.push(b.join("\n"));
+    }
+    let blocks: Vec<String> = blocks
+        .into_iter()
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    if !blocks.is_empty() {
+        return blocks.join("\n\n") + "\n";
+    }
+    let starts = ["import ", "from ", "def ", "class ", "@"];
+    let lines: Vec<&str> = reply.lines().collect();
+    match lines
+        .iter()
+        .position(|l| starts.iter().any(|s| l.starts_with(s)))
+    {
+        Some(i) => lines[i..].join("\n") + "\n",
+        None => String::new(),
+    }
+}
+
+/// A top-level function found in a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundFunction {
+    /// Its source, decorators included.
+    pub text: String,
+    /// Name, parameters and return annotation with all whitespace removed: equal keys, same signature.
+    pub signature_key: String,
+}
+
+/// Iterates the top-level statements of `root`, looking through decorators.
+fn top_level<'t>(root: Node<'t>) -> Vec<(Node<'t>, Node<'t>)> {
+    let mut c = root.walk();
+    root.named_children(&mut c)
+        .map(|n| {
+            let inner = if n.kind() == "decorated_definition" {
+                n.child_by_field_name("definition").unwrap_or(n)
+            } else {
+                n
+            };
+            (n, inner)
+        })
+        .collect()
+}
+
+fn signature_key(def: Node<'_>, src: &str) -> String {
+    let part = |f: &str| {
+        def.child_by_field_name(f)
+            .map(|n| text(n, src))
+            .unwrap_or("")
+    };
+    let raw = format!(
+        "{}{}->{}",
+        part("name"),
+        part("parameters"),
+        part("return_type")
+    );
+    raw.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The top-level function `name` in `src`, if the program parses and defines it.
+pub fn find_function(src: &str, name: &str) -> Option<FoundFunction> {
+    let tree = parse(src)?;
+    top_level(tree.root_node())
+        .into_iter()
+        .find(|(_, def)| {
+            def.kind() == "function_definition"
+                && def.child_by_field_name("name").map(|n| text(n, src)) == Some(name)
+        })
+        .filter(|(outer, _)| !outer.has_error())
+        .map(|(outer, def)| FoundFunction {
+            text: text(outer, src).to_string(),
+            signature_key: signature_key(def, src),
+        })
+}
+
+/// The top-level import statements of `src`, as written.
+pub fn imports(src: &str) -> Vec<String> {
+    let Some(tree) = parse(src) else {
+        return Vec::new();
+    };
+    top_level(tree.root_node())
+        .into_iter()
+        .filter(|(n, _)| {
+            matches!(
+                n.kind(),
+                "import_statement" | "import_from_statement" | "future_import_statement"
+            ) && !n.has_error()
+        })
+        .map(|(n, _)| text(n, src).to_string())
+        .collect()
+}
+
+/// The tests in a reply's code: everything at top level except a (re)definition of the function
+/// under test and `if __name__ == "__main__":` blocks; `None` unless a class remains whose bases
+/// mention `TestCase`. A reply cut off mid-method (the token limit) keeps its complete methods: the
+/// code is cut before the last `def` until the class parses.
+pub fn tests_from_code(code: &str, function: &str) -> Option<String> {
+    let mut code = code;
+    loop {
+        if let Some(t) = tests_whole(code, function) {
+            return Some(t);
+        }
+        let cut = code.rfind("\n    def ")?;
+        if !code[..cut].contains("\n    def ") {
+            return None;
+        }
+        code = &code[..cut + 1];
+    }
+}
+
+fn tests_whole(code: &str, function: &str) -> Option<String> {
+    let tree = parse(code)?;
+    let mut kept = Vec::new();
+    let mut has_case = false;
+    for (outer, def) in top_level(tree.root_node()) {
+        let is_fn = def.kind() == "function_definition"
+            && def.child_by_field_name("name").map(|n| text(n, code)) == Some(function);
+        let is_main = outer.kind() == "if_statement"
+            && outer
+                .child_by_field_name("condition")
+                .is_some_and(|c| text(c, code).contains("__name__"));
+        if is_fn || is_main || outer.kind() == "ERROR" {
+            continue;
+        }
+        if def.kind() == "class_definition"
+            && def
+                .child_by_field_name("superclasses")
+                .is_some_and(|s| text(s, code).contains("TestCase"))
+            && !outer.has_error()
+        {
+            has_case = true;
+        }
+        kept.push(text(outer, code));
+    }
+    has_case.then(|| kept.join("\n\n") + "\n")
+}
+
+/// `program` with the body of its function `name` replaced by `raise NotImplementedError`: tests
+/// that still pass against it check nothing about the function.
+pub fn stub_body(program: &str, name: &str) -> Option<String> {
+    let tree = parse(program)?;
+    let (_, def) = top_level(tree.root_node()).into_iter().find(|(_, d)| {
+        d.kind() == "function_definition"
+            && d.child_by_field_name("name").map(|n| text(n, program)) == Some(name)
+    })?;
+    let body = def.child_by_field_name("body")?;
+    let mut out = String::with_capacity(program.len());
+    out.push_str(program.get(..body.start_byte())?);
+    out.push_str("raise NotImplementedError");
+    out.push_str(program.get(body.end_byte()..)?);
+    Some(out)
+}
+
+/// Literals worth matching: numbers and strings that are not trivially common (0, 1, 2, -1, "",
+/// one-character strings), as written.
+fn literals(node: Node<'_>, src: &str, out: &mut BTreeSet<String>) {
+    match node.kind() {
+        "integer" | "float" => {
+            let t = text(node, src);
+            if !matches!(t, "0" | "1" | "2" | "0.0" | "1.0") {
+                out.insert(t.to_string());
+            }
+            return;
+        }
+        "string" => {
+            let t = text(node, src);
+            let inner = t.trim_matches(|c| c == '"' || c == '\'');
+            if inner.chars().count() > 1 {
+                out.insert(inner.to_string());
+            }
+            return;
+        }
+        _ => {}
+    }
+    let mut c = node.walk();
+    for child in node.children(&mut c) {
+        literals(child, src, out);
+    }
+}
+
+/// Literals inside assertions of `tests`: `assert` statements and `self.assert*(...)` calls.
+fn assert_literals(node: Node<'_>, src: &str, out: &mut BTreeSet<String>) {
+    let is_assert = node.kind() == "assert_statement"
+        || (node.kind() == "call"
+            && node.child_by_field_name("function").is_some_and(|f| {
+                text(f, src)
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .starts_with("assert")
+            }));
+    if is_assert {
+        literals(node, src, out);
+        return;
+    }
+    let mut c = node.walk();
+    for child in node.children(&mut c) {
+        assert_literals(child, src, out);
+    }
+}
+
+/// Whether a fix special-cases the tests: a literal that the fix adds (absent from the original
+/// function) and that appears in the tests' assertions. Returns the first such literal.
+pub fn special_cased(original: &str, fix: &str, tests: &str) -> Option<String> {
+    let lits = |src: &str| {
+        let mut s = BTreeSet::new();
+        if let Some(t) = parse(src) {
+            literals(t.root_node(), src, &mut s);
+        }
+        s
+    };
+    let mut asserted = BTreeSet::new();
+    if let Some(t) = parse(tests) {
+        assert_literals(t.root_node(), tests, &mut asserted);
+    }
+    let before = lits(original);
+    lits(fix)
+        .into_iter()
+        .find(|l| !before.contains(l) && asserted.contains(l))
+}
+
+fn is_docstring(n: Node<'_>) -> bool {
+    n.kind() == "expression_statement"
+        && n.named_child_count() == 1
+        && n.named_child(0)
+            .is_some_and(|s| matches!(s.kind(), "string" | "concatenated_string"))
+        && n.parent()
+            .is_some_and(|p| matches!(p.kind(), "block" | "module") && p.named_child(0) == Some(n))
+}
+
+fn code_tokens(n: Node<'_>, src: &str, out: &mut Vec<String>) {
+    if n.kind() == "comment" || is_docstring(n) {
+        return;
+    }
+    if n.child_count() == 0 || n.kind() == "string" {
+        out.push(text(n, src).to_string());
+        return;
+    }
+    let mut c = n.walk();
+    for child in n.children(&mut c) {
+        code_tokens(child, src, out);
+    }
+}
+
+/// The program's tokens without comments and docstrings; `None` when it does not parse cleanly.
+/// Two programs with equal results differ only in documentation.
+pub fn code_without_docs(src: &str) -> Option<Vec<String>> {
+    let tree = parse(src)?;
+    if tree.root_node().has_error() {
+        return None;
+    }
+    let mut out = Vec::new();
+    code_tokens(tree.root_node(), src, &mut out);
+    Some(out)
+}
+
+/// Splits a documented function into (everything up to and including its docstring, the rest of
+/// the body): the prefix–completion format. `None` without a docstring.
+pub fn split_at_docstring(program: &str, name: &str) -> Option<(String, String)> {
+    let tree = parse(program)?;
+    let (_, def) = top_level(tree.root_node()).into_iter().find(|(_, d)| {
+        d.kind() == "function_definition"
+            && d.child_by_field_name("name").map(|n| text(n, program)) == Some(name)
+    })?;
+    let first = def.child_by_field_name("body")?.named_child(0)?;
+    if !is_docstring(first) {
+        return None;
+    }
+    let cut = first.end_byte();
+    let rest = program.get(cut..)?;
+    let rest = rest.strip_prefix('\n').unwrap_or(rest);
+    Some((format!("{}\n", program.get(..cut)?), rest.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_comes_from_fences_unclosed_fences_or_the_first_code_line() {
+        let fenced = "Sure!\n```python\nimport os\nx = 1\n```\nDone.\n```\ny = 2\n```";
+        assert_eq!(extract_code(fenced), "import os\nx = 1\n\ny = 2\n");
+        assert_eq!(
+            extract_code("Here:\n```py\ndef f(a):\n    return a"),
+            "def f(a):\n    return a\n"
+        );
+        assert_eq!(
+            extract_code("Here you go\nimport re\nclass A: pass"),
+            "import re\nclass A: pass\n"
+        );
+        assert_eq!(extract_code("no code at all"), "");
+    }
+
+    #[test]
+    fn tests_drop_the_repeated_function_and_main_block_but_keep_imports() {
+        let code = "import unittest\nimport os\n\ndef f(a):\n    return a\n\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n\nif __name__ == '__main__':\n    unittest.main()\n";
+        let t = tests_from_code(code, "f").unwrap();
+        assert!(t.starts_with("import unittest\n\nimport os\n\nclass TestCases"));
+        assert!(!t.contains("def f(") && !t.contains("__main__"));
+        assert_eq!(tests_from_code("def f(a):\n    return a\n", "f"), None);
+        let cut = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n    def test_b(self):\n        self.assertEqual(f(f(f(";
+        let t = tests_from_code(cut, "f").unwrap();
+        assert!(t.contains("test_a") && !t.contains("test_b"), "{t}");
+    }
+
+    #[test]
+    fn signatures_compare_without_whitespace_and_bodies_stub() {
+        let a = find_function("import os\n\ndef f(a, b=1) -> int:\n    return a\n", "f").unwrap();
+        let b = find_function("def f(a,  b = 1)->int:\n    return b\n", "f").unwrap();
+        let c = find_function("def f(a, b=2):\n    return b\n", "f").unwrap();
+        assert_eq!(a.signature_key, b.signature_key);
+        assert_ne!(a.signature_key, c.signature_key);
+        assert_eq!(
+            stub_body("import os\n\ndef f(a):\n    x = a\n    return x\n", "f").unwrap(),
+            "import os\n\ndef f(a):\n    raise NotImplementedError\n"
+        );
+    }
+
+    #[test]
+    fn special_casing_is_a_new_literal_from_the_tests_asserts() {
+        let tests = "class T(unittest.TestCase):\n    def test(self):\n        self.assertEqual(f(17), 'seventeen')\n";
+        let orig = "def f(n):\n    return str(n)\n";
+        let cheat = "def f(n):\n    if n == 17:\n        return 'seventeen'\n    return str(n)\n";
+        assert_eq!(special_cased(orig, cheat, tests).as_deref(), Some("17"));
+        assert_eq!(
+            special_cased(orig, "def f(n):\n    return str(n + 0)\n", tests),
+            None
+        );
+    }
+
+    #[test]
+    fn docs_and_comments_do_not_count_as_code_changes() {
+        let a = "def f(a):\n    return a + 1\n";
+        let b = "def f(a):\n    \"\"\"Adds one.\"\"\"\n    # why\n    return a + 1  # done\n";
+        let c = "def f(a):\n    \"\"\"Adds two.\"\"\"\n    return a + 2\n";
+        assert_eq!(code_without_docs(a), code_without_docs(b));
+        assert_ne!(code_without_docs(a), code_without_docs(c));
+        let (p, r) = split_at_docstring(b, "f").unwrap();
+        assert_eq!(p, "def f(a):\n    \"\"\"Adds one.\"\"\"\n");
+        assert_eq!(r, "    # why\n    return a + 1  # done\n");
+    }
+}

@@ -1,0 +1,175 @@
+//! Statistics of a synthesis run, computed from its record files (so they are the same after a
+//! resume or a merge): the funnel per stage and per package, pass-by-round, the failure taxonomy of
+//! every failing execution, why records were rejected or outputs set aside, tokens and seconds per
+//! accepted program, and where the time went (model waiting on the sandbox and vice versa).
+
+use crate::pipeline::record::{AttemptKind, Record};
+use crate::pipeline::synth::RunTimings;
+use crate::sandbox::{Status, Verdict};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One step of the funnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The step's name.
+    pub step: String,
+    /// Records that reached it.
+    pub count: u64,
+}
+
+/// The funnel of one package.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageFunnel {
+    pub retrieved: u64,
+    pub tests_written: u64,
+    pub verified: u64,
+    pub accepted: u64,
+}
+
+/// The statistics written to `stats.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SynthStats {
+    /// Records through each stage, in order.
+    pub funnel: Vec<Step>,
+    /// The funnel per top-level package a function uses.
+    pub per_package: BTreeMap<String, PackageFunnel>,
+    /// Accepted records by the round that produced the passing program (0: original as written).
+    pub pass_by_round: BTreeMap<u32, u64>,
+    /// Rejections by `stage/reason`.
+    pub rejected: BTreeMap<String, u64>,
+    /// Failing executions (original and fixes) by failure class.
+    pub failures: BTreeMap<String, u64>,
+    /// Model outputs set aside before running, by `kind/reason`.
+    pub discarded: BTreeMap<String, u64>,
+    /// Tokens generated for all records (tests, fixes, polish).
+    pub tokens: u64,
+    /// `tokens` divided by accepted records.
+    pub tokens_per_accepted: f64,
+    /// Wall seconds of all runs divided by accepted records.
+    pub seconds_per_accepted: f64,
+    /// The runs' timings, summed.
+    pub timings: RunTimings,
+    /// Number of runs (a resume adds one).
+    pub runs: u64,
+    /// The retrieve stage's own counts, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieve: Option<serde_json::Value>,
+}
+
+/// The failure class of a verdict that is not a pass.
+pub fn failure_class(v: &Verdict) -> String {
+    if v.status == Status::Timeout {
+        return "timeout".into();
+    }
+    match v.reason.as_deref().unwrap_or("unknown") {
+        "assertion" => "assertion".into(),
+        "memory" => "memory".into(),
+        "ModuleNotFoundError" | "ImportError" => "import_error".into(),
+        "no assertion executed" | "no tests ran" | "all tests skipped" => "vacuous_tests".into(),
+        r => format!("exception:{r}"),
+    }
+}
+
+impl SynthStats {
+    /// Statistics of `accepted` and `rejected` records and the runs' `timings`.
+    pub fn compute(accepted: &[Record], rejected: &[Record], timings: &[RunTimings]) -> SynthStats {
+        let mut s = SynthStats::default();
+        let all = || accepted.iter().chain(rejected.iter());
+        let count = |f: &dyn Fn(&Record) -> bool| all().filter(|r| f(r)).count() as u64;
+        let steps: [(&str, u64); 8] = [
+            ("retrieved", count(&|_| true)),
+            ("tests_written", count(&|r| r.tests.is_some())),
+            (
+                "original_passed",
+                count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed)),
+            ),
+            ("verified", count(&|r| r.verified.is_some())),
+            ("non_vacuous", accepted.len() as u64),
+            (
+                "polished",
+                accepted.iter().filter(|r| r.polished.is_some()).count() as u64,
+            ),
+            ("accepted", accepted.len() as u64),
+            ("rejected", rejected.len() as u64),
+        ];
+        s.funnel = steps
+            .iter()
+            .map(|(n, c)| Step {
+                step: n.to_string(),
+                count: *c,
+            })
+            .collect();
+        for (r, ok) in accepted
+            .iter()
+            .map(|r| (r, true))
+            .chain(rejected.iter().map(|r| (r, false)))
+        {
+            for p in &r.function.packages {
+                let e = s.per_package.entry(p.clone()).or_default();
+                e.retrieved += 1;
+                e.tests_written += r.tests.is_some() as u64;
+                e.verified += r.verified.is_some() as u64;
+                e.accepted += ok as u64;
+            }
+            if let (true, Some(v)) = (ok, &r.verified) {
+                *s.pass_by_round.entry(v.round).or_default() += 1;
+            }
+            if let Some(j) = &r.rejected {
+                let stage = serde_json::to_value(j.stage)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                *s.rejected
+                    .entry(format!("{stage}/{}", j.reason))
+                    .or_default() += 1;
+            }
+            for a in &r.attempts {
+                let counted = matches!(a.kind, AttemptKind::Original | AttemptKind::Fix);
+                if counted && !a.verdict.passed() {
+                    *s.failures.entry(failure_class(&a.verdict)).or_default() += 1;
+                }
+                s.tokens += a.tokens;
+            }
+            for d in &r.discarded {
+                let kind = serde_json::to_value(d.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                *s.discarded
+                    .entry(format!("{kind}/{}", d.reason))
+                    .or_default() += 1;
+                s.tokens += d.tokens;
+            }
+            s.tokens += r.tests.as_ref().map_or(0, |t| t.tokens);
+        }
+        for t in timings {
+            let s = &mut s.timings;
+            s.wall_s += t.wall_s;
+            s.model_s += t.model_s;
+            s.model_waited_s += t.model_waited_s;
+            s.sandbox_idle_s += t.sandbox_idle_s;
+            s.model_calls += t.model_calls;
+            s.model_calls_cached += t.model_calls_cached;
+            s.executions += t.executions;
+            s.executions_cached += t.executions_cached;
+            s.tokens += t.tokens;
+            s.finished += t.finished;
+            s.skipped_done += t.skipped_done;
+        }
+        s.runs = timings.len() as u64;
+        let n = accepted.len().max(1) as f64;
+        s.tokens_per_accepted = s.tokens as f64 / n;
+        s.seconds_per_accepted = s.timings.wall_s / n;
+        s
+    }
+
+    /// The funnel as aligned text lines.
+    pub fn funnel_text(&self) -> String {
+        let mut out = String::new();
+        for st in &self.funnel {
+            out.push_str(&format!("{:<16} {:>7}\n", st.step, st.count));
+        }
+        out
+    }
+}

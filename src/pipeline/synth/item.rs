@@ -1,0 +1,438 @@
+//! One record's way through stages 2–4, as a state machine driven by model answers and verdicts.
+//! It never blocks: each step returns the model calls and executions it needs next, and the run loop
+//! ([`super::run`]) batches those across records.
+
+use super::SynthSettings;
+use crate::engine::{Completion, Message, Prompt, Request, SamplingParams};
+use crate::pipeline::code;
+use crate::pipeline::prompts::Template;
+use crate::pipeline::record::{
+    Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified,
+};
+use crate::sandbox::{Status, TestStatus, Verdict};
+
+/// What the run loop must do for an item next.
+pub(super) enum Action {
+    /// Ask the model (a fix round's samples come as `request.n`).
+    Generate {
+        template: Template,
+        round: u32,
+        request: Request,
+    },
+    /// Run a program with the record's tests.
+    Execute(Exec),
+    /// The record is finished (accepted, or `rejected` is set).
+    Finish,
+}
+
+/// An execution an item asked for; it comes back with its verdict.
+#[derive(Debug, Clone)]
+pub(super) struct Exec {
+    pub kind: AttemptKind,
+    pub round: u32,
+    pub sample: u32,
+    pub program: String,
+    pub tokens: u64,
+}
+
+/// What every item needs to know about the run.
+pub(super) struct Ctx<'a> {
+    pub settings: &'a SynthSettings,
+    pub model_id: String,
+    pub chat: bool,
+}
+
+/// Verdict reasons that mean the tests check nothing.
+fn vacuous_reason(v: &Verdict) -> bool {
+    matches!(
+        v.reason.as_deref(),
+        Some("no assertion executed" | "no tests ran" | "all tests skipped")
+    )
+}
+
+/// A record in flight.
+pub(super) struct Item {
+    pub rec: Record,
+    /// Executions of the current fix round not yet judged.
+    outstanding: usize,
+    /// The feedback the next fix round is prompted with.
+    feedback: String,
+    /// The program the next fix round starts from.
+    failing: String,
+}
+
+impl Item {
+    pub fn new(rec: Record) -> Item {
+        let failing = rec.function.code.clone();
+        Item {
+            rec,
+            outstanding: 0,
+            feedback: String::new(),
+            failing,
+        }
+    }
+
+    fn request(&self, ctx: &Ctx, t: Template, round: u32, ctx_vars: minijinja::Value) -> Action {
+        let text = ctx.settings.prompts.render(t, ctx_vars).unwrap_or_default();
+        let prompt = if ctx.chat {
+            Prompt::Chat(vec![Message::new("user", text)])
+        } else {
+            // A base model continues an opened code block.
+            Prompt::Text(format!("{text}\n\n```python\n"))
+        };
+        let fix = t == Template::Fix;
+        let seed = u64::from_str_radix(
+            &crate::pipeline::journal::key(&[
+                &ctx.settings.seed.to_string(),
+                &self.rec.id,
+                &round.to_string(),
+            ])[..15],
+            16,
+        )
+        .unwrap_or(ctx.settings.seed);
+        Action::Generate {
+            template: t,
+            round,
+            request: Request {
+                prompt,
+                n: if fix {
+                    ctx.settings.samples.max(1) as usize
+                } else {
+                    1
+                },
+                params: SamplingParams {
+                    max_tokens: ctx.settings.max_tokens,
+                    temperature: if fix { ctx.settings.temperature } else { 0.0 },
+                    top_p: if fix { 0.95 } else { 1.0 },
+                    seed,
+                    ..SamplingParams::default()
+                },
+            },
+        }
+    }
+
+    /// The first step: ask for tests.
+    pub fn start(&mut self, ctx: &Ctx) -> Vec<Action> {
+        let f = &self.rec.function;
+        let vars = minijinja::context! {
+            code => f.code.trim(), name => f.name, packages => f.packages,
+        };
+        vec![self.request(ctx, Template::Tests, 0, vars)]
+    }
+
+    /// The model answered `template`'s request of `round`.
+    pub fn on_reply(
+        &mut self,
+        ctx: &Ctx,
+        template: Template,
+        round: u32,
+        replies: &[Completion],
+    ) -> Vec<Action> {
+        let text = |c: &Completion| {
+            if ctx.chat {
+                c.text.clone()
+            } else {
+                format!("```python\n{}", c.text)
+            }
+        };
+        match template {
+            Template::Tests => {
+                let reply = replies.first().map(text).unwrap_or_default();
+                let name = &self.rec.function.name;
+                let Some(tests) = code::tests_from_code(&code::extract_code(&reply), name) else {
+                    let detail: String = reply.chars().take(300).collect();
+                    self.rec.reject(Stage::Tests, "no_tests_extracted", detail);
+                    return vec![Action::Finish];
+                };
+                self.rec.tests = Some(Tests {
+                    code: tests,
+                    model: ctx.model_id.clone(),
+                    prompt_hash: ctx.settings.prompts.hash(Template::Tests),
+                    tokens: replies.iter().map(|c| c.generated_tokens as u64).sum(),
+                });
+                vec![Action::Execute(Exec {
+                    kind: AttemptKind::Original,
+                    round: 0,
+                    sample: 0,
+                    program: self.rec.function.code.clone(),
+                    tokens: 0,
+                })]
+            }
+            Template::Fix => {
+                let mut actions = Vec::new();
+                for (i, c) in replies.iter().enumerate() {
+                    match self.check_fix(&text(c)) {
+                        Ok(program) => actions.push(Action::Execute(Exec {
+                            kind: AttemptKind::Fix,
+                            round,
+                            sample: i as u32,
+                            program,
+                            tokens: c.generated_tokens as u64,
+                        })),
+                        Err((reason, code)) => self.rec.discarded.push(Discarded {
+                            kind: AttemptKind::Fix,
+                            round,
+                            sample: i as u32,
+                            reason: reason.to_string(),
+                            code,
+                            tokens: c.generated_tokens as u64,
+                        }),
+                    }
+                }
+                self.outstanding = actions.len();
+                if actions.is_empty() {
+                    return self.round_done(ctx, round);
+                }
+                actions
+            }
+            Template::Polish => {
+                let reply = replies.first().map(text).unwrap_or_default();
+                let tokens = replies.iter().map(|c| c.generated_tokens as u64).sum();
+                match self.check_polish(&reply) {
+                    Ok(program) => vec![Action::Execute(Exec {
+                        kind: AttemptKind::Polish,
+                        round: 0,
+                        sample: 0,
+                        program,
+                        tokens,
+                    })],
+                    Err((reason, code)) => {
+                        self.discard_polish(reason, code, tokens);
+                        vec![Action::Finish]
+                    }
+                }
+            }
+        }
+    }
+
+    fn discard_polish(&mut self, reason: &str, code: String, tokens: u64) {
+        self.rec.discarded.push(Discarded {
+            kind: AttemptKind::Polish,
+            round: 0,
+            sample: 0,
+            reason: reason.to_string(),
+            code,
+            tokens,
+        });
+    }
+
+    /// The imports of `base` plus new ones of `reply_code`, then `function`.
+    fn program(base_imports: &[String], reply_code: &str, function: &str) -> String {
+        let mut imports: Vec<String> = base_imports.to_vec();
+        for i in code::imports(reply_code) {
+            if !imports.contains(&i) {
+                imports.push(i);
+            }
+        }
+        format!("{}\n\n\n{}\n", imports.join("\n"), function.trim_end())
+    }
+
+    /// A fix sample as a program, or why it is set aside.
+    fn check_fix(&self, reply: &str) -> Result<String, (&'static str, String)> {
+        let f = &self.rec.function;
+        let code_text = code::extract_code(reply);
+        let Some(found) = code::find_function(&code_text, &f.name) else {
+            return Err(("no_function", reply.to_string()));
+        };
+        let original = code::find_function(&f.code, &f.name);
+        if original.map(|o| o.signature_key) != Some(found.signature_key.clone()) {
+            return Err(("signature_changed", found.text));
+        }
+        let tests = self
+            .rec
+            .tests
+            .as_ref()
+            .map(|t| t.code.as_str())
+            .unwrap_or("");
+        if code::special_cased(self.rec.function_text(), &found.text, tests).is_some() {
+            return Err(("special_casing", found.text));
+        }
+        Ok(Self::program(&f.imports, &code_text, &found.text))
+    }
+
+    /// A polish answer as a program, or why it is set aside.
+    fn check_polish(&self, reply: &str) -> Result<String, (&'static str, String)> {
+        let f = &self.rec.function;
+        let verified = self
+            .rec
+            .verified
+            .as_ref()
+            .map(|v| v.code.as_str())
+            .unwrap_or("");
+        let code_text = code::extract_code(reply);
+        let Some(found) = code::find_function(&code_text, &f.name) else {
+            return Err(("no_function", reply.to_string()));
+        };
+        let before = code::find_function(verified, &f.name);
+        if before.as_ref().map(|b| &b.signature_key) != Some(&found.signature_key) {
+            return Err(("signature_changed", found.text));
+        }
+        // Keep the verified program's imports: polish may only add documentation.
+        let imports = code::imports(verified);
+        let program = format!("{}\n\n\n{}\n", imports.join("\n"), found.text.trim_end());
+        if code::code_without_docs(&program) != code::code_without_docs(verified) {
+            return Err(("polish_changed_code", found.text));
+        }
+        Ok(program)
+    }
+
+    fn fix_request(&self, ctx: &Ctx, round: u32) -> Action {
+        let tests = self
+            .rec
+            .tests
+            .as_ref()
+            .map(|t| t.code.as_str())
+            .unwrap_or("");
+        let vars = minijinja::context! {
+            code => self.failing.trim(), tests => tests.trim(), feedback => self.feedback,
+            name => self.rec.function.name,
+        };
+        self.request(ctx, Template::Fix, round, vars)
+    }
+
+    /// A verdict for one of this item's executions.
+    pub fn on_verdict(&mut self, ctx: &Ctx, exec: Exec, verdict: Verdict) -> Vec<Action> {
+        let passed = verdict.passed();
+        let vacuous = vacuous_reason(&verdict);
+        let attempt = Attempt {
+            kind: exec.kind,
+            round: exec.round,
+            sample: exec.sample,
+            code: exec.program.clone(),
+            verdict,
+            tokens: exec.tokens,
+        };
+        let feedback = feedback(&attempt.verdict, ctx.settings.feedback_chars);
+        self.rec.attempts.push(attempt);
+        match exec.kind {
+            AttemptKind::Original if passed => self.verified(exec.program, 0, true),
+            AttemptKind::Original if vacuous => {
+                self.rec
+                    .reject(Stage::RunFix, "vacuous_tests", "no assertion executed");
+                vec![Action::Finish]
+            }
+            AttemptKind::Original => {
+                self.feedback = feedback;
+                if ctx.settings.rounds == 0 {
+                    self.rec.reject(Stage::RunFix, "not_fixed", "no fix rounds");
+                    return vec![Action::Finish];
+                }
+                vec![self.fix_request(ctx, 1)]
+            }
+            AttemptKind::Fix => {
+                self.outstanding = self.outstanding.saturating_sub(1);
+                if self.outstanding > 0 {
+                    return Vec::new();
+                }
+                self.round_done(ctx, exec.round)
+            }
+            AttemptKind::Vacuity if passed => {
+                self.rec.reject(
+                    Stage::RunFix,
+                    "vacuous_tests",
+                    "the tests pass when the body raises NotImplementedError",
+                );
+                vec![Action::Finish]
+            }
+            AttemptKind::Vacuity => {
+                let Some(v) = &self.rec.verified else {
+                    return vec![Action::Finish];
+                };
+                let vars = minijinja::context! {
+                    code => v.code.trim(), name => self.rec.function.name,
+                };
+                vec![self.request(ctx, Template::Polish, 0, vars)]
+            }
+            AttemptKind::Polish if passed => {
+                self.rec.polished = Some(Polished { code: exec.program });
+                vec![Action::Finish]
+            }
+            AttemptKind::Polish => {
+                self.discard_polish("polish_regression", exec.program, exec.tokens);
+                vec![Action::Finish]
+            }
+        }
+    }
+
+    fn verified(&mut self, code: String, round: u32, original_passed: bool) -> Vec<Action> {
+        let stub = code::stub_body(&code, &self.rec.function.name);
+        self.rec.verified = Some(Verified {
+            code,
+            round,
+            original_passed,
+        });
+        match stub {
+            Some(program) => vec![Action::Execute(Exec {
+                kind: AttemptKind::Vacuity,
+                round,
+                sample: 0,
+                program,
+                tokens: 0,
+            })],
+            None => {
+                self.rec
+                    .reject(Stage::RunFix, "unparsable", "cannot stub the body");
+                vec![Action::Finish]
+            }
+        }
+    }
+
+    /// Every sample of fix round `round` is judged or set aside: keep the first passing one, or go on.
+    fn round_done(&mut self, ctx: &Ctx, round: u32) -> Vec<Action> {
+        let mut this_round: Vec<&Attempt> = self
+            .rec
+            .attempts
+            .iter()
+            .filter(|a| a.kind == AttemptKind::Fix && a.round == round)
+            .collect();
+        this_round.sort_by_key(|a| a.sample);
+        if let Some(pass) = this_round.iter().find(|a| a.verdict.passed()) {
+            let code = pass.code.clone();
+            return self.verified(code, round, false);
+        }
+        if let Some(fail) = this_round.first() {
+            self.feedback = feedback(&fail.verdict, ctx.settings.feedback_chars);
+            self.failing = fail.code.clone();
+        }
+        if round < ctx.settings.rounds {
+            return vec![self.fix_request(ctx, round + 1)];
+        }
+        let ran_any = self.rec.attempts.iter().any(|a| a.kind == AttemptKind::Fix);
+        let (reason, detail) = match self.rec.discarded.last() {
+            Some(d) if !ran_any => (d.reason.clone(), "every fix sample was set aside".into()),
+            _ => (
+                "not_fixed".to_string(),
+                format!("{} rounds of {} samples", round, ctx.settings.samples),
+            ),
+        };
+        self.rec.reject(Stage::RunFix, reason, detail);
+        vec![Action::Finish]
+    }
+}
+
+/// The failing tests' names and trimmed messages, what the fix prompt shows the model.
+pub fn feedback(v: &Verdict, max_chars: usize) -> String {
+    let mut out = String::new();
+    for t in &v.tests {
+        if matches!(t.status, TestStatus::Fail | TestStatus::Error) {
+            out.push_str(&format!(
+                "{}: {}\n",
+                t.name,
+                t.message.as_deref().unwrap_or("").trim()
+            ));
+        }
+    }
+    if out.is_empty() {
+        let reason = v.reason.as_deref().unwrap_or(match v.status {
+            Status::Timeout => "timeout",
+            _ => "failed",
+        });
+        out = format!("{reason}\n{}", v.stderr_tail.trim());
+    }
+    if out.chars().count() > max_chars {
+        // Keep the end: the exception line closes a traceback.
+        let skip = out.chars().count() - max_chars;
+        out = format!("...{}", out.chars().skip(skip).collect::<String>());
+    }
+    out.trim_end().to_string()
+}

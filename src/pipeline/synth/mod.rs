@@ -1,0 +1,126 @@
+//! Stages 2–4 of the pipeline (tests, run and fix, polish) over many records at once, with stage 5's
+//! record files written as each record finishes.
+//!
+//! One thread (the caller's) owns the model: it takes pending model calls from a queue and sends up to
+//! [`SynthSettings::batch`] of them per [`Generator::generate`] call. Executions go over a channel to a
+//! pool of sandbox threads and their verdicts come back on another; the model thread picks them up
+//! between batches and only blocks on the sandbox when it has nothing to generate. Each record is its
+//! own small state machine ([`item`]), so no record waits for a slower one.
+//!
+//! Crash safety: finished records are appended (fsync'd) to `dataset/records.jsonl` or
+//! `rejected.jsonl`; every model answer and verdict is appended to `cache/`. A rerun skips finished
+//! ids and replays cached calls, so a `kill -9` loses at most the calls in flight.
+
+pub(crate) mod item;
+mod run;
+
+pub use item::feedback;
+pub use run::{synthesize, RunTimings};
+
+use crate::engine::EngineError;
+use crate::pipeline::journal::JournalError;
+use crate::pipeline::prompts::{PromptError, Prompts};
+use std::path::{Path, PathBuf};
+
+/// Settings of the synthesis stages.
+#[derive(Debug, Clone)]
+pub struct SynthSettings {
+    /// Fix rounds after the original fails (default 3).
+    pub rounds: u32,
+    /// Fix samples per round (default 3).
+    pub samples: u32,
+    /// Seed of the fix sampling (tests and polish are greedy).
+    pub seed: u64,
+    /// Most new tokens per model answer.
+    pub max_tokens: usize,
+    /// Temperature of fix samples.
+    pub temperature: f32,
+    /// Most model requests per generate call.
+    pub batch: usize,
+    /// The prompt templates.
+    pub prompts: Prompts,
+    /// Most characters of failing-test output put in a fix prompt.
+    pub feedback_chars: usize,
+}
+
+impl Default for SynthSettings {
+    fn default() -> Self {
+        SynthSettings {
+            rounds: 3,
+            samples: 3,
+            seed: 0,
+            max_tokens: 512,
+            temperature: 0.8,
+            batch: 8,
+            prompts: Prompts::embedded(),
+            feedback_chars: 1500,
+        }
+    }
+}
+
+/// Why a synthesis run stopped (failing programs are data, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// An output or cache file.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The model failed.
+    #[error("model: {0}")]
+    Engine(#[from] EngineError),
+    /// A prompt template.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// The sandbox pool stopped.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+    /// Writing statistics or derived files.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The layout of a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root`.
+    pub fn new(root: &Path) -> RunDir {
+        RunDir {
+            root: root.to_path_buf(),
+        }
+    }
+    /// Accepted records, one JSON object per line.
+    pub fn records(&self) -> PathBuf {
+        self.root.join("dataset/records.jsonl")
+    }
+    /// Rejected records with their reasons.
+    pub fn rejected(&self) -> PathBuf {
+        self.root.join("rejected.jsonl")
+    }
+    /// The model-call cache.
+    pub fn model_cache(&self) -> PathBuf {
+        self.root.join("cache/model.jsonl")
+    }
+    /// The execution cache.
+    pub fn exec_cache(&self) -> PathBuf {
+        self.root.join("cache/exec.jsonl")
+    }
+    /// One line of timings per run (resumes append).
+    pub fn timings(&self) -> PathBuf {
+        self.root.join("timings.jsonl")
+    }
+    /// The statistics.
+    pub fn stats(&self) -> PathBuf {
+        self.root.join("stats.json")
+    }
+    /// The derived dataset formats' directory.
+    pub fn dataset(&self) -> PathBuf {
+        self.root.join("dataset")
+    }
+}

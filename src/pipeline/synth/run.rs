@@ -1,0 +1,320 @@
+//! The run loop: the model thread batching requests across records, a sandbox thread pool fed by a
+//! channel, the caches, and the record files (see the parent module for the design).
+
+use super::item::{Action, Ctx, Exec, Item};
+use super::{RunDir, SynthError, SynthSettings};
+use crate::engine::{Completion, Generator, Request};
+use crate::pipeline::journal::{key, Cache, Journal};
+use crate::pipeline::prompts::Template;
+use crate::pipeline::record::{AttemptKind, Record};
+use crate::progress::Reporter;
+use crate::sandbox::{Job, Sandbox, Verdict};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Instant;
+
+/// Where one run's time went (a resumed run appends another line to `timings.jsonl`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTimings {
+    /// Wall-clock seconds of the run.
+    pub wall_s: f64,
+    /// Seconds inside `Generator::generate`.
+    pub model_s: f64,
+    /// Seconds the model thread had nothing to generate and waited on the sandbox.
+    pub model_waited_s: f64,
+    /// Seconds sandbox workers sat idle waiting for programs (summed over workers).
+    pub sandbox_idle_s: f64,
+    /// Model calls made / answered from the cache.
+    pub model_calls: u64,
+    pub model_calls_cached: u64,
+    /// Executions run / answered from the cache.
+    pub executions: u64,
+    pub executions_cached: u64,
+    /// Tokens generated in this run (cached answers excluded).
+    pub tokens: u64,
+    /// Records finished in this run / skipped as already finished.
+    pub finished: u64,
+    pub skipped_done: u64,
+}
+
+const TASKS: [&str; 3] = ["synth: tests", "synth: run+fix", "synth: polish"];
+
+struct Pending {
+    item: usize,
+    template: Template,
+    round: u32,
+    request: Request,
+}
+
+struct Run<'a> {
+    ctx: Ctx<'a>,
+    gen: &'a dyn Generator,
+    reporter: &'a dyn Reporter,
+    items: Vec<Item>,
+    queue: VecDeque<Pending>,
+    ready: VecDeque<(usize, Exec, Verdict)>,
+    jobs: mpsc::Sender<(usize, Exec, Job)>,
+    verdicts: mpsc::Receiver<(usize, Exec, Verdict)>,
+    in_sandbox: usize,
+    model_cache: Cache<Vec<Completion>>,
+    exec_cache: Cache<Verdict>,
+    accepted: Journal,
+    rejected: Journal,
+    t: RunTimings,
+}
+
+/// Runs stages 2–4 on `records` (retrieved, in a deterministic order) into `dir`, resuming a run
+/// that stopped: records whose id is already in the output files are skipped.
+pub fn synthesize(
+    records: Vec<Record>,
+    gen: &dyn Generator,
+    sandbox: &Sandbox,
+    settings: &SynthSettings,
+    dir: &RunDir,
+    reporter: &dyn Reporter,
+) -> Result<RunTimings, SynthError> {
+    let started = Instant::now();
+    let (accepted, done_a) = Journal::open::<Record>(&dir.records())?;
+    let (rejected, done_r) = Journal::open::<Record>(&dir.rejected())?;
+    let mut done: HashSet<String> = done_a.into_iter().chain(done_r).map(|r| r.id).collect();
+    let mut t = RunTimings::default();
+    let mut items = Vec::new();
+    for r in records {
+        if done.insert(r.id.clone()) {
+            items.push(Item::new(r));
+        } else {
+            t.skipped_done += 1;
+        }
+    }
+    let (job_tx, job_rx) = mpsc::channel::<(usize, Exec, Job)>();
+    let (v_tx, v_rx) = mpsc::channel();
+    let job_rx = Mutex::new(job_rx);
+    let model_cache = Cache::open(&dir.model_cache())?;
+    let exec_cache = Cache::open(&dir.exec_cache())?;
+    let idle_us = AtomicU64::new(0);
+    let workers = sandbox.config().jobs.max(1);
+    let ctx = Ctx {
+        settings,
+        model_id: gen.model_id(),
+        chat: gen.has_chat_template(),
+    };
+    let result = std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (job_rx, v_tx, idle_us) = (&job_rx, v_tx.clone(), &idle_us);
+            s.spawn(move || loop {
+                let waiting = Instant::now();
+                let next = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
+                idle_us.fetch_add(waiting.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let Ok((item, exec, job)) = next else { break };
+                if v_tx.send((item, exec, sandbox.run(&job))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(v_tx);
+        let mut run = Run {
+            ctx,
+            gen,
+            reporter,
+            items,
+            queue: VecDeque::new(),
+            ready: VecDeque::new(),
+            jobs: job_tx,
+            verdicts: v_rx,
+            in_sandbox: 0,
+            model_cache,
+            exec_cache,
+            accepted,
+            rejected,
+            t,
+        };
+        let r = run.main();
+        // Dropping `run` closes the job channel, so the workers finish.
+        r.map(|()| run.t)
+    });
+    let mut t = result?;
+    for task in TASKS {
+        reporter.end(task);
+    }
+    t.wall_s = started.elapsed().as_secs_f64();
+    // Workers idle after the last program are not waiting on the model; that tail is small.
+    t.sandbox_idle_s = idle_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let (mut timings, _) = Journal::open::<RunTimings>(&dir.timings())?;
+    timings.append(&t)?;
+    Ok(t)
+}
+
+impl Run<'_> {
+    fn main(&mut self) -> Result<(), SynthError> {
+        let n = self.items.len() as u64;
+        for task in TASKS {
+            self.reporter.begin(task, Some(n));
+        }
+        for i in 0..self.items.len() {
+            let actions = self.items[i].start(&self.ctx);
+            self.act(i, actions)?;
+        }
+        loop {
+            while let Some((i, exec, v)) = self.ready.pop_front() {
+                self.on_verdict(i, exec, v)?;
+            }
+            while let Ok((i, exec, v)) = self.verdicts.try_recv() {
+                self.in_sandbox -= 1;
+                self.remember(i, exec, v)?;
+            }
+            if !self.ready.is_empty() {
+                continue;
+            }
+            if !self.queue.is_empty() {
+                let take = self.ctx.settings.batch.max(1).min(self.queue.len());
+                let batch: Vec<Pending> = self.queue.drain(..take).collect();
+                self.generate(batch)?;
+                continue;
+            }
+            if self.in_sandbox == 0 {
+                return Ok(());
+            }
+            let waiting = Instant::now();
+            let got = self.verdicts.recv();
+            self.t.model_waited_s += waiting.elapsed().as_secs_f64();
+            let (i, exec, v) =
+                got.map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
+            self.in_sandbox -= 1;
+            self.remember(i, exec, v)?;
+        }
+    }
+
+    fn exec_key(&self, i: usize, program: &str) -> String {
+        let tests = self.items[i].rec.tests.as_ref().map(|t| t.code.as_str());
+        key(&[program, tests.unwrap_or("")])
+    }
+
+    /// Caches a fresh verdict, then handles it.
+    fn remember(&mut self, i: usize, exec: Exec, v: Verdict) -> Result<(), SynthError> {
+        self.t.executions += 1;
+        let k = self.exec_key(i, &exec.program);
+        self.exec_cache.put(k, v.clone())?;
+        self.on_verdict(i, exec, v)
+    }
+
+    fn on_verdict(&mut self, i: usize, exec: Exec, v: Verdict) -> Result<(), SynthError> {
+        let kind = exec.kind;
+        let actions = self.items[i].on_verdict(&self.ctx, exec, v);
+        if kind == AttemptKind::Vacuity && self.items[i].rec.rejected.is_none() {
+            self.reporter.advance(TASKS[1], 1);
+        }
+        self.act(i, actions)
+    }
+
+    fn generate(&mut self, batch: Vec<Pending>) -> Result<(), SynthError> {
+        let model_id = self.ctx.model_id.clone();
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|p| {
+                let request = serde_json::to_string(&p.request).unwrap_or_default();
+                key(&[
+                    &model_id,
+                    &self.ctx.settings.prompts.hash(p.template),
+                    &request,
+                ])
+            })
+            .collect();
+        let missing: Vec<usize> = (0..batch.len())
+            .filter(|&j| self.model_cache.get(&keys[j]).is_none())
+            .collect();
+        self.t.model_calls_cached += (batch.len() - missing.len()) as u64;
+        if !missing.is_empty() {
+            let requests: Vec<Request> =
+                missing.iter().map(|&j| batch[j].request.clone()).collect();
+            let started = Instant::now();
+            let answers = self.gen.generate(&requests)?;
+            self.t.model_s += started.elapsed().as_secs_f64();
+            self.t.model_calls += missing.len() as u64;
+            for (&j, samples) in missing.iter().zip(answers) {
+                self.t.tokens += samples
+                    .iter()
+                    .map(|c| c.generated_tokens as u64)
+                    .sum::<u64>();
+                self.model_cache.put(keys[j].clone(), samples)?;
+            }
+        }
+        for (p, k) in batch.into_iter().zip(keys) {
+            let replies = self.model_cache.get(&k).cloned().unwrap_or_default();
+            let actions = self.items[p.item].on_reply(&self.ctx, p.template, p.round, &replies);
+            if p.template == Template::Tests {
+                self.reporter.advance(TASKS[0], 1);
+            }
+            self.act(p.item, actions)?;
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, i: usize, actions: Vec<Action>) -> Result<(), SynthError> {
+        for a in actions {
+            match a {
+                Action::Generate {
+                    template,
+                    round,
+                    request,
+                } => {
+                    let p = Pending {
+                        item: i,
+                        template,
+                        round,
+                        request,
+                    };
+                    // Later stages first, so records finish (and are saved) early.
+                    if template == Template::Tests {
+                        self.queue.push_back(p);
+                    } else {
+                        self.queue.push_front(p);
+                    }
+                }
+                Action::Execute(exec) => {
+                    let k = self.exec_key(i, &exec.program);
+                    if let Some(v) = self.exec_cache.get(&k) {
+                        self.t.executions_cached += 1;
+                        self.ready.push_back((i, exec, v.clone()));
+                        continue;
+                    }
+                    let rec = &self.items[i].rec;
+                    let job = Job {
+                        id: format!("{}/{:?}/{}/{}", rec.id, exec.kind, exec.round, exec.sample),
+                        program: exec.program.clone(),
+                        tests: rec
+                            .tests
+                            .as_ref()
+                            .map(|t| t.code.clone())
+                            .unwrap_or_default(),
+                        limits: None,
+                    };
+                    self.jobs
+                        .send((i, exec, job))
+                        .map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
+                    self.in_sandbox += 1;
+                }
+                Action::Finish => self.finish(i)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, i: usize) -> Result<(), SynthError> {
+        let rec = &self.items[i].rec;
+        if rec.is_rejected() {
+            self.rejected.append(rec)?;
+        } else {
+            self.accepted.append(rec)?;
+            self.reporter.advance(TASKS[2], 1);
+        }
+        self.t.finished += 1;
+        // Free the memory of a finished record's attempts.
+        self.items[i].rec.attempts.clear();
+        Ok(())
+    }
+}
