@@ -1,6 +1,7 @@
 //! Command-line interface: clap argument structs (one file per subcommand), resolved into the
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
+mod eval;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -25,10 +26,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands, one file each under src/cli/.
+    /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
+    Eval(eval::EvalArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> anyhow::Result<Outcome> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Eval(args) => eval::run(args),
+    }
 }

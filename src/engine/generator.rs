@@ -30,7 +30,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Message { role: role.into(), content: content.into() }
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -124,7 +127,11 @@ pub struct Scripted {
 impl Scripted {
     /// A scripted chat model.
     pub fn new(script: impl Fn(&Request, usize) -> String + Send + Sync + 'static) -> Self {
-        Scripted { script: Box::new(script), chat: true, calls: Mutex::new(Vec::new()) }
+        Scripted {
+            script: Box::new(script),
+            chat: true,
+            calls: Mutex::new(Vec::new()),
+        }
     }
 
     /// Marks the scripted model as a base (completion) model without a chat template.
@@ -182,11 +189,22 @@ mod tests {
             Prompt::Chat(m) => format!("chat{}-{i}", m.len()),
         });
         let reqs = vec![
-            Request { prompt: Prompt::Text("a".into()), n: 2, params: SamplingParams::default() },
-            Request { prompt: Prompt::Chat(vec![Message::new("user", "x")]), n: 1, params: SamplingParams::default() },
+            Request {
+                prompt: Prompt::Text("a".into()),
+                n: 2,
+                params: SamplingParams::default(),
+            },
+            Request {
+                prompt: Prompt::Chat(vec![Message::new("user", "x")]),
+                n: 1,
+                params: SamplingParams::default(),
+            },
         ];
         let out = g.generate(&reqs).unwrap();
-        assert_eq!(out[0].iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["a-0", "a-1"]);
+        assert_eq!(
+            out[0].iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+            ["a-0", "a-1"]
+        );
         assert_eq!(out[1][0].text, "chat1-0");
         assert_eq!(g.calls().len(), 2);
     }

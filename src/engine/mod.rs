@@ -5,5 +5,6 @@
 mod generator;
 
 pub use generator::{
-    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams, Scripted,
+    Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
+    Scripted,
 };

@@ -126,7 +126,9 @@ mod secs_f64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         if !(secs.is_finite() && secs > 0.0) {
-            return Err(serde::de::Error::custom("timeout must be a positive number of seconds"));
+            return Err(serde::de::Error::custom(
+                "timeout must be a positive number of seconds",
+            ));
         }
         Ok(Duration::from_secs_f64(secs))
     }

@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 
 /// A fresh temporary directory for one test, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("unitcoder-it-").tempdir().expect("create temp dir")
+    tempfile::Builder::new()
+        .prefix("unitcoder-it-")
+        .tempdir()
+        .expect("create temp dir")
 }
 
 /// The `unitcoder` binary built for this test run.
@@ -17,7 +20,10 @@ pub fn bin() -> PathBuf {
 
 /// Runs `unitcoder` with `args` and returns its output.
 pub fn unitcoder(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run unitcoder")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run unitcoder")
 }
 
 /// The shared benchmark data directory (`../shared/benchmarks` from the repository root), or the

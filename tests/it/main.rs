@@ -1,5 +1,9 @@
 //! The integration tests, in one binary because linking candle is slow. One module per concern;
 //! `common` gives every test its own temporary directory and a path to the built `unitcoder` binary.
 
-mod common;
 mod cli;
+mod common;
+mod eval_cli;
+mod eval_exec;
+mod eval_gt;
+mod eval_score;
