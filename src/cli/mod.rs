@@ -1,6 +1,7 @@
 //! Command-line interface: clap argument structs (one file per subcommand), resolved into the
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
+mod check;
 mod eval;
 mod progress;
 
@@ -26,6 +27,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands, one file each under src/cli/.
+    /// Run a program against its tests in the sandbox (one pair, or a JSONL batch).
+    Check(check::CheckArgs),
     /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
     Eval(eval::EvalArgs),
 }
@@ -34,6 +37,7 @@ enum Command {
 pub fn run() -> anyhow::Result<Outcome> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Check(args) => check::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }

@@ -1,7 +1,373 @@
 //! The executor: runs a candidate program together with its tests in a separate, contained Python
 //! process and returns a structured [`Verdict`]. A pass must not be forgeable by the candidate, and
 //! nothing the candidate starts may outlive the verdict.
+//!
+//! Layout: [`Sandbox`] owns a pool of warm fork servers (`worker.rs`, running the embedded
+//! `server.py` + `harness.py`), each in its own network and mount namespaces under Landlock with its
+//! own cgroups (`cgroup.rs`); every job runs in a child cloned into a fresh PID namespace as an
+//! unprivileged uid. The verdict is decided on the trusted side (`judge.rs`) from what the server
+//! observed. The threat model and its residual risks are in `docs/sandbox.md`.
 
+mod cgroup;
+mod judge;
 mod verdict;
+mod worker;
 
 pub use verdict::{Isolation, Job, Limits, Status, TestOutcome, TestStatus, Verdict};
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+use std::time::Instant;
+use worker::{WireJob, WireLimits, Worker, WorkerSpec};
+
+/// How to run candidates.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The Python interpreter (a venv's `bin/python` works); a bare name is looked up on `PATH`.
+    pub python: PathBuf,
+    /// Number of fork servers, i.e. jobs run at once.
+    pub jobs: usize,
+    /// Limits for jobs that carry none of their own.
+    pub limits: Limits,
+    /// Modules the fork servers import up front when available, so candidates start warm.
+    pub preload: Vec<String>,
+    /// How many bytes of the candidate's stdout and stderr the verdict keeps (the tail).
+    pub tail_bytes: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            python: PathBuf::from("python3"),
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            limits: Limits::default(),
+            preload: vec!["numpy".into(), "pandas".into()],
+            tail_bytes: 4096,
+        }
+    }
+}
+
+/// Why the sandbox could not be set up (failures of a candidate are verdicts, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The interpreter does not exist.
+    #[error("python interpreter not found: {}", .0.display())]
+    PythonNotFound(PathBuf),
+    /// The interpreter exists but cannot run the sandbox.
+    #[error("python interpreter {} is not usable: {detail}", .path.display())]
+    PythonNotRunnable { path: PathBuf, detail: String },
+    /// A fork server failed during its set-up.
+    #[error("sandbox server with {} failed to start; its log ends with:\n{log}", .python.display())]
+    ServerStart { python: PathBuf, log: String },
+    /// A fork server stopped answering.
+    #[error("sandbox server died: {0}")]
+    ServerDied(String),
+    /// Local file-system trouble (the scratch directory).
+    #[error("sandbox: {0}")]
+    Io(String),
+}
+
+/// One worker slot: its index (names its directory, cgroups and uid) and its server, if running.
+struct Slot {
+    index: usize,
+    worker: Option<Worker>,
+}
+
+/// A pool of warm, contained Python fork servers. `Send + Sync`: share it across threads.
+pub struct Sandbox {
+    config: SandboxConfig,
+    python: PathBuf,
+    uid_base: u32,
+    isolation: Isolation,
+    idle: Mutex<Vec<Slot>>,
+    returned: Condvar,
+    // Declared last so it is removed after the servers (in `idle`) are gone.
+    scratch: tempfile::TempDir,
+}
+
+static SANDBOXES: AtomicU32 = AtomicU32::new(0);
+
+impl Sandbox {
+    /// Checks the interpreter and starts `config.jobs` fork servers.
+    pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let python = resolve_python(&config.python)?;
+        check_python(&python)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("unitcoder-sandbox-")
+            .tempdir()
+            .map_err(|e| SandboxError::Io(format!("creating a scratch directory: {e}")))?;
+        // Distinct unprivileged uids per worker and per sandbox, so RLIMIT_NPROC (counted per uid)
+        // of one candidate never includes another's processes.
+        let serial = SANDBOXES.fetch_add(1, Ordering::Relaxed);
+        let uid_base = 200_000 + ((std::process::id() % 5000) * 64 + (serial % 64)) * 64;
+        let jobs = config.jobs.max(1);
+        let spec = WorkerSpec {
+            python: &python,
+            scratch: scratch.path(),
+            preload: &config.preload,
+            tail_bytes: config.tail_bytes,
+        };
+        let started: Vec<Result<Worker, SandboxError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..jobs)
+                .map(|i| {
+                    let spec = &spec;
+                    s.spawn(move || {
+                        Worker::start(
+                            spec,
+                            &worker_name(scratch_tag(spec.scratch), i),
+                            uid_base + i as u32,
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into())))
+                })
+                .collect()
+        });
+        let mut slots = Vec::with_capacity(jobs);
+        for (index, w) in started.into_iter().enumerate() {
+            slots.push(Slot {
+                index,
+                worker: Some(w?),
+            });
+        }
+        let isolation = slots
+            .first()
+            .and_then(|s| s.worker.as_ref())
+            .map(isolation_of)
+            .unwrap_or_default();
+        if !isolation.missing.is_empty() {
+            eprintln!(
+                "warning: sandbox isolation is {}: missing {}",
+                isolation.level,
+                isolation.missing.join(", ")
+            );
+        }
+        Ok(Sandbox {
+            config,
+            python,
+            uid_base,
+            isolation,
+            idle: Mutex::new(slots),
+            returned: Condvar::new(),
+            scratch,
+        })
+    }
+
+    /// The isolation mechanisms actually in force.
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    /// The configuration this sandbox runs with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// Runs one job on the next free worker, blocking until its verdict.
+    pub fn run(&self, job: &Job) -> Verdict {
+        let started = Instant::now();
+        let mut slot = self.take_slot();
+        let limits = job.limits.as_ref().unwrap_or(&self.config.limits);
+        let nonce = nonce();
+        let wire = WireJob {
+            nonce: &nonce,
+            code: &job.program,
+            tests: &job.tests,
+            limits: WireLimits::from(limits),
+        };
+        let outcome = match slot.worker.take() {
+            Some(w) => Ok(w),
+            None => self.restart(slot.index),
+        }
+        .and_then(|mut w| {
+            let report = w.run(&wire);
+            if report.is_ok() {
+                slot.worker = Some(w);
+            }
+            report
+        });
+        self.give_back(slot);
+        let elapsed = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(report) => judge::judge(&job.id, &report, &nonce, &self.isolation, elapsed),
+            Err(e) => Verdict {
+                id: job.id.clone(),
+                status: Status::Error,
+                reason: Some(format!("sandbox: {e}")),
+                tests: Vec::new(),
+                duration_ms: elapsed,
+                stdout_tail: String::new(),
+                stderr_tail: String::new(),
+                isolation: self.isolation.clone(),
+            },
+        }
+    }
+
+    /// Runs `jobs` over `config.jobs` workers and hands each verdict to `on_verdict` (on the calling
+    /// thread) as soon as it is ready, in completion order; `verdict.id` is the job's id.
+    pub fn run_batch(&self, jobs: Vec<Job>, on_verdict: &mut dyn FnMut(Verdict)) {
+        let threads = self.config.jobs.max(1).min(jobs.len());
+        let queue = Mutex::new(jobs.into_iter());
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let (queue, tx) = (&queue, tx.clone());
+                s.spawn(move || loop {
+                    let next = match queue.lock() {
+                        Ok(mut q) => q.next(),
+                        Err(_) => None,
+                    };
+                    let Some(job) = next else { break };
+                    if tx.send(self.run(&job)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for verdict in rx {
+                on_verdict(verdict);
+            }
+        });
+    }
+
+    fn take_slot(&self) -> Slot {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(slot) = idle.pop() {
+                return slot;
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn give_back(&self, slot: Slot) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(slot);
+        self.returned.notify_one();
+    }
+
+    fn restart(&self, index: usize) -> Result<Worker, SandboxError> {
+        let spec = WorkerSpec {
+            python: &self.python,
+            scratch: self.scratch.path(),
+            preload: &self.config.preload,
+            tail_bytes: self.config.tail_bytes,
+        };
+        Worker::start(
+            &spec,
+            &worker_name(scratch_tag(self.scratch.path()), index),
+            self.uid_base + index as u32,
+        )
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Stop the servers (their children die with them) before the cgroups and scratch go.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+fn scratch_tag(scratch: &Path) -> String {
+    scratch
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn worker_name(tag: String, index: usize) -> String {
+    format!("{tag}-w{index}")
+}
+
+fn isolation_of(w: &Worker) -> Isolation {
+    let mut missing = w.ready.missing.clone();
+    missing.sort();
+    let active = w.ready.active.clone();
+    let level = if missing.is_empty() {
+        "full"
+    } else if active
+        .iter()
+        .any(|a| a.ends_with("namespace") || a == "landlock")
+    {
+        "partial"
+    } else {
+        "none"
+    };
+    for note in &w.ready.notes {
+        eprintln!("warning: sandbox: {note}");
+    }
+    if let Some(e) = &w.cgroup_error {
+        eprintln!("warning: sandbox: cgroups: {e}");
+    }
+    Isolation {
+        level: level.to_string(),
+        active,
+        missing,
+    }
+}
+
+fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {
+    if python.components().count() > 1 {
+        return if python.is_file() {
+            Ok(python.to_path_buf())
+        } else {
+            Err(SandboxError::PythonNotFound(python.into()))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(python))
+        .find(|p| p.is_file())
+        .ok_or_else(|| SandboxError::PythonNotFound(python.into()))
+}
+
+fn check_python(python: &Path) -> Result<(), SandboxError> {
+    let out = std::process::Command::new(python)
+        .args([
+            "-I",
+            "-c",
+            "import sys, os; assert sys.version_info >= (3, 9) and hasattr(os, 'pidfd_open')",
+        ])
+        .output()
+        .map_err(|e| SandboxError::PythonNotRunnable {
+            path: python.into(),
+            detail: e.to_string(),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(SandboxError::PythonNotRunnable {
+        path: python.into(),
+        detail: "needs Python >= 3.9 on Linux (os.pidfd_open)".into(),
+    })
+}
+
+/// A fresh per-run secret: events that do not carry it are forgeries.
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !ok {
+        use sha2::Digest;
+        let seed = format!(
+            "{:?}{:?}{}",
+            Instant::now(),
+            std::time::SystemTime::now(),
+            std::process::id()
+        );
+        bytes.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes())[..16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

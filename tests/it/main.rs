@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod sandbox;
 mod eval_cli;
 mod eval_exec;
 mod eval_gt;

@@ -1,0 +1,525 @@
+# unitcoder sandbox harness: runs INSIDE the contained child, after the fork server has forked it.
+#
+# Trust model: the candidate program and the tests run in this process, so nothing here is trusted
+# to *decide* a verdict. The harness only streams events (test started / ended with status and
+# assertion count, tampering seen, done) to a pipe that the trusted fork server reads; the Rust side
+# judges them. Every line carries a per-run nonce. Everything the harness relies on is captured
+# before candidate code runs, an audit hook (which cannot be removed) blocks the introspection
+# routes to harness state (frames, gc, ctypes, /proc/*/mem), and identity snapshots of unittest
+# and builtins detect monkeypatching. See docs/sandbox.md for the residual risks.
+
+import ast as _ast
+import builtins as _builtins
+import json as _json
+import os as _os
+from _thread import get_ident as _thread_ident
+import sys as _sys
+import unittest as _unittest
+
+PROGRAM_FN = "<candidate>"
+TESTS_FN = "<tests>"
+HARNESS_FN = "<unitcoder-harness>"
+_MARK = "__unitcoder_mark_%s__"
+
+
+class PrepareError(Exception):
+    """The program or the tests could not be compiled; carries (where, exception type, message)."""
+
+
+# ---------------------------------------------------------------- static preparation (trusted side)
+
+
+def _is_main_guard(node):
+    t = node.test if isinstance(node, _ast.If) else None
+    return (
+        isinstance(t, _ast.Compare)
+        and isinstance(t.left, _ast.Name)
+        and t.left.id == "__name__"
+        and len(t.comparators) == 1
+        and isinstance(t.comparators[0], _ast.Constant)
+        and t.comparators[0].value == "__main__"
+    )
+
+
+def _callee_name(call):
+    f = call.func
+    if isinstance(f, _ast.Name):
+        return f.id
+    if isinstance(f, _ast.Attribute):
+        return f.attr
+    return None
+
+
+class _Instrument(_ast.NodeTransformer):
+    """Rewrites the tests so that every `assert` statement and every call to an `assert*`/`fail*`
+    function counts as an executed assertion, and every ==, !=, in, not in goes through the
+    always-equal probe. The helpers are referenced as code constants (patched in after compile),
+    never by a global name, so the candidate cannot rebind them."""
+
+    def _mark(self, name, node):
+        return _ast.copy_location(_ast.Constant(value=_MARK % name), node)
+
+    def visit_Assert(self, node):
+        self.generic_visit(node)
+        node.test = _ast.copy_location(
+            _ast.Call(func=self._mark("count", node), args=[node.test], keywords=[]), node.test
+        )
+        return node
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        ops = {_ast.Eq: "eq", _ast.NotEq: "ne", _ast.In: "in", _ast.NotIn: "notin"}
+        if len(node.ops) == 1 and type(node.ops[0]) in ops:
+            op = ops[type(node.ops[0])]
+            return _ast.copy_location(
+                _ast.Call(
+                    func=self._mark("cmp", node),
+                    args=[node.left, node.comparators[0], _ast.Constant(value=op)],
+                    keywords=[],
+                ),
+                node,
+            )
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        name = _callee_name(node)
+        if name and (name.startswith("assert") or name.startswith("fail")):
+            node.func = _ast.copy_location(
+                _ast.Call(
+                    func=self._mark("call", node),
+                    args=[node.func, _ast.Constant(value=name)],
+                    keywords=[],
+                ),
+                node.func,
+            )
+        return node
+
+
+def _static_tests(tree):
+    """Names of the tests the source defines, found without running it: the trusted side's lower
+    bound on what the child must report."""
+    names, defined_funcs = [], set()
+    module_test = False
+    for node in tree.body:
+        if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef)):
+            defined_funcs.add(node.name)
+    for node in tree.body:
+        if isinstance(node, _ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (_ast.FunctionDef, _ast.AsyncFunctionDef)) and item.name.startswith("test"):
+                    names.append("%s.%s" % (node.name, item.name))
+        elif isinstance(node, _ast.FunctionDef) and node.name.startswith("test"):
+            names.append(node.name)
+        elif isinstance(node, _ast.Assert):
+            module_test = True
+        elif isinstance(node, _ast.Expr) and isinstance(node.value, _ast.Call):
+            callee = _callee_name(node.value) or ""
+            if callee in defined_funcs or callee.startswith("assert"):
+                module_test = True
+    if module_test:
+        names.insert(0, "<module>")
+    return names
+
+
+def _patch_consts(code, table):
+    consts = []
+    for c in code.co_consts:
+        if type(c) is str and c in table:
+            consts.append(table[c])
+        elif isinstance(c, type(code)):
+            consts.append(_patch_consts(c, table))
+        else:
+            consts.append(c)
+    return code.replace(co_consts=tuple(consts))
+
+
+def prepare(program, tests):
+    """Compiles the program and the instrumented tests. Returns (program_code, tests_tree, expected)
+    or raises PrepareError. Runs in the trusted server before the fork."""
+    try:
+        program_code = compile(program, PROGRAM_FN, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        raise PrepareError("program", "SyntaxError", "program line %s: %s" % (e.lineno, e.msg))
+    except (ValueError, TypeError) as e:
+        raise PrepareError("program", type(e).__name__, str(e)[:300])
+    try:
+        tree = _ast.parse(tests, TESTS_FN)
+    except SyntaxError as e:
+        raise PrepareError("tests", "SyntaxError", "tests line %s: %s" % (e.lineno, e.msg))
+    except (ValueError, TypeError) as e:
+        raise PrepareError("tests", type(e).__name__, str(e)[:300])
+    # The harness runs the tests itself: drop `if __name__ == "__main__": unittest.main()` blocks.
+    tree.body = [n for n in tree.body if not _is_main_guard(n)]
+    expected = _static_tests(tree)
+    tree = _ast.fix_missing_locations(_Instrument().visit(tree))
+    return program_code, tree, expected
+
+
+# ---------------------------------------------------------------- in-child runtime
+
+
+def run_child(program_code, tests_tree, tests_source, program_source, nonce, evfd, workdir):
+    """Runs the program, then the tests, streaming events to `evfd`. Never returns."""
+    write, exit_, getframe = _os.write, _os._exit, _sys._getframe
+    real_type, real_isinstance, real_len, real_str = type, isinstance, len, str
+    dumps = _json.JSONEncoder(ensure_ascii=True).encode
+    AssertionErr, BaseExc, SkipTest = AssertionError, BaseException, _unittest.SkipTest
+    TestCase = _unittest.TestCase
+    mro_of = type.__dict__["__mro__"].__get__
+    prefix = nonce.encode() + b" "
+    stdout, stderr = _sys.stdout, _sys.stderr
+    tests_lines = tests_source.splitlines()
+    program_lines = program_source.splitlines()
+    state = {"count": 0, "tampered": False}
+    code_type = real_type(program_code)
+
+    def emit(**event):
+        try:
+            write(evfd, prefix + dumps(event).encode() + b"\n")
+        except BaseExc:
+            exit_(70)
+
+    def tamper(what):
+        if not state["tampered"]:
+            state["tampered"] = True
+        emit(k="tamper", m=what[:300])
+
+    # -- snapshots of the machinery the candidate must not patch
+    def snapshot():
+        snap = {}
+        for name, obj in (("TestCase", TestCase), ("TestResult", _unittest.TestResult),
+                          ("TestLoader", _unittest.TestLoader), ("TestSuite", _unittest.TestSuite)):
+            snap[name] = (obj, dict(obj.__dict__))
+        snap["unittest"] = (_unittest, dict(_unittest.__dict__))
+        snap["unittest.case"] = (_sys.modules["unittest.case"], dict(_sys.modules["unittest.case"].__dict__))
+        snap["builtins"] = (_builtins, dict(_builtins.__dict__))
+        return snap
+
+    baseline = snapshot()
+
+    def check_snapshot(when):
+        for name, (obj, items) in baseline.items():
+            current = obj.__dict__
+            for k, v in items.items():
+                if k in ("_", "__doc__"):
+                    continue
+                if k not in current or current[k] is not v:
+                    tamper("%s.%s was replaced (%s)" % (name, k, when))
+                    return False
+            if name not in ("builtins", "unittest", "unittest.case"):
+                for k in current:
+                    if k not in items:
+                        tamper("%s.%s was added (%s)" % (name, k, when))
+                        return False
+        if _sys.modules.get("unittest") is not _unittest:
+            tamper("sys.modules['unittest'] was replaced (%s)" % when)
+            return False
+        return True
+
+    # -- the always-equal probe
+    class _Sentinel(object):
+        __slots__ = ()
+
+    SENTINEL = _Sentinel()
+    simple = (int, float, complex, str, bytes, bool, real_type(None), range, real_type, real_type(len))
+    containers = (list, tuple, set, frozenset)
+
+    def suspicious(x, depth=0):
+        t = real_type(x)
+        if t in simple or depth > 4:
+            return False
+        if t in containers:
+            for i, e in enumerate(x):
+                if i > 2000 or suspicious(e, depth + 1):
+                    return i <= 2000
+            return False
+        if t is dict:
+            for i, e in enumerate(x.values()):
+                if i > 2000 or suspicious(e, depth + 1):
+                    return i <= 2000
+            return False
+        mod = getattr(t, "__module__", "") or ""
+        if real_type(mod) is str and (mod.startswith("numpy") or mod.startswith("pandas")):
+            return False
+        try:
+            eq = x == SENTINEL
+            ne = x != SENTINEL
+        except BaseExc:
+            return False
+        return not (eq is False or eq is NotImplemented) or ne is False
+
+    def probe(*values):
+        for v in values:
+            if suspicious(v):
+                tamper("an object whose == is always true reached an assertion")
+                raise AssertionErr("object compares equal to everything")
+
+    def m_count(value):
+        state["count"] += 1
+        return value
+
+    def m_cmp(a, b, op):
+        if op == "eq":
+            r = a == b
+        elif op == "ne":
+            r = a != b
+        elif op == "in":
+            r = a in b
+            probe(a)
+            return r
+        else:
+            r = a not in b
+            probe(a)
+            return r
+        if not (r is False):
+            probe(a, b)
+        return r
+
+    def from_tests(fn):
+        # Decorators such as unittest.skip wrap the test function; look through functools.wraps.
+        for _ in range(8):
+            code = getattr(fn, "__code__", None)
+            if real_type(code) is code_type and code.co_filename == TESTS_FN:
+                return True
+            fn = getattr(fn, "__wrapped__", None)
+            if fn is None:
+                return False
+        return False
+
+    originals = {k: v for k, v in TestCase.__dict__.items() if k.startswith(("assert", "fail"))}
+
+    def m_call(func, name):
+        state["count"] += 1
+        owner = getattr(func, "__self__", None)
+        if owner is not None and name in originals and TestCase in mro_of(real_type(owner)):
+            for klass in mro_of(real_type(owner)):
+                found = klass.__dict__.get(name)
+                if found is not None:
+                    if (klass is TestCase and found is not originals[name]) or (
+                        klass is not TestCase and not from_tests(found)
+                    ):
+                        tamper("the assertion method %s was replaced" % name)
+                    break
+
+        def checked(*args, **kwargs):
+            probe(*args)
+            return func(*args, **kwargs)
+
+        return checked
+
+    table = {_MARK % "count": m_count, _MARK % "cmp": m_cmp, _MARK % "call": m_call}
+    try:
+        import warnings as _w
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            tests_code = _patch_consts(compile(tests_tree, TESTS_FN, "exec", dont_inherit=True), table)
+    except BaseExc as e:
+        emit(k="load", w="tests", r=real_type(e).__name__, m=real_str(e)[:300])
+        exit_(0)
+
+    # -- messages for the fix loop: exception, and the tests/program line it came from
+    def describe(exc):
+        tb = exc.__traceback__
+        where = ""
+        while tb is not None:
+            fn = tb.tb_frame.f_code.co_filename
+            if fn == TESTS_FN and 0 < tb.tb_lineno <= real_len(tests_lines):
+                where = " (tests line %d: %s)" % (tb.tb_lineno, tests_lines[tb.tb_lineno - 1].strip())
+            elif fn == PROGRAM_FN and 0 < tb.tb_lineno <= real_len(program_lines):
+                where = " (program line %d: %s)" % (tb.tb_lineno, program_lines[tb.tb_lineno - 1].strip())
+            tb = tb.tb_next
+        try:
+            text = real_str(exc)
+        except BaseExc:
+            text = "<unprintable>"
+        msg = "%s: %s" % (real_type(exc).__name__, text) if text else real_type(exc).__name__
+        if real_len(msg) > 400:
+            msg = msg[:400] + "..."
+        return msg + where[:300]
+
+    def kind_of(exc):
+        mro = mro_of(real_type(exc))
+        if SkipTest in mro:
+            return "skip"
+        if AssertionErr in mro:
+            return "fail"
+        return "error"
+
+    def install_audit_hook():
+        workdir_prefix = workdir.rstrip("/") + "/"
+        frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
+
+        def transparent(fn):
+            # Library code that hands frames or raw memory to its caller: judge the caller instead.
+            return fn.endswith("/inspect.py") or "/ctypes/" in fn
+        busy = set()
+        ident = _thread_ident
+
+        def untrusted(fn):
+            if fn == HARNESS_FN or fn.startswith("<frozen "):
+                return False
+            return not fn.startswith("/") or fn.startswith(workdir_prefix)
+
+        def requester():
+            f = getframe(2)
+            while f is not None and transparent(f.f_code.co_filename):
+                f = f.f_back
+            return f.f_code.co_filename if f is not None else HARNESS_FN
+
+        def hook(event, args):
+            me = ident()
+            if me in busy:
+                return
+            busy.add(me)
+            try:
+                blocked = None
+                if event == "open":
+                    path = args[0]
+                    if real_isinstance(path, (str, bytes)):
+                        p = path.decode("utf-8", "replace") if real_isinstance(path, bytes) else path
+                        if p.startswith("/proc/") and (p.endswith("/mem") or "/mem/" in p):
+                            blocked = "opening " + p
+                elif event.startswith(("gc.get_", "ctypes.")) or event in (
+                    "sys._getframe", "sys._current_frames", "sys._current_exceptions",
+                    "sys.settrace", "sys.setprofile", "code.__new__",
+                ):
+                    if untrusted(requester()):
+                        blocked = event
+                elif event == "object.__getattr__" and args[1] in frame_attrs:
+                    if untrusted(requester()):
+                        blocked = "access to ." + args[1]
+                elif event == "object.__getattr__" and args[1] == "__code__":
+                    code = args[0].__code__ if real_type(args[0]) is real_type(run_child) else None
+                    if code is not None and code.co_filename in (TESTS_FN, HARNESS_FN) and untrusted(requester()):
+                        blocked = "reading the code of a test"
+                elif event == "object.__setattr__" and args[1] == "__code__":
+                    target = args[0]
+                    if real_type(target) is real_type(run_child) and untrusted(requester()):
+                        blocked = "replacing a function's code"
+                elif event == "compile":
+                    fn = args[1]
+                    if real_isinstance(fn, str) and (fn.startswith("/") or fn in (HARNESS_FN, TESTS_FN)):
+                        if untrusted(requester()):
+                            blocked = "compiling code under the name " + fn
+                if blocked is not None:
+                    tamper("blocked: " + blocked)
+            finally:
+                busy.discard(me)
+            if blocked is not None:
+                raise RuntimeError("unitcoder sandbox: %s is not allowed" % blocked)
+
+        _sys.addaudithook(hook)
+
+    # -- run the program, then the tests, in one fresh __main__ module
+    import types as _types
+
+    main = _types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = _builtins
+    main.__dict__["__file__"] = _os.path.join(workdir, "program.py")
+    _sys.modules["__main__"] = main
+    ns = main.__dict__
+    install_audit_hook()
+
+    try:
+        exec(program_code, ns)
+    except BaseExc as e:
+        emit(k="load", w="program", r=real_type(e).__name__, m=describe(e))
+        exit_(0)
+    if not check_snapshot("while loading the program"):
+        exit_(0)
+
+    state["count"] = 0
+    emit(k="start", t="<module>")
+    try:
+        exec(tests_code, ns)
+        status, message, reason = "pass", None, None
+    except BaseExc as e:
+        status, message, reason = kind_of(e), describe(e), real_type(e).__name__
+    module_count = state["count"]
+    if not check_snapshot("while loading the tests"):
+        exit_(0)
+    emit(k="end", t="<module>", s=status, n=module_count, m=message, r=reason)
+    if status not in ("pass", "skip"):
+        emit(k="done")
+        exit_(0)
+
+    def run_one(name, call):
+        state["count"] = 0
+        emit(k="start", t=name)
+        try:
+            call()
+            status, message, reason = "pass", None, None
+        except BaseExc as e:
+            status, message, reason = kind_of(e), describe(e), real_type(e).__name__
+        count = state["count"]
+        ok = check_snapshot("during " + name)
+        emit(k="end", t=name, s=status, n=count, m=message, r=reason)
+        return ok
+
+    def run_case_class(cls):
+        methods = []
+        for klass in mro_of(cls):
+            for k, v in klass.__dict__.items():
+                if k.startswith("test") and from_tests(v) and k not in methods:
+                    methods.append(k)
+        methods.sort()
+        if not methods:
+            return True
+        class_skip = getattr(cls, "__unittest_skip__", False)
+        if not class_skip:
+            try:
+                cls.setUpClass()
+            except BaseExc as e:
+                for m in methods:
+                    emit(k="start", t="%s.%s" % (cls.__name__, m))
+                    emit(k="end", t="%s.%s" % (cls.__name__, m), s=kind_of(e), n=0,
+                         m="setUpClass: " + describe(e), r=real_type(e).__name__)
+                return True
+        for m in methods:
+            def call(m=m):
+                if class_skip or getattr(getattr(cls, m), "__unittest_skip__", False):
+                    raise SkipTest("skipped by decorator")
+                case = cls(m)
+                case.setUp()
+                try:
+                    getattr(case, m)()
+                finally:
+                    try:
+                        case.tearDown()
+                    finally:
+                        case.doCleanups()
+
+            if not run_one("%s.%s" % (cls.__name__, m), call):
+                return False
+        if not class_skip:
+            try:
+                cls.tearDownClass()
+            except BaseExc:
+                pass
+        return True
+
+    items = list(ns.items())
+    for name, obj in items:
+        if real_isinstance(obj, real_type) and TestCase in mro_of(obj) and obj is not TestCase:
+            if obj.__module__ == "__main__":
+                if not run_case_class(obj):
+                    exit_(0)
+    for name, obj in items:
+        if name.startswith("test") and from_tests(obj) and real_type(obj) is real_type(run_child):
+            code = obj.__code__
+            if code.co_argcount - len(obj.__defaults__ or ()) > 0:
+                emit(k="start", t=name)
+                emit(k="end", t=name, s="error", n=0, m="pytest fixtures are not supported", r="TypeError")
+                continue
+            if not run_one(name, obj):
+                exit_(0)
+
+    check_snapshot("after the tests")
+    emit(k="done")
+    for stream in (stdout, stderr):
+        try:
+            stream.flush()
+        except BaseExc:
+            pass
+    exit_(0)

@@ -1,0 +1,304 @@
+//! The verdict, decided on the trusted side from what the fork server observed: the child's exit
+//! status, the wall clock, the OOM counter, and the event stream. Events are only believed when they
+//! carry this run's nonce, arrive once per test, end with `done`, and are followed by the harness's
+//! own clean exit; every test must have executed an assertion. Pure logic, unit-tested below.
+
+use super::worker::Report;
+use super::{Isolation, Status, TestOutcome, TestStatus, Verdict};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+const SIGKILL: i32 = 9;
+const SIGXCPU: i32 = 24;
+const MODULE: &str = "<module>";
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    k: String,
+    #[serde(default)]
+    t: Option<String>,
+    #[serde(default)]
+    s: Option<String>,
+    #[serde(default)]
+    n: Option<u64>,
+    #[serde(default)]
+    m: Option<String>,
+    #[serde(default)]
+    r: Option<String>,
+}
+
+/// What the event stream says, once authenticated.
+#[derive(Default)]
+struct Stream {
+    tests: Vec<(TestOutcome, Option<String>)>,
+    running: Option<String>,
+    tamper: Vec<String>,
+    load: Option<(String, String)>,
+    setup: Option<String>,
+    done: bool,
+}
+
+fn parse(report: &Report, nonce: &str) -> Stream {
+    let mut st = Stream::default();
+    let mut ended = HashSet::new();
+    let prefix = format!("{nonce} ");
+    if report.events_truncated {
+        st.tamper.push("the event stream overflowed".into());
+    }
+    for line in &report.events {
+        let Some(ev) = line
+            .strip_prefix(&prefix)
+            .and_then(|rest| serde_json::from_str::<Event>(rest).ok())
+        else {
+            st.tamper
+                .push("a forged or malformed event reached the verdict channel".into());
+            continue;
+        };
+        if st.done {
+            st.tamper.push("events after the run finished".into());
+            continue;
+        }
+        match ev.k.as_str() {
+            "start" => st.running = ev.t,
+            "end" => {
+                let name = ev.t.unwrap_or_default();
+                if !ended.insert(name.clone()) {
+                    st.tamper.push(format!("test {name} was reported twice"));
+                    continue;
+                }
+                st.running = None;
+                let status = match ev.s.as_deref() {
+                    Some("pass") => TestStatus::Pass,
+                    Some("fail") => TestStatus::Fail,
+                    Some("skip") => TestStatus::Skip,
+                    _ => TestStatus::Error,
+                };
+                let mut outcome = TestOutcome {
+                    name,
+                    status,
+                    message: ev.m,
+                };
+                if status == TestStatus::Pass && ev.n.unwrap_or(0) == 0 {
+                    if outcome.name == MODULE && !report.expected.iter().any(|e| e == MODULE) {
+                        continue; // module code of unittest-style tests: not a test by itself
+                    }
+                    outcome.status = TestStatus::Fail;
+                    outcome.message = Some("no assertion executed".into());
+                }
+                st.tests.push((outcome, ev.r));
+            }
+            "tamper" => st.tamper.push(ev.m.unwrap_or_default()),
+            "load" => st.load = Some((ev.r.unwrap_or_default(), ev.m.unwrap_or_default())),
+            "setup" => st.setup = Some(ev.m.unwrap_or_default()),
+            "done" => st.done = true,
+            other => st.tamper.push(format!("unknown event kind {other:?}")),
+        }
+    }
+    st
+}
+
+/// Decides the verdict for job `id` from the server's report.
+pub(crate) fn judge(
+    id: &str,
+    report: &Report,
+    nonce: &str,
+    isolation: &Isolation,
+    duration_ms: u64,
+) -> Verdict {
+    let mut v = Verdict {
+        id: id.to_string(),
+        status: Status::Error,
+        reason: None,
+        tests: Vec::new(),
+        duration_ms,
+        stdout_tail: report.stdout_tail.clone(),
+        stderr_tail: report.stderr_tail.clone(),
+        isolation: isolation.clone(),
+    };
+    let verdict = |mut v: Verdict, status: Status, reason: &str| {
+        v.status = status;
+        v.reason = if status == Status::Pass {
+            None
+        } else {
+            Some(reason.to_string())
+        };
+        v
+    };
+    if let Some(e) = &report.setup_error {
+        return verdict(v, Status::Error, &format!("sandbox: {e}"));
+    }
+    if let Some(e) = &report.load_error {
+        v.tests.push(TestOutcome {
+            name: format!("<{}>", e.w),
+            status: TestStatus::Error,
+            message: Some(e.m.clone()),
+        });
+        return verdict(v, Status::Error, &e.r);
+    }
+    let st = parse(report, nonce);
+    v.tests = st.tests.iter().map(|(t, _)| t.clone()).collect();
+    if report.timed_out {
+        return verdict(v, Status::Timeout, "timeout");
+    }
+    if report.signal == Some(SIGXCPU) {
+        return verdict(v, Status::Timeout, "cpu limit");
+    }
+    if report.oom {
+        return verdict(v, Status::Error, "memory");
+    }
+    if !st.tamper.is_empty() {
+        let message = st.tamper.join("; ");
+        v.tests.push(TestOutcome {
+            name: "<sandbox>".into(),
+            status: TestStatus::Error,
+            message: Some(message),
+        });
+        return verdict(v, Status::Error, "tampering");
+    }
+    if let Some(m) = st.setup {
+        return verdict(v, Status::Error, &format!("sandbox setup: {m}"));
+    }
+    if let Some((r, m)) = st.load {
+        v.tests.push(TestOutcome {
+            name: "<program>".into(),
+            status: TestStatus::Error,
+            message: Some(m),
+        });
+        let reason = if r == "MemoryError" {
+            "memory".to_string()
+        } else {
+            r
+        };
+        return verdict(v, Status::Error, &reason);
+    }
+    if !st.done {
+        let during = st
+            .running
+            .map(|t| format!(" during {t}"))
+            .unwrap_or_default();
+        let reason = match (report.signal, report.exit_code) {
+            (Some(SIGKILL), _) if report.leftover > 0 => format!("killed{during}"),
+            (Some(sig), _) => format!("killed by signal {sig}{during}"),
+            (None, code) => format!("early exit (status {}){during}", code.unwrap_or(-1)),
+        };
+        return verdict(v, Status::Error, &reason);
+    }
+    if report.exit_code != Some(0) {
+        return verdict(v, Status::Error, "early exit after the tests");
+    }
+    let module_failed = st
+        .tests
+        .iter()
+        .any(|(t, _)| t.name == MODULE && t.status != TestStatus::Pass);
+    if !module_failed {
+        let seen: HashSet<&str> = st.tests.iter().map(|(t, _)| t.name.as_str()).collect();
+        if let Some(missing) = report.expected.iter().find(|e| !seen.contains(e.as_str())) {
+            let message = format!("test {missing} was defined but never ran");
+            v.tests.push(TestOutcome {
+                name: "<sandbox>".into(),
+                status: TestStatus::Error,
+                message: Some(message),
+            });
+            return verdict(v, Status::Error, "tampering");
+        }
+    }
+    if st.tests.is_empty() {
+        return verdict(v, Status::Fail, "no tests ran");
+    }
+    if st.tests.iter().all(|(t, _)| t.status == TestStatus::Skip) {
+        return verdict(v, Status::Fail, "all tests skipped");
+    }
+    if let Some((_, r)) = st.tests.iter().find(|(t, _)| t.status == TestStatus::Error) {
+        let r = r.clone().unwrap_or_else(|| "error".into());
+        return verdict(
+            v,
+            Status::Error,
+            if r == "MemoryError" { "memory" } else { &r },
+        );
+    }
+    if let Some((t, _)) = st.tests.iter().find(|(t, _)| t.status == TestStatus::Fail) {
+        let vacuous = t.message.as_deref() == Some("no assertion executed");
+        return verdict(
+            v,
+            Status::Fail,
+            if vacuous {
+                "no assertion executed"
+            } else {
+                "assertion"
+            },
+        );
+    }
+    verdict(v, Status::Pass, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(events: &[&str]) -> Report {
+        Report {
+            exit_code: Some(0),
+            events: events.iter().map(|e| format!("N {e}")).collect(),
+            expected: vec!["T.test_a".into()],
+            ..Report::default()
+        }
+    }
+
+    fn run(r: &Report) -> Verdict {
+        judge("x", r, "N", &Isolation::default(), 1)
+    }
+
+    const PASS: &str = r#"{"k":"end","t":"T.test_a","s":"pass","n":1}"#;
+    const DONE: &str = r#"{"k":"done"}"#;
+
+    #[test]
+    fn a_reported_pass_with_assertions_and_done_passes() {
+        assert_eq!(run(&report(&[PASS, DONE])).status, Status::Pass);
+    }
+
+    #[test]
+    fn a_missing_done_or_bad_exit_is_an_error() {
+        assert_eq!(run(&report(&[PASS])).status, Status::Error);
+        let mut r = report(&[PASS, DONE]);
+        r.exit_code = Some(3);
+        assert_eq!(run(&r).status, Status::Error);
+    }
+
+    #[test]
+    fn events_without_the_nonce_or_duplicated_are_tampering() {
+        let mut r = report(&[PASS, DONE]);
+        r.events.insert(0, format!("M {PASS}"));
+        assert_eq!(run(&r).reason.as_deref(), Some("tampering"));
+        let r = report(&[PASS, PASS, DONE]);
+        assert_eq!(run(&r).reason.as_deref(), Some("tampering"));
+    }
+
+    #[test]
+    fn tests_without_assertions_or_all_skipped_or_none_do_not_pass() {
+        let r = report(&[r#"{"k":"end","t":"T.test_a","s":"pass","n":0}"#, DONE]);
+        assert_eq!(run(&r).reason.as_deref(), Some("no assertion executed"));
+        let r = report(&[r#"{"k":"end","t":"T.test_a","s":"skip","n":0}"#, DONE]);
+        assert_eq!(run(&r).reason.as_deref(), Some("all tests skipped"));
+        let mut r = report(&[DONE]);
+        r.expected.clear();
+        assert_eq!(run(&r).reason.as_deref(), Some("no tests ran"));
+    }
+
+    #[test]
+    fn an_expected_test_that_never_ran_is_tampering() {
+        let mut r = report(&[PASS, DONE]);
+        r.expected.push("T.test_b".into());
+        assert_eq!(run(&r).reason.as_deref(), Some("tampering"));
+    }
+
+    #[test]
+    fn timeouts_and_memory_are_reported_as_such() {
+        let mut r = report(&[PASS, DONE]);
+        r.timed_out = true;
+        assert_eq!(run(&r).status, Status::Timeout);
+        let mut r = report(&[]);
+        r.oom = true;
+        r.signal = Some(9);
+        assert_eq!(run(&r).reason.as_deref(), Some("memory"));
+    }
+}

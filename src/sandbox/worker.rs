@@ -1,0 +1,210 @@
+//! One fork server: a warm Python process (harness.py + server.py, embedded in the binary) that
+//! sets up its namespaces and Landlock once, then runs one job at a time in a freshly cloned,
+//! contained child. This file owns the process, its cgroups and the line-oriented JSON protocol.
+
+use super::cgroup::WorkerCgroup;
+use super::{Limits, SandboxError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+/// The Python side, one module: the harness first, the server (which calls it) after.
+const SOURCE: &str = concat!(include_str!("harness.py"), "\n", include_str!("server.py"));
+/// Compiles the source under the harness's own file name, which the audit hook trusts.
+const BOOT: &str = "import sys;exec(compile(sys.argv[1],'<unitcoder-harness>','exec'))";
+
+/// What the server reports once it is set up.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Ready {
+    pub active: Vec<String>,
+    pub missing: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// The server's account of one job: what it observed from outside the child.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Report {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub oom: bool,
+    pub events: Vec<String>,
+    pub events_truncated: bool,
+    pub expected: Vec<String>,
+    pub load_error: Option<LoadError>,
+    pub setup_error: Option<String>,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    pub leftover: u64,
+    pub wall_ms: u64,
+}
+
+/// The program or the tests failed to compile.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct LoadError {
+    pub w: String,
+    pub r: String,
+    pub m: String,
+}
+
+/// A job as the server reads it.
+#[derive(Serialize)]
+pub(crate) struct WireJob<'a> {
+    pub nonce: &'a str,
+    pub code: &'a str,
+    pub tests: &'a str,
+    pub limits: WireLimits,
+}
+
+/// Limits in the server's units.
+#[derive(Serialize)]
+pub(crate) struct WireLimits {
+    timeout: f64,
+    memory_mb: u64,
+    max_procs: u64,
+    max_file_mb: u64,
+    max_open_files: u64,
+}
+
+impl From<&Limits> for WireLimits {
+    fn from(l: &Limits) -> Self {
+        WireLimits {
+            timeout: l.timeout.as_secs_f64(),
+            memory_mb: l.memory_mb,
+            max_procs: l.max_procs,
+            max_file_mb: l.max_file_mb,
+            max_open_files: l.max_open_files,
+        }
+    }
+}
+
+/// Settings every worker of a sandbox shares.
+pub(crate) struct WorkerSpec<'a> {
+    pub python: &'a Path,
+    pub scratch: &'a Path,
+    pub preload: &'a [String],
+    pub tail_bytes: usize,
+}
+
+/// A running fork server.
+pub(crate) struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    log: PathBuf,
+    pub ready: Ready,
+    /// Why the cgroups could not be created, when they could not.
+    pub cgroup_error: Option<String>,
+    // Dropped after the server is killed (see Drop): a group with live members cannot be removed.
+    _cgroup: Option<WorkerCgroup>,
+}
+
+impl Worker {
+    /// Starts worker `name` running as `uid` and waits until it is set up.
+    pub(crate) fn start(spec: &WorkerSpec, name: &str, uid: u32) -> Result<Worker, SandboxError> {
+        let dir = spec.scratch.join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| SandboxError::Io(format!("creating {}: {e}", dir.display())))?;
+        let (cgroup, cgroup_error) = match WorkerCgroup::create(name) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e)),
+        };
+        let cfg = json!({
+            "worker_dir": dir,
+            "uid": uid,
+            "cgroup": cgroup.as_ref().map(|c| c.to_json()),
+            "preload": spec.preload,
+            "tail_bytes": spec.tail_bytes,
+        });
+        let log = spec.scratch.join(format!("{name}.log"));
+        let log_file = File::create(&log)
+            .map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;
+        // -I: ignore PYTHON* variables and user site-packages; the environment is an allow-list.
+        let mut child = Command::new(spec.python)
+            .args(["-I", "-c", BOOT, SOURCE, &cfg.to_string()])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "C.UTF-8")
+            .env("OMP_NUM_THREADS", "1")
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .env("MKL_NUM_THREADS", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .map_err(|e| SandboxError::PythonNotRunnable {
+                path: spec.python.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(SandboxError::Io("fork server pipes missing".into()));
+        };
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line);
+        let ready = match read {
+            Ok(n) if n > 0 => serde_json::from_str::<Ready>(&line).ok(),
+            _ => None,
+        };
+        let Some(ready) = ready else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SandboxError::ServerStart {
+                python: spec.python.to_path_buf(),
+                log: tail_of(&log),
+            });
+        };
+        Ok(Worker {
+            child,
+            stdin,
+            stdout,
+            log,
+            ready,
+            cgroup_error,
+            _cgroup: cgroup,
+        })
+    }
+
+    /// Sends one job and waits for the server's report. An error means the server is gone.
+    pub(crate) fn run(&mut self, job: &WireJob) -> Result<Report, SandboxError> {
+        let mut line = serde_json::to_string(job).map_err(|e| SandboxError::Io(e.to_string()))?;
+        line.push('\n');
+        let dead = |what: &str, log: &Path| {
+            SandboxError::ServerDied(format!("{what}; server log: {}", tail_of(log)))
+        };
+        if self
+            .stdin
+            .write_all(line.as_bytes())
+            .and_then(|_| self.stdin.flush())
+            .is_err()
+        {
+            return Err(dead("writing the job failed", &self.log));
+        }
+        let mut answer = String::new();
+        match self.stdout.read_line(&mut answer) {
+            Ok(n) if n > 0 => {}
+            _ => return Err(dead("no report", &self.log)),
+        }
+        serde_json::from_str(&answer)
+            .map_err(|e| SandboxError::ServerDied(format!("unreadable report: {e}")))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last lines of a log file, for error messages.
+fn tail_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}

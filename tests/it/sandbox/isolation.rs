@@ -1,0 +1,71 @@
+//! Isolation: each test passes only if the isolation holds (the program reports what it could do).
+
+use super::*;
+
+#[test]
+fn full_isolation_is_in_force_here() {
+    // CI and development machines run as root with namespaces, Landlock and cgroups (docs/sandbox.md).
+    let iso = sandbox().isolation();
+    assert_eq!(iso.level, "full", "{iso:#?}");
+    for m in [
+        "net-namespace",
+        "pid-namespace",
+        "landlock",
+        "uid",
+        "memory-cgroup",
+        "pids-cgroup",
+    ] {
+        assert!(
+            iso.active.iter().any(|a| a == m),
+            "{m} not active: {iso:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_network_is_unreachable() {
+    let program = "import socket\ndef probe(host, port):\n    try:\n        socket.create_connection((host, port), timeout=2).close()\n        return 'connected'\n    except OSError:\n        return 'blocked'\n";
+    let tests = "assert probe('1.1.1.1', 53) == 'blocked'\nassert probe('127.0.0.1', 22) == 'blocked'\nassert probe('pypi.org', 443) == 'blocked'\n";
+    assert_pass(&check(program, tests));
+}
+
+#[test]
+fn writes_outside_the_working_dir_fail() {
+    let program = "import os\ndef try_write(path):\n    try:\n        with open(path, 'w') as f:\n            f.write('x')\n        return 'written'\n    except OSError:\n        return 'blocked'\n";
+    let marker = format!("/tmp/unitcoder-escape-{}", std::process::id());
+    let tests = format!(
+        "assert try_write('{marker}') == 'blocked'\nassert try_write('/root/escape') == 'blocked'\nassert try_write('/etc/escape') == 'blocked'\nassert try_write('inside.txt') == 'written'\n"
+    );
+    assert_pass(&check(program, &tests));
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+#[test]
+fn the_environment_is_an_allow_list() {
+    // Whatever this test process has (CARGO_*, HOME, secrets...) must not be visible.
+    let program = "import os\ndef env():\n    return sorted(os.environ)\n";
+    let tests = "allowed = {'PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS', 'MPLBACKEND', 'PYTHONDONTWRITEBYTECODE', 'LC_CTYPE'}\nassert set(env()) <= allowed, env()\nassert 'CARGO_MANIFEST_DIR' not in env()\n";
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some() || std::env::var_os("PATH").is_some());
+    assert_pass(&check(program, tests));
+}
+
+#[test]
+fn nothing_outside_can_be_signalled() {
+    let host = std::process::id();
+    let program = "import os, signal\ndef try_kill(pid, sig=0):\n    try:\n        os.kill(pid, sig)\n        return 'sent'\n    except OSError:\n        return 'blocked'\n";
+    let tests = format!(
+        "assert try_kill({host}) == 'blocked'\nassert try_kill({host}, signal.SIGKILL) == 'blocked'\nassert os.getpid() == 1\n"
+    );
+    assert_pass(&check(program, &tests));
+    // kill(-1) reaches only the sandbox's own processes; this test process is still here.
+    let v = check("import os, signal\ndef add(a, b):\n    try:\n        os.kill(-1, signal.SIGKILL)\n    except OSError:\n        pass\n    return a + b\n", ADD_CHECK);
+    assert_pass(&v);
+}
+
+#[test]
+fn the_candidate_runs_unprivileged_in_a_fresh_empty_dir() {
+    let program = "import os\ndef where():\n    return os.getuid() != 0, os.listdir('.'), os.listdir(os.environ['TMPDIR'])\ndef leave():\n    open('left-behind.txt', 'w').write('x')\n    return True\n";
+    assert_pass(&check(program, "assert leave()\nassert where()[0]\n"));
+    // The next run starts empty: nothing from the previous run, no test file on disk.
+    assert_pass(&check(program, "assert where() == (True, ['tmp'], [])\n"));
+}
