@@ -3,6 +3,8 @@
 
 mod check;
 mod eval;
+mod generate;
+mod models;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
     Eval(eval::EvalArgs),
+    /// Generate text with the in-process engine.
+    Generate(generate::GenerateArgs),
+    /// Model cards: list, pull, path, info.
+    Models(models::ModelsArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -39,5 +45,7 @@ pub fn run() -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Models(args) => models::run(args),
     }
 }

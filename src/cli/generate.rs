@@ -1,0 +1,286 @@
+//! `unitcoder generate`: run the in-process engine on one prompt (text streamed to stdout) or on a JSONL
+//! file of prompts (one JSON line per sample to stdout or `--out`). Input files are read and checked in
+//! full before any generation, and JSONL output is written request group by request group, so a later
+//! failure loses no finished work. `--stats` prints throughput and peak memory as the last stderr line.
+
+use anyhow::{bail, Context};
+use clap::{ArgGroup, Args};
+use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use unitcoder::engine::{
+    Engine, EngineOptions, GenerationStats, Message, Prompt, Request, SamplingParams,
+};
+
+/// Arguments of `unitcoder generate`.
+#[derive(Args)]
+#[command(group(ArgGroup::new("input").required(true).args(["prompt", "prompt_file", "prompts"])))]
+pub struct GenerateArgs {
+    /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
+    #[arg(long, default_value = "smollm2-135m")]
+    model: String,
+    /// The prompt text.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Read the prompt text from a file.
+    #[arg(long, value_name = "FILE")]
+    prompt_file: Option<PathBuf>,
+    /// A JSONL file of prompts: {"id"?, "prompt" or "messages", "system"?, sampling overrides?}.
+    #[arg(long, value_name = "IN.jsonl")]
+    prompts: Option<PathBuf>,
+    /// Render prompts with the model's chat template (as a user message).
+    #[arg(long)]
+    chat: bool,
+    /// A system message for chat prompts.
+    #[arg(long)]
+    system: Option<String>,
+    /// Samples per prompt.
+    #[arg(short = 'n', default_value_t = 1)]
+    n: usize,
+    /// Most new tokens per sample.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Keep only the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Random seed (per prompt; samples get independent streams).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Keep generating past end-of-sequence tokens.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Print {"prompt_tokens","generated_tokens","prefill_tok_s","decode_tok_s","peak_rss_mb"} as the
+    /// last line of stderr.
+    #[arg(long)]
+    stats: bool,
+    /// Write JSONL results here instead of stdout.
+    #[arg(long, value_name = "OUT.jsonl")]
+    out: Option<PathBuf>,
+    /// cpu, cuda or metal (GPU devices need the matching cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// CPU threads for the tensor kernels.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Most rows (prompts x samples) decoded together.
+    #[arg(long, default_value_t = 16)]
+    max_batch: usize,
+}
+
+/// One line of a `--prompts` file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromptLine {
+    id: Option<serde_json::Value>,
+    prompt: Option<String>,
+    messages: Option<Vec<Message>>,
+    system: Option<String>,
+    n: Option<usize>,
+    max_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    top_k: Option<usize>,
+    seed: Option<u64>,
+    stop: Option<Vec<String>>,
+    ignore_eos: Option<bool>,
+}
+
+/// A request with the id it is reported under.
+struct Item {
+    id: serde_json::Value,
+    request: Request,
+}
+
+/// Runs the command.
+pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
+    if let Some(t) = args.threads {
+        // candle's kernels and rayon size their pools from this variable; set before either starts.
+        std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string());
+    }
+    let items = read_items(&args)?;
+    let engine = load_engine(&args.model, &args.device, args.max_batch)?;
+    let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
+    let stats = if single {
+        stream_one(&engine, &items[0].request)?
+    } else {
+        write_jsonl(&engine, &items, &args)?
+    };
+    if args.stats {
+        eprintln!("{}", serde_json::to_string(&stats)?);
+    }
+    Ok(crate::cli::Outcome::Success)
+}
+
+fn base_params(args: &GenerateArgs) -> SamplingParams {
+    SamplingParams {
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        seed: args.seed,
+        stop: args.stop.clone(),
+        ignore_eos: args.ignore_eos,
+    }
+}
+
+fn chat(system: Option<&str>, user: &str) -> Prompt {
+    let mut m: Vec<Message> = system
+        .map(|s| Message::new("system", s))
+        .into_iter()
+        .collect();
+    m.push(Message::new("user", user));
+    Prompt::Chat(m)
+}
+
+fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
+    let text_prompt = |text: String| {
+        let prompt = if args.chat {
+            chat(args.system.as_deref(), &text)
+        } else {
+            Prompt::Text(text)
+        };
+        vec![Item {
+            id: 0.into(),
+            request: Request {
+                prompt,
+                n: args.n,
+                params: base_params(args),
+            },
+        }]
+    };
+    if let Some(p) = &args.prompt {
+        return Ok(text_prompt(p.clone()));
+    }
+    if let Some(f) = &args.prompt_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        return Ok(text_prompt(text));
+    }
+    match &args.prompts {
+        Some(path) => read_jsonl(path, args),
+        None => bail!("one of --prompt, --prompt-file or --prompts is required"),
+    }
+}
+
+fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut items = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = format!("{} line {}", path.display(), i + 1);
+        let l: PromptLine = serde_json::from_str(line).with_context(|| at.clone())?;
+        let system = l.system.as_deref().or(args.system.as_deref());
+        let prompt = match (l.prompt, l.messages) {
+            (Some(_), Some(_)) => bail!("{at}: give either `prompt` or `messages`, not both"),
+            (None, None) => bail!("{at}: missing field `prompt` (or `messages`)"),
+            (None, Some(m)) => Prompt::Chat(m),
+            (Some(p), None) if args.chat => chat(system, &p),
+            (Some(p), None) => Prompt::Text(p),
+        };
+        let b = base_params(args);
+        let params = SamplingParams {
+            max_tokens: l.max_tokens.unwrap_or(b.max_tokens),
+            temperature: l.temperature.unwrap_or(b.temperature),
+            top_p: l.top_p.unwrap_or(b.top_p),
+            top_k: l.top_k.unwrap_or(b.top_k),
+            seed: l.seed.unwrap_or(b.seed),
+            stop: l.stop.unwrap_or(b.stop),
+            ignore_eos: l.ignore_eos.unwrap_or(b.ignore_eos),
+        };
+        let id = l.id.unwrap_or_else(|| (items.len()).into());
+        items.push(Item {
+            id,
+            request: Request {
+                prompt,
+                n: l.n.unwrap_or(args.n),
+                params,
+            },
+        });
+    }
+    if items.is_empty() {
+        bail!("{}: no prompts", path.display());
+    }
+    Ok(items)
+}
+
+fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationStats> {
+    let mut stdout = std::io::stdout().lock();
+    let mut failed: Option<std::io::Error> = None;
+    let (_, stats) = engine.generate_stream(std::slice::from_ref(request), |_, _, piece| {
+        if failed.is_none() {
+            failed = stdout
+                .write_all(piece.as_bytes())
+                .and_then(|_| stdout.flush())
+                .err();
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e).context("writing to stdout");
+    }
+    writeln!(stdout)?;
+    Ok(stats)
+}
+
+/// Requests per engine call when writing JSONL: each group's lines are written as soon as it is done.
+const GROUP: usize = 32;
+
+fn write_jsonl(
+    engine: &Engine,
+    items: &[Item],
+    args: &GenerateArgs,
+) -> anyhow::Result<GenerationStats> {
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut total: Option<GenerationStats> = None;
+    for group in items.chunks(GROUP) {
+        let requests: Vec<Request> = group.iter().map(|i| i.request.clone()).collect();
+        let (completions, s) = engine.generate_with_stats(&requests)?;
+        for (item, samples) in group.iter().zip(completions) {
+            for (index, c) in samples.into_iter().enumerate() {
+                let line = serde_json::json!({
+                    "id": item.id, "index": index, "text": c.text, "finish": c.finish,
+                    "prompt_tokens": c.prompt_tokens, "generated_tokens": c.generated_tokens,
+                });
+                writeln!(out, "{line}")?;
+            }
+        }
+        out.flush()?;
+        match &mut total {
+            Some(t) => t.merge(&s),
+            None => total = Some(s),
+        }
+    }
+    Ok(total.unwrap_or_default())
+}
+
+/// Resolves the model named on the command line (fetching it into the cache if needed) and loads it onto
+/// `device`.
+pub fn load_engine(model: &str, device: &str, max_batch: usize) -> anyhow::Result<Engine> {
+    let device = unitcoder::engine::device::parse_device(device)?;
+    let settings = super::models::model_settings(None, None)?;
+    let resolved =
+        unitcoder::engine::resolve::resolve(model, &settings, &unitcoder::progress::Silent)?;
+    let options = EngineOptions {
+        device,
+        max_batch,
+        model_id: String::new(),
+    };
+    Ok(Engine::load(&resolved, options)?)
+}

@@ -1,0 +1,228 @@
+//! `unitcoder models list | pull NAME | path NAME | info PATH`: the model cards, fetching them into the
+//! cache, and inspecting model files. Also resolves the environment (`UNITCODER_CACHE`, `XDG_CACHE_HOME`,
+//! `HOME`, `HF_HOME`, `HF_HUB_OFFLINE`, `UNITCODER_PYTHON`) into the library's [`ModelSettings`], for every
+//! command that loads a model.
+
+use super::progress::Bars;
+use super::Outcome;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use unitcoder::engine::cards::{self, Source};
+use unitcoder::engine::fetch::{self, EnvValues, HfFile, ModelSettings, PypiFile, Verify};
+use unitcoder::engine::gguf_info;
+use unitcoder::engine::resolve::{self, ModelFiles};
+use unitcoder::progress::Reporter;
+
+/// Arguments of `unitcoder models`.
+#[derive(Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    command: ModelsCommand,
+    /// A directory of extra model cards (*.toml); they replace built-in cards of the same name.
+    #[arg(long, global = true, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// The cache directory for fetched models [default: $UNITCODER_CACHE, $XDG_CACHE_HOME/unitcoder or
+    /// ~/.cache/unitcoder].
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List the model cards and whether each is already in the cache.
+    List,
+    /// Fetch a model into the cache (re-verifying the checksum of a cached copy) and print its path.
+    Pull {
+        /// A card name, hf:ORG/REPO[:FILE], a .gguf file or a checkpoint directory.
+        name: String,
+    },
+    /// Print the local path of a model, fetching it first if needed.
+    Path {
+        /// A card name, hf:ORG/REPO[:FILE], a .gguf file or a checkpoint directory.
+        name: String,
+    },
+    /// Describe a model file: architecture, size, quantization, parameters, context, tokenizer, chat template.
+    Info {
+        /// A .gguf file, a checkpoint directory, or any model name (fetched if needed).
+        path: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The model settings from the environment, with optional overrides from flags.
+pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -> anyhow::Result<ModelSettings> {
+    let var = |k: &str| std::env::var(k).ok();
+    let env = EnvValues {
+        unitcoder_cache: var("UNITCODER_CACHE"),
+        xdg_cache_home: var("XDG_CACHE_HOME"),
+        home: var("HOME"),
+        hf_home: var("HF_HOME"),
+        hf_hub_offline: var("HF_HUB_OFFLINE"),
+    };
+    let mut settings = ModelSettings::from_env_values(&env)?;
+    if let Some(dir) = cache_dir {
+        settings.cache_dir = dir;
+    }
+    if let Some(py) = var("UNITCODER_PYTHON") {
+        settings.python = PathBuf::from(py);
+    }
+    settings.models_dir = models_dir;
+    Ok(settings)
+}
+
+/// Progress bars for downloads, with notes (e.g. "cached copy is corrupt") always reaching stderr:
+/// indicatif drops `println` when stderr is not a terminal, and these notes matter in logs too.
+struct Progress(Bars);
+
+impl Reporter for Progress {
+    fn begin(&self, task: &str, total: Option<u64>) {
+        self.0.begin(task, total)
+    }
+    fn advance(&self, task: &str, n: u64) {
+        self.0.advance(task, n)
+    }
+    fn end(&self, task: &str) {
+        self.0.end(task)
+    }
+    fn note(&self, message: &str) {
+        if std::io::stderr().is_terminal() {
+            self.0.note(message)
+        } else {
+            eprintln!("{message}")
+        }
+    }
+}
+
+/// Runs `unitcoder models ...`.
+pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
+    let settings = model_settings(args.models_dir, args.cache_dir)?;
+    match args.command {
+        ModelsCommand::List => list(&settings),
+        ModelsCommand::Pull { name } => {
+            let m = resolve::resolve_with(&name, &settings, Verify::Full, &Progress(Bars::new()))?;
+            println!("{}", local_path(&m.files).display());
+            Ok(Outcome::Success)
+        }
+        ModelsCommand::Path { name } => {
+            let m = resolve::resolve(&name, &settings, &Progress(Bars::new()))?;
+            println!("{}", local_path(&m.files).display());
+            Ok(Outcome::Success)
+        }
+        ModelsCommand::Info { path, json } => info(&path, json, &settings),
+    }
+}
+
+fn local_path(files: &ModelFiles) -> &Path {
+    match files {
+        ModelFiles::Gguf { path } => path,
+        ModelFiles::Safetensors { dir, .. } => dir,
+    }
+}
+
+fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
+    let cards = cards::all(settings.models_dir.as_deref())?;
+    println!("{:<24} {:<12} {:<7} {:<7} {:<48} DESCRIPTION", "NAME", "FORMAT", "ARCH", "CACHED", "SOURCE");
+    for c in cards {
+        let (source, cached) = match &c.source {
+            Source::Pypi { package, version, file, size, sha256 } => {
+                let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
+                (format!("pypi:{package}=={version}"), fetch::pypi_cache_path(settings, &src).is_file())
+            }
+            Source::Hf { repo, revision, file, .. } => {
+                let probe = file.as_deref().unwrap_or("config.json");
+                let cached = fetch::hf_cached(settings, &HfFile { repo, revision, file: probe }).is_some();
+                (format!("hf:{repo}{}", file.as_deref().map(|f| format!(":{f}")).unwrap_or_default()), cached)
+            }
+        };
+        let format = format!("{:?}", c.format).to_lowercase();
+        let cached = if cached { "yes" } else { "no" };
+        println!("{:<24} {:<12} {:<7} {:<7} {:<48} {}", c.name, format, c.architecture, cached, source, c.description);
+    }
+    Ok(Outcome::Success)
+}
+
+fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outcome> {
+    let path = Path::new(name);
+    let files = if path.is_file() {
+        ModelFiles::Gguf { path: path.to_path_buf() }
+    } else if path.is_dir() {
+        resolve::checkpoint_files(path)?
+    } else {
+        resolve::resolve(name, settings, &Progress(Bars::new()))?.files
+    };
+    match files {
+        ModelFiles::Gguf { path } => {
+            let s = gguf_info::summarize(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                return Ok(Outcome::Success);
+            }
+            let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "unknown".into());
+            println!("file:           {}", s.path.display());
+            println!("name:           {}", s.name.as_deref().unwrap_or("-"));
+            println!("architecture:   {}", s.architecture);
+            println!("file size:      {} bytes ({:.1} MB)", s.file_size, s.file_size as f64 / 1e6);
+            println!("parameters:     {} ({:.1} M)", s.parameters, s.parameters as f64 / 1e6);
+            let hist: Vec<String> = s.tensor_types.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+            println!("tensors:        {} ({})", s.tensors, hist.join(", "));
+            println!("layers:         {}", opt(s.layers));
+            println!("embedding:      {}", opt(s.embedding_length));
+            println!("context length: {}", opt(s.context_length));
+            println!("vocabulary:     {}", s.vocab_size.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()));
+            println!(
+                "tokenizer:      {} (pre: {})",
+                s.tokenizer_model.as_deref().unwrap_or("none"),
+                s.tokenizer_pre.as_deref().unwrap_or("none")
+            );
+            println!("chat template:  {}", if s.chat_template { "yes" } else { "no" });
+        }
+        ModelFiles::Safetensors { dir, files } => checkpoint_info(&dir, &files, json)?,
+    }
+    Ok(Outcome::Success)
+}
+
+fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).with_context(|| format!("{}", config_path.display()))?;
+    let config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+    let mut size = 0u64;
+    for f in files {
+        size += std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len();
+    }
+    let resolved =
+        resolve::resolve(&dir.display().to_string(), &ModelSettings::in_dir(dir), &unitcoder::progress::Silent)?;
+    let tok = resolved.tokenizer()?;
+    let chat = resolved.chat_template(&tok)?.is_some();
+    let field = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let summary = serde_json::json!({
+        "path": dir,
+        "architecture": resolved.architecture,
+        "files": files.len(),
+        "file_size": size,
+        "dtype": field("torch_dtype"),
+        "layers": field("num_hidden_layers"),
+        "embedding_length": field("hidden_size"),
+        "context_length": field("max_position_embeddings"),
+        "vocab_size": tok.vocab_size(),
+        "chat_template": chat,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!("directory:      {}", dir.display());
+    println!("architecture:   {}", resolved.architecture);
+    println!("safetensors:    {} file(s), {} bytes ({:.1} MB)", files.len(), size, size as f64 / 1e6);
+    println!("dtype:          {}", field("torch_dtype"));
+    println!("layers:         {}", field("num_hidden_layers"));
+    println!("embedding:      {}", field("hidden_size"));
+    println!("context length: {}", field("max_position_embeddings"));
+    println!("vocabulary:     {}", tok.vocab_size());
+    println!("chat template:  {}", if chat { "yes" } else { "no" });
+    Ok(())
+}

