@@ -3,7 +3,7 @@
 
 use super::progress::Bars;
 use super::Outcome;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use unitcoder::engine::{Generator, SamplingParams};
@@ -15,6 +15,7 @@ use unitcoder::eval::run::{generate, RunSettings};
 use unitcoder::eval::score::{self, Sample, SampleResult};
 use unitcoder::eval::{groundtruth, Benchmark, Execute, Split};
 use unitcoder::progress::Reporter;
+use unitcoder::sandbox::{Sandbox, SandboxConfig};
 
 /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
 #[derive(Args)]
@@ -189,8 +190,13 @@ fn cache_dir(e: &ExecArgs) -> Option<PathBuf> {
 
 /// The sandbox that executes every program.
 fn executor(e: &ExecArgs) -> anyhow::Result<Box<dyn Execute>> {
-    let _ = (jobs(e), &e.python);
-    bail!("this build has no sandbox executor yet: the `sandbox` branch must be merged before programs can run")
+    let config = SandboxConfig {
+        python: e.python.clone(),
+        jobs: jobs(e),
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::new(config).context("starting the sandbox")?;
+    Ok(Box::new(sandbox))
 }
 
 /// Ground truth, execution and scoring shared by run, score and check-gt.
@@ -200,9 +206,10 @@ fn execute(
     samples: &[Sample],
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<SampleResult>> {
-    let exec = executor(e)?;
+    // Ground truth first: the sandbox's servers start only when there is work for them.
     let gt =
         groundtruth::load_or_compute(ds, &e.python, jobs(e), cache_dir(e).as_deref(), reporter)?;
+    let exec = executor(e)?;
     Ok(score::score(
         ds,
         &gt,
@@ -273,9 +280,9 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     finish(&a.out, &summary, &results)
 }
 
-/// Loads `--model` into a generator.
+/// Loads `--model` (a GGUF file or model directory) into the in-process engine.
 fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
-    bail!("cannot load model `{model}`: this build has no model loader yet (the engine branches must be merged)")
+    Ok(Box::new(super::generate::load_engine(model, "cpu", 16)?))
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {

@@ -54,7 +54,10 @@ enum ModelsCommand {
 }
 
 /// The model settings from the environment, with optional overrides from flags.
-pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -> anyhow::Result<ModelSettings> {
+pub fn model_settings(
+    models_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<ModelSettings> {
     let var = |k: &str| std::env::var(k).ok();
     let env = EnvValues {
         unitcoder_cache: var("UNITCODER_CACHE"),
@@ -125,22 +128,62 @@ fn local_path(files: &ModelFiles) -> &Path {
 
 fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
     let cards = cards::all(settings.models_dir.as_deref())?;
-    println!("{:<24} {:<12} {:<7} {:<7} {:<48} DESCRIPTION", "NAME", "FORMAT", "ARCH", "CACHED", "SOURCE");
+    println!(
+        "{:<24} {:<12} {:<7} {:<7} {:<48} DESCRIPTION",
+        "NAME", "FORMAT", "ARCH", "CACHED", "SOURCE"
+    );
     for c in cards {
         let (source, cached) = match &c.source {
-            Source::Pypi { package, version, file, size, sha256 } => {
-                let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
-                (format!("pypi:{package}=={version}"), fetch::pypi_cache_path(settings, &src).is_file())
+            Source::Pypi {
+                package,
+                version,
+                file,
+                size,
+                sha256,
+            } => {
+                let src = PypiFile {
+                    package,
+                    version,
+                    file,
+                    size: *size,
+                    sha256: sha256.as_deref(),
+                };
+                (
+                    format!("pypi:{package}=={version}"),
+                    fetch::pypi_cache_path(settings, &src).is_file(),
+                )
             }
-            Source::Hf { repo, revision, file, .. } => {
+            Source::Hf {
+                repo,
+                revision,
+                file,
+                ..
+            } => {
                 let probe = file.as_deref().unwrap_or("config.json");
-                let cached = fetch::hf_cached(settings, &HfFile { repo, revision, file: probe }).is_some();
-                (format!("hf:{repo}{}", file.as_deref().map(|f| format!(":{f}")).unwrap_or_default()), cached)
+                let cached = fetch::hf_cached(
+                    settings,
+                    &HfFile {
+                        repo,
+                        revision,
+                        file: probe,
+                    },
+                )
+                .is_some();
+                (
+                    format!(
+                        "hf:{repo}{}",
+                        file.as_deref().map(|f| format!(":{f}")).unwrap_or_default()
+                    ),
+                    cached,
+                )
             }
         };
         let format = format!("{:?}", c.format).to_lowercase();
         let cached = if cached { "yes" } else { "no" };
-        println!("{:<24} {:<12} {:<7} {:<7} {:<48} {}", c.name, format, c.architecture, cached, source, c.description);
+        println!(
+            "{:<24} {:<12} {:<7} {:<7} {:<48} {}",
+            c.name, format, c.architecture, cached, source, c.description
+        );
     }
     Ok(Outcome::Success)
 }
@@ -148,7 +191,9 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
 fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outcome> {
     let path = Path::new(name);
     let files = if path.is_file() {
-        ModelFiles::Gguf { path: path.to_path_buf() }
+        ModelFiles::Gguf {
+            path: path.to_path_buf(),
+        }
     } else if path.is_dir() {
         resolve::checkpoint_files(path)?
     } else {
@@ -165,20 +210,40 @@ fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outc
             println!("file:           {}", s.path.display());
             println!("name:           {}", s.name.as_deref().unwrap_or("-"));
             println!("architecture:   {}", s.architecture);
-            println!("file size:      {} bytes ({:.1} MB)", s.file_size, s.file_size as f64 / 1e6);
-            println!("parameters:     {} ({:.1} M)", s.parameters, s.parameters as f64 / 1e6);
-            let hist: Vec<String> = s.tensor_types.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+            println!(
+                "file size:      {} bytes ({:.1} MB)",
+                s.file_size,
+                s.file_size as f64 / 1e6
+            );
+            println!(
+                "parameters:     {} ({:.1} M)",
+                s.parameters,
+                s.parameters as f64 / 1e6
+            );
+            let hist: Vec<String> = s
+                .tensor_types
+                .iter()
+                .map(|(t, n)| format!("{t}: {n}"))
+                .collect();
             println!("tensors:        {} ({})", s.tensors, hist.join(", "));
             println!("layers:         {}", opt(s.layers));
             println!("embedding:      {}", opt(s.embedding_length));
             println!("context length: {}", opt(s.context_length));
-            println!("vocabulary:     {}", s.vocab_size.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()));
+            println!(
+                "vocabulary:     {}",
+                s.vocab_size
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            );
             println!(
                 "tokenizer:      {} (pre: {})",
                 s.tokenizer_model.as_deref().unwrap_or("none"),
                 s.tokenizer_pre.as_deref().unwrap_or("none")
             );
-            println!("chat template:  {}", if s.chat_template { "yes" } else { "no" });
+            println!(
+                "chat template:  {}",
+                if s.chat_template { "yes" } else { "no" }
+            );
         }
         ModelFiles::Safetensors { dir, files } => checkpoint_info(&dir, &files, json)?,
     }
@@ -187,15 +252,21 @@ fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outc
 
 fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<()> {
     let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).with_context(|| format!("{}", config_path.display()))?;
-    let config: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("{}", config_path.display()))?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid JSON", config_path.display()))?;
     let mut size = 0u64;
     for f in files {
-        size += std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len();
+        size += std::fs::metadata(f)
+            .with_context(|| format!("{}", f.display()))?
+            .len();
     }
-    let resolved =
-        resolve::resolve(&dir.display().to_string(), &ModelSettings::in_dir(dir), &unitcoder::progress::Silent)?;
+    let resolved = resolve::resolve(
+        &dir.display().to_string(),
+        &ModelSettings::in_dir(dir),
+        &unitcoder::progress::Silent,
+    )?;
     let tok = resolved.tokenizer()?;
     let chat = resolved.chat_template(&tok)?.is_some();
     let field = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
@@ -217,7 +288,12 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     }
     println!("directory:      {}", dir.display());
     println!("architecture:   {}", resolved.architecture);
-    println!("safetensors:    {} file(s), {} bytes ({:.1} MB)", files.len(), size, size as f64 / 1e6);
+    println!(
+        "safetensors:    {} file(s), {} bytes ({:.1} MB)",
+        files.len(),
+        size,
+        size as f64 / 1e6
+    );
     println!("dtype:          {}", field("torch_dtype"));
     println!("layers:         {}", field("num_hidden_layers"));
     println!("embedding:      {}", field("hidden_size"));

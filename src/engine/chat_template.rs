@@ -26,7 +26,9 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("origin", &self.origin).finish()
+        f.debug_struct("ChatTemplate")
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
@@ -39,21 +41,32 @@ fn raise_exception(message: String) -> Result<Value, Error> {
 impl ChatTemplate {
     /// Compiles `source`, taking `bos_token`/`eos_token` from `tok`; `origin` names it in errors.
     pub fn new(source: &str, tok: &Tok, origin: &str) -> Result<ChatTemplate, EngineError> {
-        Self::with_tokens(source, tok.bos_token().unwrap_or(""), tok.eos_token().unwrap_or(""), origin)
+        Self::with_tokens(
+            source,
+            tok.bos_token().unwrap_or(""),
+            tok.eos_token().unwrap_or(""),
+            origin,
+        )
     }
 
     /// Compiles `source` with explicit token strings.
-    pub fn with_tokens(source: &str, bos: &str, eos: &str, origin: &str) -> Result<ChatTemplate, EngineError> {
+    pub fn with_tokens(
+        source: &str,
+        bos: &str,
+        eos: &str,
+        origin: &str,
+    ) -> Result<ChatTemplate, EngineError> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
-        env.add_template_owned(NAME, source.to_string()).map_err(|e| EngineError::Model {
-            path: origin.to_string(),
-            problem: format!("chat template does not compile: {e:#}"),
-        })?;
+        env.add_template_owned(NAME, source.to_string())
+            .map_err(|e| EngineError::Model {
+                path: origin.to_string(),
+                problem: format!("chat template does not compile: {e:#}"),
+            })?;
         Ok(ChatTemplate {
             env,
             source: source.to_string(),
@@ -67,7 +80,10 @@ impl ChatTemplate {
     pub fn from_gguf(header: &GgufHeader, tok: &Tok) -> Result<Option<ChatTemplate>, EngineError> {
         match header.opt_string("tokenizer.chat_template") {
             Some(src) => {
-                let origin = format!("{} metadata `tokenizer.chat_template`", header.path.display());
+                let origin = format!(
+                    "{} metadata `tokenizer.chat_template`",
+                    header.path.display()
+                );
                 Self::new(src, tok, &origin).map(Some)
             }
             None => Ok(None),
@@ -80,13 +96,17 @@ impl ChatTemplate {
     pub fn from_hf_dir(dir: &Path, tok: &Tok) -> Result<Option<ChatTemplate>, EngineError> {
         let jinja = dir.join("chat_template.jinja");
         if jinja.is_file() {
-            let src = std::fs::read_to_string(&jinja)
-                .map_err(|e| EngineError::Model { path: jinja.display().to_string(), problem: e.to_string() })?;
+            let src = std::fs::read_to_string(&jinja).map_err(|e| EngineError::Model {
+                path: jinja.display().to_string(),
+                problem: e.to_string(),
+            })?;
             return Self::new(&src, tok, &jinja.display().to_string()).map(Some);
         }
         for file in ["chat_template.json", "tokenizer_config.json"] {
             let path = dir.join(file);
-            let Some(json) = read_json(&path)? else { continue };
+            let Some(json) = read_json(&path)? else {
+                continue;
+            };
             let origin = format!("{} field `chat_template`", path.display());
             match json.get("chat_template") {
                 None | Some(serde_json::Value::Null) => continue,
@@ -117,8 +137,15 @@ impl ChatTemplate {
 
     /// Renders `messages`, appending the assistant turn's opening when `add_generation_prompt` is set.
     /// A template that rejects the conversation (`raise_exception`) gives a request error with its message.
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, EngineError> {
-        let tmpl = self.env.get_template(NAME).map_err(|e| EngineError::Other(format!("{}: {e}", self.origin)))?;
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<String, EngineError> {
+        let tmpl = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| EngineError::Other(format!("{}: {e}", self.origin)))?;
         let ctx = context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -156,8 +183,14 @@ mod tests {
                      {% if add_generation_prompt %}<assistant>{% endif %}",
         );
         let msgs = [Message::new("user", "  hi there \n")];
-        assert_eq!(tpl.render(&msgs, true).unwrap(), "<s>[default]\n<user>hi there</s>\n<assistant>");
-        assert_eq!(tpl.render(&msgs, false).unwrap(), "<s>[default]\n<user>hi there</s>\n");
+        assert_eq!(
+            tpl.render(&msgs, true).unwrap(),
+            "<s>[default]\n<user>hi there</s>\n<assistant>"
+        );
+        assert_eq!(
+            tpl.render(&msgs, false).unwrap(),
+            "<s>[default]\n<user>hi there</s>\n"
+        );
     }
 
     #[test]
@@ -169,19 +202,26 @@ mod tests {
         let bad = [Message::new("assistant", "b")];
         let e = tpl.render(&bad, false).unwrap_err();
         assert!(matches!(e, EngineError::Request(_)));
-        assert!(e.to_string().contains("Conversation roles must alternate"), "{e}");
+        assert!(
+            e.to_string().contains("Conversation roles must alternate"),
+            "{e}"
+        );
     }
 
     #[test]
     fn python_string_methods_and_absent_tools_work() {
         let tpl = t("{% if tools %}TOOLS{% endif %}{% for m in messages %}{% if m.content.startswith('x') %}\
                      {{ m.content.upper() }}|{{ m.content.split(',') | join(' ') }}{% endif %}{% endfor %}");
-        assert_eq!(tpl.render(&[Message::new("user", "xa,b")], false).unwrap(), "XA,B|xa b");
+        assert_eq!(
+            tpl.render(&[Message::new("user", "xa,b")], false).unwrap(),
+            "XA,B|xa b"
+        );
     }
 
     #[test]
     fn a_template_that_does_not_compile_is_an_error_naming_its_origin() {
-        let e = ChatTemplate::with_tokens("{% for %}", "", "", "card.toml field `chat_template`").unwrap_err();
+        let e = ChatTemplate::with_tokens("{% for %}", "", "", "card.toml field `chat_template`")
+            .unwrap_err();
         assert!(e.to_string().contains("card.toml"), "{e}");
     }
 }

@@ -22,7 +22,9 @@ pub fn build(h: &GgufHeader) -> Result<Tok, EngineError> {
         "gpt2" => build_bpe(h),
         other => Err(h.field_err(
             "tokenizer.ggml.model",
-            &format!("unsupported tokenizer model `{other}` (supported: gpt2, i.e. byte-level BPE)"),
+            &format!(
+                "unsupported tokenizer model `{other}` (supported: gpt2, i.e. byte-level BPE)"
+            ),
         )),
     }
 }
@@ -36,7 +38,11 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
     if types.len() != tokens.len() {
         return Err(h.field_err(
             "tokenizer.ggml.token_type",
-            &format!("has {} entries but there are {} tokens", types.len(), tokens.len()),
+            &format!(
+                "has {} entries but there are {} tokens",
+                types.len(),
+                tokens.len()
+            ),
         ));
     }
     let merges: Vec<(String, String)> = h
@@ -46,7 +52,12 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
         .map(|(i, m)| {
             m.split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| h.field_err("tokenizer.ggml.merges", &format!("entry {i} `{m}` has no space")))
+                .ok_or_else(|| {
+                    h.field_err(
+                        "tokenizer.ggml.merges",
+                        &format!("entry {i} `{m}` has no space"),
+                    )
+                })
         })
         .collect::<Result<_, _>>()?;
     // llama.cpp treats a missing `pre` as "default" (with a warning); we do the same.
@@ -54,11 +65,18 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
     let spec = pretok::spec(pre_name).ok_or_else(|| {
         h.field_err(
             "tokenizer.ggml.pre",
-            &format!("unknown pre-tokenizer `{pre_name}` (known: {})", pretok::KNOWN.join(", ")),
+            &format!(
+                "unknown pre-tokenizer `{pre_name}` (known: {})",
+                pretok::KNOWN.join(", ")
+            ),
         )
     })?;
 
-    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), i as u32))
+        .collect();
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .ignore_merges(spec.ignore_merges)
@@ -78,19 +96,26 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
                 special.push(AddedToken::from(text.to_string(), true).normalized(false));
                 control_ids.push(i as u32);
             }
-            TYPE_USER_DEFINED => user.push(AddedToken::from(text.to_string(), false).normalized(false)),
+            TYPE_USER_DEFINED => {
+                user.push(AddedToken::from(text.to_string(), false).normalized(false))
+            }
             _ => {}
         }
     }
     // The tokens are already in the vocabulary, so adding them only marks them for whole-text matching;
     // the ids stay those of the GGUF file.
-    tk.add_special_tokens(special).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
-    tk.add_tokens(user).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
+    tk.add_special_tokens(special)
+        .map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
+    tk.add_tokens(user)
+        .map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
 
     let id = |key: &str| -> Result<Option<u32>, EngineError> {
         match h.opt_u64(key) {
             Some(v) if (v as usize) < tokens.len() => Ok(Some(v as u32)),
-            Some(v) => Err(h.field_err(key, &format!("id {v} is outside the vocabulary of {}", tokens.len()))),
+            Some(v) => Err(h.field_err(
+                key,
+                &format!("id {v} is outside the vocabulary of {}", tokens.len()),
+            )),
             None => Ok(None),
         }
     };

@@ -48,9 +48,7 @@ def _uc_expected(task, out):
     special = task["family"] == "humaneval" and task["entry_point"] == "find_zero" or (
         task["family"] == "mbpp" and task["entry_point"] in _UC_SPECIAL_MBPP)
     if not special and task["atol"] == 0 and not _uc_is_floats(out):
-        if hasattr(sys, "set_int_max_str_digits"):
-            sys.set_int_max_str_digits(0)
-        text = repr(out)
+        text = _uc_digest_text(out)
         if len(text) > _UC_EMBED_LIMIT:
             import hashlib
             return "_UcDigest(%r)" % hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -110,11 +110,19 @@ class _UcDigest:
         self.hexdigest = hexdigest
 
 
-def _uc_digest(v):
-    import hashlib, sys
+def _uc_digest_text(v):
+    # hex for ints: decimal conversion of a million-digit int (HumanEval/83) takes seconds.
+    if type(v) is int:
+        return hex(v)
+    import sys
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)
-    return hashlib.sha256(repr(v).encode("utf-8", "surrogatepass")).hexdigest()
+    return repr(v)
+
+
+def _uc_digest(v):
+    import hashlib
+    return hashlib.sha256(_uc_digest_text(v).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _uc_judge(family, entry, inp, out, exp, atol):
