@@ -3,13 +3,21 @@
 //! asserts, base vs plus, and the samples-file forms.
 
 use crate::common::{benchmarks_dir, tempdir};
-use crate::eval_exec::PlainPython;
 use unitcoder::eval::data::Dataset;
 use unitcoder::eval::groundtruth;
 use unitcoder::eval::program::JobSettings;
 use unitcoder::eval::score::{load_samples, score, Sample, SampleResult};
 use unitcoder::eval::Benchmark;
 use unitcoder::progress::Silent;
+use unitcoder::sandbox::{Sandbox, SandboxConfig};
+
+fn sandbox() -> Sandbox {
+    Sandbox::new(SandboxConfig {
+        jobs: 2,
+        ..SandboxConfig::default()
+    })
+    .expect("start the sandbox")
+}
 
 fn subset(b: Benchmark, ids: &[&str]) -> Dataset {
     let mut ds = Dataset::load(b, &benchmarks_dir().join(b.default_file())).unwrap();
@@ -33,7 +41,7 @@ fn run(ds: &Dataset, samples: &[(&str, String)]) -> Vec<SampleResult> {
         ds,
         &gt,
         &samples,
-        &PlainPython { workers: 2 },
+        &sandbox(),
         &JobSettings::default(),
         &Silent,
     )
@@ -139,7 +147,7 @@ fn humaneval_and_mbpp_samples_in_both_file_forms() {
         &he,
         &gt,
         &samples,
-        &PlainPython { workers: 2 },
+        &sandbox(),
         &JobSettings::default(),
         &Silent,
     )

@@ -3,14 +3,13 @@
 
 mod cli;
 mod common;
-mod sandbox;
-mod eval_cli;
-mod eval_exec;
-mod eval_gt;
-mod eval_score;
 mod engine_gguf;
 mod engine_tiny;
+mod eval_cli;
+mod eval_gt;
+mod eval_score;
 mod generate;
 mod models;
 mod models_hf;
+mod sandbox;
 mod tokenizer;
