@@ -199,3 +199,56 @@ fn huge_expected_outputs_are_compared_by_digest() {
     let v: Vec<(bool, bool)> = r.iter().map(|r| (r.base.passed, r.passed)).collect();
     assert_eq!(v, [(true, true), (true, false)], "{r:#?}");
 }
+
+#[test]
+fn generated_samples_are_extracted_scored_and_summarized() {
+    use unitcoder::engine::Scripted;
+    use unitcoder::eval::report::summarize;
+    use unitcoder::eval::run::{generate, RunSettings};
+    let ds = subset(Benchmark::HumanEval, &["HumanEval/0", "HumanEval/2"]);
+    let canon: Vec<String> = ds.tasks.iter().map(|t| t.canonical.clone()).collect();
+    // A chat model answering in fenced blocks: sample 0 right, sample 1 wrong, for every task.
+    let g = Scripted::new(move |r, i| {
+        let unitcoder::engine::Prompt::Chat(m) = &r.prompt else {
+            panic!("expected a chat prompt")
+        };
+        let right = if m[0].content.contains("has_close_elements") {
+            &canon[0]
+        } else {
+            &canon[1]
+        };
+        let code = if i == 0 {
+            right.clone()
+        } else {
+            right.replace("return", "return not")
+        };
+        format!("Here you go:\n```python\n{code}\nprint('demo')\n```\n")
+    });
+    let settings = RunSettings {
+        n: 2,
+        ..RunSettings::default()
+    };
+    let generated = generate(&ds, &g, &settings, &Silent).unwrap();
+    let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
+    assert!(samples
+        .iter()
+        .all(|s| !s.solution.contains("print('demo')")));
+    let gt = groundtruth::load_or_compute(&ds, "python3".as_ref(), 1, None, &Silent).unwrap();
+    let r = score(
+        &ds,
+        &gt,
+        &samples,
+        &sandbox(),
+        &JobSettings::default(),
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        r.iter().map(|r| r.passed).collect::<Vec<_>>(),
+        [true, false, true, false]
+    );
+    let s = summarize(&ds, None, "scripted", serde_json::json!({}), &r, &[1, 2, 5]);
+    assert_eq!(s.pass_at_k["base"]["pass@1"], 0.5);
+    assert_eq!(s.pass_at_k["base"]["pass@2"], 1.0);
+    assert!(!s.pass_at_k["base"].contains_key("pass@5"));
+}
