@@ -2,6 +2,7 @@
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
 mod check;
+mod eval;
 mod generate;
 mod merge;
 mod models;
@@ -34,6 +35,8 @@ enum Command {
     // Subcommands, one file each under src/cli/.
     /// Run a program against its tests in the sandbox (one pair, or a JSONL batch).
     Check(check::CheckArgs),
+    /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
+    Eval(eval::EvalArgs),
     /// Generate text with the in-process engine.
     Generate(generate::GenerateArgs),
     /// Model cards: list, pull, path, info.
@@ -59,5 +62,6 @@ pub fn run() -> anyhow::Result<Outcome> {
         Command::Synth(args) => synth::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Report(args) => report::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

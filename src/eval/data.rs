@@ -208,6 +208,10 @@ fn get<T: DeserializeOwned>(path: &Path, rec: &Record, name: &str) -> Result<T, 
 fn raw(path: &Path, rec: &Record, name: &str) -> Result<String, EvalError> {
     let raw = field(rec, name)
         .ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
+    // MBPP+ v0.2.0 has `"plus_input": {}` for Mbpp/793; evalplus iterates it as no inputs.
+    if raw.trim() == "{}" {
+        return Ok("[]".to_string());
+    }
     if !raw.starts_with('[') {
         return Err(EvalError::data(
             path,
@@ -310,14 +314,28 @@ fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, 
     Ok(Some(task))
 }
 
-/// The first function defined in `code` that the first assert calls.
+/// The first function defined in `code` that the asserts call (`name(` or `name (`).
 fn mbpp_entry_point(code: &str, asserts: &[String]) -> Option<String> {
-    let first = asserts.first()?;
-    code.lines()
+    let names: Vec<&str> = code
+        .lines()
         .filter_map(|l| l.trim_start().strip_prefix("def "))
         .filter_map(|rest| rest.split('(').next().map(str::trim))
-        .find(|name| first.contains(&format!("{name}(")))
-        .map(str::to_string)
+        .collect();
+    names
+        .iter()
+        .find(|name| asserts.iter().any(|a| calls(a, name)))
+        .map(|n| n.to_string())
+}
+
+/// Whether `text` calls `name` (as a whole word followed by an opening parenthesis).
+fn calls(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(i, _)| {
+        let before_ok = text[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        before_ok && text[i + name.len()..].trim_start().starts_with('(')
+    })
 }
 
 /// BigCodeBench stores `libs` as a Python list literal of module names.

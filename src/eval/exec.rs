@@ -8,3 +8,9 @@ pub trait Execute: Send + Sync {
     /// Runs every job, calling `on_verdict` once per job as each finishes.
     fn run_batch(&self, jobs: Vec<Job>, on_verdict: &mut dyn FnMut(Verdict));
 }
+
+impl Execute for crate::sandbox::Sandbox {
+    fn run_batch(&self, jobs: Vec<Job>, on_verdict: &mut dyn FnMut(Verdict)) {
+        crate::sandbox::Sandbox::run_batch(self, jobs, on_verdict)
+    }
+}

@@ -142,7 +142,7 @@ fn request_line(t: &Task) -> Result<String, EvalError> {
         family,
         base_input,
         plus_input,
-        ..
+        atol,
     } = &t.oracle
     else {
         return Err(EvalError::GroundTruth(format!(
@@ -156,7 +156,7 @@ fn request_line(t: &Task) -> Result<String, EvalError> {
     };
     let v = serde_json::json!({
         "task_id": t.task_id, "family": family, "entry_point": t.entry_point, "code": t.canonical,
-        "base_input": base_input, "plus_input": plus_input,
+        "base_input": base_input, "plus_input": plus_input, "atol": atol,
     });
     Ok(v.to_string())
 }

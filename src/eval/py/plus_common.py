@@ -101,8 +101,34 @@ def _uc_close(a, b, atol):
     return abs(a - b) <= atol + 1e-07 * abs(b)
 
 
+class _UcDigest:
+    """An expected output too large to embed (Mbpp/255's run to 1.3 GB of source): its sha256 over
+    repr(). Only used for exact-match tasks; a value equal to the expected one but printed
+    differently (1 vs 1.0, another set order) fails, which evalplus would pass."""
+
+    def __init__(self, hexdigest):
+        self.hexdigest = hexdigest
+
+
+def _uc_digest_text(v):
+    # hex for ints: decimal conversion of a million-digit int (HumanEval/83) takes seconds.
+    if type(v) is int:
+        return hex(v)
+    import sys
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
+    return repr(v)
+
+
+def _uc_digest(v):
+    import hashlib
+    return hashlib.sha256(_uc_digest_text(v).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _uc_judge(family, entry, inp, out, exp, atol):
     """Returns (passed, atol): evalplus lets a float comparison raise atol for later inputs."""
+    if isinstance(exp, _UcDigest):
+        return type(out).__module__ == "builtins" and _uc_digest(out) == exp.hexdigest, atol
     if family == "humaneval" and entry == "find_zero":
         return abs(_uc_poly(*inp, out)) <= atol, atol
     exact = _uc_eq(out, exp)
@@ -165,7 +191,10 @@ def _uc_cases(family, task_id, entry, fn, raw, expected, limits, atol):
         except Exception as e:
             ok = False
         if not ok:
-            got = repr(out)
+            try:
+                got = repr(out)
+            except Exception:
+                got = "<unprintable %s>" % type(out).__name__
             got = got if len(got) <= 200 else got[:200] + "..."
             yield False, "input %d %s: got %s" % (i, shown, got)
             return

@@ -1,0 +1,358 @@
+//! `unitcoder eval`: run, score, check-gt and compare for HumanEval(+), MBPP(+) and BigCodeBench.
+//! Arguments are resolved here into the library's settings; the work is in `unitcoder::eval`.
+
+use super::progress::Bars;
+use super::Outcome;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use unitcoder::engine::{Generator, SamplingParams};
+use unitcoder::eval::data::Dataset;
+use unitcoder::eval::program::JobSettings;
+use unitcoder::eval::prompt::PromptMode;
+use unitcoder::eval::report::{self, Summary};
+use unitcoder::eval::run::{generate, RunSettings};
+use unitcoder::eval::score::{self, Sample, SampleResult};
+use unitcoder::eval::{groundtruth, Benchmark, Execute, Split};
+use unitcoder::progress::Reporter;
+use unitcoder::sandbox::{Sandbox, SandboxConfig};
+
+/// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    command: EvalCommand,
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Generate with a model, execute and score.
+    Run(RunArgs),
+    /// Score samples made elsewhere (`{task_id, completion}` or `{task_id, solution}` JSONL).
+    Score(ScoreArgs),
+    /// Run the canonical solutions: the cheap way to detect a broken environment.
+    CheckGt(CheckGtArgs),
+    /// pass@k deltas and the tasks that flipped between two output directories.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// humaneval, humaneval-plus, mbpp, mbpp-sanitized, mbpp-plus, bigcodebench, bigcodebench-hard.
+    #[arg(long)]
+    benchmark: Benchmark,
+    /// The benchmark file (JSONL, JSONL.gz or JSON, as published).
+    #[arg(long)]
+    data: PathBuf,
+    /// BigCodeBench prompt split.
+    #[arg(long, default_value = "complete")]
+    split: Split,
+    /// Evaluate only the first N tasks.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    /// Python interpreter that runs the programs (for BigCodeBench: the venv from
+    /// eval/setup-bigcodebench-env.sh).
+    #[arg(long, default_value = "python3")]
+    python: PathBuf,
+    /// Programs run in parallel (default: the number of CPUs).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// evalplus per-input limit: max(MIN, FACTOR x canonical time) seconds.
+    #[arg(long, default_value_t = 4.0, value_name = "MIN")]
+    min_time_limit: f64,
+    #[arg(long, default_value_t = 4.0, value_name = "FACTOR")]
+    time_factor: f64,
+    /// Whole-run limit for HumanEval programs, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    timeout: f64,
+    /// Whole-run limit for MBPP programs, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    mbpp_timeout: f64,
+    /// Whole-run limit for BigCodeBench programs, seconds.
+    #[arg(long, default_value_t = 240.0)]
+    bcb_timeout: f64,
+    /// Where evalplus ground truth is cached (default: OUT/../.unitcoder-cache is not used; the
+    /// user cache directory).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
+    /// Model card name, GGUF file or model directory.
+    #[arg(long)]
+    model: String,
+    /// Samples per task.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    n: usize,
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    /// Greedy decoding, one sample per task.
+    #[arg(long)]
+    greedy: bool,
+    #[arg(long, default_value_t = 768)]
+    max_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// auto (chat if the model has a chat template), completion or chat.
+    #[arg(long, default_value = "auto")]
+    prompt_mode: PromptMode,
+    /// pass@k values to report (only those every task has enough samples for).
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100")]
+    k: Vec<usize>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
+    #[arg(long)]
+    samples: PathBuf,
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100")]
+    k: Vec<usize>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct CheckGtArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    dir_a: PathBuf,
+    dir_b: PathBuf,
+}
+
+/// Runs `unitcoder eval ...`.
+pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
+    let bars = Bars::new();
+    match args.command {
+        EvalCommand::Run(a) => run_cmd(a, &bars),
+        EvalCommand::Score(a) => score_cmd(a, &bars),
+        EvalCommand::CheckGt(a) => check_gt(a, &bars),
+        EvalCommand::Compare(a) => compare(a),
+    }
+}
+
+fn load(d: &DataArgs) -> anyhow::Result<Dataset> {
+    let mut ds = Dataset::load(d.benchmark, &d.data)?;
+    if let Some(n) = d.limit {
+        ds.truncate(n);
+    }
+    Ok(ds)
+}
+
+fn job_settings(e: &ExecArgs) -> JobSettings {
+    JobSettings {
+        min_input_secs: e.min_time_limit,
+        factor: e.time_factor,
+        assert_timeout_secs: e.timeout,
+        mbpp_timeout_secs: e.mbpp_timeout,
+        unittest_timeout_secs: e.bcb_timeout,
+        ..JobSettings::default()
+    }
+}
+
+fn jobs(e: &ExecArgs) -> usize {
+    e.jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+fn cache_dir(e: &ExecArgs) -> Option<PathBuf> {
+    e.cache_dir.clone().or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|c| c.join("unitcoder").join("groundtruth"))
+    })
+}
+
+/// The sandbox that executes every program.
+fn executor(e: &ExecArgs) -> anyhow::Result<Box<dyn Execute>> {
+    let config = SandboxConfig {
+        python: e.python.clone(),
+        jobs: jobs(e),
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::new(config).context("starting the sandbox")?;
+    Ok(Box::new(sandbox))
+}
+
+/// Ground truth, execution and scoring shared by run, score and check-gt.
+fn execute(
+    ds: &Dataset,
+    e: &ExecArgs,
+    samples: &[Sample],
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<SampleResult>> {
+    // Ground truth first: the sandbox's servers start only when there is work for them.
+    let gt =
+        groundtruth::load_or_compute(ds, &e.python, jobs(e), cache_dir(e).as_deref(), reporter)?;
+    let exec = executor(e)?;
+    Ok(score::score(
+        ds,
+        &gt,
+        samples,
+        exec.as_ref(),
+        &job_settings(e),
+        reporter,
+    )?)
+}
+
+fn finish(out: &Path, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
+    report::write_outputs(out, summary, results)?;
+    print!("{}", report::markdown(summary));
+    println!("outputs in {}", out.display());
+    Ok(if summary.env_error_tasks.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failures
+    })
+}
+
+fn split_label(d: &DataArgs) -> Option<String> {
+    d.benchmark.is_bigcodebench().then(|| d.split.to_string())
+}
+
+fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    let ds = load(&a.data)?;
+    let generator = load_model(&a.model)?;
+    let (n, temperature) = if a.greedy {
+        (1, 0.0)
+    } else {
+        (a.n, a.temperature)
+    };
+    let settings = RunSettings {
+        n,
+        params: SamplingParams {
+            max_tokens: a.max_tokens,
+            temperature,
+            top_p: a.top_p,
+            seed: a.seed,
+            ..SamplingParams::default()
+        },
+        mode: a.prompt_mode,
+        split: a.data.split,
+        batch_tasks: 8,
+    };
+    let generated = generate(&ds, generator.as_ref(), &settings, bars)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut lines = String::new();
+    for g in &generated {
+        lines.push_str(&serde_json::to_string(g)?);
+        lines.push('\n');
+    }
+    let samples_path = a.out.join("samples.jsonl");
+    std::fs::write(&samples_path, lines)
+        .with_context(|| format!("writing {}", samples_path.display()))?;
+    let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
+    let results = execute(&ds, &a.exec, &samples, bars)?;
+    let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });
+    let summary = report::summarize(
+        &ds,
+        split_label(&a.data),
+        &generator.model_id(),
+        config,
+        &results,
+        &a.k,
+    );
+    finish(&a.out, &summary, &results)
+}
+
+/// Loads `--model` (a GGUF file or model directory) into the in-process engine.
+fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
+    Ok(Box::new(super::generate::load_engine(model, "cpu", 16)?))
+}
+
+fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    let ds = load(&a.data)?;
+    let mut samples = score::load_samples(&a.samples, &ds)?;
+    let kept: std::collections::HashSet<&str> =
+        ds.tasks.iter().map(|t| t.task_id.as_str()).collect();
+    samples.retain(|s| kept.contains(s.task_id.as_str()));
+    let results = execute(&ds, &a.exec, &samples, bars)?;
+    let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
+    let summary = report::summarize(&ds, split_label(&a.data), "samples", config, &results, &a.k);
+    finish(&a.out, &summary, &results)
+}
+
+fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    let ds = load(&a.data)?;
+    let samples = score::canonical_samples(&ds);
+    let results = execute(&ds, &a.exec, &samples, bars)?;
+    let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
+    let summary = report::summarize(
+        &ds,
+        split_label(&a.data),
+        "canonical",
+        config,
+        &results,
+        &[1],
+    );
+    report::write_outputs(&a.out, &summary, &results)?;
+    let failed: Vec<&SampleResult> = results.iter().filter(|r| !r.passed).collect();
+    println!(
+        "{}: {}/{} canonical solutions pass",
+        ds.benchmark,
+        results.len() - failed.len(),
+        results.len()
+    );
+    for r in &failed {
+        println!(
+            "  {} {}: {}",
+            r.task_id,
+            r.status,
+            r.reason
+                .as_deref()
+                .or(r.base.detail.as_deref())
+                .unwrap_or("")
+        );
+    }
+    println!("outputs in {}", a.out.display());
+    Ok(if failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failures
+    })
+}
+
+fn compare(a: CompareArgs) -> anyhow::Result<Outcome> {
+    let ra = report::read_dir(&a.dir_a)?;
+    let rb = report::read_dir(&a.dir_b)?;
+    let c = report::compare(&ra, &rb)?;
+    println!("| variant | metric | A | B | delta |\n|---|---|---:|---:|---:|");
+    for (variant, row) in &c.deltas {
+        for (k, (va, vb, d)) in row {
+            println!(
+                "| {variant} | {k} | {:.1} | {:.1} | {:+.1} |",
+                va * 100.0,
+                vb * 100.0,
+                d * 100.0
+            );
+        }
+    }
+    println!("\ngained ({}): {}", c.gained.len(), c.gained.join(", "));
+    println!("lost ({}): {}", c.lost.len(), c.lost.join(", "));
+    Ok(Outcome::Success)
+}
