@@ -1,8 +1,9 @@
 //! The building blocks the decoder architectures share: [`QLinear`] (every matmul goes through it: on
-//! the CPU, quantized weights of the types [`kernels::QMatrix`] supports run on those kernels, anything
-//! else on candle's `QMatMul`; [`MatmulKernels`] can force candle's path for comparison), RMS norm, the embedding lookup that
-//! dequantizes only the rows it needs, rotary embeddings with per-row positions, grouped-query attention
-//! over the preallocated KV cache with per-row masks, and the SwiGLU MLP.
+//! the CPU, quantized weights of the types [`QMatrix`] supports run on the engine's own kernels,
+//! anything else on candle's `QMatMul`; [`MatmulKernels`] can force candle's path for comparison), RMS
+//! norm, the embedding lookup that dequantizes only the rows it needs, rotary embeddings with per-row
+//! positions, grouped-query attention over the preallocated KV cache with per-row masks, and the
+//! SwiGLU MLP.
 
 use crate::engine::kernels::{KernelError, QMatrix};
 use crate::engine::kv_cache::KvCache;
