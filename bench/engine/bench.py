@@ -5,6 +5,10 @@ steps, single-stream and with 8 sequences decoded together. Prints prefill and d
 the ratios unitcoder / llama.cpp.
 
     python3 bench/engine/bench.py [--model FILE.gguf] [--threads 2] [--steps 128] [--seqs 8]
+                                  [--context 64,700] [--context-steps 64]
+
+--context also times single-stream decode after prompts of those lengths (does decode speed hold as
+the context grows?); --context '' skips it.
 
 llama.cpp comes from llama-cpp-python 0.3.36 in a virtual environment: BENCH_VENV names an existing one
 (e.g. /work/dev/venv); otherwise bench/engine/.venv is created and llama-cpp-python is built from the PyPI
@@ -70,6 +74,28 @@ def summarize(groups: Dict[str, List[Record]]) -> List[str]:
         words = sum(r.word_count() for r in items)
         lines.append(f"{directory}: {len(items)} files, {words} words")
     return lines
+
+
+def llama_side(py: Path, model: str, n_prompt: int, steps: int, threads: int, counts: str) -> dict:
+    """llama.cpp's figures for each sequence count, and the exact prompt text both sides run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as src:
+        src.write(PROMPT_SOURCE)
+    try:
+        out = subprocess.run(
+            [str(py), "-c", LLAMA_SIDE, model, str(n_prompt), str(steps), str(threads), counts, src.name],
+            check=True, capture_output=True, text=True,
+        )
+    finally:
+        os.unlink(src.name)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(label: str, theirs: dict, ours: dict) -> None:
+    print(f"{label:<14}{'llama.cpp':<12}{theirs['prefill_tok_s']:>15.1f}{theirs['decode_tok_s']:>15.1f}")
+    print(f"{'':<14}{'unitcoder':<12}{ours['prefill_tok_s']:>15.1f}{ours['decode_tok_s']:>15.1f}"
+          f"   peak RSS {ours['peak_rss_mb']:.0f} MB")
+    print(f"{'':<14}{'ratio':<12}{ours['prefill_tok_s'] / theirs['prefill_tok_s']:>15.2f}"
+          f"{ours['decode_tok_s'] / theirs['decode_tok_s']:>15.2f}")
 
 
 def main() -> None:
@@ -207,6 +233,28 @@ def run_unitcoder(binary: Path, model: str, prompt: str, n_seq: int, steps: int,
         return json.loads(proc.stderr.strip().splitlines()[-1])
 
 
+def llama_side(py: Path, model: str, n_prompt: int, steps: int, threads: int, counts: str) -> dict:
+    """llama.cpp's figures for each sequence count, and the exact prompt text both sides run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as src:
+        src.write(PROMPT_SOURCE)
+    try:
+        out = subprocess.run(
+            [str(py), "-c", LLAMA_SIDE, model, str(n_prompt), str(steps), str(threads), counts, src.name],
+            check=True, capture_output=True, text=True,
+        )
+    finally:
+        os.unlink(src.name)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(label: str, theirs: dict, ours: dict) -> None:
+    print(f"{label:<14}{'llama.cpp':<12}{theirs['prefill_tok_s']:>15.1f}{theirs['decode_tok_s']:>15.1f}")
+    print(f"{'':<14}{'unitcoder':<12}{ours['prefill_tok_s']:>15.1f}{ours['decode_tok_s']:>15.1f}"
+          f"   peak RSS {ours['peak_rss_mb']:.0f} MB")
+    print(f"{'':<14}{'ratio':<12}{ours['prefill_tok_s'] / theirs['prefill_tok_s']:>15.2f}"
+          f"{ours['decode_tok_s'] / theirs['decode_tok_s']:>15.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model")
@@ -214,6 +262,8 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=256)
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--seqs", type=int, default=8)
+    ap.add_argument("--context", default="64,700")
+    ap.add_argument("--context-steps", type=int, default=64)
     a = ap.parse_args()
 
     py = venv_python()
@@ -222,31 +272,28 @@ def main() -> None:
         [str(binary), "models", "path", "smollm2-135m"], check=True, capture_output=True, text=True
     ).stdout.strip()
 
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as src:
-        src.write(PROMPT_SOURCE)
-    counts = f"1,{a.seqs}"
-    out = subprocess.run(
-        [str(py), "-c", LLAMA_SIDE, model, str(a.prompt_tokens), str(a.steps), str(a.threads), counts, src.name],
-        check=True, capture_output=True, text=True,
-    )
-    os.unlink(src.name)
-    llama = json.loads(out.stdout.strip().splitlines()[-1])
-    prompt = llama["prompt"]
-
     print(f"model {model}, {a.threads} threads, {a.prompt_tokens}-token prompt, {a.steps} greedy decode steps")
     print(f"{'':<14}{'':<12}{'prefill tok/s':>15}{'decode tok/s':>15}")
+    llama = llama_side(py, model, a.prompt_tokens, a.steps, a.threads, f"1,{a.seqs}")
     for n in (1, a.seqs):
-        ours = run_unitcoder(binary, model, prompt, n, a.steps, a.threads)
+        ours = run_unitcoder(binary, model, llama["prompt"], n, a.steps, a.threads)
         if ours["prompt_tokens"] != n * a.prompt_tokens:
             raise SystemExit(f"unitcoder saw {ours['prompt_tokens']} prompt tokens, llama.cpp {n * a.prompt_tokens}")
         theirs = llama["results"][str(n)]
         label = "single stream" if n == 1 else f"{n} sequences"
-        print(f"{label:<14}{'llama.cpp':<12}{theirs['prefill_tok_s']:>15.1f}{theirs['decode_tok_s']:>15.1f}")
-        print(f"{'':<14}{'unitcoder':<12}{ours['prefill_tok_s']:>15.1f}{ours['decode_tok_s']:>15.1f}"
-              f"   peak RSS {ours['peak_rss_mb']:.0f} MB")
-        print(f"{'':<14}{'ratio':<12}{ours['prefill_tok_s'] / theirs['prefill_tok_s']:>15.2f}"
-              f"{ours['decode_tok_s'] / theirs['decode_tok_s']:>15.2f}")
+        report(label, theirs, ours)
     sys.stdout.flush()
+    contexts = [int(c) for c in a.context.split(",") if c.strip()]
+    if contexts:
+        print(f"\nsingle-stream decode after a prompt of N tokens, {a.context_steps} steps")
+        print(f"{'':<14}{'':<12}{'prefill tok/s':>15}{'decode tok/s':>15}")
+    for n_prompt in contexts:
+        llama = llama_side(py, model, n_prompt, a.context_steps, a.threads, "1")
+        ours = run_unitcoder(binary, model, llama["prompt"], 1, a.context_steps, a.threads)
+        if ours["prompt_tokens"] != n_prompt:
+            raise SystemExit(f"unitcoder saw {ours['prompt_tokens']} prompt tokens, llama.cpp {n_prompt}")
+        report(f"N = {n_prompt}", llama["results"]["1"], ours)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ use clap::{ArgGroup, Args};
 use serde::Deserialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use unitcoder::engine::models::MatmulKernels;
 use unitcoder::engine::{
     Engine, EngineOptions, GenerationStats, Message, Prompt, Request, SamplingParams,
 };
@@ -68,9 +69,12 @@ pub struct GenerateArgs {
     /// cpu, cuda or metal (GPU devices need the matching cargo feature).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// CPU threads for the tensor kernels.
+    /// CPU threads for the forward pass (default: one per available core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Run quantized products on candle's kernels instead of the engine's own (for comparisons).
+    #[arg(long)]
+    candle_kernels: bool,
     /// Most rows (prompts x samples) decoded together.
     #[arg(long, default_value_t = 16)]
     max_batch: usize,
@@ -103,11 +107,21 @@ struct Item {
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
     if let Some(t) = args.threads {
-        // candle's kernels and rayon size their pools from this variable; set before either starts.
-        std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string());
+        set_candle_threads(t.max(1));
     }
     let items = read_items(&args)?;
-    let engine = load_engine(&args.model, &args.device, args.max_batch)?;
+    let kernels = if args.candle_kernels {
+        MatmulKernels::Candle
+    } else {
+        MatmulKernels::Auto
+    };
+    let engine = load_engine_with(
+        &args.model,
+        &args.device,
+        args.max_batch,
+        args.threads.unwrap_or(0),
+        kernels,
+    )?;
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
     let stats = if single {
         stream_one(&engine, &items[0].request)?
@@ -270,9 +284,34 @@ fn write_jsonl(
     Ok(total.unwrap_or_default())
 }
 
+/// Sizes candle's own CPU thread pools to `threads`. The engine runs its forward pass on a rayon pool
+/// of `--threads` threads, and candle's gemm splits the attention matmuls over that pool, but candle
+/// 0.11 also keeps a separate spinning "barrier pool" for elementwise ops, softmax and its quantized
+/// matmuls, and asks how many threads gemm may use. It sizes both only from the environment
+/// (`CANDLE_NUM_THREADS`, else `RAYON_NUM_THREADS`, else the physical core count; no API), read
+/// once on first use: so the CLI sets the variables here, before any engine starts, and the library
+/// never touches the environment. Without them, candle would spin one thread per core next to our pool.
+fn set_candle_threads(threads: usize) {
+    std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+}
+
 /// Resolves the model named on the command line (fetching it into the cache if needed) and loads it onto
-/// `device`.
+/// `device` with one thread per available core and the engine's own kernels.
+// The other subcommands (eval, pipeline) load their engine through this.
+#[allow(dead_code)]
 pub fn load_engine(model: &str, device: &str, max_batch: usize) -> anyhow::Result<Engine> {
+    load_engine_with(model, device, max_batch, 0, MatmulKernels::Auto)
+}
+
+/// [`load_engine`] with a thread count (0: one per available core) and a choice of kernels.
+pub fn load_engine_with(
+    model: &str,
+    device: &str,
+    max_batch: usize,
+    threads: usize,
+    kernels: MatmulKernels,
+) -> anyhow::Result<Engine> {
     let device = unitcoder::engine::device::parse_device(device)?;
     let settings = super::models::model_settings(None, None)?;
     let resolved =
@@ -281,6 +320,8 @@ pub fn load_engine(model: &str, device: &str, max_batch: usize) -> anyhow::Resul
         device,
         max_batch,
         model_id: String::new(),
+        threads,
+        kernels,
     };
     Ok(Engine::load(&resolved, options)?)
 }

@@ -6,7 +6,7 @@
 
 use crate::engine::batch::{self, BatchStats, Detokenizer, RowSpec};
 use crate::engine::codec::{ChatRenderer, TokCodec};
-use crate::engine::models::{Config, Model};
+use crate::engine::models::{Config, MatmulKernels, Model};
 use crate::engine::resolve::{ModelFiles, ResolvedModel};
 use crate::engine::weights::Weights;
 use crate::engine::{Completion, EngineError, Generator, Prompt, Request};
@@ -33,6 +33,11 @@ pub struct EngineOptions {
     pub max_batch: usize,
     /// Recorded with every output (card name, path or repo).
     pub model_id: String,
+    /// CPU threads for the forward pass (the engine's kernels and candle's matmuls run on a rayon pool
+    /// of this size); 0 means one per available core.
+    pub threads: usize,
+    /// Which code runs the quantized products (candle's can be forced for comparisons).
+    pub kernels: MatmulKernels,
 }
 
 impl Default for EngineOptions {
@@ -41,6 +46,8 @@ impl Default for EngineOptions {
             device: Device::Cpu,
             max_batch: 16,
             model_id: String::new(),
+            threads: 0,
+            kernels: MatmulKernels::Auto,
         }
     }
 }
@@ -125,8 +132,19 @@ impl Engine {
         codec: Arc<dyn TextCodec>,
         options: EngineOptions,
     ) -> Result<Self, EngineError> {
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // The kernels split each product over the current rayon pool; running the whole forward
+        // inside this pool sets their thread count and spares each product a hand-off between pools.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("unitcoder-cpu-{i}"))
+            .build()
+            .map_err(|e| EngineError::Other(format!("cannot start {threads} CPU threads: {e}")))?;
         let mut weights = Weights::open(path, &options.device)?;
-        let model = Model::load(&mut weights)?;
+        let model = pool.install(|| Model::load_with(&mut weights, options.kernels))?;
         drop(weights);
         let config = model.config().clone();
         let (tx, rx) = mpsc::channel::<Job>();
@@ -134,7 +152,7 @@ impl Engine {
         let max_batch = options.max_batch.max(1);
         let worker = std::thread::Builder::new()
             .name("unitcoder-model".into())
-            .spawn(move || serve(model, worker_codec, rx, max_batch))
+            .spawn(move || serve(model, worker_codec, rx, max_batch, pool))
             .map_err(|e| EngineError::Other(format!("cannot start the model thread: {e}")))?;
         let model_id = if options.model_id.is_empty() {
             path.display().to_string()
@@ -262,7 +280,13 @@ impl Drop for Engine {
 }
 
 /// The model thread: takes the first waiting job, adds whatever else is waiting, runs them.
-fn serve(model: Model, codec: Arc<dyn TextCodec>, jobs: Receiver<Job>, max_batch: usize) {
+fn serve(
+    model: Model,
+    codec: Arc<dyn TextCodec>,
+    jobs: Receiver<Job>,
+    max_batch: usize,
+    pool: rayon::ThreadPool,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         let mut rows: usize = batch[0].requests.iter().map(|r| r.n).sum();
@@ -275,7 +299,7 @@ fn serve(model: Model, codec: Arc<dyn TextCodec>, jobs: Receiver<Job>, max_batch
                 Err(_) => break,
             }
         }
-        run_jobs(&model, codec.as_ref(), &batch, max_batch);
+        pool.install(|| run_jobs(&model, codec.as_ref(), &batch, max_batch));
     }
 }
 

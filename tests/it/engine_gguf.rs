@@ -1,13 +1,14 @@
 //! Engine tests on the real default GGUF (SmolLM2-135M-Instruct Q4_1): our greedy tokens equal
 //! llama.cpp's for 32 steps of a chat prompt (fixture made by
 //! `tests/fixtures/engine/make_llama_cpp_logits.py`), logits agree closely, and quantized batched runs are
-//! reproducible, and the engine answers the chat prompt of the issue with a Python function.
+//! reproducible, the engine's own kernels and candle's give the same greedy tokens, and the engine
+//! answers the chat prompt of the issue with a Python function.
 
 use candle_core::Device;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use unitcoder::engine::batch::{self, Detokenizer, RowSpec};
-use unitcoder::engine::models::Model;
+use unitcoder::engine::models::{MatmulKernels, Model};
 use unitcoder::engine::weights::Weights;
 use unitcoder::engine::{
     Engine, EngineError, EngineOptions, FinishReason, Generator, Message, Prompt, Request,
@@ -167,4 +168,24 @@ fn default_model_answers_the_chat_prompt_with_a_function() {
         c.text
     );
     assert!(code.contains("sum") || code.contains("for "), "{}", c.text);
+}
+
+#[test]
+fn own_kernels_and_candles_give_the_same_greedy_tokens() {
+    let _one = one_at_a_time();
+    let fx = fixture();
+    let fast = load();
+    // Every projection of the default model (Q4_1 blocks, the tied Q8_0 table) runs on our kernels.
+    let (on_fast, all) = fast.fast_layers();
+    assert_eq!((on_fast, all), (30 * 7 + 1, 30 * 7 + 1));
+    let mut w = Weights::open(&default_gguf(), &Device::Cpu).unwrap();
+    let candle = Model::load_with(&mut w, MatmulKernels::Candle).unwrap();
+    assert_eq!(candle.fast_layers().0, 0);
+    let prompts = vec![fx.prompt_ids.clone(), fx.prompt_ids[4..].to_vec()];
+    let ours = greedy_rows(fast, &prompts, 32);
+    let theirs = greedy_rows(&candle, &prompts, 32);
+    assert_eq!(ours, theirs);
+    // Both quantize activations to int8 blocks the way llama.cpp does, so they also follow it.
+    let cpp: Vec<u32> = fx.steps.iter().take(32).map(|s| s.token).collect();
+    assert_eq!(ours[0], cpp);
 }

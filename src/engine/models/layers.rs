@@ -1,13 +1,27 @@
-//! The building blocks the decoder architectures share: [`QLinear`] (every matmul goes through it, so a
-//! faster quantized kernel can be swapped in at one place), RMS norm, the embedding lookup that
-//! dequantizes only the rows it needs, rotary embeddings with per-row positions, grouped-query attention
-//! over the preallocated KV cache with per-row masks, and the SwiGLU MLP.
+//! The building blocks the decoder architectures share: [`QLinear`] (every matmul goes through it: on
+//! the CPU, quantized weights of the types [`QMatrix`] supports run on the engine's own kernels,
+//! anything else on candle's `QMatMul`; [`MatmulKernels`] can force candle's path for comparison), RMS
+//! norm, the embedding lookup that dequantizes only the rows it needs, rotary embeddings with per-row
+//! positions, grouped-query attention over the preallocated KV cache with per-row masks, and the
+//! SwiGLU MLP.
 
+use crate::engine::kernels::{KernelError, QMatrix};
 use crate::engine::kv_cache::KvCache;
 use crate::engine::weights::{Weight, Weights};
 use crate::engine::EngineError;
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
+
+/// Which code runs the products on quantized weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernels {
+    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
+    /// `QMatMul` elsewhere.
+    #[default]
+    Auto,
+    /// candle's `QMatMul` everywhere (for comparisons in tests and benchmarks).
+    Candle,
+}
 
 /// A linear layer `y = x W^T (+ b)`: quantized GGUF weights stay quantized; dense weights keep their
 /// stored dtype and the activations are cast to it for the matmul.
@@ -17,14 +31,30 @@ pub struct QLinear {
 }
 
 enum LinearWeight {
+    /// The engine's CPU kernels (weights repacked at load).
+    Fast(QMatrix),
     Quantized(QMatMul),
     Dense(Tensor),
 }
 
 impl QLinear {
     /// Wraps a loaded weight (`[out, in]`) and an optional f32 bias (`[out]`).
-    pub fn new(weight: Weight, bias: Option<Tensor>) -> candle_core::Result<Self> {
+    pub fn new(
+        weight: Weight,
+        bias: Option<Tensor>,
+        kernels: MatmulKernels,
+    ) -> candle_core::Result<Self> {
         let weight = match weight {
+            Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
+                match QMatrix::from_qtensor(&q) {
+                    Ok(m) => LinearWeight::Fast(m),
+                    // Types without our kernels (F16 tables, Q5_0, Q2_K, ...) stay on candle's.
+                    Err(KernelError::UnsupportedType(_)) => {
+                        LinearWeight::Quantized(QMatMul::from_arc(q)?)
+                    }
+                    Err(e) => return Err(candle_core::Error::wrap(e)),
+                }
+            }
             Weight::Quantized(q) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
             // On CPU, f16/bf16 matmuls round their outputs to 16 bits, and where gemm splits the work
             // depends on the batch shape: a batched row could then differ from the same row alone.
@@ -36,19 +66,30 @@ impl QLinear {
     }
 
     /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`.
-    pub fn load(w: &mut Weights, name: &str, with_bias: bool) -> Result<Self, EngineError> {
+    pub fn load(
+        w: &mut Weights,
+        name: &str,
+        with_bias: bool,
+        kernels: MatmulKernels,
+    ) -> Result<Self, EngineError> {
         let weight = w.load(&format!("{name}.weight"))?;
         let bias = if with_bias {
             Some(w.load_f32(&format!("{name}.bias"))?)
         } else {
             None
         };
-        Ok(Self::new(weight, bias)?)
+        Ok(Self::new(weight, bias, kernels)?)
+    }
+
+    /// Whether this layer runs on the engine's own kernels.
+    pub fn is_fast(&self) -> bool {
+        matches!(self.weight, LinearWeight::Fast(_))
     }
 
     /// `x`: `[..., in]` f32, contiguous; returns `[..., out]` f32.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = match &self.weight {
+            LinearWeight::Fast(m) => m.forward(x)?,
             LinearWeight::Quantized(q) => q.forward(x)?,
             LinearWeight::Dense(w) => {
                 let dims = x.dims().to_vec();
@@ -72,6 +113,18 @@ impl QLinear {
     /// the requested rows (the table is never expanded to f32).
     pub fn embedding(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         match &self.weight {
+            LinearWeight::Fast(m) => {
+                let (b, t) = ids.dims2()?;
+                let device = ids.device().clone();
+                let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+                let cols = m.cols();
+                let mut rows = vec![0f32; ids.len() * cols];
+                for (id, out) in ids.iter().zip(rows.chunks_exact_mut(cols)) {
+                    m.dequantize_row_into(*id as usize, out)
+                        .map_err(candle_core::Error::wrap)?;
+                }
+                Tensor::from_vec(rows, (b, t, cols), &device)
+            }
             LinearWeight::Quantized(q) => q.embedding(ids)?.to_dtype(DType::F32),
             LinearWeight::Dense(w) => {
                 let (b, t) = ids.dims2()?;
@@ -206,13 +259,14 @@ impl Attention {
         n_kv_head: usize,
         head_dim: usize,
         qkv_bias: bool,
+        kernels: MatmulKernels,
     ) -> Result<Self, EngineError> {
         let p = format!("blk.{layer}");
         Ok(Attention {
-            q: QLinear::load(w, &format!("{p}.attn_q"), qkv_bias)?,
-            k: QLinear::load(w, &format!("{p}.attn_k"), qkv_bias)?,
-            v: QLinear::load(w, &format!("{p}.attn_v"), qkv_bias)?,
-            o: QLinear::load(w, &format!("{p}.attn_output"), false)?,
+            q: QLinear::load(w, &format!("{p}.attn_q"), qkv_bias, kernels)?,
+            k: QLinear::load(w, &format!("{p}.attn_k"), qkv_bias, kernels)?,
+            v: QLinear::load(w, &format!("{p}.attn_v"), qkv_bias, kernels)?,
+            o: QLinear::load(w, &format!("{p}.attn_output"), false, kernels)?,
             n_head,
             n_kv_head,
             head_dim,
@@ -279,12 +333,16 @@ pub struct Mlp {
 
 impl Mlp {
     /// Loads `blk.{i}.ffn_{gate,up,down}`.
-    pub fn load(w: &mut Weights, layer: usize) -> Result<Self, EngineError> {
+    pub fn load(
+        w: &mut Weights,
+        layer: usize,
+        kernels: MatmulKernels,
+    ) -> Result<Self, EngineError> {
         let p = format!("blk.{layer}");
         Ok(Mlp {
-            gate: QLinear::load(w, &format!("{p}.ffn_gate"), false)?,
-            up: QLinear::load(w, &format!("{p}.ffn_up"), false)?,
-            down: QLinear::load(w, &format!("{p}.ffn_down"), false)?,
+            gate: QLinear::load(w, &format!("{p}.ffn_gate"), false, kernels)?,
+            up: QLinear::load(w, &format!("{p}.ffn_up"), false, kernels)?,
+            down: QLinear::load(w, &format!("{p}.ffn_down"), false, kernels)?,
         })
     }
 
@@ -305,7 +363,12 @@ pub struct Block {
 
 impl Block {
     /// Loads block `layer`.
-    pub fn load(w: &mut Weights, layer: usize, cfg: &super::Config) -> Result<Self, EngineError> {
+    pub fn load(
+        w: &mut Weights,
+        layer: usize,
+        cfg: &super::Config,
+        kernels: MatmulKernels,
+    ) -> Result<Self, EngineError> {
         Ok(Block {
             attn_norm: RmsNorm::load(w, &format!("blk.{layer}.attn_norm"), cfg.eps)?,
             attn: Attention::load(
@@ -315,10 +378,17 @@ impl Block {
                 cfg.n_kv_head,
                 cfg.head_dim,
                 cfg.qkv_bias,
+                kernels,
             )?,
             ffn_norm: RmsNorm::load(w, &format!("blk.{layer}.ffn_norm"), cfg.eps)?,
-            mlp: Mlp::load(w, layer)?,
+            mlp: Mlp::load(w, layer, kernels)?,
         })
+    }
+
+    /// The block's seven projections.
+    pub fn linears(&self) -> [&QLinear; 7] {
+        let (a, m) = (&self.attn, &self.mlp);
+        [&a.q, &a.k, &a.v, &a.o, &m.gate, &m.up, &m.down]
     }
 
     /// Residual attention then residual MLP.

@@ -11,6 +11,7 @@ use crate::engine::kv_cache::{KvCache, Padding};
 use crate::engine::weights::Weights;
 use crate::engine::EngineError;
 use candle_core::{DType, Device, Tensor};
+pub use layers::MatmulKernels;
 use layers::{Block, QLinear, RmsNorm, Rope, StepInputs};
 
 /// The shape and numerics of a llama-family decoder.
@@ -49,8 +50,14 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads the configuration for the checkpoint's architecture and loads every tensor.
+    /// Reads the configuration for the checkpoint's architecture and loads every tensor, with the
+    /// engine's own quantized kernels where they apply.
     pub fn load(weights: &mut Weights) -> Result<Self, EngineError> {
+        Self::load_with(weights, MatmulKernels::Auto)
+    }
+
+    /// Like [`Model::load`], choosing which code runs the quantized products.
+    pub fn load_with(weights: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let arch = weights.architecture()?;
         let config = match arch.as_str() {
             "llama" => llama::config(weights)?,
@@ -64,19 +71,24 @@ impl Model {
                 })
             }
         };
-        Self::from_config(config, weights)
+        Self::from_config(config, weights, kernels)
     }
 
-    fn from_config(config: Config, w: &mut Weights) -> Result<Self, EngineError> {
+    fn from_config(
+        config: Config,
+        w: &mut Weights,
+        kernels: MatmulKernels,
+    ) -> Result<Self, EngineError> {
         let device = w.device().clone();
-        let embed = QLinear::new(w.load("token_embd.weight")?, None)?;
+        // Tied checkpoints project onto the vocabulary with this table too, so it gets the kernels.
+        let embed = QLinear::new(w.load("token_embd.weight")?, None, kernels)?;
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
-            blocks.push(Block::load(w, i, &config)?);
+            blocks.push(Block::load(w, i, &config, kernels)?);
         }
         let norm = RmsNorm::load(w, "output_norm", config.eps)?;
         let output = if w.contains("output.weight") {
-            Some(QLinear::load(w, "output", false)?)
+            Some(QLinear::load(w, "output", false, kernels)?)
         } else {
             None
         };
@@ -102,6 +114,17 @@ impl Model {
     /// The model's configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// How many of the model's linear layers (output projection included) run on the engine's own
+    /// kernels, out of how many.
+    pub fn fast_layers(&self) -> (usize, usize) {
+        let mut all: Vec<&QLinear> = vec![&self.embed];
+        all.extend(self.output.iter());
+        for b in &self.blocks {
+            all.extend(b.linears());
+        }
+        (all.iter().filter(|l| l.is_fast()).count(), all.len())
     }
 
     /// The device the model runs on.
