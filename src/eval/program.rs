@@ -37,7 +37,7 @@ impl Default for JobSettings {
             factor: 4.0,
             variant_cap_secs: 60.0,
             assert_timeout_secs: 3.0,
-            mbpp_timeout_secs: 10.0,
+            mbpp_timeout_secs: 20.0,
             unittest_timeout_secs: 240.0,
             memory_mb: 4096,
         }
