@@ -106,6 +106,7 @@ pub fn load_model(
         device: unitcoder::engine::device::parse_device(device)?,
         max_batch,
         model_id: m.id.clone(),
+        ..EngineOptions::default()
     };
     Ok(Engine::with_codec(
         &path,
