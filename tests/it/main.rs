@@ -4,13 +4,13 @@
 mod cli;
 mod common;
 mod corpus;
-mod engine_tiny;
 mod engine_gguf;
+mod engine_tiny;
 mod generate;
 mod models;
 mod models_hf;
-mod tokenizer;
 mod retrieve;
 mod sandbox;
 mod synth;
 mod synth_e2e;
+mod tokenizer;
