@@ -159,7 +159,8 @@ fn tests_whole(code: &str, function: &str) -> Option<String> {
     if !has_case {
         return None;
     }
-    let body = kept.join("\n\n") + "\n";
+    // SmolLM-sized models often call the function as a method (`self.f(...)`): the tests mean `f`.
+    let body = (kept.join("\n\n") + "\n").replace(&format!("self.{function}("), &format!("{function}("));
     // Small models often forget the import the class needs; it is never wrong to add it.
     let imported = kept.iter().any(|k| {
         let k = k.trim_start();
@@ -342,6 +343,9 @@ mod tests {
         let code = "class TestF(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n";
         let t = tests_from_code(code, "f").unwrap();
         assert!(t.starts_with("import unittest\n\nclass TestF("), "{t}");
+        let method = "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(self.f(1), 1)\n";
+        let t = tests_from_code(method, "f").unwrap();
+        assert!(t.contains("self.assertEqual(f(1), 1)"), "{t}");
         let with =
             "from unittest import TestCase\nclass T(TestCase):\n    def test_a(self):\n        self.assertTrue(f(1))\n";
         assert!(!tests_from_code(with, "f").unwrap().contains("import unittest\n"));
