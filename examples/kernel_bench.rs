@@ -31,9 +31,7 @@ fn best<F: FnMut() -> Result<()>>(budget: Duration, mut f: F) -> Result<Duration
 }
 
 fn inputs(m: usize, cols: usize) -> Vec<f32> {
-    (0..m * cols)
-        .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.7)
-        .collect()
+    (0..m * cols).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.7).collect()
 }
 
 struct Loaded {
@@ -43,46 +41,24 @@ struct Loaded {
     bytes: usize,
 }
 
-fn load(
-    content: &gguf_file::Content,
-    file: &mut std::fs::File,
-    name: &str,
-    isa: Option<Isa>,
-) -> Result<Loaded> {
-    let qt: QTensor = content
-        .tensor(file, name, &Device::Cpu)
-        .with_context(|| format!("tensor {name}"))?;
+fn load(content: &gguf_file::Content, file: &mut std::fs::File, name: &str, isa: Option<Isa>) -> Result<Loaded> {
+    let qt: QTensor = content.tensor(file, name, &Device::Cpu).with_context(|| format!("tensor {name}"))?;
     let bytes = qt.storage_size_in_bytes();
     let mut ours = QMatrix::from_qtensor(&qt).with_context(|| format!("repacking {name}"))?;
     if let Some(isa) = isa {
         ours.set_isa(isa)?;
     }
-    Ok(Loaded {
-        name: name.to_string(),
-        ours,
-        theirs: QMatMul::from_qtensor(qt)?,
-        bytes,
-    })
+    Ok(Loaded { name: name.to_string(), ours, theirs: QMatMul::from_qtensor(qt)?, bytes })
 }
 
 /// The other supported types on an ffn_down-shaped (576x1536) matrix (K-quants need 256 | cols) quantized by candle from
 /// pseudo-random weights: the default model has none of them.
 fn other_types(isa: Option<Isa>, budget: Duration) -> Result<()> {
     use candle_core::quantized::GgmlDType;
-    println!(
-        "\nother types, 576x1536 (ffn_down shape) quantized by candle from pseudo-random weights:"
-    );
-    let w: Vec<f32> = (0..1536 * 576)
-        .map(|i| ((i * 2654435761usize % 10007) as f32 / 5003.5 - 1.0) * 0.05)
-        .collect();
+    println!("\nother types, 576x1536 (ffn_down shape) quantized by candle from pseudo-random weights:");
+    let w: Vec<f32> = (0..1536 * 576).map(|i| ((i * 2654435761usize % 10007) as f32 / 5003.5 - 1.0) * 0.05).collect();
     let w = Tensor::from_vec(w, (576, 1536), &Device::Cpu)?;
-    for dtype in [
-        GgmlDType::Q4_0,
-        GgmlDType::Q8_0,
-        GgmlDType::Q4K,
-        GgmlDType::Q5K,
-        GgmlDType::Q6K,
-    ] {
+    for dtype in [GgmlDType::Q4_0, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
         let qt = QTensor::quantize(&w, dtype)?;
         let mut ours = QMatrix::from_qtensor(&qt)?;
         if let Some(isa) = isa {
@@ -186,24 +162,12 @@ fn bench() -> Result<()> {
         "blk.0.ffn_down.weight",
         "token_embd.weight",
     ];
-    let loaded = names
-        .iter()
-        .map(|n| load(&content, &mut file, n, isa))
-        .collect::<Result<Vec<_>>>()?;
+    let loaded = names.iter().map(|n| load(&content, &mut file, n, isa)).collect::<Result<Vec<_>>>()?;
     // One side at a time: both thread pools spin while idle, so interleaving them would let each
     // slow the other down on a 2-core machine.
-    let cases: Vec<(&Loaded, usize)> = loaded
-        .iter()
-        .flat_map(|l| [1, 8, 256].map(|m| (l, m)))
-        .collect();
-    let ours = cases
-        .iter()
-        .map(|(l, m)| time_ours(l, *m, budget))
-        .collect::<Result<Vec<_>>>()?;
-    let theirs = cases
-        .iter()
-        .map(|(l, m)| time_candle(l, *m, budget))
-        .collect::<Result<Vec<_>>>()?;
+    let cases: Vec<(&Loaded, usize)> = loaded.iter().flat_map(|l| [1, 8, 256].map(|m| (l, m))).collect();
+    let ours = cases.iter().map(|(l, m)| time_ours(l, *m, budget)).collect::<Result<Vec<_>>>()?;
+    let theirs = cases.iter().map(|(l, m)| time_candle(l, *m, budget)).collect::<Result<Vec<_>>>()?;
     for (((l, m), ours), theirs) in cases.iter().zip(ours).zip(theirs) {
         let (rows, cols) = (l.ours.rows(), l.ours.cols());
         let flop = 2.0 * (m * rows * cols) as f64;
@@ -264,84 +228,36 @@ fn isas(content: &gguf_file::Content, file: &mut std::fs::File) -> Result<()> {
             }
         }
         for (isa, t) in Isa::available().into_iter().zip(bests) {
-            println!(
-                "m={m} {isa:?}: {:.2} ms/step = {:.0} tok/s",
-                t.as_secs_f64() * 1e3,
-                m as f64 / t.as_secs_f64()
-            );
+            println!("m={m} {isa:?}: {:.2} ms/step = {:.0} tok/s", t.as_secs_f64() * 1e3, m as f64 / t.as_secs_f64());
         }
     }
     Ok(())
 }
 
 /// Every layer's seven matrices and the output projection, in model order.
-fn model_matrices(
-    content: &gguf_file::Content,
-    file: &mut std::fs::File,
-    isa: Option<Isa>,
-) -> Result<Vec<Loaded>> {
-    let layers = (0..)
-        .take_while(|i| {
-            content
-                .tensor_infos
-                .contains_key(&format!("blk.{i}.attn_q.weight"))
-        })
-        .count();
+fn model_matrices(content: &gguf_file::Content, file: &mut std::fs::File, isa: Option<Isa>) -> Result<Vec<Loaded>> {
+    let layers = (0..).take_while(|i| content.tensor_infos.contains_key(&format!("blk.{i}.attn_q.weight"))).count();
     let mut mats = Vec::new();
     for i in 0..layers {
-        for t in [
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for t in ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"] {
             mats.push(load(content, file, &format!("blk.{i}.{t}.weight"), isa)?);
         }
     }
-    let output = if content.tensor_infos.contains_key("output.weight") {
-        "output.weight"
-    } else {
-        "token_embd.weight"
-    };
+    let output = if content.tensor_infos.contains_key("output.weight") { "output.weight" } else { "token_embd.weight" };
     mats.push(load(content, file, output, isa)?);
     Ok(mats)
 }
 
 /// Every layer's seven matrices and the (tied) output projection, in model order, for m = 1 and 8.
-fn whole_model(
-    content: &gguf_file::Content,
-    file: &mut std::fs::File,
-    isa: Option<Isa>,
-) -> Result<()> {
-    let layers = (0..)
-        .take_while(|i| {
-            content
-                .tensor_infos
-                .contains_key(&format!("blk.{i}.attn_q.weight"))
-        })
-        .count();
+fn whole_model(content: &gguf_file::Content, file: &mut std::fs::File, isa: Option<Isa>) -> Result<()> {
+    let layers = (0..).take_while(|i| content.tensor_infos.contains_key(&format!("blk.{i}.attn_q.weight"))).count();
     let mut mats = Vec::new();
     for i in 0..layers {
-        for t in [
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for t in ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"] {
             mats.push(load(content, file, &format!("blk.{i}.{t}.weight"), isa)?);
         }
     }
-    let output = if content.tensor_infos.contains_key("output.weight") {
-        "output.weight"
-    } else {
-        "token_embd.weight"
-    };
+    let output = if content.tensor_infos.contains_key("output.weight") { "output.weight" } else { "token_embd.weight" };
     mats.push(load(content, file, output, isa)?);
     let bytes: usize = mats.iter().map(|l| l.bytes).sum();
     println!(

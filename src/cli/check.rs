@@ -11,28 +11,16 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 use unitcoder::progress::Reporter;
-use unitcoder::sandbox::{
-    Isolation, Job, Limits, Sandbox, SandboxConfig, Status, TestOutcome, TestStatus, Verdict,
-};
+use unitcoder::sandbox::{Isolation, Job, Limits, Sandbox, SandboxConfig, Status, TestOutcome, TestStatus, Verdict};
 
 /// Run a program against its tests in the sandbox and report the verdict.
 #[derive(Args)]
 pub struct CheckArgs {
     /// The candidate program (Python source file).
-    #[arg(
-        long,
-        value_name = "PROGRAM.py",
-        conflicts_with = "batch",
-        requires = "tests"
-    )]
+    #[arg(long, value_name = "PROGRAM.py", conflicts_with = "batch", requires = "tests")]
     code: Option<PathBuf>,
     /// The tests (unittest classes, `def check(candidate)` + call, bare asserts or `test_*` functions).
-    #[arg(
-        long,
-        value_name = "TESTS.py",
-        conflicts_with = "batch",
-        requires = "code"
-    )]
+    #[arg(long, value_name = "TESTS.py", conflicts_with = "batch", requires = "code")]
     tests: Option<PathBuf>,
     /// Wall-clock limit per run, in seconds.
     #[arg(long, value_name = "SECS")]
@@ -79,11 +67,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
     if let Some(m) = args.memory_mb {
         limits.memory_mb = m;
     }
-    let mut config = SandboxConfig {
-        python: args.python.clone(),
-        limits,
-        ..SandboxConfig::default()
-    };
+    let mut config = SandboxConfig { python: args.python.clone(), limits, ..SandboxConfig::default() };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
     }
@@ -97,46 +81,24 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
     }
 }
 
-fn single(
-    code: &PathBuf,
-    tests: &PathBuf,
-    config: SandboxConfig,
-    json: bool,
-) -> anyhow::Result<Outcome> {
-    let program =
-        std::fs::read_to_string(code).with_context(|| format!("reading {}", code.display()))?;
-    let tests_src =
-        std::fs::read_to_string(tests).with_context(|| format!("reading {}", tests.display()))?;
+fn single(code: &PathBuf, tests: &PathBuf, config: SandboxConfig, json: bool) -> anyhow::Result<Outcome> {
+    let program = std::fs::read_to_string(code).with_context(|| format!("reading {}", code.display()))?;
+    let tests_src = std::fs::read_to_string(tests).with_context(|| format!("reading {}", tests.display()))?;
     let sandbox = Sandbox::new(config)?;
-    let job = Job {
-        id: code.display().to_string(),
-        program,
-        tests: tests_src,
-        limits: None,
-    };
+    let job = Job { id: code.display().to_string(), program, tests: tests_src, limits: None };
     let verdict = sandbox.run(&job);
     print_human(&verdict);
     if json {
         println!("{}", serde_json::to_string(&verdict)?);
     }
-    Ok(if verdict.passed() {
-        Outcome::Success
-    } else {
-        Outcome::Failures
-    })
+    Ok(if verdict.passed() { Outcome::Success } else { Outcome::Failures })
 }
 
 fn print_human(v: &Verdict) {
     let status = format!("{:?}", v.status).to_lowercase();
     match &v.reason {
-        Some(r) => println!(
-            "{status}: {r} ({} ms, isolation {})",
-            v.duration_ms, v.isolation.level
-        ),
-        None => println!(
-            "{status} ({} ms, isolation {})",
-            v.duration_ms, v.isolation.level
-        ),
+        Some(r) => println!("{status}: {r} ({} ms, isolation {})", v.duration_ms, v.isolation.level),
+        None => println!("{status} ({} ms, isolation {})", v.duration_ms, v.isolation.level),
     }
     for t in &v.tests {
         let s = format!("{:?}", t.status).to_lowercase();
@@ -148,8 +110,7 @@ fn print_human(v: &Verdict) {
 }
 
 fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Result<Outcome> {
-    let text =
-        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let default_limits = config.limits.clone();
     let mut jobs = Vec::new();
     let mut malformed = Vec::new();
@@ -160,26 +121,16 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
         match serde_json::from_str::<BatchLine>(line) {
             Ok(b) => {
                 let limits = match b.timeout {
-                    Some(t) if t.is_finite() && t > 0.0 => Some(Limits {
-                        timeout: Duration::from_secs_f64(t),
-                        ..default_limits.clone()
-                    }),
+                    Some(t) if t.is_finite() && t > 0.0 => {
+                        Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() })
+                    }
                     Some(t) => {
-                        malformed.push((
-                            i + 1,
-                            Some(b.id),
-                            format!("field `timeout`: must be positive, got {t}"),
-                        ));
+                        malformed.push((i + 1, Some(b.id), format!("field `timeout`: must be positive, got {t}")));
                         continue;
                     }
                     None => None,
                 };
-                jobs.push(Job {
-                    id: b.id,
-                    program: b.code,
-                    tests: b.tests,
-                    limits,
-                });
+                jobs.push(Job { id: b.id, program: b.code, tests: b.tests, limits });
             }
             Err(e) => {
                 let id = serde_json::from_str::<serde_json::Value>(line)
@@ -195,10 +146,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     for (line, id, err) in &malformed {
         let message = format!("{} line {line}: {err}", input.display());
         eprintln!("error: {message}");
-        let verdict = malformed_verdict(
-            id.clone().unwrap_or_else(|| format!("line {line}")),
-            message,
-        );
+        let verdict = malformed_verdict(id.clone().unwrap_or_else(|| format!("line {line}")), message);
         writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
     }
     out.flush()?;
@@ -209,11 +157,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     sandbox.run_batch(jobs, &mut |verdict| {
         all_passed &= verdict.passed();
         let line = serde_json::to_string(&verdict).map_err(anyhow::Error::from);
-        let written = line.and_then(|l| {
-            writeln!(out, "{l}")
-                .and_then(|_| out.flush())
-                .map_err(anyhow::Error::from)
-        });
+        let written = line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(anyhow::Error::from));
         if let Err(e) = written {
             write_error.get_or_insert(e);
         }
@@ -223,11 +167,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     if let Some(e) = write_error {
         return Err(e.context(format!("writing {}", output.display())));
     }
-    Ok(if all_passed {
-        Outcome::Success
-    } else {
-        Outcome::Failures
-    })
+    Ok(if all_passed { Outcome::Success } else { Outcome::Failures })
 }
 
 fn malformed_verdict(id: String, message: String) -> Verdict {
@@ -235,11 +175,7 @@ fn malformed_verdict(id: String, message: String) -> Verdict {
         id,
         status: Status::Error,
         reason: Some("malformed input".into()),
-        tests: vec![TestOutcome {
-            name: "<input>".into(),
-            status: TestStatus::Error,
-            message: Some(message),
-        }],
+        tests: vec![TestOutcome { name: "<input>".into(), status: TestStatus::Error, message: Some(message) }],
         duration_ms: 0,
         stdout_tail: String::new(),
         stderr_tail: String::new(),

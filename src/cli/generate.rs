@@ -50,6 +50,9 @@ pub struct GenerateArgs {
     /// Keep only the K most likely tokens (0: all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
+    /// Repetition penalty on already generated tokens (1.0 = off; 1.1-1.3 curbs loops).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
     /// Random seed (per prompt; samples get independent streams).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -143,6 +146,7 @@ fn base_params(args: &GenerateArgs) -> SamplingParams {
         seed: args.seed,
         stop: args.stop.clone(),
         ignore_eos: args.ignore_eos,
+        repetition_penalty: args.repetition_penalty,
     }
 }
 
@@ -213,6 +217,7 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             seed: l.seed.unwrap_or(b.seed),
             stop: l.stop.unwrap_or(b.stop),
             ignore_eos: l.ignore_eos.unwrap_or(b.ignore_eos),
+            repetition_penalty: b.repetition_penalty,
         };
         let id = l.id.unwrap_or_else(|| (items.len()).into());
         items.push(Item {

@@ -23,10 +23,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     for s in &args.shards {
         let d = RunDir::new(s);
         if !d.records().is_file() && !d.rejected().is_file() {
-            anyhow::bail!(
-                "{}: not a synth run directory (no dataset/records.jsonl or rejected.jsonl)",
-                s.display()
-            );
+            anyhow::bail!("{}: not a synth run directory (no dataset/records.jsonl or rejected.jsonl)", s.display());
         }
     }
     let shards: Vec<RunDir> = args.shards.iter().map(|s| RunDir::new(s)).collect();

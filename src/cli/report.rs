@@ -19,9 +19,6 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let stats = write_report(&RunDir::new(&args.dir))?;
     print!("{}", stats.funnel_text());
-    println!(
-        "wrote {}/report.md, report.json, funnel.svg, pass_by_round.svg",
-        args.dir.display()
-    );
+    println!("wrote {}/report.md, report.json, funnel.svg, pass_by_round.svg", args.dir.display());
     Ok(Outcome::Success)
 }

@@ -55,20 +55,13 @@ pub struct RetrieveArgs {
 
 /// Resolves the arguments into settings (the default corpus included).
 pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
-    let corpus = if args.corpus.is_empty() {
-        vec![stdlib_dir(&args.python)?]
-    } else {
-        args.corpus.clone()
-    };
+    let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
     let mut s = RetrieveSettings::new(corpus);
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
     }
     if !(0.0..=1.0).contains(&args.near_dup) {
-        bail!(
-            "--near-dup {}: expected a Jaccard threshold between 0 and 1",
-            args.near_dup
-        );
+        bail!("--near-dup {}: expected a Jaccard threshold between 0 and 1", args.near_dup);
     }
     if args.ngram == 0 {
         bail!("--ngram must be at least 1");
@@ -76,18 +69,10 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     s.decontaminate = args.decontaminate.clone();
     s.ngram = args.ngram;
     s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
-    s.limits = Limits {
-        min_lines: args.min_lines,
-        max_lines: args.max_lines,
-        ..Limits::default()
-    };
+    s.limits = Limits { min_lines: args.min_lines, max_lines: args.max_lines, ..Limits::default() };
     s.limit = args.limit;
     s.shard = args.shard.unwrap_or(Shard::ALL);
-    s.on_malformed = if args.strict {
-        OnMalformed::Fail
-    } else {
-        OnMalformed::Skip
-    };
+    s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
     Ok(s)
 }
 
@@ -96,19 +81,15 @@ pub fn stdlib_dir(python: &str) -> anyhow::Result<PathBuf> {
     let out = std::process::Command::new(python)
         .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
         .output()
-        .with_context(|| format!("running `{python}` to find the standard library (pass --corpus to use another corpus)"))?;
+        .with_context(|| {
+            format!("running `{python}` to find the standard library (pass --corpus to use another corpus)")
+        })?;
     if !out.status.success() {
-        bail!(
-            "`{python}` could not report its standard library: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("`{python}` could not report its standard library: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     if !dir.join("os.py").is_file() {
-        bail!(
-            "{}: not a Python standard-library source directory (no os.py)",
-            dir.display()
-        );
+        bail!("{}: not a Python standard-library source directory (no os.py)", dir.display());
     }
     Ok(dir)
 }
@@ -120,30 +101,13 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
     let result = retrieve::retrieve_to_file(&settings, &args.out, &bars);
     let stats_path = retrieve::stats_path(&args.out);
     let stats = result.with_context(|| {
-        format!(
-            "retrieve stopped; records so far are in {}, counts in {}",
-            args.out.display(),
-            stats_path.display()
-        )
+        format!("retrieve stopped; records so far are in {}, counts in {}", args.out.display(), stats_path.display())
     })?;
-    println!(
-        "corpus: {}",
-        settings
-            .corpus
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("corpus: {}", settings.corpus.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     print!("{}", stats.funnel());
     for example in &stats.malformed_examples {
         println!("malformed: {example}");
     }
-    println!(
-        "wrote {} records to {} (funnel: {})",
-        stats.kept,
-        args.out.display(),
-        stats_path.display()
-    );
+    println!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display());
     Ok(Outcome::Success)
 }

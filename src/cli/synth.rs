@@ -54,11 +54,14 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Most new tokens per model answer.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 320)]
     pub max_tokens: usize,
     /// Temperature of fix samples.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.7)]
     pub temperature: f32,
+    /// Repetition penalty on every model answer (1.0 = off).
+    #[arg(long, default_value_t = 1.1)]
+    pub repetition_penalty: f32,
     /// Model requests per generate call (batched across functions).
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
@@ -138,6 +141,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         max_tokens: args.max_tokens,
         temperature: args.temperature,
+        repetition_penalty: args.repetition_penalty,
         batch: args.batch,
         prompts: Prompts::load(args.prompts.as_deref())?,
         ..SynthSettings::default()

@@ -1,9 +1,7 @@
 //! JSON Lines corpora (plain, gzip or zstd): one JSON object per line with a `content` string and
 //! optional provenance fields (see [`super::PATH_FIELDS`] and friends).
 
-use super::{
-    CorpusError, CorpusKind, Origin, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS,
-};
+use super::{CorpusError, CorpusKind, Origin, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS};
 use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -21,10 +19,7 @@ pub struct JsonlReader {
 impl JsonlReader {
     /// Opens `path`, choosing the decompressor from its name.
     pub fn open(path: &Path) -> Result<Self, CorpusError> {
-        let io = |source| CorpusError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| CorpusError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
         let raw: Box<dyn Read + Send> = match CorpusKind::of(path)? {
             // MultiGzDecoder: concatenated gzip members are common in dataset dumps.
@@ -42,17 +37,11 @@ impl JsonlReader {
     }
 
     fn malformed(&self, message: impl Into<String>) -> CorpusError {
-        CorpusError::Malformed {
-            path: self.path.clone(),
-            unit: "line",
-            index: self.line,
-            message: message.into(),
-        }
+        CorpusError::Malformed { path: self.path.clone(), unit: "line", index: self.line, message: message.into() }
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<SourceFile, CorpusError> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| self.malformed(format!("invalid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| self.malformed(format!("invalid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(self.malformed("not a JSON object"));
         };
@@ -61,13 +50,7 @@ impl JsonlReader {
             Some(_) => return Err(self.malformed("field `content` is not a string")),
             None => return Err(self.malformed("missing field `content`")),
         };
-        let mut file = SourceFile::new(
-            content,
-            Origin {
-                file: self.path.clone(),
-                line: Some(self.line),
-            },
-        );
+        let mut file = SourceFile::new(content, Origin { file: self.path.clone(), line: Some(self.line) });
         file.path = first_string(&map, PATH_FIELDS);
         file.repo = first_string(&map, REPO_FIELDS);
         file.license = licenses(&map);
@@ -76,9 +59,7 @@ impl JsonlReader {
 }
 
 fn first_string(map: &serde_json::Map<String, Value>, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| map.get(*n).and_then(Value::as_str).map(str::to_string))
+    names.iter().find_map(|n| map.get(*n).and_then(Value::as_str).map(str::to_string))
 }
 
 fn licenses(map: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -86,11 +67,7 @@ fn licenses(map: &serde_json::Map<String, Value>) -> Vec<String> {
         match map.get(*name) {
             Some(Value::String(s)) => return vec![s.clone()],
             Some(Value::Array(items)) => {
-                return items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect();
+                return items.iter().filter_map(Value::as_str).map(str::to_string).collect();
             }
             _ => {}
         }
@@ -115,10 +92,7 @@ impl Iterator for JsonlReader {
                 }
                 Err(source) => {
                     self.done = true;
-                    return Some(Err(CorpusError::Io {
-                        path: self.path.clone(),
-                        source,
-                    }));
+                    return Some(Err(CorpusError::Io { path: self.path.clone(), source }));
                 }
             }
         }

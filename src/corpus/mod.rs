@@ -60,14 +60,7 @@ pub struct SourceFile {
 impl SourceFile {
     /// Builds a source file, computing its content id.
     pub fn new(content: String, origin: Origin) -> Self {
-        SourceFile {
-            id: content_id(&content),
-            content,
-            path: None,
-            repo: None,
-            license: Vec::new(),
-            origin,
-        }
+        SourceFile { id: content_id(&content), content, path: None, repo: None, license: Vec::new(), origin }
     }
 }
 
@@ -129,10 +122,7 @@ pub enum CorpusError {
 impl CorpusError {
     /// Whether the reader can go on after this error (a bad entry, not a broken file).
     pub fn is_recoverable(&self) -> bool {
-        matches!(
-            self,
-            CorpusError::Malformed { .. } | CorpusError::Unreadable { .. }
-        )
+        matches!(self, CorpusError::Malformed { .. } | CorpusError::Unreadable { .. })
     }
 }
 
@@ -162,13 +152,8 @@ impl CorpusKind {
         if !path.exists() {
             return Err(CorpusError::NotFound(path.to_path_buf()));
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        let json = |stem: &str| {
-            stem.ends_with(".jsonl") || stem.ends_with(".json") || stem.ends_with(".ndjson")
-        };
+        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let json = |stem: &str| stem.ends_with(".jsonl") || stem.ends_with(".json") || stem.ends_with(".ndjson");
         if let Some(stem) = name.strip_suffix(".gz") {
             if json(stem) {
                 return Ok(CorpusKind::JsonlGz);
@@ -194,9 +179,7 @@ pub type SourceIter = Box<dyn Iterator<Item = Result<SourceFile, CorpusError>> +
 /// Opens one corpus path (file or directory) as a stream of source files.
 pub fn open(path: &Path) -> Result<SourceIter, CorpusError> {
     Ok(match CorpusKind::of(path)? {
-        CorpusKind::Jsonl | CorpusKind::JsonlGz | CorpusKind::JsonlZst => {
-            Box::new(JsonlReader::open(path)?)
-        }
+        CorpusKind::Jsonl | CorpusKind::JsonlGz | CorpusKind::JsonlZst => Box::new(JsonlReader::open(path)?),
         CorpusKind::Parquet => Box::new(ParquetReader::open(path)?),
         CorpusKind::PyDir | CorpusKind::PyFile => Box::new(PyDirReader::open(path)),
     })
@@ -218,10 +201,5 @@ pub(crate) const PATH_FIELDS: &[&str] = &["path", "max_stars_repo_path", "file_p
 /// Repository-name fields, in order of preference.
 pub(crate) const REPO_FIELDS: &[&str] = &["repo", "repo_name", "max_stars_repo_name"];
 /// License fields, in order of preference (a string or a list of strings).
-pub(crate) const LICENSE_FIELDS: &[&str] = &[
-    "license",
-    "licenses",
-    "max_stars_repo_licenses",
-    "detected_licenses",
-    "license_type",
-];
+pub(crate) const LICENSE_FIELDS: &[&str] =
+    &["license", "licenses", "max_stars_repo_licenses", "detected_licenses", "license_type"];

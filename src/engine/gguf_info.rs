@@ -23,10 +23,7 @@ pub struct GgufHeader {
 }
 
 fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
-    EngineError::Model {
-        path: path.display().to_string(),
-        problem: problem.into(),
-    }
+    EngineError::Model { path: path.display().to_string(), problem: problem.into() }
 }
 
 impl GgufHeader {
@@ -34,20 +31,12 @@ impl GgufHeader {
     /// Also checks that every tensor's data lies inside the file, so truncation is caught before loading.
     pub fn read(path: &Path) -> Result<Self, EngineError> {
         let file = File::open(path).map_err(|e| model_err(path, format!("cannot open: {e}")))?;
-        let file_size = file
-            .metadata()
-            .map_err(|e| model_err(path, e.to_string()))?
-            .len();
+        let file_size = file.metadata().map_err(|e| model_err(path, e.to_string()))?.len();
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader).map_err(|e| {
             // candle appends a backtrace to some errors when RUST_BACKTRACE is set; keep the message.
             let full = e.to_string();
-            let msg = full
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('(')
-                .trim_end();
+            let msg = full.lines().next().unwrap_or_default().trim_end_matches('(').trim_end();
             if msg.contains("unknown magic") || msg.contains("magic") {
                 model_err(path, format!("not a GGUF file ({msg})"))
             } else {
@@ -57,10 +46,7 @@ impl GgufHeader {
         for (name, info) in &content.tensor_infos {
             let elems = info.shape.elem_count();
             let bytes = (elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()) as u64;
-            let end = content
-                .tensor_data_offset
-                .saturating_add(info.offset)
-                .saturating_add(bytes);
+            let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes);
             if end > file_size {
                 return Err(model_err(
                     path,
@@ -68,11 +54,7 @@ impl GgufHeader {
                 ));
             }
         }
-        Ok(GgufHeader {
-            path: path.to_path_buf(),
-            content,
-            file_size,
-        })
+        Ok(GgufHeader { path: path.to_path_buf(), content, file_size })
     }
 
     /// The raw metadata value under `key`, if any.
@@ -84,10 +66,7 @@ impl GgufHeader {
     pub fn string(&self, key: &str) -> Result<&str, EngineError> {
         match self.get(key) {
             Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(self.field_err(
-                key,
-                &format!("expected a string, found {:?}", other.value_type()),
-            )),
+            Some(other) => Err(self.field_err(key, &format!("expected a string, found {:?}", other.value_type()))),
             None => Err(self.field_err(key, "missing")),
         }
     }
@@ -130,10 +109,9 @@ impl GgufHeader {
             .enumerate()
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(s.as_str()),
-                other => Err(self.field_err(
-                    key,
-                    &format!("element {i} is {:?}, expected a string", other.value_type()),
-                )),
+                other => {
+                    Err(self.field_err(key, &format!("element {i} is {:?}, expected a string", other.value_type())))
+                }
             })
             .collect()
     }
@@ -151,13 +129,9 @@ impl GgufHeader {
                 Value::I16(x) => Ok(i64::from(*x)),
                 Value::U16(x) => Ok(i64::from(*x)),
                 Value::I64(x) => Ok(*x),
-                other => Err(self.field_err(
-                    key,
-                    &format!(
-                        "element {i} is {:?}, expected an integer",
-                        other.value_type()
-                    ),
-                )),
+                other => {
+                    Err(self.field_err(key, &format!("element {i} is {:?}, expected an integer", other.value_type())))
+                }
             })
             .collect()
     }
@@ -180,10 +154,7 @@ impl GgufHeader {
     fn array(&self, key: &str) -> Result<&Vec<Value>, EngineError> {
         match self.get(key) {
             Some(Value::Array(a)) => Ok(a),
-            Some(other) => Err(self.field_err(
-                key,
-                &format!("expected an array, found {:?}", other.value_type()),
-            )),
+            Some(other) => Err(self.field_err(key, &format!("expected an array, found {:?}", other.value_type()))),
             None => Err(self.field_err(key, "missing")),
         }
     }
@@ -201,10 +172,7 @@ impl GgufHeader {
         } else {
             Err(model_err(
                 &self.path,
-                format!(
-                    "unsupported architecture `{arch}` (supported: {})",
-                    SUPPORTED_ARCHITECTURES.join(", ")
-                ),
+                format!("unsupported architecture `{arch}` (supported: {})", SUPPORTED_ARCHITECTURES.join(", ")),
             ))
         }
     }
@@ -237,9 +205,7 @@ pub fn summarize(path: &Path) -> Result<GgufSummary, EngineError> {
     let mut tensor_types = BTreeMap::new();
     let mut parameters = 0u64;
     for info in h.content.tensor_infos.values() {
-        *tensor_types
-            .entry(format!("{:?}", info.ggml_dtype).to_uppercase())
-            .or_insert(0) += 1;
+        *tensor_types.entry(format!("{:?}", info.ggml_dtype).to_uppercase()).or_insert(0) += 1;
         parameters += info.shape.elem_count() as u64;
     }
     let vocab_size = match h.get("tokenizer.ggml.tokens") {

@@ -34,12 +34,7 @@ impl KvCache {
             keys.push(Tensor::zeros(shape, dtype, device)?);
             values.push(Tensor::zeros(shape, dtype, device)?);
         }
-        Ok(KvCache {
-            keys,
-            values,
-            len: 0,
-            capacity,
-        })
+        Ok(KvCache { keys, values, len: 0, capacity })
     }
 
     /// Columns filled so far (identical for every row).
@@ -65,19 +60,10 @@ impl KvCache {
     /// Writes this step's `k`/`v` (`[batch, kv_heads, t, head_dim]`) for `layer` after the filled
     /// columns and returns views of everything filled including them. Call [`advance`](Self::advance)
     /// once all layers have appended.
-    pub fn append(
-        &mut self,
-        layer: usize,
-        k: &Tensor,
-        v: &Tensor,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
+    pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let t = k.dim(2)?;
         if self.len + t > self.capacity {
-            candle_core::bail!(
-                "KV cache full: {} + {t} columns exceed the capacity {}",
-                self.len,
-                self.capacity
-            )
+            candle_core::bail!("KV cache full: {} + {t} columns exceed the capacity {}", self.len, self.capacity)
         }
         let (kc, vc) = match (self.keys.get(layer), self.values.get(layer)) {
             (Some(kc), Some(vc)) => (kc, vc),
@@ -85,10 +71,7 @@ impl KvCache {
         };
         kc.slice_set(&k.to_dtype(kc.dtype())?.contiguous()?, 2, self.len)?;
         vc.slice_set(&v.to_dtype(vc.dtype())?.contiguous()?, 2, self.len)?;
-        Ok((
-            kc.narrow(2, 0, self.len + t)?,
-            vc.narrow(2, 0, self.len + t)?,
-        ))
+        Ok((kc.narrow(2, 0, self.len + t)?, vc.narrow(2, 0, self.len + t)?))
     }
 
     /// Marks `t` more columns as filled.
@@ -144,9 +127,7 @@ impl Padding {
 
     /// Keeps rows `rows` (same semantics as [`KvCache::select`]).
     pub fn select(&self, rows: &[u32]) -> Self {
-        Padding {
-            pads: rows.iter().map(|&r| self.pads[r as usize]).collect(),
-        }
+        Padding { pads: rows.iter().map(|&r| self.pads[r as usize]).collect() }
     }
 
     /// Rotary positions `[b * t]` for the `t` columns starting at column `offset`: column minus the
@@ -180,12 +161,7 @@ impl Padding {
 
     /// [`positions`](Self::positions) and [`mask`](Self::mask) as tensors on `device`:
     /// `[b, t]` u32 and `[b, 1, t, offset + t]` f32.
-    pub fn tensors(
-        &self,
-        offset: usize,
-        t: usize,
-        device: &Device,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
+    pub fn tensors(&self, offset: usize, t: usize, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
         let b = self.pads.len();
         let pos = Tensor::from_vec(self.positions(offset, t), (b, t), device)?;
         let mask = Tensor::from_vec(self.mask(offset, t), (b, 1, t, offset + t), device)?;

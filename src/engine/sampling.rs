@@ -2,13 +2,15 @@
 //!
 //! [`Sampler`] does greedy, temperature, top-k and top-p sampling with its own ChaCha RNG seeded from
 //! (seed, request index, sample index), so a sample's tokens never depend on which other requests were
-//! batched with it. [`find_stop`] and [`stop_holdback`] implement stop strings: the text stops before the
+//! batched with it. It also applies a repetition penalty (HF semantics) over the tokens it has
+//! picked, which stops small models from looping on one phrase until the token limit. [`find_stop`] and [`stop_holdback`] implement stop strings: the text stops before the
 //! first occurrence, and a streaming caller holds back any tail that could still become one (a stop
 //! string may span several tokens).
 
 use crate::engine::SamplingParams;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashSet;
 
 /// Logits this far (in units of temperature-scaled logits) below the best one have probability below
 /// e^-25 ≈ 1e-11 relative to it; top-p ignores them instead of sorting the whole vocabulary each step.
@@ -20,6 +22,9 @@ pub struct Sampler {
     top_p: f32,
     top_k: usize,
     rng: ChaCha8Rng,
+    repetition_penalty: f32,
+    /// The tokens this sample has generated so far (only kept when the penalty is on).
+    seen: HashSet<u32>,
 }
 
 /// Mixes the user's seed with the request and sample indices (SplitMix64 finaliser), so different
@@ -27,9 +32,7 @@ pub struct Sampler {
 pub fn sample_seed(seed: u64, request: usize, sample: usize) -> u64 {
     let mut z = seed
         ^ (request as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (sample as u64)
-            .wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-            .rotate_left(31);
+        ^ (sample as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F).rotate_left(31);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -43,7 +46,13 @@ impl Sampler {
             top_p: params.top_p,
             top_k: params.top_k,
             rng: ChaCha8Rng::seed_from_u64(sample_seed(params.seed, request, sample)),
+            repetition_penalty: params.repetition_penalty,
+            seen: HashSet::new(),
         }
+    }
+
+    fn penalised(&self) -> bool {
+        self.repetition_penalty > 0.0 && self.repetition_penalty != 1.0
     }
 
     /// Whether this sampler always takes the most likely token.
@@ -51,8 +60,19 @@ impl Sampler {
         self.temperature <= 0.0 || self.top_k == 1
     }
 
-    /// The next token given one row of logits.
+    /// The next token given one row of logits (the repetition penalty applied first).
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        if !self.penalised() {
+            return self.pick_token(logits);
+        }
+        let mut adjusted = logits.to_vec();
+        apply_repetition_penalty(&mut adjusted, &self.seen, self.repetition_penalty);
+        let token = self.pick_token(&adjusted);
+        self.seen.insert(token);
+        token
+    }
+
+    fn pick_token(&mut self, logits: &[f32]) -> u32 {
         if self.is_greedy() || logits.len() <= 1 {
             return argmax(logits);
         }
@@ -109,6 +129,17 @@ impl Sampler {
     }
 }
 
+/// Penalises the logits of `seen` tokens as Hugging Face's `RepetitionPenaltyLogitsProcessor` does:
+/// a positive logit is divided by `penalty`, a negative one multiplied, so `penalty > 1` always makes
+/// a repeat less likely.
+pub fn apply_repetition_penalty(logits: &mut [f32], seen: &HashSet<u32>, penalty: f32) {
+    for &t in seen {
+        if let Some(l) = logits.get_mut(t as usize) {
+            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+        }
+    }
+}
+
 /// The index of the largest logit (the lowest index among equals).
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -122,11 +153,7 @@ pub fn argmax(logits: &[f32]) -> u32 {
 
 /// The byte offset of the earliest occurrence of any stop string in `text`.
 pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
-    stops
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
+    stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
 }
 
 /// How many trailing bytes of `text` a streaming caller must hold back because they are a prefix of
@@ -148,13 +175,7 @@ mod tests {
     use super::*;
 
     fn params(temperature: f32, top_p: f32, top_k: usize, seed: u64) -> SamplingParams {
-        SamplingParams {
-            temperature,
-            top_p,
-            top_k,
-            seed,
-            ..SamplingParams::default()
-        }
+        SamplingParams { temperature, top_p, top_k, seed, ..SamplingParams::default() }
     }
 
     #[test]
@@ -204,6 +225,28 @@ mod tests {
         let ones = (0..4000).filter(|_| s.sample(&logits) == 1).count();
         // expected 3000 of 4000
         assert!((2800..3200).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn repetition_penalty_divides_positive_and_multiplies_negative_logits() {
+        let mut logits = vec![2.0f32, -1.0, 3.0, 0.5];
+        let seen: HashSet<u32> = [0, 1, 7].into_iter().collect();
+        apply_repetition_penalty(&mut logits, &seen, 2.0);
+        assert_eq!(logits, vec![1.0, -2.0, 3.0, 0.5]);
+    }
+
+    #[test]
+    fn greedy_with_a_penalty_stops_repeating_the_same_token() {
+        // Token 0 is the best by a little: once generated, 3.0 / 1.3 = 2.31 < 2.9 hands the next step
+        // to token 1; with both seen, 2.31 > 2.9 / 1.3 = 2.23 gives token 0 back. Without a penalty
+        // greedy loops on token 0.
+        let logits = [3.0f32, 2.9, 1.0];
+        let mut plain = Sampler::new(&params(0.0, 1.0, 0, 1), 0, 0);
+        assert_eq!((0..3).map(|_| plain.sample(&logits)).collect::<Vec<_>>(), [0, 0, 0]);
+        let mut p = params(0.0, 1.0, 0, 1);
+        p.repetition_penalty = 1.3;
+        let mut s = Sampler::new(&p, 0, 0);
+        assert_eq!((0..3).map(|_| s.sample(&logits)).collect::<Vec<_>>(), [0, 1, 0]);
     }
 
     #[test]

@@ -23,12 +23,7 @@ pub enum Weight {
 /// A model checkpoint opened for reading tensors and its configuration.
 pub enum Weights {
     /// A GGUF file: metadata plus a reader positioned anywhere (tensors are read on demand).
-    Gguf {
-        path: PathBuf,
-        content: gguf_file::Content,
-        reader: BufReader<File>,
-        device: Device,
-    },
+    Gguf { path: PathBuf, content: gguf_file::Content, reader: BufReader<File>, device: Device },
     /// An HF checkpoint directory: `config.json` plus memory-mapped safetensors shards.
     Safetensors {
         dir: PathBuf,
@@ -39,10 +34,7 @@ pub enum Weights {
 }
 
 fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
-    EngineError::Model {
-        path: path.display().to_string(),
-        problem: problem.into(),
-    }
+    EngineError::Model { path: path.display().to_string(), problem: problem.into() }
 }
 
 impl Weights {
@@ -62,12 +54,9 @@ impl Weights {
             .map_err(|e| model_err(path, format!("not a readable GGUF file: {e}")))?;
         // A truncated download has a valid header but tensors past the end: check them all up front
         // so the error names the file instead of failing halfway through loading.
-        let size = reader
-            .seek(std::io::SeekFrom::End(0))
-            .map_err(|e| model_err(path, e.to_string()))?;
+        let size = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| model_err(path, e.to_string()))?;
         for (name, info) in &content.tensor_infos {
-            let bytes = info.shape.elem_count() / info.ggml_dtype.block_size()
-                * info.ggml_dtype.type_size();
+            let bytes = info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
             let end = content.tensor_data_offset + info.offset + bytes as u64;
             if end > size {
                 return Err(model_err(
@@ -76,31 +65,21 @@ impl Weights {
                 ));
             }
         }
-        Ok(Weights::Gguf {
-            path: path.to_path_buf(),
-            content,
-            reader,
-            device: device.clone(),
-        })
+        Ok(Weights::Gguf { path: path.to_path_buf(), content, reader, device: device.clone() })
     }
 
     fn open_safetensors(dir: &Path, device: &Device) -> Result<Self, EngineError> {
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| model_err(&config_path, format!("cannot read: {e}")))?;
-        let config: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| model_err(&config_path, format!("invalid JSON: {e}")))?;
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| model_err(&config_path, format!("cannot read: {e}")))?;
+        let config: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| model_err(&config_path, format!("invalid JSON: {e}")))?;
         let files = safetensors_files(dir)?;
         // SAFETY: the checkpoint files are mapped read-only; like every inference engine we assume
         // nobody rewrites them while the model is loading (tensors are copied out during loading).
         let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
             .map_err(|e| model_err(dir, format!("cannot map safetensors: {e}")))?;
-        Ok(Weights::Safetensors {
-            dir: dir.to_path_buf(),
-            config,
-            tensors,
-            device: device.clone(),
-        })
+        Ok(Weights::Safetensors { dir: dir.to_path_buf(), config, tensors, device: device.clone() })
     }
 
     /// The file or directory these weights come from.
@@ -140,19 +119,13 @@ impl Weights {
 
     /// A required GGUF metadata string.
     pub fn meta_str(&self, key: &str) -> Result<String, EngineError> {
-        let v = self
-            .meta(key)
-            .ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
-        v.to_string()
-            .map(|s| s.clone())
-            .map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
+        let v = self.meta(key).ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
+        v.to_string().map(|s| s.clone()).map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
     }
 
     /// A required GGUF metadata integer (any integer width).
     pub fn meta_usize(&self, key: &str) -> Result<usize, EngineError> {
-        let v = self
-            .meta(key)
-            .ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
+        let v = self.meta(key).ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
         v.to_u64()
             .or_else(|_| v.to_u32().map(u64::from))
             .or_else(|_| v.to_i32().map(|x| x.max(0) as u64))
@@ -184,19 +157,14 @@ impl Weights {
     pub fn contains(&self, name: &str) -> bool {
         match self {
             Weights::Gguf { content, .. } => content.tensor_infos.contains_key(name),
-            Weights::Safetensors { tensors, .. } => {
-                hf_name(name).is_some_and(|n| tensors.get(&n).is_ok())
-            }
+            Weights::Safetensors { tensors, .. } => hf_name(name).is_some_and(|n| tensors.get(&n).is_ok()),
         }
     }
 
     /// The dims of a tensor (row-major, e.g. `[vocab, n_embd]` for `token_embd.weight`).
     pub fn tensor_dims(&self, name: &str) -> Option<Vec<usize>> {
         match self {
-            Weights::Gguf { content, .. } => content
-                .tensor_infos
-                .get(name)
-                .map(|i| i.shape.dims().to_vec()),
+            Weights::Gguf { content, .. } => content.tensor_infos.get(name).map(|i| i.shape.dims().to_vec()),
             Weights::Safetensors { tensors, .. } => {
                 hf_name(name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
             }
@@ -206,37 +174,21 @@ impl Weights {
     /// Loads one tensor by its GGUF name; quantized GGUF tensors stay quantized.
     pub fn load(&mut self, name: &str) -> Result<Weight, EngineError> {
         match self {
-            Weights::Gguf {
-                path,
-                content,
-                reader,
-                device,
-            } => {
+            Weights::Gguf { path, content, reader, device } => {
                 let q = content
                     .tensor(reader, name, device)
                     .map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?;
                 match q.dtype() {
                     // Small or unquantized tensors (norms, biases) are used as plain f32 tensors.
-                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
-                        Ok(Weight::Dense(q.dequantize(device).map_err(|e| {
-                            model_err(path, format!("tensor `{name}`: {e}"))
-                        })?))
-                    }
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => Ok(Weight::Dense(
+                        q.dequantize(device).map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?,
+                    )),
                     _ => Ok(Weight::Quantized(Arc::new(q))),
                 }
             }
-            Weights::Safetensors {
-                dir,
-                tensors,
-                device,
-                ..
-            } => {
-                let hf = hf_name(name)
-                    .ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
-                tensors
-                    .load(&hf, device)
-                    .map(Weight::Dense)
-                    .map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))
+            Weights::Safetensors { dir, tensors, device, .. } => {
+                let hf = hf_name(name).ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
+                tensors.load(&hf, device).map(Weight::Dense).map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))
             }
         }
     }
@@ -246,12 +198,11 @@ impl Weights {
         let path = self.path().to_path_buf();
         let t = match self.load(name)? {
             Weight::Dense(t) => t,
-            Weight::Quantized(q) => q
-                .dequantize(&q.device())
-                .map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))?,
+            Weight::Quantized(q) => {
+                q.dequantize(&q.device()).map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))?
+            }
         };
-        t.to_dtype(DType::F32)
-            .map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))
+        t.to_dtype(DType::F32).map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))
     }
 }
 
@@ -260,19 +211,14 @@ impl Weights {
 fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let index = dir.join("model.safetensors.index.json");
     if index.exists() {
-        let text = std::fs::read_to_string(&index)
-            .map_err(|e| model_err(&index, format!("cannot read: {e}")))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| model_err(&index, format!("invalid JSON: {e}")))?;
+        let text = std::fs::read_to_string(&index).map_err(|e| model_err(&index, format!("cannot read: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| model_err(&index, format!("invalid JSON: {e}")))?;
         let map = v
             .get("weight_map")
             .and_then(|m| m.as_object())
             .ok_or_else(|| model_err(&index, "missing field `weight_map`"))?;
-        let mut files: Vec<PathBuf> = map
-            .values()
-            .filter_map(|f| f.as_str())
-            .map(|f| dir.join(f))
-            .collect::<Vec<_>>();
+        let mut files: Vec<PathBuf> = map.values().filter_map(|f| f.as_str()).map(|f| dir.join(f)).collect::<Vec<_>>();
         files.sort();
         files.dedup();
         return Ok(files);
@@ -284,10 +230,7 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(model_err(
-            dir,
-            "no *.safetensors files in the checkpoint directory",
-        ));
+        return Err(model_err(dir, "no *.safetensors files in the checkpoint directory"));
     }
     Ok(files)
 }
@@ -303,12 +246,7 @@ pub fn hf_usize(config: &serde_json::Value, key: &str, dir: &Path) -> Result<usi
         .get(key)
         .and_then(|v| v.as_u64())
         .map(|v| v as usize)
-        .ok_or_else(|| {
-            model_err(
-                &dir.join("config.json"),
-                format!("missing or non-integer field `{key}`"),
-            )
-        })
+        .ok_or_else(|| model_err(&dir.join("config.json"), format!("missing or non-integer field `{key}`")))
 }
 
 /// Translates a GGUF tensor name (`blk.3.attn_q.weight`) to its HF safetensors name
@@ -344,14 +282,8 @@ mod tests {
 
     #[test]
     fn gguf_names_map_to_hf_names() {
-        assert_eq!(
-            hf_name("blk.12.attn_q.bias").as_deref(),
-            Some("model.layers.12.self_attn.q_proj.bias")
-        );
-        assert_eq!(
-            hf_name("blk.0.ffn_norm.weight").as_deref(),
-            Some("model.layers.0.post_attention_layernorm.weight")
-        );
+        assert_eq!(hf_name("blk.12.attn_q.bias").as_deref(), Some("model.layers.12.self_attn.q_proj.bias"));
+        assert_eq!(hf_name("blk.0.ffn_norm.weight").as_deref(), Some("model.layers.0.post_attention_layernorm.weight"));
         assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
         assert_eq!(hf_name("rope_freqs.weight"), None);
     }

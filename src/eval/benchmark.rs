@@ -55,9 +55,7 @@ impl Benchmark {
             Benchmark::MbppSanitized => "mbpp/sanitized-mbpp.json",
             Benchmark::MbppPlus => "evalplus/MbppPlus-v0.2.0.jsonl.gz",
             Benchmark::BigCodeBench => "bigcodebench/BigCodeBench-v0.1.4.reconstructed.jsonl.gz",
-            Benchmark::BigCodeBenchHard => {
-                "bigcodebench/BigCodeBench-Hard-v0.1.4.reconstructed.jsonl.gz"
-            }
+            Benchmark::BigCodeBenchHard => "bigcodebench/BigCodeBench-Hard-v0.1.4.reconstructed.jsonl.gz",
         }
     }
 
@@ -102,13 +100,10 @@ impl FromStr for Benchmark {
             "bcb-hard" => "bigcodebench-hard",
             other => other,
         };
-        Benchmark::ALL
-            .into_iter()
-            .find(|b| b.name() == alias)
-            .ok_or_else(|| {
-                let names: Vec<_> = Benchmark::ALL.iter().map(|b| b.name()).collect();
-                format!("unknown benchmark `{s}` (known: {})", names.join(", "))
-            })
+        Benchmark::ALL.into_iter().find(|b| b.name() == alias).ok_or_else(|| {
+            let names: Vec<_> = Benchmark::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown benchmark `{s}` (known: {})", names.join(", "))
+        })
     }
 }
 
@@ -157,20 +152,11 @@ pub enum Oracle {
     /// HumanEval: `test` defines `check(candidate)`, called with the entry point.
     Check { test: String },
     /// MBPP: setup code, imports and top-level asserts.
-    Asserts {
-        setup: String,
-        imports: Vec<String>,
-        asserts: Vec<String>,
-    },
+    Asserts { setup: String, imports: Vec<String>, asserts: Vec<String> },
     /// evalplus: outputs on `base_input` / `plus_input` (raw JSON arrays of argument lists, kept as
     /// text because they hold integers beyond 64 bits and infinities) must match the canonical
     /// solution's, within `atol` for floats, or pass the task's special oracle.
-    Differential {
-        family: PlusFamily,
-        base_input: String,
-        plus_input: String,
-        atol: f64,
-    },
+    Differential { family: PlusFamily, base_input: String, plus_input: String, atol: f64 },
     /// BigCodeBench: a `unittest` class `TestCases`; `libs` are the libraries the task needs.
     UnitTest { test: String, libs: Vec<String> },
 }

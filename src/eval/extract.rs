@@ -104,20 +104,13 @@ fn bracket_delta(line: &str) -> i32 {
 }
 
 fn classify(stmt: &str) -> Kind {
-    let head = stmt
-        .lines()
-        .find(|l| !l.trim_start().starts_with('@'))
-        .unwrap_or("")
-        .trim_end();
+    let head = stmt.lines().find(|l| !l.trim_start().starts_with('@')).unwrap_or("").trim_end();
     if head.starts_with("import ") || head.starts_with("from ") {
         return Kind::Import;
     }
     for kw in ["def ", "async def ", "class "] {
         if let Some(rest) = head.strip_prefix(kw) {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
             return Kind::Def(vec![name]);
         }
     }
@@ -142,10 +135,7 @@ fn classify(stmt: &str) -> Kind {
 }
 
 fn identifiers(s: &str) -> BTreeSet<String> {
-    s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 /// Keeps imports and the definitions reachable from `entry_point`; when the code does not define
@@ -171,11 +161,7 @@ pub fn keep_needed(code: &str, entry_point: &str) -> String {
             }
             for &i in defs.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]) {
                 keep[i] = true;
-                todo.extend(
-                    identifiers(&stmts[i])
-                        .into_iter()
-                        .filter(|n| defs.contains_key(n.as_str())),
-                );
+                todo.extend(identifiers(&stmts[i]).into_iter().filter(|n| defs.contains_key(n.as_str())));
             }
         }
     } else {
@@ -214,20 +200,9 @@ mod tests {
     #[test]
     fn keeps_imports_and_what_the_entry_point_reaches() {
         let code = extract_code(REPLY, "solve");
-        assert!(
-            code.starts_with("import math\nfrom typing import List\n"),
-            "{code}"
-        );
-        assert!(
-            code.contains("LIMIT = 10")
-                && code.contains("def helper(x):")
-                && code.contains("def solve(")
-        );
-        assert!(
-            !code.contains("UNUSED")
-                && !code.contains("unrelated")
-                && !code.contains("@staticmethod")
-        );
+        assert!(code.starts_with("import math\nfrom typing import List\n"), "{code}");
+        assert!(code.contains("LIMIT = 10") && code.contains("def helper(x):") && code.contains("def solve("));
+        assert!(!code.contains("UNUSED") && !code.contains("unrelated") && !code.contains("@staticmethod"));
         assert!(!code.contains("print(") && !code.contains("assert") && !code.contains("__main__"));
     }
 
@@ -239,32 +214,20 @@ mod tests {
 
     #[test]
     fn unfenced_and_unterminated_replies() {
-        assert_eq!(
-            extract_code("def f():\n    return 1\nf()", "f"),
-            "def f():\n    return 1\n"
-        );
-        assert_eq!(
-            extract_code("```python\ndef f():\n    return 2", "f"),
-            "def f():\n    return 2\n"
-        );
+        assert_eq!(extract_code("def f():\n    return 1\nf()", "f"), "def f():\n    return 1\n");
+        assert_eq!(extract_code("```python\ndef f():\n    return 2", "f"), "def f():\n    return 2\n");
     }
 
     #[test]
     fn multi_line_statements_and_else_branches_stay_whole() {
         let code = "try:\n    import numpy\nexcept ImportError:\n    numpy = None\nTABLE = {\n'a': 1,\n}\ndef f():\n    return TABLE['a']\n";
         let out = keep_needed(code, "f");
-        assert!(
-            out.contains("TABLE = {\n'a': 1,\n}\n") && out.contains("def f():"),
-            "{out}"
-        );
+        assert!(out.contains("TABLE = {\n'a': 1,\n}\n") && out.contains("def f():"), "{out}");
     }
 
     #[test]
     fn prompt_imports_are_added_when_missing() {
-        let out = with_prompt_imports(
-            "from typing import List\n\ndef f(x: List[int]):\n",
-            "def f(x):\n    return x\n",
-        );
+        let out = with_prompt_imports("from typing import List\n\ndef f(x: List[int]):\n", "def f(x):\n    return x\n");
         assert_eq!(out, "from typing import List\ndef f(x):\n    return x\n");
     }
 }

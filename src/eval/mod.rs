@@ -30,11 +30,7 @@ pub enum EvalError {
     /// A data or samples file is malformed; names the file, the line (1-based, 0 when not
     /// line-oriented) and the problem.
     #[error("{path} line {line}: {problem}")]
-    Data {
-        path: String,
-        line: usize,
-        problem: String,
-    },
+    Data { path: String, line: usize, problem: String },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -55,21 +51,10 @@ pub enum EvalError {
 
 impl EvalError {
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        EvalError::Io {
-            path: path.as_ref().display().to_string(),
-            source,
-        }
+        EvalError::Io { path: path.as_ref().display().to_string(), source }
     }
 
-    pub(crate) fn data(
-        path: impl AsRef<std::path::Path>,
-        line: usize,
-        problem: impl Into<String>,
-    ) -> Self {
-        EvalError::Data {
-            path: path.as_ref().display().to_string(),
-            line,
-            problem: problem.into(),
-        }
+    pub(crate) fn data(path: impl AsRef<std::path::Path>, line: usize, problem: impl Into<String>) -> Self {
+        EvalError::Data { path: path.as_ref().display().to_string(), line, problem: problem.into() }
     }
 }

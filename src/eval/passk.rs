@@ -11,9 +11,7 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> Option<f64> {
     if n - c < k {
         return Some(1.0);
     }
-    let prod: f64 = ((n - c + 1)..=n)
-        .map(|i| 1.0 - k as f64 / i as f64)
-        .product();
+    let prod: f64 = ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product();
     Some(1.0 - prod)
 }
 

@@ -63,16 +63,10 @@ pub fn build_job(
         ..Limits::default()
     };
     let (program, tests, timeout) = match &task.oracle {
-        Oracle::Check { test } => (
-            program.to_string(),
-            format!("{test}\n\ncheck({})\n", task.entry_point),
-            settings.assert_timeout_secs,
-        ),
-        Oracle::Asserts {
-            setup,
-            imports,
-            asserts,
-        } => {
+        Oracle::Check { test } => {
+            (program.to_string(), format!("{test}\n\ncheck({})\n", task.entry_point), settings.assert_timeout_secs)
+        }
+        Oracle::Asserts { setup, imports, asserts } => {
             let mut tests = String::new();
             for line in imports.iter().chain(std::iter::once(setup)).chain(asserts) {
                 tests.push_str(line);
@@ -80,31 +74,17 @@ pub fn build_job(
             }
             (program.to_string(), tests, settings.mbpp_timeout_secs)
         }
-        Oracle::UnitTest { test, .. } => (
-            format!("{BCB_PRELUDE}{program}"),
-            test.clone(),
-            settings.unittest_timeout_secs,
-        ),
-        Oracle::Differential {
-            family,
-            base_input,
-            plus_input,
-            atol,
-        } => {
-            let exp = expected.ok_or_else(|| {
-                EvalError::GroundTruth(format!("{}: no expected outputs", task.task_id))
-            })?;
-            let (tests, secs) =
-                differential_tests(task, *family, base_input, plus_input, *atol, exp, settings)?;
+        Oracle::UnitTest { test, .. } => {
+            (format!("{BCB_PRELUDE}{program}"), test.clone(), settings.unittest_timeout_secs)
+        }
+        Oracle::Differential { family, base_input, plus_input, atol } => {
+            let exp =
+                expected.ok_or_else(|| EvalError::GroundTruth(format!("{}: no expected outputs", task.task_id)))?;
+            let (tests, secs) = differential_tests(task, *family, base_input, plus_input, *atol, exp, settings)?;
             (program.to_string(), tests, secs)
         }
     };
-    Ok(Job {
-        id,
-        program,
-        tests,
-        limits: Some(limits(timeout)),
-    })
+    Ok(Job { id, program, tests, limits: Some(limits(timeout)) })
 }
 
 fn differential_tests(
@@ -123,20 +103,15 @@ fn differential_tests(
     let mut tests = format!("{COMMON}\n");
     // Startup and module import are outside the per-input limits.
     let mut total = 5.0;
-    for (name, raw, outs, times) in [
-        ("base", base_input, &exp.base, &exp.base_time),
-        ("plus", plus_input, &exp.plus, &exp.plus_time),
-    ] {
+    for (name, raw, outs, times) in
+        [("base", base_input, &exp.base, &exp.base_time), ("plus", plus_input, &exp.plus, &exp.plus_time)]
+    {
         if outs.is_empty() {
             continue;
         }
-        let limits: Vec<f64> = times
-            .iter()
-            .map(|t| (settings.factor * t).max(settings.min_input_secs))
-            .collect();
+        let limits: Vec<f64> = times.iter().map(|t| (settings.factor * t).max(settings.min_input_secs)).collect();
         total += limits.iter().sum::<f64>().min(settings.variant_cap_secs) + 1.0;
-        let lit =
-            |s: &str| serde_json::to_string(s).map_err(|e| EvalError::GroundTruth(e.to_string()));
+        let lit = |s: &str| serde_json::to_string(s).map_err(|e| EvalError::GroundTruth(e.to_string()));
         tests.push_str(&format!(
             "\ndef test_{name}():\n    for _uc_ok, _uc_msg in _uc_cases({fam}, {tid}, {entry}, {fn_name}, {raw}, [{outs}], {limits:?}, {atol:?}):\n        assert _uc_ok, _uc_msg\n",
             fam = lit(family)?,
@@ -157,8 +132,8 @@ pub fn variant_passed(verdict: &crate::sandbox::Verdict, variant: &str) -> bool 
         return true;
     }
     let wanted = format!("test_{variant}");
-    verdict.tests.iter().any(|t| {
-        t.status == crate::sandbox::TestStatus::Pass
-            && t.name.rsplit(['.', ':']).next() == Some(&wanted)
-    })
+    verdict
+        .tests
+        .iter()
+        .any(|t| t.status == crate::sandbox::TestStatus::Pass && t.name.rsplit(['.', ':']).next() == Some(&wanted))
 }

@@ -25,9 +25,7 @@ impl FromStr for PromptMode {
             "auto" => Ok(PromptMode::Auto),
             "completion" | "base" => Ok(PromptMode::Completion),
             "chat" | "instruct" => Ok(PromptMode::Chat),
-            other => Err(format!(
-                "unknown prompt mode `{other}` (auto, completion, chat)"
-            )),
+            other => Err(format!("unknown prompt mode `{other}` (auto, completion, chat)")),
         }
     }
 }
@@ -44,14 +42,7 @@ impl PromptMode {
 }
 
 /// Stop strings for base-model completion of a function body: the next top-level statement ends it.
-pub const COMPLETION_STOPS: [&str; 6] = [
-    "\ndef ",
-    "\nclass ",
-    "\nif __name__",
-    "\nprint(",
-    "\n#",
-    "\nassert ",
-];
+pub const COMPLETION_STOPS: [&str; 6] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert "];
 
 /// Stop string of the MBPP completion format.
 pub const MBPP_DONE: &str = "[DONE]";
@@ -63,10 +54,9 @@ const INSTRUCTION: &str =
 pub fn build_prompt(task: &Task, mode: PromptMode, split: Split) -> Prompt {
     let problem = problem_text(task, split);
     match mode {
-        PromptMode::Chat => Prompt::Chat(vec![Message::new(
-            "user",
-            format!("{INSTRUCTION}\n```\n{}\n```\n", problem.trim_end()),
-        )]),
+        PromptMode::Chat => {
+            Prompt::Chat(vec![Message::new("user", format!("{INSTRUCTION}\n```\n{}\n```\n", problem.trim_end()))])
+        }
         _ if task.prompt_is_code && split == Split::Complete => Prompt::Text(task.prompt.clone()),
         _ => Prompt::Text(format!("{problem}\n[BEGIN]\n")),
     }
@@ -119,9 +109,7 @@ mod tests {
             canonical: String::new(),
             prompt_is_code,
             examples: vec!["assert f(2) == 4".into()],
-            oracle: Oracle::Check {
-                test: String::new(),
-            },
+            oracle: Oracle::Check { test: String::new() },
         }
     }
 
@@ -135,29 +123,17 @@ mod tests {
     #[test]
     fn completion_prompts_are_the_code_itself() {
         let t = task(true);
-        assert_eq!(
-            build_prompt(&t, PromptMode::Completion, Split::Complete),
-            Prompt::Text(t.prompt.clone())
-        );
-        assert!(
-            stops_for(&t, PromptMode::Completion, Split::Complete).contains(&"\ndef ".to_string())
-        );
+        assert_eq!(build_prompt(&t, PromptMode::Completion, Split::Complete), Prompt::Text(t.prompt.clone()));
+        assert!(stops_for(&t, PromptMode::Completion, Split::Complete).contains(&"\ndef ".to_string()));
     }
 
     #[test]
     fn chat_prompts_fence_the_problem_and_mbpp_shows_its_tests() {
-        let Prompt::Chat(m) = build_prompt(&task(false), PromptMode::Chat, Split::Complete) else {
-            panic!()
-        };
+        let Prompt::Chat(m) = build_prompt(&task(false), PromptMode::Chat, Split::Complete) else { panic!() };
         assert_eq!(m.len(), 1);
         assert!(m[0].content.starts_with(INSTRUCTION));
-        assert!(
-            m[0].content.contains("Double a number.") && m[0].content.contains("assert f(2) == 4")
-        );
-        let Prompt::Text(t) = build_prompt(&task(false), PromptMode::Completion, Split::Complete)
-        else {
-            panic!()
-        };
+        assert!(m[0].content.contains("Double a number.") && m[0].content.contains("assert f(2) == 4"));
+        let Prompt::Text(t) = build_prompt(&task(false), PromptMode::Completion, Split::Complete) else { panic!() };
         assert!(t.ends_with("[BEGIN]\n"));
     }
 }

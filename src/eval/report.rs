@@ -49,16 +49,8 @@ pub fn summarize(
     results: &[SampleResult],
     ks: &[usize],
 ) -> Summary {
-    let env: BTreeSet<String> = results
-        .iter()
-        .filter(|r| r.is_env_error())
-        .map(|r| r.task_id.clone())
-        .collect();
-    let variants: &[&str] = if dataset.benchmark.has_plus() {
-        &["base", "plus"]
-    } else {
-        &["base"]
-    };
+    let env: BTreeSet<String> = results.iter().filter(|r| r.is_env_error()).map(|r| r.task_id.clone()).collect();
+    let variants: &[&str] = if dataset.benchmark.has_plus() { &["base", "plus"] } else { &["base"] };
     let mut pass_at_k = BTreeMap::new();
     let mut failing_tasks = BTreeMap::new();
     let mut tasks_scored = 0;
@@ -78,11 +70,7 @@ pub fn summarize(
         pass_at_k.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
         failing_tasks.insert(
             variant.to_string(),
-            per_task
-                .iter()
-                .filter(|(_, (_, c))| *c == 0)
-                .map(|(t, _)| t.to_string())
-                .collect(),
+            per_task.iter().filter(|(_, (_, c))| *c == 0).map(|(t, _)| t.to_string()).collect(),
         );
     }
     Summary {
@@ -108,16 +96,11 @@ fn write(path: &Path, text: &str) -> Result<(), EvalError> {
 }
 
 fn pretty<T: Serialize>(v: &T) -> Result<String, EvalError> {
-    serde_json::to_string_pretty(v)
-        .map_err(|e| EvalError::Settings(format!("serializing output: {e}")))
+    serde_json::to_string_pretty(v).map_err(|e| EvalError::Settings(format!("serializing output: {e}")))
 }
 
 /// Writes every output file into `dir` (created if needed).
-pub fn write_outputs(
-    dir: &Path,
-    summary: &Summary,
-    results: &[SampleResult],
-) -> Result<(), EvalError> {
+pub fn write_outputs(dir: &Path, summary: &Summary, results: &[SampleResult]) -> Result<(), EvalError> {
     std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     let mut lines = String::new();
     for r in results {
@@ -126,14 +109,8 @@ pub fn write_outputs(
     }
     write(&dir.join("results.jsonl"), &lines)?;
     write(&dir.join("summary.json"), &pretty(summary)?)?;
-    write(
-        &dir.join("eval_results.json"),
-        &pretty(&evalplus_results(summary, results))?,
-    )?;
-    write(
-        &dir.join("pass_at_k.json"),
-        &pretty(&bigcodebench_pass_at_k(summary))?,
-    )?;
+    write(&dir.join("eval_results.json"), &pretty(&evalplus_results(summary, results))?)?;
+    write(&dir.join("pass_at_k.json"), &pretty(&bigcodebench_pass_at_k(summary))?)?;
     write(&dir.join("results.md"), &markdown(summary))?;
     Ok(())
 }
@@ -169,10 +146,7 @@ fn evalplus_results(summary: &Summary, results: &[SampleResult]) -> serde_json::
 
 /// BigCodeBench's `pass_at_k.json`: the strictest variant's pass@k plus run metadata.
 fn bigcodebench_pass_at_k(summary: &Summary) -> serde_json::Value {
-    let strict = summary
-        .pass_at_k
-        .get("plus")
-        .or_else(|| summary.pass_at_k.get("base"));
+    let strict = summary.pass_at_k.get("plus").or_else(|| summary.pass_at_k.get("base"));
     let mut out = serde_json::Map::new();
     for (k, v) in strict.into_iter().flatten() {
         out.insert(k.clone(), serde_json::json!(v));
@@ -181,17 +155,10 @@ fn bigcodebench_pass_at_k(summary: &Summary) -> serde_json::Value {
     out.insert("split".into(), serde_json::json!(summary.split));
     out.insert(
         "subset".into(),
-        serde_json::json!(if summary.benchmark == Benchmark::BigCodeBenchHard.name() {
-            "hard"
-        } else {
-            "full"
-        }),
+        serde_json::json!(if summary.benchmark == Benchmark::BigCodeBenchHard.name() { "hard" } else { "full" }),
     );
     out.insert("calibrated".into(), serde_json::json!(false));
-    out.insert(
-        "env_error_tasks".into(),
-        serde_json::json!(summary.env_error_tasks),
-    );
+    out.insert("env_error_tasks".into(), serde_json::json!(summary.env_error_tasks));
     serde_json::Value::Object(out)
 }
 
@@ -237,19 +204,12 @@ pub fn markdown(summary: &Summary) -> String {
 pub fn read_dir(dir: &Path) -> Result<(Summary, Vec<SampleResult>), EvalError> {
     let sp = dir.join("summary.json");
     let text = std::fs::read_to_string(&sp).map_err(|e| EvalError::io(&sp, e))?;
-    let summary: Summary =
-        serde_json::from_str(&text).map_err(|e| EvalError::data(&sp, e.line(), e.to_string()))?;
+    let summary: Summary = serde_json::from_str(&text).map_err(|e| EvalError::data(&sp, e.line(), e.to_string()))?;
     let rp = dir.join("results.jsonl");
     let text = std::fs::read_to_string(&rp).map_err(|e| EvalError::io(&rp, e))?;
     let mut results = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        results.push(
-            serde_json::from_str(line).map_err(|e| EvalError::data(&rp, i + 1, e.to_string()))?,
-        );
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        results.push(serde_json::from_str(line).map_err(|e| EvalError::data(&rp, i + 1, e.to_string()))?);
     }
     Ok((summary, results))
 }
@@ -266,10 +226,7 @@ pub struct Comparison {
 }
 
 /// Compares run A with run B; errors when they evaluated different benchmarks or data.
-pub fn compare(
-    a: &(Summary, Vec<SampleResult>),
-    b: &(Summary, Vec<SampleResult>),
-) -> Result<Comparison, EvalError> {
+pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>)) -> Result<Comparison, EvalError> {
     if a.0.benchmark != b.0.benchmark || a.0.dataset.sha256_16 != b.0.dataset.sha256_16 {
         return Err(EvalError::Settings(format!(
             "runs are not comparable: {} (data {}) vs {} (data {})",
@@ -281,37 +238,19 @@ pub fn compare(
         let Some(mb) = b.0.pass_at_k.get(variant) else {
             continue;
         };
-        let row: BTreeMap<String, (f64, f64, f64)> = ma
-            .iter()
-            .filter_map(|(k, &va)| mb.get(k).map(|&vb| (k.clone(), (va, vb, vb - va))))
-            .collect();
+        let row: BTreeMap<String, (f64, f64, f64)> =
+            ma.iter().filter_map(|(k, &va)| mb.get(k).map(|&vb| (k.clone(), (va, vb, vb - va)))).collect();
         deltas.insert(variant.clone(), row);
     }
     let solved = |rs: &[SampleResult]| -> (BTreeSet<String>, BTreeSet<String>) {
         let all = rs.iter().map(|r| r.task_id.clone()).collect();
-        let ok = rs
-            .iter()
-            .filter(|r| r.passed)
-            .map(|r| r.task_id.clone())
-            .collect();
+        let ok = rs.iter().filter(|r| r.passed).map(|r| r.task_id.clone()).collect();
         (all, ok)
     };
     let (all_a, ok_a) = solved(&a.1);
     let (all_b, ok_b) = solved(&b.1);
     let both: BTreeSet<&String> = all_a.intersection(&all_b).collect();
-    let gained = both
-        .iter()
-        .filter(|t| ok_b.contains(**t) && !ok_a.contains(**t))
-        .map(|t| t.to_string())
-        .collect();
-    let lost = both
-        .iter()
-        .filter(|t| ok_a.contains(**t) && !ok_b.contains(**t))
-        .map(|t| t.to_string())
-        .collect();
-    Ok(Comparison {
-        deltas,
-        gained,
-        lost,
-    })
+    let gained = both.iter().filter(|t| ok_b.contains(**t) && !ok_a.contains(**t)).map(|t| t.to_string()).collect();
+    let lost = both.iter().filter(|t| ok_a.contains(**t) && !ok_b.contains(**t)).map(|t| t.to_string()).collect();
+    Ok(Comparison { deltas, gained, lost })
 }

@@ -64,11 +64,7 @@ pub fn generate(
             .map(|t| {
                 let mut params = settings.params.clone();
                 params.stop.extend(stops_for(t, mode, settings.split));
-                Request {
-                    prompt: build_prompt(t, mode, settings.split),
-                    n: settings.n,
-                    params,
-                }
+                Request { prompt: build_prompt(t, mode, settings.split), n: settings.n, params }
             })
             .collect();
         let replies = generator.generate(&requests)?;
@@ -83,11 +79,7 @@ pub fn generate(
             for (i, c) in completions.into_iter().enumerate() {
                 let solution = to_program(task, &c.text, mode, settings.split);
                 out.push(Generated {
-                    sample: Sample {
-                        task_id: task.task_id.clone(),
-                        index: i,
-                        solution,
-                    },
+                    sample: Sample { task_id: task.task_id.clone(), index: i, solution },
                     raw: c.text,
                 });
             }
@@ -130,9 +122,7 @@ mod tests {
             canonical: String::new(),
             prompt_is_code: true,
             examples: Vec::new(),
-            oracle: Oracle::Check {
-                test: String::new(),
-            },
+            oracle: Oracle::Check { test: String::new() },
         };
         Dataset {
             benchmark: Benchmark::HumanEval,
@@ -144,42 +134,22 @@ mod tests {
 
     #[test]
     fn chat_models_get_instructions_and_their_code_is_extracted() {
-        let g = Scripted::new(|_, i| {
-            format!("Sure!\n```python\ndef f(x):\n    return {i}\nprint(f(1))\n```")
-        });
-        let s = RunSettings {
-            n: 2,
-            batch_tasks: 2,
-            ..RunSettings::default()
-        };
+        let g = Scripted::new(|_, i| format!("Sure!\n```python\ndef f(x):\n    return {i}\nprint(f(1))\n```"));
+        let s = RunSettings { n: 2, batch_tasks: 2, ..RunSettings::default() };
         let out = generate(&dataset(), &g, &s, &crate::progress::Silent).unwrap();
         assert_eq!(out.len(), 6);
         assert_eq!(out[1].sample.index, 1);
-        assert_eq!(
-            out[1].sample.solution,
-            "from typing import List\ndef f(x):\n    return 1\n"
-        );
+        assert_eq!(out[1].sample.solution, "from typing import List\ndef f(x):\n    return 1\n");
         let calls = g.calls();
         assert_eq!(calls.len(), 3);
-        assert!(
-            matches!(&calls[0].prompt, Prompt::Chat(m) if m[0].content.contains("def f(x: List[int])"))
-        );
+        assert!(matches!(&calls[0].prompt, Prompt::Chat(m) if m[0].content.contains("def f(x: List[int])")));
     }
 
     #[test]
     fn base_models_continue_the_prompt_with_stop_strings() {
         let g = Scripted::new(|_, _| "    return sum(x)\n".into()).base_model();
-        let out = generate(
-            &dataset(),
-            &g,
-            &RunSettings::default(),
-            &crate::progress::Silent,
-        )
-        .unwrap();
-        assert!(out[0]
-            .sample
-            .solution
-            .ends_with("-> int:\n    return sum(x)\n"));
+        let out = generate(&dataset(), &g, &RunSettings::default(), &crate::progress::Silent).unwrap();
+        assert!(out[0].sample.solution.ends_with("-> int:\n    return sum(x)\n"));
         let calls = g.calls();
         assert!(matches!(&calls[0].prompt, Prompt::Text(t) if t.ends_with("-> int:\n")));
         assert!(calls[0].params.stop.contains(&"\ndef ".to_string()));

@@ -68,13 +68,8 @@ impl SampleResult {
 /// or numbers (MBPP). Samples of one task are numbered in file order.
 pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalError> {
     let bytes = super::data::read_maybe_gz(path)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
-    let by_id: HashMap<&str, &Task> = dataset
-        .tasks
-        .iter()
-        .map(|t| (t.task_id.as_str(), t))
-        .collect();
+    let text = String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
+    let by_id: HashMap<&str, &Task> = dataset.tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -89,30 +84,16 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
             _ => return Err(err("missing field `task_id`".into())),
         };
         let task = by_id.get(task_id.as_str()).ok_or_else(|| {
-            err(format!(
-                "task `{task_id}` is not in {} ({})",
-                dataset.benchmark,
-                dataset.path.display()
-            ))
+            err(format!("task `{task_id}` is not in {} ({})", dataset.benchmark, dataset.path.display()))
         })?;
-        let solution = match (
-            v.get("solution").and_then(|s| s.as_str()),
-            v.get("completion").and_then(|s| s.as_str()),
-        ) {
+        let solution = match (v.get("solution").and_then(|s| s.as_str()), v.get("completion").and_then(|s| s.as_str()))
+        {
             (Some(s), _) => s.to_string(),
             (None, Some(c)) => task.program_from_completion(c),
-            _ => {
-                return Err(err(
-                    "expected a string field `solution` or `completion`".into()
-                ))
-            }
+            _ => return Err(err("expected a string field `solution` or `completion`".into())),
         };
         let n = counts.entry(task_id.clone()).or_default();
-        out.push(Sample {
-            task_id,
-            index: *n,
-            solution,
-        });
+        out.push(Sample { task_id, index: *n, solution });
         *n += 1;
     }
     if out.is_empty() {
@@ -126,11 +107,7 @@ pub fn canonical_samples(dataset: &Dataset) -> Vec<Sample> {
     dataset
         .tasks
         .iter()
-        .map(|t| Sample {
-            task_id: t.task_id.clone(),
-            index: 0,
-            solution: t.canonical.clone(),
-        })
+        .map(|t| Sample { task_id: t.task_id.clone(), index: 0, solution: t.canonical.clone() })
         .collect()
 }
 
@@ -143,23 +120,13 @@ pub fn score(
     settings: &JobSettings,
     reporter: &dyn Reporter,
 ) -> Result<Vec<SampleResult>, EvalError> {
-    let by_id: HashMap<&str, &Task> = dataset
-        .tasks
-        .iter()
-        .map(|t| (t.task_id.as_str(), t))
-        .collect();
+    let by_id: HashMap<&str, &Task> = dataset.tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
     let mut jobs = Vec::with_capacity(samples.len());
     for (i, s) in samples.iter().enumerate() {
-        let task = by_id.get(s.task_id.as_str()).ok_or_else(|| {
-            EvalError::Settings(format!("sample for unknown task `{}`", s.task_id))
-        })?;
-        jobs.push(build_job(
-            i.to_string(),
-            task,
-            &s.solution,
-            gt.get(&s.task_id),
-            settings,
-        )?);
+        let task = by_id
+            .get(s.task_id.as_str())
+            .ok_or_else(|| EvalError::Settings(format!("sample for unknown task `{}`", s.task_id)))?;
+        jobs.push(build_job(i.to_string(), task, &s.solution, gt.get(&s.task_id), settings)?);
     }
     let mut results: Vec<Option<SampleResult>> = vec![None; samples.len()];
     reporter.begin("execute", Some(samples.len() as u64));
@@ -176,11 +143,7 @@ pub fn score(
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| {
-            r.ok_or_else(|| {
-                EvalError::Settings(format!("the executor returned no verdict for sample {i}"))
-            })
-        })
+        .map(|(i, r)| r.ok_or_else(|| EvalError::Settings(format!("the executor returned no verdict for sample {i}"))))
         .collect()
 }
 
@@ -207,29 +170,20 @@ pub fn judge(benchmark: Benchmark, task: &Task, sample: &Sample, v: &Verdict) ->
     };
     let (base, plus) = if benchmark.has_plus() {
         let base = variant("base");
-        let has_plus_test = matches!(&task.oracle, Oracle::Differential { plus_input, .. } if plus_input.trim() != "[]");
-        let plus = if has_plus_test {
-            variant("plus")
-        } else {
-            base.clone()
-        };
+        let has_plus_test =
+            matches!(&task.oracle, Oracle::Differential { plus_input, .. } if plus_input.trim() != "[]");
+        let plus = if has_plus_test { variant("plus") } else { base.clone() };
         (base, Some(plus))
     } else {
         (
             VariantResult {
                 passed: v.passed(),
-                detail: if v.passed() {
-                    None
-                } else {
-                    first_failure.or_else(|| v.reason.clone())
-                },
+                detail: if v.passed() { None } else { first_failure.or_else(|| v.reason.clone()) },
             },
             None,
         )
     };
-    let passed = plus
-        .as_ref()
-        .map_or(base.passed, |p| p.passed && base.passed);
+    let passed = plus.as_ref().map_or(base.passed, |p| p.passed && base.passed);
     let status = if passed {
         "pass"
     } else if missing_task_library(task, v).is_some() {
@@ -275,8 +229,7 @@ fn missing_task_library(task: &Task, v: &Verdict) -> Option<String> {
         let rest = &text[pos + "No module named '".len()..];
         let module = rest.split('\'').next().unwrap_or("");
         let top = module.split('.').next().unwrap_or("");
-        let imported =
-            test.contains(&format!("import {top}")) || test.contains(&format!("from {top}"));
+        let imported = test.contains(&format!("import {top}")) || test.contains(&format!("from {top}"));
         if !top.is_empty() && (libs.iter().any(|l| l == top) || imported) {
             return Some(module.to_string());
         }

@@ -18,9 +18,7 @@ fn parse(src: &str) -> Option<Tree> {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             let mut parser = Parser::new();
-            parser
-                .set_language(&tree_sitter_python::LANGUAGE.into())
-                .ok()?;
+            parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
             *slot = Some(parser);
         }
         slot.as_mut()?.parse(src, None)
@@ -51,19 +49,13 @@ pub fn extract_code(reply: &str) -> String {
     if let Some(b) = current {
         blocks.push(b.join("\n"));
     }
-    let blocks: Vec<String> = blocks
-        .into_iter()
-        .filter(|b| !b.trim().is_empty())
-        .collect();
+    let blocks: Vec<String> = blocks.into_iter().filter(|b| !b.trim().is_empty()).collect();
     if !blocks.is_empty() {
         return blocks.join("\n\n") + "\n";
     }
     let starts = ["import ", "from ", "def ", "class ", "@"];
     let lines: Vec<&str> = reply.lines().collect();
-    match lines
-        .iter()
-        .position(|l| starts.iter().any(|s| l.starts_with(s)))
-    {
+    match lines.iter().position(|l| starts.iter().any(|s| l.starts_with(s))) {
         Some(i) => lines[i..].join("\n") + "\n",
         None => String::new(),
     }
@@ -83,28 +75,16 @@ fn top_level<'t>(root: Node<'t>) -> Vec<(Node<'t>, Node<'t>)> {
     let mut c = root.walk();
     root.named_children(&mut c)
         .map(|n| {
-            let inner = if n.kind() == "decorated_definition" {
-                n.child_by_field_name("definition").unwrap_or(n)
-            } else {
-                n
-            };
+            let inner =
+                if n.kind() == "decorated_definition" { n.child_by_field_name("definition").unwrap_or(n) } else { n };
             (n, inner)
         })
         .collect()
 }
 
 fn signature_key(def: Node<'_>, src: &str) -> String {
-    let part = |f: &str| {
-        def.child_by_field_name(f)
-            .map(|n| text(n, src))
-            .unwrap_or("")
-    };
-    let raw = format!(
-        "{}{}->{}",
-        part("name"),
-        part("parameters"),
-        part("return_type")
-    );
+    let part = |f: &str| def.child_by_field_name(f).map(|n| text(n, src)).unwrap_or("");
+    let raw = format!("{}{}->{}", part("name"), part("parameters"), part("return_type"));
     raw.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
@@ -114,8 +94,7 @@ pub fn find_function(src: &str, name: &str) -> Option<FoundFunction> {
     top_level(tree.root_node())
         .into_iter()
         .find(|(_, def)| {
-            def.kind() == "function_definition"
-                && def.child_by_field_name("name").map(|n| text(n, src)) == Some(name)
+            def.kind() == "function_definition" && def.child_by_field_name("name").map(|n| text(n, src)) == Some(name)
         })
         .filter(|(outer, _)| !outer.has_error())
         .map(|(outer, def)| FoundFunction {
@@ -132,10 +111,8 @@ pub fn imports(src: &str) -> Vec<String> {
     top_level(tree.root_node())
         .into_iter()
         .filter(|(n, _)| {
-            matches!(
-                n.kind(),
-                "import_statement" | "import_from_statement" | "future_import_statement"
-            ) && !n.has_error()
+            matches!(n.kind(), "import_statement" | "import_from_statement" | "future_import_statement")
+                && !n.has_error()
         })
         .map(|(n, _)| text(n, src).to_string())
         .collect()
@@ -167,23 +144,46 @@ fn tests_whole(code: &str, function: &str) -> Option<String> {
         let is_fn = def.kind() == "function_definition"
             && def.child_by_field_name("name").map(|n| text(n, code)) == Some(function);
         let is_main = outer.kind() == "if_statement"
-            && outer
-                .child_by_field_name("condition")
-                .is_some_and(|c| text(c, code).contains("__name__"));
+            && outer.child_by_field_name("condition").is_some_and(|c| text(c, code).contains("__name__"));
         if is_fn || is_main || outer.kind() == "ERROR" {
             continue;
         }
         if def.kind() == "class_definition"
-            && def
-                .child_by_field_name("superclasses")
-                .is_some_and(|s| text(s, code).contains("TestCase"))
+            && def.child_by_field_name("superclasses").is_some_and(|s| text(s, code).contains("TestCase"))
             && !outer.has_error()
         {
             has_case = true;
         }
         kept.push(text(outer, code));
     }
-    has_case.then(|| kept.join("\n\n") + "\n")
+    if !has_case {
+        return None;
+    }
+    // SmolLM-sized models often call the function as a method (`self.f(...)`): the tests mean `f`.
+    let body = (kept.join("\n\n") + "\n").replace(&format!("self.{function}("), &format!("{function}("));
+    // Small models often forget the import the class needs; it is never wrong to add it.
+    let imported = kept.iter().any(|k| {
+        let k = k.trim_start();
+        k.starts_with("import unittest") || k.starts_with("from unittest")
+    });
+    Some(if imported { body } else { format!("import unittest\n\n{body}") })
+}
+
+/// Whether `tests` call the function `name` anywhere (tests of some other function, such as a
+/// prompt's example copied back, check nothing about it).
+pub fn calls_function(tests: &str, name: &str) -> bool {
+    let Some(tree) = parse(tests) else {
+        return false;
+    };
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "call" && n.child_by_field_name("function").map(|f| text(f, tests)) == Some(name) {
+            return true;
+        }
+        let mut c = n.walk();
+        stack.extend(n.children(&mut c));
+    }
+    false
 }
 
 /// `program` with the body of its function `name` replaced by `raise NotImplementedError`: tests
@@ -191,8 +191,7 @@ fn tests_whole(code: &str, function: &str) -> Option<String> {
 pub fn stub_body(program: &str, name: &str) -> Option<String> {
     let tree = parse(program)?;
     let (_, def) = top_level(tree.root_node()).into_iter().find(|(_, d)| {
-        d.kind() == "function_definition"
-            && d.child_by_field_name("name").map(|n| text(n, program)) == Some(name)
+        d.kind() == "function_definition" && d.child_by_field_name("name").map(|n| text(n, program)) == Some(name)
     })?;
     let body = def.child_by_field_name("body")?;
     let mut out = String::with_capacity(program.len());
@@ -233,13 +232,9 @@ fn literals(node: Node<'_>, src: &str, out: &mut BTreeSet<String>) {
 fn assert_literals(node: Node<'_>, src: &str, out: &mut BTreeSet<String>) {
     let is_assert = node.kind() == "assert_statement"
         || (node.kind() == "call"
-            && node.child_by_field_name("function").is_some_and(|f| {
-                text(f, src)
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or("")
-                    .starts_with("assert")
-            }));
+            && node
+                .child_by_field_name("function")
+                .is_some_and(|f| text(f, src).rsplit('.').next().unwrap_or("").starts_with("assert")));
     if is_assert {
         literals(node, src, out);
         return;
@@ -265,18 +260,14 @@ pub fn special_cased(original: &str, fix: &str, tests: &str) -> Option<String> {
         assert_literals(t.root_node(), tests, &mut asserted);
     }
     let before = lits(original);
-    lits(fix)
-        .into_iter()
-        .find(|l| !before.contains(l) && asserted.contains(l))
+    lits(fix).into_iter().find(|l| !before.contains(l) && asserted.contains(l))
 }
 
 fn is_docstring(n: Node<'_>) -> bool {
     n.kind() == "expression_statement"
         && n.named_child_count() == 1
-        && n.named_child(0)
-            .is_some_and(|s| matches!(s.kind(), "string" | "concatenated_string"))
-        && n.parent()
-            .is_some_and(|p| matches!(p.kind(), "block" | "module") && p.named_child(0) == Some(n))
+        && n.named_child(0).is_some_and(|s| matches!(s.kind(), "string" | "concatenated_string"))
+        && n.parent().is_some_and(|p| matches!(p.kind(), "block" | "module") && p.named_child(0) == Some(n))
 }
 
 fn code_tokens(n: Node<'_>, src: &str, out: &mut Vec<String>) {
@@ -310,8 +301,7 @@ pub fn code_without_docs(src: &str) -> Option<Vec<String>> {
 pub fn split_at_docstring(program: &str, name: &str) -> Option<(String, String)> {
     let tree = parse(program)?;
     let (_, def) = top_level(tree.root_node()).into_iter().find(|(_, d)| {
-        d.kind() == "function_definition"
-            && d.child_by_field_name("name").map(|n| text(n, program)) == Some(name)
+        d.kind() == "function_definition" && d.child_by_field_name("name").map(|n| text(n, program)) == Some(name)
     })?;
     let first = def.child_by_field_name("body")?.named_child(0)?;
     if !is_docstring(first) {
@@ -331,14 +321,8 @@ mod tests {
     fn code_comes_from_fences_unclosed_fences_or_the_first_code_line() {
         let fenced = "Sure!\n```python\nimport os\nx = 1\n```\nDone.\n```\ny = 2\n```";
         assert_eq!(extract_code(fenced), "import os\nx = 1\n\ny = 2\n");
-        assert_eq!(
-            extract_code("Here:\n```py\ndef f(a):\n    return a"),
-            "def f(a):\n    return a\n"
-        );
-        assert_eq!(
-            extract_code("Here you go\nimport re\nclass A: pass"),
-            "import re\nclass A: pass\n"
-        );
+        assert_eq!(extract_code("Here:\n```py\ndef f(a):\n    return a"), "def f(a):\n    return a\n");
+        assert_eq!(extract_code("Here you go\nimport re\nclass A: pass"), "import re\nclass A: pass\n");
         assert_eq!(extract_code("no code at all"), "");
     }
 
@@ -352,6 +336,28 @@ mod tests {
         let cut = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n    def test_b(self):\n        self.assertEqual(f(f(f(";
         let t = tests_from_code(cut, "f").unwrap();
         assert!(t.contains("test_a") && !t.contains("test_b"), "{t}");
+    }
+
+    #[test]
+    fn tests_without_the_import_get_it_and_other_class_names_are_kept() {
+        let code = "class TestF(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n";
+        let t = tests_from_code(code, "f").unwrap();
+        assert!(t.starts_with("import unittest\n\nclass TestF("), "{t}");
+        let method = "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(self.f(1), 1)\n";
+        let t = tests_from_code(method, "f").unwrap();
+        assert!(t.contains("self.assertEqual(f(1), 1)"), "{t}");
+        let with =
+            "from unittest import TestCase\nclass T(TestCase):\n    def test_a(self):\n        self.assertTrue(f(1))\n";
+        assert!(!tests_from_code(with, "f").unwrap().contains("import unittest\n"));
+    }
+
+    #[test]
+    fn calls_function_looks_for_a_call_of_that_name() {
+        let t = "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(mod.g(f(1)), 1)\n";
+        assert!(calls_function(t, "f"));
+        assert!(!calls_function(t, "h"));
+        // A mention that is not a call does not count.
+        assert!(!calls_function("x = f\n", "f"));
     }
 
     #[test]
@@ -373,10 +379,7 @@ mod tests {
         let orig = "def f(n):\n    return str(n)\n";
         let cheat = "def f(n):\n    if n == 17:\n        return 'seventeen'\n    return str(n)\n";
         assert_eq!(special_cased(orig, cheat, tests).as_deref(), Some("17"));
-        assert_eq!(
-            special_cased(orig, "def f(n):\n    return str(n + 0)\n", tests),
-            None
-        );
+        assert_eq!(special_cased(orig, "def f(n):\n    return str(n + 0)\n", tests), None);
     }
 
     #[test]

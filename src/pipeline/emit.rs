@@ -44,10 +44,7 @@ pub fn format_lines(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
         ),
     };
     if let Some((p, c)) = &prefix {
-        out.push((
-            "prefix_completion",
-            json!({"id": r.id, "prompt": p, "completion": c}),
-        ));
+        out.push(("prefix_completion", json!({"id": r.id, "prompt": p, "completion": c})));
     }
     out.push((
         "instruction",
@@ -62,15 +59,10 @@ pub fn format_lines(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
     let failing: Vec<_> = r
         .attempts
         .iter()
-        .filter(|a| {
-            matches!(a.kind, AttemptKind::Original | AttemptKind::Fix) && !a.verdict.passed()
-        })
+        .filter(|a| matches!(a.kind, AttemptKind::Original | AttemptKind::Fix) && !a.verdict.passed())
         .collect();
     if let Some(bad) = failing.last() {
-        out.push((
-            "dpo",
-            json!({"id": r.id, "prompt": prompt, "chosen": v.code, "rejected": bad.code}),
-        ));
+        out.push(("dpo", json!({"id": r.id, "prompt": prompt, "chosen": v.code, "rejected": bad.code})));
     }
     for a in &failing {
         out.push((
@@ -83,18 +75,12 @@ pub fn format_lines(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
-    move |source| SynthError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| SynthError::Io { path: path.to_path_buf(), source }
 }
 
 /// Rewrites the derived formats and `stats.json` of `dir` from its record files; `retrieve` is the
 /// retrieve stage's counts to keep with them.
-pub fn finalize(
-    dir: &RunDir,
-    retrieve: Option<serde_json::Value>,
-) -> Result<SynthStats, SynthError> {
+pub fn finalize(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, SynthError> {
     let (_, accepted) = Journal::open::<Record>(&dir.records())?;
     let (_, rejected) = Journal::open::<Record>(&dir.rejected())?;
     let (_, timings) = Journal::open::<RunTimings>(&dir.timings())?;

@@ -17,17 +17,10 @@ use std::path::{Path, PathBuf};
 pub enum JournalError {
     /// The file could not be opened, read or written.
     #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A complete line is not valid JSON of the expected shape.
     #[error("{} line {line}: {problem}", .path.display())]
-    Line {
-        path: PathBuf,
-        line: usize,
-        problem: String,
-    },
+    Line { path: PathBuf, line: usize, problem: String },
 }
 
 /// An append-only JSONL file.
@@ -40,10 +33,7 @@ impl Journal {
     /// Opens (creating) `path`, cuts a torn last line, and returns the journal with its complete
     /// lines parsed as `T`.
     pub fn open<T: DeserializeOwned>(path: &Path) -> Result<(Journal, Vec<T>), JournalError> {
-        let io = |source| JournalError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -53,13 +43,7 @@ impl Journal {
             Err(e) => return Err(io(e)),
         };
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
+        let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io)?;
         if complete < bytes.len() {
             // The tail after the last newline is a write that a crash interrupted.
             file.set_len(complete as u64).map_err(io)?;
@@ -81,21 +65,12 @@ impl Journal {
         let mut file = file;
         use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
-        Ok((
-            Journal {
-                path: path.to_path_buf(),
-                file,
-            },
-            items,
-        ))
+        Ok((Journal { path: path.to_path_buf(), file }, items))
     }
 
     /// Appends `item` as one line and syncs it to disk.
     pub fn append<T: Serialize>(&mut self, item: &T) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = |source| JournalError::Io { path: self.path.clone(), source };
         let mut line = serde_json::to_vec(item).map_err(|e| io(e.into()))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io)?;
@@ -135,10 +110,7 @@ impl<V: Serialize + DeserializeOwned + Clone> Cache<V> {
 
     /// Records `value` for `key` (durably).
     pub fn put(&mut self, key: String, value: V) -> Result<(), JournalError> {
-        self.journal.append(&Entry {
-            k: key.clone(),
-            v: value.clone(),
-        })?;
+        self.journal.append(&Entry { k: key.clone(), v: value.clone() })?;
         self.map.insert(key, value);
         Ok(())
     }
@@ -162,11 +134,7 @@ pub fn key(parts: &[&str]) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p.as_bytes());
     }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -185,10 +153,7 @@ mod tests {
         f.write_all(b"{\"k\":\"c\",\"v\"").unwrap();
         drop(f);
         let mut c: Cache<u32> = Cache::open(&path).unwrap();
-        assert_eq!(
-            (c.get("a"), c.get("b"), c.get("c")),
-            (Some(&1), Some(&2), None)
-        );
+        assert_eq!((c.get("a"), c.get("b"), c.get("c")), (Some(&1), Some(&2), None));
         c.put("c".into(), 3).unwrap();
         let c: Cache<u32> = Cache::open(&path).unwrap();
         assert_eq!(c.len(), 3);

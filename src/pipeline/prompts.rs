@@ -43,16 +43,10 @@ impl Template {
 pub enum PromptError {
     /// An override file exists but cannot be read.
     #[error("{}: {source}", .path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// A template does not compile or render.
     #[error("prompt template {name}: {source}")]
-    Template {
-        name: String,
-        source: minijinja::Error,
-    },
+    Template { name: String, source: minijinja::Error },
 }
 
 /// The loaded templates and their hashes.
@@ -64,12 +58,7 @@ pub struct Prompts {
 impl Prompts {
     /// The embedded templates.
     pub fn embedded() -> Prompts {
-        Prompts {
-            sources: Template::ALL
-                .iter()
-                .map(|&t| (t, t.embedded().to_string(), hash(t.embedded())))
-                .collect(),
-        }
+        Prompts { sources: Template::ALL.iter().map(|&t| (t, t.embedded().to_string(), hash(t.embedded()))).collect() }
     }
 
     /// The embedded templates, replaced by the files of `dir` that have their names; each template
@@ -80,8 +69,7 @@ impl Prompts {
             for (t, source, h) in &mut p.sources {
                 let path = dir.join(t.file_name());
                 if path.is_file() {
-                    *source = std::fs::read_to_string(&path)
-                        .map_err(|e| PromptError::Read { path, source: e })?;
+                    *source = std::fs::read_to_string(&path).map_err(|e| PromptError::Read { path, source: e })?;
                     *h = hash(source);
                 }
             }
@@ -89,20 +77,13 @@ impl Prompts {
         for (t, source, _) in &p.sources {
             minijinja::Environment::new()
                 .template_from_str(source)
-                .map_err(|e| PromptError::Template {
-                    name: t.file_name().to_string(),
-                    source: e,
-                })?;
+                .map_err(|e| PromptError::Template { name: t.file_name().to_string(), source: e })?;
         }
         Ok(p)
     }
 
     fn get(&self, t: Template) -> (&str, &str) {
-        self.sources
-            .iter()
-            .find(|(x, _, _)| *x == t)
-            .map(|(_, s, h)| (s.as_str(), h.as_str()))
-            .unwrap_or(("", ""))
+        self.sources.iter().find(|(x, _, _)| *x == t).map(|(_, s, h)| (s.as_str(), h.as_str())).unwrap_or(("", ""))
     }
 
     /// The hash (16 hex digits of SHA-256) of template `t`'s source.
@@ -112,10 +93,7 @@ impl Prompts {
 
     /// Renders template `t` with `ctx`.
     pub fn render(&self, t: Template, ctx: minijinja::Value) -> Result<String, PromptError> {
-        let err = |e| PromptError::Template {
-            name: t.file_name().to_string(),
-            source: e,
-        };
+        let err = |e| PromptError::Template { name: t.file_name().to_string(), source: e };
         let env = minijinja::Environment::new();
         let tmpl = env.template_from_str(self.get(t).0).map_err(err)?;
         tmpl.render(ctx).map(|s| s.trim().to_string()).map_err(err)
@@ -123,11 +101,7 @@ impl Prompts {
 }
 
 fn hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

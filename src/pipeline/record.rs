@@ -103,6 +103,8 @@ pub struct Tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptKind {
+    /// The model's tests reply (only ever a [`Discarded`] entry: a reply with no tests in it).
+    Tests,
     /// The function as retrieved.
     Original,
     /// A model fix of a failing version.
@@ -199,11 +201,8 @@ impl Record {
     /// A fresh record for a retrieved function of `file`.
     pub fn retrieved(file: &SourceFile, f: crate::pipeline::retrieve::Extracted) -> Self {
         let code = format!("{}\n\n\n{}\n", f.imports.join("\n"), f.text);
-        let mut packages: Vec<String> = f
-            .modules
-            .iter()
-            .map(|m| crate::pipeline::retrieve::top_level(m).to_string())
-            .collect();
+        let mut packages: Vec<String> =
+            f.modules.iter().map(|m| crate::pipeline::retrieve::top_level(m).to_string()).collect();
         packages.sort();
         packages.dedup();
         Record {
@@ -238,11 +237,7 @@ impl Record {
 
     /// Marks the record as dropped by `stage`.
     pub fn reject(&mut self, stage: Stage, reason: impl Into<String>, detail: impl Into<String>) {
-        self.rejected = Some(Rejection {
-            stage,
-            reason: reason.into(),
-            detail: detail.into(),
-        });
+        self.rejected = Some(Rejection { stage, reason: reason.into(), detail: detail.into() });
     }
 
     /// Whether a stage has dropped the record.
@@ -293,20 +288,13 @@ pub struct RecordReader {
 impl RecordReader {
     /// Opens `path` (gzip-decompressed when it ends in `.gz`).
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let file = std::fs::File::open(path).map_err(|source| RecordError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = std::fs::File::open(path).map_err(|source| RecordError::Io { path: path.to_path_buf(), source })?;
         let raw: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
             Box::new(file)
         };
-        Ok(RecordReader {
-            path: path.to_path_buf(),
-            lines: BufReader::new(raw).lines(),
-            line: 0,
-        })
+        Ok(RecordReader { path: path.to_path_buf(), lines: BufReader::new(raw).lines(), line: 0 })
     }
 }
 
@@ -317,24 +305,17 @@ impl Iterator for RecordReader {
         loop {
             let text = match self.lines.next()? {
                 Ok(text) => text,
-                Err(source) => {
-                    return Some(Err(RecordError::Io {
-                        path: self.path.clone(),
-                        source,
-                    }))
-                }
+                Err(source) => return Some(Err(RecordError::Io { path: self.path.clone(), source })),
             };
             self.line += 1;
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(
-                serde_json::from_str(&text).map_err(|source| RecordError::Parse {
-                    path: self.path.clone(),
-                    line: self.line,
-                    source,
-                }),
-            );
+            return Some(serde_json::from_str(&text).map_err(|source| RecordError::Parse {
+                path: self.path.clone(),
+                line: self.line,
+                source,
+            }));
         }
     }
 }
@@ -348,10 +329,7 @@ mod tests {
     fn sample() -> Record {
         let file = SourceFile::new(
             "import re\n\ndef f(s):\n    return re.escape(s)\n".into(),
-            Origin {
-                file: "c.jsonl".into(),
-                line: Some(3),
-            },
+            Origin { file: "c.jsonl".into(), line: Some(3) },
         );
         let f = Extracted {
             name: "f".into(),
@@ -368,26 +346,13 @@ mod tests {
     #[test]
     fn retrieved_record_has_code_id_and_omits_empty_later_fields() {
         let r = sample();
-        assert_eq!(
-            r.function.code,
-            "import re\n\n\ndef f(s):\n    return re.escape(s)\n"
-        );
+        assert_eq!(r.function.code, "import re\n\n\ndef f(s):\n    return re.escape(s)\n");
         assert_eq!(r.id, content_id(&r.function.code));
         assert_eq!(r.function_text(), "def f(s):\n    return re.escape(s)");
         assert_eq!(r.function.packages, vec!["re"]);
         let json = serde_json::to_string(&r).expect("serializes");
-        for absent in [
-            "tests",
-            "attempts",
-            "verified",
-            "polished",
-            "rejected",
-            "docstring",
-        ] {
-            assert!(
-                !json.contains(&format!("\"{absent}\"")),
-                "{absent} in {json}"
-            );
+        for absent in ["tests", "attempts", "verified", "polished", "rejected", "docstring"] {
+            assert!(!json.contains(&format!("\"{absent}\"")), "{absent} in {json}");
         }
     }
 
@@ -396,30 +361,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.jsonl");
         let mut r = sample();
-        r.verified = Some(Verified {
-            code: r.function.code.clone(),
-            round: 0,
-            original_passed: true,
-        });
+        r.verified = Some(Verified { code: r.function.code.clone(), round: 0, original_passed: true });
         r.reject(Stage::Polish, "regressed", "test_x failed");
         let line = serde_json::to_string(&r).expect("serializes");
         std::fs::write(&path, format!("{line}\n\n{line}\n{{\"id\": 1}}\n")).expect("write");
         let items: Vec<_> = RecordReader::open(&path).expect("opens").collect();
         assert_eq!(items.len(), 3);
         assert_eq!(items[0].as_ref().expect("record"), &r);
-        assert_eq!(
-            items[1]
-                .as_ref()
-                .expect("record")
-                .rejected
-                .as_ref()
-                .map(|x| x.stage),
-            Some(Stage::Polish)
-        );
+        assert_eq!(items[1].as_ref().expect("record").rejected.as_ref().map(|x| x.stage), Some(Stage::Polish));
         let err = items[2].as_ref().expect_err("bad line").to_string();
-        assert!(
-            err.starts_with(&format!("{} line 4:", path.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("{} line 4:", path.display())), "{err}");
     }
 }

@@ -10,10 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn other(path: &Path, e: impl std::fmt::Display) -> SynthError {
-    SynthError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    }
+    SynthError::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
 }
 
 /// A horizontal bar chart of `bars` (label, value) into the SVG file `path`.
@@ -69,25 +66,17 @@ pub fn markdown(s: &SynthStats) -> String {
     table(
         &mut out,
         &["stage", "records"],
-        s.funnel
-            .iter()
-            .map(|f| vec![f.step.clone(), f.count.to_string()])
-            .collect(),
+        s.funnel.iter().map(|f| vec![f.step.clone(), f.count.to_string()]).collect(),
     );
     out.push_str("![funnel](funnel.svg)\n\n## Passing by round\n\n");
     table(
         &mut out,
         &["round", "accepted"],
-        s.pass_by_round
-            .iter()
-            .map(|(r, c)| vec![r.to_string(), c.to_string()])
-            .collect(),
+        s.pass_by_round.iter().map(|(r, c)| vec![r.to_string(), c.to_string()]).collect(),
     );
     out.push_str("![pass by round](pass_by_round.svg)\n\n## Failures of executions\n\n");
     let kv = |m: &std::collections::BTreeMap<String, u64>| {
-        m.iter()
-            .map(|(k, v)| vec![format!("`{k}`"), v.to_string()])
-            .collect()
+        m.iter().map(|(k, v)| vec![format!("`{k}`"), v.to_string()]).collect()
     };
     table(&mut out, &["class", "executions"], kv(&s.failures));
     out.push_str("## Rejected records\n\n");
@@ -117,8 +106,18 @@ pub fn markdown(s: &SynthStats) -> String {
         "## Cost\n\n- runs: {}\n- wall: {:.1} s; model busy {:.1} s; model waited on the sandbox {:.1} s; \
          sandbox workers idle waiting for the model {:.1} s (summed)\n- tokens: {} ({:.0} per accepted \
          program); {:.1} s per accepted program\n- model calls: {} ({} from cache); executions: {} ({} from cache)\n",
-        s.runs, t.wall_s, t.model_s, t.model_waited_s, t.sandbox_idle_s, s.tokens, s.tokens_per_accepted,
-        s.seconds_per_accepted, t.model_calls, t.model_calls_cached, t.executions, t.executions_cached
+        s.runs,
+        t.wall_s,
+        t.model_s,
+        t.model_waited_s,
+        t.sandbox_idle_s,
+        s.tokens,
+        s.tokens_per_accepted,
+        s.seconds_per_accepted,
+        t.model_calls,
+        t.model_calls_cached,
+        t.executions,
+        t.executions_cached
     );
     out
 }
@@ -126,10 +125,7 @@ pub fn markdown(s: &SynthStats) -> String {
 /// Writes the report files into `dir` and returns the statistics.
 pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
     if !dir.records().is_file() && !dir.rejected().is_file() {
-        return Err(other(
-            &dir.root,
-            "not a synth run directory (no dataset/records.jsonl or rejected.jsonl)",
-        ));
+        return Err(other(&dir.root, "not a synth run directory (no dataset/records.jsonl or rejected.jsonl)"));
     }
     let s = emit::finalize(dir, None)?;
     let write = |name: &str, text: String| {
@@ -137,21 +133,10 @@ pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
         std::fs::write(&p, text).map_err(|e| SynthError::Io { path: p, source: e })
     };
     write("report.md", markdown(&s))?;
-    write(
-        "report.json",
-        serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
-    )?;
+    write("report.json", serde_json::to_string_pretty(&s).unwrap_or_default() + "\n")?;
     let funnel: Vec<(String, u64)> = s.funnel.iter().map(|f| (f.step.clone(), f.count)).collect();
     bar_chart(&dir.root.join("funnel.svg"), "Funnel", &funnel)?;
-    let rounds: Vec<(String, u64)> = s
-        .pass_by_round
-        .iter()
-        .map(|(r, c)| (format!("round {r}"), *c))
-        .collect();
-    bar_chart(
-        &dir.root.join("pass_by_round.svg"),
-        "Accepted by round",
-        &rounds,
-    )?;
+    let rounds: Vec<(String, u64)> = s.pass_by_round.iter().map(|(r, c)| (format!("round {r}"), *c)).collect();
+    bar_chart(&dir.root.join("pass_by_round.svg"), "Accepted by round", &rounds)?;
     Ok(s)
 }

@@ -80,31 +80,15 @@ impl SynthStats {
         let steps: [(&str, u64); 8] = [
             ("retrieved", count(&|_| true)),
             ("tests_written", count(&|r| r.tests.is_some())),
-            (
-                "original_passed",
-                count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed)),
-            ),
+            ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
             ("verified", count(&|r| r.verified.is_some())),
             ("non_vacuous", accepted.len() as u64),
-            (
-                "polished",
-                accepted.iter().filter(|r| r.polished.is_some()).count() as u64,
-            ),
+            ("polished", accepted.iter().filter(|r| r.polished.is_some()).count() as u64),
             ("accepted", accepted.len() as u64),
             ("rejected", rejected.len() as u64),
         ];
-        s.funnel = steps
-            .iter()
-            .map(|(n, c)| Step {
-                step: n.to_string(),
-                count: *c,
-            })
-            .collect();
-        for (r, ok) in accepted
-            .iter()
-            .map(|r| (r, true))
-            .chain(rejected.iter().map(|r| (r, false)))
-        {
+        s.funnel = steps.iter().map(|(n, c)| Step { step: n.to_string(), count: *c }).collect();
+        for (r, ok) in accepted.iter().map(|r| (r, true)).chain(rejected.iter().map(|r| (r, false))) {
             for p in &r.function.packages {
                 let e = s.per_package.entry(p.clone()).or_default();
                 e.retrieved += 1;
@@ -116,13 +100,9 @@ impl SynthStats {
                 *s.pass_by_round.entry(v.round).or_default() += 1;
             }
             if let Some(j) = &r.rejected {
-                let stage = serde_json::to_value(j.stage)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                *s.rejected
-                    .entry(format!("{stage}/{}", j.reason))
-                    .or_default() += 1;
+                let stage =
+                    serde_json::to_value(j.stage).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                *s.rejected.entry(format!("{stage}/{}", j.reason)).or_default() += 1;
             }
             for a in &r.attempts {
                 let counted = matches!(a.kind, AttemptKind::Original | AttemptKind::Fix);
@@ -132,13 +112,9 @@ impl SynthStats {
                 s.tokens += a.tokens;
             }
             for d in &r.discarded {
-                let kind = serde_json::to_value(d.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                *s.discarded
-                    .entry(format!("{kind}/{}", d.reason))
-                    .or_default() += 1;
+                let kind =
+                    serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                *s.discarded.entry(format!("{kind}/{}", d.reason)).or_default() += 1;
                 s.tokens += d.tokens;
             }
             s.tokens += r.tests.as_ref().map_or(0, |t| t.tokens);

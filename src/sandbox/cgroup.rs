@@ -28,30 +28,20 @@ impl WorkerCgroup {
             for dir in [&memory, &pids] {
                 fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            return Ok(WorkerCgroup {
-                v2: false,
-                memory,
-                pids,
-            });
+            return Ok(WorkerCgroup { v2: false, memory, pids });
         }
         let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
         if controllers.contains("memory") && controllers.contains("pids") {
             let parent = root.join("unitcoder");
-            fs::create_dir_all(&parent)
-                .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+            fs::create_dir_all(&parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
             // Controllers must be enabled on every level above the leaf.
             for dir in [root, parent.as_path()] {
                 let file = dir.join("cgroup.subtree_control");
-                fs::write(&file, "+memory +pids")
-                    .map_err(|e| format!("writing {}: {e}", file.display()))?;
+                fs::write(&file, "+memory +pids").map_err(|e| format!("writing {}: {e}", file.display()))?;
             }
             let leaf = parent.join(name);
             fs::create_dir_all(&leaf).map_err(|e| format!("creating {}: {e}", leaf.display()))?;
-            return Ok(WorkerCgroup {
-                v2: true,
-                memory: leaf.clone(),
-                pids: leaf,
-            });
+            return Ok(WorkerCgroup { v2: true, memory: leaf.clone(), pids: leaf });
         }
         Err(format!("no cgroup memory+pids controllers under {ROOT}"))
     }

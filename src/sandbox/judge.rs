@@ -46,12 +46,8 @@ fn parse(report: &Report, nonce: &str) -> Stream {
         st.tamper.push("the event stream overflowed".into());
     }
     for line in &report.events {
-        let Some(ev) = line
-            .strip_prefix(&prefix)
-            .and_then(|rest| serde_json::from_str::<Event>(rest).ok())
-        else {
-            st.tamper
-                .push("a forged or malformed event reached the verdict channel".into());
+        let Some(ev) = line.strip_prefix(&prefix).and_then(|rest| serde_json::from_str::<Event>(rest).ok()) else {
+            st.tamper.push("a forged or malformed event reached the verdict channel".into());
             continue;
         };
         if st.done {
@@ -73,11 +69,7 @@ fn parse(report: &Report, nonce: &str) -> Stream {
                     Some("skip") => TestStatus::Skip,
                     _ => TestStatus::Error,
                 };
-                let mut outcome = TestOutcome {
-                    name,
-                    status,
-                    message: ev.m,
-                };
+                let mut outcome = TestOutcome { name, status, message: ev.m };
                 if status == TestStatus::Pass && ev.n.unwrap_or(0) == 0 {
                     if outcome.name == MODULE && !report.expected.iter().any(|e| e == MODULE) {
                         continue; // module code of unittest-style tests: not a test by itself
@@ -98,13 +90,7 @@ fn parse(report: &Report, nonce: &str) -> Stream {
 }
 
 /// Decides the verdict for job `id` from the server's report.
-pub(crate) fn judge(
-    id: &str,
-    report: &Report,
-    nonce: &str,
-    isolation: &Isolation,
-    duration_ms: u64,
-) -> Verdict {
+pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolation, duration_ms: u64) -> Verdict {
     let mut v = Verdict {
         id: id.to_string(),
         status: Status::Error,
@@ -117,22 +103,14 @@ pub(crate) fn judge(
     };
     let verdict = |mut v: Verdict, status: Status, reason: &str| {
         v.status = status;
-        v.reason = if status == Status::Pass {
-            None
-        } else {
-            Some(reason.to_string())
-        };
+        v.reason = if status == Status::Pass { None } else { Some(reason.to_string()) };
         v
     };
     if let Some(e) = &report.setup_error {
         return verdict(v, Status::Error, &format!("sandbox: {e}"));
     }
     if let Some(e) = &report.load_error {
-        v.tests.push(TestOutcome {
-            name: format!("<{}>", e.w),
-            status: TestStatus::Error,
-            message: Some(e.m.clone()),
-        });
+        v.tests.push(TestOutcome { name: format!("<{}>", e.w), status: TestStatus::Error, message: Some(e.m.clone()) });
         return verdict(v, Status::Error, &e.r);
     }
     let st = parse(report, nonce);
@@ -148,34 +126,19 @@ pub(crate) fn judge(
     }
     if !st.tamper.is_empty() {
         let message = st.tamper.join("; ");
-        v.tests.push(TestOutcome {
-            name: "<sandbox>".into(),
-            status: TestStatus::Error,
-            message: Some(message),
-        });
+        v.tests.push(TestOutcome { name: "<sandbox>".into(), status: TestStatus::Error, message: Some(message) });
         return verdict(v, Status::Error, "tampering");
     }
     if let Some(m) = st.setup {
         return verdict(v, Status::Error, &format!("sandbox setup: {m}"));
     }
     if let Some((r, m)) = st.load {
-        v.tests.push(TestOutcome {
-            name: "<program>".into(),
-            status: TestStatus::Error,
-            message: Some(m),
-        });
-        let reason = if r == "MemoryError" {
-            "memory".to_string()
-        } else {
-            r
-        };
+        v.tests.push(TestOutcome { name: "<program>".into(), status: TestStatus::Error, message: Some(m) });
+        let reason = if r == "MemoryError" { "memory".to_string() } else { r };
         return verdict(v, Status::Error, &reason);
     }
     if !st.done {
-        let during = st
-            .running
-            .map(|t| format!(" during {t}"))
-            .unwrap_or_default();
+        let during = st.running.map(|t| format!(" during {t}")).unwrap_or_default();
         let reason = match (report.signal, report.exit_code) {
             (Some(SIGKILL), _) if report.leftover > 0 => format!("killed{during}"),
             (Some(sig), _) => format!("killed by signal {sig}{during}"),
@@ -186,19 +149,12 @@ pub(crate) fn judge(
     if report.exit_code != Some(0) {
         return verdict(v, Status::Error, "early exit after the tests");
     }
-    let module_failed = st
-        .tests
-        .iter()
-        .any(|(t, _)| t.name == MODULE && t.status != TestStatus::Pass);
+    let module_failed = st.tests.iter().any(|(t, _)| t.name == MODULE && t.status != TestStatus::Pass);
     if !module_failed {
         let seen: HashSet<&str> = st.tests.iter().map(|(t, _)| t.name.as_str()).collect();
         if let Some(missing) = report.expected.iter().find(|e| !seen.contains(e.as_str())) {
             let message = format!("test {missing} was defined but never ran");
-            v.tests.push(TestOutcome {
-                name: "<sandbox>".into(),
-                status: TestStatus::Error,
-                message: Some(message),
-            });
+            v.tests.push(TestOutcome { name: "<sandbox>".into(), status: TestStatus::Error, message: Some(message) });
             return verdict(v, Status::Error, "tampering");
         }
     }
@@ -210,23 +166,11 @@ pub(crate) fn judge(
     }
     if let Some((_, r)) = st.tests.iter().find(|(t, _)| t.status == TestStatus::Error) {
         let r = r.clone().unwrap_or_else(|| "error".into());
-        return verdict(
-            v,
-            Status::Error,
-            if r == "MemoryError" { "memory" } else { &r },
-        );
+        return verdict(v, Status::Error, if r == "MemoryError" { "memory" } else { &r });
     }
     if let Some((t, _)) = st.tests.iter().find(|(t, _)| t.status == TestStatus::Fail) {
         let vacuous = t.message.as_deref() == Some("no assertion executed");
-        return verdict(
-            v,
-            Status::Fail,
-            if vacuous {
-                "no assertion executed"
-            } else {
-                "assertion"
-            },
-        );
+        return verdict(v, Status::Fail, if vacuous { "no assertion executed" } else { "assertion" });
     }
     verdict(v, Status::Pass, "")
 }

@@ -42,9 +42,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             python: PathBuf::from("python3"),
-            jobs: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             limits: Limits::default(),
             preload: [
                 "numpy",
@@ -124,11 +122,8 @@ const SCRATCH_PREFIX: &str = "unitcoder-sandbox-";
 /// a sandbox kept in a `static`, which is never dropped). Best effort: errors are ignored.
 fn sweep_stale() {
     let owner_gone = |name: &str| {
-        let pid = name
-            .strip_prefix(SCRATCH_PREFIX)
-            .and_then(|rest| rest.split('-').next());
-        pid.and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+        let pid = name.strip_prefix(SCRATCH_PREFIX).and_then(|rest| rest.split('-').next());
+        pid.and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
     };
     let tmp = std::env::temp_dir();
     for parent in [
@@ -180,50 +175,24 @@ impl Sandbox {
                 .map(|i| {
                     let spec = &spec;
                     s.spawn(move || {
-                        Worker::start(
-                            spec,
-                            &worker_name(scratch_tag(spec.scratch), i),
-                            uid_base + i as u32,
-                        )
+                        Worker::start(spec, &worker_name(scratch_tag(spec.scratch), i), uid_base + i as u32)
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into())))
-                })
+                .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
                 .collect()
         });
         let mut slots = Vec::with_capacity(jobs);
         for (index, w) in started.into_iter().enumerate() {
-            slots.push(Slot {
-                index,
-                worker: Some(w?),
-            });
+            slots.push(Slot { index, worker: Some(w?) });
         }
-        let isolation = slots
-            .first()
-            .and_then(|s| s.worker.as_ref())
-            .map(isolation_of)
-            .unwrap_or_default();
+        let isolation = slots.first().and_then(|s| s.worker.as_ref()).map(isolation_of).unwrap_or_default();
         if !isolation.missing.is_empty() {
-            eprintln!(
-                "warning: sandbox isolation is {}: missing {}",
-                isolation.level,
-                isolation.missing.join(", ")
-            );
+            eprintln!("warning: sandbox isolation is {}: missing {}", isolation.level, isolation.missing.join(", "));
         }
-        Ok(Sandbox {
-            config,
-            python,
-            uid_base,
-            isolation,
-            idle: Mutex::new(slots),
-            returned: Condvar::new(),
-            scratch,
-        })
+        Ok(Sandbox { config, python, uid_base, isolation, idle: Mutex::new(slots), returned: Condvar::new(), scratch })
     }
 
     /// The isolation mechanisms actually in force.
@@ -242,12 +211,7 @@ impl Sandbox {
         let mut slot = self.take_slot();
         let limits = job.limits.as_ref().unwrap_or(&self.config.limits);
         let nonce = nonce();
-        let wire = WireJob {
-            nonce: &nonce,
-            code: &job.program,
-            tests: &job.tests,
-            limits: WireLimits::from(limits),
-        };
+        let wire = WireJob { nonce: &nonce, code: &job.program, tests: &job.tests, limits: WireLimits::from(limits) };
         let outcome = match slot.worker.take() {
             Some(w) => Ok(w),
             None => self.restart(slot.index),
@@ -314,10 +278,7 @@ impl Sandbox {
     }
 
     fn give_back(&self, slot: Slot) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(slot);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(slot);
         self.returned.notify_one();
     }
 
@@ -328,11 +289,7 @@ impl Sandbox {
             preload: &self.config.preload,
             tail_bytes: self.config.tail_bytes,
         };
-        Worker::start(
-            &spec,
-            &worker_name(scratch_tag(self.scratch.path()), index),
-            self.uid_base + index as u32,
-        )
+        Worker::start(&spec, &worker_name(scratch_tag(self.scratch.path()), index), self.uid_base + index as u32)
     }
 }
 
@@ -344,10 +301,7 @@ impl Drop for Sandbox {
 }
 
 fn scratch_tag(scratch: &Path) -> String {
-    scratch
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    scratch.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn worker_name(tag: String, index: usize) -> String {
@@ -360,10 +314,7 @@ fn isolation_of(w: &Worker) -> Isolation {
     let active = w.ready.active.clone();
     let level = if missing.is_empty() {
         "full"
-    } else if active
-        .iter()
-        .any(|a| a.ends_with("namespace") || a == "landlock")
-    {
+    } else if active.iter().any(|a| a.ends_with("namespace") || a == "landlock") {
         "partial"
     } else {
         "none"
@@ -374,11 +325,7 @@ fn isolation_of(w: &Worker) -> Isolation {
     if let Some(e) = &w.cgroup_error {
         eprintln!("warning: sandbox: cgroups: {e}");
     }
-    Isolation {
-        level: level.to_string(),
-        active,
-        missing,
-    }
+    Isolation { level: level.to_string(), active, missing }
 }
 
 fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {
@@ -398,16 +345,9 @@ fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {
 
 fn check_python(python: &Path) -> Result<(), SandboxError> {
     let out = std::process::Command::new(python)
-        .args([
-            "-I",
-            "-c",
-            "import sys, os; assert sys.version_info >= (3, 9) and hasattr(os, 'pidfd_open')",
-        ])
+        .args(["-I", "-c", "import sys, os; assert sys.version_info >= (3, 9) and hasattr(os, 'pidfd_open')"])
         .output()
-        .map_err(|e| SandboxError::PythonNotRunnable {
-            path: python.into(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| SandboxError::PythonNotRunnable { path: python.into(), detail: e.to_string() })?;
     if out.status.success() {
         return Ok(());
     }
@@ -420,17 +360,10 @@ fn check_python(python: &Path) -> Result<(), SandboxError> {
 /// A fresh per-run secret: events that do not carry it are forgeries.
 fn nonce() -> String {
     let mut bytes = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
     if !ok {
         use sha2::Digest;
-        let seed = format!(
-            "{:?}{:?}{}",
-            Instant::now(),
-            std::time::SystemTime::now(),
-            std::process::id()
-        );
+        let seed = format!("{:?}{:?}{}", Instant::now(), std::time::SystemTime::now(), std::process::id());
         bytes.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes())[..16]);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -448,14 +381,8 @@ mod tests {
 
     #[test]
     fn a_missing_interpreter_is_named_in_the_error() {
-        let config = SandboxConfig {
-            python: PathBuf::from("/no/such/python3"),
-            ..SandboxConfig::default()
-        };
-        let err = Sandbox::new(config)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let config = SandboxConfig { python: PathBuf::from("/no/such/python3"), ..SandboxConfig::default() };
+        let err = Sandbox::new(config).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("/no/such/python3"), "{err}");
     }
 

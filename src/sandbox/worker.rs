@@ -107,8 +107,7 @@ impl Worker {
     /// Starts worker `name` running as `uid` and waits until it is set up.
     pub(crate) fn start(spec: &WorkerSpec, name: &str, uid: u32) -> Result<Worker, SandboxError> {
         let dir = spec.scratch.join(name);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| SandboxError::Io(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| SandboxError::Io(format!("creating {}: {e}", dir.display())))?;
         let (cgroup, cgroup_error) = match WorkerCgroup::create(name) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),
@@ -121,8 +120,7 @@ impl Worker {
             "tail_bytes": spec.tail_bytes,
         });
         let log = spec.scratch.join(format!("{name}.log"));
-        let log_file = File::create(&log)
-            .map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;
+        let log_file = File::create(&log).map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;
         // -I: ignore PYTHON* variables and user site-packages; the environment is an allow-list.
         let mut child = Command::new(spec.python)
             .args(["-I", "-c", BOOT, SOURCE, &cfg.to_string()])
@@ -137,10 +135,7 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
-            .map_err(|e| SandboxError::PythonNotRunnable {
-                path: spec.python.to_path_buf(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| SandboxError::PythonNotRunnable { path: spec.python.to_path_buf(), detail: e.to_string() })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(SandboxError::Io("fork server pipes missing".into()));
         };
@@ -154,35 +149,17 @@ impl Worker {
         let Some(ready) = ready else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(SandboxError::ServerStart {
-                python: spec.python.to_path_buf(),
-                log: tail_of(&log),
-            });
+            return Err(SandboxError::ServerStart { python: spec.python.to_path_buf(), log: tail_of(&log) });
         };
-        Ok(Worker {
-            child,
-            stdin,
-            stdout,
-            log,
-            ready,
-            cgroup_error,
-            _cgroup: cgroup,
-        })
+        Ok(Worker { child, stdin, stdout, log, ready, cgroup_error, _cgroup: cgroup })
     }
 
     /// Sends one job and waits for the server's report. An error means the server is gone.
     pub(crate) fn run(&mut self, job: &WireJob) -> Result<Report, SandboxError> {
         let mut line = serde_json::to_string(job).map_err(|e| SandboxError::Io(e.to_string()))?;
         line.push('\n');
-        let dead = |what: &str, log: &Path| {
-            SandboxError::ServerDied(format!("{what}; server log: {}", tail_of(log)))
-        };
-        if self
-            .stdin
-            .write_all(line.as_bytes())
-            .and_then(|_| self.stdin.flush())
-            .is_err()
-        {
+        let dead = |what: &str, log: &Path| SandboxError::ServerDied(format!("{what}; server log: {}", tail_of(log)));
+        if self.stdin.write_all(line.as_bytes()).and_then(|_| self.stdin.flush()).is_err() {
             return Err(dead("writing the job failed", &self.log));
         }
         let mut answer = String::new();
@@ -190,8 +167,7 @@ impl Worker {
             Ok(n) if n > 0 => {}
             _ => return Err(dead("no report", &self.log)),
         }
-        serde_json::from_str(&answer)
-            .map_err(|e| SandboxError::ServerDied(format!("unreadable report: {e}")))
+        serde_json::from_str(&answer).map_err(|e| SandboxError::ServerDied(format!("unreadable report: {e}")))
     }
 }
 

@@ -33,19 +33,11 @@ pub fn fixture_entries() -> Vec<Entry> {
     let mut out = Vec::new();
     for e in walkdir::WalkDir::new(fixture_dir()).sort_by_file_name() {
         let e = e.expect("walk fixtures");
-        let rel = e
-            .path()
-            .strip_prefix(fixture_dir())
-            .expect("relative")
-            .to_string_lossy()
-            .to_string();
+        let rel = e.path().strip_prefix(fixture_dir()).expect("relative").to_string_lossy().to_string();
         if e.file_type().is_file() && rel.ends_with(".py") && !rel.contains("site-packages") {
             let content = std::fs::read_to_string(e.path()).expect("read fixture");
-            let license = if rel.contains("text") {
-                vec!["MIT".into(), "Apache-2.0".into()]
-            } else {
-                vec!["MIT".into()]
-            };
+            let license =
+                if rel.contains("text") { vec!["MIT".into(), "Apache-2.0".into()] } else { vec!["MIT".into()] };
             out.push(Entry {
                 repo: format!("octo/{}", rel.split('/').next().unwrap_or("x")),
                 path: rel,
@@ -83,15 +75,8 @@ pub fn write_lines(path: &Path, lines: &[String], c: Compression) {
     let file = std::fs::File::create(path).expect("create corpus");
     let mut w: Box<dyn Write> = match c {
         Compression::None => Box::new(file),
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::default(),
-        )),
-        Compression::Zstd => Box::new(
-            zstd::stream::write::Encoder::new(file, 3)
-                .expect("zstd")
-                .auto_finish(),
-        ),
+        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
+        Compression::Zstd => Box::new(zstd::stream::write::Encoder::new(file, 3).expect("zstd").auto_finish()),
     };
     for l in lines {
         writeln!(w, "{l}").expect("write line");
@@ -126,37 +111,21 @@ pub fn write_parquet(path: &Path, entries: &[Entry], per_group: usize) {
         let mut rg = writer.next_row_group().expect("row group");
         let mut col = 0;
         while let Some(mut c) = rg.next_column().expect("column") {
-            let bytes = |f: &dyn Fn(&Entry) -> String| {
-                group
-                    .iter()
-                    .map(|e| ByteArray::from(f(e).as_str()))
-                    .collect::<Vec<_>>()
-            };
+            let bytes =
+                |f: &dyn Fn(&Entry) -> String| group.iter().map(|e| ByteArray::from(f(e).as_str())).collect::<Vec<_>>();
             let w = c.typed::<ByteArrayType>();
             match col {
                 0 => w.write_batch(&bytes(&|e| format!("blob-{}", e.path)), None, None),
                 1 => w.write_batch(&bytes(&|e| e.content.clone()), None, None),
-                2 => w.write_batch(
-                    &bytes(&|e| e.path.clone()),
-                    Some(&vec![1; group.len()]),
-                    None,
-                ),
-                3 => w.write_batch(
-                    &bytes(&|e| e.repo.clone()),
-                    Some(&vec![1; group.len()]),
-                    None,
-                ),
+                2 => w.write_batch(&bytes(&|e| e.path.clone()), Some(&vec![1; group.len()]), None),
+                3 => w.write_batch(&bytes(&|e| e.repo.clone()), Some(&vec![1; group.len()]), None),
                 _ => {
                     // A list column: definition level 3 = element present; repetition 0 starts a row.
-                    let values: Vec<ByteArray> = group
-                        .iter()
-                        .flat_map(|e| e.license.iter().map(|l| ByteArray::from(l.as_str())))
-                        .collect();
+                    let values: Vec<ByteArray> =
+                        group.iter().flat_map(|e| e.license.iter().map(|l| ByteArray::from(l.as_str()))).collect();
                     let defs = vec![3i16; values.len()];
-                    let reps: Vec<i16> = group
-                        .iter()
-                        .flat_map(|e| (0..e.license.len()).map(|i| i16::from(i > 0)))
-                        .collect();
+                    let reps: Vec<i16> =
+                        group.iter().flat_map(|e| (0..e.license.len()).map(|i| i16::from(i > 0))).collect();
                     w.write_batch(&values, Some(&defs), Some(&reps))
                 }
             }
@@ -182,11 +151,9 @@ fn every_format_reads_the_same_files_with_provenance() {
     let dir = crate::common::tempdir();
     let entries = fixture_entries();
     let mut read = Vec::new();
-    for (name, c) in [
-        ("c.jsonl", Compression::None),
-        ("c.jsonl.gz", Compression::Gzip),
-        ("c.jsonl.zst", Compression::Zstd),
-    ] {
+    for (name, c) in
+        [("c.jsonl", Compression::None), ("c.jsonl.gz", Compression::Gzip), ("c.jsonl.zst", Compression::Zstd)]
+    {
         let p = dir.path().join(name);
         write_jsonl(&p, &entries, c);
         read.push((p.clone(), ok(read_all(&p))));
@@ -198,22 +165,13 @@ fn every_format_reads_the_same_files_with_provenance() {
         assert_eq!(files.len(), entries.len(), "{}", path.display());
         for (i, (f, e)) in files.iter().zip(&entries).enumerate() {
             assert_eq!(f.content, e.content);
-            assert_eq!(
-                f.path.as_deref(),
-                Some(e.path.as_str()),
-                "{}",
-                path.display()
-            );
+            assert_eq!(f.path.as_deref(), Some(e.path.as_str()), "{}", path.display());
             assert_eq!(f.repo.as_deref(), Some(e.repo.as_str()));
             assert_eq!(f.license, e.license, "{}", path.display());
             assert_eq!(f.id, corpus::content_id(&e.content));
             assert_eq!(&f.origin.file, path);
             // JSONL lines are 1-based, Parquet rows 0-based.
-            let expected = if path.extension().is_some_and(|x| x == "parquet") {
-                i as u64
-            } else {
-                i as u64 + 1
-            };
+            let expected = if path.extension().is_some_and(|x| x == "parquet") { i as u64 } else { i as u64 + 1 };
             assert_eq!(f.origin.line, Some(expected));
         }
     }
@@ -236,27 +194,13 @@ fn malformed_jsonl_entries_are_reported_with_line_numbers_and_reading_goes_on() 
     write_lines(&p, &lines, Compression::Gzip);
     let items = read_all(&p);
     assert_eq!(items.len(), 6);
-    let errors: Vec<String> = items
-        .iter()
-        .filter_map(|r| r.as_ref().err())
-        .map(|e| e.to_string())
-        .collect();
+    let errors: Vec<String> = items.iter().filter_map(|r| r.as_ref().err()).map(|e| e.to_string()).collect();
     let name = p.display().to_string();
-    assert!(
-        errors[0].starts_with(&format!("{name} line 2: invalid JSON")),
-        "{}",
-        errors[0]
-    );
+    assert!(errors[0].starts_with(&format!("{name} line 2: invalid JSON")), "{}", errors[0]);
     assert_eq!(errors[1], format!("{name} line 4: missing field `content`"));
-    assert_eq!(
-        errors[2],
-        format!("{name} line 5: field `content` is not a string")
-    );
+    assert_eq!(errors[2], format!("{name} line 5: field `content` is not a string"));
     assert_eq!(errors[3], format!("{name} line 6: not a JSON object"));
-    assert!(items
-        .iter()
-        .filter_map(|r| r.as_ref().err())
-        .all(CorpusError::is_recoverable));
+    assert!(items.iter().filter_map(|r| r.as_ref().err()).all(CorpusError::is_recoverable));
     let good: Vec<_> = items.into_iter().filter_map(Result::ok).collect();
     assert_eq!(good.len(), 2);
     assert_eq!(good[1].origin.line, Some(7));
@@ -266,52 +210,31 @@ fn malformed_jsonl_entries_are_reported_with_line_numbers_and_reading_goes_on() 
 fn parquet_without_content_column_is_named() {
     let dir = crate::common::tempdir();
     let p = dir.path().join("nocontent.parquet");
-    let schema =
-        parse_message_type("message schema { REQUIRED BYTE_ARRAY text (UTF8); }").expect("schema");
+    let schema = parse_message_type("message schema { REQUIRED BYTE_ARRAY text (UTF8); }").expect("schema");
     let file = std::fs::File::create(&p).expect("create");
-    let mut w = SerializedFileWriter::new(
-        file,
-        Arc::new(schema),
-        Arc::new(WriterProperties::builder().build()),
-    )
-    .expect("writer");
+    let mut w = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(WriterProperties::builder().build()))
+        .expect("writer");
     let mut rg = w.next_row_group().expect("rg");
     while let Some(mut c) = rg.next_column().expect("col") {
-        c.typed::<ByteArrayType>()
-            .write_batch(&[ByteArray::from("x")], None, None)
-            .expect("write");
+        c.typed::<ByteArrayType>().write_batch(&[ByteArray::from("x")], None, None).expect("write");
         c.close().expect("close");
     }
     rg.close().expect("close rg");
     w.close().expect("close");
     let err = corpus::open(&p).err().expect("fails");
-    assert_eq!(
-        err.to_string(),
-        format!("{}: missing column `content`", p.display())
-    );
+    assert_eq!(err.to_string(), format!("{}: missing column `content`", p.display()));
     assert!(!err.is_recoverable());
 }
 
 #[test]
 fn directories_give_relative_paths_skip_vendored_code_and_report_non_utf8() {
     let files = ok(read_all(&fixture_dir()));
-    let paths: Vec<_> = files
-        .iter()
-        .map(|f| f.path.clone().unwrap_or_default())
-        .collect();
+    let paths: Vec<_> = files.iter().map(|f| f.path.clone().unwrap_or_default()).collect();
     assert_eq!(
         paths,
-        vec![
-            "nested/copies.py",
-            "pkg/broken.py",
-            "pkg/legacy.py",
-            "pkg/stats_utils.py",
-            "pkg/text_utils.py"
-        ]
+        vec!["nested/copies.py", "pkg/broken.py", "pkg/legacy.py", "pkg/stats_utils.py", "pkg/text_utils.py"]
     );
-    assert!(files
-        .iter()
-        .all(|f| f.origin.line.is_none() && f.repo.is_none()));
+    assert!(files.iter().all(|f| f.origin.line.is_none() && f.repo.is_none()));
 
     let dir = crate::common::tempdir();
     std::fs::write(dir.path().join("a.py"), "x = 1\n").expect("write");
@@ -323,13 +246,7 @@ fn directories_give_relative_paths_skip_vendored_code_and_report_non_utf8() {
     assert_eq!(items.len(), 2);
     let err = items[1].as_ref().expect_err("b.py is not UTF-8");
     assert!(err.is_recoverable());
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{} byte 5: not valid UTF-8",
-            dir.path().join("b.py").display()
-        )
-    );
+    assert_eq!(err.to_string(), format!("{} byte 5: not valid UTF-8", dir.path().join("b.py").display()));
     // A single .py file is a corpus too.
     let single = ok(read_all(&dir.path().join("a.py")));
     assert_eq!(single[0].path.as_deref(), Some("a.py"));
@@ -341,16 +258,7 @@ fn unknown_and_missing_paths_are_errors() {
     let p = dir.path().join("corpus.csv");
     std::fs::write(&p, "a,b").expect("write");
     let err = corpus::open(&p).err().expect("unsupported").to_string();
-    assert!(
-        err.contains("corpus.csv: unsupported corpus format"),
-        "{err}"
-    );
-    let err = corpus::open(&dir.path().join("nope.jsonl"))
-        .err()
-        .expect("missing")
-        .to_string();
-    assert!(
-        err.ends_with("nope.jsonl: no such file or directory"),
-        "{err}"
-    );
+    assert!(err.contains("corpus.csv: unsupported corpus format"), "{err}");
+    let err = corpus::open(&dir.path().join("nope.jsonl")).err().expect("missing").to_string();
+    assert!(err.ends_with("nope.jsonl: no such file or directory"), "{err}");
 }

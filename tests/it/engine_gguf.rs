@@ -11,8 +11,7 @@ use unitcoder::engine::batch::{self, Detokenizer, RowSpec};
 use unitcoder::engine::models::{MatmulKernels, Model};
 use unitcoder::engine::weights::Weights;
 use unitcoder::engine::{
-    Engine, EngineError, EngineOptions, FinishReason, Generator, Message, Prompt, Request,
-    SamplingParams,
+    Engine, EngineError, EngineOptions, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
 };
 
 /// The default model file, pulled through the project's resolver into the shared test cache.
@@ -33,8 +32,7 @@ struct Step {
 }
 
 fn fixture() -> Fixture {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/engine/llama_cpp_greedy.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/engine/llama_cpp_greedy.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -67,19 +65,9 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn greedy_rows(model: &Model, prompts: &[Vec<u32>], max_tokens: usize) -> Vec<Vec<u32>> {
-    let params = std::sync::Arc::new(SamplingParams {
-        max_tokens,
-        ignore_eos: true,
-        ..Default::default()
-    });
-    let rows: Vec<RowSpec> = (0..prompts.len())
-        .map(|p| RowSpec {
-            prompt: p,
-            params: params.clone(),
-            request: p,
-            sample: 0,
-        })
-        .collect();
+    let params = std::sync::Arc::new(SamplingParams { max_tokens, ignore_eos: true, ..Default::default() });
+    let rows: Vec<RowSpec> =
+        (0..prompts.len()).map(|p| RowSpec { prompt: p, params: params.clone(), request: p, sample: 0 }).collect();
     let (out, _) = batch::generate(model, &NoText, prompts, &rows, &mut |_, _| {}).unwrap();
     out.into_iter().map(|o| o.tokens).collect()
 }
@@ -90,10 +78,7 @@ fn greedy_tokens_and_logits_match_llama_cpp() {
     let fx = fixture();
     let model = load();
     let c = model.config();
-    assert_eq!(
-        (c.n_layer, c.n_embd, c.n_head, c.n_kv_head, c.context),
-        (30, 576, 9, 3, 8192)
-    );
+    assert_eq!((c.n_layer, c.n_embd, c.n_head, c.n_kv_head, c.context), (30, 576, 9, 3, 8192));
     assert_eq!(c.rope_theta, 100_000.0);
     let ours = greedy_rows(model, std::slice::from_ref(&fx.prompt_ids), fx.steps.len());
     let theirs: Vec<u32> = fx.steps.iter().map(|s| s.token).collect();
@@ -102,16 +87,11 @@ fn greedy_tokens_and_logits_match_llama_cpp() {
     // The prefill logits themselves: llama.cpp's top-5 tokens score within a small margin here too.
     let mut cache = model.new_cache(1, fx.prompt_ids.len() + 1).unwrap();
     let padding = unitcoder::engine::kv_cache::Padding::new(vec![0]);
-    let logits = model
-        .forward(&fx.prompt_ids, fx.prompt_ids.len(), &padding, &mut cache)
-        .unwrap();
+    let logits = model.forward(&fx.prompt_ids, fx.prompt_ids.len(), &padding, &mut cache).unwrap();
     let logits: Vec<f32> = logits.squeeze(0).unwrap().to_vec1().unwrap();
     for &(id, want) in &fx.steps[0].top5 {
         let got = logits[id as usize];
-        assert!(
-            (got - want).abs() < 0.5,
-            "token {id}: ours {got}, llama.cpp {want}"
-        );
+        assert!((got - want).abs() < 0.5, "token {id}: ours {got}, llama.cpp {want}");
     }
 }
 
@@ -120,11 +100,7 @@ fn quantized_batched_runs_are_reproducible() {
     let _one = one_at_a_time();
     let fx = fixture();
     let model = load();
-    let prompts = vec![
-        fx.prompt_ids.clone(),
-        fx.prompt_ids[..9].to_vec(),
-        fx.prompt_ids[5..].to_vec(),
-    ];
+    let prompts = vec![fx.prompt_ids.clone(), fx.prompt_ids[..9].to_vec(), fx.prompt_ids[5..].to_vec()];
     let first = greedy_rows(model, &prompts, 16);
     let second = greedy_rows(model, &prompts, 16);
     assert_eq!(first, second);
@@ -146,27 +122,17 @@ fn default_model_answers_the_chat_prompt_with_a_function() {
     let engine = Engine::load(&resolved, EngineOptions::default()).unwrap();
     assert!(engine.has_chat_template());
     assert_eq!(engine.model_id(), "smollm2-135m");
-    let ask = Message::new(
-        "user",
-        "Write a Python function that returns the sum of a list.",
-    );
+    let ask = Message::new("user", "Write a Python function that returns the sum of a list.");
     let req = Request {
         prompt: Prompt::Chat(vec![ask]),
         n: 1,
-        params: SamplingParams {
-            max_tokens: 200,
-            ..Default::default()
-        },
+        params: SamplingParams { max_tokens: 200, ..Default::default() },
     };
     let c = &engine.generate(&[req]).unwrap()[0][0];
     // The lead tightens this to running the extracted code in the sandbox.
     assert_eq!(c.finish, FinishReason::Eos, "{c:?}");
     let code = c.text.split("```").nth(1).unwrap_or(&c.text);
-    assert!(
-        code.contains("def ") && code.contains("return"),
-        "{}",
-        c.text
-    );
+    assert!(code.contains("def ") && code.contains("return"), "{}", c.text);
     assert!(code.contains("sum") || code.contains("for "), "{}", c.text);
 }
 

@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use unitcoder::engine::codec::TokenizerCodec;
-use unitcoder::engine::{
-    Engine, EngineOptions, FinishReason, Generator, Prompt, Request, SamplingParams,
-};
+use unitcoder::engine::{Engine, EngineOptions, FinishReason, Generator, Prompt, Request, SamplingParams};
 
 const VOCAB: usize = 257; // 256 byte tokens + <eos>
 const EOS: &str = "<eos>";
@@ -22,8 +20,7 @@ fn byte_chars() -> Vec<char> {
     let mut out = vec!['\0'; 256];
     let mut n = 0;
     for b in 0..256u32 {
-        let printable =
-            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         out[b as usize] = if printable {
             char::from_u32(b).unwrap()
         } else {
@@ -35,12 +32,10 @@ fn byte_chars() -> Vec<char> {
 }
 
 pub fn write_tokenizer(dir: &Path) {
-    let vocab: serde_json::Map<String, serde_json::Value> = byte_chars()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.to_string(), i.into()))
-        .collect();
-    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        byte_chars().iter().enumerate().map(|(i, c)| (c.to_string(), i.into())).collect();
+    let byte_level =
+        serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
     let tok = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null, "normalizer": null, "post_processor": null,
         "added_tokens": [{"id": 256, "content": EOS, "single_word": false, "lstrip": false, "rstrip": false,
@@ -50,11 +45,7 @@ pub fn write_tokenizer(dir: &Path) {
                   "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": []}
     });
     std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
-    std::fs::write(
-        dir.join("tokenizer_config.json"),
-        serde_json::json!({"eos_token": EOS}).to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("tokenizer_config.json"), serde_json::json!({"eos_token": EOS}).to_string()).unwrap();
 }
 
 /// Normal(0, std) samples from a seeded RNG (Box-Muller), as an f32 tensor.
@@ -95,11 +86,7 @@ pub fn write_model(dir: &Path, arch: &str, dtype: DType, seed: u64) {
         }
         rand(format!("{p}.mlp.gate_proj.weight"), &[ffn, d], s);
         rand(format!("{p}.mlp.up_proj.weight"), &[ffn, d], s);
-        rand(
-            format!("{p}.mlp.down_proj.weight"),
-            &[d, ffn],
-            1.0 / (ffn as f64).sqrt(),
-        );
+        rand(format!("{p}.mlp.down_proj.weight"), &[d, ffn], 1.0 / (ffn as f64).sqrt());
         rand(format!("{p}.input_layernorm.weight"), &[d], 0.1);
         rand(format!("{p}.post_attention_layernorm.weight"), &[d], 0.1);
     }
@@ -111,16 +98,10 @@ pub fn write_model(dir: &Path, arch: &str, dtype: DType, seed: u64) {
     // Norm scales near 1, not near 0.
     for (name, w) in t.iter_mut() {
         if name.ends_with("layernorm.weight") {
-            *w = (w.to_dtype(DType::F32).unwrap() + 1.0)
-                .unwrap()
-                .to_dtype(dtype)
-                .unwrap();
+            *w = (w.to_dtype(DType::F32).unwrap() + 1.0).unwrap().to_dtype(dtype).unwrap();
         }
     }
-    t.insert(
-        "model.norm.weight".into(),
-        Tensor::ones(d, dtype, &dev).unwrap(),
-    );
+    t.insert("model.norm.weight".into(), Tensor::ones(d, dtype, &dev).unwrap());
     candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
     let config = serde_json::json!({
         "model_type": arch, "hidden_size": d, "intermediate_size": ffn, "num_attention_heads": heads,
@@ -133,32 +114,16 @@ pub fn write_model(dir: &Path, arch: &str, dtype: DType, seed: u64) {
 
 fn engine(dir: &Path, max_batch: usize) -> Engine {
     let codec = TokenizerCodec::from_file(&dir.join("tokenizer.json"), &[EOS]).unwrap();
-    let options = EngineOptions {
-        max_batch,
-        ..EngineOptions::default()
-    };
+    let options = EngineOptions { max_batch, ..EngineOptions::default() };
     Engine::with_codec(dir, Arc::new(codec), options).unwrap()
 }
 
 fn greedy(prompt: &str, max_tokens: usize) -> Request {
-    let params = SamplingParams {
-        max_tokens,
-        ignore_eos: true,
-        ..SamplingParams::default()
-    };
-    Request {
-        prompt: Prompt::Text(prompt.into()),
-        n: 1,
-        params,
-    }
+    let params = SamplingParams { max_tokens, ignore_eos: true, ..SamplingParams::default() };
+    Request { prompt: Prompt::Text(prompt.into()), n: 1, params }
 }
 
-const PROMPTS: [&str; 4] = [
-    "def add(a, b):",
-    "x",
-    "import os\nimport sys\n\nclass Foo:\n    pass",
-    "print(1 + 2)",
-];
+const PROMPTS: [&str; 4] = ["def add(a, b):", "x", "import os\nimport sys\n\nclass Foo:\n    pass", "print(1 + 2)"];
 
 fn batched_equals_single(arch: &str, dtype: DType) {
     let dir = common_tempdir();
@@ -169,10 +134,7 @@ fn batched_equals_single(arch: &str, dtype: DType) {
     for (i, r) in reqs.iter().enumerate() {
         let single = e.generate(std::slice::from_ref(r)).unwrap();
         assert_eq!(single[0][0].generated_tokens, 24);
-        assert_eq!(
-            batched[i][0], single[0][0],
-            "{arch} {dtype:?}: prompt {i} differs when batched"
-        );
+        assert_eq!(batched[i][0], single[0][0], "{arch} {dtype:?}: prompt {i} differs when batched");
     }
     // Something was generated, and not the same thing for every prompt.
     assert!(batched.iter().any(|c| c[0].text != batched[0][0].text));
@@ -204,11 +166,7 @@ fn finished_rows_leave_the_batch_without_changing_the_others() {
     write_model(dir.path(), "llama", DType::F32, 11);
     let e = engine(dir.path(), 16);
     // Different max_tokens: rows finish at different steps and are compacted out of the batch.
-    let reqs: Vec<Request> = PROMPTS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| greedy(p, 3 + 7 * i))
-        .collect();
+    let reqs: Vec<Request> = PROMPTS.iter().enumerate().map(|(i, p)| greedy(p, 3 + 7 * i)).collect();
     let batched = e.generate(&reqs).unwrap();
     for (i, r) in reqs.iter().enumerate() {
         let single = e.generate(std::slice::from_ref(r)).unwrap();
@@ -231,9 +189,7 @@ fn stop_strings_cut_the_text_and_stream_matches_result() {
     let mut req = greedy("abc", 30);
     req.params.stop = vec![stop.clone()];
     let mut streamed = String::new();
-    let (out, stats) = e
-        .generate_stream(&[req], |_, _, piece| streamed.push_str(piece))
-        .unwrap();
+    let (out, stats) = e.generate_stream(&[req], |_, _, piece| streamed.push_str(piece)).unwrap();
     let c = &out[0][0];
     assert_eq!(c.finish, FinishReason::Stop);
     let cut = free.find(&stop).unwrap();
@@ -258,16 +214,10 @@ fn samples_are_seeded_per_request_and_independent_of_the_batch() {
             ignore_eos: true,
             ..Default::default()
         };
-        Request {
-            prompt: Prompt::Text(prompt.into()),
-            n: 3,
-            params,
-        }
+        Request { prompt: Prompt::Text(prompt.into()), n: 3, params }
     };
     let alone = e.generate(&[sampled("def f():", 1)]).unwrap();
-    let with_other = e
-        .generate(&[sampled("def f():", 1), sampled("while True:", 2)])
-        .unwrap();
+    let with_other = e.generate(&[sampled("def f():", 1), sampled("while True:", 2)]).unwrap();
     assert_eq!(alone[0], with_other[0]);
     assert_eq!(alone[0].len(), 3);
     // Three samples of one request differ from each other.
@@ -281,10 +231,7 @@ fn concurrent_callers_share_the_model_thread() {
     let dir = common_tempdir();
     write_model(dir.path(), "llama", DType::F32, 13);
     let e = Arc::new(engine(dir.path(), 4));
-    let expected: Vec<_> = PROMPTS
-        .iter()
-        .map(|p| e.generate(&[greedy(p, 10)]).unwrap())
-        .collect();
+    let expected: Vec<_> = PROMPTS.iter().map(|p| e.generate(&[greedy(p, 10)]).unwrap()).collect();
     let handles: Vec<_> = PROMPTS
         .iter()
         .map(|p| {
@@ -309,24 +256,14 @@ fn zero_max_tokens_is_empty_and_chat_needs_a_template() {
     let out = e.generate(&[r]).unwrap();
     assert_eq!(out[0][0].text, "");
     assert_eq!(out[0][0].finish, FinishReason::Length);
-    let err = e.generate(&[Request {
-        prompt: Prompt::Chat(vec![]),
-        n: 1,
-        params: SamplingParams::default(),
-    }]);
+    let err = e.generate(&[Request { prompt: Prompt::Chat(vec![]), n: 1, params: SamplingParams::default() }]);
     assert!(err.unwrap_err().to_string().contains("chat template"));
     // Longer than the 256-token context, or empty: refused before it joins a batch.
     for text in ["y".repeat(300), String::new()] {
         let err = e.generate(&[greedy(&text, 4)]).unwrap_err().to_string();
-        assert!(
-            err.contains("does not fit the model's context of 256"),
-            "{err}"
-        );
+        assert!(err.contains("does not fit the model's context of 256"), "{err}");
     }
-    assert_eq!(
-        e.generate(&[greedy("ok", 2)]).unwrap()[0][0].generated_tokens,
-        2
-    );
+    assert_eq!(e.generate(&[greedy("ok", 2)]).unwrap()[0][0].generated_tokens, 2);
 }
 
 #[test]
@@ -334,18 +271,12 @@ fn unsupported_architecture_and_missing_tensor_name_the_file() {
     let dir = common_tempdir();
     write_model(dir.path(), "llama", DType::F32, 1);
     let cfg = dir.path().join("config.json");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("\"llama\"", "\"mamba\"");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("\"llama\"", "\"mamba\"");
     std::fs::write(&cfg, text).unwrap();
     let codec = TokenizerCodec::from_file(&dir.path().join("tokenizer.json"), &[EOS]).unwrap();
-    let err = Engine::with_codec(dir.path(), Arc::new(codec), EngineOptions::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = Engine::with_codec(dir.path(), Arc::new(codec), EngineOptions::default()).err().unwrap().to_string();
     assert!(
-        err.contains("unsupported architecture `mamba`")
-            && err.contains(&dir.path().display().to_string()),
+        err.contains("unsupported architecture `mamba`") && err.contains(&dir.path().display().to_string()),
         "{err}"
     );
 }

@@ -4,7 +4,6 @@
 mod cli;
 mod common;
 mod corpus;
-mod engine_tiny;
 mod engine_gguf;
 mod eval_cli;
 mod eval_gt;
@@ -14,6 +13,7 @@ mod models;
 mod models_hf;
 mod sandbox;
 mod tokenizer;
+mod engine_tiny;
 mod retrieve;
 mod synth;
 mod synth_e2e;

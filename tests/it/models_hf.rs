@@ -57,37 +57,13 @@ fn hf_gguf_file_resolves_from_the_hf_cache_online_and_offline() {
     let snap = hf_repo(&root.path().join("hub"), "acme/smol-GGUF");
     std::os::unix::fs::symlink(default_model_path(), snap.join("smol.gguf")).unwrap();
     for offline in [false, true] {
-        let m = resolve::resolve(
-            "hf:acme/smol-GGUF:smol.gguf",
-            &settings(root.path(), offline),
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(
-            m.files,
-            ModelFiles::Gguf {
-                path: snap.join("smol.gguf")
-            }
-        );
-        assert_eq!(
-            (m.id.as_str(), m.architecture.as_str()),
-            ("hf:acme/smol-GGUF:smol.gguf", "llama")
-        );
+        let m = resolve::resolve("hf:acme/smol-GGUF:smol.gguf", &settings(root.path(), offline), &Silent).unwrap();
+        assert_eq!(m.files, ModelFiles::Gguf { path: snap.join("smol.gguf") });
+        assert_eq!((m.id.as_str(), m.architecture.as_str()), ("hf:acme/smol-GGUF:smol.gguf", "llama"));
     }
-    let e = resolve::resolve(
-        "hf:acme/absent:x.gguf",
-        &settings(root.path(), true),
-        &Silent,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("offline") && e.contains("models--acme--absent"),
-        "{e}"
-    );
-    let e = resolve::resolve("hf:no-slash", &settings(root.path(), true), &Silent)
-        .unwrap_err()
-        .to_string();
+    let e = resolve::resolve("hf:acme/absent:x.gguf", &settings(root.path(), true), &Silent).unwrap_err().to_string();
+    assert!(e.contains("offline") && e.contains("models--acme--absent"), "{e}");
+    let e = resolve::resolve("hf:no-slash", &settings(root.path(), true), &Silent).unwrap_err().to_string();
     assert!(e.contains("hf:ORG/REPO"), "{e}");
 
     // The CLI resolves HF_HOME and HF_HUB_OFFLINE from the environment.
@@ -101,16 +77,8 @@ fn hf_gguf_file_resolves_from_the_hf_cache_online_and_offline() {
             .unwrap()
     };
     let out = run("hf:acme/smol-GGUF:smol.gguf");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        snap.join("smol.gguf").display().to_string()
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), snap.join("smol.gguf").display().to_string());
     let out = run("hf:acme/absent:x.gguf");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HF_HUB_OFFLINE"));
@@ -122,27 +90,13 @@ fn hf_checkpoint_resolves_with_tokenizer_json_equal_to_the_gguf_tokenizer_and_it
     let snap = hf_repo(&root.path().join("hub"), "acme/smol");
     write_checkpoint(&snap, "llama", &["model.safetensors"]);
     let m = resolve::resolve("hf:acme/smol", &settings(root.path(), true), &Silent).unwrap();
-    assert_eq!(
-        m.files,
-        ModelFiles::Safetensors {
-            dir: snap.clone(),
-            files: vec![snap.join("model.safetensors")]
-        }
-    );
+    assert_eq!(m.files, ModelFiles::Safetensors { dir: snap.clone(), files: vec![snap.join("model.safetensors")] });
 
     let hf_tok = m.tokenizer().unwrap();
     let gguf_tok = Tok::from_gguf_file(&default_model_path()).unwrap();
-    for text in [
-        "def f(x):\n\treturn x ** 2  # 12345",
-        "<|im_start|>user\nhé 日本<|im_end|>",
-        "   ",
-    ] {
+    for text in ["def f(x):\n\treturn x ** 2  # 12345", "<|im_start|>user\nhé 日本<|im_end|>", "   "] {
         for special in [false, true] {
-            assert_eq!(
-                hf_tok.encode(text, special).unwrap(),
-                gguf_tok.encode(text, special).unwrap(),
-                "{text:?}"
-            );
+            assert_eq!(hf_tok.encode(text, special).unwrap(), gguf_tok.encode(text, special).unwrap(), "{text:?}");
         }
     }
     assert_eq!(hf_tok.bos_id(), gguf_tok.bos_id());
@@ -150,18 +104,9 @@ fn hf_checkpoint_resolves_with_tokenizer_json_equal_to_the_gguf_tokenizer_and_it
     assert!(hf_tok.is_eos(hf_tok.token_to_id("<|im_end|>").unwrap()));
 
     let msgs = [Message::new("user", "Hi")];
-    let from_dir = m
-        .chat_template(&hf_tok)
-        .unwrap()
-        .unwrap()
-        .render(&msgs, true)
-        .unwrap();
+    let from_dir = m.chat_template(&hf_tok).unwrap().unwrap().render(&msgs, true).unwrap();
     let header = unitcoder::engine::gguf_info::GgufHeader::read(&default_model_path()).unwrap();
-    let from_gguf = ChatTemplate::from_gguf(&header, &gguf_tok)
-        .unwrap()
-        .unwrap()
-        .render(&msgs, true)
-        .unwrap();
+    let from_gguf = ChatTemplate::from_gguf(&header, &gguf_tok).unwrap().unwrap().render(&msgs, true).unwrap();
     assert_eq!(from_dir, from_gguf);
 }
 
@@ -175,10 +120,7 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
 
     std::fs::write(dir.join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
     let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
-    assert!(
-        e.contains(&dir.join("tokenizer.json").display().to_string()) && e.contains("missing"),
-        "{e}"
-    );
+    assert!(e.contains(&dir.join("tokenizer.json").display().to_string()) && e.contains("missing"), "{e}");
 
     write_checkpoint(&dir, "llama", &[]);
     let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
@@ -191,54 +133,22 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
     std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
     std::fs::write(dir.join("model-00001-of-00002.safetensors"), b"x").unwrap();
     let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
-    assert!(
-        e.contains("model-00002-of-00002.safetensors") && e.contains("missing"),
-        "{e}"
-    );
+    assert!(e.contains("model-00002-of-00002.safetensors") && e.contains("missing"), "{e}");
     std::fs::write(dir.join("model-00002-of-00002.safetensors"), b"x").unwrap();
     let m = resolve::resolve(name, &s, &Silent).unwrap();
-    let want = vec![
-        dir.join("model-00001-of-00002.safetensors"),
-        dir.join("model-00002-of-00002.safetensors"),
-    ];
-    assert_eq!(
-        m.files,
-        ModelFiles::Safetensors {
-            dir: dir.clone(),
-            files: want
-        }
-    );
+    let want = vec![dir.join("model-00001-of-00002.safetensors"), dir.join("model-00002-of-00002.safetensors")];
+    assert_eq!(m.files, ModelFiles::Safetensors { dir: dir.clone(), files: want });
 
     std::fs::write(dir.join("config.json"), r#"{"model_type": "mamba"}"#).unwrap();
     let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
-    assert!(
-        e.contains("config.json") && e.contains("unsupported architecture `mamba`"),
-        "{e}"
-    );
+    assert!(e.contains("config.json") && e.contains("unsupported architecture `mamba`"), "{e}");
 
     // `models info` on a good checkpoint directory.
-    std::fs::write(
-        dir.join("config.json"),
-        r#"{"model_type": "qwen2", "num_hidden_layers": 24}"#,
-    )
-    .unwrap();
-    let out = Command::new(bin())
-        .args(["models", "info", name])
-        .output()
-        .unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "qwen2", "num_hidden_layers": 24}"#).unwrap();
+    let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for want in [
-        "architecture:   qwen2",
-        "2 file(s)",
-        "layers:         24",
-        "chat template:  yes",
-    ] {
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in ["architecture:   qwen2", "2 file(s)", "layers:         24", "chat template:  yes"] {
         assert!(stdout.contains(want), "missing `{want}` in\n{stdout}");
     }
 }
@@ -260,21 +170,11 @@ fn a_user_card_with_an_hf_source_resolves_from_the_cache() {
     assert_eq!(m.gguf_path(), Some(snap.join("smol.gguf").as_path()));
     let tok = m.tokenizer().unwrap();
     // The card's template override replaces the model's own.
-    let out = m
-        .chat_template(&tok)
-        .unwrap()
-        .unwrap()
-        .render(&[Message::new("user", "q")], true)
-        .unwrap();
+    let out = m.chat_template(&tok).unwrap().unwrap().render(&[Message::new("user", "q")], true).unwrap();
     assert_eq!(out, "[q]");
 
     // A size that does not match the card is caught.
     std::fs::write(cards.join("acme.toml"), card.replace("98362432", "5")).unwrap();
-    let e = resolve::resolve("acme-smol", &s, &Silent)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("smol.gguf") && e.contains("acme.toml") && e.contains("size"),
-        "{e}"
-    );
+    let e = resolve::resolve("acme-smol", &s, &Silent).unwrap_err().to_string();
+    assert!(e.contains("smol.gguf") && e.contains("acme.toml") && e.contains("size"), "{e}");
 }

@@ -4,8 +4,7 @@
 
 use crate::common::{benchmarks_dir, tempdir, unitcoder};
 use crate::corpus::{
-    fixture_dir, fixture_entries, jsonl_line, write_jsonl, write_lines, write_parquet, Compression,
-    Entry,
+    fixture_dir, fixture_entries, jsonl_line, write_jsonl, write_lines, write_parquet, Compression, Entry,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -19,11 +18,7 @@ fn retrieve(dir: &Path, name: &str, args: &[&str]) -> (i32, String, Vec<Value>, 
     all.extend_from_slice(args);
     all.extend_from_slice(&["--out", &out_s]);
     let o = unitcoder(&all);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let records = std::fs::read_to_string(&out)
         .unwrap_or_default()
         .lines()
@@ -36,17 +31,11 @@ fn retrieve(dir: &Path, name: &str, args: &[&str]) -> (i32, String, Vec<Value>, 
 }
 
 fn names(records: &[Value]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| r["function"]["name"].as_str().unwrap_or("").to_string())
-        .collect()
+    records.iter().map(|r| r["function"]["name"].as_str().unwrap_or("").to_string()).collect()
 }
 
 fn ids(records: &[Value]) -> BTreeSet<String> {
-    records
-        .iter()
-        .map(|r| r["id"].as_str().unwrap_or("").to_string())
-        .collect()
+    records.iter().map(|r| r["id"].as_str().unwrap_or("").to_string()).collect()
 }
 
 #[test]
@@ -57,10 +46,7 @@ fn fixture_funnel_counts_every_reason_and_keeps_standalone_functions() {
     assert_eq!(code, 0, "{text}");
     assert_eq!(stats["files_read"], 5);
     assert_eq!(stats["files_parsed"], 3);
-    assert_eq!(
-        stats["files_skipped"],
-        serde_json::json!({"syntax_error": 1, "python2": 1})
-    );
+    assert_eq!(stats["files_skipped"], serde_json::json!({"syntax_error": 1, "python2": 1}));
     assert_eq!(stats["functions_seen"], 17);
     let expected_rejects = serde_json::json!({
         "async": 1, "disallowed_module": 1, "inner_import": 1, "nested_definition": 1, "no_arguments": 1,
@@ -94,10 +80,7 @@ fn fixture_funnel_counts_every_reason_and_keeps_standalone_functions() {
     // The first copy in corpus order is kept (nested/ sorts before pkg/).
     assert_eq!(records[0]["source"]["path"], "nested/copies.py");
     let stem = &records[6];
-    assert_eq!(
-        stem["function"]["imports"],
-        serde_json::json!(["from os import path as osp"])
-    );
+    assert_eq!(stem["function"]["imports"], serde_json::json!(["from os import path as osp"]));
     assert_eq!(stem["function"]["packages"], serde_json::json!(["os"]));
     assert_eq!(stem["source"]["start_line"], 21);
     assert!(stem["function"]["code"]
@@ -111,11 +94,7 @@ fn fixture_funnel_counts_every_reason_and_keeps_standalone_functions() {
 #[test]
 fn every_corpus_format_gives_the_same_records_with_provenance() {
     let dir = tempdir();
-    let (_, _, from_dir, _) = retrieve(
-        dir.path(),
-        "dir",
-        &["--corpus", &fixture_dir().display().to_string()],
-    );
+    let (_, _, from_dir, _) = retrieve(dir.path(), "dir", &["--corpus", &fixture_dir().display().to_string()]);
     let entries = fixture_entries();
     let corpora = [
         ("c.jsonl", Some(Compression::None)),
@@ -129,22 +108,14 @@ fn every_corpus_format_gives_the_same_records_with_provenance() {
             Some(c) => write_jsonl(&p, &entries, c),
             None => write_parquet(&p, &entries, 2),
         }
-        let (code, text, records, stats) =
-            retrieve(dir.path(), name, &["--corpus", &p.display().to_string()]);
+        let (code, text, records, stats) = retrieve(dir.path(), name, &["--corpus", &p.display().to_string()]);
         assert_eq!(code, 0, "{name}: {text}");
         assert_eq!(ids(&records), ids(&from_dir), "{name}");
         assert_eq!(stats["kept"], 7, "{name}");
-        let slug = records
-            .iter()
-            .find(|r| r["function"]["name"] == "slugify")
-            .expect("slugify kept");
+        let slug = records.iter().find(|r| r["function"]["name"] == "slugify").expect("slugify kept");
         assert_eq!(slug["source"]["path"], "pkg/text_utils.py", "{name}");
         assert_eq!(slug["source"]["repo"], "octo/pkg", "{name}");
-        assert_eq!(
-            slug["source"]["license"],
-            serde_json::json!(["MIT", "Apache-2.0"]),
-            "{name}"
-        );
+        assert_eq!(slug["source"]["license"], serde_json::json!(["MIT", "Apache-2.0"]), "{name}");
         assert_eq!(slug["source"]["corpus_file"], p.display().to_string());
         let row = if name.ends_with("parquet") { 4 } else { 5 };
         assert_eq!(slug["source"]["corpus_line"], row, "{name}");
@@ -156,10 +127,7 @@ fn malformed_lines_are_skipped_and_counted_or_fatal_with_strict() {
     let dir = tempdir();
     let entries = fixture_entries();
     let mut lines: Vec<String> = entries.iter().map(jsonl_line).collect();
-    lines.insert(
-        4,
-        "{\"content\": \"def f(x):\\n    return x\", broken".into(),
-    );
+    lines.insert(4, "{\"content\": \"def f(x):\\n    return x\", broken".into());
     lines.insert(2, "{\"max_stars_repo_path\": \"a.py\"}".into());
     let p = dir.path().join("bad.jsonl");
     write_lines(&p, &lines, Compression::None);
@@ -167,27 +135,17 @@ fn malformed_lines_are_skipped_and_counted_or_fatal_with_strict() {
     let (code, text, records, stats) = retrieve(dir.path(), "skip", &["--corpus", &corpus]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(stats["malformed_entries"], 2);
-    assert_eq!(
-        stats["malformed_examples"][0],
-        format!("{corpus} line 3: missing field `content`")
-    );
+    assert_eq!(stats["malformed_examples"][0], format!("{corpus} line 3: missing field `content`"));
     assert!(stats["malformed_examples"][1]
         .as_str()
         .unwrap_or("")
         .starts_with(&format!("{corpus} line 6: invalid JSON")));
-    assert!(
-        text.contains(&format!("{corpus} line 3: missing field `content`")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("{corpus} line 3: missing field `content`")), "{text}");
     assert_eq!(records.len(), 7);
 
-    let (code, text, records, stats) =
-        retrieve(dir.path(), "strict", &["--corpus", &corpus, "--strict"]);
+    let (code, text, records, stats) = retrieve(dir.path(), "strict", &["--corpus", &corpus, "--strict"]);
     assert_eq!(code, 2, "{text}");
-    assert!(
-        text.contains(&format!("{corpus} line 3: missing field `content`")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("{corpus} line 3: missing field `content`")), "{text}");
     // Work finished before the bad line is kept: lines 1-2 (copies.py, broken.py) were processed.
     assert_eq!(names(&records), vec!["weighted_mean", "most_common_words"]);
     assert_eq!(stats["files_read"], 2);
@@ -199,22 +157,14 @@ fn shards_are_disjoint_and_their_union_is_the_unsharded_output() {
     // Many distinct files, so every shard gets some. Dedup runs per shard, so a function duplicated
     // across files in different shards survives in both (a merge dedups again): the copies file is
     // left out here.
-    let mut entries: Vec<Entry> = fixture_entries()
-        .into_iter()
-        .filter(|e| !e.path.contains("copies"))
-        .collect();
+    let mut entries: Vec<Entry> = fixture_entries().into_iter().filter(|e| !e.path.contains("copies")).collect();
     for i in 0..40 {
         let content = format!(
             "import math\n\n\ndef f{i}(x, y):\n    z = math.pow(x, {i}) + y * {}\n    if z > {}:\n        return math.log(z + {i})\n    return z - {i}\n",
             i * 7 + 1,
             i * 13
         );
-        entries.push(Entry {
-            path: format!("gen/f{i}.py"),
-            repo: "gen/gen".into(),
-            license: vec![],
-            content,
-        });
+        entries.push(Entry { path: format!("gen/f{i}.py"), repo: "gen/gen".into(), license: vec![], content });
     }
     let p = dir.path().join("c.jsonl.zst");
     write_jsonl(&p, &entries, Compression::Zstd);
@@ -260,25 +210,16 @@ fn bigcodebench_programs(n: usize) -> Vec<(String, String)> {
             task["complete_prompt"].as_str().unwrap_or(""),
             task["canonical_solution"].as_str().unwrap_or("")
         );
-        if let FileOutcome::Functions(f) =
-            extract(&program, &Packages::bigcodebench(), &Limits::default())
-        {
+        if let FileOutcome::Functions(f) = extract(&program, &Packages::bigcodebench(), &Limits::default()) {
             if f.len() == 1 && f[0].is_ok() {
-                out.push((
-                    task["task_id"].as_str().unwrap_or("").replace('/', "_"),
-                    program,
-                ));
+                out.push((task["task_id"].as_str().unwrap_or("").replace('/', "_"), program));
             }
         }
         if out.len() == n {
             break;
         }
     }
-    assert_eq!(
-        out.len(),
-        n,
-        "not enough BigCodeBench programs pass the filter"
-    );
+    assert_eq!(out.len(), n, "not enough BigCodeBench programs pass the filter");
     out
 }
 
@@ -289,16 +230,10 @@ fn decontamination_removes_benchmark_solutions_and_counts_them() {
     std::fs::create_dir(&corpus).expect("mkdir");
     for (id, program) in bigcodebench_programs(3) {
         // Renamed and reformatted a little: still the benchmark's code.
-        let program = program
-            .replace("def task_func(", "def solve(")
-            .replace("    \"\"\"", "    # copied\n    \"\"\"");
+        let program = program.replace("def task_func(", "def solve(").replace("    \"\"\"", "    # copied\n    \"\"\"");
         std::fs::write(corpus.join(format!("{id}.py")), program).expect("write");
     }
-    std::fs::copy(
-        fixture_dir().join("pkg/text_utils.py"),
-        corpus.join("text_utils.py"),
-    )
-    .expect("copy");
+    std::fs::copy(fixture_dir().join("pkg/text_utils.py"), corpus.join("text_utils.py")).expect("copy");
     let c = corpus.display().to_string();
     let (code, text, records, stats) = retrieve(dir.path(), "plain", &["--corpus", &c]);
     assert_eq!(code, 0, "{text}");
@@ -306,39 +241,19 @@ fn decontamination_removes_benchmark_solutions_and_counts_them() {
     assert_eq!(stats["contaminated"], 0);
 
     let bench = benchmarks_dir().display().to_string();
-    let (code, text, records, stats) = retrieve(
-        dir.path(),
-        "clean",
-        &["--corpus", &c, "--decontaminate", &bench],
-    );
+    let (code, text, records, stats) = retrieve(dir.path(), "clean", &["--corpus", &c, "--decontaminate", &bench]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(stats["contaminated"], 3, "{stats}");
-    assert_eq!(
-        names(&records),
-        vec!["slugify", "strip_punctuation", "file_stem"]
-    );
-    let by: u64 = stats["contaminated_by"]
-        .as_object()
-        .expect("map")
-        .values()
-        .filter_map(Value::as_u64)
-        .sum();
+    assert_eq!(names(&records), vec!["slugify", "strip_punctuation", "file_stem"]);
+    let by: u64 = stats["contaminated_by"].as_object().expect("map").values().filter_map(Value::as_u64).sum();
     assert_eq!(by, 3);
     assert!(
-        stats["contaminated_by"]
-            .as_object()
-            .expect("map")
-            .keys()
-            .any(|k| k.starts_with("BigCodeBench")),
+        stats["contaminated_by"].as_object().expect("map").keys().any(|k| k.starts_with("BigCodeBench")),
         "{stats}"
     );
 
     let missing = dir.path().join("nope.jsonl").display().to_string();
-    let (code, text, _, _) = retrieve(
-        dir.path(),
-        "missing",
-        &["--corpus", &c, "--decontaminate", &missing],
-    );
+    let (code, text, _, _) = retrieve(dir.path(), "missing", &["--corpus", &c, "--decontaminate", &missing]);
     assert_eq!(code, 2);
     assert!(text.contains("nope.jsonl"), "{text}");
 }
@@ -350,8 +265,7 @@ fn custom_package_list_and_limit() {
     let list = dir.path().join("pkgs.txt");
     std::fs::write(&list, "# just regular expressions\nre\n").expect("write");
     let l = list.display().to_string();
-    let (code, text, records, stats) =
-        retrieve(dir.path(), "re", &["--corpus", &corpus, "--packages", &l]);
+    let (code, text, records, stats) = retrieve(dir.path(), "re", &["--corpus", &corpus, "--packages", &l]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(names(&records), vec!["slugify"]);
     // Everything that uses a module other than `re`, duplicates included (dedup comes after the filter).
@@ -360,13 +274,9 @@ fn custom_package_list_and_limit() {
     std::fs::write(&list, "re\nscikit-learn\n").expect("write");
     let (code, text, _, _) = retrieve(dir.path(), "bad", &["--corpus", &corpus, "--packages", &l]);
     assert_eq!(code, 2);
-    assert!(
-        text.contains(&format!("{l} line 2: `scikit-learn` is not a module name")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("{l} line 2: `scikit-learn` is not a module name")), "{text}");
 
-    let (code, text, records, stats) =
-        retrieve(dir.path(), "lim", &["--corpus", &corpus, "--limit", "3"]);
+    let (code, text, records, stats) = retrieve(dir.path(), "lim", &["--corpus", &corpus, "--limit", "3"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(records.len(), 3);
     assert_eq!(stats["limit_reached"], true);
@@ -383,14 +293,8 @@ fn default_corpus_is_the_python_standard_library() {
     for r in &records {
         // Every record carries only import lines, then the function.
         let code = r["function"]["code"].as_str().unwrap_or("");
-        let (head, body) = code
-            .split_once("\n\n\n")
-            .expect("imports, blank lines, function");
-        assert!(
-            head.lines()
-                .all(|l| l.starts_with("import ") || l.starts_with("from ")),
-            "{code}"
-        );
+        let (head, body) = code.split_once("\n\n\n").expect("imports, blank lines, function");
+        assert!(head.lines().all(|l| l.starts_with("import ") || l.starts_with("from ")), "{code}");
         assert!(body.starts_with("def ") || body.starts_with('@'), "{code}");
     }
     let (code, text, _, _) = retrieve(dir.path(), "nopy", &["--python", "/nonexistent/python3"]);

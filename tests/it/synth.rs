@@ -32,27 +32,36 @@ fn cases() -> BTreeMap<&'static str, Case> {
         fixes: &[],
         polish: "```python\nimport math\n\ndef good(x):\n    \"\"\"Floor plus one.\n\n    Parameters:\n    - x (float): a number.\n    \"\"\"\n    # round down first\n    y = math.floor(x)\n    return y + 1\n```",
     });
-    m.insert("fixed", Case {
-        src: "def fixed(x):\n    y = math.floor(x)\n    return y - 1\n",
-        tests: TESTS_PLUS_ONE,
-        fixes: &[
-            &["def fixed(x):\n    y = math.floor(x)\n    return y - 2\n", "def fixed(x):\n    return None\n"],
-            &["```python\ndef fixed(x):\n    return -5\n```", "```python\nimport math\ndef fixed(x):\n    y = math.floor(x)\n    return y + 1\n```"],
-        ],
-        polish: "```python\ndef fixed(x):\n    y = math.floor(x)\n    return y + 100\n```",
-    });
+    m.insert(
+        "fixed",
+        Case {
+            src: "def fixed(x):\n    y = math.floor(x)\n    return y - 1\n",
+            tests: TESTS_PLUS_ONE,
+            fixes: &[
+                &["def fixed(x):\n    y = math.floor(x)\n    return y - 2\n", "def fixed(x):\n    return None\n"],
+                &[
+                    "```python\ndef fixed(x):\n    return -5\n```",
+                    "```python\nimport math\ndef fixed(x):\n    y = math.floor(x)\n    return y + 1\n```",
+                ],
+            ],
+            polish: "```python\ndef fixed(x):\n    y = math.floor(x)\n    return y + 100\n```",
+        },
+    );
     m.insert("hollow", Case {
         src: "def hollow(x):\n    y = math.floor(x)\n    return y + 1\n",
         tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        try:\n            hollow(1.5)\n        except Exception:\n            pass\n        self.assertTrue(True)\n",
         fixes: &[],
         polish: "",
     });
-    m.insert("silent", Case {
-        src: "def silent(x):\n    y = math.floor(x)\n    return y + 1\n",
-        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        silent(1.5)\n",
-        fixes: &[],
-        polish: "",
-    });
+    m.insert(
+        "silent",
+        Case {
+            src: "def silent(x):\n    y = math.floor(x)\n    return y + 1\n",
+            tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        silent(1.5)\n",
+            fixes: &[],
+            polish: "",
+        },
+    );
     m.insert(
         "resigned",
         Case {
@@ -91,24 +100,14 @@ fn scripted() -> Scripted {
     let cases = cases();
     Scripted::new(move |r, sample| {
         let text = prompt_text(r);
-        let Some((name, case)) = cases
-            .iter()
-            .find(|(n, _)| text.contains(&format!("def {n}(")))
-        else {
+        let Some((name, case)) = cases.iter().find(|(n, _)| text.contains(&format!("def {n}("))) else {
             return "I cannot help".into();
         };
         if text.contains("Write unit tests") {
-            return format!(
-                "Here are tests:\n```python\n{}```\n",
-                case.tests.replace("NAME", name)
-            );
+            return format!("Here are tests:\n```python\n{}```\n", case.tests.replace("NAME", name));
         }
         if text.contains("fails its unit tests") {
-            let round = case
-                .fixes
-                .iter()
-                .take_while(|s| s.first().is_some_and(|f| text.contains(f.trim())))
-                .count();
+            let round = case.fixes.iter().take_while(|s| s.first().is_some_and(|f| text.contains(f.trim()))).count();
             return case
                 .fixes
                 .get(round)
@@ -123,11 +122,7 @@ fn scripted() -> Scripted {
 fn write_corpus(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, case) in cases() {
-        std::fs::write(
-            dir.join(format!("{name}.py")),
-            format!("import math\n\n\n{}", case.src),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("{name}.py")), format!("import math\n\n\n{}", case.src)).unwrap();
     }
 }
 
@@ -145,30 +140,17 @@ fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
 }
 
 fn settings() -> SynthSettings {
-    SynthSettings {
-        rounds: 3,
-        samples: 2,
-        batch: 3,
-        ..SynthSettings::default()
-    }
+    SynthSettings { rounds: 3, samples: 2, batch: 3, ..SynthSettings::default() }
 }
 
 fn sandbox() -> Sandbox {
-    Sandbox::new(SandboxConfig {
-        jobs: 2,
-        preload: Vec::new(),
-        ..SandboxConfig::default()
-    })
-    .expect("the sandbox needs python3")
+    Sandbox::new(SandboxConfig { jobs: 2, preload: Vec::new(), ..SandboxConfig::default() })
+        .expect("the sandbox needs python3")
 }
 
 fn read(dir: &RunDir) -> (Vec<Record>, Vec<Record>) {
     let lines = |p: std::path::PathBuf| -> Vec<Record> {
-        std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        std::fs::read_to_string(p).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
     (lines(dir.records()), lines(dir.rejected()))
 }
@@ -185,16 +167,8 @@ fn setup() -> Setup {
     write_corpus(&root.join("corpus"));
     std::fs::write(root.join("packages.txt"), "math\n").unwrap();
     let records = retrieve_all(&root.join("corpus"), &root.join("packages.txt"), Shard::ALL);
-    assert_eq!(
-        records.len(),
-        cases().len(),
-        "every scripted function is retrieved"
-    );
-    Setup {
-        _tmp: tmp,
-        root,
-        records,
-    }
+    assert_eq!(records.len(), cases().len(), "every scripted function is retrieved");
+    Setup { _tmp: tmp, root, records }
 }
 
 #[test]
@@ -202,15 +176,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let s = setup();
     let dir = RunDir::new(&s.root.join("run"));
     let gen = scripted();
-    let t = synthesize(
-        s.records.clone(),
-        &gen,
-        &sandbox(),
-        &settings(),
-        &dir,
-        &Silent,
-    )
-    .unwrap();
+    let t = synthesize(s.records.clone(), &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
     assert_eq!(t.finished, 7);
     let (acc, rej) = read(&dir);
     let by = |v: &[Record], n: &str| v.iter().find(|r| r.function.name == n).cloned();
@@ -219,66 +185,33 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let good = by(&acc, "good").expect("good accepted");
     let v = good.verified.as_ref().unwrap();
     assert!(v.original_passed && v.round == 0);
-    assert!(good
-        .polished
-        .as_ref()
-        .unwrap()
-        .code
-        .contains("Floor plus one"));
+    assert!(good.polished.as_ref().unwrap().code.contains("Floor plus one"));
 
     let fixed = by(&acc, "fixed").expect("fixed accepted");
     let v = fixed.verified.as_ref().unwrap();
     assert!(!v.original_passed);
     assert_eq!(v.round, 2, "round 1 fails, round 2 sample 1 passes");
     assert!(v.code.contains("y + 1"));
-    assert!(
-        fixed.polished.is_none(),
-        "a polish that changes code is set aside"
-    );
-    assert!(fixed
-        .discarded
-        .iter()
-        .any(|d| d.reason == "polish_changed_code"));
+    assert!(fixed.polished.is_none(), "a polish that changes code is set aside");
+    assert!(fixed.discarded.iter().any(|d| d.reason == "polish_changed_code"));
 
     let und = by(&acc, "undocumented").expect("accepted without polish");
     assert!(und.polished.is_none());
-    assert!(und
-        .discarded
-        .iter()
-        .any(|d| d.reason == "polish_regression"));
+    assert!(und.discarded.iter().any(|d| d.reason == "polish_regression"));
 
-    assert_eq!(
-        reason("hollow").as_deref(),
-        Some("vacuous_tests"),
-        "passes with the body stubbed"
-    );
-    assert_eq!(
-        reason("silent").as_deref(),
-        Some("vacuous_tests"),
-        "no assertion executed"
-    );
+    assert_eq!(reason("hollow").as_deref(), Some("vacuous_tests"), "passes with the body stubbed");
+    assert_eq!(reason("silent").as_deref(), Some("vacuous_tests"), "no assertion executed");
     assert_eq!(reason("resigned").as_deref(), Some("signature_changed"));
     assert_eq!(reason("cheat").as_deref(), Some("special_casing"));
 
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
-    assert_eq!(
-        (step("retrieved"), step("accepted"), step("polished")),
-        (7, 3, 1)
-    );
+    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (7, 3, 1));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
     assert_eq!(stats.pass_by_round.get(&0), Some(&2));
-    assert!(
-        stats.failures.get("assertion").copied().unwrap_or(0) >= 3,
-        "{:?}",
-        stats.failures
-    );
+    assert!(stats.failures.get("assertion").copied().unwrap_or(0) >= 3, "{:?}", stats.failures);
     let dpo = std::fs::read_to_string(dir.dataset().join("dpo.jsonl")).unwrap();
-    assert_eq!(
-        dpo.lines().count(),
-        1,
-        "only `fixed` has a failing attempt and a fix"
-    );
+    assert_eq!(dpo.lines().count(), 1, "only `fixed` has a failing attempt and a fix");
     let pc = std::fs::read_to_string(dir.dataset().join("prefix_completion.jsonl")).unwrap();
     assert!(pc.contains("Floor plus one") && pc.lines().count() == 1);
 }
@@ -292,12 +225,7 @@ struct Crashing {
 
 impl Generator for Crashing {
     fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, EngineError> {
-        let lines = |p: std::path::PathBuf| {
-            std::fs::read_to_string(p)
-                .unwrap_or_default()
-                .lines()
-                .count()
-        };
+        let lines = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap_or_default().lines().count();
         if lines(self.dir.records()) + lines(self.dir.rejected()) >= 2 {
             return Err(EngineError::Other("simulated crash".into()));
         }
@@ -325,55 +253,22 @@ fn outcome(dir: &RunDir) -> BTreeMap<String, Option<String>> {
 fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
     let s = setup();
     let full = RunDir::new(&s.root.join("full"));
-    synthesize(
-        s.records.clone(),
-        &scripted(),
-        &sandbox(),
-        &settings(),
-        &full,
-        &Silent,
-    )
-    .unwrap();
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &full, &Silent).unwrap();
 
     let dir = RunDir::new(&s.root.join("resumed"));
-    let crashing = Crashing {
-        inner: scripted(),
-        dir: dir.clone(),
-    };
-    let err = synthesize(
-        s.records.clone(),
-        &crashing,
-        &sandbox(),
-        &settings(),
-        &dir,
-        &Silent,
-    );
+    let crashing = Crashing { inner: scripted(), dir: dir.clone() };
+    let err = synthesize(s.records.clone(), &crashing, &sandbox(), &settings(), &dir, &Silent);
     assert!(err.is_err());
     let partial = outcome(&dir);
     assert!(!partial.is_empty() && partial.len() < 7, "{partial:?}");
     let cached_calls = crashing.inner.calls().len();
 
     let second = scripted();
-    let t = synthesize(
-        s.records.clone(),
-        &second,
-        &sandbox(),
-        &settings(),
-        &dir,
-        &Silent,
-    )
-    .unwrap();
+    let t = synthesize(s.records.clone(), &second, &sandbox(), &settings(), &dir, &Silent).unwrap();
     assert_eq!(t.skipped_done as usize, partial.len());
-    assert!(
-        t.model_calls_cached > 0,
-        "answers from before the crash are reused"
-    );
+    assert!(t.model_calls_cached > 0, "answers from before the crash are reused");
     let total_full = scripted_calls_of_full_run(&s);
-    assert_eq!(
-        second.calls().len() + cached_calls,
-        total_full,
-        "no model call is made twice"
-    );
+    assert_eq!(second.calls().len() + cached_calls, total_full, "no model call is made twice");
     assert_eq!(outcome(&dir), outcome(&full));
 }
 
@@ -381,15 +276,7 @@ fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
 fn scripted_calls_of_full_run(s: &Setup) -> usize {
     let g = scripted();
     let dir = RunDir::new(&s.root.join("count"));
-    synthesize(
-        s.records.clone(),
-        &g,
-        &sandbox(),
-        &settings(),
-        &dir,
-        &Silent,
-    )
-    .unwrap();
+    synthesize(s.records.clone(), &g, &sandbox(), &settings(), &dir, &Silent).unwrap();
     g.calls().len()
 }
 
@@ -397,15 +284,7 @@ fn scripted_calls_of_full_run(s: &Setup) -> usize {
 fn sharded_runs_merge_to_the_unsharded_result() {
     let s = setup();
     let full = RunDir::new(&s.root.join("full"));
-    synthesize(
-        s.records.clone(),
-        &scripted(),
-        &sandbox(),
-        &settings(),
-        &full,
-        &Silent,
-    )
-    .unwrap();
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &full, &Silent).unwrap();
     let mut shards = Vec::new();
     let mut seen = BTreeSet::new();
     for i in 0..3 {

@@ -20,18 +20,7 @@ fn synth_cmd(root: &Path, out: &str) -> Command {
         .arg(root.join("packages.txt"))
         .arg("--model")
         .arg(default_model_path())
-        .args([
-            "--max-tokens",
-            "40",
-            "--rounds",
-            "1",
-            "--samples",
-            "1",
-            "--batch",
-            "1",
-            "--jobs",
-            "1",
-        ])
+        .args(["--max-tokens", "40", "--rounds", "1", "--samples", "1", "--batch", "1", "--jobs", "1"])
         .arg("--out")
         .arg(root.join(out));
     c
@@ -40,10 +29,7 @@ fn synth_cmd(root: &Path, out: &str) -> Command {
 fn ids(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for f in ["dataset/records.jsonl", "rejected.jsonl"] {
-        for l in std::fs::read_to_string(dir.join(f))
-            .unwrap_or_default()
-            .lines()
-        {
+        for l in std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines() {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             out.push(v["id"].as_str().unwrap().to_string());
         }
@@ -53,10 +39,7 @@ fn ids(dir: &Path) -> Vec<String> {
 }
 
 fn lines(p: &Path) -> usize {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .count()
+    std::fs::read_to_string(p).unwrap_or_default().lines().count()
 }
 
 #[test]
@@ -68,20 +51,14 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
     std::fs::write(root.join("packages.txt"), "math\n").unwrap();
 
     let full = synth_cmd(root, "full").output().unwrap();
-    assert!(
-        full.status.success(),
-        "{}",
-        String::from_utf8_lossy(&full.stderr)
-    );
+    assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
     let want = ids(&root.join("full"));
     assert_eq!(want.len(), 2, "both functions end accepted or rejected");
 
     // Kill as soon as the first model answer is cached, then rerun the same command.
     let mut child = synth_cmd(root, "killed").spawn().unwrap();
     let started = Instant::now();
-    while lines(&root.join("killed/cache/model.jsonl")) == 0
-        && started.elapsed() < Duration::from_secs(300)
-    {
+    while lines(&root.join("killed/cache/model.jsonl")) == 0 && started.elapsed() < Duration::from_secs(300) {
         if child.try_wait().unwrap().is_some() {
             break;
         }
@@ -90,54 +67,25 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
     let again = synth_cmd(root, "killed").output().unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let got = ids(&root.join("killed"));
-    assert_eq!(
-        got.iter().collect::<BTreeSet<_>>().len(),
-        got.len(),
-        "no record twice"
-    );
+    assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), got.len(), "no record twice");
     assert_eq!(got, want);
 
     // A finished run rerun: everything already done, no model call.
     let third = synth_cmd(root, "killed").output().unwrap();
     let stdout = String::from_utf8_lossy(&third.stdout);
-    assert!(
-        stdout.contains("0 records finished, 2 already done"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("0 records finished, 2 already done"), "{stdout}");
 
-    let rep = Command::new(bin())
-        .arg("report")
-        .arg(root.join("full"))
-        .output()
-        .unwrap();
-    assert!(
-        rep.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rep.stderr)
-    );
-    for f in [
-        "report.md",
-        "report.json",
-        "funnel.svg",
-        "pass_by_round.svg",
-        "stats.json",
-    ] {
+    let rep = Command::new(bin()).arg("report").arg(root.join("full")).output().unwrap();
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    for f in ["report.md", "report.json", "funnel.svg", "pass_by_round.svg", "stats.json"] {
         assert!(root.join("full").join(f).is_file(), "{f}");
     }
     let svg = std::fs::read_to_string(root.join("full/funnel.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("retrieved"));
     let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("full/stats.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.join("full/stats.json")).unwrap()).unwrap();
     assert_eq!(stats["funnel"][0]["count"], 2);
-    assert!(
-        stats["tokens"].as_u64().unwrap() > 0,
-        "the model generated tokens"
-    );
+    assert!(stats["tokens"].as_u64().unwrap() > 0, "the model generated tokens");
 }

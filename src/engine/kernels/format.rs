@@ -121,20 +121,13 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {
-        (
-            (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4),
-            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
-        )
+        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
     }
 }
 
 /// Decodes one file block (`qtype.block_bytes()` bytes) into `block_len / 32` unified blocks.
 pub(crate) fn decode_block(qtype: QType, b: &[u8], out: &mut Vec<UBlock>) {
-    let zero = UBlock {
-        q: [0; QK],
-        d: [0.0; 2],
-        m: 0.0,
-    };
+    let zero = UBlock { q: [0; QK], d: [0.0; 2], m: 0.0 };
     match qtype {
         QType::Q4_0 | QType::Q4_1 => {
             let d = f16_at(b, 0);
@@ -144,11 +137,7 @@ pub(crate) fn decode_block(qtype: QType, b: &[u8], out: &mut Vec<UBlock>) {
             } else {
                 (f16_at(b, 2), &b[4..20])
             };
-            let mut u = UBlock {
-                d: [d, d],
-                m,
-                ..zero
-            };
+            let mut u = UBlock { d: [d, d], m, ..zero };
             for (j, &byte) in qs.iter().enumerate() {
                 u.q[j] = (byte & 0xF) as i8;
                 u.q[j + 16] = (byte >> 4) as i8;
@@ -165,22 +154,14 @@ pub(crate) fn decode_block(qtype: QType, b: &[u8], out: &mut Vec<UBlock>) {
         }
         QType::Q4K | QType::Q5K => {
             let (d, dmin, scales) = (f16_at(b, 0), f16_at(b, 2), &b[4..16]);
-            let (qh, qs) = if qtype == QType::Q5K {
-                (Some(&b[16..48]), &b[48..176])
-            } else {
-                (None, &b[16..144])
-            };
+            let (qh, qs) = if qtype == QType::Q5K { (Some(&b[16..48]), &b[48..176]) } else { (None, &b[16..144]) };
             // Each 64 weights: 32 low nibbles (sub-block 2c), then 32 high nibbles (2c + 1).
             for c in 0..4 {
                 for half in 0..2 {
                     let sub = 2 * c + half;
                     let (sc, mn) = scale_min_k4(sub, scales);
                     let ds = d * sc as f32;
-                    let mut u = UBlock {
-                        d: [ds, ds],
-                        m: -(dmin * mn as f32),
-                        ..zero
-                    };
+                    let mut u = UBlock { d: [ds, ds], m: -(dmin * mn as f32), ..zero };
                     for l in 0..QK {
                         let byte = qs[32 * c + l];
                         let mut v = if half == 0 { byte & 0xF } else { byte >> 4 };
@@ -213,10 +194,7 @@ pub(crate) fn decode_block(qtype: QType, b: &[u8], out: &mut Vec<UBlock>) {
                 }
             }
             for (i, u) in out[start..].iter_mut().enumerate() {
-                u.d = [
-                    d * (sc[2 * i] as i8) as f32,
-                    d * (sc[2 * i + 1] as i8) as f32,
-                ];
+                u.d = [d * (sc[2 * i] as i8) as f32, d * (sc[2 * i + 1] as i8) as f32];
             }
         }
     }

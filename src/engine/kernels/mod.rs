@@ -40,27 +40,13 @@ pub enum KernelError {
     UnsupportedType(String),
     /// Columns are not a whole number of the type's blocks.
     #[error("{qtype}: {cols} columns is not a multiple of the block length {block}")]
-    RaggedColumns {
-        qtype: &'static str,
-        cols: usize,
-        block: usize,
-    },
+    RaggedColumns { qtype: &'static str, cols: usize, block: usize },
     /// The byte buffer does not hold `rows x cols` weights of the type.
     #[error("{qtype} {rows}x{cols}: expected {expected} bytes of blocks, got {got}")]
-    ByteLength {
-        qtype: &'static str,
-        rows: usize,
-        cols: usize,
-        expected: usize,
-        got: usize,
-    },
+    ByteLength { qtype: &'static str, rows: usize, cols: usize, expected: usize, got: usize },
     /// An input or output slice does not match the matrix.
     #[error("{what}: expected {expected} floats, got {got}")]
-    Shape {
-        what: &'static str,
-        expected: usize,
-        got: usize,
-    },
+    Shape { what: &'static str, expected: usize, got: usize },
     /// A row index past the end.
     #[error("row {row} out of range for a matrix of {rows} rows")]
     Row { row: usize, rows: usize },
@@ -107,10 +93,7 @@ impl Isa {
 
     /// Every family this CPU can run, scalar first.
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni]
-            .into_iter()
-            .filter(|i| i.is_available())
-            .collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()).collect()
     }
 
     /// The fastest family this CPU can run.
@@ -121,14 +104,7 @@ impl Isa {
 
 impl std::fmt::Debug for QMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "QMatrix({} {}x{}, {:?})",
-            self.qtype.name(),
-            self.rows(),
-            self.cols(),
-            self.isa
-        )
+        write!(f, "QMatrix({} {}x{}, {:?})", self.qtype.name(), self.rows(), self.cols(), self.isa)
     }
 }
 
@@ -151,41 +127,22 @@ const TILE_BYTES: usize = 256 * 1024;
 impl QMatrix {
     /// Builds the matrix from the raw GGUF bytes of a `rows x cols` tensor (`cols` is the
     /// contiguous, input dimension).
-    pub fn from_gguf_bytes(
-        qtype: QType,
-        rows: usize,
-        cols: usize,
-        bytes: &[u8],
-    ) -> Result<QMatrix, KernelError> {
+    pub fn from_gguf_bytes(qtype: QType, rows: usize, cols: usize, bytes: &[u8]) -> Result<QMatrix, KernelError> {
         let block = qtype.block_len();
         if !cols.is_multiple_of(block) {
-            return Err(KernelError::RaggedColumns {
-                qtype: qtype.name(),
-                cols,
-                block,
-            });
+            return Err(KernelError::RaggedColumns { qtype: qtype.name(), cols, block });
         }
         let expected = rows * (cols / block) * qtype.block_bytes();
         if bytes.len() != expected {
-            return Err(KernelError::ByteLength {
-                qtype: qtype.name(),
-                rows,
-                cols,
-                expected,
-                got: bytes.len(),
-            });
+            return Err(KernelError::ByteLength { qtype: qtype.name(), rows, cols, expected, got: bytes.len() });
         }
-        Ok(QMatrix {
-            qtype,
-            isa: Isa::best(),
-            packed: Packed::build(qtype, rows, cols, bytes),
-        })
+        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, bytes) })
     }
 
     /// Builds the matrix from a 2-D candle quantized tensor (shape `[rows, cols]`).
     pub fn from_qtensor(t: &candle_core::quantized::QTensor) -> Result<QMatrix, KernelError> {
-        let qtype = QType::from_ggml(t.dtype())
-            .ok_or_else(|| KernelError::UnsupportedType(format!("{:?}", t.dtype())))?;
+        let qtype =
+            QType::from_ggml(t.dtype()).ok_or_else(|| KernelError::UnsupportedType(format!("{:?}", t.dtype())))?;
         let (rows, cols) = t.shape().dims2()?;
         QMatrix::from_gguf_bytes(qtype, rows, cols, &t.data()?)
     }
@@ -229,18 +186,10 @@ impl QMatrix {
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<(), KernelError> {
         let p = &self.packed;
         if x.len() != m * p.cols {
-            return Err(KernelError::Shape {
-                what: "matmul input",
-                expected: m * p.cols,
-                got: x.len(),
-            });
+            return Err(KernelError::Shape { what: "matmul input", expected: m * p.cols, got: x.len() });
         }
         if out.len() != m * p.rows {
-            return Err(KernelError::Shape {
-                what: "matmul output",
-                expected: m * p.rows,
-                got: out.len(),
-            });
+            return Err(KernelError::Shape { what: "matmul output", expected: m * p.rows, got: out.len() });
         }
         if m == 0 || p.rows == 0 {
             return Ok(());
@@ -250,16 +199,9 @@ impl QMatrix {
         // Several tasks per thread: on a shared machine a descheduled worker's share is then picked
         // up by the others instead of stalling the whole product.
         let threads = rayon::current_num_threads();
-        let tasks = if threads == 1 {
-            1
-        } else {
-            TASKS_PER_THREAD * threads
-        };
+        let tasks = if threads == 1 { 1 } else { TASKS_PER_THREAD * threads };
         let tasks = tasks.min(units / MIN_UNITS_PER_TASK).clamp(1, p.groups / 2);
-        let dst = OutPtr {
-            ptr: out.as_mut_ptr(),
-            rows: p.rows,
-        };
+        let dst = OutPtr { ptr: out.as_mut_ptr(), rows: p.rows };
         let run = |t: usize| {
             // Split at even groups so that the 512-bit kernel gets whole pairs.
             let pairs = p.groups / 2;
@@ -301,12 +243,8 @@ impl QMatrix {
                 macro_rules! go {
                     ($mt:literal) => {
                         match (self.isa, p.f16) {
-                            (Isa::Avx512Vnni, true) => {
-                                x86_512::vnni512::<$mt, true>(p, a, i0, g0, g1, out)
-                            }
-                            (Isa::Avx512Vnni, false) => {
-                                x86_512::vnni512::<$mt, false>(p, a, i0, g0, g1, out)
-                            }
+                            (Isa::Avx512Vnni, true) => x86_512::vnni512::<$mt, true>(p, a, i0, g0, g1, out),
+                            (Isa::Avx512Vnni, false) => x86_512::vnni512::<$mt, false>(p, a, i0, g0, g1, out),
                             (Isa::Vnni256, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
                             (Isa::Vnni256, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
                             (_, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
@@ -336,25 +274,15 @@ impl QMatrix {
     pub fn dequantize_row_into(&self, r: usize, out: &mut [f32]) -> Result<(), KernelError> {
         let p = &self.packed;
         if r >= p.rows {
-            return Err(KernelError::Row {
-                row: r,
-                rows: p.rows,
-            });
+            return Err(KernelError::Row { row: r, rows: p.rows });
         }
         if out.len() != p.cols {
-            return Err(KernelError::Shape {
-                what: "dequantized row",
-                expected: p.cols,
-                got: out.len(),
-            });
+            return Err(KernelError::Shape { what: "dequantized row", expected: p.cols, got: out.len() });
         }
         let (g, j) = (r / G, r % G);
         for (b, ob) in out.chunks_exact_mut(QK).enumerate() {
             let gb = p.rec_index(g, b);
-            let d = [
-                p.scale(gb, 0, j),
-                p.scale(gb, if p.halves { 1 } else { 0 }, j),
-            ];
+            let d = [p.scale(gb, 0, j), p.scale(gb, if p.halves { 1 } else { 0 }, j)];
             let m = p.min(gb, j);
             for (i, o) in ob.iter_mut().enumerate() {
                 *o = d[i / 16] * p.value(gb, j, i) as f32 + m;

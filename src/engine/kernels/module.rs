@@ -23,8 +23,7 @@ impl Module for QMatrix {
         let m = xs.elem_count() / self.cols();
         let x: Vec<f32> = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
         let mut out = vec![0.0f32; m * self.rows()];
-        self.matmul(&x, m, &mut out)
-            .map_err(candle_core::Error::wrap)?;
+        self.matmul(&x, m, &mut out).map_err(candle_core::Error::wrap)?;
         let mut shape = dims.to_vec();
         if let Some(last) = shape.last_mut() {
             *last = self.rows();
@@ -48,18 +47,13 @@ mod tests {
             bytes.extend((0..cols).map(|i| (i + r) as u8));
         }
         let mat = QMatrix::from_gguf_bytes(QType::Q8_0, rows, cols, &bytes).expect("build");
-        let x: Vec<f32> = (0..2 * 2 * cols)
-            .map(|i| [-127.0, -3.0, 0.0, 5.0, 127.0][i % 5])
-            .collect();
+        let x: Vec<f32> = (0..2 * 2 * cols).map(|i| [-127.0, -3.0, 0.0, 5.0, 127.0][i % 5]).collect();
         let xt = Tensor::from_vec(x.clone(), (2, 2, cols), &Device::Cpu).expect("x");
         let y = mat.forward(&xt).expect("forward");
         assert_eq!(y.dims(), &[2, 2, rows]);
         let mut want = vec![0.0; 4 * rows];
         mat.matmul(&x, 4, &mut want).expect("matmul");
-        assert_eq!(
-            y.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("y"),
-            want
-        );
+        assert_eq!(y.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("y"), want);
         // Every block holds ±127, so its step is exactly 1: integer inputs quantize without error.
         let exact: f32 = (0..cols).map(|i| i as f32 * x[i]).sum();
         assert_eq!(want[0], exact);

@@ -107,19 +107,13 @@ impl Packed {
             }
         }
         // Bitwise round trip: f16 storage only when it loses nothing (-0.0 and NaN included).
-        p.f16 = scales
-            .iter()
-            .all(|v| f16::from_f32(*v).to_f32().to_bits() == v.to_bits());
+        p.f16 = scales.iter().all(|v| f16::from_f32(*v).to_f32().to_bits() == v.to_bits());
         p.data.reserve_exact(groups * blocks * p.rec());
-        for (w, s) in values
-            .chunks_exact(wbytes)
-            .zip(scales.chunks_exact(nscale * G))
-        {
+        for (w, s) in values.chunks_exact(wbytes).zip(scales.chunks_exact(nscale * G)) {
             p.data.extend_from_slice(w);
             for v in s {
                 if p.f16 {
-                    p.data
-                        .extend_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
+                    p.data.extend_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
                 } else {
                     p.data.extend_from_slice(&v.to_le_bytes());
                 }

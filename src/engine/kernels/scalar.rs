@@ -15,15 +15,7 @@ const TILE: usize = 4;
 ///
 /// # Safety
 /// `out` must hold `i1` rows of `p.rows` floats, and no other thread may write groups `g0..g1`.
-pub(crate) unsafe fn run(
-    p: &Packed,
-    a: &QActs,
-    i0: usize,
-    i1: usize,
-    g0: usize,
-    g1: usize,
-    out: OutPtr,
-) {
+pub(crate) unsafe fn run(p: &Packed, a: &QActs, i0: usize, i1: usize, g0: usize, g1: usize, out: OutPtr) {
     let mut t0 = i0;
     while t0 < i1 {
         let t1 = (t0 + TILE).min(i1);
@@ -37,17 +29,14 @@ pub(crate) unsafe fn run(
                         *v = p.value(gb, j, k);
                     }
                 }
-                let d: [[f32; G]; 2] =
-                    [0, p.halves as usize].map(|s| std::array::from_fn(|j| p.scale(gb, s, j)));
+                let d: [[f32; G]; 2] = [0, p.halves as usize].map(|s| std::array::from_fn(|j| p.scale(gb, s, j)));
                 let m: [f32; G] = std::array::from_fn(|j| p.min(gb, j));
                 for (i, acc) in (t0..t1).zip(acc.iter_mut()) {
                     let ab = i * p.blocks + b;
                     let (dx, ds) = (a.d[ab], a.ds[ab]);
                     let x = &a.q[i * p.cols + b * QK..][..QK];
                     for (j, acc) in acc.iter_mut().enumerate() {
-                        let dot = |r: std::ops::Range<usize>| -> i32 {
-                            r.map(|k| vals[j][k] * x[k] as i32).sum()
-                        };
+                        let dot = |r: std::ops::Range<usize>| -> i32 { r.map(|k| vals[j][k] * x[k] as i32).sum() };
                         let (s0, s1) = (dot(0..16), dot(16..32));
                         if p.halves {
                             *acc += (d[0][j] * dx) * s0 as f32;

@@ -30,14 +30,7 @@ impl Rng {
     }
 }
 
-const TYPES: [QType; 6] = [
-    QType::Q4_0,
-    QType::Q4_1,
-    QType::Q8_0,
-    QType::Q4K,
-    QType::Q5K,
-    QType::Q6K,
-];
+const TYPES: [QType; 6] = [QType::Q4_0, QType::Q4_1, QType::Q8_0, QType::Q4K, QType::Q5K, QType::Q6K];
 
 fn ggml(q: QType) -> GgmlDType {
     match q {
@@ -64,9 +57,7 @@ fn scale(rng: &mut Rng, extreme: bool) -> [u8; 2] {
 /// Random GGUF bytes for `rows x cols` weights: random values, scales from [`scale`].
 fn random_bytes(q: QType, rows: usize, cols: usize, rng: &mut Rng, extreme: bool) -> Vec<u8> {
     let nb = rows * cols / q.block_len();
-    let mut bytes: Vec<u8> = (0..nb * q.block_bytes())
-        .map(|_| rng.next() as u8)
-        .collect();
+    let mut bytes: Vec<u8> = (0..nb * q.block_bytes()).map(|_| rng.next() as u8).collect();
     let fields: &[usize] = match q {
         QType::Q4_0 | QType::Q8_0 => &[0],
         QType::Q4_1 | QType::Q4K | QType::Q5K => &[0, 2],
@@ -81,8 +72,7 @@ fn random_bytes(q: QType, rows: usize, cols: usize, rng: &mut Rng, extreme: bool
 }
 
 fn qtensor(q: QType, rows: usize, cols: usize, bytes: &[u8]) -> QTensor {
-    let storage =
-        QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, ggml(q)).expect("storage");
+    let storage = QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, ggml(q)).expect("storage");
     QTensor::new(storage, (rows, cols)).expect("qtensor")
 }
 
@@ -100,26 +90,15 @@ fn terms(mat: &QMatrix, r: usize, w: &[f32], x: &[f32]) -> f64 {
     for (b, (wb, xb)) in w.chunks(QK).zip(x.chunks(QK)).enumerate() {
         let m = p.min(p.rec_index(r / G, b), r % G).abs() as f64;
         let dx = xb.iter().fold(0.0f64, |a, v| a.max(v.abs() as f64)) / 127.0;
-        terms += wb
-            .iter()
-            .zip(xb)
-            .map(|(w, x)| (w.abs() as f64 + 2.0 * m) * (x.abs() as f64 + dx))
-            .sum::<f64>();
+        terms += wb.iter().zip(xb).map(|(w, x)| (w.abs() as f64 + 2.0 * m) * (x.abs() as f64 + dx)).sum::<f64>();
     }
     terms
 }
 
 fn shapes(rng: &mut Rng, q: QType) -> Vec<(usize, usize)> {
-    let mut v = vec![
-        (1, q.block_len()),
-        (8, 2 * q.block_len()),
-        (9, q.block_len()),
-    ];
+    let mut v = vec![(1, q.block_len()), (8, 2 * q.block_len()), (9, q.block_len())];
     for _ in 0..4 {
-        v.push((
-            1 + rng.below(40) as usize,
-            q.block_len() * (1 + rng.below(3) as usize),
-        ));
+        v.push((1 + rng.below(40) as usize, q.block_len() * (1 + rng.below(3) as usize)));
     }
     v
 }
@@ -127,10 +106,7 @@ fn shapes(rng: &mut Rng, q: QType) -> Vec<(usize, usize)> {
 #[test]
 fn fast_paths_match_the_scalar_reference_bit_for_bit() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let fast: Vec<Isa> = Isa::available()
-        .into_iter()
-        .filter(|i| *i != Isa::Scalar)
-        .collect();
+    let fast: Vec<Isa> = Isa::available().into_iter().filter(|i| *i != Isa::Scalar).collect();
     for q in TYPES {
         for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
             let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 1);
@@ -142,15 +118,8 @@ fn fast_paths_match_the_scalar_reference_bit_for_bit() {
                 for &isa in &fast {
                     mat.set_isa(isa).expect("isa");
                     let got = run(&mat, &x, m);
-                    let same = got
-                        .iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(
-                        same,
-                        "{isa:?} {} {rows}x{cols} m={m}: {got:?} != {want:?}",
-                        q.name()
-                    );
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{isa:?} {} {rows}x{cols} m={m}: {got:?} != {want:?}", q.name());
                 }
             }
         }
@@ -163,37 +132,22 @@ fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle(
     for q in TYPES {
         for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
             // candle's Q4_0/Q4_1/Q8_0 dot products require an even number of blocks per row.
-            let cols = if cols % (2 * q.block_len()) != 0 {
-                cols + q.block_len()
-            } else {
-                cols
-            };
+            let cols = if cols % (2 * q.block_len()) != 0 { cols + q.block_len() } else { cols };
             let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 0);
             let mut mat = QMatrix::from_gguf_bytes(q, rows, cols, &bytes).expect("build");
             mat.set_isa(Isa::Scalar).expect("scalar");
             let qt = qtensor(q, rows, cols, &bytes);
-            let w: Vec<f32> = qt
-                .dequantize(&Device::Cpu)
-                .and_then(|t| t.flatten_all()?.to_vec1())
-                .expect("dequantize");
+            let w: Vec<f32> = qt.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1()).expect("dequantize");
             for r in 0..rows {
                 let ours = mat.dequantize_row(r).expect("row");
-                let same = ours
-                    .iter()
-                    .zip(&w[r * cols..(r + 1) * cols])
-                    .all(|(a, b)| a == b);
-                assert!(
-                    same,
-                    "{} row {r} dequantizes differently from candle",
-                    q.name()
-                );
+                let same = ours.iter().zip(&w[r * cols..(r + 1) * cols]).all(|(a, b)| a == b);
+                assert!(same, "{} row {r} dequantizes differently from candle", q.name());
             }
             let m = 1 + rng.below(9) as usize;
             let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 2.0).collect();
             let got = run(&mat, &x, m);
             let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).expect("x");
-            let candle = QMatMul::from_qtensor(qt)
-                .and_then(|mm| mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>());
+            let candle = QMatMul::from_qtensor(qt).and_then(|mm| mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>());
             let candle = candle.expect("candle matmul");
             // candle quantizes activations in blocks of 256 for K-quants (Q8_K), with f16 scales otherwise.
             let width = q.block_len();
@@ -203,8 +157,7 @@ fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle(
                     let exact: f64 = wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
                     let ours = got[i * rows + r] as f64;
                     let t = terms(&mat, r, wr, xr);
-                    let tol =
-                        error_bound(wr, xr, QK) + (6 + cols / QK) as f64 * f32::EPSILON as f64 * t;
+                    let tol = error_bound(wr, xr, QK) + (6 + cols / QK) as f64 * f32::EPSILON as f64 * t;
                     assert!(
                         (ours - exact).abs() <= tol,
                         "{} {rows}x{cols} m={m} [{i},{r}]: {ours} vs exact {exact}, tol {tol}",
@@ -213,7 +166,11 @@ fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle(
                     let theirs = candle[i * rows + r] as f64;
                     // candle's activation scales (and Q8_1 sums) are f16: allow 2^-9 of the terms for them.
                     let tol_c = tol + 1.25 * error_bound(wr, xr, width) + t / 512.0;
-                    assert!((ours - theirs).abs() <= tol_c, "{} {rows}x{cols} m={m} [{i},{r}]: ours {ours} vs candle {theirs}, tol {tol_c}", q.name());
+                    assert!(
+                        (ours - theirs).abs() <= tol_c,
+                        "{} {rows}x{cols} m={m} [{i},{r}]: ours {ours} vs candle {theirs}, tol {tol_c}",
+                        q.name()
+                    );
                 }
             }
         }
@@ -227,18 +184,10 @@ fn thread_partitions_give_identical_results() {
     let bytes = random_bytes(QType::Q4_1, rows, cols, &mut rng, false);
     let mat = QMatrix::from_gguf_bytes(QType::Q4_1, rows, cols, &bytes).expect("build");
     let x: Vec<f32> = (0..m * cols).map(|_| rng.unit()).collect();
-    let pool = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .expect("pool")
-    };
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool");
     let one = pool(1).install(|| run(&mat, &x, m));
     let three = pool(3).install(|| run(&mat, &x, m));
-    assert!(one
-        .iter()
-        .zip(&three)
-        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()));
     assert!(one.iter().all(|v| v.is_finite()));
 }
 
@@ -262,23 +211,16 @@ fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
 #[test]
 fn bad_inputs_are_reported() {
     let err = QMatrix::from_gguf_bytes(QType::Q4_1, 2, 64, &[0; 79]).expect_err("length");
-    assert_eq!(
-        err.to_string(),
-        "Q4_1 2x64: expected 80 bytes of blocks, got 79"
-    );
+    assert_eq!(err.to_string(), "Q4_1 2x64: expected 80 bytes of blocks, got 79");
     let err = QMatrix::from_gguf_bytes(QType::Q6K, 1, 128, &[]).expect_err("ragged");
-    assert!(err
-        .to_string()
-        .contains("128 columns is not a multiple of the block length 256"));
+    assert!(err.to_string().contains("128 columns is not a multiple of the block length 256"));
     let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 2, 32, &[0; 68]).expect("build");
     let mut out = vec![0.0; 2];
     let err = mat.matmul(&[0.0; 31], 1, &mut out).expect_err("shape");
     assert_eq!(err.to_string(), "matmul input: expected 32 floats, got 31");
     assert!(mat.dequantize_row(2).is_err());
-    let f32_tensor = QTensor::quantize(
-        &Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).expect("t"),
-        GgmlDType::F32,
-    );
+    let f32_tensor =
+        QTensor::quantize(&Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).expect("t"), GgmlDType::F32);
     let err = QMatrix::from_qtensor(&f32_tensor.expect("qtensor")).expect_err("type");
     assert!(err.to_string().contains("not supported"), "{err}");
 }

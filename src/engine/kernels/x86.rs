@@ -80,10 +80,7 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool, const H: usiz
                             lo[t] = _mm256_dpbusd_epi32(lo[t], wh, xh);
                         } else {
                             // i16 partial sums: 8 pairs of at most 15 * 127 * 2 stay below 32767.
-                            let s = _mm256_add_epi16(
-                                _mm256_maddubs_epi16(wl, xl),
-                                _mm256_maddubs_epi16(wh, xh),
-                            );
+                            let s = _mm256_add_epi16(_mm256_maddubs_epi16(wl, xl), _mm256_maddubs_epi16(wh, xh));
                             lo[t] = _mm256_add_epi16(lo[t], s);
                         }
                     }
@@ -123,28 +120,14 @@ unsafe fn body<const VNNI: bool, const MT: usize, const F16: bool, const H: usiz
             }
             let sp = wp.add(wbytes);
             let d = load8::<F16>(sp);
-            let d2 = if p.halves {
-                load8::<F16>(sp.add(svec))
-            } else {
-                d
-            };
-            let m = if p.has_min {
-                load8::<F16>(sp.add(svec * (1 + p.halves as usize)))
-            } else {
-                d
-            };
+            let d2 = if p.halves { load8::<F16>(sp.add(svec)) } else { d };
+            let m = if p.has_min { load8::<F16>(sp.add(svec * (1 + p.halves as usize))) } else { d };
             for t in 0..MT {
                 let ab = (i0 + t) * blocks + b;
                 let dx = _mm256_set1_ps(*a.d.get_unchecked(ab));
-                let mut v = _mm256_add_ps(
-                    acc[h][t],
-                    _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(lo[t])),
-                );
+                let mut v = _mm256_add_ps(acc[h][t], _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(lo[t])));
                 if p.halves {
-                    v = _mm256_add_ps(
-                        v,
-                        _mm256_mul_ps(_mm256_mul_ps(d2, dx), _mm256_cvtepi32_ps(hi[t])),
-                    );
+                    v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_mul_ps(d2, dx), _mm256_cvtepi32_ps(hi[t])));
                 }
                 if p.has_min {
                     v = _mm256_add_ps(v, _mm256_mul_ps(m, _mm256_set1_ps(*a.ds.get_unchecked(ab))));

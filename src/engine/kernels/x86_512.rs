@@ -51,10 +51,7 @@ pub(crate) unsafe fn vnni512<const MT: usize, const F16: bool>(
 #[inline(always)]
 unsafe fn load2(p0: *const u8, p1: *const u8, off: usize) -> __m512i {
     let lo = _mm256_loadu_si256(p0.add(off) as *const __m256i);
-    _mm512_inserti64x4::<1>(
-        _mm512_castsi256_si512(lo),
-        _mm256_loadu_si256(p1.add(off) as *const __m256i),
-    )
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), _mm256_loadu_si256(p1.add(off) as *const __m256i))
 }
 
 /// 8 scales at `off` of both groups' records, as 16 floats.
@@ -62,17 +59,12 @@ unsafe fn load2(p0: *const u8, p1: *const u8, off: usize) -> __m512i {
 unsafe fn scales2<const F16: bool>(p0: *const u8, p1: *const u8, off: usize) -> __m512 {
     if F16 {
         let lo = _mm_loadu_si128(p0.add(off) as *const __m128i);
-        let both = _mm256_inserti128_si256::<1>(
-            _mm256_castsi128_si256(lo),
-            _mm_loadu_si128(p1.add(off) as *const __m128i),
-        );
+        let both =
+            _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), _mm_loadu_si128(p1.add(off) as *const __m128i));
         _mm512_cvtph_ps(both)
     } else {
         let lo = _mm256_loadu_pd(p0.add(off) as *const f64);
-        let both = _mm512_insertf64x4::<1>(
-            _mm512_castpd256_pd512(lo),
-            _mm256_loadu_pd(p1.add(off) as *const f64),
-        );
+        let both = _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), _mm256_loadu_pd(p1.add(off) as *const f64));
         _mm512_castpd_ps(both)
     }
 }
@@ -83,13 +75,7 @@ unsafe fn bcast(p: *const i8) -> __m512i {
 }
 
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn pair<const MT: usize, const F16: bool>(
-    p: &Packed,
-    a: &QActs,
-    i0: usize,
-    g: usize,
-    out: OutPtr,
-) {
+unsafe fn pair<const MT: usize, const F16: bool>(p: &Packed, a: &QActs, i0: usize, g: usize, out: OutPtr) {
     let (blocks, cols, rec, wbytes) = (p.blocks, p.cols, p.rec(), p.wbytes());
     let svec = G * if F16 { 2 } else { 4 };
     let xbase = a.q.as_ptr();
@@ -132,28 +118,14 @@ unsafe fn pair<const MT: usize, const F16: bool>(
             }
         }
         let d = scales2::<F16>(p0, p1, wbytes);
-        let d2 = if p.halves {
-            scales2::<F16>(p0, p1, wbytes + svec)
-        } else {
-            d
-        };
-        let m = if p.has_min {
-            scales2::<F16>(p0, p1, wbytes + svec * (1 + p.halves as usize))
-        } else {
-            d
-        };
+        let d2 = if p.halves { scales2::<F16>(p0, p1, wbytes + svec) } else { d };
+        let m = if p.has_min { scales2::<F16>(p0, p1, wbytes + svec * (1 + p.halves as usize)) } else { d };
         for t in 0..MT {
             let ab = (i0 + t) * blocks + b;
             let dx = _mm512_set1_ps(*a.d.get_unchecked(ab));
-            let mut v = _mm512_add_ps(
-                acc[t],
-                _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(lo[t])),
-            );
+            let mut v = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(lo[t])));
             if p.halves {
-                v = _mm512_add_ps(
-                    v,
-                    _mm512_mul_ps(_mm512_mul_ps(d2, dx), _mm512_cvtepi32_ps(hi[t])),
-                );
+                v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(d2, dx), _mm512_cvtepi32_ps(hi[t])));
             }
             if p.has_min {
                 v = _mm512_add_ps(v, _mm512_mul_ps(m, _mm512_set1_ps(*a.ds.get_unchecked(ab))));

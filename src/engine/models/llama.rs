@@ -15,17 +15,10 @@ pub fn config(w: &mut Weights) -> Result<Config, EngineError> {
     }
     // llama.cpp's converter permutes q/k for the interleaved rotation in llama GGUF files.
     let mut c = gguf_config(w, "llama", true, false)?;
-    if let Some(n) = w
-        .meta_usize("llama.rope.dimension_count")
-        .ok()
-        .filter(|&n| n != c.head_dim)
-    {
+    if let Some(n) = w.meta_usize("llama.rope.dimension_count").ok().filter(|&n| n != c.head_dim) {
         return Err(EngineError::Model {
             path: w.path().display().to_string(),
-            problem: format!(
-                "partial rotary embeddings ({n} of {} dims) are not supported",
-                c.head_dim
-            ),
+            problem: format!("partial rotary embeddings ({n} of {} dims) are not supported", c.head_dim),
         });
     }
     if w.contains("rope_freqs.weight") {

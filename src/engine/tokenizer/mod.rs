@@ -51,13 +51,7 @@ pub struct Tok {
 
 impl Tok {
     /// Builds from a tokenizer whose added special tokens are set up; the `plain` twin is derived here.
-    fn assemble(
-        tokenizer: Tokenizer,
-        bos: Option<u32>,
-        eos: Option<u32>,
-        add_bos: bool,
-        control_ids: &[u32],
-    ) -> Tok {
+    fn assemble(tokenizer: Tokenizer, bos: Option<u32>, eos: Option<u32>, add_bos: bool, control_ids: &[u32]) -> Tok {
         let mut plain = tokenizer.clone();
         plain.set_encode_special_tokens(true);
         let mut eos_ids: Vec<u32> = eos.into_iter().collect();
@@ -70,15 +64,7 @@ impl Tok {
         }
         let bos_token = bos.and_then(|id| tokenizer.id_to_token(id));
         let eos_token = eos.and_then(|id| tokenizer.id_to_token(id));
-        Tok {
-            special: tokenizer,
-            plain,
-            bos,
-            eos_ids,
-            add_bos,
-            bos_token,
-            eos_token,
-        }
+        Tok { special: tokenizer, plain, bos, eos_ids, add_bos, bos_token, eos_token }
     }
 
     /// Builds the tokenizer stored in a GGUF file's metadata.
@@ -99,14 +85,8 @@ impl Tok {
 
     /// Token ids of `text`, without BOS. With `parse_special`, special-token text becomes its token.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, EngineError> {
-        let tk = if parse_special {
-            &self.special
-        } else {
-            &self.plain
-        };
-        let enc = tk
-            .encode(text, false)
-            .map_err(|e| EngineError::Other(format!("tokenizer: {e}")))?;
+        let tk = if parse_special { &self.special } else { &self.plain };
+        let enc = tk.encode(text, false).map_err(|e| EngineError::Other(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -125,9 +105,7 @@ impl Tok {
 
     /// Text of `ids`; `skip_special` drops special tokens (`<|im_end|>` ...).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, EngineError> {
-        self.special
-            .decode(ids, skip_special)
-            .map_err(|e| EngineError::Other(format!("tokenizer: {e}")))
+        self.special.decode(ids, skip_special).map_err(|e| EngineError::Other(format!("tokenizer: {e}")))
     }
 
     /// The id of a token given by its text (special or not).
@@ -180,9 +158,7 @@ impl Tok {
     pub fn add_stop_tokens(&mut self, tokens: &[String]) -> Result<(), EngineError> {
         for t in tokens {
             let id = self.token_to_id(t).ok_or_else(|| {
-                EngineError::Other(format!(
-                    "stop token `{t}` is not a token of this model's vocabulary"
-                ))
+                EngineError::Other(format!("stop token `{t}` is not a token of this model's vocabulary"))
             })?;
             if !self.eos_ids.contains(&id) {
                 self.eos_ids.push(id);

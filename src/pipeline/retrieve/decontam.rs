@@ -55,11 +55,7 @@ impl Decontaminator {
     /// Indexes the benchmark files under `paths` (files, or directories searched recursively for
     /// `.jsonl`, `.jsonl.gz` and `.json`) with `n`-grams of word tokens.
     pub fn load(paths: &[PathBuf], n: usize) -> Result<Self, DecontamError> {
-        let mut d = Decontaminator {
-            n: n.max(1),
-            grams: HashMap::new(),
-            sources: Vec::new(),
-        };
+        let mut d = Decontaminator { n: n.max(1), grams: HashMap::new(), sources: Vec::new() };
         for path in paths {
             if !path.is_dir() {
                 d.add_file(path)?;
@@ -81,20 +77,13 @@ impl Decontaminator {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), DecontamError> {
-        let io = |source| DecontamError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| DecontamError::Io { path: path.to_path_buf(), source };
         let mut raw = Vec::new();
         let file = std::fs::File::open(path).map_err(io)?;
         if path.extension().is_some_and(|e| e == "gz") {
-            flate2::read::MultiGzDecoder::new(file)
-                .read_to_end(&mut raw)
-                .map_err(io)?;
+            flate2::read::MultiGzDecoder::new(file).read_to_end(&mut raw).map_err(io)?;
         } else {
-            std::io::BufReader::new(file)
-                .read_to_end(&mut raw)
-                .map_err(io)?;
+            std::io::BufReader::new(file).read_to_end(&mut raw).map_err(io)?;
         }
         let text = String::from_utf8(raw).map_err(|_| DecontamError::Malformed {
             path: path.to_path_buf(),
@@ -110,11 +99,7 @@ impl Decontaminator {
             serde_json::from_str(&text).map_err(|e| bad(1, e))?
         } else {
             let mut v = Vec::new();
-            for (i, line) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                 let value = serde_json::from_str(line)
                     .or_else(|e| serde_json::from_str(&strict_json(line)).map_err(|_| e))
                     .map_err(|e| bad(i + 1, e))?;
@@ -125,10 +110,7 @@ impl Decontaminator {
         let source = self.sources.len() as u32;
         let mut any = false;
         for record in &records {
-            let texts: Vec<&str> = FIELDS
-                .iter()
-                .filter_map(|f| record.get(*f).and_then(Value::as_str))
-                .collect();
+            let texts: Vec<&str> = FIELDS.iter().filter_map(|f| record.get(*f).and_then(Value::as_str)).collect();
             any |= !texts.is_empty();
             // Prompt and solution are joined: HumanEval's solution is only the body of the prompt's def.
             for gram in self.ngrams(&texts.join("\n")) {
@@ -138,10 +120,8 @@ impl Decontaminator {
         if !any {
             return Err(DecontamError::Empty(path.to_path_buf()));
         }
-        self.sources.push(path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ));
+        self.sources
+            .push(path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()));
         Ok(())
     }
 
@@ -153,18 +133,12 @@ impl Decontaminator {
             .flat_map(|l| l.split(|c: char| !(c.is_alphanumeric() || c == '_')))
             .filter(|w| !w.is_empty())
             .collect();
-        words
-            .windows(self.n)
-            .map(|w| fnv1a(w.iter().copied()))
-            .collect()
+        words.windows(self.n).map(|w| fnv1a(w.iter().copied())).collect()
     }
 
     /// The benchmark file `code` overlaps with, if any.
     pub fn contaminated_by(&self, code: &str) -> Option<&str> {
-        self.ngrams(code)
-            .iter()
-            .find_map(|g| self.grams.get(g))
-            .map(|&i| self.sources[i as usize].as_str())
+        self.ngrams(code).iter().find_map(|g| self.grams.get(g)).map(|&i| self.sources[i as usize].as_str())
     }
 
     /// The benchmark files indexed (file names).
@@ -196,10 +170,7 @@ fn strict_json(line: &str) -> String {
             escaped = !escaped && c == '\\';
         } else if c == '"' {
             in_string = true;
-        } else if let Some(word) = ["-Infinity", "Infinity", "NaN"]
-            .iter()
-            .find(|w| rest.starts_with(**w))
-        {
+        } else if let Some(word) = ["-Infinity", "Infinity", "NaN"].iter().find(|w| rest.starts_with(**w)) {
             out.push_str("null");
             rest = &rest[word.len()..];
             continue;
@@ -218,10 +189,7 @@ fn is_import_line(line: &str) -> bool {
 fn benchmark_files(path: &Path) -> Result<Vec<PathBuf>, DecontamError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-        let entry = entry.map_err(|e| DecontamError::Io {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
+        let entry = entry.map_err(|e| DecontamError::Io { path: path.to_path_buf(), source: e.into() })?;
         let name = entry.file_name().to_string_lossy();
         if entry.file_type().is_file()
             && (name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") || name.ends_with(".json"))
@@ -269,24 +237,15 @@ mod tests {
 
     #[test]
     fn reads_json_arrays_and_names_bad_lines() {
-        let (_dir, d) = index(
-            "[{\"code\": \"def f(a, b):\\n    return a * b + a - b\"}]",
-            3,
-        );
+        let (_dir, d) = index("[{\"code\": \"def f(a, b):\\n    return a * b + a - b\"}]", 3);
         assert!(d.contaminated_by("y = a * b + a").is_some());
         assert!(d.contaminated_by("x = a * b + 1").is_none());
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("b.jsonl");
         std::fs::write(&path, "{\"prompt\": \"def f(): pass\"}\n{oops\n").expect("write");
-        let err = Decontaminator::load(std::slice::from_ref(&path), 13)
-            .err()
-            .expect("fails")
-            .to_string();
+        let err = Decontaminator::load(std::slice::from_ref(&path), 13).err().expect("fails").to_string();
         assert!(err.contains("b.jsonl line 2:"), "{err}");
         std::fs::write(&path, "{\"text\": \"no code\"}\n").expect("write");
-        assert!(matches!(
-            Decontaminator::load(&[path], 13),
-            Err(DecontamError::Empty(_))
-        ));
+        assert!(matches!(Decontaminator::load(&[path], 13), Err(DecontamError::Empty(_))));
     }
 }

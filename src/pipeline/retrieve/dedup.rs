@@ -76,9 +76,7 @@ impl NearDedup {
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
         };
-        let coeffs = (0..num_perm)
-            .map(|_| (next() % (MERSENNE_61 - 1) + 1, next() % MERSENNE_61))
-            .collect();
+        let coeffs = (0..num_perm).map(|_| (next() % (MERSENNE_61 - 1) + 1, next() % MERSENNE_61)).collect();
         let (bands, rows) = optimal_bands(threshold, num_perm);
         NearDedup {
             threshold,
@@ -98,20 +96,14 @@ impl NearDedup {
         let shingles: HashSet<u64> = if tokens.is_empty() {
             std::iter::once(0).collect()
         } else {
-            tokens
-                .windows(k)
-                .map(|w| fnv1a(w.iter().copied()) & MERSENNE_61)
-                .collect()
+            tokens.windows(k).map(|w| fnv1a(w.iter().copied()) & MERSENNE_61).collect()
         };
         self.coeffs
             .iter()
             .map(|&(a, b)| {
                 shingles
                     .iter()
-                    .map(|&h| {
-                        ((u128::from(a) * u128::from(h) + u128::from(b)) % u128::from(MERSENNE_61))
-                            as u64
-                    })
+                    .map(|&h| ((u128::from(a) * u128::from(h) + u128::from(b)) % u128::from(MERSENNE_61)) as u64)
                     .min()
                     .unwrap_or(u64::MAX)
             })
@@ -129,20 +121,12 @@ impl NearDedup {
     /// Whether `code` nearly duplicates something already inserted; if not, inserts it.
     pub fn check_and_insert(&mut self, code: &str) -> bool {
         let sig = self.signature(code);
-        let keys: Vec<(usize, u64)> = (0..self.bands)
-            .map(|band| {
-                (
-                    band,
-                    fnv1a_u64(&sig[band * self.rows..(band + 1) * self.rows]),
-                )
-            })
-            .collect();
+        let keys: Vec<(usize, u64)> =
+            (0..self.bands).map(|band| (band, fnv1a_u64(&sig[band * self.rows..(band + 1) * self.rows]))).collect();
         let mut seen = HashSet::new();
         for key in &keys {
             for &idx in self.buckets.get(key).into_iter().flatten() {
-                if seen.insert(idx)
-                    && Self::similarity(&sig, &self.signatures[idx]) >= self.threshold
-                {
+                if seen.insert(idx) && Self::similarity(&sig, &self.signatures[idx]) >= self.threshold {
                     return true;
                 }
             }
@@ -178,9 +162,7 @@ pub fn optimal_bands(threshold: f64, num_perm: usize) -> (usize, usize) {
     let integrate = |f: &dyn Fn(f64) -> f64, lo: f64, hi: f64| {
         let steps = 200;
         let dx = (hi - lo) / steps as f64;
-        (0..steps)
-            .map(|i| f(lo + (i as f64 + 0.5) * dx) * dx)
-            .sum::<f64>()
+        (0..steps).map(|i| f(lo + (i as f64 + 0.5) * dx) * dx).sum::<f64>()
     };
     let mut best = (1, num_perm.max(1));
     let mut best_err = f64::INFINITY;
@@ -219,10 +201,7 @@ pub enum Duplicate {
 impl Dedup {
     /// Exact dedup always; near dedup when `near_threshold` is given (a Jaccard threshold in (0, 1]).
     pub fn new(near_threshold: Option<f64>) -> Self {
-        Dedup {
-            exact: HashSet::new(),
-            near: near_threshold.map(|t| NearDedup::new(t, 128, 5)),
-        }
+        Dedup { exact: HashSet::new(), near: near_threshold.map(|t| NearDedup::new(t, 128, 5)) }
     }
 
     /// Classifies `code` and remembers it when new.
@@ -262,14 +241,8 @@ mod tests {
 
     #[test]
     fn exact_key_ignores_whitespace_layout_only() {
-        assert_eq!(
-            exact_key("def f(x):\n    return x"),
-            exact_key("def f(x):\n\treturn   x\n")
-        );
-        assert_ne!(
-            exact_key("def f(x): return x"),
-            exact_key("def f(y): return y")
-        );
+        assert_eq!(exact_key("def f(x):\n    return x"), exact_key("def f(x):\n\treturn   x\n"));
+        assert_ne!(exact_key("def f(x): return x"), exact_key("def f(y): return y"));
         assert_ne!(exact_key("a b"), exact_key("ab"));
     }
 
@@ -290,10 +263,7 @@ mod tests {
         let b: String = (20..120).map(|i| format!("t{i} ")).collect();
         let est = NearDedup::similarity(&near.signature(&a), &near.signature(&b));
         assert!((est - 80.0 / 120.0).abs() < 0.1, "{est}");
-        assert_eq!(
-            NearDedup::similarity(&near.signature(&a), &near.signature(&a)),
-            1.0
-        );
+        assert_eq!(NearDedup::similarity(&near.signature(&a), &near.signature(&a)), 1.0);
     }
 
     #[test]
@@ -302,17 +272,12 @@ mod tests {
         let mut d = Dedup::new(Some(0.8));
         assert_eq!(d.check(base), Duplicate::New);
         assert_eq!(d.check(&base.replace("    ", "\t")), Duplicate::Exact);
-        assert_eq!(
-            d.check(&base.replace("'zero weights'", "'weights sum to zero'")),
-            Duplicate::Near
-        );
-        let other = "def parse(line):\n    key, _, value = line.partition('=')\n    return key.strip(), value.strip()\n";
+        assert_eq!(d.check(&base.replace("'zero weights'", "'weights sum to zero'")), Duplicate::Near);
+        let other =
+            "def parse(line):\n    key, _, value = line.partition('=')\n    return key.strip(), value.strip()\n";
         assert_eq!(d.check(other), Duplicate::New);
         let mut exact_only = Dedup::new(None);
         assert_eq!(exact_only.check(base), Duplicate::New);
-        assert_eq!(
-            exact_only.check(&base.replace("'zero weights'", "'weights sum to zero'")),
-            Duplicate::New
-        );
+        assert_eq!(exact_only.check(&base.replace("'zero weights'", "'weights sum to zero'")), Duplicate::New);
     }
 }

@@ -4,15 +4,9 @@ use super::python::{extract, Extracted, FileOutcome, Limits};
 use super::{Packages, Reject};
 
 fn run(src: &str) -> Vec<Result<Extracted, (Reject, String)>> {
-    let limits = Limits {
-        min_lines: 2,
-        ..Limits::default()
-    };
+    let limits = Limits { min_lines: 2, ..Limits::default() };
     match extract(src, &Packages::bigcodebench(), &limits) {
-        FileOutcome::Functions(f) => f
-            .into_iter()
-            .map(|o| o.map_err(|r| (r.reason, r.detail)))
-            .collect(),
+        FileOutcome::Functions(f) => f.into_iter().map(|o| o.map_err(|r| (r.reason, r.detail))).collect(),
         FileOutcome::Skipped(r) => panic!("file skipped: {r}"),
     }
 }
@@ -49,20 +43,14 @@ fn from_imports_are_grouped_per_module() {
     let e = kept(
         "from collections import Counter, defaultdict as dd, OrderedDict\n\ndef f(xs):\n    c = Counter(xs)\n    d = dd(int)\n    return c, d\n",
     );
-    assert_eq!(
-        e.imports,
-        vec!["from collections import Counter, defaultdict as dd"]
-    );
+    assert_eq!(e.imports, vec!["from collections import Counter, defaultdict as dd"]);
     assert_eq!(e.modules, vec!["collections"]);
 }
 
 #[test]
 fn dotted_import_binds_top_name_and_submodule_is_kept() {
     let e = kept("import os\nimport os.path\nimport xml.etree.ElementTree as ET\n\ndef f(p):\n    return os.path.join(p, ET.tostring(p))\n");
-    assert_eq!(
-        e.imports,
-        vec!["import os.path", "import xml.etree.ElementTree as ET"]
-    );
+    assert_eq!(e.imports, vec!["import os.path", "import xml.etree.ElementTree as ET"]);
     assert_eq!(e.modules, vec!["os.path", "xml.etree.ElementTree"]);
     let e = kept("import os\nimport os.path\n\ndef f(p):\n    return os.getcwd() + p\n");
     assert_eq!(e.imports, vec!["import os"]);
@@ -81,19 +69,15 @@ fn try_import_idiom_counts() {
     let e = kept("try:\n    import simplejson as json\nexcept ImportError:\n    import json\n\ndef f(x):\n    return json.dumps(x)\n");
     assert_eq!(e.imports, vec!["import json"]);
     // The except branch binds `json` at module level too, but the try-body import is what we use.
-    let r = one("try:\n    import numpy as np\nexcept ImportError:\n    np = None\n\ndef f(x):\n    return np.sum(x)\n");
-    assert_eq!(
-        r.map(|e| e.imports).ok(),
-        Some(vec!["import numpy as np".to_string()])
-    );
+    let r =
+        one("try:\n    import numpy as np\nexcept ImportError:\n    np = None\n\ndef f(x):\n    return np.sum(x)\n");
+    assert_eq!(r.map(|e| e.imports).ok(), Some(vec!["import numpy as np".to_string()]));
 }
 
 #[test]
 fn disallowed_module_is_named() {
     assert_eq!(
-        one(
-            "import torch\nimport numpy as np\n\ndef f(x):\n    return torch.tensor(np.array(x))\n"
-        ),
+        one("import torch\nimport numpy as np\n\ndef f(x):\n    return torch.tensor(np.array(x))\n"),
         Err((Reject::DisallowedModule, "torch".into()))
     );
 }
@@ -106,27 +90,21 @@ fn unused_disallowed_imports_do_not_matter() {
 
 #[test]
 fn builtins_only_uses_no_module() {
-    assert_eq!(
-        reason("import os\n\ndef f(x):\n    return len(x) + sum(x)\n"),
-        Reject::NoModule
-    );
+    assert_eq!(reason("import os\n\ndef f(x):\n    return len(x) + sum(x)\n"), Reject::NoModule);
 }
 
 #[test]
 fn file_local_names_are_rejected() {
     let src = "import re\nPATTERN = re.compile('a')\n\ndef f(s):\n    return PATTERN.match(s)\n";
     assert_eq!(one(src), Err((Reject::UsesFileLocal, "PATTERN".into())));
-    let all = run(
-        "import re\n\ndef helper(s):\n    return s\n\ndef f(s):\n    return helper(re.escape(s))\n",
-    );
+    let all = run("import re\n\ndef helper(s):\n    return s\n\ndef f(s):\n    return helper(re.escape(s))\n");
     assert_eq!(all[1], Err((Reject::UsesFileLocal, "helper".into())));
     assert_eq!(
         reason("import re\nclass A:\n    pass\n\ndef f(s):\n    return A(re.escape(s))\n"),
         Reject::UsesFileLocal
     );
     // A module-level definition shadows the builtin.
-    let all =
-        run("import re\ndef open(p):\n    return p\n\ndef f(s):\n    return open(re.escape(s))\n");
+    let all = run("import re\ndef open(p):\n    return p\n\ndef f(s):\n    return open(re.escape(s))\n");
     assert_eq!(all[1], Err((Reject::UsesFileLocal, "open".into())));
 }
 
@@ -148,48 +126,26 @@ fn undefined_and_star_and_relative() {
 
 #[test]
 fn recursion_is_fine() {
-    let e = kept("import math\n\ndef fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n - 1) * math.e ** 0\n");
+    let e = kept(
+        "import math\n\ndef fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n - 1) * math.e ** 0\n",
+    );
     assert_eq!(e.modules, vec!["math"]);
 }
 
 #[test]
 fn structural_rejections() {
-    assert_eq!(
-        reason("import os\n\ndef f():\n    return os.getcwd()\n"),
-        Reject::NoArguments
-    );
-    assert_eq!(
-        reason("import os\n\ndef f(p):\n    os.remove(p)\n"),
-        Reject::NoReturnValue
-    );
-    assert_eq!(
-        reason("import os\n\ndef f(p):\n    os.remove(p)\n    return\n"),
-        Reject::NoReturnValue
-    );
+    assert_eq!(reason("import os\n\ndef f():\n    return os.getcwd()\n"), Reject::NoArguments);
+    assert_eq!(reason("import os\n\ndef f(p):\n    os.remove(p)\n"), Reject::NoReturnValue);
+    assert_eq!(reason("import os\n\ndef f(p):\n    os.remove(p)\n    return\n"), Reject::NoReturnValue);
     assert_eq!(
         reason("import os\n\ndef f(p):\n    def g():\n        return 1\n    return os.sep + p\n"),
         Reject::NestedDefinition
     );
-    assert_eq!(
-        reason("import os\n\ndef f(p):\n    class C: pass\n    return os.sep + p\n"),
-        Reject::NestedDefinition
-    );
-    assert_eq!(
-        reason("def f(p):\n    import os\n    return os.sep + p\n"),
-        Reject::InnerImport
-    );
-    assert_eq!(
-        reason("import os\nN = 0\ndef f(p):\n    global N\n    return os.sep + p\n"),
-        Reject::GlobalStatement
-    );
-    assert_eq!(
-        reason("import os\n\ndef f(p):\n    yield os.sep\n    return p\n"),
-        Reject::Generator
-    );
-    assert_eq!(
-        reason("import os\n\nasync def f(p):\n    return os.sep + p\n"),
-        Reject::Async
-    );
+    assert_eq!(reason("import os\n\ndef f(p):\n    class C: pass\n    return os.sep + p\n"), Reject::NestedDefinition);
+    assert_eq!(reason("def f(p):\n    import os\n    return os.sep + p\n"), Reject::InnerImport);
+    assert_eq!(reason("import os\nN = 0\ndef f(p):\n    global N\n    return os.sep + p\n"), Reject::GlobalStatement);
+    assert_eq!(reason("import os\n\ndef f(p):\n    yield os.sep\n    return p\n"), Reject::Generator);
+    assert_eq!(reason("import os\n\nasync def f(p):\n    return os.sep + p\n"), Reject::Async);
 }
 
 #[test]
@@ -201,38 +157,27 @@ fn keyword_only_and_starred_parameters_count_as_arguments() {
 
 #[test]
 fn size_limits() {
-    let limits = Limits {
-        min_lines: 3,
-        max_lines: 4,
-        max_line_chars: 40,
-        max_file_bytes: 200,
-    };
+    let limits = Limits { min_lines: 3, max_lines: 4, max_line_chars: 40, max_file_bytes: 200 };
     let check = |src: &str| match extract(src, &Packages::bigcodebench(), &limits) {
         FileOutcome::Functions(mut f) => f.remove(0).err().map(|e| e.reason),
         FileOutcome::Skipped(r) => Some(r),
     };
-    assert_eq!(
-        check("import os\ndef f(p):\n    return os.sep + p\n"),
-        Some(Reject::TooShort)
-    );
+    assert_eq!(check("import os\ndef f(p):\n    return os.sep + p\n"), Some(Reject::TooShort));
     assert_eq!(
         check("import os\ndef f(p):\n    a = 1\n    b = 2\n    c = 3\n    return os.sep + p\n"),
         Some(Reject::TooLong)
     );
-    assert_eq!(check("import os\ndef f(p):\n    a = 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'\n    return os.sep + p\n"), Some(Reject::LongLine));
     assert_eq!(
-        check(&format!("import os\n# {}\n", "x".repeat(300))),
-        Some(Reject::FileTooLarge)
+        check("import os\ndef f(p):\n    a = 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'\n    return os.sep + p\n"),
+        Some(Reject::LongLine)
     );
+    assert_eq!(check(&format!("import os\n# {}\n", "x".repeat(300))), Some(Reject::FileTooLarge));
 }
 
 #[test]
 fn local_bindings_shadow_imports_and_are_not_free() {
     // `re` is a parameter here, so the module import is not needed, and nothing else is used.
-    assert_eq!(
-        reason("import re\n\ndef f(re):\n    return re.x\n"),
-        Reject::NoModule
-    );
+    assert_eq!(reason("import re\n\ndef f(re):\n    return re.x\n"), Reject::NoModule);
     let src = "import math\n\ndef f(xs, k=2, *rest, scale: float = 1.0, **kw):\n    total = 0\n    for i, (a, b) in enumerate(xs):\n        total += a * b\n    with open('f') as fh, open('g') as (gh):\n        pass\n    try:\n        pass\n    except ValueError as err:\n        print(err)\n    if (n := len(xs)) > 0:\n        total /= n\n    ys = [y for y in xs if y]\n    g = lambda t, u=1: t + u\n    del ys\n    return math.sqrt(total) * k * scale + g(1)\n";
     let e = kept(src);
     assert_eq!(e.imports, vec!["import math"]);
@@ -240,49 +185,36 @@ fn local_bindings_shadow_imports_and_are_not_free() {
 
 #[test]
 fn keyword_arguments_and_attributes_are_not_names() {
-    let e = kept(
-        "import numpy as np\n\ndef f(x):\n    return np.sum(x, axis=0).T.mean(keepdims=True)\n",
-    );
+    let e = kept("import numpy as np\n\ndef f(x):\n    return np.sum(x, axis=0).T.mean(keepdims=True)\n");
     assert_eq!(e.modules, vec!["numpy"]);
 }
 
 #[test]
 fn names_in_fstrings_annotations_defaults_and_decorators_count() {
-    assert_eq!(
-        reason("import re\n\ndef f(s):\n    return f'{re.escape(s)} {WIDTH}'\n"),
-        Reject::UndefinedName
-    );
+    assert_eq!(reason("import re\n\ndef f(s):\n    return f'{re.escape(s)} {WIDTH}'\n"), Reject::UndefinedName);
     let e = kept("from typing import List\nimport re\n\ndef f(s: List[str]) -> List[str]:\n    return [re.escape(x) for x in s]\n");
     assert_eq!(e.imports, vec!["import re", "from typing import List"]);
-    let e = kept("import functools\nimport re\n\n@functools.lru_cache(maxsize=None)\ndef f(s):\n    return re.escape(s)\n");
+    let e =
+        kept("import functools\nimport re\n\n@functools.lru_cache(maxsize=None)\ndef f(s):\n    return re.escape(s)\n");
     assert_eq!(e.imports, vec!["import functools", "import re"]);
     assert_eq!(e.lines, (4, 6));
     assert!(e.text.starts_with("@functools.lru_cache"));
     assert_eq!(e.signature, "def f(s):");
-    assert_eq!(
-        reason("import re\nD = 1\n\ndef f(s, d=D):\n    return re.escape(s) * d\n"),
-        Reject::UsesFileLocal
-    );
+    assert_eq!(reason("import re\nD = 1\n\ndef f(s, d=D):\n    return re.escape(s) * d\n"), Reject::UsesFileLocal);
 }
 
 #[test]
 fn header_names_resolve_in_module_scope() {
     // A default named like its parameter reads the module-level name.
     let src = "import re\nfrom yaml import Dumper\n\ndef dump(data, Dumper=Dumper):\n    return re.escape(str(Dumper(data)))\n";
-    assert_eq!(
-        kept(src).imports,
-        vec!["import re", "from yaml import Dumper"]
-    );
+    assert_eq!(kept(src).imports, vec!["import re", "from yaml import Dumper"]);
     let src = "import re\nPAT = 1\n\ndef f(s, PAT=PAT):\n    return re.escape(s) * PAT\n";
     assert_eq!(one(src), Err((Reject::UsesFileLocal, "PAT".into())));
     // Generic annotations read their arguments; a lambda default binds its own parameter.
     let src = "import re\n\ndef f(xs: list[Pattern], key=lambda v: v) -> dict[str, Pattern]:\n    return {re.escape(x): x for x in xs}\n";
     assert_eq!(one(src), Err((Reject::UndefinedName, "Pattern".into())));
     let src = "import re\nfrom typing import Any\n\ndef f(xs: list[Any], key=lambda v: v):\n    return [re.escape(key(x)) for x in xs]\n";
-    assert_eq!(
-        kept(src).imports,
-        vec!["import re", "from typing import Any"]
-    );
+    assert_eq!(kept(src).imports, vec!["import re", "from typing import Any"]);
 }
 
 #[test]
@@ -302,16 +234,9 @@ fn match_statement_captures_are_bound() {
 fn unparsable_and_python2_files_are_skipped() {
     let limits = Limits::default();
     let p = Packages::bigcodebench();
+    assert!(matches!(extract("def f(x):\n    return x +\n", &p, &limits), FileOutcome::Skipped(Reject::SyntaxError)));
     assert!(matches!(
-        extract("def f(x):\n    return x +\n", &p, &limits),
-        FileOutcome::Skipped(Reject::SyntaxError)
-    ));
-    assert!(matches!(
-        extract(
-            "import os\ndef f(x):\n    print 'hi'\n    return x\n",
-            &p,
-            &limits
-        ),
+        extract("import os\ndef f(x):\n    print 'hi'\n    return x\n", &p, &limits),
         FileOutcome::Skipped(Reject::Python2)
     ));
     // Modern syntax parses: PEP 695 type parameters, match, walrus, f-strings with nested quotes.

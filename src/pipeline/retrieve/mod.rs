@@ -179,10 +179,7 @@ pub fn retrieve(
     let decontam = if settings.decontaminate.is_empty() {
         None
     } else {
-        Some(Decontaminator::load(
-            &settings.decontaminate,
-            settings.ngram,
-        )?)
+        Some(Decontaminator::load(&settings.decontaminate, settings.ngram)?)
     };
     let mut dedup = Dedup::new(settings.near_threshold);
     let mut files = corpus::open_all(&settings.corpus);
@@ -190,10 +187,8 @@ pub fn retrieve(
     let result = (|| loop {
         // A fatal read error still lets the files read before it be processed and written.
         let (chunk, error) = next_chunk(&mut files, settings, stats, reporter);
-        let outcomes: Vec<FileOutcome> = chunk
-            .par_iter()
-            .map(|f| python::extract(&f.content, &settings.packages, &settings.limits))
-            .collect();
+        let outcomes: Vec<FileOutcome> =
+            chunk.par_iter().map(|f| python::extract(&f.content, &settings.packages, &settings.limits)).collect();
         for (file, outcome) in chunk.iter().zip(outcomes) {
             let dec = decontam.as_ref();
             if consume(file, outcome, settings, stats, &mut dedup, dec, sink)? {
@@ -273,9 +268,7 @@ fn consume(
                 let reason = r.reason.to_string();
                 *stats.rejected.entry(reason.clone()).or_default() += 1;
                 stats.reject_examples.entry(reason).or_insert_with(|| {
-                    format!("{} line {}: {} {}", file.origin, r.line, r.name, r.detail)
-                        .trim_end()
-                        .to_string()
+                    format!("{} line {}: {} {}", file.origin, r.line, r.name, r.detail).trim_end().to_string()
                 });
                 continue;
             }
@@ -286,9 +279,7 @@ fn consume(
             Duplicate::Exact => stats.exact_duplicates += 1,
             Duplicate::Near => stats.near_duplicates += 1,
             Duplicate::New => {
-                if let Some(bench) =
-                    decontam.and_then(|d| d.contaminated_by(record.function_text()))
-                {
+                if let Some(bench) = decontam.and_then(|d| d.contaminated_by(record.function_text())) {
                     stats.contaminated += 1;
                     *stats.contaminated_by.entry(bench.to_string()).or_default() += 1;
                     continue;
@@ -337,10 +328,7 @@ pub fn retrieve_to_file(
 
 /// Where the statistics of output `out` go: `OUT.jsonl` → `OUT.stats.json`.
 pub fn stats_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
     out.with_file_name(format!("{stem}.stats.json"))
 }

@@ -93,16 +93,9 @@ impl FileScope {
                 let mut blocks = Vec::new();
                 blocks.extend(stmt.child_by_field_name("body"));
                 let mut c = stmt.walk();
-                for clause in stmt
-                    .named_children(&mut c)
-                    .filter(|n| n.kind() == "except_clause")
-                {
+                for clause in stmt.named_children(&mut c).filter(|n| n.kind() == "except_clause") {
                     let mut cc = clause.walk();
-                    blocks.extend(
-                        clause
-                            .named_children(&mut cc)
-                            .filter(|n| n.kind() == "block"),
-                    );
+                    blocks.extend(clause.named_children(&mut cc).filter(|n| n.kind() == "block"));
                 }
                 for block in blocks {
                     let mut c = block.walk();
@@ -127,13 +120,8 @@ impl FileScope {
         let mut c = stmt.walk();
         for name in stmt.children_by_field_name("name", &mut c) {
             let (module, alias) = dotted_and_alias(name, src);
-            let bound = alias
-                .clone()
-                .unwrap_or_else(|| module.split('.').next().unwrap_or("").to_string());
-            self.imports
-                .entry(bound)
-                .or_default()
-                .push(Binding::Module { module, alias });
+            let bound = alias.clone().unwrap_or_else(|| module.split('.').next().unwrap_or("").to_string());
+            self.imports.entry(bound).or_default().push(Binding::Module { module, alias });
         }
     }
 
@@ -144,10 +132,7 @@ impl FileScope {
         let relative = module_node.kind() == "relative_import";
         let module = text(module_node, src).to_string();
         let mut c = stmt.walk();
-        if stmt
-            .named_children(&mut c)
-            .any(|n| n.kind() == "wildcard_import")
-        {
+        if stmt.named_children(&mut c).any(|n| n.kind() == "wildcard_import") {
             self.star_import = true;
             return;
         }
@@ -155,15 +140,8 @@ impl FileScope {
         for name in stmt.children_by_field_name("name", &mut c) {
             let (item, alias) = dotted_and_alias(name, src);
             let bound = alias.clone().unwrap_or_else(|| item.clone());
-            let binding = if relative {
-                Binding::Relative
-            } else {
-                Binding::From {
-                    module: module.clone(),
-                    item,
-                    alias,
-                }
-            };
+            let binding =
+                if relative { Binding::Relative } else { Binding::From { module: module.clone(), item, alias } };
             self.imports.entry(bound).or_default().push(binding);
         }
     }
@@ -172,13 +150,8 @@ impl FileScope {
 /// `a.b` or `a.b as c` → ("a.b", Some("c")).
 fn dotted_and_alias(node: Node<'_>, src: &str) -> (String, Option<String>) {
     if node.kind() == "aliased_import" {
-        let name = node
-            .child_by_field_name("name")
-            .map(|n| text(n, src).to_string())
-            .unwrap_or_default();
-        let alias = node
-            .child_by_field_name("alias")
-            .map(|n| text(n, src).to_string());
+        let name = node.child_by_field_name("name").map(|n| text(n, src).to_string()).unwrap_or_default();
+        let alias = node.child_by_field_name("alias").map(|n| text(n, src).to_string());
         (normalize_dotted(&name), alias)
     } else {
         (normalize_dotted(text(node, src)), None)
@@ -187,9 +160,7 @@ fn dotted_and_alias(node: Node<'_>, src: &str) -> (String, Option<String>) {
 
 /// Dotted names may contain whitespace or line continuations (`a . b`); drop it.
 fn normalize_dotted(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '\\')
-        .collect()
+    s.chars().filter(|c| !c.is_whitespace() && *c != '\\').collect()
 }
 
 /// The free names a function reads, each with the attribute chains read off it
@@ -208,10 +179,7 @@ pub fn free_names(outer: Node<'_>, def: Node<'_>, name: &str, src: &str) -> Free
         let mut c = tp.walk();
         for t in tp.named_children(&mut c) {
             let mut cc = t.walk();
-            for ident in t
-                .named_children(&mut cc)
-                .filter(|n| n.kind() == "identifier")
-            {
+            for ident in t.named_children(&mut cc).filter(|n| n.kind() == "identifier") {
                 type_params.insert(text(ident, src).to_string());
             }
         }
@@ -219,11 +187,7 @@ pub fn free_names(outer: Node<'_>, def: Node<'_>, name: &str, src: &str) -> Free
     // Header expressions, each with its own bindings (a lambda default's parameters) subtracted.
     let mut header: Vec<Node<'_>> = Vec::new();
     let mut c = outer.walk();
-    header.extend(
-        outer
-            .named_children(&mut c)
-            .filter(|n| n.kind() == "decorator"),
-    );
+    header.extend(outer.named_children(&mut c).filter(|n| n.kind() == "decorator"));
     header.extend(def.child_by_field_name("return_type"));
     let params = def.child_by_field_name("parameters");
     if let Some(p) = params {
@@ -367,9 +331,8 @@ fn capture_names(p: Node<'_>, src: &str, out: &mut BTreeSet<String>) {
             }
         }
         "identifier" => {
-            if p.parent().is_some_and(|parent| {
-                parent.kind() == "splat_pattern" || parent.kind() == "as_pattern_target"
-            }) {
+            if p.parent().is_some_and(|parent| parent.kind() == "splat_pattern" || parent.kind() == "as_pattern_target")
+            {
                 out.insert(text(p, src).to_string());
             }
         }

@@ -48,18 +48,14 @@ impl Packages {
     /// BigCodeBench's 139 libraries.
     pub fn bigcodebench() -> Self {
         // The shipped file is checked by a unit test, so parsing it cannot fail at run time.
-        Self::parse(BIGCODEBENCH, Path::new("bigcodebench_packages.txt")).unwrap_or(Packages {
-            names: BTreeSet::new(),
-        })
+        Self::parse(BIGCODEBENCH, Path::new("bigcodebench_packages.txt")).unwrap_or(Packages { names: BTreeSet::new() })
     }
 
     /// Reads a list file: one module name per line; `#` starts a comment; blank lines are ignored.
     /// A dotted name (`os.path`) allows its top-level package.
     pub fn load(path: &Path) -> Result<Self, PackagesError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PackagesError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| PackagesError::Io { path: path.to_path_buf(), source })?;
         Self::parse(&text, path)
     }
 
@@ -72,11 +68,7 @@ impl Packages {
                 continue;
             }
             if !name.split('.').all(is_identifier) {
-                return Err(PackagesError::BadName {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    text: name.to_string(),
-                });
+                return Err(PackagesError::BadName { path: path.to_path_buf(), line: i + 1, text: name.to_string() });
             }
             names.insert(top_level(name).to_string());
         }
@@ -114,8 +106,7 @@ pub fn top_level(module: &str) -> &str {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// Python 3.11's `dir(builtins)`, including the names `site` adds (`exit`, `help`...). A function may
@@ -293,18 +284,7 @@ mod tests {
     fn shipped_list_has_bigcodebench_139_import_names() {
         let p = Packages::parse(BIGCODEBENCH, Path::new("x")).expect("shipped list parses");
         assert_eq!(p.len(), 139);
-        for name in [
-            "sklearn",
-            "PIL",
-            "cv2",
-            "bs4",
-            "dateutil",
-            "yaml",
-            "Crypto",
-            "numpy",
-            "os",
-            "collections",
-        ] {
+        for name in ["sklearn", "PIL", "cv2", "bs4", "dateutil", "yaml", "Crypto", "numpy", "os", "collections"] {
             assert!(p.allows(name), "{name}");
         }
         assert!(p.allows("os.path") && p.allows("matplotlib.pyplot"));
@@ -314,18 +294,11 @@ mod tests {
 
     #[test]
     fn list_files_take_comments_and_reject_garbage() {
-        let p = Packages::parse("# mine\nnumpy  # arrays\n\nos.path\n", Path::new("l.txt"))
-            .expect("parses");
+        let p = Packages::parse("# mine\nnumpy  # arrays\n\nos.path\n", Path::new("l.txt")).expect("parses");
         assert_eq!(p.names().collect::<Vec<_>>(), vec!["numpy", "os"]);
         let err = Packages::parse("numpy\nscikit-learn\n", Path::new("l.txt")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "l.txt line 2: `scikit-learn` is not a module name"
-        );
-        assert!(matches!(
-            Packages::parse("# nothing\n", Path::new("l.txt")),
-            Err(PackagesError::Empty(_))
-        ));
+        assert_eq!(err.to_string(), "l.txt line 2: `scikit-learn` is not a module name");
+        assert!(matches!(Packages::parse("# nothing\n", Path::new("l.txt")), Err(PackagesError::Empty(_))));
     }
 
     #[test]

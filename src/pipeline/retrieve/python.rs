@@ -35,12 +35,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            min_lines: 3,
-            max_lines: 150,
-            max_line_chars: 200,
-            max_file_bytes: 1_000_000,
-        }
+        Limits { min_lines: 3, max_lines: 150, max_line_chars: 200, max_file_bytes: 1_000_000 }
     }
 }
 
@@ -98,9 +93,7 @@ fn parse(src: &str) -> Option<Tree> {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             let mut parser = Parser::new();
-            parser
-                .set_language(&tree_sitter_python::LANGUAGE.into())
-                .ok()?;
+            parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
             *slot = Some(parser);
         }
         slot.as_mut()?.parse(src, None)
@@ -134,20 +127,12 @@ pub fn extract(src: &str, packages: &Packages, limits: &Limits) -> FileOutcome {
             },
             _ => continue,
         };
-        out.push(
-            function(stmt, def, src, &scope, packages, limits).map_err(|(reason, detail)| {
-                Rejected {
-                    reason,
-                    name: def
-                        .child_by_field_name("name")
-                        .map(|n| text(n, src))
-                        .unwrap_or("")
-                        .to_string(),
-                    line: stmt.start_position().row + 1,
-                    detail,
-                }
-            }),
-        );
+        out.push(function(stmt, def, src, &scope, packages, limits).map_err(|(reason, detail)| Rejected {
+            reason,
+            name: def.child_by_field_name("name").map(|n| text(n, src)).unwrap_or("").to_string(),
+            line: stmt.start_position().row + 1,
+            detail,
+        }));
     }
     FileOutcome::Functions(out)
 }
@@ -157,9 +142,7 @@ fn contains_kind(node: Node<'_>, kinds: &[&str]) -> bool {
         return true;
     }
     let mut c = node.walk();
-    let found = node
-        .named_children(&mut c)
-        .any(|child| contains_kind(child, kinds));
+    let found = node.named_children(&mut c).any(|child| contains_kind(child, kinds));
     found
 }
 
@@ -176,9 +159,7 @@ struct BodyFacts {
 fn body_facts(node: Node<'_>, facts: &mut BodyFacts) {
     match node.kind() {
         "function_definition" | "class_definition" => facts.nested_def = true,
-        "import_statement" | "import_from_statement" | "future_import_statement" => {
-            facts.import = true
-        }
+        "import_statement" | "import_from_statement" | "future_import_statement" => facts.import = true,
         "global_statement" | "nonlocal_statement" => facts.global = true,
         "return_statement" => facts.return_value |= node.named_child_count() > 0,
         "yield" => facts.yields = true,
@@ -198,11 +179,7 @@ fn function(
     packages: &Packages,
     limits: &Limits,
 ) -> Result<Extracted, (Reject, String)> {
-    let name = def
-        .child_by_field_name("name")
-        .map(|n| text(n, src))
-        .unwrap_or("")
-        .to_string();
+    let name = def.child_by_field_name("name").map(|n| text(n, src)).unwrap_or("").to_string();
     let fail = |r: Reject, detail: &str| Err((r, detail.to_string()));
     if def.child(0).is_some_and(|c| c.kind() == "async") {
         return fail(Reject::Async, "");
@@ -247,12 +224,7 @@ fn function(
     if n_lines > limits.max_lines {
         return fail(Reject::TooLong, &format!("{n_lines} lines"));
     }
-    if let Some(len) = fn_text
-        .lines()
-        .map(|l| l.chars().count())
-        .max()
-        .filter(|&m| m > limits.max_line_chars)
-    {
+    if let Some(len) = fn_text.lines().map(|l| l.chars().count()).max().filter(|&m| m > limits.max_line_chars) {
         return fail(Reject::LongLine, &format!("{len} characters"));
     }
     let (imports, modules) = resolve(&free_names(outer, def, &name, src), scope, packages)?;
@@ -262,10 +234,7 @@ fn function(
     if modules.is_empty() {
         return fail(Reject::NoModule, "");
     }
-    let sig_end = def
-        .child_by_field_name("return_type")
-        .or(params)
-        .map_or(body.start_byte(), |n| n.end_byte());
+    let sig_end = def.child_by_field_name("return_type").or(params).map_or(body.start_byte(), |n| n.end_byte());
     let signature = format!("{}:", src.get(def.start_byte()..sig_end).unwrap_or(""));
     Ok(Extracted {
         name,
@@ -305,11 +274,7 @@ pub fn resolve(
             if is_builtin(name) {
                 continue;
             }
-            let reason = if scope.star_import {
-                Reject::StarImport
-            } else {
-                Reject::UndefinedName
-            };
+            let reason = if scope.star_import { Reject::StarImport } else { Reject::UndefinedName };
             return Err((reason, name.clone()));
         };
         for binding in choose(bindings, chains, packages) {
@@ -322,11 +287,7 @@ pub fn resolve(
                         None => format!("import {module}"),
                     });
                 }
-                Binding::From {
-                    module,
-                    item,
-                    alias,
-                } => {
+                Binding::From { module, item, alias } => {
                     modules.insert(module.clone());
                     let what = match alias {
                         Some(a) => format!("{item} as {a}"),
@@ -338,12 +299,10 @@ pub fn resolve(
         }
     }
     let mut lines: Vec<String> = plain.into_iter().collect();
-    lines.extend(from.into_iter().map(|(m, items)| {
-        format!(
-            "from {m} import {}",
-            items.into_iter().collect::<Vec<_>>().join(", ")
-        )
-    }));
+    lines.extend(
+        from.into_iter()
+            .map(|(m, items)| format!("from {m} import {}", items.into_iter().collect::<Vec<_>>().join(", "))),
+    );
     Ok((lines, modules))
 }
 
@@ -353,11 +312,7 @@ pub fn resolve(
 /// falling back to the shortest one, which is enough to bind the name. When the file offers
 /// alternatives (`try: import simplejson as json except ImportError: import json`), only the allowed
 /// ones are considered, if there are any.
-fn choose<'b>(
-    all: &'b [Binding],
-    chains: &BTreeSet<Vec<String>>,
-    packages: &Packages,
-) -> Vec<&'b Binding> {
+fn choose<'b>(all: &'b [Binding], chains: &BTreeSet<Vec<String>>, packages: &Packages) -> Vec<&'b Binding> {
     let is_allowed = |b: &&Binding| b.module().is_some_and(|m| packages.allows(m));
     let n_allowed = all.iter().filter(is_allowed).count();
     let bindings: Vec<&'b Binding> = if n_allowed == 0 || n_allowed == all.len() {
@@ -368,11 +323,8 @@ fn choose<'b>(
     let Some(&last) = bindings.last() else {
         return Vec::new();
     };
-    let submodules: Vec<&Binding> = bindings
-        .iter()
-        .copied()
-        .filter(|b| matches!(b, Binding::Module { alias: None, .. }))
-        .collect();
+    let submodules: Vec<&Binding> =
+        bindings.iter().copied().filter(|b| matches!(b, Binding::Module { alias: None, .. })).collect();
     if !matches!(last, Binding::Module { alias: None, .. }) || submodules.len() < 2 {
         return vec![last];
     }
@@ -381,10 +333,7 @@ fn choose<'b>(
             return false;
         };
         let tail: Vec<&str> = module.split('.').skip(1).collect();
-        tail.is_empty()
-            || chains
-                .iter()
-                .any(|c| c.len() >= tail.len() && c.iter().zip(&tail).all(|(a, b)| a == b))
+        tail.is_empty() || chains.iter().any(|c| c.len() >= tail.len() && c.iter().zip(&tail).all(|(a, b)| a == b))
     };
     let mut chosen: Vec<&Binding> = submodules.iter().copied().filter(|b| walked(b)).collect();
     // A plain `import a` is redundant next to `import a.b`, which binds `a` too.
@@ -392,10 +341,7 @@ fn choose<'b>(
         chosen.retain(|b| b.module().is_some_and(|m| m.contains('.')));
     }
     if chosen.is_empty() {
-        if let Some(shortest) = submodules
-            .iter()
-            .min_by_key(|b| b.module().map_or(0, str::len))
-        {
+        if let Some(shortest) = submodules.iter().min_by_key(|b| b.module().map_or(0, str::len)) {
             chosen.push(shortest);
         }
     }

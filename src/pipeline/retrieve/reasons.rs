@@ -95,16 +95,8 @@ mod tests {
 
     #[test]
     fn names_match_serde() {
-        for r in [
-            Reject::FileTooLarge,
-            Reject::UsesFileLocal,
-            Reject::Python2,
-            Reject::NearDuplicate,
-        ] {
-            assert_eq!(
-                serde_json::to_string(&r).expect("serializes"),
-                format!("\"{}\"", r.as_str())
-            );
+        for r in [Reject::FileTooLarge, Reject::UsesFileLocal, Reject::Python2, Reject::NearDuplicate] {
+            assert_eq!(serde_json::to_string(&r).expect("serializes"), format!("\"{}\"", r.as_str()));
         }
     }
 }

@@ -82,11 +82,7 @@ impl RetrieveStats {
         line("kept", self.kept);
         let mut packages: Vec<_> = self.per_package.iter().collect();
         packages.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let top: Vec<String> = packages
-            .iter()
-            .take(15)
-            .map(|(p, n)| format!("{p} {n}"))
-            .collect();
+        let top: Vec<String> = packages.iter().take(15).map(|(p, n)| format!("{p} {n}")).collect();
         let _ = writeln!(s, "packages: {}", top.join(", "));
         let _ = writeln!(s, "time: {:.1} s", self.seconds);
         s

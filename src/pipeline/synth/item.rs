@@ -6,19 +6,13 @@ use super::SynthSettings;
 use crate::engine::{Completion, Message, Prompt, Request, SamplingParams};
 use crate::pipeline::code;
 use crate::pipeline::prompts::Template;
-use crate::pipeline::record::{
-    Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified,
-};
+use crate::pipeline::record::{Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified};
 use crate::sandbox::{Status, TestStatus, Verdict};
 
 /// What the run loop must do for an item next.
 pub(super) enum Action {
     /// Ask the model (a fix round's samples come as `request.n`).
-    Generate {
-        template: Template,
-        round: u32,
-        request: Request,
-    },
+    Generate { template: Template, round: u32, request: Request },
     /// Run a program with the record's tests.
     Execute(Exec),
     /// The record is finished (accepted, or `rejected` is set).
@@ -42,12 +36,12 @@ pub(super) struct Ctx<'a> {
     pub chat: bool,
 }
 
+/// The end of a fenced code block.
+const CLOSING_FENCE: &str = "\n```\n";
+
 /// Verdict reasons that mean the tests check nothing.
 fn vacuous_reason(v: &Verdict) -> bool {
-    matches!(
-        v.reason.as_deref(),
-        Some("no assertion executed" | "no tests ran" | "all tests skipped")
-    )
+    matches!(v.reason.as_deref(), Some("no assertion executed" | "no tests ran" | "all tests skipped"))
 }
 
 /// A record in flight.
@@ -64,12 +58,7 @@ pub(super) struct Item {
 impl Item {
     pub fn new(rec: Record) -> Item {
         let failing = rec.function.code.clone();
-        Item {
-            rec,
-            outstanding: 0,
-            feedback: String::new(),
-            failing,
-        }
+        Item { rec, outstanding: 0, feedback: String::new(), failing }
     }
 
     fn request(&self, ctx: &Ctx, t: Template, round: u32, ctx_vars: minijinja::Value) -> Action {
@@ -82,11 +71,7 @@ impl Item {
         };
         let fix = t == Template::Fix;
         let seed = u64::from_str_radix(
-            &crate::pipeline::journal::key(&[
-                &ctx.settings.seed.to_string(),
-                &self.rec.id,
-                &round.to_string(),
-            ])[..15],
+            &crate::pipeline::journal::key(&[&ctx.settings.seed.to_string(), &self.rec.id, &round.to_string()])[..15],
             16,
         )
         .unwrap_or(ctx.settings.seed);
@@ -95,15 +80,15 @@ impl Item {
             round,
             request: Request {
                 prompt,
-                n: if fix {
-                    ctx.settings.samples.max(1) as usize
-                } else {
-                    1
-                },
+                n: if fix { ctx.settings.samples.max(1) as usize } else { 1 },
                 params: SamplingParams {
                     max_tokens: ctx.settings.max_tokens,
                     temperature: if fix { ctx.settings.temperature } else { 0.0 },
-                    top_p: if fix { 0.95 } else { 1.0 },
+                    top_p: if fix { ctx.settings.top_p } else { 1.0 },
+                    repetition_penalty: ctx.settings.repetition_penalty,
+                    // Every prompt asks for one code block: its closing fence ends the answer, so
+                    // the model's chatter after it costs no tokens.
+                    stop: vec![CLOSING_FENCE.to_string()],
                     seed,
                     ..SamplingParams::default()
                 },
@@ -121,13 +106,7 @@ impl Item {
     }
 
     /// The model answered `template`'s request of `round`.
-    pub fn on_reply(
-        &mut self,
-        ctx: &Ctx,
-        template: Template,
-        round: u32,
-        replies: &[Completion],
-    ) -> Vec<Action> {
+    pub fn on_reply(&mut self, ctx: &Ctx, template: Template, round: u32, replies: &[Completion]) -> Vec<Action> {
         let text = |c: &Completion| {
             if ctx.chat {
                 c.text.clone()
@@ -139,16 +118,39 @@ impl Item {
             Template::Tests => {
                 let reply = replies.first().map(text).unwrap_or_default();
                 let name = &self.rec.function.name;
+                let tokens = replies.iter().map(|c| c.generated_tokens as u64).sum();
                 let Some(tests) = code::tests_from_code(&code::extract_code(&reply), name) else {
                     let detail: String = reply.chars().take(300).collect();
+                    // Kept so the statistics count the tokens this reply cost.
+                    self.rec.discarded.push(Discarded {
+                        kind: AttemptKind::Tests,
+                        round: 0,
+                        sample: 0,
+                        reason: "no_tests_extracted".into(),
+                        code: reply,
+                        tokens,
+                    });
                     self.rec.reject(Stage::Tests, "no_tests_extracted", detail);
                     return vec![Action::Finish];
                 };
+                if !code::calls_function(&tests, name) {
+                    self.rec.discarded.push(Discarded {
+                        kind: AttemptKind::Tests,
+                        round: 0,
+                        sample: 0,
+                        reason: "tests_do_not_call_function".into(),
+                        code: tests,
+                        tokens,
+                    });
+                    let detail = format!("no test calls `{name}`");
+                    self.rec.reject(Stage::Tests, "tests_do_not_call_function", detail);
+                    return vec![Action::Finish];
+                }
                 self.rec.tests = Some(Tests {
                     code: tests,
                     model: ctx.model_id.clone(),
                     prompt_hash: ctx.settings.prompts.hash(Template::Tests),
-                    tokens: replies.iter().map(|c| c.generated_tokens as u64).sum(),
+                    tokens,
                 });
                 vec![Action::Execute(Exec {
                     kind: AttemptKind::Original,
@@ -189,13 +191,9 @@ impl Item {
                 let reply = replies.first().map(text).unwrap_or_default();
                 let tokens = replies.iter().map(|c| c.generated_tokens as u64).sum();
                 match self.check_polish(&reply) {
-                    Ok(program) => vec![Action::Execute(Exec {
-                        kind: AttemptKind::Polish,
-                        round: 0,
-                        sample: 0,
-                        program,
-                        tokens,
-                    })],
+                    Ok(program) => {
+                        vec![Action::Execute(Exec { kind: AttemptKind::Polish, round: 0, sample: 0, program, tokens })]
+                    }
                     Err((reason, code)) => {
                         self.discard_polish(reason, code, tokens);
                         vec![Action::Finish]
@@ -238,12 +236,7 @@ impl Item {
         if original.map(|o| o.signature_key) != Some(found.signature_key.clone()) {
             return Err(("signature_changed", found.text));
         }
-        let tests = self
-            .rec
-            .tests
-            .as_ref()
-            .map(|t| t.code.as_str())
-            .unwrap_or("");
+        let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
         if code::special_cased(self.rec.function_text(), &found.text, tests).is_some() {
             return Err(("special_casing", found.text));
         }
@@ -253,12 +246,7 @@ impl Item {
     /// A polish answer as a program, or why it is set aside.
     fn check_polish(&self, reply: &str) -> Result<String, (&'static str, String)> {
         let f = &self.rec.function;
-        let verified = self
-            .rec
-            .verified
-            .as_ref()
-            .map(|v| v.code.as_str())
-            .unwrap_or("");
+        let verified = self.rec.verified.as_ref().map(|v| v.code.as_str()).unwrap_or("");
         let code_text = code::extract_code(reply);
         let Some(found) = code::find_function(&code_text, &f.name) else {
             return Err(("no_function", reply.to_string()));
@@ -277,12 +265,7 @@ impl Item {
     }
 
     fn fix_request(&self, ctx: &Ctx, round: u32) -> Action {
-        let tests = self
-            .rec
-            .tests
-            .as_ref()
-            .map(|t| t.code.as_str())
-            .unwrap_or("");
+        let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
         let vars = minijinja::context! {
             code => self.failing.trim(), tests => tests.trim(), feedback => self.feedback,
             name => self.rec.function.name,
@@ -307,8 +290,7 @@ impl Item {
         match exec.kind {
             AttemptKind::Original if passed => self.verified(exec.program, 0, true),
             AttemptKind::Original if vacuous => {
-                self.rec
-                    .reject(Stage::RunFix, "vacuous_tests", "no assertion executed");
+                self.rec.reject(Stage::RunFix, "vacuous_tests", "no assertion executed");
                 vec![Action::Finish]
             }
             AttemptKind::Original => {
@@ -351,27 +333,20 @@ impl Item {
                 self.discard_polish("polish_regression", exec.program, exec.tokens);
                 vec![Action::Finish]
             }
+            // Tests replies are never executed on their own; nothing is waiting on this.
+            AttemptKind::Tests => vec![Action::Finish],
         }
     }
 
     fn verified(&mut self, code: String, round: u32, original_passed: bool) -> Vec<Action> {
         let stub = code::stub_body(&code, &self.rec.function.name);
-        self.rec.verified = Some(Verified {
-            code,
-            round,
-            original_passed,
-        });
+        self.rec.verified = Some(Verified { code, round, original_passed });
         match stub {
-            Some(program) => vec![Action::Execute(Exec {
-                kind: AttemptKind::Vacuity,
-                round,
-                sample: 0,
-                program,
-                tokens: 0,
-            })],
+            Some(program) => {
+                vec![Action::Execute(Exec { kind: AttemptKind::Vacuity, round, sample: 0, program, tokens: 0 })]
+            }
             None => {
-                self.rec
-                    .reject(Stage::RunFix, "unparsable", "cannot stub the body");
+                self.rec.reject(Stage::RunFix, "unparsable", "cannot stub the body");
                 vec![Action::Finish]
             }
         }
@@ -379,12 +354,8 @@ impl Item {
 
     /// Every sample of fix round `round` is judged or set aside: keep the first passing one, or go on.
     fn round_done(&mut self, ctx: &Ctx, round: u32) -> Vec<Action> {
-        let mut this_round: Vec<&Attempt> = self
-            .rec
-            .attempts
-            .iter()
-            .filter(|a| a.kind == AttemptKind::Fix && a.round == round)
-            .collect();
+        let mut this_round: Vec<&Attempt> =
+            self.rec.attempts.iter().filter(|a| a.kind == AttemptKind::Fix && a.round == round).collect();
         this_round.sort_by_key(|a| a.sample);
         if let Some(pass) = this_round.iter().find(|a| a.verdict.passed()) {
             let code = pass.code.clone();
@@ -400,10 +371,7 @@ impl Item {
         let ran_any = self.rec.attempts.iter().any(|a| a.kind == AttemptKind::Fix);
         let (reason, detail) = match self.rec.discarded.last() {
             Some(d) if !ran_any => (d.reason.clone(), "every fix sample was set aside".into()),
-            _ => (
-                "not_fixed".to_string(),
-                format!("{} rounds of {} samples", round, ctx.settings.samples),
-            ),
+            _ => ("not_fixed".to_string(), format!("{} rounds of {} samples", round, ctx.settings.samples)),
         };
         self.rec.reject(Stage::RunFix, reason, detail);
         vec![Action::Finish]
@@ -415,11 +383,7 @@ pub fn feedback(v: &Verdict, max_chars: usize) -> String {
     let mut out = String::new();
     for t in &v.tests {
         if matches!(t.status, TestStatus::Fail | TestStatus::Error) {
-            out.push_str(&format!(
-                "{}: {}\n",
-                t.name,
-                t.message.as_deref().unwrap_or("").trim()
-            ));
+            out.push_str(&format!("{}: {}\n", t.name, t.message.as_deref().unwrap_or("").trim()));
         }
     }
     if out.is_empty() {

@@ -35,6 +35,11 @@ pub struct SynthSettings {
     pub max_tokens: usize,
     /// Temperature of fix samples.
     pub temperature: f32,
+    /// Top-p of fix samples.
+    pub top_p: f32,
+    /// Repetition penalty on every model answer (1.0 = off). Greedy small models otherwise loop on
+    /// one phrase (`test_x_test_x_...`) until the token limit.
+    pub repetition_penalty: f32,
     /// Most model requests per generate call.
     pub batch: usize,
     /// The prompt templates.
@@ -49,8 +54,12 @@ impl Default for SynthSettings {
             rounds: 3,
             samples: 3,
             seed: 0,
-            max_tokens: 512,
-            temperature: 0.8,
+            // Tests, fixes and polished functions of retrieved functions fit well within 320 tokens;
+            // a longer answer is nearly always a loop, and decoding it is the run's main cost.
+            max_tokens: 320,
+            temperature: 0.7,
+            top_p: 0.95,
+            repetition_penalty: 1.1,
             batch: 8,
             prompts: Prompts::embedded(),
             feedback_chars: 1500,
@@ -75,10 +84,7 @@ pub enum SynthError {
     Sandbox(String),
     /// Writing statistics or derived files.
     #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// The layout of a run directory.
@@ -91,9 +97,7 @@ pub struct RunDir {
 impl RunDir {
     /// The run directory at `root`.
     pub fn new(root: &Path) -> RunDir {
-        RunDir {
-            root: root.to_path_buf(),
-        }
+        RunDir { root: root.to_path_buf() }
     }
     /// Accepted records, one JSON object per line.
     pub fn records(&self) -> PathBuf {

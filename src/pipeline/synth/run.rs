@@ -95,11 +95,7 @@ pub fn synthesize(
     let exec_cache = Cache::open(&dir.exec_cache())?;
     let idle_us = AtomicU64::new(0);
     let workers = sandbox.config().jobs.max(1);
-    let ctx = Ctx {
-        settings,
-        model_id: gen.model_id(),
-        chat: gen.has_chat_template(),
-    };
+    let ctx = Ctx { settings, model_id: gen.model_id(), chat: gen.has_chat_template() };
     let result = std::thread::scope(|s| {
         for _ in 0..workers {
             let (job_rx, v_tx, idle_us) = (&job_rx, v_tx.clone(), &idle_us);
@@ -182,8 +178,7 @@ impl Run<'_> {
             let waiting = Instant::now();
             let got = self.verdicts.recv();
             self.t.model_waited_s += waiting.elapsed().as_secs_f64();
-            let (i, exec, v) =
-                got.map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
+            let (i, exec, v) = got.map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
             self.in_sandbox -= 1;
             self.remember(i, exec, v)?;
         }
@@ -217,29 +212,19 @@ impl Run<'_> {
             .iter()
             .map(|p| {
                 let request = serde_json::to_string(&p.request).unwrap_or_default();
-                key(&[
-                    &model_id,
-                    &self.ctx.settings.prompts.hash(p.template),
-                    &request,
-                ])
+                key(&[&model_id, &self.ctx.settings.prompts.hash(p.template), &request])
             })
             .collect();
-        let missing: Vec<usize> = (0..batch.len())
-            .filter(|&j| self.model_cache.get(&keys[j]).is_none())
-            .collect();
+        let missing: Vec<usize> = (0..batch.len()).filter(|&j| self.model_cache.get(&keys[j]).is_none()).collect();
         self.t.model_calls_cached += (batch.len() - missing.len()) as u64;
         if !missing.is_empty() {
-            let requests: Vec<Request> =
-                missing.iter().map(|&j| batch[j].request.clone()).collect();
+            let requests: Vec<Request> = missing.iter().map(|&j| batch[j].request.clone()).collect();
             let started = Instant::now();
             let answers = self.gen.generate(&requests)?;
             self.t.model_s += started.elapsed().as_secs_f64();
             self.t.model_calls += missing.len() as u64;
             for (&j, samples) in missing.iter().zip(answers) {
-                self.t.tokens += samples
-                    .iter()
-                    .map(|c| c.generated_tokens as u64)
-                    .sum::<u64>();
+                self.t.tokens += samples.iter().map(|c| c.generated_tokens as u64).sum::<u64>();
                 self.model_cache.put(keys[j].clone(), samples)?;
             }
         }
@@ -257,17 +242,8 @@ impl Run<'_> {
     fn act(&mut self, i: usize, actions: Vec<Action>) -> Result<(), SynthError> {
         for a in actions {
             match a {
-                Action::Generate {
-                    template,
-                    round,
-                    request,
-                } => {
-                    let p = Pending {
-                        item: i,
-                        template,
-                        round,
-                        request,
-                    };
+                Action::Generate { template, round, request } => {
+                    let p = Pending { item: i, template, round, request };
                     // Later stages first, so records finish (and are saved) early.
                     if template == Template::Tests {
                         self.queue.push_back(p);
@@ -286,11 +262,7 @@ impl Run<'_> {
                     let job = Job {
                         id: format!("{}/{:?}/{}/{}", rec.id, exec.kind, exec.round, exec.sample),
                         program: exec.program.clone(),
-                        tests: rec
-                            .tests
-                            .as_ref()
-                            .map(|t| t.code.clone())
-                            .unwrap_or_default(),
+                        tests: rec.tests.as_ref().map(|t| t.code.clone()).unwrap_or_default(),
                         limits: None,
                     };
                     self.jobs

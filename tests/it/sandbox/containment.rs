@@ -14,37 +14,24 @@ fn alive_with(marker: &str) -> bool {
 }
 
 fn marker() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{}.{}", 900 + std::process::id() % 90, nanos)
 }
 
 #[test]
 fn an_endless_loop_times_out() {
     let started = std::time::Instant::now();
-    let v = check_with(
-        "def add(a, b):\n    while True:\n        pass\n",
-        ADD_CHECK,
-        short(2),
-    );
+    let v = check_with("def add(a, b):\n    while True:\n        pass\n", ADD_CHECK, short(2));
     assert_eq!(v.status, Status::Timeout, "{v:#?}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    let v = check_with(
-        "import time\ndef add(a, b):\n    time.sleep(60)\n",
-        ADD_CHECK,
-        short(1),
-    );
+    let v = check_with("import time\ndef add(a, b):\n    time.sleep(60)\n", ADD_CHECK, short(1));
     assert_eq!(v.status, Status::Timeout, "{v:#?}");
 }
 
 #[test]
 fn a_memory_bomb_is_reported_as_memory() {
-    let limits = Limits {
-        memory_mb: 256,
-        ..Limits::default()
-    };
+    let limits = Limits { memory_mb: 256, ..Limits::default() };
     let v = check_with(
         "def add(a, b):\n    x = []\n    while True:\n        x.append(bytearray(16 << 20))\n",
         ADD_CHECK,
@@ -70,11 +57,7 @@ fn an_output_flood_costs_nothing_and_is_bounded() {
     let flood = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\nsys.stdout.flush()\ndef add(a, b):\n    return a + b\n";
     let v = check_with(flood, ADD_CHECK, short(60));
     assert_pass(&v);
-    assert!(
-        v.stdout_tail.len() <= 4096,
-        "tail not bounded: {}",
-        v.stdout_tail.len()
-    );
+    assert!(v.stdout_tail.len() <= 4096, "tail not bounded: {}", v.stdout_tail.len());
 }
 
 #[test]
@@ -85,10 +68,7 @@ fn a_double_forked_daemon_does_not_survive() {
     );
     let v = check(&daemon, ADD_CHECK);
     assert_pass(&v);
-    assert!(
-        !alive_with(&m),
-        "the daemon `sleep {m}` outlived the verdict"
-    );
+    assert!(!alive_with(&m), "the daemon `sleep {m}` outlived the verdict");
 }
 
 #[test]

@@ -6,11 +6,11 @@ use super::*;
 fn every_test_style_passes() {
     assert_pass(&check(ADD, ADD_CHECK));
     assert_pass(&check(ADD, ADD_UNITTEST));
+    assert_pass(&check(ADD, "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n"));
     assert_pass(&check(
         ADD,
-        "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n",
+        "def test_add():\n    assert add(1, 2) == 3\n\ndef test_neg():\n    assert add(-1, -1) == -2\n",
     ));
-    assert_pass(&check(ADD, "def test_add():\n    assert add(1, 2) == 3\n\ndef test_neg():\n    assert add(-1, -1) == -2\n"));
     let main_guard = format!("{ADD_UNITTEST}\nif __name__ == '__main__':\n    unittest.main()\n");
     assert_pass(&check(ADD, &main_guard));
 }
@@ -21,28 +21,13 @@ fn wrong_programs_fail_with_the_failing_line() {
     let v = check(wrong, ADD_UNITTEST);
     assert_eq!(v.status, Status::Fail, "{v:#?}");
     assert_eq!(v.reason.as_deref(), Some("assertion"));
-    let failed = v
-        .tests
-        .iter()
-        .find(|t| t.name == "TestCases.test_small")
-        .expect("test reported");
+    let failed = v.tests.iter().find(|t| t.name == "TestCases.test_small").expect("test reported");
     let message = failed.message.as_deref().unwrap_or("");
-    assert!(
-        message.contains("-1 != 3") && message.contains("tests line 5"),
-        "{message}"
-    );
+    assert!(message.contains("-1 != 3") && message.contains("tests line 5"), "{message}");
     let v = check("def add(a, b):\n    return a / 0\n", ADD_CHECK);
-    assert_eq!(
-        (v.status, v.reason.as_deref()),
-        (Status::Error, Some("ZeroDivisionError")),
-        "{v:#?}"
-    );
+    assert_eq!((v.status, v.reason.as_deref()), (Status::Error, Some("ZeroDivisionError")), "{v:#?}");
     let v = check("def add(a, b)\n    return a\n", ADD_CHECK);
-    assert_eq!(
-        (v.status, v.reason.as_deref()),
-        (Status::Error, Some("SyntaxError")),
-        "{v:#?}"
-    );
+    assert_eq!((v.status, v.reason.as_deref()), (Status::Error, Some("SyntaxError")), "{v:#?}");
 }
 
 #[test]
@@ -87,12 +72,12 @@ fn logging_tracebacks_and_custom_equality_work() {
 
 #[test]
 fn stdout_and_stderr_tails_are_kept() {
-    let v = check("print('hello out')\nimport sys\nprint('hello err', file=sys.stderr)\ndef add(a, b):\n    return a + b\n", ADD_CHECK);
-    assert_pass(&v);
-    assert!(
-        v.stdout_tail.contains("hello out") && v.stderr_tail.contains("hello err"),
-        "{v:#?}"
+    let v = check(
+        "print('hello out')\nimport sys\nprint('hello err', file=sys.stderr)\ndef add(a, b):\n    return a + b\n",
+        ADD_CHECK,
     );
+    assert_pass(&v);
+    assert!(v.stdout_tail.contains("hello out") && v.stderr_tail.contains("hello err"), "{v:#?}");
 }
 
 #[test]
@@ -100,11 +85,7 @@ fn a_batch_streams_one_verdict_per_job() {
     let jobs: Vec<Job> = (0..6)
         .map(|i| Job {
             id: format!("job-{i}"),
-            program: if i % 2 == 0 {
-                ADD.into()
-            } else {
-                "def add(a, b):\n    return 0\n".into()
-            },
+            program: if i % 2 == 0 { ADD.into() } else { "def add(a, b):\n    return 0\n".into() },
             tests: ADD_CHECK.into(),
             limits: None,
         })

@@ -7,18 +7,8 @@ fn full_isolation_is_in_force_here() {
     // CI and development machines run as root with namespaces, Landlock and cgroups (docs/sandbox.md).
     let iso = sandbox().isolation();
     assert_eq!(iso.level, "full", "{iso:#?}");
-    for m in [
-        "net-namespace",
-        "pid-namespace",
-        "landlock",
-        "uid",
-        "memory-cgroup",
-        "pids-cgroup",
-    ] {
-        assert!(
-            iso.active.iter().any(|a| a == m),
-            "{m} not active: {iso:#?}"
-        );
+    for m in ["net-namespace", "pid-namespace", "landlock", "uid", "memory-cgroup", "pids-cgroup"] {
+        assert!(iso.active.iter().any(|a| a == m), "{m} not active: {iso:#?}");
     }
 }
 

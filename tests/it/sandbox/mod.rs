@@ -15,13 +15,8 @@ use unitcoder::sandbox::{Job, Limits, Sandbox, SandboxConfig, Status, Verdict};
 /// The shared sandbox (two fork servers, numpy and pandas preloaded).
 pub fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| {
-        Sandbox::new(SandboxConfig {
-            jobs: 2,
-            ..SandboxConfig::default()
-        })
-        .expect("start the sandbox")
-    })
+    SANDBOX
+        .get_or_init(|| Sandbox::new(SandboxConfig { jobs: 2, ..SandboxConfig::default() }).expect("start the sandbox"))
 }
 
 /// Runs `program` with `tests` under the default limits.
@@ -31,21 +26,13 @@ pub fn check(program: &str, tests: &str) -> Verdict {
 
 /// Runs `program` with `tests` under `limits`.
 pub fn check_with(program: &str, tests: &str, limits: Limits) -> Verdict {
-    let job = Job {
-        id: "t".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: Some(limits),
-    };
+    let job = Job { id: "t".into(), program: program.into(), tests: tests.into(), limits: Some(limits) };
     sandbox().run(&job)
 }
 
 /// Limits with a shorter wall clock, for runs expected to hang.
 pub fn short(secs: u64) -> Limits {
-    Limits {
-        timeout: Duration::from_secs(secs),
-        ..Limits::default()
-    }
+    Limits { timeout: Duration::from_secs(secs), ..Limits::default() }
 }
 
 /// Asserts a pass, showing the verdict otherwise.
@@ -55,11 +42,7 @@ pub fn assert_pass(v: &Verdict) {
 
 /// Asserts anything but a pass.
 pub fn assert_not_pass(v: &Verdict) {
-    assert_ne!(
-        v.status,
-        Status::Pass,
-        "a forged or vacuous run passed: {v:#?}"
-    );
+    assert_ne!(v.status, Status::Pass, "a forged or vacuous run passed: {v:#?}");
 }
 
 /// Asserts a non-pass with the given reason.
@@ -71,6 +54,7 @@ pub fn assert_reason(v: &Verdict, reason: &str) {
 /// A correct program, and one that is wrong, for the attack tests to start from.
 pub const ADD: &str = "def add(a, b):\n    return a + b\n";
 /// HumanEval style.
-pub const ADD_CHECK: &str = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n\ncheck(add)\n";
+pub const ADD_CHECK: &str =
+    "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n\ncheck(add)\n";
 /// BigCodeBench style.
 pub const ADD_UNITTEST: &str = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_small(self):\n        self.assertEqual(add(1, 2), 3)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n";
