@@ -176,8 +176,7 @@ fn job_settings(e: &ExecArgs) -> JobSettings {
 }
 
 fn jobs(e: &ExecArgs) -> usize {
-    e.jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    e.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 fn cache_dir(e: &ExecArgs) -> Option<PathBuf> {
@@ -191,11 +190,7 @@ fn cache_dir(e: &ExecArgs) -> Option<PathBuf> {
 
 /// The sandbox that executes every program.
 fn executor(e: &ExecArgs) -> anyhow::Result<Box<dyn Execute>> {
-    let config = SandboxConfig {
-        python: e.python.clone(),
-        jobs: jobs(e),
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig { python: e.python.clone(), jobs: jobs(e), ..SandboxConfig::default() };
     let sandbox = Sandbox::new(config).context("starting the sandbox")?;
     Ok(Box::new(sandbox))
 }
@@ -208,28 +203,16 @@ fn execute(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<SampleResult>> {
     // Ground truth first: the sandbox's servers start only when there is work for them.
-    let gt =
-        groundtruth::load_or_compute(ds, &e.python, jobs(e), cache_dir(e).as_deref(), reporter)?;
+    let gt = groundtruth::load_or_compute(ds, &e.python, jobs(e), cache_dir(e).as_deref(), reporter)?;
     let exec = executor(e)?;
-    Ok(score::score(
-        ds,
-        &gt,
-        samples,
-        exec.as_ref(),
-        &job_settings(e),
-        reporter,
-    )?)
+    Ok(score::score(ds, &gt, samples, exec.as_ref(), &job_settings(e), reporter)?)
 }
 
 fn finish(out: &Path, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
     report::write_outputs(out, summary, results)?;
     print!("{}", report::markdown(summary));
     println!("outputs in {}", out.display());
-    Ok(if summary.env_error_tasks.is_empty() {
-        Outcome::Success
-    } else {
-        Outcome::Failures
-    })
+    Ok(if summary.env_error_tasks.is_empty() { Outcome::Success } else { Outcome::Failures })
 }
 
 fn split_label(d: &DataArgs) -> Option<String> {
@@ -239,11 +222,7 @@ fn split_label(d: &DataArgs) -> Option<String> {
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data)?;
     let generator = load_model(&a.model)?;
-    let (n, temperature) = if a.greedy {
-        (1, 0.0)
-    } else {
-        (a.n, a.temperature)
-    };
+    let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     let settings = RunSettings {
         n,
         params: SamplingParams {
@@ -265,19 +244,11 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         lines.push('\n');
     }
     let samples_path = a.out.join("samples.jsonl");
-    std::fs::write(&samples_path, lines)
-        .with_context(|| format!("writing {}", samples_path.display()))?;
+    std::fs::write(&samples_path, lines).with_context(|| format!("writing {}", samples_path.display()))?;
     let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });
-    let summary = report::summarize(
-        &ds,
-        split_label(&a.data),
-        &generator.model_id(),
-        config,
-        &results,
-        &a.k,
-    );
+    let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &a.k);
     finish(&a.out, &summary, &results)
 }
 
@@ -289,8 +260,7 @@ fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data)?;
     let mut samples = score::load_samples(&a.samples, &ds)?;
-    let kept: std::collections::HashSet<&str> =
-        ds.tasks.iter().map(|t| t.task_id.as_str()).collect();
+    let kept: std::collections::HashSet<&str> = ds.tasks.iter().map(|t| t.task_id.as_str()).collect();
     samples.retain(|s| kept.contains(s.task_id.as_str()));
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
@@ -303,39 +273,15 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let samples = score::canonical_samples(&ds);
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
-    let summary = report::summarize(
-        &ds,
-        split_label(&a.data),
-        "canonical",
-        config,
-        &results,
-        &[1],
-    );
+    let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);
     report::write_outputs(&a.out, &summary, &results)?;
     let failed: Vec<&SampleResult> = results.iter().filter(|r| !r.passed).collect();
-    println!(
-        "{}: {}/{} canonical solutions pass",
-        ds.benchmark,
-        results.len() - failed.len(),
-        results.len()
-    );
+    println!("{}: {}/{} canonical solutions pass", ds.benchmark, results.len() - failed.len(), results.len());
     for r in &failed {
-        println!(
-            "  {} {}: {}",
-            r.task_id,
-            r.status,
-            r.reason
-                .as_deref()
-                .or(r.base.detail.as_deref())
-                .unwrap_or("")
-        );
+        println!("  {} {}: {}", r.task_id, r.status, r.reason.as_deref().or(r.base.detail.as_deref()).unwrap_or(""));
     }
     println!("outputs in {}", a.out.display());
-    Ok(if failed.is_empty() {
-        Outcome::Success
-    } else {
-        Outcome::Failures
-    })
+    Ok(if failed.is_empty() { Outcome::Success } else { Outcome::Failures })
 }
 
 fn compare(a: CompareArgs) -> anyhow::Result<Outcome> {
@@ -345,12 +291,7 @@ fn compare(a: CompareArgs) -> anyhow::Result<Outcome> {
     println!("| variant | metric | A | B | delta |\n|---|---|---:|---:|---:|");
     for (variant, row) in &c.deltas {
         for (k, (va, vb, d)) in row {
-            println!(
-                "| {variant} | {k} | {:.1} | {:.1} | {:+.1} |",
-                va * 100.0,
-                vb * 100.0,
-                d * 100.0
-            );
+            println!("| {variant} | {k} | {:.1} | {:.1} | {:+.1} |", va * 100.0, vb * 100.0, d * 100.0);
         }
     }
     println!("\ngained ({}): {}", c.gained.len(), c.gained.join(", "));

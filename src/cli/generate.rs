@@ -9,9 +9,7 @@ use serde::Deserialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use unitcoder::engine::models::MatmulKernels;
-use unitcoder::engine::{
-    Engine, EngineOptions, GenerationStats, Message, Prompt, Request, SamplingParams,
-};
+use unitcoder::engine::{Engine, EngineOptions, GenerationStats, Message, Prompt, Request, SamplingParams};
 
 /// Arguments of `unitcoder generate`.
 #[derive(Args)]
@@ -113,24 +111,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         set_candle_threads(t.max(1));
     }
     let items = read_items(&args)?;
-    let kernels = if args.candle_kernels {
-        MatmulKernels::Candle
-    } else {
-        MatmulKernels::Auto
-    };
-    let engine = load_engine_with(
-        &args.model,
-        &args.device,
-        args.max_batch,
-        args.threads.unwrap_or(0),
-        kernels,
-    )?;
+    let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
+    let engine = load_engine_with(&args.model, &args.device, args.max_batch, args.threads.unwrap_or(0), kernels)?;
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
-    let stats = if single {
-        stream_one(&engine, &items[0].request)?
-    } else {
-        write_jsonl(&engine, &items, &args)?
-    };
+    let stats = if single { stream_one(&engine, &items[0].request)? } else { write_jsonl(&engine, &items, &args)? };
     if args.stats {
         eprintln!("{}", serde_json::to_string(&stats)?);
     }
@@ -151,36 +135,21 @@ fn base_params(args: &GenerateArgs) -> SamplingParams {
 }
 
 fn chat(system: Option<&str>, user: &str) -> Prompt {
-    let mut m: Vec<Message> = system
-        .map(|s| Message::new("system", s))
-        .into_iter()
-        .collect();
+    let mut m: Vec<Message> = system.map(|s| Message::new("system", s)).into_iter().collect();
     m.push(Message::new("user", user));
     Prompt::Chat(m)
 }
 
 fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     let text_prompt = |text: String| {
-        let prompt = if args.chat {
-            chat(args.system.as_deref(), &text)
-        } else {
-            Prompt::Text(text)
-        };
-        vec![Item {
-            id: 0.into(),
-            request: Request {
-                prompt,
-                n: args.n,
-                params: base_params(args),
-            },
-        }]
+        let prompt = if args.chat { chat(args.system.as_deref(), &text) } else { Prompt::Text(text) };
+        vec![Item { id: 0.into(), request: Request { prompt, n: args.n, params: base_params(args) } }]
     };
     if let Some(p) = &args.prompt {
         return Ok(text_prompt(p.clone()));
     }
     if let Some(f) = &args.prompt_file {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
         return Ok(text_prompt(text));
     }
     match &args.prompts {
@@ -190,14 +159,9 @@ fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
 }
 
 fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let mut items = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = format!("{} line {}", path.display(), i + 1);
         let l: PromptLine = serde_json::from_str(line).with_context(|| at.clone())?;
         let system = l.system.as_deref().or(args.system.as_deref());
@@ -220,14 +184,7 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             repetition_penalty: b.repetition_penalty,
         };
         let id = l.id.unwrap_or_else(|| (items.len()).into());
-        items.push(Item {
-            id,
-            request: Request {
-                prompt,
-                n: l.n.unwrap_or(args.n),
-                params,
-            },
-        });
+        items.push(Item { id, request: Request { prompt, n: l.n.unwrap_or(args.n), params } });
     }
     if items.is_empty() {
         bail!("{}: no prompts", path.display());
@@ -240,10 +197,7 @@ fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationSt
     let mut failed: Option<std::io::Error> = None;
     let (_, stats) = engine.generate_stream(std::slice::from_ref(request), |_, _, piece| {
         if failed.is_none() {
-            failed = stdout
-                .write_all(piece.as_bytes())
-                .and_then(|_| stdout.flush())
-                .err();
+            failed = stdout.write_all(piece.as_bytes()).and_then(|_| stdout.flush()).err();
         }
     })?;
     if let Some(e) = failed {
@@ -256,11 +210,7 @@ fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationSt
 /// Requests per engine call when writing JSONL: each group's lines are written as soon as it is done.
 const GROUP: usize = 32;
 
-fn write_jsonl(
-    engine: &Engine,
-    items: &[Item],
-    args: &GenerateArgs,
-) -> anyhow::Result<GenerationStats> {
+fn write_jsonl(engine: &Engine, items: &[Item], args: &GenerateArgs) -> anyhow::Result<GenerationStats> {
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
@@ -319,14 +269,7 @@ pub fn load_engine_with(
 ) -> anyhow::Result<Engine> {
     let device = unitcoder::engine::device::parse_device(device)?;
     let settings = super::models::model_settings(None, None)?;
-    let resolved =
-        unitcoder::engine::resolve::resolve(model, &settings, &unitcoder::progress::Silent)?;
-    let options = EngineOptions {
-        device,
-        max_batch,
-        model_id: String::new(),
-        threads,
-        kernels,
-    };
+    let resolved = unitcoder::engine::resolve::resolve(model, &settings, &unitcoder::progress::Silent)?;
+    let options = EngineOptions { device, max_batch, model_id: String::new(), threads, kernels };
     Ok(Engine::load(&resolved, options)?)
 }

@@ -89,18 +89,11 @@ impl ChatRenderer for Renderer {
 }
 
 /// Loads `model` (card, path or hf: name) with its card's tokenizer settings and chat template.
-pub fn load_model(
-    model: &str,
-    device: &str,
-    max_batch: usize,
-    reporter: &Bars,
-) -> anyhow::Result<Engine> {
+pub fn load_model(model: &str, device: &str, max_batch: usize, reporter: &Bars) -> anyhow::Result<Engine> {
     let settings = super::models::model_settings(None, None)?;
     let m = unitcoder::engine::resolve::resolve(model, &settings, reporter)?;
     let tok = m.tokenizer()?;
-    let chat = m
-        .chat_template(&tok)?
-        .map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
+    let chat = m.chat_template(&tok)?.map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
     let path: PathBuf = match &m.files {
         unitcoder::engine::resolve::ModelFiles::Gguf { path } => path.clone(),
         unitcoder::engine::resolve::ModelFiles::Safetensors { dir, .. } => dir.clone(),
@@ -111,19 +104,11 @@ pub fn load_model(
         model_id: m.id.clone(),
         ..EngineOptions::default()
     };
-    Ok(Engine::with_codec(
-        &path,
-        Arc::new(TokCodec::new(tok, chat)),
-        options,
-    )?)
+    Ok(Engine::with_codec(&path, Arc::new(TokCodec::new(tok, chat)), options)?)
 }
 
 fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
-    let corpus = if args.corpus.is_empty() {
-        vec![stdlib_dir(&args.python)?]
-    } else {
-        args.corpus.clone()
-    };
+    let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
     let mut s = RetrieveSettings::new(corpus);
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
@@ -154,10 +139,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         records.push(r);
         Ok(())
     })?;
-    let mut config = SandboxConfig {
-        python: PathBuf::from(&args.python),
-        ..SandboxConfig::default()
-    };
+    let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
     }
@@ -168,10 +150,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
     let stats = emit::finalize(&dir, serde_json::to_value(&rstats).ok());
     let timings = result.with_context(|| {
-        format!(
-            "synth stopped; finished records are kept in {} (rerun the same command to resume)",
-            args.out.display()
-        )
+        format!("synth stopped; finished records are kept in {} (rerun the same command to resume)", args.out.display())
     })?;
     let stats = stats?;
     print!("{}", stats.funnel_text());

@@ -100,11 +100,7 @@ pub fn peak_rss_mb() -> Option<f64> {
 
 /// Messages from the model thread to one waiting caller.
 enum Event {
-    Text {
-        request: usize,
-        sample: usize,
-        piece: String,
-    },
+    Text { request: usize, sample: usize, piece: String },
     Done(Result<(Vec<Vec<Completion>>, BatchStats), EngineError>),
 }
 
@@ -127,11 +123,7 @@ pub struct Engine {
 impl Engine {
     /// Loads the model at `path` (a `.gguf` file or an HF checkpoint directory) with `codec` as its
     /// tokenizer, and starts the model thread.
-    pub fn with_codec(
-        path: &Path,
-        codec: Arc<dyn TextCodec>,
-        options: EngineOptions,
-    ) -> Result<Self, EngineError> {
+    pub fn with_codec(path: &Path, codec: Arc<dyn TextCodec>, options: EngineOptions) -> Result<Self, EngineError> {
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -154,27 +146,15 @@ impl Engine {
             .name("unitcoder-model".into())
             .spawn(move || serve(model, worker_codec, rx, max_batch, pool))
             .map_err(|e| EngineError::Other(format!("cannot start the model thread: {e}")))?;
-        let model_id = if options.model_id.is_empty() {
-            path.display().to_string()
-        } else {
-            options.model_id
-        };
-        Ok(Engine {
-            jobs: Some(tx),
-            worker: Some(worker),
-            codec,
-            config,
-            model_id,
-        })
+        let model_id = if options.model_id.is_empty() { path.display().to_string() } else { options.model_id };
+        Ok(Engine { jobs: Some(tx), worker: Some(worker), codec, config, model_id })
     }
 
     /// Loads a resolved model (see [`crate::engine::resolve`]) with its tokenizer, stop tokens and chat
     /// template (the card's override, else the model's own).
     pub fn load(model: &ResolvedModel, mut options: EngineOptions) -> Result<Self, EngineError> {
         let tok = model.tokenizer()?;
-        let chat = model
-            .chat_template(&tok)?
-            .map(|t| Box::new(t) as Box<dyn ChatRenderer>);
+        let chat = model.chat_template(&tok)?.map(|t| Box::new(t) as Box<dyn ChatRenderer>);
         let path = match &model.files {
             ModelFiles::Gguf { path } => path,
             ModelFiles::Safetensors { dir, .. } => dir,
@@ -202,10 +182,7 @@ impl Engine {
         requests: &[Request],
         mut on_text: impl FnMut(usize, usize, &str),
     ) -> Result<(Vec<Vec<Completion>>, GenerationStats), EngineError> {
-        let prompts = requests
-            .iter()
-            .map(|r| self.codec.encode(&r.prompt))
-            .collect::<Result<Vec<_>, _>>()?;
+        let prompts = requests.iter().map(|r| self.codec.encode(&r.prompt)).collect::<Result<Vec<_>, _>>()?;
         // Reject what cannot run here, so one bad request does not fail the batch it would join.
         for (i, p) in prompts.iter().enumerate() {
             if p.is_empty() || p.len() >= self.config.context {
@@ -217,33 +194,19 @@ impl Engine {
             }
         }
         let (tx, rx) = mpsc::channel();
-        let job = Job {
-            prompts,
-            requests: requests.to_vec(),
-            events: tx,
-        };
-        let jobs = self
-            .jobs
-            .as_ref()
-            .ok_or_else(|| EngineError::Other("the engine is shut down".into()))?;
-        jobs.send(job)
-            .map_err(|_| EngineError::Other("the model thread has stopped".into()))?;
+        let job = Job { prompts, requests: requests.to_vec(), events: tx };
+        let jobs = self.jobs.as_ref().ok_or_else(|| EngineError::Other("the engine is shut down".into()))?;
+        jobs.send(job).map_err(|_| EngineError::Other("the model thread has stopped".into()))?;
         for event in rx {
             match event {
-                Event::Text {
-                    request,
-                    sample,
-                    piece,
-                } => on_text(request, sample, &piece),
+                Event::Text { request, sample, piece } => on_text(request, sample, &piece),
                 Event::Done(result) => {
                     let (completions, stats) = result?;
                     return Ok((completions, GenerationStats::from_batches(&stats)));
                 }
             }
         }
-        Err(EngineError::Other(
-            "the model thread stopped before answering".into(),
-        ))
+        Err(EngineError::Other("the model thread stopped before answering".into()))
     }
 
     /// [`Generator::generate`] plus the call's statistics.
@@ -280,13 +243,7 @@ impl Drop for Engine {
 }
 
 /// The model thread: takes the first waiting job, adds whatever else is waiting, runs them.
-fn serve(
-    model: Model,
-    codec: Arc<dyn TextCodec>,
-    jobs: Receiver<Job>,
-    max_batch: usize,
-    pool: rayon::ThreadPool,
-) {
+fn serve(model: Model, codec: Arc<dyn TextCodec>, jobs: Receiver<Job>, max_batch: usize, pool: rayon::ThreadPool) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         let mut rows: usize = batch[0].requests.iter().map(|r| r.n).sum();
@@ -317,18 +274,12 @@ fn run_jobs(model: &Model, codec: &dyn TextCodec, jobs: &[Job], max_batch: usize
     let mut origins: Vec<Origin> = Vec::new();
     for (j, job) in jobs.iter().enumerate() {
         for (r, req) in job.requests.iter().enumerate() {
-            origins.extend((0..req.n).map(|s| Origin {
-                job: j,
-                request: r,
-                sample: s,
-            }));
+            origins.extend((0..req.n).map(|s| Origin { job: j, request: r, sample: s }));
         }
     }
     origins.sort_by_key(|o| jobs[o.job].prompts[o.request].len());
-    let mut results: Vec<Vec<Vec<Option<Completion>>>> = jobs
-        .iter()
-        .map(|j| j.requests.iter().map(|r| vec![None; r.n]).collect())
-        .collect();
+    let mut results: Vec<Vec<Vec<Option<Completion>>>> =
+        jobs.iter().map(|j| j.requests.iter().map(|r| vec![None; r.n]).collect()).collect();
     let mut stats = vec![BatchStats::default(); jobs.len()];
     let mut failed: Vec<Option<String>> = vec![None; jobs.len()];
     for chunk in origins.chunks(max_batch) {
@@ -383,20 +334,11 @@ fn run_chunk(
             }
         };
         let req = &jobs[o.job].requests[o.request];
-        rows.push(RowSpec {
-            prompt: p,
-            params: Arc::new(req.params.clone()),
-            request: o.request,
-            sample: o.sample,
-        });
+        rows.push(RowSpec { prompt: p, params: Arc::new(req.params.clone()), request: o.request, sample: o.sample });
     }
     let mut on_text = |row: usize, piece: &str| {
         let o = chunk[row];
-        let event = Event::Text {
-            request: o.request,
-            sample: o.sample,
-            piece: piece.to_string(),
-        };
+        let event = Event::Text { request: o.request, sample: o.sample, piece: piece.to_string() };
         let _ = jobs[o.job].events.send(event);
     };
     let (outputs, stats) = batch::generate(model, codec, &prompts, &rows, &mut on_text)?;

@@ -34,8 +34,7 @@ impl Dataset {
     pub fn load(benchmark: Benchmark, path: &Path) -> Result<Dataset, EvalError> {
         let bytes = read_maybe_gz(path)?;
         let hash = hex16(&Sha256::digest(&bytes));
-        let text = String::from_utf8(bytes)
-            .map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
         let records = split_records(path, &text)?;
         let mut tasks = Vec::new();
         for rec in &records {
@@ -44,18 +43,9 @@ impl Dataset {
             }
         }
         if tasks.is_empty() {
-            return Err(EvalError::data(
-                path,
-                0,
-                format!("no {benchmark} tasks found"),
-            ));
+            return Err(EvalError::data(path, 0, format!("no {benchmark} tasks found")));
         }
-        Ok(Dataset {
-            benchmark,
-            path: path.to_path_buf(),
-            hash,
-            tasks,
-        })
+        Ok(Dataset { benchmark, path: path.to_path_buf(), hash, tasks })
     }
 
     /// Keeps only the first `limit` tasks.
@@ -73,9 +63,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, EvalError> {
     let raw = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| EvalError::io(path, e))?;
+        GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| EvalError::io(path, e))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -85,21 +73,16 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, EvalError> {
 fn split_records(path: &Path, text: &str) -> Result<Vec<Record>, EvalError> {
     if text.trim_start().starts_with('[') {
         // A JSON array (sanitized MBPP): plain serde is exact enough for its fields.
-        let values: Vec<serde_json::Value> = serde_json::from_str(text)
-            .map_err(|e| EvalError::data(path, e.line(), e.to_string()))?;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| EvalError::data(path, e.line(), e.to_string()))?;
         return values
             .into_iter()
             .enumerate()
             .map(|(i, v)| match v {
-                serde_json::Value::Object(map) => Ok(Record {
-                    line: 0,
-                    fields: map.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
-                }),
-                _ => Err(EvalError::data(
-                    path,
-                    0,
-                    format!("element {i} is not an object"),
-                )),
+                serde_json::Value::Object(map) => {
+                    Ok(Record { line: 0, fields: map.into_iter().map(|(k, v)| (k, v.to_string())).collect() })
+                }
+                _ => Err(EvalError::data(path, 0, format!("element {i} is not an object"))),
             })
             .collect();
     }
@@ -109,10 +92,7 @@ fn split_records(path: &Path, text: &str) -> Result<Vec<Record>, EvalError> {
             continue;
         }
         let fields = raw_fields(line).map_err(|p| EvalError::data(path, i + 1, p))?;
-        out.push(Record {
-            line: i + 1,
-            fields,
-        });
+        out.push(Record { line: i + 1, fields });
     }
     Ok(out)
 }
@@ -131,8 +111,7 @@ pub fn raw_fields(text: &str) -> Result<Vec<(String, String)>, String> {
     }
     loop {
         let key_end = string_end(b, i).ok_or("expected a quoted key")?;
-        let key: String =
-            serde_json::from_str(&text[i..key_end]).map_err(|e| format!("bad key: {e}"))?;
+        let key: String = serde_json::from_str(&text[i..key_end]).map_err(|e| format!("bad key: {e}"))?;
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return Err(format!("expected `:` after key `{key}`"));
@@ -192,32 +171,22 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
 }
 
 fn field<'a>(rec: &'a Record, name: &str) -> Option<&'a str> {
-    rec.fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    rec.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn get<T: DeserializeOwned>(path: &Path, rec: &Record, name: &str) -> Result<T, EvalError> {
-    let raw = field(rec, name)
-        .ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
-    serde_json::from_str(raw)
-        .map_err(|e| EvalError::data(path, rec.line, format!("field `{name}`: {e}")))
+    let raw = field(rec, name).ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
+    serde_json::from_str(raw).map_err(|e| EvalError::data(path, rec.line, format!("field `{name}`: {e}")))
 }
 
 fn raw(path: &Path, rec: &Record, name: &str) -> Result<String, EvalError> {
-    let raw = field(rec, name)
-        .ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
+    let raw = field(rec, name).ok_or_else(|| EvalError::data(path, rec.line, format!("missing field `{name}`")))?;
     // MBPP+ v0.2.0 has `"plus_input": {}` for Mbpp/793; evalplus iterates it as no inputs.
     if raw.trim() == "{}" {
         return Ok("[]".to_string());
     }
     if !raw.starts_with('[') {
-        return Err(EvalError::data(
-            path,
-            rec.line,
-            format!("field `{name}`: expected an array of argument lists"),
-        ));
+        return Err(EvalError::data(path, rec.line, format!("field `{name}`: expected an array of argument lists")));
     }
     Ok(raw.to_string())
 }
@@ -243,11 +212,7 @@ fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, 
         }
         Benchmark::HumanEvalPlus | Benchmark::MbppPlus => {
             let prompt = s("prompt")?;
-            let family = if bench == Benchmark::HumanEvalPlus {
-                PlusFamily::HumanEval
-            } else {
-                PlusFamily::Mbpp
-            };
+            let family = if bench == Benchmark::HumanEvalPlus { PlusFamily::HumanEval } else { PlusFamily::Mbpp };
             Task {
                 task_id: s("task_id")?,
                 canonical: format!("{prompt}{}", s("canonical_solution")?),
@@ -276,9 +241,8 @@ fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, 
             } else {
                 (s("prompt")?, String::new(), get(path, rec, "test_imports")?)
             };
-            let entry_point = mbpp_entry_point(&code, &asserts).ok_or_else(|| {
-                EvalError::data(path, rec.line, "cannot tell which function the tests call")
-            })?;
+            let entry_point = mbpp_entry_point(&code, &asserts)
+                .ok_or_else(|| EvalError::data(path, rec.line, "cannot tell which function the tests call"))?;
             Task {
                 task_id: id.to_string(),
                 prompt,
@@ -287,11 +251,7 @@ fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, 
                 canonical: code,
                 prompt_is_code: false,
                 examples: asserts.clone(),
-                oracle: Oracle::Asserts {
-                    setup,
-                    imports,
-                    asserts,
-                },
+                oracle: Oracle::Asserts { setup, imports, asserts },
             }
         }
         Benchmark::BigCodeBench | Benchmark::BigCodeBenchHard => {
@@ -304,10 +264,7 @@ fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, 
                 entry_point: s("entry_point")?,
                 prompt_is_code: true,
                 examples: Vec::new(),
-                oracle: Oracle::UnitTest {
-                    test: s("test")?,
-                    libs: parse_libs(&s("libs")?),
-                },
+                oracle: Oracle::UnitTest { test: s("test")?, libs: parse_libs(&s("libs")?) },
             }
         }
     };
@@ -321,19 +278,13 @@ fn mbpp_entry_point(code: &str, asserts: &[String]) -> Option<String> {
         .filter_map(|l| l.trim_start().strip_prefix("def "))
         .filter_map(|rest| rest.split('(').next().map(str::trim))
         .collect();
-    names
-        .iter()
-        .find(|name| asserts.iter().any(|a| calls(a, name)))
-        .map(|n| n.to_string())
+    names.iter().find(|name| asserts.iter().any(|a| calls(a, name))).map(|n| n.to_string())
 }
 
 /// Whether `text` calls `name` (as a whole word followed by an opening parenthesis).
 fn calls(text: &str, name: &str) -> bool {
     text.match_indices(name).any(|(i, _)| {
-        let before_ok = text[..i]
-            .chars()
-            .last()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        let before_ok = text[..i].chars().last().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
         before_ok && text[i + name.len()..].trim_start().starts_with('(')
     })
 }
@@ -353,10 +304,7 @@ mod tests {
 
     #[test]
     fn raw_fields_keeps_big_ints_and_infinity_verbatim() {
-        let f = raw_fields(
-            r#"{"a": "x,}", "b": [[1e999, -Infinity, 99999999999999999999999]], "c": 0}"#,
-        )
-        .unwrap();
+        let f = raw_fields(r#"{"a": "x,}", "b": [[1e999, -Infinity, 99999999999999999999999]], "c": 0}"#).unwrap();
         assert_eq!(f[0], ("a".into(), "\"x,}\"".into()));
         assert_eq!(f[1].1, "[[1e999, -Infinity, 99999999999999999999999]]");
         assert_eq!(f[2].1, "0");
@@ -370,14 +318,10 @@ mod tests {
 
     #[test]
     fn libs_and_entry_points() {
-        assert_eq!(
-            parse_libs("['subprocess', 'ftplib', 'os']"),
-            ["subprocess", "ftplib", "os"]
-        );
+        assert_eq!(parse_libs("['subprocess', 'ftplib', 'os']"), ["subprocess", "ftplib", "os"]);
         let asserts = vec!["assert set(similar(1)) == set()".to_string()];
         assert_eq!(
-            mbpp_entry_point("def helper(x):\n  pass\ndef similar(a):\n  pass", &asserts)
-                .as_deref(),
+            mbpp_entry_point("def helper(x):\n  pass\ndef similar(a):\n  pass", &asserts).as_deref(),
             Some("similar")
         );
     }

@@ -48,11 +48,7 @@ pub fn load_or_compute(
     cache_dir: Option<&Path>,
     reporter: &dyn Reporter,
 ) -> Result<GroundTruth, EvalError> {
-    let tasks: Vec<&Task> = dataset
-        .tasks
-        .iter()
-        .filter(|t| matches!(t.oracle, Oracle::Differential { .. }))
-        .collect();
+    let tasks: Vec<&Task> = dataset.tasks.iter().filter(|t| matches!(t.oracle, Oracle::Differential { .. })).collect();
     if tasks.is_empty() {
         return Ok(GroundTruth::new());
     }
@@ -84,12 +80,7 @@ fn write_cache(path: &PathBuf, gt: &GroundTruth) -> Result<(), EvalError> {
 }
 
 /// Runs the canonical solutions in `jobs` Python processes, tasks dealt round-robin.
-pub fn compute(
-    tasks: &[&Task],
-    python: &Path,
-    jobs: usize,
-    reporter: &dyn Reporter,
-) -> Result<GroundTruth, EvalError> {
+pub fn compute(tasks: &[&Task], python: &Path, jobs: usize, reporter: &dyn Reporter) -> Result<GroundTruth, EvalError> {
     let jobs = jobs.clamp(1, tasks.len().max(1));
     let mut lines: Vec<Vec<String>> = vec![Vec::new(); jobs];
     for (i, t) in tasks.iter().enumerate() {
@@ -98,28 +89,17 @@ pub fn compute(
     reporter.begin("ground truth", Some(tasks.len() as u64));
     let program = format!("{COMMON}\n{SCRIPT}");
     let results: Vec<Result<Vec<Line>, EvalError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .iter()
-            .map(|chunk| s.spawn(|| run_chunk(python, &program, chunk, reporter)))
-            .collect();
+        let handles: Vec<_> =
+            lines.iter().map(|chunk| s.spawn(|| run_chunk(python, &program, chunk, reporter))).collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(EvalError::GroundTruth("worker thread panicked".into()))
-                })
-            })
+            .map(|h| h.join().unwrap_or_else(|_| Err(EvalError::GroundTruth("worker thread panicked".into()))))
             .collect()
     });
     reporter.end("ground truth");
     let mut gt = GroundTruth::new();
     let mut failures = Vec::new();
-    for line in results
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-    {
+    for line in results.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
         match (line.error, line.expected) {
             (Some(err), _) => failures.push(format!("{}: {err}", line.task_id)),
             (None, Some(exp)) => {
@@ -129,26 +109,14 @@ pub fn compute(
         }
     }
     if !failures.is_empty() {
-        return Err(EvalError::GroundTruth(format!(
-            "canonical solutions failed: {}",
-            failures.join("; ")
-        )));
+        return Err(EvalError::GroundTruth(format!("canonical solutions failed: {}", failures.join("; "))));
     }
     Ok(gt)
 }
 
 fn request_line(t: &Task) -> Result<String, EvalError> {
-    let Oracle::Differential {
-        family,
-        base_input,
-        plus_input,
-        atol,
-    } = &t.oracle
-    else {
-        return Err(EvalError::GroundTruth(format!(
-            "{} is not a differential task",
-            t.task_id
-        )));
+    let Oracle::Differential { family, base_input, plus_input, atol } = &t.oracle else {
+        return Err(EvalError::GroundTruth(format!("{} is not a differential task", t.task_id)));
     };
     let family = match family {
         PlusFamily::HumanEval => "humaneval",
@@ -161,12 +129,7 @@ fn request_line(t: &Task) -> Result<String, EvalError> {
     Ok(v.to_string())
 }
 
-fn run_chunk(
-    python: &Path,
-    program: &str,
-    chunk: &[String],
-    reporter: &dyn Reporter,
-) -> Result<Vec<Line>, EvalError> {
+fn run_chunk(python: &Path, program: &str, chunk: &[String], reporter: &dyn Reporter) -> Result<Vec<Line>, EvalError> {
     if chunk.is_empty() {
         return Ok(Vec::new());
     }
@@ -178,29 +141,21 @@ fn run_chunk(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| EvalError::GroundTruth(format!("cannot start {py}: {e}")))?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| EvalError::GroundTruth("no stdin".into()))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| EvalError::GroundTruth("no stdin".into()))?;
     let input = chunk.join("\n") + "\n";
     // Feed stdin from its own thread so a full stdout pipe cannot deadlock us.
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| EvalError::GroundTruth("no stdout".into()))?;
+    let stdout = child.stdout.take().ok_or_else(|| EvalError::GroundTruth("no stdout".into()))?;
     let mut out = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| EvalError::GroundTruth(format!("reading {py}: {e}")))?;
-        let parsed: Line = serde_json::from_str(&line)
-            .map_err(|e| EvalError::GroundTruth(format!("bad line from {py}: {e}")))?;
+        let parsed: Line =
+            serde_json::from_str(&line).map_err(|e| EvalError::GroundTruth(format!("bad line from {py}: {e}")))?;
         reporter.advance("ground truth", 1);
         out.push(parsed);
     }
     let _ = writer.join();
-    let status = child
-        .wait()
-        .map_err(|e| EvalError::GroundTruth(format!("{py}: {e}")))?;
+    let status = child.wait().map_err(|e| EvalError::GroundTruth(format!("{py}: {e}")))?;
     if out.len() != chunk.len() {
         return Err(EvalError::GroundTruth(format!(
             "{py} exited ({status}) after {} of {} tasks",

@@ -26,38 +26,18 @@ fn check_gt(b: Benchmark) -> (Vec<String>, usize, usize) {
         "2",
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
     let (_, results) = read_dir(&out).unwrap();
     let failing: Vec<String> = results
         .iter()
         .filter(|r| !r.passed)
         .map(|r| {
-            format!(
-                "{} {} {:?} {:?}",
-                r.task_id,
-                r.status,
-                r.reason,
-                r.plus.as_ref().and_then(|p| p.detail.clone())
-            )
+            format!("{} {} {:?} {:?}", r.task_id, r.status, r.reason, r.plus.as_ref().and_then(|p| p.detail.clone()))
         })
         .collect();
     let passed = results.iter().filter(|r| r.passed).count();
-    assert!(
-        stdout.contains(&format!(
-            "{}/{} canonical solutions pass",
-            passed,
-            results.len()
-        )),
-        "{stdout}"
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(if failing.is_empty() { 0 } else { 1 })
-    );
+    assert!(stdout.contains(&format!("{}/{} canonical solutions pass", passed, results.len())), "{stdout}");
+    assert_eq!(o.status.code(), Some(if failing.is_empty() { 0 } else { 1 }));
     (failing, passed, results.len())
 }
 

@@ -12,11 +12,7 @@ use unitcoder::progress::Silent;
 use unitcoder::sandbox::{Sandbox, SandboxConfig};
 
 fn sandbox() -> Sandbox {
-    Sandbox::new(SandboxConfig {
-        jobs: 2,
-        ..SandboxConfig::default()
-    })
-    .expect("start the sandbox")
+    Sandbox::new(SandboxConfig { jobs: 2, ..SandboxConfig::default() }).expect("start the sandbox")
 }
 
 fn subset(b: Benchmark, ids: &[&str]) -> Dataset {
@@ -31,38 +27,18 @@ fn run(ds: &Dataset, samples: &[(&str, String)]) -> Vec<SampleResult> {
     let samples: Vec<Sample> = samples
         .iter()
         .enumerate()
-        .map(|(i, (id, sol))| Sample {
-            task_id: id.to_string(),
-            index: i,
-            solution: sol.clone(),
-        })
+        .map(|(i, (id, sol))| Sample { task_id: id.to_string(), index: i, solution: sol.clone() })
         .collect();
-    score(
-        ds,
-        &gt,
-        &samples,
-        &sandbox(),
-        &JobSettings::default(),
-        &Silent,
-    )
-    .unwrap()
+    score(ds, &gt, &samples, &sandbox(), &JobSettings::default(), &Silent).unwrap()
 }
 
 fn canonical(ds: &Dataset, id: &str) -> String {
-    ds.tasks
-        .iter()
-        .find(|t| t.task_id == id)
-        .unwrap()
-        .canonical
-        .clone()
+    ds.tasks.iter().find(|t| t.task_id == id).unwrap().canonical.clone()
 }
 
 #[test]
 fn humaneval_plus_oracles_tolerances_and_variants() {
-    let ds = subset(
-        Benchmark::HumanEvalPlus,
-        &["HumanEval/2", "HumanEval/32", "HumanEval/0"],
-    );
+    let ds = subset(Benchmark::HumanEvalPlus, &["HumanEval/2", "HumanEval/32", "HumanEval/0"]);
     let he2 = canonical(&ds, "HumanEval/2");
     let he32 = canonical(&ds, "HumanEval/32");
     let samples = vec![
@@ -77,26 +53,9 @@ fn humaneval_plus_oracles_tolerances_and_variants() {
         ("HumanEval/0", "def has_close_elements(numbers, threshold):\n    if len(numbers) < 2:\n        return True\n    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n".to_string()),
     ];
     let r = run(&ds, &samples);
-    let verdicts: Vec<(bool, bool)> = r
-        .iter()
-        .map(|r| (r.base.passed, r.plus.as_ref().unwrap().passed))
-        .collect();
-    assert_eq!(
-        verdicts,
-        [
-            (true, true),
-            (false, false),
-            (true, true),
-            (false, false),
-            (true, false)
-        ],
-        "{r:#?}"
-    );
-    assert!(
-        r[1].base.detail.as_deref().unwrap().contains("input 0"),
-        "{:?}",
-        r[1].base.detail
-    );
+    let verdicts: Vec<(bool, bool)> = r.iter().map(|r| (r.base.passed, r.plus.as_ref().unwrap().passed)).collect();
+    assert_eq!(verdicts, [(true, true), (false, false), (true, true), (false, false), (true, false)], "{r:#?}");
+    assert!(r[1].base.detail.as_deref().unwrap().contains("input 0"), "{:?}", r[1].base.detail);
 }
 
 #[test]
@@ -105,10 +64,17 @@ fn mbpp_plus_types_and_special_oracles() {
     let m2 = canonical(&ds, "Mbpp/2");
     let samples = vec![
         // similar_elements is compared as sets: order does not matter.
-        ("Mbpp/2", format!("{m2}\n_o = similar_elements\ndef similar_elements(a, b):\n    return tuple(reversed(_o(a, b)))\n")),
+        (
+            "Mbpp/2",
+            format!("{m2}\n_o = similar_elements\ndef similar_elements(a, b):\n    return tuple(reversed(_o(a, b)))\n"),
+        ),
         ("Mbpp/11", canonical(&ds, "Mbpp/11")),
         // A list where the canonical returns a str fails (exact equality keeps types).
-        ("Mbpp/11", "def remove_Occ(s, ch):\n    return list(s.replace(ch, '', 1)[::-1].replace(ch, '', 1)[::-1])\n".to_string()),
+        (
+            "Mbpp/11",
+            "def remove_Occ(s, ch):\n    return list(s.replace(ch, '', 1)[::-1].replace(ch, '', 1)[::-1])\n"
+                .to_string(),
+        ),
         ("Mbpp/17", "def square_perimeter(a):\n    return 4 * a + 1\n".to_string()),
     ];
     let r = run(&ds, &samples);
@@ -129,45 +95,18 @@ fn humaneval_and_mbpp_samples_in_both_file_forms() {
         serde_json::json!({"task_id": "HumanEval/0", "completion": "    return True\n"}),
         serde_json::json!({"task_id": "HumanEval/1", "completion": "    while True:\n        pass\n"}),
     ];
-    std::fs::write(
-        &path,
-        lines
-            .iter()
-            .map(|l| l.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    std::fs::write(&path, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
     let samples = load_samples(&path, &he).unwrap();
-    assert_eq!(
-        samples.iter().map(|s| s.index).collect::<Vec<_>>(),
-        [0, 1, 2, 0]
-    );
+    assert_eq!(samples.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2, 0]);
     let gt = groundtruth::load_or_compute(&he, "python3".as_ref(), 1, None, &Silent).unwrap();
-    let r = score(
-        &he,
-        &gt,
-        &samples,
-        &sandbox(),
-        &JobSettings::default(),
-        &Silent,
-    )
-    .unwrap();
+    let r = score(&he, &gt, &samples, &sandbox(), &JobSettings::default(), &Silent).unwrap();
     let st: Vec<&str> = r.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(st, ["pass", "pass", "fail", "timeout"]);
 
     let mbpp = subset(Benchmark::Mbpp, &["11"]);
     let good = mbpp.tasks[0].canonical.clone();
-    let r = run(
-        &mbpp,
-        &[
-            ("11", good),
-            ("11", "def remove_Occ(s, ch):\n    return s\n".into()),
-        ],
-    );
-    assert_eq!(
-        r.iter().map(|r| r.passed).collect::<Vec<_>>(),
-        [true, false]
-    );
+    let r = run(&mbpp, &[("11", good), ("11", "def remove_Occ(s, ch):\n    return s\n".into())]);
+    assert_eq!(r.iter().map(|r| r.passed).collect::<Vec<_>>(), [true, false]);
 }
 
 #[test]
@@ -177,16 +116,10 @@ fn samples_for_unknown_tasks_are_rejected_with_the_line() {
     let path = dir.path().join("s.jsonl");
     std::fs::write(&path, "{\"task_id\": \"HumanEval/0\", \"completion\": \"\"}\n{\"task_id\": \"HumanEval/999\", \"completion\": \"\"}\n").unwrap();
     let err = load_samples(&path, &he).unwrap_err().to_string();
-    assert!(
-        err.contains("s.jsonl line 2") && err.contains("HumanEval/999"),
-        "{err}"
-    );
+    assert!(err.contains("s.jsonl line 2") && err.contains("HumanEval/999"), "{err}");
     std::fs::write(&path, "{\"task_id\": \"HumanEval/0\"}\n").unwrap();
     let err = load_samples(&path, &he).unwrap_err().to_string();
-    assert!(
-        err.contains("line 1") && err.contains("`solution` or `completion`"),
-        "{err}"
-    );
+    assert!(err.contains("line 1") && err.contains("`solution` or `completion`"), "{err}");
 }
 
 #[test]
@@ -209,44 +142,18 @@ fn generated_samples_are_extracted_scored_and_summarized() {
     let canon: Vec<String> = ds.tasks.iter().map(|t| t.canonical.clone()).collect();
     // A chat model answering in fenced blocks: sample 0 right, sample 1 wrong, for every task.
     let g = Scripted::new(move |r, i| {
-        let unitcoder::engine::Prompt::Chat(m) = &r.prompt else {
-            panic!("expected a chat prompt")
-        };
-        let right = if m[0].content.contains("has_close_elements") {
-            &canon[0]
-        } else {
-            &canon[1]
-        };
-        let code = if i == 0 {
-            right.clone()
-        } else {
-            right.replace("return", "return not")
-        };
+        let unitcoder::engine::Prompt::Chat(m) = &r.prompt else { panic!("expected a chat prompt") };
+        let right = if m[0].content.contains("has_close_elements") { &canon[0] } else { &canon[1] };
+        let code = if i == 0 { right.clone() } else { right.replace("return", "return not") };
         format!("Here you go:\n```python\n{code}\nprint('demo')\n```\n")
     });
-    let settings = RunSettings {
-        n: 2,
-        ..RunSettings::default()
-    };
+    let settings = RunSettings { n: 2, ..RunSettings::default() };
     let generated = generate(&ds, &g, &settings, &Silent).unwrap();
     let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
-    assert!(samples
-        .iter()
-        .all(|s| !s.solution.contains("print('demo')")));
+    assert!(samples.iter().all(|s| !s.solution.contains("print('demo')")));
     let gt = groundtruth::load_or_compute(&ds, "python3".as_ref(), 1, None, &Silent).unwrap();
-    let r = score(
-        &ds,
-        &gt,
-        &samples,
-        &sandbox(),
-        &JobSettings::default(),
-        &Silent,
-    )
-    .unwrap();
-    assert_eq!(
-        r.iter().map(|r| r.passed).collect::<Vec<_>>(),
-        [true, false, true, false]
-    );
+    let r = score(&ds, &gt, &samples, &sandbox(), &JobSettings::default(), &Silent).unwrap();
+    assert_eq!(r.iter().map(|r| r.passed).collect::<Vec<_>>(), [true, false, true, false]);
     let s = summarize(&ds, None, "scripted", serde_json::json!({}), &r, &[1, 2, 5]);
     assert_eq!(s.pass_at_k["base"]["pass@1"], 0.5);
     assert_eq!(s.pass_at_k["base"]["pass@2"], 1.0);

@@ -241,11 +241,7 @@ fn concurrent_pulls_into_one_cache_are_safe() {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
-                    resolve::resolve(DEFAULT_CARD, &settings, &Silent)
-                        .unwrap()
-                        .gguf_path()
-                        .unwrap()
-                        .to_path_buf()
+                    resolve::resolve(DEFAULT_CARD, &settings, &Silent).unwrap().gguf_path().unwrap().to_path_buf()
                 })
             })
             .collect();
@@ -254,9 +250,7 @@ fn concurrent_pulls_into_one_cache_are_safe() {
     assert_eq!(paths[0], paths[1]);
     let (size, sha) = default_card_expectations();
     assert_eq!(fetch::file_digest(&paths[0]).unwrap(), (size, sha));
-    let entries: Vec<_> = std::fs::read_dir(paths[0].parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let entries: Vec<_> =
+        std::fs::read_dir(paths[0].parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries.len(), 1, "temporary files left behind: {entries:?}");
 }

@@ -39,19 +39,13 @@ enum LinearWeight {
 
 impl QLinear {
     /// Wraps a loaded weight (`[out, in]`) and an optional f32 bias (`[out]`).
-    pub fn new(
-        weight: Weight,
-        bias: Option<Tensor>,
-        kernels: MatmulKernels,
-    ) -> candle_core::Result<Self> {
+    pub fn new(weight: Weight, bias: Option<Tensor>, kernels: MatmulKernels) -> candle_core::Result<Self> {
         let weight = match weight {
             Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
                 match QMatrix::from_qtensor(&q) {
                     Ok(m) => LinearWeight::Fast(m),
                     // Types without our kernels (F16 tables, Q5_0, Q2_K, ...) stay on candle's.
-                    Err(KernelError::UnsupportedType(_)) => {
-                        LinearWeight::Quantized(QMatMul::from_arc(q)?)
-                    }
+                    Err(KernelError::UnsupportedType(_)) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
                     Err(e) => return Err(candle_core::Error::wrap(e)),
                 }
             }
@@ -66,18 +60,9 @@ impl QLinear {
     }
 
     /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`.
-    pub fn load(
-        w: &mut Weights,
-        name: &str,
-        with_bias: bool,
-        kernels: MatmulKernels,
-    ) -> Result<Self, EngineError> {
+    pub fn load(w: &mut Weights, name: &str, with_bias: bool, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let weight = w.load(&format!("{name}.weight"))?;
-        let bias = if with_bias {
-            Some(w.load_f32(&format!("{name}.bias"))?)
-        } else {
-            None
-        };
+        let bias = if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None };
         Ok(Self::new(weight, bias, kernels)?)
     }
 
@@ -120,17 +105,14 @@ impl QLinear {
                 let cols = m.cols();
                 let mut rows = vec![0f32; ids.len() * cols];
                 for (id, out) in ids.iter().zip(rows.chunks_exact_mut(cols)) {
-                    m.dequantize_row_into(*id as usize, out)
-                        .map_err(candle_core::Error::wrap)?;
+                    m.dequantize_row_into(*id as usize, out).map_err(candle_core::Error::wrap)?;
                 }
                 Tensor::from_vec(rows, (b, t, cols), &device)
             }
             LinearWeight::Quantized(q) => q.embedding(ids)?.to_dtype(DType::F32),
             LinearWeight::Dense(w) => {
                 let (b, t) = ids.dims2()?;
-                let rows = w
-                    .index_select(&ids.flatten_all()?, 0)?
-                    .to_dtype(DType::F32)?;
+                let rows = w.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
                 rows.reshape((b, t, w.dim(1)?))
             }
         }
@@ -146,10 +128,7 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Loads `{name}.weight`.
     pub fn load(w: &mut Weights, name: &str, eps: f32) -> Result<Self, EngineError> {
-        Ok(RmsNorm {
-            weight: w.load_f32(&format!("{name}.weight"))?,
-            eps,
-        })
+        Ok(RmsNorm { weight: w.load_f32(&format!("{name}.weight"))?, eps })
     }
 
     /// Normalises over the last dimension.
@@ -182,10 +161,7 @@ impl Rope {
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| {
                 let f = 1.0 / theta.powf(2.0 * i as f32 / head_dim as f32);
-                f / freq_factors
-                    .and_then(|ff| ff.get(i))
-                    .copied()
-                    .unwrap_or(1.0)
+                f / freq_factors.and_then(|ff| ff.get(i)).copied().unwrap_or(1.0)
             })
             .collect();
         let mut cos = Vec::with_capacity(context * half);
@@ -285,24 +261,9 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.n_head, self.n_kv_head, self.head_dim);
-        let q = self
-            .q
-            .forward(x)?
-            .reshape((b, t, h, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let k = self
-            .k
-            .forward(x)?
-            .reshape((b, t, kvh, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let v = self
-            .v
-            .forward(x)?
-            .reshape((b, t, kvh, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let q = self.q.forward(x)?.reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = self.k.forward(x)?.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = self.v.forward(x)?.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
         let q = rope.apply(&q, &step.cos, &step.sin)?;
         let k = rope.apply(&k, &step.cos, &step.sin)?;
         let (k, v) = cache.append(layer, &k, &v)?;
@@ -314,12 +275,7 @@ impl Attention {
         let scores = q.matmul(&k.t()?)?.reshape((b, h, t, len))?;
         let scores = scores.broadcast_add(&step.mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, rep * t, len))?;
-        let out = probs
-            .matmul(&v)?
-            .reshape((b, h, t, hd))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, t, h * hd))?;
+        let out = probs.matmul(&v)?.reshape((b, h, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?;
         self.o.forward(&out)
     }
 }
@@ -333,11 +289,7 @@ pub struct Mlp {
 
 impl Mlp {
     /// Loads `blk.{i}.ffn_{gate,up,down}`.
-    pub fn load(
-        w: &mut Weights,
-        layer: usize,
-        kernels: MatmulKernels,
-    ) -> Result<Self, EngineError> {
+    pub fn load(w: &mut Weights, layer: usize, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let p = format!("blk.{layer}");
         Ok(Mlp {
             gate: QLinear::load(w, &format!("{p}.ffn_gate"), false, kernels)?,
@@ -371,15 +323,7 @@ impl Block {
     ) -> Result<Self, EngineError> {
         Ok(Block {
             attn_norm: RmsNorm::load(w, &format!("blk.{layer}.attn_norm"), cfg.eps)?,
-            attn: Attention::load(
-                w,
-                layer,
-                cfg.n_head,
-                cfg.n_kv_head,
-                cfg.head_dim,
-                cfg.qkv_bias,
-                kernels,
-            )?,
+            attn: Attention::load(w, layer, cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.qkv_bias, kernels)?,
             ffn_norm: RmsNorm::load(w, &format!("blk.{layer}.ffn_norm"), cfg.eps)?,
             mlp: Mlp::load(w, layer, kernels)?,
         })
@@ -400,9 +344,7 @@ impl Block {
         cache: &mut KvCache,
         layer: usize,
     ) -> candle_core::Result<Tensor> {
-        let h = (x + self
-            .attn
-            .forward(&self.attn_norm.forward(x)?, rope, step, cache, layer)?)?;
+        let h = (x + self.attn.forward(&self.attn_norm.forward(x)?, rope, step, cache, layer)?)?;
         &h + self.mlp.forward(&self.ffn_norm.forward(&h)?)?
     }
 }

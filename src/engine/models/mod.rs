@@ -65,20 +65,14 @@ impl Model {
             other => {
                 return Err(EngineError::Model {
                     path: weights.path().display().to_string(),
-                    problem: format!(
-                        "unsupported architecture `{other}` (supported: llama, qwen2)"
-                    ),
+                    problem: format!("unsupported architecture `{other}` (supported: llama, qwen2)"),
                 })
             }
         };
         Self::from_config(config, weights, kernels)
     }
 
-    fn from_config(
-        config: Config,
-        w: &mut Weights,
-        kernels: MatmulKernels,
-    ) -> Result<Self, EngineError> {
+    fn from_config(config: Config, w: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let device = w.device().clone();
         // Tied checkpoints project onto the vocabulary with this table too, so it gets the kernels.
         let embed = QLinear::new(w.load("token_embd.weight")?, None, kernels)?;
@@ -87,11 +81,7 @@ impl Model {
             blocks.push(Block::load(w, i, &config, kernels)?);
         }
         let norm = RmsNorm::load(w, "output_norm", config.eps)?;
-        let output = if w.contains("output.weight") {
-            Some(QLinear::load(w, "output", false, kernels)?)
-        } else {
-            None
-        };
+        let output = if w.contains("output.weight") { Some(QLinear::load(w, "output", false, kernels)?) } else { None };
         let rope = Rope::new(
             config.head_dim,
             config.rope_theta,
@@ -100,15 +90,7 @@ impl Model {
             config.rope_interleaved,
             &device,
         )?;
-        Ok(Model {
-            config,
-            embed,
-            blocks,
-            norm,
-            output,
-            rope,
-            device,
-        })
+        Ok(Model { config, embed, blocks, norm, output, rope, device })
     }
 
     /// The model's configuration.
@@ -135,15 +117,7 @@ impl Model {
     /// An empty cache for `batch` rows and `capacity` columns.
     pub fn new_cache(&self, batch: usize, capacity: usize) -> candle_core::Result<KvCache> {
         let c = &self.config;
-        KvCache::new(
-            c.n_layer,
-            batch,
-            c.n_kv_head,
-            capacity,
-            c.head_dim,
-            DType::F32,
-            &self.device,
-        )
+        KvCache::new(c.n_layer, batch, c.n_kv_head, capacity, c.head_dim, DType::F32, &self.device)
     }
 
     /// Runs `tokens` (`[b * t]` row-major, the next `t` columns of every row) through the model and
@@ -158,11 +132,7 @@ impl Model {
         let b = padding.pads().len();
         let offset = cache.len();
         if offset + t > self.rope.context() {
-            candle_core::bail!(
-                "sequence of {} tokens exceeds the model context {}",
-                offset + t,
-                self.rope.context()
-            )
+            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.rope.context())
         }
         let ids = Tensor::from_slice(tokens, (b, t), &self.device)?;
         let (pos, mask) = padding.tensors(offset, t, &self.device)?;
@@ -183,24 +153,13 @@ impl Model {
 }
 
 /// The llama-family fields every GGUF architecture stores under its own `{arch}.` prefix.
-fn gguf_config(
-    w: &Weights,
-    arch: &str,
-    rope_interleaved: bool,
-    qkv_bias: bool,
-) -> Result<Config, EngineError> {
+fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) -> Result<Config, EngineError> {
     let n_embd = w.meta_usize(&format!("{arch}.embedding_length"))?;
     let n_head = w.meta_usize(&format!("{arch}.attention.head_count"))?;
-    let n_kv_head = w
-        .meta_usize(&format!("{arch}.attention.head_count_kv"))
-        .unwrap_or(n_head);
-    let head_dim = w
-        .meta_usize(&format!("{arch}.attention.key_length"))
-        .unwrap_or(n_embd / n_head.max(1));
-    let vocab = w
-        .tensor_dims("token_embd.weight")
-        .and_then(|d| d.first().copied())
-        .ok_or_else(|| EngineError::Model {
+    let n_kv_head = w.meta_usize(&format!("{arch}.attention.head_count_kv")).unwrap_or(n_head);
+    let head_dim = w.meta_usize(&format!("{arch}.attention.key_length")).unwrap_or(n_embd / n_head.max(1));
+    let vocab =
+        w.tensor_dims("token_embd.weight").and_then(|d| d.first().copied()).ok_or_else(|| EngineError::Model {
             path: w.path().display().to_string(),
             problem: "missing tensor `token_embd.weight`".into(),
         })?;
@@ -213,15 +172,9 @@ fn gguf_config(
         head_dim,
         vocab,
         // llama.cpp's defaults when a converter omitted the key.
-        eps: w
-            .meta_f32(&format!("{arch}.attention.layer_norm_rms_epsilon"))?
-            .unwrap_or(1e-5),
-        rope_theta: w
-            .meta_f32(&format!("{arch}.rope.freq_base"))?
-            .unwrap_or(10_000.0),
-        context: w
-            .meta_usize(&format!("{arch}.context_length"))
-            .unwrap_or(4096),
+        eps: w.meta_f32(&format!("{arch}.attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
+        rope_theta: w.meta_f32(&format!("{arch}.rope.freq_base"))?.unwrap_or(10_000.0),
+        context: w.meta_usize(&format!("{arch}.context_length")).unwrap_or(4096),
         rope_interleaved,
         qkv_bias,
         rope_freq_factors: None,
@@ -231,13 +184,8 @@ fn gguf_config(
 /// The llama-family fields of an HF `config.json`.
 fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
     let dir = w.path().to_path_buf();
-    let bad = |problem: String| EngineError::Model {
-        path: dir.join("config.json").display().to_string(),
-        problem,
-    };
-    let c = w
-        .hf_config()
-        .ok_or_else(|| bad("not an HF checkpoint".into()))?;
+    let bad = |problem: String| EngineError::Model { path: dir.join("config.json").display().to_string(), problem };
+    let c = w.hf_config().ok_or_else(|| bad("not an HF checkpoint".into()))?;
     use crate::engine::weights::{hf_f64, hf_usize};
     let n_embd = hf_usize(c, "hidden_size", &dir)?;
     let n_head = hf_usize(c, "num_attention_heads", &dir)?;
@@ -245,11 +193,7 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         return Err(bad("`num_attention_heads` is 0".into()));
     }
     Ok(Config {
-        architecture: c
-            .get("model_type")
-            .and_then(|v| v.as_str())
-            .unwrap_or("llama")
-            .to_string(),
+        architecture: c.get("model_type").and_then(|v| v.as_str()).unwrap_or("llama").to_string(),
         n_layer: hf_usize(c, "num_hidden_layers", &dir)?,
         n_embd,
         n_head,

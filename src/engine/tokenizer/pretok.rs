@@ -28,31 +28,16 @@ pub struct PreTokenizerSpec {
 /// Every `tokenizer.ggml.pre` name we know, with llama.cpp's regexes for it.
 pub fn spec(name: &str) -> Option<PreTokenizerSpec> {
     let (regexes, ignore_merges): (&'static [&'static str], bool) = match name {
-        "default" => (
-            &[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", "[0-9][0-9][0-9]"],
-            false,
-        ),
+        "default" => (&[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", "[0-9][0-9][0-9]"], false),
         "gpt-2" | "mpt" | "olmo" | "phi-2" => (&[GPT2], false),
         "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" => (&[r"\p{N}", GPT2], false),
         "llama-bpe" | "llama3" | "llama-v3" | "falcon3" => (&[LLAMA3], true),
         "qwen2" | "stablelm2" | "deepseek-r1-qwen" => (&[QWEN2], false),
-        "deepseek-coder" => (
-            &[
-                r"[\r\n]",
-                r"\s?\p{L}+",
-                r"\s?\p{P}+",
-                "[一-龥ࠀ-一가-퟿]+",
-                r"\p{N}",
-            ],
-            false,
-        ),
+        "deepseek-coder" => (&[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", r"\p{N}"], false),
         "falcon" => (&[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, "[0-9][0-9][0-9]"], false),
         _ => return None,
     };
-    Some(PreTokenizerSpec {
-        regexes,
-        ignore_merges,
-    })
+    Some(PreTokenizerSpec { regexes, ignore_merges })
 }
 
 /// The names [`spec`] accepts, for error messages.
@@ -83,12 +68,8 @@ pub const KNOWN: &[&str] = &[
 pub fn build(spec: &PreTokenizerSpec) -> Result<PreTokenizerWrapper, String> {
     let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(spec.regexes.len() + 1);
     for re in spec.regexes {
-        let split = Split::new(
-            SplitPattern::Regex((*re).to_string()),
-            SplitDelimiterBehavior::Isolated,
-            false,
-        )
-        .map_err(|e| format!("pre-tokenizer regex `{re}`: {e}"))?;
+        let split = Split::new(SplitPattern::Regex((*re).to_string()), SplitDelimiterBehavior::Isolated, false)
+            .map_err(|e| format!("pre-tokenizer regex `{re}`: {e}"))?;
         steps.push(split.into());
     }
     steps.push(ByteLevel::new(false, false, false).into());
