@@ -117,7 +117,7 @@ mod tests {
                 minijinja::context! { code => "def f(a):\n    return a", name => "f", packages => vec!["os"] },
             )
             .unwrap();
-        assert!(out.contains("def f(a):") && out.contains("`f`") && out.contains("(os)"));
+        assert!(out.contains("def f(a):") && out.contains("`f`"), "{out}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("synth_fix.j2"), "fix {{ name }}").unwrap();
         let q = Prompts::load(Some(dir.path())).unwrap();
