@@ -4,26 +4,11 @@
 //! ignoring docstrings and comments (for the polish stage). All parsing is tree-sitter: model output
 //! is never run outside the sandbox.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::Node;
 
-thread_local! {
-    // tree-sitter parsers are not Sync; one per thread avoids rebuilding it for every reply.
-    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
-}
-
-fn parse(src: &str) -> Option<Tree> {
-    PARSER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut parser = Parser::new();
-            parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
-            *slot = Some(parser);
-        }
-        slot.as_mut()?.parse(src, None)
-    })
-}
+// One tree-sitter parser per thread, shared with the retrieve stage.
+use crate::pipeline::retrieve::python::parse;
 
 fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
     src.get(n.byte_range()).unwrap_or("")

@@ -12,7 +12,7 @@ mod decontam;
 mod dedup;
 mod names;
 mod packages;
-mod python;
+pub(crate) mod python;
 mod reasons;
 mod stats;
 

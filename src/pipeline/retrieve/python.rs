@@ -88,7 +88,8 @@ thread_local! {
     static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
 }
 
-fn parse(src: &str) -> Option<Tree> {
+/// Parses Python source with this thread's parser; `None` when tree-sitter could not parse at all.
+pub(crate) fn parse(src: &str) -> Option<Tree> {
     PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
