@@ -70,10 +70,26 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
     tk.with_pre_tokenizer(Some(pre));
     tk.with_decoder(Some(ByteLevelDecoder::default()));
 
+    let control_ids = add_marked_tokens(h, &mut tk, &tokens, &types)?;
+
+    // llama.cpp's default for byte-level BPE vocabularies is not to add BOS unless the file says so.
+    let add_bos = h.opt_bool("tokenizer.ggml.add_bos_token").unwrap_or(false);
+    finish(h, tk, tokens.len(), add_bos, &control_ids)
+}
+
+/// Marks the file's control and unknown tokens as special and its user-defined tokens as added tokens,
+/// and returns the control ids. The tokens are already in the vocabulary, so adding them only marks them
+/// for whole-text matching; the ids stay those of the GGUF file.
+pub(super) fn add_marked_tokens(
+    h: &GgufHeader,
+    tk: &mut Tokenizer,
+    tokens: &[&str],
+    types: &[i64],
+) -> Result<Vec<u32>, EngineError> {
     let mut special = Vec::new();
     let mut user = Vec::new();
     let mut control_ids = Vec::new();
-    for (i, (text, ty)) in tokens.iter().zip(&types).enumerate() {
+    for (i, (text, ty)) in tokens.iter().zip(types).enumerate() {
         match *ty {
             TYPE_CONTROL | TYPE_UNKNOWN => {
                 special.push(AddedToken::from(text.to_string(), true).normalized(false));
@@ -83,14 +99,9 @@ fn build_bpe(h: &GgufHeader) -> Result<Tok, EngineError> {
             _ => {}
         }
     }
-    // The tokens are already in the vocabulary, so adding them only marks them for whole-text matching;
-    // the ids stay those of the GGUF file.
     tk.add_special_tokens(special).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
     tk.add_tokens(user).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
-
-    // llama.cpp's default for byte-level BPE vocabularies is not to add BOS unless the file says so.
-    let add_bos = h.opt_bool("tokenizer.ggml.add_bos_token").unwrap_or(false);
-    finish(h, tk, tokens.len(), add_bos, &control_ids)
+    Ok(control_ids)
 }
 
 /// Reads the special ids (bos, eos, end-of-turn) and assembles the [`Tok`].

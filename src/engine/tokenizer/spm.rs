@@ -14,12 +14,9 @@ use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::strip::Strip;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence};
-use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, Tokenizer};
+use tokenizers::{DecoderWrapper, NormalizerWrapper, Tokenizer};
 
 const TYPE_NORMAL: i64 = 1;
-const TYPE_UNKNOWN: i64 = 2;
-const TYPE_CONTROL: i64 = 3;
-const TYPE_USER_DEFINED: i64 = 4;
 
 /// Builds the SentencePiece-style tokenizer described by `h`.
 pub fn build(h: &GgufHeader) -> Result<Tok, EngineError> {
@@ -61,21 +58,7 @@ pub fn build(h: &GgufHeader) -> Result<Tok, EngineError> {
     ];
     tk.with_decoder(Some(DecoderSequence::new(dec)));
 
-    let mut special = Vec::new();
-    let mut user = Vec::new();
-    let mut control_ids = Vec::new();
-    for (i, (text, ty)) in tokens.iter().zip(&types).enumerate() {
-        match *ty {
-            TYPE_CONTROL | TYPE_UNKNOWN => {
-                special.push(AddedToken::from(text.to_string(), true).normalized(false));
-                control_ids.push(i as u32);
-            }
-            TYPE_USER_DEFINED => user.push(AddedToken::from(text.to_string(), false).normalized(false)),
-            _ => {}
-        }
-    }
-    tk.add_special_tokens(special).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
-    tk.add_tokens(user).map_err(|e| h.field_err("tokenizer.ggml.tokens", &e.to_string()))?;
+    let control_ids = super::gguf::add_marked_tokens(h, &mut tk, &tokens, &types)?;
     // SentencePiece models add BOS unless the file says otherwise (llama.cpp's default for this type).
     let add_bos = h.opt_bool("tokenizer.ggml.add_bos_token").unwrap_or(true);
     super::gguf::finish(h, tk, tokens.len(), add_bos, &control_ids)
