@@ -135,7 +135,7 @@ def _patch_consts(code, table):
 
 
 def prepare(program, tests):
-    """Compiles the program and the instrumented tests. Returns (program_code, tests_tree, expected)
+    """Compiles the program and the instrumented tests. Returns (program_code, tests_code, expected)
     or raises PrepareError. Runs in the trusted server before the fork."""
     try:
         program_code = compile(program, PROGRAM_FN, "exec", dont_inherit=True)
@@ -153,13 +153,37 @@ def prepare(program, tests):
     tree.body = [n for n in tree.body if not _is_main_guard(n)]
     expected = _static_tests(tree)
     tree = _ast.fix_missing_locations(_Instrument().visit(tree))
-    return program_code, tree, expected
+    # Compiled here rather than in the child: the child then only swaps the marker constants for
+    # its helpers, and does not pay copy-on-write faults for the compiler's allocations.
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the markers are string constants "called" as functions
+            tests_code = compile(tree, TESTS_FN, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, TypeError) as e:
+        line = " line %s" % e.lineno if isinstance(e, SyntaxError) and e.lineno else ""
+        raise PrepareError("tests", type(e).__name__, "tests%s: %s" % (line, getattr(e, "msg", None) or str(e)[:300]))
+    return program_code, tests_code, expected
+
+
+def snapshot():
+    """Identity snapshots of the machinery the candidate must not patch. Taken in the trusted
+    server (pristine, before any fork), so the child only compares: copying these dictionaries in
+    every child cost it ~190 copy-on-write page faults."""
+    snap = {}
+    for name, obj in (("TestCase", _unittest.TestCase), ("TestResult", _unittest.TestResult),
+                      ("TestLoader", _unittest.TestLoader), ("TestSuite", _unittest.TestSuite)):
+        snap[name] = (obj, dict(obj.__dict__))
+    snap["unittest"] = (_unittest, dict(_unittest.__dict__))
+    snap["unittest.case"] = (_sys.modules["unittest.case"], dict(_sys.modules["unittest.case"].__dict__))
+    snap["builtins"] = (_builtins, dict(_builtins.__dict__))
+    return snap
 
 
 # ---------------------------------------------------------------- in-child runtime
 
 
-def run_child(program_code, tests_tree, tests_source, program_source, nonce, evfd, workdir):
+def run_child(program_code, tests_marked, tests_source, program_source, nonce, evfd, workdir, baseline):
     """Runs the program, then the tests, streaming events to `evfd`. Never returns."""
     write, exit_, getframe = _os.write, _os._exit, _sys._getframe
     real_type, real_isinstance, real_len, real_str = type, isinstance, len, str
@@ -185,18 +209,6 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
             state["tampered"] = True
         emit(k="tamper", m=what[:300])
 
-    # -- snapshots of the machinery the candidate must not patch
-    def snapshot():
-        snap = {}
-        for name, obj in (("TestCase", TestCase), ("TestResult", _unittest.TestResult),
-                          ("TestLoader", _unittest.TestLoader), ("TestSuite", _unittest.TestSuite)):
-            snap[name] = (obj, dict(obj.__dict__))
-        snap["unittest"] = (_unittest, dict(_unittest.__dict__))
-        snap["unittest.case"] = (_sys.modules["unittest.case"], dict(_sys.modules["unittest.case"].__dict__))
-        snap["builtins"] = (_builtins, dict(_builtins.__dict__))
-        return snap
-
-    baseline = snapshot()
 
     def check_snapshot(when):
         for name, (obj, items) in baseline.items():
@@ -309,14 +321,7 @@ def run_child(program_code, tests_tree, tests_source, program_source, nonce, evf
         return checked
 
     table = {_MARK % "count": m_count, _MARK % "cmp": m_cmp, _MARK % "call": m_call}
-    try:
-        import warnings as _w
-        with _w.catch_warnings():
-            _w.simplefilter("ignore")
-            tests_code = _patch_consts(compile(tests_tree, TESTS_FN, "exec", dont_inherit=True), table)
-    except BaseExc as e:
-        emit(k="load", w="tests", r=real_type(e).__name__, m=real_str(e)[:300])
-        exit_(0)
+    tests_code = _patch_consts(tests_marked, table)
 
     # -- messages for the fix loop: exception, and the tests/program line it came from
     def describe(exc):

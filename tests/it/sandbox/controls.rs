@@ -96,3 +96,18 @@ fn a_batch_streams_one_verdict_per_job() {
     let expected: Vec<(String, bool)> = (0..6).map(|i| (format!("job-{i}"), i % 2 == 0)).collect();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn large_programs_and_tests_pass_whole() {
+    // The server hands each job to its zygote over a socket in one framed message; a program and
+    // tests of several hundred kB cross it in many partial sends and must arrive intact.
+    let table: String = (0..20_000).map(|i| format!("    {i}: {},\n", i * 7 % 1000)).collect();
+    let program = format!("TABLE = {{\n{table}}}\n\ndef lookup(k):\n    return TABLE[k]\n");
+    let checks: String = (0..5_000).map(|i| format!("        self.assertEqual(lookup({i}), {})\n", i * 7 % 1000)).collect();
+    let tests = format!("import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_all(self):\n{checks}");
+    assert!(program.len() + tests.len() > 400_000);
+    let v = check(&program, &tests);
+    assert_pass(&v);
+    // The same worker keeps serving small jobs afterwards.
+    assert_pass(&check(ADD, ADD_CHECK));
+}
