@@ -103,7 +103,8 @@ fn large_programs_and_tests_pass_whole() {
     // tests of several hundred kB cross it in many partial sends and must arrive intact.
     let table: String = (0..20_000).map(|i| format!("    {i}: {},\n", i * 7 % 1000)).collect();
     let program = format!("TABLE = {{\n{table}}}\n\ndef lookup(k):\n    return TABLE[k]\n");
-    let checks: String = (0..5_000).map(|i| format!("        self.assertEqual(lookup({i}), {})\n", i * 7 % 1000)).collect();
+    let checks: String =
+        (0..5_000).map(|i| format!("        self.assertEqual(lookup({i}), {})\n", i * 7 % 1000)).collect();
     let tests = format!("import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_all(self):\n{checks}");
     assert!(program.len() + tests.len() > 400_000);
     let v = check(&program, &tests);
