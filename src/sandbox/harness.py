@@ -167,16 +167,20 @@ def prepare(program, tests):
 
 
 def snapshot():
-    """Identity snapshots of the machinery the candidate must not patch. Taken in the trusted
-    server (pristine, before any fork), so the child only compares: copying these dictionaries in
-    every child cost it ~190 copy-on-write page faults."""
+    """Identity snapshots of the machinery the candidate must not patch: name -> (object, its
+    dict's keys, the values, and for classes the only keys allowed; modules may gain names). Taken in the trusted server
+    (pristine, before any fork), so the child only compares: copying these dictionaries in every
+    child cost it ~190 copy-on-write page faults. `_` and `__doc__` may change (the REPL and
+    docstring tools write them)."""
     snap = {}
-    for name, obj in (("TestCase", _unittest.TestCase), ("TestResult", _unittest.TestResult),
-                      ("TestLoader", _unittest.TestLoader), ("TestSuite", _unittest.TestSuite)):
-        snap[name] = (obj, dict(obj.__dict__))
-    snap["unittest"] = (_unittest, dict(_unittest.__dict__))
-    snap["unittest.case"] = (_sys.modules["unittest.case"], dict(_sys.modules["unittest.case"].__dict__))
-    snap["builtins"] = (_builtins, dict(_builtins.__dict__))
+    for name, obj, closed in (("TestCase", _unittest.TestCase, True), ("TestResult", _unittest.TestResult, True),
+                              ("TestLoader", _unittest.TestLoader, True), ("TestSuite", _unittest.TestSuite, True),
+                              ("unittest", _unittest, False), ("unittest.case", _sys.modules["unittest.case"], False),
+                              ("builtins", _builtins, False)):
+        items = [(k, v) for k, v in obj.__dict__.items() if k not in ("_", "__doc__")]
+        keys = tuple(k for k, _v in items)
+        allowed = frozenset(keys) | {"_", "__doc__"} if closed else None
+        snap[name] = (obj, keys, tuple(v for _k, v in items), allowed)
     return snap
 
 
@@ -210,20 +214,29 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         emit(k="tamper", m=what[:300])
 
 
+    all_, map_, zip_, missing = all, map, zip, object()
+    is_, repeat_ = __import__("operator").is_, __import__("itertools").repeat
+
     def check_snapshot(when):
-        for name, (obj, items) in baseline.items():
+        # Identity only (never ==, which a replacement object could answer), in C: map/all over
+        # the snapshot. Only when something differs does the Python loop find what, for the message.
+        for name, (obj, keys, values, allowed) in baseline.items():
             current = obj.__dict__
-            for k, v in items.items():
-                if k in ("_", "__doc__"):
-                    continue
-                if k not in current or current[k] is not v:
-                    tamper("%s.%s was replaced (%s)" % (name, k, when))
-                    return False
-            if name not in ("builtins", "unittest", "unittest.case"):
-                for k in current:
-                    if k not in items:
-                        tamper("%s.%s was added (%s)" % (name, k, when))
-                        return False
+            same = all_(map_(is_, map_(current.get, keys, repeat_(missing)), values))
+            if same and (allowed is None or all_(map_(allowed.__contains__, current))):
+                continue
+            what = "%s was changed" % name  # whatever the search below finds, this is tampering
+            for k, v in zip_(keys, values):
+                if current.get(k, missing) is not v:
+                    what = "%s.%s was replaced" % (name, k)
+                    break
+            else:
+                for k in current if allowed is not None else ():
+                    if k not in allowed:
+                        what = "%s.%s was added" % (name, k)
+                        break
+            tamper("%s (%s)" % (what, when))
+            return False
         if _sys.modules.get("unittest") is not _unittest:
             tamper("sys.modules['unittest'] was replaced (%s)" % when)
             return False

@@ -306,6 +306,11 @@ class Server:
         theirs.close()
         self.sock, self.zygote_pid = mine, pid
 
+    def stop(self):
+        """Closes the zygote's socket (it exits) and reaps it, so its children's CPU time is counted."""
+        self.sock.close()
+        _os.waitpid(self.zygote_pid, 0)
+
     def _zygote(self, sock):
         import gc
         gc.collect()
@@ -583,6 +588,7 @@ def serve(cfg):
         while b"\n" not in pending:
             chunk = _os.read(0, 1 << 20)
             if not chunk:
+                server.stop()
                 return
             pending += chunk
         line, pending = pending.split(b"\n", 1)

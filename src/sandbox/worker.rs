@@ -93,7 +93,7 @@ pub(crate) struct WorkerSpec<'a> {
 /// A running fork server.
 pub(crate) struct Worker {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     log: PathBuf,
     pub ready: Ready,
@@ -151,7 +151,7 @@ impl Worker {
             let _ = child.wait();
             return Err(SandboxError::ServerStart { python: spec.python.to_path_buf(), log: tail_of(&log) });
         };
-        Ok(Worker { child, stdin, stdout, log, ready, cgroup_error, _cgroup: cgroup })
+        Ok(Worker { child, stdin: Some(stdin), stdout, log, ready, cgroup_error, _cgroup: cgroup })
     }
 
     /// Sends one job and waits for the server's report. An error means the server is gone.
@@ -159,7 +159,10 @@ impl Worker {
         let mut line = serde_json::to_string(job).map_err(|e| SandboxError::Io(e.to_string()))?;
         line.push('\n');
         let dead = |what: &str, log: &Path| SandboxError::ServerDied(format!("{what}; server log: {}", tail_of(log)));
-        if self.stdin.write_all(line.as_bytes()).and_then(|_| self.stdin.flush()).is_err() {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(dead("the server was shut down", &self.log));
+        };
+        if stdin.write_all(line.as_bytes()).and_then(|_| stdin.flush()).is_err() {
             return Err(dead("writing the job failed", &self.log));
         }
         let mut answer = String::new();
@@ -173,6 +176,18 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        // End of input asks the server to stop its zygote and reap it, so the CPU time of every
+        // child is accounted to this process (benchmarks read it); a server that does not exit
+        // promptly is killed, and its zygote and children die with it (PR_SET_PDEATHSIG).
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                Err(_) => break,
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

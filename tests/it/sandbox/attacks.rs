@@ -61,6 +61,12 @@ fn monkeypatching_the_test_machinery_is_tampering() {
         "import unittest\nunittest.main = lambda *a, **k: None",
         "import unittest\nunittest.TestCase = type('TestCase', (), {})",
         "import builtins\nbuiltins.AssertionError = type('AssertionError', (Exception,), {})",
+        // Blinding the checker's own helpers as well does not hide the change (it runs on
+        // references taken before any candidate code).
+        "import builtins\nbuiltins.zip = lambda *a: iter(())\nbuiltins.all = lambda *a: True\nbuiltins.map = lambda *a: iter(())\nbuiltins.AssertionError = type('AssertionError', (Exception,), {})",
+        // Adding to a class is as bad as replacing.
+        "import unittest\nunittest.TestCase.__init_subclass__ = classmethod(lambda cls, **k: None)",
+        "import unittest\ndel unittest.TestCase.assertEqual",
     ];
     for attack in attacks {
         let v = check(&wrong_then(attack), ADD_UNITTEST);
