@@ -50,50 +50,54 @@ def _callee_name(call):
     return None
 
 
-class _Instrument(_ast.NodeTransformer):
-    """Rewrites the tests so that every `assert` statement and every call to an `assert*`/`fail*`
-    function counts as an executed assertion, and every ==, !=, in, not in goes through the
-    always-equal probe. The helpers are referenced as code constants (patched in after compile),
-    never by a global name, so the candidate cannot rebind them."""
+_CMP_OPS = {_ast.Eq: "eq", _ast.NotEq: "ne", _ast.In: "in", _ast.NotIn: "notin"}
 
-    def _mark(self, name, node):
-        return _ast.copy_location(_ast.Constant(value=_MARK % name), node)
 
-    def visit_Assert(self, node):
-        self.generic_visit(node)
-        node.test = _ast.copy_location(
-            _ast.Call(func=self._mark("count", node), args=[node.test], keywords=[]), node.test
-        )
-        return node
+def _marked(name, where):
+    return _ast.copy_location(_ast.Constant(value=_MARK % name), where)
 
-    def visit_Compare(self, node):
-        self.generic_visit(node)
-        ops = {_ast.Eq: "eq", _ast.NotEq: "ne", _ast.In: "in", _ast.NotIn: "notin"}
-        if len(node.ops) == 1 and type(node.ops[0]) in ops:
-            op = ops[type(node.ops[0])]
-            return _ast.copy_location(
-                _ast.Call(
-                    func=self._mark("cmp", node),
-                    args=[node.left, node.comparators[0], _ast.Constant(value=op)],
-                    keywords=[],
-                ),
-                node,
-            )
-        return node
 
-    def visit_Call(self, node):
-        self.generic_visit(node)
+def _rewrite(node):
+    """One node's instrumented form: a new node, or `node` changed in place. Every `assert`
+    statement and every call to an `assert*`/`fail*` function counts as an executed assertion,
+    and every ==, !=, in, not in goes through the always-equal probe. The helpers are referenced
+    as code constants (patched in after compile), never by a global name, so the candidate cannot
+    rebind them; a marker call is never itself rewritten (its callee has no name)."""
+    kind = type(node)
+    if kind is _ast.Assert:
+        node.test = _ast.copy_location(_ast.Call(func=_marked("count", node), args=[node.test], keywords=[]), node.test)
+    elif kind is _ast.Compare:
+        if len(node.ops) == 1 and type(node.ops[0]) in _CMP_OPS:
+            op = _ast.copy_location(_ast.Constant(value=_CMP_OPS[type(node.ops[0])]), node)
+            args = [node.left, node.comparators[0], op]
+            return _ast.copy_location(_ast.Call(func=_marked("cmp", node), args=args, keywords=[]), node)
+    elif kind is _ast.Call:
         name = _callee_name(node)
         if name and (name.startswith("assert") or name.startswith("fail")):
-            node.func = _ast.copy_location(
-                _ast.Call(
-                    func=self._mark("call", node),
-                    args=[node.func, _ast.Constant(value=name)],
-                    keywords=[],
-                ),
-                node.func,
-            )
-        return node
+            args = [node.func, _ast.copy_location(_ast.Constant(value=name), node.func)]
+            node.func = _ast.copy_location(_ast.Call(func=_marked("call", node), args=args, keywords=[]), node.func)
+    return node
+
+
+def _instrument(tree):
+    """Rewrites every node of `tree` in place (pre-order, iterative: ~3x cheaper than an
+    ast.NodeTransformer, and every new node carries a location, so no fix_missing_locations)."""
+    AST, stack = _ast.AST, [tree]
+    while stack:
+        node = stack.pop()
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for i, item in enumerate(value):
+                    if isinstance(item, AST):
+                        new = value[i] = _rewrite(item)
+                        stack.append(new)
+            elif isinstance(value, AST):
+                new = _rewrite(value)
+                if new is not value:
+                    setattr(node, field, new)
+                stack.append(new)
+    return tree
 
 
 def _static_tests(tree):
@@ -152,7 +156,7 @@ def prepare(program, tests):
     # The harness runs the tests itself: drop `if __name__ == "__main__": unittest.main()` blocks.
     tree.body = [n for n in tree.body if not _is_main_guard(n)]
     expected = _static_tests(tree)
-    tree = _ast.fix_missing_locations(_Instrument().visit(tree))
+    tree = _instrument(tree)
     # Compiled here rather than in the child: the child then only swaps the marker constants for
     # its helpers, and does not pay copy-on-write faults for the compiler's allocations.
     try:
