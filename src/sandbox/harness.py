@@ -194,7 +194,7 @@ def snapshot():
 def run_child(program_code, tests_marked, tests_source, program_source, nonce, evfd, workdir, baseline):
     """Runs the program, then the tests, streaming events to `evfd`. Never returns."""
     write, exit_, getframe = _os.write, _os._exit, _sys._getframe
-    real_type, real_isinstance, real_len, real_str = type, isinstance, len, str
+    real_type, real_isinstance, real_len, real_str, real_bool = type, isinstance, len, str, bool
     dumps = _json.JSONEncoder(ensure_ascii=True).encode
     AssertionErr, BaseExc, SkipTest = AssertionError, BaseException, _unittest.SkipTest
     TestCase = _unittest.TestCase
@@ -254,6 +254,35 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     simple = (int, float, complex, str, bytes, bool, real_type(None), range, real_type, real_type(len))
     containers = (list, tuple, set, frozenset)
 
+    workdir_prefix = workdir.rstrip("/") + "/"
+    type_dict = type.__dict__["__dict__"].__get__
+    func_code = real_type(run_child).__dict__["__code__"].__get__
+    slot_type, func_type = real_type(object.__eq__), real_type(run_child)
+
+    def library_method(klass, name):
+        # Where `klass` gets `name` from, read through the real MRO and class dicts (a metaclass
+        # cannot answer for it): C slots, or Python functions from files outside the job directory
+        # (the candidate cannot compile code under such a name, see the audit hook), are library code.
+        for k in mro_of(klass):
+            impl = type_dict(k).get(name)
+            if impl is not None:
+                kind = real_type(impl)
+                if kind is slot_type:
+                    return True
+                if kind is func_type:
+                    fn = func_code(impl).co_filename
+                    return fn.startswith("/") and not fn.startswith(workdir_prefix)
+                return False
+        return False
+
+    def truth(v):
+        if v is True or v is False:
+            return v
+        try:
+            return real_bool(v)
+        except BaseExc:
+            return None  # elementwise results (arrays, frames) have no single truth value
+
     def suspicious(x, depth=0):
         t = real_type(x)
         if t in simple or depth > 4:
@@ -268,15 +297,19 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
                 if i > 2000 or suspicious(e, depth + 1):
                     return i <= 2000
             return False
-        mod = getattr(t, "__module__", "") or ""
-        if real_type(mod) is str and (mod.startswith("numpy") or mod.startswith("pandas")):
-            return False
+        library = library_method(t, "__eq__") and library_method(t, "__ne__")
         try:
             eq = x == SENTINEL
             ne = x != SENTINEL
         except BaseExc:
             return False
-        return not (eq is False or eq is NotImplemented) or ne is False
+        if library:
+            # Library comparisons are honest: only one that calls a fresh object equal is
+            # always-equal (unittest.mock.ANY); elementwise results (numpy, pandas, geopandas) pass.
+            return truth(eq) is True or truth(ne) is False
+        # The candidate's own comparison: anything but a plain False for == is suspect (a result
+        # object could answer differently when the assertion asks again).
+        return eq is not False or ne is False
 
     def probe(*values):
         for v in values:
@@ -317,6 +350,8 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         return False
 
     originals = {k: v for k, v in TestCase.__dict__.items() if k.startswith(("assert", "fail"))}
+    MOCK_ASSERTS = ("assert_called", "assert_any_call", "assert_has_calls", "assert_not_called", "assert_awaited",
+                    "assert_any_await", "assert_has_awaits", "assert_not_awaited")
 
     def m_call(func, name):
         state["count"] += 1
@@ -331,8 +366,22 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
                         tamper("the assertion method %s was replaced" % name)
                     break
 
+        recorded = None
+        if name.startswith(MOCK_ASSERTS) and owner is not None:
+            # A mock's assert_called_with(...) takes *expected* values (where mock.ANY is fair);
+            # what the code under test passed is in the mock's record: probe that instead.
+            try:
+                calls = owner.call_args_list
+                if real_isinstance(calls, list):
+                    recorded = [v for c in calls[:2000] for v in (*c[-2], *c[-1].values())]
+            except BaseExc:
+                recorded = None
+
         def checked(*args, **kwargs):
-            probe(*args)
+            if recorded is not None:
+                probe(*recorded)
+            else:
+                probe(*args)
             return func(*args, **kwargs)
 
         return checked
