@@ -200,6 +200,11 @@ impl Sandbox {
         &self.isolation
     }
 
+    /// The scratch directory: the workers' directories and their server logs (`w<i>.log`).
+    pub fn scratch_dir(&self) -> &std::path::Path {
+        self.scratch.path()
+    }
+
     /// The configuration this sandbox runs with.
     pub fn config(&self) -> &SandboxConfig {
         &self.config

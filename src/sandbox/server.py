@@ -306,6 +306,12 @@ class Server:
         theirs.close()
         self.sock, self.zygote_pid = mine, pid
 
+    def zygote_alive(self):
+        try:
+            return _os.waitpid(self.zygote_pid, _os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
     def stop(self):
         """Closes the zygote's socket (it exits) and reaps it, so its children's CPU time is counted."""
         self.sock.close()
@@ -595,6 +601,14 @@ def serve(cfg):
         try:
             job = _json.loads(line)
             report = server.run(job)
+        except (EOFError, OSError) as e:
+            if server.zygote_alive():
+                report = {"setup_error": "%s: %s" % (type(e).__name__, e)}
+            else:
+                # Without its zygote this server cannot run anything: exit without a report, so
+                # the Rust side sees the worker die and starts a fresh one.
+                _sys.stderr.write("unitcoder sandbox: the zygote is gone (%s: %s)\n" % (type(e).__name__, e))
+                _os._exit(3)
         except Exception as e:
             report = {"setup_error": "%s: %s" % (type(e).__name__, e)}
         out.write(_json.dumps(report) + "\n")

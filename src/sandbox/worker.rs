@@ -179,7 +179,7 @@ impl Drop for Worker {
         // End of input asks the server to stop its zygote and reap it, so the CPU time of every
         // child is accounted to this process (benchmarks read it); a server that does not exit
         // promptly is killed, and its zygote and children die with it (PR_SET_PDEATHSIG).
-        drop(self.stdin.take());
+        self.stdin = None; // closes the pipe
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
             match self.child.try_wait() {

@@ -91,3 +91,37 @@ fn stdin_is_empty() {
     let program = "import sys\ndef read():\n    return sys.stdin.read()\n";
     assert_pass(&check(program, "assert read() == ''\n"));
 }
+
+#[test]
+fn a_worker_whose_zygote_died_is_replaced() {
+    // The zygote is root outside the candidate's PID namespace, so no candidate can kill it; if it
+    // dies anyway, its server exits and the next job gets a fresh worker instead of errors forever.
+    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
+    let job = Job { id: "z".into(), program: ADD.into(), tests: ADD_CHECK.into(), limits: None };
+    assert_pass(&sandbox.run(&job));
+    let tag = sandbox.scratch_dir().to_string_lossy().to_string();
+    let ours = |pid: &str| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&tag))
+            .unwrap_or(false)
+    };
+    let parent = |pid: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("PPid:")).map(|p| p.trim().to_string()).unwrap_or_default()
+    };
+    let pids: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    // The zygote: a process of this sandbox whose parent (the server) is one too.
+    let zygotes: Vec<&String> = pids.iter().filter(|p| ours(p) && ours(&parent(p))).collect();
+    assert_eq!(zygotes.len(), 1, "one zygote for one worker");
+    let status = std::process::Command::new("kill").args(["-9", zygotes[0]]).status().unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let first = sandbox.run(&job);
+    assert_ne!(first.status, Status::Pass, "{first:#?}");
+    let second = sandbox.run(&job);
+    assert_pass(&second);
+}

@@ -10,7 +10,7 @@ mod isolation;
 
 use std::sync::OnceLock;
 use std::time::Duration;
-use unitcoder::sandbox::{Job, Limits, Sandbox, SandboxConfig, Status, Verdict};
+pub use unitcoder::sandbox::{Job, Limits, Sandbox, SandboxConfig, Status, Verdict};
 
 /// The shared sandbox (two fork servers, numpy and pandas preloaded).
 pub fn sandbox() -> &'static Sandbox {
