@@ -5,6 +5,7 @@ mod chat_templates;
 mod cli;
 mod common;
 mod corpus;
+mod done_when;
 mod engine_gguf;
 mod engine_tiny;
 mod eval_cli;
