@@ -31,7 +31,9 @@ pub struct ModelsArgs {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// List the model cards and whether each is already in the cache.
+    /// List the model cards, whether each is already in the cache, and how far its source was verified
+    /// (checksum: size and sha256 of the published file, checked on every download; name: repository and
+    /// file name confirmed, no checksum known; no: unchecked).
     List,
     /// Fetch a model into the cache (re-verifying the checksum of a cached copy) and print its path.
     Pull {
@@ -125,7 +127,7 @@ fn local_path(files: &ModelFiles) -> &Path {
 
 fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
     let cards = cards::all(settings.models_dir.as_deref())?;
-    let mut rows = vec![["NAME", "FORMAT", "ARCH", "CACHED", "SOURCE", "DESCRIPTION"].map(String::from)];
+    let mut rows = vec![["NAME", "FORMAT", "ARCH", "CACHED", "VERIFIED", "SOURCE", "DESCRIPTION"].map(String::from)];
     for c in cards {
         let (source, cached) = match &c.source {
             Source::Pypi { package, version, file, size, sha256 } => {
@@ -140,13 +142,13 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
         };
         let format = format!("{:?}", c.format).to_lowercase();
         let cached = if cached { "yes" } else { "no" }.to_string();
-        rows.push([c.name, format, c.architecture, cached, source, c.description]);
+        rows.push([c.name, format, c.architecture, cached, c.verified.label().to_string(), source, c.description]);
     }
     // Column widths from the content, so long hf: sources do not shift the table.
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for r in &rows {
-        let cells: Vec<String> = (0..5).map(|i| format!("{:<w$}", r[i], w = widths[i])).collect();
-        println!("{}  {}", cells.join("  "), r[5]);
+        let cells: Vec<String> = (0..6).map(|i| format!("{:<w$}", r[i], w = widths[i])).collect();
+        println!("{}  {}", cells.join("  "), r[6]);
     }
     Ok(Outcome::Success)
 }

@@ -1,7 +1,8 @@
 //! Model cards: what a model name means, as data. Each card is a TOML file (`models/*.toml` in the
 //! repository, embedded in the binary; more in a user directory) giving the source of the weights, the
 //! checksum, the architecture, the weights format, stop tokens and an optional chat-template override.
-//! Cards in the user directory replace embedded cards of the same name.
+//! Cards in the user directory replace embedded cards of the same name. A card says how far its source
+//! was checked (`verified`): cards can be written without hub access, and `unitcoder models list` shows it.
 
 use crate::engine::EngineError;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,30 @@ pub enum Source {
     Hf { repo: String, revision: String, file: Option<String>, size: Option<u64>, sha256: Option<String> },
 }
 
+/// How far a card's source was checked against the files actually published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verified {
+    /// Size and sha256 come from the published file; every download is checked against them.
+    Checksum,
+    /// Repository and file name were confirmed from public sources, but no checksum is known.
+    Name,
+    /// Nothing was confirmed: the repository or file name may be wrong.
+    #[default]
+    No,
+}
+
+impl Verified {
+    /// The word `models list` shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verified::Checksum => "checksum",
+            Verified::Name => "name",
+            Verified::No => "no",
+        }
+    }
+}
+
 /// The `[source]` table as written in TOML.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +85,8 @@ struct RawCard {
     #[serde(default)]
     stop_tokens: Vec<String>,
     chat_template: Option<String>,
+    #[serde(default)]
+    verified: Verified,
     source: RawSource,
 }
 
@@ -76,6 +103,8 @@ pub struct Card {
     /// A chat template that replaces the model's own.
     pub chat_template: Option<String>,
     pub source: Source,
+    /// How far `source` was checked against the published files.
+    pub verified: Verified,
     /// Where the card was read from (`models/x.toml` for embedded cards, else the file path).
     pub origin: String,
 }
@@ -98,6 +127,9 @@ impl Card {
             }
         }
         let s = raw.source;
+        if raw.verified == Verified::Checksum && (s.sha256.is_none() || s.size.is_none()) {
+            return Err(field("verified", "`checksum` needs `source.size` and `source.sha256`"));
+        }
         let source = match (s.pypi, s.hf) {
             (Some(spec), None) => {
                 let (package, version) = spec
@@ -149,6 +181,7 @@ impl Card {
             stop_tokens: raw.stop_tokens,
             chat_template: raw.chat_template,
             source,
+            verified: raw.verified,
             origin: origin.to_string(),
         })
     }
@@ -235,6 +268,31 @@ mod tests {
         let typo = bad.replace("pypi = \"nover\"", "pypi = \"a==1\"\nsha = \"1\"");
         let e = Card::parse(&typo, "t.toml").unwrap_err().to_string();
         assert!(e.contains("t.toml") && e.contains("sha"), "{e}");
+    }
+
+    #[test]
+    fn checksum_verification_needs_size_and_sha256_and_embedded_cards_say_how_far_they_were_checked() {
+        let card = "name = \"x\"\ndescription = \"d\"\narchitecture = \"qwen2\"\nformat = \"gguf\"\n\
+                    verified = \"checksum\"\n[source]\nhf = \"o/r\"\nfile = \"a.gguf\"\n";
+        let e = Card::parse(card, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("verified") && e.contains("sha256"), "{e}");
+        let unchecked = Card::parse(&card.replace("verified = \"checksum\"\n", ""), "x.toml").unwrap();
+        assert_eq!(unchecked.verified, Verified::No);
+        let e = Card::parse(&card.replace("checksum", "maybe"), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("verified") && e.contains("maybe"), "{e}");
+
+        let cards = embedded().unwrap();
+        let level = |name: &str| cards.iter().find(|c| c.name == name).unwrap().verified;
+        assert_eq!(level(DEFAULT_CARD), Verified::Checksum);
+        assert_eq!(level("qwen2.5-coder-0.5b"), Verified::Checksum);
+        // Every embedded card was checked at least by name, and a checked card pins what it downloads.
+        for c in &cards {
+            assert_ne!(c.verified, Verified::No, "{}", c.name);
+            let sha = match &c.source {
+                Source::Pypi { sha256, .. } | Source::Hf { sha256, .. } => sha256,
+            };
+            assert_eq!(c.verified == Verified::Checksum, sha.is_some(), "{}", c.name);
+        }
     }
 
     #[test]

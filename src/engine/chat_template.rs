@@ -1,14 +1,19 @@
 //! Chat templates: the Jinja template a model ships (GGUF `tokenizer.chat_template`, or an HF
 //! checkpoint's `chat_template.jinja` / `tokenizer_config.json` `chat_template`), rendered with minijinja
-//! the way HF `apply_chat_template` renders it: `trim_blocks` and `lstrip_blocks` on, the variables
-//! `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, the functions `raise_exception` and
-//! `strftime_now`, and Python string/dict methods (`.strip()`, `.startswith()`, `.items()`...) through
-//! minijinja-contrib's pycompat layer, since HF templates are written against Python's Jinja2.
+//! the way HF `apply_chat_template` renders it: `trim_blocks` and `lstrip_blocks` on, loop controls, the
+//! variables `messages`, `add_generation_prompt`, `bos_token`, `eos_token` and `tools`/`documents` (none
+//! unless given), the functions `raise_exception` and `strftime_now`, HF's non-escaping `tojson` (Python
+//! `json.dumps` layout, see [`crate::engine::pyjson`]), and Python string/dict methods (`.strip()`,
+//! `.items()`...) through minijinja-contrib's pycompat layer, since HF templates are written against
+//! Python's Jinja2. `tests/it/chat_templates.rs` checks real templates byte for byte against transformers.
 
 use crate::engine::gguf_info::GgufHeader;
+use crate::engine::pyjson::{self, DumpOptions};
 use crate::engine::tokenizer::{read_json, Tok};
 use crate::engine::{EngineError, Message};
-use minijinja::{context, Environment, Error, ErrorKind, Value};
+use minijinja::value::Kwargs;
+use minijinja::{Environment, Error, ErrorKind, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const NAME: &str = "chat";
@@ -36,11 +41,33 @@ fn raise_exception(message: String) -> Result<Value, Error> {
     Err(Error::new(ErrorKind::InvalidOperation, message))
 }
 
-/// HF's `strftime_now(format)` (Llama 3.x templates put today's date in the system prompt), for UTC and
-/// the directives those templates use: `%d %m %Y %y %b %B %H %M %S %%`.
-fn strftime_now(format: String) -> Result<Value, Error> {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    strftime(secs, &format).map(Value::from)
+/// HF's `strftime_now(format)` (Llama 3.x templates put today's date in the system prompt), in UTC (HF
+/// uses the machine's local time), for the directives those templates use: `%d %m %Y %y %b %B %H %M %S %%`.
+/// `fixed` pins the clock, for reproducible prompts and tests.
+fn strftime_now(fixed: Option<u64>) -> impl Fn(String) -> Result<Value, Error> + Send + Sync + 'static {
+    move |format: String| {
+        let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs());
+        let secs = fixed.unwrap_or_else(|| now().unwrap_or(0));
+        strftime(secs, &format).map(Value::from)
+    }
+}
+
+/// HF's `tojson` filter: `json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)`
+/// with those keyword arguments (Jinja's own `tojson` HTML-escapes and uses other separators).
+fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let separators = match kwargs.get::<Option<Vec<String>>>("separators")? {
+        None => None,
+        Some(v) if v.len() == 2 => Some((v[0].clone(), v[1].clone())),
+        Some(_) => return Err(Error::new(ErrorKind::InvalidOperation, "tojson: separators must be two strings")),
+    };
+    let options = DumpOptions {
+        ensure_ascii: kwargs.get::<Option<bool>>("ensure_ascii")?.unwrap_or(false),
+        indent: kwargs.get::<Option<usize>>("indent")?,
+        separators,
+        sort_keys: kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false),
+    };
+    kwargs.assert_all_used()?;
+    pyjson::dumps(value, &options).map(Value::from)
 }
 
 fn strftime(unix_secs: u64, format: &str) -> Result<String, Error> {
@@ -113,7 +140,8 @@ impl ChatTemplate {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
-        env.add_function("strftime_now", strftime_now);
+        env.add_function("strftime_now", strftime_now(None));
+        env.add_filter("tojson", tojson);
         env.add_template_owned(NAME, source.to_string()).map_err(|e| EngineError::Model {
             path: origin.to_string(),
             problem: format!("chat template does not compile: {e:#}"),
@@ -179,17 +207,49 @@ impl ChatTemplate {
         Ok(None)
     }
 
+    /// Pins `strftime_now` to `unix_secs` (UTC), so prompts that show today's date are reproducible.
+    pub fn with_fixed_time(mut self, unix_secs: u64) -> ChatTemplate {
+        self.env.add_function("strftime_now", strftime_now(Some(unix_secs)));
+        self
+    }
+
     /// Renders `messages`, appending the assistant turn's opening when `add_generation_prompt` is set.
     /// A template that rejects the conversation (`raise_exception`) gives a request error with its message.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, EngineError> {
+        self.render_values(Value::from_serialize(messages), add_generation_prompt, BTreeMap::new())
+    }
+
+    /// Renders messages given as JSON (so they may carry `tool_calls` and other fields HF templates read),
+    /// with extra template variables such as `tools`, `date_string`, `builtin_tools` or
+    /// `tools_in_user_message`, as `apply_chat_template(messages, tools=..., **kwargs)` takes them.
+    pub fn render_json(
+        &self,
+        messages: &serde_json::Value,
+        add_generation_prompt: bool,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, EngineError> {
+        let extra = extra.iter().map(|(k, v)| (k.clone(), Value::from_serialize(v))).collect();
+        self.render_values(Value::from_serialize(messages), add_generation_prompt, extra)
+    }
+
+    fn render_values(
+        &self,
+        messages: Value,
+        add_generation_prompt: bool,
+        extra: BTreeMap<String, Value>,
+    ) -> Result<String, EngineError> {
         let tmpl = self.env.get_template(NAME).map_err(|e| EngineError::Other(format!("{}: {e}", self.origin)))?;
-        let ctx = context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos_token,
-            eos_token => self.eos_token,
-        };
-        tmpl.render(ctx).map_err(|e| {
+        // HF passes `tools=None, documents=None` when not given, so `tools is defined` holds in its templates.
+        let mut ctx: BTreeMap<String, Value> = BTreeMap::from([
+            ("messages".to_string(), messages),
+            ("add_generation_prompt".to_string(), Value::from(add_generation_prompt)),
+            ("bos_token".to_string(), Value::from(self.bos_token.as_str())),
+            ("eos_token".to_string(), Value::from(self.eos_token.as_str())),
+            ("tools".to_string(), Value::from(())),
+            ("documents".to_string(), Value::from(())),
+        ]);
+        ctx.extend(extra);
+        tmpl.render(Value::from(ctx)).map_err(|e| {
             let detail = match e.kind() {
                 ErrorKind::InvalidOperation => e.detail().unwrap_or_default().to_string(),
                 _ => format!("{e:#}"),

@@ -18,6 +18,7 @@ pub mod device;
 pub mod engine;
 pub mod kv_cache;
 pub mod models;
+pub mod pyjson;
 pub mod sampling;
 pub mod weights;
 

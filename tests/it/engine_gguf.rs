@@ -129,7 +129,7 @@ fn default_model_answers_the_chat_prompt_with_a_function() {
         params: SamplingParams { max_tokens: 200, ..Default::default() },
     };
     let c = &engine.generate(&[req]).unwrap()[0][0];
-    // The lead tightens this to running the extracted code in the sandbox.
+    // done_when.rs runs the same request through the binary and the reply's code in the sandbox.
     assert_eq!(c.finish, FinishReason::Eos, "{c:?}");
     let code = c.text.split("```").nth(1).unwrap_or(&c.text);
     assert!(code.contains("def ") && code.contains("return"), "{}", c.text);

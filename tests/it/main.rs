@@ -1,9 +1,11 @@
 //! The integration tests, in one binary because linking candle is slow. One module per concern;
 //! `common` gives every test its own temporary directory and a path to the built `unitcoder` binary.
 
+mod chat_templates;
 mod cli;
 mod common;
 mod corpus;
+mod done_when;
 mod engine_gguf;
 mod engine_tiny;
 mod eval_cli;

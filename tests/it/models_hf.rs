@@ -178,3 +178,46 @@ fn a_user_card_with_an_hf_source_resolves_from_the_cache() {
     let e = resolve::resolve("acme-smol", &s, &Silent).unwrap_err().to_string();
     assert!(e.contains("smol.gguf") && e.contains("acme.toml") && e.contains("size"), "{e}");
 }
+
+#[test]
+fn embedded_hf_cards_say_how_far_they_were_verified_and_checksummed_ones_reject_other_files() {
+    // A stand-in for the hub files (the default model, so it is a valid GGUF of the wrong size), offline.
+    let root = tempdir();
+    let hub = root.path().join("hub");
+    let small = hf_repo(&hub, "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF").join("qwen2.5-coder-0.5b-instruct-q8_0.gguf");
+    let large = hf_repo(&hub, "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF").join("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+    for f in [&small, &large] {
+        std::fs::copy(default_model_path(), f).unwrap();
+    }
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env("HF_HOME", root.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .env("UNITCODER_CACHE", root.path().join("uc"))
+            .output()
+            .unwrap()
+    };
+    // The checksummed card refuses a file that is not the published one, naming card and file.
+    let out = run(&["models", "path", "qwen2.5-coder-0.5b"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("qwen2.5-coder-0.5b.toml") && stderr.contains("size 98362432"), "{stderr}");
+    assert!(stderr.contains("qwen2.5-coder-0.5b-instruct-q8_0.gguf"), "{stderr}");
+    // A card verified by name only has nothing to check a download against.
+    let out = run(&["models", "path", "qwen2.5-coder-1.5b"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), large.display().to_string());
+
+    let out = run(&["models", "list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| {
+        let line = stdout.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{stdout}"));
+        line.split_whitespace().take(5).collect::<Vec<_>>()
+    };
+    assert_eq!(stdout.lines().next().unwrap().split_whitespace().nth(4), Some("VERIFIED"), "{stdout}");
+    assert_eq!(row("smollm2-135m")[4], "checksum");
+    assert_eq!(row("qwen2.5-coder-0.5b")[3..], ["yes", "checksum"]);
+    assert_eq!(row("qwen2.5-coder-1.5b")[3..], ["yes", "name"]);
+    assert_eq!(row("qwen2.5-coder-0.5b-hf")[4], "name");
+}
