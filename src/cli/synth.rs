@@ -40,6 +40,18 @@ pub struct SynthArgs {
     /// Process at most N retrieved functions.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// How --limit chooses its N functions: `testable` ranks up to 20·N retrieved functions by how
+    /// testable they look (public, plain-data parameters, pure modules, short) and keeps the best N;
+    /// `first` keeps the first N in corpus order.
+    #[arg(long, value_enum, default_value = "testable")]
+    pub pick: Pick,
+    /// Tests suites sampled per function; the first one the original passes without being vacuous
+    /// is kept (1: one greedy suite).
+    #[arg(long, default_value_t = 3)]
+    pub tests_samples: u32,
+    /// Temperature of the tests samples (when --tests-samples > 1).
+    #[arg(long, default_value_t = 0.7)]
+    pub tests_temperature: f32,
     /// Seed of the fix sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -79,6 +91,18 @@ pub struct SynthArgs {
     pub out: PathBuf,
 }
 
+/// How `--limit` picks functions.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The most testable-looking of up to 20·N retrieved functions.
+    Testable,
+    /// The first N in corpus order.
+    First,
+}
+
+/// How many retrieved functions per requested one `--pick testable` ranks.
+const PICK_WINDOW: u64 = 20;
+
 /// Renders chat prompts with a model's template (the generation prompt appended).
 struct Renderer(ChatTemplate);
 
@@ -113,7 +137,10 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
     }
-    s.limit = args.limit;
+    s.limit = match args.pick {
+        Pick::Testable => args.limit.map(|n| n.saturating_mul(PICK_WINDOW)),
+        Pick::First => args.limit,
+    };
     s.shard = args.shard.unwrap_or(Shard::ALL);
     Ok(s)
 }
@@ -123,6 +150,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let settings = SynthSettings {
         rounds: args.rounds,
         samples: args.samples,
+        tests_samples: args.tests_samples,
+        tests_temperature: args.tests_temperature,
         seed: args.seed,
         max_tokens: args.max_tokens,
         temperature: args.temperature,
@@ -139,6 +168,17 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         records.push(r);
         Ok(())
     })?;
+    let mut rjson = serde_json::to_value(&rstats).ok();
+    if let (Pick::Testable, Some(n)) = (args.pick, args.limit) {
+        let candidates = records.len();
+        records = retrieve::pick(records, n as usize);
+        if let Some(serde_json::Value::Object(m)) = &mut rjson {
+            m.insert(
+                "picked".into(),
+                serde_json::json!({"by": "testable", "candidates": candidates, "kept": records.len()}),
+            );
+        }
+    }
     let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
@@ -148,7 +188,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let dir = RunDir::new(&args.out);
     let result = synthesize(records, &engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
-    let stats = emit::finalize(&dir, serde_json::to_value(&rstats).ok());
+    let stats = emit::finalize(&dir, rjson);
     let timings = result.with_context(|| {
         format!("synth stopped; finished records are kept in {} (rerun the same command to resume)", args.out.display())
     })?;

@@ -56,10 +56,18 @@ pub fn format_lines(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
     let Some(v) = &r.verified else {
         return out;
     };
+    // Only failures against the kept tests: the original also ran against tests samples that were
+    // set aside, and those runs say nothing about the fix.
+    let kept = r.tests.as_ref().map_or(0, |t| t.sample);
     let failing: Vec<_> = r
         .attempts
         .iter()
-        .filter(|a| matches!(a.kind, AttemptKind::Original | AttemptKind::Fix) && !a.verdict.passed())
+        .filter(|a| match a.kind {
+            AttemptKind::Original => a.sample == kept,
+            AttemptKind::Fix => true,
+            _ => false,
+        })
+        .filter(|a| !a.verdict.passed())
         .collect();
     if let Some(bad) = failing.last() {
         out.push(("dpo", json!({"id": r.id, "prompt": prompt, "chosen": v.code, "rejected": bad.code})));

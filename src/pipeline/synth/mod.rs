@@ -29,7 +29,12 @@ pub struct SynthSettings {
     pub rounds: u32,
     /// Fix samples per round (default 3).
     pub samples: u32,
-    /// Seed of the fix sampling (tests and polish are greedy).
+    /// Tests suites drawn per function (1: one greedy suite). The first suite the original passes
+    /// without being vacuous is kept; failing ones wait as the fix rounds' starting point.
+    pub tests_samples: u32,
+    /// Temperature of the tests samples when more than one is drawn.
+    pub tests_temperature: f32,
+    /// Seed of the sampling (polish, and tests when one suite is drawn, are greedy).
     pub seed: u64,
     /// Most new tokens per model answer.
     pub max_tokens: usize,
@@ -53,6 +58,10 @@ impl Default for SynthSettings {
         SynthSettings {
             rounds: 3,
             samples: 3,
+            // A 135M model's greedy suite is often vacuous or wrong; three sampled suites give the
+            // original function three chances to meet meaningful tests.
+            tests_samples: 3,
+            tests_temperature: 0.7,
             seed: 0,
             // Tests, fixes and polished functions of retrieved functions fit well within 320 tokens;
             // a longer answer is nearly always a loop, and decoding it is the run's main cost.
