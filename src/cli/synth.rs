@@ -13,7 +13,7 @@ use std::sync::Arc;
 use unitcoder::engine::chat_template::ChatTemplate;
 use unitcoder::engine::codec::{ChatRenderer, TokCodec};
 use unitcoder::engine::{Engine, EngineError, EngineOptions, Message};
-use unitcoder::pipeline::emit;
+use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
@@ -45,11 +45,11 @@ pub struct SynthArgs {
     /// `first` keeps the first N in corpus order.
     #[arg(long, value_enum, default_value = "testable")]
     pub pick: Pick,
-    /// Tests suites sampled per function; the first one the original passes without being vacuous
-    /// is kept (1: one greedy suite).
+    /// Tests suites per function: a greedy one, then the rest sampled if it is not kept; the first
+    /// one the original passes without being vacuous is kept (1: the greedy suite only).
     #[arg(long, default_value_t = 3)]
     pub tests_samples: u32,
-    /// Temperature of the tests samples (when --tests-samples > 1).
+    /// Temperature of the tests samples after the first, greedy, one.
     #[arg(long, default_value_t = 0.7)]
     pub tests_temperature: f32,
     /// Seed of the fix sampling.
@@ -86,6 +86,10 @@ pub struct SynthArgs {
     /// The Python that runs the sandbox (and whose standard library is the default corpus).
     #[arg(long, default_value = "python3")]
     pub python: String,
+    /// File formats of the derived dataset files (comma-separated): jsonl, jsonl.gz, parquet. They
+    /// are rebuilt from the record journal at the end of every run and resume.
+    #[arg(long, value_delimiter = ',', default_value = "jsonl")]
+    pub format: Vec<Format>,
     /// The run directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -186,14 +190,21 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let sandbox = Sandbox::new(config).context("starting the sandbox")?;
     let engine = load_model(&args.model, &args.device, args.max_batch, &bars)?;
     let dir = RunDir::new(&args.out);
+    // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    emit::write_stats(&dir, rjson.clone())?;
     let result = synthesize(records, &engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
-    let stats = emit::finalize(&dir, rjson);
+    let stats = emit::finalize_as(&dir, rjson, &args.format);
     let timings = result.with_context(|| {
         format!("synth stopped; finished records are kept in {} (rerun the same command to resume)", args.out.display())
     })?;
     let stats = stats?;
     print!("{}", stats.funnel_text());
+    println!(
+        "all runs: {} tokens, {:.0} tokens and {:.1} s per accepted program; the model waited on the sandbox {:.1} s of {:.1} s",
+        stats.tokens, stats.tokens_per_accepted, stats.seconds_per_accepted, stats.timings.model_waited_s, stats.timings.wall_s
+    );
     println!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
         timings.wall_s, timings.finished, timings.skipped_done, timings.model_s, timings.model_waited_s

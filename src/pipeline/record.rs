@@ -102,6 +102,11 @@ pub struct Tests {
     /// original passes without being vacuous is kept).
     #[serde(default)]
     pub sample: u32,
+    /// Test functions cut from the model's suite as broken: they raised an error in the tests' own
+    /// code (a call with the wrong arguments, an undefined name), which says nothing about the
+    /// function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// Where an attempt's code came from.

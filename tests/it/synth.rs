@@ -7,7 +7,7 @@ use crate::common::tempdir;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use unitcoder::engine::{Completion, EngineError, Generator, Prompt, Request, Scripted};
-use unitcoder::pipeline::emit;
+use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::record::AttemptKind;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
@@ -91,6 +91,12 @@ fn cases() -> BTreeMap<&'static str, Case> {
             polish: "",
         },
     );
+    m.insert("arity", Case {
+        src: "def arity(x):\n    z = math.floor(x)\n    z += 1\n    return z\n",
+        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n    def test_b(self):\n        self.assertEqual(NAME(2.5, 1), 4)\n",
+        fixes: &[],
+        polish: "",
+    });
     m.insert("undocumented", Case {
         src: "def undocumented(x):\n    y = math.floor(x)\n    return y + 1\n",
         tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(undocumented(2.5), 3)\n        self.assertIsNone(undocumented.__doc__)\n",
@@ -134,7 +140,9 @@ fn scripted() -> Scripted {
             return "I cannot help".into();
         };
         if text.contains("Write unit tests") {
-            let tests = sampled_tests(name).map_or(case.tests, |s| s[sample.min(2)]);
+            // The greedy request is sample 0; the sampled one (temperature > 0) brings samples 1 and 2.
+            let k = if r.params.temperature > 0.0 { sample + 1 } else { sample };
+            let tests = sampled_tests(name).map_or(case.tests, |s| s[k.min(2)]);
             if !tests.starts_with("import") {
                 return tests.to_string();
             }
@@ -211,7 +219,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let dir = RunDir::new(&s.root.join("run"));
     let gen = scripted();
     let t = synthesize(s.records.clone(), &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
-    assert_eq!(t.finished, 9);
+    assert_eq!(t.finished, 10);
     let (acc, rej) = read(&dir);
     let by = |v: &[Record], n: &str| v.iter().find(|r| r.function.name == n).cloned();
     let reason = |n: &str| by(&rej, n).and_then(|r| r.rejected).map(|j| j.reason);
@@ -251,6 +259,14 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     aside.sort();
     assert_eq!(aside, [(1, "vacuous_tests".to_string()), (2, "no_tests_extracted".to_string())]);
 
+    // A test calling the function with the wrong arguments errors in the tests' own code: it is cut
+    // as broken, and the original passes the rest as written.
+    let arity = by(&acc, "arity").expect("arity accepted without its broken test");
+    let t = arity.tests.as_ref().unwrap();
+    assert_eq!(t.dropped, ["TestCases.test_b"]);
+    assert!(t.code.contains("test_a") && !t.code.contains("test_b"), "{}", t.code);
+    assert!(arity.verified.as_ref().unwrap().original_passed);
+
     assert_eq!(reason("hollow").as_deref(), Some("vacuous_tests"), "passes with the body stubbed");
     assert_eq!(reason("silent").as_deref(), Some("vacuous_tests"), "no assertion executed");
     assert_eq!(reason("resigned").as_deref(), Some("signature_changed"));
@@ -258,10 +274,10 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
-    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (9, 5, 1));
+    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (10, 6, 1));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
     assert_eq!(stats.pass_by_round.get(&1), Some(&1));
-    assert_eq!(stats.pass_by_round.get(&0), Some(&3));
+    assert_eq!(stats.pass_by_round.get(&0), Some(&4));
     assert!(stats.failures.get("assertion").copied().unwrap_or(0) >= 3, "{:?}", stats.failures);
     let dpo = std::fs::read_to_string(dir.dataset().join("dpo.jsonl")).unwrap();
     assert_eq!(dpo.lines().count(), 2, "only `fixed` and `stubborn` have a failing attempt and a fix");
@@ -316,7 +332,7 @@ fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
     let err = synthesize(s.records.clone(), &crashing, &sandbox(), &settings(), &dir, &Silent);
     assert!(err.is_err());
     let partial = outcome(&dir);
-    assert!(!partial.is_empty() && partial.len() < 9, "{partial:?}");
+    assert!(!partial.is_empty() && partial.len() < 10, "{partial:?}");
     let cached_calls = crashing.inner.calls().len();
 
     let second = scripted();
@@ -354,8 +370,8 @@ fn sharded_runs_merge_to_the_unsharded_result() {
         shards.push(dir);
     }
     let merged = RunDir::new(&s.root.join("merged"));
-    emit::merge(&shards, &merged).unwrap();
+    emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
     // Merging twice adds nothing.
-    emit::merge(&shards, &merged).unwrap();
+    emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
     assert_eq!(outcome(&merged), outcome(&full));
 }

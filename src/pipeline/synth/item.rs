@@ -58,12 +58,25 @@ pub(super) struct Item {
     /// The first tried suite that the original fails with assertions executed, and its feedback:
     /// the fix rounds start from it when no suite passes as written.
     fallback: Option<(Tests, String)>,
+    /// Every suite taken as a candidate, so a repeated sample is not run twice.
+    seen_tests: Vec<String>,
+    /// Whether the sampled tests suites were asked for.
+    resampled: bool,
 }
 
 impl Item {
     pub fn new(rec: Record) -> Item {
         let failing = rec.function.code.clone();
-        Item { rec, outstanding: 0, feedback: String::new(), failing, candidates: Default::default(), fallback: None }
+        Item {
+            rec,
+            outstanding: 0,
+            feedback: String::new(),
+            failing,
+            candidates: Default::default(),
+            fallback: None,
+            seen_tests: Vec::new(),
+            resampled: false,
+        }
     }
 
     fn request(&self, ctx: &Ctx, t: Template, round: u32, ctx_vars: minijinja::Value) -> Action {
@@ -75,12 +88,12 @@ impl Item {
             Prompt::Text(format!("{text}\n\n```python\n"))
         };
         let fix = t == Template::Fix;
-        let tests_n = if t == Template::Tests { ctx.settings.tests_samples.max(1) } else { 1 };
-        // One tests suite is asked for greedily; several are sampled so they differ.
+        // The first tests suite is the greedy one; when it is not kept, round 1 samples the others.
+        let resample = t == Template::Tests && round > 0;
         let (n, temperature, top_p) = if fix {
             (ctx.settings.samples.max(1), ctx.settings.temperature, ctx.settings.top_p)
-        } else if tests_n > 1 {
-            (tests_n, ctx.settings.tests_temperature, ctx.settings.top_p)
+        } else if resample {
+            (ctx.settings.tests_samples.saturating_sub(1).max(1), ctx.settings.tests_temperature, ctx.settings.top_p)
         } else {
             (1, 0.0, 1.0)
         };
@@ -132,7 +145,8 @@ impl Item {
             Template::Tests => {
                 let replies: Vec<(String, u64)> =
                     replies.iter().map(|c| (text(c), c.generated_tokens as u64)).collect();
-                self.take_test_samples(replies);
+                // Sample 0 is the greedy suite (round 0); the sampled ones (round 1) follow it.
+                self.take_test_samples(replies, if round == 0 { 0 } else { 1 });
                 self.next_tests(ctx)
             }
             Template::Fix => {
@@ -180,15 +194,16 @@ impl Item {
 
     /// Turns the tests replies into candidate suites, setting aside (with their tokens) the ones
     /// with no tests, tests that never call the function, and repeats of an earlier sample.
-    fn take_test_samples(&mut self, replies: Vec<(String, u64)>) {
+    fn take_test_samples(&mut self, replies: Vec<(String, u64)>, first: u32) {
         let name = self.rec.function.name.clone();
         for (i, (reply, tokens)) in replies.into_iter().enumerate() {
-            let sample = i as u32;
+            let sample = first + i as u32;
             let (reason, code) = match code::tests_from_code(&code::extract_code(&reply), &name) {
                 None => ("no_tests_extracted", reply),
                 Some(t) if !code::calls_function(&t, &name) => ("tests_do_not_call_function", t),
-                Some(t) if self.candidates.iter().any(|c| c.1 == t) => ("repeated_sample", t),
+                Some(t) if self.seen_tests.contains(&t) => ("repeated_sample", t),
                 Some(t) => {
+                    self.seen_tests.push(t.clone());
                     self.candidates.push_back((sample, t, tokens));
                     continue;
                 }
@@ -214,6 +229,7 @@ impl Item {
                 prompt_hash: ctx.settings.prompts.hash(Template::Tests),
                 tokens,
                 sample,
+                dropped: Vec::new(),
             });
             return vec![Action::Execute(Exec {
                 kind: AttemptKind::Original,
@@ -222,6 +238,14 @@ impl Item {
                 program: self.rec.function.code.clone(),
                 tokens: 0,
             })];
+        }
+        if !self.resampled && ctx.settings.tests_samples > 1 {
+            self.resampled = true;
+            let f = &self.rec.function;
+            let vars = minijinja::context! {
+                code => f.code.trim(), name => f.name, packages => f.packages,
+            };
+            return vec![self.request(ctx, Template::Tests, 1, vars)];
         }
         if let Some((tests, feedback)) = self.fallback.take() {
             self.rec.tests = Some(tests);
@@ -252,6 +276,37 @@ impl Item {
             }
         }
         vec![Action::Finish]
+    }
+
+    /// A test function that errors in the tests' own code (the innermost frame is in the tests: a
+    /// call with the wrong number of arguments, an undefined name) is a broken test, not evidence
+    /// against the function: such functions are cut and the original runs again against the rest.
+    /// Failed assertions and errors raised inside the function stay; they are what the fix rounds
+    /// are for. `None` when nothing is cut (or nothing would remain).
+    fn drop_broken_tests(&mut self) -> Option<Vec<Action>> {
+        let verdict = &self.rec.attempts.last()?.verdict;
+        let broken: Vec<String> = verdict
+            .tests
+            .iter()
+            .filter(|t| {
+                t.status == TestStatus::Error && t.message.as_deref().is_some_and(|m| m.contains(" (tests line "))
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        if broken.is_empty() {
+            return None;
+        }
+        let tests = self.rec.tests.as_mut()?;
+        tests.code = code::without_tests(&tests.code, &broken)?;
+        tests.dropped.extend(broken);
+        let sample = tests.sample;
+        Some(vec![Action::Execute(Exec {
+            kind: AttemptKind::Original,
+            round: 0,
+            sample,
+            program: self.rec.function.code.clone(),
+            tokens: 0,
+        })])
     }
 
     /// Sets the tests suite just tried aside for `reason`, keeping its tokens in the statistics. The
@@ -379,6 +434,9 @@ impl Item {
                 self.next_tests(ctx)
             }
             AttemptKind::Original => {
+                if let Some(actions) = self.drop_broken_tests() {
+                    return actions;
+                }
                 if self.fallback.is_none() {
                     self.fallback = self.rec.tests.clone().map(|t| (t, feedback));
                 } else {

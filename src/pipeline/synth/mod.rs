@@ -29,8 +29,9 @@ pub struct SynthSettings {
     pub rounds: u32,
     /// Fix samples per round (default 3).
     pub samples: u32,
-    /// Tests suites drawn per function (1: one greedy suite). The first suite the original passes
-    /// without being vacuous is kept; failing ones wait as the fix rounds' starting point.
+    /// Tests suites drawn per function: a greedy one, then (when it is not kept) the others sampled
+    /// in one request. The first suite the original passes without being vacuous is kept; the first
+    /// failing one is the fix rounds' starting point.
     pub tests_samples: u32,
     /// Temperature of the tests samples when more than one is drawn.
     pub tests_temperature: f32,
@@ -58,8 +59,8 @@ impl Default for SynthSettings {
         SynthSettings {
             rounds: 3,
             samples: 3,
-            // A 135M model's greedy suite is often vacuous or wrong; three sampled suites give the
-            // original function three chances to meet meaningful tests.
+            // A 135M model's greedy suite is often vacuous or wrong; two more sampled suites give the
+            // original function more chances to meet meaningful tests.
             tests_samples: 3,
             tests_temperature: 0.7,
             seed: 0,
