@@ -16,4 +16,5 @@ mod retrieve;
 mod sandbox;
 mod synth;
 mod synth_e2e;
+mod synth_emit;
 mod tokenizer;

@@ -132,7 +132,7 @@ fn prompt_text(r: &Request) -> String {
 /// The scripted model: finds the function a prompt is about and answers per template. A fix round
 /// is recognized from the prompt (it shows the previous round's first failing sample), so answers do
 /// not depend on call order or on which calls a resumed run takes from the cache.
-fn scripted() -> Scripted {
+pub(crate) fn scripted() -> Scripted {
     let cases = cases();
     Scripted::new(move |r, sample| {
         let text = prompt_text(r);
@@ -161,14 +161,14 @@ fn scripted() -> Scripted {
     })
 }
 
-fn write_corpus(dir: &Path) {
+pub(crate) fn write_corpus(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, case) in cases() {
         std::fs::write(dir.join(format!("{name}.py")), format!("import math\n\n\n{}", case.src)).unwrap();
     }
 }
 
-fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
+pub(crate) fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
     let mut s = RetrieveSettings::new(vec![corpus.to_path_buf()]);
     s.packages = Packages::load(packages).unwrap();
     s.shard = shard;
@@ -181,29 +181,29 @@ fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
     out
 }
 
-fn settings() -> SynthSettings {
+pub(crate) fn settings() -> SynthSettings {
     SynthSettings { rounds: 3, samples: 2, batch: 3, ..SynthSettings::default() }
 }
 
-fn sandbox() -> Sandbox {
+pub(crate) fn sandbox() -> Sandbox {
     Sandbox::new(SandboxConfig { jobs: 2, preload: Vec::new(), ..SandboxConfig::default() })
         .expect("the sandbox needs python3")
 }
 
-fn read(dir: &RunDir) -> (Vec<Record>, Vec<Record>) {
+pub(crate) fn read(dir: &RunDir) -> (Vec<Record>, Vec<Record>) {
     let lines = |p: std::path::PathBuf| -> Vec<Record> {
         std::fs::read_to_string(p).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
     (lines(dir.records()), lines(dir.rejected()))
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _tmp: tempfile::TempDir,
-    root: std::path::PathBuf,
-    records: Vec<Record>,
+    pub(crate) root: std::path::PathBuf,
+    pub(crate) records: Vec<Record>,
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     let tmp = tempdir();
     let root = tmp.path().to_path_buf();
     write_corpus(&root.join("corpus"));
@@ -290,9 +290,9 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
 /// A generator that fails, like a crash in the middle of a run, at its first call after `dir` holds
 /// two finished records.
-struct Crashing {
-    inner: Scripted,
-    dir: RunDir,
+pub(crate) struct Crashing {
+    pub(crate) inner: Scripted,
+    pub(crate) dir: RunDir,
 }
 
 impl Generator for Crashing {
@@ -311,7 +311,7 @@ impl Generator for Crashing {
     }
 }
 
-fn outcome(dir: &RunDir) -> BTreeMap<String, Option<String>> {
+pub(crate) fn outcome(dir: &RunDir) -> BTreeMap<String, Option<String>> {
     let (acc, rej) = read(dir);
     let mut ids = BTreeMap::new();
     for r in acc.iter().chain(rej.iter()) {

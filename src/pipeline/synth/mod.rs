@@ -52,6 +52,9 @@ pub struct SynthSettings {
     pub prompts: Prompts,
     /// Most characters of failing-test output put in a fix prompt.
     pub feedback_chars: usize,
+    /// Seconds between the snapshots of the run's timings in `timings.jsonl` (a killed run keeps
+    /// its numbers up to the last one).
+    pub checkpoint_s: f64,
 }
 
 impl Default for SynthSettings {
@@ -73,6 +76,7 @@ impl Default for SynthSettings {
             batch: 8,
             prompts: Prompts::embedded(),
             feedback_chars: 1500,
+            checkpoint_s: 10.0,
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where one run's time went. A run appends a snapshot of its timings to `timings.jsonl` every
-/// [`CHECKPOINT_S`] seconds and a last one when it ends, all with the same `run` id; the statistics
+/// [`SynthSettings::checkpoint_s`] seconds and a last one when it ends, all with the same `run` id; the statistics
 /// take the last line of each run, so a killed run keeps its numbers up to its last snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunTimings {
@@ -52,8 +52,6 @@ fn yes() -> bool {
     true
 }
 
-/// Seconds between timings snapshots.
-pub const CHECKPOINT_S: f64 = 10.0;
 /// Least seconds between refreshes of `stats.json` during a run; a refresh reads the record files,
 /// so the gap also grows to 20 times what the last refresh took.
 const STATS_EVERY_S: f64 = 60.0;
@@ -193,7 +191,7 @@ impl Run<'_> {
 
     /// Takes a timings snapshot and refreshes `stats.json` when they are due.
     fn checkpoint(&mut self) -> Result<(), SynthError> {
-        if self.last_snapshot.elapsed().as_secs_f64() >= CHECKPOINT_S {
+        if self.last_snapshot.elapsed().as_secs_f64() >= self.ctx.settings.checkpoint_s {
             self.snapshot()?;
         }
         if Instant::now() >= self.next_stats {
