@@ -1,10 +1,11 @@
-//! `unitcoder merge`: joins the run directories of `synth --shard i/N` runs into one (records
-//! deduplicated by id), and rebuilds its dataset formats and statistics.
+//! `unitcoder merge`: joins the run directories of `synth --shard i/N` runs into one, deduplicating
+//! again across shards (same id, exact and near duplicates), and rebuilds its dataset formats and
+//! statistics.
 
 use super::Outcome;
 use clap::Args;
 use std::path::PathBuf;
-use unitcoder::pipeline::emit;
+use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::synth::RunDir;
 
 /// Arguments of `unitcoder merge`.
@@ -16,6 +17,9 @@ pub struct MergeArgs {
     /// The merged run directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// File formats of the derived dataset files (comma-separated): jsonl, jsonl.gz, parquet.
+    #[arg(long, value_delimiter = ',', default_value = "jsonl")]
+    pub format: Vec<Format>,
 }
 
 /// Runs `unitcoder merge`.
@@ -27,7 +31,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
         }
     }
     let shards: Vec<RunDir> = args.shards.iter().map(|s| RunDir::new(s)).collect();
-    let stats = emit::merge(&shards, &RunDir::new(&args.out))?;
+    let (stats, c) = emit::merge(&shards, &RunDir::new(&args.out), &args.format)?;
+    println!(
+        "merged {} shards: {} records read, {} with a repeated id, {} exact and {} near duplicates dropped, {} kept",
+        c.shards, c.read, c.same_id, c.exact_duplicates, c.near_duplicates, c.kept
+    );
     print!("{}", stats.funnel_text());
     println!("wrote {}", args.out.display());
     Ok(Outcome::Success)

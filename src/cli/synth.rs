@@ -13,7 +13,7 @@ use std::sync::Arc;
 use unitcoder::engine::chat_template::ChatTemplate;
 use unitcoder::engine::codec::{ChatRenderer, TokCodec};
 use unitcoder::engine::{Engine, EngineError, EngineOptions, Message};
-use unitcoder::pipeline::emit;
+use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
@@ -40,6 +40,18 @@ pub struct SynthArgs {
     /// Process at most N retrieved functions.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// How --limit chooses its N functions: `testable` ranks up to 20·N retrieved functions by how
+    /// testable they look (public, plain-data parameters, pure modules, short) and keeps the best N;
+    /// `first` keeps the first N in corpus order.
+    #[arg(long, value_enum, default_value = "testable")]
+    pub pick: Pick,
+    /// Tests suites per function: a greedy one, then the rest sampled if it is not kept; the first
+    /// one the original passes without being vacuous is kept (1: the greedy suite only).
+    #[arg(long, default_value_t = 3)]
+    pub tests_samples: u32,
+    /// Temperature of the tests samples after the first, greedy, one.
+    #[arg(long, default_value_t = 0.7)]
+    pub tests_temperature: f32,
     /// Seed of the fix sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -74,10 +86,26 @@ pub struct SynthArgs {
     /// The Python that runs the sandbox (and whose standard library is the default corpus).
     #[arg(long, default_value = "python3")]
     pub python: String,
+    /// File formats of the derived dataset files (comma-separated): jsonl, jsonl.gz, parquet. They
+    /// are rebuilt from the record journal at the end of every run and resume.
+    #[arg(long, value_delimiter = ',', default_value = "jsonl")]
+    pub format: Vec<Format>,
     /// The run directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
+
+/// How `--limit` picks functions.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The most testable-looking of up to 20·N retrieved functions.
+    Testable,
+    /// The first N in corpus order.
+    First,
+}
+
+/// How many retrieved functions per requested one `--pick testable` ranks.
+const PICK_WINDOW: u64 = 20;
 
 /// Renders chat prompts with a model's template (the generation prompt appended).
 struct Renderer(ChatTemplate);
@@ -113,7 +141,10 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
     }
-    s.limit = args.limit;
+    s.limit = match args.pick {
+        Pick::Testable => args.limit.map(|n| n.saturating_mul(PICK_WINDOW)),
+        Pick::First => args.limit,
+    };
     s.shard = args.shard.unwrap_or(Shard::ALL);
     Ok(s)
 }
@@ -123,6 +154,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let settings = SynthSettings {
         rounds: args.rounds,
         samples: args.samples,
+        tests_samples: args.tests_samples,
+        tests_temperature: args.tests_temperature,
         seed: args.seed,
         max_tokens: args.max_tokens,
         temperature: args.temperature,
@@ -139,6 +172,17 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         records.push(r);
         Ok(())
     })?;
+    let mut rjson = serde_json::to_value(&rstats).ok();
+    if let (Pick::Testable, Some(n)) = (args.pick, args.limit) {
+        let candidates = records.len();
+        records = retrieve::pick(records, n as usize);
+        if let Some(serde_json::Value::Object(m)) = &mut rjson {
+            m.insert(
+                "picked".into(),
+                serde_json::json!({"by": "testable", "candidates": candidates, "kept": records.len()}),
+            );
+        }
+    }
     let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
@@ -146,14 +190,21 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let sandbox = Sandbox::new(config).context("starting the sandbox")?;
     let engine = load_model(&args.model, &args.device, args.max_batch, &bars)?;
     let dir = RunDir::new(&args.out);
+    // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    emit::write_stats(&dir, rjson.clone())?;
     let result = synthesize(records, &engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
-    let stats = emit::finalize(&dir, serde_json::to_value(&rstats).ok());
+    let stats = emit::finalize_as(&dir, rjson, &args.format);
     let timings = result.with_context(|| {
         format!("synth stopped; finished records are kept in {} (rerun the same command to resume)", args.out.display())
     })?;
     let stats = stats?;
     print!("{}", stats.funnel_text());
+    println!(
+        "all runs: {} tokens, {:.0} tokens and {:.1} s per accepted program; the model waited on the sandbox {:.1} s of {:.1} s",
+        stats.tokens, stats.tokens_per_accepted, stats.seconds_per_accepted, stats.timings.model_waited_s, stats.timings.wall_s
+    );
     println!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
         timings.wall_s, timings.finished, timings.skipped_done, timings.model_s, timings.model_waited_s

@@ -154,6 +154,55 @@ fn tests_whole(code: &str, function: &str) -> Option<String> {
     Some(if imported { body } else { format!("import unittest\n\n{body}") })
 }
 
+/// `tests` without the test functions named in `names` (`Class.method` for methods of a
+/// `TestCase` class, `name` for top-level functions); `None` when no test method would remain in a
+/// `TestCase` class, or the code does not parse.
+pub fn without_tests(tests: &str, names: &[String]) -> Option<String> {
+    let tree = parse(tests)?;
+    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut remaining = 0;
+    let def_name = |n: Node<'_>| {
+        let inner = if n.kind() == "decorated_definition" { n.child_by_field_name("definition")? } else { n };
+        (inner.kind() == "function_definition").then(|| inner.child_by_field_name("name").map(|x| text(x, tests)))?
+    };
+    for (outer, def) in top_level(tree.root_node()) {
+        if let Some(name) = def_name(outer) {
+            if names.iter().any(|n| n == name) {
+                cut.push(outer.byte_range());
+            }
+            continue;
+        }
+        let is_case = def.kind() == "class_definition"
+            && def.child_by_field_name("superclasses").is_some_and(|s| text(s, tests).contains("TestCase"));
+        let (Some(class), Some(body)) = (def.child_by_field_name("name"), def.child_by_field_name("body")) else {
+            continue;
+        };
+        let mut c = body.walk();
+        for m in body.named_children(&mut c) {
+            let Some(method) = def_name(m) else { continue };
+            if names.iter().any(|n| *n == format!("{}.{method}", text(class, tests))) {
+                cut.push(m.byte_range());
+            } else if is_case && method.starts_with("test") {
+                remaining += 1;
+            }
+        }
+    }
+    if remaining == 0 {
+        return None;
+    }
+    let mut out = String::new();
+    let mut at = 0;
+    for r in cut {
+        // Cut whole lines: from the start of the definition's line to the end of its last line.
+        let start = tests[..r.start].rfind('\n').map_or(0, |i| i + 1);
+        let end = tests[r.end..].find('\n').map_or(tests.len(), |i| r.end + i + 1);
+        out.push_str(&tests[at..start.max(at)]);
+        at = end.max(at);
+    }
+    out.push_str(&tests[at..]);
+    Some(out)
+}
+
 /// Whether `tests` call the function `name` anywhere (tests of some other function, such as a
 /// prompt's example copied back, check nothing about it).
 pub fn calls_function(tests: &str, name: &str) -> bool {
@@ -334,6 +383,17 @@ mod tests {
         let with =
             "from unittest import TestCase\nclass T(TestCase):\n    def test_a(self):\n        self.assertTrue(f(1))\n";
         assert!(!tests_from_code(with, "f").unwrap().contains("import unittest\n"));
+    }
+
+    #[test]
+    fn named_test_functions_are_cut_and_an_empty_case_is_none() {
+        let t = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n\n    def test_b(self):\n        self.assertEqual(f(1, 2), 3)\n\ndef test_c():\n    self.assertEqual(x, 1)\n";
+        let names = vec!["TestCases.test_b".to_string(), "test_c".to_string()];
+        let cut = without_tests(t, &names).unwrap();
+        assert_eq!(cut, "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n\n\n");
+        assert!(tests_from_code(&cut, "f").is_some(), "still a test class: {cut}");
+        let all = vec!["TestCases.test_a".to_string(), "TestCases.test_b".to_string()];
+        assert_eq!(without_tests(t, &all), None);
     }
 
     #[test]

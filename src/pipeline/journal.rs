@@ -49,23 +49,24 @@ impl Journal {
             file.set_len(complete as u64).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        let mut items = Vec::new();
-        let text = String::from_utf8_lossy(&bytes[..complete]);
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let item = serde_json::from_str(line).map_err(|e| JournalError::Line {
-                path: path.to_path_buf(),
-                line: i + 1,
-                problem: e.to_string(),
-            })?;
-            items.push(item);
-        }
+        let items = parse_lines(path, &bytes[..complete])?;
         let mut file = file;
         use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
         Ok((Journal { path: path.to_path_buf(), file }, items))
+    }
+
+    /// The complete lines of `path` parsed as `T`, without opening it for writing: a torn last line
+    /// (a write in progress, or one a crash cut) is left alone and not returned. A missing file has
+    /// no lines.
+    pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, JournalError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(JournalError::Io { path: path.to_path_buf(), source }),
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        parse_lines(path, &bytes[..complete])
     }
 
     /// Appends `item` as one line and syncs it to disk.
@@ -81,6 +82,24 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Parses complete JSONL `bytes` of `path`, naming the line of any bad one.
+fn parse_lines<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>, JournalError> {
+    let mut items = Vec::new();
+    let text = String::from_utf8_lossy(bytes);
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str(line).map_err(|e| JournalError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            problem: e.to_string(),
+        })?;
+        items.push(item);
+    }
+    Ok(items)
 }
 
 /// A content-addressed cache on top of a [`Journal`]: `{"k": key, "v": value}` lines.

@@ -94,16 +94,27 @@ pub struct Tests {
     pub model: String,
     /// Hash of the prompt template used.
     pub prompt_hash: String,
-    /// Tokens generated to write them.
+    /// Tokens generated to write them (0 when they were set aside in the end: those tokens are
+    /// counted with the [`Discarded`] entry).
     #[serde(default)]
     pub tokens: u64,
+    /// Which sample of the tests request they are (several are drawn; the first suite that the
+    /// original passes without being vacuous is kept).
+    #[serde(default)]
+    pub sample: u32,
+    /// Test functions cut from the model's suite as broken: they raised an error in the tests' own
+    /// code (a call with the wrong arguments, an undefined name), which says nothing about the
+    /// function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// Where an attempt's code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptKind {
-    /// The model's tests reply (only ever a [`Discarded`] entry: a reply with no tests in it).
+    /// The model's tests reply (only ever a [`Discarded`] entry: a reply with no usable tests, or a
+    /// tests sample that was not kept).
     Tests,
     /// The function as retrieved.
     Original,
@@ -122,7 +133,8 @@ pub struct Attempt {
     pub kind: AttemptKind,
     /// Fix round (0 for the original).
     pub round: u32,
-    /// Sample index within the round.
+    /// Sample index within the round; for the original (and its vacuity check) in round 0, the
+    /// tests sample it ran against.
     pub sample: u32,
     /// The program run.
     pub code: String,

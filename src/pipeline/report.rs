@@ -101,24 +101,51 @@ pub fn markdown(s: &SynthStats) -> String {
             .collect(),
     );
     let t = &s.timings;
+    let n = s.funnel.iter().find(|f| f.step == "accepted").map_or(0, |f| f.count);
+    let per = |x: f64| if n == 0 { "n/a".to_string() } else { format!("{:.1}", x / n as f64) };
+    let pct = |x: f64| if t.wall_s > 0.0 { format!("{:.0}%", 100.0 * x / t.wall_s) } else { "n/a".into() };
     let _ = write!(
         out,
-        "## Cost\n\n- runs: {}\n- wall: {:.1} s; model busy {:.1} s; model waited on the sandbox {:.1} s; \
-         sandbox workers idle waiting for the model {:.1} s (summed)\n- tokens: {} ({:.0} per accepted \
-         program); {:.1} s per accepted program\n- model calls: {} ({} from cache); executions: {} ({} from cache)\n",
+        "## Cost\n\n- runs: {} ({})\n- wall: {:.1} s; model busy {:.1} s ({}); **the model waited on the sandbox \
+         {:.1} s ({})**; sandbox workers idle waiting for the model {:.1} s (summed over workers)\n- tokens \
+         generated: {}; **per accepted program: {} tokens, {} s wall, {} s of model time**\n- model calls: {} \
+         ({} from cache); executions: {} ({} from cache)\n",
         s.runs,
+        if t.ended {
+            "all ended"
+        } else {
+            "one was killed or is still running: its figures are from its last snapshot"
+        },
         t.wall_s,
         t.model_s,
+        pct(t.model_s),
         t.model_waited_s,
+        pct(t.model_waited_s),
         t.sandbox_idle_s,
         s.tokens,
-        s.tokens_per_accepted,
-        s.seconds_per_accepted,
+        per(s.tokens as f64),
+        per(t.wall_s),
+        per(t.model_s),
         t.model_calls,
         t.model_calls_cached,
         t.executions,
         t.executions_cached
     );
+    if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
+        let _ = write!(
+            out,
+            "\n## Input\n\n{} functions picked as the most testable-looking of {} retrieved (`--pick testable`).\n",
+            p["kept"], p["candidates"]
+        );
+    }
+    if let Some(m) = &s.merge {
+        let _ = write!(
+            out,
+            "\n## Merge\n\n{} shards, {} records read: {} with a repeated id, {} exact and {} near duplicates \
+             dropped across shards ([merge_duplicates.jsonl](merge_duplicates.jsonl)), {} kept.\n",
+            m["shards"], m["read"], m["same_id"], m["exact_duplicates"], m["near_duplicates"], m["kept"]
+        );
+    }
     out
 }
 
@@ -139,4 +166,32 @@ pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
     let rounds: Vec<(String, u64)> = s.pass_by_round.iter().map(|(r, c)| (format!("round {r}"), *c)).collect();
     bar_chart(&dir.root.join("pass_by_round.svg"), "Accepted by round", &rounds)?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::stats::Step;
+
+    #[test]
+    fn cost_section_gives_per_accepted_figures_and_the_model_wait() {
+        let mut s = SynthStats {
+            funnel: vec![Step { step: "accepted".into(), count: 2 }],
+            tokens: 300,
+            runs: 2,
+            merge: Some(serde_json::json!({"shards": 3, "read": 9, "same_id": 0, "exact_duplicates": 1,
+                                           "near_duplicates": 1, "kept": 7})),
+            ..SynthStats::default()
+        };
+        s.timings.wall_s = 10.0;
+        s.timings.model_s = 6.0;
+        s.timings.model_waited_s = 2.0;
+        let md = markdown(&s);
+        assert!(md.contains("per accepted program: 150.0 tokens, 5.0 s wall, 3.0 s of model time"), "{md}");
+        assert!(md.contains("the model waited on the sandbox 2.0 s (20%)"), "{md}");
+        assert!(md.contains("one was killed or is still running"), "{md}");
+        assert!(md.contains("1 exact and 1 near duplicates dropped"), "{md}");
+        s.timings.ended = true;
+        assert!(markdown(&s).contains("(all ended)"));
+    }
 }

@@ -55,6 +55,26 @@ pub struct SynthStats {
     /// The retrieve stage's own counts, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrieve: Option<serde_json::Value>,
+    /// What `unitcoder merge` joined and dropped as duplicates across shards, for a merged run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<serde_json::Value>,
+}
+
+/// The last line of each run in `timings` (a run writes snapshots as it goes), in order of first
+/// appearance; lines without a run id are each a run of their own.
+pub fn last_of_each_run(timings: &[RunTimings]) -> Vec<&RunTimings> {
+    let mut out: Vec<&RunTimings> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for t in timings {
+        match at.get(t.run.as_str()) {
+            Some(&i) if !t.run.is_empty() => out[i] = t,
+            _ => {
+                at.insert(&t.run, out.len());
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 /// The failure class of a verdict that is not a pass.
@@ -119,7 +139,7 @@ impl SynthStats {
             }
             s.tokens += r.tests.as_ref().map_or(0, |t| t.tokens);
         }
-        for t in timings {
+        for t in last_of_each_run(timings) {
             let s = &mut s.timings;
             s.wall_s += t.wall_s;
             s.model_s += t.model_s;
@@ -133,7 +153,9 @@ impl SynthStats {
             s.finished += t.finished;
             s.skipped_done += t.skipped_done;
         }
-        s.runs = timings.len() as u64;
+        s.runs = last_of_each_run(timings).len() as u64;
+        // In the sum, `ended` says whether every run ended (false: one was killed or is running).
+        s.timings.ended = last_of_each_run(timings).iter().all(|t| t.ended);
         let n = accepted.len().max(1) as f64;
         s.tokens_per_accepted = s.tokens as f64 / n;
         s.seconds_per_accepted = s.timings.wall_s / n;

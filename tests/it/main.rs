@@ -18,4 +18,5 @@ mod retrieve;
 mod sandbox;
 mod synth;
 mod synth_e2e;
+mod synth_emit;
 mod tokenizer;

@@ -7,7 +7,8 @@ use crate::common::tempdir;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use unitcoder::engine::{Completion, EngineError, Generator, Prompt, Request, Scripted};
-use unitcoder::pipeline::emit;
+use unitcoder::pipeline::emit::{self, Format};
+use unitcoder::pipeline::record::AttemptKind;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
 use unitcoder::pipeline::Record;
@@ -77,6 +78,25 @@ fn cases() -> BTreeMap<&'static str, Case> {
         fixes: &[&["def cheat(x):\n    if x == 7.5:\n        return 42\n    return math.floor(x)\n"]],
         polish: "",
     });
+    m.insert(
+        "picky",
+        Case { src: "def picky(x):\n    y = math.floor(x)\n    return y + 1\n", tests: "", fixes: &[], polish: "" },
+    );
+    m.insert(
+        "stubborn",
+        Case {
+            src: "def stubborn(x):\n    y = math.floor(x)\n    return y - 1\n",
+            tests: "",
+            fixes: &[&["def stubborn(x):\n    y = math.floor(x)\n    return y + 1\n"]],
+            polish: "",
+        },
+    );
+    m.insert("arity", Case {
+        src: "def arity(x):\n    z = math.floor(x)\n    z += 1\n    return z\n",
+        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n    def test_b(self):\n        self.assertEqual(NAME(2.5, 1), 4)\n",
+        fixes: &[],
+        polish: "",
+    });
     m.insert("undocumented", Case {
         src: "def undocumented(x):\n    y = math.floor(x)\n    return y + 1\n",
         tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(undocumented(2.5), 3)\n        self.assertIsNone(undocumented.__doc__)\n",
@@ -84,6 +104,22 @@ fn cases() -> BTreeMap<&'static str, Case> {
         polish: "```python\ndef undocumented(x):\n    \"\"\"Floor plus one.\"\"\"\n    y = math.floor(x)\n    return y + 1\n```",
     });
     m
+}
+
+/// Functions whose tests samples differ: the tests reply by sample index.
+fn sampled_tests(name: &str) -> Option<[&'static str; 3]> {
+    let hollow = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        try:\n            NAME(1.5)\n        except Exception:\n            pass\n        self.assertTrue(True)\n";
+    match name {
+        // No assertion; then a wrong expectation; then a suite the original passes.
+        "picky" => Some([
+            "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        NAME(1.5)\n",
+            "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 7)\n",
+            TESTS_PLUS_ONE,
+        ]),
+        // A suite the (wrong) original fails; one that passes even with the body stubbed; no code.
+        "stubborn" => Some([TESTS_PLUS_ONE, hollow, "I am not sure."]),
+        _ => None,
+    }
 }
 
 fn prompt_text(r: &Request) -> String {
@@ -96,7 +132,7 @@ fn prompt_text(r: &Request) -> String {
 /// The scripted model: finds the function a prompt is about and answers per template. A fix round
 /// is recognized from the prompt (it shows the previous round's first failing sample), so answers do
 /// not depend on call order or on which calls a resumed run takes from the cache.
-fn scripted() -> Scripted {
+pub(crate) fn scripted() -> Scripted {
     let cases = cases();
     Scripted::new(move |r, sample| {
         let text = prompt_text(r);
@@ -104,7 +140,13 @@ fn scripted() -> Scripted {
             return "I cannot help".into();
         };
         if text.contains("Write unit tests") {
-            return format!("Here are tests:\n```python\n{}```\n", case.tests.replace("NAME", name));
+            // The greedy request is sample 0; the sampled one (temperature > 0) brings samples 1 and 2.
+            let k = if r.params.temperature > 0.0 { sample + 1 } else { sample };
+            let tests = sampled_tests(name).map_or(case.tests, |s| s[k.min(2)]);
+            if !tests.starts_with("import") {
+                return tests.to_string();
+            }
+            return format!("Here are tests:\n```python\n{}```\n", tests.replace("NAME", name));
         }
         if text.contains("fails its unit tests") {
             let round = case.fixes.iter().take_while(|s| s.first().is_some_and(|f| text.contains(f.trim()))).count();
@@ -119,14 +161,14 @@ fn scripted() -> Scripted {
     })
 }
 
-fn write_corpus(dir: &Path) {
+pub(crate) fn write_corpus(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, case) in cases() {
         std::fs::write(dir.join(format!("{name}.py")), format!("import math\n\n\n{}", case.src)).unwrap();
     }
 }
 
-fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
+pub(crate) fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
     let mut s = RetrieveSettings::new(vec![corpus.to_path_buf()]);
     s.packages = Packages::load(packages).unwrap();
     s.shard = shard;
@@ -139,29 +181,29 @@ fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<Record> {
     out
 }
 
-fn settings() -> SynthSettings {
+pub(crate) fn settings() -> SynthSettings {
     SynthSettings { rounds: 3, samples: 2, batch: 3, ..SynthSettings::default() }
 }
 
-fn sandbox() -> Sandbox {
+pub(crate) fn sandbox() -> Sandbox {
     Sandbox::new(SandboxConfig { jobs: 2, preload: Vec::new(), ..SandboxConfig::default() })
         .expect("the sandbox needs python3")
 }
 
-fn read(dir: &RunDir) -> (Vec<Record>, Vec<Record>) {
+pub(crate) fn read(dir: &RunDir) -> (Vec<Record>, Vec<Record>) {
     let lines = |p: std::path::PathBuf| -> Vec<Record> {
         std::fs::read_to_string(p).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
     (lines(dir.records()), lines(dir.rejected()))
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _tmp: tempfile::TempDir,
-    root: std::path::PathBuf,
-    records: Vec<Record>,
+    pub(crate) root: std::path::PathBuf,
+    pub(crate) records: Vec<Record>,
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     let tmp = tempdir();
     let root = tmp.path().to_path_buf();
     write_corpus(&root.join("corpus"));
@@ -177,7 +219,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let dir = RunDir::new(&s.root.join("run"));
     let gen = scripted();
     let t = synthesize(s.records.clone(), &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
-    assert_eq!(t.finished, 7);
+    assert_eq!(t.finished, 10);
     let (acc, rej) = read(&dir);
     let by = |v: &[Record], n: &str| v.iter().find(|r| r.function.name == n).cloned();
     let reason = |n: &str| by(&rej, n).and_then(|r| r.rejected).map(|j| j.reason);
@@ -199,6 +241,32 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert!(und.polished.is_none());
     assert!(und.discarded.iter().any(|d| d.reason == "polish_regression"));
 
+    // Three tests samples: the first without assertions and the second failing are set aside, the
+    // third (which the original passes and the stubbed body fails) is kept.
+    let picky = by(&acc, "picky").expect("picky accepted with its third tests sample");
+    assert_eq!(picky.tests.as_ref().map(|t| t.sample), Some(2));
+    assert!(picky.verified.as_ref().unwrap().original_passed);
+    let set_aside = |r: &Record| -> Vec<(u32, String)> {
+        r.discarded.iter().filter(|d| d.kind == AttemptKind::Tests).map(|d| (d.sample, d.reason.clone())).collect()
+    };
+    assert_eq!(set_aside(&picky), [(0, "vacuous_tests".to_string()), (1, "original_failed".to_string())]);
+    // No sample passes: the fix rounds start from the first suite the original failed (sample 0),
+    // not from the stub-passing sample 1 nor the reply without code.
+    let stubborn = by(&acc, "stubborn").expect("stubborn fixed against its first tests sample");
+    assert_eq!(stubborn.tests.as_ref().map(|t| t.sample), Some(0));
+    assert_eq!(stubborn.verified.as_ref().map(|v| (v.round, v.original_passed)), Some((1, false)));
+    let mut aside = set_aside(&stubborn);
+    aside.sort();
+    assert_eq!(aside, [(1, "vacuous_tests".to_string()), (2, "no_tests_extracted".to_string())]);
+
+    // A test calling the function with the wrong arguments errors in the tests' own code: it is cut
+    // as broken, and the original passes the rest as written.
+    let arity = by(&acc, "arity").expect("arity accepted without its broken test");
+    let t = arity.tests.as_ref().unwrap();
+    assert_eq!(t.dropped, ["TestCases.test_b"]);
+    assert!(t.code.contains("test_a") && !t.code.contains("test_b"), "{}", t.code);
+    assert!(arity.verified.as_ref().unwrap().original_passed);
+
     assert_eq!(reason("hollow").as_deref(), Some("vacuous_tests"), "passes with the body stubbed");
     assert_eq!(reason("silent").as_deref(), Some("vacuous_tests"), "no assertion executed");
     assert_eq!(reason("resigned").as_deref(), Some("signature_changed"));
@@ -206,21 +274,25 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
-    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (7, 3, 1));
+    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (10, 6, 1));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
-    assert_eq!(stats.pass_by_round.get(&0), Some(&2));
+    assert_eq!(stats.pass_by_round.get(&1), Some(&1));
+    assert_eq!(stats.pass_by_round.get(&0), Some(&4));
     assert!(stats.failures.get("assertion").copied().unwrap_or(0) >= 3, "{:?}", stats.failures);
     let dpo = std::fs::read_to_string(dir.dataset().join("dpo.jsonl")).unwrap();
-    assert_eq!(dpo.lines().count(), 1, "only `fixed` has a failing attempt and a fix");
+    assert_eq!(dpo.lines().count(), 2, "only `fixed` and `stubborn` have a failing attempt and a fix");
+    let repair = std::fs::read_to_string(dir.dataset().join("repair.jsonl")).unwrap();
+    let stubborn_steps = repair.lines().filter(|l| l.contains("def stubborn")).count();
+    assert_eq!(stubborn_steps, 1, "only the original's failure against the kept tests is a repair step");
     let pc = std::fs::read_to_string(dir.dataset().join("prefix_completion.jsonl")).unwrap();
     assert!(pc.contains("Floor plus one") && pc.lines().count() == 1);
 }
 
 /// A generator that fails, like a crash in the middle of a run, at its first call after `dir` holds
 /// two finished records.
-struct Crashing {
-    inner: Scripted,
-    dir: RunDir,
+pub(crate) struct Crashing {
+    pub(crate) inner: Scripted,
+    pub(crate) dir: RunDir,
 }
 
 impl Generator for Crashing {
@@ -239,7 +311,7 @@ impl Generator for Crashing {
     }
 }
 
-fn outcome(dir: &RunDir) -> BTreeMap<String, Option<String>> {
+pub(crate) fn outcome(dir: &RunDir) -> BTreeMap<String, Option<String>> {
     let (acc, rej) = read(dir);
     let mut ids = BTreeMap::new();
     for r in acc.iter().chain(rej.iter()) {
@@ -260,7 +332,7 @@ fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
     let err = synthesize(s.records.clone(), &crashing, &sandbox(), &settings(), &dir, &Silent);
     assert!(err.is_err());
     let partial = outcome(&dir);
-    assert!(!partial.is_empty() && partial.len() < 7, "{partial:?}");
+    assert!(!partial.is_empty() && partial.len() < 10, "{partial:?}");
     let cached_calls = crashing.inner.calls().len();
 
     let second = scripted();
@@ -298,8 +370,8 @@ fn sharded_runs_merge_to_the_unsharded_result() {
         shards.push(dir);
     }
     let merged = RunDir::new(&s.root.join("merged"));
-    emit::merge(&shards, &merged).unwrap();
+    emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
     // Merging twice adds nothing.
-    emit::merge(&shards, &merged).unwrap();
+    emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
     assert_eq!(outcome(&merged), outcome(&full));
 }

@@ -53,12 +53,30 @@ pub(super) struct Item {
     feedback: String,
     /// The program the next fix round starts from.
     failing: String,
+    /// Tests samples not tried yet: (sample, tests, tokens), in sample order.
+    candidates: std::collections::VecDeque<(u32, String, u64)>,
+    /// The first tried suite that the original fails with assertions executed, and its feedback:
+    /// the fix rounds start from it when no suite passes as written.
+    fallback: Option<(Tests, String)>,
+    /// Every suite taken as a candidate, so a repeated sample is not run twice.
+    seen_tests: Vec<String>,
+    /// Whether the sampled tests suites were asked for.
+    resampled: bool,
 }
 
 impl Item {
     pub fn new(rec: Record) -> Item {
         let failing = rec.function.code.clone();
-        Item { rec, outstanding: 0, feedback: String::new(), failing }
+        Item {
+            rec,
+            outstanding: 0,
+            feedback: String::new(),
+            failing,
+            candidates: Default::default(),
+            fallback: None,
+            seen_tests: Vec::new(),
+            resampled: false,
+        }
     }
 
     fn request(&self, ctx: &Ctx, t: Template, round: u32, ctx_vars: minijinja::Value) -> Action {
@@ -70,6 +88,15 @@ impl Item {
             Prompt::Text(format!("{text}\n\n```python\n"))
         };
         let fix = t == Template::Fix;
+        // The first tests suite is the greedy one; when it is not kept, round 1 samples the others.
+        let resample = t == Template::Tests && round > 0;
+        let (n, temperature, top_p) = if fix {
+            (ctx.settings.samples.max(1), ctx.settings.temperature, ctx.settings.top_p)
+        } else if resample {
+            (ctx.settings.tests_samples.saturating_sub(1).max(1), ctx.settings.tests_temperature, ctx.settings.top_p)
+        } else {
+            (1, 0.0, 1.0)
+        };
         let seed = u64::from_str_radix(
             &crate::pipeline::journal::key(&[&ctx.settings.seed.to_string(), &self.rec.id, &round.to_string()])[..15],
             16,
@@ -80,11 +107,11 @@ impl Item {
             round,
             request: Request {
                 prompt,
-                n: if fix { ctx.settings.samples.max(1) as usize } else { 1 },
+                n: n as usize,
                 params: SamplingParams {
                     max_tokens: ctx.settings.max_tokens,
-                    temperature: if fix { ctx.settings.temperature } else { 0.0 },
-                    top_p: if fix { ctx.settings.top_p } else { 1.0 },
+                    temperature,
+                    top_p,
                     repetition_penalty: ctx.settings.repetition_penalty,
                     // Every prompt asks for one code block: its closing fence ends the answer, so
                     // the model's chatter after it costs no tokens.
@@ -116,49 +143,11 @@ impl Item {
         };
         match template {
             Template::Tests => {
-                let reply = replies.first().map(text).unwrap_or_default();
-                let name = &self.rec.function.name;
-                let tokens = replies.iter().map(|c| c.generated_tokens as u64).sum();
-                let Some(tests) = code::tests_from_code(&code::extract_code(&reply), name) else {
-                    let detail: String = reply.chars().take(300).collect();
-                    // Kept so the statistics count the tokens this reply cost.
-                    self.rec.discarded.push(Discarded {
-                        kind: AttemptKind::Tests,
-                        round: 0,
-                        sample: 0,
-                        reason: "no_tests_extracted".into(),
-                        code: reply,
-                        tokens,
-                    });
-                    self.rec.reject(Stage::Tests, "no_tests_extracted", detail);
-                    return vec![Action::Finish];
-                };
-                if !code::calls_function(&tests, name) {
-                    self.rec.discarded.push(Discarded {
-                        kind: AttemptKind::Tests,
-                        round: 0,
-                        sample: 0,
-                        reason: "tests_do_not_call_function".into(),
-                        code: tests,
-                        tokens,
-                    });
-                    let detail = format!("no test calls `{name}`");
-                    self.rec.reject(Stage::Tests, "tests_do_not_call_function", detail);
-                    return vec![Action::Finish];
-                }
-                self.rec.tests = Some(Tests {
-                    code: tests,
-                    model: ctx.model_id.clone(),
-                    prompt_hash: ctx.settings.prompts.hash(Template::Tests),
-                    tokens,
-                });
-                vec![Action::Execute(Exec {
-                    kind: AttemptKind::Original,
-                    round: 0,
-                    sample: 0,
-                    program: self.rec.function.code.clone(),
-                    tokens: 0,
-                })]
+                let replies: Vec<(String, u64)> =
+                    replies.iter().map(|c| (text(c), c.generated_tokens as u64)).collect();
+                // Sample 0 is the greedy suite (round 0); the sampled ones (round 1) follow it.
+                self.take_test_samples(replies, if round == 0 { 0 } else { 1 });
+                self.next_tests(ctx)
             }
             Template::Fix => {
                 let mut actions = Vec::new();
@@ -200,6 +189,157 @@ impl Item {
                     }
                 }
             }
+        }
+    }
+
+    /// Turns the tests replies into candidate suites, setting aside (with their tokens) the ones
+    /// with no tests, tests that never call the function, and repeats of an earlier sample.
+    fn take_test_samples(&mut self, replies: Vec<(String, u64)>, first: u32) {
+        let name = self.rec.function.name.clone();
+        for (i, (reply, tokens)) in replies.into_iter().enumerate() {
+            let sample = first + i as u32;
+            let (reason, code) = match code::tests_from_code(&code::extract_code(&reply), &name) {
+                None => ("no_tests_extracted", reply),
+                Some(t) if !code::calls_function(&t, &name) => ("tests_do_not_call_function", t),
+                Some(t) if self.seen_tests.contains(&t) => ("repeated_sample", t),
+                Some(t) => {
+                    self.seen_tests.push(t.clone());
+                    self.candidates.push_back((sample, t, tokens));
+                    continue;
+                }
+            };
+            self.rec.discarded.push(Discarded {
+                kind: AttemptKind::Tests,
+                round: 0,
+                sample,
+                reason: reason.into(),
+                code,
+                tokens,
+            });
+        }
+    }
+
+    /// Tries the next tests sample on the original function; when none is left, goes to the fix
+    /// rounds with the first suite the original failed, or rejects the record.
+    fn next_tests(&mut self, ctx: &Ctx) -> Vec<Action> {
+        if let Some((sample, code, tokens)) = self.candidates.pop_front() {
+            self.rec.tests = Some(Tests {
+                code,
+                model: ctx.model_id.clone(),
+                prompt_hash: ctx.settings.prompts.hash(Template::Tests),
+                tokens,
+                sample,
+                dropped: Vec::new(),
+            });
+            return vec![Action::Execute(Exec {
+                kind: AttemptKind::Original,
+                round: 0,
+                sample,
+                program: self.rec.function.code.clone(),
+                tokens: 0,
+            })];
+        }
+        if !self.resampled && ctx.settings.tests_samples > 1 {
+            self.resampled = true;
+            let f = &self.rec.function;
+            let vars = minijinja::context! {
+                code => f.code.trim(), name => f.name, packages => f.packages,
+            };
+            return vec![self.request(ctx, Template::Tests, 1, vars)];
+        }
+        if let Some((tests, feedback)) = self.fallback.take() {
+            self.rec.tests = Some(tests);
+            self.feedback = feedback;
+            if ctx.settings.rounds == 0 {
+                self.rec.reject(Stage::RunFix, "not_fixed", "no fix rounds");
+                return vec![Action::Finish];
+            }
+            return vec![self.fix_request(ctx, 1)];
+        }
+        match self.rec.discarded.iter().rev().find(|d| d.kind == AttemptKind::Tests) {
+            Some(d) if self.rec.tests.is_none() => {
+                let (reason, code) = (d.reason.clone(), d.code.clone());
+                let detail = match reason.as_str() {
+                    "tests_do_not_call_function" => format!("no test calls `{}`", self.rec.function.name),
+                    _ => code.chars().take(300).collect(),
+                };
+                self.rec.reject(Stage::Tests, reason, detail);
+            }
+            _ => {
+                let stubbed = self.rec.attempts.last().is_some_and(|a| a.kind == AttemptKind::Vacuity);
+                let detail = if stubbed {
+                    "the tests pass when the body raises NotImplementedError"
+                } else {
+                    "no assertion executed"
+                };
+                self.rec.reject(Stage::RunFix, "vacuous_tests", detail);
+            }
+        }
+        vec![Action::Finish]
+    }
+
+    /// A test function that errors in the tests' own code (the innermost frame is in the tests: a
+    /// call with the wrong number of arguments, an undefined name) is a broken test, not evidence
+    /// against the function: such functions are cut and the original runs again against the rest.
+    /// Failed assertions and errors raised inside the function stay; they are what the fix rounds
+    /// are for. `None` when nothing is cut (or nothing would remain).
+    fn drop_broken_tests(&mut self) -> Option<Vec<Action>> {
+        let verdict = &self.rec.attempts.last()?.verdict;
+        let broken: Vec<String> = verdict
+            .tests
+            .iter()
+            .filter(|t| {
+                t.status == TestStatus::Error && t.message.as_deref().is_some_and(|m| m.contains(" (tests line "))
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        if broken.is_empty() {
+            return None;
+        }
+        let tests = self.rec.tests.as_mut()?;
+        tests.code = code::without_tests(&tests.code, &broken)?;
+        tests.dropped.extend(broken);
+        let sample = tests.sample;
+        Some(vec![Action::Execute(Exec {
+            kind: AttemptKind::Original,
+            round: 0,
+            sample,
+            program: self.rec.function.code.clone(),
+            tokens: 0,
+        })])
+    }
+
+    /// Sets the tests suite just tried aside for `reason`, keeping its tokens in the statistics. The
+    /// record keeps it as `tests` until another is tried, so a record rejected for vacuous tests
+    /// shows the last suite.
+    fn drop_tests(&mut self, reason: &str) {
+        if let Some(t) = &mut self.rec.tests {
+            self.rec.discarded.push(Discarded {
+                kind: AttemptKind::Tests,
+                round: 0,
+                sample: t.sample,
+                reason: reason.into(),
+                code: t.code.clone(),
+                tokens: t.tokens,
+            });
+            // Counted once, with the set-aside entry.
+            t.tokens = 0;
+        }
+    }
+
+    /// A suite was kept: the samples not needed (a failing fallback, untried ones) are set aside.
+    fn drop_unused_tests(&mut self) {
+        let unused = self.fallback.take().map(|(t, _)| (t.sample, t.code, t.tokens, "original_failed"));
+        let untried = self.candidates.drain(..).map(|(s, c, k)| (s, c, k, "not_tried"));
+        for (sample, code, tokens, reason) in unused.into_iter().chain(untried).collect::<Vec<_>>() {
+            self.rec.discarded.push(Discarded {
+                kind: AttemptKind::Tests,
+                round: 0,
+                sample,
+                reason: reason.into(),
+                code,
+                tokens,
+            });
         }
     }
 
@@ -290,16 +430,19 @@ impl Item {
         match exec.kind {
             AttemptKind::Original if passed => self.verified(exec.program, 0, true),
             AttemptKind::Original if vacuous => {
-                self.rec.reject(Stage::RunFix, "vacuous_tests", "no assertion executed");
-                vec![Action::Finish]
+                self.drop_tests("vacuous_tests");
+                self.next_tests(ctx)
             }
             AttemptKind::Original => {
-                self.feedback = feedback;
-                if ctx.settings.rounds == 0 {
-                    self.rec.reject(Stage::RunFix, "not_fixed", "no fix rounds");
-                    return vec![Action::Finish];
+                if let Some(actions) = self.drop_broken_tests() {
+                    return actions;
                 }
-                vec![self.fix_request(ctx, 1)]
+                if self.fallback.is_none() {
+                    self.fallback = self.rec.tests.clone().map(|t| (t, feedback));
+                } else {
+                    self.drop_tests("original_failed");
+                }
+                self.next_tests(ctx)
             }
             AttemptKind::Fix => {
                 self.outstanding = self.outstanding.saturating_sub(1);
@@ -309,6 +452,12 @@ impl Item {
                 self.round_done(ctx, exec.round)
             }
             AttemptKind::Vacuity if passed => {
+                if self.rec.verified.as_ref().is_some_and(|v| v.original_passed) {
+                    // Still choosing among tests samples: this suite checks nothing; try the next.
+                    self.rec.verified = None;
+                    self.drop_tests("vacuous_tests");
+                    return self.next_tests(ctx);
+                }
                 self.rec.reject(
                     Stage::RunFix,
                     "vacuous_tests",
@@ -317,6 +466,7 @@ impl Item {
                 vec![Action::Finish]
             }
             AttemptKind::Vacuity => {
+                self.drop_unused_tests();
                 let Some(v) = &self.rec.verified else {
                     return vec![Action::Finish];
                 };
@@ -341,9 +491,10 @@ impl Item {
     fn verified(&mut self, code: String, round: u32, original_passed: bool) -> Vec<Action> {
         let stub = code::stub_body(&code, &self.rec.function.name);
         self.rec.verified = Some(Verified { code, round, original_passed });
+        let sample = if round == 0 { self.rec.tests.as_ref().map_or(0, |t| t.sample) } else { 0 };
         match stub {
             Some(program) => {
-                vec![Action::Execute(Exec { kind: AttemptKind::Vacuity, round, sample: 0, program, tokens: 0 })]
+                vec![Action::Execute(Exec { kind: AttemptKind::Vacuity, round, sample, program, tokens: 0 })]
             }
             None => {
                 self.rec.reject(Stage::RunFix, "unparsable", "cannot stub the body");

@@ -29,7 +29,13 @@ pub struct SynthSettings {
     pub rounds: u32,
     /// Fix samples per round (default 3).
     pub samples: u32,
-    /// Seed of the fix sampling (tests and polish are greedy).
+    /// Tests suites drawn per function: a greedy one, then (when it is not kept) the others sampled
+    /// in one request. The first suite the original passes without being vacuous is kept; the first
+    /// failing one is the fix rounds' starting point.
+    pub tests_samples: u32,
+    /// Temperature of the tests samples when more than one is drawn.
+    pub tests_temperature: f32,
+    /// Seed of the sampling (polish, and tests when one suite is drawn, are greedy).
     pub seed: u64,
     /// Most new tokens per model answer.
     pub max_tokens: usize,
@@ -46,6 +52,9 @@ pub struct SynthSettings {
     pub prompts: Prompts,
     /// Most characters of failing-test output put in a fix prompt.
     pub feedback_chars: usize,
+    /// Seconds between the snapshots of the run's timings in `timings.jsonl` (a killed run keeps
+    /// its numbers up to the last one).
+    pub checkpoint_s: f64,
 }
 
 impl Default for SynthSettings {
@@ -53,6 +62,10 @@ impl Default for SynthSettings {
         SynthSettings {
             rounds: 3,
             samples: 3,
+            // A 135M model's greedy suite is often vacuous or wrong; two more sampled suites give the
+            // original function more chances to meet meaningful tests.
+            tests_samples: 3,
+            tests_temperature: 0.7,
             seed: 0,
             // Tests, fixes and polished functions of retrieved functions fit well within 320 tokens;
             // a longer answer is nearly always a loop, and decoding it is the run's main cost.
@@ -63,6 +76,7 @@ impl Default for SynthSettings {
             batch: 8,
             prompts: Prompts::embedded(),
             feedback_chars: 1500,
+            checkpoint_s: 10.0,
         }
     }
 }

@@ -13,11 +13,20 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Where one run's time went (a resumed run appends another line to `timings.jsonl`).
+/// Where one run's time went. A run appends a snapshot of its timings to `timings.jsonl` every
+/// [`SynthSettings::checkpoint_s`] seconds and a last one when it ends, all with the same `run` id; the statistics
+/// take the last line of each run, so a killed run keeps its numbers up to its last snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunTimings {
+    /// This run's id (start time and process id); empty in files of older versions, whose lines
+    /// are each a whole run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
+    /// Whether this is the run's last line (false: a snapshot taken while it went on).
+    #[serde(default = "yes")]
+    pub ended: bool,
     /// Wall-clock seconds of the run.
     pub wall_s: f64,
     /// Seconds inside `Generator::generate`.
@@ -38,6 +47,14 @@ pub struct RunTimings {
     pub finished: u64,
     pub skipped_done: u64,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// Least seconds between refreshes of `stats.json` during a run; a refresh reads the record files,
+/// so the gap also grows to 20 times what the last refresh took.
+const STATS_EVERY_S: f64 = 60.0;
 
 const TASKS: [&str; 3] = ["synth: tests", "synth: run+fix", "synth: polish"];
 
@@ -63,6 +80,12 @@ struct Run<'a> {
     accepted: Journal,
     rejected: Journal,
     t: RunTimings,
+    dir: &'a RunDir,
+    timings: Journal,
+    started: Instant,
+    idle_us: &'a AtomicU64,
+    last_snapshot: Instant,
+    next_stats: Instant,
 }
 
 /// Runs stages 2–4 on `records` (retrieved, in a deterministic order) into `dir`, resuming a run
@@ -79,7 +102,13 @@ pub fn synthesize(
     let (accepted, done_a) = Journal::open::<Record>(&dir.records())?;
     let (rejected, done_r) = Journal::open::<Record>(&dir.rejected())?;
     let mut done: HashSet<String> = done_a.into_iter().chain(done_r).map(|r| r.id).collect();
-    let mut t = RunTimings::default();
+    let (timings, _) = Journal::open::<RunTimings>(&dir.timings())?;
+    let run_id = format!(
+        "{}-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+        std::process::id()
+    );
+    let mut t = RunTimings { run: run_id, ended: false, ..RunTimings::default() };
     let mut items = Vec::new();
     for r in records {
         if done.insert(r.id.clone()) {
@@ -128,24 +157,52 @@ pub fn synthesize(
             accepted,
             rejected,
             t,
+            dir,
+            timings,
+            started,
+            idle_us: &idle_us,
+            last_snapshot: Instant::now(),
+            next_stats: Instant::now() + Duration::from_secs_f64(STATS_EVERY_S),
         };
         let r = run.main();
+        // The last line is written also when the run fails, so its time is not lost.
+        run.t.ended = true;
+        let last = run.snapshot();
         // Dropping `run` closes the job channel, so the workers finish.
-        r.map(|()| run.t)
+        r.and(last).map(|()| run.t)
     });
-    let mut t = result?;
+    let t = result?;
     for task in TASKS {
         reporter.end(task);
     }
-    t.wall_s = started.elapsed().as_secs_f64();
-    // Workers idle after the last program are not waiting on the model; that tail is small.
-    t.sandbox_idle_s = idle_us.load(Ordering::Relaxed) as f64 / 1e6;
-    let (mut timings, _) = Journal::open::<RunTimings>(&dir.timings())?;
-    timings.append(&t)?;
     Ok(t)
 }
 
 impl Run<'_> {
+    /// Appends the timings so far to `timings.jsonl`.
+    fn snapshot(&mut self) -> Result<(), SynthError> {
+        self.t.wall_s = self.started.elapsed().as_secs_f64();
+        // Workers idle after the last program are not waiting on the model; that tail is small.
+        self.t.sandbox_idle_s = self.idle_us.load(Ordering::Relaxed) as f64 / 1e6;
+        self.timings.append(&self.t)?;
+        self.last_snapshot = Instant::now();
+        Ok(())
+    }
+
+    /// Takes a timings snapshot and refreshes `stats.json` when they are due.
+    fn checkpoint(&mut self) -> Result<(), SynthError> {
+        if self.last_snapshot.elapsed().as_secs_f64() >= self.ctx.settings.checkpoint_s {
+            self.snapshot()?;
+        }
+        if Instant::now() >= self.next_stats {
+            let took = Instant::now();
+            crate::pipeline::emit::write_stats(self.dir, None)?;
+            let gap = STATS_EVERY_S.max(20.0 * took.elapsed().as_secs_f64());
+            self.next_stats = Instant::now() + Duration::from_secs_f64(gap);
+        }
+        Ok(())
+    }
+
     fn main(&mut self) -> Result<(), SynthError> {
         let n = self.items.len() as u64;
         for task in TASKS {
@@ -166,6 +223,7 @@ impl Run<'_> {
             if !self.ready.is_empty() {
                 continue;
             }
+            self.checkpoint()?;
             if !self.queue.is_empty() {
                 let take = self.ctx.settings.batch.max(1).min(self.queue.len());
                 let batch: Vec<Pending> = self.queue.drain(..take).collect();
@@ -231,7 +289,7 @@ impl Run<'_> {
         for (p, k) in batch.into_iter().zip(keys) {
             let replies = self.model_cache.get(&k).cloned().unwrap_or_default();
             let actions = self.items[p.item].on_reply(&self.ctx, p.template, p.round, &replies);
-            if p.template == Template::Tests {
+            if p.template == Template::Tests && p.round == 0 {
                 self.reporter.advance(TASKS[0], 1);
             }
             self.act(p.item, actions)?;
@@ -245,7 +303,7 @@ impl Run<'_> {
                 Action::Generate { template, round, request } => {
                     let p = Pending { item: i, template, round, request };
                     // Later stages first, so records finish (and are saved) early.
-                    if template == Template::Tests {
+                    if template == Template::Tests && round == 0 {
                         self.queue.push_back(p);
                     } else {
                         self.queue.push_front(p);

@@ -1,0 +1,123 @@
+//! Stage 5: the post-training formats, derived from a run's accepted records (so they are rebuilt
+//! the same after a resume or a merge), the statistics file, and `merge` of shard run directories.
+//!
+//! Formats ([`formats`]), one file each in `dataset/`, in any of JSONL, JSONL.gz and Parquet
+//! ([`files::Format`]):
+//! - `prefix_completion`: imports + signature + docstring → body (records with a docstring);
+//! - `instruction`: chat messages (complete this documented function → the program);
+//! - `dpo`: a failing attempt (rejected) vs the passing fix (chosen), for fixed records;
+//! - `repair`: code + tests + feedback → fix, one line per failing step that led to the fix.
+//!
+//! The record journal `dataset/records.jsonl` is the source of truth and stays JSONL (it is
+//! appended line by line as records finish); the derived files are rewritten whole from it at the
+//! end of every run, resume, merge and report, so a format that can only be written at once
+//! (Parquet) never loses a record.
+
+pub mod files;
+pub mod formats;
+mod merge;
+
+pub use files::Format;
+pub use formats::{final_code, format_lines};
+pub use merge::{merge, MergeCounts};
+
+use crate::pipeline::journal::Journal;
+use crate::pipeline::record::Record;
+use crate::pipeline::stats::SynthStats;
+use crate::pipeline::synth::{RunDir, RunTimings, SynthError};
+use std::path::Path;
+
+/// The derived formats, in file order.
+pub const STEMS: [&str; 4] = ["prefix_completion", "instruction", "dpo", "repair"];
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
+    move |source| SynthError::Io { path: path.to_path_buf(), source }
+}
+
+/// The formats `dir`'s derived files are in now (JSONL when there are none yet).
+pub fn formats_present(dir: &RunDir) -> Vec<Format> {
+    let found: Vec<Format> = Format::ALL
+        .into_iter()
+        .filter(|f| STEMS.iter().any(|s| dir.dataset().join(format!("{s}.{}", f.extension())).is_file()))
+        .collect();
+    if found.is_empty() {
+        vec![Format::Jsonl]
+    } else {
+        found
+    }
+}
+
+/// Rewrites the derived formats (in the formats already there) and `stats.json` of `dir` from its
+/// record files; `retrieve` is the retrieve stage's counts to keep with them.
+pub fn finalize(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, SynthError> {
+    finalize_as(dir, retrieve, &formats_present(dir))
+}
+
+/// Like [`finalize`], writing the derived files in `formats` and removing those in other formats
+/// (they would be stale).
+pub fn finalize_as(
+    dir: &RunDir,
+    retrieve: Option<serde_json::Value>,
+    formats: &[Format],
+) -> Result<SynthStats, SynthError> {
+    let (_, accepted) = Journal::open::<Record>(&dir.records())?;
+    let (_, rejected) = Journal::open::<Record>(&dir.rejected())?;
+    let (_, timings) = Journal::open::<RunTimings>(&dir.timings())?;
+    let mut lines: Vec<Vec<serde_json::Value>> = vec![Vec::new(); STEMS.len()];
+    for r in &accepted {
+        for (stem, line) in format_lines(r) {
+            if let Some(k) = STEMS.iter().position(|f| *f == stem) {
+                lines[k].push(line);
+            }
+        }
+    }
+    for (stem, lines) in STEMS.iter().zip(&lines) {
+        for f in Format::ALL {
+            if formats.contains(&f) {
+                files::write(&dir.dataset(), stem, f, lines)?;
+            } else {
+                let stale = dir.dataset().join(format!("{stem}.{}", f.extension()));
+                match std::fs::remove_file(&stale) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&stale)(e)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    write_stats_of(dir, &accepted, &rejected, &timings, retrieve)
+}
+
+/// Recomputes `stats.json` of `dir` from its record files (read-only, so a running synth may be
+/// appending to them); `retrieve` replaces the retrieve stage's counts, else those already in the
+/// file are kept.
+pub fn write_stats(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, SynthError> {
+    let accepted = Journal::read::<Record>(&dir.records())?;
+    let rejected = Journal::read::<Record>(&dir.rejected())?;
+    let timings = Journal::read::<RunTimings>(&dir.timings())?;
+    write_stats_of(dir, &accepted, &rejected, &timings, retrieve)
+}
+
+fn write_stats_of(
+    dir: &RunDir,
+    accepted: &[Record],
+    rejected: &[Record],
+    timings: &[RunTimings],
+    retrieve: Option<serde_json::Value>,
+) -> Result<SynthStats, SynthError> {
+    let mut stats = SynthStats::compute(accepted, rejected, timings);
+    let previous = std::fs::read_to_string(dir.stats()).ok().and_then(|t| serde_json::from_str::<SynthStats>(&t).ok());
+    stats.retrieve = retrieve.or_else(|| previous.as_ref().and_then(|s| s.retrieve.clone()));
+    stats.merge = previous.and_then(|s| s.merge);
+    save_stats(dir, &stats)?;
+    Ok(stats)
+}
+
+/// Writes `stats` to `dir`'s `stats.json`, aside and renamed, so a reader (or a kill) never sees
+/// half a file.
+pub fn save_stats(dir: &RunDir, stats: &SynthStats) -> Result<(), SynthError> {
+    let path = dir.stats();
+    let text = serde_json::to_string_pretty(stats).map_err(|e| io(&path)(e.into()))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text + "\n").map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}

@@ -1,0 +1,208 @@
+//! Stage 5 and the run's bookkeeping, with the scripted model of `synth.rs` and the real sandbox:
+//! the dataset formats read back from JSONL.gz and Parquet equal the JSONL lines, also after a run
+//! that stopped part-way and resumed; `merge` drops exact and near duplicates that sharding kept
+//! apart, ending with the unsharded result; and a run that dies without cleaning up still leaves
+//! its timings.
+
+use crate::synth::{outcome, read, retrieve_all, sandbox, scripted, settings, setup, write_corpus, Crashing};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+use serde_json::{Map, Value};
+use std::io::Read;
+use std::path::Path;
+use unitcoder::pipeline::emit::{self, Format, STEMS};
+use unitcoder::pipeline::retrieve::Shard;
+use unitcoder::pipeline::synth::{synthesize, RunDir, RunTimings, SynthSettings};
+use unitcoder::progress::Silent;
+
+fn jsonl(text: &str) -> Vec<Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn field_json(f: &Field) -> Value {
+    match f {
+        Field::Str(s) => Value::from(s.as_str()),
+        Field::Long(n) => Value::from(*n),
+        Field::ListInternal(list) => Value::Array(list.elements().iter().map(field_json).collect()),
+        Field::Group(row) => {
+            Value::Object(row.get_column_iter().map(|(k, v)| (k.clone(), field_json(v))).collect::<Map<_, _>>())
+        }
+        other => panic!("unexpected Parquet field {other:?}"),
+    }
+}
+
+fn parquet_rows(path: &Path) -> Vec<Value> {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader.get_row_iter(None).unwrap().map(|row| field_json(&Field::Group(row.unwrap()))).collect()
+}
+
+/// Every derived file of `dir` in every format, as JSON values, checked equal across formats.
+fn formats_agree(dir: &RunDir) -> Vec<Vec<Value>> {
+    let mut all = Vec::new();
+    for stem in STEMS {
+        let base = dir.dataset().join(stem);
+        let plain = jsonl(&std::fs::read_to_string(base.with_extension("jsonl")).unwrap());
+        let mut gz = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(base.with_extension("jsonl.gz")).unwrap())
+            .read_to_string(&mut gz)
+            .unwrap();
+        assert_eq!(jsonl(&gz), plain, "{stem}.jsonl.gz");
+        assert_eq!(parquet_rows(&base.with_extension("parquet")), plain, "{stem}.parquet");
+        all.push(plain);
+    }
+    all
+}
+
+const ALL: [Format; 3] = [Format::Jsonl, Format::JsonlGz, Format::Parquet];
+
+#[test]
+fn jsonl_gz_and_parquet_read_back_as_the_jsonl_lines_also_after_a_resume() {
+    let s = setup();
+    let full = RunDir::new(&s.root.join("full"));
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &full, &Silent).unwrap();
+    emit::finalize_as(&full, None, &ALL).unwrap();
+    let lines = formats_agree(&full);
+    let count = |stem: &str| lines[STEMS.iter().position(|s| *s == stem).unwrap()].len();
+    // Every format has lines to compare: messages lists, integer rounds and multi-line strings.
+    assert!(count("prefix_completion") >= 1 && count("instruction") >= 5 && count("dpo") >= 2, "{lines:?}");
+    assert!(count("repair") >= 2);
+
+    // A run that stops part-way writes its formats from what is finished (as the CLI does), and the
+    // resumed run rewrites them whole: nothing lost, nothing twice.
+    let dir = RunDir::new(&s.root.join("resumed"));
+    let crashing = Crashing { inner: scripted(), dir: dir.clone() };
+    assert!(synthesize(s.records.clone(), &crashing, &sandbox(), &settings(), &dir, &Silent).is_err());
+    emit::finalize_as(&dir, None, &ALL).unwrap();
+    let partial = formats_agree(&dir);
+    assert!(partial[1].len() < lines[1].len(), "the crash came before every record was accepted");
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &dir, &Silent).unwrap();
+    // `finalize` keeps the formats the directory already has.
+    assert_eq!(emit::formats_present(&dir), ALL);
+    emit::finalize(&dir, None).unwrap();
+    let sorted = |mut v: Vec<Value>| {
+        v.sort_by_key(|x| x.to_string());
+        v
+    };
+    let resumed = formats_agree(&dir);
+    for (a, b) in resumed.into_iter().zip(lines) {
+        assert_eq!(sorted(a), sorted(b));
+    }
+
+    // Asking for Parquet alone removes the other formats' files, which would go stale.
+    emit::finalize_as(&dir, None, &[Format::Parquet]).unwrap();
+    assert!(!dir.dataset().join("dpo.jsonl").exists() && dir.dataset().join("dpo.parquet").is_file());
+    assert_eq!(emit::formats_present(&dir), [Format::Parquet]);
+}
+
+/// A function that is an exact duplicate (up to whitespace) of the scripted `good`, and a long
+/// function with a near duplicate (one constant changed).
+fn write_duplicates(corpus: &Path) {
+    let good = "import math\n\n\ndef good(x):\n    y = math.floor(x)\n    return y  +  1\n";
+    std::fs::write(corpus.join("zz_good_again.py"), good).unwrap();
+    let long = |k: u32| {
+        format!(
+            "import math\n\n\ndef spread(values, scale):\n    total = 0.0\n    for v in values:\n        \
+             total += math.fabs(v) * scale\n    mean = total / max(len(values), 1)\n    spread = \
+             [math.fabs(v * scale - mean) for v in values]\n    width = max(spread) if spread else 0.0\n    \
+             return round(width + mean, {k})\n"
+        )
+    };
+    std::fs::write(corpus.join("near_a.py"), long(3)).unwrap();
+    std::fs::write(corpus.join("near_b.py"), long(4)).unwrap();
+}
+
+#[test]
+fn merge_drops_duplicates_that_shards_kept_apart_and_ends_with_the_unsharded_result() {
+    let s = setup();
+    let corpus = s.root.join("corpus");
+    write_corpus(&corpus);
+    write_duplicates(&corpus);
+    let packages = s.root.join("packages.txt");
+    let all = retrieve_all(&corpus, &packages, Shard::ALL);
+    assert_eq!(all.len(), s.records.len() + 1, "unsharded retrieval drops one exact and one near duplicate");
+    let full = RunDir::new(&s.root.join("full"));
+    synthesize(all, &scripted(), &sandbox(), &settings(), &full, &Silent).unwrap();
+
+    // The smallest shard count that puts each duplicate pair's files apart.
+    let (count, parts) = (2..12u64)
+        .map(|n| {
+            (n, (0..n).map(|i| retrieve_all(&corpus, &packages, Shard { index: i, count: n })).collect::<Vec<_>>())
+        })
+        .find(|(_, parts)| parts.iter().map(Vec::len).sum::<usize>() == s.records.len() + 3)
+        .expect("some shard count splits both pairs");
+    let mut shards = Vec::new();
+    for (i, recs) in parts.into_iter().enumerate() {
+        let dir = RunDir::new(&s.root.join(format!("shard{i}of{count}")));
+        synthesize(recs, &scripted(), &sandbox(), &settings(), &dir, &Silent).unwrap();
+        shards.push(dir);
+    }
+    let merged = RunDir::new(&s.root.join("merged"));
+    let (stats, c) = emit::merge(&shards, &merged, &[Format::Jsonl, Format::Parquet]).unwrap();
+    assert_eq!((c.exact_duplicates, c.near_duplicates), (1, 1), "{c:?}");
+    assert_eq!(outcome(&merged), outcome(&full));
+    let dropped = jsonl(&std::fs::read_to_string(merged.root.join("merge_duplicates.jsonl")).unwrap());
+    let kinds: Vec<&str> = dropped.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&"exact") && kinds.contains(&"near"));
+    assert_eq!(stats.merge.as_ref().unwrap()["near_duplicates"], 1);
+    assert!(merged.dataset().join("instruction.parquet").is_file());
+
+    // Merging again (the output is an input too) changes nothing and counts no run twice.
+    let (again, _) = emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
+    assert_eq!(outcome(&merged), outcome(&full));
+    assert_eq!(again.runs, count);
+    assert_eq!(read(&merged).0.len(), read(&full).0.len());
+}
+
+/// A generator that panics, like a process killed with no chance to write its last timings line.
+struct Dying {
+    inner: unitcoder::engine::Scripted,
+    dir: RunDir,
+}
+
+impl unitcoder::engine::Generator for Dying {
+    fn generate(
+        &self,
+        requests: &[unitcoder::engine::Request],
+    ) -> Result<Vec<Vec<unitcoder::engine::Completion>>, unitcoder::engine::EngineError> {
+        if std::fs::read_to_string(self.dir.rejected()).unwrap_or_default().lines().count() >= 1 {
+            panic!("simulated kill");
+        }
+        self.inner.generate(requests)
+    }
+    fn model_id(&self) -> String {
+        self.inner.model_id()
+    }
+    fn has_chat_template(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_run_that_dies_keeps_its_timings_up_to_the_last_snapshot() {
+    let s = setup();
+    let dir = RunDir::new(&s.root.join("run"));
+    let dying = Dying { inner: scripted(), dir: dir.clone() };
+    let every_step = SynthSettings { checkpoint_s: 0.0, ..settings() };
+    let died = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        synthesize(s.records.clone(), &dying, &sandbox(), &every_step, &dir, &Silent)
+    }));
+    assert!(died.is_err(), "the generator panicked");
+    let lines: Vec<RunTimings> = jsonl(&std::fs::read_to_string(dir.timings()).unwrap())
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    assert!(!lines.is_empty() && lines.iter().all(|t| !t.ended && t.run == lines[0].run), "{lines:?}");
+    assert!(lines.last().unwrap().model_calls > 0);
+
+    // The statistics count that run once, with its last snapshot, and say it did not end.
+    let stats = emit::write_stats(&dir, None).unwrap();
+    assert_eq!(stats.runs, 1);
+    assert!(!stats.timings.ended);
+    assert_eq!(stats.timings.model_calls, lines.last().unwrap().model_calls);
+    // A resume adds a second run that ends.
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &every_step, &dir, &Silent).unwrap();
+    let stats = emit::write_stats(&dir, None).unwrap();
+    assert_eq!(stats.runs, 2);
+    assert_eq!(stats.funnel.iter().find(|f| f.step == "retrieved").unwrap().count, s.records.len() as u64);
+}
