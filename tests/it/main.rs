@@ -8,6 +8,7 @@ mod engine_gguf;
 mod engine_tiny;
 mod eval_cli;
 mod eval_gt;
+mod eval_parquet;
 mod eval_score;
 mod generate;
 mod models;
