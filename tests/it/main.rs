@@ -10,6 +10,7 @@ mod eval_cli;
 mod eval_gt;
 mod eval_parquet;
 mod eval_score;
+mod eval_splits;
 mod generate;
 mod models;
 mod models_hf;
