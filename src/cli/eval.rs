@@ -13,7 +13,7 @@ use unitcoder::eval::prompt::PromptMode;
 use unitcoder::eval::report::{self, Summary};
 use unitcoder::eval::run::{generate, RunSettings};
 use unitcoder::eval::score::{self, Sample, SampleResult};
-use unitcoder::eval::{groundtruth, Benchmark, Execute, Split};
+use unitcoder::eval::{groundtruth, hf, Benchmark, Execute, Split};
 use unitcoder::progress::Reporter;
 use unitcoder::sandbox::{Sandbox, SandboxConfig};
 
@@ -41,7 +41,9 @@ struct DataArgs {
     /// humaneval, humaneval-plus, mbpp, mbpp-sanitized, mbpp-plus, bigcodebench, bigcodebench-hard.
     #[arg(long)]
     benchmark: Benchmark,
-    /// The benchmark file (JSONL, JSONL.gz or JSON, as published).
+    /// The benchmark file (JSONL, JSONL.gz, JSON or Parquet, as published), or a Hugging Face
+    /// dataset: `hf:ORG/NAME[@REVISION][:FILE]` (the HF cache at $HF_HOME/hub; HF_HUB_OFFLINE=1
+    /// uses only the cache). `hf:` with the benchmark's own repository picks its test Parquet file.
     #[arg(long)]
     data: PathBuf,
     /// BigCodeBench prompt split.
@@ -156,8 +158,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     }
 }
 
-fn load(d: &DataArgs) -> anyhow::Result<Dataset> {
-    let mut ds = Dataset::load(d.benchmark, &d.data)?;
+fn load(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
+    let path = match d.data.to_str().filter(|s| hf::is_hf_spec(s)) {
+        Some(spec) => {
+            let data = hf::parse_spec(spec, d.benchmark)?;
+            // Datasets and models share the HF cache and its environment variables.
+            let ms = super::models::model_settings(None, None)?;
+            hf::fetch(&data, &hf::HubSettings { hub_dir: ms.hf_hub_dir, offline: ms.hf_offline }, reporter)?
+        }
+        None => d.data.clone(),
+    };
+    let mut ds = Dataset::load(d.benchmark, &path)?;
     if let Some(n) = d.limit {
         ds.truncate(n);
     }
@@ -220,7 +231,7 @@ fn split_label(d: &DataArgs) -> Option<String> {
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    let ds = load(&a.data)?;
+    let ds = load(&a.data, bars)?;
     let generator = load_model(&a.model)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     let settings = RunSettings {
@@ -258,7 +269,7 @@ fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    let ds = load(&a.data)?;
+    let ds = load(&a.data, bars)?;
     let mut samples = score::load_samples(&a.samples, &ds)?;
     let kept: std::collections::HashSet<&str> = ds.tasks.iter().map(|t| t.task_id.as_str()).collect();
     samples.retain(|s| kept.contains(s.task_id.as_str()));
@@ -269,7 +280,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
 }
 
 fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    let ds = load(&a.data)?;
+    let ds = load(&a.data, bars)?;
     let samples = score::canonical_samples(&ds);
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });

@@ -13,6 +13,8 @@ pub mod data;
 pub mod exec;
 pub mod extract;
 pub mod groundtruth;
+pub mod hf;
+pub mod parquet;
 pub mod passk;
 pub mod program;
 pub mod prompt;
@@ -31,6 +33,10 @@ pub enum EvalError {
     /// line-oriented) and the problem.
     #[error("{path} line {line}: {problem}")]
     Data { path: String, line: usize, problem: String },
+    /// A benchmark record or file is malformed; `location` is `line N` (JSONL), `element N` (JSON
+    /// array), `row N` (Parquet) or `schema` (a missing Parquet column).
+    #[error("{path} {location}: {problem}")]
+    Record { path: String, location: String, problem: String },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -1,0 +1,124 @@
+//! Benchmark data from Hugging Face datasets: `--data hf:ORG/NAME[@REVISION][:FILE]`, resolved in
+//! the standard HF cache (`$HF_HOME/hub/datasets--ORG--NAME/...`) through the hf-hub crate and
+//! downloaded into it when online. Only the cache is consulted in offline mode (`HF_HUB_OFFLINE`).
+//! The CLI reads those variables; this module takes them as [`HubSettings`].
+//!
+//! Without `:FILE`, the benchmark's own Hub repository gets the Parquet file its dataset card lists
+//! for the split we evaluate (`test`, or BigCodeBench's `v0.1.4`). evalplus' Hub copies hold the
+//! OriginFmt release, without the inputs that differential scoring needs, so HumanEval+ and MBPP+
+//! have no default and say so.
+
+use super::benchmark::Benchmark;
+use super::EvalError;
+use crate::progress::Reporter;
+use std::path::PathBuf;
+
+/// Where the HF cache is and whether the network may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSettings {
+    /// The HF hub cache directory (`$HF_HOME/hub`).
+    pub hub_dir: PathBuf,
+    /// Only look in the cache (`HF_HUB_OFFLINE=1`).
+    pub offline: bool,
+}
+
+/// One file of a dataset repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HfData {
+    pub repo: String,
+    pub revision: String,
+    pub file: String,
+}
+
+/// Whether a `--data` value names an HF dataset rather than a path.
+pub fn is_hf_spec(spec: &str) -> bool {
+    spec.starts_with("hf:")
+}
+
+/// The Parquet file of `bench`'s test data in its own Hub repository (as the dataset cards list
+/// them), if the Hub copy is one the harness can score.
+pub fn default_file(bench: Benchmark) -> Option<&'static str> {
+    match bench {
+        Benchmark::HumanEval => Some("openai_humaneval/test-00000-of-00001.parquet"),
+        Benchmark::Mbpp => Some("full/test-00000-of-00001.parquet"),
+        Benchmark::MbppSanitized => Some("sanitized/test-00000-of-00001.parquet"),
+        Benchmark::BigCodeBench | Benchmark::BigCodeBenchHard => Some("data/v0.1.4-00000-of-00001.parquet"),
+        Benchmark::HumanEvalPlus | Benchmark::MbppPlus => None,
+    }
+}
+
+/// Parses `hf:ORG/NAME[@REVISION][:FILE]`; the file defaults as [`default_file`] says when the
+/// repository is the benchmark's own.
+pub fn parse_spec(spec: &str, bench: Benchmark) -> Result<HfData, EvalError> {
+    let bad = |why: String| EvalError::Settings(format!("--data {spec}: {why}"));
+    let rest = spec.strip_prefix("hf:").ok_or_else(|| bad("expected hf:ORG/NAME[@REVISION][:FILE]".into()))?;
+    let (repo_rev, file) = match rest.split_once(':') {
+        Some((r, f)) => (r, Some(f)),
+        None => (rest, None),
+    };
+    let (repo, revision) = repo_rev.split_once('@').unwrap_or((repo_rev, "main"));
+    let parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) || revision.is_empty() {
+        return Err(bad("expected hf:ORG/NAME[@REVISION][:FILE]".into()));
+    }
+    let file = match file {
+        Some(f) if !f.is_empty() => f.to_string(),
+        _ if repo != bench.hf_repo() => {
+            return Err(bad(format!("name the file (hf:{repo}:FILE); defaults exist only for {}", bench.hf_repo())))
+        }
+        _ => default_file(bench).map(str::to_string).ok_or_else(|| {
+            bad(format!(
+                "the Hub's {repo} is evalplus' OriginFmt release, without the base_input/plus_input that \
+                 {bench} scoring needs; use the evalplus release file ({})",
+                bench.default_file()
+            ))
+        })?,
+    };
+    Ok(HfData { repo: repo.to_string(), revision: revision.to_string(), file })
+}
+
+fn hf_repo(d: &HfData) -> hf_hub::Repo {
+    hf_hub::Repo::with_revision(d.repo.clone(), hf_hub::RepoType::Dataset, d.revision.clone())
+}
+
+/// The local path of the file: from the HF cache, else downloaded into it (unless offline).
+pub fn fetch(d: &HfData, hub: &HubSettings, reporter: &dyn Reporter) -> Result<PathBuf, EvalError> {
+    let cache = hf_hub::Cache::new(hub.hub_dir.clone());
+    if let Some(p) = cache.repo(hf_repo(d)).get(&d.file) {
+        return Ok(p);
+    }
+    let name = format!("hf:{}@{}:{}", d.repo, d.revision, d.file);
+    if hub.offline {
+        let dir = hub.hub_dir.join(format!("datasets--{}", d.repo.replace('/', "--")));
+        return Err(EvalError::Settings(format!(
+            "{name} is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)",
+            dir.display()
+        )));
+    }
+    reporter.begin(&format!("download {}", d.file), None);
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache)
+        .with_progress(false)
+        .build()
+        .map_err(|e| EvalError::Settings(format!("hf-hub: {e}")))?;
+    let got = api.repo(hf_repo(d)).get(&d.file);
+    reporter.end(&format!("download {}", d.file));
+    got.map_err(|e| EvalError::Settings(format!("cannot download {name}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_with_defaults_for_the_benchmarks_own_repository() {
+        let d = parse_spec("hf:bigcode/bigcodebench", Benchmark::BigCodeBench).unwrap();
+        assert_eq!((d.revision.as_str(), d.file.as_str()), ("main", "data/v0.1.4-00000-of-00001.parquet"));
+        let d = parse_spec("hf:me/copy@v2:x/y.parquet", Benchmark::HumanEval).unwrap();
+        assert_eq!((d.repo.as_str(), d.revision.as_str(), d.file.as_str()), ("me/copy", "v2", "x/y.parquet"));
+        let e = parse_spec("hf:me/copy", Benchmark::HumanEval).unwrap_err().to_string();
+        assert!(e.contains("name the file"), "{e}");
+        let e = parse_spec("hf:evalplus/humanevalplus", Benchmark::HumanEvalPlus).unwrap_err().to_string();
+        assert!(e.contains("OriginFmt") && e.contains("HumanEvalPlus-v0.1.10"), "{e}");
+        assert!(parse_spec("hf:noslash", Benchmark::HumanEval).is_err());
+    }
+}
