@@ -38,44 +38,94 @@ pub struct AttnShape {
 /// Work below this many multiply-adds runs on the calling thread: a fork costs more than it saves.
 const MIN_PARALLEL_MACS: usize = 1 << 16;
 
+/// Keys per task. The query heads that share a KV head are served together, chunk by chunk, so each
+/// chunk of the cache (64 KiB of keys and values) comes from memory once and from L2 for the other
+/// heads; chunks also give the threads enough tasks when one row has only a few KV heads. The size is a
+/// constant, so results never depend on the batch or the thread count.
+const CHUNK: usize = 128;
+
+/// One task: `n` consecutive keys of one row and KV head, from float `base` of the cache.
+struct Task {
+    row: usize,
+    kv: usize,
+    base: usize,
+    n: usize,
+}
+
 /// Runs attention for every (row, new column, head): `q` holds `batch * t` query rows (heads of
 /// `head_dim` back to back, rows `q_stride` apart), `keys`/`values` the cache of this layer as
 /// `[batch, kv_heads, capacity, head_dim]` with this step's columns already written, `pads` the left
 /// padding of each row, and `out` receives `[batch * t, heads * head_dim]`.
+///
+/// Each task leaves, per query head, the chunk's score maximum, its sum of `e^(s - max)` and the
+/// `e^(s - max)`-weighted sum of values; the merge rescales the chunks to their common maximum.
 pub fn attention(q: &[f32], keys: &[f32], values: &[f32], pads: &[usize], s: &AttnShape, out: &mut [f32]) {
-    let hd = s.head_dim;
-    let items = s.batch * s.t * s.heads;
-    debug_assert_eq!(out.len(), items * hd);
-    debug_assert_eq!(keys.len(), s.batch * s.kv_heads * s.capacity * hd);
-    let fma = fma_available();
-    let run = |scores: &mut Vec<f32>, (idx, o): (usize, &mut [f32])| {
-        let (row, h) = (idx / s.heads, idx % s.heads);
-        let (b, tt) = (row / s.t, row % s.t);
-        let col = s.offset + tt;
-        let pad = pads[b];
-        let first = if col < pad { col } else { pad };
-        let kv = h / (s.heads / s.kv_heads);
-        let base = ((b * s.kv_heads + kv) * s.capacity + first) * hd;
+    let (hd, kvh) = (s.head_dim, s.kv_heads);
+    let rep = s.heads / kvh;
+    debug_assert_eq!(out.len(), s.batch * s.t * s.heads * hd);
+    debug_assert_eq!(keys.len(), s.batch * kvh * s.capacity * hd);
+    let mut tasks = Vec::new();
+    // The tasks of each (row, KV head), in order.
+    let mut spans = Vec::with_capacity(s.batch * s.t * kvh);
+    for row in 0..s.batch * s.t {
+        let (b, col) = (row / s.t, s.offset + row % s.t);
+        let first = if col < pads[b] { col } else { pads[b] };
         let n = col + 1 - first;
-        let qh = &q[row * s.q_stride + h * hd..][..hd];
-        let (k, v) = (&keys[base..base + n * hd], &values[base..base + n * hd]);
-        scores.resize(n, 0.0);
-        // SAFETY: the fast entry point runs only where the CPU has AVX2 and FMA.
-        #[cfg(target_arch = "x86_64")]
-        if fma {
-            unsafe { head_fma(qh, k, v, scores, o) };
-            return;
+        for kv in 0..kvh {
+            let base = ((b * kvh + kv) * s.capacity + first) * hd;
+            let start = tasks.len();
+            for at in (0..n).step_by(CHUNK) {
+                tasks.push(Task { row, kv, base: base + at * hd, n: (n - at).min(CHUNK) });
+            }
+            spans.push(start..tasks.len());
         }
-        let _ = fma;
-        head(qh, k, v, scores, o);
-    };
-    let macs = items * (s.offset + s.t) * hd;
-    if macs < MIN_PARALLEL_MACS {
-        let mut scores = Vec::new();
-        out.chunks_exact_mut(hd).enumerate().for_each(|it| run(&mut scores, it));
-    } else {
-        out.par_chunks_exact_mut(hd).enumerate().for_each_init(Vec::new, run);
     }
+    let stride = hd + 2;
+    let mut part = vec![0.0f32; tasks.len() * rep * stride];
+    let fma = fma_available();
+    let run = |(task, p): (&Task, &mut [f32])| {
+        let (k, v) = (&keys[task.base..][..task.n * hd], &values[task.base..][..task.n * hd]);
+        for (j, pj) in p.chunks_exact_mut(stride).enumerate() {
+            let qh = &q[task.row * s.q_stride + (task.kv * rep + j) * hd..][..hd];
+            // SAFETY: the fast entry point runs only where the CPU has AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            if fma {
+                unsafe { chunk_fma(qh, k, v, pj) };
+                continue;
+            }
+            let _ = fma;
+            chunk(qh, k, v, pj);
+        }
+    };
+    let macs: usize = tasks.iter().map(|t| t.n).sum::<usize>() * rep * hd;
+    if macs < MIN_PARALLEL_MACS {
+        tasks.iter().zip(part.chunks_exact_mut(rep * stride)).for_each(run);
+    } else {
+        tasks.par_iter().zip(part.par_chunks_exact_mut(rep * stride)).for_each(run);
+    }
+    for (idx, span) in spans.into_iter().enumerate() {
+        let (row, kv) = (idx / kvh, idx % kvh);
+        for j in 0..rep {
+            let o = &mut out[(row * s.heads + kv * rep + j) * hd..][..hd];
+            merge(span.clone().map(|t| &part[(t * rep + j) * stride..][..stride]), o);
+        }
+    }
+}
+
+/// Combines the partial results `[max, sum, weighted values...]` of one head's chunks into `out`.
+fn merge<'a>(parts: impl Iterator<Item = &'a [f32]> + Clone, out: &mut [f32]) {
+    let max = parts.clone().fold(f32::NEG_INFINITY, |m, p| m.max(p[0]));
+    out.fill(0.0);
+    let mut sum = 0.0f32;
+    for p in parts {
+        let w = exp(p[0] - max);
+        sum += p[1] * w;
+        for (o, x) in out.iter_mut().zip(&p[2..]) {
+            *o += x * w;
+        }
+    }
+    let inv = 1.0 / sum;
+    out.iter_mut().for_each(|o| *o *= inv);
 }
 
 /// Whether the fused multiply-add entry point can run here.
@@ -90,49 +140,65 @@ fn fma_available() -> bool {
     }
 }
 
-/// [`head`] compiled for AVX2 + FMA.
+/// [`chunk`] compiled for AVX2 + FMA.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn head_fma(q: &[f32], k: &[f32], v: &[f32], scores: &mut [f32], out: &mut [f32]) {
-    head_impl::<true>(q, k, v, scores, out)
+unsafe fn chunk_fma(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
+    chunk_impl::<true>(q, k, v, part)
 }
 
-/// One head: `out = softmax(k . q / sqrt(hd)) . v` over the `scores.len()` visible columns of `k`/`v`,
-/// with the common head sizes unrolled so that the query and the output stay in registers.
-pub(crate) fn head(q: &[f32], k: &[f32], v: &[f32], scores: &mut [f32], out: &mut [f32]) {
-    head_impl::<false>(q, k, v, scores, out)
+/// One head over one chunk of at most [`CHUNK`] keys: writes `[max, sum, weighted values]` to
+/// `part`, where the scores are `k . q / sqrt(hd)`, `sum` adds up `e^(score - max)` and the values
+/// are weighted by the same factors. The common head sizes are unrolled so that the query and the
+/// output stay in registers.
+pub(crate) fn chunk(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
+    chunk_impl::<false>(q, k, v, part)
 }
 
-/// [`head`]; `AVX` picks the intrinsics for the scores (only inside [`head_fma`]).
+/// [`chunk`]; `AVX` picks the intrinsics for the scores (only inside [`chunk_fma`]).
 #[inline(always)]
-fn head_impl<const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], scores: &mut [f32], out: &mut [f32]) {
-    match q.len() {
-        64 => head_n::<64, AVX>(q, k, v, scores, out),
-        128 => head_n::<128, AVX>(q, k, v, scores, out),
-        hd => {
+fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
+    let hd = q.len();
+    let mut buf = [0.0f32; CHUNK];
+    let scores = &mut buf[..(k.len() / hd).min(CHUNK)];
+    let (head, acc) = part.split_at_mut(2);
+    let (max, sum) = match hd {
+        64 => head_n::<64, AVX>(q, k, v, scores, acc),
+        128 => head_n::<128, AVX>(q, k, v, scores, acc),
+        _ => {
             let scale = 1.0 / (hd as f32).sqrt();
             for (s, kr) in scores.iter_mut().zip(k.chunks_exact(hd)) {
                 *s = dot_fma(q, kr) * scale;
             }
-            let inv = 1.0 / exp_shift(scores);
-            out.fill(0.0);
+            let max = max_of(scores);
+            let sum = exp_shift(scores, max);
+            acc.fill(0.0);
             for (p, vr) in scores.iter().zip(v.chunks_exact(hd)) {
-                for (o, x) in out.iter_mut().zip(vr) {
+                for (o, x) in acc.iter_mut().zip(vr) {
                     *o = x.mul_add(*p, *o);
                 }
             }
-            out.iter_mut().for_each(|o| *o *= inv);
+            (max, sum)
         }
-    }
+    };
+    head[0] = max;
+    head[1] = sum;
 }
 
-/// [`head`] for a head size known at compile time (a multiple of 8).
+/// [`chunk`] for a head size known at compile time (a multiple of 8): `out` gets the weighted values;
+/// returns the maximum score and the sum of the weights.
 #[inline(always)]
-fn head_n<const HD: usize, const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], scores: &mut [f32], out: &mut [f32]) {
-    let Ok(q) = <&[f32; HD]>::try_from(q) else { return };
+fn head_n<const HD: usize, const AVX: bool>(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    scores: &mut [f32],
+    out: &mut [f32],
+) -> (f32, f32) {
+    let Ok(q) = <&[f32; HD]>::try_from(q) else { return (f32::NEG_INFINITY, 0.0) };
     let scale = 1.0 / (HD as f32).sqrt();
     // Four keys at a time: four independent chains of multiply-adds instead of one.
     let mut sc = scores.chunks_exact_mut(4);
@@ -140,7 +206,7 @@ fn head_n<const HD: usize, const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], sco
     for (s, k4) in (&mut sc).zip(&mut kc) {
         #[cfg(target_arch = "x86_64")]
         let dots = if AVX {
-            // SAFETY: AVX is true only inside `head_fma`, which requires AVX2 and FMA.
+            // SAFETY: AVX is true only inside `chunk_fma`, which requires AVX2 and FMA.
             unsafe { x86::dot4::<HD>(q, k4) }
         } else {
             dot4::<HD>(q, k4)
@@ -154,22 +220,25 @@ fn head_n<const HD: usize, const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], sco
     for (s, kr) in sc.into_remainder().iter_mut().zip(kc.remainder().chunks_exact(HD)) {
         *s = dot_fma(q, kr) * scale;
     }
-    let inv = 1.0 / exp_shift(scores);
+    let max = max_of(scores);
+    let sum = exp_shift(scores, max);
     let mut acc = [0.0f32; HD];
     for (p, vr) in scores.iter().zip(v.chunks_exact(HD)) {
         for (a, x) in acc.iter_mut().zip(vr) {
             *a = x.mul_add(*p, *a);
         }
     }
-    for (o, a) in out.iter_mut().zip(&acc) {
-        *o = a * inv;
-    }
+    out.copy_from_slice(&acc);
+    (max, sum)
+}
+
+fn max_of(s: &[f32]) -> f32 {
+    s.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v))
 }
 
 /// Replaces every score by `e^(score - max)` and returns their sum (8 lanes, so it vectorizes).
 #[inline(always)]
-fn exp_shift(scores: &mut [f32]) -> f32 {
-    let max = scores.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+fn exp_shift(scores: &mut [f32], max: f32) -> f32 {
     let mut acc = [0.0f32; 8];
     let mut chunks = scores.chunks_exact_mut(8);
     for c in &mut chunks {
@@ -304,6 +373,7 @@ mod tests {
     fn matches_candle_for_decode_prefill_and_padding() {
         case(1, 1, 9, &[0]);
         case(3, 1, 200, &[0, 5, 199]);
+        case(1, 1, 700, &[3]);
         case_hd(2, 1, 70, &[0, 3], 64);
         case_hd(1, 2, 5, &[0], 128);
         case(2, 4, 0, &[0, 2]);
@@ -318,12 +388,10 @@ mod tests {
         for hd in [64, 128, 40] {
             let q = seq(hd, 4);
             let (k, v) = (seq(37 * hd, 5), seq(37 * hd, 6));
-            let (mut s1, mut s2) = (vec![0.0; 37], vec![0.0; 37]);
-            let (mut o1, mut o2) = (vec![0.0; hd], vec![0.0; hd]);
-            head(&q, &k, &v, &mut s1, &mut o1);
-            unsafe { head_fma(&q, &k, &v, &mut s2, &mut o2) };
-            assert_eq!(o1, o2, "head_dim {hd}");
-            assert_eq!(s1, s2, "head_dim {hd}");
+            let (mut p1, mut p2) = (vec![0.0; hd + 2], vec![0.0; hd + 2]);
+            chunk(&q, &k, &v, &mut p1);
+            unsafe { chunk_fma(&q, &k, &v, &mut p2) };
+            assert_eq!(p1, p2, "head_dim {hd}");
         }
     }
 }
