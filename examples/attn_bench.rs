@@ -17,8 +17,9 @@ fn main() {
     for ctx in [64usize, 320, 700, 2000] {
         let capacity = ctx + 1;
         let n = kv_heads * capacity * hd;
-        let keys: Vec<Vec<f32>> =
-            (0..layers).map(|l| (0..n).map(|i| ((i * 31 + l) % 97) as f32 / 97.0 - 0.5).collect()).collect();
+        let keys: Vec<Vec<half::f16>> = (0..layers)
+            .map(|l| (0..n).map(|i| half::f16::from_f32(((i * 31 + l) % 97) as f32 / 97.0 - 0.5)).collect())
+            .collect();
         let values = keys.clone();
         let q: Vec<f32> = (0..heads * hd).map(|i| (i % 13) as f32 / 13.0 - 0.5).collect();
         let mut out = vec![0.0; heads * hd];
@@ -36,7 +37,7 @@ fn main() {
             best = best.min(t.elapsed());
         }
         let per_layer = best.as_secs_f64() / layers as f64;
-        let bytes = 2.0 * ((ctx + 1) * kv_heads * hd * 4) as f64;
+        let bytes = 2.0 * ((ctx + 1) * kv_heads * hd * 2) as f64;
         println!(
             "ctx {ctx:>5}: {:>7.1} us/layer, {:>6.2} ms/token (30 layers), {:>5.1} GB/s of cache",
             per_layer * 1e6,

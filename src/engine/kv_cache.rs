@@ -3,11 +3,13 @@
 //! Every row of a batch shares one column axis: prompts are left-padded to the longest, so column `c`
 //! of row `r` holds the token at position `c - pad[r]`. The cache holds `[batch, kv_heads, capacity,
 //! head_dim]` per layer and each step writes its columns in place (`slice_set`), so decoding never
-//! concatenates (on the CPU the buffers are plain f32 vectors that the fused forward writes and the
+//! concatenates (on the CPU the buffers are plain f16 vectors that the fused forward writes and the
 //! attention kernel reads directly). [`Padding`] turns the pads into per-row rotary positions and additive attention masks;
 //! [`KvCache::select`] drops finished rows (or repeats rows to fan one prefill out to n samples).
 
 use candle_core::{DType, Device, Tensor};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 /// Per-layer key and value storage, written in place.
 pub struct KvCache {
@@ -23,19 +25,21 @@ enum Store {
     Tensors { keys: Vec<Tensor>, values: Vec<Tensor> },
 }
 
-/// The CPU cache: per layer one `[batch, kv_heads, capacity, head_dim]` f32 buffer each for keys and
-/// values.
+/// The CPU cache: per layer one `[batch, kv_heads, capacity, head_dim]` f16 buffer each for keys and
+/// values. f16, as llama.cpp's default cache: decode reads the whole cache every step, so at long
+/// contexts its bytes rival the weights'; rounding keys and values to 11 significant bits changes
+/// logits far less than the int8 activations of the quantized products do.
 pub struct HostKv {
     pub batch: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
     pub capacity: usize,
-    pub keys: Vec<Vec<f32>>,
-    pub values: Vec<Vec<f32>>,
+    pub keys: Vec<Vec<f16>>,
+    pub values: Vec<Vec<f16>>,
 }
 
 impl KvCache {
-    /// Zeroed cache for `layers` layers of `[batch, kv_heads, capacity, head_dim]`: f32 buffers on the
+    /// Zeroed cache for `layers` layers of `[batch, kv_heads, capacity, head_dim]`: f16 buffers on the
     /// CPU (whatever `dtype`), `dtype` tensors elsewhere.
     pub fn new(
         layers: usize,
@@ -53,8 +57,8 @@ impl KvCache {
                 kv_heads,
                 head_dim,
                 capacity,
-                keys: (0..layers).map(|_| vec![0.0; n]).collect(),
-                values: (0..layers).map(|_| vec![0.0; n]).collect(),
+                keys: (0..layers).map(|_| vec![f16::ZERO; n]).collect(),
+                values: (0..layers).map(|_| vec![f16::ZERO; n]).collect(),
             })
         } else {
             let shape = (batch, kv_heads, capacity, head_dim);
@@ -101,7 +105,8 @@ impl KvCache {
     }
 
     /// Writes this step's `k`/`v` (`[batch, kv_heads, t, head_dim]`) for `layer` after the filled
-    /// columns and returns views of everything filled including them (copies, for a CPU cache).
+    /// columns and returns views of everything filled including them (f32 copies of the f16 buffers,
+    /// for a CPU cache).
     /// Call [`advance`](Self::advance) once all layers have appended.
     pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let t = k.dim(2)?;
@@ -124,8 +129,8 @@ impl KvCache {
                     let mut filled = Vec::with_capacity(h.batch * h.kv_heads * (len + t) * hd);
                     for (bh, src) in new.chunks_exact(t * hd).enumerate() {
                         let at = bh * cap * hd;
-                        buf[at + len * hd..at + (len + t) * hd].copy_from_slice(src);
-                        filled.extend_from_slice(&buf[at..at + (len + t) * hd]);
+                        buf[at + len * hd..at + (len + t) * hd].convert_from_f32_slice(src);
+                        filled.extend(buf[at..at + (len + t) * hd].iter().map(|v| v.to_f32()));
                     }
                     views.push(Tensor::from_vec(filled, (h.batch, h.kv_heads, len + t, hd), k.device())?);
                 }
@@ -185,12 +190,13 @@ impl KvCache {
 }
 
 impl HostKv {
-    /// Writes column `col` of row `b`, KV head `kv` of `layer`: `k` and `v` are `head_dim` floats.
+    /// Writes column `col` of row `b`, KV head `kv` of `layer`: `k` and `v` are `head_dim` floats,
+    /// rounded to f16.
     #[inline]
     pub fn write(&mut self, layer: usize, b: usize, kv: usize, col: usize, k: &[f32], v: &[f32]) {
         let at = ((b * self.kv_heads + kv) * self.capacity + col) * self.head_dim;
-        self.keys[layer][at..at + self.head_dim].copy_from_slice(k);
-        self.values[layer][at..at + self.head_dim].copy_from_slice(v);
+        self.keys[layer][at..at + self.head_dim].convert_from_f32_slice(k);
+        self.values[layer][at..at + self.head_dim].convert_from_f32_slice(v);
     }
 }
 

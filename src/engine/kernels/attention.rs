@@ -1,4 +1,4 @@
-//! Grouped-query attention over the engine's preallocated f32 KV cache, for decode steps (and short
+//! Grouped-query attention over the engine's preallocated f16 KV cache, for decode steps (and short
 //! runs of new columns): per (row, query column, head) one pass of scores over the visible keys, a
 //! softmax and the weighted sum of values, written straight into the output row. It replaces four
 //! candle ops per layer (two matmuls that go through gemm's setup for a 1-row product, the mask add and
@@ -8,11 +8,14 @@
 //! a query at column `c` of a row padded by `pad` sees columns `pad..=c`, a pad query sees only itself.
 //!
 //! The products use fused multiply-adds in 8 lanes. One body is compiled twice: inside an
-//! `avx2,fma` entry point, where `mul_add` becomes `vfmadd` on whole registers, and plainly, where it
-//! is libm's exactly rounded `fmaf`; both round identically, so the portable path reproduces the fast
-//! one bit for bit (the tests check it) and only its speed depends on the CPU.
+//! `avx2,fma,f16c` entry point, with intrinsics for the two inner loops (`vcvtph2ps` + `vfmadd`), and
+//! plainly, where `mul_add` is libm's exactly rounded `fmaf` and `f16::to_f32` converts; both round
+//! identically lane for lane, so the portable path reproduces the fast one bit for bit (the tests
+//! check it) and only its speed depends on the CPU.
 
 use rayon::prelude::*;
+
+use half::f16;
 
 use super::ops::exp;
 
@@ -59,7 +62,7 @@ struct Task {
 ///
 /// Each task leaves, per query head, the chunk's score maximum, its sum of `e^(s - max)` and the
 /// `e^(s - max)`-weighted sum of values; the merge rescales the chunks to their common maximum.
-pub fn attention(q: &[f32], keys: &[f32], values: &[f32], pads: &[usize], s: &AttnShape, out: &mut [f32]) {
+pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pads: &[usize], s: &AttnShape, out: &mut [f32]) {
     let (hd, kvh) = (s.head_dim, s.kv_heads);
     let rep = s.heads / kvh;
     debug_assert_eq!(out.len(), s.batch * s.t * s.heads * hd);
@@ -132,7 +135,7 @@ fn merge<'a>(parts: impl Iterator<Item = &'a [f32]> + Clone, out: &mut [f32]) {
 fn fma_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -145,8 +148,8 @@ fn fma_available() -> bool {
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn chunk_fma(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn chunk_fma(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
     chunk_impl::<true>(q, k, v, part)
 }
 
@@ -154,13 +157,13 @@ unsafe fn chunk_fma(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
 /// `part`, where the scores are `k . q / sqrt(hd)`, `sum` adds up `e^(score - max)` and the values
 /// are weighted by the same factors. The common head sizes are unrolled so that the query and the
 /// output stay in registers.
-pub(crate) fn chunk(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
+pub(crate) fn chunk(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
     chunk_impl::<false>(q, k, v, part)
 }
 
 /// [`chunk`]; `AVX` picks the intrinsics for the scores (only inside [`chunk_fma`]).
 #[inline(always)]
-fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]) {
+fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
     let hd = q.len();
     let mut buf = [0.0f32; CHUNK];
     let scores = &mut buf[..(k.len() / hd).min(CHUNK)];
@@ -178,7 +181,7 @@ fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]
             acc.fill(0.0);
             for (p, vr) in scores.iter().zip(v.chunks_exact(hd)) {
                 for (o, x) in acc.iter_mut().zip(vr) {
-                    *o = x.mul_add(*p, *o);
+                    *o = x.to_f32().mul_add(*p, *o);
                 }
             }
             (max, sum)
@@ -193,8 +196,8 @@ fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f32], v: &[f32], part: &mut [f32]
 #[inline(always)]
 fn head_n<const HD: usize, const AVX: bool>(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[f16],
+    v: &[f16],
     scores: &mut [f32],
     out: &mut [f32],
 ) -> (f32, f32) {
@@ -222,10 +225,16 @@ fn head_n<const HD: usize, const AVX: bool>(
     }
     let max = max_of(scores);
     let sum = exp_shift(scores, max);
+    #[cfg(target_arch = "x86_64")]
+    if AVX {
+        // SAFETY: as above.
+        unsafe { x86::weighted_sum::<HD>(scores, v, out) };
+        return (max, sum);
+    }
     let mut acc = [0.0f32; HD];
     for (p, vr) in scores.iter().zip(v.chunks_exact(HD)) {
         for (a, x) in acc.iter_mut().zip(vr) {
-            *a = x.mul_add(*p, *a);
+            *a = x.to_f32().mul_add(*p, *a);
         }
     }
     out.copy_from_slice(&acc);
@@ -263,12 +272,12 @@ fn reduce(a: &[f32; 8]) -> f32 {
 
 /// The dot products of `q` with four consecutive keys of `k4`, lane for lane as [`x86::dot4`].
 #[inline(always)]
-fn dot4<const HD: usize>(q: &[f32; HD], k4: &[f32]) -> [f32; 4] {
+fn dot4<const HD: usize>(q: &[f32; HD], k4: &[f16]) -> [f32; 4] {
     let mut acc = [[0.0f32; 8]; 4];
     for c in 0..HD / 8 {
         for (j, a) in acc.iter_mut().enumerate() {
             for l in 0..8 {
-                a[l] = q[c * 8 + l].mul_add(k4[j * HD + c * 8 + l], a[l]);
+                a[l] = q[c * 8 + l].mul_add(k4[j * HD + c * 8 + l].to_f32(), a[l]);
             }
         }
     }
@@ -279,21 +288,51 @@ fn dot4<const HD: usize>(q: &[f32; HD], k4: &[f32]) -> [f32; 4] {
 mod x86 {
     use std::arch::x86_64::*;
 
+    use half::f16;
+
+    /// 8 f16 values as f32 (exact, as `f16::to_f32`).
+    #[inline(always)]
+    unsafe fn load8(p: *const f16) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+    }
+
     /// [`super::dot4`] on 256-bit registers.
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA, and `k4` must hold `4 * HD` floats.
+    /// The CPU must have AVX2, FMA and F16C, and `k4` must hold `4 * HD` values.
     #[inline(always)]
-    pub(super) unsafe fn dot4<const HD: usize>(q: &[f32; HD], k4: &[f32]) -> [f32; 4] {
+    pub(super) unsafe fn dot4<const HD: usize>(q: &[f32; HD], k4: &[f16]) -> [f32; 4] {
         debug_assert!(k4.len() >= 4 * HD);
         let mut acc = [_mm256_setzero_ps(); 4];
         for c in 0..HD / 8 {
             let qv = _mm256_loadu_ps(q.as_ptr().add(c * 8));
             for (j, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k4.as_ptr().add(j * HD + c * 8)), *a);
+                *a = _mm256_fmadd_ps(qv, load8(k4.as_ptr().add(j * HD + c * 8)), *a);
             }
         }
         acc.map(|a| hsum(a))
+    }
+
+    /// `out = sum_i p[i] * v[i]` over the rows of `v`, lane for lane as the portable loop.
+    ///
+    /// # Safety
+    /// As [`dot4`]; `v` must hold `p.len()` rows of `HD` values and `out` `HD` floats.
+    #[inline(always)]
+    pub(super) unsafe fn weighted_sum<const HD: usize>(p: &[f32], v: &[f16], out: &mut [f32]) {
+        debug_assert!(v.len() >= p.len() * HD && out.len() >= HD);
+        // Head sizes up to 128 (16 registers; `head_n` is only instantiated for 64 and 128).
+        let mut acc = [_mm256_setzero_ps(); 16];
+        let acc = &mut acc[..HD / 8];
+        for (i, w) in p.iter().enumerate() {
+            let w = _mm256_set1_ps(*w);
+            let row = v.as_ptr().add(i * HD);
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(load8(row.add(c * 8)), w, *a);
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(c * 8), *a);
+        }
     }
 
     /// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
@@ -307,18 +346,18 @@ mod x86 {
 
 /// `sum(a[i] * b[i])` in 8 lanes of fused multiply-adds, then a fixed pairwise reduction.
 #[inline(always)]
-fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
+fn dot_fma(a: &[f32], b: &[f16]) -> f32 {
     let mut acc = [0.0f32; 8];
     let mut ca = a.chunks_exact(8);
     let mut cb = b.chunks_exact(8);
     for (x, y) in (&mut ca).zip(&mut cb) {
         for l in 0..8 {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
+            acc[l] = x[l].mul_add(y[l].to_f32(), acc[l]);
         }
     }
     let mut tail = 0.0f32;
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail = x.mul_add(*y, tail);
+        tail = x.mul_add(y.to_f32(), tail);
     }
     reduce(&acc) + tail
 }
@@ -350,6 +389,14 @@ mod tests {
         out.flatten_all().unwrap().to_vec1().unwrap()
     }
 
+    fn half_of(x: &[f32]) -> Vec<f16> {
+        x.iter().map(|v| f16::from_f32(*v)).collect()
+    }
+
+    fn float_of(x: &[f16]) -> Vec<f32> {
+        x.iter().map(|v| v.to_f32()).collect()
+    }
+
     fn case(batch: usize, t: usize, offset: usize, pads: &[usize]) {
         case_hd(batch, t, offset, pads, 40)
     }
@@ -358,10 +405,11 @@ mod tests {
         let (heads, kv_heads, capacity) = (6, 2, offset + t + 3);
         let s = AttnShape { batch, t, heads, kv_heads, head_dim, offset, capacity, q_stride: heads * head_dim + 8 };
         let q = seq(batch * t * s.q_stride, 1);
-        let keys = seq(batch * kv_heads * capacity * head_dim, 2);
-        let values = seq(batch * kv_heads * capacity * head_dim, 3);
+        let n = batch * kv_heads * capacity * head_dim;
+        let (k16, v16) = (half_of(&seq(n, 2)), half_of(&seq(n, 3)));
+        let (keys, values) = (float_of(&k16), float_of(&v16));
         let mut out = vec![f32::NAN; batch * t * heads * head_dim];
-        attention(&q, &keys, &values, pads, &s, &mut out);
+        attention(&q, &k16, &v16, pads, &s, &mut out);
         let dense: Vec<f32> = q.chunks_exact(s.q_stride).flat_map(|r| r[..heads * head_dim].to_vec()).collect();
         let want = reference(&dense, &keys, &values, pads, &s);
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
@@ -380,14 +428,14 @@ mod tests {
         case(2, 3, 5, &[7, 0]);
     }
 
-    /// Where the CPU has FMA (every x86-64 CI machine since 2013), the two compilations agree exactly.
+    /// Where the CPU has AVX2, FMA and F16C (every x86-64 CI machine since 2013), the two compilations agree exactly.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn portable_path_equals_the_fma_path_bit_for_bit() {
-        assert!(fma_available(), "this test needs a CPU with AVX2 and FMA");
+        assert!(fma_available(), "this test needs a CPU with AVX2, FMA and F16C");
         for hd in [64, 128, 40] {
             let q = seq(hd, 4);
-            let (k, v) = (seq(37 * hd, 5), seq(37 * hd, 6));
+            let (k, v) = (half_of(&seq(37 * hd, 5)), half_of(&seq(37 * hd, 6)));
             let (mut p1, mut p2) = (vec![0.0; hd + 2], vec![0.0; hd + 2]);
             chunk(&q, &k, &v, &mut p1);
             unsafe { chunk_fma(&q, &k, &v, &mut p2) };

@@ -181,8 +181,9 @@ fn prefill_attention(
     let dev = Device::Cpu;
     let q: Vec<f32> = qkv.chunks_exact(s.q_stride).flat_map(|r| r[..s.heads * hd].iter().copied()).collect();
     let q = Tensor::from_vec(q, (b, t, s.heads, hd), &dev)?.transpose(1, 2)?.contiguous()?;
-    let filled = |buf: &[f32]| -> candle_core::Result<Tensor> {
-        let v: Vec<f32> = buf.chunks_exact(s.capacity * hd).flat_map(|c| c[..len * hd].iter().copied()).collect();
+    let filled = |buf: &[half::f16]| -> candle_core::Result<Tensor> {
+        let v: Vec<f32> =
+            buf.chunks_exact(s.capacity * hd).flat_map(|c| c[..len * hd].iter().map(|v| v.to_f32())).collect();
         Tensor::from_vec(v, (b, s.kv_heads, len, hd), &dev)
     };
     let (k, v) = (filled(&kv.keys[layer])?, filled(&kv.values[layer])?);
