@@ -3,21 +3,44 @@
 //! Every row of a batch shares one column axis: prompts are left-padded to the longest, so column `c`
 //! of row `r` holds the token at position `c - pad[r]`. The cache holds `[batch, kv_heads, capacity,
 //! head_dim]` per layer and each step writes its columns in place (`slice_set`), so decoding never
-//! concatenates. [`Padding`] turns the pads into per-row rotary positions and additive attention masks;
+//! concatenates (on the CPU the buffers are plain f16 vectors that the fused forward writes and the
+//! attention kernel reads directly). [`Padding`] turns the pads into per-row rotary positions and additive attention masks;
 //! [`KvCache::select`] drops finished rows (or repeats rows to fan one prefill out to n samples).
 
 use candle_core::{DType, Device, Tensor};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
-/// Per-layer key and value tensors, written in place.
+/// Per-layer key and value storage, written in place.
 pub struct KvCache {
-    keys: Vec<Tensor>,
-    values: Vec<Tensor>,
+    store: Store,
     len: usize,
     capacity: usize,
 }
 
+/// CPU caches are plain f32 buffers the fused forward reads and writes directly; other devices keep
+/// candle tensors.
+enum Store {
+    Host(HostKv),
+    Tensors { keys: Vec<Tensor>, values: Vec<Tensor> },
+}
+
+/// The CPU cache: per layer one `[batch, kv_heads, capacity, head_dim]` f16 buffer each for keys and
+/// values. f16, as llama.cpp's default cache: decode reads the whole cache every step, so at long
+/// contexts its bytes rival the weights'; rounding keys and values to 11 significant bits changes
+/// logits far less than the int8 activations of the quantized products do.
+pub struct HostKv {
+    pub batch: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub capacity: usize,
+    pub keys: Vec<Vec<f16>>,
+    pub values: Vec<Vec<f16>>,
+}
+
 impl KvCache {
-    /// Zeroed cache for `layers` layers of `[batch, kv_heads, capacity, head_dim]`.
+    /// Zeroed cache for `layers` layers of `[batch, kv_heads, capacity, head_dim]`: f16 buffers on the
+    /// CPU (whatever `dtype`), `dtype` tensors elsewhere.
     pub fn new(
         layers: usize,
         batch: usize,
@@ -27,14 +50,27 @@ impl KvCache {
         dtype: DType,
         device: &Device,
     ) -> candle_core::Result<Self> {
-        let shape = (batch, kv_heads, capacity, head_dim);
-        let mut keys = Vec::with_capacity(layers);
-        let mut values = Vec::with_capacity(layers);
-        for _ in 0..layers {
-            keys.push(Tensor::zeros(shape, dtype, device)?);
-            values.push(Tensor::zeros(shape, dtype, device)?);
-        }
-        Ok(KvCache { keys, values, len: 0, capacity })
+        let store = if device.is_cpu() {
+            let n = batch * kv_heads * capacity * head_dim;
+            Store::Host(HostKv {
+                batch,
+                kv_heads,
+                head_dim,
+                capacity,
+                keys: (0..layers).map(|_| vec![f16::ZERO; n]).collect(),
+                values: (0..layers).map(|_| vec![f16::ZERO; n]).collect(),
+            })
+        } else {
+            let shape = (batch, kv_heads, capacity, head_dim);
+            let mut keys = Vec::with_capacity(layers);
+            let mut values = Vec::with_capacity(layers);
+            for _ in 0..layers {
+                keys.push(Tensor::zeros(shape, dtype, device)?);
+                values.push(Tensor::zeros(shape, dtype, device)?);
+            }
+            Store::Tensors { keys, values }
+        };
+        Ok(KvCache { store, len: 0, capacity })
     }
 
     /// Columns filled so far (identical for every row).
@@ -54,24 +90,66 @@ impl KvCache {
 
     /// The number of rows.
     pub fn batch(&self) -> usize {
-        self.keys.first().map(|k| k.dims()[0]).unwrap_or(0)
+        match &self.store {
+            Store::Host(h) => h.batch,
+            Store::Tensors { keys, .. } => keys.first().map(|k| k.dims()[0]).unwrap_or(0),
+        }
+    }
+
+    /// The CPU buffers, for the fused forward (`None` for a cache on another device).
+    pub fn host_mut(&mut self) -> Option<&mut HostKv> {
+        match &mut self.store {
+            Store::Host(h) => Some(h),
+            Store::Tensors { .. } => None,
+        }
     }
 
     /// Writes this step's `k`/`v` (`[batch, kv_heads, t, head_dim]`) for `layer` after the filled
-    /// columns and returns views of everything filled including them. Call [`advance`](Self::advance)
-    /// once all layers have appended.
+    /// columns and returns views of everything filled including them (f32 copies of the f16 buffers,
+    /// for a CPU cache).
+    /// Call [`advance`](Self::advance) once all layers have appended.
     pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let t = k.dim(2)?;
         if self.len + t > self.capacity {
             candle_core::bail!("KV cache full: {} + {t} columns exceed the capacity {}", self.len, self.capacity)
         }
-        let (kc, vc) = match (self.keys.get(layer), self.values.get(layer)) {
-            (Some(kc), Some(vc)) => (kc, vc),
-            _ => candle_core::bail!("KV cache has no layer {layer}"),
-        };
-        kc.slice_set(&k.to_dtype(kc.dtype())?.contiguous()?, 2, self.len)?;
-        vc.slice_set(&v.to_dtype(vc.dtype())?.contiguous()?, 2, self.len)?;
-        Ok((kc.narrow(2, 0, self.len + t)?, vc.narrow(2, 0, self.len + t)?))
+        let (len, cap) = (self.len, self.capacity);
+        match &mut self.store {
+            Store::Host(h) => {
+                if layer >= h.keys.len() {
+                    candle_core::bail!("KV cache has no layer {layer}")
+                }
+                let hd = h.head_dim;
+                let read = |x: &Tensor| -> candle_core::Result<Vec<f32>> {
+                    x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+                };
+                let (kx, vx) = (read(k)?, read(v)?);
+                let mut views = Vec::with_capacity(2);
+                for (buf, new) in [(&mut h.keys[layer], kx), (&mut h.values[layer], vx)] {
+                    let mut filled = Vec::with_capacity(h.batch * h.kv_heads * (len + t) * hd);
+                    for (bh, src) in new.chunks_exact(t * hd).enumerate() {
+                        let at = bh * cap * hd;
+                        buf[at + len * hd..at + (len + t) * hd].convert_from_f32_slice(src);
+                        filled.extend(buf[at..at + (len + t) * hd].iter().map(|v| v.to_f32()));
+                    }
+                    views.push(Tensor::from_vec(filled, (h.batch, h.kv_heads, len + t, hd), k.device())?);
+                }
+                let v = views.pop();
+                match (views.pop(), v) {
+                    (Some(k), Some(v)) => Ok((k, v)),
+                    _ => candle_core::bail!("KV cache views missing"),
+                }
+            }
+            Store::Tensors { keys, values } => {
+                let (kc, vc) = match (keys.get(layer), values.get(layer)) {
+                    (Some(kc), Some(vc)) => (kc, vc),
+                    _ => candle_core::bail!("KV cache has no layer {layer}"),
+                };
+                kc.slice_set(&k.to_dtype(kc.dtype())?.contiguous()?, 2, len)?;
+                vc.slice_set(&v.to_dtype(vc.dtype())?.contiguous()?, 2, len)?;
+                Ok((kc.narrow(2, 0, len + t)?, vc.narrow(2, 0, len + t)?))
+            }
+        }
     }
 
     /// Marks `t` more columns as filled.
@@ -82,14 +160,43 @@ impl KvCache {
     /// Keeps the rows `rows` (in that order, repeats allowed): drops finished rows so they stop costing
     /// work, or fans one prompt's prefill out to its n samples.
     pub fn select(&mut self, rows: &[u32]) -> candle_core::Result<()> {
-        let Some(first) = self.keys.first() else {
-            return Ok(());
-        };
-        let idx = Tensor::new(rows, first.device())?;
-        for t in self.keys.iter_mut().chain(self.values.iter_mut()) {
-            *t = t.index_select(&idx, 0)?;
+        match &mut self.store {
+            Store::Host(h) => {
+                let per_row = h.kv_heads * self.capacity * h.head_dim;
+                if let Some(&r) = rows.iter().find(|&&r| r as usize >= h.batch) {
+                    candle_core::bail!("KV cache has no row {r} (batch {})", h.batch)
+                }
+                for buf in h.keys.iter_mut().chain(h.values.iter_mut()) {
+                    let mut next = Vec::with_capacity(rows.len() * per_row);
+                    for &r in rows {
+                        next.extend_from_slice(&buf[r as usize * per_row..(r as usize + 1) * per_row]);
+                    }
+                    *buf = next;
+                }
+                h.batch = rows.len();
+            }
+            Store::Tensors { keys, values } => {
+                let Some(first) = keys.first() else {
+                    return Ok(());
+                };
+                let idx = Tensor::new(rows, first.device())?;
+                for t in keys.iter_mut().chain(values.iter_mut()) {
+                    *t = t.index_select(&idx, 0)?;
+                }
+            }
         }
         Ok(())
+    }
+}
+
+impl HostKv {
+    /// Writes column `col` of row `b`, KV head `kv` of `layer`: `k` and `v` are `head_dim` floats,
+    /// rounded to f16.
+    #[inline]
+    pub fn write(&mut self, layer: usize, b: usize, kv: usize, col: usize, k: &[f32], v: &[f32]) {
+        let at = ((b * self.kv_heads + kv) * self.capacity + col) * self.head_dim;
+        self.keys[layer][at..at + self.head_dim].convert_from_f32_slice(k);
+        self.values[layer][at..at + self.head_dim].convert_from_f32_slice(v);
     }
 }
 

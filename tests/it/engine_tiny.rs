@@ -280,3 +280,37 @@ fn unsupported_architecture_and_missing_tensor_name_the_file() {
         "{err}"
     );
 }
+
+/// The fused CPU forward (plain buffers, the engine's attention kernel) against the candle tensor path
+/// it replaced on the CPU: prefill of two left-padded rows, then decode steps, logits within float
+/// rounding.
+fn fused_matches_tensor_path(arch: &str) {
+    use unitcoder::engine::kv_cache::Padding;
+    use unitcoder::engine::models::Model;
+    use unitcoder::engine::weights::Weights;
+    let dir = common_tempdir();
+    write_model(dir.path(), arch, DType::F32, 11);
+    let model = Model::load(&mut Weights::open(dir.path(), &Device::Cpu).unwrap()).unwrap();
+    let (padding, ids, width) = Padding::left_pad(&[vec![5, 9, 33, 200, 17, 4], vec![71, 72]], 0);
+    let mut fused = model.new_cache(2, width + 4).unwrap();
+    let mut tensors = model.new_cache(2, width + 4).unwrap();
+    let mut step = |tokens: &[u32], t: usize| {
+        let a: Vec<Vec<f32>> = model.forward(tokens, t, &padding, &mut fused).unwrap().to_vec2().unwrap();
+        let b: Vec<Vec<f32>> = model.forward_tensors(tokens, t, &padding, &mut tensors).unwrap().to_vec2().unwrap();
+        for (ra, rb) in a.iter().zip(&b) {
+            for (x, y) in ra.iter().zip(rb) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{arch}: {x} vs {y}");
+            }
+        }
+    };
+    step(&ids, width);
+    for next in [[3, 250], [100, 1], [7, 7]] {
+        step(&next, 1);
+    }
+}
+
+#[test]
+fn fused_cpu_forward_matches_the_tensor_path_for_llama_and_qwen2() {
+    fused_matches_tensor_path("llama");
+    fused_matches_tensor_path("qwen2");
+}

@@ -12,8 +12,10 @@
 //! candle's `Module` (input `[..., cols]`, output `[..., rows]`), a drop-in for `QMatMul`.
 
 mod activation;
+pub mod attention;
 mod format;
 mod module;
+pub mod ops;
 mod packed;
 mod scalar;
 #[cfg(test)]

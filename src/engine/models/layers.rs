@@ -1,134 +1,28 @@
-//! The building blocks the decoder architectures share: [`QLinear`] (every matmul goes through it: on
-//! the CPU, quantized weights of the types [`QMatrix`] supports run on the engine's own kernels,
-//! anything else on candle's `QMatMul`; [`MatmulKernels`] can force candle's path for comparison), RMS
-//! norm, the embedding lookup that dequantizes only the rows it needs, rotary embeddings with per-row
+//! The building blocks the decoder architectures share, on candle tensors (the path of non-CPU devices
+//! and the reference for the fused CPU forward in `fused`): RMS norm, rotary embeddings with per-row
 //! positions, grouped-query attention over the preallocated KV cache with per-row masks, and the
-//! SwiGLU MLP.
+//! SwiGLU MLP, over the linear layers of [`super::linear`].
 
-use crate::engine::kernels::{KernelError, QMatrix};
+pub use super::linear::{MatmulKernels, QLinear, Stacked};
 use crate::engine::kv_cache::KvCache;
-use crate::engine::weights::{Weight, Weights};
+use crate::engine::weights::Weights;
 use crate::engine::EngineError;
-use candle_core::quantized::QMatMul;
-use candle_core::{DType, Device, Module, Tensor};
-
-/// Which code runs the products on quantized weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MatmulKernels {
-    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
-    /// `QMatMul` elsewhere.
-    #[default]
-    Auto,
-    /// candle's `QMatMul` everywhere (for comparisons in tests and benchmarks).
-    Candle,
-}
-
-/// A linear layer `y = x W^T (+ b)`: quantized GGUF weights stay quantized; dense weights keep their
-/// stored dtype and the activations are cast to it for the matmul.
-pub struct QLinear {
-    weight: LinearWeight,
-    bias: Option<Tensor>,
-}
-
-enum LinearWeight {
-    /// The engine's CPU kernels (weights repacked at load).
-    Fast(QMatrix),
-    Quantized(QMatMul),
-    Dense(Tensor),
-}
-
-impl QLinear {
-    /// Wraps a loaded weight (`[out, in]`) and an optional f32 bias (`[out]`).
-    pub fn new(weight: Weight, bias: Option<Tensor>, kernels: MatmulKernels) -> candle_core::Result<Self> {
-        let weight = match weight {
-            Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
-                match QMatrix::from_qtensor(&q) {
-                    Ok(m) => LinearWeight::Fast(m),
-                    // Types without our kernels (F16 tables, Q5_0, Q2_K, ...) stay on candle's.
-                    Err(KernelError::UnsupportedType(_)) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
-                    Err(e) => return Err(candle_core::Error::wrap(e)),
-                }
-            }
-            Weight::Quantized(q) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
-            // On CPU, f16/bf16 matmuls round their outputs to 16 bits, and where gemm splits the work
-            // depends on the batch shape: a batched row could then differ from the same row alone.
-            // Widening once at load keeps batched greedy output exact (GPUs keep the stored dtype).
-            Weight::Dense(t) if t.device().is_cpu() => LinearWeight::Dense(t.to_dtype(DType::F32)?),
-            Weight::Dense(t) => LinearWeight::Dense(t),
-        };
-        Ok(QLinear { weight, bias })
-    }
-
-    /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`.
-    pub fn load(w: &mut Weights, name: &str, with_bias: bool, kernels: MatmulKernels) -> Result<Self, EngineError> {
-        let weight = w.load(&format!("{name}.weight"))?;
-        let bias = if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None };
-        Ok(Self::new(weight, bias, kernels)?)
-    }
-
-    /// Whether this layer runs on the engine's own kernels.
-    pub fn is_fast(&self) -> bool {
-        matches!(self.weight, LinearWeight::Fast(_))
-    }
-
-    /// `x`: `[..., in]` f32, contiguous; returns `[..., out]` f32.
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = match &self.weight {
-            LinearWeight::Fast(m) => m.forward(x)?,
-            LinearWeight::Quantized(q) => q.forward(x)?,
-            LinearWeight::Dense(w) => {
-                let dims = x.dims().to_vec();
-                let k = dims[dims.len() - 1];
-                let rows = x.elem_count() / k;
-                let x2 = x.reshape((rows, k))?.to_dtype(w.dtype())?;
-                let y = x2.matmul(&w.t()?)?.to_dtype(DType::F32)?;
-                let mut out = dims;
-                let last = out.len() - 1;
-                out[last] = w.dim(0)?;
-                y.reshape(out)?
-            }
-        };
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
-
-    /// Embedding rows for `ids` (`[b, t]` u32) as f32 `[b, t, in]`: a quantized table dequantizes only
-    /// the requested rows (the table is never expanded to f32).
-    pub fn embedding(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        match &self.weight {
-            LinearWeight::Fast(m) => {
-                let (b, t) = ids.dims2()?;
-                let device = ids.device().clone();
-                let ids = ids.flatten_all()?.to_vec1::<u32>()?;
-                let cols = m.cols();
-                let mut rows = vec![0f32; ids.len() * cols];
-                for (id, out) in ids.iter().zip(rows.chunks_exact_mut(cols)) {
-                    m.dequantize_row_into(*id as usize, out).map_err(candle_core::Error::wrap)?;
-                }
-                Tensor::from_vec(rows, (b, t, cols), &device)
-            }
-            LinearWeight::Quantized(q) => q.embedding(ids)?.to_dtype(DType::F32),
-            LinearWeight::Dense(w) => {
-                let (b, t) = ids.dims2()?;
-                let rows = w.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
-                rows.reshape((b, t, w.dim(1)?))
-            }
-        }
-    }
-}
+use candle_core::{Device, Tensor};
 
 /// RMS normalisation with a learned scale.
 pub struct RmsNorm {
     weight: Tensor,
-    eps: f32,
+    /// The scale as floats, for the CPU slice path.
+    pub(super) host: Vec<f32>,
+    pub(super) eps: f32,
 }
 
 impl RmsNorm {
     /// Loads `{name}.weight`.
     pub fn load(w: &mut Weights, name: &str, eps: f32) -> Result<Self, EngineError> {
-        Ok(RmsNorm { weight: w.load_f32(&format!("{name}.weight"))?, eps })
+        let weight = w.load_f32(&format!("{name}.weight"))?;
+        let host = weight.flatten_all()?.to_vec1::<f32>()?;
+        Ok(RmsNorm { weight, host, eps })
     }
 
     /// Normalises over the last dimension.
@@ -141,9 +35,12 @@ impl RmsNorm {
 pub struct Rope {
     cos: Tensor,
     sin: Tensor,
+    /// The same tables as floats, `[context, head_dim / 2]`, for the CPU slice path.
+    pub(super) cos_host: Vec<f32>,
+    pub(super) sin_host: Vec<f32>,
     /// GGUF llama checkpoints store q/k permuted for the interleaved (GPT-J) rotation; HF checkpoints
     /// and qwen2 GGUF use the rotate-half (NeoX) form.
-    interleaved: bool,
+    pub(super) interleaved: bool,
 }
 
 impl Rope {
@@ -174,8 +71,10 @@ impl Rope {
             }
         }
         Ok(Rope {
-            cos: Tensor::from_vec(cos, (context, half), device)?,
-            sin: Tensor::from_vec(sin, (context, half), device)?,
+            cos: Tensor::from_slice(&cos, (context, half), device)?,
+            sin: Tensor::from_slice(&sin, (context, half), device)?,
+            cos_host: cos,
+            sin_host: sin,
             interleaved,
         })
     }
@@ -217,13 +116,12 @@ pub struct StepInputs {
 
 /// Grouped-query self-attention.
 pub struct Attention {
-    q: QLinear,
-    k: QLinear,
-    v: QLinear,
-    o: QLinear,
-    n_head: usize,
-    n_kv_head: usize,
-    head_dim: usize,
+    /// q|k|v.
+    pub(super) qkv: Stacked,
+    pub(super) o: QLinear,
+    pub(super) n_head: usize,
+    pub(super) n_kv_head: usize,
+    pub(super) head_dim: usize,
 }
 
 impl Attention {
@@ -238,10 +136,9 @@ impl Attention {
         kernels: MatmulKernels,
     ) -> Result<Self, EngineError> {
         let p = format!("blk.{layer}");
+        let names = ["attn_q", "attn_k", "attn_v"].map(|n| format!("{p}.{n}"));
         Ok(Attention {
-            q: QLinear::load(w, &format!("{p}.attn_q"), qkv_bias, kernels)?,
-            k: QLinear::load(w, &format!("{p}.attn_k"), qkv_bias, kernels)?,
-            v: QLinear::load(w, &format!("{p}.attn_v"), qkv_bias, kernels)?,
+            qkv: Stacked::load(w, &names, qkv_bias, kernels)?,
             o: QLinear::load(w, &format!("{p}.attn_output"), false, kernels)?,
             n_head,
             n_kv_head,
@@ -261,56 +158,69 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.n_head, self.n_kv_head, self.head_dim);
-        let q = self.q.forward(x)?.reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = self.k.forward(x)?.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
-        let v = self.v.forward(x)?.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
+        let [q, k, v]: [Tensor; 3] = match <[Tensor; 3]>::try_from(self.qkv.forward(x)?) {
+            Ok(parts) => parts,
+            Err(_) => candle_core::bail!("q|k|v projection did not give three outputs"),
+        };
+        let q = q.reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
         let q = rope.apply(&q, &step.cos, &step.sin)?;
         let k = rope.apply(&k, &step.cos, &step.sin)?;
         let (k, v) = cache.append(layer, &k, &v)?;
-        let len = k.dim(2)?;
-        // GQA without copying the cache: the query heads that share a KV head are stacked along the
-        // sequence axis, so one matmul per KV head serves all of them.
-        let rep = h / kvh;
-        let q = (q * (1.0 / (hd as f64).sqrt()))?.reshape((b, kvh, rep * t, hd))?;
-        let scores = q.matmul(&k.t()?)?.reshape((b, h, t, len))?;
-        let scores = scores.broadcast_add(&step.mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, rep * t, len))?;
-        let out = probs.matmul(&v)?.reshape((b, h, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?;
-        self.o.forward(&out)
+        self.o.forward(&attend(&q, &k, &v, &step.mask, kvh)?)
     }
+}
+
+/// Grouped-query attention on tensors: `q` `[b, heads, t, hd]` (rotated), `k`/`v` `[b, kv_heads, len,
+/// hd]`, `mask` `[b, 1, t, len]`; returns `[b, t, heads * hd]`.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, kvh: usize) -> candle_core::Result<Tensor> {
+    let (b, h, t, hd) = q.dims4()?;
+    let len = k.dim(2)?;
+    // GQA without copying the cache: the query heads that share a KV head are stacked along the
+    // sequence axis, so one matmul per KV head serves all of them.
+    let rep = h / kvh;
+    let q = (q * (1.0 / (hd as f64).sqrt()))?.reshape((b, kvh, rep * t, hd))?;
+    let scores = q.matmul(&k.t()?)?.reshape((b, h, t, len))?;
+    let scores = scores.broadcast_add(mask)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, rep * t, len))?;
+    probs.matmul(v)?.reshape((b, h, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))
 }
 
 /// The SwiGLU feed-forward block.
 pub struct Mlp {
-    gate: QLinear,
-    up: QLinear,
-    down: QLinear,
+    /// gate|up.
+    pub(super) gate_up: Stacked,
+    pub(super) down: QLinear,
 }
 
 impl Mlp {
     /// Loads `blk.{i}.ffn_{gate,up,down}`.
     pub fn load(w: &mut Weights, layer: usize, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let p = format!("blk.{layer}");
+        let names = ["ffn_gate", "ffn_up"].map(|n| format!("{p}.{n}"));
         Ok(Mlp {
-            gate: QLinear::load(w, &format!("{p}.ffn_gate"), false, kernels)?,
-            up: QLinear::load(w, &format!("{p}.ffn_up"), false, kernels)?,
+            gate_up: Stacked::load(w, &names, false, kernels)?,
             down: QLinear::load(w, &format!("{p}.ffn_down"), false, kernels)?,
         })
     }
 
     /// `down(silu(gate(x)) * up(x))`.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let g = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        self.down.forward(&(g * self.up.forward(x)?)?)
+        let [g, u]: [Tensor; 2] = match <[Tensor; 2]>::try_from(self.gate_up.forward(x)?) {
+            Ok(parts) => parts,
+            Err(_) => candle_core::bail!("gate|up projection did not give two outputs"),
+        };
+        self.down.forward(&(candle_nn::ops::silu(&g)? * u)?)
     }
 }
 
 /// One pre-norm decoder block.
 pub struct Block {
-    attn_norm: RmsNorm,
-    attn: Attention,
-    ffn_norm: RmsNorm,
-    mlp: Mlp,
+    pub(super) attn_norm: RmsNorm,
+    pub(super) attn: Attention,
+    pub(super) ffn_norm: RmsNorm,
+    pub(super) mlp: Mlp,
 }
 
 impl Block {
@@ -329,10 +239,12 @@ impl Block {
         })
     }
 
-    /// The block's seven projections.
-    pub fn linears(&self) -> [&QLinear; 7] {
+    /// How many of the block's seven projections run on the engine's kernels, out of how many.
+    pub fn fast_count(&self) -> (usize, usize) {
         let (a, m) = (&self.attn, &self.mlp);
-        [&a.q, &a.k, &a.v, &a.o, &m.gate, &m.up, &m.down]
+        let (qkv, gu) = (a.qkv.fast_count(), m.gate_up.fast_count());
+        let single = [&a.o, &m.down].iter().filter(|l| l.is_fast()).count();
+        (qkv.0 + gu.0 + single, qkv.1 + gu.1 + 2)
     }
 
     /// Residual attention then residual MLP.

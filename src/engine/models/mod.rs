@@ -3,7 +3,9 @@
 //! [`llama`] and [`qwen2`] read their configuration (GGUF metadata or HF `config.json`) into one
 //! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`].
 
+mod fused;
 pub mod layers;
+pub mod linear;
 pub mod llama;
 pub mod qwen2;
 
@@ -103,10 +105,13 @@ impl Model {
     pub fn fast_layers(&self) -> (usize, usize) {
         let mut all: Vec<&QLinear> = vec![&self.embed];
         all.extend(self.output.iter());
+        let (mut fast, mut total) = (all.iter().filter(|l| l.is_fast()).count(), all.len());
         for b in &self.blocks {
-            all.extend(b.linears());
+            let (f, t) = b.fast_count();
+            fast += f;
+            total += t;
         }
-        (all.iter().filter(|l| l.is_fast()).count(), all.len())
+        (fast, total)
     }
 
     /// The device the model runs on.
@@ -121,8 +126,28 @@ impl Model {
     }
 
     /// Runs `tokens` (`[b * t]` row-major, the next `t` columns of every row) through the model and
-    /// returns the logits of the last column, `[b, vocab]` f32. The cache advances by `t`.
+    /// returns the logits of the last column, `[b, vocab]` f32. The cache advances by `t`. On the CPU
+    /// this is the fused forward on plain buffers; elsewhere the tensor path.
     pub fn forward(
+        &self,
+        tokens: &[u32],
+        t: usize,
+        padding: &Padding,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        let offset = cache.len();
+        if offset + t > self.rope.context() {
+            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.rope.context())
+        }
+        if self.device.is_cpu() && cache.host_mut().is_some() {
+            return self.forward_host(tokens, t, padding, cache);
+        }
+        self.forward_tensors(tokens, t, padding, cache)
+    }
+
+    /// [`Model::forward`] through candle tensor ops on any device: the reference the fused CPU path is
+    /// tested against.
+    pub fn forward_tensors(
         &self,
         tokens: &[u32],
         t: usize,

@@ -1,0 +1,291 @@
+//! The linear layers every model's products go through. [`QLinear`]: on the CPU, quantized weights
+//! of the types [`QMatrix`] supports run on the engine's own kernels, anything else on candle's
+//! `QMatMul` ([`MatmulKernels`] can force candle's path for comparison); dense weights keep their dtype.
+//! [`Stacked`]: projections of one input (q|k|v, gate|up) stacked into one product where the weights
+//! allow it. Both run on tensors (any device) or on CPU slices (the fused forward).
+
+use crate::engine::kernels::{ops, KernelError, QMatrix, QType};
+use crate::engine::weights::{Weight, Weights};
+use crate::engine::EngineError;
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor};
+
+/// Which code runs the products on quantized weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernels {
+    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
+    /// `QMatMul` elsewhere.
+    #[default]
+    Auto,
+    /// candle's `QMatMul` everywhere (for comparisons in tests and benchmarks).
+    Candle,
+}
+
+/// A linear layer `y = x W^T (+ b)`: quantized GGUF weights stay quantized; dense weights keep their
+/// stored dtype and the activations are cast to it for the matmul.
+pub struct QLinear {
+    weight: LinearWeight,
+    bias: Option<Tensor>,
+    /// The bias as floats, for the CPU slice path.
+    bias_host: Option<Vec<f32>>,
+}
+
+enum LinearWeight {
+    /// The engine's CPU kernels (weights repacked at load).
+    Fast(QMatrix),
+    Quantized(QMatMul),
+    Dense(Tensor),
+}
+
+impl QLinear {
+    /// Wraps a loaded weight (`[out, in]`) and an optional f32 bias (`[out]`).
+    pub fn new(weight: Weight, bias: Option<Tensor>, kernels: MatmulKernels) -> candle_core::Result<Self> {
+        let weight = match weight {
+            Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
+                match QMatrix::from_qtensor(&q) {
+                    Ok(m) => LinearWeight::Fast(m),
+                    // Types without our kernels (F16 tables, Q5_0, Q2_K, ...) stay on candle's.
+                    Err(KernelError::UnsupportedType(_)) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
+                    Err(e) => return Err(candle_core::Error::wrap(e)),
+                }
+            }
+            Weight::Quantized(q) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
+            // On CPU, f16/bf16 matmuls round their outputs to 16 bits, and where gemm splits the work
+            // depends on the batch shape: a batched row could then differ from the same row alone.
+            // Widening once at load keeps batched greedy output exact (GPUs keep the stored dtype).
+            Weight::Dense(t) if t.device().is_cpu() => LinearWeight::Dense(t.to_dtype(DType::F32)?),
+            Weight::Dense(t) => LinearWeight::Dense(t),
+        };
+        Self::from_weight(weight, bias)
+    }
+
+    fn from_weight(weight: LinearWeight, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        let bias_host = match &bias {
+            Some(b) if b.device().is_cpu() => Some(b.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+            _ => None,
+        };
+        Ok(QLinear { weight, bias, bias_host })
+    }
+
+    /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`.
+    pub fn load(w: &mut Weights, name: &str, with_bias: bool, kernels: MatmulKernels) -> Result<Self, EngineError> {
+        let weight = w.load(&format!("{name}.weight"))?;
+        let bias = if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None };
+        Ok(Self::new(weight, bias, kernels)?)
+    }
+
+    /// Whether this layer runs on the engine's own kernels.
+    pub fn is_fast(&self) -> bool {
+        matches!(self.weight, LinearWeight::Fast(_))
+    }
+
+    /// `x`: `[..., in]` f32, contiguous; returns `[..., out]` f32.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = match &self.weight {
+            LinearWeight::Fast(m) => m.forward(x)?,
+            LinearWeight::Quantized(q) => q.forward(x)?,
+            LinearWeight::Dense(w) => {
+                let dims = x.dims().to_vec();
+                let k = dims[dims.len() - 1];
+                let rows = x.elem_count() / k;
+                let x2 = x.reshape((rows, k))?.to_dtype(w.dtype())?;
+                let y = x2.matmul(&w.t()?)?.to_dtype(DType::F32)?;
+                let mut out = dims;
+                let last = out.len() - 1;
+                out[last] = w.dim(0)?;
+                y.reshape(out)?
+            }
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> candle_core::Result<usize> {
+        match &self.weight {
+            LinearWeight::Fast(m) => Ok(m.rows()),
+            LinearWeight::Quantized(q) => match q {
+                QMatMul::QTensor(t) => t.shape().dims2().map(|d| d.0),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dim(0),
+            },
+            LinearWeight::Dense(w) => w.dim(0),
+        }
+    }
+
+    /// `out = x W^T (+ b)` on CPU slices: `x` is `[m, in]`, `out` `[m, out]`. The engine's kernels run
+    /// in place; other weights go through candle tensors (correct, not fast).
+    pub fn matmul_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> candle_core::Result<()> {
+        match &self.weight {
+            LinearWeight::Fast(w) => {
+                w.matmul(x, m, out).map_err(candle_core::Error::wrap)?;
+                if let Some(b) = &self.bias_host {
+                    for row in out.chunks_exact_mut(b.len()) {
+                        ops::add_in_place(row, b);
+                    }
+                }
+            }
+            _ => {
+                let k = x.len() / m.max(1);
+                let y = self.forward(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?;
+                out.copy_from_slice(&y.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Embedding rows for `ids` into `out` (`[ids.len(), in]`), on the CPU.
+    pub fn embedding_into(&self, ids: &[u32], out: &mut [f32]) -> candle_core::Result<()> {
+        match &self.weight {
+            LinearWeight::Fast(m) => {
+                for (id, row) in ids.iter().zip(out.chunks_exact_mut(m.cols())) {
+                    m.dequantize_row_into(*id as usize, row).map_err(candle_core::Error::wrap)?;
+                }
+            }
+            _ => {
+                let t = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu)?;
+                out.copy_from_slice(&self.embedding(&t)?.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Embedding rows for `ids` (`[b, t]` u32) as f32 `[b, t, in]`: a quantized table dequantizes only
+    /// the requested rows (the table is never expanded to f32).
+    pub fn embedding(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.weight {
+            LinearWeight::Fast(m) => {
+                let (b, t) = ids.dims2()?;
+                let device = ids.device().clone();
+                let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+                let cols = m.cols();
+                let mut rows = vec![0f32; ids.len() * cols];
+                for (id, out) in ids.iter().zip(rows.chunks_exact_mut(cols)) {
+                    m.dequantize_row_into(*id as usize, out).map_err(candle_core::Error::wrap)?;
+                }
+                Tensor::from_vec(rows, (b, t, cols), &device)
+            }
+            LinearWeight::Quantized(q) => q.embedding(ids)?.to_dtype(DType::F32),
+            LinearWeight::Dense(w) => {
+                let (b, t) = ids.dims2()?;
+                let rows = w.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
+                rows.reshape((b, t, w.dim(1)?))
+            }
+        }
+    }
+}
+
+/// Projections of one input whose outputs are used side by side (q|k|v, gate|up). On the CPU with the
+/// engine's kernels their weights are stacked into one matrix at load, so one product (one pass of
+/// threads) serves all of them; the outputs are bit for bit those of the separate products, since each
+/// output row only ever sees its own weights and the shared quantized input.
+pub struct Stacked {
+    parts: Vec<QLinear>,
+    /// Output features of each projection.
+    widths: Vec<usize>,
+}
+
+impl Stacked {
+    /// Loads `{name}.weight` (and `{name}.bias` when `with_bias`) for each name.
+    pub fn load(
+        w: &mut Weights,
+        names: &[String],
+        with_bias: bool,
+        kernels: MatmulKernels,
+    ) -> Result<Self, EngineError> {
+        let mut weights = Vec::with_capacity(names.len());
+        let mut biases = Vec::with_capacity(names.len());
+        for name in names {
+            weights.push(w.load(&format!("{name}.weight"))?);
+            biases.push(if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None });
+        }
+        if kernels == MatmulKernels::Auto {
+            if let Some((m, widths)) = stack_quantized(&weights)? {
+                let bias = match biases.iter().all(Option::is_some) && with_bias {
+                    true => Some(Tensor::cat(&biases.iter().flatten().collect::<Vec<_>>(), 0)?),
+                    false => None,
+                };
+                let linear = QLinear::from_weight(LinearWeight::Fast(m), bias)?;
+                return Ok(Stacked { parts: vec![linear], widths });
+            }
+        }
+        let mut parts = Vec::with_capacity(names.len());
+        let mut widths = Vec::with_capacity(names.len());
+        for (weight, bias) in weights.into_iter().zip(biases) {
+            let l = QLinear::new(weight, bias, kernels)?;
+            widths.push(l.rows()?);
+            parts.push(l);
+        }
+        Ok(Stacked { parts, widths })
+    }
+
+    /// Output features of all projections together.
+    pub fn width(&self) -> usize {
+        self.widths.iter().sum()
+    }
+
+    /// How many of the projections run on the engine's kernels, out of how many.
+    pub fn fast_count(&self) -> (usize, usize) {
+        let fast = match self.parts.as_slice() {
+            [one] if self.widths.len() > 1 => one.is_fast() as usize * self.widths.len(),
+            parts => parts.iter().filter(|p| p.is_fast()).count(),
+        };
+        (fast, self.widths.len())
+    }
+
+    /// The outputs of every projection for `x` (`[..., in]`).
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        if let [one] = self.parts.as_slice() {
+            let y = one.forward(x)?;
+            let last = y.rank() - 1;
+            let mut at = 0;
+            let mut out = Vec::with_capacity(self.widths.len());
+            for w in &self.widths {
+                out.push(y.narrow(last, at, *w)?.contiguous()?);
+                at += w;
+            }
+            return Ok(out);
+        }
+        self.parts.iter().map(|p| p.forward(x)).collect()
+    }
+
+    /// All outputs side by side on CPU slices: `x` `[m, in]`, `out` `[m, width]`.
+    pub fn matmul_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> candle_core::Result<()> {
+        if let [one] = self.parts.as_slice() {
+            return one.matmul_into(x, m, out);
+        }
+        let total = self.width();
+        let mut at = 0;
+        for (p, w) in self.parts.iter().zip(&self.widths) {
+            let mut y = vec![0.0; m * w];
+            p.matmul_into(x, m, &mut y)?;
+            for (dst, src) in out.chunks_exact_mut(total).zip(y.chunks_exact(*w)) {
+                dst[at..at + w].copy_from_slice(src);
+            }
+            at += w;
+        }
+        Ok(())
+    }
+}
+
+/// One repacked matrix of the rows of every weight, when all are CPU-quantized in the same type our
+/// kernels read, with the same input width.
+fn stack_quantized(weights: &[Weight]) -> candle_core::Result<Option<(QMatrix, Vec<usize>)>> {
+    let mut bytes = Vec::new();
+    let (mut widths, mut shape) = (Vec::new(), None);
+    for w in weights {
+        let Weight::Quantized(q) = w else { return Ok(None) };
+        let Some(qtype) = QType::from_ggml(q.dtype()) else { return Ok(None) };
+        let (r, c) = q.shape().dims2()?;
+        if !q.device().is_cpu() || shape.is_some_and(|s| s != (qtype, c)) {
+            return Ok(None);
+        }
+        shape = Some((qtype, c));
+        widths.push(r);
+        bytes.extend_from_slice(&q.data()?);
+    }
+    let Some((qtype, cols)) = shape else { return Ok(None) };
+    let m = QMatrix::from_gguf_bytes(qtype, widths.iter().sum(), cols, &bytes).map_err(candle_core::Error::wrap)?;
+    Ok(Some((m, widths)))
+}
