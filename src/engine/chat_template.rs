@@ -315,6 +315,25 @@ mod tests {
     }
 
     #[test]
+    fn loop_controls_tools_none_and_hf_tojson_work_as_in_transformers() {
+        // HF enables jinja2.ext.loopcontrols and passes tools=None; its tojson neither escapes HTML nor
+        // drops the spaces Python's json.dumps puts after separators.
+        let tpl = t("{% for m in messages %}{% if m.role == 'stop' %}{% break %}{% endif %}{{ m.content }},\
+                     {% endfor %}|{{ tools is defined }}/{{ tools is none }}|{{ {'b': '<&>', 'a': [1, 2.0]} | tojson }}");
+        let msgs = [Message::new("user", "a"), Message::new("stop", "b"), Message::new("user", "c")];
+        assert_eq!(tpl.render(&msgs, false).unwrap(), r#"a,|True/True|{"b": "<&>", "a": [1, 2.0]}"#);
+        let tools = serde_json::json!([{"name": "f"}]);
+        let extra = serde_json::Map::from_iter([("tools".to_string(), tools)]);
+        let tpl = t("{{ tools | tojson(indent=2) }}{{ date_string is defined }}");
+        assert_eq!(
+            tpl.render_json(&serde_json::json!([]), false, &extra).unwrap(),
+            "[\n  {\n    \"name\": \"f\"\n  }\n]False"
+        );
+        let bad = t("{{ 1 | tojson(indnet=2) }}").render(&[], false).unwrap_err().to_string();
+        assert!(bad.contains("indnet"), "{bad}");
+    }
+
+    #[test]
     fn templates_and_tokenizers_can_move_to_the_model_thread() {
         fn send_sync<T: Send + Sync + Clone>() {}
         send_sync::<ChatTemplate>();
