@@ -24,7 +24,7 @@ import time as _time
 import resource as _resource
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 LL_WRITE_FILE, LL_TRUNCATE = 1 << 1, 1 << 14
 LL_WRITE_DIR = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
 LL_REFER = 1 << 13
@@ -52,9 +52,11 @@ def _landlock_abi():
     return abi if abi > 0 else 0
 
 
-def _landlock_writes_only(dirs, files):
-    """Restricts this process and its future children: writes only beneath `dirs` and to `files`,
-    no TCP bind/connect (ABI >= 4)."""
+def _landlock_ruleset(dirs, files):
+    """A Landlock ruleset fd: writes only beneath `dirs` and to `files`, no TCP bind/connect
+    (ABI >= 4); or a string saying why there is none. Built once by the server; the server and each
+    child restrict themselves with it (the zygote stays unrestricted: a Landlock-restricted process
+    may not mount, and each child mounts its own /proc before restricting itself)."""
     abi = _landlock_abi()
     if abi < 1:
         return "kernel has no Landlock"
@@ -64,22 +66,25 @@ def _landlock_writes_only(dirs, files):
     rfd = _libc.syscall(SYS[1], _ct.byref(attr), size, 0)
     if rfd < 0:
         return "landlock_create_ruleset: errno %d" % _ct.get_errno()
-    try:
-        for paths, allowed in ((dirs, fs), (files, LL_WRITE_FILE | (LL_TRUNCATE if abi >= 3 else 0))):
-            for p in paths:
-                pfd = _os.open(p, _os.O_PATH | _os.O_CLOEXEC)
-                try:
-                    rule = _PathBeneath(allowed, pfd)
-                    if _libc.syscall(SYS[2], rfd, 1, _ct.byref(rule), 0) != 0:
-                        return "landlock_add_rule %s: errno %d" % (p, _ct.get_errno())
-                finally:
-                    _os.close(pfd)
-        if _libc.prctl(38, 1, 0, 0, 0) != 0:
-            return "PR_SET_NO_NEW_PRIVS failed"
-        if _libc.syscall(SYS[3], rfd, 0) != 0:
-            return "landlock_restrict_self: errno %d" % _ct.get_errno()
-    finally:
-        _os.close(rfd)
+    for paths, allowed in ((dirs, fs), (files, LL_WRITE_FILE | (LL_TRUNCATE if abi >= 3 else 0))):
+        for p in paths:
+            pfd = _os.open(p, _os.O_PATH | _os.O_CLOEXEC)
+            try:
+                rule = _PathBeneath(allowed, pfd)
+                if _libc.syscall(SYS[2], rfd, 1, _ct.byref(rule), 0) != 0:
+                    _os.close(rfd)
+                    return "landlock_add_rule %s: errno %d" % (p, _ct.get_errno())
+            finally:
+                _os.close(pfd)
+    return rfd
+
+
+def _landlock_restrict(rfd):
+    """Restricts this process and its future children with the ruleset `rfd`; None or why not."""
+    if _libc.prctl(38, 1, 0, 0, 0) != 0:
+        return "PR_SET_NO_NEW_PRIVS failed"
+    if _libc.syscall(SYS[3], rfd, 0) != 0:
+        return "landlock_restrict_self: errno %d" % _ct.get_errno()
     return None
 
 
@@ -160,18 +165,21 @@ class Server:
         self.last_limits = None
         self.running = False  # a child was handed to the zygote and its exit status is not read yet
         self._namespaces()
-        err = _landlock_writes_only(
+        ruleset = _landlock_ruleset(
             [self.dir] + (["/dev/shm"] if _os.path.isdir("/dev/shm") else []) + (self.cg["dirs"] if self.cg else []),
             ["/dev/null"],
         )
-        self._mark("landlock", err is None, err)
+        self.ruleset = ruleset if isinstance(ruleset, int) else None
         self.scope_signals = _landlock_abi() >= 6
         if self.scope_signals:
             # Defence in depth only (the PID namespace and the uid already stop signals going out),
             # so an older kernel without it does not lower the level.
             self.active.append("landlock-signal-scope")
+        self.clone_ns = self.own_proc = False
         self.clone_ns = self.root and SYS is not None and self._probe_clone()
         self._mark("pid-namespace", self.clone_ns, "cannot clone into a new PID namespace")
+        self.own_proc = self.clone_ns and "mount-namespace" in self.active and self._probe_clone(proc=True)
+        self._mark("private-proc", self.own_proc, "cannot mount a /proc for the child's PID namespace")
         self._mark("uid", self.root, "not root: cannot switch to an unprivileged uid")
         self._mark("memory-cgroup", bool(self.cg), "no writable memory cgroup")
         self._mark("pids-cgroup", bool(self.cg), "no writable pids cgroup")
@@ -179,6 +187,10 @@ class Server:
         self._child_environment()
         self.baseline = snapshot()
         self._start_zygote()
+        err = ruleset if self.ruleset is None else _landlock_restrict(self.ruleset)
+        self._mark("landlock", err is None, err)
+        if self.ruleset is not None:
+            _os.close(self.ruleset)  # the zygote keeps its copy for the children
 
     def _child_environment(self):
         """Sets the allow-listed environment every child gets, once, in the server: the job
@@ -241,25 +253,35 @@ class Server:
             return _os.fork()
         api = _ct.pythonapi
         api.PyOS_BeforeFork()
-        pid = _pylibc.syscall(SYS[0], CLONE_NEWPID | _signal.SIGCHLD, 0, 0, 0, 0)
+        # With its own mount namespace the child can mount a /proc that shows only its PID
+        # namespace (no host processes to read; psutil and friends see the right PIDs).
+        flags = CLONE_NEWPID | (CLONE_NEWNS if self.own_proc else 0)
+        pid = _pylibc.syscall(SYS[0], flags | _signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             api.PyOS_AfterFork_Child()
         else:
             api.PyOS_AfterFork_Parent()
         return pid
 
-    def _probe_clone(self):
-        self.clone_ns = True
+    def _probe_clone(self, proc=False):
+        saved, self.clone_ns, self.own_proc = (self.clone_ns, self.own_proc), True, proc
         try:
             pid = self._clone()
         except Exception:
+            self.clone_ns, self.own_proc = saved
             return False
         if pid == 0:
-            _os._exit(0 if _os.getpid() == 1 else 1)
+            ok = _os.getpid() == 1 and (not proc or self._mount_proc())
+            _os._exit(0 if ok else 1)
+        self.clone_ns, self.own_proc = saved
         if pid < 0:
             return False
         _, status = _os.waitpid(pid, 0)
         return status == 0
+
+    def _mount_proc(self):
+        """In a child (its own mount and PID namespaces): a fresh proc on /proc."""
+        return _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=0") == 0
 
     def ready(self):
         return {"ready": True, "active": self.active, "missing": self.missing, "notes": self.notes,
@@ -401,6 +423,12 @@ class Server:
         program_code, tests_code, tests, code, nonce, jobdir, limits = task
         try:
             _libc.prctl(1, _signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the zygote
+            if self.own_proc and not self._mount_proc():
+                raise OSError("mounting /proc failed: errno %d" % _ct.get_errno())
+            if self.ruleset is not None:
+                err = _landlock_restrict(self.ruleset)
+                if err:
+                    raise OSError(err)
             for d in ([self.cg["memory"], self.cg["pids"]] if self.cg else []):
                 _write(_os.path.join(d, "cgroup.procs"), "0")
             devnull = _os.open("/dev/null", _os.O_RDONLY)

@@ -7,7 +7,7 @@ fn full_isolation_is_in_force_here() {
     // CI and development machines run as root with namespaces, Landlock and cgroups (docs/sandbox.md).
     let iso = sandbox().isolation();
     assert_eq!(iso.level, "full", "{iso:#?}");
-    for m in ["net-namespace", "pid-namespace", "landlock", "uid", "memory-cgroup", "pids-cgroup"] {
+    for m in ["net-namespace", "pid-namespace", "private-proc", "landlock", "uid", "memory-cgroup", "pids-cgroup"] {
         assert!(iso.active.iter().any(|a| a == m), "{m} not active: {iso:#?}");
     }
 }
@@ -58,4 +58,13 @@ fn the_candidate_runs_unprivileged_in_a_fresh_empty_dir() {
     assert_pass(&check(program, "assert leave()\nassert where()[0]\n"));
     // The next run starts empty: nothing from the previous run, no test file on disk.
     assert_pass(&check(program, "assert where() == (True, ['tmp'], [])\n"));
+}
+
+#[test]
+fn proc_shows_only_the_candidates_own_processes() {
+    // /proc is mounted per job for the job's PID namespace: no host process can be read, and
+    // PIDs mean what they mean to the candidate (BigCodeBench/461 asks psutil about its child).
+    let program = "import os, subprocess\n\ndef seen():\n    child = subprocess.Popen(['sleep', '5'])\n    pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n    with open('/proc/%d/cmdline' % child.pid, 'rb') as f:\n        cmd = f.read().split(b'\\0')[0]\n    child.kill()\n    return os.getpid(), child.pid, pids, cmd\n";
+    let tests = "def test_seen():\n    me, child, pids, cmd = seen()\n    assert me == 1\n    assert pids == [1, child], pids\n    assert cmd == b'sleep'\n";
+    assert_pass(&check(program, tests));
 }
