@@ -97,6 +97,12 @@ fn cases() -> BTreeMap<&'static str, Case> {
         fixes: &[],
         polish: "",
     });
+    m.insert("modular", Case {
+        src: "def modular(x):\n    w = math.ceil(x)\n    return w * 2\n",
+        tests: "import unittest\nw = NAME()\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 6)\n",
+        fixes: &[],
+        polish: "",
+    });
     m.insert("undocumented", Case {
         src: "def undocumented(x):\n    y = math.floor(x)\n    return y + 1\n",
         tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(undocumented(2.5), 3)\n        self.assertIsNone(undocumented.__doc__)\n",
@@ -219,7 +225,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let dir = RunDir::new(&s.root.join("run"));
     let gen = scripted();
     let t = synthesize(s.records.clone(), &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
-    assert_eq!(t.finished, 10);
+    assert_eq!(t.finished, 11);
     let (acc, rej) = read(&dir);
     let by = |v: &[Record], n: &str| v.iter().find(|r| r.function.name == n).cloned();
     let reason = |n: &str| by(&rej, n).and_then(|r| r.rejected).map(|j| j.reason);
@@ -267,6 +273,9 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert!(t.code.contains("test_a") && !t.code.contains("test_b"), "{}", t.code);
     assert!(arity.verified.as_ref().unwrap().original_passed);
 
+    // An error in the tests' module code cannot be cut away: the record ends (no endless re-run).
+    assert!(reason("modular").is_some(), "modular is rejected");
+
     assert_eq!(reason("hollow").as_deref(), Some("vacuous_tests"), "passes with the body stubbed");
     assert_eq!(reason("silent").as_deref(), Some("vacuous_tests"), "no assertion executed");
     assert_eq!(reason("resigned").as_deref(), Some("signature_changed"));
@@ -274,7 +283,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
-    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (10, 6, 1));
+    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (11, 6, 1));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
     assert_eq!(stats.pass_by_round.get(&1), Some(&1));
     assert_eq!(stats.pass_by_round.get(&0), Some(&4));
@@ -332,7 +341,7 @@ fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
     let err = synthesize(s.records.clone(), &crashing, &sandbox(), &settings(), &dir, &Silent);
     assert!(err.is_err());
     let partial = outcome(&dir);
-    assert!(!partial.is_empty() && partial.len() < 10, "{partial:?}");
+    assert!(!partial.is_empty() && partial.len() < 11, "{partial:?}");
     let cached_calls = crashing.inner.calls().len();
 
     let second = scripted();

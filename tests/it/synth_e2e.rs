@@ -66,6 +66,10 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
     }
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
+    // The killed run's statistics exist already: written at its start, with the retrieve counts.
+    let early: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("killed/stats.json")).unwrap()).unwrap();
+    assert_eq!(early["retrieve"]["kept"], 2, "{early}");
     let again = synth_cmd(root, "killed").output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let got = ids(&root.join("killed"));

@@ -193,6 +193,7 @@ fn a_run_that_dies_keeps_its_timings_up_to_the_last_snapshot() {
         .map(|v| serde_json::from_value(v).unwrap())
         .collect();
     assert!(!lines.is_empty() && lines.iter().all(|t| !t.ended && t.run == lines[0].run), "{lines:?}");
+    assert!(lines.len() >= 2, "a snapshot per step: {lines:?}");
     assert!(lines.last().unwrap().model_calls > 0);
 
     // The statistics count that run once, with its last snapshot, and say it did not end.

@@ -13,6 +13,7 @@
 
 pub(crate) mod item;
 mod run;
+mod ticker;
 
 pub use item::feedback;
 pub use run::{synthesize, RunTimings};

@@ -2,6 +2,7 @@
 //! channel, the caches, and the record files (see the parent module for the design).
 
 use super::item::{Action, Ctx, Exec, Item};
+use super::ticker::Ticker;
 use super::{RunDir, SynthError, SynthSettings};
 use crate::engine::{Completion, Generator, Request};
 use crate::pipeline::journal::{key, Cache, Journal};
@@ -81,10 +82,7 @@ struct Run<'a> {
     rejected: Journal,
     t: RunTimings,
     dir: &'a RunDir,
-    timings: Journal,
-    started: Instant,
-    idle_us: &'a AtomicU64,
-    last_snapshot: Instant,
+    ticker: &'a Ticker<'a>,
     next_stats: Instant,
 }
 
@@ -125,7 +123,13 @@ pub fn synthesize(
     let idle_us = AtomicU64::new(0);
     let workers = sandbox.config().jobs.max(1);
     let ctx = Ctx { settings, model_id: gen.model_id(), chat: gen.has_chat_template() };
+    let ticker = Ticker::new(t.clone(), timings, started, &idle_us);
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let result = std::thread::scope(|s| {
+        let ticker = &ticker;
+        // Snapshots at least every 50 ms apart, however small the setting.
+        let every = Duration::from_secs_f64(settings.checkpoint_s.max(0.05));
+        let ticking = s.spawn(move || ticker.tick(every, stop_rx));
         for _ in 0..workers {
             let (job_rx, v_tx, idle_us) = (&job_rx, v_tx.clone(), &idle_us);
             s.spawn(move || loop {
@@ -158,18 +162,18 @@ pub fn synthesize(
             rejected,
             t,
             dir,
-            timings,
-            started,
-            idle_us: &idle_us,
-            last_snapshot: Instant::now(),
+            ticker,
             next_stats: Instant::now() + Duration::from_secs_f64(STATS_EVERY_S),
         };
         let r = run.main();
+        // The ticker stops before the last line, so no snapshot follows it.
+        drop(stop_tx);
+        let _ = ticking.join();
+        ticker.publish(&run.t, false);
         // The last line is written also when the run fails, so its time is not lost.
-        run.t.ended = true;
-        let last = run.snapshot();
+        let last = ticker.write(true);
         // Dropping `run` closes the job channel, so the workers finish.
-        r.and(last).map(|()| run.t)
+        r.and(last.map_err(SynthError::from))
     });
     let t = result?;
     for task in TASKS {
@@ -179,21 +183,9 @@ pub fn synthesize(
 }
 
 impl Run<'_> {
-    /// Appends the timings so far to `timings.jsonl`.
-    fn snapshot(&mut self) -> Result<(), SynthError> {
-        self.t.wall_s = self.started.elapsed().as_secs_f64();
-        // Workers idle after the last program are not waiting on the model; that tail is small.
-        self.t.sandbox_idle_s = self.idle_us.load(Ordering::Relaxed) as f64 / 1e6;
-        self.timings.append(&self.t)?;
-        self.last_snapshot = Instant::now();
-        Ok(())
-    }
-
-    /// Takes a timings snapshot and refreshes `stats.json` when they are due.
+    /// Publishes the counters for the ticker and refreshes `stats.json` when due.
     fn checkpoint(&mut self) -> Result<(), SynthError> {
-        if self.last_snapshot.elapsed().as_secs_f64() >= self.ctx.settings.checkpoint_s {
-            self.snapshot()?;
-        }
+        self.ticker.publish(&self.t, false);
         if Instant::now() >= self.next_stats {
             let took = Instant::now();
             crate::pipeline::emit::write_stats(self.dir, None)?;
@@ -278,6 +270,7 @@ impl Run<'_> {
         if !missing.is_empty() {
             let requests: Vec<Request> = missing.iter().map(|&j| batch[j].request.clone()).collect();
             let started = Instant::now();
+            self.ticker.publish(&self.t, true);
             let answers = self.gen.generate(&requests)?;
             self.t.model_s += started.elapsed().as_secs_f64();
             self.t.model_calls += missing.len() as u64;

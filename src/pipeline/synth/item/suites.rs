@@ -1,0 +1,170 @@
+//! Choosing a record's tests suite: the greedy suite first, then (when it is not kept) sampled
+//! ones. A suite is kept when the original function passes it and the body stubbed with
+//! `raise NotImplementedError` fails it; test functions that error in the tests' own code are cut
+//! as broken first. The first suite the original fails with assertions executed is where the fix
+//! rounds start when no suite is kept. Every suite set aside stays in `discarded` with its tokens.
+
+use super::{Action, Ctx, Exec, Item};
+use crate::pipeline::code;
+use crate::pipeline::prompts::Template;
+use crate::pipeline::record::{AttemptKind, Discarded, Stage, Tests};
+use crate::sandbox::TestStatus;
+
+impl Item {
+    /// Turns the tests replies into candidate suites, setting aside (with their tokens) the ones
+    /// with no tests, tests that never call the function, and repeats of an earlier sample.
+    pub(super) fn take_test_samples(&mut self, replies: Vec<(String, u64)>, first: u32) {
+        let name = self.rec.function.name.clone();
+        for (i, (reply, tokens)) in replies.into_iter().enumerate() {
+            let sample = first + i as u32;
+            let (reason, code) = match code::tests_from_code(&code::extract_code(&reply), &name) {
+                None => ("no_tests_extracted", reply),
+                Some(t) if !code::calls_function(&t, &name) => ("tests_do_not_call_function", t),
+                Some(t) if self.seen_tests.contains(&t) => ("repeated_sample", t),
+                Some(t) => {
+                    self.seen_tests.push(t.clone());
+                    self.candidates.push_back((sample, t, tokens));
+                    continue;
+                }
+            };
+            self.rec.discarded.push(Discarded {
+                kind: AttemptKind::Tests,
+                round: 0,
+                sample,
+                reason: reason.into(),
+                code,
+                tokens,
+            });
+        }
+    }
+
+    /// Tries the next tests sample on the original function; when none is left, goes to the fix
+    /// rounds with the first suite the original failed, or rejects the record.
+    pub(super) fn next_tests(&mut self, ctx: &Ctx) -> Vec<Action> {
+        if let Some((sample, code, tokens)) = self.candidates.pop_front() {
+            self.rec.tests = Some(Tests {
+                code,
+                model: ctx.model_id.clone(),
+                prompt_hash: ctx.settings.prompts.hash(Template::Tests),
+                tokens,
+                sample,
+                dropped: Vec::new(),
+            });
+            return vec![Action::Execute(Exec {
+                kind: AttemptKind::Original,
+                round: 0,
+                sample,
+                program: self.rec.function.code.clone(),
+                tokens: 0,
+            })];
+        }
+        if !self.resampled && ctx.settings.tests_samples > 1 {
+            self.resampled = true;
+            let f = &self.rec.function;
+            let vars = minijinja::context! {
+                code => f.code.trim(), name => f.name, packages => f.packages,
+            };
+            return vec![self.request(ctx, Template::Tests, 1, vars)];
+        }
+        if let Some((tests, feedback)) = self.fallback.take() {
+            self.rec.tests = Some(tests);
+            self.feedback = feedback;
+            if ctx.settings.rounds == 0 {
+                self.rec.reject(Stage::RunFix, "not_fixed", "no fix rounds");
+                return vec![Action::Finish];
+            }
+            return vec![self.fix_request(ctx, 1)];
+        }
+        match self.rec.discarded.iter().rev().find(|d| d.kind == AttemptKind::Tests) {
+            Some(d) if self.rec.tests.is_none() => {
+                let (reason, code) = (d.reason.clone(), d.code.clone());
+                let detail = match reason.as_str() {
+                    "tests_do_not_call_function" => format!("no test calls `{}`", self.rec.function.name),
+                    _ => code.chars().take(300).collect(),
+                };
+                self.rec.reject(Stage::Tests, reason, detail);
+            }
+            _ => {
+                let stubbed = self.rec.attempts.last().is_some_and(|a| a.kind == AttemptKind::Vacuity);
+                let detail = if stubbed {
+                    "the tests pass when the body raises NotImplementedError"
+                } else {
+                    "no assertion executed"
+                };
+                self.rec.reject(Stage::RunFix, "vacuous_tests", detail);
+            }
+        }
+        vec![Action::Finish]
+    }
+
+    /// A test function that errors in the tests' own code (the innermost frame is in the tests: a
+    /// call with the wrong number of arguments, an undefined name) is a broken test, not evidence
+    /// against the function: such functions are cut and the original runs again against the rest.
+    /// Failed assertions and errors raised inside the function stay; they are what the fix rounds
+    /// are for. `None` when nothing is cut (or nothing would remain).
+    pub(super) fn drop_broken_tests(&mut self) -> Option<Vec<Action>> {
+        let verdict = &self.rec.attempts.last()?.verdict;
+        let broken: Vec<String> = verdict
+            .tests
+            .iter()
+            .filter(|t| {
+                t.status == TestStatus::Error && t.message.as_deref().is_some_and(|m| m.contains(" (tests line "))
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        if broken.is_empty() {
+            return None;
+        }
+        let tests = self.rec.tests.as_mut()?;
+        let cut = code::without_tests(&tests.code, &broken)?;
+        if cut == tests.code {
+            // Nothing could be cut (the error came from a helper or a name we cannot place): running
+            // the same suite again would give the same verdict forever.
+            return None;
+        }
+        tests.code = cut;
+        tests.dropped.extend(broken);
+        let sample = tests.sample;
+        Some(vec![Action::Execute(Exec {
+            kind: AttemptKind::Original,
+            round: 0,
+            sample,
+            program: self.rec.function.code.clone(),
+            tokens: 0,
+        })])
+    }
+
+    /// Sets the tests suite just tried aside for `reason`, keeping its tokens in the statistics. The
+    /// record keeps it as `tests` until another is tried, so a record rejected for vacuous tests
+    /// shows the last suite.
+    pub(super) fn drop_tests(&mut self, reason: &str) {
+        if let Some(t) = &mut self.rec.tests {
+            self.rec.discarded.push(Discarded {
+                kind: AttemptKind::Tests,
+                round: 0,
+                sample: t.sample,
+                reason: reason.into(),
+                code: t.code.clone(),
+                tokens: t.tokens,
+            });
+            // Counted once, with the set-aside entry.
+            t.tokens = 0;
+        }
+    }
+
+    /// A suite was kept: the samples not needed (a failing fallback, untried ones) are set aside.
+    pub(super) fn drop_unused_tests(&mut self) {
+        let unused = self.fallback.take().map(|(t, _)| (t.sample, t.code, t.tokens, "original_failed"));
+        let untried = self.candidates.drain(..).map(|(s, c, k)| (s, c, k, "not_tried"));
+        for (sample, code, tokens, reason) in unused.into_iter().chain(untried).collect::<Vec<_>>() {
+            self.rec.discarded.push(Discarded {
+                kind: AttemptKind::Tests,
+                round: 0,
+                sample,
+                reason: reason.into(),
+                code,
+                tokens,
+            });
+        }
+    }
+}
