@@ -53,16 +53,17 @@ def _landlock_abi():
 
 
 def _landlock_ruleset(dirs, files):
-    """A Landlock ruleset fd: writes only beneath `dirs` and to `files`, no TCP bind/connect
-    (ABI >= 4); or a string saying why there is none. Built once by the server; the server and each
+    """A Landlock ruleset fd: writes only beneath `dirs` and to `files`; or a string saying why
+    there is none. Built once by the server; the server and each
     child restrict themselves with it (the zygote stays unrestricted: a Landlock-restricted process
     may not mount, and each child mounts its own /proc before restricting itself)."""
     abi = _landlock_abi()
     if abi < 1:
         return "kernel has no Landlock"
     fs = LL_WRITE_DIR | (LL_REFER if abi >= 2 else 0) | (LL_TRUNCATE if abi >= 3 else 0)
-    attr = _RulesetAttr(fs, 3 if abi >= 4 else 0, 0)
-    size = 8 if abi < 4 else 16
+    # Network access is not restricted here: the private network namespace has only loopback.
+    attr = _RulesetAttr(fs, 0, 0)
+    size = 8
     rfd = _libc.syscall(SYS[1], _ct.byref(attr), size, 0)
     if rfd < 0:
         return "landlock_create_ruleset: errno %d" % _ct.get_errno()
@@ -216,12 +217,26 @@ class Server:
         if not ok:
             return
         _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+        self._loopback_up()
         if _os.path.isdir("/dev/shm"):
             _libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
         self._expose_python()
         opts = ("size=%dm,mode=0755" % self.cfg.get("dir_mb", 1024)).encode()
         ok = _libc.mount(b"tmpfs", self.dir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts) == 0
         self._mark("private-tmpfs", ok, "mounting a tmpfs on the worker dir failed")
+
+    def _loopback_up(self):
+        """Brings up `lo` in this private network namespace: programs may serve and connect on
+        localhost (BigCodeBench/1040 does), while no other interface exists, so nothing outside
+        the namespace is reachable."""
+        import fcntl
+        import struct
+        try:
+            with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as s:
+                flags = 0x1 | 0x8 | 0x40  # IFF_UP | IFF_LOOPBACK | IFF_RUNNING
+                fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags, b"\0" * 14))  # SIOCSIFFLAGS
+        except OSError as e:
+            self.notes.append("loopback: cannot bring up lo (%s); localhost is unreachable" % e)
 
     def _expose_python(self):
         """The interpreter may live under a directory other users cannot enter (pyenv in /root).

@@ -20,6 +20,14 @@ fn the_network_is_unreachable() {
 }
 
 #[test]
+fn localhost_works_inside_the_sandbox_only() {
+    // A server and a client in the job (BigCodeBench/1040 does this) talk over the namespace's own
+    // loopback; the host's listening ports are not there (checked above: 127.0.0.1:22 is refused).
+    let program = "import socket, threading\n\ndef echo_once():\n    srv = socket.socket()\n    srv.bind(('127.0.0.1', 0))\n    srv.listen(1)\n    port = srv.getsockname()[1]\n    def serve():\n        conn, _ = srv.accept()\n        conn.sendall(conn.recv(100).upper())\n        conn.close()\n    t = threading.Thread(target=serve)\n    t.start()\n    c = socket.create_connection(('localhost', port), timeout=5)\n    c.sendall(b'ping')\n    reply = c.recv(100)\n    c.close()\n    t.join()\n    return reply\n";
+    assert_pass(&check(program, "assert echo_once() == b'PING'\n"));
+}
+
+#[test]
 fn writes_outside_the_working_dir_fail() {
     let program = "import os\ndef try_write(path):\n    try:\n        with open(path, 'w') as f:\n            f.write('x')\n        return 'written'\n    except OSError:\n        return 'blocked'\n";
     let marker = format!("/tmp/unitcoder-escape-{}", std::process::id());
@@ -64,7 +72,7 @@ fn the_candidate_runs_unprivileged_in_a_fresh_empty_dir() {
 fn proc_shows_only_the_candidates_own_processes() {
     // /proc is mounted per job for the job's PID namespace: no host process can be read, and
     // PIDs mean what they mean to the candidate (BigCodeBench/461 asks psutil about its child).
-    let program = "import os, subprocess\n\ndef seen():\n    child = subprocess.Popen(['sleep', '5'])\n    pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n    with open('/proc/%d/cmdline' % child.pid, 'rb') as f:\n        cmd = f.read().split(b'\\0')[0]\n    child.kill()\n    return os.getpid(), child.pid, pids, cmd\n";
+    let program = "import os, subprocess, time\n\ndef seen():\n    child = subprocess.Popen(['sleep', '5'])\n    pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n    for _ in range(200):  # until the child has exec'd\n        with open('/proc/%d/cmdline' % child.pid, 'rb') as f:\n            cmd = f.read().split(b'\\0')[0]\n        if cmd == b'sleep':\n            break\n        time.sleep(0.01)\n    child.kill()\n    return os.getpid(), child.pid, pids, cmd\n";
     let tests = "def test_seen():\n    me, child, pids, cmd = seen()\n    assert me == 1\n    assert pids == [1, child], pids\n    assert cmd == b'sleep'\n";
     assert_pass(&check(program, tests));
 }
