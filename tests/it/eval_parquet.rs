@@ -152,8 +152,11 @@ fn write_parquet(path: &Path, columns: &[(&str, Col)], records: &[Vec<(String, S
     writer.close().unwrap();
 }
 
+/// One record's `(field, raw JSON text)` pairs.
+type Fields = [(String, String)];
+
 /// The shared file of `b` rewritten as Parquet in `dir`, keeping the records `keep` accepts.
-fn to_parquet(b: Benchmark, dir: &Path, keep: &dyn Fn(&[(String, String)]) -> bool) -> PathBuf {
+fn to_parquet(b: Benchmark, dir: &Path, keep: &dyn Fn(&Fields) -> bool) -> PathBuf {
     let records: Vec<_> =
         raw_records(&benchmarks_dir().join(b.default_file())).into_iter().filter(|r| keep(r)).collect();
     let path = dir.join(format!("{}.parquet", b.name()));
@@ -299,8 +302,8 @@ fn hf_datasets_resolve_from_the_hf_cache_online_and_offline() {
         let env: [(&str, &Path); 2] = [("HF_HOME", hf_home), ("HF_HUB_OFFLINE", Path::new(offline))];
         let got = check_gt(Benchmark::HumanEval, "hf:openai/openai_humaneval", root.path(), &env);
         assert_eq!(got, [("HumanEval/0".to_string(), true), ("HumanEval/1".to_string(), true)]);
-        let explicit = format!("hf:openai/openai_humaneval@main:openai_humaneval/test-00000-of-00001.parquet");
-        assert_eq!(check_gt(Benchmark::HumanEval, &explicit, root.path(), &env).len(), 2);
+        let explicit = "hf:openai/openai_humaneval@main:openai_humaneval/test-00000-of-00001.parquet";
+        assert_eq!(check_gt(Benchmark::HumanEval, explicit, root.path(), &env).len(), 2);
     }
     let o = Command::new(crate::common::bin())
         .args(["eval", "check-gt", "--benchmark", "bigcodebench", "--data", "hf:bigcode/bigcodebench", "--out"])
