@@ -2,7 +2,7 @@
 //! as llama.cpp's `q8_0`/`q8_1` do, plus the integer sum of each 16-value half (for the minimum term
 //! of Q4_1/Q4_K/Q5_K and for the unsigned-offset trick of the VNNI kernel) and `d * sum` as a float.
 //!
-//! Rounding each activation to the nearest multiple of `d = max|x| / 127` is the only approximation
+//! Rounding each activation to the nearest multiple of `d = max|x| / 127` (ties to even) is the only approximation
 //! the kernels make beyond f32 rounding: the error of a dot product is at most
 //! `sum_i |w_i| * d_block(i) / 2`, which [`error_bound`] computes and the tests enforce.
 
@@ -31,15 +31,23 @@ impl QActs {
             hsum: vec![[0; 2]; m * blocks],
         };
         for (k, (xb, qb)) in x.chunks_exact(QK).zip(a.q.chunks_exact_mut(QK)).enumerate() {
-            let amax = xb.iter().fold(0.0f32, |acc, v| acc.max(v.abs()));
+            // 8 lanes of maxima, so the loop vectorizes.
+            let mut lanes = [0.0f32; 8];
+            for c in xb.chunks_exact(8) {
+                for (m, v) in lanes.iter_mut().zip(c) {
+                    *m = m.max(v.abs());
+                }
+            }
+            let amax = lanes.iter().fold(0.0f32, |acc, v| acc.max(*v));
             let d = amax / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             let mut hs = [0i32; 2];
-            for (i, (v, q)) in xb.iter().zip(qb.iter_mut()).enumerate() {
-                // Clamped to ±127 so that the AVX2 `maddubs` pair sums cannot saturate.
-                let r = (v * id).round().clamp(-127.0, 127.0) as i8;
-                *q = r;
-                hs[i / 16] += r as i32;
+            for (half, (vs, qs)) in xb.chunks_exact(16).zip(qb.chunks_exact_mut(16)).enumerate() {
+                for (v, q) in vs.iter().zip(qs.iter_mut()) {
+                    // Clamped to ±127 so that the AVX2 `maddubs` pair sums cannot saturate.
+                    *q = round_even((v * id).clamp(-127.0, 127.0)) as i8;
+                }
+                hs[half] = qs.iter().map(|&q| q as i32).sum();
             }
             a.d[k] = d;
             a.ds[k] = d * (hs[0] + hs[1]) as f32;
@@ -47,6 +55,15 @@ impl QActs {
         }
         a
     }
+}
+
+/// Rounds to the nearest integer, ties to even (as llama.cpp's AVX quantizers, `_mm256_round_ps` with
+/// `_MM_ROUND_NEAREST`), for `|x| < 2^22`: adding and subtracting 1.5 * 2^23 leaves no fraction bits.
+/// Unlike `f32::round` (a libm call per value here) it vectorizes.
+#[inline(always)]
+fn round_even(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
 }
 
 /// The largest error activation quantization can cause in `sum_i w[i] * x[i]` (one row of each),
@@ -80,6 +97,14 @@ mod tests {
         assert_eq!(a.hsum[1], [-127, 0]);
         assert!((a.d[0] - 0.01).abs() < 1e-7 && (a.d[1] - 0.02).abs() < 1e-7);
         assert!((a.ds[0] - 0.78).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rounding_is_to_nearest_with_ties_to_even() {
+        let cases = [(0.5, 0.0), (1.5, 2.0), (2.5, 2.0), (-0.5, 0.0), (-1.5, -2.0), (126.4, 126.0), (-126.6, -127.0)];
+        for (x, want) in cases {
+            assert_eq!(round_even(x), want, "{x}");
+        }
     }
 
     #[test]

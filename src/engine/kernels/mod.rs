@@ -10,6 +10,10 @@
 //! thread count by running inside its own `rayon::ThreadPool::install`; calling from a thread of that
 //! pool (the whole forward pass inside `install`) also spares each product the hand-off to the pool. `QMatrix` also implements
 //! candle's `Module` (input `[..., cols]`, output `[..., rows]`), a drop-in for `QMatMul`.
+//!
+//! The rest of a decoder layer on the CPU lives here too, for the engine's fused forward: [`ops`]
+//! (RMS norm, RoPE, SiLU * up, residual adds, a vectorizable `exp`) and [`attention`] (grouped-query
+//! attention of new columns over the f16 KV cache, in place).
 
 mod activation;
 pub mod attention;
