@@ -548,7 +548,9 @@ class Server:
         sel = _selectors.DefaultSelector()
         for fd, kind in readers.items():
             sel.register(fd, _selectors.EVENT_READ, kind)
-        sel.register(pidfd, _selectors.EVENT_READ, "exit")
+        # The child's end arrives as the zygote's "exit" message (it reaps the child and reports
+        # at once): one wake-up, where the pidfd would add a second. The pidfd is for SIGKILL.
+        sel.register(self.sock, _selectors.EVENT_READ, "exit")
         deadline = start + limits["timeout"]
         exited, drain_until, open_pipes = False, None, len(readers)
         try:
@@ -566,8 +568,6 @@ class Server:
                 for key, _mask in sel.select(timeout=max(0.0, wait) if not report["timed_out"] or exited else 1.0):
                     kind = key.data
                     if kind == "exit":
-                        # The pidfd turns readable when the child exits; the zygote, its parent,
-                        # reaps it and sends the status right after.
                         reply, _ = _recv(self.sock)
                         status, self.running = reply[1], False
                         if _os.WIFSIGNALED(status):
@@ -575,7 +575,7 @@ class Server:
                         else:
                             report["exit_code"] = _os.WEXITSTATUS(status)
                         exited, drain_until = True, _time.monotonic() + 1.0
-                        sel.unregister(pidfd)
+                        sel.unregister(self.sock)
                         continue
                     chunk = _os.read(key.fd, 1 << 16)
                     if not chunk:
