@@ -27,14 +27,7 @@ impl Item {
                     continue;
                 }
             };
-            self.rec.discarded.push(Discarded {
-                kind: AttemptKind::Tests,
-                round: 0,
-                sample,
-                reason: reason.into(),
-                code,
-                tokens,
-            });
+            self.set_aside_tests(sample, reason, code, tokens);
         }
     }
 
@@ -152,19 +145,18 @@ impl Item {
         }
     }
 
+    /// Records a tests sample that is not used, with its tokens and why.
+    fn set_aside_tests(&mut self, sample: u32, reason: &str, code: String, tokens: u64) {
+        let entry = Discarded { kind: AttemptKind::Tests, round: 0, sample, reason: reason.into(), code, tokens };
+        self.rec.discarded.push(entry);
+    }
+
     /// A suite was kept: the samples not needed (a failing fallback, untried ones) are set aside.
     pub(super) fn drop_unused_tests(&mut self) {
         let unused = self.fallback.take().map(|(t, _)| (t.sample, t.code, t.tokens, "original_failed"));
         let untried = self.candidates.drain(..).map(|(s, c, k)| (s, c, k, "not_tried"));
         for (sample, code, tokens, reason) in unused.into_iter().chain(untried).collect::<Vec<_>>() {
-            self.rec.discarded.push(Discarded {
-                kind: AttemptKind::Tests,
-                round: 0,
-                sample,
-                reason: reason.into(),
-                code,
-                tokens,
-            });
+            self.set_aside_tests(sample, reason, code, tokens);
         }
     }
 }
