@@ -1,6 +1,6 @@
 # unitcoder sandbox fork server (appended to harness.py; one module). Trusted: it never runs
 # candidate code itself. It starts as root, moves into private network and mount namespaces,
-# mounts private tmpfs on /dev/shm and its worker directory, applies Landlock (writes only there),
+# mounts private tmpfs on /dev/shm, /tmp and its worker directory, applies Landlock (writes only there),
 # pre-imports common libraries, then forks a *zygote* and serves jobs read as JSON lines on stdin.
 # Per job the server compiles the program and the instrumented tests and hands them to the zygote,
 # which clones a child into a fresh PID namespace (the child is its init, so every descendant dies
@@ -165,9 +165,14 @@ class Server:
         self.warmable = set(cfg.get("preload", []))
         self.last_limits = None
         self.running = False  # a child was handed to the zygote and its exit status is not read yet
+        self.tmp_keep = None
         self._namespaces()
+        # Private tmpfs directories every job may write to, emptied after each job.
+        self.emptied = [d for d, m in (("/dev/shm", "mount-namespace"), ("/tmp", "private-tmp"))
+                        if m in self.active and _os.path.isdir(d)]
         ruleset = _landlock_ruleset(
-            [self.dir] + (["/dev/shm"] if _os.path.isdir("/dev/shm") else []) + (self.cg["dirs"] if self.cg else []),
+            [self.dir] + (["/dev/shm"] if _os.path.isdir("/dev/shm") else []) + (self.cg["dirs"] if self.cg else [])
+            + (["/tmp"] if "private-tmp" in self.active else []),
             ["/dev/null"],
         )
         self.ruleset = ruleset if isinstance(ruleset, int) else None
@@ -224,6 +229,28 @@ class Server:
         opts = ("size=%dm,mode=0755" % self.cfg.get("dir_mb", 1024)).encode()
         ok = _libc.mount(b"tmpfs", self.dir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts) == 0
         self._mark("private-tmpfs", ok, "mounting a tmpfs on the worker dir failed")
+        self._mark("private-tmp", ok and self._private_tmp(), "mounting a private /tmp failed")
+
+    def _private_tmp(self):
+        """Covers /tmp with this worker's own tmpfs, emptied after every job: programs that write
+        to fixed paths such as /tmp/archive (BigCodeBench/785) work, the host's /tmp is neither
+        readable nor writable, and jobs never see each other's files. The worker directory usually
+        lives under the host's /tmp; its tmpfs is bound back at the same path inside the new one."""
+        real = _os.path.realpath(self.dir)
+        inside = real.startswith("/tmp/")
+        fd = _os.open(real, _os.O_PATH) if inside else None
+        try:
+            if _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=512m,mode=1777") != 0:
+                return False
+            if inside:
+                _os.makedirs(real, 0o755)
+                if _libc.mount(("/proc/self/fd/%d" % fd).encode(), real.encode(), None, MS_BIND, None) != 0:
+                    return False
+                self.tmp_keep = real.split("/")[2]  # the top directory that leads to the worker dir
+            return True
+        finally:
+            if fd is not None:
+                _os.close(fd)
 
     def _loopback_up(self):
         """Brings up `lo` in this private network namespace: programs may serve and connect on
@@ -331,6 +358,7 @@ class Server:
             try:
                 mine.close()
                 _libc.prctl(1, _signal.SIGKILL, 0, 0, 0)
+                _libc.prctl(15, b"uc-zygote", 0, 0, 0)  # PR_SET_NAME: tells the processes apart in ps/top
                 if _os.getppid() != server_pid:
                     _os._exit(0)
                 null = _os.open("/dev/null", _os.O_RDWR)
@@ -438,6 +466,7 @@ class Server:
         program_code, tests_code, tests, code, nonce, jobdir, limits = task
         try:
             _libc.prctl(1, _signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the zygote
+            _libc.prctl(15, b"uc-job", 0, 0, 0)
             if self.own_proc and not self._mount_proc():
                 raise OSError("mounting /proc failed: errno %d" % _ct.get_errno())
             if self.ruleset is not None:
@@ -534,10 +563,12 @@ class Server:
         self._reap_leftovers(report)
         report["oom"] = self._oom_kills() > oom_before
         _shutil.rmtree(jobdir, ignore_errors=True)
-        if _os.path.isdir("/dev/shm") and "mount-namespace" in self.active:
-            for name in _os.listdir("/dev/shm"):
-                p = _os.path.join("/dev/shm", name)
-                _shutil.rmtree(p, ignore_errors=True) if _os.path.isdir(p) else _os.unlink(p)
+        for shared in self.emptied:
+            for name in _os.listdir(shared):
+                if name == self.tmp_keep and shared == "/tmp":
+                    continue
+                p = _os.path.join(shared, name)
+                _shutil.rmtree(p, ignore_errors=True) if _os.path.isdir(p) and not _os.path.islink(p) else _os.unlink(p)
         report["wall_ms"] = int((_time.monotonic() - start) * 1000)
         return report
 
@@ -625,6 +656,7 @@ def serve(cfg):
             __import__(name)
         except Exception:
             pass
+    _libc.prctl(15, b"uc-server", 0, 0, 0)
     server = Server(cfg)
     import gc
     gc.collect()

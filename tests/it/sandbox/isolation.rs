@@ -7,7 +7,16 @@ fn full_isolation_is_in_force_here() {
     // CI and development machines run as root with namespaces, Landlock and cgroups (docs/sandbox.md).
     let iso = sandbox().isolation();
     assert_eq!(iso.level, "full", "{iso:#?}");
-    for m in ["net-namespace", "pid-namespace", "private-proc", "landlock", "uid", "memory-cgroup", "pids-cgroup"] {
+    for m in [
+        "net-namespace",
+        "pid-namespace",
+        "private-proc",
+        "private-tmp",
+        "landlock",
+        "uid",
+        "memory-cgroup",
+        "pids-cgroup",
+    ] {
         assert!(iso.active.iter().any(|a| a == m), "{m} not active: {iso:#?}");
     }
 }
@@ -30,12 +39,36 @@ fn localhost_works_inside_the_sandbox_only() {
 #[test]
 fn writes_outside_the_working_dir_fail() {
     let program = "import os\ndef try_write(path):\n    try:\n        with open(path, 'w') as f:\n            f.write('x')\n        return 'written'\n    except OSError:\n        return 'blocked'\n";
-    let marker = format!("/tmp/unitcoder-escape-{}", std::process::id());
-    let tests = format!(
-        "assert try_write('{marker}') == 'blocked'\nassert try_write('/root/escape') == 'blocked'\nassert try_write('/etc/escape') == 'blocked'\nassert try_write('inside.txt') == 'written'\n"
-    );
-    assert_pass(&check(program, &tests));
-    assert!(!std::path::Path::new(&marker).exists());
+    let tests = "assert try_write('/root/escape') == 'blocked'\nassert try_write('/etc/escape') == 'blocked'\nassert try_write('/usr/escape') == 'blocked'\nassert try_write('inside.txt') == 'written'\n";
+    assert_pass(&check(program, tests));
+}
+
+#[test]
+fn tmp_is_private_to_each_job() {
+    // /tmp is the worker's own tmpfs (BigCodeBench/785 archives into /tmp/archive): a job may write
+    // there, the host's /tmp neither sees the file nor shows its own files, and the next job on the
+    // same worker starts with /tmp empty of the previous job's files.
+    let marker = format!("unitcoder-escape-{}", std::process::id());
+    let host_file = std::env::temp_dir().join(format!("unitcoder-host-secret-{}", std::process::id()));
+    std::fs::write(&host_file, "secret").expect("writing a host file");
+    let program = "import os\ndef write_tmp(name):\n    os.makedirs('/tmp/archive', exist_ok=True)\n    with open('/tmp/' + name, 'w') as f:\n        f.write('x')\n    return sorted(os.listdir('/tmp'))\ndef visible(path):\n    return os.path.exists(path)\n";
+    let first = format!("names = write_tmp('{marker}')\nassert '{marker}' in names and 'archive' in names, names\nassert not visible('{}')\n", host_file.display());
+    let second = format!("assert not visible('/tmp/{marker}')\nassert not visible('/tmp/archive')\n");
+    let limits = Limits { timeout: Duration::from_secs(20), ..Limits::default() };
+    // One worker, so both jobs run in the same server (the second must not see the first's files).
+    let sb = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("sandbox");
+    for tests in [&first, &second, &first] {
+        let v = sb.run(&Job {
+            id: "tmp".into(),
+            program: program.into(),
+            tests: tests.clone(),
+            limits: Some(limits.clone()),
+        });
+        assert_pass(&v);
+    }
+    assert!(sb.isolation().active.iter().any(|a| a == "private-tmp"), "{:?}", sb.isolation());
+    assert!(!std::env::temp_dir().join(&marker).exists(), "the job's file reached the host's /tmp");
+    let _ = std::fs::remove_file(&host_file);
 }
 
 #[test]
