@@ -201,9 +201,15 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     })?;
     let stats = stats?;
     print!("{}", stats.funnel_text());
+    let accepted = stats.funnel.iter().find(|s| s.step == "accepted").map_or(0, |s| s.count);
+    let per_accepted = if accepted == 0 {
+        "no program accepted".to_string()
+    } else {
+        format!("{:.0} tokens and {:.1} s per accepted program", stats.tokens_per_accepted, stats.seconds_per_accepted)
+    };
     println!(
-        "all runs: {} tokens, {:.0} tokens and {:.1} s per accepted program; the model waited on the sandbox {:.1} s of {:.1} s",
-        stats.tokens, stats.tokens_per_accepted, stats.seconds_per_accepted, stats.timings.model_waited_s, stats.timings.wall_s
+        "all runs: {} tokens, {per_accepted}; the model waited on the sandbox {:.1} s of {:.1} s",
+        stats.tokens, stats.timings.model_waited_s, stats.timings.wall_s
     );
     println!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",

@@ -175,7 +175,7 @@ impl Sandbox {
                 .map(|i| {
                     let spec = &spec;
                     s.spawn(move || {
-                        Worker::start(spec, &worker_name(scratch_tag(spec.scratch), i), uid_base + i as u32)
+                        Worker::start(spec, i, &worker_name(scratch_tag(spec.scratch), i), uid_base + i as u32)
                     })
                 })
                 .collect();
@@ -294,7 +294,7 @@ impl Sandbox {
             preload: &self.config.preload,
             tail_bytes: self.config.tail_bytes,
         };
-        Worker::start(&spec, &worker_name(scratch_tag(self.scratch.path()), index), self.uid_base + index as u32)
+        Worker::start(&spec, index, &worker_name(scratch_tag(self.scratch.path()), index), self.uid_base + index as u32)
     }
 }
 

@@ -104,8 +104,8 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts worker `name` running as `uid` and waits until it is set up.
-    pub(crate) fn start(spec: &WorkerSpec, name: &str, uid: u32) -> Result<Worker, SandboxError> {
+    /// Starts worker number `index`, named `name`, running as `uid`, and waits until it is set up.
+    pub(crate) fn start(spec: &WorkerSpec, index: usize, name: &str, uid: u32) -> Result<Worker, SandboxError> {
         let dir = spec.scratch.join(name);
         std::fs::create_dir_all(&dir).map_err(|e| SandboxError::Io(format!("creating {}: {e}", dir.display())))?;
         let (cgroup, cgroup_error) = match WorkerCgroup::create(name) {
@@ -118,6 +118,7 @@ impl Worker {
             "cgroup": cgroup.as_ref().map(|c| c.to_json()),
             "preload": spec.preload,
             "tail_bytes": spec.tail_bytes,
+            "index": index,
         });
         let log = spec.scratch.join(format!("{name}.log"));
         let log_file = File::create(&log).map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;

@@ -112,3 +112,11 @@ fn large_programs_and_tests_pass_whole() {
     // The same worker keeps serving small jobs afterwards.
     assert_pass(&check(ADD, ADD_CHECK));
 }
+
+#[test]
+fn a_program_may_use_every_cpu() {
+    // Workers are pinned to one CPU each for speed, but the candidate gets the whole set back.
+    let cpus: usize = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let program = "import os\ndef cpus():\n    return len(os.sched_getaffinity(0))\n";
+    assert_pass(&check(program, &format!("assert cpus() == {cpus}, cpus()\n")));
+}
