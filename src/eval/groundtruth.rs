@@ -25,6 +25,11 @@ pub struct Expected {
     pub base_time: Vec<f64>,
     pub plus: Vec<String>,
     pub plus_time: Vec<f64>,
+    /// The same outputs as one base64 marshal string per variant, where marshal holds them exactly.
+    #[serde(default)]
+    pub base_blob: Option<String>,
+    #[serde(default)]
+    pub plus_blob: Option<String>,
 }
 
 /// Expected outputs for every differential task of a dataset, by task id.
@@ -52,7 +57,8 @@ pub fn load_or_compute(
     if tasks.is_empty() {
         return Ok(GroundTruth::new());
     }
-    let cache = cache_dir.map(|d| d.join(format!("{}-{}.json", dataset.benchmark, dataset.hash)));
+    // The version tag changes when the cached form does (v2: marshal blobs).
+    let cache = cache_dir.map(|d| d.join(format!("{}-{}-v2.json", dataset.benchmark, dataset.hash)));
     if let Some(path) = &cache {
         if let Ok(text) = std::fs::read_to_string(path) {
             if let Ok(gt) = serde_json::from_str::<GroundTruth>(&text) {

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 const COMMON: &str = include_str!("py/plus_common.py");
+/// The line that ends the shared helpers of a tests text (see `SHARED_END` in the harness).
+const SHARED_END: &str = "# -- unitcoder: end of shared test helpers --\n";
 
 /// Time and memory settings for the jobs of one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,29 +102,51 @@ fn differential_tests(
         PlusFamily::HumanEval => "humaneval",
         PlusFamily::Mbpp => "mbpp",
     };
-    let mut tests = format!("{COMMON}\n");
+    // The helpers are the same in every job: the sandbox prepares them once per worker.
+    let mut tests = format!("{COMMON}\n{SHARED_END}");
     // Startup and module import are outside the per-input limits.
     let mut total = 5.0;
-    for (name, raw, outs, times) in
-        [("base", base_input, &exp.base, &exp.base_time), ("plus", plus_input, &exp.plus, &exp.plus_time)]
-    {
+    for (name, raw, outs, blob, times) in [
+        ("base", base_input, &exp.base, &exp.base_blob, &exp.base_time),
+        ("plus", plus_input, &exp.plus, &exp.plus_blob, &exp.plus_time),
+    ] {
         if outs.is_empty() {
             continue;
         }
         let limits: Vec<f64> = times.iter().map(|t| (settings.factor * t).max(settings.min_input_secs)).collect();
         total += limits.iter().sum::<f64>().min(settings.variant_cap_secs) + 1.0;
         let lit = |s: &str| serde_json::to_string(s).map_err(|e| EvalError::GroundTruth(e.to_string()));
+        // One string constant when the ground truth has a blob: thousands of literal outputs made
+        // each test program ~20 ms to compile and instrument on the trusted side.
+        let expected = match blob {
+            Some(b) => format!("_uc_unblob({})", lit(b)?),
+            None => format!("[{}]", outs.join(", ")),
+        };
         tests.push_str(&format!(
-            "\ndef test_{name}():\n    for _uc_ok, _uc_msg in _uc_cases({fam}, {tid}, {entry}, {fn_name}, {raw}, [{outs}], {limits:?}, {atol:?}):\n        assert _uc_ok, _uc_msg\n",
+            "\ndef test_{name}():\n    for _uc_ok, _uc_msg in _uc_cases({fam}, {tid}, {entry}, {fn_name}, {raw}, {expected}, _uc_unblob({limits}), {atol:?}):\n        assert _uc_ok, _uc_msg\n",
             fam = lit(family)?,
             tid = lit(&task.task_id)?,
             entry = lit(&task.entry_point)?,
             fn_name = task.entry_point,
             raw = lit(raw)?,
-            outs = outs.join(", "),
+            limits = lit(&float_blob(&limits))?,
         ));
     }
     Ok((tests, total))
+}
+
+/// A list of floats in Python's marshal format, base64: what `_uc_unblob` decodes (one string
+/// constant in the test program instead of a literal of one float per input).
+fn float_blob(values: &[f64]) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::with_capacity(5 + 9 * values.len());
+    bytes.push(b'['); // TYPE_LIST, then the length as a little-endian int32
+    bytes.extend_from_slice(&(values.len() as i32).to_le_bytes());
+    for v in values {
+        bytes.push(b'g'); // TYPE_BINARY_FLOAT: the IEEE 754 double, little-endian
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// For differential jobs: whether the named variant's test passed. Any other kind of job has a
@@ -136,4 +160,21 @@ pub fn variant_passed(verdict: &crate::sandbox::Verdict, variant: &str) -> bool 
         .tests
         .iter()
         .any(|t| t.status == crate::sandbox::TestStatus::Pass && t.name.rsplit(['.', ':']).next() == Some(&wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::float_blob;
+
+    #[test]
+    fn float_blobs_decode_with_python_marshal() {
+        let values = [4.0, 0.125, 1e-300, 12345.678, f64::INFINITY];
+        let script = format!(
+            "import marshal, binascii\nv = marshal.loads(binascii.a2b_base64({:?}))\nassert v == [4.0, 0.125, 1e-300, 12345.678, float('inf')], v\nprint('ok')",
+            float_blob(&values)
+        );
+        let out = std::process::Command::new("python3").args(["-c", &script]).output().expect("python3 runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(float_blob(&[]).len() < 12);
+    }
 }

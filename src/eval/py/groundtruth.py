@@ -1,7 +1,9 @@
 # unitcoder: the ground-truth pass. Reads tasks as JSON lines on stdin ({task_id, family, entry_point,
 # code, base_input, plus_input} with the inputs as raw JSON text), runs each canonical solution on
 # every input and writes one JSON line per task: the outputs as Python source expressions (rebuilt
-# by the test programs, never unpickled) and the seconds each call took.
+# by the test programs, never unpickled), also as one marshal blob per variant where marshal holds
+# them exactly (plain data only: marshal builds values, it runs no code), and the seconds each call
+# took.
 import sys
 
 
@@ -59,13 +61,35 @@ _UC_SPECIAL_MBPP = _UC_MBPP_NOT_NONE + _UC_MBPP_SET_EQ + (
     "are_equivalent", "sum_div", "surface_Area", "digit_distance_nums")
 
 
+# Blobs above this size are left out (the expressions are used): a test program carries its blob.
+_UC_BLOB_LIMIT = 8 << 20
+
+
+def _uc_blob(values, outs):
+    """All of a variant's outputs as one base64 marshal string, or None where marshal cannot hold
+    them exactly (collections types, subclasses) or an output is embedded as a digest. A test
+    program with thousands of outputs then carries one string constant, decoded in the child in
+    well under a millisecond, instead of a literal that took ~20 ms to compile and instrument."""
+    import binascii
+    import marshal
+    if any(o.startswith("_UcDigest(") for o in outs):
+        return None
+    try:
+        data = marshal.dumps(values, 4)
+    except ValueError:
+        return None
+    if len(data) > _UC_BLOB_LIMIT:
+        return None
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
 def _uc_run_task(task):
     env = {"__name__": "__uc_canonical__"}
     exec(task["code"], env)
     fn = env[task["entry_point"]]
     result = {"task_id": task["task_id"]}
     for variant in ("base", "plus"):
-        outs, times = [], []
+        outs, times, values = [], [], []
         for args in _uc_inputs(task["family"], task["task_id"], task[variant + "_input"]):
             args = _uc_copy.deepcopy(args)
             start = _uc_time.perf_counter()
@@ -74,8 +98,10 @@ def _uc_run_task(task):
             if task["family"] == "mbpp" and task["entry_point"] in _UC_MBPP_NOT_NONE:
                 out = out is not None
             outs.append(_uc_expected(task, out))
+            values.append(out)
         result[variant] = outs
         result[variant + "_time"] = times
+        result[variant + "_blob"] = _uc_blob(values, outs)
     return result
 
 
