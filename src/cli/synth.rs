@@ -201,11 +201,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     })?;
     let stats = stats?;
     print!("{}", stats.funnel_text());
-    let accepted = stats.funnel.iter().find(|s| s.step == "accepted").map_or(0, |s| s.count);
-    let per_accepted = if accepted == 0 {
-        "no program accepted".to_string()
-    } else {
-        format!("{:.0} tokens and {:.1} s per accepted program", stats.tokens_per_accepted, stats.seconds_per_accepted)
+    let per_accepted = match (stats.tokens_per_accepted, stats.seconds_per_accepted) {
+        (Some(tokens), Some(secs)) => format!("{tokens:.0} tokens and {secs:.1} s per accepted program"),
+        _ => "no program accepted".to_string(),
     };
     println!(
         "all runs: {} tokens, {per_accepted}; the model waited on the sandbox {:.1} s of {:.1} s",

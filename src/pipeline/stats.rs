@@ -44,10 +44,10 @@ pub struct SynthStats {
     pub discarded: BTreeMap<String, u64>,
     /// Tokens generated for all records (tests, fixes, polish).
     pub tokens: u64,
-    /// `tokens` divided by accepted records.
-    pub tokens_per_accepted: f64,
-    /// Wall seconds of all runs divided by accepted records.
-    pub seconds_per_accepted: f64,
+    /// `tokens` divided by accepted records (none while nothing is accepted).
+    pub tokens_per_accepted: Option<f64>,
+    /// Wall seconds of all runs divided by accepted records (none while nothing is accepted).
+    pub seconds_per_accepted: Option<f64>,
     /// The runs' timings, summed.
     pub timings: RunTimings,
     /// Number of runs (a resume adds one).
@@ -156,9 +156,9 @@ impl SynthStats {
         s.runs = last_of_each_run(timings).len() as u64;
         // In the sum, `ended` says whether every run ended (false: one was killed or is running).
         s.timings.ended = last_of_each_run(timings).iter().all(|t| t.ended);
-        let n = accepted.len().max(1) as f64;
-        s.tokens_per_accepted = s.tokens as f64 / n;
-        s.seconds_per_accepted = s.timings.wall_s / n;
+        let n = accepted.len() as f64;
+        s.tokens_per_accepted = (n > 0.0).then(|| s.tokens as f64 / n);
+        s.seconds_per_accepted = (n > 0.0).then(|| s.timings.wall_s / n);
         s
     }
 
@@ -169,5 +169,19 @@ impl SynthStats {
             out.push_str(&format!("{:<16} {:>7}\n", st.step, st.count));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_per_accepted_are_absent_until_something_is_accepted() {
+        let timing = RunTimings { wall_s: 10.0, tokens: 500, ..RunTimings::default() };
+        let s = SynthStats::compute(&[], &[], std::slice::from_ref(&timing));
+        assert_eq!((s.tokens_per_accepted, s.seconds_per_accepted), (None, None));
+        let json = serde_json::to_value(&s).expect("serializes");
+        assert!(json["tokens_per_accepted"].is_null(), "{json}");
     }
 }
