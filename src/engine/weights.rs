@@ -120,7 +120,7 @@ impl Weights {
     /// A required GGUF metadata string.
     pub fn meta_str(&self, key: &str) -> Result<String, EngineError> {
         let v = self.meta(key).ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
-        v.to_string().map(|s| s.clone()).map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
+        v.to_string().cloned().map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
     }
 
     /// A required GGUF metadata integer (any integer width).

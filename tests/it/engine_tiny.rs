@@ -94,7 +94,6 @@ pub fn write_model(dir: &Path, arch: &str, dtype: DType, seed: u64) {
     if !tied {
         rand("lm_head.weight".into(), &[VOCAB, d], s);
     }
-    drop(rand);
     // Norm scales near 1, not near 0.
     for (name, w) in t.iter_mut() {
         if name.ends_with("layernorm.weight") {
