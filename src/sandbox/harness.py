@@ -319,6 +319,13 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         if v is True or v is False:
             return v
         try:
+            # An empty elementwise result (numpy's == on an empty array, BigCodeBench/89 and /241)
+            # says nothing; it is falsy, so it cannot make an equality assertion pass either.
+            if real_len(v) == 0:
+                return None
+        except BaseExc:
+            pass
+        try:
             return real_bool(v)
         except BaseExc:
             return None  # elementwise results (arrays, frames) have no single truth value

@@ -132,6 +132,31 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
         "import pandas as pd\n\nclass Frame(pd.DataFrame):\n    pass\n\ndef make():\n    return Frame({'x': [1, 2]})\n";
     let tests = "import unittest\nimport pandas as pd\n\nclass TestCases(unittest.TestCase):\n    def test_frame(self):\n        f = make()\n        self.assertIsInstance(f, pd.DataFrame)\n        self.assertEqual(len(f), 2)\n";
     assert_pass(&check(program, tests));
+    // Empty arrays compare to an empty result (BigCodeBench/89 and /241 assert on them).
+    let program = "import numpy as np\n\ndef split(xs):\n    a = np.array(xs, dtype=float)\n    return a[a > 10], a\n";
+    let tests = "import unittest\nimport numpy as np\n\nclass TestCases(unittest.TestCase):\n    def test_empty(self):\n        big, a = split([1, 2])\n        self.assertIsInstance(split([1]), tuple)\n        np.testing.assert_array_equal(big, np.array([]))\n        self.assertEqual(len(a), 2)\n";
+    assert_pass(&check(program, tests));
+    // numpy < 2.2 (BigCodeBench's pinned 1.x) answers == on an empty array with an empty, falsy
+    // result instead of raising: a library type doing so must pass too. Library code is code from
+    // a file outside the job directory, so the type is defined in a module written there.
+    let lib = std::path::Path::new("/var/tmp").join(format!("unitcoder-lib-{}", std::process::id()));
+    std::fs::create_dir_all(&lib).expect("a directory in /var/tmp");
+    let module = "class Empty:\n    def __len__(self):\n        return 0\n    def __bool__(self):\n        return False\n\nclass Vec:\n    def __init__(self, xs):\n        self.xs = list(xs)\n    def __eq__(self, other):\n        if not self.xs:\n            return Empty()\n        return isinstance(other, Vec) and self.xs == other.xs\n    def __ne__(self, other):\n        if not self.xs:\n            return Empty()\n        return not (isinstance(other, Vec) and self.xs == other.xs)\n";
+    std::fs::write(lib.join("elementwise.py"), module).expect("writing the module");
+    let program = format!("import sys\nsys.path.insert(0, {:?})\nfrom elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n", lib.display().to_string());
+    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
+    let v = check(&program, tests);
+    let _ = std::fs::remove_dir_all(&lib);
+    assert_pass(&v);
+}
+
+#[test]
+fn a_library_object_array_of_always_equal_elements_does_not_pass() {
+    // numpy compares object arrays element by element with the elements' own __eq__: a one-element
+    // array of mock.ANY is truthy against anything.
+    let program = "import numpy as np\nfrom unittest import mock\n\ndef add(a, b):\n    return np.array([mock.ANY], dtype=object)\n";
+    assert_not_pass(&check(program, ADD_UNITTEST));
+    assert_not_pass(&check(program, ADD_CHECK));
 }
 
 #[test]
