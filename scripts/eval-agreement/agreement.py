@@ -145,8 +145,15 @@ def bigcodebench(args):
     sp = os.path.join(d, "samples.jsonl")
     write_jsonl(sp, samples)
     ref_out = os.path.join(d, "bigcodebench-verdicts.json")
-    t_ref = run([args.bigcodebench_python, "-c", BIGCODEBENCH_DRIVER, path, sp, ref_out, str(args.jobs)])
+    if args.reuse_reference and os.path.exists(ref_out):
+        # The reference verdicts of an earlier run with the same samples (bigcodebench takes ~30 min
+        # here): rerun only our side after a change to unitcoder.
+        print("reusing bigcodebench's verdicts from %s" % ref_out)
+    else:
+        run([args.bigcodebench_python, "-c", BIGCODEBENCH_DRIVER, path, sp, ref_out, str(args.jobs)])
     ref = json.load(open(ref_out))
+    if len(ref["verdicts"]) != len(samples):
+        sys.exit("%s holds %d verdicts for %d samples: rerun without --reuse-reference" % (ref_out, len(ref["verdicts"]), len(samples)))
     py = ["--python", args.bigcodebench_python]
     t0 = time.time()
     run([args.unitcoder, "eval", "check-gt", "--benchmark", "bigcodebench-hard", "--data", path,
@@ -187,6 +194,8 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--skip-evalplus", action="store_true")
+    ap.add_argument("--reuse-reference", action="store_true",
+                    help="BigCodeBench: reuse the reference verdicts already in --work (same samples)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     report = {}
