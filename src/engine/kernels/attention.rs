@@ -7,11 +7,12 @@
 //! Visibility is left padding plus causality, as [`crate::engine::kv_cache::Padding::mask`] defines it:
 //! a query at column `c` of a row padded by `pad` sees columns `pad..=c`, a pad query sees only itself.
 //!
-//! The products use fused multiply-adds in 8 lanes. One body is compiled twice: inside an
-//! `avx2,fma,f16c` entry point, with intrinsics for the two inner loops (`vcvtph2ps` + `vfmadd`), and
-//! plainly, where `mul_add` is libm's exactly rounded `fmaf` and `f16::to_f32` converts; both round
-//! identically lane for lane, so the portable path reproduces the fast one bit for bit (the tests
-//! check it) and only its speed depends on the CPU.
+//! The products use fused multiply-adds in 8 lanes. One body is compiled twice: inside a SIMD entry
+//! point, with intrinsics for the two inner loops (x86-64 `avx2,fma,f16c`: `vcvtph2ps` + `vfmadd`;
+//! aarch64 NEON: `fcvtl` + `fmla` on two 4-lane registers per 8 lanes), and plainly, where `mul_add`
+//! is an exactly rounded `fma` and `f16::to_f32` converts; all round identically lane for lane, so
+//! the portable path reproduces the fast ones bit for bit (the tests check it, the aarch64 one under
+//! qemu: `scripts/check-aarch64-kernels.sh`) and only its speed depends on the CPU.
 
 use rayon::prelude::*;
 
@@ -90,8 +91,8 @@ pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pads: &[usize], s: &At
         let (k, v) = (&keys[task.base..][..task.n * hd], &values[task.base..][..task.n * hd]);
         for (j, pj) in p.chunks_exact_mut(stride).enumerate() {
             let qh = &q[task.row * s.q_stride + (task.kv * rep + j) * hd..][..hd];
-            // SAFETY: the fast entry point runs only where the CPU has AVX2 and FMA.
-            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the fast entry point runs only where the CPU has its features (`fma_available`).
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             if fma {
                 unsafe { chunk_fma(qh, k, v, pj) };
                 continue;
@@ -131,13 +132,17 @@ fn merge<'a>(parts: impl Iterator<Item = &'a [f32]> + Clone, out: &mut [f32]) {
     out.iter_mut().for_each(|o| *o *= inv);
 }
 
-/// Whether the fused multiply-add entry point can run here.
+/// Whether the SIMD entry point [`chunk_fma`] can run here.
 fn fma_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("neon")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         false
     }
@@ -153,6 +158,16 @@ unsafe fn chunk_fma(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
     chunk_impl::<true>(q, k, v, part)
 }
 
+/// [`chunk`] compiled for NEON (fused `fmla`, and `fcvtl` for the f16 cache).
+///
+/// # Safety
+/// The CPU must have NEON.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn chunk_fma(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
+    chunk_impl::<true>(q, k, v, part)
+}
+
 /// One head over one chunk of at most [`CHUNK`] keys: writes `[max, sum, weighted values]` to
 /// `part`, where the scores are `k . q / sqrt(hd)`, `sum` adds up `e^(score - max)` and the values
 /// are weighted by the same factors. The common head sizes are unrolled so that the query and the
@@ -161,16 +176,16 @@ pub(crate) fn chunk(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
     chunk_impl::<false>(q, k, v, part)
 }
 
-/// [`chunk`]; `AVX` picks the intrinsics for the scores (only inside [`chunk_fma`]).
+/// [`chunk`]; `SIMD` picks the intrinsics of the architecture (only inside [`chunk_fma`]).
 #[inline(always)]
-fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
+fn chunk_impl<const SIMD: bool>(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]) {
     let hd = q.len();
     let mut buf = [0.0f32; CHUNK];
     let scores = &mut buf[..(k.len() / hd).min(CHUNK)];
     let (head, acc) = part.split_at_mut(2);
     let (max, sum) = match hd {
-        64 => head_n::<64, AVX>(q, k, v, scores, acc),
-        128 => head_n::<128, AVX>(q, k, v, scores, acc),
+        64 => head_n::<64, SIMD>(q, k, v, scores, acc),
+        128 => head_n::<128, SIMD>(q, k, v, scores, acc),
         _ => {
             let scale = 1.0 / (hd as f32).sqrt();
             for (s, kr) in scores.iter_mut().zip(k.chunks_exact(hd)) {
@@ -194,7 +209,7 @@ fn chunk_impl<const AVX: bool>(q: &[f32], k: &[f16], v: &[f16], part: &mut [f32]
 /// [`chunk`] for a head size known at compile time (a multiple of 8): `out` gets the weighted values;
 /// returns the maximum score and the sum of the weights.
 #[inline(always)]
-fn head_n<const HD: usize, const AVX: bool>(
+fn head_n<const HD: usize, const SIMD: bool>(
     q: &[f32],
     k: &[f16],
     v: &[f16],
@@ -208,13 +223,20 @@ fn head_n<const HD: usize, const AVX: bool>(
     let mut kc = k.chunks_exact(4 * HD);
     for (s, k4) in (&mut sc).zip(&mut kc) {
         #[cfg(target_arch = "x86_64")]
-        let dots = if AVX {
-            // SAFETY: AVX is true only inside `chunk_fma`, which requires AVX2 and FMA.
+        let dots = if SIMD {
+            // SAFETY: SIMD is true only inside `chunk_fma`, which requires AVX2 and FMA.
             unsafe { x86::dot4::<HD>(q, k4) }
         } else {
             dot4::<HD>(q, k4)
         };
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        let dots = if SIMD {
+            // SAFETY: SIMD is true only inside `chunk_fma`, which requires NEON.
+            unsafe { arm::dot4::<HD>(q, k4) }
+        } else {
+            dot4::<HD>(q, k4)
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let dots = dot4::<HD>(q, k4);
         for (s, d) in s.iter_mut().zip(dots) {
             *s = d * scale;
@@ -226,9 +248,15 @@ fn head_n<const HD: usize, const AVX: bool>(
     let max = max_of(scores);
     let sum = exp_shift(scores, max);
     #[cfg(target_arch = "x86_64")]
-    if AVX {
+    if SIMD {
         // SAFETY: as above.
         unsafe { x86::weighted_sum::<HD>(scores, v, out) };
+        return (max, sum);
+    }
+    #[cfg(target_arch = "aarch64")]
+    if SIMD {
+        // SAFETY: as above.
+        unsafe { arm::weighted_sum::<HD>(scores, v, out) };
         return (max, sum);
     }
     let mut acc = [0.0f32; HD];
@@ -344,6 +372,74 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use std::arch::aarch64::*;
+    use std::arch::asm;
+
+    use half::f16;
+
+    /// 4 f16 values as f32 (`fcvtl`, exact; the f16 vector intrinsics are not stable in Rust).
+    #[inline(always)]
+    unsafe fn load4(p: *const f16) -> float32x4_t {
+        let h = vld1_u16(p as *const u16);
+        let o: float32x4_t;
+        // SAFETY: register-only instruction of base AdvSIMD.
+        asm!("fcvtl {0:v}.4s, {1:v}.4h", out(vreg) o, in(vreg) h, options(pure, nomem, nostack, preserves_flags));
+        o
+    }
+
+    /// [`super::dot4`] with each 8-lane accumulator as two 4-lane registers (lanes 0..4, 4..8).
+    ///
+    /// # Safety
+    /// The CPU must have NEON, and `k4` must hold `4 * HD` values.
+    #[inline(always)]
+    pub(super) unsafe fn dot4<const HD: usize>(q: &[f32; HD], k4: &[f16]) -> [f32; 4] {
+        debug_assert!(k4.len() >= 4 * HD);
+        let mut acc = [[vdupq_n_f32(0.0); 2]; 4];
+        for c in 0..HD / 8 {
+            let qv = [vld1q_f32(q.as_ptr().add(c * 8)), vld1q_f32(q.as_ptr().add(c * 8 + 4))];
+            for (j, a) in acc.iter_mut().enumerate() {
+                let kp = k4.as_ptr().add(j * HD + c * 8);
+                // vfmaq_f32(a, b, c) = a + b * c, rounded once: `q.mul_add(k, a)`.
+                a[0] = vfmaq_f32(a[0], qv[0], load4(kp));
+                a[1] = vfmaq_f32(a[1], qv[1], load4(kp.add(4)));
+            }
+        }
+        acc.map(|a| hsum(a))
+    }
+
+    /// `out = sum_i p[i] * v[i]` over the rows of `v`, lane for lane as the portable loop.
+    ///
+    /// # Safety
+    /// As [`dot4`]; `v` must hold `p.len()` rows of `HD` values and `out` `HD` floats.
+    #[inline(always)]
+    pub(super) unsafe fn weighted_sum<const HD: usize>(p: &[f32], v: &[f16], out: &mut [f32]) {
+        debug_assert!(v.len() >= p.len() * HD && out.len() >= HD);
+        // Head sizes up to 128 (all 32 registers at 128; `head_n` is only instantiated for 64 and 128).
+        let mut acc = [vdupq_n_f32(0.0); 32];
+        let acc = &mut acc[..HD / 4];
+        for (i, w) in p.iter().enumerate() {
+            let w = vdupq_n_f32(*w);
+            let row = v.as_ptr().add(i * HD);
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a = vfmaq_f32(*a, load4(row.add(c * 4)), w);
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            vst1q_f32(out.as_mut_ptr().add(c * 4), *a);
+        }
+    }
+
+    /// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`, as [`super::reduce`].
+    #[inline(always)]
+    unsafe fn hsum(a: [float32x4_t; 2]) -> f32 {
+        let s = vaddq_f32(a[0], a[1]);
+        let u = vadd_f32(vget_low_f32(s), vget_high_f32(s));
+        vget_lane_f32::<0>(u) + vget_lane_f32::<1>(u)
+    }
+}
+
 /// `sum(a[i] * b[i])` in 8 lanes of fused multiply-adds, then a fixed pairwise reduction.
 #[inline(always)]
 fn dot_fma(a: &[f32], b: &[f16]) -> f32 {
@@ -428,11 +524,12 @@ mod tests {
         case(2, 3, 5, &[7, 0]);
     }
 
-    /// Where the CPU has AVX2, FMA and F16C (every x86-64 CI machine since 2013), the two compilations agree exactly.
-    #[cfg(target_arch = "x86_64")]
+    /// Where the CPU has AVX2, FMA and F16C (every x86-64 CI machine since 2013), or NEON (every aarch64
+    /// Linux machine), the two compilations agree exactly.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     #[test]
     fn portable_path_equals_the_fma_path_bit_for_bit() {
-        assert!(fma_available(), "this test needs a CPU with AVX2, FMA and F16C");
+        assert!(fma_available(), "this test needs a CPU with AVX2, FMA and F16C, or NEON");
         for hd in [64, 128, 40] {
             let q = seq(hd, 4);
             let (k, v) = (half_of(&seq(37 * hd, 5)), half_of(&seq(37 * hd, 6)));

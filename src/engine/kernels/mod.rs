@@ -5,7 +5,11 @@
 //! one unified form (see `format`) and repacks rows 8 at a time into an interleaved layout (see
 //! `packed`). [`QMatrix::matmul`] quantizes the activations to int8 blocks as llama.cpp does, then
 //! runs integer dot products with the best kernel this CPU offers, chosen at run time ([`Isa`]):
-//! AVX-512 VNNI, AVX2, or the portable scalar reference, which every fast path matches bit for bit.
+//! on x86-64 AVX-512 VNNI (`x86_512`, and `x86` on 256-bit registers) or AVX2 (`x86`), on aarch64
+//! NEON with the dot-product extension or plain NEON (`neon`), elsewhere the portable scalar
+//! reference (`scalar`), which every fast path matches bit for bit. The property tests (`tests`)
+//! compare every family the CPU offers with the reference; the aarch64 ones run under qemu on an
+//! x86-64 machine with `scripts/check-aarch64-kernels.sh` (emulating CPUs with and without `dotprod`).
 //! Work is split across the current rayon pool by groups of output rows, so the caller sets the
 //! thread count by running inside its own `rayon::ThreadPool::install`; calling from a thread of that
 //! pool (the whole forward pass inside `install`) also spares each product the hand-off to the pool. `QMatrix` also implements
@@ -19,6 +23,8 @@ mod activation;
 pub mod attention;
 mod format;
 mod module;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub mod ops;
 mod packed;
 mod scalar;
@@ -64,17 +70,21 @@ pub enum KernelError {
     Candle(#[from] candle_core::Error),
 }
 
-/// The kernel families, fastest last.
+/// The kernel families, fastest last within each architecture (a CPU offers only its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     /// Portable reference code.
     Scalar,
-    /// AVX2 + F16C.
+    /// x86-64: AVX2 + F16C.
     Avx2,
-    /// AVX-512 (F, BW, VL) VNNI dot products on 256-bit registers.
+    /// x86-64: AVX-512 (F, BW, VL) VNNI dot products on 256-bit registers.
     Vnni256,
-    /// AVX-512 (F, BW, VL) VNNI dot products on 512-bit registers (16 rows per register).
+    /// x86-64: AVX-512 (F, BW, VL) VNNI dot products on 512-bit registers (16 rows per register).
     Avx512Vnni,
+    /// aarch64: NEON (Advanced SIMD) widening multiplies.
+    Neon,
+    /// aarch64: NEON with the Armv8.2 dot-product extension (`sdot`).
+    Dotprod,
 }
 
 impl Isa {
@@ -93,13 +103,22 @@ impl Isa {
                     && is_x86_feature_detected!("avx512vnni")
             }
             #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            Isa::Avx2 | Isa::Vnni256 | Isa::Avx512Vnni => false,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Dotprod => Isa::Neon.is_available() && std::arch::is_aarch64_feature_detected!("dotprod"),
+            #[cfg(not(target_arch = "aarch64"))]
+            Isa::Neon | Isa::Dotprod => false,
         }
     }
 
     /// Every family this CPU can run, scalar first.
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()).collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni, Isa::Neon, Isa::Dotprod]
+            .into_iter()
+            .filter(|i| i.is_available())
+            .collect()
     }
 
     /// The fastest family this CPU can run.
@@ -246,6 +265,8 @@ impl QMatrix {
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 | Isa::Vnni256 | Isa::Avx512Vnni => {
+                #[cfg(test)]
+                tests::record_tile(self.isa);
                 macro_rules! go {
                     ($mt:literal) => {
                         match (self.isa, p.f16) {
@@ -265,7 +286,32 @@ impl QMatrix {
                     _ => go!(4),
                 }
             }
-            _ => scalar::run(p, a, i0, i0 + mt, g0, g1, out),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::Dotprod => {
+                #[cfg(test)]
+                tests::record_tile(self.isa);
+                macro_rules! go {
+                    ($mt:literal) => {
+                        match (self.isa, p.f16) {
+                            (Isa::Dotprod, true) => neon::dotprod::<$mt, true>(p, a, i0, g0, g1, out),
+                            (Isa::Dotprod, false) => neon::dotprod::<$mt, false>(p, a, i0, g0, g1, out),
+                            (_, true) => neon::neon::<$mt, true>(p, a, i0, g0, g1, out),
+                            (_, false) => neon::neon::<$mt, false>(p, a, i0, g0, g1, out),
+                        }
+                    };
+                }
+                match mt {
+                    1 => go!(1),
+                    2 => go!(2),
+                    3 => go!(3),
+                    _ => go!(4),
+                }
+            }
+            _ => {
+                #[cfg(test)]
+                tests::record_tile(Isa::Scalar);
+                scalar::run(p, a, i0, i0 + mt, g0, g1, out)
+            }
         }
     }
 

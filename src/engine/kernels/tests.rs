@@ -1,8 +1,9 @@
 //! Property tests: random blocks (extreme scales included) and random shapes (rows not a multiple of
-//! the 8-row interleave, m = 1..9) comparing every available fast path with the scalar reference
-//! bit for bit, the scalar reference with an f64 product of the dequantized weights within the
-//! activation-quantization bound, dequantized rows with candle's own dequantization, and the products
-//! with candle's `QMatMul`.
+//! the 8-row interleave, m = 1..9) comparing every available fast path (x86-64 or aarch64) with the
+//! scalar reference bit for bit, counting the tiles each family's own kernel ran so that no product
+//! silently falls back to another one; the check that the best family is the one selected; the scalar
+//! reference with an f64 product of the dequantized weights within the activation-quantization
+//! bound; dequantized rows with candle's own dequantization; and the products with candle's `QMatMul`.
 
 use std::borrow::Cow;
 
@@ -103,32 +104,121 @@ fn shapes(rng: &mut Rng, q: QType) -> Vec<(usize, usize)> {
     v
 }
 
+thread_local! {
+    /// Tiles run by each kernel family on this thread, indexed by `Isa as usize`.
+    static TILES: std::cell::Cell<[usize; 6]> = const { std::cell::Cell::new([0; 6]) };
+}
+
+/// Called by `QMatrix::run_tile` from the match arm that ran (test builds only), so tests can check
+/// which kernel family a product really used.
+pub(super) fn record_tile(isa: Isa) {
+    TILES.with(|c| {
+        let mut v = c.get();
+        v[isa as usize] += 1;
+        c.set(v);
+    });
+}
+
+/// `run`, checking that every tile went to `isa`'s own kernel (none fell back to another arm).
+fn run_checked(mat: &QMatrix, x: &[f32], m: usize) -> Vec<f32> {
+    let before = TILES.with(|c| c.get());
+    let out = run(mat, x, m);
+    let after = TILES.with(|c| c.get());
+    let ran: Vec<(usize, usize)> = (0..6).map(|i| (i, after[i] - before[i])).filter(|(_, n)| *n > 0).collect();
+    assert!(
+        ran.len() == 1 && ran[0].0 == mat.isa() as usize,
+        "{:?} requested, tiles per family index: {ran:?}",
+        mat.isa()
+    );
+    out
+}
+
 #[test]
 fn fast_paths_match_the_scalar_reference_bit_for_bit() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let fast: Vec<Isa> = Isa::available().into_iter().filter(|i| *i != Isa::Scalar).collect();
-    for q in TYPES {
-        for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
-            let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 1);
-            let mut mat = QMatrix::from_gguf_bytes(q, rows, cols, &bytes).expect("build");
-            for m in 1..=9 {
-                let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 3.0).collect();
-                mat.set_isa(Isa::Scalar).expect("scalar");
-                let want = run(&mat, &x, m);
-                for &isa in &fast {
-                    mat.set_isa(isa).expect("isa");
-                    let got = run(&mat, &x, m);
-                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(same, "{isa:?} {} {rows}x{cols} m={m}: {got:?} != {want:?}", q.name());
+    // One thread, and the tile counters are thread-local: every tile of these products is counted here.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    pool.install(|| {
+        for q in TYPES {
+            let mut products = 0;
+            for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
+                let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 1);
+                let mut mat = QMatrix::from_gguf_bytes(q, rows, cols, &bytes).expect("build");
+                for m in 1..=9 {
+                    let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 3.0).collect();
+                    mat.set_isa(Isa::Scalar).expect("scalar");
+                    let want = run_checked(&mat, &x, m);
+                    for &isa in &fast {
+                        mat.set_isa(isa).expect("isa");
+                        let got = run_checked(&mat, &x, m);
+                        let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{isa:?} {} {rows}x{cols} m={m}: {got:?} != {want:?}", q.name());
+                        products += 1;
+                    }
                 }
             }
+            eprintln!("kernels: {} {fast:?} equal Scalar bit for bit in {products} products", q.name());
         }
+        let tiles = TILES.with(|c| c.get());
+        let tiles: Vec<(Isa, usize)> = ALL_ISAS.into_iter().zip(tiles).filter(|(_, n)| *n > 0).collect();
+        eprintln!("kernels: tiles run by each family's own kernel {tiles:?}");
+    });
+}
+
+const ALL_ISAS: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Vnni256, Isa::Avx512Vnni, Isa::Neon, Isa::Dotprod];
+
+/// The fastest family this CPU offers is the one a new matrix picks: AVX-512 VNNI or AVX2 on x86-64
+/// CPUs that have them, the dot-product kernel or plain NEON on aarch64.
+#[test]
+fn the_best_kernel_of_this_cpu_is_selected() {
+    let want = {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Isa::Avx512Vnni.is_available() {
+                Isa::Avx512Vnni
+            } else if Isa::Avx2.is_available() {
+                Isa::Avx2
+            } else {
+                Isa::Scalar
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            // NEON is mandatory on aarch64 Linux; the dot-product extension came with Armv8.2.
+            assert!(std::arch::is_aarch64_feature_detected!("neon"), "aarch64 without NEON");
+            if std::arch::is_aarch64_feature_detected!("dotprod") {
+                Isa::Dotprod
+            } else {
+                Isa::Neon
+            }
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            Isa::Scalar
+        }
+    };
+    let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 1, 32, &[0; 34]).expect("build");
+    assert_eq!((Isa::best(), mat.isa()), (want, want));
+    for isa in ALL_ISAS {
+        assert_eq!(Isa::available().contains(&isa), isa.is_available(), "{isa:?}");
     }
+    eprintln!("kernels: available {:?}, selected {:?}", Isa::available(), mat.isa());
 }
 
 #[test]
 fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle() {
     let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    // candle 0.11.1's aarch64 quantized dot products run `sdot` without checking for the dot-product
+    // extension, so on an Armv8.0 CPU (Cortex-A72, qemu's `-cpu cortex-a72`) its `QMatMul` dies of
+    // SIGILL: there only the bound against the exact product is checked.
+    #[cfg(target_arch = "aarch64")]
+    let candle_runs = std::arch::is_aarch64_feature_detected!("dotprod");
+    #[cfg(not(target_arch = "aarch64"))]
+    let candle_runs = true;
+    if !candle_runs {
+        eprintln!("kernels: no dot-product extension, so candle's QMatMul (which needs it) is not compared");
+    }
     for q in TYPES {
         for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
             // candle's Q4_0/Q4_1/Q8_0 dot products require an even number of blocks per row.
@@ -147,8 +237,10 @@ fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle(
             let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 2.0).collect();
             let got = run(&mat, &x, m);
             let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).expect("x");
-            let candle = QMatMul::from_qtensor(qt).and_then(|mm| mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>());
-            let candle = candle.expect("candle matmul");
+            let candle = candle_runs.then(|| {
+                let c = QMatMul::from_qtensor(qt).and_then(|mm| mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>());
+                c.expect("candle matmul")
+            });
             // candle quantizes activations in blocks of 256 for K-quants (Q8_K), with f16 scales otherwise.
             let width = q.block_len();
             for i in 0..m {
@@ -163,6 +255,7 @@ fn products_stay_within_the_activation_quantization_bound_and_agree_with_candle(
                         "{} {rows}x{cols} m={m} [{i},{r}]: {ours} vs exact {exact}, tol {tol}",
                         q.name()
                     );
+                    let Some(candle) = &candle else { continue };
                     let theirs = candle[i * rows + r] as f64;
                     // candle's activation scales (and Q8_1 sums) are f16: allow 2^-9 of the terms for them.
                     let tol_c = tol + 1.25 * error_bound(wr, xr, width) + t / 512.0;
