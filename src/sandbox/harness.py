@@ -157,6 +157,7 @@ def _patch_consts(code, table):
 # reused. It must define no tests; its code runs before the rest, in the same namespace.
 SHARED_END = "# -- unitcoder: end of shared test helpers --\n"
 _shared_cache = {}
+_tests_cache = {}
 
 
 def _prepare_tests(tests, pad=0):
@@ -197,8 +198,15 @@ def prepare(program, tests):
         raise PrepareError("program", type(e).__name__, str(e)[:300])
     head, sep, rest = tests.partition(SHARED_END)
     if not sep:
-        code, expected = _prepare_tests(tests)
-        return program_code, (code,), expected
+        # Samples of one task share their tests (pass@k, the fix loop's samples): prepared once.
+        prepared = _tests_cache.get(tests)
+        if prepared is None:
+            prepared = _prepare_tests(tests)
+            if len(_tests_cache) >= 64:
+                _tests_cache.clear()
+            _tests_cache[tests] = prepared
+        code, expected = prepared
+        return program_code, (code,), list(expected)
     shared = _shared_cache.get(head)
     if shared is None:
         shared = _prepare_tests(head)

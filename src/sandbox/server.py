@@ -166,6 +166,7 @@ class Server:
         self.last_limits = None
         self.running = False  # a child was handed its job and the zygote's "exit" is not read yet
         self.spare = None  # (pid, socket, pidfd) of the child cloned for the next job
+        self.jobdir_ready = False  # tidy() ran since the last job
         self.tmp_keep = None
         self.cpus = self._pin(cfg.get("index", 0))
         self._namespaces()
@@ -193,6 +194,7 @@ class Server:
         self._mark("pids-cgroup", bool(self.cg), "no writable pids cgroup")
         self.active.append("rlimits")
         self._child_environment()
+        self.oom_seen = self._oom_kills()
         self.baseline = snapshot()
         self._start_zygote()
         err = ruleset if self.ruleset is None else _landlock_restrict(self.ruleset)
@@ -529,7 +531,9 @@ class Server:
         if not self.cg:
             return []
         pids = set()
-        for d in (self.cg["memory"], self.cg["pids"]):
+        # Every process of a job is in both groups (the child joins both; forks inherit them), so
+        # the memory group's list is enough.
+        for d in (self.cg["memory"],):
             try:
                 with open(_os.path.join(d, "cgroup.procs")) as f:
                     pids.update(int(x) for x in f.read().split())
@@ -596,13 +600,10 @@ class Server:
         report["expected"] = prep[2]
         self._warm_up(job)
         jobdir = _os.path.join(self.dir, "job")
-        _shutil.rmtree(jobdir, ignore_errors=True)
-        _os.makedirs(_os.path.join(jobdir, "tmp"))
-        if self.root:
-            for d in (jobdir, _os.path.join(jobdir, "tmp")):
-                _os.chown(d, self.uid, self.uid)
+        if not self.jobdir_ready:
+            self.tidy()
+        self.jobdir_ready = False
         self._limit_cgroup(limits)
-        oom_before = self._oom_kills()
         pipes = {k: _os.pipe() for k in ("ev", "out", "err")}
         task = (prep[0], prep[1], job["tests"], job["code"], job["nonce"], jobdir, limits)
         spare = self._take_spare()
@@ -641,7 +642,16 @@ class Server:
                 except OSError:
                     pass
         self._reap_leftovers(report)
-        report["oom"] = self._oom_kills() > oom_before
+        oom = self._oom_kills()
+        report["oom"], self.oom_seen = oom > self.oom_seen, oom
+        report["wall_ms"] = int((_time.monotonic() - start) * 1000)
+        return report
+
+    def tidy(self):
+        """Empties what a job could write (its directory, /tmp, /dev/shm) and makes a fresh job
+        directory. Called after each report is sent, so it overlaps the caller's handling of it;
+        no job starts before it is done."""
+        jobdir = _os.path.join(self.dir, "job")
         _shutil.rmtree(jobdir, ignore_errors=True)
         for shared in self.emptied:
             for name in _os.listdir(shared):
@@ -649,8 +659,11 @@ class Server:
                     continue
                 p = _os.path.join(shared, name)
                 _shutil.rmtree(p, ignore_errors=True) if _os.path.isdir(p) and not _os.path.islink(p) else _os.unlink(p)
-        report["wall_ms"] = int((_time.monotonic() - start) * 1000)
-        return report
+        _os.makedirs(_os.path.join(jobdir, "tmp"))
+        if self.root:
+            for d in (jobdir, _os.path.join(jobdir, "tmp")):
+                _os.chown(d, self.uid, self.uid)
+        self.jobdir_ready = True
 
     def _take_spare(self):
         """The zygote's spare child as (pid, socket, pidfd), or why there is none."""
@@ -799,6 +812,10 @@ def serve(cfg):
             report = {"setup_error": "%s: %s" % (type(e).__name__, e)}
         out.write(_json.dumps(report) + "\n")
         out.flush()
+        try:
+            server.tidy()
+        except OSError as e:
+            _sys.stderr.write("unitcoder sandbox: tidying the job directory failed: %s\n" % e)
 
 
 if __name__ == "__main__":
