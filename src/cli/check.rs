@@ -150,12 +150,18 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
         writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
     }
     out.flush()?;
+    let started = std::time::Instant::now();
     let sandbox = Sandbox::new(config)?;
+    let setup = started.elapsed().as_secs_f64();
     let bars = Bars::new();
-    bars.begin("check", Some(jobs.len() as u64));
+    let total = jobs.len();
+    bars.begin("check", Some(total as u64));
     let mut write_error = None;
+    let mut passed = 0usize;
+    let running = std::time::Instant::now();
     sandbox.run_batch(jobs, &mut |verdict| {
         all_passed &= verdict.passed();
+        passed += usize::from(verdict.passed());
         let line = serde_json::to_string(&verdict).map_err(anyhow::Error::from);
         let written = line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(anyhow::Error::from));
         if let Err(e) = written {
@@ -164,6 +170,11 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
         bars.advance("check", 1);
     });
     bars.end("check");
+    let secs = running.elapsed().as_secs_f64();
+    eprintln!(
+        "checked {total} programs in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed",
+        total as f64 / secs.max(1e-9)
+    );
     if let Some(e) = write_error {
         return Err(e.context(format!("writing {}", output.display())));
     }
