@@ -199,22 +199,22 @@ def prepare(program, tests):
     head, sep, rest = tests.partition(SHARED_END)
     if not sep:
         # Samples of one task share their tests (pass@k, the fix loop's samples): prepared once.
-        prepared = _tests_cache.get(tests)
-        if prepared is None:
-            prepared = _prepare_tests(tests)
-            if len(_tests_cache) >= 64:
-                _tests_cache.clear()
-            _tests_cache[tests] = prepared
-        code, expected = prepared
+        code, expected = _prepared(_tests_cache, 64, tests)
         return program_code, (code,), list(expected)
-    shared = _shared_cache.get(head)
-    if shared is None:
-        shared = _prepare_tests(head)
-        if len(_shared_cache) >= 16:
-            _shared_cache.clear()
-        _shared_cache[head] = shared
+    shared_code, shared_expected = _prepared(_shared_cache, 16, head)
     code, expected = _prepare_tests(rest, head.count("\n") + 1)
-    return program_code, (shared[0], code), shared[1] + expected
+    return program_code, (shared_code, code), shared_expected + expected
+
+
+def _prepared(cache, size, tests):
+    """`_prepare_tests(tests)`, kept in `cache` (emptied when it holds `size` entries)."""
+    prepared = cache.get(tests)
+    if prepared is None:
+        prepared = _prepare_tests(tests)
+        if len(cache) >= size:
+            cache.clear()
+        cache[tests] = prepared
+    return prepared
 
 
 def snapshot():
