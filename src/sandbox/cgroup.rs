@@ -1,6 +1,6 @@
 //! Per-worker control groups: the memory and pids limits that bound a candidate's whole process
 //! tree (RLIMIT_AS and RLIMIT_NPROC are per process / per uid and do not). The fork server sets the
-//! limits per job and its child joins the groups before dropping privileges. cgroup v1 (separate
+//! limits per job; its zygote lives in the groups, so every child is born there. cgroup v1 (separate
 //! `memory` and `pids` hierarchies) and v2 (one unified hierarchy with both controllers) are handled;
 //! when neither is writable the sandbox reports the mechanisms as missing and falls back to rlimits.
 

@@ -90,6 +90,10 @@ pub enum SandboxError {
     /// A fork server stopped answering.
     #[error("sandbox server died: {0}")]
     ServerDied(String),
+    /// A fork server lost its zygote before the job reached a child (so the job is run again on a
+    /// fresh server, once).
+    #[error("sandbox server died before the job started: {0}")]
+    NotStarted(String),
     /// Local file-system trouble (the scratch directory).
     #[error("sandbox: {0}")]
     Io(String),
@@ -216,17 +220,11 @@ impl Sandbox {
         let limits = job.limits.as_ref().unwrap_or(&self.config.limits);
         let nonce = nonce();
         let wire = WireJob { nonce: &nonce, code: &job.program, tests: &job.tests, limits: WireLimits::from(limits) };
-        let outcome = match slot.worker.take() {
-            Some(w) => Ok(w),
-            None => self.restart(slot.index),
+        let mut outcome = self.run_on(&mut slot, &wire);
+        if matches!(outcome, Err(SandboxError::NotStarted(_))) {
+            // Whatever ended that server's zygote, this job had not run: it gets a fresh one.
+            outcome = self.run_on(&mut slot, &wire);
         }
-        .and_then(|mut w| {
-            let report = w.run(&wire);
-            if report.is_ok() {
-                slot.worker = Some(w);
-            }
-            report
-        });
         self.give_back(slot);
         let elapsed = started.elapsed().as_millis() as u64;
         match outcome {
@@ -269,6 +267,20 @@ impl Sandbox {
                 on_verdict(verdict);
             }
         });
+    }
+
+    /// Runs `wire` on the slot's server, starting one if there is none; a server that fails is
+    /// dropped from the slot.
+    fn run_on(&self, slot: &mut Slot, wire: &WireJob) -> Result<worker::Report, SandboxError> {
+        let mut w = match slot.worker.take() {
+            Some(w) => w,
+            None => self.restart(slot.index)?,
+        };
+        let report = w.run(wire);
+        if report.is_ok() {
+            slot.worker = Some(w);
+        }
+        report
     }
 
     fn take_slot(&self) -> Slot {

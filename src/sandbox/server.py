@@ -4,8 +4,8 @@
 # pre-imports common libraries, then forks a *zygote* and serves jobs read as JSON lines on stdin.
 # Per job the server compiles the program and the instrumented tests and hands them to the zygote,
 # which clones a child into a fresh PID namespace (the child is its init, so every descendant dies
-# with it); the child joins the worker's cgroups, sets rlimits, drops to an unprivileged uid and
-# runs the harness. The server watches the child through a pidfd (wall clock, exit status from the
+# with it) and born in the worker's cgroups, where the zygote lives; the child sets rlimits,
+# drops to an unprivileged uid and runs the harness. The server watches the child through a pidfd (wall clock, exit status from the
 # zygote, OOM counter), keeps bounded output tails, and answers one JSON report line per job.
 #
 # Why two processes: every fork write-protects all of the forking process's memory, so each page
@@ -168,6 +168,8 @@ class Server:
         self.spare = None  # (pid, socket, pidfd) of the child cloned for the next job
         self.jobdir = _os.path.join(self.dir, "job")  # the same path for every job of this worker
         self.jobdir_ready = False  # tidy() ran since the last job
+        self.want_spare = False  # the zygote waits for "next" (sent by finish())
+        self.handed = False  # the current job reached its child
         self.tmp_keep = None
         self.cpus = self._pin(cfg.get("index", 0))
         self._namespaces()
@@ -197,6 +199,8 @@ class Server:
         self._child_environment()
         self.oom_seen = self._oom_kills()
         self.baseline = snapshot()
+        self.origin = self._origin_cgroups()
+        self.zygote_in_cg = False  # children are born in the worker's groups (see _start_zygote)
         self._start_zygote()
         err = ruleset if self.ruleset is None else _landlock_restrict(self.ruleset)
         self._mark("landlock", err is None, err)
@@ -376,10 +380,25 @@ class Server:
 
     def _start_zygote(self):
         """Forks the zygote, which from now on clones every child. The server keeps one end of a
-        socket pair; the zygote dies with the server (PR_SET_PDEATHSIG)."""
+        socket pair; the zygote dies with the server (PR_SET_PDEATHSIG).
+
+        The zygote is forked inside the worker's memory and pids groups (the server steps in for
+        the fork and back out), so every child is born there. Why: a child that joins the groups
+        itself writes cgroup.procs, and under cgroup v1 each such move may wait for an RCU grace
+        period (cgroup_threadgroup_rwsem) while the other workers' moves queue on cgroup_mutex:
+        ~2% of HumanEval jobs stalled 10-25 ms there, ~5% of the wall time (perf sched). The OOM
+        killer picks a job's processes before the zygote (each child sets oom_score_adj 1000),
+        the zygote counts as one of the group's tasks (pids.max is one higher), and it imports
+        heavy modules outside the groups (_zygote_warm), so a job's limits are the job's own."""
         mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         server_pid = _os.getpid()
         _sys.stdout.flush()
+        if self.cg and self.origin:
+            try:
+                self._move_self(self._cg_dirs())
+                self.zygote_in_cg = True
+            except OSError as e:
+                self.notes.append("cannot start the zygote in the worker's cgroups (%s); each child joins them" % e)
         pid = _os.fork()
         if pid == 0:
             try:
@@ -395,8 +414,40 @@ class Server:
                 self._zygote(theirs)
             finally:
                 _os._exit(0)
+        if self.zygote_in_cg:
+            self._move_self(self.origin)  # the server itself stays outside the job's limits
         theirs.close()
         self.sock, self.zygote_pid = mine, pid
+
+    def _cg_dirs(self):
+        return [self.cg["memory"]] + ([self.cg["pids"]] if self.cg["pids"] != self.cg["memory"] else [])
+
+    def _origin_cgroups(self):
+        """The groups this server started in, one per hierarchy of the worker's groups (the same
+        order as _cg_dirs), or None when they cannot be read."""
+        if not self.cg:
+            return None
+        try:
+            with open("/proc/self/cgroup") as f:
+                lines = [line.rstrip("\n").split(":", 2) for line in f]
+        except OSError:
+            return None
+        origin = []
+        for d, controller in zip(self._cg_dirs(), ("memory", "pids")):
+            root = _os.path.dirname(_os.path.dirname(d))  # <hierarchy>/unitcoder/<worker>
+            if self.cg["kind"] == "v2":
+                path = next((p for h, c, p in lines if h == "0" and c == ""), None)
+            else:
+                path = next((p for _h, c, p in lines if controller in c.split(",")), None)
+            if path is None:
+                return None
+            origin.append(root + path)
+        return origin
+
+    @staticmethod
+    def _move_self(dirs):
+        for d in dirs:
+            _write(_os.path.join(d, "cgroup.procs"), "0")
 
     def zygote_alive(self):
         try:
@@ -442,15 +493,32 @@ class Server:
                     return
                 if msg[0] != "warm":
                     break  # "next"
-                for name in msg[1]:
-                    try:
-                        __import__(name)
-                    except Exception:
-                        pass
+                self._zygote_warm(msg[1])
                 self.baseline = snapshot()  # as the child will find them, with the new modules loaded
                 gc.collect()
                 gc.freeze()
                 _send(sock, ("ok",))
+
+    def _zygote_warm(self, names):
+        """Imports `names` in the zygote. Inside the worker's groups their memory (pandas: ~60 MB)
+        would be charged to every later job; v1 and v2 both leave a charge where it was made, so
+        the zygote imports from the server's groups and steps back in."""
+        moved = False
+        if self.zygote_in_cg:
+            try:
+                self._move_self(self.origin)
+                moved = True
+            except OSError:
+                pass
+        try:
+            for name in names:
+                try:
+                    __import__(name)
+                except Exception:
+                    pass
+        finally:
+            if moved:
+                self._move_self(self._cg_dirs())
 
     def _clone_spare(self, sock):
         """Clones the next spare child and hands its socket and pidfd to the server; returns its pid."""
@@ -480,6 +548,10 @@ class Server:
             _libc.prctl(15, b"uc-job", 0, 0, 0)
             if self.cpus:
                 _os.sched_setaffinity(0, self.cpus)  # every CPU again (see _pin)
+            # The OOM killer's first choice, in the worker's memory group (where the zygote lives
+            # too) and on the host. Raising needs no privilege; lowering it would (CAP_SYS_RESOURCE,
+            # which containers often lack, so the zygote cannot be exempted instead).
+            _write("/proc/self/oom_score_adj", "1000")
             if self.own_proc and not self._mount_proc():
                 raise OSError("mounting /proc failed: errno %d" % _ct.get_errno())
             msg, fds = _recv(conn)
@@ -522,7 +594,8 @@ class Server:
             _write(_os.path.join(self.cg["memory"], "memory.max"), str(mem))
             if _os.path.exists(_os.path.join(self.cg["memory"], "memory.swap.max")):
                 _write(_os.path.join(self.cg["memory"], "memory.swap.max"), "0")
-        _write(_os.path.join(self.cg["pids"], "pids.max"), str(limits["max_procs"]))
+        # The zygote is one of the group's tasks: the job still gets max_procs.
+        _write(_os.path.join(self.cg["pids"], "pids.max"), str(limits["max_procs"] + self.zygote_in_cg))
 
     def _oom_kills(self):
         if not self.cg:
@@ -542,6 +615,7 @@ class Server:
                     pids.update(int(x) for x in f.read().split())
             except OSError:
                 pass
+        pids.discard(self.zygote_pid)
         return sorted(pids)
 
     def _child(self, task, fds):
@@ -552,8 +626,8 @@ class Server:
                 err = _landlock_restrict(self.ruleset)
                 if err:
                     raise OSError(err)
-            for d in ([self.cg["memory"], self.cg["pids"]] if self.cg else []):
-                _write(_os.path.join(d, "cgroup.procs"), "0")
+            if self.cg and not self.zygote_in_cg:
+                self._move_self(self._cg_dirs())
             devnull = _os.open("/dev/null", _os.O_RDONLY)
             ev = _os.dup(fds["ev"])
             _os.dup2(devnull, 0)
@@ -589,6 +663,7 @@ class Server:
         run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline)
 
     def run(self, job):
+        self.handed = False
         limits = job["limits"]
         start = _time.monotonic()
         report = {"exit_code": None, "signal": None, "timed_out": False, "oom": False, "events": [],
@@ -614,12 +689,13 @@ class Server:
         try:
             if isinstance(spare, str):
                 report["setup_error"] = spare
-                _send(self.sock, ("next",))  # try again for the next job
+                self.want_spare = True  # try again for the next job
             else:
                 self.spare, self.running = None, True  # one "exit" will come for this child
                 _pid, conn, pidfd = spare
                 try:
                     _send(conn, ("run", task), [w for _r, w in pipes.values()])
+                    self.handed = True
                 except OSError as e:
                     report["setup_error"] = "handing the job to its process: %s" % e
                 finally:
@@ -644,11 +720,26 @@ class Server:
                     _os.close(fd)
                 except OSError:
                     pass
-        self._reap_leftovers(report)
+            if not isinstance(spare, str):
+                self._reap_leftovers(report)
+                self.want_spare = True
         oom = self._oom_kills()
         report["oom"], self.oom_seen = oom > self.oom_seen, oom
         report["wall_ms"] = int((_time.monotonic() - start) * 1000)
         return report
+
+    def finish(self):
+        """After a report is sent: tidy, then have the zygote clone the next spare. In that order,
+        because the zygote lives in the job's memory group: files a job left on its tmpfs stay
+        charged there until removed, and a group still full of them could make the zygote's own
+        next allocation fail. And only after the leftovers were reaped (run()): until the next
+        spare exists, any task in the groups other than the zygote is the last job's."""
+        try:
+            self.tidy()
+        finally:
+            if self.want_spare:
+                self.want_spare = False
+                _send(self.sock, ("next",))
 
     def tidy(self):
         """Empties what a job could write (its directory, /tmp, /dev/shm) and makes a fresh job
@@ -687,17 +778,16 @@ class Server:
         self.spare, self.running = None, True
         conn.close()  # it exits on end of input
         _os.close(pidfd)
-        self._await_exit(next_spare=False)
+        self._await_exit()
 
-    def _await_exit(self, next_spare=True):
-        """Reads messages up to the zygote's "exit" for the running child; then asks for a spare."""
+    def _await_exit(self):
+        """Reads messages up to the zygote's "exit" for the running child (whoever then wants the
+        next spare sends "next")."""
         while True:
             msg, _fds = _recv(self.sock)
             if msg[0] == "exit":
                 break
         self.running = False
-        if next_spare:
-            _send(self.sock, ("next",))
         return msg[1]
 
     def _supervise(self, pidfd, readers, limits, start, report):
@@ -728,7 +818,7 @@ class Server:
                     kind = key.data
                     if kind == "exit":
                         sel.unregister(self.sock)
-                        status = self._await_exit()  # and the zygote clones the next spare now
+                        status = self._await_exit()
                         if _os.WIFSIGNALED(status):
                             report["signal"] = _os.WTERMSIG(status)
                         else:
@@ -807,18 +897,24 @@ def serve(cfg):
             if server.zygote_alive():
                 report = {"setup_error": "%s: %s" % (type(e).__name__, e)}
             else:
-                # Without its zygote this server cannot run anything: exit without a report, so
-                # the Rust side sees the worker die and starts a fresh one.
-                _sys.stderr.write("unitcoder sandbox: the zygote is gone (%s: %s)\n" % (type(e).__name__, e))
+                # Without its zygote this server cannot run anything (a fresh zygote forked from
+                # this Landlock-restricted server could not mount): exit, so the Rust side starts a
+                # fresh worker. A job that never reached its child is not the cause: "not_started"
+                # has the Rust side run it again on the fresh worker instead of failing it.
+                why = "the zygote is gone (%s: %s)" % (type(e).__name__, e)
+                _sys.stderr.write("unitcoder sandbox: %s\n" % why)
+                if not server.handed:
+                    out.write(_json.dumps({"not_started": why}) + "\n")
+                    out.flush()
                 _os._exit(3)
         except Exception as e:
             report = {"setup_error": "%s: %s" % (type(e).__name__, e)}
         out.write(_json.dumps(report) + "\n")
         out.flush()
         try:
-            server.tidy()
+            server.finish()
         except OSError as e:
-            _sys.stderr.write("unitcoder sandbox: tidying the job directory failed: %s\n" % e)
+            _sys.stderr.write("unitcoder sandbox: after the job (tidying, the next spare): %s\n" % e)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ pub(crate) struct Report {
     pub stderr_tail: String,
     pub leftover: u64,
     pub wall_ms: u64,
+    /// The server lost its zygote before this job reached a child, and exits.
+    pub not_started: Option<String>,
 }
 
 /// The program or the tests failed to compile.
@@ -171,7 +173,12 @@ impl Worker {
             Ok(n) if n > 0 => {}
             _ => return Err(dead("no report", &self.log)),
         }
-        serde_json::from_str(&answer).map_err(|e| SandboxError::ServerDied(format!("unreadable report: {e}")))
+        let report: Report =
+            serde_json::from_str(&answer).map_err(|e| SandboxError::ServerDied(format!("unreadable report: {e}")))?;
+        match report.not_started {
+            Some(why) => Err(SandboxError::NotStarted(why)),
+            None => Ok(report),
+        }
     }
 }
 

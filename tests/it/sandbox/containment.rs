@@ -92,13 +92,8 @@ fn stdin_is_empty() {
     assert_pass(&check(program, "assert read() == ''\n"));
 }
 
-#[test]
-fn a_worker_whose_zygote_died_is_replaced() {
-    // The zygote is root outside the candidate's PID namespace, so no candidate can kill it; if it
-    // dies anyway, its server exits and the next job gets a fresh worker instead of errors forever.
-    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
-    let job = Job { id: "z".into(), program: ADD.into(), tests: ADD_CHECK.into(), limits: None };
-    assert_pass(&sandbox.run(&job));
+/// The pids of `sandbox`'s zygotes: its processes whose parent (a server) is one too.
+fn zygotes(sandbox: &Sandbox) -> Vec<String> {
     let tag = sandbox.scratch_dir().to_string_lossy().to_string();
     let ours = |pid: &str| {
         std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -109,19 +104,78 @@ fn a_worker_whose_zygote_died_is_replaced() {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status.lines().find_map(|l| l.strip_prefix("PPid:")).map(|p| p.trim().to_string()).unwrap_or_default()
     };
-    let pids: Vec<String> = std::fs::read_dir("/proc")
+    std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
-        .collect();
-    // The zygote: a process of this sandbox whose parent (the server) is one too.
-    let zygotes: Vec<&String> = pids.iter().filter(|p| ours(p) && ours(&parent(p))).collect();
+        .filter(|p| p.chars().all(|c| c.is_ascii_digit()) && ours(p) && ours(&parent(p)))
+        .collect()
+}
+
+#[test]
+fn a_worker_whose_zygote_died_is_replaced() {
+    // The zygote is root outside the candidate's PID namespace, so no candidate can signal it; if
+    // it dies anyway (an administrator, the OOM killer in the worker's memory group), its server
+    // exits and the next job, which had not started, runs on a fresh worker as if nothing happened.
+    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
+    let job = Job { id: "z".into(), program: ADD.into(), tests: ADD_CHECK.into(), limits: None };
+    assert_pass(&sandbox.run(&job));
+    let zygotes = zygotes(&sandbox);
     assert_eq!(zygotes.len(), 1, "one zygote for one worker");
-    let status = std::process::Command::new("kill").args(["-9", zygotes[0]]).status().unwrap();
+    let status = std::process::Command::new("kill").args(["-9", &zygotes[0]]).status().unwrap();
     assert!(status.success());
     std::thread::sleep(Duration::from_millis(200));
-    let first = sandbox.run(&job);
-    assert_ne!(first.status, Status::Pass, "{first:#?}");
-    let second = sandbox.run(&job);
-    assert_pass(&second);
+    assert_pass(&sandbox.run(&job));
+    assert_pass(&sandbox.run(&job));
+}
+
+#[test]
+fn the_process_limit_is_the_jobs_own() {
+    // Every child is born in its worker's pids group, where the zygote lives too: the group's
+    // limit is one higher, so the job still gets exactly `max_procs` tasks (itself included).
+    let limits = Limits { max_procs: 6, ..Limits::default() };
+    let program = "import os, signal\n\ndef spawn():\n    n = 0\n    while n < 50:\n        try:\n            pid = os.fork()\n        except OSError:\n            return n\n        if pid == 0:\n            signal.pause()\n            os._exit(0)\n        n += 1\n    return n\n";
+    assert_pass(&check_with(program, "assert spawn() == 5, spawn\n", limits));
+}
+
+#[test]
+fn a_jobs_memory_limit_is_its_own_after_a_warm_up() {
+    // The zygote imports heavy modules when a job first needs them. It does so outside the
+    // worker's memory group: charged there, pandas (~60 MB) would count against every later job.
+    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
+    let limits = Limits { memory_mb: 128, ..Limits::default() };
+    let run = |program: &str| {
+        let job =
+            Job { id: "m".into(), program: program.into(), tests: ADD_CHECK.into(), limits: Some(limits.clone()) };
+        sandbox.run(&job)
+    };
+    assert_pass(&run(&format!("import pandas\n{ADD}")));
+    let hog = "def add(a, b):\n    x = bytearray(96 << 20)\n    for i in range(0, len(x), 4096):\n        x[i] = 1\n    return a + b\n";
+    assert_pass(&run(hog));
+    // The limit still holds.
+    assert_reason(&run(&hog.replace("96 << 20", "200 << 20")), "memory");
+}
+
+#[test]
+fn a_job_that_fills_its_tmpfs_to_the_memory_limit_does_not_touch_the_next() {
+    // Files on the private /tmp are charged to the job's memory group and stay there until the
+    // server removes them. The zygote lives in that group: the OOM killer must take the job's
+    // processes, never the zygote, and the zygote clones the next child only once the files are gone.
+    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
+    let limits = Limits { memory_mb: 128, ..Limits::default() };
+    let run = |program: &str| {
+        let job =
+            Job { id: "f".into(), program: program.into(), tests: ADD_CHECK.into(), limits: Some(limits.clone()) };
+        sandbox.run(&job)
+    };
+    assert_pass(&run(ADD));
+    let zygote = zygotes(&sandbox);
+    let fill = "def add(a, b):\n    chunk = b'x' * (1 << 20)\n    for i in range(400):\n        with open('/tmp/f%d' % i, 'wb') as f:\n            f.write(chunk)\n    return a + b\n";
+    for _ in 0..3 {
+        assert_reason(&run(fill), "memory");
+        assert_pass(&run(ADD));
+    }
+    assert_eq!(zygotes(&sandbox), zygote, "the zygote was replaced");
+    // The job is the OOM killer's first choice, and cannot make itself a lesser one.
+    let adj = "def adj():\n    try:\n        open('/proc/self/oom_score_adj', 'w').write('0')\n    except PermissionError:\n        pass\n    return open('/proc/self/oom_score_adj').read().strip()\n";
+    assert_pass(&check(adj, "assert adj() == '1000', adj()\n"));
 }
