@@ -156,8 +156,28 @@ def _patch_consts(code, table):
 # differential-testing code, ~200 lines): text before this line is prepared once per server and
 # reused. It must define no tests; its code runs before the rest, in the same namespace.
 SHARED_END = "# -- unitcoder: end of shared test helpers --\n"
-_shared_cache = {}
-_tests_cache = {}
+
+
+class _Prepared:
+    """`_prepare_tests(text)` per tests text, least recently used out first, bounded by the text
+    held (a worker meets the tests of every task of a benchmark, BigCodeBench: 1,140, in whatever
+    order the samples come, e.g. sample 1 of every task, then sample 2: a cache of 64 entries
+    missed every time then). Dicts keep insertion order; a hit moves its entry to the end."""
+
+    def __init__(self, budget):
+        self.entries, self.budget, self.used = {}, budget, 0
+
+    def get(self, text):
+        prepared = self.entries.pop(text, None)
+        if prepared is None:
+            prepared = _prepare_tests(text)
+            self.used += len(text)
+            while self.entries and self.used > self.budget:
+                oldest = next(iter(self.entries))
+                del self.entries[oldest]
+                self.used -= len(oldest)
+        self.entries[text] = prepared
+        return prepared
 
 
 def _prepare_tests(tests, pad=0):
@@ -186,6 +206,10 @@ def _prepare_tests(tests, pad=0):
     return code, expected
 
 
+_shared_cache = _Prepared(2 << 20)
+_tests_cache = _Prepared(8 << 20)
+
+
 def prepare(program, tests):
     """Compiles the program and the instrumented tests. Returns (program_code, tests_codes,
     expected), the tests as a tuple of code objects run in order, or raises PrepareError. Runs in
@@ -199,22 +223,11 @@ def prepare(program, tests):
     head, sep, rest = tests.partition(SHARED_END)
     if not sep:
         # Samples of one task share their tests (pass@k, the fix loop's samples): prepared once.
-        code, expected = _prepared(_tests_cache, 64, tests)
+        code, expected = _tests_cache.get(tests)
         return program_code, (code,), list(expected)
-    shared_code, shared_expected = _prepared(_shared_cache, 16, head)
+    shared_code, shared_expected = _shared_cache.get(head)
     code, expected = _prepare_tests(rest, head.count("\n") + 1)
     return program_code, (shared_code, code), shared_expected + expected
-
-
-def _prepared(cache, size, tests):
-    """`_prepare_tests(tests)`, kept in `cache` (emptied when it holds `size` entries)."""
-    prepared = cache.get(tests)
-    if prepared is None:
-        prepared = _prepare_tests(tests)
-        if len(cache) >= size:
-            cache.clear()
-        cache[tests] = prepared
-    return prepared
 
 
 def snapshot():

@@ -207,3 +207,35 @@ fn tail_of(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SOURCE;
+
+    #[test]
+    fn the_prepared_tests_cache_is_bounded_and_drops_the_least_recent() {
+        // Each text is 45 characters; the budget holds two.
+        let script = r#"
+c = _Prepared(100)
+a, b, d = "assert 1\n" * 5, "assert 2\n" * 5, "assert 3\n" * 5
+pa, pb = c.get(a), c.get(b)
+assert c.get(a) is pa, "a hit is the same prepared code"
+c.get(d)
+assert list(c.entries) == [a, d], "b, the least recently used, goes first"
+assert c.used == 90, c.used
+assert c.get(b) is not pb and list(c.entries) == [d, b]
+print("ok")
+"#;
+        let out = std::process::Command::new("python3")
+            .args([
+                "-I",
+                "-c",
+                "import sys; g = {'__name__': 't'}; exec(sys.argv[1], g); exec(sys.argv[2], g)",
+                SOURCE,
+                script,
+            ])
+            .output()
+            .expect("run python3");
+        assert!(out.status.success() && out.stdout == b"ok\n", "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
