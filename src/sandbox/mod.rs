@@ -67,6 +67,8 @@ impl Default for SandboxConfig {
                 "json",
                 "logging",
                 "pathlib",
+                "random",
+                "threading",
             ]
             .map(String::from)
             .to_vec(),
