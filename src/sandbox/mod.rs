@@ -92,10 +92,9 @@ pub enum SandboxError {
     /// A fork server stopped answering.
     #[error("sandbox server died: {0}")]
     ServerDied(String),
-    /// A fork server lost its zygote before the job reached a child (so the job is run again on a
-    /// fresh server, once).
-    #[error("sandbox server died before the job started: {0}")]
-    NotStarted(String),
+    /// A fork server lost its zygote during the job (the job is run again on a fresh server, once).
+    #[error("sandbox server lost its zygote: {0}")]
+    WorkerLost(String),
     /// Local file-system trouble (the scratch directory).
     #[error("sandbox: {0}")]
     Io(String),
@@ -223,8 +222,8 @@ impl Sandbox {
         let nonce = nonce();
         let wire = WireJob { nonce: &nonce, code: &job.program, tests: &job.tests, limits: WireLimits::from(limits) };
         let mut outcome = self.run_on(&mut slot, &wire);
-        if matches!(outcome, Err(SandboxError::NotStarted(_))) {
-            // Whatever ended that server's zygote, this job had not run: it gets a fresh one.
+        if matches!(outcome, Err(SandboxError::WorkerLost(_))) {
+            // The zygote died (not by this job's hand: it cannot signal it): a fresh worker, once.
             outcome = self.run_on(&mut slot, &wire);
         }
         self.give_back(slot);

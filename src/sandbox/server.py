@@ -169,7 +169,6 @@ class Server:
         self.jobdir = _os.path.join(self.dir, "job")  # the same path for every job of this worker
         self.jobdir_ready = False  # tidy() ran since the last job
         self.want_spare = False  # the zygote waits for "next" (sent by finish())
-        self.handed = False  # the current job reached its child
         self.tmp_keep = None
         self.cpus = self._pin(cfg.get("index", 0))
         self._namespaces()
@@ -382,8 +381,8 @@ class Server:
         """Forks the zygote, which from now on clones every child. The server keeps one end of a
         socket pair; the zygote dies with the server (PR_SET_PDEATHSIG).
 
-        The zygote is forked inside the worker's memory and pids groups (the server steps in for
-        the fork and back out), so every child is born there. Why: a child that joins the groups
+        The server moves the zygote into the worker's memory and pids groups (and tells it so in
+        the first message), so every child is born there. Why: a child that joins the groups
         itself writes cgroup.procs, and under cgroup v1 each such move may wait for an RCU grace
         period (cgroup_threadgroup_rwsem) while the other workers' moves queue on cgroup_mutex:
         ~2% of HumanEval jobs stalled 10-25 ms there, ~5% of the wall time (perf sched). The OOM
@@ -393,12 +392,6 @@ class Server:
         mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         server_pid = _os.getpid()
         _sys.stdout.flush()
-        if self.cg and self.origin:
-            try:
-                self._move_self(self._cg_dirs())
-                self.zygote_in_cg = True
-            except OSError as e:
-                self.notes.append("cannot start the zygote in the worker's cgroups (%s); each child joins them" % e)
         pid = _os.fork()
         if pid == 0:
             try:
@@ -414,10 +407,17 @@ class Server:
                 self._zygote(theirs)
             finally:
                 _os._exit(0)
-        if self.zygote_in_cg:
-            self._move_self(self.origin)  # the server itself stays outside the job's limits
         theirs.close()
         self.sock, self.zygote_pid = mine, pid
+        if self.cg and self.origin:
+            try:
+                for d in self._cg_dirs():
+                    _write(_os.path.join(d, "cgroup.procs"), str(pid))
+                self.zygote_in_cg = True
+            except OSError as e:
+                # Degraded, not unsafe: each child joins the groups itself, as it must then.
+                self.notes.append("cannot move the zygote into the worker's cgroups (%s); each child joins them" % e)
+        _send(mine, ("start", self.zygote_in_cg))
 
     def _cg_dirs(self):
         return [self.cg["memory"]] + ([self.cg["pids"]] if self.cg["pids"] != self.cg["memory"] else [])
@@ -468,10 +468,15 @@ class Server:
         it can without the job (PID and mount namespaces, its /proc) and waits on a socket whose
         other end goes to the server, which sends the job straight to it. Cloning, mounting and
         the namespaces' teardown thus happen while the server prepares and finishes jobs, not
-        between them. Protocol, zygote to server: ("spare", pid) with [socket, pidfd] or ("error",
-        why), then ("exit", status) when that child ends; then it waits for ("next",), or ("warm",
-        modules) answered by ("ok",), before cloning the next spare."""
+        between them. Protocol: first ("start", in_cgroups) from the server; then, zygote to
+        server, ("spare", pid) with [socket, pidfd] or ("error", why), then ("exit", status) when
+        that child ends; then it waits for ("next",), or ("warm", modules) answered by ("ok",),
+        before cloning the next spare."""
         import gc
+        try:
+            self.zygote_in_cg = _recv(sock)[0][1]  # ("start", in the worker's cgroups)
+        except EOFError:
+            return
         gc.collect()
         gc.freeze()  # objects from before the fork stay untouched by the child's GC (less copy-on-write)
         while True:
@@ -663,7 +668,6 @@ class Server:
         run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline)
 
     def run(self, job):
-        self.handed = False
         limits = job["limits"]
         start = _time.monotonic()
         report = {"exit_code": None, "signal": None, "timed_out": False, "oom": False, "events": [],
@@ -695,7 +699,6 @@ class Server:
                 _pid, conn, pidfd = spare
                 try:
                     _send(conn, ("run", task), [w for _r, w in pipes.values()])
-                    self.handed = True
                 except OSError as e:
                     report["setup_error"] = "handing the job to its process: %s" % e
                 finally:
@@ -902,13 +905,14 @@ def serve(cfg):
             else:
                 # Without its zygote this server cannot run anything (a fresh zygote forked from
                 # this Landlock-restricted server could not mount): exit, so the Rust side starts a
-                # fresh worker. A job that never reached its child is not the cause: "not_started"
-                # has the Rust side run it again on the fresh worker instead of failing it.
+                # fresh worker, and runs this job again there ("lost"). The zygote is root outside
+                # every job's namespaces, so no job can signal it; should the OOM killer take it
+                # (each job's processes go first) or an administrator, a job that happened to be
+                # next, or running, gets a fresh start instead of an error.
                 why = "the zygote is gone (%s: %s)" % (type(e).__name__, e)
                 _sys.stderr.write("unitcoder sandbox: %s\n" % why)
-                if not server.handed:
-                    out.write(_json.dumps({"not_started": why}) + "\n")
-                    out.flush()
+                out.write(_json.dumps({"lost": why}) + "\n")
+                out.flush()
                 _os._exit(3)
         except Exception as e:
             report = {"setup_error": "%s: %s" % (type(e).__name__, e)}

@@ -41,8 +41,8 @@ pub(crate) struct Report {
     pub stderr_tail: String,
     pub leftover: u64,
     pub wall_ms: u64,
-    /// The server lost its zygote before this job reached a child, and exits.
-    pub not_started: Option<String>,
+    /// The server lost its zygote during this job (its child died with it), and exits.
+    pub lost: Option<String>,
 }
 
 /// The program or the tests failed to compile.
@@ -175,8 +175,8 @@ impl Worker {
         }
         let report: Report =
             serde_json::from_str(&answer).map_err(|e| SandboxError::ServerDied(format!("unreadable report: {e}")))?;
-        match report.not_started {
-            Some(why) => Err(SandboxError::NotStarted(why)),
+        match report.lost {
+            Some(why) => Err(SandboxError::WorkerLost(why)),
             None => Ok(report),
         }
     }
