@@ -17,6 +17,13 @@ fn wrong_calling(attack: &str) -> String {
 fn controls_for_the_attacks_pass() {
     assert_pass(&check(ADD, ADD_CHECK));
     assert_pass(&check(ADD, ADD_UNITTEST));
+    // Harmless changes the machinery check must let through: a module gains a name, a docstring
+    // changes, a builtin leaves and comes back as itself (it moves to the end of the dict).
+    let harmless = format!(
+        "{ADD}\nimport builtins, unittest\nbuiltins.EXTRA = 1\nunittest.__doc__ = 'changed'\n_len = builtins.len\ndel builtins.len\nbuiltins.len = _len\n"
+    );
+    assert_pass(&check(&harmless, ADD_CHECK));
+    assert_pass(&check(&harmless, ADD_UNITTEST));
 }
 
 #[test]
@@ -67,6 +74,9 @@ fn monkeypatching_the_test_machinery_is_tampering() {
         // Adding to a class is as bad as replacing.
         "import unittest\nunittest.TestCase.__init_subclass__ = classmethod(lambda cls, **k: None)",
         "import unittest\ndel unittest.TestCase.assertEqual",
+        // Two builtins swapped; one removed and put back as something else.
+        "import builtins\nbuiltins.abs, builtins.len = builtins.len, builtins.abs",
+        "import builtins\ndel builtins.isinstance\nbuiltins.isinstance = lambda *a: True",
     ];
     for attack in attacks {
         let v = check(&wrong_then(attack), ADD_UNITTEST);
