@@ -255,6 +255,16 @@ def snapshot():
 # ---------------------------------------------------------------- in-child runtime
 
 
+class _Sentinel(object):
+    """What the always-equal probe compares against: equal to nothing but itself. Made once in the
+    server (a class made in every child cost it a type object and its caches)."""
+
+    __slots__ = ()
+
+
+_SENTINEL = _Sentinel()
+
+
 def run_child(program_code, tests_marked, tests_source, program_source, nonce, evfd, workdir, baseline):
     """Runs the program, then the tests, streaming events to `evfd`. Never returns."""
     write, exit_, getframe = _os.write, _os._exit, _sys._getframe
@@ -330,10 +340,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         return True
 
     # -- the always-equal probe
-    class _Sentinel(object):
-        __slots__ = ()
-
-    SENTINEL = _Sentinel()
+    SENTINEL = _SENTINEL
     simple = (int, float, complex, str, bytes, bool, real_type(None), range, real_type, real_type(len))
     containers = (list, tuple, set, frozenset)
 
