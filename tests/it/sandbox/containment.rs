@@ -92,6 +92,17 @@ fn stdin_is_empty() {
     assert_pass(&check(program, "assert read() == ''\n"));
 }
 
+/// A one-worker sandbox of the test's own: its zygote's state (warm modules, pid) is the test's.
+fn one_worker() -> Sandbox {
+    Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox")
+}
+
+/// Runs `program` with `ADD_CHECK` under `limits` on `sandbox`.
+fn run_on(sandbox: &Sandbox, program: &str, limits: &Limits) -> Verdict {
+    let job = Job { id: "w".into(), program: program.into(), tests: ADD_CHECK.into(), limits: Some(limits.clone()) };
+    sandbox.run(&job)
+}
+
 /// The pids of `sandbox`'s zygotes: its processes whose parent (a server) is one too.
 fn zygotes(sandbox: &Sandbox) -> Vec<String> {
     let tag = sandbox.scratch_dir().to_string_lossy().to_string();
@@ -115,17 +126,17 @@ fn zygotes(sandbox: &Sandbox) -> Vec<String> {
 fn a_worker_whose_zygote_died_is_replaced() {
     // The zygote is root outside the candidate's PID namespace, so no candidate can signal it; if
     // it dies anyway (an administrator, the OOM killer in the worker's memory group), its server
-    // exits and the next job, which had not started, runs on a fresh worker as if nothing happened.
-    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
-    let job = Job { id: "z".into(), program: ADD.into(), tests: ADD_CHECK.into(), limits: None };
-    assert_pass(&sandbox.run(&job));
+    // exits and the job it was serving runs again on a fresh worker, as if nothing happened.
+    let sandbox = one_worker();
+    let limits = Limits::default();
+    assert_pass(&run_on(&sandbox, ADD, &limits));
     let zygotes = zygotes(&sandbox);
     assert_eq!(zygotes.len(), 1, "one zygote for one worker");
     let status = std::process::Command::new("kill").args(["-9", &zygotes[0]]).status().unwrap();
     assert!(status.success());
     std::thread::sleep(Duration::from_millis(200));
-    assert_pass(&sandbox.run(&job));
-    assert_pass(&sandbox.run(&job));
+    assert_pass(&run_on(&sandbox, ADD, &limits));
+    assert_pass(&run_on(&sandbox, ADD, &limits));
 }
 
 #[test]
@@ -141,13 +152,9 @@ fn the_process_limit_is_the_jobs_own() {
 fn a_jobs_memory_limit_is_its_own_after_a_warm_up() {
     // The zygote imports heavy modules when a job first needs them. It does so outside the
     // worker's memory group: charged there, pandas (~60 MB) would count against every later job.
-    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
+    let sandbox = one_worker();
     let limits = Limits { memory_mb: 128, ..Limits::default() };
-    let run = |program: &str| {
-        let job =
-            Job { id: "m".into(), program: program.into(), tests: ADD_CHECK.into(), limits: Some(limits.clone()) };
-        sandbox.run(&job)
-    };
+    let run = |program: &str| run_on(&sandbox, program, &limits);
     assert_pass(&run(&format!("import pandas\n{ADD}")));
     let hog = "def add(a, b):\n    x = bytearray(96 << 20)\n    for i in range(0, len(x), 4096):\n        x[i] = 1\n    return a + b\n";
     assert_pass(&run(hog));
@@ -160,13 +167,9 @@ fn a_job_that_fills_its_tmpfs_to_the_memory_limit_does_not_touch_the_next() {
     // Files on the private /tmp are charged to the job's memory group and stay there until the
     // server removes them. The zygote lives in that group: the OOM killer must take the job's
     // processes, never the zygote, and the zygote clones the next child only once the files are gone.
-    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox");
+    let sandbox = one_worker();
     let limits = Limits { memory_mb: 128, ..Limits::default() };
-    let run = |program: &str| {
-        let job =
-            Job { id: "f".into(), program: program.into(), tests: ADD_CHECK.into(), limits: Some(limits.clone()) };
-        sandbox.run(&job)
-    };
+    let run = |program: &str| run_on(&sandbox, program, &limits);
     assert_pass(&run(ADD));
     let zygote = zygotes(&sandbox);
     let fill = "def add(a, b):\n    chunk = b'x' * (1 << 20)\n    for i in range(400):\n        with open('/tmp/f%d' % i, 'wb') as f:\n            f.write(chunk)\n    return a + b\n";
