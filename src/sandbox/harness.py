@@ -302,7 +302,8 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
 
 
     all_, map_, zip_, missing = all, map, zip, object()
-    is_, or_, repeat_ = __import__("operator").is_, __import__("operator").or_, __import__("itertools").repeat
+    operator_ = __import__("operator")
+    is_, or_, repeat_ = operator_.is_, operator_.or_, __import__("itertools").repeat
 
     def check_snapshot(when):
         # Identity only (never ==, which a replacement object could answer), in C: map/all over

@@ -5,8 +5,9 @@
 # Per job the server compiles the program and the instrumented tests and hands them to the zygote,
 # which clones a child into a fresh PID namespace (the child is its init, so every descendant dies
 # with it) and born in the worker's cgroups, where the zygote lives; the child sets rlimits,
-# drops to an unprivileged uid and runs the harness. The server watches the child through a pidfd (wall clock, exit status from the
-# zygote, OOM counter), keeps bounded output tails, and answers one JSON report line per job.
+# drops to an unprivileged uid and runs the harness. The server watches the child through a pidfd
+# (wall clock, exit status from the zygote, OOM counter), keeps bounded output tails, and answers
+# one JSON report line per job.
 #
 # Why two processes: every fork write-protects all of the forking process's memory, so each page
 # it then writes costs a fault (a copy while the child lives). The server's per-job Python work
@@ -411,8 +412,7 @@ class Server:
         self.sock, self.zygote_pid = mine, pid
         if self.cg and self.origin:
             try:
-                for d in self._cg_dirs():
-                    _write(_os.path.join(d, "cgroup.procs"), str(pid))
+                self._move(self._cg_dirs(), pid)
                 self.zygote_in_cg = True
             except OSError as e:
                 # Degraded, not unsafe: each child joins the groups itself, as it must then.
@@ -445,9 +445,10 @@ class Server:
         return origin
 
     @staticmethod
-    def _move_self(dirs):
+    def _move(dirs, pid=0):
+        """Moves process `pid` (0: the caller) into each of the groups `dirs`."""
         for d in dirs:
-            _write(_os.path.join(d, "cgroup.procs"), "0")
+            _write(_os.path.join(d, "cgroup.procs"), str(pid))
 
     def zygote_alive(self):
         try:
@@ -511,7 +512,7 @@ class Server:
         moved = False
         if self.zygote_in_cg:
             try:
-                self._move_self(self.origin)
+                self._move(self.origin)
                 moved = True
             except OSError:
                 pass
@@ -523,7 +524,7 @@ class Server:
                     pass
         finally:
             if moved:
-                self._move_self(self._cg_dirs())
+                self._move(self._cg_dirs())
 
     def _clone_spare(self, sock):
         """Clones the next spare child and hands its socket and pidfd to the server; returns its pid."""
@@ -632,7 +633,7 @@ class Server:
                 if err:
                     raise OSError(err)
             if self.cg and not self.zygote_in_cg:
-                self._move_self(self._cg_dirs())
+                self._move(self._cg_dirs())
             devnull = _os.open("/dev/null", _os.O_RDONLY)
             ev = _os.dup(fds["ev"])
             _os.dup2(devnull, 0)
