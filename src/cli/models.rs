@@ -134,6 +134,11 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
                 let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
                 (format!("pypi:{package}=={version}"), fetch::pypi_cache_path(settings, &src).is_file())
             }
+            Source::PypiParts { file, parts, size, sha256 } => {
+                let src = fetch::PypiParts { file, parts, size: *size, sha256 };
+                let first = parts.first().map(|p| format!("{}=={}", p.package, p.version)).unwrap_or_default();
+                (format!("pypi:{first} (+{} parts)", parts.len().saturating_sub(1)), fetch::pypi_parts_cache_path(settings, &src).is_file())
+            }
             Source::Hf { repo, revision, file, .. } => {
                 let probe = file.as_deref().unwrap_or("config.json");
                 let cached = fetch::hf_cached(settings, &HfFile { repo, revision, file: probe }).is_some();

