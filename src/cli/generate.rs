@@ -16,7 +16,7 @@ use unitcoder::engine::{Engine, EngineOptions, GenerationStats, Message, Prompt,
 #[command(group(ArgGroup::new("input").required(true).args(["prompt", "prompt_file", "prompts"])))]
 pub struct GenerateArgs {
     /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
-    #[arg(long, default_value = "smollm2-135m")]
+    #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
     /// The prompt text.
     #[arg(long)]

@@ -1,4 +1,4 @@
-//! Engine tests on the real default GGUF (SmolLM2-135M-Instruct Q4_1): our greedy tokens equal
+//! Engine tests on the real tiny GGUF (SmolLM2-135M-Instruct Q4_1): our greedy tokens equal
 //! llama.cpp's for 32 steps of a chat prompt (fixture made by
 //! `tests/fixtures/engine/make_llama_cpp_logits.py`), logits agree closely, and quantized batched runs are
 //! reproducible, the engine's own kernels and candle's give the same greedy tokens, and the engine
@@ -14,9 +14,9 @@ use unitcoder::engine::{
     Engine, EngineError, EngineOptions, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
 };
 
-/// The default model file, pulled through the project's resolver into the shared test cache.
+/// The tiny model file, pulled through the project's resolver into the shared test cache.
 fn default_gguf() -> PathBuf {
-    crate::models::default_model_path()
+    crate::models::tiny_model_path()
 }
 
 #[derive(serde::Deserialize)]
@@ -111,10 +111,10 @@ fn quantized_batched_runs_are_reproducible() {
 }
 
 #[test]
-fn default_model_answers_the_chat_prompt_with_a_function() {
+fn tiny_model_answers_the_chat_prompt_with_a_function() {
     let _one = one_at_a_time();
     let resolved = unitcoder::engine::resolve::resolve(
-        unitcoder::engine::cards::DEFAULT_CARD,
+        unitcoder::engine::cards::TINY_CARD,
         &crate::models::test_settings(),
         &unitcoder::progress::Silent,
     )
@@ -141,7 +141,7 @@ fn own_kernels_and_candles_give_the_same_greedy_tokens() {
     let _one = one_at_a_time();
     let fx = fixture();
     let fast = load();
-    // Every projection of the default model (Q4_1 blocks, the tied Q8_0 table) runs on our kernels.
+    // Every projection of the tiny model (Q4_1 blocks, the tied Q8_0 table) runs on our kernels.
     let (on_fast, all) = fast.fast_layers();
     assert_eq!((on_fast, all), (30 * 7 + 1, 30 * 7 + 1));
     let mut w = Weights::open(&default_gguf(), &Device::Cpu).unwrap();

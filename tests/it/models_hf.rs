@@ -3,7 +3,7 @@
 //! `hf:` names against it, online (cache hit) and offline (`HF_HUB_OFFLINE`).
 
 use crate::common::{bin, tempdir};
-use crate::models::default_model_path;
+use crate::models::tiny_model_path;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use unitcoder::engine::chat_template::ChatTemplate;
@@ -28,7 +28,7 @@ fn hf_repo(hub: &Path, repo: &str) -> PathBuf {
 /// Writes an HF checkpoint whose tokenizer is the default model's (saved as tokenizer.json) and whose
 /// chat template is the default model's, plus the given safetensors file names (contents irrelevant here).
 fn write_checkpoint(dir: &Path, model_type: &str, shards: &[&str]) {
-    let gguf = default_model_path();
+    let gguf = tiny_model_path();
     let tok = Tok::from_gguf_file(&gguf).unwrap();
     tok.inner().save(dir.join("tokenizer.json"), false).unwrap();
     let header = unitcoder::engine::gguf_info::GgufHeader::read(&gguf).unwrap();
@@ -55,7 +55,7 @@ fn settings(root: &Path, offline: bool) -> ModelSettings {
 fn hf_gguf_file_resolves_from_the_hf_cache_online_and_offline() {
     let root = tempdir();
     let snap = hf_repo(&root.path().join("hub"), "acme/smol-GGUF");
-    std::os::unix::fs::symlink(default_model_path(), snap.join("smol.gguf")).unwrap();
+    std::os::unix::fs::symlink(tiny_model_path(), snap.join("smol.gguf")).unwrap();
     for offline in [false, true] {
         let m = resolve::resolve("hf:acme/smol-GGUF:smol.gguf", &settings(root.path(), offline), &Silent).unwrap();
         assert_eq!(m.files, ModelFiles::Gguf { path: snap.join("smol.gguf") });
@@ -93,7 +93,7 @@ fn hf_checkpoint_resolves_with_tokenizer_json_equal_to_the_gguf_tokenizer_and_it
     assert_eq!(m.files, ModelFiles::Safetensors { dir: snap.clone(), files: vec![snap.join("model.safetensors")] });
 
     let hf_tok = m.tokenizer().unwrap();
-    let gguf_tok = Tok::from_gguf_file(&default_model_path()).unwrap();
+    let gguf_tok = Tok::from_gguf_file(&tiny_model_path()).unwrap();
     for text in ["def f(x):\n\treturn x ** 2  # 12345", "<|im_start|>user\nhé 日本<|im_end|>", "   "] {
         for special in [false, true] {
             assert_eq!(hf_tok.encode(text, special).unwrap(), gguf_tok.encode(text, special).unwrap(), "{text:?}");
@@ -105,7 +105,7 @@ fn hf_checkpoint_resolves_with_tokenizer_json_equal_to_the_gguf_tokenizer_and_it
 
     let msgs = [Message::new("user", "Hi")];
     let from_dir = m.chat_template(&hf_tok).unwrap().unwrap().render(&msgs, true).unwrap();
-    let header = unitcoder::engine::gguf_info::GgufHeader::read(&default_model_path()).unwrap();
+    let header = unitcoder::engine::gguf_info::GgufHeader::read(&tiny_model_path()).unwrap();
     let from_gguf = ChatTemplate::from_gguf(&header, &gguf_tok).unwrap().unwrap().render(&msgs, true).unwrap();
     assert_eq!(from_dir, from_gguf);
 }
@@ -157,7 +157,7 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
 fn a_user_card_with_an_hf_source_resolves_from_the_cache() {
     let root = tempdir();
     let snap = hf_repo(&root.path().join("hub"), "acme/smol-GGUF");
-    std::os::unix::fs::symlink(default_model_path(), snap.join("smol.gguf")).unwrap();
+    std::os::unix::fs::symlink(tiny_model_path(), snap.join("smol.gguf")).unwrap();
     let cards = root.path().join("cards");
     std::fs::create_dir_all(&cards).unwrap();
     let card = "name = \"acme-smol\"\ndescription = \"d\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
@@ -187,7 +187,7 @@ fn embedded_hf_cards_say_how_far_they_were_verified_and_checksummed_ones_reject_
     let small = hf_repo(&hub, "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF").join("qwen2.5-coder-0.5b-instruct-q8_0.gguf");
     let large = hf_repo(&hub, "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF").join("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
     for f in [&small, &large] {
-        std::fs::copy(default_model_path(), f).unwrap();
+        std::fs::copy(tiny_model_path(), f).unwrap();
     }
     let run = |args: &[&str]| {
         Command::new(bin())

@@ -1,10 +1,10 @@
-//! `unitcoder synth` end to end with the real default model on a two-function corpus: a run killed
+//! `unitcoder synth` end to end with the real tiny model on a two-function corpus: a run killed
 //! with SIGKILL part-way and rerun ends with the same records as an uninterrupted run (none lost, none
 //! twice), the rerun of a finished run redoes no model call, and `report` writes its files. Token
 //! limits are tiny so this stays within a few minutes on 2 cores.
 
 use crate::common::{bin, tempdir};
-use crate::models::default_model_path;
+use crate::models::tiny_model_path;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -19,7 +19,7 @@ fn synth_cmd(root: &Path, out: &str) -> Command {
         .arg("--packages")
         .arg(root.join("packages.txt"))
         .arg("--model")
-        .arg(default_model_path())
+        .arg(tiny_model_path())
         .args(["--max-tokens", "40", "--rounds", "1", "--samples", "1", "--batch", "1", "--jobs", "1"])
         .arg("--out")
         .arg(root.join(out));

@@ -2,7 +2,7 @@
 //! exactly what Jinja2 renders (as HF configures it): both checked against
 //! `tests/fixtures/tokenizer/smollm2-135m.json`, made by `make_fixture.py` with llama-cpp-python.
 
-use crate::models::default_model_path;
+use crate::models::tiny_model_path;
 use serde_json::Value;
 use unitcoder::engine::chat_template::ChatTemplate;
 use unitcoder::engine::gguf_info::GgufHeader;
@@ -17,7 +17,7 @@ fn fixture() -> Value {
 #[test]
 fn gguf_tokenizer_ids_equal_llama_cpp_and_decoding_round_trips() {
     let fx = fixture();
-    let model = default_model_path();
+    let model = tiny_model_path();
     assert_eq!(fx["model_sha256"], fetch::file_digest(&model).unwrap().1, "fixture made from another file");
     let tok = Tok::from_gguf_file(&model).unwrap();
     let cases = fx["cases"].as_array().unwrap();
@@ -39,7 +39,7 @@ fn gguf_tokenizer_ids_equal_llama_cpp_and_decoding_round_trips() {
 
 #[test]
 fn special_tokens_are_parsed_only_when_asked_and_facts_match_the_metadata() {
-    let tok = Tok::from_gguf_file(&default_model_path()).unwrap();
+    let tok = Tok::from_gguf_file(&tiny_model_path()).unwrap();
     let prompt = "<|im_start|>user\nhi<|im_end|>";
     let special = tok.encode(prompt, true).unwrap();
     assert_eq!(special.first(), Some(&1));
@@ -58,7 +58,7 @@ fn special_tokens_are_parsed_only_when_asked_and_facts_match_the_metadata() {
 #[test]
 fn chat_template_from_gguf_renders_exactly_as_jinja2() {
     let fx = fixture();
-    let header = GgufHeader::read(&default_model_path()).unwrap();
+    let header = GgufHeader::read(&tiny_model_path()).unwrap();
     let tok = Tok::from_gguf(&header).unwrap();
     let tpl = ChatTemplate::from_gguf(&header, &tok).unwrap().expect("SmolLM2 has a chat template");
     let chats = fx["chats"].as_array().unwrap();
@@ -83,7 +83,7 @@ fn relabelled(pre: &str, dir: &std::path::Path) -> std::path::PathBuf {
 /// Writes a tensor-less GGUF with the default model's metadata but string field `key` set to `value`.
 fn relabel(key: &str, value: &str, dir: &std::path::Path) -> std::path::PathBuf {
     use candle_core::quantized::gguf_file::{write, Value};
-    let header = GgufHeader::read(&default_model_path()).unwrap();
+    let header = GgufHeader::read(&tiny_model_path()).unwrap();
     let new_value = Value::String(value.to_string());
     let mut md: Vec<(&str, &Value)> = header
         .content
