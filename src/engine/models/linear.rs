@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Module, Tensor};
 /// Which code runs the products on quantized weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MatmulKernels {
-    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
+    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
     /// `QMatMul` elsewhere.
     #[default]
     Auto,
@@ -44,7 +44,7 @@ impl QLinear {
             Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
                 match QMatrix::from_qtensor(&q) {
                     Ok(m) => LinearWeight::Fast(m),
-                    // Types without our kernels (F16 tables, Q5_0, Q2_K, ...) stay on candle's.
+                    // Types without our kernels (F16 tables, Q2_K, Q3_K, ...) stay on candle's.
                     Err(KernelError::UnsupportedType(_)) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
                     Err(e) => return Err(candle_core::Error::wrap(e)),
                 }
