@@ -65,6 +65,9 @@ pub enum KernelError {
     /// The requested instruction set is not available on this CPU.
     #[error("instruction set {0:?} is not available on this CPU")]
     IsaUnavailable(Isa),
+    /// Reading the raw rows of a tensor failed.
+    #[error("{0}")]
+    Read(String),
     /// Reading a candle tensor failed.
     #[error("reading the quantized tensor: {0}")]
     Candle(#[from] candle_core::Error),
@@ -161,7 +164,27 @@ impl QMatrix {
         if bytes.len() != expected {
             return Err(KernelError::ByteLength { qtype: qtype.name(), rows, cols, expected, got: bytes.len() });
         }
-        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, bytes) })
+        let row_bytes = expected / rows.max(1);
+        QMatrix::from_gguf_rows(qtype, rows, cols, |r0, buf| {
+            buf.copy_from_slice(&bytes[r0 * row_bytes..r0 * row_bytes + buf.len()]);
+            Ok(())
+        })
+    }
+
+    /// Builds the matrix from raw GGUF rows that `read(first_row, buf)` copies into `buf` (whole rows,
+    /// a chunk at a time), e.g. straight from the model file: loading then never holds a whole
+    /// tensor's file bytes besides the repacked matrix.
+    pub fn from_gguf_rows(
+        qtype: QType,
+        rows: usize,
+        cols: usize,
+        read: impl FnMut(usize, &mut [u8]) -> Result<(), KernelError>,
+    ) -> Result<QMatrix, KernelError> {
+        let block = qtype.block_len();
+        if !cols.is_multiple_of(block) {
+            return Err(KernelError::RaggedColumns { qtype: qtype.name(), cols, block });
+        }
+        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, read)? })
     }
 
     /// Builds the matrix from a 2-D candle quantized tensor (shape `[rows, cols]`).

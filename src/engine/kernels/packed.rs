@@ -35,6 +35,9 @@ use super::format::{decode_block, f16_to_f32, QType, UBlock, Width, QK};
 /// Rows per interleaved group.
 pub(crate) const G: usize = 8;
 
+/// File bytes read per repacking step.
+const CHUNK_BYTES: usize = 2 << 20;
+
 /// A weight matrix in the interleaved layout.
 pub(crate) struct Packed {
     pub width: Width,
@@ -101,9 +104,16 @@ impl Packed {
         self.blocks / self.nsub
     }
 
-    /// Repacks `rows` rows of raw GGUF blocks; the caller has checked the byte length. Pairs of groups
-    /// are independent, so they are built in parallel on the current rayon pool.
-    pub fn build(qtype: QType, rows: usize, cols: usize, bytes: &[u8]) -> Packed {
+    /// Repacks `rows` rows of raw GGUF blocks that `read(first_row, buf)` fills chunk by chunk (whole
+    /// rows, about [`CHUNK_BYTES`] at a time), so loading holds no more of the file's bytes than one
+    /// chunk besides the repacked matrix. Pairs of groups are independent, so each chunk's pairs are
+    /// built in parallel on the current rayon pool.
+    pub fn build<E>(
+        qtype: QType,
+        rows: usize,
+        cols: usize,
+        mut read: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
+    ) -> Result<Packed, E> {
         let sup = qtype.is_k();
         let mut p = Packed {
             width: qtype.width(),
@@ -123,16 +133,27 @@ impl Packed {
         // Zeroed, so padding rows hold zero scales.
         let mut data = vec![0u8; p.groups / 2 * pair];
         let row_bytes = cols / qtype.block_len() * qtype.block_bytes();
+        let pairs = (CHUNK_BYTES / (2 * G * row_bytes).max(1)).max(2);
+        let mut buf = Vec::new();
         if pair > 0 {
-            data.par_chunks_mut(pair).enumerate().for_each(|(k, chunk)| {
-                let mut ub = vec![UBlock::default(); p.blocks];
-                for r in 2 * G * k..(2 * G * (k + 1)).min(rows) {
-                    p.place_row(qtype, &bytes[r * row_bytes..(r + 1) * row_bytes], r % (2 * G), &mut ub, chunk);
+            for (c, out) in data.chunks_mut(pairs * pair).enumerate() {
+                let (r0, r1) = (c * pairs * 2 * G, ((c + 1) * pairs * 2 * G).min(rows));
+                if r0 >= rows {
+                    break;
                 }
-            });
+                buf.resize((r1 - r0) * row_bytes, 0);
+                read(r0, &mut buf)?;
+                out.par_chunks_mut(pair).enumerate().for_each(|(k, chunk)| {
+                    let mut ub = vec![UBlock::default(); p.blocks];
+                    for r in r0 + 2 * G * k..(r0 + 2 * G * (k + 1)).min(r1) {
+                        let row = &buf[(r - r0) * row_bytes..(r - r0 + 1) * row_bytes];
+                        p.place_row(qtype, row, r % (2 * G), &mut ub, chunk);
+                    }
+                });
+            }
         }
         p.data = data;
-        p
+        Ok(p)
     }
 
     /// Decodes one row's file blocks and writes them into the records of its pair of groups (`chunk`),
