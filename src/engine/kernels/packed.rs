@@ -252,39 +252,45 @@ impl Packed {
     }
 }
 
-/// Writes the 32 values `u` of row `j` into a group-block's value planes `w`.
+/// Writes the 32 values `u` of row `j` into a group-block's value planes `w`. Eight values at a time
+/// as a `u64` (byte `i` of a word is value `i`): repacking a model is mostly this function.
 fn place_values(width: Width, w: &mut [u8], j: usize, u: &[u8; QK]) {
+    let j4 = 4 * j;
     if width == Width::Int8 {
         for c in 0..8 {
-            w[32 * c + 4 * j..32 * c + 4 * j + 4].copy_from_slice(&u[4 * c..4 * c + 4]);
+            w[32 * c + j4..32 * c + j4 + 4].copy_from_slice(&u[4 * c..4 * c + 4]);
         }
         return;
     }
-    for p in 0..4 {
-        for k in 0..4 {
-            w[32 * p + 4 * j + k] = (u[4 * p + k] & 0xF) | (u[4 * p + k + 16] << 4);
-        }
+    const NIB: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    let word = |at: usize| u64::from_le_bytes(u[at..at + 8].try_into().unwrap_or_default());
+    // Values 0..8 and 8..16 (first half), 16..24 and 24..32 (second half).
+    let v = [word(0), word(8), word(16), word(24)];
+    for h in 0..2 {
+        // Byte i: value 8h + i in the low nibble, value 8h + i + 16 in the high one; bytes 0..4 are
+        // step p = 2h, bytes 4..8 step 2h + 1.
+        let b = ((v[h] & NIB) | ((v[2 + h] & NIB) << 4)).to_le_bytes();
+        w[64 * h + j4..64 * h + j4 + 4].copy_from_slice(&b[..4]);
+        w[64 * h + 32 + j4..64 * h + 32 + j4 + 4].copy_from_slice(&b[4..]);
     }
-    for k in 0..4 {
-        let (mut a, mut b) = (0u8, 0u8);
-        for p in 0..4 {
-            let (lo, hi) = (u[4 * p + k] >> 4, u[4 * p + k + 16] >> 4);
-            match width {
-                Width::Nib5 => a |= (lo & 1) << p | (hi & 1) << (4 + p),
-                _ => {
-                    a |= (lo & 3) << (2 * p);
-                    b |= (hi & 3) << (2 * p);
-                }
-            }
+    // The high bits of each value (bits 4 and up) gathered per k: byte k of `steps(x, y, m, s)` holds
+    // those of values k, k + 4 (from `x`), k + 8, k + 12 (from `y`) at bits 0, s, 2s, 3s.
+    let steps = |x: u64, y: u64, m: u64, s: u32| -> u32 {
+        let (x, y) = ((x >> 4) & m, (y >> 4) & m);
+        (x as u32) | ((x >> 32) as u32) << s | (y as u32) << (2 * s) | ((y >> 32) as u32) << (3 * s)
+    };
+    match width {
+        Width::Nib5 => {
+            let m = 0x0101_0101_0101_0101;
+            let bits = steps(v[0], v[1], m, 1) | steps(v[2], v[3], m, 1) << 4;
+            w[128 + j4..128 + j4 + 4].copy_from_slice(&bits.to_le_bytes());
         }
-        match width {
-            Width::Nib5 => w[128 + 4 * j + k] = a,
-            Width::Nib6 => {
-                w[128 + 4 * j + k] = a;
-                w[160 + 4 * j + k] = b;
-            }
-            _ => {}
+        Width::Nib6 => {
+            let m = 0x0303_0303_0303_0303;
+            w[128 + j4..128 + j4 + 4].copy_from_slice(&steps(v[0], v[1], m, 2).to_le_bytes());
+            w[160 + j4..160 + j4 + 4].copy_from_slice(&steps(v[2], v[3], m, 2).to_le_bytes());
         }
+        _ => {}
     }
 }
 
