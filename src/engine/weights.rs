@@ -8,7 +8,7 @@ use crate::engine::EngineError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use std::fs::File;
-use std::io::{BufReader, Seek};
+use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +18,22 @@ pub enum Weight {
     Quantized(Arc<QTensor>),
     /// A dense tensor in its stored dtype.
     Dense(Tensor),
+}
+
+/// Where a 2-D quantized GGUF tensor's blocks lie in the file, for reading them row by row
+/// ([`Weights::read_rows`]) straight into the engine's repacked layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTensor {
+    /// The tensor's GGUF name.
+    pub name: String,
+    pub dtype: GgmlDType,
+    /// Rows (output features) and columns (input features, contiguous).
+    pub rows: usize,
+    pub cols: usize,
+    /// Bytes per row.
+    pub row_bytes: usize,
+    /// Absolute file offset of row 0.
+    offset: u64,
 }
 
 /// A model checkpoint opened for reading tensors and its configuration.
@@ -191,6 +207,45 @@ impl Weights {
                 tensors.load(&hf, device).map(Weight::Dense).map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))
             }
         }
+    }
+
+    /// The location of a quantized 2-D GGUF tensor, when the weights are a GGUF file loaded onto the
+    /// CPU; `None` otherwise (safetensors, another device, F32/F16 tensors, other ranks).
+    pub fn raw_tensor(&self, name: &str) -> Option<RawTensor> {
+        let Weights::Gguf { content, device, .. } = self else { return None };
+        let info = content.tensor_infos.get(name)?;
+        if !device.is_cpu() || matches!(info.ggml_dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
+            return None;
+        }
+        // GGUF dims are stored innermost first; candle's shape is row-major `[rows, cols]`.
+        let &[rows, cols] = info.shape.dims() else { return None };
+        let (block, size) = (info.ggml_dtype.block_size(), info.ggml_dtype.type_size());
+        if !cols.is_multiple_of(block) {
+            return None;
+        }
+        let offset = content.tensor_data_offset + info.offset;
+        Some(RawTensor {
+            name: name.to_string(),
+            dtype: info.ggml_dtype,
+            rows,
+            cols,
+            row_bytes: cols / block * size,
+            offset,
+        })
+    }
+
+    /// Reads rows `r0..r0 + out.len() / row_bytes` of `t` into `out`, without going through a
+    /// candle tensor: loading then needs no copy of a whole tensor besides its repacked form.
+    pub fn read_rows(&mut self, t: &RawTensor, r0: usize, out: &mut [u8]) -> Result<(), EngineError> {
+        let Weights::Gguf { path, reader, .. } = self else {
+            return Err(EngineError::Model {
+                path: self.path().display().to_string(),
+                problem: "not a GGUF file".into(),
+            });
+        };
+        let at = t.offset + (r0 * t.row_bytes) as u64;
+        let read = reader.seek(std::io::SeekFrom::Start(at)).and_then(|_| reader.read_exact(out));
+        read.map_err(|e| model_err(path, format!("tensor `{}`: reading {} bytes at {at}: {e}", t.name, out.len())))
     }
 
     /// Loads a small tensor (norm weight, bias) as dense f32.

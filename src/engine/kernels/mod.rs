@@ -1,9 +1,9 @@
-//! Fast CPU matrix products on GGUF quantized weights (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K), for the
-//! engine's decode and prefill.
+//! Fast CPU matrix products on GGUF quantized weights (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
+//! Q6_K), for the engine's decode and prefill.
 //!
 //! A [`QMatrix`] is built once at load from a tensor's raw GGUF bytes: it decodes every block into
-//! one unified form (see `format`) and repacks rows 8 at a time into an interleaved layout (see
-//! `packed`). [`QMatrix::matmul`] quantizes the activations to int8 blocks as llama.cpp does, then
+//! one unified form (see `format`) and repacks rows 8 at a time into an interleaved layout no larger
+//! than the file's blocks (see `packed`). [`QMatrix::matmul`] quantizes the activations to int8 blocks as llama.cpp does, then
 //! runs integer dot products with the best kernel this CPU offers, chosen at run time ([`Isa`]):
 //! on x86-64 AVX-512 VNNI (`x86_512`, and `x86` on 256-bit registers) or AVX2 (`x86`), on aarch64
 //! NEON with the dot-product extension or plain NEON (`neon`), elsewhere the portable scalar
@@ -48,7 +48,7 @@ use packed::{OutPtr, Packed, G};
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     /// The tensor's type has no kernel here.
-    #[error("tensor type {0} is not supported by the quantized kernels (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K are)")]
+    #[error("tensor type {0} is not supported by the quantized kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K are)")]
     UnsupportedType(String),
     /// Columns are not a whole number of the type's blocks.
     #[error("{qtype}: {cols} columns is not a multiple of the block length {block}")]
@@ -65,6 +65,9 @@ pub enum KernelError {
     /// The requested instruction set is not available on this CPU.
     #[error("instruction set {0:?} is not available on this CPU")]
     IsaUnavailable(Isa),
+    /// Reading the raw rows of a tensor failed.
+    #[error("{0}")]
+    Read(String),
     /// Reading a candle tensor failed.
     #[error("reading the quantized tensor: {0}")]
     Candle(#[from] candle_core::Error),
@@ -161,7 +164,27 @@ impl QMatrix {
         if bytes.len() != expected {
             return Err(KernelError::ByteLength { qtype: qtype.name(), rows, cols, expected, got: bytes.len() });
         }
-        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, bytes) })
+        let row_bytes = expected / rows.max(1);
+        QMatrix::from_gguf_rows(qtype, rows, cols, |r0, buf| {
+            buf.copy_from_slice(&bytes[r0 * row_bytes..r0 * row_bytes + buf.len()]);
+            Ok(())
+        })
+    }
+
+    /// Builds the matrix from raw GGUF rows that `read(first_row, buf)` copies into `buf` (whole rows,
+    /// a chunk at a time), e.g. straight from the model file: loading then never holds a whole
+    /// tensor's file bytes besides the repacked matrix.
+    pub fn from_gguf_rows(
+        qtype: QType,
+        rows: usize,
+        cols: usize,
+        read: impl FnMut(usize, &mut [u8]) -> Result<(), KernelError>,
+    ) -> Result<QMatrix, KernelError> {
+        let block = qtype.block_len();
+        if !cols.is_multiple_of(block) {
+            return Err(KernelError::RaggedColumns { qtype: qtype.name(), cols, block });
+        }
+        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, read)? })
     }
 
     /// Builds the matrix from a 2-D candle quantized tensor (shape `[rows, cols]`).
@@ -245,7 +268,7 @@ impl QMatrix {
     /// Runs groups `g0..g1` for all `m` activation rows, tiled so that prefill reuses cached weights.
     unsafe fn run_groups(&self, a: &QActs, m: usize, g0: usize, g1: usize, out: OutPtr) {
         let p = &self.packed;
-        let per_group = (p.blocks * p.rec()).max(1);
+        let per_group = (p.nrec() * p.rec()).max(1);
         let tile = (TILE_BYTES / per_group).max(1);
         let mut t0 = g0;
         while t0 < g1 {
@@ -269,13 +292,10 @@ impl QMatrix {
                 tests::record_tile(self.isa);
                 macro_rules! go {
                     ($mt:literal) => {
-                        match (self.isa, p.f16) {
-                            (Isa::Avx512Vnni, true) => x86_512::vnni512::<$mt, true>(p, a, i0, g0, g1, out),
-                            (Isa::Avx512Vnni, false) => x86_512::vnni512::<$mt, false>(p, a, i0, g0, g1, out),
-                            (Isa::Vnni256, true) => x86::vnni::<$mt, true>(p, a, i0, g0, g1, out),
-                            (Isa::Vnni256, false) => x86::vnni::<$mt, false>(p, a, i0, g0, g1, out),
-                            (_, true) => x86::avx2::<$mt, true>(p, a, i0, g0, g1, out),
-                            (_, false) => x86::avx2::<$mt, false>(p, a, i0, g0, g1, out),
+                        match self.isa {
+                            Isa::Avx512Vnni => x86_512::vnni512::<$mt>(p, a, i0, g0, g1, out),
+                            Isa::Vnni256 => x86::vnni::<$mt>(p, a, i0, g0, g1, out),
+                            _ => x86::avx2::<$mt>(p, a, i0, g0, g1, out),
                         }
                     };
                 }
@@ -292,11 +312,9 @@ impl QMatrix {
                 tests::record_tile(self.isa);
                 macro_rules! go {
                     ($mt:literal) => {
-                        match (self.isa, p.f16) {
-                            (Isa::Dotprod, true) => neon::dotprod::<$mt, true>(p, a, i0, g0, g1, out),
-                            (Isa::Dotprod, false) => neon::dotprod::<$mt, false>(p, a, i0, g0, g1, out),
-                            (_, true) => neon::neon::<$mt, true>(p, a, i0, g0, g1, out),
-                            (_, false) => neon::neon::<$mt, false>(p, a, i0, g0, g1, out),
+                        match self.isa {
+                            Isa::Dotprod => neon::dotprod::<$mt>(p, a, i0, g0, g1, out),
+                            _ => neon::neon::<$mt>(p, a, i0, g0, g1, out),
                         }
                     };
                 }
@@ -333,11 +351,17 @@ impl QMatrix {
         }
         let (g, j) = (r / G, r % G);
         for (b, ob) in out.chunks_exact_mut(QK).enumerate() {
-            let gb = p.rec_index(g, b);
-            let d = [p.scale(gb, 0, j), p.scale(gb, if p.halves { 1 } else { 0 }, j)];
-            let m = p.min(gb, j);
+            let (vo, so, s) = p.locate(g, b);
+            let sc = p.block_scales(so, s);
+            let d = [sc.d0[j], if p.halves { sc.d1[j] } else { sc.d0[j] }];
             for (i, o) in ob.iter_mut().enumerate() {
-                *o = d[i / 16] * p.value(gb, j, i) as f32 + m;
+                let v = d[i / 16] * p.value(vo, j, i) as f32;
+                // As candle's `to_float`: `d * q + m`, and `d * q - dmin * min` for the K-quants.
+                *o = match (p.has_min, p.sup) {
+                    (false, _) => v,
+                    (true, false) => v + sc.m[j],
+                    (true, true) => v - sc.m[j],
+                };
             }
         }
         Ok(())

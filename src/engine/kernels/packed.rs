@@ -4,169 +4,293 @@
 //! group and each 32-weight block the values of the 8 rows are interleaved in 4-byte runs, so one
 //! 256-bit load holds 4 consecutive weights of each of the 8 rows and a broadcast of 4 activation
 //! bytes feeds all 8 rows at once; each 32-bit lane of the integer accumulator is then one output row
-//! and no horizontal sum is needed. Records of groups `2k` and `2k + 1` alternate block by block
-//! ([`Packed::rec_index`]), so every kernel reads a pair of groups as one sequential stream.
-//! - 4-bit values (128 bytes per group and block): byte `32p + 4j + k` holds weight `4p + k` of row
-//!   `j` in its low nibble and weight `4p + k + 16` in its high nibble (`p` = 0..4).
+//! and no horizontal sum is needed. Values of one group-block (the *value planes*, [`Packed::vbytes`]):
+//! - 4-bit plane (128 bytes): byte `32p + 4j + k` holds weight `4p + k` of row `j` in its low nibble
+//!   and weight `4p + k + 16` in its high nibble (`p` = 0..4).
+//! - 5-bit values add a 1-bit plane (32 bytes): byte `4j + k`, bit `p` is bit 4 of weight `4p + k`,
+//!   bit `4 + p` that of weight `4p + k + 16`. Each bit then reaches bit 4 of its own byte with one
+//!   shift (left by `4 - p`, right by `p`), so no shift crosses into a neighbouring byte.
+//! - 6-bit values add a 2-bit plane (64 bytes): byte `4j + k` of its first 32 bytes holds bits 4..6 of
+//!   weight `4p + k` at bits `2p..2p + 2`, of its second 32 bytes those of weight `4p + k + 16`.
 //! - 8-bit values (256 bytes): byte `32c + 4j + k` holds weight `4c + k` of row `j` (`c` = 0..8).
 //!
-//! Each group-block record continues with the scales of its 8 rows: `d`, then (Q6_K only) `d` of
-//! their second halves, then (types with a minimum) `m`. Values and scales in one record keep the stream
-//! single. Scales are f16 when every value is exactly an f16 (Q4_0, Q4_1, Q8_0:
-//! the file's own scales) and f32 otherwise (K-quants), so Q4_1 and Q8_0 take exactly their file size.
+//! Scales stay as small as the file has them, since decode streams every byte from DRAM:
+//! - legacy types, one record per group-block: the value planes, then `d` of the 8 rows as f16, then
+//!   (Q4_1, Q5_1) `m` as f16: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 take exactly their file size;
+//! - K-quants, one record per group and 256-weight super-block: the value planes of its 8 blocks, then
+//!   for each block 16 bytes (8 rows of scale, then 8 rows of min, 6-bit each; Q6_K: 8 rows of the i8
+//!   scale of each 16-weight half), then the super-block's `d` of the 8 rows as f16 and (Q4_K, Q5_K)
+//!   its `dmin`: 4.625 bits per weight for Q4_K, 5.625 for Q5_K, 6.5625 for Q6_K.
+//!
+//! Groups `2k` and `2k + 1` are stored together, record by record ([`Packed::locate`]): their value
+//! planes alternate block by block, then come the scales of the first and of the second, so every
+//! kernel reads a pair of groups as one sequential stream. (With the two groups' K-quant records
+//! simply one after the other, 1184 bytes apart for Q4_K, decode of a whole model ran 2x slower: two
+//! interleaved streams defeat the hardware prefetcher.)
 
-use half::f16;
+use rayon::prelude::*;
 
-use super::format::{decode_block, QType, UBlock, Width, QK};
+use super::format::{decode_block, f16_to_f32, QType, UBlock, Width, QK};
 
 /// Rows per interleaved group.
 pub(crate) const G: usize = 8;
 
+/// File bytes read per repacking step.
+const CHUNK_BYTES: usize = 2 << 20;
+
 /// A weight matrix in the interleaved layout.
 pub(crate) struct Packed {
     pub width: Width,
+    /// Subtracted from every stored value (see `QType::zero`).
+    pub zero: i32,
     pub halves: bool,
     pub has_min: bool,
-    /// Scales stored as f16 (else f32).
-    pub f16: bool,
+    /// K-quant scales: per-block integer sub-scales times per-record f16 super-scales.
+    pub sup: bool,
     pub rows: usize,
     pub cols: usize,
+    /// 32-weight blocks per row.
     pub blocks: usize,
     pub groups: usize,
-    /// `groups * blocks` records of [`Packed::rec`] bytes.
+    /// Blocks per record: 8 for K-quants, 1 otherwise.
+    pub nsub: usize,
+    /// `groups * blocks / nsub` records of [`Packed::rec`] bytes.
     pub data: Vec<u8>,
 }
 
+/// The float scales of one block of 8 rows, as the kernels form them.
+pub(crate) struct BlockScales {
+    /// The scale of the first half (of the whole block unless `halves`).
+    pub d0: [f32; G],
+    /// The scale of the second half (Q6_K only).
+    pub d1: [f32; G],
+    /// Legacy types: the minimum, added times the activations' `ds`; K-quants: `dmin * min`,
+    /// subtracted (bit for bit the same as adding its negation).
+    pub m: [f32; G],
+}
+
 impl Packed {
-    /// Bytes of values per group and block.
-    pub fn wbytes(&self) -> usize {
+    /// Bytes of value planes per group and block.
+    pub fn vbytes(&self) -> usize {
         match self.width {
             Width::Nib4 => 128,
+            Width::Nib5 => 160,
+            Width::Nib6 => 192,
             Width::Int8 => 256,
         }
     }
 
-    /// Scale vectors (of 8) per group and block.
-    pub fn nscale(&self) -> usize {
-        1 + self.halves as usize + self.has_min as usize
+    /// Where the scales start in a record.
+    #[inline]
+    pub fn area(&self) -> usize {
+        self.nsub * self.vbytes()
     }
 
-    /// Bytes per group-block record.
+    /// Bytes of scales per record.
+    #[inline]
+    pub fn sbytes(&self) -> usize {
+        16 * (1 + self.has_min as usize) + if self.sup { 16 * self.nsub } else { 0 }
+    }
+
+    /// Bytes per record.
+    #[inline]
     pub fn rec(&self) -> usize {
-        self.wbytes() + self.nscale() * G * if self.f16 { 2 } else { 4 }
+        self.area() + self.sbytes()
     }
 
-    /// Repacks `rows` rows of raw GGUF blocks; the caller has checked the byte length.
-    pub fn build(qtype: QType, rows: usize, cols: usize, bytes: &[u8]) -> Packed {
-        let blocks = cols / QK;
-        // An even number of groups: the 512-bit kernel takes them in pairs.
-        let groups = 2 * rows.div_ceil(2 * G);
+    /// Records per group.
+    #[inline]
+    pub fn nrec(&self) -> usize {
+        self.blocks / self.nsub
+    }
+
+    /// Repacks `rows` rows of raw GGUF blocks that `read(first_row, buf)` fills chunk by chunk (whole
+    /// rows, about [`CHUNK_BYTES`] at a time), so loading holds no more of the file's bytes than one
+    /// chunk besides the repacked matrix. Pairs of groups are independent, so each chunk's pairs are
+    /// built in parallel on the current rayon pool.
+    pub fn build<E>(
+        qtype: QType,
+        rows: usize,
+        cols: usize,
+        mut read: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
+    ) -> Result<Packed, E> {
+        let sup = qtype.is_k();
         let mut p = Packed {
             width: qtype.width(),
+            zero: qtype.zero(),
             halves: qtype.halves(),
             has_min: qtype.has_min(),
-            f16: true,
+            sup,
             rows,
             cols,
-            blocks,
-            groups,
+            blocks: cols / QK,
+            // An even number of groups: the 512-bit kernel takes them in pairs.
+            groups: 2 * rows.div_ceil(2 * G),
+            nsub: if sup { qtype.block_len() / QK } else { 1 },
             data: Vec::new(),
         };
-        let (nscale, wbytes) = (p.nscale(), p.wbytes());
-        let mut values = vec![0u8; groups * blocks * wbytes];
-        let mut scales = vec![0.0f32; groups * blocks * nscale * G];
+        let pair = 2 * p.nrec() * p.rec();
+        // Zeroed, so padding rows hold zero scales.
+        let mut data = vec![0u8; p.groups / 2 * pair];
         let row_bytes = cols / qtype.block_len() * qtype.block_bytes();
-        let mut ub: Vec<UBlock> = Vec::with_capacity(blocks);
-        for r in 0..rows {
-            ub.clear();
-            for fb in bytes[r * row_bytes..(r + 1) * row_bytes].chunks_exact(qtype.block_bytes()) {
-                decode_block(qtype, fb, &mut ub);
-            }
-            let (g, j) = (r / G, r % G);
-            for (b, u) in ub.iter().enumerate() {
-                let gb = p.rec_index(g, b);
-                let w = &mut values[gb * wbytes..(gb + 1) * wbytes];
-                for (i, &q) in u.q.iter().enumerate() {
-                    match p.width {
-                        Width::Nib4 => {
-                            let (p4, k, hi) = ((i % 16) / 4, i % 4, i >= 16);
-                            let at = 32 * p4 + 4 * j + k;
-                            w[at] |= if hi { (q as u8) << 4 } else { q as u8 & 0xF };
-                        }
-                        Width::Int8 => w[32 * (i / 4) + 4 * j + i % 4] = q as u8,
+        let pairs = (CHUNK_BYTES / (2 * G * row_bytes).max(1)).max(2);
+        let mut buf = Vec::new();
+        if pair > 0 {
+            for (c, out) in data.chunks_mut(pairs * pair).enumerate() {
+                let (r0, r1) = (c * pairs * 2 * G, ((c + 1) * pairs * 2 * G).min(rows));
+                if r0 >= rows {
+                    break;
+                }
+                buf.resize((r1 - r0) * row_bytes, 0);
+                read(r0, &mut buf)?;
+                out.par_chunks_mut(pair).enumerate().for_each(|(k, chunk)| {
+                    let mut ub = vec![UBlock::default(); p.blocks];
+                    for r in r0 + 2 * G * k..(r0 + 2 * G * (k + 1)).min(r1) {
+                        let row = &buf[(r - r0) * row_bytes..(r - r0 + 1) * row_bytes];
+                        p.place_row(qtype, row, r % (2 * G), &mut ub, chunk);
                     }
-                }
-                let s = &mut scales[gb * nscale * G..(gb + 1) * nscale * G];
-                s[j] = u.d[0];
-                if p.halves {
-                    s[G + j] = u.d[1];
-                }
-                if p.has_min {
-                    s[(nscale - 1) * G + j] = u.m;
-                }
+                });
             }
         }
-        // Bitwise round trip: f16 storage only when it loses nothing (-0.0 and NaN included).
-        p.f16 = scales.iter().all(|v| f16::from_f32(*v).to_f32().to_bits() == v.to_bits());
-        p.data.reserve_exact(groups * blocks * p.rec());
-        for (w, s) in values.chunks_exact(wbytes).zip(scales.chunks_exact(nscale * G)) {
-            p.data.extend_from_slice(w);
-            for v in s {
-                if p.f16 {
-                    p.data.extend_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
-                } else {
-                    p.data.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-        }
-        p
+        p.data = data;
+        Ok(p)
     }
 
-    /// The record of group `g`, block `b`: the records of groups `2k` and `2k + 1` alternate block
-    /// by block, so a pair of groups is one contiguous stream for the 512-bit kernel.
+    /// Decodes one row's file blocks and writes them into the records of its pair of groups (`chunk`),
+    /// as row `jj` (0..16) of the pair.
+    fn place_row(&self, qtype: QType, row: &[u8], jj: usize, ub: &mut [UBlock], chunk: &mut [u8]) {
+        let (h, j) = (jj / G, jj % G);
+        let (rec, vb, area, per) = (self.rec(), self.vbytes(), self.area(), qtype.block_len() / QK);
+        let scales = |r: usize| 2 * r * rec + 2 * area + h * self.sbytes();
+        for (f, fb) in row.chunks_exact(qtype.block_bytes()).enumerate() {
+            let sup = decode_block(qtype, fb, &mut ub[f * per..(f + 1) * per]);
+            if self.sup {
+                let r = &mut chunk[scales(f) + 16 * self.nsub..];
+                r[2 * j..2 * j + 2].copy_from_slice(&sup[0].to_le_bytes());
+                if self.has_min {
+                    r[16 + 2 * j..16 + 2 * j + 2].copy_from_slice(&sup[1].to_le_bytes());
+                }
+            }
+        }
+        for (b, u) in ub.iter().enumerate() {
+            let (ri, s) = (b / self.nsub, b % self.nsub);
+            let at = 2 * ri * rec + (2 * s + h) * vb;
+            place_values(self.width, &mut chunk[at..at + vb], j, &u.u);
+            let sc = &mut chunk[scales(ri)..];
+            if self.sup {
+                sc[16 * s + j] = u.sc[0];
+                sc[16 * s + 8 + j] = u.sc[1];
+            } else {
+                sc[2 * j..2 * j + 2].copy_from_slice(&u.d.to_le_bytes());
+                if self.has_min {
+                    sc[16 + 2 * j..16 + 2 * j + 2].copy_from_slice(&u.m.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// Byte offset of record `r` (blocks `r * nsub..`) of the pair of groups holding group `g`: the
+    /// value planes of its blocks, group `2k` then `2k + 1` for each block ([`Packed::vbytes`] each),
+    /// then the scales of group `2k` and those of group `2k + 1` ([`Packed::sbytes`] each).
     #[inline]
-    pub fn rec_index(&self, g: usize, b: usize) -> usize {
-        ((g / 2) * self.blocks + b) * 2 + g % 2
+    pub fn pair_rec(&self, g: usize, r: usize) -> usize {
+        ((g / 2) * self.nrec() + r) * 2 * self.rec()
     }
 
-    /// Scale vector `s` (0: d, 1: d of the second half if any, then m if any) of row `j` in
-    /// group-block `gb`.
-    pub fn scale(&self, gb: usize, s: usize, j: usize) -> f32 {
-        let at = gb * self.rec() + self.wbytes();
-        let idx = s * G + j;
-        if self.f16 {
-            let b = &self.data[at + 2 * idx..];
-            f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
-        } else {
-            let b = &self.data[at + 4 * idx..];
-            f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-        }
+    /// Byte offsets of block `b` of group `g`: its value planes and its record's scales; and the
+    /// block's index in its record.
+    pub fn locate(&self, g: usize, b: usize) -> (usize, usize, usize) {
+        let (r, s, h) = (b / self.nsub, b % self.nsub, g % 2);
+        let pr = self.pair_rec(g, r);
+        (pr + (2 * s + h) * self.vbytes(), pr + 2 * self.area() + h * self.sbytes(), s)
     }
 
-    /// The minimum of row `j` in group-block `gb` (0 for types without one).
-    pub fn min(&self, gb: usize, j: usize) -> f32 {
-        if self.has_min {
-            self.scale(gb, self.nscale() - 1, j)
-        } else {
-            0.0
-        }
-    }
-
-    /// Value `i` (0..32) of row `j` in group-block `gb`.
-    pub fn value(&self, gb: usize, j: usize, i: usize) -> i32 {
-        let w = &self.data[gb * self.rec()..];
-        match self.width {
-            Width::Nib4 => {
-                let byte = w[32 * ((i % 16) / 4) + 4 * j + i % 4];
-                (if i >= 16 { byte >> 4 } else { byte & 0xF }) as i32
+    /// The scales of block `s` of the record whose scales start at byte `off`, formed as the kernels
+    /// form them.
+    pub fn block_scales(&self, off: usize, s: usize) -> BlockScales {
+        let r = &self.data[off..off + self.sbytes()];
+        let f16 = |at: usize| f16_to_f32(u16::from_le_bytes([r[at], r[at + 1]]));
+        let mut out = BlockScales { d0: [0.0; G], d1: [0.0; G], m: [0.0; G] };
+        for j in 0..G {
+            if self.sup {
+                let (a, b) = (r[16 * s + j], r[16 * s + 8 + j]);
+                let d = f16(16 * self.nsub + 2 * j);
+                if self.halves {
+                    out.d0[j] = d * a as i8 as f32;
+                    out.d1[j] = d * b as i8 as f32;
+                } else {
+                    out.d0[j] = d * a as f32;
+                    out.m[j] = f16(16 * self.nsub + 16 + 2 * j) * b as f32;
+                }
+            } else {
+                out.d0[j] = f16(2 * j);
+                out.m[j] = if self.has_min { f16(16 + 2 * j) } else { 0.0 };
             }
-            Width::Int8 => w[32 * (i / 4) + 4 * j + i % 4] as i8 as i32,
         }
+        out
+    }
+
+    /// The signed value `q` (stored value minus `zero`) of weight `i` (0..32) of row `j` in the block
+    /// whose value planes start at byte `off`.
+    pub fn value(&self, off: usize, j: usize, i: usize) -> i32 {
+        let w = &self.data[off..];
+        let (p, k, hi) = ((i % 16) / 4, i % 4, i >= 16);
+        let nib = w[32 * p + 4 * j + k];
+        let nib = if hi { nib >> 4 } else { nib & 0xF } as i32;
+        let u = match self.width {
+            Width::Int8 => return w[32 * (i / 4) + 4 * j + k] as i8 as i32,
+            Width::Nib4 => nib,
+            Width::Nib5 => nib | ((w[128 + 4 * j + k] as i32 >> (p + 4 * hi as usize)) & 1) << 4,
+            Width::Nib6 => nib | ((w[128 + 32 * hi as usize + 4 * j + k] as i32 >> (2 * p)) & 3) << 4,
+        };
+        u - self.zero
     }
 
     /// Bytes held by the repacked matrix.
     pub fn size_in_bytes(&self) -> usize {
         self.data.len()
+    }
+}
+
+/// Writes the 32 values `u` of row `j` into a group-block's value planes `w`. Eight values at a time
+/// as a `u64` (byte `i` of a word is value `i`): repacking a model is mostly this function.
+fn place_values(width: Width, w: &mut [u8], j: usize, u: &[u8; QK]) {
+    let j4 = 4 * j;
+    if width == Width::Int8 {
+        for c in 0..8 {
+            w[32 * c + j4..32 * c + j4 + 4].copy_from_slice(&u[4 * c..4 * c + 4]);
+        }
+        return;
+    }
+    const NIB: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    let word = |at: usize| u64::from_le_bytes(u[at..at + 8].try_into().unwrap_or_default());
+    // Values 0..8 and 8..16 (first half), 16..24 and 24..32 (second half).
+    let v = [word(0), word(8), word(16), word(24)];
+    for h in 0..2 {
+        // Byte i: value 8h + i in the low nibble, value 8h + i + 16 in the high one; bytes 0..4 are
+        // step p = 2h, bytes 4..8 step 2h + 1.
+        let b = ((v[h] & NIB) | ((v[2 + h] & NIB) << 4)).to_le_bytes();
+        w[64 * h + j4..64 * h + j4 + 4].copy_from_slice(&b[..4]);
+        w[64 * h + 32 + j4..64 * h + 32 + j4 + 4].copy_from_slice(&b[4..]);
+    }
+    // The high bits of each value (bits 4 and up) gathered per k: byte k of `steps(x, y, m, s)` holds
+    // those of values k, k + 4 (from `x`), k + 8, k + 12 (from `y`) at bits 0, s, 2s, 3s.
+    let steps = |x: u64, y: u64, m: u64, s: u32| -> u32 {
+        let (x, y) = ((x >> 4) & m, (y >> 4) & m);
+        (x as u32) | ((x >> 32) as u32) << s | (y as u32) << (2 * s) | ((y >> 32) as u32) << (3 * s)
+    };
+    match width {
+        Width::Nib5 => {
+            let m = 0x0101_0101_0101_0101;
+            let bits = steps(v[0], v[1], m, 1) | steps(v[2], v[3], m, 1) << 4;
+            w[128 + j4..128 + j4 + 4].copy_from_slice(&bits.to_le_bytes());
+        }
+        Width::Nib6 => {
+            let m = 0x0303_0303_0303_0303;
+            w[128 + j4..128 + j4 + 4].copy_from_slice(&steps(v[0], v[1], m, 2).to_le_bytes());
+            w[160 + j4..160 + j4 + 4].copy_from_slice(&steps(v[2], v[3], m, 2).to_le_bytes());
+        }
+        _ => {}
     }
 }
 

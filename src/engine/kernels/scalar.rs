@@ -1,6 +1,7 @@
 //! The portable reference kernel: the same arithmetic as the SIMD kernels, one row and block at a
 //! time. Integer block sums are exact, and the float steps (`d * dx`, times the sum, added to the
-//! accumulator, then `m * ds` added for types with a minimum) happen in the same order with no fused
+//! accumulator, then `m * ds` added, or for K-quants `(dmin * min) * ds` subtracted, for types with a
+//! minimum) happen in the same order with no fused
 //! multiply-add, so every fast path must reproduce its results bit for bit; the property tests check
 //! exactly that. Each group-block is unpacked once and reused by every activation row of the tile.
 
@@ -23,14 +24,13 @@ pub(crate) unsafe fn run(p: &Packed, a: &QActs, i0: usize, i1: usize, g0: usize,
             let mut acc = [[0.0f32; G]; TILE];
             let mut vals = [[0i32; QK]; G];
             for b in 0..p.blocks {
-                let gb = p.rec_index(g, b);
+                let (vo, so, s) = p.locate(g, b);
                 for (j, row) in vals.iter_mut().enumerate() {
                     for (k, v) in row.iter_mut().enumerate() {
-                        *v = p.value(gb, j, k);
+                        *v = p.value(vo, j, k);
                     }
                 }
-                let d: [[f32; G]; 2] = [0, p.halves as usize].map(|s| std::array::from_fn(|j| p.scale(gb, s, j)));
-                let m: [f32; G] = std::array::from_fn(|j| p.min(gb, j));
+                let sc = p.block_scales(so, s);
                 for (i, acc) in (t0..t1).zip(acc.iter_mut()) {
                     let ab = i * p.blocks + b;
                     let (dx, ds) = (a.d[ab], a.ds[ab]);
@@ -39,13 +39,15 @@ pub(crate) unsafe fn run(p: &Packed, a: &QActs, i0: usize, i1: usize, g0: usize,
                         let dot = |r: std::ops::Range<usize>| -> i32 { r.map(|k| vals[j][k] * x[k] as i32).sum() };
                         let (s0, s1) = (dot(0..16), dot(16..32));
                         if p.halves {
-                            *acc += (d[0][j] * dx) * s0 as f32;
-                            *acc += (d[1][j] * dx) * s1 as f32;
+                            *acc += (sc.d0[j] * dx) * s0 as f32;
+                            *acc += (sc.d1[j] * dx) * s1 as f32;
                         } else {
-                            *acc += (d[0][j] * dx) * (s0 + s1) as f32;
+                            *acc += (sc.d0[j] * dx) * (s0 + s1) as f32;
                         }
-                        if p.has_min {
-                            *acc += m[j] * ds;
+                        if p.has_min && p.sup {
+                            *acc -= sc.m[j] * ds;
+                        } else if p.has_min {
+                            *acc += sc.m[j] * ds;
                         }
                     }
                 }

@@ -31,12 +31,15 @@ impl Rng {
     }
 }
 
-const TYPES: [QType; 6] = [QType::Q4_0, QType::Q4_1, QType::Q8_0, QType::Q4K, QType::Q5K, QType::Q6K];
+const TYPES: [QType; 8] =
+    [QType::Q4_0, QType::Q4_1, QType::Q5_0, QType::Q5_1, QType::Q8_0, QType::Q4K, QType::Q5K, QType::Q6K];
 
 fn ggml(q: QType) -> GgmlDType {
     match q {
         QType::Q4_0 => GgmlDType::Q4_0,
         QType::Q4_1 => GgmlDType::Q4_1,
+        QType::Q5_0 => GgmlDType::Q5_0,
+        QType::Q5_1 => GgmlDType::Q5_1,
         QType::Q8_0 => GgmlDType::Q8_0,
         QType::Q4K => GgmlDType::Q4K,
         QType::Q5K => GgmlDType::Q5K,
@@ -60,8 +63,8 @@ fn random_bytes(q: QType, rows: usize, cols: usize, rng: &mut Rng, extreme: bool
     let nb = rows * cols / q.block_len();
     let mut bytes: Vec<u8> = (0..nb * q.block_bytes()).map(|_| rng.next() as u8).collect();
     let fields: &[usize] = match q {
-        QType::Q4_0 | QType::Q8_0 => &[0],
-        QType::Q4_1 | QType::Q4K | QType::Q5K => &[0, 2],
+        QType::Q4_0 | QType::Q5_0 | QType::Q8_0 => &[0],
+        QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => &[0, 2],
         QType::Q6K => &[208],
     };
     for b in bytes.chunks_exact_mut(q.block_bytes()) {
@@ -89,7 +92,8 @@ fn terms(mat: &QMatrix, r: usize, w: &[f32], x: &[f32]) -> f64 {
     let p = &mat.packed;
     let mut terms = 0.0f64;
     for (b, (wb, xb)) in w.chunks(QK).zip(x.chunks(QK)).enumerate() {
-        let m = p.min(p.rec_index(r / G, b), r % G).abs() as f64;
+        let (_, so, s) = p.locate(r / G, b);
+        let m = p.block_scales(so, s).m[r % G].abs() as f64;
         let dx = xb.iter().fold(0.0f64, |a, v| a.max(v.abs() as f64)) / 127.0;
         terms += wb.iter().zip(xb).map(|(w, x)| (w.abs() as f64 + 2.0 * m) * (x.abs() as f64 + dx)).sum::<f64>();
     }
@@ -284,21 +288,55 @@ fn thread_partitions_give_identical_results() {
     assert!(one.iter().all(|v| v.is_finite()));
 }
 
+/// Decode streams every weight byte from DRAM, so the repacked matrices are no larger than the file's
+/// blocks (legacy types exactly their size) plus the padding rows up to a pair of 8-row groups.
 #[test]
-fn f16_scales_are_kept_for_legacy_types_and_f32_for_k_quants() {
+fn repacked_sizes_stay_within_the_file_size() {
     let mut rng = Rng(7);
-    let b = random_bytes(QType::Q4_1, 16, 64, &mut rng, false);
-    let mat = QMatrix::from_gguf_bytes(QType::Q4_1, 16, 64, &b).expect("build");
-    assert!(mat.packed.f16);
-    // Q4_1 repacked takes exactly its file size: 16 nibble bytes and (d, m) as f16 per block.
-    assert_eq!(mat.size_in_bytes(), b.len());
+    // (type, repacked bytes per 256 weights of 16 rows' worth): the file's bits per weight for the
+    // legacy types, 4.625 / 5.625 / 6.5625 for Q4_K / Q5_K / Q6_K (files: 4.5, 5.5, 6.5625).
+    let want_bpw = [
+        (QType::Q4_0, 4.5),
+        (QType::Q4_1, 5.0),
+        (QType::Q5_0, 5.5),
+        (QType::Q5_1, 6.0),
+        (QType::Q8_0, 8.5),
+        (QType::Q4K, 4.625),
+        (QType::Q5K, 5.625),
+        (QType::Q6K, 6.5625),
+    ];
+    for (q, bpw) in want_bpw {
+        let (rows, cols) = (16, 512);
+        let b = random_bytes(q, rows, cols, &mut rng, false);
+        let mat = QMatrix::from_gguf_bytes(q, rows, cols, &b).expect("build");
+        assert_eq!(mat.size_in_bytes() as f64 * 8.0 / (rows * cols) as f64, bpw, "{}", q.name());
+        let file_bpw = b.len() as f64 * 8.0 / (rows * cols) as f64;
+        assert!(bpw <= file_bpw + 0.125, "{}: {bpw} bits per weight against the file's {file_bpw}", q.name());
+    }
+    // Padding: 9 rows take two groups.
     let b = random_bytes(QType::Q8_0, 9, 64, &mut rng, false);
     let mat = QMatrix::from_gguf_bytes(QType::Q8_0, 9, 64, &b).expect("build");
-    // Q8_0 too, plus the padding rows up to a pair of 8-row groups.
     assert_eq!(mat.size_in_bytes(), b.len() / 9 * 16);
-    let b = random_bytes(QType::Q4K, 8, 256, &mut rng, false);
-    let mat = QMatrix::from_gguf_bytes(QType::Q4K, 8, 256, &b).expect("build");
-    assert!(!mat.packed.f16);
+}
+
+/// The 5-bit types run on each family's own kernel (no fallback to candle or to the scalar code):
+/// the tile counters of a product at the best family see only that family.
+#[test]
+fn q5_products_run_on_the_best_kernel() {
+    let mut rng = Rng(11);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    pool.install(|| {
+        for q in [QType::Q5_0, QType::Q5_1] {
+            let b = random_bytes(q, 40, 96, &mut rng, false);
+            let mat = QMatrix::from_gguf_bytes(q, 40, 96, &b).expect("build");
+            assert_eq!(mat.isa(), Isa::best());
+            let x: Vec<f32> = (0..3 * 96).map(|_| rng.unit()).collect();
+            let before = TILES.with(|c| c.get());
+            run_checked(&mat, &x, 3);
+            let after = TILES.with(|c| c.get());
+            assert!(after[Isa::best() as usize] > before[Isa::best() as usize], "{}", q.name());
+        }
+    });
 }
 
 #[test]

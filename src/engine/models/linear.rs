@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Module, Tensor};
 /// Which code runs the products on quantized weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MatmulKernels {
-    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
+    /// The engine's own kernels where they apply (CPU, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K), candle's
     /// `QMatMul` elsewhere.
     #[default]
     Auto,
@@ -44,7 +44,7 @@ impl QLinear {
             Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
                 match QMatrix::from_qtensor(&q) {
                     Ok(m) => LinearWeight::Fast(m),
-                    // Types without our kernels (F16 tables, Q5_0, Q2_K, ...) stay on candle's.
+                    // Types without our kernels (F16 tables, Q2_K, Q3_K, ...) stay on candle's.
                     Err(KernelError::UnsupportedType(_)) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
                     Err(e) => return Err(candle_core::Error::wrap(e)),
                 }
@@ -67,10 +67,16 @@ impl QLinear {
         Ok(QLinear { weight, bias, bias_host })
     }
 
-    /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`.
+    /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`; on the CPU, weights our kernels read
+    /// are repacked straight from the file's rows.
     pub fn load(w: &mut Weights, name: &str, with_bias: bool, kernels: MatmulKernels) -> Result<Self, EngineError> {
-        let weight = w.load(&format!("{name}.weight"))?;
         let bias = if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None };
+        if kernels == MatmulKernels::Auto {
+            if let Some((m, _)) = load_fast(w, &[name.to_string()])? {
+                return Ok(Self::from_weight(LinearWeight::Fast(m), bias)?);
+            }
+        }
+        let weight = w.load(&format!("{name}.weight"))?;
         Ok(Self::new(weight, bias, kernels)?)
     }
 
@@ -194,16 +200,14 @@ impl Stacked {
         with_bias: bool,
         kernels: MatmulKernels,
     ) -> Result<Self, EngineError> {
-        let mut weights = Vec::with_capacity(names.len());
-        let mut biases = Vec::with_capacity(names.len());
-        for name in names {
-            weights.push(w.load(&format!("{name}.weight"))?);
-            biases.push(if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None });
-        }
         if kernels == MatmulKernels::Auto {
-            if let Some((m, widths)) = stack_quantized(&weights)? {
-                let bias = match biases.iter().all(Option::is_some) && with_bias {
-                    true => Some(Tensor::cat(&biases.iter().flatten().collect::<Vec<_>>(), 0)?),
+            if let Some((m, widths)) = load_fast(w, names)? {
+                let bias = match with_bias {
+                    true => {
+                        let b =
+                            names.iter().map(|n| w.load_f32(&format!("{n}.bias"))).collect::<Result<Vec<_>, _>>()?;
+                        Some(Tensor::cat(&b, 0)?)
+                    }
                     false => None,
                 };
                 let linear = QLinear::from_weight(LinearWeight::Fast(m), bias)?;
@@ -212,8 +216,8 @@ impl Stacked {
         }
         let mut parts = Vec::with_capacity(names.len());
         let mut widths = Vec::with_capacity(names.len());
-        for (weight, bias) in weights.into_iter().zip(biases) {
-            let l = QLinear::new(weight, bias, kernels)?;
+        for name in names {
+            let l = QLinear::load(w, name, with_bias, kernels)?;
             widths.push(l.rows()?);
             parts.push(l);
         }
@@ -269,23 +273,40 @@ impl Stacked {
     }
 }
 
-/// One repacked matrix of the rows of every weight, when all are CPU-quantized in the same type our
-/// kernels read, with the same input width.
-fn stack_quantized(weights: &[Weight]) -> candle_core::Result<Option<(QMatrix, Vec<usize>)>> {
-    let mut bytes = Vec::new();
-    let (mut widths, mut shape) = (Vec::new(), None);
-    for w in weights {
-        let Weight::Quantized(q) = w else { return Ok(None) };
-        let Some(qtype) = QType::from_ggml(q.dtype()) else { return Ok(None) };
-        let (r, c) = q.shape().dims2()?;
-        if !q.device().is_cpu() || shape.is_some_and(|s| s != (qtype, c)) {
-            return Ok(None);
-        }
-        shape = Some((qtype, c));
-        widths.push(r);
-        bytes.extend_from_slice(&q.data()?);
+/// One repacked matrix of the rows of `{name}.weight` for every name, stacked in order, read straight
+/// from a GGUF file's rows when all are CPU-quantized in one type our kernels read, with one input
+/// width; `None` otherwise (the caller then loads them through candle).
+fn load_fast(w: &mut Weights, names: &[String]) -> Result<Option<(QMatrix, Vec<usize>)>, EngineError> {
+    let mut parts = Vec::with_capacity(names.len());
+    for n in names {
+        let Some(t) = w.raw_tensor(&format!("{n}.weight")) else { return Ok(None) };
+        parts.push(t);
     }
-    let Some((qtype, cols)) = shape else { return Ok(None) };
-    let m = QMatrix::from_gguf_bytes(qtype, widths.iter().sum(), cols, &bytes).map_err(candle_core::Error::wrap)?;
+    let Some(first) = parts.first().cloned() else { return Ok(None) };
+    let Some(qtype) = QType::from_ggml(first.dtype) else { return Ok(None) };
+    if parts.iter().any(|t| t.dtype != first.dtype || t.cols != first.cols) {
+        return Ok(None);
+    }
+    let widths: Vec<usize> = parts.iter().map(|t| t.rows).collect();
+    let path = w.path().display().to_string();
+    let rb = first.row_bytes;
+    let read = |r0: usize, buf: &mut [u8]| -> Result<(), KernelError> {
+        // A chunk of stacked rows may span several tensors.
+        let (mut r, mut at) = (r0, 0);
+        while at < buf.len() {
+            let (mut i, mut base) = (0, 0);
+            while r >= base + parts[i].rows {
+                base += parts[i].rows;
+                i += 1;
+            }
+            let n = (parts[i].rows - (r - base)).min((buf.len() - at) / rb);
+            w.read_rows(&parts[i], r - base, &mut buf[at..at + n * rb])
+                .map_err(|e| KernelError::Read(e.to_string()))?;
+            (r, at) = (r + n, at + n * rb);
+        }
+        Ok(())
+    };
+    let m = QMatrix::from_gguf_rows(qtype, widths.iter().sum(), first.cols, read)
+        .map_err(|e| EngineError::Model { path, problem: format!("tensor `{}.weight`: {e}", names[0]) })?;
     Ok(Some((m, widths)))
 }

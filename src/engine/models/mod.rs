@@ -77,7 +77,7 @@ impl Model {
     fn from_config(config: Config, w: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let device = w.device().clone();
         // Tied checkpoints project onto the vocabulary with this table too, so it gets the kernels.
-        let embed = QLinear::new(w.load("token_embd.weight")?, None, kernels)?;
+        let embed = QLinear::load(w, "token_embd", false, kernels)?;
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
             blocks.push(Block::load(w, i, &config, kernels)?);
