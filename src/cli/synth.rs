@@ -26,7 +26,7 @@ pub struct SynthArgs {
     #[arg(long, value_name = "PATH")]
     pub corpus: Vec<PathBuf>,
     /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
-    #[arg(long, default_value = "smollm2-135m")]
+    #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     pub model: String,
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
@@ -49,6 +49,12 @@ pub struct SynthArgs {
     /// one the original passes without being vacuous is kept (1: the greedy suite only).
     #[arg(long, default_value_t = 3)]
     pub tests_samples: u32,
+    /// When the original function passes at least N tests of a suite (after splitting them to one
+    /// assertion each) and no fewer than it fails, the failing ones are cut as wrong expectations: the
+    /// retrieved code is trusted over model-written expected values instead of being "fixed" to fit
+    /// them. 0 never cuts.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub min_tests: usize,
     /// Temperature of the tests samples after the first, greedy, one.
     #[arg(long, default_value_t = 0.7)]
     pub tests_temperature: f32,
@@ -66,7 +72,7 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Most new tokens per model answer.
-    #[arg(long, default_value_t = 320)]
+    #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
     /// Temperature of fix samples.
     #[arg(long, default_value_t = 0.7)]
@@ -156,6 +162,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         samples: args.samples,
         tests_samples: args.tests_samples,
         tests_temperature: args.tests_temperature,
+        min_tests: args.min_tests,
         seed: args.seed,
         max_tokens: args.max_tokens,
         temperature: args.temperature,

@@ -4,6 +4,12 @@
 //! ignoring docstrings and comments (for the polish stage). All parsing is tree-sitter: model output
 //! is never run outside the sandbox.
 
+mod docstring;
+mod split;
+
+pub use docstring::{docstring_of, with_docstring};
+pub use split::split_assertions;
+
 use std::collections::BTreeSet;
 use tree_sitter::Node;
 

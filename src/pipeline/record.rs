@@ -107,6 +107,11 @@ pub struct Tests {
     /// function.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// Test functions cut because the original function failed them while passing the rest: the
+    /// function is real code, so a wrong expected value is the likelier fault (the tests are
+    /// suspected before the code is "fixed" to fit them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreeing: Vec<String>,
 }
 
 /// Where an attempt's code came from.
@@ -179,6 +184,10 @@ pub struct Verified {
 pub struct Polished {
     /// The program with docstring and comments, which still passes the tests.
     pub code: String,
+    /// The model changed code while documenting it, so only its docstring was kept, placed in the
+    /// verified program (which then has no new comments).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub docstring_only: bool,
 }
 
 /// The pipeline stages, for rejections and statistics.

@@ -42,6 +42,11 @@ pub struct SynthStats {
     pub failures: BTreeMap<String, u64>,
     /// Model outputs set aside before running, by `kind/reason`.
     pub discarded: BTreeMap<String, u64>,
+    /// Test functions cut from the kept suites of accepted records: `broken` (they errored in the
+    /// tests' own code) and `disagreeing` (the original failed them while passing the rest), with
+    /// `records_with_disagreeing` the accepted records that lost at least one test that way.
+    #[serde(default)]
+    pub cut_tests: BTreeMap<String, u64>,
     /// Tokens generated for all records (tests, fixes, polish).
     pub tokens: u64,
     /// `tokens` divided by accepted records (none while nothing is accepted).
@@ -115,6 +120,11 @@ impl SynthStats {
                 e.tests_written += r.tests.is_some() as u64;
                 e.verified += r.verified.is_some() as u64;
                 e.accepted += ok as u64;
+            }
+            if let (true, Some(t)) = (ok, &r.tests) {
+                *s.cut_tests.entry("broken".into()).or_default() += t.dropped.len() as u64;
+                *s.cut_tests.entry("disagreeing".into()).or_default() += t.disagreeing.len() as u64;
+                *s.cut_tests.entry("records_with_disagreeing".into()).or_default() += !t.disagreeing.is_empty() as u64;
             }
             if let (true, Some(v)) = (ok, &r.verified) {
                 *s.pass_by_round.entry(v.round).or_default() += 1;

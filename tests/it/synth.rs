@@ -97,6 +97,14 @@ fn cases() -> BTreeMap<&'static str, Case> {
         fixes: &[],
         polish: "",
     });
+    // One of three expectations is wrong (floor(4.5) + 1 is 5): the real function is trusted and that
+    // test is cut, not "fixed" into the code.
+    m.insert("trusted", Case {
+        src: "def trusted(x):\n    y = math.floor(x)\n    return y + 1\n",
+        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n        self.assertEqual(NAME(0.2), 1)\n    def test_c(self):\n        self.assertEqual(NAME(4.5), 9)\n",
+        fixes: &[&["def trusted(x):\n    return 9\n"]],
+        polish: "",
+    });
     m.insert("modular", Case {
         src: "def modular(x):\n    w = math.ceil(x)\n    return w * 2\n",
         tests: "import unittest\nw = NAME()\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 6)\n",
@@ -225,7 +233,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let dir = RunDir::new(&s.root.join("run"));
     let gen = scripted();
     let t = synthesize(s.records.clone(), &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
-    assert_eq!(t.finished, 11);
+    assert_eq!(t.finished, 12);
     let (acc, rej) = read(&dir);
     let by = |v: &[Record], n: &str| v.iter().find(|r| r.function.name == n).cloned();
     let reason = |n: &str| by(&rej, n).and_then(|r| r.rejected).map(|j| j.reason);
@@ -273,6 +281,15 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert!(t.code.contains("test_a") && !t.code.contains("test_b"), "{}", t.code);
     assert!(arity.verified.as_ref().unwrap().original_passed);
 
+    // Split to one assertion per test, the original meets two expectations and misses one: the
+    // missed one is cut as a wrong expectation and no fix is asked for.
+    let trusted = by(&acc, "trusted").expect("trusted accepted without its wrong expectation");
+    let t = trusted.tests.as_ref().unwrap();
+    assert_eq!(t.disagreeing, ["TestCases.test_c"]);
+    assert!(t.code.contains("def test_a_1") && t.code.contains("def test_a_2") && !t.code.contains("test_c"), "{}", t.code);
+    assert!(trusted.verified.as_ref().unwrap().original_passed);
+    assert!(!trusted.attempts.iter().any(|a| a.kind == AttemptKind::Fix));
+
     // An error in the tests' module code cannot be cut away: the record ends (no endless re-run).
     assert!(reason("modular").is_some(), "modular is rejected");
 
@@ -283,10 +300,11 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
-    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (11, 6, 1));
+    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (12, 7, 1));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
     assert_eq!(stats.pass_by_round.get(&1), Some(&1));
-    assert_eq!(stats.pass_by_round.get(&0), Some(&4));
+    assert_eq!(stats.pass_by_round.get(&0), Some(&5));
+    assert_eq!(stats.cut_tests.get("disagreeing"), Some(&1));
     assert!(stats.failures.get("assertion").copied().unwrap_or(0) >= 3, "{:?}", stats.failures);
     let dpo = std::fs::read_to_string(dir.dataset().join("dpo.jsonl")).unwrap();
     assert_eq!(dpo.lines().count(), 2, "only `fixed` and `stubborn` have a failing attempt and a fix");
@@ -341,7 +359,7 @@ fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
     let err = synthesize(s.records.clone(), &crashing, &sandbox(), &settings(), &dir, &Silent);
     assert!(err.is_err());
     let partial = outcome(&dir);
-    assert!(!partial.is_empty() && partial.len() < 11, "{partial:?}");
+    assert!(!partial.is_empty() && partial.len() < cases().len(), "{partial:?}");
     let cached_calls = crashing.inner.calls().len();
 
     let second = scripted();

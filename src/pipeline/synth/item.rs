@@ -64,6 +64,8 @@ pub(super) struct Item {
     seen_tests: Vec<String>,
     /// Whether the sampled tests suites were asked for.
     resampled: bool,
+    /// Whether the polish being verified kept only the model's docstring.
+    polish_docstring_only: bool,
 }
 
 impl Item {
@@ -78,6 +80,7 @@ impl Item {
             fallback: None,
             seen_tests: Vec::new(),
             resampled: false,
+            polish_docstring_only: false,
         }
     }
 
@@ -182,7 +185,8 @@ impl Item {
                 let reply = replies.first().map(text).unwrap_or_default();
                 let tokens = replies.iter().map(|c| c.generated_tokens as u64).sum();
                 match self.check_polish(&reply) {
-                    Ok(program) => {
+                    Ok((program, docstring_only)) => {
+                        self.polish_docstring_only = docstring_only;
                         vec![Action::Execute(Exec { kind: AttemptKind::Polish, round: 0, sample: 0, program, tokens })]
                     }
                     Err((reason, code)) => {
@@ -234,8 +238,8 @@ impl Item {
         Ok(Self::program(&f.imports, &code_text, &found.text))
     }
 
-    /// A polish answer as a program, or why it is set aside.
-    fn check_polish(&self, reply: &str) -> Result<String, (&'static str, String)> {
+    /// A polish answer as a program (and whether only its docstring was kept), or why it is set aside.
+    fn check_polish(&self, reply: &str) -> Result<(String, bool), (&'static str, String)> {
         let f = &self.rec.function;
         let verified = self.rec.verified.as_ref().map(|v| v.code.as_str()).unwrap_or("");
         let code_text = code::extract_code(reply);
@@ -249,10 +253,16 @@ impl Item {
         // Keep the verified program's imports: polish may only add documentation.
         let imports = code::imports(verified);
         let program = format!("{}\n\n\n{}\n", imports.join("\n"), found.text.trim_end());
-        if code::code_without_docs(&program) != code::code_without_docs(verified) {
-            return Err(("polish_changed_code", found.text));
+        if code::code_without_docs(&program) == code::code_without_docs(verified) {
+            return Ok((program, false));
         }
-        Ok(program)
+        // The model rewrote code while documenting it: keep only what was asked for, its docstring,
+        // in the verified program.
+        let moved = code::docstring_of(&code_text, &f.name).and_then(|d| code::with_docstring(verified, &f.name, &d));
+        match moved {
+            Some(p) if code::code_without_docs(&p) == code::code_without_docs(verified) => Ok((p, true)),
+            _ => Err(("polish_changed_code", found.text)),
+        }
     }
 
     fn fix_request(&self, ctx: &Ctx, round: u32) -> Action {
@@ -286,6 +296,9 @@ impl Item {
             }
             AttemptKind::Original => {
                 if let Some(actions) = self.drop_broken_tests() {
+                    return actions;
+                }
+                if let Some(actions) = self.cut_disagreeing_tests(ctx.settings.min_tests) {
                     return actions;
                 }
                 if self.fallback.is_none() {
@@ -327,7 +340,7 @@ impl Item {
                 vec![self.request(ctx, Template::Polish, 0, vars)]
             }
             AttemptKind::Polish if passed => {
-                self.rec.polished = Some(Polished { code: exec.program });
+                self.rec.polished = Some(Polished { code: exec.program, docstring_only: self.polish_docstring_only });
                 vec![Action::Finish]
             }
             AttemptKind::Polish => {

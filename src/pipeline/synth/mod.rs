@@ -49,6 +49,10 @@ pub struct SynthSettings {
     pub repetition_penalty: f32,
     /// Most model requests per generate call.
     pub batch: usize,
+    /// When the original passes at least this many of a suite's tests and fails the others, the
+    /// failing ones are cut as wrong expectations instead of "fixing" real code to fit them
+    /// (0: never cut; the fix rounds then start from the whole suite).
+    pub min_tests: usize,
     /// The prompt templates.
     pub prompts: Prompts,
     /// Most characters of failing-test output put in a fix prompt.
@@ -68,13 +72,14 @@ impl Default for SynthSettings {
             tests_samples: 3,
             tests_temperature: 0.7,
             seed: 0,
-            // Tests, fixes and polished functions of retrieved functions fit well within 320 tokens;
-            // a longer answer is nearly always a loop, and decoding it is the run's main cost.
-            max_tokens: 320,
+            // A suite of 4-5 tests and a documented function fit within 512 tokens; a longer
+            // answer is nearly always a loop, and decoding it is the run's main cost.
+            max_tokens: 512,
             temperature: 0.7,
             top_p: 0.95,
             repetition_penalty: 1.1,
             batch: 8,
+            min_tests: 2,
             prompts: Prompts::embedded(),
             feedback_chars: 1500,
             checkpoint_s: 10.0,

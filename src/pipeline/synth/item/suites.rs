@@ -17,7 +17,10 @@ impl Item {
         let name = self.rec.function.name.clone();
         for (i, (reply, tokens)) in replies.into_iter().enumerate() {
             let sample = first + i as u32;
-            let (reason, code) = match code::tests_from_code(&code::extract_code(&reply), &name) {
+            // One assertion per test method: the verdict then says which expectations hold.
+            let tests = code::tests_from_code(&code::extract_code(&reply), &name)
+                .map(|t| code::split_assertions(&t).unwrap_or(t));
+            let (reason, code) = match tests {
                 None => ("no_tests_extracted", reply),
                 Some(t) if !code::calls_function(&t, &name) => ("tests_do_not_call_function", t),
                 Some(t) if self.seen_tests.contains(&t) => ("repeated_sample", t),
@@ -42,6 +45,7 @@ impl Item {
                 tokens,
                 sample,
                 dropped: Vec::new(),
+                disagreeing: Vec::new(),
             });
             return vec![Action::Execute(Exec {
                 kind: AttemptKind::Original,
@@ -117,6 +121,45 @@ impl Item {
         }
         tests.code = cut;
         tests.dropped.extend(broken);
+        let sample = tests.sample;
+        Some(vec![Action::Execute(Exec {
+            kind: AttemptKind::Original,
+            round: 0,
+            sample,
+            program: self.rec.function.code.clone(),
+            tokens: 0,
+        })])
+    }
+
+    /// The original passed some of the suite's tests and failed the others (assertion failures, or
+    /// errors raised inside the function): it is retrieved, real code, so the failing tests' expected
+    /// values are suspected before the code. When at least `min_tests` tests pass, and no fewer than
+    /// fail, the failing ones are cut (kept in `disagreeing`) and the original runs again against the rest; the vacuity
+    /// check that follows still rejects a remainder that checks nothing. `None` when nothing is cut.
+    pub(super) fn cut_disagreeing_tests(&mut self, min_tests: usize) -> Option<Vec<Action>> {
+        if min_tests == 0 {
+            return None;
+        }
+        let verdict = &self.rec.attempts.last()?.verdict;
+        let passing = verdict.tests.iter().filter(|t| t.status == TestStatus::Pass).count();
+        let failing: Vec<String> = verdict
+            .tests
+            .iter()
+            .filter(|t| matches!(t.status, TestStatus::Fail | TestStatus::Error))
+            .map(|t| t.name.clone())
+            .collect();
+        // A crash or timeout of the whole program is not a per-test disagreement; and when most
+        // checks fail, the code is as suspect as the tests: the fix rounds decide.
+        if passing < min_tests.max(failing.len()) || failing.is_empty() {
+            return None;
+        }
+        let tests = self.rec.tests.as_mut()?;
+        let cut = code::without_tests(&tests.code, &failing)?;
+        if cut == tests.code {
+            return None;
+        }
+        tests.code = cut;
+        tests.disagreeing.extend(failing);
         let sample = tests.sample;
         Some(vec![Action::Execute(Exec {
             kind: AttemptKind::Original,

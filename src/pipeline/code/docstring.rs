@@ -1,0 +1,91 @@
+//! Moving a docstring from a model's rewrite of a function into the verified function. Asked to
+//! document a function without changing it, code models often "improve" the code too; the polish
+//! stage then keeps only what it asked for — the docstring — placed in the verified program, whose
+//! code is thus unchanged by construction (and re-verified all the same).
+
+use tree_sitter::Node;
+
+use super::{is_docstring, parse, text, top_level};
+
+/// The definition of top-level function `name` in a parsed tree.
+fn function<'t>(root: Node<'t>, src: &str, name: &str) -> Option<Node<'t>> {
+    top_level(root).into_iter().map(|(_, d)| d).find(|d| {
+        d.kind() == "function_definition" && d.child_by_field_name("name").map(|n| text(n, src)) == Some(name)
+    })
+}
+
+/// The docstring of top-level function `name` in `src` with its lines' indentation removed, when it
+/// has one that is a complete string.
+pub fn docstring_of(src: &str, name: &str) -> Option<String> {
+    let tree = parse(src)?;
+    let def = function(tree.root_node(), src, name)?;
+    let first = def.child_by_field_name("body")?.named_child(0)?;
+    if !is_docstring(first) || first.has_error() {
+        return None;
+    }
+    let indent = first.start_position().column;
+    let lines: Vec<&str> = text(first, src).lines().collect();
+    let mut out = vec![lines.first()?.to_string()];
+    for l in &lines[1..] {
+        let cut = l.len() - l.trim_start().len();
+        out.push(l[cut.min(indent)..].to_string());
+    }
+    Some(out.join("\n"))
+}
+
+/// `program` with top-level function `name`'s docstring set to `doc` (as [`docstring_of`] gives it),
+/// replacing the one it has. `None` when the function is not found or its body starts on the `def`
+/// line.
+pub fn with_docstring(program: &str, name: &str, doc: &str) -> Option<String> {
+    let tree = parse(program)?;
+    let def = function(tree.root_node(), program, name)?;
+    let first = def.child_by_field_name("body")?.named_child(0)?;
+    if first.start_position().row == def.start_position().row {
+        return None;
+    }
+    let pad = " ".repeat(first.start_position().column);
+    let indented: Vec<String> = doc
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 || l.trim().is_empty() { l.trim_end().to_string() } else { format!("{pad}{l}") })
+        .collect();
+    let doc = indented.join("\n");
+    let mut out = String::with_capacity(program.len() + doc.len() + 1);
+    if is_docstring(first) {
+        out.push_str(&program[..first.start_byte()]);
+        out.push_str(&doc);
+        out.push_str(&program[first.end_byte()..]);
+    } else {
+        let line_start = program[..first.start_byte()].rfind('\n').map_or(0, |i| i + 1);
+        out.push_str(&program[..line_start]);
+        out.push_str(&format!("{pad}{doc}\n"));
+        out.push_str(&program[line_start..]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::code::code_without_docs;
+
+    #[test]
+    fn a_docstring_moves_into_the_verified_function_and_the_code_stays() {
+        let rewrite = "def f(x):\n        \"\"\"\n        Adds one.\n\n        Returns:\n        - int: x + 1\n        \"\"\"\n        # a comment\n        y = int(x)\n        return y + 1\n";
+        let doc = docstring_of(rewrite, "f").unwrap();
+        assert_eq!(doc, "\"\"\"\nAdds one.\n\nReturns:\n- int: x + 1\n\"\"\"");
+        let verified = "import math\n\n\ndef f(x):\n    return math.floor(x) + 1\n";
+        let got = with_docstring(verified, "f", &doc).unwrap();
+        assert_eq!(
+            got,
+            "import math\n\n\ndef f(x):\n    \"\"\"\n    Adds one.\n\n    Returns:\n    - int: x + 1\n    \"\"\"\n    return math.floor(x) + 1\n"
+        );
+        assert_eq!(code_without_docs(&got), code_without_docs(verified));
+        // An existing docstring is replaced, not doubled.
+        let old = "def f(x):\n    \"\"\"Old.\"\"\"\n    return x\n";
+        assert_eq!(with_docstring(old, "f", "\"\"\"New.\"\"\"").unwrap(), "def f(x):\n    \"\"\"New.\"\"\"\n    return x\n");
+        // A body on the def line has no place for one; an unterminated docstring is not taken.
+        assert_eq!(with_docstring("def f(x): return x\n", "f", "\"\"\"D.\"\"\""), None);
+        assert_eq!(docstring_of("def f(x):\n    \"\"\"Cut off mid", "f"), None);
+    }
+}
