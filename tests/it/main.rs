@@ -19,6 +19,7 @@ mod models_hf;
 mod retrieve;
 mod sandbox;
 mod synth;
+mod synth_default;
 mod synth_e2e;
 mod synth_emit;
 mod tokenizer;
