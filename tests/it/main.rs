@@ -7,6 +7,7 @@ mod common;
 mod corpus;
 mod done_when;
 mod engine_gguf;
+mod engine_qwen;
 mod engine_tiny;
 mod eval_cli;
 mod eval_gt;
