@@ -1,14 +1,17 @@
 //! Weight access for the model code: one [`Weights`] type over the two checkpoint formats the engine
-//! reads, a GGUF file (tensors stay quantized as [`QTensor`]s) and an HF safetensors checkpoint
+//! reads, a GGUF file (memory-mapped; tensors stay quantized as [`QTensor`]s, or are handed to the
+//! kernels' repacking row by row in place, [`FileRows`]) and an HF safetensors checkpoint
 //! directory (single file or sharded index, memory-mapped; tensors keep their stored dtype). Model files
 //! ask for tensors by GGUF-style logical names and [`Weights`] translates them for safetensors, so each
 //! architecture is written once. Every failure names the file and the tensor or field at fault.
 
+use crate::engine::kernels::RawRows;
 use crate::engine::EngineError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
+use memmap2::Mmap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,7 +24,7 @@ pub enum Weight {
 }
 
 /// Where a 2-D quantized GGUF tensor's blocks lie in the file, for reading them row by row
-/// ([`Weights::read_rows`]) straight into the engine's repacked layout.
+/// ([`Weights::rows`]) straight into the engine's repacked layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawTensor {
     /// The tensor's GGUF name.
@@ -38,8 +41,8 @@ pub struct RawTensor {
 
 /// A model checkpoint opened for reading tensors and its configuration.
 pub enum Weights {
-    /// A GGUF file: metadata plus a reader positioned anywhere (tensors are read on demand).
-    Gguf { path: PathBuf, content: gguf_file::Content, reader: BufReader<File>, device: Device },
+    /// A GGUF file: metadata plus the whole file mapped read-only (tensors are read on demand).
+    Gguf { path: PathBuf, content: gguf_file::Content, map: Mmap, device: Device },
     /// An HF checkpoint directory: `config.json` plus memory-mapped safetensors shards.
     Safetensors {
         dir: PathBuf,
@@ -65,12 +68,21 @@ impl Weights {
 
     fn open_gguf(path: &Path, device: &Device) -> Result<Self, EngineError> {
         let file = File::open(path).map_err(|e| model_err(path, format!("cannot open: {e}")))?;
-        let mut reader = BufReader::new(file);
+        // SAFETY: mapped read-only; like every inference engine (and the safetensors path below) we
+        // assume nobody rewrites the model file while it is loading. Reading it in place spares a
+        // copy of every byte through read() and lets the repacking run in parallel straight from the
+        // page cache.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| model_err(path, format!("cannot map: {e}")))?;
+        // candle's parser asks the reader for its position at every string: a file would make that
+        // a system call each, hundreds of thousands for a tokenizer's vocabulary.
+        let mut reader = Cursor::new(&map[..]);
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| model_err(path, format!("not a readable GGUF file: {e}")))?;
+        // The header's pages (mostly the vocabulary) are not needed again.
+        release(&map, 0, content.tensor_data_offset as usize);
         // A truncated download has a valid header but tensors past the end: check them all up front
         // so the error names the file instead of failing halfway through loading.
-        let size = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| model_err(path, e.to_string()))?;
+        let size = map.len() as u64;
         for (name, info) in &content.tensor_infos {
             let bytes = info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
             let end = content.tensor_data_offset + info.offset + bytes as u64;
@@ -81,7 +93,7 @@ impl Weights {
                 ));
             }
         }
-        Ok(Weights::Gguf { path: path.to_path_buf(), content, reader, device: device.clone() })
+        Ok(Weights::Gguf { path: path.to_path_buf(), content, map, device: device.clone() })
     }
 
     fn open_safetensors(dir: &Path, device: &Device) -> Result<Self, EngineError> {
@@ -190,9 +202,9 @@ impl Weights {
     /// Loads one tensor by its GGUF name; quantized GGUF tensors stay quantized.
     pub fn load(&mut self, name: &str) -> Result<Weight, EngineError> {
         match self {
-            Weights::Gguf { path, content, reader, device } => {
+            Weights::Gguf { path, content, map, device } => {
                 let q = content
-                    .tensor(reader, name, device)
+                    .tensor(&mut Cursor::new(&map[..]), name, device)
                     .map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?;
                 match q.dtype() {
                     // Small or unquantized tensors (norms, biases) are used as plain f32 tensors.
@@ -234,18 +246,19 @@ impl Weights {
         })
     }
 
-    /// Reads rows `r0..r0 + out.len() / row_bytes` of `t` into `out`, without going through a
-    /// candle tensor: loading then needs no copy of a whole tensor besides its repacked form.
-    pub fn read_rows(&mut self, t: &RawTensor, r0: usize, out: &mut [u8]) -> Result<(), EngineError> {
-        let Weights::Gguf { path, reader, .. } = self else {
-            return Err(EngineError::Model {
-                path: self.path().display().to_string(),
-                problem: "not a GGUF file".into(),
-            });
+    /// The rows of `t` in place in the mapped file, for [`crate::engine::kernels::QMatrix::from_gguf_rows`]:
+    /// loading then needs no copy of a tensor besides its repacked form.
+    pub fn rows(&self, t: &RawTensor) -> Result<FileRows<'_>, EngineError> {
+        let Weights::Gguf { path, map, .. } = self else {
+            return Err(model_err(self.path(), "not a GGUF file"));
         };
-        let at = t.offset + (r0 * t.row_bytes) as u64;
-        let read = reader.seek(std::io::SeekFrom::Start(at)).and_then(|_| reader.read_exact(out));
-        read.map_err(|e| model_err(path, format!("tensor `{}`: reading {} bytes at {at}: {e}", t.name, out.len())))
+        let start = t.offset as usize;
+        let end = start + t.rows * t.row_bytes;
+        // `open_gguf` checked that every tensor lies inside the file; a `RawTensor` of another file could not.
+        if end > map.len() {
+            return Err(model_err(path, format!("tensor `{}` ends at byte {end}, past the end of the file", t.name)));
+        }
+        Ok(FileRows { map, start, row_bytes: t.row_bytes, rows: t.rows })
     }
 
     /// Loads a small tensor (norm weight, bias) as dense f32.
@@ -259,6 +272,46 @@ impl Weights {
         };
         t.to_dtype(DType::F32).map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))
     }
+}
+
+/// The rows of one quantized tensor in a mapped GGUF file ([`Weights::rows`]).
+pub struct FileRows<'a> {
+    map: &'a Mmap,
+    start: usize,
+    row_bytes: usize,
+    rows: usize,
+}
+
+impl FileRows<'_> {
+    /// Rows of the tensor.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl RawRows for FileRows<'_> {
+    fn row(&self, r: usize) -> &[u8] {
+        &self.map[self.start + r * self.row_bytes..self.start + (r + 1) * self.row_bytes]
+    }
+
+    fn done(&self, r0: usize, r1: usize) {
+        release(self.map, self.start + r0 * self.row_bytes, (r1 - r0) * self.row_bytes);
+    }
+}
+
+/// Unmaps bytes `at..at + len` of the file's mapping from this process (the page cache keeps them):
+/// pages read while repacking would otherwise all count in the resident set until the mapping is
+/// dropped, doubling the peak memory of loading. The range is widened to whole pages, so a neighbour
+/// may lose pages still in use; they fault back in from the page cache unchanged.
+fn release(map: &Mmap, at: usize, len: usize) {
+    if len == 0 || at + len > map.len() {
+        return;
+    }
+    // SAFETY: a read-only shared mapping of a file: MADV_DONTNEED only drops the page-table entries,
+    // and the next access maps the same page-cache page again, so every borrow still reads the same
+    // bytes. Only a hint: on failure the pages stay mapped until the mapping is dropped.
+    #[cfg(unix)]
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, len) };
 }
 
 /// The safetensors files of a checkpoint directory: the shards listed in

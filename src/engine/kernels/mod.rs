@@ -65,12 +65,37 @@ pub enum KernelError {
     /// The requested instruction set is not available on this CPU.
     #[error("instruction set {0:?} is not available on this CPU")]
     IsaUnavailable(Isa),
-    /// Reading the raw rows of a tensor failed.
-    #[error("{0}")]
-    Read(String),
+    /// A raw row of the tensor does not have the type's row length.
+    #[error("{qtype}: row {row} has {got} bytes, expected {expected}")]
+    RowLength { qtype: &'static str, row: usize, expected: usize, got: usize },
+    /// Memory for the repacked weights could not be mapped.
+    #[error("cannot map {bytes} bytes for repacked weights: {source}")]
+    Map { bytes: usize, source: std::io::Error },
     /// Reading a candle tensor failed.
     #[error("reading the quantized tensor: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+/// The raw GGUF rows of a matrix to repack ([`QMatrix::from_gguf_rows`]), read from several threads.
+pub trait RawRows: Sync {
+    /// Row `r`: its file blocks, `cols / block_len * block_bytes` bytes.
+    fn row(&self, r: usize) -> &[u8];
+    /// Rows `r0..r1` are repacked and will not be read again (repacking may say so twice): a
+    /// memory-mapped source can let go of their pages, so that loading does not hold the file's
+    /// bytes besides the repacked ones.
+    fn done(&self, _r0: usize, _r1: usize) {}
+}
+
+/// Rows of a byte slice holding a whole tensor.
+struct BytesRows<'a> {
+    bytes: &'a [u8],
+    row_bytes: usize,
+}
+
+impl RawRows for BytesRows<'_> {
+    fn row(&self, r: usize) -> &[u8] {
+        &self.bytes[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
 }
 
 /// The kernel families, fastest last within each architecture (a CPU offers only its own).
@@ -164,27 +189,18 @@ impl QMatrix {
         if bytes.len() != expected {
             return Err(KernelError::ByteLength { qtype: qtype.name(), rows, cols, expected, got: bytes.len() });
         }
-        let row_bytes = expected / rows.max(1);
-        QMatrix::from_gguf_rows(qtype, rows, cols, |r0, buf| {
-            buf.copy_from_slice(&bytes[r0 * row_bytes..r0 * row_bytes + buf.len()]);
-            Ok(())
-        })
+        QMatrix::from_gguf_rows(qtype, rows, cols, &BytesRows { bytes, row_bytes: expected / rows.max(1) })
     }
 
-    /// Builds the matrix from raw GGUF rows that `read(first_row, buf)` copies into `buf` (whole rows,
-    /// a chunk at a time), e.g. straight from the model file: loading then never holds a whole
-    /// tensor's file bytes besides the repacked matrix.
-    pub fn from_gguf_rows(
-        qtype: QType,
-        rows: usize,
-        cols: usize,
-        read: impl FnMut(usize, &mut [u8]) -> Result<(), KernelError>,
-    ) -> Result<QMatrix, KernelError> {
+    /// Builds the matrix from raw GGUF rows (e.g. of a memory-mapped model file, or of several
+    /// tensors stacked): loading then never holds a copy of a tensor's file bytes besides the
+    /// repacked matrix.
+    pub fn from_gguf_rows(qtype: QType, rows: usize, cols: usize, src: &dyn RawRows) -> Result<QMatrix, KernelError> {
         let block = qtype.block_len();
         if !cols.is_multiple_of(block) {
             return Err(KernelError::RaggedColumns { qtype: qtype.name(), cols, block });
         }
-        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, read)? })
+        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, src)? })
     }
 
     /// Builds the matrix from a 2-D candle quantized tensor (shape `[rows, cols]`).

@@ -31,11 +31,12 @@
 use rayon::prelude::*;
 
 use super::format::{decode_block, f16_to_f32, QType, UBlock, Width, QK};
+use super::{KernelError, RawRows};
 
 /// Rows per interleaved group.
 pub(crate) const G: usize = 8;
 
-/// File bytes read per repacking step.
+/// File bytes repacked per task at most.
 const CHUNK_BYTES: usize = 2 << 20;
 
 /// A weight matrix in the interleaved layout.
@@ -55,7 +56,42 @@ pub(crate) struct Packed {
     /// Blocks per record: 8 for K-quants, 1 otherwise.
     pub nsub: usize,
     /// `groups * blocks / nsub` records of [`Packed::rec`] bytes.
-    pub data: Vec<u8>,
+    pub data: Store,
+}
+
+/// Zeroed bytes of an anonymous memory map of their own: fresh pages are zero already, while a heap
+/// allocation of the same size (below glibc's mmap threshold, which rises to 32 MiB once large
+/// blocks have been freed) is cleared twice, by `calloc` and by the kernel.
+///
+/// Not transparent huge pages: `madvise(MADV_HUGEPAGE)` here made loading the 1.5B model take 2.5 s
+/// of kernel time instead of 0.9, nearly all of it clearing 2 MiB pages (measured on the shared 2-core
+/// VM, where fresh huge pages seem to come from memory the host has not backed yet).
+#[derive(Default)]
+pub(crate) struct Store {
+    map: Option<memmap2::MmapMut>,
+}
+
+impl Store {
+    fn zeroed(len: usize) -> Result<Store, KernelError> {
+        if len == 0 {
+            return Ok(Store::default());
+        }
+        let map = memmap2::MmapMut::map_anon(len).map_err(|source| KernelError::Map { bytes: len, source })?;
+        Ok(Store { map: Some(map) })
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.map.as_deref_mut().unwrap_or(&mut [])
+    }
 }
 
 /// The float scales of one block of 8 rows, as the kernels form them.
@@ -104,16 +140,11 @@ impl Packed {
         self.blocks / self.nsub
     }
 
-    /// Repacks `rows` rows of raw GGUF blocks that `read(first_row, buf)` fills chunk by chunk (whole
-    /// rows, about [`CHUNK_BYTES`] at a time), so loading holds no more of the file's bytes than one
-    /// chunk besides the repacked matrix. Pairs of groups are independent, so each chunk's pairs are
-    /// built in parallel on the current rayon pool.
-    pub fn build<E>(
-        qtype: QType,
-        rows: usize,
-        cols: usize,
-        mut read: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
-    ) -> Result<Packed, E> {
+    /// Repacks the `rows` rows of raw GGUF blocks that `src` holds. Pairs of groups are independent,
+    /// so tasks of whole pairs (up to [`CHUNK_BYTES`] of file rows each) run in parallel on the
+    /// current rayon pool, and each tells `src` when its rows are done, so a memory-mapped file
+    /// never has more than a few chunks of its pages mapped besides the repacked matrix.
+    pub fn build(qtype: QType, rows: usize, cols: usize, src: &dyn RawRows) -> Result<Packed, KernelError> {
         let sup = qtype.is_k();
         let mut p = Packed {
             width: qtype.width(),
@@ -127,30 +158,39 @@ impl Packed {
             // An even number of groups: the 512-bit kernel takes them in pairs.
             groups: 2 * rows.div_ceil(2 * G),
             nsub: if sup { qtype.block_len() / QK } else { 1 },
-            data: Vec::new(),
+            data: Store::default(),
         };
         let pair = 2 * p.nrec() * p.rec();
+        let pairs = p.groups / 2;
         // Zeroed, so padding rows hold zero scales.
-        let mut data = vec![0u8; p.groups / 2 * pair];
+        let mut data = Store::zeroed(pairs * pair)?;
         let row_bytes = cols / qtype.block_len() * qtype.block_bytes();
-        let pairs = (CHUNK_BYTES / (2 * G * row_bytes).max(1)).max(2);
-        let mut buf = Vec::new();
+        // Several tasks per thread, so small matrices still use every core.
+        let per_task = (CHUNK_BYTES / (2 * G * row_bytes).max(1))
+            .clamp(1, pairs.div_ceil(4 * rayon::current_num_threads()).max(1));
         if pair > 0 {
-            for (c, out) in data.chunks_mut(pairs * pair).enumerate() {
-                let (r0, r1) = (c * pairs * 2 * G, ((c + 1) * pairs * 2 * G).min(rows));
-                if r0 >= rows {
-                    break;
-                }
-                buf.resize((r1 - r0) * row_bytes, 0);
-                read(r0, &mut buf)?;
-                out.par_chunks_mut(pair).enumerate().for_each(|(k, chunk)| {
-                    let mut ub = vec![UBlock::default(); p.blocks];
-                    for r in r0 + 2 * G * k..(r0 + 2 * G * (k + 1)).min(r1) {
-                        let row = &buf[(r - r0) * row_bytes..(r - r0 + 1) * row_bytes];
-                        p.place_row(qtype, row, r % (2 * G), &mut ub, chunk);
+            let p = &p;
+            data.par_chunks_mut(per_task * pair).enumerate().try_for_each_init(
+                || vec![UBlock::default(); p.blocks],
+                |ub, (t, out)| {
+                    let (r0, r1) = (t * per_task * 2 * G, ((t + 1) * per_task * 2 * G).min(rows));
+                    for r in r0..r1 {
+                        let row = src.row(r);
+                        if row.len() != row_bytes {
+                            let qtype = qtype.name();
+                            return Err(KernelError::RowLength { qtype, row: r, expected: row_bytes, got: row.len() });
+                        }
+                        let k = (r - r0) / (2 * G);
+                        p.place_row(qtype, row, r % (2 * G), ub, &mut out[k * pair..(k + 1) * pair]);
                     }
-                });
-            }
+                    src.done(r0, r1);
+                    Ok(())
+                },
+            )?;
+            // Again for the whole matrix: pages at the border of two tasks that the slower one
+            // mapped back in (the kernel maps file pages 64 KiB around a fault) after the faster one
+            // had let them go.
+            src.done(0, rows);
         }
         p.data = data;
         Ok(p)

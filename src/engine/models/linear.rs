@@ -4,8 +4,8 @@
 //! [`Stacked`]: projections of one input (q|k|v, gate|up) stacked into one product where the weights
 //! allow it. Both run on tensors (any device) or on CPU slices (the fused forward).
 
-use crate::engine::kernels::{ops, KernelError, QMatrix, QType};
-use crate::engine::weights::{Weight, Weights};
+use crate::engine::kernels::{ops, KernelError, QMatrix, QType, RawRows};
+use crate::engine::weights::{FileRows, Weight, Weights};
 use crate::engine::EngineError;
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
@@ -289,24 +289,45 @@ fn load_fast(w: &mut Weights, names: &[String]) -> Result<Option<(QMatrix, Vec<u
     }
     let widths: Vec<usize> = parts.iter().map(|t| t.rows).collect();
     let path = w.path().display().to_string();
-    let rb = first.row_bytes;
-    let read = |r0: usize, buf: &mut [u8]| -> Result<(), KernelError> {
-        // A chunk of stacked rows may span several tensors.
-        let (mut r, mut at) = (r0, 0);
-        while at < buf.len() {
-            let (mut i, mut base) = (0, 0);
-            while r >= base + parts[i].rows {
-                base += parts[i].rows;
-                i += 1;
-            }
-            let n = (parts[i].rows - (r - base)).min((buf.len() - at) / rb);
-            w.read_rows(&parts[i], r - base, &mut buf[at..at + n * rb])
-                .map_err(|e| KernelError::Read(e.to_string()))?;
-            (r, at) = (r + n, at + n * rb);
-        }
-        Ok(())
-    };
-    let m = QMatrix::from_gguf_rows(qtype, widths.iter().sum(), first.cols, read)
+    let parts = parts.iter().map(|t| w.rows(t)).collect::<Result<Vec<_>, _>>()?;
+    let read = StackedRows { parts };
+    let m = QMatrix::from_gguf_rows(qtype, widths.iter().sum(), first.cols, &read)
         .map_err(|e| EngineError::Model { path, problem: format!("tensor `{}.weight`: {e}", names[0]) })?;
     Ok(Some((m, widths)))
+}
+
+/// The rows of several tensors of one type and width, one after the other.
+struct StackedRows<'a> {
+    parts: Vec<FileRows<'a>>,
+}
+
+impl StackedRows<'_> {
+    /// The part holding stacked row `r`, and the row's index in it.
+    fn find(&self, mut r: usize) -> (&FileRows<'_>, usize) {
+        for p in &self.parts[..self.parts.len() - 1] {
+            if r < p.rows() {
+                return (p, r);
+            }
+            r -= p.rows();
+        }
+        (&self.parts[self.parts.len() - 1], r)
+    }
+}
+
+impl RawRows for StackedRows<'_> {
+    fn row(&self, r: usize) -> &[u8] {
+        let (p, r) = self.find(r);
+        p.row(r)
+    }
+
+    fn done(&self, r0: usize, r1: usize) {
+        let mut base = 0;
+        for p in &self.parts {
+            let (a, b) = (r0.max(base), r1.min(base + p.rows()));
+            if a < b {
+                p.done(a - base, b - base);
+            }
+            base += p.rows();
+        }
+    }
 }
