@@ -33,9 +33,12 @@ impl RmsNorm {
 
 /// Rotary position embedding tables for every position of the model's context.
 pub struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-    /// The same tables as floats, `[context, head_dim / 2]`, for the CPU slice path.
+    /// The tables as tensors on a device other than the CPU; on the CPU, rows are gathered from the
+    /// host tables instead (a model's whole context is 8 MiB of tables for Qwen2.5's 32768
+    /// positions, not worth holding twice).
+    device_tables: Option<(Tensor, Tensor)>,
+    context: usize,
+    /// `[context, head_dim / 2]` floats, for the CPU slice path.
     pub(super) cos_host: Vec<f32>,
     pub(super) sin_host: Vec<f32>,
     /// GGUF llama checkpoints store q/k permuted for the interleaved (GPT-J) rotation; HF checkpoints
@@ -70,28 +73,43 @@ impl Rope {
                 sin.push(a.sin());
             }
         }
-        Ok(Rope {
-            cos: Tensor::from_slice(&cos, (context, half), device)?,
-            sin: Tensor::from_slice(&sin, (context, half), device)?,
-            cos_host: cos,
-            sin_host: sin,
-            interleaved,
-        })
+        let device_tables = match device.is_cpu() {
+            true => None,
+            false => Some((
+                Tensor::from_slice(&cos, (context, half), device)?,
+                Tensor::from_slice(&sin, (context, half), device)?,
+            )),
+        };
+        Ok(Rope { device_tables, context, cos_host: cos, sin_host: sin, interleaved })
     }
 
     /// The number of positions the tables cover.
     pub fn context(&self) -> usize {
-        self.cos.dims()[0]
+        self.context
     }
 
     /// Gathers per-row tables for `positions` (`[b, t]` u32) as `[b, t, head_dim/2]`.
     pub fn tables(&self, positions: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, t) = positions.dims2()?;
         let flat = positions.flatten_all()?;
-        let half = self.cos.dim(1)?;
-        let cos = self.cos.index_select(&flat, 0)?.reshape((b, t, half))?;
-        let sin = self.sin.index_select(&flat, 0)?.reshape((b, t, half))?;
-        Ok((cos, sin))
+        let half = self.cos_host.len() / self.context.max(1);
+        if let Some((cos, sin)) = &self.device_tables {
+            let cos = cos.index_select(&flat, 0)?.reshape((b, t, half))?;
+            let sin = sin.index_select(&flat, 0)?.reshape((b, t, half))?;
+            return Ok((cos, sin));
+        }
+        let gather = |table: &[f32]| -> candle_core::Result<Tensor> {
+            let mut rows = Vec::with_capacity(b * t * half);
+            for p in flat.to_vec1::<u32>()? {
+                let at = p as usize * half;
+                let row = table.get(at..at + half).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("position {p} past the rope tables of {} positions", self.context))
+                })?;
+                rows.extend_from_slice(row);
+            }
+            Tensor::from_vec(rows, (b, t, half), positions.device())
+        };
+        Ok((gather(&self.cos_host)?, gather(&self.sin_host)?))
     }
 
     /// Rotates `x` (`[b, heads, t, head_dim]`, contiguous) with per-row tables.
