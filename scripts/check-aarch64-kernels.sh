@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the CPU kernel tests (`cargo test --lib kernels`: every kernel family against the scalar
-# reference, bit for bit, on Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K) for aarch64 on an x86-64 Debian 12
+# reference, bit for bit, on Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) for aarch64 on an x86-64 Debian 12
 # machine: cross-compiled with Debian's rustc-web and its arm64 std, run under qemu-user twice,
 # once as a CPU with the dot-product extension (`-cpu max`: the Dotprod kernel is selected, Neon and
 # Dotprod are both compared) and once as a Cortex-A72 (NEON only: the Neon kernel is selected).
