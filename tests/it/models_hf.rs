@@ -199,13 +199,13 @@ fn embedded_hf_cards_say_how_far_they_were_verified_and_checksummed_ones_reject_
             .unwrap()
     };
     // The checksummed card refuses a file that is not the published one, naming card and file.
-    let out = run(&["models", "path", "qwen2.5-coder-0.5b"]);
+    let out = run(&["models", "path", "qwen2.5-coder-0.5b-hub"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("qwen2.5-coder-0.5b.toml") && stderr.contains("size 98362432"), "{stderr}");
+    assert!(stderr.contains("qwen2.5-coder-0.5b-hub.toml") && stderr.contains("size 98362432"), "{stderr}");
     assert!(stderr.contains("qwen2.5-coder-0.5b-instruct-q8_0.gguf"), "{stderr}");
     // A card verified by name only has nothing to check a download against.
-    let out = run(&["models", "path", "qwen2.5-coder-1.5b"]);
+    let out = run(&["models", "path", "qwen2.5-coder-1.5b-hub"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), large.display().to_string());
 
@@ -217,7 +217,9 @@ fn embedded_hf_cards_say_how_far_they_were_verified_and_checksummed_ones_reject_
     };
     assert_eq!(stdout.lines().next().unwrap().split_whitespace().nth(4), Some("VERIFIED"), "{stdout}");
     assert_eq!(row("smollm2-135m")[4], "checksum");
-    assert_eq!(row("qwen2.5-coder-0.5b")[3..], ["yes", "checksum"]);
-    assert_eq!(row("qwen2.5-coder-1.5b")[3..], ["yes", "name"]);
+    assert_eq!(row("qwen2.5-coder-0.5b-hub")[3..], ["yes", "checksum"]);
+    assert_eq!(row("qwen2.5-coder-1.5b-hub")[3..], ["yes", "name"]);
+    // The PyPI cards of the same models are not in this empty cache, and are checksummed.
+    assert_eq!(row("qwen2.5-coder-1.5b")[3..], ["no", "checksum"]);
     assert_eq!(row("qwen2.5-coder-0.5b-hf")[4], "name");
 }

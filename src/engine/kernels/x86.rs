@@ -197,8 +197,10 @@ unsafe fn body<const VNNI: bool, const MT: usize, const H: usize>(
         let pr = base.add(p.pair_rec(g, r));
         for h in 0..H {
             // Values of this group's blocks every 2 * vb bytes, its scales after all the values.
-            let rp = pr.add(h * vb);
-            let sp = pr.add(2 * area + h * sbytes);
+            // The group's place in its pair: an odd group alone (H = 1) is the pair's second.
+            let half = (g + h) % 2;
+            let rp = pr.add(half * vb);
+            let sp = pr.add(2 * area + half * sbytes);
             // The record's super-scales (K-quants).
             let (sd, smin) = if p.sup {
                 let at = sp.add(16 * nsub);
