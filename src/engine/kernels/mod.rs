@@ -285,7 +285,8 @@ impl QMatrix {
     unsafe fn run_groups(&self, a: &QActs, m: usize, g0: usize, g1: usize, out: OutPtr) {
         let p = &self.packed;
         let per_group = (p.nrec() * p.rec()).max(1);
-        let tile = (TILE_BYTES / per_group).max(1);
+        // Whole pairs of groups, which the kernels read as one stream.
+        let tile = ((TILE_BYTES / per_group) & !1).max(2);
         let mut t0 = g0;
         while t0 < g1 {
             let t1 = (t0 + tile).min(g1);
