@@ -137,7 +137,10 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
             Source::PypiParts { file, parts, size, sha256 } => {
                 let src = fetch::PypiParts { file, parts, size: *size, sha256 };
                 let first = parts.first().map(|p| format!("{}=={}", p.package, p.version)).unwrap_or_default();
-                (format!("pypi:{first} (+{} parts)", parts.len().saturating_sub(1)), fetch::pypi_parts_cache_path(settings, &src).is_file())
+                (
+                    format!("pypi:{first} (+{} parts)", parts.len().saturating_sub(1)),
+                    fetch::pypi_parts_cache_path(settings, &src).is_file(),
+                )
             }
             Source::Hf { repo, revision, file, .. } => {
                 let probe = file.as_deref().unwrap_or("config.json");

@@ -215,7 +215,10 @@ impl Card {
                 }
                 let known: Option<u64> = parts.iter().map(|p| p.size).sum();
                 if known.is_some_and(|k| k != size) {
-                    return Err(field("source.parts", &format!("part sizes add up to {}, not {size}", known.unwrap_or(0))));
+                    return Err(field(
+                        "source.parts",
+                        &format!("part sizes add up to {}, not {size}", known.unwrap_or(0)),
+                    ));
                 }
                 Source::PypiParts { file, parts, size, sha256 }
             }
@@ -332,9 +335,14 @@ mod tests {
     #[test]
     fn parts_cards_need_whole_checksums_and_consistent_part_sizes() {
         let head = "name = \"x\"\ndescription = \"d\"\narchitecture = \"qwen2\"\nformat = \"gguf\"\n";
-        let part = |spec: &str, size: u64| format!("[[source.parts]]\npypi = \"{spec}\"\nfile = \"p/x.bin\"\nsize = {size}\n");
+        let part =
+            |spec: &str, size: u64| format!("[[source.parts]]\npypi = \"{spec}\"\nfile = \"p/x.bin\"\nsize = {size}\n");
         let sha = "a".repeat(64);
-        let good = format!("{head}[source]\nfile = \"x.gguf\"\nsize = 5\nsha256 = \"{sha}\"\n{}{}", part("a==1", 2), part("b==1", 3));
+        let good = format!(
+            "{head}[source]\nfile = \"x.gguf\"\nsize = 5\nsha256 = \"{sha}\"\n{}{}",
+            part("a==1", 2),
+            part("b==1", 3)
+        );
         match Card::parse(&good, "x.toml").unwrap().source {
             Source::PypiParts { parts, size, .. } => assert_eq!((parts.len(), size), (2, 5)),
             other => panic!("{other:?}"),
@@ -345,7 +353,8 @@ mod tests {
         assert!(e.contains("sha256") && e.contains("whole file"), "{e}");
         let e = Card::parse(&good.replace("b==1", "b"), "x.toml").unwrap_err().to_string();
         assert!(e.contains("source.parts[2].pypi"), "{e}");
-        let e = Card::parse(&good.replace("[source]\n", "[source]\npypi = \"c==1\"\n"), "x.toml").unwrap_err().to_string();
+        let e =
+            Card::parse(&good.replace("[source]\n", "[source]\npypi = \"c==1\"\n"), "x.toml").unwrap_err().to_string();
         assert!(e.contains("exactly one of"), "{e}");
         let e = Card::parse(&good.replace("x.gguf", "../x.gguf"), "x.toml").unwrap_err().to_string();
         assert!(e.contains("source.file"), "{e}");

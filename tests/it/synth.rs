@@ -286,7 +286,11 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let trusted = by(&acc, "trusted").expect("trusted accepted without its wrong expectation");
     let t = trusted.tests.as_ref().unwrap();
     assert_eq!(t.disagreeing, ["TestCases.test_c"]);
-    assert!(t.code.contains("def test_a_1") && t.code.contains("def test_a_2") && !t.code.contains("test_c"), "{}", t.code);
+    assert!(
+        t.code.contains("def test_a_1") && t.code.contains("def test_a_2") && !t.code.contains("test_c"),
+        "{}",
+        t.code
+    );
     assert!(trusted.verified.as_ref().unwrap().original_passed);
     assert!(!trusted.attempts.iter().any(|a| a.kind == AttemptKind::Fix));
 

@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(code_without_docs(&got), code_without_docs(verified));
         // An existing docstring is replaced, not doubled.
         let old = "def f(x):\n    \"\"\"Old.\"\"\"\n    return x\n";
-        assert_eq!(with_docstring(old, "f", "\"\"\"New.\"\"\"").unwrap(), "def f(x):\n    \"\"\"New.\"\"\"\n    return x\n");
+        assert_eq!(
+            with_docstring(old, "f", "\"\"\"New.\"\"\"").unwrap(),
+            "def f(x):\n    \"\"\"New.\"\"\"\n    return x\n"
+        );
         // A body on the def line has no place for one; an unterminated docstring is not taken.
         assert_eq!(with_docstring("def f(x): return x\n", "f", "\"\"\"D.\"\"\""), None);
         assert_eq!(docstring_of("def f(x):\n    \"\"\"Cut off mid", "f"), None);

@@ -88,7 +88,8 @@ pub fn split_assertions(tests: &str) -> Option<String> {
             methods.iter().filter_map(|m| m.child_by_field_name("name")).map(|n| text(n, tests).to_string()).collect();
         for m in methods {
             let name = m.child_by_field_name("name").map_or("", |n| text(n, tests));
-            let only_self = m.child_by_field_name("parameters").is_some_and(|p| text(p, tests).replace(' ', "") == "(self)");
+            let only_self =
+                m.child_by_field_name("parameters").is_some_and(|p| text(p, tests).replace(' ', "") == "(self)");
             if !name.starts_with("test") || !only_self {
                 continue;
             }
