@@ -112,15 +112,21 @@ impl Item {
         if broken.is_empty() {
             return None;
         }
+        self.rerun_without(broken, |t| &mut t.dropped)
+    }
+
+    /// Cuts the test functions `names` from the suite, lists them in the field `list` picks, and runs
+    /// the original again against the rest. `None` when nothing could be cut (the failure came from a
+    /// helper or a name we cannot place, or nothing would remain): running the same suite again would
+    /// give the same verdict forever.
+    fn rerun_without(&mut self, names: Vec<String>, list: fn(&mut Tests) -> &mut Vec<String>) -> Option<Vec<Action>> {
         let tests = self.rec.tests.as_mut()?;
-        let cut = code::without_tests(&tests.code, &broken)?;
+        let cut = code::without_tests(&tests.code, &names)?;
         if cut == tests.code {
-            // Nothing could be cut (the error came from a helper or a name we cannot place): running
-            // the same suite again would give the same verdict forever.
             return None;
         }
         tests.code = cut;
-        tests.dropped.extend(broken);
+        list(tests).extend(names);
         let sample = tests.sample;
         Some(vec![Action::Execute(Exec {
             kind: AttemptKind::Original,
@@ -134,8 +140,9 @@ impl Item {
     /// The original passed some of the suite's tests and failed the others (assertion failures, or
     /// errors raised inside the function): it is retrieved, real code, so the failing tests' expected
     /// values are suspected before the code. When at least `min_tests` tests pass, and no fewer than
-    /// fail, the failing ones are cut (kept in `disagreeing`) and the original runs again against the rest; the vacuity
-    /// check that follows still rejects a remainder that checks nothing. `None` when nothing is cut.
+    /// fail, the failing ones are cut (kept in `disagreeing`) and the original runs again against the
+    /// rest; the vacuity check that follows still rejects a remainder that checks nothing. `None`
+    /// when nothing is cut.
     pub(super) fn cut_disagreeing_tests(&mut self, min_tests: usize) -> Option<Vec<Action>> {
         if min_tests == 0 {
             return None;
@@ -153,21 +160,7 @@ impl Item {
         if passing < min_tests.max(failing.len()) || failing.is_empty() {
             return None;
         }
-        let tests = self.rec.tests.as_mut()?;
-        let cut = code::without_tests(&tests.code, &failing)?;
-        if cut == tests.code {
-            return None;
-        }
-        tests.code = cut;
-        tests.disagreeing.extend(failing);
-        let sample = tests.sample;
-        Some(vec![Action::Execute(Exec {
-            kind: AttemptKind::Original,
-            round: 0,
-            sample,
-            program: self.rec.function.code.clone(),
-            tokens: 0,
-        })])
+        self.rerun_without(failing, |t| &mut t.disagreeing)
     }
 
     /// Sets the tests suite just tried aside for `reason`, keeping its tokens in the statistics. The
