@@ -36,8 +36,8 @@ fn fixture() -> Fixture {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Token ids only: these tests compare ids, not text.
-struct NoText;
+/// Token ids only: these tests compare ids, not text (shared with `engine_qwen`).
+pub(crate) struct NoText;
 
 impl Detokenizer for NoText {
     fn decode(&self, _: &[u32]) -> Result<String, EngineError> {

@@ -7,17 +7,18 @@
 //! `tests/fixtures/engine/make_llama_cpp_logits.py --prompt qwen` (llama-cpp-python 0.3.36), one pair per
 //! model file, and name the file's sha256.
 
+use crate::engine_gguf::NoText;
 use candle_core::Device;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use unitcoder::engine::batch::{self, Detokenizer, RowSpec};
+use unitcoder::engine::batch::{self, RowSpec};
 use unitcoder::engine::cards::{self, Source};
 use unitcoder::engine::kv_cache::Padding;
 use unitcoder::engine::models::Model;
 use unitcoder::engine::tokenizer::Tok;
 use unitcoder::engine::weights::Weights;
-use unitcoder::engine::{EngineError, SamplingParams};
+use unitcoder::engine::SamplingParams;
 
 /// The default card and the small one.
 const DEFAULT: &str = "qwen2.5-coder-1.5b";
@@ -73,18 +74,6 @@ fn tokenizer_ids_equal_llama_cpp_on_both_cards() {
             assert_eq!(c["decoded"].as_str().unwrap(), text, "{card}: llama.cpp round trip of {}", c["name"]);
         }
         assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-    }
-}
-
-/// Token ids only: these tests compare ids, not text.
-struct NoText;
-
-impl Detokenizer for NoText {
-    fn decode(&self, _: &[u32]) -> Result<String, EngineError> {
-        Ok(String::new())
-    }
-    fn is_stop_token(&self, _: u32) -> bool {
-        false
     }
 }
 
