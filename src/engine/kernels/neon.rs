@@ -227,6 +227,10 @@ unsafe fn body<D: Mac, const MT: usize, const H: usize>(p: &Packed, a: &QActs, i
     let mut acc = [[zf; MT]; H];
     for rr in 0..p.nrec() {
         let pr = base.add(p.pair_rec(g, rr));
+        for line in p.scale_prefetches(pr) {
+            // PRFM never faults (no stable intrinsic for it yet).
+            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) line, options(nostack, preserves_flags, readonly));
+        }
         for h in 0..H {
             // Values of this group's blocks every 2 * vb bytes, its scales after all the values.
             // The group's place in its pair: an odd group alone (H = 1) is the pair's second.

@@ -229,6 +229,19 @@ impl Packed {
         }
     }
 
+    /// Cache lines to prefetch while a pair record starting at `pr` is read: the next pair
+    /// record's scales. A K-quant record's scales follow its 2 KiB or more of values, beyond where
+    /// the hardware prefetcher has reached when the record's first block needs them, and waiting
+    /// on them cost a fifth of decode time on Qwen2.5-Coder-1.5B (Q4_K/Q6_K). Legacy records keep
+    /// their scales right after one block's values: nothing to do. Addresses past the last record
+    /// are harmless, since a prefetch never faults.
+    #[inline(always)]
+    pub fn scale_prefetches(&self, pr: *const u8) -> impl Iterator<Item = *const u8> {
+        let next = pr.wrapping_add(2 * self.rec() + 2 * self.area());
+        let len = if self.nsub > 1 { 2 * self.sbytes() } else { 0 };
+        (0..len).step_by(64).map(move |o| next.wrapping_add(o))
+    }
+
     /// Byte offset of record `r` (blocks `r * nsub..`) of the pair of groups holding group `g`: the
     /// value planes of its blocks, group `2k` then `2k + 1` for each block ([`Packed::vbytes`] each),
     /// then the scales of group `2k` and those of group `2k + 1` ([`Packed::sbytes`] each).

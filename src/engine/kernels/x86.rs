@@ -195,6 +195,9 @@ unsafe fn body<const VNNI: bool, const MT: usize, const H: usize>(
     let mut acc = [[zero; MT]; H];
     for r in 0..p.nrec() {
         let pr = base.add(p.pair_rec(g, r));
+        for line in p.scale_prefetches(pr) {
+            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+        }
         for h in 0..H {
             // Values of this group's blocks every 2 * vb bytes, its scales after all the values.
             // The group's place in its pair: an odd group alone (H = 1) is the pair's second.

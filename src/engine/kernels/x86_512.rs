@@ -175,6 +175,9 @@ unsafe fn pair<const MT: usize>(p: &Packed, a: &QActs, i0: usize, g: usize, out:
         // Values: both groups' planes of each block side by side; then group g's scales, then g + 1's.
         let pr = p.data.as_ptr().add(p.pair_rec(g, r));
         let (p0, p1) = (pr.add(2 * area), pr.add(2 * area + sbytes));
+        for line in p.scale_prefetches(pr) {
+            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+        }
         // The records' super-scales (K-quants).
         let sup = 16 * nsub;
         let (sd, smin) = if p.sup {
