@@ -5,7 +5,10 @@ steps, single-stream and with 8 sequences decoded together. Prints prefill and d
 the ratios unitcoder / llama.cpp.
 
     python3 bench/engine/bench.py [--model FILE.gguf] [--threads 2] [--steps 128] [--seqs 8]
-                                  [--context 64,700] [--context-steps 64]
+                                  [--context 64,700] [--context-steps 64] [--rounds 3]
+
+--rounds runs both sides that many times, alternating which goes first, and prints medians and the
+median (and range) of the per-round ratios: on a shared machine the memory bandwidth drifts.
 
 --context also times single-stream decode after prompts of those lengths (does decode speed hold as
 the context grows?); --context '' skips it.
@@ -90,12 +93,29 @@ def llama_side(py: Path, model: str, n_prompt: int, steps: int, threads: int, co
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(label: str, theirs: dict, ours: dict) -> None:
-    print(f"{label:<14}{'llama.cpp':<12}{theirs['prefill_tok_s']:>15.1f}{theirs['decode_tok_s']:>15.1f}")
-    print(f"{'':<14}{'unitcoder':<12}{ours['prefill_tok_s']:>15.1f}{ours['decode_tok_s']:>15.1f}"
-          f"   peak RSS {ours['peak_rss_mb']:.0f} MB")
-    print(f"{'':<14}{'ratio':<12}{ours['prefill_tok_s'] / theirs['prefill_tok_s']:>15.2f}"
-          f"{ours['decode_tok_s'] / theirs['decode_tok_s']:>15.2f}")
+def median(xs: list) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def report(label: str, theirs: list, ours: list) -> None:
+    """Medians over the rounds, and the median and range of the per-round ratios: each round runs both
+    sides back to back, so a ratio compares two runs that saw the same machine (on a shared VM the
+    memory bandwidth drifts by 20-30% over minutes, which moves both sides alike)."""
+    med = lambda runs, k: median([r[k] for r in runs])
+    print(f"{label:<14}{'llama.cpp':<12}{med(theirs, 'prefill_tok_s'):>15.1f}{med(theirs, 'decode_tok_s'):>15.1f}")
+    print(f"{'':<14}{'unitcoder':<12}{med(ours, 'prefill_tok_s'):>15.1f}{med(ours, 'decode_tok_s'):>15.1f}"
+          f"   peak RSS {max(r['peak_rss_mb'] for r in ours):.0f} MB")
+    cells = []
+    for k in ("prefill_tok_s", "decode_tok_s"):
+        ratios = [o[k] / t[k] for o, t in zip(ours, theirs)]
+        cells.append((median(ratios), min(ratios), max(ratios)))
+    line = f"{'':<14}{'ratio':<12}{cells[0][0]:>15.2f}{cells[1][0]:>15.2f}"
+    if len(ours) > 1:
+        line += "   per round: prefill " + f"{cells[0][1]:.2f}-{cells[0][2]:.2f}" + \
+                f", decode {cells[1][1]:.2f}-{cells[1][2]:.2f}"
+    print(line)
 
 
 def main() -> None:
@@ -247,12 +267,29 @@ def llama_side(py: Path, model: str, n_prompt: int, steps: int, threads: int, co
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(label: str, theirs: dict, ours: dict) -> None:
-    print(f"{label:<14}{'llama.cpp':<12}{theirs['prefill_tok_s']:>15.1f}{theirs['decode_tok_s']:>15.1f}")
-    print(f"{'':<14}{'unitcoder':<12}{ours['prefill_tok_s']:>15.1f}{ours['decode_tok_s']:>15.1f}"
-          f"   peak RSS {ours['peak_rss_mb']:.0f} MB")
-    print(f"{'':<14}{'ratio':<12}{ours['prefill_tok_s'] / theirs['prefill_tok_s']:>15.2f}"
-          f"{ours['decode_tok_s'] / theirs['decode_tok_s']:>15.2f}")
+def median(xs: list) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def report(label: str, theirs: list, ours: list) -> None:
+    """Medians over the rounds, and the median and range of the per-round ratios: each round runs both
+    sides back to back, so a ratio compares two runs that saw the same machine (on a shared VM the
+    memory bandwidth drifts by 20-30% over minutes, which moves both sides alike)."""
+    med = lambda runs, k: median([r[k] for r in runs])
+    print(f"{label:<14}{'llama.cpp':<12}{med(theirs, 'prefill_tok_s'):>15.1f}{med(theirs, 'decode_tok_s'):>15.1f}")
+    print(f"{'':<14}{'unitcoder':<12}{med(ours, 'prefill_tok_s'):>15.1f}{med(ours, 'decode_tok_s'):>15.1f}"
+          f"   peak RSS {max(r['peak_rss_mb'] for r in ours):.0f} MB")
+    cells = []
+    for k in ("prefill_tok_s", "decode_tok_s"):
+        ratios = [o[k] / t[k] for o, t in zip(ours, theirs)]
+        cells.append((median(ratios), min(ratios), max(ratios)))
+    line = f"{'':<14}{'ratio':<12}{cells[0][0]:>15.2f}{cells[1][0]:>15.2f}"
+    if len(ours) > 1:
+        line += "   per round: prefill " + f"{cells[0][1]:.2f}-{cells[0][2]:.2f}" + \
+                f", decode {cells[1][1]:.2f}-{cells[1][2]:.2f}"
+    print(line)
 
 
 def main() -> None:
@@ -264,6 +301,8 @@ def main() -> None:
     ap.add_argument("--seqs", type=int, default=8)
     ap.add_argument("--context", default="64,700")
     ap.add_argument("--context-steps", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating rounds of both sides; medians and per-round ratios are printed")
     a = ap.parse_args()
 
     py = venv_python()
@@ -272,16 +311,35 @@ def main() -> None:
         [str(binary), "models", "path", "smollm2-135m"], check=True, capture_output=True, text=True
     ).stdout.strip()
 
-    print(f"model {model}, {a.threads} threads, {a.prompt_tokens}-token prompt, {a.steps} greedy decode steps")
+    print(f"model {model}, {a.threads} threads, {a.prompt_tokens}-token prompt, {a.steps} greedy decode steps, "
+          f"{a.rounds} round(s), medians")
+    counts = (1, a.seqs)
+    theirs = {n: [] for n in counts}
+    ours = {n: [] for n in counts}
+    for r in range(a.rounds):
+        # Alternate which side goes first, so neither always runs on a warmer or quieter machine.
+        sides = ("llama", "ours") if r % 2 == 0 else ("ours", "llama")
+        for side in sides:
+            if side == "llama":
+                llama = llama_side(py, model, a.prompt_tokens, a.steps, a.threads, ",".join(map(str, counts)))
+                prompt = llama["prompt"]
+                for n in counts:
+                    theirs[n].append(llama["results"][str(n)])
+            else:
+                if r == 0:
+                    # The prompt text comes from llama.cpp's side (cut to exact tokens there).
+                    prompt = llama_side(py, model, a.prompt_tokens, 1, a.threads, "1")["prompt"]
+                for n in counts:
+                    run = run_unitcoder(binary, model, prompt, n, a.steps, a.threads)
+                    if run["prompt_tokens"] != n * a.prompt_tokens:
+                        raise SystemExit(
+                            f"unitcoder saw {run['prompt_tokens']} prompt tokens, llama.cpp {n * a.prompt_tokens}")
+                    ours[n].append(run)
+        print(f"  round {r + 1}: decode llama.cpp {theirs[1][-1]['decode_tok_s']:.1f}, "
+              f"unitcoder {ours[1][-1]['decode_tok_s']:.1f} tok/s", file=sys.stderr, flush=True)
     print(f"{'':<14}{'':<12}{'prefill tok/s':>15}{'decode tok/s':>15}")
-    llama = llama_side(py, model, a.prompt_tokens, a.steps, a.threads, f"1,{a.seqs}")
-    for n in (1, a.seqs):
-        ours = run_unitcoder(binary, model, llama["prompt"], n, a.steps, a.threads)
-        if ours["prompt_tokens"] != n * a.prompt_tokens:
-            raise SystemExit(f"unitcoder saw {ours['prompt_tokens']} prompt tokens, llama.cpp {n * a.prompt_tokens}")
-        theirs = llama["results"][str(n)]
-        label = "single stream" if n == 1 else f"{n} sequences"
-        report(label, theirs, ours)
+    for n in counts:
+        report("single stream" if n == 1 else f"{n} sequences", theirs[n], ours[n])
     sys.stdout.flush()
     contexts = [int(c) for c in a.context.split(",") if c.strip()]
     if contexts:
@@ -289,10 +347,10 @@ def main() -> None:
         print(f"{'':<14}{'':<12}{'prefill tok/s':>15}{'decode tok/s':>15}")
     for n_prompt in contexts:
         llama = llama_side(py, model, n_prompt, a.context_steps, a.threads, "1")
-        ours = run_unitcoder(binary, model, llama["prompt"], 1, a.context_steps, a.threads)
-        if ours["prompt_tokens"] != n_prompt:
-            raise SystemExit(f"unitcoder saw {ours['prompt_tokens']} prompt tokens, llama.cpp {n_prompt}")
-        report(f"N = {n_prompt}", llama["results"]["1"], ours)
+        run = run_unitcoder(binary, model, llama["prompt"], 1, a.context_steps, a.threads)
+        if run["prompt_tokens"] != n_prompt:
+            raise SystemExit(f"unitcoder saw {run['prompt_tokens']} prompt tokens, llama.cpp {n_prompt}")
+        report(f"N = {n_prompt}", [llama["results"]["1"]], [run])
         sys.stdout.flush()
 
 

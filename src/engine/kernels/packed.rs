@@ -238,8 +238,11 @@ impl Packed {
     #[inline(always)]
     pub fn scale_prefetches(&self, pr: *const u8) -> impl Iterator<Item = *const u8> {
         let next = pr.wrapping_add(2 * self.rec() + 2 * self.area());
-        let len = if self.nsub > 1 { 2 * self.sbytes() } else { 0 };
-        (0..len).step_by(64).map(move |o| next.wrapping_add(o))
+        // Whole cache lines, from the one holding the first byte to the one holding the last.
+        let (first, end) = (next as usize & !63, next as usize + 2 * self.sbytes());
+        let lines = if self.nsub > 1 { (end - first).div_ceil(64) } else { 0 };
+        let start = next.wrapping_sub(next as usize - first);
+        (0..lines).map(move |k| start.wrapping_add(64 * k))
     }
 
     /// Byte offset of record `r` (blocks `r * nsub..`) of the pair of groups holding group `g`: the
