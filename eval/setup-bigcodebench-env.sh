@@ -5,7 +5,7 @@
 #
 # Then evaluate with that interpreter:
 #   unitcoder eval check-gt --benchmark bigcodebench-hard \
-#       --data ../shared/benchmarks/bigcodebench/BigCodeBench-Hard-v0.1.4.reconstructed.jsonl.gz \
+#       --data eval/data/bigcodebench/BigCodeBench-Hard-v0.1.4.reconstructed.jsonl.gz \
 #       --python VENV_DIR/bin/python --out out/bcb-hard-gt
 #
 # Needs: python3 (3.11) with venv, a C compiler (a few packages build from source), network access

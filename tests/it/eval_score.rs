@@ -9,10 +9,10 @@ use unitcoder::eval::program::JobSettings;
 use unitcoder::eval::score::{load_samples, score, Sample, SampleResult};
 use unitcoder::eval::Benchmark;
 use unitcoder::progress::Silent;
-use unitcoder::sandbox::{Sandbox, SandboxConfig};
+use unitcoder::sandbox::Sandbox;
 
 fn sandbox() -> Sandbox {
-    Sandbox::new(SandboxConfig { jobs: 2, ..SandboxConfig::default() }).expect("start the sandbox")
+    Sandbox::new(crate::common::sandbox_config(2)).expect("start the sandbox")
 }
 
 fn subset(b: Benchmark, ids: &[&str]) -> Dataset {

@@ -13,7 +13,7 @@ use unitcoder::eval::run::{generate, RunSettings};
 use unitcoder::eval::score::{score, Sample};
 use unitcoder::eval::{Benchmark, Split, Task};
 use unitcoder::progress::Silent;
-use unitcoder::sandbox::{Sandbox, SandboxConfig};
+use unitcoder::sandbox::Sandbox;
 
 fn load(b: Benchmark) -> Dataset {
     Dataset::load(b, &benchmarks_dir().join(b.default_file())).unwrap()
@@ -44,7 +44,7 @@ fn answer_and_score(
     let settings = RunSettings { n: 2, split, mode: PromptMode::Chat, ..RunSettings::default() };
     let samples: Vec<Sample> = generate(ds, &g, &settings, &Silent).unwrap().into_iter().map(|g| g.sample).collect();
     let gt = groundtruth::load_or_compute(ds, "python3".as_ref(), 1, None, &Silent).unwrap();
-    let sandbox = Sandbox::new(SandboxConfig { jobs: 2, ..SandboxConfig::default() }).unwrap();
+    let sandbox = Sandbox::new(crate::common::sandbox_config(2)).unwrap();
     let r = score(ds, &gt, &samples, &sandbox, &JobSettings::default(), &Silent).unwrap();
     r.iter().map(|r| r.passed).collect()
 }

@@ -94,7 +94,7 @@ fn stdin_is_empty() {
 
 /// A one-worker sandbox of the test's own: its zygote's state (warm modules, pid) is the test's.
 fn one_worker() -> Sandbox {
-    Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("start the sandbox")
+    Sandbox::new(crate::common::sandbox_config(1)).expect("start the sandbox")
 }
 
 /// Runs `program` with `ADD_CHECK` under `limits` on `sandbox`.

@@ -56,7 +56,7 @@ fn tmp_is_private_to_each_job() {
     let second = format!("assert not visible('/tmp/{marker}')\nassert not visible('/tmp/archive')\n");
     let limits = Limits { timeout: Duration::from_secs(20), ..Limits::default() };
     // One worker, so both jobs run in the same server (the second must not see the first's files).
-    let sb = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).expect("sandbox");
+    let sb = Sandbox::new(crate::common::sandbox_config(1)).expect("sandbox");
     for tests in [&first, &second, &first] {
         let v = sb.run(&Job {
             id: "tmp".into(),

@@ -10,13 +10,13 @@ mod isolation;
 
 use std::sync::OnceLock;
 use std::time::Duration;
-pub use unitcoder::sandbox::{Job, Limits, Sandbox, SandboxConfig, Status, Verdict};
+pub use unitcoder::sandbox::{Job, Limits, Sandbox, Status, Verdict};
 
 /// The shared sandbox (two fork servers, numpy and pandas preloaded).
 pub fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX
-        .get_or_init(|| Sandbox::new(SandboxConfig { jobs: 2, ..SandboxConfig::default() }).expect("start the sandbox"))
+        .get_or_init(|| Sandbox::new(crate::common::sandbox_config(2)).expect("start the sandbox"))
 }
 
 /// Runs `program` with `tests` under the default limits.
