@@ -10,6 +10,7 @@ mod engine_gguf;
 mod engine_qwen;
 mod engine_tiny;
 mod eval_cli;
+mod eval_data;
 mod eval_gt;
 mod eval_parquet;
 mod eval_score;
