@@ -103,7 +103,8 @@ fn run_on(sandbox: &Sandbox, program: &str, limits: &Limits) -> Verdict {
     sandbox.run(&job)
 }
 
-/// The pids of `sandbox`'s zygotes: its processes whose parent (a server) is one too.
+/// The pids of `sandbox`'s zygotes: its processes whose parent (a server) is one too, and whose
+/// grandparent (this test) is not.
 fn zygotes(sandbox: &Sandbox) -> Vec<String> {
     let tag = sandbox.scratch_dir().to_string_lossy().to_string();
     let ours = |pid: &str| {
@@ -118,7 +119,9 @@ fn zygotes(sandbox: &Sandbox) -> Vec<String> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|p| p.chars().all(|c| c.is_ascii_digit()) && ours(p) && ours(&parent(p)))
+        // A zygote's parent is its worker, whose own parent (this test) is not ours; a candidate
+        // the zygote forked (still exiting on a loaded machine) is one generation further down.
+        .filter(|p| p.chars().all(|c| c.is_ascii_digit()) && ours(p) && ours(&parent(p)) && !ours(&parent(&parent(p))))
         .collect()
 }
 
