@@ -172,6 +172,9 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
     let not_gguf = dir.path().join("notes.gguf");
     std::fs::write(&not_gguf, "hello, this is text").unwrap();
     assert_bad_file(&not_gguf, "not a GGUF file");
+    let empty = dir.path().join("empty.gguf");
+    std::fs::write(&empty, "").unwrap();
+    assert_bad_file(&empty, "not a GGUF file (empty)");
 
     let bytes = std::fs::read(tiny_model_path()).unwrap();
     let truncated = dir.path().join("half.gguf");
