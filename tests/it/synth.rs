@@ -406,3 +406,20 @@ fn sharded_runs_merge_to_the_unsharded_result() {
     emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
     assert_eq!(outcome(&merged), outcome(&full));
 }
+
+#[test]
+fn a_prompt_that_fails_to_render_stops_the_run_naming_the_template() {
+    // An override that compiles but fails when rendered (an unknown filter is a render-time error
+    // in minijinja) used to send the model an empty prompt; now the run stops and says why.
+    let s = setup();
+    let prompts = s.root.join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("synth_tests.j2"), "Write unit tests for {{ function | no_such_filter }}\n").unwrap();
+    let mut settings = settings();
+    settings.prompts = unitcoder::pipeline::prompts::Prompts::load(Some(&prompts)).expect("the template compiles");
+    let model = scripted();
+    let dir = RunDir::new(&s.root.join("run"));
+    let err = synthesize(s.records.clone(), &model, &sandbox(), &settings, &dir, &Silent).unwrap_err().to_string();
+    assert!(err.contains("synth_tests.j2") && err.contains("no_such_filter"), "{err}");
+    assert!(model.calls().is_empty(), "no request reached the model: {:?}", model.calls().len());
+}

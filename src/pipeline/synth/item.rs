@@ -19,6 +19,9 @@ pub(super) enum Action {
     Execute(Exec),
     /// The record is finished (accepted, or `rejected` is set).
     Finish,
+    /// A prompt template failed to render: the run stops (every later record would meet the same
+    /// template), with the work finished so far saved.
+    Abort(crate::pipeline::prompts::PromptError),
 }
 
 /// An execution an item asked for; it comes back with its verdict.
@@ -85,7 +88,10 @@ impl Item {
     }
 
     fn request(&self, ctx: &Ctx, t: Template, round: u32, ctx_vars: minijinja::Value) -> Action {
-        let text = ctx.settings.prompts.render(t, ctx_vars).unwrap_or_default();
+        let text = match ctx.settings.prompts.render(t, ctx_vars) {
+            Ok(text) => text,
+            Err(e) => return Action::Abort(e),
+        };
         let prompt = if ctx.chat {
             Prompt::Chat(vec![Message::new("user", text)])
         } else {

@@ -322,6 +322,7 @@ impl Run<'_> {
                     self.in_sandbox += 1;
                 }
                 Action::Finish => self.finish(i)?,
+                Action::Abort(e) => return Err(e.into()),
             }
         }
         Ok(())
