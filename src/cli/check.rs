@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Deserialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use unitcoder::progress::Reporter;
 use unitcoder::sandbox::source::read_python_source;
@@ -95,7 +95,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
     }
 }
 
-fn single(code: &PathBuf, tests: &PathBuf, config: SandboxConfig, json: bool) -> anyhow::Result<Outcome> {
+fn single(code: &Path, tests: &Path, config: SandboxConfig, json: bool) -> anyhow::Result<Outcome> {
     let program = read_python_source(code)?;
     let tests_src = read_python_source(tests)?;
     let sandbox = Sandbox::new(config)?;
