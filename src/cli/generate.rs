@@ -212,9 +212,11 @@ const GROUP: usize = 32;
 
 fn write_jsonl(engine: &Engine, items: &[Item], args: &GenerateArgs) -> anyhow::Result<GenerationStats> {
     let mut out: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
-        )),
+        Some(p) => {
+            super::create_parent(p)?;
+            let file = std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?;
+            Box::new(std::io::BufWriter::new(file))
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     let mut total: Option<GenerationStats> = None;

@@ -32,11 +32,16 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     }
     let shards: Vec<RunDir> = args.shards.iter().map(|s| RunDir::new(s)).collect();
     let (stats, c) = emit::merge(&shards, &RunDir::new(&args.out), &args.format)?;
-    println!(
+    outln!(
         "merged {} shards: {} records read, {} with a repeated id, {} exact and {} near duplicates dropped, {} kept",
-        c.shards, c.read, c.same_id, c.exact_duplicates, c.near_duplicates, c.kept
-    );
-    print!("{}", stats.funnel_text());
-    println!("wrote {}", args.out.display());
+        c.shards,
+        c.read,
+        c.same_id,
+        c.exact_duplicates,
+        c.near_duplicates,
+        c.kept
+    )?;
+    out!("{}", stats.funnel_text())?;
+    outln!("wrote {}", args.out.display())?;
     Ok(Outcome::Success)
 }

@@ -1,6 +1,25 @@
 //! Command-line interface: clap argument structs (one file per subcommand), resolved into the
 //! library's settings structs, plus the indicatif-backed [`progress::Bars`] reporter.
 
+/// `println!` that returns the write's error instead of panicking, for use with `?`. stdout is
+/// often a pipe to `head` or `less` that closes early: `main` ends quietly on that
+/// [`std::io::ErrorKind::BrokenPipe`], as ripgrep does. (Resetting SIGPIPE instead would also kill
+/// us when a sandbox server dies while we write its stdin.)
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod check;
 mod eval;
 mod generate;
@@ -63,5 +82,17 @@ pub fn run() -> anyhow::Result<Outcome> {
         Command::Merge(args) => merge::run(args),
         Command::Report(args) => report::run(args),
         Command::Eval(args) => eval::run(args),
+    }
+}
+
+/// Creates the directory an output file goes in, as `retrieve` and `eval` do for theirs: every
+/// command takes `--out some/new/dir/file` the same way.
+fn create_parent(path: &std::path::Path) -> anyhow::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => {
+            use anyhow::Context as _;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+        }
+        None => Ok(()),
     }
 }

@@ -106,12 +106,12 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
         ModelsCommand::List => list(&settings),
         ModelsCommand::Pull { name } => {
             let m = resolve::resolve_with(&name, &settings, Verify::Full, &Progress(Bars::new()))?;
-            println!("{}", local_path(&m.files).display());
+            outln!("{}", local_path(&m.files).display())?;
             Ok(Outcome::Success)
         }
         ModelsCommand::Path { name } => {
             let m = resolve::resolve(&name, &settings, &Progress(Bars::new()))?;
-            println!("{}", local_path(&m.files).display());
+            outln!("{}", local_path(&m.files).display())?;
             Ok(Outcome::Success)
         }
         ModelsCommand::Info { path, json } => info(&path, json, &settings),
@@ -156,7 +156,7 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
     let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for r in &rows {
         let cells: Vec<String> = (0..6).map(|i| format!("{:<w$}", r[i], w = widths[i])).collect();
-        println!("{}  {}", cells.join("  "), r[6]);
+        outln!("{}  {}", cells.join("  "), r[6])?;
     }
     Ok(Outcome::Success)
 }
@@ -174,27 +174,27 @@ fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outc
         ModelFiles::Gguf { path } => {
             let s = gguf_info::summarize(&path)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                outln!("{}", serde_json::to_string_pretty(&s)?)?;
                 return Ok(Outcome::Success);
             }
             let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "unknown".into());
-            println!("file:           {}", s.path.display());
-            println!("name:           {}", s.name.as_deref().unwrap_or("-"));
-            println!("architecture:   {}", s.architecture);
-            println!("file size:      {} bytes ({:.1} MB)", s.file_size, s.file_size as f64 / 1e6);
-            println!("parameters:     {} ({:.1} M)", s.parameters, s.parameters as f64 / 1e6);
+            outln!("file:           {}", s.path.display())?;
+            outln!("name:           {}", s.name.as_deref().unwrap_or("-"))?;
+            outln!("architecture:   {}", s.architecture)?;
+            outln!("file size:      {} bytes ({:.1} MB)", s.file_size, s.file_size as f64 / 1e6)?;
+            outln!("parameters:     {} ({:.1} M)", s.parameters, s.parameters as f64 / 1e6)?;
             let hist: Vec<String> = s.tensor_types.iter().map(|(t, n)| format!("{t}: {n}")).collect();
-            println!("tensors:        {} ({})", s.tensors, hist.join(", "));
-            println!("layers:         {}", opt(s.layers));
-            println!("embedding:      {}", opt(s.embedding_length));
-            println!("context length: {}", opt(s.context_length));
-            println!("vocabulary:     {}", s.vocab_size.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()));
-            println!(
+            outln!("tensors:        {} ({})", s.tensors, hist.join(", "))?;
+            outln!("layers:         {}", opt(s.layers))?;
+            outln!("embedding:      {}", opt(s.embedding_length))?;
+            outln!("context length: {}", opt(s.context_length))?;
+            outln!("vocabulary:     {}", s.vocab_size.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()))?;
+            outln!(
                 "tokenizer:      {} (pre: {})",
                 s.tokenizer_model.as_deref().unwrap_or("none"),
                 s.tokenizer_pre.as_deref().unwrap_or("none")
-            );
-            println!("chat template:  {}", if s.chat_template { "yes" } else { "no" });
+            )?;
+            outln!("chat template:  {}", if s.chat_template { "yes" } else { "no" })?;
         }
         ModelFiles::Safetensors { dir, files } => checkpoint_info(&dir, &files, json)?,
     }
@@ -228,17 +228,17 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
         "chat_template": chat,
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
-    println!("directory:      {}", dir.display());
-    println!("architecture:   {}", resolved.architecture);
-    println!("safetensors:    {} file(s), {} bytes ({:.1} MB)", files.len(), size, size as f64 / 1e6);
-    println!("dtype:          {}", field("torch_dtype"));
-    println!("layers:         {}", field("num_hidden_layers"));
-    println!("embedding:      {}", field("hidden_size"));
-    println!("context length: {}", field("max_position_embeddings"));
-    println!("vocabulary:     {}", tok.vocab_size());
-    println!("chat template:  {}", if chat { "yes" } else { "no" });
+    outln!("directory:      {}", dir.display())?;
+    outln!("architecture:   {}", resolved.architecture)?;
+    outln!("safetensors:    {} file(s), {} bytes ({:.1} MB)", files.len(), size, size as f64 / 1e6)?;
+    outln!("dtype:          {}", field("torch_dtype"))?;
+    outln!("layers:         {}", field("num_hidden_layers"))?;
+    outln!("embedding:      {}", field("hidden_size"))?;
+    outln!("context length: {}", field("max_position_embeddings"))?;
+    outln!("vocabulary:     {}", tok.vocab_size())?;
+    outln!("chat template:  {}", if chat { "yes" } else { "no" })?;
     Ok(())
 }

@@ -18,7 +18,7 @@ pub struct ReportArgs {
 /// Runs `unitcoder report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let stats = write_report(&RunDir::new(&args.dir))?;
-    print!("{}", stats.funnel_text());
-    println!("wrote {}/report.md, report.json, funnel.svg, pass_by_round.svg", args.dir.display());
+    out!("{}", stats.funnel_text())?;
+    outln!("wrote {}/report.md, report.json, funnel.svg, pass_by_round.svg", args.dir.display())?;
     Ok(Outcome::Success)
 }

@@ -103,11 +103,11 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
     let stats = result.with_context(|| {
         format!("retrieve stopped; records so far are in {}, counts in {}", args.out.display(), stats_path.display())
     })?;
-    println!("corpus: {}", settings.corpus.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-    print!("{}", stats.funnel());
+    outln!("corpus: {}", settings.corpus.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))?;
+    out!("{}", stats.funnel())?;
     for example in &stats.malformed_examples {
-        println!("malformed: {example}");
+        outln!("malformed: {example}")?;
     }
-    println!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display());
+    outln!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display())?;
     Ok(Outcome::Success)
 }

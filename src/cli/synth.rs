@@ -207,20 +207,26 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         format!("synth stopped; finished records are kept in {} (rerun the same command to resume)", args.out.display())
     })?;
     let stats = stats?;
-    print!("{}", stats.funnel_text());
+    out!("{}", stats.funnel_text())?;
     let per_accepted = match (stats.tokens_per_accepted, stats.seconds_per_accepted) {
         (Some(tokens), Some(secs)) => format!("{tokens:.0} tokens and {secs:.1} s per accepted program"),
         _ => "no program accepted".to_string(),
     };
-    println!(
+    outln!(
         "all runs: {} tokens, {per_accepted}; the model waited on the sandbox {:.1} s of {:.1} s",
-        stats.tokens, stats.timings.model_waited_s, stats.timings.wall_s
-    );
-    println!(
+        stats.tokens,
+        stats.timings.model_waited_s,
+        stats.timings.wall_s
+    )?;
+    outln!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
-        timings.wall_s, timings.finished, timings.skipped_done, timings.model_s, timings.model_waited_s
-    );
-    println!("wrote {}", show(&args.out));
+        timings.wall_s,
+        timings.finished,
+        timings.skipped_done,
+        timings.model_s,
+        timings.model_waited_s
+    )?;
+    outln!("wrote {}", show(&args.out))?;
     Ok(Outcome::Success)
 }
 

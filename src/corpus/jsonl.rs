@@ -19,7 +19,7 @@ pub struct JsonlReader {
 impl JsonlReader {
     /// Opens `path`, choosing the decompressor from its name.
     pub fn open(path: &Path) -> Result<Self, CorpusError> {
-        let io = |source| CorpusError::Io { path: path.to_path_buf(), source };
+        let io = |source| CorpusError::Io { path: path.to_path_buf(), cause: source };
         let file = File::open(path).map_err(io)?;
         let raw: Box<dyn Read + Send> = match CorpusKind::of(path)? {
             // MultiGzDecoder: concatenated gzip members are common in dataset dumps.
@@ -92,7 +92,7 @@ impl Iterator for JsonlReader {
                 }
                 Err(source) => {
                     self.done = true;
-                    return Some(Err(CorpusError::Io { path: self.path.clone(), source }));
+                    return Some(Err(CorpusError::Io { path: self.path.clone(), cause: source }));
                 }
             }
         }

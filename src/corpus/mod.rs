@@ -82,12 +82,12 @@ pub enum CorpusError {
     )]
     Unsupported(PathBuf),
     /// Reading failed (fatal).
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file being read.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A Parquet file could not be opened or decoded (fatal).
     #[error("{path}: {message}")]
@@ -98,12 +98,12 @@ pub enum CorpusError {
         message: String,
     },
     /// One file of a directory could not be read; the walk goes on (recoverable).
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Unreadable {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// One entry is bad; the reader goes on with the next one (recoverable).
     #[error("{path} {unit} {index}: {message}")]

@@ -23,7 +23,7 @@ impl ParquetReader {
     /// Opens `path` and projects it onto `content` and the provenance columns it has.
     pub fn open(path: &Path) -> Result<Self, CorpusError> {
         let bad = |message: String| CorpusError::Parquet { path: path.to_path_buf(), message };
-        let file = File::open(path).map_err(|source| CorpusError::Io { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| CorpusError::Io { path: path.to_path_buf(), cause: source })?;
         let reader = SerializedFileReader::new(file).map_err(|e| bad(e.to_string()))?;
         let schema = reader.metadata().file_metadata().schema();
         let wanted = |name: &str| {

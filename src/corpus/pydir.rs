@@ -32,8 +32,8 @@ impl PyDirReader {
     }
 
     fn read(&self, path: &Path) -> Result<SourceFile, CorpusError> {
-        let bytes =
-            std::fs::read(path).map_err(|source| CorpusError::Unreadable { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path)
+            .map_err(|source| CorpusError::Unreadable { path: path.to_path_buf(), cause: source })?;
         let content = String::from_utf8(bytes).map_err(|e| CorpusError::Malformed {
             path: path.to_path_buf(),
             unit: "byte",

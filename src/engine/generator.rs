@@ -15,10 +15,17 @@ pub enum EngineError {
     Request(String),
     /// A failure inside the tensor library.
     #[error("candle: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     /// Anything else the engine could not do, with context.
     #[error("{0}")]
     Other(String),
+}
+
+// The cause is in the message, so it is not also a `source()`: anyhow's `{:#}` would print it twice.
+impl From<candle_core::Error> for EngineError {
+    fn from(e: candle_core::Error) -> Self {
+        EngineError::Candle(e)
+    }
 }
 
 /// One chat message.

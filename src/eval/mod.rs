@@ -29,21 +29,17 @@ pub use exec::Execute;
 /// the harness itself failing: unreadable data, bad samples, a broken Python.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    /// A data or samples file is malformed; names the file, the line (1-based, 0 when not
-    /// line-oriented) and the problem.
-    #[error("{path} line {line}: {problem}")]
+    /// A data or samples file is malformed; names the file, the line (1-based, 0 when the problem
+    /// is the whole file's: then no line is named) and the problem.
+    #[error("{path}{}: {problem}", at_line(*.line))]
     Data { path: String, line: usize, problem: String },
     /// A benchmark record or file is malformed; `location` is `line N` (JSONL), `element N` (JSON
     /// array), `row N` (Parquet) or `schema` (a missing Parquet column).
     #[error("{path} {location}: {problem}")]
     Record { path: String, location: String, problem: String },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     /// Computing expected outputs with the canonical solutions failed.
     #[error("ground truth: {0}")]
     GroundTruth(String),
@@ -55,9 +51,19 @@ pub enum EvalError {
     Engine(#[from] crate::engine::EngineError),
 }
 
+/// ` line N`, or nothing for line 0 (a problem of the whole file: "line 0" would send a reader
+/// looking for a line that does not exist).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}")
+    }
+}
+
 impl EvalError {
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        EvalError::Io { path: path.as_ref().display().to_string(), source }
+        EvalError::Io { path: path.as_ref().display().to_string(), cause: source }
     }
 
     pub(crate) fn data(path: impl AsRef<std::path::Path>, line: usize, problem: impl Into<String>) -> Self {

@@ -166,12 +166,13 @@ fn bigcodebench_pass_at_k(summary: &Summary) -> serde_json::Value {
 pub fn markdown(summary: &Summary) -> String {
     let ks: BTreeSet<&String> = summary.pass_at_k.values().flat_map(|m| m.keys()).collect();
     let mut s = format!(
-        "# {} ({})\n\nmodel: `{}`, dataset sha256 {}, {} tasks scored, {} samples\n\n| variant |",
+        "# {} ({})\n\nmodel: `{}`, dataset sha256 {}, {} of {} tasks scored, {} samples\n\n| variant |",
         summary.benchmark,
         summary.split.as_deref().unwrap_or("-"),
         summary.model,
         summary.dataset.sha256_16,
         summary.tasks_scored,
+        summary.dataset.tasks,
         summary.samples
     );
     for k in &ks {
@@ -225,12 +226,31 @@ pub struct Comparison {
     pub lost: Vec<String>,
 }
 
-/// Compares run A with run B; errors when they evaluated different benchmarks or data.
+/// Compares run A with run B; errors when they evaluated different benchmarks, data or tasks.
 pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>)) -> Result<Comparison, EvalError> {
     if a.0.benchmark != b.0.benchmark || a.0.dataset.sha256_16 != b.0.dataset.sha256_16 {
         return Err(EvalError::Settings(format!(
             "runs are not comparable: {} (data {}) vs {} (data {})",
             a.0.benchmark, a.0.dataset.sha256_16, b.0.benchmark, b.0.dataset.sha256_16
+        )));
+    }
+    let tasks = |rs: &[SampleResult]| -> BTreeSet<String> { rs.iter().map(|r| r.task_id.clone()).collect() };
+    let (tasks_a, tasks_b) = (tasks(&a.1), tasks(&b.1));
+    if tasks_a != tasks_b {
+        // pass@k over different task sets are different measures: a delta between them would
+        // read as a model difference.
+        let only = |x: &BTreeSet<String>, y: &BTreeSet<String>| x.difference(y).cloned().collect::<Vec<_>>();
+        let (only_a, only_b) = (only(&tasks_a, &tasks_b), only(&tasks_b, &tasks_a));
+        let few = |ids: &[String]| ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        return Err(EvalError::Settings(format!(
+            "runs are not comparable: A has results for {} tasks, B for {}; {} only in A ({}), {} only in B ({}). \
+             Score both over the same tasks (e.g. the same --limit)",
+            tasks_a.len(),
+            tasks_b.len(),
+            only_a.len(),
+            few(&only_a),
+            only_b.len(),
+            few(&only_b)
         )));
     }
     let mut deltas = BTreeMap::new();

@@ -97,7 +97,11 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
         *n += 1;
     }
     if out.is_empty() {
-        return Err(EvalError::data(path, 0, "no samples"));
+        return Err(EvalError::data(
+            path,
+            0,
+            "the file has no samples (expected JSONL lines with `task_id` and `solution` or `completion`)",
+        ));
     }
     Ok(out)
 }

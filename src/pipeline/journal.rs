@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// The file could not be opened, read or written.
-    #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {cause}", .path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
     /// A complete line is not valid JSON of the expected shape.
     #[error("{} line {line}: {problem}", .path.display())]
     Line { path: PathBuf, line: usize, problem: String },
@@ -33,7 +33,7 @@ impl Journal {
     /// Opens (creating) `path`, cuts a torn last line, and returns the journal with its complete
     /// lines parsed as `T`.
     pub fn open<T: DeserializeOwned>(path: &Path) -> Result<(Journal, Vec<T>), JournalError> {
-        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+        let io = |source| JournalError::Io { path: path.to_path_buf(), cause: source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -63,7 +63,7 @@ impl Journal {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(JournalError::Io { path: path.to_path_buf(), source }),
+            Err(source) => return Err(JournalError::Io { path: path.to_path_buf(), cause: source }),
         };
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         parse_lines(path, &bytes[..complete])
@@ -71,7 +71,7 @@ impl Journal {
 
     /// Appends `item` as one line and syncs it to disk.
     pub fn append<T: Serialize>(&mut self, item: &T) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io { path: self.path.clone(), source };
+        let io = |source| JournalError::Io { path: self.path.clone(), cause: source };
         let mut line = serde_json::to_vec(item).map_err(|e| io(e.into()))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io)?;

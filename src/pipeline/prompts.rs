@@ -42,11 +42,11 @@ impl Template {
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     /// An override file exists but cannot be read.
-    #[error("{}: {source}", .path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {cause}", .path.display())]
+    Read { path: PathBuf, cause: std::io::Error },
     /// A template does not compile or render.
-    #[error("prompt template {name}: {source}")]
-    Template { name: String, source: minijinja::Error },
+    #[error("prompt template {name}: {cause}")]
+    Template { name: String, cause: minijinja::Error },
 }
 
 /// The loaded templates and their hashes.
@@ -69,7 +69,7 @@ impl Prompts {
             for (t, source, h) in &mut p.sources {
                 let path = dir.join(t.file_name());
                 if path.is_file() {
-                    *source = std::fs::read_to_string(&path).map_err(|e| PromptError::Read { path, source: e })?;
+                    *source = std::fs::read_to_string(&path).map_err(|e| PromptError::Read { path, cause: e })?;
                     *h = hash(source);
                 }
             }
@@ -77,7 +77,7 @@ impl Prompts {
         for (t, source, _) in &p.sources {
             minijinja::Environment::new()
                 .template_from_str(source)
-                .map_err(|e| PromptError::Template { name: t.file_name().to_string(), source: e })?;
+                .map_err(|e| PromptError::Template { name: t.file_name().to_string(), cause: e })?;
         }
         Ok(p)
     }
@@ -93,7 +93,7 @@ impl Prompts {
 
     /// Renders template `t` with `ctx`.
     pub fn render(&self, t: Template, ctx: minijinja::Value) -> Result<String, PromptError> {
-        let err = |e| PromptError::Template { name: t.file_name().to_string(), source: e };
+        let err = |e| PromptError::Template { name: t.file_name().to_string(), cause: e };
         let env = minijinja::Environment::new();
         let tmpl = env.template_from_str(self.get(t).0).map_err(err)?;
         tmpl.render(ctx).map(|s| s.trim().to_string()).map_err(err)

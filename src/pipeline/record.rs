@@ -280,22 +280,22 @@ impl Record {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The records file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line is not a record.
-    #[error("{path} line {line}: {source}")]
+    #[error("{path} line {line}: {cause}")]
     Parse {
         /// The records file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
         /// What serde said.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -309,7 +309,8 @@ pub struct RecordReader {
 impl RecordReader {
     /// Opens `path` (gzip-decompressed when it ends in `.gz`).
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let file = std::fs::File::open(path).map_err(|source| RecordError::Io { path: path.to_path_buf(), source })?;
+        let file =
+            std::fs::File::open(path).map_err(|source| RecordError::Io { path: path.to_path_buf(), cause: source })?;
         let raw: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
@@ -326,7 +327,7 @@ impl Iterator for RecordReader {
         loop {
             let text = match self.lines.next()? {
                 Ok(text) => text,
-                Err(source) => return Some(Err(RecordError::Io { path: self.path.clone(), source })),
+                Err(source) => return Some(Err(RecordError::Io { path: self.path.clone(), cause: source })),
             };
             self.line += 1;
             if text.trim().is_empty() {
@@ -335,7 +336,7 @@ impl Iterator for RecordReader {
             return Some(serde_json::from_str(&text).map_err(|source| RecordError::Parse {
                 path: self.path.clone(),
                 line: self.line,
-                source,
+                cause: source,
             }));
         }
     }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn other(path: &Path, e: impl std::fmt::Display) -> SynthError {
-    SynthError::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
+    SynthError::Io { path: path.to_path_buf(), cause: std::io::Error::other(e.to_string()) }
 }
 
 /// A horizontal bar chart of `bars` (label, value) into the SVG file `path`.
@@ -157,7 +157,7 @@ pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
     let s = emit::finalize(dir, None)?;
     let write = |name: &str, text: String| {
         let p = dir.root.join(name);
-        std::fs::write(&p, text).map_err(|e| SynthError::Io { path: p, source: e })
+        std::fs::write(&p, text).map_err(|e| SynthError::Io { path: p, cause: e })
     };
     write("report.md", markdown(&s))?;
     write("report.json", serde_json::to_string_pretty(&s).unwrap_or_default() + "\n")?;

@@ -33,6 +33,9 @@ struct Stream {
     tests: Vec<(TestOutcome, Option<String>)>,
     running: Option<String>,
     tamper: Vec<String>,
+    /// Tests whose end was reported more than once (a forked copy of the harness running on), in
+    /// order of first repetition: named once each rather than once per repetition.
+    twice: Vec<String>,
     load: Option<(String, String)>,
     setup: Option<String>,
     done: bool,
@@ -59,7 +62,9 @@ fn parse(report: &Report, nonce: &str) -> Stream {
             "end" => {
                 let name = ev.t.unwrap_or_default();
                 if !ended.insert(name.clone()) {
-                    st.tamper.push(format!("test {name} was reported twice"));
+                    if !st.twice.contains(&name) {
+                        st.twice.push(name);
+                    }
                     continue;
                 }
                 st.running = None;
@@ -87,6 +92,43 @@ fn parse(report: &Report, nonce: &str) -> Stream {
         }
     }
     st
+}
+
+/// The longest tampering message: a forking program can emit thousands of stray events.
+const TAMPER_MESSAGE_MAX: usize = 600;
+
+/// The tampering findings, each once in order of first appearance with a count when repeated
+/// ("events after the run finished (x 187)"), then the tests reported twice, cut to
+/// [`TAMPER_MESSAGE_MAX`] bytes.
+fn tamper_message(findings: &[String], twice: &[String]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for f in findings {
+        match counted.iter_mut().find(|(seen, _)| *seen == f.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((f.as_str(), 1)),
+        }
+    }
+    let mut parts: Vec<String> =
+        counted.iter().map(|&(f, n)| if n > 1 { format!("{f} (x {n})") } else { f.to_string() }).collect();
+    match twice {
+        [] => {}
+        [one] => parts.push(format!("test {one} was reported twice")),
+        _ => {
+            let names = twice.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            let more = if twice.len() > 5 { format!(" and {} more", twice.len() - 5) } else { String::new() };
+            parts.push(format!("{} tests were reported twice: {names}{more}", twice.len()));
+        }
+    }
+    let mut message = parts.join("; ");
+    if message.len() > TAMPER_MESSAGE_MAX {
+        let mut cut = TAMPER_MESSAGE_MAX;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str("...");
+    }
+    message
 }
 
 /// Decides the verdict for job `id` from the server's report.
@@ -124,8 +166,8 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
     if report.oom {
         return verdict(v, Status::Error, "memory");
     }
-    if !st.tamper.is_empty() {
-        let message = st.tamper.join("; ");
+    if !st.tamper.is_empty() || !st.twice.is_empty() {
+        let message = tamper_message(&st.tamper, &st.twice);
         v.tests.push(TestOutcome { name: "<sandbox>".into(), status: TestStatus::Error, message: Some(message) });
         return verdict(v, Status::Error, "tampering");
     }
@@ -226,6 +268,23 @@ mod tests {
         let mut r = report(&[DONE]);
         r.expected.clear();
         assert_eq!(run(&r).reason.as_deref(), Some("no tests ran"));
+    }
+
+    #[test]
+    fn repeated_tampering_is_counted_once_and_bounded() {
+        let findings: Vec<String> = std::iter::repeat_n("events after the run finished".to_string(), 200).collect();
+        assert_eq!(
+            tamper_message(&findings, &["T.test_a".to_string()]),
+            "events after the run finished (x 200); test T.test_a was reported twice"
+        );
+        let twice: Vec<String> = (0..40).map(|i| format!("T.test_{i}")).collect();
+        assert_eq!(
+            tamper_message(&[], &twice),
+            "40 tests were reported twice: T.test_0, T.test_1, T.test_2, T.test_3, T.test_4 and 35 more"
+        );
+        let many: Vec<String> = (0..100).map(|i| format!("the assertion method assert{i} was replaced")).collect();
+        let m = tamper_message(&many, &[]);
+        assert!(m.len() <= TAMPER_MESSAGE_MAX + 3 && m.ends_with("..."), "{m}");
     }
 
     #[test]

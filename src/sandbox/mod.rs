@@ -6,10 +6,12 @@
 //! `server.py` + `harness.py`), each in its own network and mount namespaces under Landlock with its
 //! own cgroups (`cgroup.rs`); every job runs in a child cloned into a fresh PID namespace as an
 //! unprivileged uid. The verdict is decided on the trusted side (`judge.rs`) from what the server
-//! observed. The threat model and its residual risks are in `docs/sandbox.md`.
+//! observed. [`source`] reads program files as Python would (BOM, PEP 263). The threat model and
+//! its residual risks are in `docs/sandbox.md`.
 
 mod cgroup;
 mod judge;
+pub mod source;
 mod verdict;
 mod worker;
 

@@ -74,3 +74,104 @@ fn compare_prints_deltas_and_flipped_tasks() {
     assert!(text.contains("| base | pass@1 | 33.3 | 66.7 | +33.3 |"), "{text}");
     assert!(text.contains("gained (2): HumanEval/1, HumanEval/2") && text.contains("lost (1): HumanEval/0"), "{text}");
 }
+
+/// `unitcoder eval score` on HumanEval with `samples` (task ids whose canonical solution is the
+/// sample) and extra arguments; returns the output and the output directory.
+fn score_canonical(dir: &std::path::Path, ids: &[&str], extra: &[&str]) -> (std::process::Output, std::path::PathBuf) {
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let ds = Dataset::load(Benchmark::HumanEval, &data).unwrap();
+    let lines: String = ids
+        .iter()
+        .map(|id| {
+            let task = ds.tasks.iter().find(|t| t.task_id == *id).unwrap();
+            serde_json::json!({"task_id": id, "solution": task.canonical}).to_string() + "\n"
+        })
+        .collect();
+    let samples = dir.join("samples.jsonl");
+    std::fs::write(&samples, lines).unwrap();
+    let out_dir = dir.join("out");
+    let mut args = vec![
+        "eval",
+        "score",
+        "--benchmark",
+        "humaneval",
+        "--data",
+        data.to_str().unwrap(),
+        "--samples",
+        samples.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    (unitcoder(&args), out_dir)
+}
+
+#[test]
+fn samples_missing_tasks_are_an_error_unless_allowed() {
+    let dir = tempdir();
+    let ids = ["HumanEval/0", "HumanEval/1", "HumanEval/2", "HumanEval/3", "HumanEval/4", "HumanEval/5"];
+    let (out, _) = score_canonical(dir.path(), &ids, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("158 of 164 tasks have no samples") && err.contains("HumanEval/6"), "{err}");
+    assert!(err.contains("--allow-missing"), "{err}");
+
+    // --limit cuts the samples like the tasks: HumanEval/5 is past the limit, skipped rather than
+    // "not in humaneval"; with --allow-missing the report says how many tasks were scored.
+    let (out, out_dir) = score_canonical(dir.path(), &["HumanEval/0", "HumanEval/1", "HumanEval/5"], &["--limit", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 3 tasks have no samples") && err.contains("HumanEval/2"), "{err}");
+    let (out, _) = score_canonical(
+        dir.path(),
+        &["HumanEval/0", "HumanEval/1", "HumanEval/5"],
+        &["--limit", "3", "--allow-missing", "-k", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 of 3 tasks scored") && text.contains("| base | 100.0 |"), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["tasks_scored"].as_u64(), summary["dataset"]["tasks"].as_u64()), (Some(2), Some(3)));
+}
+
+#[test]
+fn k_must_be_positive_and_computable_from_the_samples() {
+    let dir = tempdir();
+    let (out, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-k"));
+    let (out, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot compute pass@5") && err.contains("has 1"), "{err}");
+}
+
+#[test]
+fn an_empty_samples_file_is_named_without_a_line_zero() {
+    let dir = tempdir();
+    let (out, _) = score_canonical(dir.path(), &[], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("samples.jsonl: the file has no samples") && !err.contains("line 0"), "{err}");
+}
+
+#[test]
+fn compare_refuses_runs_over_different_tasks() {
+    let dir = tempdir();
+    let ds = Dataset::load(Benchmark::HumanEval, &benchmarks_dir().join(Benchmark::HumanEval.default_file())).unwrap();
+    let a = vec![result("HumanEval/0", true), result("HumanEval/1", false), result("HumanEval/2", false)];
+    let b = vec![result("HumanEval/0", false), result("HumanEval/1", true)];
+    for (name, rs) in [("a", &a), ("b", &b)] {
+        let s = summarize(&ds, None, name, serde_json::json!({}), rs, &[1]);
+        write_outputs(&dir.path().join(name), &s, rs).unwrap();
+    }
+    let out =
+        unitcoder(&["eval", "compare", dir.path().join("a").to_str().unwrap(), dir.path().join("b").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not comparable") && err.contains("A has results for 3 tasks, B for 2"), "{err}");
+    assert!(err.contains("1 only in A (HumanEval/2)"), "{err}");
+}

@@ -69,11 +69,18 @@ pub enum KernelError {
     #[error("{qtype}: row {row} has {got} bytes, expected {expected}")]
     RowLength { qtype: &'static str, row: usize, expected: usize, got: usize },
     /// Memory for the repacked weights could not be mapped.
-    #[error("cannot map {bytes} bytes for repacked weights: {source}")]
-    Map { bytes: usize, source: std::io::Error },
+    #[error("cannot map {bytes} bytes for repacked weights: {cause}")]
+    Map { bytes: usize, cause: std::io::Error },
     /// Reading a candle tensor failed.
     #[error("reading the quantized tensor: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+// The cause is in the message, so it is not also a `source()`: anyhow's `{:#}` would print it twice.
+impl From<candle_core::Error> for KernelError {
+    fn from(e: candle_core::Error) -> Self {
+        KernelError::Candle(e)
+    }
 }
 
 /// The raw GGUF rows of a matrix to repack ([`QMatrix::from_gguf_rows`]), read from several threads.

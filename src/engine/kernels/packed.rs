@@ -76,7 +76,7 @@ impl Store {
         if len == 0 {
             return Ok(Store::default());
         }
-        let map = memmap2::MmapMut::map_anon(len).map_err(|source| KernelError::Map { bytes: len, source })?;
+        let map = memmap2::MmapMut::map_anon(len).map_err(|source| KernelError::Map { bytes: len, cause: source })?;
         Ok(Store { map: Some(map) })
     }
 }

@@ -86,11 +86,11 @@ pub fn columns(stem: &str) -> &'static [Column] {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
-    move |source| SynthError::Io { path: path.to_path_buf(), source }
+    move |source| SynthError::Io { path: path.to_path_buf(), cause: source }
 }
 
 fn other(path: &Path, e: impl std::fmt::Display) -> SynthError {
-    SynthError::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
+    SynthError::Io { path: path.to_path_buf(), cause: std::io::Error::other(e.to_string()) }
 }
 
 /// Writes `lines` of the derived format `stem` to `dir/STEM.EXT` in `format`, atomically.

@@ -31,7 +31,7 @@ use std::path::Path;
 pub const STEMS: [&str; 4] = ["prefix_completion", "instruction", "dpo", "repair"];
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
-    move |source| SynthError::Io { path: path.to_path_buf(), source }
+    move |source| SynthError::Io { path: path.to_path_buf(), cause: source }
 }
 
 /// The formats `dir`'s derived files are in now (JSONL when there are none yet).

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum DecontamError {
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The benchmark file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line or the file is not the JSON we expect.
     #[error("{path} line {line}: {message}")]
@@ -77,7 +77,7 @@ impl Decontaminator {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), DecontamError> {
-        let io = |source| DecontamError::Io { path: path.to_path_buf(), source };
+        let io = |source| DecontamError::Io { path: path.to_path_buf(), cause: source };
         let mut raw = Vec::new();
         let file = std::fs::File::open(path).map_err(io)?;
         if path.extension().is_some_and(|e| e == "gz") {
@@ -189,7 +189,7 @@ fn is_import_line(line: &str) -> bool {
 fn benchmark_files(path: &Path) -> Result<Vec<PathBuf>, DecontamError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-        let entry = entry.map_err(|e| DecontamError::Io { path: path.to_path_buf(), source: e.into() })?;
+        let entry = entry.map_err(|e| DecontamError::Io { path: path.to_path_buf(), cause: e.into() })?;
         let name = entry.file_name().to_string_lossy();
         if entry.file_type().is_file()
             && (name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") || name.ends_with(".json"))

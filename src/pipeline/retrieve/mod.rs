@@ -146,16 +146,16 @@ pub enum RetrieveError {
     #[error(transparent)]
     Decontam(#[from] DecontamError),
     /// Writing the output failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Output {
         /// The output file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The record sink failed.
     #[error("writing records: {0}")]
-    Sink(#[source] std::io::Error),
+    Sink(std::io::Error),
 }
 
 /// How many malformed-entry messages the statistics keep.
@@ -310,7 +310,7 @@ pub fn retrieve_to_file(
 ) -> Result<RetrieveStats, RetrieveError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| RetrieveError::Output { path, source }
+        move |source| RetrieveError::Output { path, cause: source }
     };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;

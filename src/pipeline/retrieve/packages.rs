@@ -16,12 +16,12 @@ const BIGCODEBENCH: &str = include_str!("../data/bigcodebench_packages.txt");
 #[derive(Debug, thiserror::Error)]
 pub enum PackagesError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The list file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line is not a module name.
     #[error("{path} line {line}: `{text}` is not a module name")]
@@ -54,8 +54,8 @@ impl Packages {
     /// Reads a list file: one module name per line; `#` starts a comment; blank lines are ignored.
     /// A dotted name (`os.path`) allows its top-level package.
     pub fn load(path: &Path) -> Result<Self, PackagesError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| PackagesError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PackagesError::Io { path: path.to_path_buf(), cause: source })?;
         Self::parse(&text, path)
     }
 

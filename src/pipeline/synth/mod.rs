@@ -95,7 +95,7 @@ pub enum SynthError {
     Journal(#[from] JournalError),
     /// The model failed.
     #[error("model: {0}")]
-    Engine(#[from] EngineError),
+    Engine(EngineError),
     /// A prompt template.
     #[error(transparent)]
     Prompt(#[from] PromptError),
@@ -103,8 +103,15 @@ pub enum SynthError {
     #[error("sandbox: {0}")]
     Sandbox(String),
     /// Writing statistics or derived files.
-    #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {cause}", .path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
+}
+
+// The cause is in the message, so it is not also a `source()`: anyhow's `{:#}` would print it twice.
+impl From<EngineError> for SynthError {
+    fn from(e: EngineError) -> Self {
+        SynthError::Engine(e)
+    }
 }
 
 /// The layout of a run directory.

@@ -86,3 +86,87 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
     assert_eq!(status("line 4"), "error");
     assert!(verdicts.iter().any(|v| v["tests"][0]["message"].as_str().is_some_and(|m| m.contains("line 4"))));
 }
+
+#[test]
+fn json_puts_only_the_verdict_on_stdout() {
+    let dir = tempdir();
+    let good = write(dir.path(), "good.py", super::ADD);
+    let tests = write(dir.path(), "tests.py", super::ADD_UNITTEST);
+    let out = unitcoder(&["check", "--code", &good, "--tests", &tests, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The whole of stdout is one JSON document (`| python3 -m json.tool` works)...
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(v["status"], "pass");
+    // ...and the human-readable lines went to stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pass") && stderr.contains("test_small"), "{stderr}");
+}
+
+#[test]
+fn batch_writes_verdicts_in_input_order_into_a_new_directory() {
+    let dir = tempdir();
+    let line =
+        |id: &str, code: &str| serde_json::json!({"id": id, "code": code, "tests": super::ADD_CHECK}).to_string();
+    // The first job finishes last: it sleeps while the second worker runs all the others.
+    let slow = "import time\ntime.sleep(2)\ndef add(a, b):\n    return a + b\n";
+    let input = [
+        line("slow", slow),
+        line("a", super::ADD),
+        "not json".to_string(),
+        line("b", super::ADD),
+        line("c", super::ADD),
+    ]
+    .join("\n");
+    let inp = write(dir.path(), "in.jsonl", &input);
+    // The output's directory does not exist yet: check creates it, as retrieve and eval do.
+    let outp = dir.path().join("new/sub/out.jsonl");
+    let out = unitcoder(&["check", "--batch", &inp, "--out", outp.to_str().unwrap(), "--jobs", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&outp).expect("output written");
+    let ids: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["slow", "a", "line 3", "b", "c"], "{text}");
+}
+
+#[test]
+fn sources_are_decoded_as_python_decodes_them() {
+    let dir = tempdir();
+    let w = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let tests = w("tests.py", b"assert add(1, 2) == 3\nassert size() == 1\n");
+    // A UTF-8 byte-order mark, as some editors write: `python3 prog.py` ignores it.
+    let bom = w("bom.py", b"\xef\xbb\xbfdef add(a, b):\n    return a + b\ndef size():\n    return 1\n");
+    // PEP 263: Latin-1 declared, and a Latin-1 byte (\xe9, one character) in a string.
+    let latin1 = w(
+        "latin1.py",
+        b"# -*- coding: latin-1 -*-\ndef add(a, b):\n    return a + b\ndef size():\n    return len('\xe9')\n",
+    );
+    for program in [&bom, &latin1] {
+        let out = unitcoder(&["check", "--code", program, "--tests", &tests]);
+        assert_eq!(out.status.code(), Some(0), "{program}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // The same byte without a declaration is an error naming the file and where.
+    let bad = w("bad.py", b"def add(a, b):\n    return a + b\ndef size():\n    return len('\xe9')\n");
+    let out = unitcoder(&["check", "--code", &bad, "--tests", &tests]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.py") && stderr.contains("byte 60 (line 4)"), "{stderr}");
+}
+
+#[test]
+fn a_memory_limit_too_small_for_python_is_a_usage_error() {
+    let dir = tempdir();
+    let good = write(dir.path(), "good.py", super::ADD);
+    let tests = write(dir.path(), "tests.py", super::ADD_CHECK);
+    let out = unitcoder(&["check", "--code", &good, "--tests", &tests, "--memory-mb", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--memory-mb") && stderr.contains("at least 64"), "{stderr}");
+    assert!(!stderr.contains("Errno"), "{stderr}");
+}

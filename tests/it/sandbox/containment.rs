@@ -185,3 +185,22 @@ fn a_job_that_fills_its_tmpfs_to_the_memory_limit_does_not_touch_the_next() {
     let adj = "def adj():\n    try:\n        open('/proc/self/oom_score_adj', 'w').write('0')\n    except PermissionError:\n        pass\n    return open('/proc/self/oom_score_adj').read().strip()\n";
     assert_pass(&check(adj, "assert adj() == '1000', adj()\n"));
 }
+
+#[test]
+fn a_forking_test_program_gets_a_short_tampering_message() {
+    // 32 copies of the harness run the remaining 40 tests each: hundreds of duplicate and late
+    // events, which once made a 5.6 KB message repeating "events after the run finished".
+    let mut tests = String::from(
+        "import os\ndef test_a():\n    for _ in range(5):\n        os.fork()\n    assert add(1, 2) == 3\n",
+    );
+    for i in 0..40 {
+        tests.push_str(&format!("def test_{i:02}():\n    assert add(1, 2) == 3\n"));
+    }
+    let v = check(ADD, &tests);
+    assert_eq!((v.status, v.reason.as_deref()), (Status::Error, Some("tampering")), "{v:#?}");
+    let message = v.tests.iter().find(|t| t.name == "<sandbox>").and_then(|t| t.message.clone()).expect("a message");
+    assert!(message.len() <= 603, "{} bytes: {message}", message.len());
+    let findings: Vec<&str> = message.split("; ").collect();
+    let unique: std::collections::HashSet<&&str> = findings.iter().collect();
+    assert_eq!(unique.len(), findings.len(), "a finding repeated: {message}");
+}
