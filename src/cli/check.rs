@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use unitcoder::progress::Reporter;
 use unitcoder::sandbox::source::read_python_source;
-use unitcoder::sandbox::{Isolation, Job, Limits, Sandbox, SandboxConfig, Status, TestOutcome, TestStatus, Verdict};
+use unitcoder::sandbox::{Isolation, Job, Limits, SandboxConfig, Status, TestOutcome, TestStatus, Verdict};
 
 /// Run a program against its tests in the sandbox and report the verdict.
 #[derive(Args)]
@@ -98,7 +98,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
 fn single(code: &Path, tests: &Path, config: SandboxConfig, json: bool) -> anyhow::Result<Outcome> {
     let program = read_python_source(code)?;
     let tests_src = read_python_source(tests)?;
-    let sandbox = Sandbox::new(config)?;
+    let sandbox = super::start_sandbox(config)?;
     let job = Job { id: code.display().to_string(), program, tests: tests_src, limits: None };
     let verdict = sandbox.run(&job);
     // With --json stdout is for a program (`| python3 -m json.tool`): one JSON document, nothing else.
@@ -176,7 +176,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;
     let mut writer = InOrder { out: BufWriter::new(file), slots, next: 0 };
     let started = std::time::Instant::now();
-    let sandbox = Sandbox::new(config)?;
+    let sandbox = super::start_sandbox(config)?;
     let setup = started.elapsed().as_secs_f64();
     let bars = Bars::new();
     let total = jobs.len();

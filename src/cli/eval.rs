@@ -16,7 +16,7 @@ use unitcoder::eval::run::{generate, RunSettings};
 use unitcoder::eval::score::{self, Sample, SampleResult};
 use unitcoder::eval::{groundtruth, hf, Benchmark, Execute, Split};
 use unitcoder::progress::Reporter;
-use unitcoder::sandbox::{Sandbox, SandboxConfig};
+use unitcoder::sandbox::SandboxConfig;
 
 /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
 #[derive(Args)]
@@ -220,7 +220,7 @@ fn cache_dir(e: &ExecArgs) -> Option<PathBuf> {
 /// The sandbox that executes every program.
 fn executor(e: &ExecArgs) -> anyhow::Result<Box<dyn Execute>> {
     let config = SandboxConfig { python: e.python.clone(), jobs: jobs(e), ..SandboxConfig::default() };
-    let sandbox = Sandbox::new(config).context("starting the sandbox")?;
+    let sandbox = super::start_sandbox(config)?;
     Ok(Box::new(sandbox))
 }
 

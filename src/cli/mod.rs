@@ -96,3 +96,13 @@ fn create_parent(path: &std::path::Path) -> anyhow::Result<()> {
         None => Ok(()),
     }
 }
+
+/// Starts the sandbox and shows its warnings (isolation below `full`, setup notes) on stderr, where
+/// they reach a user even under `--json`.
+fn start_sandbox(config: unitcoder::sandbox::SandboxConfig) -> anyhow::Result<unitcoder::sandbox::Sandbox> {
+    let sandbox = unitcoder::sandbox::Sandbox::new(config).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?;
+    for w in sandbox.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(sandbox)
+}

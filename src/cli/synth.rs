@@ -17,7 +17,7 @@ use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
-use unitcoder::sandbox::{Sandbox, SandboxConfig};
+use unitcoder::sandbox::SandboxConfig;
 
 /// Arguments of `unitcoder synth`.
 #[derive(Args, Debug)]
@@ -194,7 +194,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
     }
-    let sandbox = Sandbox::new(config).context("starting the sandbox")?;
+    let sandbox = super::start_sandbox(config)?;
     let engine = load_model(&args.model, &args.device, args.max_batch, &bars)?;
     let dir = RunDir::new(&args.out);
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.

@@ -114,6 +114,7 @@ pub struct Sandbox {
     python: PathBuf,
     uid_base: u32,
     isolation: Isolation,
+    warnings: Vec<String>,
     idle: Mutex<Vec<Slot>>,
     returned: Condvar,
     // Declared last so it is removed after the servers (in `idle`) are gone.
@@ -194,11 +195,16 @@ impl Sandbox {
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
         }
-        let isolation = slots.first().and_then(|s| s.worker.as_ref()).map(isolation_of).unwrap_or_default();
-        if !isolation.missing.is_empty() {
-            eprintln!("warning: sandbox isolation is {}: missing {}", isolation.level, isolation.missing.join(", "));
-        }
-        Ok(Sandbox { config, python, uid_base, isolation, idle: Mutex::new(slots), returned: Condvar::new(), scratch })
+        let (isolation, warnings) =
+            slots.first().and_then(|s| s.worker.as_ref()).map(isolation_of).unwrap_or_default();
+        Ok(Sandbox { config, python, uid_base, isolation, warnings, idle: Mutex::new(slots), returned: Condvar::new(), scratch })
+    }
+
+    /// What a user should hear about this sandbox before trusting it: isolation below `full` and
+    /// why, and the servers' notes (e.g. a cgroup that could not be set up). The library never
+    /// prints; the caller shows these.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The isolation mechanisms actually in force.
@@ -327,7 +333,8 @@ fn worker_name(tag: String, index: usize) -> String {
     format!("{tag}-w{index}")
 }
 
-fn isolation_of(w: &Worker) -> Isolation {
+/// The isolation a worker reports, and the warnings it calls for.
+fn isolation_of(w: &Worker) -> (Isolation, Vec<String>) {
     let mut missing = w.ready.missing.clone();
     missing.sort();
     let active = w.ready.active.clone();
@@ -338,13 +345,15 @@ fn isolation_of(w: &Worker) -> Isolation {
     } else {
         "none"
     };
-    for note in &w.ready.notes {
-        eprintln!("warning: sandbox: {note}");
+    let mut warnings = Vec::new();
+    if !missing.is_empty() {
+        warnings.push(format!("sandbox isolation is {level}: missing {}", missing.join(", ")));
     }
+    warnings.extend(w.ready.notes.iter().map(|note| format!("sandbox: {note}")));
     if let Some(e) = &w.cgroup_error {
-        eprintln!("warning: sandbox: cgroups: {e}");
+        warnings.push(format!("sandbox: cgroups: {e}"));
     }
-    Isolation { level: level.to_string(), active, missing }
+    (Isolation { level: level.to_string(), active, missing }, warnings)
 }
 
 fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {

@@ -67,3 +67,28 @@ fn an_io_error_is_named_once() {
     assert!(stderr.contains("adir: Is a directory"), "{stderr}");
     assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
 }
+
+#[test]
+fn the_library_never_prints() {
+    // Progress and warnings reach users through the CLI (a Reporter, or values such as
+    // `Sandbox::warnings` that it shows): a library that prints breaks `--json` and embedders.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        if !rel.ends_with(".rs") || rel.starts_with("cli/") || rel == "main.rs" || rel.ends_with("/tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        // Unit tests may print; they sit after `#[cfg(test)]` at the end of a file.
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        for (i, line) in code.lines().enumerate() {
+            let l = line.trim_start();
+            if !l.starts_with("//") && ["println!", "eprintln!", "print!(", "eprint!("].iter().any(|m| l.contains(m)) {
+                offenders.push(format!("src/{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "the library prints:\n{}", offenders.join("\n"));
+}
