@@ -64,8 +64,13 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
+    let finished_alone = child.try_wait().unwrap();
+    assert!(finished_alone.is_none(), "the run ended ({finished_alone:?}) before it could be killed: nothing was interrupted");
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the run was killed part way, not finished: {status:?}");
+    assert!(ids(&root.join("killed")).len() < want.len(), "the killed run had not finished every record");
     // The killed run's statistics exist already: written at its start, with the retrieve counts.
     let early: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("killed/stats.json")).unwrap()).unwrap();
