@@ -148,6 +148,10 @@ pub struct Attempt {
     /// Tokens generated to produce `code` (0 for the original).
     #[serde(default)]
     pub tokens: u64,
+    /// For a failing run: the feedback made of its verdict, cut to the run's `feedback_chars`,
+    /// as a fix prompt shows it (the `repair` format emits this text).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub feedback: String,
 }
 
 /// A model output set aside (see [`Record::discarded`]).

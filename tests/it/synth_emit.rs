@@ -214,3 +214,23 @@ fn a_run_that_dies_keeps_its_timings_up_to_the_last_snapshot() {
     assert_eq!(stats.runs, 2);
     assert_eq!(stats.funnel.iter().find(|f| f.step == "retrieved").unwrap().count, s.records.len() as u64);
 }
+
+#[test]
+fn repair_lines_carry_the_feedback_the_fix_prompt_showed_at_the_runs_length() {
+    // The feedback length is a run setting; the repair format used to cut at a literal 1500.
+    let s = setup();
+    let dir = RunDir::new(&s.root.join("short"));
+    let short = SynthSettings { feedback_chars: 120, ..settings() };
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &short, &dir, &Silent).unwrap();
+    emit::finalize_as(&dir, None, &[Format::Jsonl]).unwrap();
+    let repair = jsonl(&std::fs::read_to_string(dir.dataset().join("repair.jsonl")).unwrap());
+    assert!(repair.len() >= 2, "{repair:?}");
+    let records = jsonl(&std::fs::read_to_string(dir.records()).unwrap());
+    for line in &repair {
+        let fb = line["feedback"].as_str().unwrap();
+        assert!(!fb.is_empty() && fb.chars().count() <= 200, "cut near the run's 120 characters: {fb:?}");
+        let rec = records.iter().find(|r| r["id"] == line["id"]).unwrap();
+        let attempt = rec["attempts"].as_array().unwrap().iter().find(|a| a["code"] == line["code"]).unwrap();
+        assert_eq!(attempt["feedback"].as_str(), Some(fb), "the record keeps the text the model saw");
+    }
+}

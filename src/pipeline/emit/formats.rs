@@ -63,8 +63,18 @@ pub fn format_lines(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
         out.push((
             "repair",
             json!({"id": r.id, "round": a.round, "code": a.code, "tests": tests,
-                   "feedback": crate::pipeline::synth::feedback(&a.verdict, 1500), "fix": v.code}),
+                   "feedback": repair_feedback(a), "fix": v.code}),
         ));
     }
     out
+}
+
+/// The feedback a fix prompt showed for a failing attempt; records written before attempts kept it
+/// get it rebuilt from the verdict at the default length.
+fn repair_feedback(a: &crate::pipeline::record::Attempt) -> String {
+    if a.feedback.is_empty() {
+        crate::pipeline::synth::feedback(&a.verdict, crate::pipeline::synth::SynthSettings::default().feedback_chars)
+    } else {
+        a.feedback.clone()
+    }
 }

@@ -284,15 +284,16 @@ impl Item {
     pub fn on_verdict(&mut self, ctx: &Ctx, exec: Exec, verdict: Verdict) -> Vec<Action> {
         let passed = verdict.passed();
         let vacuous = vacuous_reason(&verdict);
+        let feedback = feedback(&verdict, ctx.settings.feedback_chars);
         let attempt = Attempt {
             kind: exec.kind,
             round: exec.round,
             sample: exec.sample,
             code: exec.program.clone(),
+            feedback: if passed { String::new() } else { feedback.clone() },
             verdict,
             tokens: exec.tokens,
         };
-        let feedback = feedback(&attempt.verdict, ctx.settings.feedback_chars);
         self.rec.attempts.push(attempt);
         match exec.kind {
             AttemptKind::Original if passed => self.verified(exec.program, 0, true),
