@@ -50,7 +50,7 @@ struct DataArgs {
     #[arg(long, default_value = "complete")]
     split: Split,
     /// Evaluate only the first N tasks.
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     limit: Option<usize>,
 }
 
@@ -61,26 +61,27 @@ struct ExecArgs {
     #[arg(long, default_value = "python3")]
     python: PathBuf,
     /// Programs run in parallel (default: the number of CPUs).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     jobs: Option<usize>,
     /// evalplus per-input limit: max(MIN, FACTOR x canonical time) seconds.
-    #[arg(long, default_value_t = 4.0, value_name = "MIN")]
+    #[arg(long, default_value_t = 4.0, value_name = "MIN", value_parser = super::parse::positive_f64)]
     min_time_limit: f64,
-    #[arg(long, default_value_t = 4.0, value_name = "FACTOR")]
+    /// The FACTOR of the evalplus per-input limit (see --min-time-limit).
+    #[arg(long, default_value_t = 4.0, value_name = "FACTOR", value_parser = super::parse::positive_f64)]
     time_factor: f64,
     /// Whole-run limit for HumanEval programs, seconds.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     timeout: f64,
     /// Whole-run limit for MBPP programs, seconds. Generous because a few canonical solutions are
     /// legitimately slow (Mbpp/123 takes 3.2 s on one idle core here) and machines are often shared.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     mbpp_timeout: f64,
     /// Whole-run limit for BigCodeBench programs, seconds.
-    #[arg(long, default_value_t = 240.0)]
+    #[arg(long, default_value_t = 240.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     bcb_timeout: f64,
-    /// Where evalplus ground truth is cached (default: OUT/../.unitcoder-cache is not used; the
-    /// user cache directory).
-    #[arg(long)]
+    /// Where the ground truth (canonical outputs and times) is cached [default:
+    /// $XDG_CACHE_HOME/unitcoder/groundtruth or ~/.cache/unitcoder/groundtruth].
+    #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 }
 
@@ -90,30 +91,37 @@ struct RunArgs {
     data: DataArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Model card name, GGUF file or model directory.
-    #[arg(long)]
+    /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE] (the same default
+    /// card as generate and synth).
+    #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
     /// Samples per task.
-    #[arg(short = 'n', long, default_value_t = 1)]
+    #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
-    #[arg(long, default_value_t = 0.8)]
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8, value_parser = super::parse::non_negative_f32)]
     temperature: f32,
-    #[arg(long, default_value_t = 0.95)]
+    /// Nucleus sampling mass, in (0, 1].
+    #[arg(long, default_value_t = 0.95, value_parser = super::parse::top_p)]
     top_p: f32,
     /// Greedy decoding, one sample per task.
     #[arg(long)]
     greedy: bool,
-    #[arg(long, default_value_t = 768)]
+    /// Most new tokens per sample.
+    #[arg(long, default_value_t = 768, value_parser = super::parse::positive_usize)]
     max_tokens: usize,
+    /// Random seed of the sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// auto (chat if the model has a chat template), completion or chat.
     #[arg(long, default_value = "auto")]
     prompt_mode: PromptMode,
     /// pass@k values to report (only those every task has enough samples for).
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100")]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
-    #[arg(long)]
+    /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
+    /// (BigCodeBench), results.md.
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
 
@@ -123,11 +131,15 @@ struct ScoreArgs {
     data: DataArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    #[arg(long)]
+    /// Samples JSONL: one `{task_id, completion}` or `{task_id, solution}` object per line.
+    #[arg(long, value_name = "SAMPLES.jsonl")]
     samples: PathBuf,
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100")]
+    /// pass@k values to report (only those every task has enough samples for).
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
-    #[arg(long)]
+    /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
+    /// (BigCodeBench), results.md.
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
 
@@ -137,13 +149,19 @@ struct CheckGtArgs {
     data: DataArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    #[arg(long)]
+    /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
+    /// (BigCodeBench), results.md.
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
 
 #[derive(Args)]
 struct CompareArgs {
+    /// The baseline: the --out directory of an earlier `eval run` or `eval score`.
+    #[arg(value_name = "DIR_A")]
     dir_a: PathBuf,
+    /// The run compared with it (deltas are B - A).
+    #[arg(value_name = "DIR_B")]
     dir_b: PathBuf,
 }
 

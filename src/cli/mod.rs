@@ -6,6 +6,7 @@ mod eval;
 mod generate;
 mod merge;
 mod models;
+mod parse;
 mod progress;
 mod report;
 mod retrieve;
@@ -58,7 +59,10 @@ pub fn run() -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Models(args) => models::run(args),
-        Command::Retrieve(args) => retrieve::run(args),
+        Command::Retrieve(args) => {
+            args.check_usage();
+            retrieve::run(args)
+        }
         Command::Synth(args) => synth::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Report(args) => report::run(args),

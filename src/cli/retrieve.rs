@@ -25,19 +25,21 @@ pub struct RetrieveArgs {
     #[arg(long, value_name = "PATH")]
     pub decontaminate: Vec<PathBuf>,
     /// Word n-gram length for decontamination.
-    #[arg(long, default_value_t = 13, value_name = "N")]
+    #[arg(long, default_value_t = 13, value_name = "N", value_parser = super::parse::positive_usize)]
     pub ngram: usize,
     /// Jaccard threshold for near-duplicate removal (MinHash over 5-token shingles); 0 turns it off.
-    #[arg(long, default_value_t = 0.8, value_name = "J")]
+    #[arg(long, default_value_t = 0.8, value_name = "J", value_parser = super::parse::unit_interval)]
     pub near_dup: f64,
     /// Minimum function length in lines.
-    #[arg(long, default_value_t = Limits::default().min_lines, value_name = "N")]
+    #[arg(long, default_value_t = Limits::default().min_lines, value_name = "N",
+          value_parser = super::parse::positive_usize)]
     pub min_lines: usize,
     /// Maximum function length in lines.
-    #[arg(long, default_value_t = Limits::default().max_lines, value_name = "N")]
+    #[arg(long, default_value_t = Limits::default().max_lines, value_name = "N",
+          value_parser = super::parse::positive_usize)]
     pub max_lines: usize,
     /// Stop after N kept functions.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// Process only part i of N (0-based), split by a stable hash of each source file's content.
     #[arg(long, value_name = "i/N")]
@@ -53,18 +55,24 @@ pub struct RetrieveArgs {
     pub out: PathBuf,
 }
 
+impl RetrieveArgs {
+    /// The checks that relate two flags; a failure is a usage error (exit 2).
+    pub fn check_usage(&self) {
+        if self.min_lines > self.max_lines {
+            super::parse::usage_error(
+                &["retrieve"],
+                format!("--min-lines {} is above --max-lines {}", self.min_lines, self.max_lines),
+            );
+        }
+    }
+}
+
 /// Resolves the arguments into settings (the default corpus included).
 pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
     let mut s = RetrieveSettings::new(corpus);
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
-    }
-    if !(0.0..=1.0).contains(&args.near_dup) {
-        bail!("--near-dup {}: expected a Jaccard threshold between 0 and 1", args.near_dup);
-    }
-    if args.ngram == 0 {
-        bail!("--ngram must be at least 1");
     }
     s.decontaminate = args.decontaminate.clone();
     s.ngram = args.ngram;
@@ -73,6 +81,8 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     s.limit = args.limit;
     s.shard = args.shard.unwrap_or(Shard::ALL);
     s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
+    // Here as well as in the library, so the message is not wrapped in "records so far are in OUT".
+    s.check_inputs()?;
     Ok(s)
 }
 
