@@ -43,6 +43,7 @@ enum Command {
     /// Model cards: list, pull, path, info.
     Models(models::ModelsArgs),
     /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
+    #[command(long_about = retrieve::LONG_ABOUT)]
     Retrieve(retrieve::RetrieveArgs),
     /// The synthesis pipeline: retrieve, write tests, run and fix, polish, emit (resumable, shardable).
     Synth(synth::SynthArgs),

@@ -9,6 +9,33 @@ use clap::Args;
 use std::path::PathBuf;
 use unitcoder::pipeline::retrieve::{self, Limits, OnMalformed, Packages, RetrieveSettings, Shard};
 
+/// The rules a function must pass, for `retrieve --help` (the README's "Retrieval rules" says the same).
+pub const LONG_ABOUT: &str = "\
+Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
+
+A top-level function of a file is kept when all of these hold (the reason named after each
+rule is its count in OUT.stats.json when it does not):
+  - the file parses as Python 3 (syntax_error, python2) and is at most 1 MB
+    (file_too_large);
+  - it is a plain `def` (async), takes at least one argument (no_arguments) and returns a
+    value (no_return_value), with no `yield` (generator), no nested def/class
+    (nested_definition), no import (inner_import) and no global/nonlocal (global_statement)
+    inside;
+  - it has --min-lines to --max-lines lines (too_short, too_long) and no line over 200
+    characters (long_line);
+  - every name it uses and does not define is a builtin or imported at the top of its file:
+    not a module-level variable, function or class of the file (uses_file_local), not a
+    relative import (relative_import), not possibly from a `from m import *` (star_import),
+    not undefined (undefined_name);
+  - every module it uses is in the allow-list, --packages (disallowed_module), and it uses
+    at least one (no_module): UnitCoder, like BigCodeBench, is about code that calls
+    libraries, so functions using only builtins are dropped unless --allow-builtin-only is
+    given. A pure-Python corpus without imports therefore yields nothing by default.
+
+Then exact duplicates (exact_duplicate), near duplicates (--near-dup, near_duplicate) and
+functions sharing a word n-gram with a benchmark (--decontaminate, contaminated) are
+removed. Each record carries only the import lines its function needs.";
+
 /// Arguments of `unitcoder retrieve`.
 #[derive(Args, Debug)]
 pub struct RetrieveArgs {
@@ -44,6 +71,9 @@ pub struct RetrieveArgs {
     /// Process only part i of N (0-based), split by a stable hash of each source file's content.
     #[arg(long, value_name = "i/N")]
     pub shard: Option<Shard>,
+    /// Keep functions that use no module at all, only builtins (dropped as `no_module` by default).
+    #[arg(long)]
+    pub allow_builtin_only: bool,
     /// Stop at the first malformed corpus entry instead of skipping and counting it.
     #[arg(long)]
     pub strict: bool,
@@ -77,7 +107,12 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     s.decontaminate = args.decontaminate.clone();
     s.ngram = args.ngram;
     s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
-    s.limits = Limits { min_lines: args.min_lines, max_lines: args.max_lines, ..Limits::default() };
+    s.limits = Limits {
+        min_lines: args.min_lines,
+        max_lines: args.max_lines,
+        allow_builtin_only: args.allow_builtin_only,
+        ..Limits::default()
+    };
     s.limit = args.limit;
     s.shard = args.shard.unwrap_or(Shard::ALL);
     s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
@@ -119,5 +154,12 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
         println!("malformed: {example}");
     }
     println!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display());
+    let builtin_only = stats.rejected.get("no_module").copied().unwrap_or(0);
+    if stats.kept == 0 && builtin_only > 0 {
+        println!(
+            "hint: {builtin_only} functions used only builtins and no module (no_module); \
+             --allow-builtin-only keeps them (see `unitcoder retrieve --help`)"
+        );
+    }
     Ok(Outcome::Success)
 }

@@ -31,6 +31,9 @@ pub struct SynthArgs {
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
+    /// Keep functions that use no module, only builtins (as `retrieve --allow-builtin-only`).
+    #[arg(long)]
+    pub allow_builtin_only: bool,
     /// Fix rounds after the original function fails its tests.
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
@@ -152,6 +155,7 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
         Pick::First => args.limit,
     };
     s.shard = args.shard.unwrap_or(Shard::ALL);
+    s.limits.allow_builtin_only = args.allow_builtin_only;
     Ok(s)
 }
 
