@@ -23,13 +23,14 @@ pub struct CheckArgs {
     /// The tests (unittest classes, `def check(candidate)` + call, bare asserts or `test_*` functions).
     #[arg(long, value_name = "TESTS.py", conflicts_with = "batch", requires = "code")]
     tests: Option<PathBuf>,
-    /// Wall-clock limit per run, in seconds.
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    /// Wall-clock limit per run, in seconds (a batch line's own "timeout" overrides it).
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().timeout.as_secs_f64(),
+          value_parser = super::parse::positive_f64)]
+    timeout: f64,
     /// Memory limit for the whole process tree, in MiB; at least 64 (below that the interpreter
     /// itself cannot start, and the limit fails as an OS error rather than as a verdict).
-    #[arg(long, value_name = "MB", value_parser = memory_mb)]
-    memory_mb: Option<u64>,
+    #[arg(long, value_name = "MB", default_value_t = Limits::default().memory_mb, value_parser = memory_mb)]
+    memory_mb: u64,
     /// Python interpreter to run candidates with (e.g. a venv's bin/python).
     #[arg(long, value_name = "PATH", default_value = "python3")]
     python: PathBuf,
@@ -43,7 +44,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "OUT.jsonl", requires = "batch")]
     out: Option<PathBuf>,
     /// Parallel workers (default: number of cores).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     jobs: Option<usize>,
 }
 
@@ -71,16 +72,8 @@ struct BatchLine {
 
 /// Runs the `check` subcommand.
 pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
-    let mut limits = Limits::default();
-    if let Some(t) = args.timeout {
-        if !(t.is_finite() && t > 0.0) {
-            bail!("--timeout must be a positive number of seconds, got {t}");
-        }
-        limits.timeout = Duration::from_secs_f64(t);
-    }
-    if let Some(m) = args.memory_mb {
-        limits.memory_mb = m;
-    }
+    let limits =
+        Limits { timeout: Duration::from_secs_f64(args.timeout), memory_mb: args.memory_mb, ..Limits::default() };
     let mut config = SandboxConfig { python: args.python.clone(), limits, ..SandboxConfig::default() };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);

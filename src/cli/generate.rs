@@ -34,22 +34,22 @@ pub struct GenerateArgs {
     #[arg(long)]
     system: Option<String>,
     /// Samples per prompt.
-    #[arg(short = 'n', default_value_t = 1)]
+    #[arg(short = 'n', default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
     /// Most new tokens per sample.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::parse::positive_usize)]
     max_tokens: usize,
     /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::parse::non_negative_f32)]
     temperature: f32,
     /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::parse::top_p)]
     top_p: f32,
     /// Keep only the K most likely tokens (0: all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     /// Repetition penalty on already generated tokens (1.0 = off; 1.1-1.3 curbs loops).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::parse::penalty)]
     repetition_penalty: f32,
     /// Random seed (per prompt; samples get independent streams).
     #[arg(long, default_value_t = 0)]
@@ -71,13 +71,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// CPU threads for the forward pass (default: one per available core).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse::positive_usize)]
     threads: Option<usize>,
     /// Run quantized products on candle's kernels instead of the engine's own (for comparisons).
     #[arg(long)]
     candle_kernels: bool,
     /// Most rows (prompts x samples) decoded together.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
     max_batch: usize,
 }
 

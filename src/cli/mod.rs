@@ -25,6 +25,7 @@ mod eval;
 mod generate;
 mod merge;
 mod models;
+mod parse;
 mod progress;
 mod report;
 mod retrieve;
@@ -61,6 +62,7 @@ enum Command {
     /// Model cards: list, pull, path, info.
     Models(models::ModelsArgs),
     /// Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
+    #[command(long_about = retrieve::LONG_ABOUT)]
     Retrieve(retrieve::RetrieveArgs),
     /// The synthesis pipeline: retrieve, write tests, run and fix, polish, emit (resumable, shardable).
     Synth(synth::SynthArgs),
@@ -77,7 +79,10 @@ pub fn run() -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Models(args) => models::run(args),
-        Command::Retrieve(args) => retrieve::run(args),
+        Command::Retrieve(args) => {
+            args.check_usage();
+            retrieve::run(args)
+        }
         Command::Synth(args) => synth::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Report(args) => report::run(args),

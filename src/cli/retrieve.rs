@@ -9,6 +9,33 @@ use clap::Args;
 use std::path::PathBuf;
 use unitcoder::pipeline::retrieve::{self, Limits, OnMalformed, Packages, RetrieveSettings, Shard};
 
+/// The rules a function must pass, for `retrieve --help` (the README's "Retrieval rules" says the same).
+pub const LONG_ABOUT: &str = "\
+Retrieve standalone functions from a code corpus (stage 1 of synth) into a JSONL file.
+
+A top-level function of a file is kept when all of these hold (the reason named after each
+rule is its count in OUT.stats.json when it does not):
+  - the file parses as Python 3 (syntax_error, python2) and is at most 1 MB
+    (file_too_large);
+  - it is a plain `def` (async), takes at least one argument (no_arguments) and returns a
+    value (no_return_value), with no `yield` (generator), no nested def/class
+    (nested_definition), no import (inner_import) and no global/nonlocal (global_statement)
+    inside;
+  - it has --min-lines to --max-lines lines (too_short, too_long) and no line over 200
+    characters (long_line);
+  - every name it uses and does not define is a builtin or imported at the top of its file:
+    not a module-level variable, function or class of the file (uses_file_local), not a
+    relative import (relative_import), not possibly from a `from m import *` (star_import),
+    not undefined (undefined_name);
+  - every module it uses is in the allow-list, --packages (disallowed_module), and it uses
+    at least one (no_module): UnitCoder, like BigCodeBench, is about code that calls
+    libraries, so functions using only builtins are dropped unless --allow-builtin-only is
+    given. A pure-Python corpus without imports therefore yields nothing by default.
+
+Then exact duplicates (exact_duplicate), near duplicates (--near-dup, near_duplicate) and
+functions sharing a word n-gram with a benchmark (--decontaminate, contaminated) are
+removed. Each record carries only the import lines its function needs.";
+
 /// Arguments of `unitcoder retrieve`.
 #[derive(Args, Debug)]
 pub struct RetrieveArgs {
@@ -25,23 +52,28 @@ pub struct RetrieveArgs {
     #[arg(long, value_name = "PATH")]
     pub decontaminate: Vec<PathBuf>,
     /// Word n-gram length for decontamination.
-    #[arg(long, default_value_t = 13, value_name = "N")]
+    #[arg(long, default_value_t = 13, value_name = "N", value_parser = super::parse::positive_usize)]
     pub ngram: usize,
     /// Jaccard threshold for near-duplicate removal (MinHash over 5-token shingles); 0 turns it off.
-    #[arg(long, default_value_t = 0.8, value_name = "J")]
+    #[arg(long, default_value_t = 0.8, value_name = "J", value_parser = super::parse::unit_interval)]
     pub near_dup: f64,
     /// Minimum function length in lines.
-    #[arg(long, default_value_t = Limits::default().min_lines, value_name = "N")]
+    #[arg(long, default_value_t = Limits::default().min_lines, value_name = "N",
+          value_parser = super::parse::positive_usize)]
     pub min_lines: usize,
     /// Maximum function length in lines.
-    #[arg(long, default_value_t = Limits::default().max_lines, value_name = "N")]
+    #[arg(long, default_value_t = Limits::default().max_lines, value_name = "N",
+          value_parser = super::parse::positive_usize)]
     pub max_lines: usize,
     /// Stop after N kept functions.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// Process only part i of N (0-based), split by a stable hash of each source file's content.
     #[arg(long, value_name = "i/N")]
     pub shard: Option<Shard>,
+    /// Keep functions that use no module at all, only builtins (dropped as `no_module` by default).
+    #[arg(long)]
+    pub allow_builtin_only: bool,
     /// Stop at the first malformed corpus entry instead of skipping and counting it.
     #[arg(long)]
     pub strict: bool,
@@ -53,6 +85,18 @@ pub struct RetrieveArgs {
     pub out: PathBuf,
 }
 
+impl RetrieveArgs {
+    /// The checks that relate two flags; a failure is a usage error (exit 2).
+    pub fn check_usage(&self) {
+        if self.min_lines > self.max_lines {
+            super::parse::usage_error(
+                &["retrieve"],
+                format!("--min-lines {} is above --max-lines {}", self.min_lines, self.max_lines),
+            );
+        }
+    }
+}
+
 /// Resolves the arguments into settings (the default corpus included).
 pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
@@ -60,19 +104,20 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
     }
-    if !(0.0..=1.0).contains(&args.near_dup) {
-        bail!("--near-dup {}: expected a Jaccard threshold between 0 and 1", args.near_dup);
-    }
-    if args.ngram == 0 {
-        bail!("--ngram must be at least 1");
-    }
     s.decontaminate = args.decontaminate.clone();
     s.ngram = args.ngram;
     s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
-    s.limits = Limits { min_lines: args.min_lines, max_lines: args.max_lines, ..Limits::default() };
+    s.limits = Limits {
+        min_lines: args.min_lines,
+        max_lines: args.max_lines,
+        allow_builtin_only: args.allow_builtin_only,
+        ..Limits::default()
+    };
     s.limit = args.limit;
     s.shard = args.shard.unwrap_or(Shard::ALL);
     s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
+    // Here as well as in the library, so the message is not wrapped in "records so far are in OUT".
+    s.check_inputs()?;
     Ok(s)
 }
 
@@ -109,5 +154,12 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
         outln!("malformed: {example}")?;
     }
     outln!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display())?;
+    let builtin_only = stats.rejected.get("no_module").copied().unwrap_or(0);
+    if stats.kept == 0 && builtin_only > 0 {
+        outln!(
+            "hint: {builtin_only} functions used only builtins and no module (no_module); \
+             --allow-builtin-only keeps them (see `unitcoder retrieve --help`)"
+        )?;
+    }
     Ok(Outcome::Success)
 }

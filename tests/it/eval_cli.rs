@@ -58,7 +58,7 @@ fn compare_prints_deltas_and_flipped_tasks() {
     let b = vec![result("HumanEval/0", false), result("HumanEval/1", true), result("HumanEval/2", true)];
     for (name, rs) in [("a", &a), ("b", &b)] {
         let s = summarize(&ds, None, name, serde_json::json!({}), rs, &[1]);
-        write_outputs(&dir.path().join(name), &s, rs).unwrap();
+        write_outputs(&dir.path().join(name), &ds, &s, rs).unwrap();
     }
     let eval_results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("a/eval_results.json")).unwrap()).unwrap();
@@ -166,7 +166,7 @@ fn compare_refuses_runs_over_different_tasks() {
     let b = vec![result("HumanEval/0", false), result("HumanEval/1", true)];
     for (name, rs) in [("a", &a), ("b", &b)] {
         let s = summarize(&ds, None, name, serde_json::json!({}), rs, &[1]);
-        write_outputs(&dir.path().join(name), &s, rs).unwrap();
+        write_outputs(&dir.path().join(name), &ds, &s, rs).unwrap();
     }
     let out =
         unitcoder(&["eval", "compare", dir.path().join("a").to_str().unwrap(), dir.path().join("b").to_str().unwrap()]);
@@ -174,4 +174,101 @@ fn compare_refuses_runs_over_different_tasks() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not comparable") && err.contains("A has results for 3 tasks, B for 2"), "{err}");
     assert!(err.contains("1 only in A (HumanEval/2)"), "{err}");
+}
+
+#[test]
+fn eval_results_hold_a_date_and_the_failing_inputs_as_evalplus() {
+    use unitcoder::eval::groundtruth;
+    use unitcoder::eval::program::JobSettings;
+    use unitcoder::eval::score::{score, Sample};
+    use unitcoder::progress::Silent;
+    use unitcoder::sandbox::{Sandbox, SandboxConfig};
+    let b = Benchmark::HumanEvalPlus;
+    let mut ds = Dataset::load(b, &benchmarks_dir().join(b.default_file())).unwrap();
+    ds.tasks.retain(|t| t.task_id == "HumanEval/2");
+    let gt = groundtruth::load_or_compute(&ds, "python3".as_ref(), 1, None, &Silent).unwrap();
+    let canonical = ds.tasks[0].canonical.clone();
+    let wrong = format!("{canonical}\n_orig = truncate_number\ndef truncate_number(x):\n    return _orig(x) + 1e-3\n");
+    let samples = vec![
+        Sample { task_id: "HumanEval/2".into(), index: 0, solution: canonical },
+        Sample { task_id: "HumanEval/2".into(), index: 1, solution: wrong },
+    ];
+    let sandbox = Sandbox::new(SandboxConfig { jobs: 1, ..SandboxConfig::default() }).unwrap();
+    let results = score(&ds, &gt, &samples, &sandbox, &JobSettings::default(), &Silent).unwrap();
+    let dir = tempdir();
+    let s = summarize(&ds, None, "m", serde_json::json!({}), &results, &[1]);
+    write_outputs(dir.path(), &ds, &s, &results).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval_results.json")).unwrap()).unwrap();
+    let date = v["date"].as_str().expect("a date string");
+    let shape: String = date.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
+    assert_eq!(shape, "9999-99-99 99:99", "{date}");
+    let entries = &v["eval"]["HumanEval/2"];
+    assert_eq!(entries[0]["base_fail_tests"], serde_json::json!([]));
+    // The wrong one fails on the first base input (evalplus stops at the first failure): the input
+    // itself, an argument list, not a message.
+    let base_inputs: serde_json::Value = match &ds.tasks[0].oracle {
+        unitcoder::eval::benchmark::Oracle::Differential { base_input, .. } => {
+            serde_json::from_str(base_input).unwrap()
+        }
+        _ => unreachable!(),
+    };
+    assert_eq!(entries[1]["base_status"], "fail");
+    assert_eq!(entries[1]["base_fail_tests"], serde_json::json!([base_inputs[0]]), "{entries}");
+    assert!(entries[1]["base_fail_tests"][0].is_array());
+}
+
+#[test]
+fn score_writes_human_eval_results_and_names_the_model_and_data() {
+    let dir = tempdir();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let ds = Dataset::load(Benchmark::HumanEval, &data).unwrap();
+    let (t0, t1) = (&ds.tasks[0], &ds.tasks[1]);
+    let samples = dir.path().join("my-model-samples.jsonl");
+    let lines = [
+        serde_json::json!({"task_id": t0.task_id, "solution": t0.canonical, "model": "org/coder-7b", "extra": 1}),
+        serde_json::json!({"task_id": t1.task_id, "completion": "    return None\n", "model": "org/coder-7b"}),
+    ];
+    std::fs::write(&samples, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    let score = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "score",
+            "--benchmark",
+            "humaneval",
+            "--data",
+            data.to_str().unwrap(),
+            "--limit",
+            "2",
+            "--samples",
+            samples.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-k",
+            "1",
+            "--allow-missing",
+        ];
+        args.extend_from_slice(extra);
+        let o = unitcoder(&args);
+        assert!(o.status.code() == Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out.join("results.md")).unwrap()
+    };
+    let md = score(&[]);
+    assert!(md.starts_with("# humaneval: HumanEval.jsonl.gz\n"), "{md}");
+    assert!(md.contains("model: `org/coder-7b`"), "{md}");
+    let he = std::fs::read_to_string(out.join("my-model-samples.jsonl_results.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = he.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{he}");
+    assert_eq!(
+        (&rows[0]["result"], &rows[0]["passed"], &rows[0]["extra"]),
+        (&"passed".into(), &true.into(), &1.into())
+    );
+    assert_eq!(rows[1]["passed"], false);
+    assert!(rows[1]["result"].as_str().unwrap().starts_with("failed: "), "{he}");
+    assert!(score(&["--model-name", "mine"]).contains("model: `mine`"));
+    // Without a `model` field, the samples file's stem.
+    std::fs::write(&samples, format!("{}\n", serde_json::json!({"task_id": t0.task_id, "solution": t0.canonical})))
+        .unwrap();
+    assert!(score(&[]).contains("model: `my-model-samples`"));
 }

@@ -301,3 +301,27 @@ fn default_corpus_is_the_python_standard_library() {
     assert_eq!(code, 2);
     assert!(text.contains("--corpus"), "{text}");
 }
+
+#[test]
+fn builtin_only_functions_need_the_flag_and_the_help_says_so() {
+    let dir = tempdir();
+    let corpus = dir.path().join("pure");
+    std::fs::create_dir(&corpus).unwrap();
+    let src = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    return min(x, hi)\n\n\
+               def mean(xs):\n    total = sum(xs)\n    return total / len(xs)\n";
+    std::fs::write(corpus.join("util.py"), src).unwrap();
+    let c = corpus.display().to_string();
+    let (code, text, records, stats) = retrieve(dir.path(), "default", &["--corpus", &c, "--near-dup", "0"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(records.is_empty(), "{records:?}");
+    assert_eq!(stats["rejected"]["no_module"], 2, "{stats}");
+    assert!(text.contains("hint: 2 functions used only builtins") && text.contains("--allow-builtin-only"), "{text}");
+    let (code, text, records, _) =
+        retrieve(dir.path(), "allowed", &["--corpus", &c, "--near-dup", "0", "--allow-builtin-only"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(names(&records), ["clamp", "mean"]);
+    assert!(!text.contains("hint:"), "{text}");
+    let help = unitcoder(&["retrieve", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("no_module") && help.contains("uses_file_local") && help.contains("--allow-builtin-only"));
+}

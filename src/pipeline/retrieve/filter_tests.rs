@@ -94,6 +94,17 @@ fn builtins_only_uses_no_module() {
 }
 
 #[test]
+fn builtins_only_functions_are_kept_when_allowed() {
+    let limits = Limits { min_lines: 2, allow_builtin_only: true, ..Limits::default() };
+    let src = "import os\n\ndef f(x):\n    return len(x) + sum(x)\n\ndef g(x):\n    return undefined_thing(x)\n";
+    let FileOutcome::Functions(fs) = extract(src, &Packages::bigcodebench(), &limits) else { panic!("skipped") };
+    let f = fs[0].as_ref().expect("f is kept");
+    assert!(f.imports.is_empty() && f.modules.is_empty(), "{f:?}");
+    // The other rules still hold: a name defined nowhere is not a builtin.
+    assert_eq!(fs[1].as_ref().map_err(|r| r.reason).unwrap_err(), Reject::UndefinedName);
+}
+
+#[test]
 fn file_local_names_are_rejected() {
     let src = "import re\nPATTERN = re.compile('a')\n\ndef f(s):\n    return PATTERN.match(s)\n";
     assert_eq!(one(src), Err((Reject::UsesFileLocal, "PATTERN".into())));
@@ -157,7 +168,7 @@ fn keyword_only_and_starred_parameters_count_as_arguments() {
 
 #[test]
 fn size_limits() {
-    let limits = Limits { min_lines: 3, max_lines: 4, max_line_chars: 40, max_file_bytes: 200 };
+    let limits = Limits { min_lines: 3, max_lines: 4, max_line_chars: 40, max_file_bytes: 200, ..Limits::default() };
     let check = |src: &str| match extract(src, &Packages::bigcodebench(), &limits) {
         FileOutcome::Functions(mut f) => f.remove(0).err().map(|e| e.reason),
         FileOutcome::Skipped(r) => Some(r),

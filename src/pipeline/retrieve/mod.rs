@@ -156,6 +156,27 @@ pub enum RetrieveError {
     /// The record sink failed.
     #[error("writing records: {0}")]
     Sink(std::io::Error),
+    /// An input path (corpus or decontamination benchmark) does not exist.
+    #[error("{path}: no such {what}")]
+    Missing {
+        /// The path as given.
+        path: PathBuf,
+        /// "corpus file or directory" or "benchmark file or directory".
+        what: &'static str,
+    },
+}
+
+impl RetrieveSettings {
+    /// Checks that every input path exists, so that a mistyped path fails before any output is
+    /// created (an empty output file would look like a corpus with nothing usable in it).
+    pub fn check_inputs(&self) -> Result<(), RetrieveError> {
+        let corpus = self.corpus.iter().map(|p| (p, "corpus file or directory"));
+        let benchmarks = self.decontaminate.iter().map(|p| (p, "benchmark file or directory"));
+        match corpus.chain(benchmarks).find(|(p, _)| !p.exists()) {
+            Some((path, what)) => Err(RetrieveError::Missing { path: path.clone(), what }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// How many malformed-entry messages the statistics keep.
@@ -312,6 +333,7 @@ pub fn retrieve_to_file(
         let path = path.to_path_buf();
         move |source| RetrieveError::Output { path, cause: source }
     };
+    settings.check_inputs()?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }

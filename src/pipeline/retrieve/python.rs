@@ -31,11 +31,21 @@ pub struct Limits {
     pub max_line_chars: usize,
     /// Files larger than this many bytes are skipped unparsed (default 1 MB: generated code).
     pub max_file_bytes: usize,
+    /// Keep functions that use no module, only builtins (default false: UnitCoder, like BigCodeBench,
+    /// is about code that calls libraries, so these are dropped as `no_module`). Not a size limit, but
+    /// the per-function filter's other knob, so it travels with them.
+    pub allow_builtin_only: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { min_lines: 3, max_lines: 150, max_line_chars: 200, max_file_bytes: 1_000_000 }
+        Limits {
+            min_lines: 3,
+            max_lines: 150,
+            max_line_chars: 200,
+            max_file_bytes: 1_000_000,
+            allow_builtin_only: false,
+        }
     }
 }
 
@@ -232,7 +242,7 @@ fn function(
     if let Some(m) = modules.iter().find(|m| !packages.allows(m)) {
         return fail(Reject::DisallowedModule, top_level(m));
     }
-    if modules.is_empty() {
+    if modules.is_empty() && !limits.allow_builtin_only {
         return fail(Reject::NoModule, "");
     }
     let sig_end = def.child_by_field_name("return_type").or(params).map_or(body.start_byte(), |n| n.end_byte());

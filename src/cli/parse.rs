@@ -1,0 +1,103 @@
+//! Value parsers for numeric flags, so that nonsense (`--top-p 2`, `-k 0`, a negative temperature) is
+//! a usage error from clap (exit 2, with the flag named) instead of a silent odd run, and the checks
+//! that relate two flags (`--min-lines` <= `--max-lines`), which clap cannot express per value.
+
+use clap::error::ErrorKind;
+use clap::CommandFactory;
+
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.trim().parse::<T>().map_err(|e| format!("`{s}` is not a number: {e}"))
+}
+
+/// An integer of at least 1 (sample counts, k of pass@k, workers, batch sizes).
+pub fn positive_usize(s: &str) -> Result<usize, String> {
+    match number::<usize>(s)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// A finite number above 0 (time limits, time factors).
+pub fn positive_f64(s: &str) -> Result<f64, String> {
+    let v = number::<f64>(s)?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a positive number, got {v}"))
+    }
+}
+
+/// A finite number of at least 0 (temperatures: 0 is greedy).
+pub fn non_negative_f32(s: &str) -> Result<f32, String> {
+    let v = number::<f32>(s)?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be 0 or more, got {v}"))
+    }
+}
+
+/// A nucleus mass: above 0 and at most 1 (0 would keep no token at all).
+pub fn top_p(s: &str) -> Result<f32, String> {
+    let v = number::<f32>(s)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be in (0, 1], got {v}"))
+    }
+}
+
+/// A threshold in [0, 1] (Jaccard similarity).
+pub fn unit_interval(s: &str) -> Result<f64, String> {
+    let v = number::<f64>(s)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between 0 and 1, got {v}"))
+    }
+}
+
+/// A repetition penalty: positive and finite (1.0 is off; the logits are divided by it).
+pub fn penalty(s: &str) -> Result<f32, String> {
+    let v = number::<f32>(s)?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a positive number (1.0 is off), got {v}"))
+    }
+}
+
+/// Exits with clap's usage error (exit 2, the subcommand's usage line) when two flags disagree.
+pub fn usage_error(path: &[&str], message: impl std::fmt::Display) -> ! {
+    let mut cmd = super::Cli::command();
+    // Building gives every subcommand its full name ("unitcoder retrieve") for the usage line.
+    cmd.build();
+    let mut sub = cmd;
+    for name in path {
+        match sub.find_subcommand(name) {
+            Some(s) => sub = s.clone(),
+            None => break,
+        }
+    }
+    sub.error(ErrorKind::ArgumentConflict, message).exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_reject_what_they_should() {
+        assert_eq!(positive_usize("3"), Ok(3));
+        assert!(positive_usize("0").is_err() && positive_usize("-1").is_err());
+        assert!(top_p("1").is_ok() && top_p("0.5").is_ok());
+        assert!(top_p("2").is_err() && top_p("0").is_err() && top_p("NaN").is_err());
+        assert!(non_negative_f32("0").is_ok() && non_negative_f32("-0.1").is_err());
+        assert!(positive_f64("0").is_err() && positive_f64("inf").is_err() && positive_f64("0.5").is_ok());
+        assert!(unit_interval("0").is_ok() && unit_interval("1.5").is_err());
+        assert!(penalty("1.1").is_ok() && penalty("0").is_err());
+    }
+}
