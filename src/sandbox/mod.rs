@@ -195,9 +195,17 @@ impl Sandbox {
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
         }
-        let (isolation, warnings) =
-            slots.first().and_then(|s| s.worker.as_ref()).map(isolation_of).unwrap_or_default();
-        Ok(Sandbox { config, python, uid_base, isolation, warnings, idle: Mutex::new(slots), returned: Condvar::new(), scratch })
+        let (isolation, warnings) = slots.first().and_then(|s| s.worker.as_ref()).map(isolation_of).unwrap_or_default();
+        Ok(Sandbox {
+            config,
+            python,
+            uid_base,
+            isolation,
+            warnings,
+            idle: Mutex::new(slots),
+            returned: Condvar::new(),
+            scratch,
+        })
     }
 
     /// What a user should hear about this sandbox before trusting it: isolation below `full` and

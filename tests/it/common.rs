@@ -40,50 +40,51 @@ const TEST_PACKAGES: [&str; 2] = ["numpy", "pandas"];
 /// private `/tmp`, where an interpreter's packages would not be found.
 pub fn test_python() -> PathBuf {
     static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let system = PathBuf::from("python3");
-        if imports_packages(&system) {
-            return system;
-        }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache/python-numpy-pandas");
-        let python = dir.join("bin/python");
-        if imports_packages(&python) {
-            return python;
-        }
-        eprintln!("python3 cannot import numpy and pandas: installing them into {}", dir.display());
-        let partial = dir.with_extension(format!("partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&partial);
-        let run = |cmd: &mut Command| {
-            let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-        };
-        let partial_python = partial.join("bin/python");
-        let (ok, err) = run(Command::new("python3").args(["-m", "venv"]).arg(&partial));
-        let installed = if ok {
-            run(Command::new(&partial_python)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-                .args(TEST_PACKAGES))
-        } else {
-            // Debian's python3 without python3-venv has no ensurepip: a venv without pip, filled by
-            // the system pip (which can install into another interpreter since pip 22.3).
+    PYTHON
+        .get_or_init(|| {
+            let system = PathBuf::from("python3");
+            if imports_packages(&system) {
+                return system;
+            }
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache/python-numpy-pandas");
+            let python = dir.join("bin/python");
+            if imports_packages(&python) {
+                return python;
+            }
+            eprintln!("python3 cannot import numpy and pandas: installing them into {}", dir.display());
+            let partial = dir.with_extension(format!("partial-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&partial);
-            let (ok2, err2) = run(Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&partial));
-            assert!(ok2, "cannot create a virtual environment for the sandbox tests:\n{err}\n{err2}");
-            run(Command::new("python3")
-                .args(["-m", "pip", "--python"])
-                .arg(&partial_python)
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(TEST_PACKAGES))
-        };
-        assert!(installed.0, "cannot install numpy and pandas for the sandbox tests:\n{}", installed.1);
-        // Another test run may have finished first: either copy will do.
-        if std::fs::rename(&partial, &dir).is_err() {
-            let _ = std::fs::remove_dir_all(&partial);
-        }
-        assert!(imports_packages(&python), "{} still cannot import numpy and pandas", python.display());
-        python
-    })
-    .clone()
+            let run = |cmd: &mut Command| {
+                let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+                (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+            };
+            let partial_python = partial.join("bin/python");
+            let (ok, err) = run(Command::new("python3").args(["-m", "venv"]).arg(&partial));
+            let installed = if ok {
+                run(Command::new(&partial_python)
+                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                    .args(TEST_PACKAGES))
+            } else {
+                // Debian's python3 without python3-venv has no ensurepip: a venv without pip, filled by
+                // the system pip (which can install into another interpreter since pip 22.3).
+                let _ = std::fs::remove_dir_all(&partial);
+                let (ok2, err2) = run(Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&partial));
+                assert!(ok2, "cannot create a virtual environment for the sandbox tests:\n{err}\n{err2}");
+                run(Command::new("python3")
+                    .args(["-m", "pip", "--python"])
+                    .arg(&partial_python)
+                    .args(["install", "--quiet", "--disable-pip-version-check"])
+                    .args(TEST_PACKAGES))
+            };
+            assert!(installed.0, "cannot install numpy and pandas for the sandbox tests:\n{}", installed.1);
+            // Another test run may have finished first: either copy will do.
+            if std::fs::rename(&partial, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&partial);
+            }
+            assert!(imports_packages(&python), "{} still cannot import numpy and pandas", python.display());
+            python
+        })
+        .clone()
 }
 
 fn imports_packages(python: &std::path::Path) -> bool {

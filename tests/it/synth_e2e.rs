@@ -65,7 +65,10 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let finished_alone = child.try_wait().unwrap();
-    assert!(finished_alone.is_none(), "the run ended ({finished_alone:?}) before it could be killed: nothing was interrupted");
+    assert!(
+        finished_alone.is_none(),
+        "the run ended ({finished_alone:?}) before it could be killed: nothing was interrupted"
+    );
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;

@@ -15,8 +15,7 @@ pub use unitcoder::sandbox::{Job, Limits, Sandbox, Status, Verdict};
 /// The shared sandbox (two fork servers, numpy and pandas preloaded).
 pub fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX
-        .get_or_init(|| Sandbox::new(crate::common::sandbox_config(2)).expect("start the sandbox"))
+    SANDBOX.get_or_init(|| Sandbox::new(crate::common::sandbox_config(2)).expect("start the sandbox"))
 }
 
 /// Runs `program` with `tests` under the default limits.
