@@ -19,9 +19,12 @@ pub fn write_chart(path: &Path, chart: &BarChart) -> Result<(), SynthError> {
     std::fs::write(path, svg).map_err(|e| SynthError::Io { path: path.to_path_buf(), cause: e })
 }
 
+/// Labelled counts, one bar each.
+type Rows = Vec<(String, u64)>;
+
 /// The funnel's stages and, apart, the rejected records: a record rejected at any stage is not one
 /// more step after `accepted`.
-fn funnel_rows(s: &SynthStats) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+fn funnel_rows(s: &SynthStats) -> (Rows, Rows) {
     let (stages, rejected): (Vec<_>, Vec<_>) = s.funnel.iter().partition(|f| f.step != REJECTED);
     let rejected = rejected.iter().map(|f| (format!("{REJECTED} (any stage)"), f.count)).collect();
     (stages.iter().map(|f| (f.step.clone(), f.count)).collect(), rejected)
