@@ -158,9 +158,9 @@ fn sweep_stale() {
 }
 
 impl Sandbox {
-    /// Checks the interpreter and starts `config.jobs` fork servers.
+    /// Finds the interpreter and starts `config.jobs` fork servers (each checks the Python version).
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        let python = check_python(&resolve_python(&config.python)?)?;
+        let given = resolve_python(&config.python)?;
         sweep_stale();
         let scratch = tempfile::Builder::new()
             .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
@@ -171,19 +171,28 @@ impl Sandbox {
         let serial = SANDBOXES.fetch_add(1, Ordering::Relaxed);
         let uid_base = 200_000 + ((std::process::id() % 5000) * 64 + (serial % 64)) * 64;
         let jobs = config.jobs.max(1);
-        let spec = WorkerSpec {
-            python: &python,
-            scratch: scratch.path(),
-            preload: &config.preload,
-            tail_bytes: config.tail_bytes,
+        let start = |python: &Path, i: usize| {
+            let spec =
+                WorkerSpec { python, scratch: scratch.path(), preload: &config.preload, tail_bytes: config.tail_bytes };
+            Worker::start(&spec, i, &worker_name(scratch_tag(scratch.path()), i), uid_base + i as u32)
         };
-        let started: Vec<Result<Worker, SandboxError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..jobs)
+        // A launcher script such as pyenv's `python3` shim (a shell script that runs `pyenv exec`,
+        // ~100 ms) starts the first server alone; that server's `sys.executable` starts the others
+        // and every restart, so the launcher costs once and no separate probe runs.
+        let mut python = given.clone();
+        let mut first = Vec::new();
+        if !is_native_executable(&given) {
+            let w = start(&given, 0)?;
+            if let Some(exe) = w.ready.executable.clone().filter(|e| e.is_absolute() && e.is_file()) {
+                python = exe;
+            }
+            first.push(Ok(w));
+        }
+        let rest: Vec<Result<Worker, SandboxError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (first.len()..jobs)
                 .map(|i| {
-                    let spec = &spec;
-                    s.spawn(move || {
-                        Worker::start(spec, i, &worker_name(scratch_tag(spec.scratch), i), uid_base + i as u32)
-                    })
+                    let (start, python) = (&start, &python);
+                    s.spawn(move || start(python, i))
                 })
                 .collect();
             handles
@@ -191,6 +200,7 @@ impl Sandbox {
                 .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
                 .collect()
         });
+        let started = first.into_iter().chain(rest);
         let mut slots = Vec::with_capacity(jobs);
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
@@ -379,27 +389,10 @@ fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {
         .ok_or_else(|| SandboxError::PythonNotFound(python.into()))
 }
 
-/// Checks the interpreter and returns the path to start it by: the interpreter's own
-/// `sys.executable` when it names a file. A launcher such as pyenv's `python3` shim (a shell script
-/// that runs `pyenv exec`) then costs once, not at every worker start (~55 ms each here); a venv's
-/// `bin/python` stays itself, so the venv's packages are still used.
-fn check_python(python: &Path) -> Result<PathBuf, SandboxError> {
-    let out = std::process::Command::new(python)
-        .args([
-            "-I",
-            "-c",
-            "import sys, os; assert sys.version_info >= (3, 9) and hasattr(os, 'pidfd_open'); print(sys.executable)",
-        ])
-        .output()
-        .map_err(|e| SandboxError::PythonNotRunnable { path: python.into(), detail: e.to_string() })?;
-    if out.status.success() {
-        let exe = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        return Ok(if exe.is_absolute() && exe.is_file() { exe } else { python.to_path_buf() });
-    }
-    Err(SandboxError::PythonNotRunnable {
-        path: python.into(),
-        detail: "needs Python >= 3.9 on Linux (os.pidfd_open)".into(),
-    })
+/// Whether `path` (links followed) is an ELF binary rather than a script.
+fn is_native_executable(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 /// A fresh per-run secret: events that do not carry it are forgeries.
@@ -429,6 +422,23 @@ mod tests {
         let config = SandboxConfig { python: PathBuf::from("/no/such/python3"), ..SandboxConfig::default() };
         let err = Sandbox::new(config).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("/no/such/python3"), "{err}");
+    }
+
+    #[test]
+    fn launcher_scripts_are_told_from_native_interpreters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shim = dir.path().join("python3");
+        std::fs::write(&shim, "#!/bin/sh\nexec python3 \"$@\"\n").expect("write");
+        assert!(!is_native_executable(&shim));
+        assert!(is_native_executable(&std::env::current_exe().expect("exe")));
+    }
+
+    #[test]
+    fn a_native_program_that_is_no_python_fails_to_start_with_its_name() {
+        // No probe runs for a native executable: the failure shows when the server starts.
+        let config = SandboxConfig { python: PathBuf::from("/bin/true"), jobs: 1, ..SandboxConfig::default() };
+        let err = Sandbox::new(config).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("/bin/true") && err.contains("failed to start"), "{err}");
     }
 
     #[test]

@@ -356,7 +356,7 @@ class Server:
 
     def ready(self):
         return {"ready": True, "active": self.active, "missing": self.missing, "notes": self.notes,
-                "python": _platform.python_version()}
+                "python": _platform.python_version(), "executable": _sys.executable}
 
     def _warm_up(self, job):
         """Has the zygote import the allowed heavy modules this job imports, so this and every

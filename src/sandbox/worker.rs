@@ -14,7 +14,13 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 /// The Python side, one module: the harness first, the server (which calls it) after.
 const SOURCE: &str = concat!(include_str!("harness.py"), "\n", include_str!("server.py"));
 /// Compiles the source under the harness's own file name, which the audit hook trusts.
-const BOOT: &str = "import sys;exec(compile(sys.argv[1],'<unitcoder-harness>','exec'))";
+/// The version check lives here, not in a separate probe: one interpreter start fewer per `check`.
+/// `sys.exit(text)` writes the text to the log (stderr) even on interpreters too old to compile the
+/// harness.
+const BOOT: &str = "import sys,os;(sys.version_info>=(3,9) and hasattr(os,'pidfd_open')) or sys.exit('unitcoder: \
+                    needs Python >= 3.9 on Linux (os.pidfd_open)');exec(compile(sys.argv[1],'<unitcoder-harness>','exec'))";
+/// The prefix of the line the boot code exits with on an unusable interpreter.
+const TOO_OLD: &str = "unitcoder: needs ";
 
 /// What the server reports once it is set up.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +28,9 @@ pub(crate) struct Ready {
     pub active: Vec<String>,
     pub missing: Vec<String>,
     pub notes: Vec<String>,
+    /// The interpreter's `sys.executable`: what a launcher script resolved to.
+    #[serde(default)]
+    pub executable: Option<PathBuf>,
 }
 
 /// The server's account of one job: what it observed from outside the child.
@@ -152,7 +161,12 @@ impl Worker {
         let Some(ready) = ready else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(SandboxError::ServerStart { python: spec.python.to_path_buf(), log: tail_of(&log) });
+            let tail = tail_of(&log);
+            if let Some(at) = tail.find(TOO_OLD) {
+                let detail = tail[at + "unitcoder: ".len()..].lines().next().unwrap_or_default().to_string();
+                return Err(SandboxError::PythonNotRunnable { path: spec.python.to_path_buf(), detail });
+            }
+            return Err(SandboxError::ServerStart { python: spec.python.to_path_buf(), log: tail });
         };
         Ok(Worker { child, stdin: Some(stdin), stdout, log, ready, cgroup_error, _cgroup: cgroup })
     }
