@@ -49,7 +49,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--unitcoder", required=True)
     ap.add_argument("--evalplus-python", required=True)
-    ap.add_argument("--benchmarks", default=os.path.join(HERE, "..", "..", "..", "shared", "benchmarks"))
+    ap.add_argument("--benchmarks", default=os.path.join(HERE, "..", "..", "eval", "data"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--work", default=None)

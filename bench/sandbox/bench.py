@@ -21,7 +21,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA = os.path.join(ROOT, "..", "shared", "benchmarks", "humaneval", "HumanEval.jsonl.gz")
+DATA = os.path.join(ROOT, "eval", "data", "humaneval", "HumanEval.jsonl.gz")  # travels with the repository
 
 REFERENCE = r"""
 import gzip, json, sys, time
