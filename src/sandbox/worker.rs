@@ -1,6 +1,7 @@
-//! One fork server: a warm Python process (harness.py + server.py, embedded in the binary) that
-//! sets up its namespaces and Landlock once, then runs one job at a time in a freshly cloned,
-//! contained child. This file owns the process, its cgroups and the line-oriented JSON protocol.
+//! One fork server: a warm Python process (harness.py, tautology.py, rootfs.py and server.py, one
+//! module embedded in the binary) that sets up its namespaces and Landlock once, then runs one job
+//! at a time in a freshly cloned, contained child. This file owns the process, its cgroups and the
+//! line-oriented JSON protocol.
 
 use super::cgroup::WorkerCgroup;
 use super::{Limits, SandboxError};
@@ -11,8 +12,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// The Python side, one module: the harness first, the server (which calls it) after.
-const SOURCE: &str = concat!(include_str!("harness.py"), "\n", include_str!("server.py"));
+/// The Python side, one module: the harness and its helpers first, the server (which calls them) after.
+const SOURCE: &str = concat!(
+    include_str!("harness.py"),
+    "\n",
+    include_str!("tautology.py"),
+    "\n",
+    include_str!("rootfs.py"),
+    "\n",
+    include_str!("server.py")
+);
 /// Compiles the source under the harness's own file name, which the audit hook trusts.
 const BOOT: &str = "import sys;exec(compile(sys.argv[1],'<unitcoder-harness>','exec'))";
 
@@ -60,6 +69,8 @@ pub(crate) struct WireJob<'a> {
     pub code: &'a str,
     pub tests: &'a str,
     pub limits: WireLimits,
+    /// [`super::Job::strict_assertions`].
+    pub strict: bool,
 }
 
 /// Limits in the server's units.

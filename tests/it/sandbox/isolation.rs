@@ -63,6 +63,7 @@ fn tmp_is_private_to_each_job() {
             program: program.into(),
             tests: tests.clone(),
             limits: Some(limits.clone()),
+            strict_assertions: false,
         });
         assert_pass(&v);
     }

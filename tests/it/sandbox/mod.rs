@@ -25,7 +25,25 @@ pub fn check(program: &str, tests: &str) -> Verdict {
 
 /// Runs `program` with `tests` under `limits`.
 pub fn check_with(program: &str, tests: &str, limits: Limits) -> Verdict {
-    let job = Job { id: "t".into(), program: program.into(), tests: tests.into(), limits: Some(limits) };
+    let job = Job {
+        id: "t".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: Some(limits),
+        strict_assertions: false,
+    };
+    sandbox().run(&job)
+}
+
+/// Runs `program` with `tests` judged as model-written tests are (`Job::strict_assertions`).
+pub fn check_strict(program: &str, tests: &str) -> Verdict {
+    let job = Job {
+        id: "t".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: None,
+        strict_assertions: true,
+    };
     sandbox().run(&job)
 }
 
