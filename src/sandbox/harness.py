@@ -377,7 +377,9 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     simple = (int, float, complex, str, bytes, bool, real_type(None), range, real_type, real_type(len))
     containers = (list, tuple, set, frozenset)
 
-    workdir_prefix = workdir.rstrip("/") + "/"
+    # Where the candidate can write, and so place a module to import: code from there is its own
+    # (the private /tmp and /dev/shm lie outside the job directory).
+    writable = (workdir.rstrip("/") + "/", "/tmp/", "/dev/shm/")
     type_dict = type.__dict__["__dict__"].__get__
     func_code = real_type(run_child).__dict__["__code__"].__get__
     slot_type, func_type = real_type(object.__eq__), real_type(run_child)
@@ -394,7 +396,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
                     return True
                 if kind is func_type:
                     fn = func_code(impl).co_filename
-                    return fn.startswith("/") and not fn.startswith(workdir_prefix)
+                    return fn.startswith("/") and not fn.startswith(writable)
                 return False
         return False
 
@@ -604,7 +606,6 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         return "error"
 
     def install_audit_hook():
-        workdir_prefix = workdir.rstrip("/") + "/"
         frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
 
         def transparent(fn):
@@ -616,7 +617,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         def untrusted(fn):
             if fn == HARNESS_FN or fn.startswith("<frozen "):
                 return False
-            return not fn.startswith("/") or fn.startswith(workdir_prefix)
+            return not fn.startswith("/") or fn.startswith(writable)
 
         def requester():
             f = getframe(2)

@@ -339,6 +339,35 @@ mod tests {
     }
 
     #[test]
+    fn under_strict_rules_a_caught_failed_assertion_fails_its_test() {
+        let caught = r#"{"k":"end","t":"T.test_a","s":"pass","n":1,"z":0,"c":1,"cm":"AssertionError: 0 != 3"}"#;
+        let v = run(&report(&[caught, DONE]));
+        assert_eq!((v.status, v.reason.as_deref()), (Status::Fail, Some("assertion")));
+        assert!(v.tests[0].message.as_deref().unwrap_or("").contains("caught by the test: AssertionError: 0 != 3"));
+        // A skip after a failed assertion is no way out either.
+        let skipped = r#"{"k":"end","t":"T.test_a","s":"skip","n":1,"z":0,"c":1}"#;
+        assert_eq!(run(&report(&[skipped, DONE])).status, Status::Fail);
+        // Without the strict fields (benchmark jobs) nothing changes.
+        assert_eq!(run(&report(&[PASS, DONE])).status, Status::Pass);
+    }
+
+    #[test]
+    fn a_suite_of_only_assertions_that_cannot_fail_is_vacuous() {
+        let taut_a = r#"{"k":"end","t":"T.test_a","s":"pass","n":0,"z":2,"c":0}"#;
+        let taut_b = r#"{"k":"end","t":"T.test_b","s":"pass","n":0,"z":1,"c":0}"#;
+        let mut r = report(&[taut_a, taut_b, DONE]);
+        r.expected.push("T.test_b".into());
+        let v = run(&r);
+        assert_eq!((v.status, v.reason.as_deref()), (Status::Fail, Some("vacuous")));
+        assert!(v.tests[0].message.as_deref().unwrap_or("").contains("cannot fail"), "{v:#?}");
+        // One test with a real assertion: the other is a test without one, as before.
+        let real_b = r#"{"k":"end","t":"T.test_b","s":"pass","n":1,"z":1,"c":0}"#;
+        let mut r = report(&[taut_a, real_b, DONE]);
+        r.expected.push("T.test_b".into());
+        assert_eq!(run(&r).reason.as_deref(), Some("no assertion executed"));
+    }
+
+    #[test]
     fn timeouts_and_memory_are_reported_as_such() {
         let mut r = report(&[PASS, DONE]);
         r.timed_out = true;

@@ -237,6 +237,37 @@ assert c.used == 90, c.used
 assert c.get(b) is not pb and list(c.entries) == [d, b]
 print("ok")
 "#;
+        run_with_source(script);
+    }
+
+    #[test]
+    fn assertions_that_cannot_fail_are_told_apart() {
+        let script = r#"
+def a(src):
+    return _cannot_fail_assert(ast.parse(src).body[0])
+def c(src):
+    call = ast.parse(src).body[0].value
+    return _cannot_fail_call(call, _callee_name(call))
+import ast
+for s in ["assert f(x) == f(x)", "assert True", "assert 1 == 1", "assert f(1) == 2 or True", "assert r is r, 'm'"]:
+    assert a(s), s
+for s in ["assert f(x) == 1", "assert x", "assert f(x) != f(x)", "assert f(1) == f(2)", "assert f(1) == 2 and True"]:
+    assert not a(s), s
+for s in ["self.assertTrue(True)", "self.assertEqual(f(1), f(1))", "self.assertEqual(2, 2, 'msg')",
+          "np.testing.assert_allclose(y, y)", "self.assertTrue(f(1) == f(1))", "self.assertIsNotNone(3)",
+          "self.assertIn('a', 'abc')"]:
+    assert c(s), s
+for s in ["self.assertEqual(f(1), 2)", "m.assert_called_once()", "self.assertNotEqual(f(1), f(1))",
+          "self.assertRaises(ValueError)", "self.assertEqual(*pair)", "self.assertTrue(r)", "self.assertIsInstance(x, x)"]:
+    assert not c(s), s
+print("ok")
+"#;
+        run_with_source(script);
+    }
+
+    /// Runs `script` in python3 after the sandbox's Python source (as a module that does not
+    /// serve), and expects it to print `ok`.
+    fn run_with_source(script: &str) {
         let out = std::process::Command::new("python3")
             .args([
                 "-I",

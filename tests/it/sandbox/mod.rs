@@ -1,12 +1,14 @@
 //! The sandbox as its users meet it: attacks that must not pass, legitimate programs that must,
-//! containment (time, memory, processes, output) and isolation (network, files, env, signals), and
-//! the `unitcoder check` command. One sandbox is shared by the tests of this binary.
+//! containment (time, memory, processes, output) and isolation (network, files, env, signals), the
+//! strict rules for model-written tests, and the `unitcoder check` command. One sandbox is shared
+//! by the tests of this binary.
 
 mod attacks;
 mod cli;
 mod containment;
 mod controls;
 mod isolation;
+mod strict;
 
 use std::sync::OnceLock;
 use std::time::Duration;
