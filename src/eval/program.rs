@@ -86,7 +86,7 @@ pub fn build_job(
             (program.to_string(), tests, secs)
         }
     };
-    Ok(Job { id, program, tests, limits: Some(limits(timeout)) })
+    Ok(Job { id, program, tests, limits: Some(limits(timeout)), strict_assertions: false })
 }
 
 fn differential_tests(

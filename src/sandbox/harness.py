@@ -67,7 +67,10 @@ def _rewrite(node):
     rebind them; a marker call is never itself rewritten (its callee has no name)."""
     kind = type(node)
     if kind is _ast.Assert:
-        node.test = _ast.copy_location(_ast.Call(func=_marked("count", node), args=[node.test], keywords=[]), node.test)
+        # Assertions that cannot fail (tautology.py) get their own marker: under strict rules
+        # they are not counted; otherwise both markers count alike.
+        marker = "taut" if _cannot_fail_assert(node) else "count"
+        node.test = _ast.copy_location(_ast.Call(func=_marked(marker, node), args=[node.test], keywords=[]), node.test)
     elif kind is _ast.Compare:
         if len(node.ops) == 1 and type(node.ops[0]) in _CMP_OPS:
             op = _ast.copy_location(_ast.Constant(value=_CMP_OPS[type(node.ops[0])]), node)
@@ -80,7 +83,8 @@ def _rewrite(node):
             # the harness's own copies of marshal and binascii, which the program cannot patch.
             node.func = _marked("unblob", node.func)
         elif name and (name.startswith("assert") or name.startswith("fail")):
-            args = [node.func, _ast.copy_location(_ast.Constant(value=name), node.func)]
+            taut = _ast.copy_location(_ast.Constant(value=_cannot_fail_call(node, name)), node.func)
+            args = [node.func, _ast.copy_location(_ast.Constant(value=name), node.func), taut]
             node.func = _ast.copy_location(_ast.Call(func=_marked("call", node), args=args, keywords=[]), node.func)
     return node
 
@@ -265,8 +269,36 @@ class _Sentinel(object):
 _SENTINEL = _Sentinel()
 
 
-def run_child(program_code, tests_marked, tests_source, program_source, nonce, evfd, workdir, baseline):
-    """Runs the program, then the tests, streaming events to `evfd`. Never returns."""
+class _Guarded(object):
+    """A context-manager assertion (`with self.assertRaises(E):`) under strict rules: its failure,
+    raised on leaving the block, is noted even when the test then catches it. Made once in the
+    server, like _Sentinel."""
+
+    __slots__ = ("inner", "noted")
+
+    def __init__(self, inner, noted):
+        self.inner, self.noted = inner, noted
+
+    def __enter__(self):
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return self.inner.__exit__(*exc)
+        except BaseException as e:
+            self.noted(e)
+            raise
+
+
+# Assertions that, called without the code to run, return a context manager that checks on exit.
+_CONTEXT_ASSERTS = frozenset(("assertRaises", "assertRaisesRegex", "assertRaisesRegexp", "assertWarns",
+                              "assertWarnsRegex", "assertLogs", "assertNoLogs"))
+
+
+def run_child(program_code, tests_marked, tests_source, program_source, nonce, evfd, workdir, baseline,
+              strict=False):
+    """Runs the program, then the tests, streaming events to `evfd`. Never returns. `strict`:
+    Job::strict_assertions (see strict_counts)."""
     write, exit_, getframe = _os.write, _os._exit, _sys._getframe
     unmarshal, a2b = _marshal_data.loads, _binascii.a2b_base64
     real_type, real_isinstance, real_len, real_str, real_bool = type, isinstance, len, str, bool
@@ -279,7 +311,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     stdout, stderr = _sys.stdout, _sys.stderr
     tests_lines = tests_source.splitlines()
     program_lines = program_source.splitlines()
-    state = {"count": 0, "tampered": False}
+    state = {"count": 0, "tampered": False, "taut": 0, "caught": 0, "caught_msg": None}
     code_type = real_type(program_code)
 
     def emit(**event):
@@ -345,7 +377,9 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     simple = (int, float, complex, str, bytes, bool, real_type(None), range, real_type, real_type(len))
     containers = (list, tuple, set, frozenset)
 
-    workdir_prefix = workdir.rstrip("/") + "/"
+    # Where the candidate can write, and so place a module to import: code from there is its own
+    # (the private /tmp and /dev/shm lie outside the job directory).
+    writable = (workdir.rstrip("/") + "/", "/tmp/", "/dev/shm/")
     type_dict = type.__dict__["__dict__"].__get__
     func_code = real_type(run_child).__dict__["__code__"].__get__
     slot_type, func_type = real_type(object.__eq__), real_type(run_child)
@@ -362,7 +396,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
                     return True
                 if kind is func_type:
                     fn = func_code(impl).co_filename
-                    return fn.startswith("/") and not fn.startswith(workdir_prefix)
+                    return fn.startswith("/") and not fn.startswith(writable)
                 return False
         return False
 
@@ -451,8 +485,8 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     MOCK_ASSERTS = ("assert_called", "assert_any_call", "assert_has_calls", "assert_not_called", "assert_awaited",
                     "assert_any_await", "assert_has_awaits", "assert_not_awaited")
 
-    def m_call(func, name):
-        state["count"] += 1
+    def m_call(func, name, taut=False):
+        state["taut" if strict and taut else "count"] += 1
         owner = getattr(func, "__self__", None)
         if owner is not None and name in originals and TestCase in mro_of(real_type(owner)):
             for klass in mro_of(real_type(owner)):
@@ -480,14 +514,67 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
                 probe(*recorded)
             else:
                 probe(*args)
-            return func(*args, **kwargs)
+            if not strict:
+                return func(*args, **kwargs)
+            try:
+                result = func(*args, **kwargs)
+            except BaseExc as e:
+                note_failure(e, tests_line(getframe(1)))
+                raise
+            if name in _CONTEXT_ASSERTS and result is not None and hasattr(result, "__exit__"):
+                where = tests_line(getframe(1))
+                return _Guarded(result, lambda e: note_failure(e, where))
+            return result
 
         return checked
 
     def m_unblob(text):
         return unmarshal(a2b(text))
 
-    table = {_MARK % "count": m_count, _MARK % "cmp": m_cmp, _MARK % "call": m_call, _MARK % "unblob": m_unblob}
+    # -- strict rules (Job::strict_assertions): failed assertions are noted where they fail, so a
+    # test that catches its own AssertionError still fails; assertions that cannot fail
+    # (tautology.py) are counted apart and do not count as assertions.
+    def tests_line(frame):
+        if frame is not None and frame.f_code.co_filename == TESTS_FN and 0 < frame.f_lineno <= real_len(tests_lines):
+            return " (tests line %d: %s)" % (frame.f_lineno, tests_lines[frame.f_lineno - 1].strip()[:200])
+        return ""
+
+    def note_failure(exc, where):
+        if exc is None or AssertionErr in mro_of(real_type(exc)):
+            state["caught"] += 1
+            if state["caught_msg"] is None:
+                state["caught_msg"] = (describe(exc) if exc is not None else "AssertionError") + where
+
+    def m_check(value):
+        state["count"] += 1
+        ok = real_bool(value)
+        if not ok:
+            note_failure(None, tests_line(getframe(1)))
+        return ok
+
+    def m_check_taut(value):
+        state["taut"] += 1
+        ok = real_bool(value)
+        if not ok:
+            note_failure(None, tests_line(getframe(1)))
+        return ok
+
+    def strict_counts():
+        # Extra fields of a test's end event: z assertions that cannot fail, c failed assertions
+        # (caught or not), cm the first one's message. None outside strict rules: the events of
+        # benchmark jobs stay as they were.
+        if not strict:
+            return {}
+        return {"z": state["taut"], "c": state["caught"], "cm": state["caught_msg"]}
+
+    def reset_counts():
+        state["count"] = state["taut"] = state["caught"] = 0
+        state["caught_msg"] = None
+
+    assert_markers = {_MARK % "count": m_check, _MARK % "taut": m_check_taut} if strict else \
+        {_MARK % "count": m_count, _MARK % "taut": m_count}
+    table = {_MARK % "cmp": m_cmp, _MARK % "call": m_call, _MARK % "unblob": m_unblob}
+    table.update(assert_markers)
     tests_codes = [_patch_consts(c, table) for c in tests_marked]
 
     # -- messages for the fix loop: exception, and the tests/program line it came from
@@ -519,7 +606,6 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         return "error"
 
     def install_audit_hook():
-        workdir_prefix = workdir.rstrip("/") + "/"
         frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
 
         def transparent(fn):
@@ -531,7 +617,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         def untrusted(fn):
             if fn == HARNESS_FN or fn.startswith("<frozen "):
                 return False
-            return not fn.startswith("/") or fn.startswith(workdir_prefix)
+            return not fn.startswith("/") or fn.startswith(writable)
 
         def requester():
             f = getframe(2)
@@ -601,7 +687,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     if not check_snapshot("while loading the program"):
         exit_(0)
 
-    state["count"] = 0
+    reset_counts()
     emit(k="start", t="<module>")
     try:
         for tests_code in tests_codes:
@@ -609,25 +695,25 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         status, message, reason = "pass", None, None
     except BaseExc as e:
         status, message, reason = kind_of(e), describe(e), real_type(e).__name__
-    module_count = state["count"]
+    module_count, module_extra = state["count"], strict_counts()
     if not check_snapshot("while loading the tests"):
         exit_(0)
-    emit(k="end", t="<module>", s=status, n=module_count, m=message, r=reason)
+    emit(k="end", t="<module>", s=status, n=module_count, m=message, r=reason, **module_extra)
     if status not in ("pass", "skip"):
         emit(k="done")
         exit_(0)
 
     def run_one(name, call):
-        state["count"] = 0
+        reset_counts()
         emit(k="start", t=name)
         try:
             call()
             status, message, reason = "pass", None, None
         except BaseExc as e:
             status, message, reason = kind_of(e), describe(e), real_type(e).__name__
-        count = state["count"]
+        count, extra = state["count"], strict_counts()
         ok = check_snapshot("during " + name)
-        emit(k="end", t=name, s=status, n=count, m=message, r=reason)
+        emit(k="end", t=name, s=status, n=count, m=message, r=reason, **extra)
         return ok
 
     def run_case_class(cls):

@@ -1,7 +1,9 @@
 //! The verdict, decided on the trusted side from what the fork server observed: the child's exit
 //! status, the wall clock, the OOM counter, and the event stream. Events are only believed when they
 //! carry this run's nonce, arrive once per test, end with `done`, and are followed by the harness's
-//! own clean exit; every test must have executed an assertion. Pure logic, unit-tested below.
+//! own clean exit; every test must have executed an assertion. Under strict rules
+//! (`Job::strict_assertions`) a failed assertion fails its test even when the test caught it, and
+//! assertions that cannot fail do not count. Pure logic, unit-tested below.
 
 use super::worker::Report;
 use super::{Isolation, Status, TestOutcome, TestStatus, Verdict};
@@ -11,6 +13,7 @@ use std::collections::HashSet;
 const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
 const MODULE: &str = "<module>";
+const NO_ASSERTION: &str = "no assertion executed";
 
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -25,12 +28,34 @@ struct Event {
     m: Option<String>,
     #[serde(default)]
     r: Option<String>,
+    /// Strict rules only: assertions that cannot fail, executed by this test.
+    #[serde(default)]
+    z: Option<u64>,
+    /// Strict rules only: failed assertions (caught by the test or not), and the first one's message.
+    #[serde(default)]
+    c: Option<u64>,
+    #[serde(default)]
+    cm: Option<String>,
 }
+
+/// Why a test that raised nothing is not a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vacuity {
+    /// It executed an assertion that could fail, or it failed on its own.
+    Meaningful,
+    /// It executed no assertion at all.
+    NoAssertion,
+    /// It executed only assertions that cannot fail (strict rules).
+    OnlyTautologies,
+}
+
+/// A test's outcome, the exception type it ended with, and whether it checked anything.
+type Judged = (TestOutcome, Option<String>, Vacuity);
 
 /// What the event stream says, once authenticated.
 #[derive(Default)]
 struct Stream {
-    tests: Vec<(TestOutcome, Option<String>)>,
+    tests: Vec<Judged>,
     running: Option<String>,
     tamper: Vec<String>,
     /// Tests whose end was reported more than once (a forked copy of the harness running on), in
@@ -75,14 +100,27 @@ fn parse(report: &Report, nonce: &str) -> Stream {
                     _ => TestStatus::Error,
                 };
                 let mut outcome = TestOutcome { name, status, message: ev.m };
-                if status == TestStatus::Pass && ev.n.unwrap_or(0) == 0 {
-                    if outcome.name == MODULE && !report.expected.iter().any(|e| e == MODULE) {
+                let mut vacuity = Vacuity::Meaningful;
+                let caught = ev.c.unwrap_or(0);
+                if matches!(status, TestStatus::Pass | TestStatus::Skip) && caught > 0 {
+                    // The test caught its own failed assertion (strict rules): a failure all the same.
+                    outcome.status = TestStatus::Fail;
+                    let first = ev.cm.unwrap_or_else(|| "AssertionError".into());
+                    outcome.message = Some(format!("a failed assertion was caught by the test: {first}"));
+                } else if status == TestStatus::Pass && ev.n.unwrap_or(0) == 0 {
+                    if outcome.name == MODULE && !report.expected.iter().any(|e| e == MODULE) && ev.z.unwrap_or(0) == 0 {
                         continue; // module code of unittest-style tests: not a test by itself
                     }
                     outcome.status = TestStatus::Fail;
-                    outcome.message = Some("no assertion executed".into());
+                    if ev.z.unwrap_or(0) > 0 {
+                        vacuity = Vacuity::OnlyTautologies;
+                        outcome.message = Some(format!("{NO_ASSERTION} (only assertions that cannot fail)"));
+                    } else {
+                        vacuity = Vacuity::NoAssertion;
+                        outcome.message = Some(NO_ASSERTION.into());
+                    }
                 }
-                st.tests.push((outcome, ev.r));
+                st.tests.push((outcome, ev.r, vacuity));
             }
             "tamper" => st.tamper.push(ev.m.unwrap_or_default()),
             "load" => st.load = Some((ev.r.unwrap_or_default(), ev.m.unwrap_or_default())),
@@ -156,7 +194,7 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
         return verdict(v, Status::Error, &e.r);
     }
     let st = parse(report, nonce);
-    v.tests = st.tests.iter().map(|(t, _)| t.clone()).collect();
+    v.tests = st.tests.iter().map(|(t, _, _)| t.clone()).collect();
     if report.timed_out {
         return verdict(v, Status::Timeout, "timeout");
     }
@@ -191,9 +229,9 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
     if report.exit_code != Some(0) {
         return verdict(v, Status::Error, "early exit after the tests");
     }
-    let module_failed = st.tests.iter().any(|(t, _)| t.name == MODULE && t.status != TestStatus::Pass);
+    let module_failed = st.tests.iter().any(|(t, _, _)| t.name == MODULE && t.status != TestStatus::Pass);
     if !module_failed {
-        let seen: HashSet<&str> = st.tests.iter().map(|(t, _)| t.name.as_str()).collect();
+        let seen: HashSet<&str> = st.tests.iter().map(|(t, _, _)| t.name.as_str()).collect();
         if let Some(missing) = report.expected.iter().find(|e| !seen.contains(e.as_str())) {
             let message = format!("test {missing} was defined but never ran");
             v.tests.push(TestOutcome { name: "<sandbox>".into(), status: TestStatus::Error, message: Some(message) });
@@ -203,16 +241,22 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
     if st.tests.is_empty() {
         return verdict(v, Status::Fail, "no tests ran");
     }
-    if st.tests.iter().all(|(t, _)| t.status == TestStatus::Skip) {
+    if st.tests.iter().all(|(t, _, _)| t.status == TestStatus::Skip) {
         return verdict(v, Status::Fail, "all tests skipped");
     }
-    if let Some((_, r)) = st.tests.iter().find(|(t, _)| t.status == TestStatus::Error) {
+    if let Some((_, r, _)) = st.tests.iter().find(|(t, _, _)| t.status == TestStatus::Error) {
         let r = r.clone().unwrap_or_else(|| "error".into());
         return verdict(v, Status::Error, if r == "MemoryError" { "memory" } else { &r });
     }
-    if let Some((t, _)) = st.tests.iter().find(|(t, _)| t.status == TestStatus::Fail) {
-        let vacuous = t.message.as_deref() == Some("no assertion executed");
-        return verdict(v, Status::Fail, if vacuous { "no assertion executed" } else { "assertion" });
+    if let Some((_, _, vacuity)) = st.tests.iter().find(|(t, _, _)| t.status == TestStatus::Fail) {
+        // A suite in which no test checked anything, and some only with assertions that cannot
+        // fail: `vacuous` (strict rules only report such assertions).
+        let ran: Vec<Vacuity> = st.tests.iter().filter(|(t, _, _)| t.status != TestStatus::Skip).map(|x| x.2).collect();
+        if !ran.contains(&Vacuity::Meaningful) && ran.contains(&Vacuity::OnlyTautologies) {
+            return verdict(v, Status::Fail, "vacuous");
+        }
+        let reason = if *vacuity == Vacuity::Meaningful { "assertion" } else { NO_ASSERTION };
+        return verdict(v, Status::Fail, reason);
     }
     verdict(v, Status::Pass, "")
 }
@@ -292,6 +336,35 @@ mod tests {
         let mut r = report(&[PASS, DONE]);
         r.expected.push("T.test_b".into());
         assert_eq!(run(&r).reason.as_deref(), Some("tampering"));
+    }
+
+    #[test]
+    fn under_strict_rules_a_caught_failed_assertion_fails_its_test() {
+        let caught = r#"{"k":"end","t":"T.test_a","s":"pass","n":1,"z":0,"c":1,"cm":"AssertionError: 0 != 3"}"#;
+        let v = run(&report(&[caught, DONE]));
+        assert_eq!((v.status, v.reason.as_deref()), (Status::Fail, Some("assertion")));
+        assert!(v.tests[0].message.as_deref().unwrap_or("").contains("caught by the test: AssertionError: 0 != 3"));
+        // A skip after a failed assertion is no way out either.
+        let skipped = r#"{"k":"end","t":"T.test_a","s":"skip","n":1,"z":0,"c":1}"#;
+        assert_eq!(run(&report(&[skipped, DONE])).status, Status::Fail);
+        // Without the strict fields (benchmark jobs) nothing changes.
+        assert_eq!(run(&report(&[PASS, DONE])).status, Status::Pass);
+    }
+
+    #[test]
+    fn a_suite_of_only_assertions_that_cannot_fail_is_vacuous() {
+        let taut_a = r#"{"k":"end","t":"T.test_a","s":"pass","n":0,"z":2,"c":0}"#;
+        let taut_b = r#"{"k":"end","t":"T.test_b","s":"pass","n":0,"z":1,"c":0}"#;
+        let mut r = report(&[taut_a, taut_b, DONE]);
+        r.expected.push("T.test_b".into());
+        let v = run(&r);
+        assert_eq!((v.status, v.reason.as_deref()), (Status::Fail, Some("vacuous")));
+        assert!(v.tests[0].message.as_deref().unwrap_or("").contains("cannot fail"), "{v:#?}");
+        // One test with a real assertion: the other is a test without one, as before.
+        let real_b = r#"{"k":"end","t":"T.test_b","s":"pass","n":1,"z":1,"c":0}"#;
+        let mut r = report(&[taut_a, real_b, DONE]);
+        r.expected.push("T.test_b".into());
+        assert_eq!(run(&r).reason.as_deref(), Some("no assertion executed"));
     }
 
     #[test]

@@ -246,7 +246,13 @@ impl Sandbox {
         let mut slot = self.take_slot();
         let limits = job.limits.as_ref().unwrap_or(&self.config.limits);
         let nonce = nonce();
-        let wire = WireJob { nonce: &nonce, code: &job.program, tests: &job.tests, limits: WireLimits::from(limits) };
+        let wire = WireJob {
+            nonce: &nonce,
+            code: &job.program,
+            tests: &job.tests,
+            limits: WireLimits::from(limits),
+            strict: job.strict_assertions,
+        };
         let mut outcome = self.run_on(&mut slot, &wire);
         if matches!(outcome, Err(SandboxError::WorkerLost(_))) {
             // The zygote died (not by this job's hand: it cannot signal it): a fresh worker, once.

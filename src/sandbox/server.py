@@ -1,6 +1,7 @@
 # unitcoder sandbox fork server (appended to harness.py; one module). Trusted: it never runs
 # candidate code itself. It starts as root, moves into private network and mount namespaces,
-# mounts private tmpfs on /dev/shm, /tmp and its worker directory, applies Landlock (writes only there),
+# pivots into a root that hides the host (rootfs.py), with private tmpfs on /dev/shm, /tmp and its
+# worker directory, applies Landlock (writes only there),
 # pre-imports common libraries, then forks a *zygote* and serves jobs read as JSON lines on stdin.
 # Per job the server compiles the program and the instrumented tests and hands them to the zygote,
 # which clones a child into a fresh PID namespace (the child is its init, so every descendant dies
@@ -248,9 +249,12 @@ class Server:
         self._mark("net-namespace", ok, "unshare(CLONE_NEWNET) failed")
         self._mark("mount-namespace", ok, "unshare(CLONE_NEWNS) failed")
         if not ok:
+            self._mark("hidden-host", False, "no mount namespace: host directories are readable")
             return
         _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
         self._loopback_up()
+        if self._hide_host():
+            return
         if _os.path.isdir("/dev/shm"):
             _libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
         self._expose_python()
@@ -258,6 +262,26 @@ class Server:
         ok = _libc.mount(b"tmpfs", self.dir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts) == 0
         self._mark("private-tmpfs", ok, "mounting a tmpfs on the worker dir failed")
         self._mark("private-tmp", ok and self._private_tmp(), "mounting a private /tmp failed")
+
+    def _hide_host(self):
+        """Moves this server into a root that shows only the system, the interpreter and its own
+        directories (rootfs.py). True when done (with a private /tmp, /dev/shm and worker tmpfs);
+        otherwise the host stays visible, which is reported, and _namespaces goes on as before."""
+        expose = {_sys.prefix, _sys.base_prefix, _sys.exec_prefix, _os.path.dirname(_sys.executable),
+                  _os.path.dirname(_os.path.realpath(_sys.executable))}
+        expose.update(p for p in _sys.path if p and _os.path.isabs(p) and _os.path.isdir(p))
+        # The worker directory's parents can be crossed but not listed, and so can it (mode 0711):
+        # a job lists its own directory and /tmp, not the way there.
+        dir_opts = "size=%dm,mode=0711" % self.cfg.get("dir_mb", 1024)
+        try:
+            self.tmp_keep = hide_host(self.dir, expose, dir_opts, "size=512m,mode=1777", "size=256m,mode=1777")
+        except (OSError, ValueError) as e:
+            self._mark("hidden-host", False, "%s; host directories stay readable" % e)
+            return False
+        self._mark("hidden-host", True, None)
+        self._mark("private-tmpfs", True, None)
+        self._mark("private-tmp", True, None)
+        return True
 
     def _private_tmp(self):
         """Covers /tmp with this worker's own tmpfs, emptied after every job: programs that write
@@ -625,7 +649,7 @@ class Server:
 
     def _child(self, task, fds):
         """In the spare, with its job: contain, drop privileges, run the harness. Never returns."""
-        program_code, tests_code, tests, code, nonce, jobdir, limits = task
+        program_code, tests_code, tests, code, nonce, jobdir, limits, strict = task
         try:
             if self.ruleset is not None:
                 err = _landlock_restrict(self.ruleset)
@@ -665,7 +689,7 @@ class Server:
                 _os.write(fds["ev"], ("%s %s\n" % (nonce, _json.dumps({"k": "setup", "m": repr(e)[:300]}))).encode())
             finally:
                 _os._exit(71)
-        run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline)
+        run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline, strict)
 
     def run(self, job):
         limits = job["limits"]
@@ -687,7 +711,7 @@ class Server:
         self.jobdir_ready = False
         self._limit_cgroup(limits)
         pipes = {k: _os.pipe() for k in ("ev", "out", "err")}
-        task = (prep[0], prep[1], job["tests"], job["code"], job["nonce"], jobdir, limits)
+        task = (prep[0], prep[1], job["tests"], job["code"], job["nonce"], jobdir, limits, bool(job.get("strict")))
         spare = self._take_spare()
         pidfd, writers_open = None, True
         try:

@@ -44,6 +44,15 @@ pub struct Job {
     /// Per-job limits; the executor's defaults when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// Judge the tests themselves as untrusted, as model-written tests are: an assertion that fails
+    /// fails its test even when the test catches the error (`try: assert ... except: pass`), and an
+    /// assertion that cannot fail (both sides the same expression, constants only, `assertTrue(True)`)
+    /// does not count; a suite left with no assertion that counts is `vacuous`. `synth` sets it.
+    /// Off for benchmark tests (`eval`): they are the reference, judged as their own harnesses judge
+    /// them, and HumanEval's `assert True` lines or a benchmark's own `try`/`except AssertionError`
+    /// must not change a verdict the reference harness agrees with.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_assertions: bool,
 }
 
 /// Overall outcome of a run.
@@ -52,7 +61,8 @@ pub struct Job {
 pub enum Status {
     /// Tests ran, at least one assertion executed in every test, and none failed.
     Pass,
-    /// A test failed (assertion or wrong result), or the run proved nothing (no tests, vacuous tests).
+    /// A test failed (assertion or wrong result), or the run proved nothing (no tests, vacuous tests:
+    /// reason `no assertion executed`, or `vacuous` when only assertions that cannot fail ran).
     Fail,
     /// The program or the tests raised, could not be loaded, tampered with the harness, or were killed.
     Error,

@@ -1,6 +1,7 @@
-//! One fork server: a warm Python process (harness.py + server.py, embedded in the binary) that
-//! sets up its namespaces and Landlock once, then runs one job at a time in a freshly cloned,
-//! contained child. This file owns the process, its cgroups and the line-oriented JSON protocol.
+//! One fork server: a warm Python process (harness.py, tautology.py, rootfs.py and server.py, one
+//! module embedded in the binary) that sets up its namespaces and Landlock once, then runs one job
+//! at a time in a freshly cloned, contained child. This file owns the process, its cgroups and the
+//! line-oriented JSON protocol.
 
 use super::cgroup::WorkerCgroup;
 use super::{Limits, SandboxError};
@@ -11,8 +12,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// The Python side, one module: the harness first, the server (which calls it) after.
-const SOURCE: &str = concat!(include_str!("harness.py"), "\n", include_str!("server.py"));
+/// The Python side, one module: the harness and its helpers first, the server (which calls them) after.
+const SOURCE: &str = concat!(
+    include_str!("harness.py"),
+    "\n",
+    include_str!("tautology.py"),
+    "\n",
+    include_str!("rootfs.py"),
+    "\n",
+    include_str!("server.py")
+);
 /// Compiles the source under the harness's own file name, which the audit hook trusts.
 /// The version check lives here, not in a separate probe: one interpreter start fewer per `check`.
 /// `sys.exit(text)` writes the text to the log (stderr) even on interpreters too old to compile the
@@ -69,6 +78,8 @@ pub(crate) struct WireJob<'a> {
     pub code: &'a str,
     pub tests: &'a str,
     pub limits: WireLimits,
+    /// [`super::Job::strict_assertions`].
+    pub strict: bool,
 }
 
 /// Limits in the server's units.
@@ -240,6 +251,37 @@ assert c.used == 90, c.used
 assert c.get(b) is not pb and list(c.entries) == [d, b]
 print("ok")
 "#;
+        run_with_source(script);
+    }
+
+    #[test]
+    fn assertions_that_cannot_fail_are_told_apart() {
+        let script = r#"
+def a(src):
+    return _cannot_fail_assert(ast.parse(src).body[0])
+def c(src):
+    call = ast.parse(src).body[0].value
+    return _cannot_fail_call(call, _callee_name(call))
+import ast
+for s in ["assert f(x) == f(x)", "assert True", "assert 1 == 1", "assert f(1) == 2 or True", "assert r is r, 'm'"]:
+    assert a(s), s
+for s in ["assert f(x) == 1", "assert x", "assert f(x) != f(x)", "assert f(1) == f(2)", "assert f(1) == 2 and True"]:
+    assert not a(s), s
+for s in ["self.assertTrue(True)", "self.assertEqual(f(1), f(1))", "self.assertEqual(2, 2, 'msg')",
+          "np.testing.assert_allclose(y, y)", "self.assertTrue(f(1) == f(1))", "self.assertIsNotNone(3)",
+          "self.assertIn('a', 'abc')"]:
+    assert c(s), s
+for s in ["self.assertEqual(f(1), 2)", "m.assert_called_once()", "self.assertNotEqual(f(1), f(1))",
+          "self.assertRaises(ValueError)", "self.assertEqual(*pair)", "self.assertTrue(r)", "self.assertIsInstance(x, x)"]:
+    assert not c(s), s
+print("ok")
+"#;
+        run_with_source(script);
+    }
+
+    /// Runs `script` in python3 after the sandbox's Python source (as a module that does not
+    /// serve), and expects it to print `ok`.
+    fn run_with_source(script: &str) {
         let out = std::process::Command::new("python3")
             .args([
                 "-I",

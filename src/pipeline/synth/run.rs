@@ -315,6 +315,8 @@ impl Run<'_> {
                         program: exec.program.clone(),
                         tests: rec.tests.as_ref().map(|t| t.code.clone()).unwrap_or_default(),
                         limits: None,
+                        // Model-written tests: caught and tautological assertions do not verify.
+                        strict_assertions: true,
                     };
                     self.jobs
                         .send((i, exec, job))

@@ -147,16 +147,35 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
     let tests = "import unittest\nimport numpy as np\n\nclass TestCases(unittest.TestCase):\n    def test_empty(self):\n        big, a = split([1, 2])\n        self.assertIsInstance(split([1]), tuple)\n        np.testing.assert_array_equal(big, np.array([]))\n        self.assertEqual(len(a), 2)\n";
     assert_pass(&check(program, tests));
     // numpy < 2.2 (BigCodeBench's pinned 1.x) answers == on an empty array with an empty, falsy
-    // result instead of raising: a library type doing so must pass too. Library code is code from
-    // a file outside the job directory, so the type is defined in a module written there.
-    let lib = std::path::Path::new("/var/tmp").join(format!("unitcoder-lib-{}", std::process::id()));
-    std::fs::create_dir_all(&lib).expect("a directory in /var/tmp");
+    // result instead of raising: a library type doing so must pass too. Library code is code the
+    // interpreter has installed (the job sees nothing else of the host), so the type is defined in
+    // a module in the site-packages of a venv made for this test.
+    let dir = tempfile::Builder::new().tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a directory for a venv");
+    let venv = dir.path().join("venv");
+    let made = std::process::Command::new(crate::common::test_python())
+        .args(["-m", "venv", "--without-pip", "--system-site-packages"])
+        .arg(&venv)
+        .status()
+        .expect("run python -m venv");
+    assert!(made.success(), "cannot make a venv in {}", venv.display());
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .expect("the venv's lib")
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .expect("the venv's site-packages");
     let module = "class Empty:\n    def __len__(self):\n        return 0\n    def __bool__(self):\n        return False\n\nclass Vec:\n    def __init__(self, xs):\n        self.xs = list(xs)\n    def __eq__(self, other):\n        if not self.xs:\n            return Empty()\n        return isinstance(other, Vec) and self.xs == other.xs\n    def __ne__(self, other):\n        if not self.xs:\n            return Empty()\n        return not (isinstance(other, Vec) and self.xs == other.xs)\n";
     std::fs::write(lib.join("elementwise.py"), module).expect("writing the module");
-    let program = format!("import sys\nsys.path.insert(0, {:?})\nfrom elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n", lib.display().to_string());
+    let program = "from elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n";
     let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
-    let v = check(&program, tests);
-    let _ = std::fs::remove_dir_all(&lib);
+    let config = unitcoder::sandbox::SandboxConfig { python: venv.join("bin/python"), ..crate::common::sandbox_config(1) };
+    let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job {
+        id: "lib".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: None,
+        strict_assertions: false,
+    });
     assert_pass(&v);
 }
 
@@ -182,6 +201,10 @@ fn reaching_the_callers_frame_is_blocked() {
         "import ctypes\nctypes.CDLL(None).getpid()",
         "import sys\nsys.settrace(lambda *a: None)",
         "def g():\n    yield 1\nx = g()\nnext(x)\nx.gi_frame.f_back",
+        // Code the candidate writes outside its directory (the private /tmp, /dev/shm) and imports
+        // is its own, not library code.
+        "import sys\nopen('/tmp/grab_tmp.py', 'w').write('import sys\\ndef grab():\\n    return sys._getframe(2)\\n')\nsys.path.insert(0, '/tmp')\nimport grab_tmp\ngrab_tmp.grab().f_globals['candidate'] = lambda a, b: a + b",
+        "import sys\nopen('/dev/shm/grab_shm.py', 'w').write('import sys\\ndef grab():\\n    return sys._getframe(2)\\n')\nsys.path.insert(0, '/dev/shm')\nimport grab_shm\ngrab_shm.grab().f_globals['candidate'] = lambda a, b: a + b",
     ];
     for attack in attacks {
         let v = check(&wrong_calling(attack), ADD_CHECK);

@@ -88,6 +88,7 @@ fn a_batch_streams_one_verdict_per_job() {
             program: if i % 2 == 0 { ADD.into() } else { "def add(a, b):\n    return 0\n".into() },
             tests: ADD_CHECK.into(),
             limits: None,
+            strict_assertions: false,
         })
         .collect();
     let mut seen = Vec::new();

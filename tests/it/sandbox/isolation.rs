@@ -9,6 +9,7 @@ fn full_isolation_is_in_force_here() {
     assert_eq!(iso.level, "full", "{iso:#?}");
     for m in [
         "net-namespace",
+        "hidden-host",
         "pid-namespace",
         "private-proc",
         "private-tmp",
@@ -63,6 +64,7 @@ fn tmp_is_private_to_each_job() {
             program: program.into(),
             tests: tests.clone(),
             limits: Some(limits.clone()),
+            strict_assertions: false,
         });
         assert_pass(&v);
     }
@@ -109,4 +111,50 @@ fn proc_shows_only_the_candidates_own_processes() {
     let program = "import os, subprocess, time\n\ndef seen():\n    child = subprocess.Popen(['sleep', '5'])\n    pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n    for _ in range(200):  # until the child has exec'd\n        with open('/proc/%d/cmdline' % child.pid, 'rb') as f:\n            cmd = f.read().split(b'\\0')[0]\n        if cmd == b'sleep':\n            break\n        time.sleep(0.01)\n    child.kill()\n    return os.getpid(), child.pid, pids, cmd\n";
     let tests = "def test_seen():\n    me, child, pids, cmd = seen()\n    assert me == 1\n    assert pids == [1, child], pids\n    assert cmd == b'sleep'\n";
     assert_pass(&check(program, tests));
+}
+
+#[test]
+fn host_directories_are_absent_or_unlistable() {
+    // The tests' source directory, this process's home and data directories, the project checkout,
+    // /work and /root (where the interpreter may live), and the way to the job's directory: each is
+    // absent (FileNotFoundError) or cannot be listed (PermissionError). A file the tests could
+    // special-case on cannot be read either.
+    let data = tempfile::Builder::new().tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a data dir");
+    let secret = data.path().join("expected_outputs.json");
+    std::fs::write(&secret, "[3, 4]").expect("writing the data file");
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let hidden = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it").to_string(),
+        env!("CARGO_MANIFEST_DIR").to_string(),
+        data.path().display().to_string(),
+        home,
+        "/work".into(),
+        "/root".into(),
+        "/home".into(),
+        "..".into(),
+        "../..".into(),
+    ];
+    let program = "import os\n\ndef listing(path):\n    try:\n        return sorted(os.listdir(path))\n    except (FileNotFoundError, PermissionError) as e:\n        return type(e).__name__\n\ndef readable(path):\n    try:\n        with open(path) as f:\n            return f.read()\n    except OSError as e:\n        return type(e).__name__\n";
+    let mut tests = String::new();
+    for path in &hidden {
+        tests.push_str(&format!("assert listing({path:?}) in ('FileNotFoundError', 'PermissionError'), ({path:?}, listing({path:?}))\n"));
+    }
+    let secret = secret.display().to_string();
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    tests.push_str(&format!("assert readable({secret:?}) == 'FileNotFoundError', readable({secret:?})\n"));
+    tests.push_str(&format!("assert readable({manifest:?}) == 'FileNotFoundError', readable({manifest:?})\n"));
+    // What a job needs is still there: its own directory, /tmp, the system and the interpreter.
+    tests.push_str("open('mine.txt', 'w').write('x')\nassert listing('.') == ['mine.txt', 'tmp'], listing('.')\n");
+    tests.push_str("open('/tmp/t.txt', 'w').write('y')\nassert 't.txt' in listing('/tmp')\n");
+    tests.push_str("import sys, numpy\nassert os.path.isfile(sys.executable) and listing('/usr/bin') != 'PermissionError'\n");
+    tests.push_str("assert readable('/etc/hosts') not in ('FileNotFoundError', 'PermissionError')\n");
+    assert_pass(&check(program, &tests));
+}
+
+#[test]
+fn a_subprocess_of_the_interpreter_still_starts_in_the_hidden_root() {
+    // multiprocessing's spawn and `sys.executable -c` start the interpreter afresh: its prefix,
+    // standard library and site-packages must resolve inside the job's root.
+    let program = "import subprocess, sys\n\ndef child():\n    return subprocess.run([sys.executable, '-c', 'import json, numpy; print(json.dumps(1))'], capture_output=True, text=True, timeout=20).stdout.strip()\n";
+    assert_pass(&check_with(program, "assert child() == '1', child()\n", short(30)));
 }

@@ -1,12 +1,14 @@
 //! The sandbox as its users meet it: attacks that must not pass, legitimate programs that must,
-//! containment (time, memory, processes, output) and isolation (network, files, env, signals), and
-//! the `unitcoder check` command. One sandbox is shared by the tests of this binary.
+//! containment (time, memory, processes, output) and isolation (network, files, env, signals), the
+//! strict rules for model-written tests, and the `unitcoder check` command. One sandbox is shared
+//! by the tests of this binary.
 
 mod attacks;
 mod cli;
 mod containment;
 mod controls;
 mod isolation;
+mod strict;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -25,7 +27,25 @@ pub fn check(program: &str, tests: &str) -> Verdict {
 
 /// Runs `program` with `tests` under `limits`.
 pub fn check_with(program: &str, tests: &str, limits: Limits) -> Verdict {
-    let job = Job { id: "t".into(), program: program.into(), tests: tests.into(), limits: Some(limits) };
+    let job = Job {
+        id: "t".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: Some(limits),
+        strict_assertions: false,
+    };
+    sandbox().run(&job)
+}
+
+/// Runs `program` with `tests` judged as model-written tests are (`Job::strict_assertions`).
+pub fn check_strict(program: &str, tests: &str) -> Verdict {
+    let job = Job {
+        id: "t".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: None,
+        strict_assertions: true,
+    };
     sandbox().run(&job)
 }
 
