@@ -60,6 +60,9 @@ pub(crate) struct WireJob<'a> {
     pub code: &'a str,
     pub tests: &'a str,
     pub limits: WireLimits,
+    /// The top-level function whose coverage the harness traces, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<&'a str>,
 }
 
 /// Limits in the server's units.
