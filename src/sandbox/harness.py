@@ -286,7 +286,13 @@ def _coverage_plan(program_code, program_source, name):
             stack.extend(c.co_consts)
             if first <= c.co_firstlineno <= last:
                 codes.append(c)
-    with_code = {line for c in codes for _s, _e, line in c.co_lines() if line is not None}
+    with_code = set()
+    for c in codes:
+        if hasattr(c, "co_lines"):
+            with_code.update(line for _s, _e, line in c.co_lines() if line is not None)
+        else:  # Python 3.9
+            import dis
+            with_code.update(line for _o, line in dis.findlinestarts(c))
     body = fn.body
     doc = body[0] if body and isinstance(body[0], _ast.Expr) and isinstance(body[0].value, _ast.Constant) \
         and isinstance(body[0].value.value, str) else None

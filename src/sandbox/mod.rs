@@ -12,6 +12,8 @@
 mod cgroup;
 mod judge;
 pub mod source;
+#[cfg(test)]
+mod tracer_tests;
 mod verdict;
 mod worker;
 
