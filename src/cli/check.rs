@@ -234,5 +234,6 @@ fn malformed_verdict(id: String, message: String) -> Verdict {
         stdout_tail: String::new(),
         stderr_tail: String::new(),
         isolation: Isolation::default(),
+        coverage: None,
     }
 }

@@ -5,6 +5,7 @@
 //! - [`synth`]: stages 2–4 (tests, run and fix, polish) with batching, caching and resume;
 //! - [`code`]: reading model replies as Python (extraction, signatures, vacuity stubs, special cases);
 //! - [`prompts`]: the prompt templates; [`journal`]: crash-safe JSONL files and caches;
+//! - [`quality`]: the tests' mutation score and coverage, scored and gated after polish;
 //! - [`emit`]: stage 5 (dataset formats, statistics file, shard merge); [`stats`]: the statistics;
 //! - [`report`]: the run report (Markdown, JSON) with its charts drawn by [`plot`].
 
@@ -13,6 +14,7 @@ pub mod emit;
 pub mod journal;
 pub mod plot;
 pub mod prompts;
+pub mod quality;
 pub mod record;
 pub mod report;
 pub mod retrieve;

@@ -35,6 +35,9 @@ pub struct Record {
     /// the tests, a polish that changed code or failed), with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discarded: Vec<Discarded>,
+    /// How much the kept tests check (mutation score, coverage), measured after polish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
     /// Set when a stage drops the record; later stages skip it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<Rejection>,
@@ -129,6 +132,10 @@ pub enum AttemptKind {
     Polish,
     /// A check that the tests fail when the body raises `NotImplementedError`.
     Vacuity,
+    /// The verified program with one mutation (quality step; never stored as an attempt).
+    Mutant,
+    /// The verified program run with coverage tracing (quality step; never stored as an attempt).
+    Coverage,
 }
 
 /// One execution of a program with the tests.
@@ -194,6 +201,27 @@ pub struct Polished {
     pub docstring_only: bool,
 }
 
+/// How much a record's kept tests check, measured on its verified program (see
+/// [`crate::pipeline::quality`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quality {
+    /// `killed / mutants`; `None` when no mutant could be made.
+    pub mutation_score: Option<f64>,
+    /// Mutants run with the tests.
+    pub mutants: u32,
+    /// Mutants the tests failed on (a timeout counts as killed).
+    pub killed: u32,
+    /// Share of the function's statements the tests executed; `None` when it was not measured (the
+    /// traced run did not finish).
+    pub line_coverage: Option<f64>,
+    /// Share of the outcomes of the function's `if`/`elif`/`while`/`for` the tests took (each has two:
+    /// entered and not); `None` when the function has no branch or it was not measured.
+    pub branch_coverage: Option<f64>,
+    /// How coverage was traced: `sys.monitoring` (Python 3.12 and later) or `sys.settrace`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tracer: String,
+}
+
 /// The pipeline stages, for rejections and statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -206,6 +234,8 @@ pub enum Stage {
     RunFix,
     /// Stage 4.
     Polish,
+    /// The tests' quality (mutation score and coverage), after stage 4.
+    Quality,
     /// Stage 5.
     Emit,
 }
@@ -256,6 +286,7 @@ impl Record {
             verified: None,
             polished: None,
             discarded: Vec::new(),
+            quality: None,
             rejected: None,
         }
     }

@@ -159,6 +159,9 @@ impl SynthStats {
             s.model_calls_cached += t.model_calls_cached;
             s.executions += t.executions;
             s.executions_cached += t.executions_cached;
+            s.exec_s += t.exec_s;
+            s.quality_executions += t.quality_executions;
+            s.quality_exec_s += t.quality_exec_s;
             s.tokens += t.tokens;
             s.finished += t.finished;
             s.skipped_done += t.skipped_done;

@@ -6,7 +6,7 @@
 //! assertions that cannot fail do not count. Pure logic, unit-tested below.
 
 use super::worker::Report;
-use super::{Isolation, Status, TestOutcome, TestStatus, Verdict};
+use super::{Coverage, Isolation, Status, TestOutcome, TestStatus, Verdict};
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -36,6 +36,15 @@ struct Event {
     c: Option<u64>,
     #[serde(default)]
     cm: Option<String>,
+    /// A `cov` event's counts: lines, lines hit, branch outcomes, outcomes taken.
+    #[serde(default)]
+    lt: u64,
+    #[serde(default)]
+    lh: u64,
+    #[serde(default)]
+    bt: u64,
+    #[serde(default)]
+    bh: u64,
 }
 
 /// Why a test that raised nothing is not a pass.
@@ -63,6 +72,7 @@ struct Stream {
     twice: Vec<String>,
     load: Option<(String, String)>,
     setup: Option<String>,
+    coverage: Option<Coverage>,
     done: bool,
 }
 
@@ -125,6 +135,15 @@ fn parse(report: &Report, nonce: &str) -> Stream {
             "tamper" => st.tamper.push(ev.m.unwrap_or_default()),
             "load" => st.load = Some((ev.r.unwrap_or_default(), ev.m.unwrap_or_default())),
             "setup" => st.setup = Some(ev.m.unwrap_or_default()),
+            "cov" => {
+                st.coverage = Some(Coverage {
+                    tracer: ev.m.unwrap_or_default(),
+                    lines: ev.lt,
+                    lines_hit: ev.lh.min(ev.lt),
+                    branches: ev.bt,
+                    branches_hit: ev.bh.min(ev.bt),
+                })
+            }
             "done" => st.done = true,
             other => st.tamper.push(format!("unknown event kind {other:?}")),
         }
@@ -180,6 +199,7 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
         stdout_tail: report.stdout_tail.clone(),
         stderr_tail: report.stderr_tail.clone(),
         isolation: isolation.clone(),
+        coverage: None,
     };
     let verdict = |mut v: Verdict, status: Status, reason: &str| {
         v.status = status;
@@ -195,6 +215,8 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
     }
     let st = parse(report, nonce);
     v.tests = st.tests.iter().map(|(t, _, _)| t.clone()).collect();
+    // Only the harness sends it, after the last test and before `done`.
+    v.coverage = st.coverage.clone().filter(|_| st.done);
     if report.timed_out {
         return verdict(v, Status::Timeout, "timeout");
     }
@@ -365,6 +387,16 @@ mod tests {
         let mut r = report(&[taut_a, real_b, DONE]);
         r.expected.push("T.test_b".into());
         assert_eq!(run(&r).reason.as_deref(), Some("no assertion executed"));
+    }
+
+    #[test]
+    fn a_coverage_event_before_done_is_kept_and_bounded() {
+        let cov = r#"{"k":"cov","m":"sys.settrace","lt":4,"lh":3,"bt":2,"bh":9}"#;
+        let v = run(&report(&[PASS, cov, DONE]));
+        assert_eq!(v.status, Status::Pass);
+        let c = v.coverage.expect("coverage");
+        assert_eq!((c.tracer.as_str(), c.lines, c.lines_hit, c.branches, c.branches_hit), ("sys.settrace", 4, 3, 2, 2));
+        assert!(run(&report(&[PASS, cov])).coverage.is_none(), "a run that did not finish has no coverage");
     }
 
     #[test]

@@ -12,10 +12,12 @@
 mod cgroup;
 mod judge;
 pub mod source;
+#[cfg(test)]
+mod tracer_tests;
 mod verdict;
 mod worker;
 
-pub use verdict::{Isolation, Job, Limits, Status, TestOutcome, TestStatus, Verdict};
+pub use verdict::{Coverage, Isolation, Job, Limits, Status, TestOutcome, TestStatus, Verdict};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -242,6 +244,17 @@ impl Sandbox {
 
     /// Runs one job on the next free worker, blocking until its verdict.
     pub fn run(&self, job: &Job) -> Verdict {
+        self.run_job(job, None)
+    }
+
+    /// Runs one job like [`Sandbox::run`], tracing which lines and branches of the program's
+    /// top-level function `function` the tests execute: the verdict's `coverage` (absent when the
+    /// run did not get to the end of its tests, or the program has no such function).
+    pub fn run_traced(&self, job: &Job, function: &str) -> Verdict {
+        self.run_job(job, Some(function))
+    }
+
+    fn run_job(&self, job: &Job, coverage: Option<&str>) -> Verdict {
         let started = Instant::now();
         let mut slot = self.take_slot();
         let limits = job.limits.as_ref().unwrap_or(&self.config.limits);
@@ -252,6 +265,7 @@ impl Sandbox {
             tests: &job.tests,
             limits: WireLimits::from(limits),
             strict: job.strict_assertions,
+            coverage,
         };
         let mut outcome = self.run_on(&mut slot, &wire);
         if matches!(outcome, Err(SandboxError::WorkerLost(_))) {
@@ -271,6 +285,7 @@ impl Sandbox {
                 stdout_tail: String::new(),
                 stderr_tail: String::new(),
                 isolation: self.isolation.clone(),
+                coverage: None,
             },
         }
     }

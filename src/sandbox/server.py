@@ -649,7 +649,7 @@ class Server:
 
     def _child(self, task, fds):
         """In the spare, with its job: contain, drop privileges, run the harness. Never returns."""
-        program_code, tests_code, tests, code, nonce, jobdir, limits, strict = task
+        program_code, tests_code, tests, code, nonce, jobdir, limits, strict, coverage = task
         try:
             if self.ruleset is not None:
                 err = _landlock_restrict(self.ruleset)
@@ -689,7 +689,7 @@ class Server:
                 _os.write(fds["ev"], ("%s %s\n" % (nonce, _json.dumps({"k": "setup", "m": repr(e)[:300]}))).encode())
             finally:
                 _os._exit(71)
-        run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline, strict)
+        run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline, strict, coverage)
 
     def run(self, job):
         limits = job["limits"]
@@ -711,7 +711,8 @@ class Server:
         self.jobdir_ready = False
         self._limit_cgroup(limits)
         pipes = {k: _os.pipe() for k in ("ev", "out", "err")}
-        task = (prep[0], prep[1], job["tests"], job["code"], job["nonce"], jobdir, limits, bool(job.get("strict")))
+        task = (prep[0], prep[1], job["tests"], job["code"], job["nonce"], jobdir, limits, bool(job.get("strict")),
+                job.get("coverage"))
         spare = self._take_spare()
         pidfd, writers_open = None, True
         try:

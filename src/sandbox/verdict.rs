@@ -116,6 +116,28 @@ pub struct Verdict {
     /// Bounded tail of what the candidate wrote to stderr.
     pub stderr_tail: String,
     pub isolation: Isolation,
+    /// Line and branch counts of the traced function, for a run asked for with
+    /// [`crate::sandbox::Sandbox::run_traced`] that got to the end of its tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// What the tests executed of one function, counted inside the sandbox. Lines are the function's
+/// statements that have code (its docstring, `global` and `nonlocal` do not count); branches are the
+/// two outcomes (entered, not entered) of each `if`/`elif`/`while`/`for` whose body starts on a line
+/// of its own, read from line hit counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// `sys.monitoring` (Python 3.12 and later) or `sys.settrace`.
+    pub tracer: String,
+    /// Statements of the function.
+    pub lines: u64,
+    /// Of them, executed at least once.
+    pub lines_hit: u64,
+    /// Branch outcomes of the function (twice its branch points).
+    pub branches: u64,
+    /// Of them, taken at least once.
+    pub branches_hit: u64,
 }
 
 impl Verdict {

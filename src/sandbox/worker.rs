@@ -80,6 +80,9 @@ pub(crate) struct WireJob<'a> {
     pub limits: WireLimits,
     /// [`super::Job::strict_assertions`].
     pub strict: bool,
+    /// The top-level function whose coverage the harness traces, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<&'a str>,
 }
 
 /// Limits in the server's units.

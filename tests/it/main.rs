@@ -18,6 +18,7 @@ mod eval_splits;
 mod generate;
 mod models;
 mod models_hf;
+mod quality;
 mod retrieve;
 mod sandbox;
 mod synth;

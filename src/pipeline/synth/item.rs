@@ -1,7 +1,8 @@
-//! One record's way through stages 2–4, as a state machine driven by model answers and verdicts.
+//! One record's way through stages 2–4 and the quality step, as a state machine driven by model answers and verdicts.
 //! It never blocks: each step returns the model calls and executions it needs next, and the run loop
 //! ([`super::run`]) batches those across records.
 
+mod quality;
 mod suites;
 
 use super::SynthSettings;
@@ -69,6 +70,8 @@ pub(super) struct Item {
     resampled: bool,
     /// Whether the polish being verified kept only the model's docstring.
     polish_docstring_only: bool,
+    /// The quality step's runs.
+    scoring: quality::Scoring,
 }
 
 impl Item {
@@ -84,6 +87,7 @@ impl Item {
             seen_tests: Vec::new(),
             resampled: false,
             polish_docstring_only: false,
+            scoring: Default::default(),
         }
     }
 
@@ -197,7 +201,7 @@ impl Item {
                     }
                     Err((reason, code)) => {
                         self.discard_polish(reason, code, tokens);
-                        vec![Action::Finish]
+                        self.score(ctx)
                     }
                 }
             }
@@ -282,6 +286,9 @@ impl Item {
 
     /// A verdict for one of this item's executions.
     pub fn on_verdict(&mut self, ctx: &Ctx, exec: Exec, verdict: Verdict) -> Vec<Action> {
+        if matches!(exec.kind, AttemptKind::Mutant | AttemptKind::Coverage) {
+            return self.on_quality_verdict(ctx, &exec, verdict);
+        }
         let passed = verdict.passed();
         let vacuous = vacuous_reason(&verdict);
         let feedback = feedback(&verdict, ctx.settings.feedback_chars);
@@ -348,14 +355,15 @@ impl Item {
             }
             AttemptKind::Polish if passed => {
                 self.rec.polished = Some(Polished { code: exec.program, docstring_only: self.polish_docstring_only });
-                vec![Action::Finish]
+                self.score(ctx)
             }
             AttemptKind::Polish => {
                 self.discard_polish("polish_regression", exec.program, exec.tokens);
-                vec![Action::Finish]
+                self.score(ctx)
             }
-            // Tests replies are never executed on their own; nothing is waiting on this.
-            AttemptKind::Tests => vec![Action::Finish],
+            // Tests replies are never executed on their own, and quality runs are handled above;
+            // nothing is waiting on these.
+            AttemptKind::Tests | AttemptKind::Mutant | AttemptKind::Coverage => vec![Action::Finish],
         }
     }
 

@@ -1,5 +1,5 @@
-//! Stages 2–4 of the pipeline (tests, run and fix, polish) over many records at once, with stage 5's
-//! record files written as each record finishes.
+//! Stages 2–4 of the pipeline (tests, run and fix, polish) and the quality step over many records
+//! at once, with stage 5's record files written as each record finishes.
 //!
 //! One thread (the caller's) owns the model: it takes pending model calls from a queue and sends up to
 //! [`SynthSettings::batch`] of them per [`Generator::generate`] call. Executions go over a channel to a
@@ -21,6 +21,7 @@ pub use run::{synthesize, RunTimings};
 use crate::engine::EngineError;
 use crate::pipeline::journal::JournalError;
 use crate::pipeline::prompts::{PromptError, Prompts};
+use crate::pipeline::quality::QualitySettings;
 use std::path::{Path, PathBuf};
 
 /// Settings of the synthesis stages.
@@ -60,6 +61,8 @@ pub struct SynthSettings {
     /// Seconds between the snapshots of the run's timings in `timings.jsonl` (a killed run keeps
     /// its numbers up to the last one).
     pub checkpoint_s: f64,
+    /// The quality step after polish (mutants, coverage, thresholds).
+    pub quality: QualitySettings,
 }
 
 impl Default for SynthSettings {
@@ -83,6 +86,7 @@ impl Default for SynthSettings {
             prompts: Prompts::embedded(),
             feedback_chars: 1500,
             checkpoint_s: 10.0,
+            quality: QualitySettings::default(),
         }
     }
 }

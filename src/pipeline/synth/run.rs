@@ -7,9 +7,10 @@ use super::{RunDir, SynthError, SynthSettings};
 use crate::engine::{Completion, Generator, Request};
 use crate::pipeline::journal::{key, Cache, Journal};
 use crate::pipeline::prompts::Template;
+use crate::pipeline::quality::mutant_timeout;
 use crate::pipeline::record::{AttemptKind, Record};
 use crate::progress::Reporter;
-use crate::sandbox::{Job, Sandbox, Verdict};
+use crate::sandbox::{Job, Limits, Sandbox, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,14 @@ pub struct RunTimings {
     /// Executions run / answered from the cache.
     pub executions: u64,
     pub executions_cached: u64,
+    /// Sandbox seconds of the executions run (summed over workers, cached ones excluded).
+    #[serde(default)]
+    pub exec_s: f64,
+    /// Of `executions`, the quality step's (mutants and traced runs), and their sandbox seconds.
+    #[serde(default)]
+    pub quality_executions: u64,
+    #[serde(default)]
+    pub quality_exec_s: f64,
     /// Tokens generated in this run (cached answers excluded).
     pub tokens: u64,
     /// Records finished in this run / skipped as already finished.
@@ -73,9 +82,10 @@ struct Run<'a> {
     items: Vec<Item>,
     queue: VecDeque<Pending>,
     ready: VecDeque<(usize, Exec, Verdict)>,
-    jobs: mpsc::Sender<(usize, Exec, Job)>,
+    jobs: mpsc::Sender<(usize, Exec, Job, Option<String>)>,
     verdicts: mpsc::Receiver<(usize, Exec, Verdict)>,
     in_sandbox: usize,
+    limits: Limits,
     model_cache: Cache<Vec<Completion>>,
     exec_cache: Cache<Verdict>,
     accepted: Journal,
@@ -115,7 +125,8 @@ pub fn synthesize(
             t.skipped_done += 1;
         }
     }
-    let (job_tx, job_rx) = mpsc::channel::<(usize, Exec, Job)>();
+    // The last field names the function whose coverage a traced run measures.
+    let (job_tx, job_rx) = mpsc::channel::<(usize, Exec, Job, Option<String>)>();
     let (v_tx, v_rx) = mpsc::channel();
     let job_rx = Mutex::new(job_rx);
     let model_cache = Cache::open(&dir.model_cache())?;
@@ -139,8 +150,12 @@ pub fn synthesize(
                     Err(_) => break,
                 };
                 idle_us.fetch_add(waiting.elapsed().as_micros() as u64, Ordering::Relaxed);
-                let Ok((item, exec, job)) = next else { break };
-                if v_tx.send((item, exec, sandbox.run(&job))).is_err() {
+                let Ok((item, exec, job, traced)) = next else { break };
+                let verdict = match traced {
+                    Some(function) => sandbox.run_traced(&job, &function),
+                    None => sandbox.run(&job),
+                };
+                if v_tx.send((item, exec, verdict)).is_err() {
                     break;
                 }
             });
@@ -156,6 +171,7 @@ pub fn synthesize(
             jobs: job_tx,
             verdicts: v_rx,
             in_sandbox: 0,
+            limits: sandbox.config().limits.clone(),
             model_cache,
             exec_cache,
             accepted,
@@ -234,15 +250,25 @@ impl Run<'_> {
         }
     }
 
-    fn exec_key(&self, i: usize, program: &str) -> String {
+    fn exec_key(&self, i: usize, exec: &Exec) -> String {
         let tests = self.items[i].rec.tests.as_ref().map(|t| t.code.as_str());
-        key(&[program, tests.unwrap_or("")])
+        match exec.kind {
+            // A traced run's verdict carries coverage; the same program's plain verdict does not.
+            AttemptKind::Coverage => key(&[&exec.program, tests.unwrap_or(""), "coverage"]),
+            _ => key(&[&exec.program, tests.unwrap_or("")]),
+        }
     }
 
     /// Caches a fresh verdict, then handles it.
     fn remember(&mut self, i: usize, exec: Exec, v: Verdict) -> Result<(), SynthError> {
         self.t.executions += 1;
-        let k = self.exec_key(i, &exec.program);
+        let seconds = v.duration_ms as f64 / 1000.0;
+        self.t.exec_s += seconds;
+        if matches!(exec.kind, AttemptKind::Mutant | AttemptKind::Coverage) {
+            self.t.quality_executions += 1;
+            self.t.quality_exec_s += seconds;
+        }
+        let k = self.exec_key(i, &exec);
         self.exec_cache.put(k, v.clone())?;
         self.on_verdict(i, exec, v)
     }
@@ -303,23 +329,30 @@ impl Run<'_> {
                     }
                 }
                 Action::Execute(exec) => {
-                    let k = self.exec_key(i, &exec.program);
+                    let k = self.exec_key(i, &exec);
                     if let Some(v) = self.exec_cache.get(&k) {
                         self.t.executions_cached += 1;
                         self.ready.push_back((i, exec, v.clone()));
                         continue;
                     }
                     let rec = &self.items[i].rec;
+                    let limits = (exec.kind == AttemptKind::Mutant).then(|| {
+                        // A mutant's time limit follows the verified program's run time.
+                        let verified_ms = rec.attempts.iter().filter(|a| a.verdict.passed()).map(|a| a.verdict.duration_ms);
+                        let timeout = mutant_timeout(verified_ms.max().unwrap_or(0), self.limits.timeout);
+                        Limits { timeout, ..self.limits.clone() }
+                    });
+                    let traced = (exec.kind == AttemptKind::Coverage).then(|| rec.function.name.clone());
                     let job = Job {
                         id: format!("{}/{:?}/{}/{}", rec.id, exec.kind, exec.round, exec.sample),
                         program: exec.program.clone(),
                         tests: rec.tests.as_ref().map(|t| t.code.clone()).unwrap_or_default(),
-                        limits: None,
+                        limits,
                         // Model-written tests: caught and tautological assertions do not verify.
                         strict_assertions: true,
                     };
                     self.jobs
-                        .send((i, exec, job))
+                        .send((i, exec, job, traced))
                         .map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
                     self.in_sandbox += 1;
                 }
