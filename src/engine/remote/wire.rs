@@ -19,7 +19,7 @@ pub fn endpoint(prompt: &Prompt) -> &'static str {
 /// Besides the OpenAI fields, the body carries the sampling knobs the in-process engine has and
 /// OpenAI lacks, spelled as the common servers read them (`top_k`, `min_p` and `repetition_penalty` for
 /// vLLM/SGLang, `repeat_penalty` for llama.cpp): those servers otherwise apply defaults of their own
-/// (llama.cpp: top-k 40, min-p 0.05, repeat penalty 1.1), and a run through them would not sample
+/// (llama.cpp: min-p 0.05, repeat penalty 1.1), and a run through them would not sample
 /// what the same settings sample in-process. Servers that do not know a field ignore it.
 pub fn body(model: &str, request: &Request, n: usize, seed: u64) -> Value {
     let p = &request.params;
@@ -30,8 +30,6 @@ pub fn body(model: &str, request: &Request, n: usize, seed: u64) -> Value {
         "temperature": p.temperature,
         "top_p": p.top_p,
         "seed": seed,
-        // -1, not 0, means "no top-k" to older vLLM releases, and to llama.cpp as well.
-        "top_k": if p.top_k == 0 { -1 } else { p.top_k as i64 },
         "min_p": 0.0,
         "repetition_penalty": p.repetition_penalty,
         "repeat_penalty": p.repetition_penalty,
@@ -43,6 +41,11 @@ pub fn body(model: &str, request: &Request, n: usize, seed: u64) -> Value {
     }
     if !p.stop.is_empty() {
         b["stop"] = json!(p.stop);
+    }
+    // "No top-k" is spelled 0 by some servers and -1 by others, each rejecting the other's: left out,
+    // the servers' default applies (none, except llama.cpp's 40).
+    if p.top_k > 0 {
+        b["top_k"] = json!(p.top_k);
     }
     if p.ignore_eos {
         b["ignore_eos"] = json!(true);
@@ -101,7 +104,7 @@ mod tests {
         let b = body("qwen", &chat, 3, 7);
         assert_eq!(endpoint(&chat.prompt), "/chat/completions");
         assert_eq!(b["messages"][0]["content"], "hi");
-        assert_eq!((b["n"].as_u64(), b["seed"].as_u64(), b["top_k"].as_i64()), (Some(3), Some(7), Some(-1)));
+        assert_eq!((b["n"].as_u64(), b["seed"].as_u64(), b["top_k"].as_i64()), (Some(3), Some(7), None));
         assert_eq!(b["stop"][0], "\n```");
         assert!(b.get("prompt").is_none() && b.get("ignore_eos").is_none());
         let text = Request { prompt: Prompt::Text("def f(".into()), n: 1, params: SamplingParams::default() };
@@ -109,6 +112,8 @@ mod tests {
         assert_eq!(endpoint(&text.prompt), "/completions");
         assert_eq!(b["prompt"], "def f(");
         assert!(b.get("stop").is_none() && b.get("messages").is_none());
+        let top_k = Request { params: SamplingParams { top_k: 5, ..SamplingParams::default() }, ..text.clone() };
+        assert_eq!(body("qwen", &top_k, 1, 0)["top_k"].as_u64(), Some(5));
         assert_eq!(b["repeat_penalty"].as_f64(), Some(1.0));
     }
 
