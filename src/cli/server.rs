@@ -10,8 +10,8 @@ use unitcoder::engine::remote::{ApiKey, Remote, RemoteOptions, RetryPolicy, Serv
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Server models (--model openai:BASE_URL#MODEL_NAME)")]
 pub struct ServerArgs {
-    /// HTTP requests in flight at once to a server model. 16 keeps a vLLM or SGLang batch busy; a
-    /// llama.cpp server answers one request per slot (--n_parallel) and queues the rest.
+    /// HTTP requests in flight at once to a server model. 16 keeps a vLLM or SGLang batch busy;
+    /// llama.cpp's `llama-server` decodes as many as it has slots (--parallel) and queues the rest.
     #[arg(long, default_value_t = 16, value_name = "N", value_parser = super::parse::positive_usize)]
     pub concurrency: usize,
     /// Seconds one server request may take, from connecting to the last byte of the answer.

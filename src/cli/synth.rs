@@ -171,7 +171,10 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let server = super::server::is_server(&args.model);
     if args.no_chat && !server {
-        super::parse::usage_error(&["synth"], "--no-chat applies to server models (--model openai:BASE_URL#MODEL_NAME)");
+        super::parse::usage_error(
+            &["synth"],
+            "--no-chat applies to server models (--model openai:BASE_URL#MODEL_NAME)",
+        );
     }
     let settings = SynthSettings {
         rounds: args.rounds,

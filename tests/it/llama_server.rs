@@ -32,7 +32,11 @@ pub fn llama_python() -> PathBuf {
         .get_or_init(|| {
             if let Some(venv) = std::env::var_os("UNITCODER_TEST_LLAMA_VENV") {
                 let python = PathBuf::from(venv).join("bin/python");
-                assert!(serves(&python), "UNITCODER_TEST_LLAMA_VENV: {} cannot import llama_cpp.server", python.display());
+                assert!(
+                    serves(&python),
+                    "UNITCODER_TEST_LLAMA_VENV: {} cannot import llama_cpp.server",
+                    python.display()
+                );
                 return python;
             }
             let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache/llama-cpp-server");
@@ -96,7 +100,8 @@ impl Server {
     }
 
     fn launch(&mut self) {
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("unitcoder-llama-{}.log", self.port))).unwrap();
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("unitcoder-llama-{}.log", self.port))).unwrap();
         let child = Command::new(llama_python())
             .args(["-m", "llama_cpp.server", "--model"])
             .arg(&self.model)

@@ -44,8 +44,19 @@ fn generate_through_the_server_agrees_with_the_engine_at_temperature_0() {
     // Chat through the server's template; n = 3 from a server that ignores `n` comes back as 3
     // separate requests, one JSON line per sample.
     let chat = unitcoder(&[
-        "generate", "--model", &server.spec(), "--chat", "--prompt", "Say hi.", "-n", "3", "--temperature", "0.8",
-        "--max-tokens", "8", "--stats",
+        "generate",
+        "--model",
+        &server.spec(),
+        "--chat",
+        "--prompt",
+        "Say hi.",
+        "-n",
+        "3",
+        "--temperature",
+        "0.8",
+        "--max-tokens",
+        "8",
+        "--stats",
     ]);
     assert!(chat.status.success(), "{:?}", text(&chat));
     let lines: Vec<serde_json::Value> = text(&chat).0.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -76,8 +87,18 @@ fn a_proxy_answering_429_503_and_hanging_up_costs_retries_not_results() {
     std::fs::write(&prompts, lines).unwrap();
     let run = |spec: &str, out: &str| {
         let o = unitcoder(&[
-            "generate", "--model", spec, "--prompts", prompts.to_str().unwrap(), "--max-tokens", "8",
-            "--concurrency", "2", "--stats", "--out", dir.path().join(out).to_str().unwrap(),
+            "generate",
+            "--model",
+            spec,
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--max-tokens",
+            "8",
+            "--concurrency",
+            "2",
+            "--stats",
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{:?}", text(&o));
         let got = std::fs::read_to_string(dir.path().join(out)).unwrap();
@@ -178,10 +199,31 @@ fn eval_run_through_the_server_matches_the_engine_greedy() {
     let run = |m: &str, out: &str| {
         let out_dir = tmp.path().join(out);
         let o = unitcoder(&[
-            "eval", "run", "--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--limit", "3",
-            "--greedy", "-k", "1", "--max-tokens", "24", "--prompt-mode", "completion", "--jobs", "1",
-            "--python", test_python().to_str().unwrap(), "--cache-dir", tmp.path().join("gt").to_str().unwrap(),
-            "--model", m, "--out", out_dir.to_str().unwrap(),
+            "eval",
+            "run",
+            "--benchmark",
+            "humaneval",
+            "--data",
+            data.to_str().unwrap(),
+            "--limit",
+            "3",
+            "--greedy",
+            "-k",
+            "1",
+            "--max-tokens",
+            "24",
+            "--prompt-mode",
+            "completion",
+            "--jobs",
+            "1",
+            "--python",
+            test_python().to_str().unwrap(),
+            "--cache-dir",
+            tmp.path().join("gt").to_str().unwrap(),
+            "--model",
+            m,
+            "--out",
+            out_dir.to_str().unwrap(),
         ]);
         assert!(o.status.code() == Some(0), "{:?}", text(&o));
         let samples = std::fs::read_to_string(out_dir.join("samples.jsonl")).unwrap();
@@ -242,7 +284,8 @@ fn the_api_key_reaches_the_server_and_nothing_written() {
     assert!(!out.contains(KEY) && !err.contains(KEY), "{out}\n{err}");
     assert!(failing.seen().iter().all(|r| r.contains(&format!("Bearer {KEY}"))));
     let mut files = 0;
-    for entry in walkdir::WalkDir::new(tmp.path().join("run")).into_iter().flatten().filter(|e| e.file_type().is_file()) {
+    for entry in walkdir::WalkDir::new(tmp.path().join("run")).into_iter().flatten().filter(|e| e.file_type().is_file())
+    {
         files += 1;
         let bytes = std::fs::read(entry.path()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains(KEY), "{} holds the key", entry.path().display());

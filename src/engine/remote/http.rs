@@ -41,7 +41,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 pub enum Attempt {
     Answer(Value),
     /// Worth asking again (after the server's `Retry-After`, when it gave one).
-    Retry { why: String, after: Option<Duration> },
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
     /// Asking again would not help.
     Fail(String),
 }

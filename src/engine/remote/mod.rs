@@ -200,7 +200,8 @@ impl Remote {
             _ => 0.0,
         };
         let rate = |n: u64| if wall_s > 0.0 { n as f64 / wall_s } else { 0.0 };
-        let (requests, generated_tokens) = (c.requests.load(Ordering::Relaxed), c.generated_tokens.load(Ordering::Relaxed));
+        let (requests, generated_tokens) =
+            (c.requests.load(Ordering::Relaxed), c.generated_tokens.load(Ordering::Relaxed));
         RemoteStats {
             requests,
             retries: c.retries.load(Ordering::Relaxed),
@@ -320,9 +321,10 @@ impl Generator for Remote {
         results
             .into_iter()
             .map(|samples| {
-                samples.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
-                    EngineError::Other(format!("{}: a sample is missing from the answers", self.spec))
-                })
+                samples
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| EngineError::Other(format!("{}: a sample is missing from the answers", self.spec)))
             })
             .collect()
     }
@@ -367,8 +369,10 @@ mod tests {
     fn a_server_that_is_down_fails_after_the_retries_with_the_url_and_no_key() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{port}/v1#m")).unwrap().unwrap();
-        let retry = RetryPolicy { retries: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
-        let remote = Remote::new(spec, RemoteOptions { retry, api_key: Some(ApiKey::new("k-77")), ..Default::default() });
+        let retry =
+            RetryPolicy { retries: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let remote =
+            Remote::new(spec, RemoteOptions { retry, api_key: Some(ApiKey::new("k-77")), ..Default::default() });
         let req = Request { prompt: Prompt::Text("x".into()), n: 2, params: Default::default() };
         let e = remote.generate(&[req]).unwrap_err().to_string();
         assert!(e.contains(&format!("127.0.0.1:{port}/v1/completions")) && e.contains("after 3 attempts"), "{e}");

@@ -129,7 +129,10 @@ mod tests {
         });
         let c = parse(&answer).unwrap();
         assert_eq!(c.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["", "b", "c"]);
-        assert_eq!(c.iter().map(|c| c.finish).collect::<Vec<_>>(), [FinishReason::Stop, FinishReason::Length, FinishReason::Eos]);
+        assert_eq!(
+            c.iter().map(|c| c.finish).collect::<Vec<_>>(),
+            [FinishReason::Stop, FinishReason::Length, FinishReason::Eos]
+        );
         assert_eq!(c.iter().map(|c| c.generated_tokens).collect::<Vec<_>>(), [3, 2, 2]);
         assert!(c.iter().all(|c| c.prompt_tokens == 5));
         let text = parse(&json!({"choices": [{"text": "x", "finish_reason": "stop"}]})).unwrap();
