@@ -339,44 +339,4 @@ impl Generator for Remote {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::Prompt;
-
-    #[test]
-    fn specs_parse_or_say_what_is_wrong() {
-        let s = ServerSpec::parse("openai:http://127.0.0.1:8000/v1/#qwen").unwrap().unwrap();
-        assert_eq!((s.base_url.as_str(), s.model.as_str()), ("http://127.0.0.1:8000/v1", "qwen"));
-        assert_eq!(s.to_string(), "openai:http://127.0.0.1:8000/v1#qwen");
-        // Model names may hold slashes and colons (org/name, ollama tags); the last `#` splits.
-        let s = ServerSpec::parse("openai:https://h/v1#Qwen/Qwen2.5-Coder-7B:q4").unwrap().unwrap();
-        assert_eq!(s.model, "Qwen/Qwen2.5-Coder-7B:q4");
-        assert!(ServerSpec::parse("qwen2.5-coder-0.5b").is_none());
-        let err = |a: &str| ServerSpec::parse(a).unwrap().unwrap_err().to_string();
-        assert!(err("openai:http://h/v1").contains("no `#MODEL_NAME`"));
-        assert!(err("openai:http://h/v1#").contains("empty model name"));
-        assert!(err("openai:h:8000/v1#m").contains("http://"));
-    }
-
-    #[test]
-    fn the_key_never_shows_in_debug_output() {
-        let o = RemoteOptions { api_key: Some(ApiKey::new("sk-secret-123")), ..RemoteOptions::default() };
-        let shown = format!("{o:?}");
-        assert!(!shown.contains("sk-secret") && shown.contains("[redacted]"), "{shown}");
-    }
-
-    #[test]
-    fn a_server_that_is_down_fails_after_the_retries_with_the_url_and_no_key() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{port}/v1#m")).unwrap().unwrap();
-        let retry =
-            RetryPolicy { retries: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
-        let remote =
-            Remote::new(spec, RemoteOptions { retry, api_key: Some(ApiKey::new("k-77")), ..Default::default() });
-        let req = Request { prompt: Prompt::Text("x".into()), n: 2, params: Default::default() };
-        let e = remote.generate(&[req]).unwrap_err().to_string();
-        assert!(e.contains(&format!("127.0.0.1:{port}/v1/completions")) && e.contains("after 3 attempts"), "{e}");
-        assert!(!e.contains("k-77"));
-        assert_eq!(remote.stats().retries, 2);
-    }
-}
+mod tests;
