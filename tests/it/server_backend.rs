@@ -187,6 +187,28 @@ fn synth_survives_a_server_restart_and_resumes_from_its_cache() {
         serde_json::from_str(&std::fs::read_to_string(root.join("run/stats.json")).unwrap()).unwrap();
     assert_eq!(stats["funnel"][0]["count"], 2, "{stats}");
     assert!(stats["tokens"].as_u64().unwrap() > 0, "token counts come from the server's usage: {stats}");
+
+    // The same run in-process has the same shape: records, dataset files, statistics.
+    let local = synth_cmd(root, tiny_model_path().to_str().unwrap(), "local", "12").output().unwrap();
+    assert!(local.status.success(), "{:?}", text(&local));
+    assert_eq!(ids(&root.join("local")), got);
+    let files = |d: &str| {
+        let mut f: Vec<String> = std::fs::read_dir(root.join(d).join("dataset"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(files("run"), files("local"));
+    let local_stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("local/stats.json")).unwrap()).unwrap();
+    let shape = |v: &serde_json::Value| {
+        let keys: BTreeSet<String> = v.as_object().unwrap().keys().cloned().collect();
+        let stages: Vec<String> = v["funnel"].as_array().unwrap().iter().map(|s| s["step"].to_string()).collect();
+        (keys, stages, v["funnel"][0]["count"].clone())
+    };
+    assert_eq!(shape(&stats), shape(&local_stats));
 }
 
 #[test]
