@@ -215,15 +215,20 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         config.jobs = j.max(1);
     }
     let sandbox = super::start_sandbox(config)?;
-    let engine: Box<dyn Generator> = match args.server.open(&args.model, !args.no_chat)? {
-        Some(remote) => Box::new(remote),
-        None => Box::new(load_model(&args.model, &args.device, args.max_batch, &bars)?),
+    let remote = args.server.open(&args.model, !args.no_chat)?;
+    let local;
+    let engine: &dyn Generator = match &remote {
+        Some(r) => r,
+        None => {
+            local = load_model(&args.model, &args.device, args.max_batch, &bars)?;
+            &local
+        }
     };
     let dir = RunDir::new(&args.out);
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     emit::write_stats(&dir, rjson.clone())?;
-    let result = synthesize(records, engine.as_ref(), &sandbox, &settings, &dir, &bars);
+    let result = synthesize(records, engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
     let stats = emit::finalize_as(&dir, rjson, &args.format);
     let timings = result.with_context(|| {
@@ -249,6 +254,17 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         timings.model_s,
         timings.model_waited_s
     )?;
+    if let Some(r) = &remote {
+        let s = r.stats();
+        outln!(
+            "server: {} requests ({} retried attempts), {} prompt and {} generated tokens, {:.2} requests/s",
+            s.requests,
+            s.retries,
+            s.prompt_tokens,
+            s.generated_tokens,
+            s.requests_per_s
+        )?;
+    }
     outln!("wrote {}", show(&args.out))?;
     Ok(Outcome::Success)
 }

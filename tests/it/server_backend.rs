@@ -173,6 +173,11 @@ fn synth_survives_a_server_restart_and_resumes_from_its_cache() {
     server.restart(Duration::from_secs(2));
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
+    let (stdout, _) = text(&out);
+    let retried =
+        stdout.lines().find_map(|l| l.split_once(" requests (")).map(|(_, r)| r.split(' ').next().unwrap().to_string());
+    let retried: u64 = retried.unwrap_or_else(|| panic!("no server line in {stdout}")).parse().unwrap();
+    assert!(retried >= 1, "the restart cost at least one retried attempt: {stdout}");
     let got = ids(&root.join("run"));
     assert_eq!(got.len(), 2, "both functions end accepted or rejected: {got:?}");
     assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), 2, "no record twice");
