@@ -131,3 +131,18 @@ fn samples_come_back_in_order_within_the_concurrency_limit_from_a_server_ignorin
     assert_eq!(bodies.len() - before, 2);
     assert!(bodies[before..].iter().all(|b| b["n"] == 1 && b["model"] == "m"), "{bodies:?}");
 }
+
+#[test]
+fn a_request_over_the_timeout_is_retried_then_reported() {
+    let server = FakeServer::start(Duration::from_millis(1500));
+    let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{}/v1#m", server.port)).unwrap().unwrap();
+    let retry = RetryPolicy { retries: 1, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(1) };
+    let options = RemoteOptions { timeout: Duration::from_millis(200), retry, ..RemoteOptions::default() };
+    let remote = Remote::new(spec, options);
+    let req = Request { prompt: Prompt::Text("x".into()), n: 1, params: Default::default() };
+    let started = std::time::Instant::now();
+    let e = remote.generate(&[req]).unwrap_err().to_string();
+    assert!(e.contains("after 2 attempts") && e.to_lowercase().contains("timed out"), "{e}");
+    assert!(started.elapsed() < Duration::from_millis(1400), "the timeout cut the wait: {:?}", started.elapsed());
+    assert_eq!(remote.stats().retries, 1);
+}
