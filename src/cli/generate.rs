@@ -2,6 +2,7 @@
 //! file of prompts (one JSON line per sample to stdout or `--out`). Input files are read and checked in
 //! full before any generation, and JSONL output is written request group by request group, so a later
 //! failure loses no finished work. `--stats` prints throughput and peak memory as the last stderr line.
+//! With `--model openai:...` the same prompts go to a server instead.
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
@@ -9,13 +10,17 @@ use serde::Deserialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use unitcoder::engine::models::MatmulKernels;
-use unitcoder::engine::{Engine, EngineOptions, GenerationStats, Message, Prompt, Request, SamplingParams};
+use unitcoder::engine::remote::Remote;
+use unitcoder::engine::{
+    Completion, Engine, EngineOptions, GenerationStats, Generator, Message, Prompt, Request, SamplingParams,
+};
 
 /// Arguments of `unitcoder generate`.
 #[derive(Args)]
 #[command(group(ArgGroup::new("input").required(true).args(["prompt", "prompt_file", "prompts"])))]
 pub struct GenerateArgs {
-    /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
+    /// Model: card name, .gguf path, HF checkpoint directory, hf:ORG/REPO[:FILE], or a server:
+    /// openai:BASE_URL#MODEL_NAME (--chat prompts go to its chat endpoint, the others to completions).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
     /// The prompt text.
@@ -79,6 +84,8 @@ pub struct GenerateArgs {
     /// Most rows (prompts x samples) decoded together.
     #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
     max_batch: usize,
+    #[command(flatten)]
+    server: super::server::ServerArgs,
 }
 
 /// One line of a `--prompts` file.
@@ -111,12 +118,45 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         set_candle_threads(t.max(1));
     }
     let items = read_items(&args)?;
+    if let Some(remote) = args.server.open(&args.model, true)? {
+        return run_server(&remote, &items, &args);
+    }
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
     let engine = load_engine_with(&args.model, &args.device, args.max_batch, args.threads.unwrap_or(0), kernels)?;
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
-    let stats = if single { stream_one(&engine, &items[0].request)? } else { write_jsonl(&engine, &items, &args)? };
+    let stats = if single {
+        stream_one(&engine, &items[0].request)?
+    } else {
+        let mut total: Option<GenerationStats> = None;
+        write_jsonl(&items, &args, GROUP, |requests| {
+            let (completions, s) = engine.generate_with_stats(requests)?;
+            match &mut total {
+                Some(t) => t.merge(&s),
+                None => total = Some(s),
+            }
+            Ok(completions)
+        })?;
+        total.unwrap_or_default()
+    };
     if args.stats {
         eprintln!("{}", serde_json::to_string(&stats)?);
+    }
+    Ok(crate::cli::Outcome::Success)
+}
+
+/// `generate` through a server: the same outputs, with the server's totals as `--stats`. The single
+/// prompt is printed when it is done (no streaming), JSONL in groups of at least `--concurrency`
+/// requests so that many are in flight.
+fn run_server(remote: &Remote, items: &[Item], args: &GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
+    let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
+    if single {
+        let completion = remote.generate(std::slice::from_ref(&items[0].request))?.remove(0).remove(0);
+        outln!("{}", completion.text)?;
+    } else {
+        write_jsonl(items, args, GROUP.max(args.server.concurrency), |requests| Ok(remote.generate(requests)?))?;
+    }
+    if args.stats {
+        eprintln!("{}", serde_json::to_string(&remote.stats())?);
     }
     Ok(crate::cli::Outcome::Success)
 }
@@ -210,7 +250,13 @@ fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationSt
 /// Requests per engine call when writing JSONL: each group's lines are written as soon as it is done.
 const GROUP: usize = 32;
 
-fn write_jsonl(engine: &Engine, items: &[Item], args: &GenerateArgs) -> anyhow::Result<GenerationStats> {
+/// Writes one line per sample, `group` requests per `generate` call.
+fn write_jsonl(
+    items: &[Item],
+    args: &GenerateArgs,
+    group: usize,
+    mut generate: impl FnMut(&[Request]) -> anyhow::Result<Vec<Vec<Completion>>>,
+) -> anyhow::Result<()> {
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => {
             super::create_parent(p)?;
@@ -219,10 +265,9 @@ fn write_jsonl(engine: &Engine, items: &[Item], args: &GenerateArgs) -> anyhow::
         }
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut total: Option<GenerationStats> = None;
-    for group in items.chunks(GROUP) {
+    for group in items.chunks(group) {
         let requests: Vec<Request> = group.iter().map(|i| i.request.clone()).collect();
-        let (completions, s) = engine.generate_with_stats(&requests)?;
+        let completions = generate(&requests)?;
         for (item, samples) in group.iter().zip(completions) {
             for (index, c) in samples.into_iter().enumerate() {
                 let line = serde_json::json!({
@@ -233,12 +278,8 @@ fn write_jsonl(engine: &Engine, items: &[Item], args: &GenerateArgs) -> anyhow::
             }
         }
         out.flush()?;
-        match &mut total {
-            Some(t) => t.merge(&s),
-            None => total = Some(s),
-        }
     }
-    Ok(total.unwrap_or_default())
+    Ok(())
 }
 
 /// Sizes candle's own CPU thread pools to `threads`. The engine runs its forward pass on a rayon pool

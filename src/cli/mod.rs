@@ -29,6 +29,7 @@ mod parse;
 mod progress;
 mod report;
 mod retrieve;
+mod server;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -57,7 +58,7 @@ enum Command {
     Check(check::CheckArgs),
     /// Evaluate code models on HumanEval(+), MBPP(+) and BigCodeBench.
     Eval(eval::EvalArgs),
-    /// Generate text with the in-process engine.
+    /// Generate text with the in-process engine (or an OpenAI-compatible server).
     Generate(generate::GenerateArgs),
     /// Model cards: list, pull, path, info.
     Models(models::ModelsArgs),

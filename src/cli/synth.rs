@@ -1,6 +1,6 @@
 //! `unitcoder synth`: the whole pipeline. Retrieves functions (stage 1, in memory, deterministic so a
-//! rerun sees the same list), then runs tests, run-and-fix and polish with the in-process model and
-//! the sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
+//! rerun sees the same list), then runs tests, run-and-fix and polish with the in-process model (or a
+//! server's) and the sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
 //! Rerunning the same command after a crash resumes it.
 
 use super::progress::Bars;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use unitcoder::engine::chat_template::ChatTemplate;
 use unitcoder::engine::codec::{ChatRenderer, TokCodec};
-use unitcoder::engine::{Engine, EngineError, EngineOptions, Message};
+use unitcoder::engine::{Engine, EngineError, EngineOptions, Generator, Message};
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
@@ -25,9 +25,14 @@ pub struct SynthArgs {
     /// Corpus to read (as for `retrieve`); repeatable. Default: the local Python's standard library.
     #[arg(long, value_name = "PATH")]
     pub corpus: Vec<PathBuf>,
-    /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
+    /// Model: card name, .gguf path, HF checkpoint directory, hf:ORG/REPO[:FILE], or a server:
+    /// openai:BASE_URL#MODEL_NAME (prompted through its chat template unless --no-chat).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     pub model: String,
+    /// Prompt a server model as a base model: plain completions, as for in-process models without
+    /// a chat template.
+    #[arg(long)]
+    pub no_chat: bool,
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
@@ -83,7 +88,8 @@ pub struct SynthArgs {
     /// Repetition penalty on every model answer (1.0 = off).
     #[arg(long, default_value_t = 1.1, value_parser = super::parse::penalty)]
     pub repetition_penalty: f32,
-    /// Model requests per generate call (batched across functions).
+    /// Model requests per generate call (batched across functions; at least --concurrency for a
+    /// server model).
     #[arg(long, default_value_t = 8, value_parser = super::parse::positive_usize)]
     pub batch: usize,
     /// Most rows (prompts x samples) the engine decodes together.
@@ -102,6 +108,8 @@ pub struct SynthArgs {
     /// The run directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub server: super::server::ServerArgs,
 }
 
 /// How `--limit` picks functions.
@@ -161,6 +169,13 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
 
 /// Runs `unitcoder synth`.
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
+    let server = super::server::is_server(&args.model);
+    if args.no_chat && !server {
+        super::parse::usage_error(
+            &["synth"],
+            "--no-chat applies to server models (--model openai:BASE_URL#MODEL_NAME)",
+        );
+    }
     let settings = SynthSettings {
         rounds: args.rounds,
         samples: args.samples,
@@ -171,7 +186,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         max_tokens: args.max_tokens,
         temperature: args.temperature,
         repetition_penalty: args.repetition_penalty,
-        batch: args.batch,
+        // A server answers as many requests at once as it is sent: one call must hold enough.
+        batch: if server { args.batch.max(args.server.concurrency) } else { args.batch },
         prompts: Prompts::load(args.prompts.as_deref())?,
         ..SynthSettings::default()
     };
@@ -199,12 +215,20 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         config.jobs = j.max(1);
     }
     let sandbox = super::start_sandbox(config)?;
-    let engine = load_model(&args.model, &args.device, args.max_batch, &bars)?;
+    let remote = args.server.open(&args.model, !args.no_chat)?;
+    let local;
+    let engine: &dyn Generator = match &remote {
+        Some(r) => r,
+        None => {
+            local = load_model(&args.model, &args.device, args.max_batch, &bars)?;
+            &local
+        }
+    };
     let dir = RunDir::new(&args.out);
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     emit::write_stats(&dir, rjson.clone())?;
-    let result = synthesize(records, &engine, &sandbox, &settings, &dir, &bars);
+    let result = synthesize(records, engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
     let stats = emit::finalize_as(&dir, rjson, &args.format);
     let timings = result.with_context(|| {
@@ -230,6 +254,17 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         timings.model_s,
         timings.model_waited_s
     )?;
+    if let Some(r) = &remote {
+        let s = r.stats();
+        outln!(
+            "server: {} requests ({} retried attempts), {} prompt and {} generated tokens, {:.2} requests/s",
+            s.requests,
+            s.retries,
+            s.prompt_tokens,
+            s.generated_tokens,
+            s.requests_per_s
+        )?;
+    }
     outln!("wrote {}", show(&args.out))?;
     Ok(Outcome::Success)
 }

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod kv_cache;
 pub mod models;
 pub mod pyjson;
+pub mod remote;
 pub mod sampling;
 pub mod weights;
 

@@ -1,0 +1,51 @@
+//! The flags of server models (`--model openai:BASE_URL#MODEL_NAME`), shared by `generate`, `synth` and
+//! `eval run`, and the one place that turns them into a [`Remote`]. The API key is read here, from the
+//! environment variable the user names, and handed to the library, which never reads the environment.
+
+use clap::Args;
+use std::time::Duration;
+use unitcoder::engine::remote::{ApiKey, Remote, RemoteOptions, RetryPolicy, ServerSpec};
+
+/// Flags of server models.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Server models (--model openai:BASE_URL#MODEL_NAME)")]
+pub struct ServerArgs {
+    /// HTTP requests in flight at once to a server model. 16 keeps a vLLM or SGLang batch busy;
+    /// llama.cpp's `llama-server` decodes as many as it has slots (--parallel) and queues the rest.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = super::parse::positive_usize)]
+    pub concurrency: usize,
+    /// Seconds one server request may take, from connecting to the last byte of the answer.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
+    pub request_timeout: f64,
+    /// Retries of a server request after a connection error, a timeout, HTTP 408, 429 or 5xx, with
+    /// exponential backoff and jitter from 0.5 s up to 30 s (longer when Retry-After asks): the
+    /// default rides out about two minutes of a server restarting.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub retries: u32,
+    /// The environment variable that holds the server's API key, sent as a Bearer token (unset or
+    /// empty: no key). The key is never printed or written.
+    #[arg(long, default_value = "OPENAI_API_KEY", value_name = "NAME")]
+    pub api_key_env: String,
+}
+
+impl ServerArgs {
+    /// `Some` server generator when `model` is `openai:...` (an error when that is malformed); `None`
+    /// for the in-process engine's model names. `chat: false` makes the served model a base model.
+    pub fn open(&self, model: &str, chat: bool) -> anyhow::Result<Option<Remote>> {
+        let Some(spec) = ServerSpec::parse(model) else { return Ok(None) };
+        let api_key = std::env::var(&self.api_key_env).ok().filter(|k| !k.is_empty()).map(ApiKey::new);
+        let options = RemoteOptions {
+            concurrency: self.concurrency,
+            timeout: Duration::from_secs_f64(self.request_timeout),
+            retry: RetryPolicy { retries: self.retries, ..RetryPolicy::default() },
+            api_key,
+            chat,
+        };
+        Ok(Some(Remote::new(spec?, options)))
+    }
+}
+
+/// Whether `model` names a server rather than a model the engine loads.
+pub fn is_server(model: &str) -> bool {
+    ServerSpec::parse(model).is_some()
+}
