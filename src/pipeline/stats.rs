@@ -91,7 +91,7 @@ pub fn failure_class(v: &Verdict) -> String {
         "assertion" => "assertion".into(),
         "memory" => "memory".into(),
         "ModuleNotFoundError" | "ImportError" => "import_error".into(),
-        "no assertion executed" | "no tests ran" | "all tests skipped" => "vacuous_tests".into(),
+        "no assertion executed" | "no tests ran" | "all tests skipped" | "vacuous" => "vacuous_tests".into(),
         r => format!("exception:{r}"),
     }
 }

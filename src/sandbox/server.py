@@ -29,6 +29,7 @@ MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 163
 LL_WRITE_FILE, LL_TRUNCATE = 1 << 1, 1 << 14
 LL_WRITE_DIR = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
 LL_REFER = 1 << 13
+LL_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read a file, read a directory
 EVFD = 3
 _IMPORT_RE = __import__("re").compile(r"^[ \t]*(?:import|from)[ \t]+([A-Za-z_][A-Za-z0-9_.]*)", __import__("re").M)
 SYS = {"x86_64": (56, 444, 445, 446), "aarch64": (220, 444, 445, 446)}.get(_os.uname().machine)  # not `platform`: 6 ms of imports
@@ -53,8 +54,9 @@ def _landlock_abi():
     return abi if abi > 0 else 0
 
 
-def _landlock_ruleset(dirs, files):
-    """A Landlock ruleset fd: writes only beneath `dirs` and to `files`; or a string saying why
+def _landlock_ruleset(dirs, files, reads=None):
+    """A Landlock ruleset fd: writes only beneath `dirs` and to `files`, and when `reads` is given,
+    reads (and execution) only beneath those and `reads`; or a string saying why
     there is none. Built once by the server; the server and each
     child restrict themselves with it (the zygote stays unrestricted: a Landlock-restricted process
     may not mount, and each child mounts its own /proc before restricting itself)."""
@@ -62,13 +64,15 @@ def _landlock_ruleset(dirs, files):
     if abi < 1:
         return "kernel has no Landlock"
     fs = LL_WRITE_DIR | (LL_REFER if abi >= 2 else 0) | (LL_TRUNCATE if abi >= 3 else 0)
+    read = LL_READ if reads is not None else 0
     # Network access is not restricted here: the private network namespace has only loopback.
-    attr = _RulesetAttr(fs, 0, 0)
+    attr = _RulesetAttr(fs | read, 0, 0)
     size = 8
     rfd = _libc.syscall(SYS[1], _ct.byref(attr), size, 0)
     if rfd < 0:
         return "landlock_create_ruleset: errno %d" % _ct.get_errno()
-    for paths, allowed in ((dirs, fs), (files, LL_WRITE_FILE | (LL_TRUNCATE if abi >= 3 else 0))):
+    file_access = LL_WRITE_FILE | (LL_TRUNCATE if abi >= 3 else 0) | (read & ~(1 << 3))
+    for paths, allowed in ((dirs, fs | read), (files, file_access), (reads or (), read)):
         for p in paths:
             pfd = _os.open(p, _os.O_PATH | _os.O_CLOEXEC)
             try:
@@ -172,6 +176,7 @@ class Server:
         self.want_spare = False  # the zygote waits for "next" (sent by finish())
         self.tmp_keep = None
         self.cpus = self._pin(cfg.get("index", 0))
+        self.read_paths = None  # where jobs may read, when no new root hides the host (_namespaces)
         self._namespaces()
         # Private tmpfs directories every job may write to, emptied after each job.
         self.emptied = [d for d, m in (("/dev/shm", "mount-namespace"), ("/tmp", "private-tmp"))
@@ -180,6 +185,7 @@ class Server:
             [self.dir] + (["/dev/shm"] if _os.path.isdir("/dev/shm") else []) + (self.cg["dirs"] if self.cg else [])
             + (["/tmp"] if "private-tmp" in self.active else []),
             ["/dev/null"],
+            self.read_paths,
         )
         self.ruleset = ruleset if isinstance(ruleset, int) else None
         self.scope_signals = _landlock_abi() >= 6
@@ -204,6 +210,10 @@ class Server:
         self._start_zygote()
         err = ruleset if self.ruleset is None else _landlock_restrict(self.ruleset)
         self._mark("landlock", err is None, err)
+        if self.read_paths is not None:
+            # No new root (no mount namespace): Landlock hides the host instead, where it can.
+            self._mark("hidden-host", err is None, "no mount namespace, and no Landlock to confine reads: "
+                                                   "host directories are readable")
         if self.ruleset is not None:
             _os.close(self.ruleset)  # the zygote keeps its copy for the children
 
@@ -249,7 +259,9 @@ class Server:
         self._mark("net-namespace", ok, "unshare(CLONE_NEWNET) failed")
         self._mark("mount-namespace", ok, "unshare(CLONE_NEWNS) failed")
         if not ok:
-            self._mark("hidden-host", False, "no mount namespace: host directories are readable")
+            # Degraded (not root): Landlock confines reads to what a new root would have shown.
+            wanted = set(SYSTEM_DIRS + KERNEL_DIRS) | self._interpreter_dirs() | _mapped_dirs()
+            self.read_paths = sorted(p for p in wanted if _os.path.exists(p))
             return
         _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
         self._loopback_up()
@@ -263,13 +275,19 @@ class Server:
         self._mark("private-tmpfs", ok, "mounting a tmpfs on the worker dir failed")
         self._mark("private-tmp", ok and self._private_tmp(), "mounting a private /tmp failed")
 
+    @staticmethod
+    def _interpreter_dirs():
+        """What the interpreter needs: its prefixes, its executable's directory, sys.path."""
+        dirs = {_sys.prefix, _sys.base_prefix, _sys.exec_prefix, _os.path.dirname(_sys.executable),
+                _os.path.dirname(_os.path.realpath(_sys.executable))}
+        dirs.update(p for p in _sys.path if p and _os.path.isabs(p) and _os.path.isdir(p))
+        return dirs
+
     def _hide_host(self):
         """Moves this server into a root that shows only the system, the interpreter and its own
         directories (rootfs.py). True when done (with a private /tmp, /dev/shm and worker tmpfs);
         otherwise the host stays visible, which is reported, and _namespaces goes on as before."""
-        expose = {_sys.prefix, _sys.base_prefix, _sys.exec_prefix, _os.path.dirname(_sys.executable),
-                  _os.path.dirname(_os.path.realpath(_sys.executable))}
-        expose.update(p for p in _sys.path if p and _os.path.isabs(p) and _os.path.isdir(p))
+        expose = self._interpreter_dirs()
         # The worker directory's parents can be crossed but not listed, and so can it (mode 0711):
         # a job lists its own directory and /tmp, not the way there.
         dir_opts = "size=%dm,mode=0711" % self.cfg.get("dir_mb", 1024)

@@ -16,6 +16,12 @@ _LITERAL_NODES = (_ast.Constant, _ast.Tuple, _ast.List, _ast.Set, _ast.Dict, _as
 _REFLEXIVE_OPS = (_ast.Eq, _ast.Is, _ast.LtE, _ast.GtE)
 
 
+# A mock's own assertions check the mock (what the code under test did with it): their arguments are
+# the expected values, constants as often as not (`mock_urandom.assert_called_once_with(16)`).
+_MOCK_ASSERT_PREFIXES = ("assert_called", "assert_any_call", "assert_has_calls", "assert_not_called",
+                         "assert_awaited", "assert_any_await", "assert_has_awaits", "assert_not_awaited")
+
+
 def _constant_only(expr):
     for node in _ast.walk(expr):
         if isinstance(node, _ast.expr) and not isinstance(node, _LITERAL_NODES):
@@ -54,7 +60,9 @@ def _cannot_fail_call(call, name):
     fails and checks nothing either), the same expression on both sides of an equality-like
     assertion (`assertEqual(f(1), f(1))`, `np.testing.assert_allclose(x, x)`), or a trivially true
     expression given to `assertTrue`. A call with no arguments (`mock.assert_called_once()`) or
-    with `*args`/`**kwargs` is taken as meaningful."""
+    with `*args`/`**kwargs`, and a mock's own assertions, are taken as meaningful."""
+    if name.startswith(_MOCK_ASSERT_PREFIXES):
+        return False
     args = call.args
     values = list(args) + [k.value for k in call.keywords if k.arg != "msg"]
     if not values or any(type(a) is _ast.Starred for a in args) or any(k.arg is None for k in call.keywords):

@@ -274,7 +274,7 @@ for s in ["self.assertTrue(True)", "self.assertEqual(f(1), f(1))", "self.assertE
           "np.testing.assert_allclose(y, y)", "self.assertTrue(f(1) == f(1))", "self.assertIsNotNone(3)",
           "self.assertIn('a', 'abc')"]:
     assert c(s), s
-for s in ["self.assertEqual(f(1), 2)", "m.assert_called_once()", "self.assertNotEqual(f(1), f(1))",
+for s in ["self.assertEqual(f(1), 2)", "m.assert_called_once()", "m.assert_called_once_with(16)", "self.assertNotEqual(f(1), f(1))",
           "self.assertRaises(ValueError)", "self.assertEqual(*pair)", "self.assertTrue(r)", "self.assertIsInstance(x, x)"]:
     assert not c(s), s
 print("ok")

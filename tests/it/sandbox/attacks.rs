@@ -168,7 +168,8 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
     std::fs::write(lib.join("elementwise.py"), module).expect("writing the module");
     let program = "from elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n";
     let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
-    let config = unitcoder::sandbox::SandboxConfig { python: venv.join("bin/python"), ..crate::common::sandbox_config(1) };
+    let config =
+        unitcoder::sandbox::SandboxConfig { python: venv.join("bin/python"), ..crate::common::sandbox_config(1) };
     let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job {
         id: "lib".into(),
         program: program.into(),

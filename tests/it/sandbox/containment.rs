@@ -99,7 +99,13 @@ fn one_worker() -> Sandbox {
 
 /// Runs `program` with `ADD_CHECK` under `limits` on `sandbox`.
 fn run_on(sandbox: &Sandbox, program: &str, limits: &Limits) -> Verdict {
-    let job = Job { id: "w".into(), program: program.into(), tests: ADD_CHECK.into(), limits: Some(limits.clone()), strict_assertions: false };
+    let job = Job {
+        id: "w".into(),
+        program: program.into(),
+        tests: ADD_CHECK.into(),
+        limits: Some(limits.clone()),
+        strict_assertions: false,
+    };
     sandbox.run(&job)
 }
 

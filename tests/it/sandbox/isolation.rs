@@ -137,7 +137,9 @@ fn host_directories_are_absent_or_unlistable() {
     let program = "import os\n\ndef listing(path):\n    try:\n        return sorted(os.listdir(path))\n    except (FileNotFoundError, PermissionError) as e:\n        return type(e).__name__\n\ndef readable(path):\n    try:\n        with open(path) as f:\n            return f.read()\n    except OSError as e:\n        return type(e).__name__\n";
     let mut tests = String::new();
     for path in &hidden {
-        tests.push_str(&format!("assert listing({path:?}) in ('FileNotFoundError', 'PermissionError'), ({path:?}, listing({path:?}))\n"));
+        tests.push_str(&format!(
+            "assert listing({path:?}) in ('FileNotFoundError', 'PermissionError'), ({path:?}, listing({path:?}))\n"
+        ));
     }
     let secret = secret.display().to_string();
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
@@ -146,7 +148,9 @@ fn host_directories_are_absent_or_unlistable() {
     // What a job needs is still there: its own directory, /tmp, the system and the interpreter.
     tests.push_str("open('mine.txt', 'w').write('x')\nassert listing('.') == ['mine.txt', 'tmp'], listing('.')\n");
     tests.push_str("open('/tmp/t.txt', 'w').write('y')\nassert 't.txt' in listing('/tmp')\n");
-    tests.push_str("import sys, numpy\nassert os.path.isfile(sys.executable) and listing('/usr/bin') != 'PermissionError'\n");
+    tests.push_str(
+        "import sys, numpy\nassert os.path.isfile(sys.executable) and listing('/usr/bin') != 'PermissionError'\n",
+    );
     tests.push_str("assert readable('/etc/hosts') not in ('FileNotFoundError', 'PermissionError')\n");
     assert_pass(&check(program, &tests));
 }

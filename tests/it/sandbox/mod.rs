@@ -39,13 +39,8 @@ pub fn check_with(program: &str, tests: &str, limits: Limits) -> Verdict {
 
 /// Runs `program` with `tests` judged as model-written tests are (`Job::strict_assertions`).
 pub fn check_strict(program: &str, tests: &str) -> Verdict {
-    let job = Job {
-        id: "t".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: None,
-        strict_assertions: true,
-    };
+    let job =
+        Job { id: "t".into(), program: program.into(), tests: tests.into(), limits: None, strict_assertions: true };
     sandbox().run(&job)
 }
 
