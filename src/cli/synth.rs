@@ -15,8 +15,8 @@ use unitcoder::engine::codec::{ChatRenderer, TokCodec};
 use unitcoder::engine::{Engine, EngineError, EngineOptions, Message};
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
-use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::quality::QualitySettings;
+use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
 use unitcoder::sandbox::SandboxConfig;
 

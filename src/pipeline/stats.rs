@@ -62,7 +62,8 @@ pub struct SynthStats {
     pub retrieve: Option<serde_json::Value>,
     /// What `unitcoder merge` joined and dropped as duplicates across shards, for a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merge: Option<serde_json::Value>,    /// The tests' quality scores over every scored record (accepted, or rejected by a threshold).
+    pub merge: Option<serde_json::Value>,
+    /// The tests' quality scores over every scored record (accepted, or rejected by a threshold).
     #[serde(default)]
     pub quality: QualityStats,
 }
@@ -104,11 +105,9 @@ impl QualityStats {
             q.mutants += x.mutants as u64;
             q.killed += x.killed as u64;
             let hists = [&mut q.mutation_score, &mut q.line_coverage, &mut q.branch_coverage];
-            for ((hist, sum), v) in hists.into_iter().zip(sums.iter_mut()).zip([
-                x.mutation_score,
-                x.line_coverage,
-                x.branch_coverage,
-            ]) {
+            for ((hist, sum), v) in
+                hists.into_iter().zip(sums.iter_mut()).zip([x.mutation_score, x.line_coverage, x.branch_coverage])
+            {
                 if let Some(v) = v.filter(|v| v.is_finite()) {
                     hist[((v * SCORE_BINS as f64) as usize).min(SCORE_BINS - 1)] += 1;
                     sum.0 += v;

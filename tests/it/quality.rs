@@ -43,7 +43,8 @@ fn a_mutant_is_killed_by_a_checking_suite_and_survives_a_type_only_one() {
     assert!(!run(&none.program, WEAK).passed(), "None is not a float: killed");
 }
 
-const SIGN: &str = "def sign(x):\n    \"\"\"Doc.\"\"\"\n    if x > 0:\n        r = 1\n    else:\n        r = -1\n    return r\n";
+const SIGN: &str =
+    "def sign(x):\n    \"\"\"Doc.\"\"\"\n    if x > 0:\n        r = 1\n    else:\n        r = -1\n    return r\n";
 const DOUBLE: &str = "def double(x):\n    y = x\n    if x > 0:\n        y = x * 2\n    return y\n";
 const TOTAL: &str = "def total(xs):\n    s = 0\n    for x in xs:\n        if x is None:\n            break\n        s += x\n    return s\n";
 
@@ -75,7 +76,8 @@ fn coverage_counts_statements_and_branch_outcomes_exactly() {
         .args(["-c", "import sys; print(sys.version_info >= (3, 12))"])
         .output()
         .expect("python runs");
-    let tracer = if String::from_utf8_lossy(&version.stdout).trim() == "True" { "sys.monitoring" } else { "sys.settrace" };
+    let tracer =
+        if String::from_utf8_lossy(&version.stdout).trim() == "True" { "sys.monitoring" } else { "sys.settrace" };
     assert_eq!(c.tracer, tracer);
 }
 
@@ -85,7 +87,10 @@ fn a_plain_run_reports_no_coverage() {
 }
 
 /// A one-function corpus and a scripted model whose tests reply is `tests`.
-fn synth_area(tests: &'static str, quality: QualitySettings) -> (Vec<unitcoder::pipeline::Record>, Vec<unitcoder::pipeline::Record>) {
+fn synth_area(
+    tests: &'static str,
+    quality: QualitySettings,
+) -> (Vec<unitcoder::pipeline::Record>, Vec<unitcoder::pipeline::Record>) {
     let tmp = tempdir();
     let root = tmp.path();
     std::fs::create_dir_all(root.join("corpus")).unwrap();

@@ -83,7 +83,9 @@ pub fn columns(stem: &str) -> &'static [Column] {
         "prefix_completion" => &[Str("id"), Str("prompt"), Str("completion"), Q[0], Q[1], Q[2]],
         "instruction" => &[Str("id"), Messages("messages"), Q[0], Q[1], Q[2]],
         "dpo" => &[Str("id"), Str("prompt"), Str("chosen"), Str("rejected"), Q[0], Q[1], Q[2]],
-        "repair" => &[Str("id"), Int("round"), Str("code"), Str("tests"), Str("feedback"), Str("fix"), Q[0], Q[1], Q[2]],
+        "repair" => {
+            &[Str("id"), Int("round"), Str("code"), Str("tests"), Str("feedback"), Str("fix"), Q[0], Q[1], Q[2]]
+        }
         _ => &[],
     }
 }

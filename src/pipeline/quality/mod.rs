@@ -87,7 +87,10 @@ pub fn gate(q: &Quality, s: &QualitySettings) -> Option<(&'static str, String)> 
         None if s.min_mutation_score > 0.0 => {
             return Some((
                 "low_mutation_score",
-                format!("no mutant could be made of the function, so --min-mutation-score {} is not met", s.min_mutation_score),
+                format!(
+                    "no mutant could be made of the function, so --min-mutation-score {} is not met",
+                    s.min_mutation_score
+                ),
             ))
         }
         _ => {}

@@ -213,13 +213,18 @@ fn edits(def: Node, src: &str) -> Vec<Edit> {
                 if let [a, b] = positional[..] {
                     if text(a) != text(b) {
                         let between = &src[a.end_byte()..b.start_byte()];
-                        push(Operator::SwapArguments, a.start_byte()..b.end_byte(), format!("{}{between}{}", text(b), text(a)));
+                        push(
+                            Operator::SwapArguments,
+                            a.start_byte()..b.end_byte(),
+                            format!("{}{between}{}", text(b), text(a)),
+                        );
                     }
                 }
             }
             _ => {}
         }
-        if n.kind() == "expression_statement" && Some(n.id()) != doc && n.parent().is_some_and(|p| p.kind() == "block") {
+        if n.kind() == "expression_statement" && Some(n.id()) != doc && n.parent().is_some_and(|p| p.kind() == "block")
+        {
             push(Operator::DropStatement, n.byte_range(), "pass".into());
         }
     }
@@ -269,7 +274,7 @@ pub fn mutants(program: &str, name: &str, seed: u64, max: usize) -> Vec<Mutant> 
         }
     }
     // Source order, so a record's mutants read top to bottom.
-    picked.sort_by(|a, b| (a.line, a.operator).cmp(&(b.line, b.operator)));
+    picked.sort_by_key(|m| (m.line, m.operator));
     picked
 }
 

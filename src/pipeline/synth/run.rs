@@ -338,7 +338,8 @@ impl Run<'_> {
                     let rec = &self.items[i].rec;
                     let limits = (exec.kind == AttemptKind::Mutant).then(|| {
                         // A mutant's time limit follows the verified program's run time.
-                        let verified_ms = rec.attempts.iter().filter(|a| a.verdict.passed()).map(|a| a.verdict.duration_ms);
+                        let verified_ms =
+                            rec.attempts.iter().filter(|a| a.verdict.passed()).map(|a| a.verdict.duration_ms);
                         let timeout = mutant_timeout(verified_ms.max().unwrap_or(0), self.limits.timeout);
                         Limits { timeout, ..self.limits.clone() }
                     });

@@ -31,7 +31,8 @@ impl Item {
             .unwrap_or(ctx.settings.seed);
         let mutants = mutate::mutants(&verified.code, &self.rec.function.name, seed, q.mutants);
         let program = verified.code.clone();
-        let mut actions = vec![Action::Execute(Exec { kind: AttemptKind::Coverage, round: 0, sample: 0, program, tokens: 0 })];
+        let mut actions =
+            vec![Action::Execute(Exec { kind: AttemptKind::Coverage, round: 0, sample: 0, program, tokens: 0 })];
         for (i, m) in mutants.into_iter().enumerate() {
             let exec = Exec { kind: AttemptKind::Mutant, round: 0, sample: i as u32, program: m.program, tokens: 0 };
             actions.push(Action::Execute(exec));
