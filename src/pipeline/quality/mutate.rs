@@ -204,13 +204,17 @@ fn edits(def: Node, src: &str, modules: &HashSet<&str>) -> Vec<Edit> {
             }
             "break_statement" => push(Operator::Loop, n.byte_range(), "continue".into()),
             "continue_statement" => push(Operator::Loop, n.byte_range(), "break".into()),
-            "string" if n.parent().map(|p| p.id()) != doc && n.parent().is_some_and(|p| p.kind() != "concatenated_string") => {
+            "string"
+                if n.parent().map(|p| p.id()) != doc
+                    && n.parent().is_some_and(|p| p.kind() != "concatenated_string") =>
+            {
                 let empty = n.named_children(&mut n.walk()).all(|c| matches!(c.kind(), "string_start" | "string_end"));
                 push(Operator::Value, n.byte_range(), if empty { "'x'".into() } else { "''".into() });
             }
             "call" => {
                 // `module.f(...)` → `module` is no mutant worth running; `value.m(...)` → `value` is.
-                if let Some(receiver) = n.child_by_field_name("function").and_then(|f| f.child_by_field_name("object")) {
+                if let Some(receiver) = n.child_by_field_name("function").and_then(|f| f.child_by_field_name("object"))
+                {
                     if !modules.contains(text(receiver).as_str()) {
                         push(Operator::Value, n.byte_range(), format!("({})", text(receiver)));
                     }
@@ -257,7 +261,8 @@ pub fn mutants(program: &str, name: &str, seed: u64, max: usize) -> Vec<Mutant> 
     // Names bound by the program's imports (`import os.path` binds `os`, `import x as y` binds `y`).
     let mut modules: HashSet<&str> = HashSet::new();
     let mut cursor = root.walk();
-    for stmt in root.children(&mut cursor).filter(|n| matches!(n.kind(), "import_statement" | "import_from_statement")) {
+    for stmt in root.children(&mut cursor).filter(|n| matches!(n.kind(), "import_statement" | "import_from_statement"))
+    {
         let mut c = stmt.walk();
         for name in stmt.children_by_field_name("name", &mut c) {
             let bound = name.child_by_field_name("alias").or(name.named_child(0)).unwrap_or(name);
