@@ -11,8 +11,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// The Python side, one module: the harness first, the server (which calls it) after.
-const SOURCE: &str = concat!(include_str!("harness.py"), "\n", include_str!("server.py"));
+/// The Python side, one module: the harness first, its coverage tracer, the server (which calls
+/// them) after.
+const SOURCE: &str =
+    concat!(include_str!("harness.py"), "\n", include_str!("coverage.py"), "\n", include_str!("server.py"));
 /// Compiles the source under the harness's own file name, which the audit hook trusts.
 const BOOT: &str = "import sys;exec(compile(sys.argv[1],'<unitcoder-harness>','exec'))";
 
