@@ -15,6 +15,7 @@ use unitcoder::engine::codec::{ChatRenderer, TokCodec};
 use unitcoder::engine::{Engine, EngineError, EngineOptions, Generator, Message};
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
+use unitcoder::pipeline::quality::QualitySettings;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
 use unitcoder::sandbox::SandboxConfig;
@@ -72,6 +73,21 @@ pub struct SynthArgs {
     /// Process only part i of N (0-based), split by a stable hash of each source file.
     #[arg(long, value_name = "i/N")]
     pub shard: Option<Shard>,
+    /// Most mutants of each verified function run with its tests to score them (operator, comparison
+    /// and constant changes, negated conditions, dropped statements, ...; a mutant the tests fail is
+    /// killed). 0 turns the quality step (mutation score, coverage, their thresholds) off.
+    #[arg(long, value_name = "N", default_value_t = unitcoder::pipeline::quality::DEFAULT_MUTANTS)]
+    pub mutants: usize,
+    /// Reject records whose tests kill fewer than this share of the mutants (0 to 1). A suite that
+    /// kills none is always rejected (`quality/no_mutant_killed`).
+    #[arg(long, value_name = "SCORE", default_value_t = unitcoder::pipeline::quality::DEFAULT_MIN_MUTATION_SCORE,
+          value_parser = super::parse::unit_interval)]
+    pub min_mutation_score: f64,
+    /// Reject records whose tests execute less than this share of the function's statements (0 to 1),
+    /// checked after the mutation score.
+    #[arg(long, value_name = "SHARE", default_value_t = unitcoder::pipeline::quality::DEFAULT_MIN_COVERAGE,
+          value_parser = super::parse::unit_interval)]
+    pub min_coverage: f64,
     /// Directory of prompt templates (synth_tests.j2, synth_fix.j2, synth_polish.j2) overriding the
     /// embedded ones. (`--prompts` is an old name kept as a hidden alias: in `generate` it is a JSONL file.)
     #[arg(long = "prompt-dir", alias = "prompts", value_name = "DIR")]
@@ -189,6 +205,11 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         // A server answers as many requests at once as it is sent: one call must hold enough.
         batch: if server { args.batch.max(args.server.concurrency) } else { args.batch },
         prompts: Prompts::load(args.prompts.as_deref())?,
+        quality: QualitySettings {
+            mutants: args.mutants,
+            min_mutation_score: args.min_mutation_score,
+            min_coverage: args.min_coverage,
+        },
         ..SynthSettings::default()
     };
     let rs = retrieve_settings(&args)?;

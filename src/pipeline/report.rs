@@ -1,5 +1,6 @@
 //! `unitcoder report RUN_DIR`: the statistics of a run as Markdown (`report.md`), JSON
-//! (`report.json`) and two SVG bar charts drawn with plotters (`funnel.svg`, `pass_by_round.svg`).
+//! (`report.json`) and SVG bar charts drawn with plotters (`funnel.svg`, `pass_by_round.svg`, and the
+//! quality scores' distributions: `mutation_score.svg`, `line_coverage.svg`, `branch_coverage.svg`).
 //! The statistics are recomputed from the record files first, so a report always matches the data.
 
 use crate::pipeline::emit;
@@ -124,6 +125,7 @@ pub fn markdown(s: &SynthStats) -> String {
         t.executions,
         t.executions_cached
     );
+    quality_section(&mut out, s);
     if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
         let _ = write!(
             out,
@@ -140,6 +142,63 @@ pub fn markdown(s: &SynthStats) -> String {
         );
     }
     out
+}
+
+/// The histogram rows of one score: "0.0–0.1", ... "0.9–1.0".
+fn score_rows(hist: &[u64]) -> Rows {
+    let n = hist.len().max(1) as f64;
+    hist.iter().enumerate().map(|(i, c)| (format!("{:.1}–{:.1}", i as f64 / n, (i + 1) as f64 / n), *c)).collect()
+}
+
+/// The charts of the quality scores: (file name, title, histogram).
+fn quality_charts(s: &SynthStats) -> [(&'static str, &'static str, &Vec<u64>); 3] {
+    let q = &s.quality;
+    [
+        ("mutation_score.svg", "Records by mutation score (share of mutants the tests kill)", &q.mutation_score),
+        ("line_coverage.svg", "Records by line coverage of the function", &q.line_coverage),
+        ("branch_coverage.svg", "Records by branch coverage (functions with branches)", &q.branch_coverage),
+    ]
+}
+
+fn quality_section(out: &mut String, s: &SynthStats) {
+    let q = &s.quality;
+    out.push_str("\n## Test quality\n\n");
+    if q.scored == 0 {
+        out.push_str("No record was scored (the quality step is off with `--mutants 0`, or no record reached it).\n");
+        return;
+    }
+    let mean = |m: Option<f64>| m.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+    let t = &s.timings;
+    let share = if t.exec_s > 0.0 { format!("{:.0}%", 100.0 * t.quality_exec_s / t.exec_s) } else { "n/a".into() };
+    let _ = writeln!(
+        out,
+        "{} records scored (accepted, or rejected by a threshold): {} mutants run, {} killed. Means: mutation \
+         score {}, line coverage {}, branch coverage {}.\n\nCost: {} quality runs ({:.1} per scored record), \
+         {:.1} s of sandbox time, {} of all sandbox time ({:.1} s).\n",
+        q.scored,
+        q.mutants,
+        q.killed,
+        mean(q.mean_mutation_score),
+        mean(q.mean_line_coverage),
+        mean(q.mean_branch_coverage),
+        t.quality_executions,
+        t.quality_executions as f64 / q.scored as f64,
+        t.quality_exec_s,
+        share,
+        t.exec_s
+    );
+    let rows: Vec<Vec<String>> = score_rows(&q.mutation_score)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (bin, m))| {
+            let at = |h: &Vec<u64>| h.get(i).copied().unwrap_or(0).to_string();
+            vec![bin, m.to_string(), at(&q.line_coverage), at(&q.branch_coverage)]
+        })
+        .collect();
+    table(out, &["score", "mutation score", "line coverage", "branch coverage"], rows, "");
+    for (file, title, _) in quality_charts(s) {
+        let _ = writeln!(out, "![{title}]({file})\n");
+    }
 }
 
 /// Writes the report files into `dir` and returns the statistics.
@@ -170,6 +229,11 @@ pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
         empty_note: "no record was accepted",
     };
     write_chart(&dir.root.join("pass_by_round.svg"), &by_round)?;
+    for (file, title, hist) in quality_charts(&s) {
+        let rows = score_rows(hist);
+        let chart = BarChart { title, rows: &rows, aside: &[], empty_note: "no record was scored" };
+        write_chart(&dir.root.join(file), &chart)?;
+    }
     Ok(s)
 }
 
@@ -198,6 +262,31 @@ mod tests {
         assert!(md.contains("1 exact and 1 near duplicates dropped"), "{md}");
         s.timings.ended = true;
         assert!(markdown(&s).contains("(all ended)"));
+    }
+
+    #[test]
+    fn the_quality_section_gives_the_distributions_and_the_cost() {
+        let mut s = SynthStats::default();
+        assert!(markdown(&s).contains("No record was scored"));
+        s.quality = crate::pipeline::stats::QualityStats {
+            scored: 2,
+            mutants: 30,
+            killed: 21,
+            mutation_score: vec![0, 0, 0, 0, 0, 0, 1, 0, 1, 0],
+            line_coverage: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            branch_coverage: vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            mean_mutation_score: Some(0.7),
+            mean_line_coverage: Some(1.0),
+            mean_branch_coverage: Some(0.5),
+        };
+        s.timings.quality_executions = 32;
+        s.timings.quality_exec_s = 8.0;
+        s.timings.exec_s = 10.0;
+        let md = markdown(&s);
+        assert!(md.contains("mutation score 0.70, line coverage 1.00, branch coverage 0.50"), "{md}");
+        assert!(md.contains("32 quality runs (16.0 per scored record), 8.0 s of sandbox time, 80%"), "{md}");
+        assert!(md.contains("| 0.6–0.7 | 1 | 0 | 0 |") && md.contains("| 0.9–1.0 | 0 | 2 | 0 |"), "{md}");
+        assert!(md.contains("](mutation_score.svg)"), "{md}");
     }
 
     #[test]

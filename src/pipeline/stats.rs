@@ -3,7 +3,7 @@
 //! every failing execution, why records were rejected or outputs set aside, tokens and seconds per
 //! accepted program, and where the time went (model waiting on the sandbox and vice versa).
 
-use crate::pipeline::record::{AttemptKind, Record};
+use crate::pipeline::record::{AttemptKind, Record, Stage};
 use crate::pipeline::synth::RunTimings;
 use crate::sandbox::{Status, Verdict};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,63 @@ pub struct SynthStats {
     /// What `unitcoder merge` joined and dropped as duplicates across shards, for a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,
+    /// The tests' quality scores over every scored record (accepted, or rejected by a threshold).
+    #[serde(default)]
+    pub quality: QualityStats,
+}
+
+/// Bins of the score histograms: [0, 0.1), [0.1, 0.2), ... [0.9, 1].
+pub const SCORE_BINS: usize = 10;
+
+/// The distribution of the quality scores (see [`crate::pipeline::quality`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QualityStats {
+    /// Records scored.
+    pub scored: u64,
+    /// Mutants run, and killed, over those records.
+    pub mutants: u64,
+    pub killed: u64,
+    /// Records per tenth of mutation score, line coverage and branch coverage ([`SCORE_BINS`] each;
+    /// a record without the score is not counted in its histogram).
+    pub mutation_score: Vec<u64>,
+    pub line_coverage: Vec<u64>,
+    pub branch_coverage: Vec<u64>,
+    /// Means over the records that have the score.
+    pub mean_mutation_score: Option<f64>,
+    pub mean_line_coverage: Option<f64>,
+    pub mean_branch_coverage: Option<f64>,
+}
+
+impl QualityStats {
+    fn compute<'a>(records: impl Iterator<Item = &'a Record>) -> QualityStats {
+        let mut q = QualityStats {
+            mutation_score: vec![0; SCORE_BINS],
+            line_coverage: vec![0; SCORE_BINS],
+            branch_coverage: vec![0; SCORE_BINS],
+            ..QualityStats::default()
+        };
+        let mut sums = [(0.0, 0u64); 3];
+        for r in records {
+            let Some(x) = &r.quality else { continue };
+            q.scored += 1;
+            q.mutants += x.mutants as u64;
+            q.killed += x.killed as u64;
+            let hists = [&mut q.mutation_score, &mut q.line_coverage, &mut q.branch_coverage];
+            for ((hist, sum), v) in
+                hists.into_iter().zip(sums.iter_mut()).zip([x.mutation_score, x.line_coverage, x.branch_coverage])
+            {
+                if let Some(v) = v.filter(|v| v.is_finite()) {
+                    hist[((v * SCORE_BINS as f64) as usize).min(SCORE_BINS - 1)] += 1;
+                    sum.0 += v;
+                    sum.1 += 1;
+                }
+            }
+        }
+        let mean = |(s, n): (f64, u64)| (n > 0).then(|| s / n as f64);
+        (q.mean_mutation_score, q.mean_line_coverage, q.mean_branch_coverage) =
+            (mean(sums[0]), mean(sums[1]), mean(sums[2]));
+        q
+    }
 }
 
 /// The last line of each run in `timings` (a run writes snapshots as it goes), in order of first
@@ -102,17 +159,28 @@ impl SynthStats {
         let mut s = SynthStats::default();
         let all = || accepted.iter().chain(rejected.iter());
         let count = |f: &dyn Fn(&Record) -> bool| all().filter(|r| f(r)).count() as u64;
-        let steps: [(&str, u64); 8] = [
+        // Records the quality step rejected had passed every earlier step.
+        let past_vacuity = |r: &Record| r.rejected.as_ref().is_none_or(|j| j.stage == Stage::Quality);
+        let scored = count(&|r| r.quality.is_some());
+        let steps: [(&str, u64); 9] = [
             ("retrieved", count(&|_| true)),
             ("tests_written", count(&|r| r.tests.is_some())),
             ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
             ("verified", count(&|r| r.verified.is_some())),
-            ("non_vacuous", accepted.len() as u64),
-            ("polished", accepted.iter().filter(|r| r.polished.is_some()).count() as u64),
+            ("non_vacuous", count(&|r| r.verified.is_some() && past_vacuity(r))),
+            ("polished", count(&|r| r.polished.is_some() && past_vacuity(r))),
+            // The quality step's records (absent from runs without it): then `accepted` is how
+            // many met the thresholds.
+            ("tests_scored", scored),
             ("accepted", accepted.len() as u64),
             ("rejected", rejected.len() as u64),
         ];
-        s.funnel = steps.iter().map(|(n, c)| Step { step: n.to_string(), count: *c }).collect();
+        s.funnel = steps
+            .iter()
+            .filter(|(n, _)| *n != "tests_scored" || scored > 0)
+            .map(|(n, c)| Step { step: n.to_string(), count: *c })
+            .collect();
+        s.quality = QualityStats::compute(all());
         for (r, ok) in accepted.iter().map(|r| (r, true)).chain(rejected.iter().map(|r| (r, false))) {
             for p in &r.function.packages {
                 let e = s.per_package.entry(p.clone()).or_default();

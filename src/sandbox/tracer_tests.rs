@@ -37,7 +37,7 @@ fn both_tracers_count_the_same_lines_and_branches() {
                 "-I",
                 "-c",
                 "import sys; g = {'__name__': 't'}; exec(sys.argv[1], g); exec(sys.argv[2], g)",
-                include_str!("harness.py"),
+                concat!(include_str!("harness.py"), "\n", include_str!("coverage.py")),
                 CHECK,
             ])
             .output();

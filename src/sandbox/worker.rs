@@ -12,13 +12,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// The Python side, one module: the harness and its helpers first, the server (which calls them) after.
+/// The Python side, one module: the harness and its helpers (tautology check, hidden-host root,
+/// coverage tracer) first, the server (which calls them) after.
 const SOURCE: &str = concat!(
     include_str!("harness.py"),
     "\n",
     include_str!("tautology.py"),
     "\n",
     include_str!("rootfs.py"),
+    "\n",
+    include_str!("coverage.py"),
     "\n",
     include_str!("server.py")
 );

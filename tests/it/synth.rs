@@ -242,6 +242,9 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let v = good.verified.as_ref().unwrap();
     assert!(v.original_passed && v.round == 0);
     assert!(good.polished.as_ref().unwrap().code.contains("Floor plus one"));
+    // Scored after polish: its suite pins `floor(x) + 1` down, so every mutant dies.
+    let q = good.quality.as_ref().expect("accepted records carry their tests' quality");
+    assert!(q.mutants >= 3 && q.killed == q.mutants && q.line_coverage == Some(1.0), "{q:?}");
 
     let fixed = by(&acc, "fixed").expect("fixed accepted");
     let v = fixed.verified.as_ref().unwrap();
@@ -305,6 +308,8 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
     assert_eq!((step("retrieved"), step("accepted"), step("polished")), (12, 7, 1));
+    assert_eq!(step("tests_scored"), 7, "the quality step rejected none of the accepted records");
+    assert_eq!((stats.quality.scored, stats.quality.mutation_score.iter().sum::<u64>()), (7, 7));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
     assert_eq!(stats.pass_by_round.get(&1), Some(&1));
     assert_eq!(stats.pass_by_round.get(&0), Some(&5));

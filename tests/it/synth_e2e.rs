@@ -91,7 +91,8 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
 
     let rep = Command::new(bin()).arg("report").arg(root.join("full")).output().unwrap();
     assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
-    for f in ["report.md", "report.json", "funnel.svg", "pass_by_round.svg", "stats.json"] {
+    let charts = ["funnel.svg", "pass_by_round.svg", "mutation_score.svg", "line_coverage.svg", "branch_coverage.svg"];
+    for f in ["report.md", "report.json", "stats.json"].into_iter().chain(charts) {
         assert!(root.join("full").join(f).is_file(), "{f}");
     }
     let svg = std::fs::read_to_string(root.join("full/funnel.svg")).unwrap();

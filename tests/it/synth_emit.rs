@@ -23,6 +23,9 @@ fn field_json(f: &Field) -> Value {
     match f {
         Field::Str(s) => Value::from(s.as_str()),
         Field::Long(n) => Value::from(*n),
+        // The quality scores: optional doubles.
+        Field::Double(x) => Value::from(*x),
+        Field::Null => Value::Null,
         Field::ListInternal(list) => Value::Array(list.elements().iter().map(field_json).collect()),
         Field::Group(row) => {
             Value::Object(row.get_column_iter().map(|(k, v)| (k.clone(), field_json(v))).collect::<Map<_, _>>())

@@ -10,7 +10,7 @@
 use crate::pipeline::synth::SynthError;
 use flate2::write::GzEncoder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -71,16 +71,21 @@ pub enum Column {
     Int(&'static str),
     /// A list of `{role, content}` chat messages.
     Messages(&'static str),
+    /// A number that may be null (the quality scores).
+    Score(&'static str),
 }
 
 /// The columns of each derived format (the keys of its JSON lines, in order).
 pub fn columns(stem: &str) -> &'static [Column] {
     use Column::*;
+    const Q: [Column; 3] = [Score("mutation_score"), Score("line_coverage"), Score("branch_coverage")];
     match stem {
-        "prefix_completion" => &[Str("id"), Str("prompt"), Str("completion")],
-        "instruction" => &[Str("id"), Messages("messages")],
-        "dpo" => &[Str("id"), Str("prompt"), Str("chosen"), Str("rejected")],
-        "repair" => &[Str("id"), Int("round"), Str("code"), Str("tests"), Str("feedback"), Str("fix")],
+        "prefix_completion" => &[Str("id"), Str("prompt"), Str("completion"), Q[0], Q[1], Q[2]],
+        "instruction" => &[Str("id"), Messages("messages"), Q[0], Q[1], Q[2]],
+        "dpo" => &[Str("id"), Str("prompt"), Str("chosen"), Str("rejected"), Q[0], Q[1], Q[2]],
+        "repair" => {
+            &[Str("id"), Int("round"), Str("code"), Str("tests"), Str("feedback"), Str("fix"), Q[0], Q[1], Q[2]]
+        }
         _ => &[],
     }
 }
@@ -132,6 +137,7 @@ fn schema(stem: &str) -> String {
         fields.push_str(&match c {
             Column::Str(n) => format!("  required binary {n} (STRING);\n"),
             Column::Int(n) => format!("  required int64 {n};\n"),
+            Column::Score(n) => format!("  optional double {n};\n"),
             Column::Messages(n) => format!(
                 "  required group {n} (LIST) {{\n    repeated group list {{\n      required group element {{\n        \
                  required binary role (STRING);\n        required binary content (STRING);\n      }}\n    }}\n  }}\n"
@@ -177,6 +183,20 @@ fn write_parquet(path: &Path, file: std::fs::File, stem: &str, lines: &[Value]) 
                         values.push(line[*name].as_i64().ok_or_else(|| missing(path, at(i), name))?);
                     }
                     col.typed::<Int64Type>().write_batch(&values, None, None).map_err(pq)?;
+                }
+                Column::Score(name) => {
+                    // Null is a definition level of 0 and no value.
+                    let (mut values, mut def) = (Vec::new(), Vec::with_capacity(group.len()));
+                    for line in group {
+                        match line[*name].as_f64() {
+                            Some(v) => {
+                                values.push(v);
+                                def.push(1);
+                            }
+                            None => def.push(0),
+                        }
+                    }
+                    col.typed::<DoubleType>().write_batch(&values, Some(&def), None).map_err(pq)?;
                 }
                 Column::Messages(name) => {
                     let key = field.unwrap_or("content");

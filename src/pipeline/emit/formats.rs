@@ -18,8 +18,25 @@ fn instruction(prefix: &str) -> String {
     format!("Complete the following Python function so that it does what its docstring says.\n\n```python\n{prefix}```")
 }
 
-/// The derived format lines of one accepted record: (file stem, line).
+/// The scores every derived line carries (null when not measured), so that a post-training recipe
+/// can weight or filter examples by how much their tests check.
+pub const SCORES: [&str; 3] = ["mutation_score", "line_coverage", "branch_coverage"];
+
+/// The derived format lines of one accepted record: (file stem, line), each with the record's
+/// [`SCORES`].
 pub fn format_lines(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
+    let q = r.quality.as_ref();
+    let scores = [q.and_then(|q| q.mutation_score), q.and_then(|q| q.line_coverage), q.and_then(|q| q.branch_coverage)];
+    let mut out = lines_of(r);
+    for (_, line) in out.iter_mut() {
+        for (name, value) in SCORES.iter().zip(scores) {
+            line[*name] = json!(value);
+        }
+    }
+    out
+}
+
+fn lines_of(r: &Record) -> Vec<(&'static str, serde_json::Value)> {
     let mut out = Vec::new();
     let code = final_code(r);
     let tests = r.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");

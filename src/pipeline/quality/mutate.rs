@@ -1,7 +1,7 @@
 //! Mutants of a verified function, generated on tree-sitter-python's syntax tree: each mutant is the
 //! program with one small edit inside the function (an operator or comparison swapped, a constant
 //! moved by one, a condition negated, a statement dropped, a return value replaced, two call
-//! arguments swapped). A suite that still passes on a mutant did not notice the change, so the
+//! arguments swapped, a method call replaced by its receiver, a string emptied). A suite that still passes on a mutant did not notice the change, so the
 //! share of mutants the tests kill measures how much of the function's behaviour they pin down.
 //!
 //! Why these operators: they are the classic "sufficient" set of mutation testing (Offutt et al.:
@@ -40,6 +40,8 @@ pub enum Operator {
     SwapArguments,
     /// `break` ↔ `continue`.
     Loop,
+    /// A method call replaced by its receiver (`s.strip()` → `s`), a string by `""` (or `"x"`).
+    Value,
 }
 
 /// One mutant: the whole program with one edit.
@@ -126,7 +128,7 @@ fn docstring_id(def: Node) -> Option<usize> {
 }
 
 /// Every edit the operators can make inside `def`, in source order.
-fn edits(def: Node, src: &str) -> Vec<Edit> {
+fn edits(def: Node, src: &str, modules: &HashSet<&str>) -> Vec<Edit> {
     let doc = docstring_id(def);
     let body = match def.child_by_field_name("body") {
         Some(b) => b,
@@ -202,7 +204,21 @@ fn edits(def: Node, src: &str) -> Vec<Edit> {
             }
             "break_statement" => push(Operator::Loop, n.byte_range(), "continue".into()),
             "continue_statement" => push(Operator::Loop, n.byte_range(), "break".into()),
+            "string"
+                if n.parent().map(|p| p.id()) != doc
+                    && n.parent().is_some_and(|p| p.kind() != "concatenated_string") =>
+            {
+                let empty = n.named_children(&mut n.walk()).all(|c| matches!(c.kind(), "string_start" | "string_end"));
+                push(Operator::Value, n.byte_range(), if empty { "'x'".into() } else { "''".into() });
+            }
             "call" => {
+                // `module.f(...)` → `module` is no mutant worth running; `value.m(...)` → `value` is.
+                if let Some(receiver) = n.child_by_field_name("function").and_then(|f| f.child_by_field_name("object"))
+                {
+                    if !modules.contains(text(receiver).as_str()) {
+                        push(Operator::Value, n.byte_range(), format!("({})", text(receiver)));
+                    }
+                }
                 let Some(args) = n.child_by_field_name("arguments") else { continue };
                 let mut c = args.walk();
                 let positional: Vec<Node> = args
@@ -242,9 +258,20 @@ pub fn mutants(program: &str, name: &str, seed: u64, max: usize) -> Vec<Mutant> 
     let Some(tree) = parse(program) else { return Vec::new() };
     let root = tree.root_node();
     let Some(def) = find_function(root, program, name) else { return Vec::new() };
+    // Names bound by the program's imports (`import os.path` binds `os`, `import x as y` binds `y`).
+    let mut modules: HashSet<&str> = HashSet::new();
+    let mut cursor = root.walk();
+    for stmt in root.children(&mut cursor).filter(|n| matches!(n.kind(), "import_statement" | "import_from_statement"))
+    {
+        let mut c = stmt.walk();
+        for name in stmt.children_by_field_name("name", &mut c) {
+            let bound = name.child_by_field_name("alias").or(name.named_child(0)).unwrap_or(name);
+            modules.insert(&program[bound.byte_range()]);
+        }
+    }
     let mut seen: HashSet<String> = HashSet::from([squeezed(program)]);
     let mut by_kind: BTreeMap<Operator, Vec<Mutant>> = BTreeMap::new();
-    for e in edits(def, program) {
+    for e in edits(def, program, &modules) {
         let mutated = format!("{}{}{}", &program[..e.range.start], e.with, &program[e.range.end..]);
         if !seen.insert(squeezed(&mutated)) {
             continue;
@@ -274,7 +301,7 @@ pub fn mutants(program: &str, name: &str, seed: u64, max: usize) -> Vec<Mutant> 
         }
     }
     // Source order, so a record's mutants read top to bottom.
-    picked.sort_by(|a, b| (a.line, a.operator).cmp(&(b.line, b.operator)));
+    picked.sort_by_key(|m| (m.line, m.operator));
     picked
 }
 
@@ -322,6 +349,12 @@ mod tests {
         assert!(has("return None\n    return True"), "return value");
         assert!(has("return False"), "boolean constant");
         assert!(mutants(src, "missing", 0, 100).is_empty());
+        let src = "import os.path as p\nimport re\n\n\ndef g(s):\n    return re.sub('a', '', p.basename(s).strip())\n";
+        let ms = mutants(src, "g", 0, 100);
+        let has = |needle: &str| ms.iter().any(|m| m.program.contains(needle));
+        assert!(has("re.sub('a', '', (p.basename(s)))"), "a method call replaced by its receiver");
+        assert!(has("re.sub('', '', ") && has("re.sub('a', 'x', "), "strings");
+        assert!(!has("return (re)") && !has("(p)"), "a module is not a receiver worth a mutant: {ms:#?}");
         assert!(mutants("def f(:\n", "f", 0, 100).is_empty());
     }
 
