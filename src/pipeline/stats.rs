@@ -102,8 +102,10 @@ impl SynthStats {
         let mut s = SynthStats::default();
         let all = || accepted.iter().chain(rejected.iter());
         let count = |f: &dyn Fn(&Record) -> bool| all().filter(|r| f(r)).count() as u64;
-        let steps: [(&str, u64); 8] = [
+        let contaminated = |r: &Record| r.rejected.as_ref().is_some_and(|j| j.reason == "contaminated");
+        let steps: [(&str, u64); 9] = [
             ("retrieved", count(&|_| true)),
+            ("decontaminated", count(&|r| !contaminated(r))),
             ("tests_written", count(&|r| r.tests.is_some())),
             ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
             ("verified", count(&|r| r.verified.is_some())),
