@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {} ({} bytes)", out.display(), bytes.len());
     // The families as the binary will see them once rebuilt.
-    for (name, grams) in Fingerprints::decode_bytes(&bytes)?.families() {
+    for (name, grams) in Fingerprints::decode(&bytes)?.families() {
         println!("  {name}: {grams} distinct 13-grams");
     }
     Ok(())

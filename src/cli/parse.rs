@@ -90,7 +90,7 @@ pub fn decontam_arg(s: &str) -> Result<DecontamArg, String> {
 }
 
 /// The help of `--decontaminate`, the same for `retrieve` and `synth`.
-pub const DECONTAMINATE_HELP: &str = "Benchmarks to decontaminate against: a function sharing a word 13-gram with one \
+pub const DECONTAMINATE_HELP: &str = "Benchmarks to decontaminate against: a function sharing word 13-grams with one \
 is dropped (reason `contaminated`). Default: HumanEval(+), MBPP(+) and BigCodeBench, built into the binary as \
 n-gram fingerprints. `none` turns decontamination off; a benchmark file or directory (JSONL, JSONL.gz, JSON \
 array or Parquet with `prompt`, `complete_prompt`, `canonical_solution` or `code` fields) is checked as well \
@@ -109,7 +109,10 @@ pub fn decontamination(command: &str, values: &[DecontamArg], ngram: usize) -> D
         .collect();
     let off = values.contains(&DecontamArg::None);
     if off && !paths.is_empty() {
-        usage_error(&[command], "--decontaminate none turns decontamination off; it cannot be combined with benchmark paths");
+        usage_error(
+            &[command],
+            "--decontaminate none turns decontamination off; it cannot be combined with benchmark paths",
+        );
     }
     Decontamination { builtin: !off, paths, ngram }
 }

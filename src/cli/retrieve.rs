@@ -2,8 +2,8 @@
 //! functions that can stand alone with allowed imports, dedups and decontaminates them, writes the
 //! records as JSONL and the funnel as `OUT.stats.json`, and prints the funnel.
 
-use super::progress::Bars;
 use super::parse::DecontamArg;
+use super::progress::Bars;
 use super::Outcome;
 use anyhow::{bail, Context};
 use clap::Args;
@@ -34,8 +34,9 @@ rule is its count in OUT.stats.json when it does not):
     given. A pure-Python corpus without imports therefore yields nothing by default.
 
 Then exact duplicates (exact_duplicate), near duplicates (--near-dup, near_duplicate) and
-functions sharing a word n-gram with a benchmark (contaminated: by default HumanEval(+),
-MBPP(+) and BigCodeBench, built in; see --decontaminate) are removed. Each record carries only the import lines its function needs.";
+functions sharing word n-grams with a benchmark (contaminated: by default HumanEval(+),
+MBPP(+) and BigCodeBench, built in; see --decontaminate) are removed. Each record carries
+only the import lines its function needs.";
 
 /// Arguments of `unitcoder retrieve`.
 #[derive(Args, Debug)]

@@ -5,9 +5,9 @@
 //! `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`. Rerunning the same
 //! command after a crash resumes it.
 
+use super::parse::DecontamArg;
 use super::progress::Bars;
 use super::retrieve::stdlib_dir;
-use super::parse::DecontamArg;
 use super::Outcome;
 use anyhow::Context;
 use clap::Args;

@@ -79,7 +79,10 @@ impl Dataset {
 
 /// Reads the records of a benchmark file (JSONL, gzip-compressed JSONL, a JSON array or Parquet,
 /// told apart by content) and the hash of its data; `check` vets a Parquet file's columns.
-fn read_records(path: &Path, check: &dyn Fn(&[String]) -> Result<(), String>) -> Result<(Vec<Record>, String), EvalError> {
+fn read_records(
+    path: &Path,
+    check: &dyn Fn(&[String]) -> Result<(), String>,
+) -> Result<(Vec<Record>, String), EvalError> {
     let bytes = read_maybe_gz(path)?;
     let hash = hex16(&Sha256::digest(&bytes));
     let records = if super::parquet::is_parquet(&bytes) {
@@ -104,7 +107,10 @@ pub fn string_fields(path: &Path, names: &[&str]) -> Result<Vec<Vec<String>>, Ev
         for name in names {
             // Other types (task ids that are numbers, null) are not text to index.
             if let Some(raw) = field(rec, name).filter(|raw| raw.starts_with('"')) {
-                texts.push(serde_json::from_str::<String>(raw).map_err(|e| rec_err(path, rec, format!("field `{name}`: {e}")))?);
+                texts.push(
+                    serde_json::from_str::<String>(raw)
+                        .map_err(|e| rec_err(path, rec, format!("field `{name}`: {e}")))?,
+                );
             }
         }
         out.push(texts);

@@ -69,9 +69,9 @@ impl Fingerprints {
         Fingerprints::decode(EMBEDDED)
     }
 
-    /// The size of the embedded file in bytes.
-    pub fn embedded_size() -> usize {
-        EMBEDDED.len()
+    /// The embedded file as built by [`build`] (520 KB).
+    pub fn embedded_bytes() -> &'static [u8] {
+        EMBEDDED
     }
 
     /// The family `code` shares at least [`MIN_HITS`] distinct n-grams with, if any.
@@ -90,12 +90,8 @@ impl Fingerprints {
         self.families.iter().map(|(n, s)| (n.as_str(), s.len()))
     }
 
-    /// Decodes a fingerprints file (as [`build`] writes it).
-    pub fn decode_bytes(bytes: &[u8]) -> Result<Fingerprints, DecontamError> {
-        Fingerprints::decode(bytes)
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Fingerprints, DecontamError> {
+    /// Decodes a fingerprints file as [`build`] writes it.
+    pub fn decode(bytes: &[u8]) -> Result<Fingerprints, DecontamError> {
         let bad = |what: &str| DecontamError::Fingerprints(what.to_string());
         let mut r = Bytes { b: bytes, at: 0 };
         if r.take(4)? != MAGIC || r.u8()? != VERSION {
@@ -115,7 +111,8 @@ impl Fingerprints {
             let mut set = Vec::with_capacity(count);
             let mut prev = 0u64;
             for _ in 0..count {
-                let gap = (bits.unary().ok_or_else(|| bad("truncated"))? << k) | bits.bits(k).ok_or_else(|| bad("truncated"))?;
+                let gap = (bits.unary().ok_or_else(|| bad("truncated"))? << k)
+                    | bits.bits(k).ok_or_else(|| bad("truncated"))?;
                 prev += gap;
                 set.push(u32::try_from(prev).map_err(|_| bad("hash out of range"))?);
             }

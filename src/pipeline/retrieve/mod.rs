@@ -21,9 +21,9 @@ mod stats;
 #[cfg(test)]
 mod filter_tests;
 
-pub use decontam::{DecontamError, Decontaminator, Decontamination};
-pub use fingerprints::Fingerprints;
+pub use decontam::{DecontamError, Decontamination, Decontaminator};
 pub use dedup::{code_tokens, exact_key, optimal_bands, Dedup, Duplicate, NearDedup};
+pub use fingerprints::Fingerprints;
 pub use names::{Binding, FileScope};
 pub use packages::{is_builtin, top_level, Packages, PackagesError};
 pub use pick::{pick, testability};
