@@ -186,7 +186,7 @@ struct BitWriter {
 
 impl BitWriter {
     fn bit(&mut self, one: bool) {
-        if self.used % 8 == 0 {
+        if self.used.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if one {
