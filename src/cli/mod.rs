@@ -84,7 +84,10 @@ pub fn run() -> anyhow::Result<Outcome> {
             args.check_usage();
             retrieve::run(args)
         }
-        Command::Synth(args) => synth::run(args),
+        Command::Synth(args) => {
+            args.check_usage();
+            synth::run(args)
+        }
         Command::Merge(args) => merge::run(args),
         Command::Report(args) => report::run(args),
         Command::Eval(args) => eval::run(args),

@@ -4,6 +4,7 @@
 
 use clap::error::ErrorKind;
 use clap::CommandFactory;
+use unitcoder::pipeline::retrieve::Decontamination;
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, String>
 where
@@ -70,6 +71,52 @@ pub fn penalty(s: &str) -> Result<f32, String> {
     }
 }
 
+/// One `--decontaminate` value: `none`, or a benchmark file or directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecontamArg {
+    /// Turn decontamination off.
+    None,
+    /// A user's benchmark file or directory, checked besides the built-in benchmarks.
+    Path(std::path::PathBuf),
+}
+
+/// Parses a `--decontaminate` value (`none` is spelled exactly so; `./none` is a path).
+pub fn decontam_arg(s: &str) -> Result<DecontamArg, String> {
+    match s {
+        "" => Err("expected `none` or a benchmark file or directory".into()),
+        "none" => Ok(DecontamArg::None),
+        path => Ok(DecontamArg::Path(path.into())),
+    }
+}
+
+/// The help of `--decontaminate`, the same for `retrieve` and `synth`.
+pub const DECONTAMINATE_HELP: &str = "Benchmarks to decontaminate against: a function sharing word 13-grams with one \
+is dropped (reason `contaminated`). Default: HumanEval(+), MBPP(+) and BigCodeBench, built into the binary as \
+n-gram fingerprints. `none` turns decontamination off; a benchmark file or directory (JSONL, JSONL.gz, JSON \
+array or Parquet with `prompt`, `complete_prompt`, `canonical_solution` or `code` fields) is checked as well \
+as the built-in ones. Repeatable.";
+
+/// Resolves the `--decontaminate` values of `command`: none given is the built-in benchmarks,
+/// paths add to them, and `none` (alone) turns decontamination off. Exits with a usage error when
+/// `none` is combined with paths.
+pub fn decontamination(command: &str, values: &[DecontamArg], ngram: usize) -> Decontamination {
+    let paths: Vec<std::path::PathBuf> = values
+        .iter()
+        .filter_map(|v| match v {
+            DecontamArg::Path(p) => Some(p.clone()),
+            DecontamArg::None => None,
+        })
+        .collect();
+    let off = values.contains(&DecontamArg::None);
+    if off && !paths.is_empty() {
+        usage_error(
+            &[command],
+            "--decontaminate none turns decontamination off; it cannot be combined with benchmark paths",
+        );
+    }
+    Decontamination { builtin: !off, paths, ngram }
+}
+
 /// Exits with clap's usage error (exit 2, the subcommand's usage line) when two flags disagree.
 pub fn usage_error(path: &[&str], message: impl std::fmt::Display) -> ! {
     let mut cmd = super::Cli::command();
@@ -99,5 +146,17 @@ mod tests {
         assert!(positive_f64("0").is_err() && positive_f64("inf").is_err() && positive_f64("0.5").is_ok());
         assert!(unit_interval("0").is_ok() && unit_interval("1.5").is_err());
         assert!(penalty("1.1").is_ok() && penalty("0").is_err());
+    }
+
+    #[test]
+    fn decontaminate_values() {
+        assert_eq!(decontam_arg("none"), Ok(DecontamArg::None));
+        assert_eq!(decontam_arg("./none"), Ok(DecontamArg::Path("./none".into())));
+        assert!(decontam_arg("").is_err());
+        let d = decontamination("synth", &[], 13);
+        assert!(d.builtin && d.paths.is_empty());
+        assert!(decontamination("synth", &[DecontamArg::None], 13).is_off());
+        let mine = decontamination("retrieve", &[DecontamArg::Path("b".into())], 9);
+        assert_eq!((mine.builtin, mine.paths.len(), mine.ngram), (true, 1, 9));
     }
 }

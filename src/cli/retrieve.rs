@@ -2,6 +2,7 @@
 //! functions that can stand alone with allowed imports, dedups and decontaminates them, writes the
 //! records as JSONL and the funnel as `OUT.stats.json`, and prints the funnel.
 
+use super::parse::DecontamArg;
 use super::progress::Bars;
 use super::Outcome;
 use anyhow::{bail, Context};
@@ -33,8 +34,9 @@ rule is its count in OUT.stats.json when it does not):
     given. A pure-Python corpus without imports therefore yields nothing by default.
 
 Then exact duplicates (exact_duplicate), near duplicates (--near-dup, near_duplicate) and
-functions sharing a word n-gram with a benchmark (--decontaminate, contaminated) are
-removed. Each record carries only the import lines its function needs.";
+functions sharing word n-grams with a benchmark (contaminated: by default HumanEval(+),
+MBPP(+) and BigCodeBench, built in; see --decontaminate) are removed. Each record carries
+only the import lines its function needs.";
 
 /// Arguments of `unitcoder retrieve`.
 #[derive(Args, Debug)]
@@ -47,11 +49,11 @@ pub struct RetrieveArgs {
     /// Allowed top-level modules, one per line (`#` comments). Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
-    /// Benchmark file or directory (HumanEval, MBPP, BigCodeBench JSONL/JSON) to decontaminate against.
-    /// Repeatable. Default: no decontamination.
-    #[arg(long, value_name = "PATH")]
-    pub decontaminate: Vec<PathBuf>,
-    /// Word n-gram length for decontamination.
+    #[arg(long, value_name = "none|PATH", value_parser = super::parse::decontam_arg,
+          help = super::parse::DECONTAMINATE_HELP)]
+    pub decontaminate: Vec<DecontamArg>,
+    /// Word n-gram length for decontamination with your own benchmark files (the built-in
+    /// fingerprints are 13-grams).
     #[arg(long, default_value_t = 13, value_name = "N", value_parser = super::parse::positive_usize)]
     pub ngram: usize,
     /// Jaccard threshold for near-duplicate removal (MinHash over 5-token shingles); 0 turns it off.
@@ -88,6 +90,7 @@ pub struct RetrieveArgs {
 impl RetrieveArgs {
     /// The checks that relate two flags; a failure is a usage error (exit 2).
     pub fn check_usage(&self) {
+        super::parse::decontamination("retrieve", &self.decontaminate, self.ngram);
         if self.min_lines > self.max_lines {
             super::parse::usage_error(
                 &["retrieve"],
@@ -104,8 +107,7 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
     }
-    s.decontaminate = args.decontaminate.clone();
-    s.ngram = args.ngram;
+    s.decontaminate = super::parse::decontamination("retrieve", &args.decontaminate, args.ngram);
     s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
     s.limits = Limits {
         min_lines: args.min_lines,

@@ -1,8 +1,11 @@
-//! `unitcoder synth`: the whole pipeline. Retrieves functions (stage 1, in memory, deterministic so a
-//! rerun sees the same list), then runs tests, run-and-fix and polish with the in-process model (or a
-//! server's) and the sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
+//! `unitcoder synth`: the whole pipeline. Takes functions from `retrieve`'s output file as is
+//! (`--records`) or retrieves them (stage 1, in memory, deterministic so a rerun sees the same
+//! list), drops those that overlap a benchmark (the built-in ones unless `--decontaminate none`),
+//! then runs tests, run-and-fix and polish with the in-process model (or a server's) and the
+//! sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
 //! Rerunning the same command after a crash resumes it.
 
+use super::parse::DecontamArg;
 use super::progress::Bars;
 use super::retrieve::stdlib_dir;
 use super::Outcome;
@@ -16,7 +19,8 @@ use unitcoder::engine::{Engine, EngineError, EngineOptions, Generator, Message};
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
-use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
+use unitcoder::pipeline::record::{Record, RecordReader};
+use unitcoder::pipeline::retrieve::{self, Decontamination, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
 use unitcoder::sandbox::SandboxConfig;
 
@@ -26,6 +30,13 @@ pub struct SynthArgs {
     /// Corpus to read (as for `retrieve`); repeatable. Default: the local Python's standard library.
     #[arg(long, value_name = "PATH")]
     pub corpus: Vec<PathBuf>,
+    /// Records written by `unitcoder retrieve --out FILE`, taken as they are instead of retrieving
+    /// from a corpus (the retrieval flags --corpus, --packages and --allow-builtin-only do not apply).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["corpus", "packages", "allow_builtin_only"])]
+    pub records: Option<PathBuf>,
+    #[arg(long, value_name = "none|PATH", value_parser = super::parse::decontam_arg,
+          help = super::parse::DECONTAMINATE_HELP)]
+    pub decontaminate: Vec<DecontamArg>,
     /// Model: card name, .gguf path, HF checkpoint directory, hf:ORG/REPO[:FILE], or a server:
     /// openai:BASE_URL#MODEL_NAME (prompted through its chat template unless --no-chat).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
@@ -46,7 +57,7 @@ pub struct SynthArgs {
     /// Fix samples per round.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub samples: u32,
-    /// Process at most N retrieved functions.
+    /// Process at most N retrieved functions (contaminated ones are not counted).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// How --limit chooses its N functions: `testable` ranks up to 20·N retrieved functions by how
@@ -128,6 +139,13 @@ pub struct SynthArgs {
     pub server: super::server::ServerArgs,
 }
 
+impl SynthArgs {
+    /// The checks that relate two flags; a failure is a usage error (exit 2).
+    pub fn check_usage(&self) {
+        super::parse::decontamination("synth", &self.decontaminate, 13);
+    }
+}
+
 /// How `--limit` picks functions.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pick {
@@ -174,13 +192,74 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
     if let Some(path) = &args.packages {
         s.packages = Packages::load(path)?;
     }
-    s.limit = match args.pick {
-        Pick::Testable => args.limit.map(|n| n.saturating_mul(PICK_WINDOW)),
-        Pick::First => args.limit,
-    };
+    // Both picks take from a window of clean records, so contaminated ones do not use up --limit.
+    s.limit = args.limit.map(|n| n.saturating_mul(PICK_WINDOW));
     s.shard = args.shard.unwrap_or(Shard::ALL);
     s.limits.allow_builtin_only = args.allow_builtin_only;
+    // Decontamination is synth's own step, the same for retrieved records and a records file.
+    s.decontaminate = Decontamination::none();
     Ok(s)
+}
+
+/// The functions to synthesize from, as records, with the retrieve stage's counts: read from
+/// `--records` (its `.stats.json` beside it, when there), or retrieved in memory.
+fn take_records(
+    args: &SynthArgs,
+    decontam: Option<&retrieve::Decontaminator>,
+    bars: &Bars,
+) -> anyhow::Result<(Vec<Record>, Vec<Record>, serde_json::Value)> {
+    let window = args.limit.map(|n| match args.pick {
+        Pick::Testable => n.saturating_mul(PICK_WINDOW) as usize,
+        Pick::First => n as usize,
+    });
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let (clean, dirty, mut counts) = match &args.records {
+        Some(path) => {
+            let reader = RecordReader::open(path)?;
+            let mine = reader.filter(|r| r.as_ref().map_or(true, |r| shard.contains(&r.source.file_id)));
+            let (clean, dirty) = retrieve::decontaminate(mine, decontam, window)?;
+            let stats = retrieve::stats_path(path);
+            let counts = std::fs::read_to_string(&stats)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .unwrap_or_else(|| serde_json::json!({}));
+            (clean, dirty, counts)
+        }
+        None => {
+            let rs = retrieve_settings(args)?;
+            let mut rstats = RetrieveStats::default();
+            let mut records = Vec::new();
+            retrieve::retrieve(&rs, &mut rstats, bars, &mut |r| {
+                records.push(r);
+                Ok(())
+            })?;
+            let ok = records.into_iter().map(Ok::<Record, std::convert::Infallible>);
+            let (clean, dirty) = match retrieve::decontaminate(ok, decontam, window) {
+                Ok(split) => split,
+                Err(never) => match never {},
+            };
+            (clean, dirty, serde_json::to_value(&rstats)?)
+        }
+    };
+    if let serde_json::Value::Object(m) = &mut counts {
+        if let Some(path) = &args.records {
+            m.insert("records_file".into(), serde_json::json!(path));
+        }
+        let mut by = std::collections::BTreeMap::<String, u64>::new();
+        for r in &dirty {
+            *by.entry(r.rejected.as_ref().map_or_else(String::new, |j| j.detail.clone())).or_default() += 1;
+        }
+        m.insert(
+            "synth_decontamination".into(),
+            serde_json::json!({
+                "against": decontam.map(|d| d.sources()).unwrap_or_default(),
+                "checked": clean.len() + dirty.len(),
+                "contaminated": dirty.len(),
+                "contaminated_by": by,
+            }),
+        );
+    }
+    Ok((clean, dirty, counts))
 }
 
 /// Runs `unitcoder synth`.
@@ -212,25 +291,22 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         },
         ..SynthSettings::default()
     };
-    let rs = retrieve_settings(&args)?;
     let bars = Bars::new();
-    let mut rstats = RetrieveStats::default();
-    let mut records = Vec::new();
-    retrieve::retrieve(&rs, &mut rstats, &bars, &mut |r| {
-        records.push(r);
-        Ok(())
-    })?;
-    let mut rjson = serde_json::to_value(&rstats).ok();
+    let decontam = super::parse::decontamination("synth", &args.decontaminate, 13).load()?;
+    let (mut records, contaminated, mut counts) = take_records(&args, decontam.as_ref(), &bars)?;
     if let (Pick::Testable, Some(n)) = (args.pick, args.limit) {
         let candidates = records.len();
         records = retrieve::pick(records, n as usize);
-        if let Some(serde_json::Value::Object(m)) = &mut rjson {
+        if let serde_json::Value::Object(m) = &mut counts {
             m.insert(
                 "picked".into(),
                 serde_json::json!({"by": "testable", "candidates": candidates, "kept": records.len()}),
             );
         }
     }
+    // Contaminated records are saved as rejected (with the benchmark they overlap) before the rest.
+    let records: Vec<Record> = contaminated.into_iter().chain(records).collect();
+    let rjson = Some(counts);
     let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);

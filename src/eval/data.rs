@@ -57,17 +57,7 @@ impl Dataset {
     /// Loads `benchmark` from `path`: JSONL, gzip-compressed JSONL, a JSON array or Parquet (told
     /// apart by content, not by name).
     pub fn load(benchmark: Benchmark, path: &Path) -> Result<Dataset, EvalError> {
-        let bytes = read_maybe_gz(path)?;
-        let hash = hex16(&Sha256::digest(&bytes));
-        let records = if super::parquet::is_parquet(&bytes) {
-            drop(bytes);
-            let check = |columns: &[String]| check_columns(benchmark, columns);
-            let rows = super::parquet::read_rows(path, &check)?;
-            rows.into_iter().map(|(i, fields)| Record { loc: Loc::Row(i), fields }).collect()
-        } else {
-            let text = String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
-            split_records(path, &text)?
-        };
+        let (records, hash) = read_records(path, &|columns: &[String]| check_columns(benchmark, columns))?;
         let mut tasks = Vec::new();
         for rec in &records {
             if let Some(task) = to_task(benchmark, path, rec)? {
@@ -85,6 +75,47 @@ impl Dataset {
     pub fn truncate(&mut self, limit: usize) {
         self.tasks.truncate(limit);
     }
+}
+
+/// Reads the records of a benchmark file (JSONL, gzip-compressed JSONL, a JSON array or Parquet,
+/// told apart by content) and the hash of its data; `check` vets a Parquet file's columns.
+fn read_records(
+    path: &Path,
+    check: &dyn Fn(&[String]) -> Result<(), String>,
+) -> Result<(Vec<Record>, String), EvalError> {
+    let bytes = read_maybe_gz(path)?;
+    let hash = hex16(&Sha256::digest(&bytes));
+    let records = if super::parquet::is_parquet(&bytes) {
+        drop(bytes);
+        let rows = super::parquet::read_rows(path, check)?;
+        rows.into_iter().map(|(i, fields)| Record { loc: Loc::Row(i), fields }).collect()
+    } else {
+        let text = String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
+        split_records(path, &text)?
+    };
+    Ok((records, hash))
+}
+
+/// The string fields named in `names` of every record of a benchmark file, in file order (a
+/// record without any of them gives an empty list): the same reader as [`Dataset::load`], for
+/// users that need only some text of any benchmark, such as decontamination.
+pub fn string_fields(path: &Path, names: &[&str]) -> Result<Vec<Vec<String>>, EvalError> {
+    let (records, _) = read_records(path, &|_: &[String]| Ok(()))?;
+    let mut out = Vec::with_capacity(records.len());
+    for rec in &records {
+        let mut texts = Vec::new();
+        for name in names {
+            // Other types (task ids that are numbers, null) are not text to index.
+            if let Some(raw) = field(rec, name).filter(|raw| raw.starts_with('"')) {
+                texts.push(
+                    serde_json::from_str::<String>(raw)
+                        .map_err(|e| rec_err(path, rec, format!("field `{name}`: {e}")))?,
+                );
+            }
+        }
+        out.push(texts);
+    }
+    Ok(out)
 }
 
 fn hex16(digest: &[u8]) -> String {

@@ -162,8 +162,10 @@ impl SynthStats {
         // Records the quality step rejected had passed every earlier step.
         let past_vacuity = |r: &Record| r.rejected.as_ref().is_none_or(|j| j.stage == Stage::Quality);
         let scored = count(&|r| r.quality.is_some());
-        let steps: [(&str, u64); 9] = [
+        let contaminated = |r: &Record| r.rejected.as_ref().is_some_and(|j| j.reason == "contaminated");
+        let steps: [(&str, u64); 10] = [
             ("retrieved", count(&|_| true)),
+            ("decontaminated", count(&|r| !contaminated(r))),
             ("tests_written", count(&|r| r.tests.is_some())),
             ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
             ("verified", count(&|r| r.verified.is_some())),

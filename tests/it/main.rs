@@ -27,4 +27,5 @@ mod synth;
 mod synth_default;
 mod synth_e2e;
 mod synth_emit;
+mod synth_records;
 mod tokenizer;

@@ -235,10 +235,16 @@ fn decontamination_removes_benchmark_solutions_and_counts_them() {
     }
     std::fs::copy(fixture_dir().join("pkg/text_utils.py"), corpus.join("text_utils.py")).expect("copy");
     let c = corpus.display().to_string();
-    let (code, text, records, stats) = retrieve(dir.path(), "plain", &["--corpus", &c]);
+    let (code, text, records, stats) = retrieve(dir.path(), "plain", &["--corpus", &c, "--decontaminate", "none"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(records.len(), 6);
     assert_eq!(stats["contaminated"], 0);
+
+    // By default, against the built-in fingerprints: no data file needed.
+    let (code, text, records, stats) = retrieve(dir.path(), "default", &["--corpus", &c]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(names(&records), vec!["slugify", "strip_punctuation", "file_stem"]);
+    assert_eq!(stats["contaminated_by"]["BigCodeBench (built-in)"], 3, "{stats}");
 
     let bench = benchmarks_dir().display().to_string();
     let (code, text, records, stats) = retrieve(dir.path(), "clean", &["--corpus", &c, "--decontaminate", &bench]);
@@ -256,6 +262,10 @@ fn decontamination_removes_benchmark_solutions_and_counts_them() {
     let (code, text, _, _) = retrieve(dir.path(), "missing", &["--corpus", &c, "--decontaminate", &missing]);
     assert_eq!(code, 2);
     assert!(text.contains("nope.jsonl"), "{text}");
+    let (code, text, _, _) =
+        retrieve(dir.path(), "both", &["--corpus", &c, "--decontaminate", "none", "--decontaminate", &bench]);
+    assert_eq!(code, 2);
+    assert!(text.contains("cannot be combined"), "{text}");
 }
 
 #[test]

@@ -4,44 +4,86 @@
 //! 13 of them span a real stretch of code; and import lines are left out on both sides, because
 //! `import numpy as np / import pandas as pd ...` headers are shared by everything and prove nothing.
 //!
-//! Benchmarks are read from the user's files: JSONL, JSONL.gz, or a JSON array (sanitized MBPP),
-//! or a directory of those. The text fields used are whichever of `prompt`, `complete_prompt`,
-//! `canonical_solution` and `code` a record has (HumanEval(+), MBPP(+), BigCodeBench).
+//! By default the benchmarks are HumanEval(+), MBPP(+) and BigCodeBench as built into the binary
+//! ([`super::fingerprints`]); a user adds their own files, read by the benchmark reader of
+//! `unitcoder eval` ([`crate::eval::data`]): JSONL, JSONL.gz, a JSON array (sanitized MBPP) or
+//! Parquet, or a directory of those. The text fields used are whichever of `prompt`,
+//! `complete_prompt`, `canonical_solution` and `code` a record has. [`Decontamination`] is the
+//! setting that `retrieve` and `synth` share (`--decontaminate none | PATH...`).
 
 use super::dedup::fnv1a;
-use serde_json::Value;
+use super::fingerprints::Fingerprints;
+use crate::eval::EvalError;
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Benchmark data could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecontamError {
-    /// A file could not be read.
+    /// A benchmark file could not be read or is malformed (the error names file and line).
+    #[error(transparent)]
+    Benchmark(#[from] EvalError),
+    /// A directory could not be listed.
     #[error("{path}: {cause}")]
     Io {
-        /// The benchmark file.
+        /// The benchmark directory.
         path: PathBuf,
         /// The underlying error.
         cause: std::io::Error,
     },
-    /// A line or the file is not the JSON we expect.
-    #[error("{path} line {line}: {message}")]
-    Malformed {
-        /// The benchmark file.
-        path: PathBuf,
-        /// 1-based line (1 for a JSON array file).
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
     /// A file had no record with any of the code fields.
     #[error("{0}: no benchmark records with a `prompt`, `complete_prompt`, `canonical_solution` or `code` field")]
     Empty(PathBuf),
+    /// The built-in fingerprints are damaged (a build problem, not a user error).
+    #[error("built-in benchmark fingerprints: {0}")]
+    Fingerprints(String),
 }
 
 /// The benchmark fields that hold code or prompts.
-const FIELDS: &[&str] = &["prompt", "complete_prompt", "canonical_solution", "code"];
+pub(crate) const FIELDS: &[&str] = &["prompt", "complete_prompt", "canonical_solution", "code"];
+
+/// What to decontaminate against: the benchmarks built into the binary (unless `--decontaminate
+/// none`) and the user's own benchmark files or directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decontamination {
+    /// Check HumanEval(+), MBPP(+) and BigCodeBench through the embedded fingerprints.
+    pub builtin: bool,
+    /// The user's benchmark files or directories.
+    pub paths: Vec<PathBuf>,
+    /// Word n-gram length for the user's files (the built-in fingerprints are 13-grams).
+    pub ngram: usize,
+}
+
+impl Default for Decontamination {
+    /// The built-in benchmarks only, 13-grams.
+    fn default() -> Self {
+        Decontamination { builtin: true, paths: Vec::new(), ngram: 13 }
+    }
+}
+
+impl Decontamination {
+    /// No decontamination at all.
+    pub fn none() -> Self {
+        Decontamination { builtin: false, ..Decontamination::default() }
+    }
+
+    /// Whether nothing is checked.
+    pub fn is_off(&self) -> bool {
+        !self.builtin && self.paths.is_empty()
+    }
+
+    /// Loads the index (`None` when decontamination is off).
+    pub fn load(&self) -> Result<Option<Decontaminator>, DecontamError> {
+        if self.is_off() {
+            return Ok(None);
+        }
+        let mut d = Decontaminator::load(&self.paths, self.ngram)?;
+        if self.builtin {
+            d.builtin = Some(Fingerprints::embedded()?);
+        }
+        Ok(Some(d))
+    }
+}
 
 /// An n-gram index over benchmark tasks.
 pub struct Decontaminator {
@@ -49,13 +91,14 @@ pub struct Decontaminator {
     /// n-gram hash → index into `sources`.
     grams: HashMap<u64, u32>,
     sources: Vec<String>,
+    builtin: Option<Fingerprints>,
 }
 
 impl Decontaminator {
     /// Indexes the benchmark files under `paths` (files, or directories searched recursively for
-    /// `.jsonl`, `.jsonl.gz` and `.json`) with `n`-grams of word tokens.
+    /// `.jsonl`, `.jsonl.gz`, `.json` and `.parquet`) with `n`-grams of word tokens.
     pub fn load(paths: &[PathBuf], n: usize) -> Result<Self, DecontamError> {
-        let mut d = Decontaminator { n: n.max(1), grams: HashMap::new(), sources: Vec::new() };
+        let mut d = Decontaminator { n: n.max(1), grams: HashMap::new(), sources: Vec::new(), builtin: None };
         for path in paths {
             if !path.is_dir() {
                 d.add_file(path)?;
@@ -66,6 +109,7 @@ impl Decontaminator {
             for file in benchmark_files(path)? {
                 match d.add_file(&file) {
                     Err(DecontamError::Empty(_)) => {}
+                    Err(_) if is_id_list(&file) => {}
                     other => other?,
                 }
             }
@@ -77,108 +121,67 @@ impl Decontaminator {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), DecontamError> {
-        let io = |source| DecontamError::Io { path: path.to_path_buf(), cause: source };
-        let mut raw = Vec::new();
-        let file = std::fs::File::open(path).map_err(io)?;
-        if path.extension().is_some_and(|e| e == "gz") {
-            flate2::read::MultiGzDecoder::new(file).read_to_end(&mut raw).map_err(io)?;
-        } else {
-            std::io::BufReader::new(file).read_to_end(&mut raw).map_err(io)?;
+        let records = crate::eval::data::string_fields(path, FIELDS)?;
+        if records.iter().all(Vec::is_empty) {
+            return Err(DecontamError::Empty(path.to_path_buf()));
         }
-        let text = String::from_utf8(raw).map_err(|_| DecontamError::Malformed {
-            path: path.to_path_buf(),
-            line: 1,
-            message: "not valid UTF-8".into(),
-        })?;
-        let bad = |line: usize, e: serde_json::Error| DecontamError::Malformed {
-            path: path.to_path_buf(),
-            line,
-            message: e.to_string(),
-        };
-        let records: Vec<Value> = if text.trim_start().starts_with('[') {
-            serde_json::from_str(&text).map_err(|e| bad(1, e))?
-        } else {
-            let mut v = Vec::new();
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let value = serde_json::from_str(line)
-                    .or_else(|e| serde_json::from_str(&strict_json(line)).map_err(|_| e))
-                    .map_err(|e| bad(i + 1, e))?;
-                v.push(value);
-            }
-            v
-        };
         let source = self.sources.len() as u32;
-        let mut any = false;
-        for record in &records {
-            let texts: Vec<&str> = FIELDS.iter().filter_map(|f| record.get(*f).and_then(Value::as_str)).collect();
-            any |= !texts.is_empty();
+        for texts in &records {
             // Prompt and solution are joined: HumanEval's solution is only the body of the prompt's def.
-            for gram in self.ngrams(&texts.join("\n")) {
+            for gram in ngram_hashes(&texts.join("\n"), self.n) {
                 self.grams.entry(gram).or_insert(source);
             }
-        }
-        if !any {
-            return Err(DecontamError::Empty(path.to_path_buf()));
         }
         self.sources
             .push(path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()));
         Ok(())
     }
 
-    /// Hashes of the word-token n-grams of `code`, import lines left out.
-    fn ngrams(&self, code: &str) -> Vec<u64> {
-        let words: Vec<&str> = code
-            .lines()
-            .filter(|l| !is_import_line(l))
-            .flat_map(|l| l.split(|c: char| !(c.is_alphanumeric() || c == '_')))
-            .filter(|w| !w.is_empty())
-            .collect();
-        words.windows(self.n).map(|w| fnv1a(w.iter().copied())).collect()
+    /// The benchmark `code` overlaps with, if any: a user file's name, or a built-in family's name
+    /// followed by ` (built-in)`.
+    pub fn contaminated_by(&self, code: &str) -> Option<String> {
+        if !self.grams.is_empty() {
+            let hit = ngram_hashes(code, self.n).iter().find_map(|g| self.grams.get(g));
+            if let Some(&i) = hit {
+                return Some(self.sources[i as usize].clone());
+            }
+        }
+        self.builtin.as_ref()?.contaminated_by(code).map(|family| format!("{family} (built-in)"))
     }
 
-    /// The benchmark file `code` overlaps with, if any.
-    pub fn contaminated_by(&self, code: &str) -> Option<&str> {
-        self.ngrams(code).iter().find_map(|g| self.grams.get(g)).map(|&i| self.sources[i as usize].as_str())
+    /// What is checked, for messages: the user's files, then the built-in families.
+    pub fn sources(&self) -> Vec<String> {
+        let builtin = self.builtin.iter().flat_map(|b| b.families().map(|(n, _)| format!("{n} (built-in)")));
+        self.sources.iter().cloned().chain(builtin).collect()
     }
 
-    /// The benchmark files indexed (file names).
-    pub fn sources(&self) -> &[String] {
-        &self.sources
-    }
-
-    /// The number of distinct n-grams indexed.
+    /// The number of distinct n-grams indexed from the user's files.
     pub fn len(&self) -> usize {
         self.grams.len()
     }
 
-    /// Whether nothing is indexed.
+    /// Whether nothing is indexed (no user file and no built-in fingerprints).
     pub fn is_empty(&self) -> bool {
-        self.grams.is_empty()
+        self.grams.is_empty() && self.builtin.is_none()
     }
 }
 
-/// Python's `json` writes `NaN`, `Infinity` and `-Infinity` (evalplus inputs have them), which
-/// strict JSON forbids; outside string literals they become `null` (we only read string fields).
-fn strict_json(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = line;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            in_string = escaped || c != '"';
-            escaped = !escaped && c == '\\';
-        } else if c == '"' {
-            in_string = true;
-        } else if let Some(word) = ["-Infinity", "Infinity", "NaN"].iter().find(|w| rest.starts_with(**w)) {
-            out.push_str("null");
-            rest = &rest[word.len()..];
-            continue;
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
+/// Hashes of the word-token `n`-grams of `code`, import lines left out.
+pub(crate) fn ngram_hashes(code: &str, n: usize) -> Vec<u64> {
+    let words: Vec<&str> = code
+        .lines()
+        .filter(|l| !is_import_line(l))
+        .flat_map(|l| l.split(|c: char| !(c.is_alphanumeric() || c == '_')))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(n.max(1)).map(|w| fnv1a(w.iter().copied())).collect()
+}
+
+/// A JSON array of strings, such as BigCodeBench-Hard's task-id list: not a benchmark file.
+fn is_id_list(path: &Path) -> bool {
+    crate::eval::data::read_maybe_gz(path)
+        .ok()
+        .is_some_and(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).is_ok())
 }
 
 fn is_import_line(line: &str) -> bool {
@@ -191,9 +194,8 @@ fn benchmark_files(path: &Path) -> Result<Vec<PathBuf>, DecontamError> {
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
         let entry = entry.map_err(|e| DecontamError::Io { path: path.to_path_buf(), cause: e.into() })?;
         let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file()
-            && (name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") || name.ends_with(".json"))
-        {
+        let known = [".jsonl", ".jsonl.gz", ".json", ".parquet"].iter().any(|ext| name.ends_with(ext));
+        if entry.file_type().is_file() && known {
             files.push(entry.into_path());
         }
     }
@@ -220,19 +222,11 @@ mod tests {
         });
         let (_dir, d) = index(&format!("{task}\n"), 13);
         let copied = "def col_mean(frame, column):\n    values = frame[column].dropna().to_numpy()\n    return float(np.mean(values)) if len(values) else 0.0\n";
-        assert_eq!(d.contaminated_by(copied), Some("bench.jsonl"));
+        assert_eq!(d.contaminated_by(copied).as_deref(), Some("bench.jsonl"));
         let header_only = "import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt\nimport os\n\ndef g(x):\n    return x\n";
         assert_eq!(d.contaminated_by(header_only), None);
         let unrelated = "def g(df, column):\n    return df[column].max() - df[column].min()\n";
         assert_eq!(d.contaminated_by(unrelated), None);
-    }
-
-    #[test]
-    fn python_json_specials_become_null_outside_strings() {
-        assert_eq!(
-            strict_json(r#"{"a": [-Infinity, NaN, 1], "s": "NaN \" Infinity"}"#),
-            r#"{"a": [null, null, 1], "s": "NaN \" Infinity"}"#
-        );
     }
 
     #[test]

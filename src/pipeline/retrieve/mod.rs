@@ -10,6 +10,7 @@
 
 mod decontam;
 mod dedup;
+pub mod fingerprints;
 mod names;
 mod packages;
 mod pick;
@@ -20,8 +21,9 @@ mod stats;
 #[cfg(test)]
 mod filter_tests;
 
-pub use decontam::{DecontamError, Decontaminator};
+pub use decontam::{DecontamError, Decontamination, Decontaminator};
 pub use dedup::{code_tokens, exact_key, optimal_bands, Dedup, Duplicate, NearDedup};
+pub use fingerprints::Fingerprints;
 pub use names::{Binding, FileScope};
 pub use packages::{is_builtin, top_level, Packages, PackagesError};
 pub use pick::{pick, testability};
@@ -30,7 +32,7 @@ pub use reasons::Reject;
 pub use stats::RetrieveStats;
 
 use crate::corpus::{self, CorpusError, CorpusKind, SourceFile};
-use crate::pipeline::record::Record;
+use crate::pipeline::record::{Record, Stage};
 use crate::progress::Reporter;
 use rayon::prelude::*;
 use std::io::Write;
@@ -102,10 +104,8 @@ pub struct RetrieveSettings {
     pub corpus: Vec<PathBuf>,
     /// Allowed top-level modules.
     pub packages: Packages,
-    /// Benchmark files or directories to decontaminate against (none: no decontamination).
-    pub decontaminate: Vec<PathBuf>,
-    /// Word n-gram length for decontamination.
-    pub ngram: usize,
+    /// The benchmarks to decontaminate against.
+    pub decontaminate: Decontamination,
     /// Near-duplicate Jaccard threshold (`None`: exact dedup only).
     pub near_threshold: Option<f64>,
     /// Function size limits.
@@ -119,14 +119,13 @@ pub struct RetrieveSettings {
 }
 
 impl RetrieveSettings {
-    /// Defaults for `corpus`: BigCodeBench packages, 13-grams, near-dup threshold 0.8, no
-    /// decontamination, no limit, whole input, skip malformed entries.
+    /// Defaults for `corpus`: BigCodeBench packages, near-dup threshold 0.8, decontamination
+    /// against the built-in benchmarks, no limit, whole input, skip malformed entries.
     pub fn new(corpus: Vec<PathBuf>) -> Self {
         RetrieveSettings {
             corpus,
             packages: Packages::bigcodebench(),
-            decontaminate: Vec::new(),
-            ngram: 13,
+            decontaminate: Decontamination::default(),
             near_threshold: Some(0.8),
             limits: Limits::default(),
             limit: None,
@@ -171,7 +170,7 @@ impl RetrieveSettings {
     /// created (an empty output file would look like a corpus with nothing usable in it).
     pub fn check_inputs(&self) -> Result<(), RetrieveError> {
         let corpus = self.corpus.iter().map(|p| (p, "corpus file or directory"));
-        let benchmarks = self.decontaminate.iter().map(|p| (p, "benchmark file or directory"));
+        let benchmarks = self.decontaminate.paths.iter().map(|p| (p, "benchmark file or directory"));
         match corpus.chain(benchmarks).find(|(p, _)| !p.exists()) {
             Some((path, what)) => Err(RetrieveError::Missing { path: path.clone(), what }),
             None => Ok(()),
@@ -199,11 +198,7 @@ pub fn retrieve(
     for path in &settings.corpus {
         CorpusKind::of(path)?; // fail before any work on a missing or unsupported path
     }
-    let decontam = if settings.decontaminate.is_empty() {
-        None
-    } else {
-        Some(Decontaminator::load(&settings.decontaminate, settings.ngram)?)
-    };
+    let decontam = settings.decontaminate.load()?;
     let mut dedup = Dedup::new(settings.near_threshold);
     let mut files = corpus::open_all(&settings.corpus);
     reporter.begin("retrieve", None);
@@ -304,7 +299,7 @@ fn consume(
             Duplicate::New => {
                 if let Some(bench) = decontam.and_then(|d| d.contaminated_by(record.function_text())) {
                     stats.contaminated += 1;
-                    *stats.contaminated_by.entry(bench.to_string()).or_default() += 1;
+                    *stats.contaminated_by.entry(bench).or_default() += 1;
                     continue;
                 }
                 stats.kept += 1;
@@ -355,4 +350,31 @@ pub fn stats_path(out: &Path) -> PathBuf {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
     out.with_file_name(format!("{stem}.stats.json"))
+}
+
+/// Checks records against `decontam` in order until `keep` clean ones are found (all of them when
+/// `None`): returns the clean ones and those that overlap a benchmark, marked as rejected by the
+/// retrieve stage (reason `contaminated`, the benchmark as the detail), so that a run can count
+/// them. For records that come from a file or an earlier stage, so that every record `synth`
+/// takes is checked the same way; the first error of `records` stops the check.
+pub fn decontaminate<E>(
+    records: impl IntoIterator<Item = Result<Record, E>>,
+    decontam: Option<&Decontaminator>,
+    keep: Option<usize>,
+) -> Result<(Vec<Record>, Vec<Record>), E> {
+    let (mut clean, mut dirty) = (Vec::new(), Vec::new());
+    for r in records {
+        if keep.is_some_and(|k| clean.len() >= k) {
+            break;
+        }
+        let mut r = r?;
+        match decontam.and_then(|d| d.contaminated_by(r.function_text())) {
+            Some(bench) => {
+                r.reject(Stage::Retrieve, "contaminated", bench);
+                dirty.push(r);
+            }
+            None => clean.push(r),
+        }
+    }
+    Ok((clean, dirty))
 }

@@ -97,7 +97,8 @@ struct Run<'a> {
 }
 
 /// Runs stages 2–4 on `records` (retrieved, in a deterministic order) into `dir`, resuming a run
-/// that stopped: records whose id is already in the output files are skipped.
+/// that stopped: records whose id is already in the output files are skipped. Records that arrive
+/// rejected (by decontamination) go to `rejected.jsonl` as they are.
 pub fn synthesize(
     records: Vec<Record>,
     gen: &dyn Generator,
@@ -108,7 +109,7 @@ pub fn synthesize(
 ) -> Result<RunTimings, SynthError> {
     let started = Instant::now();
     let (accepted, done_a) = Journal::open::<Record>(&dir.records())?;
-    let (rejected, done_r) = Journal::open::<Record>(&dir.rejected())?;
+    let (mut rejected, done_r) = Journal::open::<Record>(&dir.rejected())?;
     let mut done: HashSet<String> = done_a.into_iter().chain(done_r).map(|r| r.id).collect();
     let (timings, _) = Journal::open::<RunTimings>(&dir.timings())?;
     let run_id = format!(
@@ -119,10 +120,14 @@ pub fn synthesize(
     let mut t = RunTimings { run: run_id, ended: false, ..RunTimings::default() };
     let mut items = Vec::new();
     for r in records {
-        if done.insert(r.id.clone()) {
-            items.push(Item::new(r));
-        } else {
+        if !done.insert(r.id.clone()) {
             t.skipped_done += 1;
+        } else if r.is_rejected() {
+            // Dropped before stage 2 (decontamination): saved with its reason, so the statistics count it.
+            rejected.append(&r)?;
+            t.finished += 1;
+        } else {
+            items.push(Item::new(r));
         }
     }
     // The last field names the function whose coverage a traced run measures.

@@ -1,0 +1,165 @@
+//! `synth --records FILE` and decontamination in synth: the file `retrieve` writes is taken as it
+//! is (a record edited in the file arrives edited, and no corpus is read), a bad line is an error
+//! naming file and line, a HumanEval canonical solution in the corpus is dropped by default with
+//! its reason (and counted in the funnel) and kept with `--decontaminate none`, a user's own
+//! benchmark directory drops a matching function, and the built-in fingerprints are what the
+//! script builds from eval/data.
+
+use crate::common::{benchmarks_dir, bin, tempdir};
+use crate::models::tiny_model_path;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use unitcoder::pipeline::retrieve::{fingerprints, Fingerprints};
+
+/// HumanEval/0 as its prompt and canonical solution make it: a corpus file with a benchmark task.
+fn humaneval_0() -> String {
+    let path = benchmarks_dir().join("humaneval/HumanEval.jsonl.gz");
+    let bytes = unitcoder::eval::data::read_maybe_gz(&path).expect("read HumanEval");
+    let first = String::from_utf8(bytes).expect("utf-8").lines().next().expect("a task").to_string();
+    let task: Value = serde_json::from_str(&first).expect("json");
+    format!("{}{}", task["prompt"].as_str().expect("prompt"), task["canonical_solution"].as_str().expect("solution"))
+}
+
+/// A function of our own that a user's benchmark also holds.
+const MINE: &str = "import re\n\n\ndef shout_words(text, marker):\n    words = re.findall(r\"[a-z]+\", text.lower())\n    loud = [w.upper() + marker for w in words if len(w) > 2]\n    return \" \".join(loud) if loud else marker * 3\n";
+
+/// Retrieves the corpus `dir` (with decontamination off, so the file holds the benchmark task) into
+/// `root/records.jsonl`.
+fn retrieve_records(root: &Path, dir: &Path) -> std::path::PathBuf {
+    std::fs::write(root.join("packages.txt"), "typing\nre\n").expect("write");
+    let out = root.join("records.jsonl");
+    let o = Command::new(bin())
+        .args(["retrieve", "--decontaminate", "none", "--allow-builtin-only", "--corpus"])
+        .arg(dir)
+        .arg("--packages")
+        .arg(root.join("packages.txt"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run retrieve");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn synth(root: &Path, records: &Path, out: &str, extra: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("synth")
+        .arg("--records")
+        .arg(records)
+        .arg("--model")
+        .arg(tiny_model_path())
+        .args(["--max-tokens", "8", "--rounds", "0", "--tests-samples", "1", "--jobs", "1"])
+        .args(extra)
+        .arg("--out")
+        .arg(root.join(out))
+        .output()
+        .expect("run synth")
+}
+
+fn jsonl(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+}
+
+fn stats(root: &Path, out: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root.join(out).join("stats.json")).expect("stats")).expect("json")
+}
+
+fn step(stats: &Value, name: &str) -> u64 {
+    let funnel = stats["funnel"].as_array().expect("funnel");
+    funnel.iter().find(|s| s["step"] == name).and_then(|s| s["count"].as_u64()).expect(name)
+}
+
+#[test]
+fn records_file_is_taken_as_is_and_benchmark_tasks_are_dropped_by_default() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let corpus = root.join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("he0.py"), humaneval_0()).expect("write");
+    let records = retrieve_records(root, &corpus);
+    let retrieved = jsonl(&records);
+    assert_eq!(retrieved.len(), 1, "{retrieved:?}");
+    // Edited in the file and the corpus removed: synth can only have read the file.
+    let mut edited = retrieved[0].clone();
+    edited["source"]["path"] = Value::from("edited-by-the-test.py");
+    std::fs::write(&records, format!("{edited}\n")).expect("write");
+    std::fs::remove_dir_all(&corpus).expect("rm corpus");
+
+    let o = synth(root, &records, "default", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rejected = jsonl(&root.join("default/rejected.jsonl"));
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["source"]["path"], "edited-by-the-test.py");
+    assert_eq!(rejected[0]["rejected"]["stage"], "retrieve");
+    assert_eq!(rejected[0]["rejected"]["reason"], "contaminated");
+    assert_eq!(rejected[0]["rejected"]["detail"], "HumanEval(+) (built-in)");
+    assert!(rejected[0].get("tests").is_none(), "no model call for a dropped record");
+    let s = stats(root, "default");
+    assert_eq!((step(&s, "retrieved"), step(&s, "decontaminated")), (1, 0), "{s}");
+    assert_eq!(s["rejected"]["retrieve/contaminated"], 1, "{s}");
+    assert_eq!(s["retrieve"]["synth_decontamination"]["contaminated_by"]["HumanEval(+) (built-in)"], 1, "{s}");
+
+    let o = synth(root, &records, "off", &["--decontaminate", "none"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = stats(root, "off");
+    assert_eq!((step(&s, "retrieved"), step(&s, "decontaminated")), (1, 1), "{s}");
+    let all: Vec<Value> = jsonl(&root.join("off/rejected.jsonl"))
+        .into_iter()
+        .chain(jsonl(&root.join("off/dataset/records.jsonl")))
+        .collect();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["source"]["path"], "edited-by-the-test.py");
+    assert_ne!(all[0]["rejected"]["reason"], "contaminated", "{}", all[0]);
+
+    // A bad line is named; `none` with a path is a usage error.
+    std::fs::write(&records, format!("{edited}\n{{\"id\": 3}}\n")).expect("write");
+    let o = synth(root, &records, "bad", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{} line 2:", records.display())), "{err}");
+    let o = synth(root, &records, "both", &["--decontaminate", "none", "--decontaminate", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be combined"));
+}
+
+#[test]
+fn users_own_benchmark_directory_drops_a_matching_function() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let corpus = root.join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("mine.py"), MINE).expect("write");
+    std::fs::write(corpus.join("he0.py"), humaneval_0()).expect("write");
+    let records = retrieve_records(root, &corpus);
+    assert_eq!(jsonl(&records).len(), 2);
+    let bench = root.join("bench");
+    std::fs::create_dir(&bench).expect("mkdir");
+    // The task as a benchmark publishes it: a prompt and a solution body.
+    let (prompt, body) = MINE.split_once("    words").expect("split");
+    let task =
+        serde_json::json!({"task_id": "Mine/0", "prompt": prompt, "canonical_solution": format!("    words{body}")});
+    std::fs::write(bench.join("mine.jsonl"), format!("{task}\n")).expect("write");
+
+    let o = synth(root, &records, "run", &["--decontaminate", &bench.display().to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut details: Vec<String> = jsonl(&root.join("run/rejected.jsonl"))
+        .iter()
+        .filter(|r| r["rejected"]["reason"] == "contaminated")
+        .map(|r| format!("{} {}", r["function"]["name"], r["rejected"]["detail"]))
+        .collect();
+    details.sort();
+    assert_eq!(details, ["\"has_close_elements\" \"HumanEval(+) (built-in)\"", "\"shout_words\" \"mine.jsonl\""]);
+    let s = stats(root, "run");
+    assert_eq!(s["retrieve"]["synth_decontamination"]["contaminated"], 2, "{s}");
+}
+
+#[test]
+fn embedded_fingerprints_match_what_the_script_builds_from_eval_data() {
+    let built = fingerprints::build(&benchmarks_dir()).expect("build from eval/data");
+    // If this fails after a change to eval/data, the tokenization or the format, rebuild the file:
+    // `cargo run --release --example decontam_fingerprints`.
+    assert!(built == Fingerprints::embedded_bytes(), "eval/fingerprints.bin is stale");
+    assert!(built.len() < 600_000, "{} bytes", built.len());
+}
