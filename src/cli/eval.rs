@@ -96,6 +96,11 @@ struct RunArgs {
     /// card as generate and synth).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
+    #[arg(long, value_name = "DIR")]
+    lora: Vec<String>,
     /// Samples per task.
     #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
@@ -267,7 +272,7 @@ fn split_label(d: &DataArgs) -> Option<String> {
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data, bars)?;
-    let generator = load_model(&a.model)?;
+    let generator = load_model(&a.model, &a.lora)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
     let ks = usable_ks(&a.k, n, "every task")?;
@@ -306,8 +311,8 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
 }
 
 /// Loads `--model` (a GGUF file or model directory) into the in-process engine.
-fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
-    Ok(Box::new(super::generate::load_engine(model, "cpu", 16)?))
+fn load_model(model: &str, lora: &[String]) -> anyhow::Result<Box<dyn Generator>> {
+    Ok(Box::new(super::generate::load_engine(model, lora, "cpu", 16)?))
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {

@@ -28,6 +28,11 @@ pub struct SynthArgs {
     /// Model: card name, .gguf path, HF checkpoint directory or hf:ORG/REPO[:FILE].
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     pub model: String,
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Part of the model id, so a resumed run never mixes in other outputs.
+    #[arg(long, value_name = "DIR")]
+    pub lora: Vec<String>,
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
@@ -126,9 +131,16 @@ impl ChatRenderer for Renderer {
 }
 
 /// Loads `model` (card, path or hf: name) with its card's tokenizer settings and chat template.
-pub fn load_model(model: &str, device: &str, max_batch: usize, reporter: &Bars) -> anyhow::Result<Engine> {
+pub fn load_model(
+    model: &str,
+    lora: &[String],
+    device: &str,
+    max_batch: usize,
+    reporter: &Bars,
+) -> anyhow::Result<Engine> {
     let settings = super::models::model_settings(None, None)?;
     let m = unitcoder::engine::resolve::resolve(model, &settings, reporter)?;
+    let lora = super::generate::resolve_adapters(lora, &settings, reporter)?;
     let tok = m.tokenizer()?;
     let chat = m.chat_template(&tok)?.map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
     let path: PathBuf = match &m.files {
@@ -139,6 +151,7 @@ pub fn load_model(model: &str, device: &str, max_batch: usize, reporter: &Bars) 
         device: unitcoder::engine::device::parse_device(device)?,
         max_batch,
         model_id: m.id.clone(),
+        lora,
         ..EngineOptions::default()
     };
     Ok(Engine::with_codec(&path, Arc::new(TokCodec::new(tok, chat)), options)?)
@@ -199,7 +212,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         config.jobs = j.max(1);
     }
     let sandbox = super::start_sandbox(config)?;
-    let engine = load_model(&args.model, &args.device, args.max_batch, &bars)?;
+    let engine = load_model(&args.model, &args.lora, &args.device, args.max_batch, &bars)?;
     let dir = RunDir::new(&args.out);
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;

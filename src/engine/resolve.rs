@@ -7,6 +7,7 @@ use crate::engine::cards::{self, Card, Source, WeightsFormat};
 use crate::engine::chat_template::ChatTemplate;
 use crate::engine::fetch::{self, HfFile, ModelSettings, PypiFile, Verify};
 use crate::engine::gguf_info::{GgufHeader, SUPPORTED_ARCHITECTURES};
+use crate::engine::models::lora::AdapterSource;
 use crate::engine::tokenizer::Tok;
 use crate::engine::EngineError;
 use crate::progress::Reporter;
@@ -73,6 +74,33 @@ pub fn resolve_with(
     let card = cards::find(name, settings.models_dir.as_deref())?;
     let files = fetch_card(&card, settings, depth, reporter)?;
     finish(card.name.clone(), files, Some(card))
+}
+
+/// Resolves a LoRA adapter: a local directory with `adapter_config.json`, or `hf:ORG/REPO`, whose two
+/// files are fetched into the HF cache (or found there, offline included).
+pub fn resolve_adapter(
+    name: &str,
+    settings: &ModelSettings,
+    reporter: &dyn Reporter,
+) -> Result<AdapterSource, EngineError> {
+    if let Some(repo) = name.strip_prefix("hf:") {
+        if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
+            return Err(EngineError::Request(format!("adapter `{name}` is not of the form hf:ORG/REPO")));
+        }
+        let get = |f: &str| fetch::fetch_hf(settings, &HfFile { repo, revision: "main", file: f }, reporter);
+        let config = get("adapter_config.json")?;
+        get("adapter_model.safetensors")?;
+        let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+        return Ok(AdapterSource { name: repo.to_string(), dir });
+    }
+    let dir = Path::new(name);
+    let config = dir.join("adapter_config.json");
+    if !config.is_file() {
+        return Err(model_err(&config, "missing: a LoRA adapter directory needs adapter_config.json"));
+    }
+    // The directory's own name, also for `.` or a trailing slash.
+    let named = std::fs::canonicalize(dir).ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    Ok(AdapterSource { name: named.unwrap_or_else(|| name.to_string()), dir: dir.to_path_buf() })
 }
 
 /// Fetches (or finds in the caches) the files of `card`.

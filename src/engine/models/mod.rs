@@ -1,12 +1,14 @@
 //! Decoder-only transformer architectures on candle ops, written for batched generation: left padding
 //! with per-row masks and positions, a preallocated KV cache, and per-row output of the last column.
 //! [`llama`] and [`qwen2`] read their configuration (GGUF metadata or HF `config.json`) into one
-//! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`].
+//! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`]. PEFT LoRA adapters
+//! attached to the [`Weights`] are applied as the layers load ([`lora`]).
 
 mod fused;
 pub mod layers;
 pub mod linear;
 pub mod llama;
+pub mod lora;
 pub mod qwen2;
 
 use crate::engine::kv_cache::{KvCache, Padding};
@@ -71,7 +73,10 @@ impl Model {
                 })
             }
         };
-        Self::from_config(config, weights, kernels)
+        let model = Self::from_config(config, weights, kernels)?;
+        // An adapter tensor left over belongs to a module this base lacks: trained on another base.
+        weights.lora().check_all_used(weights.path())?;
+        Ok(model)
     }
 
     fn from_config(config: Config, w: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
