@@ -16,6 +16,7 @@ mod eval_parquet;
 mod eval_score;
 mod eval_splits;
 mod generate;
+mod lora;
 mod models;
 mod models_hf;
 mod retrieve;

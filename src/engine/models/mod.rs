@@ -231,7 +231,10 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         head_dim: hf_usize(c, "head_dim", &dir).unwrap_or(n_embd / n_head),
         vocab: hf_usize(c, "vocab_size", &dir)?,
         eps: hf_f64(c, "rms_norm_eps").unwrap_or(1e-6) as f32,
-        rope_theta: hf_f64(c, "rope_theta").unwrap_or(10_000.0) as f32,
+        // transformers 5 saves it inside `rope_parameters`; older versions at the top level.
+        rope_theta: hf_f64(c, "rope_theta")
+            .or_else(|| c.get("rope_parameters").and_then(|p| hf_f64(p, "rope_theta")))
+            .unwrap_or(10_000.0) as f32,
         context: hf_usize(c, "max_position_embeddings", &dir).unwrap_or(4096),
         rope_interleaved: false,
         qkv_bias,
