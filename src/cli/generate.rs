@@ -117,14 +117,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
     }
     let items = read_items(&args)?;
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
-    let engine = load_engine_with(
-        &args.model,
-        &args.lora,
-        &args.device,
-        args.max_batch,
-        args.threads.unwrap_or(0),
-        kernels,
-    )?;
+    let engine =
+        load_engine_with(&args.model, &args.lora, &args.device, args.max_batch, args.threads.unwrap_or(0), kernels)?;
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
     let stats = if single { stream_one(&engine, &items[0].request)? } else { write_jsonl(&engine, &items, &args)? };
     if args.stats {

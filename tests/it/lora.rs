@@ -59,9 +59,8 @@ fn load(base: &Path, lora: Option<&Path>, kernels: MatmulKernels) -> Result<Mode
 fn run(model: &Model, prompt: &[u32], steps: usize) -> (Vec<f32>, Vec<u32>) {
     let padding = Padding::new(vec![0]);
     let mut cache = model.new_cache(1, prompt.len() + steps).unwrap();
-    let mut logits: Vec<f32> = model.forward(prompt, prompt.len(), &padding, &mut cache).unwrap().to_vec2().unwrap()
-        [0]
-    .clone();
+    let mut logits: Vec<f32> =
+        model.forward(prompt, prompt.len(), &padding, &mut cache).unwrap().to_vec2().unwrap()[0].clone();
     let first = logits.clone();
     let mut tokens = Vec::new();
     for _ in 0..steps {
@@ -228,4 +227,42 @@ fn model_id_names_the_adapter_and_its_contents() {
     write_adapter(&altered, &t);
     let other = id(vec![adapter(&altered)]);
     assert!(other.starts_with("tiny+lora:qwen2-lora@") && other != with, "{other} vs {with}");
+}
+
+#[test]
+fn generate_with_lora_on_the_command_line() {
+    use crate::common::unitcoder;
+    let base = fixtures().join("qwen2");
+    let lora = fixtures().join("qwen2-lora");
+    // Prompt [1, 2, 3] of the reference, as text (one byte token each).
+    let gen = |extra: &[&str]| {
+        let mut args = vec!["generate", "--model", base.to_str().unwrap(), "--prompt", "\u{1}\u{2}\u{3}"];
+        args.extend_from_slice(&["--max-tokens", "8", "--ignore-eos"]);
+        args.extend_from_slice(extra);
+        let out = unitcoder(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let r = reference("qwen2");
+    assert_eq!(r.prompts[2], vec![1, 2, 3]);
+    // The reference's greedy tokens as bytes: the base repeats byte 3; the adapter starts with 'M'.
+    assert_eq!(r.base.greedy[2], vec![3; 8]);
+    assert_eq!(gen(&[]).trim_end_matches('\n'), "\u{3}".repeat(8));
+    assert_eq!(r.lora.greedy[2][0], u32::from(b'M'));
+    let tuned = gen(&["--lora", lora.to_str().unwrap()]);
+    assert!(tuned.starts_with('M'), "{tuned:?}");
+
+    let t = tempdir();
+    let out = unitcoder(&[
+        "generate",
+        "--model",
+        base.to_str().unwrap(),
+        "--lora",
+        t.path().to_str().unwrap(),
+        "--prompt",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("adapter_config.json"), "{err}");
 }

@@ -223,8 +223,7 @@ impl Stacked {
         if let Some((m, widths)) = load_fast(w, names, kernels)? {
             let bias = match with_bias {
                 true => {
-                    let b =
-                        names.iter().map(|n| w.load_f32(&format!("{n}.bias"))).collect::<Result<Vec<_>, _>>()?;
+                    let b = names.iter().map(|n| w.load_f32(&format!("{n}.bias"))).collect::<Result<Vec<_>, _>>()?;
                     Some(Tensor::cat(&b, 0)?)
                 }
                 false => None,

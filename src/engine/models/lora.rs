@@ -135,7 +135,8 @@ impl Lora {
         for (key, t) in tensors {
             let bad = |p: String| err(&file, format!("tensor `{key}`: {p}"));
             let t = t.to_dtype(DType::F32).and_then(|t| t.to_device(device)).map_err(|e| bad(e.to_string()))?;
-            let inner = key.strip_prefix("base_model.model.").ok_or_else(|| bad("not a PEFT LoRA tensor name".into()))?;
+            let inner =
+                key.strip_prefix("base_model.model.").ok_or_else(|| bad("not a PEFT LoRA tensor name".into()))?;
             if let Some((module, half)) = split_lora_name(inner) {
                 let leaf = module.rsplit('.').next().unwrap_or(module);
                 if !TARGETS.contains(&leaf) {
@@ -237,10 +238,7 @@ impl Lora {
 
     /// The side products of the quantized weights `names` (each `[rows, in]` = `dims[i]`), stacked in order
     /// into one output (as [`super::linear::Stacked`] does).
-    pub fn side(
-        &mut self,
-        names: &[(String, Vec<usize>, Option<usize>)],
-    ) -> Result<Vec<LowRank>, EngineError> {
+    pub fn side(&mut self, names: &[(String, Vec<usize>, Option<usize>)]) -> Result<Vec<LowRank>, EngineError> {
         let mut out = Vec::new();
         let mut at = 0;
         for (name, dims, heads) in names {
@@ -318,13 +316,17 @@ impl AdapterConfig {
                 let leaf = m.rsplit('.').next().unwrap_or(m);
                 if !TARGETS.contains(&leaf) {
                     let supported = TARGETS.join(", ");
-                    return Err(err(path, format!("field `target_modules`: `{m}` is not supported (only {supported})")));
+                    return Err(err(
+                        path,
+                        format!("field `target_modules`: `{m}` is not supported (only {supported})"),
+                    ));
                 }
             }
         }
-        let r = field("r").and_then(|x| x.as_u64()).filter(|&r| r > 0).ok_or_else(|| {
-            err(path, "field `r`: missing or not a positive integer")
-        })? as usize;
+        let r = field("r")
+            .and_then(|x| x.as_u64())
+            .filter(|&r| r > 0)
+            .ok_or_else(|| err(path, "field `r`: missing or not a positive integer"))? as usize;
         let alpha = match field("lora_alpha") {
             None => 8.0, // PEFT's default
             Some(x) => x.as_f64().ok_or_else(|| err(path, "field `lora_alpha`: not a number"))?,
@@ -368,7 +370,10 @@ mod tests {
             split_lora_name("model.layers.3.self_attn.q_proj.lora_A.weight"),
             Some(("model.layers.3.self_attn.q_proj", 'A'))
         );
-        assert_eq!(split_lora_name("model.layers.0.mlp.up_proj.lora_B.default.weight"), Some(("model.layers.0.mlp.up_proj", 'B')));
+        assert_eq!(
+            split_lora_name("model.layers.0.mlp.up_proj.lora_B.default.weight"),
+            Some(("model.layers.0.mlp.up_proj", 'B'))
+        );
         assert_eq!(split_lora_name("lm_head.weight"), None);
     }
 
