@@ -140,7 +140,8 @@ pub fn load_model(
 ) -> anyhow::Result<Engine> {
     let settings = super::models::model_settings(None, None)?;
     let m = unitcoder::engine::resolve::resolve(model, &settings, reporter)?;
-    let lora = super::generate::resolve_adapters(lora, &settings, reporter)?;
+    let mut lora = super::generate::resolve_adapters(lora, &settings, reporter)?;
+    lora.splice(0..0, m.adapters.iter().cloned());
     let tok = m.tokenizer()?;
     let chat = m.chat_template(&tok)?.map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
     let path: PathBuf = match &m.files {

@@ -171,6 +171,8 @@ impl Engine {
         if options.model_id.is_empty() {
             options.model_id = model.id.clone();
         }
+        // The name's own adapters come first, then those asked for on top.
+        options.lora.splice(0..0, model.adapters.iter().cloned());
         Self::with_codec(path, Arc::new(TokCodec::new(tok, chat)), options)
     }
 

@@ -141,41 +141,9 @@ impl Weights {
         }
     }
 
-    fn lora_mut(&mut self) -> &mut Lora {
+    pub(crate) fn lora_mut(&mut self) -> &mut Lora {
         match self {
             Weights::Gguf { lora, .. } | Weights::Safetensors { lora, .. } => lora,
-        }
-    }
-
-    /// The adapters' side products for the quantized weights `{name}.weight` of `names`, stacked in order.
-    pub fn lora_side(&mut self, names: &[String]) -> Result<Vec<crate::engine::models::lora::LowRank>, EngineError> {
-        if self.lora().is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut parts = Vec::with_capacity(names.len());
-        for n in names {
-            let name = format!("{n}.weight");
-            let dims = self.tensor_dims(&name).unwrap_or_default();
-            let heads = self.lora_heads(&name);
-            parts.push((name, dims, heads));
-        }
-        self.lora_mut().side(&parts)
-    }
-
-    /// For a q or k projection of a llama GGUF file, its head count: llama.cpp's converter permuted
-    /// those rows (see [`Lora`]'s use of it); None for every other tensor.
-    fn lora_heads(&self, name: &str) -> Option<usize> {
-        if !matches!(self, Weights::Gguf { .. }) || self.lora().is_empty() {
-            return None;
-        }
-        if self.meta_str("general.architecture").ok()? != "llama" {
-            return None;
-        }
-        let q_heads = self.meta_usize("llama.attention.head_count").ok()?;
-        match name.strip_prefix("blk.")?.split_once('.')?.1 {
-            "attn_q.weight" => Some(q_heads),
-            "attn_k.weight" => Some(self.meta_usize("llama.attention.head_count_kv").unwrap_or(q_heads)),
-            _ => None,
         }
     }
 
@@ -258,7 +226,7 @@ impl Weights {
 
     /// Loads one tensor by its GGUF name; quantized GGUF tensors stay quantized. Attached LoRA
     /// adapters replace (`modules_to_save`) or are merged into dense tensors here; quantized ones get
-    /// theirs as side products from [`Weights::lora_side`].
+    /// theirs as side products from `Weights::lora_side` (in [`crate::engine::models::lora`]).
     pub fn load(&mut self, name: &str) -> Result<Weight, EngineError> {
         let heads = self.lora_heads(name);
         let dims = self.tensor_dims(name);

@@ -266,3 +266,57 @@ fn generate_with_lora_on_the_command_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("adapter_config.json"), "{err}");
 }
+
+/// An HF cache (`HF_HOME`) holding the qwen2 fixture as `acme/tiny` and its adapter as `acme/tiny-lora`,
+/// whose adapter_config.json names `acme/tiny` as its base.
+fn hf_home_with_adapter() -> tempfile::TempDir {
+    let root = tempdir();
+    let hub = root.path().join("hub");
+    let base = crate::models_hf::hf_repo(&hub, "acme/tiny");
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixtures().join("qwen2").join(f), base.join(f)).unwrap();
+    }
+    let snap = crate::models_hf::hf_repo(&hub, "acme/tiny-lora");
+    let src = fixtures().join("qwen2-lora");
+    std::fs::copy(src.join("adapter_model.safetensors"), snap.join("adapter_model.safetensors")).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("adapter_config.json")).unwrap()).unwrap();
+    config["base_model_name_or_path"] = "acme/tiny".into();
+    std::fs::write(snap.join("adapter_config.json"), config.to_string()).unwrap();
+    root
+}
+
+#[test]
+fn hf_adapter_repos_resolve_to_their_base_offline() {
+    use unitcoder::engine::fetch::ModelSettings;
+    use unitcoder::engine::resolve;
+    use unitcoder::progress::Silent;
+    let root = hf_home_with_adapter();
+    let mut settings = ModelSettings::in_dir(root.path());
+    settings.hf_hub_dir = root.path().join("hub");
+    settings.hf_offline = true;
+    let m = resolve::resolve("hf:acme/tiny-lora", &settings, &Silent).unwrap();
+    assert_eq!((m.id.as_str(), m.architecture.as_str()), ("hf:acme/tiny", "qwen2"));
+    assert_eq!(m.adapters.len(), 1);
+    assert_eq!(m.adapters[0].name, "acme/tiny-lora");
+    assert!(m.adapters[0].dir.join("adapter_model.safetensors").is_file());
+    let a = resolve::resolve_adapter("hf:acme/tiny-lora", &settings, &Silent).unwrap();
+    assert_eq!(a, m.adapters[0]);
+    let e = resolve::resolve_adapter("hf:acme/absent", &settings, &Silent).unwrap_err().to_string();
+    assert!(e.contains("offline") && e.contains("models--acme--absent"), "{e}");
+
+    // The CLI, offline, with the adapter repository as the model: the reference's greedy text.
+    let out = std::process::Command::new(crate::common::bin())
+        .args(["generate", "--model", "hf:acme/tiny-lora", "--prompt", "\u{1}\u{2}\u{3}", "--max-tokens", "8"])
+        .args(["--ignore-eos", "--out"])
+        .arg(root.path().join("out.jsonl"))
+        .env("HF_HOME", root.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("UNITCODER_CACHE", root.path().join("uc"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.path().join("out.jsonl")).unwrap()).unwrap();
+    assert!(line["text"].as_str().unwrap().starts_with('M'), "{line}");
+}

@@ -10,7 +10,7 @@
 //! layer consumed, or whose shape does not fit the base, is an error naming the tensor
 //! ([`Lora::check_all_used`]): a LoRA trained on another base must not load quietly.
 
-use crate::engine::weights::hf_name;
+use crate::engine::weights::{hf_name, Weights};
 use crate::engine::EngineError;
 use candle_core::{DType, Device, Tensor};
 use sha2::{Digest, Sha256};
@@ -264,6 +264,40 @@ impl Lora {
             return Err(err(dir, format!("tensor `{key}`: the base {} has no `{name}`", base.display())));
         }
         Ok(())
+    }
+}
+
+impl Weights {
+    /// The adapters' side products for the quantized weights `{name}.weight` of `names`, stacked in order.
+    pub fn lora_side(&mut self, names: &[String]) -> Result<Vec<LowRank>, EngineError> {
+        if self.lora().is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut parts = Vec::with_capacity(names.len());
+        for n in names {
+            let name = format!("{n}.weight");
+            let dims = self.tensor_dims(&name).unwrap_or_default();
+            let heads = self.lora_heads(&name);
+            parts.push((name, dims, heads));
+        }
+        self.lora_mut().side(&parts)
+    }
+
+    /// For a q or k projection of a llama GGUF file, its head count: llama.cpp's converter permuted
+    /// those rows (see [`Lora`]'s use of it); None for every other tensor.
+    pub(crate) fn lora_heads(&self, name: &str) -> Option<usize> {
+        if !matches!(self, Weights::Gguf { .. }) || self.lora().is_empty() {
+            return None;
+        }
+        if self.meta_str("general.architecture").ok()? != "llama" {
+            return None;
+        }
+        let q_heads = self.meta_usize("llama.attention.head_count").ok()?;
+        match name.strip_prefix("blk.")?.split_once('.')?.1 {
+            "attn_q.weight" => Some(q_heads),
+            "attn_k.weight" => Some(self.meta_usize("llama.attention.head_count_kv").unwrap_or(q_heads)),
+            _ => None,
+        }
     }
 }
 
