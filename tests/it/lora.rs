@@ -1,5 +1,5 @@
-//! LoRA adapters against the reference implementations: tests/fixtures/lora holds tiny random qwen2 and
-//! llama checkpoints (HF safetensors and the same weights as Q8_0 GGUF), a PEFT adapter for each, and
+//! LoRA adapters and the qwen3 architecture against the reference implementations: tests/fixtures/lora
+//! holds tiny random qwen2, llama and qwen3 checkpoints (HF safetensors and the same weights as Q8_0 GGUF), a PEFT adapter for each, and
 //! the logits and greedy tokens transformers + peft computed for fixed prompts
 //! (`scripts/make-lora-fixtures` writes them all). Safetensors bases get the adapter merged; GGUF bases
 //! run it next to the quantized products, on the engine's kernels and on candle's. Also: errors for
@@ -89,7 +89,7 @@ fn check(model: &Model, r: &Reference, want: &Run, tol: f32, what: &str) -> f32 
 
 #[test]
 fn merged_adapter_on_safetensors_matches_peft() {
-    for arch in ["qwen2", "llama"] {
+    for arch in ["qwen2", "llama", "qwen3"] {
         let r = reference(arch);
         let base = fixtures().join(arch);
         let lora = fixtures().join(format!("{arch}-lora"));
@@ -100,6 +100,24 @@ fn merged_adapter_on_safetensors_matches_peft() {
         // The adapter must matter, or the check above proves nothing.
         let moved = r.base.logits[0].iter().zip(&r.lora.logits[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(moved > 20.0 * TOL_DENSE, "{arch}: the adapter moves the logits by only {moved}");
+    }
+}
+
+#[test]
+fn tensor_path_matches_the_reference_for_every_architecture() {
+    // The path of non-CPU devices, which the fused CPU forward above replaces.
+    for arch in ["qwen2", "llama", "qwen3"] {
+        let r = reference(arch);
+        let lora = fixtures().join(format!("{arch}-lora"));
+        let model = load(&fixtures().join(arch), Some(&lora), MatmulKernels::Auto).unwrap();
+        for (i, prompt) in r.prompts.iter().enumerate() {
+            let mut cache = model.new_cache(1, prompt.len()).unwrap();
+            let padding = Padding::new(vec![0]);
+            let out = model.forward_tensors(prompt, prompt.len(), &padding, &mut cache).unwrap();
+            let logits: Vec<f32> = out.to_vec2().unwrap()[0].clone();
+            let worst = logits.iter().zip(&r.lora.logits[i]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(worst <= TOL_DENSE, "{arch} prompt {i}: tensor path differs by up to {worst}");
+        }
     }
 }
 
@@ -134,7 +152,7 @@ fn check_forced(model: &Model, r: &Reference, want: &Run, tol: f32, what: &str) 
 
 #[test]
 fn side_product_on_gguf_matches_peft_on_both_kernels() {
-    for arch in ["qwen2", "llama"] {
+    for arch in ["qwen2", "llama", "qwen3"] {
         let r = reference(arch);
         let base = fixtures().join(format!("{arch}.gguf"));
         let lora = fixtures().join(format!("{arch}-lora"));

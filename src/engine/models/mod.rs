@@ -1,6 +1,6 @@
 //! Decoder-only transformer architectures on candle ops, written for batched generation: left padding
 //! with per-row masks and positions, a preallocated KV cache, and per-row output of the last column.
-//! [`llama`] and [`qwen2`] read their configuration (GGUF metadata or HF `config.json`) into one
+//! [`llama`], [`qwen2`] and [`qwen3`] read their configuration (GGUF metadata or HF `config.json`) into one
 //! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`]. PEFT LoRA adapters
 //! attached to the [`Weights`] are applied as the layers load ([`lora`]).
 
@@ -10,6 +10,7 @@ pub mod linear;
 pub mod llama;
 pub mod lora;
 pub mod qwen2;
+pub mod qwen3;
 
 use crate::engine::kv_cache::{KvCache, Padding};
 use crate::engine::weights::Weights;
@@ -21,7 +22,7 @@ use layers::{Block, QLinear, RmsNorm, Rope, StepInputs};
 /// The shape and numerics of a llama-family decoder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `llama` or `qwen2`.
+    /// `llama`, `qwen2` or `qwen3`.
     pub architecture: String,
     pub n_layer: usize,
     pub n_embd: usize,
@@ -37,6 +38,8 @@ pub struct Config {
     pub rope_interleaved: bool,
     /// q/k/v projections carry biases (qwen2).
     pub qkv_bias: bool,
+    /// Each query and key head is RMS-normalised before the rotation (qwen3's `q_norm`/`k_norm`).
+    pub qk_norm: bool,
     /// Llama 3.1-style per-frequency divisors, when the checkpoint has them.
     pub rope_freq_factors: Option<Vec<f32>>,
 }
@@ -66,10 +69,11 @@ impl Model {
         let config = match arch.as_str() {
             "llama" => llama::config(weights)?,
             "qwen2" => qwen2::config(weights)?,
+            "qwen3" => qwen3::config(weights)?,
             other => {
                 return Err(EngineError::Model {
                     path: weights.path().display().to_string(),
-                    problem: format!("unsupported architecture `{other}` (supported: llama, qwen2)"),
+                    problem: format!("unsupported architecture `{other}` (supported: llama, qwen2, qwen3)"),
                 })
             }
         };
@@ -207,6 +211,7 @@ fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) 
         context: w.meta_usize(&format!("{arch}.context_length")).unwrap_or(4096),
         rope_interleaved,
         qkv_bias,
+        qk_norm: false,
         rope_freq_factors: None,
     })
 }
@@ -238,6 +243,7 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         context: hf_usize(c, "max_position_embeddings", &dir).unwrap_or(4096),
         rope_interleaved: false,
         qkv_bias,
+        qk_norm: false,
         rope_freq_factors: None,
     })
 }
