@@ -228,6 +228,9 @@ impl Weights {
     /// adapters replace (`modules_to_save`) or are merged into dense tensors here; quantized ones get
     /// theirs as side products from `Weights::lora_side` (in [`crate::engine::models::lora`]).
     pub fn load(&mut self, name: &str) -> Result<Weight, EngineError> {
+        if self.lora().is_empty() {
+            return self.load_stored(name);
+        }
         let heads = self.lora_heads(name);
         let dims = self.tensor_dims(name);
         if let Some(t) = self.lora_mut().take_replacement(name, dims.as_deref(), heads)? {

@@ -338,3 +338,29 @@ fn hf_adapter_repos_resolve_to_their_base_offline() {
         serde_json::from_str(&std::fs::read_to_string(root.path().join("out.jsonl")).unwrap()).unwrap();
     assert!(line["text"].as_str().unwrap().starts_with('M'), "{line}");
 }
+
+#[test]
+fn repeated_adapters_add_up() {
+    // Twice the adapter gives what one adapter with every B doubled gives, merged and as side products.
+    let lora = fixtures().join("qwen2-lora");
+    let dir = tempdir();
+    let doubled = dir.path().join("doubled");
+    std::fs::create_dir(&doubled).unwrap();
+    let t: HashMap<String, Tensor> = adapter_tensors()
+        .into_iter()
+        .map(|(k, v)| if k.contains("lora_B") { (k, (v * 2.0).unwrap()) } else { (k, v) })
+        .collect();
+    write_adapter(&doubled, &t);
+    let prompt = &reference("qwen2").prompts[1];
+    for base in [fixtures().join("qwen2"), fixtures().join("qwen2.gguf")] {
+        let mut w = Weights::open(&base, &Device::Cpu).unwrap();
+        w.attach_lora(Lora::open(&[adapter(&lora), adapter(&lora)], &Device::Cpu).unwrap());
+        let twice = Model::load(&mut w).unwrap();
+        let once_doubled = load(&base, Some(&doubled), MatmulKernels::Auto).unwrap();
+        let single = load(&base, Some(&lora), MatmulKernels::Auto).unwrap();
+        let (a, b, c) = (run(&twice, prompt, 0).0, run(&once_doubled, prompt, 0).0, run(&single, prompt, 0).0);
+        let diff = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        assert!(diff(&a, &b) < 1e-3, "{}: twice vs doubled differ by {}", base.display(), diff(&a, &b));
+        assert!(diff(&a, &c) > 1.0, "{}: the second adapter changed nothing", base.display());
+    }
+}
