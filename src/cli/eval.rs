@@ -97,6 +97,11 @@ struct RunArgs {
     /// --prompt-mode completion).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
+    #[arg(long, value_name = "DIR")]
+    lora: Vec<String>,
     /// Samples per task.
     #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
@@ -269,10 +274,11 @@ fn split_label(d: &DataArgs) -> Option<String> {
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    super::server::refuse_lora(&["eval", "run"], &a.model, &a.lora);
     let ds = load(&a.data, bars)?;
     let generator: Box<dyn Generator> = match a.server.open(&a.model, true)? {
         Some(remote) => Box::new(remote),
-        None => load_model(&a.model)?,
+        None => load_model(&a.model, &a.lora)?,
     };
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
@@ -313,8 +319,8 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
 }
 
 /// Loads `--model` (a GGUF file or model directory) into the in-process engine.
-fn load_model(model: &str) -> anyhow::Result<Box<dyn Generator>> {
-    Ok(Box::new(super::generate::load_engine(model, "cpu", 16)?))
+fn load_model(model: &str, lora: &[String]) -> anyhow::Result<Box<dyn Generator>> {
+    Ok(Box::new(super::generate::load_engine(model, lora, "cpu", 16)?))
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {

@@ -23,6 +23,11 @@ pub struct GenerateArgs {
     /// openai:BASE_URL#MODEL_NAME (--chat prompts go to its chat endpoint, the others to completions).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
+    #[arg(long, value_name = "DIR")]
+    lora: Vec<String>,
     /// The prompt text.
     #[arg(long)]
     prompt: Option<String>,
@@ -118,11 +123,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         set_candle_threads(t.max(1));
     }
     let items = read_items(&args)?;
+    super::server::refuse_lora(&["generate"], &args.model, &args.lora);
     if let Some(remote) = args.server.open(&args.model, true)? {
         return run_server(&remote, &items, &args);
     }
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
-    let engine = load_engine_with(&args.model, &args.device, args.max_batch, args.threads.unwrap_or(0), kernels)?;
+    let engine =
+        load_engine_with(&args.model, &args.lora, &args.device, args.max_batch, args.threads.unwrap_or(0), kernels)?;
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
     let stats = if single {
         stream_one(&engine, &items[0].request)?
@@ -298,13 +305,14 @@ fn set_candle_threads(threads: usize) {
 /// `device` with one thread per available core and the engine's own kernels.
 // The other subcommands (eval, pipeline) load their engine through this.
 #[allow(dead_code)]
-pub fn load_engine(model: &str, device: &str, max_batch: usize) -> anyhow::Result<Engine> {
-    load_engine_with(model, device, max_batch, 0, MatmulKernels::Auto)
+pub fn load_engine(model: &str, lora: &[String], device: &str, max_batch: usize) -> anyhow::Result<Engine> {
+    load_engine_with(model, lora, device, max_batch, 0, MatmulKernels::Auto)
 }
 
 /// [`load_engine`] with a thread count (0: one per available core) and a choice of kernels.
 pub fn load_engine_with(
     model: &str,
+    lora: &[String],
     device: &str,
     max_batch: usize,
     threads: usize,
@@ -313,6 +321,17 @@ pub fn load_engine_with(
     let device = unitcoder::engine::device::parse_device(device)?;
     let settings = super::models::model_settings(None, None)?;
     let resolved = unitcoder::engine::resolve::resolve(model, &settings, &unitcoder::progress::Silent)?;
-    let options = EngineOptions { device, max_batch, model_id: String::new(), threads, kernels };
+    let lora = resolve_adapters(lora, &settings, &unitcoder::progress::Silent)?;
+    let options = EngineOptions { device, max_batch, model_id: String::new(), threads, kernels, lora };
     Ok(Engine::load(&resolved, options)?)
+}
+
+/// Resolves each `--lora` name (directory or hf:ORG/REPO) to a local adapter directory.
+pub fn resolve_adapters(
+    names: &[String],
+    settings: &unitcoder::engine::fetch::ModelSettings,
+    reporter: &dyn unitcoder::progress::Reporter,
+) -> anyhow::Result<Vec<unitcoder::engine::models::lora::AdapterSource>> {
+    let resolve = |n: &String| unitcoder::engine::resolve::resolve_adapter(n, settings, reporter);
+    Ok(names.iter().map(resolve).collect::<Result<Vec<_>, _>>()?)
 }

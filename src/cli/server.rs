@@ -49,3 +49,14 @@ impl ServerArgs {
 pub fn is_server(model: &str) -> bool {
     ServerSpec::parse(model).is_some()
 }
+
+/// A LoRA adapter is applied to weights this process loads; a server's model is not one of them.
+pub fn refuse_lora(path: &[&str], model: &str, lora: &[String]) {
+    if !lora.is_empty() && is_server(model) {
+        super::parse::usage_error(
+            path,
+            "--lora applies to models loaded in-process; load the adapter into the server instead \
+             (e.g. vLLM's --lora-modules) and name it in --model openai:BASE_URL#NAME",
+        );
+    }
+}

@@ -45,6 +45,11 @@ pub struct SynthArgs {
     /// a chat template.
     #[arg(long)]
     pub no_chat: bool,
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Part of the model id, so a resumed run never mixes in other outputs.
+    #[arg(long, value_name = "DIR")]
+    pub lora: Vec<String>,
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
@@ -168,9 +173,17 @@ impl ChatRenderer for Renderer {
 }
 
 /// Loads `model` (card, path or hf: name) with its card's tokenizer settings and chat template.
-pub fn load_model(model: &str, device: &str, max_batch: usize, reporter: &Bars) -> anyhow::Result<Engine> {
+pub fn load_model(
+    model: &str,
+    lora: &[String],
+    device: &str,
+    max_batch: usize,
+    reporter: &Bars,
+) -> anyhow::Result<Engine> {
     let settings = super::models::model_settings(None, None)?;
     let m = unitcoder::engine::resolve::resolve(model, &settings, reporter)?;
+    let mut lora = super::generate::resolve_adapters(lora, &settings, reporter)?;
+    lora.splice(0..0, m.adapters.iter().cloned());
     let tok = m.tokenizer()?;
     let chat = m.chat_template(&tok)?.map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
     let path: PathBuf = match &m.files {
@@ -181,6 +194,7 @@ pub fn load_model(model: &str, device: &str, max_batch: usize, reporter: &Bars) 
         device: unitcoder::engine::device::parse_device(device)?,
         max_batch,
         model_id: m.id.clone(),
+        lora,
         ..EngineOptions::default()
     };
     Ok(Engine::with_codec(&path, Arc::new(TokCodec::new(tok, chat)), options)?)
@@ -265,6 +279,7 @@ fn take_records(
 /// Runs `unitcoder synth`.
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let server = super::server::is_server(&args.model);
+    super::server::refuse_lora(&["synth"], &args.model, &args.lora);
     if args.no_chat && !server {
         super::parse::usage_error(
             &["synth"],
@@ -317,7 +332,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let engine: &dyn Generator = match &remote {
         Some(r) => r,
         None => {
-            local = load_model(&args.model, &args.device, args.max_batch, &bars)?;
+            local = load_model(&args.model, &args.lora, &args.device, args.max_batch, &bars)?;
             &local
         }
     };

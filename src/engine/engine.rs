@@ -6,6 +6,7 @@
 
 use crate::engine::batch::{self, BatchStats, Detokenizer, RowSpec};
 use crate::engine::codec::{ChatRenderer, TokCodec};
+use crate::engine::models::lora::{AdapterSource, Lora};
 use crate::engine::models::{Config, MatmulKernels, Model};
 use crate::engine::resolve::{ModelFiles, ResolvedModel};
 use crate::engine::weights::Weights;
@@ -38,6 +39,9 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Which code runs the quantized products (candle's can be forced for comparisons).
     pub kernels: MatmulKernels,
+    /// PEFT LoRA adapter directories applied on top of the model, in order; each adds `+lora:NAME@HASH`
+    /// to the model id, so outputs and caches of runs with and without it never mix.
+    pub lora: Vec<AdapterSource>,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +52,7 @@ impl Default for EngineOptions {
             model_id: String::new(),
             threads: 0,
             kernels: MatmulKernels::Auto,
+            lora: Vec::new(),
         }
     }
 }
@@ -136,6 +141,9 @@ impl Engine {
             .build()
             .map_err(|e| EngineError::Other(format!("cannot start {threads} CPU threads: {e}")))?;
         let mut weights = Weights::open(path, &options.device)?;
+        let lora = Lora::open(&options.lora, &options.device)?;
+        let adapters: String = lora.ids().iter().map(|id| format!("+lora:{id}")).collect();
+        weights.attach_lora(lora);
         let model = pool.install(|| Model::load_with(&mut weights, options.kernels))?;
         drop(weights);
         let config = model.config().clone();
@@ -146,7 +154,8 @@ impl Engine {
             .name("unitcoder-model".into())
             .spawn(move || serve(model, worker_codec, rx, max_batch, pool))
             .map_err(|e| EngineError::Other(format!("cannot start the model thread: {e}")))?;
-        let model_id = if options.model_id.is_empty() { path.display().to_string() } else { options.model_id };
+        let base = if options.model_id.is_empty() { path.display().to_string() } else { options.model_id };
+        let model_id = base + &adapters;
         Ok(Engine { jobs: Some(tx), worker: Some(worker), codec, config, model_id })
     }
 
@@ -162,6 +171,8 @@ impl Engine {
         if options.model_id.is_empty() {
             options.model_id = model.id.clone();
         }
+        // The name's own adapters come first, then those asked for on top.
+        options.lora.splice(0..0, model.adapters.iter().cloned());
         Self::with_codec(path, Arc::new(TokCodec::new(tok, chat)), options)
     }
 

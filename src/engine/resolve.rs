@@ -7,6 +7,7 @@ use crate::engine::cards::{self, Card, Source, WeightsFormat};
 use crate::engine::chat_template::ChatTemplate;
 use crate::engine::fetch::{self, HfFile, ModelSettings, PypiFile, Verify};
 use crate::engine::gguf_info::{GgufHeader, SUPPORTED_ARCHITECTURES};
+use crate::engine::models::lora::AdapterSource;
 use crate::engine::tokenizer::Tok;
 use crate::engine::EngineError;
 use crate::progress::Reporter;
@@ -31,6 +32,8 @@ pub struct ResolvedModel {
     pub architecture: String,
     /// The card, when the model was named by one.
     pub card: Option<Card>,
+    /// LoRA adapters the name brought with it (`hf:` of an adapter repository, on its base).
+    pub adapters: Vec<AdapterSource>,
 }
 
 fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
@@ -57,7 +60,17 @@ pub fn resolve_with(
         if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) || file == Some("") {
             return Err(EngineError::Request(format!("`{name}` is not of the form hf:ORG/REPO[:FILE]")));
         }
-        let files = fetch_hf_model(settings, repo, "main", file, reporter)?;
+        let files = match fetch_hf_model(settings, repo, "main", file, reporter) {
+            Ok(files) => files,
+            // Not a checkpoint: perhaps an adapter repository, which names its base.
+            Err(e) if file.is_none() => {
+                match fetch::fetch_hf(settings, &adapter_file(repo, ADAPTER_CONFIG), reporter) {
+                    Ok(config) => return resolve_adapter_repo(repo, &config, settings, depth, reporter),
+                    Err(_) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         return finish(name.to_string(), files, None);
     }
     let path = Path::new(name);
@@ -73,6 +86,64 @@ pub fn resolve_with(
     let card = cards::find(name, settings.models_dir.as_deref())?;
     let files = fetch_card(&card, settings, depth, reporter)?;
     finish(card.name.clone(), files, Some(card))
+}
+
+const ADAPTER_CONFIG: &str = "adapter_config.json";
+
+fn adapter_file<'a>(repo: &'a str, file: &'a str) -> HfFile<'a> {
+    HfFile { repo, revision: "main", file }
+}
+
+/// `hf:ORG/REPO` of a PEFT adapter: its base (`base_model_name_or_path`, an HF repository or a local
+/// directory) resolved as any model name, with the adapter attached. The model id stays the base's;
+/// the engine adds the adapter's `+lora:ORG/REPO@HASH`.
+fn resolve_adapter_repo(
+    repo: &str,
+    config: &Path,
+    settings: &ModelSettings,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<ResolvedModel, EngineError> {
+    let json = crate::engine::tokenizer::read_json(config)?.unwrap_or_default();
+    let base = json.get("base_model_name_or_path").and_then(|v| v.as_str()).filter(|b| !b.is_empty());
+    let base = base.ok_or_else(|| {
+        let why = "field `base_model_name_or_path`: missing, so the base is unknown (pass it with --model, \
+                   and the adapter with --lora)";
+        model_err(config, why)
+    })?;
+    fetch::fetch_hf(settings, &adapter_file(repo, "adapter_model.safetensors"), reporter)?;
+    let base_name = if Path::new(base).is_dir() { base.to_string() } else { format!("hf:{base}") };
+    let mut model = resolve_with(&base_name, settings, depth, reporter)?;
+    let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    model.adapters.push(AdapterSource { name: repo.to_string(), dir });
+    Ok(model)
+}
+
+/// Resolves a LoRA adapter: a local directory with `adapter_config.json`, or `hf:ORG/REPO`, whose two
+/// files are fetched into the HF cache (or found there, offline included).
+pub fn resolve_adapter(
+    name: &str,
+    settings: &ModelSettings,
+    reporter: &dyn Reporter,
+) -> Result<AdapterSource, EngineError> {
+    if let Some(repo) = name.strip_prefix("hf:") {
+        if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
+            return Err(EngineError::Request(format!("adapter `{name}` is not of the form hf:ORG/REPO")));
+        }
+        let get = |f: &str| fetch::fetch_hf(settings, &adapter_file(repo, f), reporter);
+        let config = get(ADAPTER_CONFIG)?;
+        get("adapter_model.safetensors")?;
+        let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+        return Ok(AdapterSource { name: repo.to_string(), dir });
+    }
+    let dir = Path::new(name);
+    let config = dir.join("adapter_config.json");
+    if !config.is_file() {
+        return Err(model_err(&config, "missing: a LoRA adapter directory needs adapter_config.json"));
+    }
+    // The directory's own name, also for `.` or a trailing slash.
+    let named = std::fs::canonicalize(dir).ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    Ok(AdapterSource { name: named.unwrap_or_else(|| name.to_string()), dir: dir.to_path_buf() })
 }
 
 /// Fetches (or finds in the caches) the files of `card`.
@@ -195,7 +266,7 @@ fn finish(id: String, files: ModelFiles, card: Option<Card>) -> Result<ResolvedM
         ModelFiles::Gguf { path } => GgufHeader::read(path)?.architecture()?.to_string(),
         ModelFiles::Safetensors { dir, .. } => checkpoint_architecture(&dir.join("config.json"))?,
     };
-    Ok(ResolvedModel { id, files, architecture, card })
+    Ok(ResolvedModel { id, files, architecture, card, adapters: Vec::new() })
 }
 
 /// The architecture of an HF checkpoint from its `config.json` (`model_type`).

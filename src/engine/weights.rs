@@ -6,6 +6,7 @@
 //! architecture is written once. Every failure names the file and the tensor or field at fault.
 
 use crate::engine::kernels::RawRows;
+use crate::engine::models::lora::Lora;
 use crate::engine::EngineError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -42,13 +43,15 @@ pub struct RawTensor {
 /// A model checkpoint opened for reading tensors and its configuration.
 pub enum Weights {
     /// A GGUF file: metadata plus the whole file mapped read-only (tensors are read on demand).
-    Gguf { path: PathBuf, content: gguf_file::Content, map: Mmap, device: Device },
+    Gguf { path: PathBuf, content: gguf_file::Content, map: Mmap, device: Device, lora: Lora },
     /// An HF checkpoint directory: `config.json` plus memory-mapped safetensors shards.
     Safetensors {
         dir: PathBuf,
         config: serde_json::Value,
         tensors: candle_core::safetensors::MmapedSafetensors,
         device: Device,
+        /// LoRA adapters applied to the tensors as they are loaded (empty unless attached).
+        lora: Lora,
     },
 }
 
@@ -93,7 +96,7 @@ impl Weights {
                 ));
             }
         }
-        Ok(Weights::Gguf { path: path.to_path_buf(), content, map, device: device.clone() })
+        Ok(Weights::Gguf { path: path.to_path_buf(), content, map, device: device.clone(), lora: Lora::default() })
     }
 
     fn open_safetensors(dir: &Path, device: &Device) -> Result<Self, EngineError> {
@@ -107,7 +110,8 @@ impl Weights {
         // nobody rewrites them while the model is loading (tensors are copied out during loading).
         let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
             .map_err(|e| model_err(dir, format!("cannot map safetensors: {e}")))?;
-        Ok(Weights::Safetensors { dir: dir.to_path_buf(), config, tensors, device: device.clone() })
+        let lora = Lora::default();
+        Ok(Weights::Safetensors { dir: dir.to_path_buf(), config, tensors, device: device.clone(), lora })
     }
 
     /// The file or directory these weights come from.
@@ -122,6 +126,24 @@ impl Weights {
     pub fn device(&self) -> &Device {
         match self {
             Weights::Gguf { device, .. } | Weights::Safetensors { device, .. } => device,
+        }
+    }
+
+    /// Attaches LoRA adapters: every tensor loaded from now on gets theirs (see [`Lora`]).
+    pub fn attach_lora(&mut self, adapters: Lora) {
+        *self.lora_mut() = adapters;
+    }
+
+    /// The attached adapters (empty when none).
+    pub fn lora(&self) -> &Lora {
+        match self {
+            Weights::Gguf { lora, .. } | Weights::Safetensors { lora, .. } => lora,
+        }
+    }
+
+    pub(crate) fn lora_mut(&mut self) -> &mut Lora {
+        match self {
+            Weights::Gguf { lora, .. } | Weights::Safetensors { lora, .. } => lora,
         }
     }
 
@@ -183,6 +205,9 @@ impl Weights {
 
     /// Whether a tensor exists. Names are GGUF names; safetensors names are derived with [`hf_name`].
     pub fn contains(&self, name: &str) -> bool {
+        if self.lora().replaces(name) {
+            return true;
+        }
         match self {
             Weights::Gguf { content, .. } => content.tensor_infos.contains_key(name),
             Weights::Safetensors { tensors, .. } => hf_name(name).is_some_and(|n| tensors.get(&n).is_ok()),
@@ -199,10 +224,27 @@ impl Weights {
         }
     }
 
-    /// Loads one tensor by its GGUF name; quantized GGUF tensors stay quantized.
+    /// Loads one tensor by its GGUF name; quantized GGUF tensors stay quantized. Attached LoRA
+    /// adapters replace (`modules_to_save`) or are merged into dense tensors here; quantized ones get
+    /// theirs as side products from `Weights::lora_side` (in [`crate::engine::models::lora`]).
     pub fn load(&mut self, name: &str) -> Result<Weight, EngineError> {
+        if self.lora().is_empty() {
+            return self.load_stored(name);
+        }
+        let heads = self.lora_heads(name);
+        let dims = self.tensor_dims(name);
+        if let Some(t) = self.lora_mut().take_replacement(name, dims.as_deref(), heads)? {
+            return Ok(Weight::Dense(t));
+        }
+        match self.load_stored(name)? {
+            Weight::Dense(t) => Ok(Weight::Dense(self.lora_mut().merge(name, t, heads)?)),
+            q => Ok(q),
+        }
+    }
+
+    fn load_stored(&mut self, name: &str) -> Result<Weight, EngineError> {
         match self {
-            Weights::Gguf { path, content, map, device } => {
+            Weights::Gguf { path, content, map, device, .. } => {
                 let q = content
                     .tensor(&mut Cursor::new(&map[..]), name, device)
                     .map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?;
@@ -225,6 +267,9 @@ impl Weights {
     /// CPU; `None` otherwise (safetensors, another device, F32/F16 tensors, other ranks).
     pub fn raw_tensor(&self, name: &str) -> Option<RawTensor> {
         let Weights::Gguf { content, device, .. } = self else { return None };
+        if self.lora().replaces(name) {
+            return None;
+        }
         let info = content.tensor_infos.get(name)?;
         if !device.is_cpu() || matches!(info.ggml_dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
             return None;
@@ -379,6 +424,8 @@ pub fn hf_name(gguf: &str) -> Option<String> {
         "ffn_down" => "mlp.down_proj",
         "attn_norm" => "input_layernorm",
         "ffn_norm" => "post_attention_layernorm",
+        "attn_q_norm" => "self_attn.q_norm",
+        "attn_k_norm" => "self_attn.k_norm",
         _ => return None,
     };
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))

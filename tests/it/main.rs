@@ -17,6 +17,7 @@ mod eval_score;
 mod eval_splits;
 mod generate;
 mod llama_server;
+mod lora;
 mod models;
 mod models_hf;
 mod quality;

@@ -191,7 +191,7 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
     drop(f);
     assert_bad_file(&mamba, "unsupported architecture `mamba`");
     let e = resolve::resolve(mamba.to_str().unwrap(), &test_settings(), &Silent).unwrap_err().to_string();
-    assert!(e.contains("mamba.gguf") && e.contains("supported: llama, qwen2"), "{e}");
+    assert!(e.contains("mamba.gguf") && e.contains("supported: llama, qwen2, qwen3"), "{e}");
 
     let e = resolve::resolve("/no/such/model.gguf", &test_settings(), &Silent).unwrap_err().to_string();
     assert!(e.contains("/no/such/model.gguf") && e.contains("no such file"), "{e}");

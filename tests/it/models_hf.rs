@@ -16,7 +16,7 @@ use unitcoder::progress::Silent;
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// Creates `hub/models--ORG--REPO` with `refs/main` and returns the snapshot directory.
-fn hf_repo(hub: &Path, repo: &str) -> PathBuf {
+pub fn hf_repo(hub: &Path, repo: &str) -> PathBuf {
     let root = hub.join(format!("models--{}", repo.replace('/', "--")));
     std::fs::create_dir_all(root.join("refs")).unwrap();
     std::fs::write(root.join("refs/main"), REV).unwrap();

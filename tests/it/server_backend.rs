@@ -319,3 +319,28 @@ fn the_api_key_reaches_the_server_and_nothing_written() {
     }
     assert!(files > 0, "the run wrote its files");
 }
+
+/// `--lora` and `--no-chat` are usage errors where they cannot apply, before anything is loaded or
+/// any request is sent (the port is closed on purpose).
+#[test]
+fn lora_on_a_server_model_and_no_chat_on_a_local_one_are_usage_errors() {
+    let spec = "openai:http://127.0.0.1:9/v1#m";
+    let dir = tempdir();
+    let out = dir.path().join("o");
+    let o = dir.path().join("o.jsonl");
+    for args in [
+        vec!["generate", "--model", spec, "--lora", "adapter", "--prompt", "x"],
+        vec!["eval", "run", "--benchmark", "humaneval", "--data", "missing.jsonl", "--model", spec, "--lora", "adapter", "--out", out.to_str().unwrap()],
+        vec!["synth", "--model", spec, "--lora", "adapter", "--out", out.to_str().unwrap()],
+    ] {
+        let r = unitcoder(&args);
+        let (_, err) = text(&r);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--lora applies to models loaded in-process"), "{args:?}: {err}");
+    }
+    let r = unitcoder(&["synth", "--model", "smollm2-135m", "--no-chat", "--out", out.to_str().unwrap()]);
+    let (_, err) = text(&r);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(err.contains("--no-chat applies to server models"), "{err}");
+    assert!(!out.exists() && !o.exists(), "nothing is written on a usage error");
+}

@@ -12,7 +12,7 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::layers::{attend, Block, Rope};
+use super::layers::{attend, Block, RmsNorm, Rope};
 use super::Model;
 use crate::engine::kernels::attention::{attention, AttnShape};
 use crate::engine::kernels::ops;
@@ -132,6 +132,10 @@ fn block_forward(
     for (r, row) in s.qkv.chunks_exact_mut(width).enumerate() {
         let pos = step.positions[r] as usize;
         let (cos, sin) = (&rope.cos_host[pos * half..][..half], &rope.sin_host[pos * half..][..half]);
+        if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
+            row[..h * hd].chunks_exact_mut(hd).for_each(|head| norm_head(head, qn));
+            row[h * hd..(h + kvh) * hd].chunks_exact_mut(hd).for_each(|head| norm_head(head, kn));
+        }
         for head in row[..(h + kvh) * hd].chunks_exact_mut(hd) {
             ops::rope(head, cos, sin, rope.interleaved);
         }
@@ -165,6 +169,15 @@ fn block_forward(
     mlp.down.matmul_into(&s.act, m, &mut s.proj)?;
     ops::add_in_place(x, &s.proj);
     Ok(())
+}
+
+/// RMS-normalises one query or key head in place (qwen3).
+fn norm_head(head: &mut [f32], n: &RmsNorm) {
+    let ms = head.iter().map(|v| v * v).sum::<f32>() / head.len() as f32;
+    let inv = 1.0 / (ms + n.eps).sqrt();
+    for (v, w) in head.iter_mut().zip(&n.host) {
+        *v = *v * inv * w;
+    }
 }
 
 /// Attention of many new columns through tensors: the queries out of the q|k|v rows, the filled part

@@ -137,30 +137,34 @@ pub struct Attention {
     /// q|k|v.
     pub(super) qkv: Stacked,
     pub(super) o: QLinear,
+    /// Per-head norms of the queries and keys (qwen3), applied before the rotation.
+    pub(super) q_norm: Option<RmsNorm>,
+    pub(super) k_norm: Option<RmsNorm>,
     pub(super) n_head: usize,
     pub(super) n_kv_head: usize,
     pub(super) head_dim: usize,
 }
 
 impl Attention {
-    /// Loads `blk.{i}.attn_{q,k,v,output}` (q/k/v biases for qwen2).
+    /// Loads `blk.{i}.attn_{q,k,v,output}` (q/k/v biases for qwen2, `attn_{q,k}_norm` for qwen3).
     pub fn load(
         w: &mut Weights,
         layer: usize,
-        n_head: usize,
-        n_kv_head: usize,
-        head_dim: usize,
-        qkv_bias: bool,
+        cfg: &super::Config,
         kernels: MatmulKernels,
     ) -> Result<Self, EngineError> {
         let p = format!("blk.{layer}");
         let names = ["attn_q", "attn_k", "attn_v"].map(|n| format!("{p}.{n}"));
+        let mut norm = |n: &str| cfg.qk_norm.then(|| RmsNorm::load(w, &format!("{p}.{n}"), cfg.eps)).transpose();
+        let (q_norm, k_norm) = (norm("attn_q_norm")?, norm("attn_k_norm")?);
         Ok(Attention {
-            qkv: Stacked::load(w, &names, qkv_bias, kernels)?,
+            qkv: Stacked::load(w, &names, cfg.qkv_bias, kernels)?,
             o: QLinear::load(w, &format!("{p}.attn_output"), false, kernels)?,
-            n_head,
-            n_kv_head,
-            head_dim,
+            q_norm,
+            k_norm,
+            n_head: cfg.n_head,
+            n_kv_head: cfg.n_kv_head,
+            head_dim: cfg.head_dim,
         })
     }
 
@@ -180,8 +184,12 @@ impl Attention {
             Ok(parts) => parts,
             Err(_) => candle_core::bail!("q|k|v projection did not give three outputs"),
         };
-        let q = q.reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = k.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
+        let norm = |x: Tensor, n: &Option<RmsNorm>| match n {
+            Some(n) => n.forward(&x),
+            None => Ok(x),
+        };
+        let q = norm(q.reshape((b, t, h, hd))?, &self.q_norm)?.transpose(1, 2)?.contiguous()?;
+        let k = norm(k.reshape((b, t, kvh, hd))?, &self.k_norm)?.transpose(1, 2)?.contiguous()?;
         let v = v.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
         let q = rope.apply(&q, &step.cos, &step.sin)?;
         let k = rope.apply(&k, &step.cos, &step.sin)?;
@@ -251,7 +259,7 @@ impl Block {
     ) -> Result<Self, EngineError> {
         Ok(Block {
             attn_norm: RmsNorm::load(w, &format!("blk.{layer}.attn_norm"), cfg.eps)?,
-            attn: Attention::load(w, layer, cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.qkv_bias, kernels)?,
+            attn: Attention::load(w, layer, cfg, kernels)?,
             ffn_norm: RmsNorm::load(w, &format!("blk.{layer}.ffn_norm"), cfg.eps)?,
             mlp: Mlp::load(w, layer, kernels)?,
         })

@@ -4,6 +4,7 @@
 //! [`Stacked`]: projections of one input (q|k|v, gate|up) stacked into one product where the weights
 //! allow it. Both run on tensors (any device) or on CPU slices (the fused forward).
 
+use super::lora::LowRank;
 use crate::engine::kernels::{ops, KernelError, QMatrix, QType, RawRows};
 use crate::engine::weights::{FileRows, Weight, Weights};
 use crate::engine::EngineError;
@@ -28,6 +29,8 @@ pub struct QLinear {
     bias: Option<Tensor>,
     /// The bias as floats, for the CPU slice path.
     bias_host: Option<Vec<f32>>,
+    /// LoRA side products next to a quantized weight (dense weights have theirs merged).
+    lora: Vec<LowRank>,
 }
 
 enum LinearWeight {
@@ -64,20 +67,19 @@ impl QLinear {
             Some(b) if b.device().is_cpu() => Some(b.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?),
             _ => None,
         };
-        Ok(QLinear { weight, bias, bias_host })
+        Ok(QLinear { weight, bias, bias_host, lora: Vec::new() })
     }
 
     /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`; on the CPU, weights our kernels read
     /// are repacked straight from the file's rows.
     pub fn load(w: &mut Weights, name: &str, with_bias: bool, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let bias = if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None };
-        if kernels == MatmulKernels::Auto {
-            if let Some((m, _)) = load_fast(w, &[name.to_string()])? {
-                return Ok(Self::from_weight(LinearWeight::Fast(m), bias)?);
-            }
-        }
-        let weight = w.load(&format!("{name}.weight"))?;
-        Ok(Self::new(weight, bias, kernels)?)
+        let mut linear = match load_fast(w, &[name.to_string()], kernels)? {
+            Some((m, _)) => Self::from_weight(LinearWeight::Fast(m), bias)?,
+            None => Self::new(w.load(&format!("{name}.weight"))?, bias, kernels)?,
+        };
+        linear.lora = w.lora_side(&[name.to_string()])?;
+        Ok(linear)
     }
 
     /// Whether this layer runs on the engine's own kernels.
@@ -102,10 +104,25 @@ impl QLinear {
                 y.reshape(out)?
             }
         };
+        let y = self.add_lora(x, y)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
+    }
+
+    /// `y` (`[..., out]`) plus the LoRA side products for `x` (`[..., in]`).
+    fn add_lora(&self, x: &Tensor, y: Tensor) -> candle_core::Result<Tensor> {
+        if self.lora.is_empty() {
+            return Ok(y);
+        }
+        let (k, n) = (x.dim(x.rank() - 1)?, y.dim(y.rank() - 1)?);
+        let rows = x.elem_count() / k;
+        let (x2, mut y2) = (x.reshape((rows, k))?, y.reshape((rows, n))?);
+        for l in &self.lora {
+            y2 = l.add(&x2, &y2)?;
+        }
+        y2.reshape(y.shape())
     }
 
     /// Output features.
@@ -126,6 +143,9 @@ impl QLinear {
         match &self.weight {
             LinearWeight::Fast(w) => {
                 w.matmul(x, m, out).map_err(candle_core::Error::wrap)?;
+                for l in &self.lora {
+                    l.add_into(x, m, out)?;
+                }
                 if let Some(b) = &self.bias_host {
                     for row in out.chunks_exact_mut(b.len()) {
                         ops::add_in_place(row, b);
@@ -200,19 +220,17 @@ impl Stacked {
         with_bias: bool,
         kernels: MatmulKernels,
     ) -> Result<Self, EngineError> {
-        if kernels == MatmulKernels::Auto {
-            if let Some((m, widths)) = load_fast(w, names)? {
-                let bias = match with_bias {
-                    true => {
-                        let b =
-                            names.iter().map(|n| w.load_f32(&format!("{n}.bias"))).collect::<Result<Vec<_>, _>>()?;
-                        Some(Tensor::cat(&b, 0)?)
-                    }
-                    false => None,
-                };
-                let linear = QLinear::from_weight(LinearWeight::Fast(m), bias)?;
-                return Ok(Stacked { parts: vec![linear], widths });
-            }
+        if let Some((m, widths)) = load_fast(w, names, kernels)? {
+            let bias = match with_bias {
+                true => {
+                    let b = names.iter().map(|n| w.load_f32(&format!("{n}.bias"))).collect::<Result<Vec<_>, _>>()?;
+                    Some(Tensor::cat(&b, 0)?)
+                }
+                false => None,
+            };
+            let mut linear = QLinear::from_weight(LinearWeight::Fast(m), bias)?;
+            linear.lora = w.lora_side(names)?;
+            return Ok(Stacked { parts: vec![linear], widths });
         }
         let mut parts = Vec::with_capacity(names.len());
         let mut widths = Vec::with_capacity(names.len());
@@ -276,7 +294,14 @@ impl Stacked {
 /// One repacked matrix of the rows of `{name}.weight` for every name, stacked in order, read straight
 /// from a GGUF file's rows when all are CPU-quantized in one type our kernels read, with one input
 /// width; `None` otherwise (the caller then loads them through candle).
-fn load_fast(w: &mut Weights, names: &[String]) -> Result<Option<(QMatrix, Vec<usize>)>, EngineError> {
+fn load_fast(
+    w: &mut Weights,
+    names: &[String],
+    kernels: MatmulKernels,
+) -> Result<Option<(QMatrix, Vec<usize>)>, EngineError> {
+    if kernels != MatmulKernels::Auto {
+        return Ok(None);
+    }
     let mut parts = Vec::with_capacity(names.len());
     for n in names {
         let Some(t) = w.raw_tensor(&format!("{n}.weight")) else { return Ok(None) };

@@ -1,13 +1,16 @@
 //! Decoder-only transformer architectures on candle ops, written for batched generation: left padding
 //! with per-row masks and positions, a preallocated KV cache, and per-row output of the last column.
-//! [`llama`] and [`qwen2`] read their configuration (GGUF metadata or HF `config.json`) into one
-//! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`].
+//! [`llama`], [`qwen2`] and [`qwen3`] read their configuration (GGUF metadata or HF `config.json`) into one
+//! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`]. PEFT LoRA adapters
+//! attached to the [`Weights`] are applied as the layers load ([`lora`]).
 
 mod fused;
 pub mod layers;
 pub mod linear;
 pub mod llama;
+pub mod lora;
 pub mod qwen2;
+pub mod qwen3;
 
 use crate::engine::kv_cache::{KvCache, Padding};
 use crate::engine::weights::Weights;
@@ -19,7 +22,7 @@ use layers::{Block, QLinear, RmsNorm, Rope, StepInputs};
 /// The shape and numerics of a llama-family decoder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `llama` or `qwen2`.
+    /// `llama`, `qwen2` or `qwen3`.
     pub architecture: String,
     pub n_layer: usize,
     pub n_embd: usize,
@@ -35,6 +38,8 @@ pub struct Config {
     pub rope_interleaved: bool,
     /// q/k/v projections carry biases (qwen2).
     pub qkv_bias: bool,
+    /// Each query and key head is RMS-normalised before the rotation (qwen3's `q_norm`/`k_norm`).
+    pub qk_norm: bool,
     /// Llama 3.1-style per-frequency divisors, when the checkpoint has them.
     pub rope_freq_factors: Option<Vec<f32>>,
 }
@@ -64,14 +69,18 @@ impl Model {
         let config = match arch.as_str() {
             "llama" => llama::config(weights)?,
             "qwen2" => qwen2::config(weights)?,
+            "qwen3" => qwen3::config(weights)?,
             other => {
                 return Err(EngineError::Model {
                     path: weights.path().display().to_string(),
-                    problem: format!("unsupported architecture `{other}` (supported: llama, qwen2)"),
+                    problem: format!("unsupported architecture `{other}` (supported: llama, qwen2, qwen3)"),
                 })
             }
         };
-        Self::from_config(config, weights, kernels)
+        let model = Self::from_config(config, weights, kernels)?;
+        // An adapter tensor left over belongs to a module this base lacks: trained on another base.
+        weights.lora().check_all_used(weights.path())?;
+        Ok(model)
     }
 
     fn from_config(config: Config, w: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
@@ -202,6 +211,7 @@ fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) 
         context: w.meta_usize(&format!("{arch}.context_length")).unwrap_or(4096),
         rope_interleaved,
         qkv_bias,
+        qk_norm: false,
         rope_freq_factors: None,
     })
 }
@@ -226,10 +236,14 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         head_dim: hf_usize(c, "head_dim", &dir).unwrap_or(n_embd / n_head),
         vocab: hf_usize(c, "vocab_size", &dir)?,
         eps: hf_f64(c, "rms_norm_eps").unwrap_or(1e-6) as f32,
-        rope_theta: hf_f64(c, "rope_theta").unwrap_or(10_000.0) as f32,
+        // transformers 5 saves it inside `rope_parameters`; older versions at the top level.
+        rope_theta: hf_f64(c, "rope_theta")
+            .or_else(|| c.get("rope_parameters").and_then(|p| hf_f64(p, "rope_theta")))
+            .unwrap_or(10_000.0) as f32,
         context: hf_usize(c, "max_position_embeddings", &dir).unwrap_or(4096),
         rope_interleaved: false,
         qkv_bias,
+        qk_norm: false,
         rope_freq_factors: None,
     })
 }

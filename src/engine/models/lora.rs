@@ -1,0 +1,442 @@
+//! PEFT LoRA adapters (`adapter_config.json` + `adapter_model.safetensors`) applied at load. An adapter
+//! adds `scale · B·A` to some linear weights `W` (`[out, in]`, A `[r, in]`, B `[out, r]`), with `scale =
+//! lora_alpha / r` (`lora_alpha / √r` under rsLoRA). Dense weights (safetensors, F32/F16 GGUF tensors)
+//! get the product merged into them as they are read ([`Lora::merge`]); quantized GGUF weights stay as
+//! they are and their layer runs the adapter next to the quantized product, `y = Wq·x + scale·B(A·x)`
+//! ([`LowRank`]), so no tensor is requantized. `modules_to_save` tensors replace the base's outright.
+//!
+//! The adapters live in [`crate::engine::weights::Weights`], which the model code already asks for
+//! every tensor by its GGUF-style name, so the architectures need no change. An adapter tensor that no
+//! layer consumed, or whose shape does not fit the base, is an error naming the tensor
+//! ([`Lora::check_all_used`]): a LoRA trained on another base must not load quietly.
+
+use crate::engine::weights::{hf_name, Weights};
+use crate::engine::EngineError;
+use candle_core::{DType, Device, Tensor};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The projections an adapter may target: the linear layers of the llama-family blocks.
+const TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/// An adapter to attach: the name it is known by in model ids (`ORG/REPO`, or the directory's name) and
+/// the local directory holding `adapter_config.json` and `adapter_model.safetensors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSource {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// One adapter's product for one weight: `scale · B·A`.
+struct Pair {
+    /// `[r, in]`, f32.
+    a: Tensor,
+    /// `[out, r]`, f32.
+    b: Tensor,
+    scale: f64,
+    /// The adapter's tensor name of A, for errors.
+    a_name: String,
+    /// The adapter directory, for errors.
+    dir: PathBuf,
+}
+
+/// The low-rank side product of one quantized projection (or of one part of a stacked q|k|v or
+/// gate|up projection): adds `scale · (x Aᵀ) Bᵀ` to output columns `at..at + out`.
+pub struct LowRank {
+    at: usize,
+    /// `[in, r]`, contiguous f32.
+    a_t: Tensor,
+    /// `[r, out]`, contiguous f32, already multiplied by the scale.
+    b_t: Tensor,
+}
+
+impl LowRank {
+    /// The product for `x` (`[rows, in]` f32): `[rows, out]` f32.
+    fn delta(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.a_t)?.matmul(&self.b_t)
+    }
+
+    /// Adds the product to `y` (`[rows, width]`) for `x` (`[rows, in]`), on tensors.
+    pub fn add(&self, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+        let d = self.delta(x)?;
+        let (width, out) = (y.dim(1)?, d.dim(1)?);
+        y + d.pad_with_zeros(1, self.at, width - self.at - out)?
+    }
+
+    /// Adds the product to `out` (`[m, width]` row-major) for `x` (`[m, in]`), on CPU slices.
+    pub fn add_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> candle_core::Result<()> {
+        let k = x.len() / m.max(1);
+        let d = self.delta(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+        let (width, n) = (out.len() / m.max(1), d.len() / m.max(1));
+        for (row, add) in out.chunks_exact_mut(width).zip(d.chunks_exact(n)) {
+            for (y, v) in row[self.at..self.at + n].iter_mut().zip(add) {
+                *y += v;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The adapters attached to a checkpoint: their A/B pairs by HF module name (`model.layers.3.self_attn.
+/// q_proj`) and their `modules_to_save` tensors by HF tensor name, each removed once a layer uses it.
+#[derive(Default)]
+pub struct Lora {
+    pairs: HashMap<String, Vec<Pair>>,
+    saved: HashMap<String, (Tensor, String, PathBuf)>,
+    /// `name@sha256-prefix` of each adapter, in order.
+    ids: Vec<String>,
+}
+
+fn err(path: &Path, problem: impl Into<String>) -> EngineError {
+    EngineError::Model { path: path.display().to_string(), problem: problem.into() }
+}
+
+impl Lora {
+    /// Reads the adapters, keeping their tensors as f32 on `device`.
+    pub fn open(adapters: &[AdapterSource], device: &Device) -> Result<Self, EngineError> {
+        let mut lora = Lora::default();
+        for a in adapters {
+            lora.add(&a.name, &a.dir, device)?;
+        }
+        Ok(lora)
+    }
+
+    /// Whether no adapter is attached.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// `name@hash` of each adapter (its [`AdapterSource::name`] and the first 12 hex digits of the SHA-256
+    /// of its two files): what model identities in outputs and caches add for it.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    fn add(&mut self, name: &str, dir: &Path, device: &Device) -> Result<(), EngineError> {
+        let config_path = dir.join("adapter_config.json");
+        let config_bytes = std::fs::read(&config_path).map_err(|e| err(&config_path, format!("cannot read: {e}")))?;
+        let config = AdapterConfig::parse(&config_bytes, &config_path)?;
+        let file = dir.join("adapter_model.safetensors");
+        if !file.is_file() && dir.join("adapter_model.bin").is_file() {
+            return Err(err(dir, "only adapter_model.safetensors is read, not the pickled adapter_model.bin"));
+        }
+        let bytes = std::fs::read(&file).map_err(|e| err(&file, format!("cannot read: {e}")))?;
+        let mut hash = Sha256::new();
+        hash.update(&config_bytes);
+        hash.update(&bytes);
+        let digest = hash.finalize();
+        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        self.ids.push(format!("{name}@{hex}"));
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| err(&file, format!("not a readable safetensors file: {e}")))?;
+        let mut a_of: HashMap<String, (String, Tensor)> = HashMap::new();
+        let mut b_of: HashMap<String, (String, Tensor)> = HashMap::new();
+        for (key, t) in tensors {
+            let bad = |p: String| err(&file, format!("tensor `{key}`: {p}"));
+            let t = t.to_dtype(DType::F32).and_then(|t| t.to_device(device)).map_err(|e| bad(e.to_string()))?;
+            let inner =
+                key.strip_prefix("base_model.model.").ok_or_else(|| bad("not a PEFT LoRA tensor name".into()))?;
+            if let Some((module, half)) = split_lora_name(inner) {
+                let leaf = module.rsplit('.').next().unwrap_or(module);
+                if !TARGETS.contains(&leaf) {
+                    return Err(bad(format!("LoRA on `{leaf}` is not supported (only {})", TARGETS.join(", "))));
+                }
+                let into = if half == 'A' { &mut a_of } else { &mut b_of };
+                into.insert(module.to_string(), (key.clone(), t));
+            } else if inner.contains("lora_") {
+                return Err(bad("LoRA on embeddings or with biases is not supported".into()));
+            } else {
+                self.saved.insert(inner.to_string(), (t, key.clone(), dir.to_path_buf()));
+            }
+        }
+        for (module, (a_name, a)) in a_of {
+            let (_, b) = b_of.remove(&module).ok_or_else(|| err(&file, format!("tensor `{a_name}` has no lora_B")))?;
+            let (r, alpha) = config.rank_alpha(&module);
+            let rank = a.dim(0)?;
+            if rank != r || b.dims().get(1) != Some(&rank) {
+                return Err(err(
+                    &file,
+                    format!("tensor `{a_name}`: rank {rank} (B {:?}) but adapter_config.json gives r = {r}", b.dims()),
+                ));
+            }
+            let scale = if config.use_rslora { alpha / (r as f64).sqrt() } else { alpha / r as f64 };
+            let pair = Pair { a, b, scale, a_name, dir: dir.to_path_buf() };
+            self.pairs.entry(module).or_default().push(pair);
+        }
+        if let Some((_, (b_name, _))) = b_of.into_iter().next() {
+            return Err(err(&file, format!("tensor `{b_name}` has no lora_A")));
+        }
+        Ok(())
+    }
+
+    /// The `modules_to_save` tensor standing in for the base's `gguf_name`, if an adapter has one.
+    pub fn replaces(&self, gguf_name: &str) -> bool {
+        hf_name(gguf_name).is_some_and(|n| self.saved.contains_key(&n))
+    }
+
+    /// Takes the replacement for `gguf_name`, checking it has the base's `dims` (`heads`: as in
+    /// [`Lora::take`], for the rows of a llama GGUF q/k projection).
+    pub fn take_replacement(
+        &mut self,
+        gguf_name: &str,
+        dims: Option<&[usize]>,
+        heads: Option<usize>,
+    ) -> Result<Option<Tensor>, EngineError> {
+        let Some((t, key, dir)) = hf_name(gguf_name).and_then(|n| self.saved.remove(&n)) else { return Ok(None) };
+        if let Some(d) = dims.filter(|d| *d != t.dims()) {
+            return Err(err(&dir, format!("tensor `{key}` has shape {:?} but the base's is {d:?}", t.dims())));
+        }
+        match heads {
+            Some(h) => Ok(Some(permute_rows(&t, h)?)),
+            None => Ok(Some(t)),
+        }
+    }
+
+    /// Takes the pairs for the weight `gguf_name` (`[out, in]` = `dims`), checking their shapes. `heads`:
+    /// the heads of a llama GGUF q/k projection, whose rows llama.cpp's converter permuted for the
+    /// interleaved rotation; B's rows are permuted the same way so the product lands where the base's does.
+    fn take(&mut self, gguf_name: &str, dims: &[usize], heads: Option<usize>) -> Result<Vec<Pair>, EngineError> {
+        let Some(module) = hf_name(gguf_name).and_then(|n| n.strip_suffix(".weight").map(str::to_string)) else {
+            return Ok(Vec::new());
+        };
+        let Some(pairs) = self.pairs.remove(&module) else { return Ok(Vec::new()) };
+        let mut out = Vec::with_capacity(pairs.len());
+        for mut p in pairs {
+            let (a, b) = (p.a.dims().to_vec(), p.b.dims().to_vec());
+            if dims.len() != 2 || a[1] != dims[1] || b[0] != dims[0] {
+                return Err(err(
+                    &p.dir,
+                    format!(
+                        "tensor `{}`: A {a:?} and B {b:?} do not fit the base's `{module}.weight` {dims:?}",
+                        p.a_name
+                    ),
+                ));
+            }
+            if let Some(h) = heads {
+                p.b = permute_rows(&p.b, h)?;
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// `W + Σ scale·B·A` for the dense weight `gguf_name`, computed in f32 and stored back in W's dtype
+    /// (what PEFT's `merge_and_unload` would save).
+    pub fn merge(&mut self, gguf_name: &str, w: Tensor, heads: Option<usize>) -> Result<Tensor, EngineError> {
+        let pairs = self.take(gguf_name, w.dims(), heads)?;
+        if pairs.is_empty() {
+            return Ok(w);
+        }
+        let dtype = w.dtype();
+        let mut merged = w.to_dtype(DType::F32)?;
+        for p in pairs {
+            merged = (merged + (p.b.matmul(&p.a)? * p.scale)?)?;
+        }
+        Ok(merged.to_dtype(dtype)?)
+    }
+
+    /// The side products of the quantized weights `names` (each `[rows, in]` = `dims[i]`), stacked in order
+    /// into one output (as [`super::linear::Stacked`] does).
+    pub fn side(&mut self, names: &[(String, Vec<usize>, Option<usize>)]) -> Result<Vec<LowRank>, EngineError> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (name, dims, heads) in names {
+            for p in self.take(name, dims, *heads)? {
+                let a_t = p.a.t()?.contiguous()?;
+                let b_t = (p.b.t()?.contiguous()? * p.scale)?;
+                out.push(LowRank { at, a_t, b_t });
+            }
+            at += dims.first().copied().unwrap_or(0);
+        }
+        Ok(out)
+    }
+
+    /// Fails on the first adapter tensor no layer of the base used: its module is not in the base.
+    pub fn check_all_used(&self, base: &Path) -> Result<(), EngineError> {
+        if let Some((module, p)) = self.pairs.iter().flat_map(|(m, ps)| ps.iter().map(move |p| (m, p))).next() {
+            return Err(err(
+                &p.dir,
+                format!("tensor `{}`: the base {} has no `{module}` projection", p.a_name, base.display()),
+            ));
+        }
+        if let Some((name, (_, key, dir))) = self.saved.iter().next() {
+            return Err(err(dir, format!("tensor `{key}`: the base {} has no `{name}`", base.display())));
+        }
+        Ok(())
+    }
+}
+
+impl Weights {
+    /// The adapters' side products for the quantized weights `{name}.weight` of `names`, stacked in order.
+    pub fn lora_side(&mut self, names: &[String]) -> Result<Vec<LowRank>, EngineError> {
+        if self.lora().is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut parts = Vec::with_capacity(names.len());
+        for n in names {
+            let name = format!("{n}.weight");
+            let dims = self.tensor_dims(&name).unwrap_or_default();
+            let heads = self.lora_heads(&name);
+            parts.push((name, dims, heads));
+        }
+        self.lora_mut().side(&parts)
+    }
+
+    /// For a q or k projection of a llama GGUF file, its head count: llama.cpp's converter permuted
+    /// those rows (see [`Lora`]'s use of it); None for every other tensor.
+    pub(crate) fn lora_heads(&self, name: &str) -> Option<usize> {
+        if !matches!(self, Weights::Gguf { .. }) || self.lora().is_empty() {
+            return None;
+        }
+        if self.meta_str("general.architecture").ok()? != "llama" {
+            return None;
+        }
+        let q_heads = self.meta_usize("llama.attention.head_count").ok()?;
+        match name.strip_prefix("blk.")?.split_once('.')?.1 {
+            "attn_q.weight" => Some(q_heads),
+            "attn_k.weight" => Some(self.meta_usize("llama.attention.head_count_kv").unwrap_or(q_heads)),
+            _ => None,
+        }
+    }
+}
+
+/// `(module, 'A' | 'B')` for `model.layers.0.self_attn.q_proj.lora_A.weight` (also with PEFT's adapter
+/// name, `.lora_A.default.weight`, as in-memory state dicts have it).
+fn split_lora_name(inner: &str) -> Option<(&str, char)> {
+    let stem = inner.strip_suffix(".weight")?;
+    let stem = stem.strip_suffix(".default").unwrap_or(stem);
+    for (suffix, half) in [(".lora_A", 'A'), (".lora_B", 'B')] {
+        if let Some(module) = stem.strip_suffix(suffix) {
+            return Some((module, half));
+        }
+    }
+    None
+}
+
+/// llama.cpp's q/k permutation: within each head, the rows of the two rotate-half halves are interleaved.
+fn permute_rows(b: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (out, r) = b.dims2()?;
+    let hd = out / heads.max(1);
+    b.reshape((heads, 2, hd / 2, r))?.transpose(1, 2)?.contiguous()?.reshape((out, r))
+}
+
+/// The fields of `adapter_config.json` that loading needs.
+struct AdapterConfig {
+    r: usize,
+    alpha: f64,
+    use_rslora: bool,
+    rank_pattern: HashMap<String, usize>,
+    alpha_pattern: HashMap<String, f64>,
+}
+
+impl AdapterConfig {
+    fn parse(bytes: &[u8], path: &Path) -> Result<Self, EngineError> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| err(path, format!("invalid JSON: {e}")))?;
+        let field = |name: &str| v.get(name).filter(|x| !x.is_null());
+        let kind = field("peft_type").and_then(|x| x.as_str()).unwrap_or("LORA");
+        if kind != "LORA" {
+            return Err(err(path, format!("field `peft_type`: `{kind}` adapters are not supported (only LORA)")));
+        }
+        if field("use_dora").and_then(|x| x.as_bool()) == Some(true) {
+            return Err(err(path, "field `use_dora`: DoRA adapters are not supported"));
+        }
+        if let Some(bias) = field("bias").and_then(|x| x.as_str()).filter(|b| *b != "none") {
+            return Err(err(path, format!("field `bias`: `{bias}` is not supported (only \"none\")")));
+        }
+        if let Some(list) = field("target_modules").and_then(|x| x.as_array()) {
+            for m in list.iter().filter_map(|m| m.as_str()) {
+                let leaf = m.rsplit('.').next().unwrap_or(m);
+                if !TARGETS.contains(&leaf) {
+                    let supported = TARGETS.join(", ");
+                    return Err(err(
+                        path,
+                        format!("field `target_modules`: `{m}` is not supported (only {supported})"),
+                    ));
+                }
+            }
+        }
+        let r = field("r")
+            .and_then(|x| x.as_u64())
+            .filter(|&r| r > 0)
+            .ok_or_else(|| err(path, "field `r`: missing or not a positive integer"))? as usize;
+        let alpha = match field("lora_alpha") {
+            None => 8.0, // PEFT's default
+            Some(x) => x.as_f64().ok_or_else(|| err(path, "field `lora_alpha`: not a number"))?,
+        };
+        let map = |name: &str| -> Vec<(String, serde_json::Value)> {
+            field(name).and_then(|x| x.as_object()).map(|o| o.clone().into_iter().collect()).unwrap_or_default()
+        };
+        let mut rank_pattern = HashMap::new();
+        for (k, x) in map("rank_pattern") {
+            let r = x.as_u64().ok_or_else(|| err(path, format!("field `rank_pattern.{k}`: not an integer")))?;
+            rank_pattern.insert(k, r as usize);
+        }
+        let mut alpha_pattern = HashMap::new();
+        for (k, x) in map("alpha_pattern") {
+            let a = x.as_f64().ok_or_else(|| err(path, format!("field `alpha_pattern.{k}`: not a number")))?;
+            alpha_pattern.insert(k, a);
+        }
+        // `fan_in_fan_out` only applies to GPT-2's Conv1D layers: PEFT resets it to false for the
+        // nn.Linear projections of every architecture loaded here, so it is read and ignored alike.
+        let use_rslora = field("use_rslora").and_then(|x| x.as_bool()).unwrap_or(false);
+        Ok(AdapterConfig { r, alpha, use_rslora, rank_pattern, alpha_pattern })
+    }
+
+    /// The rank and alpha of `module`: a `rank_pattern`/`alpha_pattern` key that is the module's name or
+    /// a dotted suffix of it (PEFT matches keys as `(.*\.)?key$`), else the adapter's `r`/`lora_alpha`.
+    fn rank_alpha(&self, module: &str) -> (usize, f64) {
+        let matches = |k: &str| module == k || module.ends_with(&format!(".{k}"));
+        let r = self.rank_pattern.iter().find(|(k, _)| matches(k)).map_or(self.r, |(_, r)| *r);
+        let alpha = self.alpha_pattern.iter().find(|(k, _)| matches(k)).map_or(self.alpha, |(_, a)| *a);
+        (r, alpha)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lora_tensor_names_split_into_module_and_half() {
+        assert_eq!(
+            split_lora_name("model.layers.3.self_attn.q_proj.lora_A.weight"),
+            Some(("model.layers.3.self_attn.q_proj", 'A'))
+        );
+        assert_eq!(
+            split_lora_name("model.layers.0.mlp.up_proj.lora_B.default.weight"),
+            Some(("model.layers.0.mlp.up_proj", 'B'))
+        );
+        assert_eq!(split_lora_name("lm_head.weight"), None);
+    }
+
+    #[test]
+    fn config_scales_and_patterns() {
+        let json = br#"{"r": 8, "lora_alpha": 16, "use_rslora": true, "rank_pattern": {"q_proj": 4},
+                        "alpha_pattern": {"model.layers.1.mlp.down_proj": 2}, "bias": "none"}"#;
+        let c = AdapterConfig::parse(json, Path::new("a.json")).unwrap();
+        assert!(c.use_rslora);
+        assert_eq!(c.rank_alpha("model.layers.0.self_attn.q_proj"), (4, 16.0));
+        assert_eq!(c.rank_alpha("model.layers.1.mlp.down_proj"), (8, 2.0));
+        assert_eq!(c.rank_alpha("model.layers.0.mlp.down_proj"), (8, 16.0));
+    }
+
+    #[test]
+    fn config_refuses_what_is_not_supported() {
+        let bad = |json: &str| AdapterConfig::parse(json.as_bytes(), Path::new("a.json")).err().unwrap().to_string();
+        assert!(bad(r#"{"r": 8, "use_dora": true}"#).contains("use_dora"));
+        assert!(bad(r#"{"r": 8, "target_modules": ["q_proj", "embed_tokens"]}"#).contains("embed_tokens"));
+        assert!(bad(r#"{"r": 8, "bias": "all"}"#).contains("field `bias`"));
+        assert!(bad(r#"{"lora_alpha": 8}"#).contains("field `r`"));
+        assert!(bad(r#"{"r": 8, "peft_type": "IA3"}"#).contains("IA3"));
+    }
+
+    #[test]
+    fn permuted_rows_follow_llama_cpp() {
+        // One head of 4 rows (two halves of 2): llama.cpp orders them 0, 2, 1, 3.
+        let b = Tensor::from_vec(vec![0f32, 1., 2., 3.], (4, 1), &Device::Cpu).unwrap();
+        let p = permute_rows(&b, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(p, vec![0., 2., 1., 3.]);
+    }
+}
