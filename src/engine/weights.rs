@@ -258,7 +258,13 @@ impl Weights {
             }
             Weights::Safetensors { dir, tensors, device, .. } => {
                 let hf = hf_name(name).ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
-                tensors.load(&hf, device).map(Weight::Dense).map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))
+                let t = tensors.load(&hf, device).map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))?;
+                // The tensor is a copy now: its file pages would otherwise stay in the resident set
+                // until the mapping is dropped, twice the checkpoint's size by the end of loading.
+                if let Ok(view) = tensors.get(&hf) {
+                    release_bytes(view.data());
+                }
+                Ok(Weight::Dense(t))
             }
         }
     }
@@ -357,6 +363,28 @@ fn release(map: &Mmap, at: usize, len: usize) {
     // bytes. Only a hint: on failure the pages stay mapped until the mapping is dropped.
     #[cfg(unix)]
     let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, len) };
+}
+
+/// Unmaps the pages under `bytes`, a slice of a read-only file mapping, from this process (the page
+/// cache keeps them), as [`release`] does for the GGUF file; widened to whole pages likewise.
+fn release_bytes(bytes: &[u8]) {
+    #[cfg(unix)]
+    {
+        // SAFETY: `sysconf` has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+        let start = bytes.as_ptr() as usize / page * page;
+        let end = (bytes.as_ptr() as usize + bytes.len()).div_ceil(page) * page;
+        if bytes.is_empty() {
+            return;
+        }
+        // SAFETY: the pages lie in a read-only shared file mapping (the slice is inside it, and a
+        // mapping covers whole pages): MADV_DONTNEED only drops their page-table entries and the next
+        // access maps the same page-cache page again, so every borrow still reads the same bytes.
+        // Only a hint: on failure the pages stay mapped.
+        let _ = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+    #[cfg(not(unix))]
+    let _ = bytes;
 }
 
 /// The safetensors files of a checkpoint directory: the shards listed in

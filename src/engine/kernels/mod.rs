@@ -18,9 +18,13 @@
 //! The rest of a decoder layer on the CPU lives here too, for the engine's fused forward: [`ops`]
 //! (RMS norm, RoPE, SiLU * up, residual adds, a vectorizable `exp`) and [`attention`] (grouped-query
 //! attention of new columns over the f16 KV cache, in place).
+//!
+//! Dense bf16/f16 weights stay 16-bit too: [`HalfMatrix`] (in `dense16`) converts them per tile of
+//! rows inside its f32 product.
 
 mod activation;
 pub mod attention;
+mod dense16;
 mod format;
 mod module;
 #[cfg(target_arch = "aarch64")]
@@ -38,6 +42,7 @@ mod x86_512;
 use rayon::prelude::*;
 
 pub use activation::error_bound;
+pub use dense16::{dot_ref, Half, HalfMatrix};
 pub use format::QType;
 
 use activation::QActs;

@@ -1,11 +1,12 @@
 //! The linear layers every model's products go through. [`QLinear`]: on the CPU, quantized weights
 //! of the types [`QMatrix`] supports run on the engine's own kernels, anything else on candle's
-//! `QMatMul` ([`MatmulKernels`] can force candle's path for comparison); dense weights keep their dtype.
+//! `QMatMul` ([`MatmulKernels`] can force candle's path for comparison); dense bf16/f16 weights stay
+//! 16-bit on the engine's [`HalfMatrix`] products, f32 ones and those on other devices are candle tensors.
 //! [`Stacked`]: projections of one input (q|k|v, gate|up) stacked into one product where the weights
 //! allow it. Both run on tensors (any device) or on CPU slices (the fused forward).
 
 use super::lora::LowRank;
-use crate::engine::kernels::{ops, KernelError, QMatrix, QType, RawRows};
+use crate::engine::kernels::{ops, HalfMatrix, KernelError, QMatrix, QType, RawRows};
 use crate::engine::weights::{FileRows, Weight, Weights};
 use crate::engine::EngineError;
 use candle_core::quantized::QMatMul;
@@ -36,6 +37,8 @@ pub struct QLinear {
 enum LinearWeight {
     /// The engine's CPU kernels (weights repacked at load).
     Fast(QMatrix),
+    /// Dense bf16/f16 weights on the CPU, kept 16-bit (converted per tile inside the product).
+    Half(HalfMatrix),
     Quantized(QMatMul),
     Dense(Tensor),
 }
@@ -53,9 +56,13 @@ impl QLinear {
                 }
             }
             Weight::Quantized(q) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
-            // On CPU, f16/bf16 matmuls round their outputs to 16 bits, and where gemm splits the work
-            // depends on the batch shape: a batched row could then differ from the same row alone.
-            // Widening once at load keeps batched greedy output exact (GPUs keep the stored dtype).
+            // On CPU, candle's f16/bf16 matmuls round their outputs to 16 bits, and where gemm splits
+            // the work depends on the batch shape: a batched row could then differ from the same row
+            // alone. Our 16-bit product sums in f32 in one order for every row, and keeps the weights
+            // at half the size of widening them (GPUs keep the stored dtype).
+            Weight::Dense(t) if t.device().is_cpu() && t.rank() == 2 && matches!(t.dtype(), DType::BF16 | DType::F16) => {
+                LinearWeight::Half(HalfMatrix::from_tensor(&t).map_err(candle_core::Error::wrap)?)
+            }
             Weight::Dense(t) if t.device().is_cpu() => LinearWeight::Dense(t.to_dtype(DType::F32)?),
             Weight::Dense(t) => LinearWeight::Dense(t),
         };
@@ -91,6 +98,7 @@ impl QLinear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = match &self.weight {
             LinearWeight::Fast(m) => m.forward(x)?,
+            LinearWeight::Half(h) => h.forward(x)?,
             LinearWeight::Quantized(q) => q.forward(x)?,
             LinearWeight::Dense(w) => {
                 let dims = x.dims().to_vec();
@@ -129,6 +137,7 @@ impl QLinear {
     pub fn rows(&self) -> candle_core::Result<usize> {
         match &self.weight {
             LinearWeight::Fast(m) => Ok(m.rows()),
+            LinearWeight::Half(h) => Ok(h.rows()),
             LinearWeight::Quantized(q) => match q {
                 QMatMul::QTensor(t) => t.shape().dims2().map(|d| d.0),
                 QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dim(0),
@@ -140,9 +149,13 @@ impl QLinear {
     /// `out = x W^T (+ b)` on CPU slices: `x` is `[m, in]`, `out` `[m, out]`. The engine's kernels run
     /// in place; other weights go through candle tensors (correct, not fast).
     pub fn matmul_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> candle_core::Result<()> {
-        match &self.weight {
-            LinearWeight::Fast(w) => {
-                w.matmul(x, m, out).map_err(candle_core::Error::wrap)?;
+        let in_place = match &self.weight {
+            LinearWeight::Fast(w) => w.matmul(x, m, out).map(|_| true),
+            LinearWeight::Half(h) => h.matmul(x, m, out).map(|_| true),
+            _ => Ok(false),
+        };
+        match in_place.map_err(candle_core::Error::wrap)? {
+            true => {
                 for l in &self.lora {
                     l.add_into(x, m, out)?;
                 }
@@ -152,7 +165,7 @@ impl QLinear {
                     }
                 }
             }
-            _ => {
+            false => {
                 let k = x.len() / m.max(1);
                 let y = self.forward(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?;
                 out.copy_from_slice(&y.flatten_all()?.to_vec1::<f32>()?);
@@ -169,6 +182,11 @@ impl QLinear {
                     m.dequantize_row_into(*id as usize, row).map_err(candle_core::Error::wrap)?;
                 }
             }
+            LinearWeight::Half(h) => {
+                for (id, row) in ids.iter().zip(out.chunks_exact_mut(h.cols())) {
+                    h.row_into(*id as usize, row).map_err(candle_core::Error::wrap)?;
+                }
+            }
             _ => {
                 let t = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu)?;
                 out.copy_from_slice(&self.embedding(&t)?.flatten_all()?.to_vec1::<f32>()?);
@@ -177,8 +195,8 @@ impl QLinear {
         Ok(())
     }
 
-    /// Embedding rows for `ids` (`[b, t]` u32) as f32 `[b, t, in]`: a quantized table dequantizes only
-    /// the requested rows (the table is never expanded to f32).
+    /// Embedding rows for `ids` (`[b, t]` u32) as f32 `[b, t, in]`: a quantized or 16-bit table
+    /// converts only the requested rows (the table is never expanded to f32).
     pub fn embedding(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         match &self.weight {
             LinearWeight::Fast(m) => {
@@ -193,6 +211,12 @@ impl QLinear {
                 Tensor::from_vec(rows, (b, t, cols), &device)
             }
             LinearWeight::Quantized(q) => q.embedding(ids)?.to_dtype(DType::F32),
+            LinearWeight::Half(h) => {
+                let (b, t) = ids.dims2()?;
+                let mut rows = vec![0f32; b * t * h.cols()];
+                self.embedding_into(&ids.flatten_all()?.to_vec1::<u32>()?, &mut rows)?;
+                Tensor::from_vec(rows, (b, t, h.cols()), ids.device())
+            }
             LinearWeight::Dense(w) => {
                 let (b, t) = ids.dims2()?;
                 let rows = w.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
