@@ -16,6 +16,7 @@ mod eval_parquet;
 mod eval_score;
 mod eval_splits;
 mod generate;
+mod half_weights;
 mod llama_server;
 mod lora;
 mod models;

@@ -443,7 +443,8 @@ mod tests {
             let ours = w.forward(&x).and_then(|y| y.to_vec2::<f32>()).expect("ours");
             let theirs = x.matmul(&t16.to_dtype(DType::F32).and_then(|w| w.t()).expect("wt")).expect("mm");
             let theirs = theirs.to_vec2::<f32>().expect("theirs");
-            assert_eq!(ours, theirs, "{kind:?}");
+            let worst = ours[0].iter().zip(&theirs[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst <= 1e-5, "{kind:?}: {ours:?} vs {theirs:?}");
         }
     }
 
