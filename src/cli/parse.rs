@@ -4,6 +4,7 @@
 
 use clap::error::ErrorKind;
 use clap::CommandFactory;
+use unitcoder::engine::models::linear::Quantize;
 use unitcoder::pipeline::retrieve::Decontamination;
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, String>
@@ -11,6 +12,14 @@ where
     T::Err: std::fmt::Display,
 {
     s.trim().parse::<T>().map_err(|e| format!("`{s}` is not a number: {e}"))
+}
+
+/// A `--quantize` type (q8_0).
+pub fn quantize(s: &str) -> Result<Quantize, String> {
+    Quantize::from_name(s.trim()).ok_or_else(|| {
+        let all: Vec<&str> = Quantize::ALL.iter().map(|q| q.name()).collect();
+        format!("unknown quantization `{s}` (supported: {})", all.join(", "))
+    })
 }
 
 /// An integer of at least 1 (sample counts, k of pass@k, workers, batch sizes).

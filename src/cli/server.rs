@@ -4,6 +4,7 @@
 
 use clap::Args;
 use std::time::Duration;
+use unitcoder::engine::models::linear::Quantize;
 use unitcoder::engine::remote::{ApiKey, Remote, RemoteOptions, RetryPolicy, ServerSpec};
 
 /// Flags of server models.
@@ -48,6 +49,16 @@ impl ServerArgs {
 /// Whether `model` names a server rather than a model the engine loads.
 pub fn is_server(model: &str) -> bool {
     ServerSpec::parse(model).is_some()
+}
+
+/// Quantization applies to weights this process loads; a server quantizes its own.
+pub fn refuse_quantize(path: &[&str], model: &str, quantize: Option<Quantize>) {
+    if quantize.is_some() && is_server(model) {
+        super::parse::usage_error(
+            path,
+            "--quantize applies to models loaded in-process; a server's model is quantized by the server",
+        );
+    }
 }
 
 /// A LoRA adapter is applied to weights this process loads; a server's model is not one of them.

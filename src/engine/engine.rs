@@ -6,6 +6,7 @@
 
 use crate::engine::batch::{self, BatchStats, Detokenizer, RowSpec};
 use crate::engine::codec::{ChatRenderer, TokCodec};
+use crate::engine::models::linear::Quantize;
 use crate::engine::models::lora::{AdapterSource, Lora};
 use crate::engine::models::{Config, MatmulKernels, Model};
 use crate::engine::resolve::{ModelFiles, ResolvedModel};
@@ -42,6 +43,9 @@ pub struct EngineOptions {
     /// PEFT LoRA adapter directories applied on top of the model, in order; each adds `+lora:NAME@HASH`
     /// to the model id, so outputs and caches of runs with and without it never mix.
     pub lora: Vec<AdapterSource>,
+    /// Dense weights quantized at load (`--quantize`); recorded in the model id as `+q8_0`, since the
+    /// outputs differ from the unquantized model's.
+    pub quantize: Option<Quantize>,
 }
 
 impl Default for EngineOptions {
@@ -53,6 +57,7 @@ impl Default for EngineOptions {
             threads: 0,
             kernels: MatmulKernels::Auto,
             lora: Vec::new(),
+            quantize: None,
         }
     }
 }
@@ -144,6 +149,7 @@ impl Engine {
         let lora = Lora::open(&options.lora, &options.device)?;
         let adapters: String = lora.ids().iter().map(|id| format!("+lora:{id}")).collect();
         weights.attach_lora(lora);
+        weights.set_quantize(options.quantize);
         let model = pool.install(|| Model::load_with(&mut weights, options.kernels))?;
         drop(weights);
         let config = model.config().clone();
@@ -155,7 +161,8 @@ impl Engine {
             .spawn(move || serve(model, worker_codec, rx, max_batch, pool))
             .map_err(|e| EngineError::Other(format!("cannot start the model thread: {e}")))?;
         let base = if options.model_id.is_empty() { path.display().to_string() } else { options.model_id };
-        let model_id = base + &adapters;
+        let quantized = options.quantize.map(|q| format!("+{}", q.name())).unwrap_or_default();
+        let model_id = base + &adapters + &quantized;
         Ok(Engine { jobs: Some(tx), worker: Some(worker), codec, config, model_id })
     }
 

@@ -6,6 +6,7 @@
 //! architecture is written once. Every failure names the file and the tensor or field at fault.
 
 use crate::engine::kernels::RawRows;
+use crate::engine::models::linear::Quantize;
 use crate::engine::models::lora::Lora;
 use crate::engine::EngineError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
@@ -43,7 +44,15 @@ pub struct RawTensor {
 /// A model checkpoint opened for reading tensors and its configuration.
 pub enum Weights {
     /// A GGUF file: metadata plus the whole file mapped read-only (tensors are read on demand).
-    Gguf { path: PathBuf, content: gguf_file::Content, map: Mmap, device: Device, lora: Lora },
+    Gguf {
+        path: PathBuf,
+        content: gguf_file::Content,
+        map: Mmap,
+        device: Device,
+        lora: Lora,
+        /// Quantization of dense 2-D weights at load (`--quantize`).
+        quantize: Option<Quantize>,
+    },
     /// An HF checkpoint directory: `config.json` plus memory-mapped safetensors shards.
     Safetensors {
         dir: PathBuf,
@@ -52,6 +61,8 @@ pub enum Weights {
         device: Device,
         /// LoRA adapters applied to the tensors as they are loaded (empty unless attached).
         lora: Lora,
+        /// Quantization of dense 2-D weights at load (`--quantize`).
+        quantize: Option<Quantize>,
     },
 }
 
@@ -96,7 +107,8 @@ impl Weights {
                 ));
             }
         }
-        Ok(Weights::Gguf { path: path.to_path_buf(), content, map, device: device.clone(), lora: Lora::default() })
+        let (lora, quantize) = (Lora::default(), None);
+        Ok(Weights::Gguf { path: path.to_path_buf(), content, map, device: device.clone(), lora, quantize })
     }
 
     fn open_safetensors(dir: &Path, device: &Device) -> Result<Self, EngineError> {
@@ -111,7 +123,8 @@ impl Weights {
         let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
             .map_err(|e| model_err(dir, format!("cannot map safetensors: {e}")))?;
         let lora = Lora::default();
-        Ok(Weights::Safetensors { dir: dir.to_path_buf(), config, tensors, device: device.clone(), lora })
+        let quantize = None;
+        Ok(Weights::Safetensors { dir: dir.to_path_buf(), config, tensors, device: device.clone(), lora, quantize })
     }
 
     /// The file or directory these weights come from.
@@ -138,6 +151,21 @@ impl Weights {
     pub fn lora(&self) -> &Lora {
         match self {
             Weights::Gguf { lora, .. } | Weights::Safetensors { lora, .. } => lora,
+        }
+    }
+
+    /// Asks for dense 2-D weights to be quantized as the layers load them (see
+    /// [`crate::engine::models::linear::QLinear::load`]); GGUF's quantized tensors stay as they are.
+    pub fn set_quantize(&mut self, q: Option<Quantize>) {
+        match self {
+            Weights::Gguf { quantize, .. } | Weights::Safetensors { quantize, .. } => *quantize = q,
+        }
+    }
+
+    /// The quantization asked for with [`Weights::set_quantize`].
+    pub fn quantize(&self) -> Option<Quantize> {
+        match self {
+            Weights::Gguf { quantize, .. } | Weights::Safetensors { quantize, .. } => *quantize,
         }
     }
 

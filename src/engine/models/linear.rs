@@ -9,8 +9,9 @@ use super::lora::LowRank;
 use crate::engine::kernels::{ops, HalfMatrix, KernelError, QMatrix, QType, RawRows};
 use crate::engine::weights::{FileRows, Weight, Weights};
 use crate::engine::EngineError;
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
+use std::sync::Arc;
 
 /// Which code runs the products on quantized weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,6 +22,49 @@ pub enum MatmulKernels {
     Auto,
     /// candle's `QMatMul` everywhere (for comparisons in tests and benchmarks).
     Candle,
+}
+
+/// A quantization applied at load to dense 2-D weights (`--quantize`), for the engine's quantized
+/// kernels: a bf16 checkpoint then takes about half its memory and decodes faster, at the cost of
+/// rounding every weight to 8 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantize {
+    /// GGUF's Q8_0: blocks of 32 weights as int8 times one f16 scale, rounded as llama.cpp rounds.
+    Q8_0,
+}
+
+impl Quantize {
+    /// Every quantization, by name.
+    pub const ALL: [Quantize; 1] = [Quantize::Q8_0];
+
+    /// The name used on the command line and in model ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantize::Q8_0 => "q8_0",
+        }
+    }
+
+    /// The quantization called `name` (case-insensitive), if there is one.
+    pub fn from_name(name: &str) -> Option<Quantize> {
+        Quantize::ALL.into_iter().find(|q| q.name().eq_ignore_ascii_case(name))
+    }
+
+    fn ggml(self) -> GgmlDType {
+        match self {
+            Quantize::Q8_0 => GgmlDType::Q8_0,
+        }
+    }
+
+    /// `w` quantized, when it is a dense 2-D weight whose rows are whole blocks; unchanged otherwise
+    /// (GGUF's quantized tensors, vectors, ragged rows).
+    fn apply(self, w: Weight) -> candle_core::Result<Weight> {
+        match w {
+            Weight::Dense(t) if t.rank() == 2 && t.dim(1)?.is_multiple_of(self.ggml().block_size()) => {
+                Ok(Weight::Quantized(Arc::new(QTensor::quantize(&t, self.ggml())?)))
+            }
+            w => Ok(w),
+        }
+    }
 }
 
 /// A linear layer `y = x W^T (+ b)`: quantized GGUF weights stay quantized; dense weights keep their
@@ -78,12 +122,23 @@ impl QLinear {
     }
 
     /// Loads `{name}.weight` and, when `with_bias`, `{name}.bias`; on the CPU, weights our kernels read
-    /// are repacked straight from the file's rows.
+    /// are repacked straight from the file's rows. Dense weights are quantized first when the weights
+    /// ask for it ([`Weights::set_quantize`]).
     pub fn load(w: &mut Weights, name: &str, with_bias: bool, kernels: MatmulKernels) -> Result<Self, EngineError> {
         let bias = if with_bias { Some(w.load_f32(&format!("{name}.bias"))?) } else { None };
         let mut linear = match load_fast(w, &[name.to_string()], kernels)? {
             Some((m, _)) => Self::from_weight(LinearWeight::Fast(m), bias)?,
-            None => Self::new(w.load(&format!("{name}.weight"))?, bias, kernels)?,
+            None => {
+                let weight = w.load(&format!("{name}.weight"))?;
+                let weight = match w.quantize() {
+                    Some(q) => q.apply(weight).map_err(|e| EngineError::Model {
+                        path: w.path().display().to_string(),
+                        problem: format!("quantizing tensor `{name}.weight` to {}: {e}", q.name()),
+                    })?,
+                    None => weight,
+                };
+                Self::new(weight, bias, kernels)?
+            }
         };
         linear.lora = w.lora_side(&[name.to_string()])?;
         Ok(linear)
