@@ -5,8 +5,8 @@
 //! sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
 //! Rerunning the same command after a crash resumes it.
 
-use super::parse::DecontamArg;
 use super::generate::LoadArgs;
+use super::parse::DecontamArg;
 use super::progress::Bars;
 use super::retrieve::stdlib_dir;
 use super::Outcome;

@@ -7,8 +7,8 @@
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use unitcoder::engine::kv_cache::Padding;
-use unitcoder::engine::models::lora::{AdapterSource, Lora};
 use unitcoder::engine::models::linear::Quantize;
+use unitcoder::engine::models::lora::{AdapterSource, Lora};
 use unitcoder::engine::models::Model;
 use unitcoder::engine::weights::Weights;
 
@@ -168,7 +168,29 @@ fn quantize_q8_0_is_in_the_model_id_and_keeps_the_bf16_model_close() {
     w.set_quantize(Some(Quantize::Q8_0));
     let model = Model::load(&mut w).unwrap();
     let got = prompt_logits(&model, &r.prompts);
-    let worst = got.iter().flatten().zip(r.base.logits.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let worst =
+        got.iter().flatten().zip(r.base.logits.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     eprintln!("qwen2-bf16 quantized to q8_0: max abs logit difference {worst}");
     assert!(worst <= 1.0, "q8_0 logits differ from the bf16 reference by {worst}");
+}
+
+#[test]
+fn generate_quantize_flag_matches_the_gguf_file_and_rejects_unknown_types() {
+    use crate::common::unitcoder;
+    let lora = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lora");
+    let gen = |model: &Path, extra: &[&str]| {
+        let mut args = vec!["generate", "--model", model.to_str().unwrap(), "--prompt", "\u{5}\u{9}!"];
+        args.extend_from_slice(&["--max-tokens", "8", "--ignore-eos"]);
+        args.extend_from_slice(extra);
+        let out = unitcoder(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let quantized = gen(&lora.join("qwen2"), &["--quantize", "q8_0"]);
+    assert_eq!(quantized, gen(&lora.join("qwen2.gguf"), &[]), "same Q8_0 blocks, same greedy text");
+    let bad =
+        unitcoder(&["generate", "--model", lora.join("qwen2").to_str().unwrap(), "--prompt", "a", "--quantize", "q4"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--quantize") && err.contains("supported: q8_0"), "{err}");
 }

@@ -314,7 +314,12 @@ impl Module for HalfMatrix {
         }
         let dims = xs.dims();
         if dims.last() != Some(&self.cols) {
-            candle_core::bail!("HalfMatrix {}x{}: input shape {dims:?} does not end in {}", self.rows, self.cols, self.cols);
+            candle_core::bail!(
+                "HalfMatrix {}x{}: input shape {dims:?} does not end in {}",
+                self.rows,
+                self.cols,
+                self.cols
+            );
         }
         let m = xs.elem_count() / self.cols.max(1);
         let x: Vec<f32> = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;

@@ -104,7 +104,9 @@ impl QLinear {
             // the work depends on the batch shape: a batched row could then differ from the same row
             // alone. Our 16-bit product sums in f32 in one order for every row, and keeps the weights
             // at half the size of widening them (GPUs keep the stored dtype).
-            Weight::Dense(t) if t.device().is_cpu() && t.rank() == 2 && matches!(t.dtype(), DType::BF16 | DType::F16) => {
+            Weight::Dense(t)
+                if t.device().is_cpu() && t.rank() == 2 && matches!(t.dtype(), DType::BF16 | DType::F16) =>
+            {
                 LinearWeight::Half(HalfMatrix::from_tensor(&t).map_err(candle_core::Error::wrap)?)
             }
             Weight::Dense(t) if t.device().is_cpu() => LinearWeight::Dense(t.to_dtype(DType::F32)?),
