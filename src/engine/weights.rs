@@ -273,14 +273,28 @@ impl Weights {
     fn load_stored(&mut self, name: &str) -> Result<Weight, EngineError> {
         match self {
             Weights::Gguf { path, content, map, device, .. } => {
-                let q = content
-                    .tensor(&mut Cursor::new(&map[..]), name, device)
-                    .map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?;
+                let bad = |e: candle_core::Error| model_err(path, format!("tensor `{name}`: {e}"));
+                let q = content.tensor(&mut Cursor::new(&map[..]), name, device).map_err(bad)?;
+                // Copied out now: the file pages need not stay in the resident set (as for safetensors).
+                if let Some(info) = content.tensor_infos.get(name) {
+                    let bytes = info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+                    release(map, (content.tensor_data_offset + info.offset) as usize, bytes);
+                }
+                let dtype = match q.dtype() {
+                    GgmlDType::F16 => DType::F16,
+                    _ => DType::BF16,
+                };
                 match q.dtype() {
+                    // 16-bit matrices stay 16-bit on the CPU, for the engine's 16-bit products
+                    // (`convert_hf_to_gguf.py` writes f16 or bf16 files unless asked to quantize).
+                    GgmlDType::F16 | GgmlDType::BF16 if device.is_cpu() && q.shape().rank() == 2 => {
+                        let data = q.data().map_err(bad)?;
+                        Ok(Weight::Dense(Tensor::from_raw_buffer(&data, dtype, q.shape().dims(), device).map_err(bad)?))
+                    }
                     // Small or unquantized tensors (norms, biases) are used as plain f32 tensors.
-                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => Ok(Weight::Dense(
-                        q.dequantize(device).map_err(|e| model_err(path, format!("tensor `{name}`: {e}")))?,
-                    )),
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+                        Ok(Weight::Dense(q.dequantize(device).map_err(bad)?))
+                    }
                     _ => Ok(Weight::Quantized(Arc::new(q))),
                 }
             }

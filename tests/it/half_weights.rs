@@ -1,6 +1,6 @@
 //! Checkpoints stored in bf16 and f16 against the reference implementation: tests/fixtures/half holds a
-//! tiny random bf16 Qwen2 (tied embeddings) with a LoRA adapter and a tiny f16 Llama (untied output),
-//! and the logits and greedy tokens transformers computes from the same 16-bit weights in f32
+//! tiny random bf16 Qwen2 (tied embeddings) with a LoRA adapter and a tiny f16 Llama (untied output;
+//! also as an F16 GGUF file), and the logits and greedy tokens transformers computes from the same 16-bit weights in f32
 //! (`scripts/make-half-fixtures`). The engine keeps the weights 16-bit and sums in f32, so it is held
 //! to the tolerance of f32 checkpoints.
 
@@ -75,10 +75,15 @@ fn check(model: &Model, r: &Reference, want: &Run, what: &str) {
 
 #[test]
 fn bf16_and_f16_checkpoints_match_transformers() {
-    for (name, dtype) in [("qwen2-bf16", "bfloat16"), ("llama-f16", "float16")] {
+    // The f16 llama also as an F16 GGUF file (what llama.cpp's converter writes by default).
+    for (file, name, dtype) in [
+        ("qwen2-bf16", "qwen2-bf16", "bfloat16"),
+        ("llama-f16", "llama-f16", "float16"),
+        ("llama-f16.gguf", "llama-f16", "float16"),
+    ] {
         let r = reference(name);
         assert_eq!(r.dtype, dtype, "{name}: the fixture's stored dtype");
-        check(&load(name, None), &r, &r.base, name);
+        check(&load(file, None), &r, &r.base, file);
     }
 }
 
