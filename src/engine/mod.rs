@@ -17,6 +17,7 @@ pub mod device;
 #[allow(clippy::module_inception)]
 pub mod engine;
 pub mod kv_cache;
+mod mapped;
 pub mod models;
 pub mod pyjson;
 pub mod remote;
