@@ -9,6 +9,7 @@
 //! observed. [`source`] reads program files as Python would (BOM, PEP 263). The threat model and
 //! its residual risks are in `docs/sandbox.md`.
 
+mod boot;
 mod cgroup;
 mod judge;
 pub mod source;
@@ -40,6 +41,11 @@ pub struct SandboxConfig {
     pub preload: Vec<String>,
     /// How many bytes of the candidate's stdout and stderr the verdict keeps (the tail).
     pub tail_bytes: usize,
+    /// Where the sandbox keeps what speeds up its start (`None`: nothing is kept): the harness's
+    /// bytecode per interpreter version, and the interpreter a launcher script (pyenv's shim)
+    /// named last time, which is asked again on every start all the same. Only files owned by
+    /// this user that nobody else may write are used. The CLI uses `<cache>/sandbox`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +83,7 @@ impl Default for SandboxConfig {
             .map(String::from)
             .to_vec(),
             tail_bytes: 4096,
+            cache_dir: None,
         }
     }
 }
@@ -173,36 +180,60 @@ impl Sandbox {
         let serial = SANDBOXES.fetch_add(1, Ordering::Relaxed);
         let uid_base = 200_000 + ((std::process::id() % 5000) * 64 + (serial % 64)) * 64;
         let jobs = config.jobs.max(1);
-        let start = |python: &Path, i: usize| {
-            let spec =
-                WorkerSpec { python, scratch: scratch.path(), preload: &config.preload, tail_bytes: config.tail_bytes };
-            Worker::start(&spec, i, &worker_name(scratch_tag(scratch.path()), i), uid_base + i as u32)
+        let cache = config.cache_dir.as_deref();
+        let start_all = |python: &Path| -> Vec<Result<Worker, SandboxError>> {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..jobs)
+                    .map(|i| {
+                        let spec = WorkerSpec {
+                            python,
+                            scratch: scratch.path(),
+                            preload: &config.preload,
+                            tail_bytes: config.tail_bytes,
+                            cache,
+                        };
+                        let name = worker_name(scratch_tag(scratch.path()), i);
+                        s.spawn(move || Worker::start(&spec, i, &name, uid_base + i as u32))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
+                    .collect()
+            })
         };
-        // A launcher script such as pyenv's `python3` shim (a shell script that runs `pyenv exec`,
-        // ~100 ms) starts the first server alone; that server's `sys.executable` starts the others
-        // and every restart, so the launcher costs once and no separate probe runs.
-        let mut python = given.clone();
-        let mut first = Vec::new();
-        if !is_native_executable(&given) {
-            let w = start(&given, 0)?;
-            if let Some(exe) = w.ready.executable.clone().filter(|e| e.is_absolute() && e.is_file()) {
-                python = exe;
+        let (python, started) = if boot::is_native_executable(&given) {
+            (given.clone(), start_all(&given))
+        } else {
+            // A launcher script such as pyenv's `python3` shim (a shell script that runs `pyenv
+            // exec`, ~60 ms) is asked which interpreter it runs, and the workers start that one
+            // (every start through the shim would pay it again). While it answers, workers start
+            // with the interpreter it named last time from this directory, if any; they are kept
+            // only if it names the same one now, so a changed PYENV_VERSION or .python-version
+            // never runs jobs on another interpreter than `python3` means here.
+            let guess = cache.and_then(|c| boot::remembered(c, &given));
+            let (answer, early) = std::thread::scope(|s| {
+                let asking = s.spawn(|| boot::ask_launcher(&given));
+                let early = guess.as_deref().map(start_all);
+                (asking.join().unwrap_or_else(|_| Err("asking the launcher panicked".into())), early)
+            });
+            match (answer, early) {
+                (Ok(exe), Some(workers)) if guess.as_ref() == Some(&exe) => (exe, workers),
+                (Ok(exe), early) => {
+                    drop(early);
+                    if let Some(c) = cache {
+                        boot::remember(c, &given, &exe);
+                    }
+                    let workers = start_all(&exe);
+                    (exe, workers)
+                }
+                // It could not say: run it as given (each worker then pays for it).
+                (Err(_), early) => {
+                    drop(early);
+                    (given.clone(), start_all(&given))
+                }
             }
-            first.push(Ok(w));
-        }
-        let rest: Vec<Result<Worker, SandboxError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (first.len()..jobs)
-                .map(|i| {
-                    let (start, python) = (&start, &python);
-                    s.spawn(move || start(python, i))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
-                .collect()
-        });
-        let started = first.into_iter().chain(rest);
+        };
         let mut slots = Vec::with_capacity(jobs);
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
@@ -352,6 +383,7 @@ impl Sandbox {
             scratch: self.scratch.path(),
             preload: &self.config.preload,
             tail_bytes: self.config.tail_bytes,
+            cache: self.config.cache_dir.as_deref(),
         };
         Worker::start(&spec, index, &worker_name(scratch_tag(self.scratch.path()), index), self.uid_base + index as u32)
     }
@@ -410,12 +442,6 @@ fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {
         .ok_or_else(|| SandboxError::PythonNotFound(python.into()))
 }
 
-/// Whether `path` (links followed) is an ELF binary rather than a script.
-fn is_native_executable(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
-}
-
 /// A fresh per-run secret: events that do not carry it are forgeries.
 fn nonce() -> String {
     let mut bytes = [0u8; 16];
@@ -450,8 +476,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let shim = dir.path().join("python3");
         std::fs::write(&shim, "#!/bin/sh\nexec python3 \"$@\"\n").expect("write");
-        assert!(!is_native_executable(&shim));
-        assert!(is_native_executable(&std::env::current_exe().expect("exe")));
+        assert!(!boot::is_native_executable(&shim));
+        assert!(boot::is_native_executable(&std::env::current_exe().expect("exe")));
     }
 
     #[test]
