@@ -145,3 +145,113 @@ fn effective_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{Job, Sandbox, SandboxConfig, Status};
+
+    /// The interpreter `python3` runs (a native executable, not pyenv's shim).
+    fn real_python() -> PathBuf {
+        let out = Command::new("python3").args(["-c", "import sys;print(sys.executable)"]).output().expect("python3");
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    }
+
+    fn sandbox(python: &Path, cache: &Path) -> Sandbox {
+        let config = SandboxConfig {
+            python: python.to_path_buf(),
+            jobs: 1,
+            preload: Vec::new(),
+            cache_dir: Some(cache.to_path_buf()),
+            ..SandboxConfig::default()
+        };
+        Sandbox::new(config).expect("sandbox starts")
+    }
+
+    fn passes(sandbox: &Sandbox) -> bool {
+        let job = Job {
+            id: "j".into(),
+            program: "def f():\n    return 1\n".into(),
+            tests: "assert f() == 1\n".into(),
+            limits: None,
+            strict_assertions: false,
+        };
+        sandbox.run(&job).status == Status::Pass
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    #[test]
+    fn the_harness_runs_from_its_cached_bytecode_only_when_nobody_else_may_write_it() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let python = real_python();
+        assert!(passes(&sandbox(&python, cache.path())));
+        let cached: Vec<PathBuf> = std::fs::read_dir(cache.path())
+            .expect("cache dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("harness-")))
+            .collect();
+        assert_eq!(cached.len(), 1, "{cached:?}");
+        let file = &cached[0];
+        assert_eq!(std::fs::metadata(file).expect("meta").mode() & 0o777, 0o600);
+
+        // Code planted under that name runs instead of the harness (so the cache is what starts):
+        // it answers "ready" with a note of its own.
+        let planted = "import sys\nsys.stdout.write('{\"ready\": true, \"active\": [], \"missing\": [], \"notes\": [\"planted\"]}\\n')\n\
+                       sys.stdout.flush()\nsys.stdin.read()\n";
+        let write = format!("import marshal,sys;open(sys.argv[1],'wb').write(marshal.dumps(compile({planted:?},'p','exec')))");
+        let status = Command::new(&python).args(["-c", &write]).arg(file).status().expect("plant");
+        assert!(status.success());
+        set_mode(file, 0o644);
+        let fooled = sandbox(&python, cache.path());
+        assert!(fooled.warnings().iter().any(|w| w.contains("planted")), "{:?}", fooled.warnings());
+        drop(fooled);
+
+        // The same file writable by others is not trusted: the harness is compiled again and
+        // stored afresh.
+        set_mode(file, 0o666);
+        let fresh = sandbox(&python, cache.path());
+        assert!(!fresh.warnings().iter().any(|w| w.contains("planted")), "{:?}", fresh.warnings());
+        assert!(passes(&fresh));
+        assert_eq!(std::fs::metadata(file).expect("meta").mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_launcher_is_asked_on_every_start_and_a_stale_answer_is_discarded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = dir.path().join("cache");
+        let python = real_python();
+        let launcher = dir.path().join("python3");
+        std::fs::write(&launcher, format!("#!/bin/sh\nexec '{}' \"$@\"\n", python.display())).expect("write");
+        set_mode(&launcher, 0o755);
+        assert_eq!(ask_launcher(&launcher), Ok(python.clone()));
+
+        assert!(passes(&sandbox(&launcher, &cache)));
+        assert_eq!(remembered(&cache, &launcher), Some(python.clone()), "the answer is remembered");
+
+        // A remembered answer that is no longer true (here not even a Python) only costs time.
+        remember(&cache, &launcher, Path::new("/bin/true"));
+        assert_eq!(remembered(&cache, &launcher).as_deref(), Some(Path::new("/bin/true")));
+        assert!(passes(&sandbox(&launcher, &cache)));
+        assert_eq!(remembered(&cache, &launcher), Some(python), "the new answer replaces it");
+
+        // One that others may write is not read at all.
+        let entry = cache.join(launcher_entry(&launcher).expect("entry"));
+        set_mode(&entry, 0o666);
+        assert_eq!(remembered(&cache, &launcher), None);
+    }
+
+    #[test]
+    fn a_launcher_that_cannot_say_what_it_runs_is_an_error_with_its_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launcher = dir.path().join("python3");
+        std::fs::write(&launcher, "#!/bin/sh\necho 'pyenv: python3: command not found' >&2\nexit 127\n").expect("write");
+        set_mode(&launcher, 0o755);
+        let err = ask_launcher(&launcher).expect_err("no interpreter");
+        assert!(err.contains("command not found"), "{err}");
+    }
+}
