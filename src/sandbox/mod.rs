@@ -391,8 +391,13 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Stop the servers (their children die with them) before the cgroups and scratch go.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        // Stop the servers (their children die with them) before the cgroups and scratch go: all
+        // asked at once, then each awaited.
+        let mut slots = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in slots.iter_mut().filter_map(|s| s.worker.as_mut()) {
+            w.close_input();
+        }
+        drop(slots);
     }
 }
 

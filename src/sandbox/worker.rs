@@ -205,17 +205,26 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Asks the server to stop (end of its input) without waiting: a pool closes every worker's
+    /// input first, so they all wind down at once, then drops them.
+    pub(crate) fn close_input(&mut self) {
+        self.stdin = None;
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         // End of input asks the server to stop its zygote and reap it, so the CPU time of every
         // child is accounted to this process (benchmarks read it); a server that does not exit
         // promptly is killed, and its zygote and children die with it (PR_SET_PDEATHSIG).
-        self.stdin = None; // closes the pipe
+        self.close_input();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
             match self.child.try_wait() {
                 Ok(Some(_)) => return,
-                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                // Short naps: a server takes a few ms to stop, and each run ends with this wait.
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
                 Err(_) => break,
             }
         }
