@@ -203,7 +203,8 @@ mod tests {
         // it answers "ready" with a note of its own.
         let planted = "import sys\nsys.stdout.write('{\"ready\": true, \"active\": [], \"missing\": [], \"notes\": [\"planted\"]}\\n')\n\
                        sys.stdout.flush()\nsys.stdin.read()\n";
-        let write = format!("import marshal,sys;open(sys.argv[1],'wb').write(marshal.dumps(compile({planted:?},'p','exec')))");
+        let write =
+            format!("import marshal,sys;open(sys.argv[1],'wb').write(marshal.dumps(compile({planted:?},'p','exec')))");
         let status = Command::new(&python).args(["-c", &write]).arg(file).status().expect("plant");
         assert!(status.success());
         set_mode(file, 0o644);
@@ -249,7 +250,8 @@ mod tests {
     fn a_launcher_that_cannot_say_what_it_runs_is_an_error_with_its_words() {
         let dir = tempfile::tempdir().expect("tempdir");
         let launcher = dir.path().join("python3");
-        std::fs::write(&launcher, "#!/bin/sh\necho 'pyenv: python3: command not found' >&2\nexit 127\n").expect("write");
+        std::fs::write(&launcher, "#!/bin/sh\necho 'pyenv: python3: command not found' >&2\nexit 127\n")
+            .expect("write");
         set_mode(&launcher, 0o755);
         let err = ask_launcher(&launcher).expect_err("no interpreter");
         assert!(err.contains("command not found"), "{err}");

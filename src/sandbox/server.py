@@ -819,7 +819,10 @@ class Server:
             if self.root:
                 for d in (jobdir, _os.path.join(jobdir, "tmp")):
                     _os.chown(d, self.uid, self.uid)
-            self.jobdir_made = self._jobdir_state()
+            try:
+                self.jobdir_made = self._jobdir_state()
+            except OSError:
+                self.jobdir_made = None  # e.g. no extended attributes here: always made afresh
         self.jobdir_ready = True
 
     def _jobdir_state(self):
