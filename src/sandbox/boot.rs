@@ -7,6 +7,8 @@
 //! being asked, and a different answer discards them. The caches trust only files owned by this
 //! user that nobody else may write.
 
+use super::worker::Worker;
+use super::SandboxError;
 use sha2::Digest;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -58,6 +60,46 @@ _uc_code = _uc_boot(sys.argv[1], sys.argv[3], sys.argv[4])
 del _uc_boot
 exec(_uc_code)
 "#;
+
+/// Starts the workers (`start_all` starts them all with one interpreter) for `given`, an
+/// interpreter or a launcher script; returns the interpreter they run and how each start went.
+///
+/// A launcher such as pyenv's `python3` shim (a shell script that runs `pyenv exec`, ~60 ms) is
+/// asked which interpreter it runs, and the workers start that one (every start through the shim
+/// would pay for it again). While it answers, workers start with the interpreter it named last
+/// time from this directory, if any; they are kept only if it names the same one now, so a changed
+/// PYENV_VERSION or .python-version never runs jobs on another interpreter than `python3` means
+/// here. A launcher that cannot say is run as given (each worker then pays for it).
+pub(crate) fn start_workers(
+    given: &Path,
+    cache: Option<&Path>,
+    start_all: &dyn Fn(&Path) -> Vec<Result<Worker, SandboxError>>,
+) -> (PathBuf, Vec<Result<Worker, SandboxError>>) {
+    if is_native_executable(given) {
+        return (given.to_path_buf(), start_all(given));
+    }
+    let guess = cache.and_then(|c| remembered(c, given));
+    let (answer, early) = std::thread::scope(|s| {
+        let asking = s.spawn(|| ask_launcher(given));
+        let early = guess.as_deref().map(start_all);
+        (asking.join().unwrap_or_else(|_| Err("asking the launcher panicked".into())), early)
+    });
+    match (answer, early) {
+        (Ok(exe), Some(workers)) if guess.as_ref() == Some(&exe) => (exe, workers),
+        (Ok(exe), early) => {
+            drop(early);
+            if let Some(c) = cache {
+                remember(c, given, &exe);
+            }
+            let workers = start_all(&exe);
+            (exe, workers)
+        }
+        (Err(_), early) => {
+            drop(early);
+            (given.to_path_buf(), start_all(given))
+        }
+    }
+}
 
 /// The prefix of the line the boot code exits with on an unusable interpreter.
 pub(crate) const TOO_OLD: &str = "unitcoder: needs ";

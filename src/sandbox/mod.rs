@@ -202,38 +202,7 @@ impl Sandbox {
                     .collect()
             })
         };
-        let (python, started) = if boot::is_native_executable(&given) {
-            (given.clone(), start_all(&given))
-        } else {
-            // A launcher script such as pyenv's `python3` shim (a shell script that runs `pyenv
-            // exec`, ~60 ms) is asked which interpreter it runs, and the workers start that one
-            // (every start through the shim would pay it again). While it answers, workers start
-            // with the interpreter it named last time from this directory, if any; they are kept
-            // only if it names the same one now, so a changed PYENV_VERSION or .python-version
-            // never runs jobs on another interpreter than `python3` means here.
-            let guess = cache.and_then(|c| boot::remembered(c, &given));
-            let (answer, early) = std::thread::scope(|s| {
-                let asking = s.spawn(|| boot::ask_launcher(&given));
-                let early = guess.as_deref().map(start_all);
-                (asking.join().unwrap_or_else(|_| Err("asking the launcher panicked".into())), early)
-            });
-            match (answer, early) {
-                (Ok(exe), Some(workers)) if guess.as_ref() == Some(&exe) => (exe, workers),
-                (Ok(exe), early) => {
-                    drop(early);
-                    if let Some(c) = cache {
-                        boot::remember(c, &given, &exe);
-                    }
-                    let workers = start_all(&exe);
-                    (exe, workers)
-                }
-                // It could not say: run it as given (each worker then pays for it).
-                (Err(_), early) => {
-                    drop(early);
-                    (given.clone(), start_all(&given))
-                }
-            }
-        };
+        let (python, started) = boot::start_workers(&given, cache, &start_all);
         let mut slots = Vec::with_capacity(jobs);
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
