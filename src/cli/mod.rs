@@ -107,8 +107,12 @@ fn create_parent(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Starts the sandbox and shows its warnings (isolation below `full`, setup notes) on stderr, where
-/// they reach a user even under `--json`.
-fn start_sandbox(config: unitcoder::sandbox::SandboxConfig) -> anyhow::Result<unitcoder::sandbox::Sandbox> {
+/// they reach a user even under `--json`. What speeds up its next start is kept in
+/// `<cache>/sandbox` (the cache `models` uses); without a cache directory, nothing is kept.
+fn start_sandbox(mut config: unitcoder::sandbox::SandboxConfig) -> anyhow::Result<unitcoder::sandbox::Sandbox> {
+    if config.cache_dir.is_none() {
+        config.cache_dir = models::model_settings(None, None).ok().map(|s| s.cache_dir.join("sandbox"));
+    }
     let sandbox = unitcoder::sandbox::Sandbox::new(config).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?;
     for w in sandbox.warnings() {
         eprintln!("warning: {w}");

@@ -9,6 +9,7 @@
 //! observed. [`source`] reads program files as Python would (BOM, PEP 263). The threat model and
 //! its residual risks are in `docs/sandbox.md`.
 
+mod boot;
 mod cgroup;
 mod judge;
 pub mod source;
@@ -40,6 +41,11 @@ pub struct SandboxConfig {
     pub preload: Vec<String>,
     /// How many bytes of the candidate's stdout and stderr the verdict keeps (the tail).
     pub tail_bytes: usize,
+    /// Where the sandbox keeps what speeds up its start (`None`: nothing is kept): the harness's
+    /// bytecode per interpreter version, and the interpreter a launcher script (pyenv's shim)
+    /// named last time, which is asked again on every start all the same. Only files owned by
+    /// this user that nobody else may write are used. The CLI uses `<cache>/sandbox`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +83,7 @@ impl Default for SandboxConfig {
             .map(String::from)
             .to_vec(),
             tail_bytes: 4096,
+            cache_dir: None,
         }
     }
 }
@@ -173,36 +180,29 @@ impl Sandbox {
         let serial = SANDBOXES.fetch_add(1, Ordering::Relaxed);
         let uid_base = 200_000 + ((std::process::id() % 5000) * 64 + (serial % 64)) * 64;
         let jobs = config.jobs.max(1);
-        let start = |python: &Path, i: usize| {
-            let spec =
-                WorkerSpec { python, scratch: scratch.path(), preload: &config.preload, tail_bytes: config.tail_bytes };
-            Worker::start(&spec, i, &worker_name(scratch_tag(scratch.path()), i), uid_base + i as u32)
+        let cache = config.cache_dir.as_deref();
+        let start_all = |python: &Path| -> Vec<Result<Worker, SandboxError>> {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..jobs)
+                    .map(|i| {
+                        let spec = WorkerSpec {
+                            python,
+                            scratch: scratch.path(),
+                            preload: &config.preload,
+                            tail_bytes: config.tail_bytes,
+                            cache,
+                        };
+                        let name = worker_name(scratch_tag(scratch.path()), i);
+                        s.spawn(move || Worker::start(&spec, i, &name, uid_base + i as u32))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
+                    .collect()
+            })
         };
-        // A launcher script such as pyenv's `python3` shim (a shell script that runs `pyenv exec`,
-        // ~100 ms) starts the first server alone; that server's `sys.executable` starts the others
-        // and every restart, so the launcher costs once and no separate probe runs.
-        let mut python = given.clone();
-        let mut first = Vec::new();
-        if !is_native_executable(&given) {
-            let w = start(&given, 0)?;
-            if let Some(exe) = w.ready.executable.clone().filter(|e| e.is_absolute() && e.is_file()) {
-                python = exe;
-            }
-            first.push(Ok(w));
-        }
-        let rest: Vec<Result<Worker, SandboxError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (first.len()..jobs)
-                .map(|i| {
-                    let (start, python) = (&start, &python);
-                    s.spawn(move || start(python, i))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
-                .collect()
-        });
-        let started = first.into_iter().chain(rest);
+        let (python, started) = boot::start_workers(&given, cache, &start_all);
         let mut slots = Vec::with_capacity(jobs);
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
@@ -352,6 +352,7 @@ impl Sandbox {
             scratch: self.scratch.path(),
             preload: &self.config.preload,
             tail_bytes: self.config.tail_bytes,
+            cache: self.config.cache_dir.as_deref(),
         };
         Worker::start(&spec, index, &worker_name(scratch_tag(self.scratch.path()), index), self.uid_base + index as u32)
     }
@@ -359,8 +360,13 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Stop the servers (their children die with them) before the cgroups and scratch go.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        // Stop the servers (their children die with them) before the cgroups and scratch go: all
+        // asked at once, then each awaited.
+        let mut slots = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in slots.iter_mut().filter_map(|s| s.worker.as_mut()) {
+            w.close_input();
+        }
+        drop(slots);
     }
 }
 
@@ -410,12 +416,6 @@ fn resolve_python(python: &Path) -> Result<PathBuf, SandboxError> {
         .ok_or_else(|| SandboxError::PythonNotFound(python.into()))
 }
 
-/// Whether `path` (links followed) is an ELF binary rather than a script.
-fn is_native_executable(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
-}
-
 /// A fresh per-run secret: events that do not carry it are forgeries.
 fn nonce() -> String {
     let mut bytes = [0u8; 16];
@@ -450,8 +450,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let shim = dir.path().join("python3");
         std::fs::write(&shim, "#!/bin/sh\nexec python3 \"$@\"\n").expect("write");
-        assert!(!is_native_executable(&shim));
-        assert!(is_native_executable(&std::env::current_exe().expect("exe")));
+        assert!(!boot::is_native_executable(&shim));
+        assert!(boot::is_native_executable(&std::env::current_exe().expect("exe")));
     }
 
     #[test]

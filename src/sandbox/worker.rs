@@ -3,6 +3,7 @@
 //! at a time in a freshly cloned, contained child. This file owns the process, its cgroups and the
 //! line-oriented JSON protocol.
 
+use super::boot::{source_key, BOOT, TOO_OLD};
 use super::cgroup::WorkerCgroup;
 use super::{Limits, SandboxError};
 use serde::{Deserialize, Serialize};
@@ -25,24 +26,12 @@ const SOURCE: &str = concat!(
     "\n",
     include_str!("server.py")
 );
-/// Compiles the source under the harness's own file name, which the audit hook trusts.
-/// The version check lives here, not in a separate probe: one interpreter start fewer per `check`.
-/// `sys.exit(text)` writes the text to the log (stderr) even on interpreters too old to compile the
-/// harness.
-const BOOT: &str = "import sys,os;(sys.version_info>=(3,9) and hasattr(os,'pidfd_open')) or sys.exit('unitcoder: \
-                    needs Python >= 3.9 on Linux (os.pidfd_open)');exec(compile(sys.argv[1],'<unitcoder-harness>','exec'))";
-/// The prefix of the line the boot code exits with on an unusable interpreter.
-const TOO_OLD: &str = "unitcoder: needs ";
-
 /// What the server reports once it is set up.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Ready {
     pub active: Vec<String>,
     pub missing: Vec<String>,
     pub notes: Vec<String>,
-    /// The interpreter's `sys.executable`: what a launcher script resolved to.
-    #[serde(default)]
-    pub executable: Option<PathBuf>,
 }
 
 /// The server's account of one job: what it observed from outside the child.
@@ -116,6 +105,8 @@ pub(crate) struct WorkerSpec<'a> {
     pub scratch: &'a Path,
     pub preload: &'a [String],
     pub tail_bytes: usize,
+    /// [`super::SandboxConfig::cache_dir`].
+    pub cache: Option<&'a Path>,
 }
 
 /// A running fork server.
@@ -152,7 +143,8 @@ impl Worker {
         let log_file = File::create(&log).map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;
         // -I: ignore PYTHON* variables and user site-packages; the environment is an allow-list.
         let mut child = Command::new(spec.python)
-            .args(["-I", "-c", BOOT, SOURCE, &cfg.to_string()])
+            .args(["-I", "-c", BOOT, SOURCE, &cfg.to_string(), source_key(SOURCE)])
+            .arg(spec.cache.map(|c| c.as_os_str()).unwrap_or_default())
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "C.UTF-8")
@@ -213,17 +205,26 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Asks the server to stop (end of its input) without waiting: a pool closes every worker's
+    /// input first, so they all wind down at once, then drops them.
+    pub(crate) fn close_input(&mut self) {
+        self.stdin = None;
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         // End of input asks the server to stop its zygote and reap it, so the CPU time of every
         // child is accounted to this process (benchmarks read it); a server that does not exit
         // promptly is killed, and its zygote and children die with it (PR_SET_PDEATHSIG).
-        self.stdin = None; // closes the pipe
+        self.close_input();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
             match self.child.try_wait() {
                 Ok(Some(_)) => return,
-                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                // Short naps: a server takes a few ms to stop, and each run ends with this wait.
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
                 Err(_) => break,
             }
         }

@@ -74,6 +74,33 @@ fn tmp_is_private_to_each_job() {
 }
 
 #[test]
+fn a_jobs_changes_to_its_directory_do_not_reach_the_next_job() {
+    // The server keeps a job directory the job left exactly as made (most jobs write nothing) and
+    // makes it afresh otherwise: a changed mode, time stamp or extended attribute counts as a change
+    // even with no file left behind, and so does a file.
+    let program = "import os\ndef meddle():\n    os.chmod('.', 0o700)\n    os.utime('tmp', (0, 0))\n    try:\n        os.setxattr('.', 'user.k', b'v')\n    except OSError:\n        pass\ndef leave_file():\n    open('left.txt', 'w').write('x')\ndef state():\n    try:\n        attrs = os.listxattr('.')\n    except OSError:\n        attrs = []\n    return sorted(os.listdir('.')), os.stat('.').st_mode & 0o777, os.stat('tmp').st_mtime > 0, attrs\n";
+    let fresh = "names, mode, stamped, attrs = state()\nassert names == ['tmp'], names\nassert mode != 0o700, oct(mode)\nassert stamped\nassert attrs == [], attrs\n";
+    let sb = Sandbox::new(crate::common::sandbox_config(1)).expect("sandbox");
+    for tests in [
+        fresh,
+        "meddle()\nassert state()[1] == 0o700\n",
+        fresh,
+        "leave_file()\nassert 'left.txt' in state()[0]\n",
+        fresh,
+        fresh,
+    ] {
+        let v = sb.run(&Job {
+            id: "dir".into(),
+            program: program.into(),
+            tests: tests.into(),
+            limits: None,
+            strict_assertions: false,
+        });
+        assert_pass(&v);
+    }
+}
+
+#[test]
 fn the_environment_is_an_allow_list() {
     // Whatever this test process has (CARGO_*, HOME, secrets...) must not be visible.
     let program = "import os\ndef env():\n    return sorted(os.environ)\n";
