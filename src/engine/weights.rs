@@ -210,7 +210,9 @@ impl Weights {
         }
         match self {
             Weights::Gguf { content, .. } => content.tensor_infos.contains_key(name),
-            Weights::Safetensors { tensors, .. } => hf_name(name).is_some_and(|n| tensors.get(&n).is_ok()),
+            Weights::Safetensors { tensors, config, .. } => {
+                hf_name_for(model_type(config), name).is_some_and(|n| tensors.get(&n).is_ok())
+            }
         }
     }
 
@@ -218,8 +220,8 @@ impl Weights {
     pub fn tensor_dims(&self, name: &str) -> Option<Vec<usize>> {
         match self {
             Weights::Gguf { content, .. } => content.tensor_infos.get(name).map(|i| i.shape.dims().to_vec()),
-            Weights::Safetensors { tensors, .. } => {
-                hf_name(name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
+            Weights::Safetensors { tensors, config, .. } => {
+                hf_name_for(model_type(config), name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
             }
         }
     }
@@ -256,8 +258,9 @@ impl Weights {
                     _ => Ok(Weight::Quantized(Arc::new(q))),
                 }
             }
-            Weights::Safetensors { dir, tensors, device, .. } => {
-                let hf = hf_name(name).ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
+            Weights::Safetensors { dir, tensors, device, config, .. } => {
+                let hf = hf_name_for(model_type(config), name)
+                    .ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
                 tensors.load(&hf, device).map(Weight::Dense).map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))
             }
         }
@@ -402,14 +405,47 @@ pub fn hf_usize(config: &serde_json::Value, key: &str, dir: &Path) -> Result<usi
         .ok_or_else(|| model_err(&dir.join("config.json"), format!("missing or non-integer field `{key}`")))
 }
 
+/// The HF `model_type` of a checkpoint's configuration.
+fn model_type(config: &serde_json::Value) -> &str {
+    config.get("model_type").and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// [`hf_name`] for an architecture whose modules are named differently (`model_type`): starcoder2's
+/// plain MLP, phi3's fused projections, gemma's four norms per block.
+pub fn hf_name_for(arch: &str, gguf: &str) -> Option<String> {
+    let renamed = |part: &str| -> Option<&'static str> {
+        Some(match (arch, part) {
+            ("starcoder2", "ffn_up") => "mlp.c_fc",
+            ("starcoder2", "ffn_down") => "mlp.c_proj",
+            ("phi3", "attn_qkv") => "self_attn.qkv_proj",
+            ("phi3", "ffn_up") => "mlp.gate_up_proj",
+            ("gemma2" | "gemma3_text", "attn_post_norm") => "post_attention_layernorm",
+            ("gemma2" | "gemma3_text", "ffn_norm") => "pre_feedforward_layernorm",
+            ("gemma2" | "gemma3_text", "ffn_post_norm") => "post_feedforward_layernorm",
+            _ => return None,
+        })
+    };
+    if let Some(rest) = gguf.strip_prefix("blk.") {
+        let (layer, rest) = rest.split_once('.')?;
+        let (part, suffix) = rest.split_once('.')?;
+        if let Some(hf) = renamed(part) {
+            return Some(format!("model.layers.{layer}.{hf}.{suffix}"));
+        }
+    }
+    hf_name(gguf)
+}
+
 /// Translates a GGUF tensor name (`blk.3.attn_q.weight`) to its HF safetensors name
-/// (`model.layers.3.self_attn.q_proj.weight`); None for names without an HF counterpart.
+/// (`model.layers.3.self_attn.q_proj.weight`) in the llama layout; None for names without an HF
+/// counterpart.
 pub fn hf_name(gguf: &str) -> Option<String> {
     match gguf {
         "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
-        "output_norm.weight" => return Some("model.norm.weight".into()),
         "output.weight" => return Some("lm_head.weight".into()),
         _ => {}
+    }
+    if let Some(suffix) = gguf.strip_prefix("output_norm.") {
+        return Some(format!("model.norm.{suffix}"));
     }
     let rest = gguf.strip_prefix("blk.")?;
     let (layer, rest) = rest.split_once('.')?;
@@ -441,5 +477,21 @@ mod tests {
         assert_eq!(hf_name("blk.0.ffn_norm.weight").as_deref(), Some("model.layers.0.post_attention_layernorm.weight"));
         assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
         assert_eq!(hf_name("rope_freqs.weight"), None);
+        assert_eq!(hf_name("output_norm.bias").as_deref(), Some("model.norm.bias"));
+    }
+
+    #[test]
+    fn architectures_rename_their_modules() {
+        assert_eq!(
+            hf_name_for("phi3", "blk.1.attn_qkv.weight").as_deref(),
+            Some("model.layers.1.self_attn.qkv_proj.weight")
+        );
+        assert_eq!(hf_name_for("starcoder2", "blk.0.ffn_up.bias").as_deref(), Some("model.layers.0.mlp.c_fc.bias"));
+        assert_eq!(
+            hf_name_for("gemma2", "blk.2.ffn_norm.weight").as_deref(),
+            Some("model.layers.2.pre_feedforward_layernorm.weight")
+        );
+        // Other architectures keep llama's names.
+        assert_eq!(hf_name_for("mistral", "blk.0.ffn_up.weight").as_deref(), Some("model.layers.0.mlp.up_proj.weight"));
     }
 }

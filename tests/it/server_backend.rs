@@ -330,7 +330,20 @@ fn lora_on_a_server_model_and_no_chat_on_a_local_one_are_usage_errors() {
     let o = dir.path().join("o.jsonl");
     for args in [
         vec!["generate", "--model", spec, "--lora", "adapter", "--prompt", "x"],
-        vec!["eval", "run", "--benchmark", "humaneval", "--data", "missing.jsonl", "--model", spec, "--lora", "adapter", "--out", out.to_str().unwrap()],
+        vec![
+            "eval",
+            "run",
+            "--benchmark",
+            "humaneval",
+            "--data",
+            "missing.jsonl",
+            "--model",
+            spec,
+            "--lora",
+            "adapter",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         vec!["synth", "--model", spec, "--lora", "adapter", "--out", out.to_str().unwrap()],
     ] {
         let r = unitcoder(&args);
