@@ -297,6 +297,17 @@ mod tests {
     }
 
     #[test]
+    fn window_masks_hide_keys_a_window_back() {
+        // Row 0 unpadded, row 1 padded by two; queries at columns 2 and 3 see at most two keys.
+        let m = Padding::new(vec![0, 2]).mask_window(2, 2, 2);
+        #[rustfmt::skip]
+        assert_eq!(m, vec![
+            X, 0.0, 0.0, X,   X, X, 0.0, 0.0,
+            X, X, 0.0, X,     X, X, 0.0, 0.0,
+        ]);
+    }
+
+    #[test]
     fn positions_start_at_zero_after_the_padding() {
         let p = Padding::new(vec![0, 2]);
         assert_eq!(p.positions(0, 3), vec![0, 1, 2, 0, 0, 0]);

@@ -130,7 +130,8 @@ impl Weights {
     }
 
     /// Attaches LoRA adapters: every tensor loaded from now on gets theirs (see [`Lora`]).
-    pub fn attach_lora(&mut self, adapters: Lora) {
+    pub fn attach_lora(&mut self, mut adapters: Lora) {
+        adapters.arch = self.hf_config().map(model_type).unwrap_or_default().to_string();
         *self.lora_mut() = adapters;
     }
 
