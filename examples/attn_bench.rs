@@ -23,8 +23,17 @@ fn main() {
         let values = keys.clone();
         let q: Vec<f32> = (0..heads * hd).map(|i| (i % 13) as f32 / 13.0 - 0.5).collect();
         let mut out = vec![0.0; heads * hd];
-        let s =
-            AttnShape { batch: 1, t: 1, heads, kv_heads, head_dim: hd, offset: ctx, capacity, q_stride: heads * hd };
+        let s = AttnShape {
+            batch: 1,
+            t: 1,
+            heads,
+            kv_heads,
+            head_dim: hd,
+            offset: ctx,
+            capacity,
+            q_stride: heads * hd,
+            window: usize::MAX,
+        };
         let mut best = Duration::MAX;
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(2) {

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-/// Architectures the engine has model code for (`general.architecture`).
+/// Architectures the engine reads as GGUF files (`general.architecture`); HF checkpoints: `models::SUPPORTED`.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
 
 /// A GGUF file's header: its metadata and tensor table, plus the path for error messages.

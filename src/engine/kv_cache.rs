@@ -253,12 +253,18 @@ impl Padding {
     /// `0..offset + t`: causal, and blind to the row's pad columns. A pad query attends only to itself
     /// so its softmax has a finite row (an all -inf row would put NaN into the cache).
     pub fn mask(&self, offset: usize, t: usize) -> Vec<f32> {
+        self.mask_window(offset, t, usize::MAX)
+    }
+
+    /// [`mask`](Self::mask) that also hides keys `window` or more columns before the query (sliding-window
+    /// attention; within a row, columns and positions differ by the same padding).
+    pub fn mask_window(&self, offset: usize, t: usize, window: usize) -> Vec<f32> {
         let len = offset + t;
         let mut out = Vec::with_capacity(self.pads.len() * t * len);
         for &pad in &self.pads {
             for q in offset..offset + t {
                 for k in 0..len {
-                    let visible = if q < pad { k == q } else { k >= pad && k <= q };
+                    let visible = if q < pad { k == q } else { k >= pad && k <= q && q - k < window };
                     out.push(if visible { 0.0 } else { f32::NEG_INFINITY });
                 }
             }
@@ -288,6 +294,17 @@ mod tests {
         assert_eq!(w, 3);
         assert_eq!(p.pads(), &[0, 2]);
         assert_eq!(ids, vec![5, 6, 7, 0, 0, 9]);
+    }
+
+    #[test]
+    fn window_masks_hide_keys_a_window_back() {
+        // Row 0 unpadded, row 1 padded by two; queries at columns 2 and 3 see at most two keys.
+        let m = Padding::new(vec![0, 2]).mask_window(2, 2, 2);
+        #[rustfmt::skip]
+        assert_eq!(m, vec![
+            X, 0.0, 0.0, X,   X, X, 0.0, 0.0,
+            X, X, 0.0, X,     X, X, 0.0, 0.0,
+        ]);
     }
 
     #[test]

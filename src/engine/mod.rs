@@ -7,6 +7,7 @@ pub mod chat_template;
 pub mod fetch;
 mod generator;
 pub mod gguf_info;
+pub mod hf_names;
 pub mod kernels;
 pub mod resolve;
 pub mod tokenizer;

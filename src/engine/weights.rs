@@ -5,6 +5,8 @@
 //! ask for tensors by GGUF-style logical names and [`Weights`] translates them for safetensors, so each
 //! architecture is written once. Every failure names the file and the tensor or field at fault.
 
+use crate::engine::hf_names::model_type;
+pub use crate::engine::hf_names::{hf_name, hf_name_for};
 pub use crate::engine::mapped::FileRows;
 use crate::engine::mapped::{release, release_bytes};
 use crate::engine::models::linear::Quantize;
@@ -144,7 +146,8 @@ impl Weights {
     }
 
     /// Attaches LoRA adapters: every tensor loaded from now on gets theirs (see [`Lora`]).
-    pub fn attach_lora(&mut self, adapters: Lora) {
+    pub fn attach_lora(&mut self, mut adapters: Lora) {
+        adapters.arch = self.hf_config().map(model_type).unwrap_or_default().to_string();
         *self.lora_mut() = adapters;
     }
 
@@ -232,14 +235,16 @@ impl Weights {
         }
     }
 
-    /// Whether a tensor exists. Names are GGUF names; safetensors names are derived with [`hf_name`].
+    /// Whether a tensor exists. Names are GGUF names; safetensors names are derived with [`hf_name_for`].
     pub fn contains(&self, name: &str) -> bool {
         if self.lora().replaces(name) {
             return true;
         }
         match self {
             Weights::Gguf { content, .. } => content.tensor_infos.contains_key(name),
-            Weights::Safetensors { tensors, .. } => hf_name(name).is_some_and(|n| tensors.get(&n).is_ok()),
+            Weights::Safetensors { tensors, config, .. } => {
+                hf_name_for(model_type(config), name).is_some_and(|n| tensors.get(&n).is_ok())
+            }
         }
     }
 
@@ -247,8 +252,8 @@ impl Weights {
     pub fn tensor_dims(&self, name: &str) -> Option<Vec<usize>> {
         match self {
             Weights::Gguf { content, .. } => content.tensor_infos.get(name).map(|i| i.shape.dims().to_vec()),
-            Weights::Safetensors { tensors, .. } => {
-                hf_name(name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
+            Weights::Safetensors { tensors, config, .. } => {
+                hf_name_for(model_type(config), name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
             }
         }
     }
@@ -299,8 +304,9 @@ impl Weights {
                     _ => Ok(Weight::Quantized(Arc::new(q))),
                 }
             }
-            Weights::Safetensors { dir, tensors, device, .. } => {
-                let hf = hf_name(name).ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
+            Weights::Safetensors { dir, tensors, device, config, .. } => {
+                let hf = hf_name_for(model_type(config), name)
+                    .ok_or_else(|| model_err(dir, format!("no HF name for tensor `{name}`")))?;
                 let t = tensors.load(&hf, device).map_err(|e| model_err(dir, format!("tensor `{hf}`: {e}")))?;
                 // The tensor is a copy now: its file pages would otherwise stay in the resident set
                 // until the mapping is dropped, twice the checkpoint's size by the end of loading.
@@ -409,46 +415,4 @@ pub fn hf_usize(config: &serde_json::Value, key: &str, dir: &Path) -> Result<usi
         .and_then(|v| v.as_u64())
         .map(|v| v as usize)
         .ok_or_else(|| model_err(&dir.join("config.json"), format!("missing or non-integer field `{key}`")))
-}
-
-/// Translates a GGUF tensor name (`blk.3.attn_q.weight`) to its HF safetensors name
-/// (`model.layers.3.self_attn.q_proj.weight`); None for names without an HF counterpart.
-pub fn hf_name(gguf: &str) -> Option<String> {
-    match gguf {
-        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
-        "output_norm.weight" => return Some("model.norm.weight".into()),
-        "output.weight" => return Some("lm_head.weight".into()),
-        _ => {}
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let (part, suffix) = rest.split_once('.')?;
-    let hf = match part {
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        "attn_norm" => "input_layernorm",
-        "ffn_norm" => "post_attention_layernorm",
-        "attn_q_norm" => "self_attn.q_norm",
-        "attn_k_norm" => "self_attn.k_norm",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gguf_names_map_to_hf_names() {
-        assert_eq!(hf_name("blk.12.attn_q.bias").as_deref(), Some("model.layers.12.self_attn.q_proj.bias"));
-        assert_eq!(hf_name("blk.0.ffn_norm.weight").as_deref(), Some("model.layers.0.post_attention_layernorm.weight"));
-        assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
-        assert_eq!(hf_name("rope_freqs.weight"), None);
-    }
 }

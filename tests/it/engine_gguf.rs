@@ -79,7 +79,7 @@ fn greedy_tokens_and_logits_match_llama_cpp() {
     let model = load();
     let c = model.config();
     assert_eq!((c.n_layer, c.n_embd, c.n_head, c.n_kv_head, c.context), (30, 576, 9, 3, 8192));
-    assert_eq!(c.rope_theta, 100_000.0);
+    assert_eq!(c.rope.theta, 100_000.0);
     let ours = greedy_rows(model, std::slice::from_ref(&fx.prompt_ids), fx.steps.len());
     let theirs: Vec<u32> = fx.steps.iter().map(|s| s.token).collect();
     assert_eq!(ours[0], theirs);

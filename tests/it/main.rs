@@ -1,6 +1,7 @@
 //! The integration tests, in one binary because linking candle is slow. One module per concern;
 //! `common` gives every test its own temporary directory and a path to the built `unitcoder` binary.
 
+mod archs;
 mod chat_templates;
 mod cli;
 mod common;

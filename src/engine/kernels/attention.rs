@@ -4,8 +4,9 @@
 //! candle ops per layer (two matmuls that go through gemm's setup for a 1-row product, the mask add and
 //! the softmax) and reads the cache in place, so its cost grows only with the keys it reads.
 //!
-//! Visibility is left padding plus causality, as [`crate::engine::kv_cache::Padding::mask`] defines it:
-//! a query at column `c` of a row padded by `pad` sees columns `pad..=c`, a pad query sees only itself.
+//! Visibility is left padding plus causality, as [`crate::engine::kv_cache::Padding::mask_window`] defines
+//! it: a query at column `c` of a row padded by `pad` sees columns `pad..=c` (the last `window` of them
+//! under sliding-window attention), a pad query sees only itself.
 //!
 //! The products use fused multiply-adds in 8 lanes. One body is compiled twice: inside a SIMD entry
 //! point, with intrinsics for the two inner loops (x86-64 `avx2,fma,f16c`: `vcvtph2ps` + `vfmadd`;
@@ -37,6 +38,8 @@ pub struct AttnShape {
     /// Floats between consecutive query rows in `q` (`heads * head_dim` or more, when `q` is a
     /// column range of a fused q|k|v product).
     pub q_stride: usize,
+    /// Keys a query sees at most, itself included (sliding-window attention); `usize::MAX` for all.
+    pub window: usize,
 }
 
 /// Work below this many multiply-adds runs on the calling thread: a fork costs more than it saves.
@@ -73,7 +76,7 @@ pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pads: &[usize], s: &At
     let mut spans = Vec::with_capacity(s.batch * s.t * kvh);
     for row in 0..s.batch * s.t {
         let (b, col) = (row / s.t, s.offset + row % s.t);
-        let first = if col < pads[b] { col } else { pads[b] };
+        let first = if col < pads[b] { col } else { pads[b].max((col + 1).saturating_sub(s.window)) };
         let n = col + 1 - first;
         for kv in 0..kvh {
             let base = ((b * kvh + kv) * s.capacity + first) * hd;
@@ -479,7 +482,8 @@ mod tests {
         let k = k.unsqueeze(2).unwrap().repeat((1, 1, rep, 1, 1)).unwrap().reshape((b, h, len, hd)).unwrap();
         let v = v.unsqueeze(2).unwrap().repeat((1, 1, rep, 1, 1)).unwrap().reshape((b, h, len, hd)).unwrap();
         let scores = (q.contiguous().unwrap().matmul(&k.t().unwrap()).unwrap() / (hd as f64).sqrt()).unwrap();
-        let (_, mask) = Padding::new(pads.to_vec()).tensors(s.offset, t, &dev).unwrap();
+        let mask = Padding::new(pads.to_vec()).mask_window(s.offset, t, s.window);
+        let mask = Tensor::from_vec(mask, (b, 1, t, len), &dev).unwrap();
         let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask).unwrap()).unwrap();
         let out = probs.matmul(&v.contiguous().unwrap()).unwrap().transpose(1, 2).unwrap();
         out.flatten_all().unwrap().to_vec1().unwrap()
@@ -498,8 +502,13 @@ mod tests {
     }
 
     fn case_hd(batch: usize, t: usize, offset: usize, pads: &[usize], head_dim: usize) {
+        case_window(batch, t, offset, pads, head_dim, usize::MAX)
+    }
+
+    fn case_window(batch: usize, t: usize, offset: usize, pads: &[usize], head_dim: usize, window: usize) {
         let (heads, kv_heads, capacity) = (6, 2, offset + t + 3);
-        let s = AttnShape { batch, t, heads, kv_heads, head_dim, offset, capacity, q_stride: heads * head_dim + 8 };
+        let q_stride = heads * head_dim + 8;
+        let s = AttnShape { batch, t, heads, kv_heads, head_dim, offset, capacity, q_stride, window };
         let q = seq(batch * t * s.q_stride, 1);
         let n = batch * kv_heads * capacity * head_dim;
         let (k16, v16) = (half_of(&seq(n, 2)), half_of(&seq(n, 3)));
@@ -522,6 +531,14 @@ mod tests {
         case_hd(1, 2, 5, &[0], 128);
         case(2, 4, 0, &[0, 2]);
         case(2, 3, 5, &[7, 0]);
+    }
+
+    #[test]
+    fn sliding_window_hides_old_keys() {
+        // Windows shorter and longer than the padded rows, across a chunk boundary.
+        case_window(2, 1, 300, &[0, 20], 64, 130);
+        case_window(2, 3, 9, &[0, 4], 40, 4);
+        case_window(1, 1, 5, &[0], 40, 1);
     }
 
     /// Where the CPU has AVX2, FMA and F16C (every x86-64 CI machine since 2013), or NEON (every aarch64

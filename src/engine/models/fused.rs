@@ -12,8 +12,8 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::layers::{attend, Block, RmsNorm, Rope};
-use super::Model;
+use super::layers::{attend, AttnOpts, Block, Norm, Rope};
+use super::{Act, Model};
 use crate::engine::kernels::attention::{attention, AttnShape};
 use crate::engine::kernels::ops;
 use crate::engine::kv_cache::{HostKv, KvCache, Padding};
@@ -31,9 +31,9 @@ struct Scratch {
     att: Vec<f32>,
     /// Output of the o and down projections `[m, d]`.
     proj: Vec<f32>,
-    /// gate|up `[m, 2 * ffn]`.
+    /// gate|up `[m, 2 * ffn]` (up `[m, ffn]` without a gate).
     gu: Vec<f32>,
-    /// SiLU(gate) * up `[m, ffn]`.
+    /// act(gate) * up (or act(up)) `[m, ffn]`.
     act: Vec<f32>,
 }
 
@@ -44,8 +44,13 @@ struct Step<'a> {
     positions: &'a [u32],
     padding: &'a Padding,
     rope: &'a Rope,
-    /// The additive mask `[b, 1, t, offset + t]` of a prefill (built once for all layers).
+    /// The sliding-window layers' own rope (gemma3).
+    rope_local: Option<&'a Rope>,
+    /// The additive mask `[b, 1, t, offset + t]` of a prefill (built once for all layers), or of every
+    /// step when the attention kernel cannot serve the model (soft-capped scores).
     mask: Option<Tensor>,
+    /// The same with the sliding window, when the model has one.
+    window_mask: Option<Tensor>,
 }
 
 impl Model {
@@ -69,32 +74,46 @@ impl Model {
             candle_core::bail!("KV cache holds {} rows, the step has {b}", kv.batch)
         }
         let qkv_w = (c.n_head + 2 * c.n_kv_head) * c.head_dim;
-        let ffn = self.blocks.first().map_or(0, |blk| blk.mlp.gate_up.width() / 2);
+        let (ffn, gu_w) = self.blocks.first().map_or((0, 0), |blk| (blk.mlp.ffn(), blk.mlp.gate_up.width()));
         let mut s = Scratch {
             xn: vec![0.0; m * d],
             qkv: vec![0.0; m * qkv_w],
             att: vec![0.0; m * c.n_head * c.head_dim],
             proj: vec![0.0; m * d],
-            gu: vec![0.0; m * 2 * ffn],
+            gu: vec![0.0; m * gu_w],
             act: vec![0.0; m * ffn],
         };
         let positions = padding.positions(offset, t);
-        let mask = if t > 1 { Some(padding.tensors(offset, t, &Device::Cpu)?.1) } else { None };
-        let step = Step { t, offset, positions: &positions, padding, rope: &self.rope, mask };
+        let (mut mask, mut window_mask) = (None, None);
+        if t > 1 || c.attn_softcap.is_some() {
+            let m = padding.tensors(offset, t, &Device::Cpu)?.1;
+            if let Some(w) = c.sliding_window {
+                window_mask = Some(Tensor::from_vec(padding.mask_window(offset, t, w), m.shape(), &Device::Cpu)?);
+            }
+            mask = Some(m);
+        }
+        let rope_local = self.rope_local.as_ref();
+        let step = Step { t, offset, positions: &positions, padding, rope: &self.rope, rope_local, mask, window_mask };
         let mut x = vec![0.0; m * d];
         self.embed.embedding_into(tokens, &mut x)?;
+        if let Some(scale) = c.embed_scale {
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
         for (layer, block) in self.blocks.iter().enumerate() {
-            block_forward(block, layer, c.eps, &mut x, &mut s, &step, kv)?;
+            block_forward(block, layer, &mut x, &mut s, &step, kv)?;
         }
         cache.advance(t);
         // Only the last column of each row feeds sampling.
         let last: Vec<f32> = x.chunks_exact(t * d).flat_map(|row| row[(t - 1) * d..].iter().copied()).collect();
         let mut xn = vec![0.0; b * d];
-        ops::rms_norm(&last, &self.norm.host, self.norm.eps, &mut xn);
+        rows2(&last, d, &mut xn, d, |x, y| self.norm.forward_host(x, y));
         let out = self.output.as_ref().unwrap_or(&self.embed);
         let vocab = out.rows()?;
         let mut logits = vec![0.0; b * vocab];
         out.matmul_into(&xn, b, &mut logits)?;
+        if let Some(cap) = c.final_softcap {
+            logits.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
+        }
         Tensor::from_vec(logits, (b, vocab), &Device::Cpu)
     }
 }
@@ -114,7 +133,6 @@ fn rows2(a: &[f32], wa: usize, b: &mut [f32], wb: usize, f: impl Fn(&[f32], &mut
 fn block_forward(
     blk: &Block,
     layer: usize,
-    eps: f32,
     x: &mut [f32],
     s: &mut Scratch,
     step: &Step,
@@ -123,12 +141,22 @@ fn block_forward(
     let a = &blk.attn;
     let d = blk.attn_norm.host.len();
     let m = x.len() / d;
-    rows2(x, d, &mut s.xn, d, |x, y| ops::rms_norm(x, &blk.attn_norm.host, eps, y));
+    rows2(x, d, &mut s.xn, d, |x, y| blk.attn_norm.forward_host(x, y));
     a.qkv.matmul_into(&s.xn, m, &mut s.qkv)?;
     let (h, kvh, hd) = (a.n_head, a.n_kv_head, a.head_dim);
     let width = (h + 2 * kvh) * hd;
     let half = hd / 2;
-    let rope = step.rope;
+    let rope = match step.rope_local {
+        Some(local) if a.local_rope => local,
+        _ => step.rope,
+    };
+    let mask = match (&step.window_mask, a.window) {
+        (Some(m), Some(_)) => Some(m),
+        _ => step.mask.as_ref(),
+    };
+    // The kernel scales scores by 1 / sqrt(hd): a model's own scale goes into its queries.
+    let q_scale = (mask.is_none() && (a.opts.scale - 1.0 / (hd as f64).sqrt()).abs() > 1e-12)
+        .then(|| (a.opts.scale * (hd as f64).sqrt()) as f32);
     for (r, row) in s.qkv.chunks_exact_mut(width).enumerate() {
         let pos = step.positions[r] as usize;
         let (cos, sin) = (&rope.cos_host[pos * half..][..half], &rope.sin_host[pos * half..][..half]);
@@ -138,6 +166,9 @@ fn block_forward(
         }
         for head in row[..(h + kvh) * hd].chunks_exact_mut(hd) {
             ops::rope(head, cos, sin, rope.interleaved);
+        }
+        if let Some(f) = q_scale {
+            row[..h * hd].iter_mut().for_each(|v| *v *= f);
         }
         let (b, col) = (r / step.t, step.offset + r % step.t);
         for j in 0..kvh {
@@ -154,30 +185,57 @@ fn block_forward(
         offset: step.offset,
         capacity: kv.capacity,
         q_stride: width,
+        window: a.window.unwrap_or(usize::MAX),
     };
-    match &step.mask {
+    match mask {
         None => attention(&s.qkv, &kv.keys[layer], &kv.values[layer], step.padding.pads(), &shape, &mut s.att),
-        Some(mask) => prefill_attention(&s.qkv, kv, layer, mask, &shape, &mut s.att)?,
+        Some(mask) => prefill_attention(&s.qkv, kv, layer, mask, &shape, a.opts, &mut s.att)?,
     }
     a.o.matmul_into(&s.att, m, &mut s.proj)?;
-    ops::add_in_place(x, &s.proj);
-    rows2(x, d, &mut s.xn, d, |x, y| ops::rms_norm(x, &blk.ffn_norm.host, eps, y));
+    residual_add(x, &s.proj, &mut s.xn, blk.attn_post_norm.as_ref());
+    rows2(x, d, &mut s.xn, d, |x, y| blk.ffn_norm.forward_host(x, y));
     let mlp = &blk.mlp;
     mlp.gate_up.matmul_into(&s.xn, m, &mut s.gu)?;
     let ffn = s.act.len() / m;
-    rows2(&s.gu, 2 * ffn, &mut s.act, ffn, |gu, y| ops::silu_mul(&gu[..ffn], &gu[ffn..], y));
+    let gu_w = s.gu.len() / m;
+    match (mlp.gated, mlp.act) {
+        (true, Act::Silu) => rows2(&s.gu, gu_w, &mut s.act, ffn, |gu, y| ops::silu_mul(&gu[..ffn], &gu[ffn..], y)),
+        (true, Act::GeluTanh) => rows2(&s.gu, gu_w, &mut s.act, ffn, |gu, y| {
+            y.iter_mut().zip(&gu[..ffn]).zip(&gu[ffn..]).for_each(|((o, g), u)| *o = gelu_tanh(*g) * u)
+        }),
+        (false, act) => rows2(&s.gu, gu_w, &mut s.act, ffn, |u, y| {
+            y.iter_mut()
+                .zip(u)
+                .for_each(|(o, u)| *o = if act == Act::Silu { u / (1.0 + (-u).exp()) } else { gelu_tanh(*u) })
+        }),
+    }
     mlp.down.matmul_into(&s.act, m, &mut s.proj)?;
-    ops::add_in_place(x, &s.proj);
+    residual_add(x, &s.proj, &mut s.xn, blk.ffn_post_norm.as_ref());
     Ok(())
 }
 
-/// RMS-normalises one query or key head in place (qwen3).
-fn norm_head(head: &mut [f32], n: &RmsNorm) {
-    let ms = head.iter().map(|v| v * v).sum::<f32>() / head.len() as f32;
-    let inv = 1.0 / (ms + n.eps).sqrt();
-    for (v, w) in head.iter_mut().zip(&n.host) {
-        *v = *v * inv * w;
+/// `x += post(y)`: gemma normalises a sublayer's output before the residual add (`scratch` is as wide as `y`).
+fn residual_add(x: &mut [f32], y: &[f32], scratch: &mut [f32], post: Option<&Norm>) {
+    match post {
+        Some(n) => {
+            let d = n.host.len();
+            rows2(y, d, scratch, d, |y, o| n.forward_host(y, o));
+            ops::add_in_place(x, scratch);
+        }
+        None => ops::add_in_place(x, y),
     }
+}
+
+/// GELU with the tanh approximation, as candle's `gelu` and PyTorch's `gelu(approximate="tanh")` compute it.
+fn gelu_tanh(x: f32) -> f32 {
+    0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// Normalises one query or key head in place (qwen3, gemma3).
+fn norm_head(head: &mut [f32], n: &Norm) {
+    let mut out = vec![0.0; head.len()];
+    n.forward_host(head, &mut out);
+    head.copy_from_slice(&out);
 }
 
 /// Attention of many new columns through tensors: the queries out of the q|k|v rows, the filled part
@@ -188,6 +246,7 @@ fn prefill_attention(
     layer: usize,
     mask: &Tensor,
     s: &AttnShape,
+    opts: AttnOpts,
     out: &mut [f32],
 ) -> candle_core::Result<()> {
     let (b, t, hd, len) = (s.batch, s.t, s.head_dim, s.offset + s.t);
@@ -200,7 +259,7 @@ fn prefill_attention(
         Tensor::from_vec(v, (b, s.kv_heads, len, hd), &dev)
     };
     let (k, v) = (filled(&kv.keys[layer])?, filled(&kv.values[layer])?);
-    let y = attend(&q, &k, &v, mask, s.kv_heads)?;
+    let y = attend(&q, &k, &v, mask, s.kv_heads, opts)?;
     out.copy_from_slice(&y.flatten_all()?.to_vec1::<f32>()?);
     Ok(())
 }

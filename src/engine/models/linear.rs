@@ -323,6 +323,26 @@ impl Stacked {
         Ok(Stacked { parts, widths })
     }
 
+    /// One stored tensor `{name}.weight` that already holds the projections stacked (phi3's `qkv_proj`
+    /// and `gate_up_proj`), `widths` rows each.
+    pub fn fused(
+        w: &mut Weights,
+        name: &str,
+        widths: &[usize],
+        with_bias: bool,
+        kernels: MatmulKernels,
+    ) -> Result<Self, EngineError> {
+        let linear = QLinear::load(w, name, with_bias, kernels)?;
+        let rows = linear.rows()?;
+        if rows != widths.iter().sum::<usize>() || widths.contains(&0) {
+            return Err(EngineError::Model {
+                path: w.path().display().to_string(),
+                problem: format!("tensor `{name}.weight` has {rows} rows, expected {widths:?} stacked"),
+            });
+        }
+        Ok(Stacked { parts: vec![linear], widths: widths.to_vec() })
+    }
+
     /// Output features of all projections together.
     pub fn width(&self) -> usize {
         self.widths.iter().sum()

@@ -10,15 +10,28 @@
 //! layer consumed, or whose shape does not fit the base, is an error naming the tensor
 //! ([`Lora::check_all_used`]): a LoRA trained on another base must not load quietly.
 
-use crate::engine::weights::{hf_name, Weights};
+use crate::engine::weights::{hf_name_for, Weights};
 use crate::engine::EngineError;
 use candle_core::{DType, Device, Tensor};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// The projections an adapter may target: the linear layers of the llama-family blocks.
-const TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+/// The projections an adapter may target: the linear layers of the llama-family blocks, phi3's fused
+/// ones and starcoder2's MLP.
+const TARGETS: [&str; 11] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "qkv_proj",
+    "gate_up_proj",
+    "c_fc",
+    "c_proj",
+];
 
 /// An adapter to attach: the name it is known by in model ids (`ORG/REPO`, or the directory's name) and
 /// the local directory holding `adapter_config.json` and `adapter_model.safetensors`.
@@ -86,6 +99,8 @@ pub struct Lora {
     saved: HashMap<String, (Tensor, String, PathBuf)>,
     /// `name@sha256-prefix` of each adapter, in order.
     ids: Vec<String>,
+    /// The base's HF `model_type`, whose module names the adapters use (phi3's `qkv_proj`, starcoder2's `c_fc`).
+    pub(crate) arch: String,
 }
 
 fn err(path: &Path, problem: impl Into<String>) -> EngineError {
@@ -172,7 +187,7 @@ impl Lora {
 
     /// The `modules_to_save` tensor standing in for the base's `gguf_name`, if an adapter has one.
     pub fn replaces(&self, gguf_name: &str) -> bool {
-        hf_name(gguf_name).is_some_and(|n| self.saved.contains_key(&n))
+        hf_name_for(&self.arch, gguf_name).is_some_and(|n| self.saved.contains_key(&n))
     }
 
     /// Takes the replacement for `gguf_name`, checking it has the base's `dims` (`heads`: as in
@@ -183,7 +198,9 @@ impl Lora {
         dims: Option<&[usize]>,
         heads: Option<usize>,
     ) -> Result<Option<Tensor>, EngineError> {
-        let Some((t, key, dir)) = hf_name(gguf_name).and_then(|n| self.saved.remove(&n)) else { return Ok(None) };
+        let Some((t, key, dir)) = hf_name_for(&self.arch, gguf_name).and_then(|n| self.saved.remove(&n)) else {
+            return Ok(None);
+        };
         if let Some(d) = dims.filter(|d| *d != t.dims()) {
             return Err(err(&dir, format!("tensor `{key}` has shape {:?} but the base's is {d:?}", t.dims())));
         }
@@ -197,7 +214,9 @@ impl Lora {
     /// the heads of a llama GGUF q/k projection, whose rows llama.cpp's converter permuted for the
     /// interleaved rotation; B's rows are permuted the same way so the product lands where the base's does.
     fn take(&mut self, gguf_name: &str, dims: &[usize], heads: Option<usize>) -> Result<Vec<Pair>, EngineError> {
-        let Some(module) = hf_name(gguf_name).and_then(|n| n.strip_suffix(".weight").map(str::to_string)) else {
+        let Some(module) =
+            hf_name_for(&self.arch, gguf_name).and_then(|n| n.strip_suffix(".weight").map(str::to_string))
+        else {
             return Ok(Vec::new());
         };
         let Some(pairs) = self.pairs.remove(&module) else { return Ok(Vec::new()) };

@@ -1,28 +1,57 @@
 //! Decoder-only transformer architectures on candle ops, written for batched generation: left padding
 //! with per-row masks and positions, a preallocated KV cache, and per-row output of the last column.
-//! [`llama`], [`qwen2`] and [`qwen3`] read their configuration (GGUF metadata or HF `config.json`) into one
+//! Each architecture's file ([`llama`], [`qwen2`], [`qwen3`], [`mistral`], [`phi3`], [`starcoder2`],
+//! [`gemma2`], [`gemma3`]) reads its configuration (GGUF metadata or HF `config.json`) into one
 //! [`Config`]; the shared [`Model`] is built from it with the blocks in [`layers`]. PEFT LoRA adapters
 //! attached to the [`Weights`] are applied as the layers load ([`lora`]).
 
 mod fused;
+pub mod gemma2;
+pub mod gemma3;
 pub mod layers;
 pub mod linear;
 pub mod llama;
 pub mod lora;
+pub mod mistral;
+pub mod phi3;
 pub mod qwen2;
 pub mod qwen3;
+pub mod rope;
+pub mod starcoder2;
 
 use crate::engine::kv_cache::{KvCache, Padding};
 use crate::engine::weights::Weights;
 use crate::engine::EngineError;
 use candle_core::{DType, Device, Tensor};
 pub use layers::MatmulKernels;
-use layers::{Block, QLinear, RmsNorm, Rope, StepInputs};
+use layers::{Block, Norm, QLinear, Rope, StepInputs};
+pub use rope::{RopeScaling, RopeSpec};
 
-/// The shape and numerics of a llama-family decoder.
-#[derive(Debug, Clone, PartialEq)]
+/// How the blocks normalise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NormKind {
+    /// RMS norm times the stored weight.
+    #[default]
+    Rms,
+    /// RMS norm times `1 + weight` (gemma stores the offset from one).
+    RmsPlusOne,
+    /// Layer norm with a bias (starcoder2).
+    Layer,
+}
+
+/// The MLP's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Act {
+    #[default]
+    Silu,
+    /// GELU, tanh approximation (`gelu_pytorch_tanh`).
+    GeluTanh,
+}
+
+/// The shape and numerics of a decoder; [`Default`] is llama's numerics with no shape.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
-    /// `llama`, `qwen2` or `qwen3`.
+    /// The architecture's name (`llama`, `qwen2`, `mistral`, ...).
     pub architecture: String,
     pub n_layer: usize,
     pub n_embd: usize,
@@ -31,7 +60,10 @@ pub struct Config {
     pub head_dim: usize,
     pub vocab: usize,
     pub eps: f32,
-    pub rope_theta: f32,
+    /// Base, Llama 3 factors and scaling of the rotary embeddings (of the global layers, for gemma3).
+    pub rope: RopeSpec,
+    /// The rope of the sliding-window layers, when it differs (gemma3's local base frequency).
+    pub rope_local: Option<RopeSpec>,
     /// The trained context length (rope tables cover all of it).
     pub context: usize,
     /// Interleaved (GPT-J) rotation: GGUF llama; rotate-half otherwise.
@@ -40,8 +72,35 @@ pub struct Config {
     pub qkv_bias: bool,
     /// Each query and key head is RMS-normalised before the rotation (qwen3's `q_norm`/`k_norm`).
     pub qk_norm: bool,
-    /// Llama 3.1-style per-frequency divisors, when the checkpoint has them.
-    pub rope_freq_factors: Option<Vec<f32>>,
+    pub norm: NormKind,
+    pub act: Act,
+    /// `down(act(gate) * up)`; without a gate `down(act(up))` (starcoder2).
+    pub mlp_gated: bool,
+    /// Biases on the MLP projections and on the attention output (starcoder2).
+    pub mlp_bias: bool,
+    pub o_bias: bool,
+    /// q|k|v in one `attn_qkv` tensor and gate|up in `ffn_up` (phi3).
+    pub fused_qkv: bool,
+    /// Norms after attention and after the MLP, before each residual add (gemma2, gemma3).
+    pub sandwich_norms: bool,
+    /// Embeddings multiplied by this (gemma: `sqrt(hidden)`).
+    pub embed_scale: Option<f32>,
+    /// The factor on attention scores, when not `1 / sqrt(head_dim)` (gemma's `query_pre_attn_scalar`).
+    pub attn_scale: Option<f32>,
+    /// Attention scores and final logits soft-capped as `cap * tanh(x / cap)` (gemma2).
+    pub attn_softcap: Option<f32>,
+    pub final_softcap: Option<f32>,
+    /// Keys more than `sliding_window - 1` columns before a query are masked, in the layers
+    /// `sliding_layers` marks (every layer when it is empty).
+    pub sliding_window: Option<usize>,
+    pub sliding_layers: Vec<bool>,
+}
+
+impl Config {
+    /// The sliding window of layer `layer`, if it has one.
+    pub fn window(&self, layer: usize) -> Option<usize> {
+        self.sliding_window.filter(|_| self.sliding_layers.get(layer).copied().unwrap_or(true))
+    }
 }
 
 /// A loaded decoder: embeddings, blocks, final norm and output projection.
@@ -49,10 +108,12 @@ pub struct Model {
     config: Config,
     embed: QLinear,
     blocks: Vec<Block>,
-    norm: RmsNorm,
+    norm: Norm,
     /// The output projection; the embedding table itself when the checkpoint ties them.
     output: Option<QLinear>,
     rope: Rope,
+    /// The sliding-window layers' own rope (gemma3).
+    rope_local: Option<Rope>,
     device: Device,
 }
 
@@ -70,10 +131,15 @@ impl Model {
             "llama" => llama::config(weights)?,
             "qwen2" => qwen2::config(weights)?,
             "qwen3" => qwen3::config(weights)?,
+            "mistral" => mistral::config(weights)?,
+            "phi3" => phi3::config(weights)?,
+            "starcoder2" => starcoder2::config(weights)?,
+            "gemma2" => gemma2::config(weights)?,
+            "gemma3_text" => gemma3::config(weights)?,
             other => {
                 return Err(EngineError::Model {
                     path: weights.path().display().to_string(),
-                    problem: format!("unsupported architecture `{other}` (supported: llama, qwen2, qwen3)"),
+                    problem: format!("unsupported architecture `{other}` (supported: {})", SUPPORTED.join(", ")),
                 })
             }
         };
@@ -91,17 +157,14 @@ impl Model {
         for i in 0..config.n_layer {
             blocks.push(Block::load(w, i, &config, kernels)?);
         }
-        let norm = RmsNorm::load(w, "output_norm", config.eps)?;
+        let norm = Norm::load(w, "output_norm", &config)?;
         let output = if w.contains("output.weight") { Some(QLinear::load(w, "output", false, kernels)?) } else { None };
-        let rope = Rope::new(
-            config.head_dim,
-            config.rope_theta,
-            config.context,
-            config.rope_freq_factors.as_deref(),
-            config.rope_interleaved,
-            &device,
-        )?;
-        Ok(Model { config, embed, blocks, norm, output, rope, device })
+        let rope = Rope::new(config.head_dim, &config.rope, config.context, config.rope_interleaved, &device)?;
+        let rope_local = match &config.rope_local {
+            Some(spec) => Some(Rope::new(config.head_dim, spec, config.context, config.rope_interleaved, &device)?),
+            None => None,
+        };
+        Ok(Model { config, embed, blocks, norm, output, rope, rope_local, device })
     }
 
     /// The model's configuration.
@@ -171,18 +234,27 @@ impl Model {
         let ids = Tensor::from_slice(tokens, (b, t), &self.device)?;
         let (pos, mask) = padding.tensors(offset, t, &self.device)?;
         let (cos, sin) = self.rope.tables(&pos)?;
-        let step = StepInputs { cos, sin, mask };
+        let local = self.rope_local.as_ref().map(|r| r.tables(&pos)).transpose()?;
+        let window_mask = match self.config.sliding_window {
+            Some(w) => Some(Tensor::from_vec(padding.mask_window(offset, t, w), mask.shape(), &self.device)?),
+            None => None,
+        };
+        let step = StepInputs { cos, sin, local, mask, window_mask };
         let mut x = self.embed.embedding(&ids)?;
+        if let Some(s) = self.config.embed_scale {
+            x = (x * s as f64)?;
+        }
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(&x, &self.rope, &step, cache, i)?;
         }
         cache.advance(t);
         // Only the last column feeds sampling: norm and project just that one.
         let x = self.norm.forward(&layers::last_column(&x)?)?;
-        match &self.output {
-            Some(out) => out.forward(&x),
-            None => self.embed.forward(&x),
-        }
+        let logits = match &self.output {
+            Some(out) => out.forward(&x)?,
+            None => self.embed.forward(&x)?,
+        };
+        layers::softcap(&logits, self.config.final_softcap)
     }
 }
 
@@ -197,6 +269,23 @@ fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) 
             path: w.path().display().to_string(),
             problem: "missing tensor `token_embd.weight`".into(),
         })?;
+    let mut rope =
+        RopeSpec { theta: w.meta_f32(&format!("{arch}.rope.freq_base"))?.unwrap_or(10_000.0), ..Default::default() };
+    // llama.cpp's converter writes HF rope scaling here; linear is a plain factor, the rest is refused
+    // rather than ignored (positions past the original context would be wrong).
+    match w.meta_str(&format!("{arch}.rope.scaling.type")).ok().as_deref() {
+        None | Some("none") => {}
+        Some("linear") => {
+            let factor = w.meta_f32(&format!("{arch}.rope.scaling.factor"))?.unwrap_or(1.0);
+            rope.scaling = Some(RopeScaling::Linear { factor });
+        }
+        Some(other) => {
+            return Err(EngineError::Model {
+                path: w.path().display().to_string(),
+                problem: format!("GGUF rope scaling `{other}` is not supported (supported: linear)"),
+            })
+        }
+    }
     Ok(Config {
         architecture: arch.to_string(),
         n_layer: w.meta_usize(&format!("{arch}.block_count"))?,
@@ -207,12 +296,12 @@ fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) 
         vocab,
         // llama.cpp's defaults when a converter omitted the key.
         eps: w.meta_f32(&format!("{arch}.attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
-        rope_theta: w.meta_f32(&format!("{arch}.rope.freq_base"))?.unwrap_or(10_000.0),
+        rope,
         context: w.meta_usize(&format!("{arch}.context_length")).unwrap_or(4096),
         rope_interleaved,
         qkv_bias,
-        qk_norm: false,
-        rope_freq_factors: None,
+        mlp_gated: true,
+        ..Default::default()
     })
 }
 
@@ -227,23 +316,69 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
     if n_head == 0 {
         return Err(bad("`num_attention_heads` is 0".into()));
     }
+    let head_dim = match c.get("head_dim") {
+        Some(v) if !v.is_null() => hf_usize(c, "head_dim", &dir)?,
+        _ => n_embd / n_head,
+    };
+    let at = dir.join("config.json").display().to_string();
+    // transformers 5 saves theta and scaling in `rope_parameters`; older versions `rope_theta` at the
+    // top level and the scaling in `rope_scaling`.
+    let theta = hf_f64(c, "rope_theta").unwrap_or(10_000.0) as f32;
+    let block = c.get("rope_scaling").filter(|v| !v.is_null()).or_else(|| c.get("rope_parameters"));
+    let rope = rope::hf_rope(block, theta, head_dim, &at)?;
+    if let Some(p) = hf_f64(c, "partial_rotary_factor").filter(|p| *p != 1.0) {
+        return Err(bad(format!("partial rotary embeddings (`partial_rotary_factor` {p}) are not supported")));
+    }
     Ok(Config {
         architecture: c.get("model_type").and_then(|v| v.as_str()).unwrap_or("llama").to_string(),
         n_layer: hf_usize(c, "num_hidden_layers", &dir)?,
         n_embd,
         n_head,
         n_kv_head: hf_usize(c, "num_key_value_heads", &dir).unwrap_or(n_head),
-        head_dim: hf_usize(c, "head_dim", &dir).unwrap_or(n_embd / n_head),
+        head_dim,
         vocab: hf_usize(c, "vocab_size", &dir)?,
         eps: hf_f64(c, "rms_norm_eps").unwrap_or(1e-6) as f32,
-        // transformers 5 saves it inside `rope_parameters`; older versions at the top level.
-        rope_theta: hf_f64(c, "rope_theta")
-            .or_else(|| c.get("rope_parameters").and_then(|p| hf_f64(p, "rope_theta")))
-            .unwrap_or(10_000.0) as f32,
+        rope,
         context: hf_usize(c, "max_position_embeddings", &dir).unwrap_or(4096),
-        rope_interleaved: false,
         qkv_bias,
-        qk_norm: false,
-        rope_freq_factors: None,
+        mlp_gated: true,
+        ..Default::default()
     })
+}
+
+/// Every `model_type` / `general.architecture` [`Model::load`] reads.
+pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "mistral", "phi3", "starcoder2", "gemma2", "gemma3_text"];
+
+/// The refusal for a GGUF file of an architecture read only from HF checkpoints.
+fn hf_only(w: &Weights, arch: &str) -> EngineError {
+    EngineError::Model {
+        path: w.path().display().to_string(),
+        problem: format!("`{arch}` is supported as an HF safetensors checkpoint directory, not as GGUF"),
+    }
+}
+
+/// The sliding window of an HF config (`sliding_window`, null or absent for none; mistral-style
+/// `use_sliding_window: false` turns it off).
+fn hf_window(c: &serde_json::Value) -> Option<usize> {
+    if c.get("use_sliding_window").and_then(|v| v.as_bool()) == Some(false) {
+        return None;
+    }
+    c.get("sliding_window").and_then(|v| v.as_u64()).map(|v| v as usize)
+}
+
+/// The MLP activation named by `key` in an HF config.
+fn hf_act(c: &serde_json::Value, key: &str, dir: &std::path::Path) -> Result<Act, EngineError> {
+    match c.get(key).and_then(|v| v.as_str()) {
+        Some("silu") | Some("swish") | None => Ok(Act::Silu),
+        Some("gelu_pytorch_tanh") | Some("gelu_new") | Some("gelu_fast") => Ok(Act::GeluTanh),
+        Some(other) => Err(EngineError::Model {
+            path: dir.join("config.json").display().to_string(),
+            problem: format!("activation `{key}: {other}` is not supported (supported: silu, gelu_pytorch_tanh)"),
+        }),
+    }
+}
+
+/// `num_hidden_layers` of an HF config, 0 when absent (`hf_config` reports that).
+fn weights_layers(c: &serde_json::Value) -> usize {
+    c.get("num_hidden_layers").and_then(|v| v.as_u64()).unwrap_or(0) as usize
 }
