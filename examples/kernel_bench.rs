@@ -250,30 +250,56 @@ fn step_only(content: &gguf_file::Content, file: &mut std::fs::File, isa: Option
     let xs: Vec<Vec<f32>> = mats.iter().map(|l| inputs(1, l.ours.cols())).collect();
     let mut outs: Vec<Vec<f32>> = mats.iter().map(|l| vec![0.0; l.ours.rows()]).collect();
     let words: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
-    println!("{} threads, kernels {:?}, {:.1} MB repacked", rayon::current_num_threads(), mats[0].ours.isa(), bytes as f64 / 1e6);
+    println!(
+        "{} threads, kernels {:?}, {:.1} MB repacked",
+        rayon::current_num_threads(),
+        mats[0].ours.isa(),
+        bytes as f64 / 1e6
+    );
     for r in 0..rounds {
+        let cpu0 = thread_cpu();
+        let mut steps = 0;
         let ours = best(Duration::from_secs(1), || {
+            steps += 1;
             for ((l, x), o) in mats.iter().zip(&xs).zip(outs.iter_mut()) {
                 l.ours.matmul(x, 1, o)?;
             }
             Ok(())
         })?;
+        // With one thread every product runs on this one, so its CPU time per step is the step's cost
+        // without the time other processes held the core (memory stalls included).
+        let cpu = (thread_cpu() - cpu0) / steps as f64;
         let read = best(Duration::from_secs(1), || {
             let x = words.par_chunks(1 << 15).map(|c| c.iter().fold(0, |a, v| a ^ v)).reduce(|| 0, |a, b| a ^ b);
             std::hint::black_box(x);
             Ok(())
         })?;
         println!(
-            "round {r}: step {:.2} ms = {:.1} tok/s ({:.1} GB/s) | read {:.2} ms ({:.1} GB/s) | step/read {:.2}",
+            "round {r}: step {:.2} ms = {:.1} tok/s ({:.1} GB/s), this thread's CPU {:.2} ms/step | read {:.2} ms ({:.1} GB/s) | step/read {:.2}",
             ours.as_secs_f64() * 1e3,
             1.0 / ours.as_secs_f64(),
             bytes as f64 / ours.as_secs_f64() / 1e9,
+            cpu * 1e3,
             read.as_secs_f64() * 1e3,
             bytes as f64 / read.as_secs_f64() / 1e9,
             read.as_secs_f64() / ours.as_secs_f64()
         );
     }
     Ok(())
+}
+
+/// CPU time of the calling thread, in seconds.
+#[cfg(unix)]
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(unix))]
+fn thread_cpu() -> f64 {
+    f64::NAN
 }
 
 /// Every layer's seven matrices and the output projection, in model order.
