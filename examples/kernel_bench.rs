@@ -4,7 +4,9 @@
 //! (an upper bound on decode tok/s from the matrix products alone).
 //!
 //! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2 cargo run --release --example kernel_bench -- [model.gguf] [--isa scalar|avx2|vnni256|avx512vnni]`
-//! `--isas` times only our whole-model step with each kernel family this CPU has.
+//! `--isas` times only our whole-model step with each kernel family this CPU has. `--step ROUNDS` times
+//! only our whole-model decode step (m = 1), next to a plain read of as many bytes on the same threads
+//! (what DRAM allows), once per round: for comparing two builds in alternating runs.
 //! Instruction counts: add `--profile ours|candle MATRIX M CALLS` and run under
 //! `valgrind --tool=callgrind` with CALLS and with 0 (valgrind hides AVX-512, so this counts AVX2).
 //! Both sides use 2 threads (candle's own pool reads CANDLE_NUM_THREADS, ours runs on rayon's global
@@ -111,6 +113,7 @@ fn bench() -> Result<()> {
     let mut path = "/work/dev/SmolLM2-135M-Instruct.Q4_1.gguf".to_string();
     let mut isa = None;
     let mut compare_isas = false;
+    let mut step_rounds = None;
     let mut profile: Option<(String, String, usize, usize)> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -127,6 +130,7 @@ fn bench() -> Result<()> {
                 })
             }
             "--isas" => compare_isas = true,
+            "--step" => step_rounds = Some(args.next().context("--step takes a number of rounds")?.parse()?),
             "--profile" => {
                 let mut next = || args.next().context("--profile takes SIDE MATRIX M CALLS");
                 profile = Some((next()?, next()?, next()?.parse()?, next()?.parse()?));
@@ -138,6 +142,9 @@ fn bench() -> Result<()> {
     let content = gguf_file::Content::read(&mut file).with_context(|| format!("reading {path}"))?;
     if compare_isas {
         return isas(&content, &mut file);
+    }
+    if let Some(rounds) = step_rounds {
+        return step_only(&content, &mut file, isa, rounds);
     }
     if let Some((side, name, m, calls)) = profile {
         let l = load(&content, &mut file, &name, isa)?;
@@ -232,6 +239,67 @@ fn isas(content: &gguf_file::Content, file: &mut std::fs::File) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Our whole-model decode step (m = 1), best of 1 s, then a read of as many bytes as the repacked
+/// weights hold, split over the pool as the products are: `rounds` times.
+fn step_only(content: &gguf_file::Content, file: &mut std::fs::File, isa: Option<Isa>, rounds: usize) -> Result<()> {
+    use rayon::prelude::*;
+    let mats = model_matrices(content, file, isa)?;
+    let bytes: usize = mats.iter().map(|l| l.ours.size_in_bytes()).sum();
+    let xs: Vec<Vec<f32>> = mats.iter().map(|l| inputs(1, l.ours.cols())).collect();
+    let mut outs: Vec<Vec<f32>> = mats.iter().map(|l| vec![0.0; l.ours.rows()]).collect();
+    let words: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
+    println!(
+        "{} threads, kernels {:?}, {:.1} MB repacked",
+        rayon::current_num_threads(),
+        mats[0].ours.isa(),
+        bytes as f64 / 1e6
+    );
+    for r in 0..rounds {
+        let cpu0 = thread_cpu();
+        let mut steps = 0;
+        let ours = best(Duration::from_secs(1), || {
+            steps += 1;
+            for ((l, x), o) in mats.iter().zip(&xs).zip(outs.iter_mut()) {
+                l.ours.matmul(x, 1, o)?;
+            }
+            Ok(())
+        })?;
+        // With one thread every product runs on this one, so its CPU time per step is the step's cost
+        // without the time other processes held the core (memory stalls included).
+        let cpu = (thread_cpu() - cpu0) / steps as f64;
+        let read = best(Duration::from_secs(1), || {
+            let x = words.par_chunks(1 << 15).map(|c| c.iter().fold(0, |a, v| a ^ v)).reduce(|| 0, |a, b| a ^ b);
+            std::hint::black_box(x);
+            Ok(())
+        })?;
+        println!(
+            "round {r}: step {:.2} ms = {:.1} tok/s ({:.1} GB/s), this thread's CPU {:.2} ms/step | read {:.2} ms ({:.1} GB/s) | step/read {:.2}",
+            ours.as_secs_f64() * 1e3,
+            1.0 / ours.as_secs_f64(),
+            bytes as f64 / ours.as_secs_f64() / 1e9,
+            cpu * 1e3,
+            read.as_secs_f64() * 1e3,
+            bytes as f64 / read.as_secs_f64() / 1e9,
+            read.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// CPU time of the calling thread, in seconds.
+#[cfg(unix)]
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(unix))]
+fn thread_cpu() -> f64 {
+    f64::NAN
 }
 
 /// Every layer's seven matrices and the output projection, in model order.

@@ -55,6 +55,30 @@ fn special_tokens_are_parsed_only_when_asked_and_facts_match_the_metadata() {
     assert_eq!(tok.vocab_size(), 49152);
 }
 
+/// Plain (user-text) encoding runs the tokenizer's own model through a copy of its added tokens only;
+/// it must give what a whole second tokenizer with special tokens treated as text gives.
+#[test]
+fn plain_encoding_equals_a_tokenizer_that_treats_special_tokens_as_text() {
+    let tok = Tok::from_gguf_file(&tiny_model_path()).unwrap();
+    let mut twin = tok.inner().clone();
+    twin.set_encode_special_tokens(true);
+    let texts = [
+        "<|im_start|>user\nhi<|im_end|>",
+        "def f(x):\n    return x  # <|endoftext|>",
+        "  leading spaces, digits 12345 and \u{00e9}t\u{00e9} \u{1F600}",
+        "<|im_start|><|im_start|>",
+        "",
+    ];
+    for text in texts {
+        let want = twin.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(tok.encode(text, false).unwrap(), want, "{text:?}");
+    }
+    // Special text stays text there, and is parsed when asked.
+    let plain = tok.encode(texts[0], false).unwrap();
+    assert!(plain.len() > 4 && !plain.contains(&1), "{plain:?}");
+    assert_eq!(tok.encode(texts[0], true).unwrap()[0], 1);
+}
+
 #[test]
 fn chat_template_from_gguf_renders_exactly_as_jinja2() {
     let fx = fixture();

@@ -4,6 +4,9 @@
 //! `g + 1` (same block), so the layout stays the one shared by all kernels; a leftover odd group goes
 //! to the 256-bit VNNI body. Same arithmetic, same order, so results equal the scalar reference.
 //!
+//! Each type's layout is a set of constants ([`Layout`]), so every type gets a loop of its own: with
+//! the layout read from [`Packed`] at run time, a decode step branched on the width, the scales' form
+//! and the minimum in every 32-weight block, and kept the record's sizes on the stack.
 //!
 //! Groups `2k` and `2k + 1` have their records alternating block by block, so a pair is read as one
 //! sequential stream: with the pair's records `blocks` apart instead (two streams), the whole-model
@@ -25,6 +28,60 @@ use super::packed::{OutPtr, Packed, G};
 /// groups `g0..g1` must be this caller's alone.
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(crate) unsafe fn vnni512<const MT: usize>(p: &Packed, a: &QActs, i0: usize, g0: usize, g1: usize, out: OutPtr) {
+    // (width, K-quant scales, scale per half, minimum): Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K.
+    match (p.width, p.sup, p.halves, p.has_min) {
+        (Width::Nib4, false, false, false) => groups::<MT, L<4, false, false, false>>(p, a, i0, g0, g1, out),
+        (Width::Nib4, false, false, true) => groups::<MT, L<4, false, false, true>>(p, a, i0, g0, g1, out),
+        (Width::Nib5, false, false, false) => groups::<MT, L<5, false, false, false>>(p, a, i0, g0, g1, out),
+        (Width::Nib5, false, false, true) => groups::<MT, L<5, false, false, true>>(p, a, i0, g0, g1, out),
+        (Width::Int8, false, false, false) => groups::<MT, L<8, false, false, false>>(p, a, i0, g0, g1, out),
+        (Width::Nib4, true, false, true) => groups::<MT, L<4, true, false, true>>(p, a, i0, g0, g1, out),
+        (Width::Nib5, true, false, true) => groups::<MT, L<5, true, false, true>>(p, a, i0, g0, g1, out),
+        (Width::Nib6, true, true, false) => groups::<MT, L<6, true, true, false>>(p, a, i0, g0, g1, out),
+        // No such type today; the 256-bit kernel reads any layout at run time.
+        _ => super::x86::vnni::<MT>(p, a, i0, g0, g1, out),
+    }
+}
+
+/// A type's layout as constants (see [`Packed`]'s fields of the same meaning).
+trait Layout {
+    const WIDTH: Width;
+    /// K-quant scales: byte sub-scales per block, f16 super-scales per record of 8 blocks.
+    const SUP: bool;
+    const HALVES: bool;
+    const MIN: bool;
+    /// Blocks per record.
+    const NSUB: usize = if Self::SUP { 8 } else { 1 };
+    /// Bytes of value planes per group and block ([`Packed::vbytes`]).
+    const VBYTES: usize = match Self::WIDTH {
+        Width::Nib4 => 128,
+        Width::Nib5 => 160,
+        Width::Nib6 => 192,
+        Width::Int8 => 256,
+    };
+    /// Bytes of scales per group and record ([`Packed::sbytes`]).
+    const SBYTES: usize = 16 * (1 + Self::MIN as usize) + if Self::SUP { 16 * Self::NSUB } else { 0 };
+}
+
+/// The layout with value bits `W` (4, 5, 6 or 8) and the other constants as named in [`Layout`].
+struct L<const W: u8, const SUP: bool, const HALVES: bool, const MIN: bool>;
+
+impl<const W: u8, const SUP: bool, const HALVES: bool, const MIN: bool> Layout for L<W, SUP, HALVES, MIN> {
+    const WIDTH: Width = match W {
+        4 => Width::Nib4,
+        5 => Width::Nib5,
+        6 => Width::Nib6,
+        _ => Width::Int8,
+    };
+    const SUP: bool = SUP;
+    const HALVES: bool = HALVES;
+    const MIN: bool = MIN;
+}
+
+#[inline(always)]
+unsafe fn groups<const MT: usize, T: Layout>(p: &Packed, a: &QActs, i0: usize, g0: usize, g1: usize, out: OutPtr) {
+    debug_assert!(p.width == T::WIDTH && p.sup == T::SUP && p.halves == T::HALVES && p.has_min == T::MIN);
+    debug_assert!(p.nsub == T::NSUB && p.vbytes() == T::VBYTES && p.sbytes() == T::SBYTES);
     let mut g = g0;
     // Task ranges start at even groups; an odd start is still handled.
     if g % 2 == 1 && g < g1 {
@@ -32,7 +89,7 @@ pub(crate) unsafe fn vnni512<const MT: usize>(p: &Packed, a: &QActs, i0: usize, 
         g += 1;
     }
     while g + 2 <= g1 {
-        pair::<MT>(p, a, i0, g, out);
+        pair::<MT, T>(p, a, i0, g, out);
         g += 2;
     }
     if g < g1 {
@@ -98,7 +155,7 @@ unsafe fn bits6(h: __m512i, q: usize) -> __m512i {
 /// Integer sums of the two halves of block `b` (values at `w0`, `w1`), offset subtracted; the
 /// first holds the whole block unless the type has `halves`.
 #[inline(always)]
-unsafe fn sums<const MT: usize>(
+unsafe fn sums<const MT: usize, T: Layout>(
     p: &Packed,
     a: &QActs,
     w0: *const u8,
@@ -111,7 +168,7 @@ unsafe fn sums<const MT: usize>(
     let mut lo = [_mm512_setzero_si512(); MT];
     let mut hi = [_mm512_setzero_si512(); MT];
     // (w + 128) * x for signed 8-bit weights, corrected by 128 * sum(x) below.
-    let zero = if p.width == Width::Int8 {
+    let zero = if T::WIDTH == Width::Int8 {
         let bias = _mm512_set1_epi8(-128);
         for c in 0..8 {
             let wu = _mm512_xor_si512(load2(w0, w1, 32 * c), bias);
@@ -125,7 +182,7 @@ unsafe fn sums<const MT: usize>(
     } else {
         let mask = _mm512_set1_epi8(0x0F);
         let z = _mm512_setzero_si512();
-        let (h5, h6a, h6b) = match p.width {
+        let (h5, h6a, h6b) = match T::WIDTH {
             Width::Nib5 => (load2(w0, w1, 128), z, z),
             Width::Nib6 => (z, load2(w0, w1, 128), load2(w0, w1, 160)),
             _ => (z, z, z),
@@ -134,7 +191,7 @@ unsafe fn sums<const MT: usize>(
             let w = load2(w0, w1, 32 * q);
             let mut wl = _mm512_and_si512(w, mask);
             let mut wh = _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask);
-            match p.width {
+            match T::WIDTH {
                 Width::Nib5 => {
                     let (l, h) = bit5(h5, q);
                     wl = _mm512_or_si512(wl, l);
@@ -159,7 +216,7 @@ unsafe fn sums<const MT: usize>(
             lo[t] = _mm512_sub_epi32(lo[t], _mm512_set1_epi32(zero * hs[0]));
             hi[t] = _mm512_sub_epi32(hi[t], _mm512_set1_epi32(zero * hs[1]));
         }
-        if !p.halves {
+        if !T::HALVES {
             lo[t] = _mm512_add_epi32(lo[t], hi[t]);
         }
     }
@@ -167,30 +224,33 @@ unsafe fn sums<const MT: usize>(
 }
 
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn pair<const MT: usize>(p: &Packed, a: &QActs, i0: usize, g: usize, out: OutPtr) {
-    let (blocks, vb, nsub, area, sbytes) = (p.blocks, p.vbytes(), p.nsub, p.area(), p.sbytes());
+unsafe fn pair<const MT: usize, T: Layout>(p: &Packed, a: &QActs, i0: usize, g: usize, out: OutPtr) {
+    let (blocks, vb, nsub, sbytes) = (p.blocks, T::VBYTES, T::NSUB, T::SBYTES);
+    let area = nsub * vb;
     let zero = _mm512_setzero_ps();
     let mut acc = [zero; MT];
-    for r in 0..p.nrec() {
+    for r in 0..blocks / nsub {
         // Values: both groups' planes of each block side by side; then group g's scales, then g + 1's.
         let pr = p.data.as_ptr().add(p.pair_rec(g, r));
         let (p0, p1) = (pr.add(2 * area), pr.add(2 * area + sbytes));
-        for line in p.scale_prefetches(pr) {
-            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+        if T::SUP {
+            for line in p.scale_prefetches(pr) {
+                _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            }
         }
         // The records' super-scales (K-quants).
         let sup = 16 * nsub;
-        let (sd, smin) = if p.sup {
-            (scales2(p0, p1, sup), if p.has_min { scales2(p0, p1, sup + 16) } else { zero })
+        let (sd, smin) = if T::SUP {
+            (scales2(p0, p1, sup), if T::MIN { scales2(p0, p1, sup + 16) } else { zero })
         } else {
             (zero, zero)
         };
         for s in 0..nsub {
             let b = r * nsub + s;
             let w0 = pr.add(2 * s * vb);
-            let (lo, hi) = sums::<MT>(p, a, w0, w0.add(vb), i0, b);
+            let (lo, hi) = sums::<MT, T>(p, a, w0, w0.add(vb), i0, b);
             let so = 16 * s;
-            let (d0, d1, m) = match (p.sup, p.halves) {
+            let (d0, d1, m) = match (T::SUP, T::HALVES) {
                 (true, true) => (
                     _mm512_mul_ps(sd, bytes2::<true>(p0, p1, so)),
                     _mm512_mul_ps(sd, bytes2::<true>(p0, p1, so + 8)),
@@ -201,18 +261,18 @@ unsafe fn pair<const MT: usize>(p: &Packed, a: &QActs, i0: usize, g: usize, out:
                     zero,
                     _mm512_mul_ps(smin, bytes2::<false>(p0, p1, so + 8)),
                 ),
-                _ => (scales2(p0, p1, 0), zero, if p.has_min { scales2(p0, p1, 16) } else { zero }),
+                _ => (scales2(p0, p1, 0), zero, if T::MIN { scales2(p0, p1, 16) } else { zero }),
             };
             for t in 0..MT {
                 let ab = (i0 + t) * blocks + b;
                 let dx = _mm512_set1_ps(*a.d.get_unchecked(ab));
                 let mut v = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(d0, dx), _mm512_cvtepi32_ps(lo[t])));
-                if p.halves {
+                if T::HALVES {
                     v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(d1, dx), _mm512_cvtepi32_ps(hi[t])));
                 }
-                if p.has_min {
+                if T::MIN {
                     let mds = _mm512_mul_ps(m, _mm512_set1_ps(*a.ds.get_unchecked(ab)));
-                    v = if p.sup { _mm512_sub_ps(v, mds) } else { _mm512_add_ps(v, mds) };
+                    v = if T::SUP { _mm512_sub_ps(v, mds) } else { _mm512_add_ps(v, mds) };
                 }
                 acc[t] = v;
             }

@@ -14,7 +14,7 @@ mod spm;
 
 use crate::engine::EngineError;
 use std::path::Path;
-use tokenizers::Tokenizer;
+use tokenizers::{AddedVocabulary, Model, OffsetType, PreTokenizer, Tokenizer};
 
 pub(crate) use hf::read_json;
 pub use pretok::KNOWN as KNOWN_PRE_TOKENIZERS;
@@ -40,8 +40,10 @@ const END_OF_GENERATION_TEXTS: &[&str] = &[
 pub struct Tok {
     /// Recognises special tokens in the input text.
     special: Tokenizer,
-    /// Treats special-token text as plain text (user input).
-    plain: Tokenizer,
+    /// `special`'s added tokens with special-token text treated as plain text (user input), run with
+    /// `special`'s own model: a second whole `Tokenizer` for that held another copy of the
+    /// vocabulary and merges (26 MB for Qwen2.5's 151,936 tokens, 5% of the 0.5B model's peak RSS).
+    plain_added: AddedVocabulary,
     bos: Option<u32>,
     eos_ids: Vec<u32>,
     add_bos: bool,
@@ -52,8 +54,8 @@ pub struct Tok {
 impl Tok {
     /// Builds from a tokenizer whose added special tokens are set up; the `plain` twin is derived here.
     fn assemble(tokenizer: Tokenizer, bos: Option<u32>, eos: Option<u32>, add_bos: bool, control_ids: &[u32]) -> Tok {
-        let mut plain = tokenizer.clone();
-        plain.set_encode_special_tokens(true);
+        let mut plain_added = tokenizer.get_added_vocabulary().clone();
+        plain_added.set_encode_special_tokens(true);
         let mut eos_ids: Vec<u32> = eos.into_iter().collect();
         for text in END_OF_GENERATION_TEXTS {
             if let Some(id) = tokenizer.token_to_id(text) {
@@ -64,7 +66,7 @@ impl Tok {
         }
         let bos_token = bos.and_then(|id| tokenizer.id_to_token(id));
         let eos_token = eos.and_then(|id| tokenizer.id_to_token(id));
-        Tok { special: tokenizer, plain, bos, eos_ids, add_bos, bos_token, eos_token }
+        Tok { special: tokenizer, plain_added, bos, eos_ids, add_bos, bos_token, eos_token }
     }
 
     /// Builds the tokenizer stored in a GGUF file's metadata.
@@ -85,9 +87,22 @@ impl Tok {
 
     /// Token ids of `text`, without BOS. With `parse_special`, special-token text becomes its token.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, EngineError> {
-        let tk = if parse_special { &self.special } else { &self.plain };
-        let enc = tk.encode(text, false).map_err(|e| EngineError::Other(format!("tokenizer: {e}")))?;
+        let enc = if parse_special { self.special.encode(text, false) } else { self.encode_plain(text) };
+        let enc = enc.map_err(|e| EngineError::Other(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// `Tokenizer::encode` step for step (added tokens, normalizer, pre-tokenizer, model, post-processor)
+    /// with `plain_added` in place of the tokenizer's own added vocabulary, as the tokenizer itself
+    /// does after `set_encode_special_tokens(true)`.
+    fn encode_plain(&self, text: &str) -> tokenizers::Result<tokenizers::Encoding> {
+        let tk = &self.special;
+        let mut pre = self.plain_added.extract_and_normalize(tk.get_normalizer(), text);
+        if let Some(p) = tk.get_pre_tokenizer() {
+            p.pre_tokenize(&mut pre)?;
+        }
+        pre.tokenize(|n| tk.get_model().tokenize(n.get()))?;
+        tk.post_process(pre.into_encoding(None, 0, OffsetType::None)?, None, false)
     }
 
     /// Token ids of a prompt: BOS first when the model wants it (and the text did not already start
