@@ -3,7 +3,7 @@
 //! nothing the candidate starts may outlive the verdict.
 //!
 //! Layout: [`Sandbox`] owns a pool of warm fork servers (`worker.rs`, running the embedded
-//! `server.py` + `harness.py`), each in its own network and mount namespaces under Landlock with its
+//! Python of `server.py`, `harness.py` and their parts), each in its own network and mount namespaces under Landlock with its
 //! own cgroups (`cgroup.rs`); every job runs in a child cloned into a fresh PID namespace as an
 //! unprivileged uid. The verdict is decided on the trusted side (`judge.rs`) from what the server
 //! observed. [`source`] reads program files as Python would (BOM, PEP 263). The threat model and

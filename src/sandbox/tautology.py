@@ -1,7 +1,7 @@
 # unitcoder sandbox: assertions that cannot fail (appended to harness.py; one module).
 #
 # Why: model-written suites "verify" anything with assertions such as `assert f(x) == f(x)` or
-# `self.assertTrue(True)`. The instrumentation (_rewrite in harness.py) asks `_cannot_fail_*` about
+# `self.assertTrue(True)`. The instrumentation (_rewrite in prepare.py) asks `_cannot_fail_*` about
 # each assertion before rewriting it, and marks those that cannot fail; under
 # Job::strict_assertions they do not count as assertions (a suite with nothing else is `vacuous`).
 # Purely syntactic, on the tests' AST before instrumentation: a tautology that needs running code

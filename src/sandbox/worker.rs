@@ -1,5 +1,5 @@
-//! One fork server: a warm Python process (harness.py, tautology.py, rootfs.py and server.py, one
-//! module embedded in the binary) that sets up its namespaces and Landlock once, then runs one job
+//! One fork server: a warm Python process (harness.py, server.py and their parts, one module
+//! embedded in the binary) that sets up its namespaces and Landlock once, then runs one job
 //! at a time in a freshly cloned, contained child. This file owns the process, its cgroups and the
 //! line-oriented JSON protocol.
 
@@ -13,16 +13,47 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// The Python side, one module: the harness and its helpers (tautology check, hidden-host root,
-/// coverage tracer) first, the server (which calls them) after.
+/// The Python side, one module of one file per concern (docs/sandbox.md has the map), compiled
+/// under one trusted file name: the harness (which opens the module with the imports all parts
+/// use) and its in-child parts, the trusted preparation and its helpers (tautology check,
+/// hidden-host root, coverage tracer), then the server's parts, each before its first use at
+/// import time (the server's mixins before `Server`).
 const SOURCE: &str = concat!(
     include_str!("harness.py"),
+    "\n",
+    include_str!("prepare.py"),
+    "\n",
+    include_str!("events.py"),
+    "\n",
+    include_str!("probe.py"),
+    "\n",
+    include_str!("markers.py"),
+    "\n",
+    include_str!("audit.py"),
     "\n",
     include_str!("tautology.py"),
     "\n",
     include_str!("rootfs.py"),
     "\n",
     include_str!("coverage.py"),
+    "\n",
+    include_str!("linux.py"),
+    "\n",
+    include_str!("landlock.py"),
+    "\n",
+    include_str!("protocol.py"),
+    "\n",
+    include_str!("namespaces.py"),
+    "\n",
+    include_str!("cgroups.py"),
+    "\n",
+    include_str!("zygote.py"),
+    "\n",
+    include_str!("child.py"),
+    "\n",
+    include_str!("supervise.py"),
+    "\n",
+    include_str!("jobdir.py"),
     "\n",
     include_str!("server.py")
 );
