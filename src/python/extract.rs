@@ -94,8 +94,16 @@ fn statements(code: &str) -> Vec<Statement> {
     let root = tree.root_node();
     let mut heads: Vec<(usize, Node<'_>)> = Vec::new();
     let mut cursor = root.walk();
+    let mut broken = false;
     for node in root.named_children(&mut cursor) {
         let line_start = node.start_byte() - node.start_position().column;
+        // Where tree-sitter cannot parse a statement (its grammar ends `return (a +` at the line
+        // break that Python joins), the error piece after it belongs to it, as Python would read it.
+        let continues_broken = node.is_error() && broken;
+        broken = if continues_broken { true } else { node.has_error() };
+        if continues_broken {
+            continue;
+        }
         if heads.last().is_none_or(|(start, _)| *start != line_start) {
             heads.push((line_start, node));
         }
@@ -252,6 +260,12 @@ mod tests {
     fn a_docstring_line_at_column_zero_stays_in_its_function() {
         let code = "def f():\n    \"\"\"Doc\nstill doc\n\"\"\"\n    return 1\nprint(f())\n";
         assert_eq!(keep_needed(code, "f"), "def f():\n    \"\"\"Doc\nstill doc\n\"\"\"\n    return 1\n");
+    }
+
+    #[test]
+    fn cut_off_demo_code_after_a_whole_function_is_dropped() {
+        let code = "def f(a):\n    return a\n\nprint(f(1";
+        assert_eq!(keep_needed(code, "f"), "def f(a):\n    return a\n\n");
     }
 
     #[test]

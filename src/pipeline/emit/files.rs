@@ -94,7 +94,8 @@ pub fn write(dir: &Path, derived: Derived, format: Format, lines: &[Row]) -> Res
 
 fn write_jsonl<W: Write>(path: &Path, mut w: W, lines: &[Row]) -> Result<W, OutputError> {
     for line in lines {
-        serde_json::to_writer(&mut w, line).map_err(|e| OutputError::other(path, e))?;
+        serde_json::to_writer(&mut w, &line.to_json().map_err(|e| OutputError::other(path, e))?)
+            .map_err(|e| OutputError::other(path, e))?;
         w.write_all(b"\n").map_err(OutputError::io(path))?;
     }
     w.flush().map_err(OutputError::io(path))?;
