@@ -18,4 +18,5 @@ pub mod engine;
 pub mod eval;
 pub mod pipeline;
 pub mod progress;
+pub mod python;
 pub mod sandbox;

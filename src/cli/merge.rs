@@ -6,7 +6,7 @@ use super::Outcome;
 use clap::Args;
 use std::path::PathBuf;
 use unitcoder::pipeline::emit::{self, Format};
-use unitcoder::pipeline::synth::RunDir;
+use unitcoder::pipeline::run_dir::RunDir;
 
 /// Arguments of `unitcoder merge`.
 #[derive(Args, Debug)]

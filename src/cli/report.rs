@@ -5,7 +5,7 @@ use super::Outcome;
 use clap::Args;
 use std::path::PathBuf;
 use unitcoder::pipeline::report::write_report;
-use unitcoder::pipeline::synth::RunDir;
+use unitcoder::pipeline::run_dir::RunDir;
 
 /// Arguments of `unitcoder report`.
 #[derive(Args, Debug)]

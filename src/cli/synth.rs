@@ -23,7 +23,8 @@ use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
 use unitcoder::pipeline::record::{Record, RecordReader};
 use unitcoder::pipeline::retrieve::{self, Decontamination, Packages, RetrieveSettings, RetrieveStats, Shard};
-use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
+use unitcoder::pipeline::run_dir::RunDir;
+use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::sandbox::SandboxConfig;
 
 /// Arguments of `unitcoder synth`.

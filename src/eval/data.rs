@@ -312,36 +312,31 @@ const MBPP_TEST_IDS: std::ops::RangeInclusive<i64> = 11..=510;
 fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, EvalError> {
     let s = |name: &str| get::<String>(path, rec, name);
     let task = match bench {
-        Benchmark::HumanEval => {
+        // HumanEval and the evalplus files share their fields; only the oracle differs.
+        Benchmark::HumanEval | Benchmark::HumanEvalPlus | Benchmark::MbppPlus => {
+            // Read in file order, so the first missing field is the one named.
             let prompt = s("prompt")?;
-            Task {
-                task_id: s("task_id")?,
-                canonical: format!("{prompt}{}", s("canonical_solution")?),
-                prompt,
-                instruct_prompt: None,
-                entry_point: s("entry_point")?,
-                prompt_is_code: true,
-                examples: Vec::new(),
-                oracle: Oracle::Check { test: s("test")? },
-            }
-        }
-        Benchmark::HumanEvalPlus | Benchmark::MbppPlus => {
-            let prompt = s("prompt")?;
-            let family = if bench == Benchmark::HumanEvalPlus { PlusFamily::HumanEval } else { PlusFamily::Mbpp };
-            Task {
-                task_id: s("task_id")?,
-                canonical: format!("{prompt}{}", s("canonical_solution")?),
-                prompt,
-                instruct_prompt: None,
-                entry_point: s("entry_point")?,
-                prompt_is_code: true,
-                examples: Vec::new(),
-                oracle: Oracle::Differential {
-                    family,
+            let task_id = s("task_id")?;
+            let canonical = format!("{prompt}{}", s("canonical_solution")?);
+            let entry_point = s("entry_point")?;
+            let oracle = match bench {
+                Benchmark::HumanEval => Oracle::Check { test: s("test")? },
+                _ => Oracle::Differential {
+                    family: if bench == Benchmark::HumanEvalPlus { PlusFamily::HumanEval } else { PlusFamily::Mbpp },
                     base_input: raw(path, rec, "base_input")?,
                     plus_input: raw(path, rec, "plus_input")?,
                     atol: get::<f64>(path, rec, "atol")?,
                 },
+            };
+            Task {
+                task_id,
+                canonical,
+                prompt,
+                instruct_prompt: None,
+                entry_point,
+                prompt_is_code: true,
+                examples: Vec::new(),
+                oracle,
             }
         }
         Benchmark::Mbpp | Benchmark::MbppSanitized => {

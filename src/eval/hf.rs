@@ -90,19 +90,16 @@ pub fn fetch(d: &HfData, hub: &HubSettings, reporter: &dyn Reporter) -> Result<P
     let name = format!("hf:{}@{}:{}", d.repo, d.revision, d.file);
     if hub.offline {
         let dir = hub.hub_dir.join(format!("datasets--{}", d.repo.replace('/', "--")));
-        return Err(EvalError::Settings(format!(
-            "{name} is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)",
-            dir.display()
-        )));
+        return Err(EvalError::NotCached { name, dir });
     }
     reporter.begin(&format!("download {}", d.file), None);
     let api = hf_hub::api::sync::ApiBuilder::from_cache(cache)
         .with_progress(false)
         .build()
-        .map_err(|e| EvalError::Settings(format!("hf-hub: {e}")))?;
+        .map_err(|e| EvalError::Download { name: name.clone(), cause: format!("hf-hub: {e}") })?;
     let got = api.repo(hf_repo(d)).get(&d.file);
     reporter.end(&format!("download {}", d.file));
-    got.map_err(|e| EvalError::Settings(format!("cannot download {name}: {e}")))
+    got.map_err(|e| EvalError::Download { name, cause: e.to_string() })
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 pub mod benchmark;
 pub mod data;
 pub mod exec;
-pub mod extract;
 pub mod groundtruth;
 pub mod hf;
 pub mod parquet;
@@ -46,6 +45,18 @@ pub enum EvalError {
     /// Invalid settings (unknown benchmark, k larger than n...).
     #[error("{0}")]
     Settings(String),
+    /// A sample names a task the benchmark does not have (samples of another benchmark?).
+    #[error("sample for unknown task `{0}`")]
+    UnknownTask(String),
+    /// The executor returned no verdict for a sample: its workers stopped.
+    #[error("the executor returned no verdict for sample {0}")]
+    NoVerdict(usize),
+    /// An HF dataset file is not in the cache and offline mode forbids downloading it.
+    #[error("{name} is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)", .dir.display())]
+    NotCached { name: String, dir: std::path::PathBuf },
+    /// Downloading an HF dataset file failed (network, authentication, no such file).
+    #[error("cannot download {name}: {cause}")]
+    Download { name: String, cause: String },
     /// The generator failed.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),

@@ -4,12 +4,12 @@
 
 use super::benchmark::{Split, Task};
 use super::data::Dataset;
-use super::extract::{extract_code, with_prompt_imports};
 use super::prompt::{build_prompt, stops_for, PromptMode};
 use super::score::Sample;
 use super::EvalError;
 use crate::engine::{Generator, Request, SamplingParams};
 use crate::progress::Reporter;
+use crate::python::extract::{solution_for, with_prompt_imports};
 use serde::{Deserialize, Serialize};
 
 /// Generation settings for one evaluation.
@@ -94,7 +94,7 @@ pub fn generate(
 pub fn to_program(task: &Task, reply: &str, mode: PromptMode, split: Split) -> String {
     match mode {
         PromptMode::Chat => {
-            let code = extract_code(reply, &task.entry_point);
+            let code = solution_for(reply, &task.entry_point);
             if task.prompt_is_code {
                 with_prompt_imports(&task.prompt, &code)
             } else {

@@ -127,9 +127,7 @@ pub fn score(
     let by_id: HashMap<&str, &Task> = dataset.tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
     let mut jobs = Vec::with_capacity(samples.len());
     for (i, s) in samples.iter().enumerate() {
-        let task = by_id
-            .get(s.task_id.as_str())
-            .ok_or_else(|| EvalError::Settings(format!("sample for unknown task `{}`", s.task_id)))?;
+        let task = by_id.get(s.task_id.as_str()).ok_or_else(|| EvalError::UnknownTask(s.task_id.clone()))?;
         jobs.push(build_job(i.to_string(), task, &s.solution, gt.get(&s.task_id), settings)?);
     }
     let mut results: Vec<Option<SampleResult>> = vec![None; samples.len()];
@@ -144,11 +142,7 @@ pub fn score(
         reporter.advance("execute", 1);
     });
     reporter.end("execute");
-    results
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| r.ok_or_else(|| EvalError::Settings(format!("the executor returned no verdict for sample {i}"))))
-        .collect()
+    results.into_iter().enumerate().map(|(i, r)| r.ok_or(EvalError::NoVerdict(i))).collect()
 }
 
 /// Reads a verdict as a sample result.

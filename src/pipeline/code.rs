@@ -1,6 +1,6 @@
-//! Reading model replies as Python: pulling the code out of a reply (fenced or not), splitting a
-//! function from the tests a model wrote around it, comparing signatures, stubbing a body for the
-//! vacuity check, spotting fixes that special-case the tests' literals, and comparing programs while
+//! Reading model replies as Python (the code itself comes out of a reply through
+//! [`crate::python::extract`]): splitting a function from the tests a model wrote around it,
+//! comparing signatures, stubbing a body for the vacuity check, spotting fixes that special-case the tests' literals, and comparing programs while
 //! ignoring docstrings and comments (for the polish stage). All parsing is tree-sitter: model output
 //! is never run outside the sandbox.
 
@@ -13,44 +13,7 @@ pub use split::split_assertions;
 use std::collections::BTreeSet;
 use tree_sitter::Node;
 
-// One tree-sitter parser per thread, shared with the retrieve stage.
-use crate::pipeline::retrieve::python::parse;
-
-fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
-    src.get(n.byte_range()).unwrap_or("")
-}
-
-/// The code in a model reply: the fenced blocks joined (an unclosed last fence runs to the end), or,
-/// without fences, the reply from its first line that starts like Python code.
-pub fn extract_code(reply: &str) -> String {
-    let mut blocks = Vec::new();
-    let mut current: Option<Vec<&str>> = None;
-    for line in reply.lines() {
-        let fence = line.trim_start().starts_with("```");
-        match (&mut current, fence) {
-            (None, true) => current = Some(Vec::new()),
-            (Some(b), true) => {
-                blocks.push(b.join("\n"));
-                current = None;
-            }
-            (Some(b), false) => b.push(line),
-            (None, false) => {}
-        }
-    }
-    if let Some(b) = current {
-        blocks.push(b.join("\n"));
-    }
-    let blocks: Vec<String> = blocks.into_iter().filter(|b| !b.trim().is_empty()).collect();
-    if !blocks.is_empty() {
-        return blocks.join("\n\n") + "\n";
-    }
-    let starts = ["import ", "from ", "def ", "class ", "@"];
-    let lines: Vec<&str> = reply.lines().collect();
-    match lines.iter().position(|l| starts.iter().any(|s| l.starts_with(s))) {
-        Some(i) => lines[i..].join("\n") + "\n",
-        None => String::new(),
-    }
-}
+use crate::python::{parse, text};
 
 /// A top-level function found in a program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,15 +319,6 @@ pub fn split_at_docstring(program: &str, name: &str) -> Option<(String, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn code_comes_from_fences_unclosed_fences_or_the_first_code_line() {
-        let fenced = "Sure!\n```python\nimport os\nx = 1\n```\nDone.\n```\ny = 2\n```";
-        assert_eq!(extract_code(fenced), "import os\nx = 1\n\ny = 2\n");
-        assert_eq!(extract_code("Here:\n```py\ndef f(a):\n    return a"), "def f(a):\n    return a\n");
-        assert_eq!(extract_code("Here you go\nimport re\nclass A: pass"), "import re\nclass A: pass\n");
-        assert_eq!(extract_code("no code at all"), "");
-    }
 
     #[test]
     fn tests_drop_the_repeated_function_and_main_block_but_keep_imports() {

@@ -7,6 +7,7 @@
 //! - [`prompts`]: the prompt templates; [`journal`]: crash-safe JSONL files and caches;
 //! - [`quality`]: the tests' mutation score and coverage, scored and gated after polish;
 //! - [`emit`]: stage 5 (dataset formats, statistics file, shard merge); [`stats`]: the statistics;
+//! - [`run_dir`]: a run directory's layout, timings and file errors;
 //! - [`report`]: the run report (Markdown, JSON) with its charts drawn by [`plot`].
 
 pub mod code;
@@ -18,6 +19,7 @@ pub mod quality;
 pub mod record;
 pub mod report;
 pub mod retrieve;
+pub mod run_dir;
 pub mod stats;
 pub mod synth;
 

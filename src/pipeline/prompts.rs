@@ -49,53 +49,58 @@ pub enum PromptError {
     Template { name: String, cause: minijinja::Error },
 }
 
-/// The loaded templates and their hashes.
+/// The loaded templates, compiled once into one minijinja environment (each under its file name),
+/// and their hashes.
 #[derive(Debug, Clone)]
 pub struct Prompts {
-    sources: Vec<(Template, String, String)>,
+    env: minijinja::Environment<'static>,
+    hashes: Vec<(Template, String)>,
 }
 
 impl Prompts {
     /// The embedded templates.
     pub fn embedded() -> Prompts {
-        Prompts { sources: Template::ALL.iter().map(|&t| (t, t.embedded().to_string(), hash(t.embedded()))).collect() }
+        // The embedded sources are part of the binary and a unit test compiles them, so this
+        // cannot fail at run time.
+        Prompts::compile(Template::ALL.iter().map(|&t| (t, t.embedded().to_string())).collect())
+            .expect("the embedded prompt templates compile")
     }
 
     /// The embedded templates, replaced by the files of `dir` that have their names; each template
     /// is compiled now so a broken override fails before any work.
     pub fn load(dir: Option<&Path>) -> Result<Prompts, PromptError> {
-        let mut p = Prompts::embedded();
-        if let Some(dir) = dir {
-            for (t, source, h) in &mut p.sources {
-                let path = dir.join(t.file_name());
-                if path.is_file() {
-                    *source = std::fs::read_to_string(&path).map_err(|e| PromptError::Read { path, cause: e })?;
-                    *h = hash(source);
-                }
-            }
+        let mut sources = Vec::new();
+        for t in Template::ALL {
+            let path = dir.map(|d| d.join(t.file_name())).filter(|p| p.is_file());
+            let source = match path {
+                Some(path) => std::fs::read_to_string(&path).map_err(|e| PromptError::Read { path, cause: e })?,
+                None => t.embedded().to_string(),
+            };
+            sources.push((t, source));
         }
-        for (t, source, _) in &p.sources {
-            minijinja::Environment::new()
-                .template_from_str(source)
-                .map_err(|e| PromptError::Template { name: t.file_name().to_string(), cause: e })?;
-        }
-        Ok(p)
+        Prompts::compile(sources)
     }
 
-    fn get(&self, t: Template) -> (&str, &str) {
-        self.sources.iter().find(|(x, _, _)| *x == t).map(|(_, s, h)| (s.as_str(), h.as_str())).unwrap_or(("", ""))
+    fn compile(sources: Vec<(Template, String)>) -> Result<Prompts, PromptError> {
+        let mut env = minijinja::Environment::new();
+        let mut hashes = Vec::new();
+        for (t, source) in sources {
+            hashes.push((t, hash(&source)));
+            env.add_template_owned(t.file_name(), source)
+                .map_err(|e| PromptError::Template { name: t.file_name().to_string(), cause: e })?;
+        }
+        Ok(Prompts { env, hashes })
     }
 
     /// The hash (16 hex digits of SHA-256) of template `t`'s source.
     pub fn hash(&self, t: Template) -> String {
-        self.get(t).1.to_string()
+        self.hashes.iter().find(|(x, _)| *x == t).map(|(_, h)| h.clone()).unwrap_or_default()
     }
 
     /// Renders template `t` with `ctx`.
     pub fn render(&self, t: Template, ctx: minijinja::Value) -> Result<String, PromptError> {
         let err = |e| PromptError::Template { name: t.file_name().to_string(), cause: e };
-        let env = minijinja::Environment::new();
-        let tmpl = env.template_from_str(self.get(t).0).map_err(err)?;
+        let tmpl = self.env.get_template(t.file_name()).map_err(err)?;
         tmpl.render(ctx).map(|s| s.trim().to_string()).map_err(err)
     }
 }
@@ -123,6 +128,10 @@ mod tests {
         let q = Prompts::load(Some(dir.path())).unwrap();
         assert_ne!(q.hash(Template::Fix), p.hash(Template::Fix));
         assert_eq!(q.hash(Template::Tests), p.hash(Template::Tests));
+        // A template that compiles but cannot render names itself in the error.
+        std::fs::write(dir.path().join("synth_fix.j2"), "fix {{ missing.deeper }}").unwrap();
+        let e = Prompts::load(Some(dir.path())).unwrap().render(Template::Fix, minijinja::context! {}).unwrap_err();
+        assert!(e.to_string().contains("synth_fix.j2"), "{e}");
         std::fs::write(dir.path().join("synth_polish.j2"), "{% if %}").unwrap();
         let e = Prompts::load(Some(dir.path())).unwrap_err().to_string();
         assert!(e.contains("synth_polish.j2"), "{e}");

@@ -5,7 +5,7 @@
 //! are omitted, so a retrieve-only file stays small and older files still load.
 
 use crate::corpus::{content_id, SourceFile};
-use crate::sandbox::Verdict;
+use crate::sandbox::{Status, TestStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -375,6 +375,32 @@ impl Iterator for RecordReader {
             }));
         }
     }
+}
+
+/// The default of a run's `feedback_chars`: how much of a failing verdict a fix prompt shows.
+pub const DEFAULT_FEEDBACK_CHARS: usize = 1500;
+
+/// The failing tests' names and trimmed messages, what the fix prompt shows the model.
+pub fn feedback(v: &Verdict, max_chars: usize) -> String {
+    let mut out = String::new();
+    for t in &v.tests {
+        if matches!(t.status, TestStatus::Fail | TestStatus::Error) {
+            out.push_str(&format!("{}: {}\n", t.name, t.message.as_deref().unwrap_or("").trim()));
+        }
+    }
+    if out.is_empty() {
+        let reason = v.reason.as_deref().unwrap_or(match v.status {
+            Status::Timeout => "timeout",
+            _ => "failed",
+        });
+        out = format!("{reason}\n{}", v.stderr_tail.trim());
+    }
+    if out.chars().count() > max_chars {
+        // Keep the end: the exception line closes a traceback.
+        let skip = out.chars().count() - max_chars;
+        out = format!("...{}", out.chars().skip(skip).collect::<String>());
+    }
+    out.trim_end().to_string()
 }
 
 #[cfg(test)]

@@ -5,19 +5,15 @@
 
 use crate::pipeline::emit;
 use crate::pipeline::plot::BarChart;
+use crate::pipeline::run_dir::{OutputError, RunDir};
 use crate::pipeline::stats::SynthStats;
-use crate::pipeline::synth::{RunDir, SynthError};
 use std::fmt::Write as _;
 use std::path::Path;
 
-fn other(path: &Path, e: impl std::fmt::Display) -> SynthError {
-    SynthError::Io { path: path.to_path_buf(), cause: std::io::Error::other(e.to_string()) }
-}
-
 /// Writes `chart` as the SVG file `path`.
-pub fn write_chart(path: &Path, chart: &BarChart) -> Result<(), SynthError> {
-    let svg = chart.to_svg().map_err(|e| other(path, e))?;
-    std::fs::write(path, svg).map_err(|e| SynthError::Io { path: path.to_path_buf(), cause: e })
+pub fn write_chart(path: &Path, chart: &BarChart) -> Result<(), OutputError> {
+    let svg = chart.to_svg().map_err(|e| OutputError::other(path, e))?;
+    std::fs::write(path, svg).map_err(|e| OutputError::Io { path: path.to_path_buf(), cause: e })
 }
 
 /// Labelled counts, one bar each.
@@ -202,14 +198,17 @@ fn quality_section(out: &mut String, s: &SynthStats) {
 }
 
 /// Writes the report files into `dir` and returns the statistics.
-pub fn write_report(dir: &RunDir) -> Result<SynthStats, SynthError> {
+pub fn write_report(dir: &RunDir) -> Result<SynthStats, OutputError> {
     if !dir.records().is_file() && !dir.rejected().is_file() {
-        return Err(other(&dir.root, "not a synth run directory (no dataset/records.jsonl or rejected.jsonl)"));
+        return Err(OutputError::other(
+            &dir.root,
+            "not a synth run directory (no dataset/records.jsonl or rejected.jsonl)",
+        ));
     }
     let s = emit::finalize(dir, None)?;
     let write = |name: &str, text: String| {
         let p = dir.root.join(name);
-        std::fs::write(&p, text).map_err(|e| SynthError::Io { path: p, cause: e })
+        std::fs::write(&p, text).map_err(|e| OutputError::Io { path: p, cause: e })
     };
     write("report.md", markdown(&s))?;
     write("report.json", serde_json::to_string_pretty(&s).unwrap_or_default() + "\n")?;

@@ -4,7 +4,7 @@
 //! accepted program, and where the time went (model waiting on the sandbox and vice versa).
 
 use crate::pipeline::record::{AttemptKind, Record, Stage};
-use crate::pipeline::synth::RunTimings;
+use crate::pipeline::run_dir::RunTimings;
 use crate::sandbox::{Status, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

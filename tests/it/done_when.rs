@@ -6,7 +6,7 @@
 use crate::common::bin;
 use crate::models::{default_model_path, test_cache_dir};
 use std::process::Command;
-use unitcoder::pipeline::code::extract_code;
+use unitcoder::python::extract::reply_code;
 use unitcoder::sandbox::{Job, Sandbox, SandboxConfig, Status};
 
 const PROMPT: &str = "Write a Python function that returns the sum of a list.";
@@ -28,7 +28,7 @@ fn generate_chat_with_the_default_model_prints_python_that_sums_a_list() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
 
-    let code = extract_code(&stdout);
+    let code = reply_code(&stdout);
     let name = first_function(&code).unwrap_or_else(|| panic!("no function in the reply:\n{stdout}"));
     let tests = format!(
         "import unittest\n\n\nclass TestSum(unittest.TestCase):\n    def test_numbers(self):\n        \

@@ -9,7 +9,8 @@ use unitcoder::engine::Scripted;
 use unitcoder::pipeline::quality::{mutate, QualitySettings};
 use unitcoder::pipeline::record::Stage;
 use unitcoder::pipeline::retrieve::Shard;
-use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
+use unitcoder::pipeline::run_dir::RunDir;
+use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::progress::Silent;
 use unitcoder::sandbox::{Coverage, Job, Verdict};
 

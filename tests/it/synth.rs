@@ -10,7 +10,8 @@ use unitcoder::engine::{Completion, EngineError, Generator, Prompt, Request, Scr
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::record::AttemptKind;
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
-use unitcoder::pipeline::synth::{synthesize, RunDir, SynthSettings};
+use unitcoder::pipeline::run_dir::RunDir;
+use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::pipeline::Record;
 use unitcoder::progress::Silent;
 use unitcoder::sandbox::{Sandbox, SandboxConfig};

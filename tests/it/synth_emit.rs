@@ -10,9 +10,10 @@ use parquet::record::Field;
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::path::Path;
-use unitcoder::pipeline::emit::{self, Format, STEMS};
+use unitcoder::pipeline::emit::{self, Derived, Format};
 use unitcoder::pipeline::retrieve::Shard;
-use unitcoder::pipeline::synth::{synthesize, RunDir, RunTimings, SynthSettings};
+use unitcoder::pipeline::run_dir::{RunDir, RunTimings};
+use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::progress::Silent;
 
 fn jsonl(text: &str) -> Vec<Value> {
@@ -42,7 +43,7 @@ fn parquet_rows(path: &Path) -> Vec<Value> {
 /// Every derived file of `dir` in every format, as JSON values, checked equal across formats.
 fn formats_agree(dir: &RunDir) -> Vec<Vec<Value>> {
     let mut all = Vec::new();
-    for stem in STEMS {
+    for stem in Derived::ALL.map(Derived::name) {
         let base = dir.dataset().join(stem);
         let plain = jsonl(&std::fs::read_to_string(base.with_extension("jsonl")).unwrap());
         let mut gz = String::new();
@@ -65,7 +66,7 @@ fn jsonl_gz_and_parquet_read_back_as_the_jsonl_lines_also_after_a_resume() {
     synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &full, &Silent).unwrap();
     emit::finalize_as(&full, None, &ALL).unwrap();
     let lines = formats_agree(&full);
-    let count = |stem: &str| lines[STEMS.iter().position(|s| *s == stem).unwrap()].len();
+    let count = |stem: &str| lines[Derived::ALL.iter().position(|d| d.name() == stem).unwrap()].len();
     // Every format has lines to compare: messages lists, integer rounds and multi-line strings.
     assert!(count("prefix_completion") >= 1 && count("instruction") >= 5 && count("dpo") >= 2, "{lines:?}");
     assert!(count("repair") >= 2);

@@ -5,12 +5,12 @@
 //! so the merged set is the one an unsharded run keeps. Dropped duplicates are listed in
 //! `merge_duplicates.jsonl` and counted in `stats.json`.
 
-use super::{finalize_as, io, save_stats, Format};
+use super::{finalize_as, save_stats, Format};
 use crate::pipeline::journal::Journal;
 use crate::pipeline::record::Record;
 use crate::pipeline::retrieve::{Dedup, Duplicate};
+use crate::pipeline::run_dir::{OutputError, RunDir, RunTimings};
 use crate::pipeline::stats::SynthStats;
-use crate::pipeline::synth::{RunDir, RunTimings, SynthError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
@@ -53,25 +53,25 @@ fn position(r: &Record) -> (&Path, u64, usize, &str) {
 }
 
 /// Writes `items` as JSONL to `path`, aside and renamed.
-fn rewrite<T: Serialize>(path: &Path, items: &[T]) -> Result<(), SynthError> {
+fn rewrite<T: Serialize>(path: &Path, items: &[T]) -> Result<(), OutputError> {
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(io(d))?;
+        std::fs::create_dir_all(d).map_err(OutputError::io(d))?;
     }
     let tmp = path.with_extension("jsonl.tmp");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(OutputError::io(&tmp))?);
     for item in items {
-        serde_json::to_writer(&mut w, item).map_err(|e| io(&tmp)(e.into()))?;
-        w.write_all(b"\n").map_err(io(&tmp))?;
+        serde_json::to_writer(&mut w, item).map_err(|e| OutputError::io(&tmp)(e.into()))?;
+        w.write_all(b"\n").map_err(OutputError::io(&tmp))?;
     }
-    let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-    file.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    let file = w.into_inner().map_err(|e| OutputError::io(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(OutputError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(OutputError::io(path))
 }
 
 /// Joins `shards` into `out` (which may already hold an earlier merge: it is an input too), drops
 /// records with a repeated id and exact or near duplicates across shards, concatenates the runs'
 /// timings (each run once), then rebuilds the derived files in `formats` and the statistics.
-pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(SynthStats, MergeCounts), SynthError> {
+pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(SynthStats, MergeCounts), OutputError> {
     let mut counts = MergeCounts { shards: shards.len() as u64, ..MergeCounts::default() };
     let mut all: Vec<(Record, bool)> = Vec::new();
     let mut timings: Vec<RunTimings> = Vec::new();

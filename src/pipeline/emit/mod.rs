@@ -18,27 +18,21 @@ pub mod formats;
 mod merge;
 
 pub use files::Format;
-pub use formats::{final_code, format_lines};
+pub use formats::{final_code, format_lines, Derived, Row};
 pub use merge::{merge, MergeCounts};
 
 use crate::pipeline::journal::Journal;
 use crate::pipeline::record::Record;
+use crate::pipeline::run_dir::{OutputError, RunDir, RunTimings};
 use crate::pipeline::stats::SynthStats;
-use crate::pipeline::synth::{RunDir, RunTimings, SynthError};
-use std::path::Path;
-
-/// The derived formats, in file order.
-pub const STEMS: [&str; 4] = ["prefix_completion", "instruction", "dpo", "repair"];
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
-    move |source| SynthError::Io { path: path.to_path_buf(), cause: source }
-}
 
 /// The formats `dir`'s derived files are in now (JSONL when there are none yet).
 pub fn formats_present(dir: &RunDir) -> Vec<Format> {
     let found: Vec<Format> = Format::ALL
         .into_iter()
-        .filter(|f| STEMS.iter().any(|s| dir.dataset().join(format!("{s}.{}", f.extension())).is_file()))
+        .filter(|f| {
+            Derived::ALL.iter().any(|d| dir.dataset().join(format!("{}.{}", d.name(), f.extension())).is_file())
+        })
         .collect();
     if found.is_empty() {
         vec![Format::Jsonl]
@@ -49,7 +43,7 @@ pub fn formats_present(dir: &RunDir) -> Vec<Format> {
 
 /// Rewrites the derived formats (in the formats already there) and `stats.json` of `dir` from its
 /// record files; `retrieve` is the retrieve stage's counts to keep with them.
-pub fn finalize(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, SynthError> {
+pub fn finalize(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, OutputError> {
     finalize_as(dir, retrieve, &formats_present(dir))
 }
 
@@ -59,26 +53,27 @@ pub fn finalize_as(
     dir: &RunDir,
     retrieve: Option<serde_json::Value>,
     formats: &[Format],
-) -> Result<SynthStats, SynthError> {
+) -> Result<SynthStats, OutputError> {
     let (_, accepted) = Journal::open::<Record>(&dir.records())?;
     let (_, rejected) = Journal::open::<Record>(&dir.rejected())?;
     let (_, timings) = Journal::open::<RunTimings>(&dir.timings())?;
-    let mut lines: Vec<Vec<serde_json::Value>> = vec![Vec::new(); STEMS.len()];
+    let mut lines: Vec<Vec<Row>> = vec![Vec::new(); Derived::ALL.len()];
     for r in &accepted {
-        for (stem, line) in format_lines(r) {
-            if let Some(k) = STEMS.iter().position(|f| *f == stem) {
-                lines[k].push(line);
+        for row in format_lines(r) {
+            // `ALL` lists every variant, so the position is always found.
+            if let Some(k) = Derived::ALL.iter().position(|d| *d == row.derived()) {
+                lines[k].push(row);
             }
         }
     }
-    for (stem, lines) in STEMS.iter().zip(&lines) {
+    for (derived, lines) in Derived::ALL.into_iter().zip(&lines) {
         for f in Format::ALL {
             if formats.contains(&f) {
-                files::write(&dir.dataset(), stem, f, lines)?;
+                files::write(&dir.dataset(), derived, f, lines)?;
             } else {
-                let stale = dir.dataset().join(format!("{stem}.{}", f.extension()));
+                let stale = dir.dataset().join(format!("{}.{}", derived.name(), f.extension()));
                 match std::fs::remove_file(&stale) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&stale)(e)),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(OutputError::io(&stale)(e)),
                     _ => {}
                 }
             }
@@ -90,7 +85,7 @@ pub fn finalize_as(
 /// Recomputes `stats.json` of `dir` from its record files (read-only, so a running synth may be
 /// appending to them); `retrieve` replaces the retrieve stage's counts, else those already in the
 /// file are kept.
-pub fn write_stats(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, SynthError> {
+pub fn write_stats(dir: &RunDir, retrieve: Option<serde_json::Value>) -> Result<SynthStats, OutputError> {
     let accepted = Journal::read::<Record>(&dir.records())?;
     let rejected = Journal::read::<Record>(&dir.rejected())?;
     let timings = Journal::read::<RunTimings>(&dir.timings())?;
@@ -103,7 +98,7 @@ fn write_stats_of(
     rejected: &[Record],
     timings: &[RunTimings],
     retrieve: Option<serde_json::Value>,
-) -> Result<SynthStats, SynthError> {
+) -> Result<SynthStats, OutputError> {
     let mut stats = SynthStats::compute(accepted, rejected, timings);
     let previous = std::fs::read_to_string(dir.stats()).ok().and_then(|t| serde_json::from_str::<SynthStats>(&t).ok());
     stats.retrieve = retrieve.or_else(|| previous.as_ref().and_then(|s| s.retrieve.clone()));
@@ -114,10 +109,10 @@ fn write_stats_of(
 
 /// Writes `stats` to `dir`'s `stats.json`, aside and renamed, so a reader (or a kill) never sees
 /// half a file.
-pub fn save_stats(dir: &RunDir, stats: &SynthStats) -> Result<(), SynthError> {
+pub fn save_stats(dir: &RunDir, stats: &SynthStats) -> Result<(), OutputError> {
     let path = dir.stats();
-    let text = serde_json::to_string_pretty(stats).map_err(|e| io(&path)(e.into()))?;
+    let text = serde_json::to_string_pretty(stats).map_err(|e| OutputError::io(&path)(e.into()))?;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n").map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))
+    std::fs::write(&tmp, text + "\n").map_err(OutputError::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(OutputError::io(&path))
 }

@@ -12,7 +12,7 @@
 //! are dropped; when more than `max` remain, a seeded shuffle picks them round-robin over the
 //! operator kinds, so the choice is the same for the same seed and no kind crowds out the others.
 
-use crate::pipeline::retrieve::python::parse;
+use crate::python::parse;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -12,6 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use tree_sitter::Node;
 
+use crate::python::text;
+
 /// One name a module-level import statement binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Binding {
@@ -54,11 +56,6 @@ pub struct FileScope {
     pub defined: HashSet<String>,
     /// Whether the file has a `from m import *`.
     pub star_import: bool,
-}
-
-/// Text of a node.
-pub fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
-    src.get(node.byte_range()).unwrap_or("")
 }
 
 impl FileScope {

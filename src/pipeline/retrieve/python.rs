@@ -13,12 +13,13 @@
 //! Lambdas and comprehensions inside a function are fine; nested `def`/`class` are not (the paper's
 //! rule, and they would need their own tests).
 
-use super::names::{free_names, text, Binding, FileScope, FreeNames};
+use super::names::{free_names, Binding, FileScope, FreeNames};
 use super::packages::{is_builtin, top_level, Packages};
 use super::reasons::Reject;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::Node;
+
+use crate::python::{parse, text};
 
 /// Size limits on a function, in lines of its source (decorators included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,24 +92,6 @@ pub enum FileOutcome {
     Skipped(Reject),
     /// Each top-level function, in file order, kept or rejected with a reason and a detail.
     Functions(Vec<Outcome>),
-}
-
-thread_local! {
-    // A parser per worker thread: tree-sitter parsers are not Sync, and building one per file wastes time.
-    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
-}
-
-/// Parses Python source with this thread's parser; `None` when tree-sitter could not parse at all.
-pub(crate) fn parse(src: &str) -> Option<Tree> {
-    PARSER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut parser = Parser::new();
-            parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
-            *slot = Some(parser);
-        }
-        slot.as_mut()?.parse(src, None)
-    })
 }
 
 /// Parses one file and filters its top-level functions.

@@ -9,8 +9,8 @@ use super::SynthSettings;
 use crate::engine::{Completion, Message, Prompt, Request, SamplingParams};
 use crate::pipeline::code;
 use crate::pipeline::prompts::Template;
-use crate::pipeline::record::{Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified};
-use crate::sandbox::{Status, TestStatus, Verdict};
+use crate::pipeline::record::{feedback, Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified};
+use crate::sandbox::Verdict;
 
 /// What the run loop must do for an item next.
 pub(super) enum Action {
@@ -233,7 +233,7 @@ impl Item {
     /// A fix sample as a program, or why it is set aside.
     fn check_fix(&self, reply: &str) -> Result<String, (&'static str, String)> {
         let f = &self.rec.function;
-        let code_text = code::extract_code(reply);
+        let code_text = crate::python::extract::reply_code(reply);
         let Some(found) = code::find_function(&code_text, &f.name) else {
             return Err(("no_function", reply.to_string()));
         };
@@ -252,7 +252,7 @@ impl Item {
     fn check_polish(&self, reply: &str) -> Result<(String, bool), (&'static str, String)> {
         let f = &self.rec.function;
         let verified = self.rec.verified.as_ref().map(|v| v.code.as_str()).unwrap_or("");
-        let code_text = code::extract_code(reply);
+        let code_text = crate::python::extract::reply_code(reply);
         let Some(found) = code::find_function(&code_text, &f.name) else {
             return Err(("no_function", reply.to_string()));
         };
@@ -406,27 +406,4 @@ impl Item {
         self.rec.reject(Stage::RunFix, reason, detail);
         vec![Action::Finish]
     }
-}
-
-/// The failing tests' names and trimmed messages, what the fix prompt shows the model.
-pub fn feedback(v: &Verdict, max_chars: usize) -> String {
-    let mut out = String::new();
-    for t in &v.tests {
-        if matches!(t.status, TestStatus::Fail | TestStatus::Error) {
-            out.push_str(&format!("{}: {}\n", t.name, t.message.as_deref().unwrap_or("").trim()));
-        }
-    }
-    if out.is_empty() {
-        let reason = v.reason.as_deref().unwrap_or(match v.status {
-            Status::Timeout => "timeout",
-            _ => "failed",
-        });
-        out = format!("{reason}\n{}", v.stderr_tail.trim());
-    }
-    if out.chars().count() > max_chars {
-        // Keep the end: the exception line closes a traceback.
-        let skip = out.chars().count() - max_chars;
-        out = format!("...{}", out.chars().skip(skip).collect::<String>());
-    }
-    out.trim_end().to_string()
 }

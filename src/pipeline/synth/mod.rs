@@ -15,14 +15,13 @@ pub(crate) mod item;
 mod run;
 mod ticker;
 
-pub use item::feedback;
-pub use run::{synthesize, RunTimings};
+pub use run::synthesize;
 
 use crate::engine::EngineError;
 use crate::pipeline::journal::JournalError;
 use crate::pipeline::prompts::{PromptError, Prompts};
 use crate::pipeline::quality::QualitySettings;
-use std::path::{Path, PathBuf};
+use crate::pipeline::run_dir::OutputError;
 
 /// Settings of the synthesis stages.
 #[derive(Debug, Clone)]
@@ -84,7 +83,7 @@ impl Default for SynthSettings {
             batch: 8,
             min_tests: 2,
             prompts: Prompts::embedded(),
-            feedback_chars: 1500,
+            feedback_chars: crate::pipeline::record::DEFAULT_FEEDBACK_CHARS,
             checkpoint_s: 10.0,
             quality: QualitySettings::default(),
         }
@@ -96,66 +95,27 @@ impl Default for SynthSettings {
 pub enum SynthError {
     /// An output or cache file.
     #[error(transparent)]
-    Journal(#[from] JournalError),
+    Output(#[from] OutputError),
     /// The model failed.
     #[error("model: {0}")]
     Engine(EngineError),
     /// A prompt template.
     #[error(transparent)]
     Prompt(#[from] PromptError),
-    /// The sandbox pool stopped.
-    #[error("sandbox: {0}")]
-    Sandbox(String),
-    /// Writing statistics or derived files.
-    #[error("{}: {cause}", .path.display())]
-    Io { path: PathBuf, cause: std::io::Error },
+    /// The sandbox workers stopped (each verdict channel closed): no execution can run.
+    #[error("sandbox: the sandbox workers stopped")]
+    SandboxStopped,
+}
+
+impl From<JournalError> for SynthError {
+    fn from(e: JournalError) -> Self {
+        SynthError::Output(e.into())
+    }
 }
 
 // The cause is in the message, so it is not also a `source()`: anyhow's `{:#}` would print it twice.
 impl From<EngineError> for SynthError {
     fn from(e: EngineError) -> Self {
         SynthError::Engine(e)
-    }
-}
-
-/// The layout of a run directory.
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    /// The directory.
-    pub root: PathBuf,
-}
-
-impl RunDir {
-    /// The run directory at `root`.
-    pub fn new(root: &Path) -> RunDir {
-        RunDir { root: root.to_path_buf() }
-    }
-    /// Accepted records, one JSON object per line.
-    pub fn records(&self) -> PathBuf {
-        self.root.join("dataset/records.jsonl")
-    }
-    /// Rejected records with their reasons.
-    pub fn rejected(&self) -> PathBuf {
-        self.root.join("rejected.jsonl")
-    }
-    /// The model-call cache.
-    pub fn model_cache(&self) -> PathBuf {
-        self.root.join("cache/model.jsonl")
-    }
-    /// The execution cache.
-    pub fn exec_cache(&self) -> PathBuf {
-        self.root.join("cache/exec.jsonl")
-    }
-    /// One line of timings per run (resumes append).
-    pub fn timings(&self) -> PathBuf {
-        self.root.join("timings.jsonl")
-    }
-    /// The statistics.
-    pub fn stats(&self) -> PathBuf {
-        self.root.join("stats.json")
-    }
-    /// The derived dataset formats' directory.
-    pub fn dataset(&self) -> PathBuf {
-        self.root.join("dataset")
     }
 }

@@ -3,64 +3,19 @@
 
 use super::item::{Action, Ctx, Exec, Item};
 use super::ticker::Ticker;
-use super::{RunDir, SynthError, SynthSettings};
+use super::{SynthError, SynthSettings};
 use crate::engine::{Completion, Generator, Request};
 use crate::pipeline::journal::{key, Cache, Journal};
 use crate::pipeline::prompts::Template;
 use crate::pipeline::quality::mutant_timeout;
 use crate::pipeline::record::{AttemptKind, Record};
+use crate::pipeline::run_dir::{RunDir, RunTimings};
 use crate::progress::Reporter;
 use crate::sandbox::{Job, Limits, Sandbox, Verdict};
-use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Where one run's time went. A run appends a snapshot of its timings to `timings.jsonl` every
-/// [`SynthSettings::checkpoint_s`] seconds and a last one when it ends, all with the same `run` id; the statistics
-/// take the last line of each run, so a killed run keeps its numbers up to its last snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunTimings {
-    /// This run's id (start time and process id); empty in files of older versions, whose lines
-    /// are each a whole run.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub run: String,
-    /// Whether this is the run's last line (false: a snapshot taken while it went on).
-    #[serde(default = "yes")]
-    pub ended: bool,
-    /// Wall-clock seconds of the run.
-    pub wall_s: f64,
-    /// Seconds inside `Generator::generate`.
-    pub model_s: f64,
-    /// Seconds the model thread had nothing to generate and waited on the sandbox.
-    pub model_waited_s: f64,
-    /// Seconds sandbox workers sat idle waiting for programs (summed over workers).
-    pub sandbox_idle_s: f64,
-    /// Model calls made / answered from the cache.
-    pub model_calls: u64,
-    pub model_calls_cached: u64,
-    /// Executions run / answered from the cache.
-    pub executions: u64,
-    pub executions_cached: u64,
-    /// Sandbox seconds of the executions run (summed over workers, cached ones excluded).
-    #[serde(default)]
-    pub exec_s: f64,
-    /// Of `executions`, the quality step's (mutants and traced runs), and their sandbox seconds.
-    #[serde(default)]
-    pub quality_executions: u64,
-    #[serde(default)]
-    pub quality_exec_s: f64,
-    /// Tokens generated in this run (cached answers excluded).
-    pub tokens: u64,
-    /// Records finished in this run / skipped as already finished.
-    pub finished: u64,
-    pub skipped_done: u64,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// Least seconds between refreshes of `stats.json` during a run; a refresh reads the record files,
 /// so the gap also grows to 20 times what the last refresh took.
@@ -249,7 +204,7 @@ impl Run<'_> {
             let waiting = Instant::now();
             let got = self.verdicts.recv();
             self.t.model_waited_s += waiting.elapsed().as_secs_f64();
-            let (i, exec, v) = got.map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
+            let (i, exec, v) = got.map_err(|_| SynthError::SandboxStopped)?;
             self.in_sandbox -= 1;
             self.remember(i, exec, v)?;
         }
@@ -357,9 +312,7 @@ impl Run<'_> {
                         // Model-written tests: caught and tautological assertions do not verify.
                         strict_assertions: true,
                     };
-                    self.jobs
-                        .send((i, exec, job, traced))
-                        .map_err(|_| SynthError::Sandbox("the sandbox workers stopped".into()))?;
+                    self.jobs.send((i, exec, job, traced)).map_err(|_| SynthError::SandboxStopped)?;
                     self.in_sandbox += 1;
                 }
                 Action::Finish => self.finish(i)?,

@@ -4,8 +4,8 @@
 //! call; the ticker adds the time of a call still in progress, so a run killed in the middle of a
 //! long batch still has its numbers up to a few seconds before the kill.
 
-use super::run::RunTimings;
 use crate::pipeline::journal::{Journal, JournalError};
+use crate::pipeline::run_dir::RunTimings;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};

@@ -18,7 +18,7 @@ impl Item {
         for (i, (reply, tokens)) in replies.into_iter().enumerate() {
             let sample = first + i as u32;
             // One assertion per test method: the verdict then says which expectations hold.
-            let tests = code::tests_from_code(&code::extract_code(&reply), &name)
+            let tests = code::tests_from_code(&crate::python::extract::reply_code(&reply), &name)
                 .map(|t| code::split_assertions(&t).unwrap_or(t));
             let (reason, code) = match tests {
                 None => ("no_tests_extracted", reply),

@@ -1,0 +1,117 @@
+//! A run directory: its layout ([`RunDir`]), the timings a run appends to it ([`RunTimings`]), and
+//! the error of reading and writing its files ([`OutputError`]). Synthesis writes a run directory;
+//! emit, merge and report read and rewrite it, so these live here rather than in either.
+
+use crate::pipeline::journal::JournalError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A run directory's file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A JSONL record, cache or timings file.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Statistics, derived files or the report.
+    #[error("{}: {cause}", .path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
+}
+
+impl OutputError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path) -> impl Fn(std::io::Error) -> OutputError + '_ {
+        move |cause| OutputError::Io { path: path.to_path_buf(), cause }
+    }
+
+    /// A failure on `path` that is not an `io::Error` (JSON, Parquet, a missing field).
+    pub fn other(path: &Path, e: impl std::fmt::Display) -> OutputError {
+        OutputError::Io { path: path.to_path_buf(), cause: std::io::Error::other(e.to_string()) }
+    }
+}
+
+/// The layout of a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root`.
+    pub fn new(root: &Path) -> RunDir {
+        RunDir { root: root.to_path_buf() }
+    }
+    /// Accepted records, one JSON object per line.
+    pub fn records(&self) -> PathBuf {
+        self.root.join("dataset/records.jsonl")
+    }
+    /// Rejected records with their reasons.
+    pub fn rejected(&self) -> PathBuf {
+        self.root.join("rejected.jsonl")
+    }
+    /// The model-call cache.
+    pub fn model_cache(&self) -> PathBuf {
+        self.root.join("cache/model.jsonl")
+    }
+    /// The execution cache.
+    pub fn exec_cache(&self) -> PathBuf {
+        self.root.join("cache/exec.jsonl")
+    }
+    /// One line of timings per run (resumes append).
+    pub fn timings(&self) -> PathBuf {
+        self.root.join("timings.jsonl")
+    }
+    /// The statistics.
+    pub fn stats(&self) -> PathBuf {
+        self.root.join("stats.json")
+    }
+    /// The derived dataset formats' directory.
+    pub fn dataset(&self) -> PathBuf {
+        self.root.join("dataset")
+    }
+}
+
+/// Where one run's time went. A run appends a snapshot of its timings to `timings.jsonl` every
+/// [`SynthSettings::checkpoint_s`] seconds and a last one when it ends, all with the same `run` id; the statistics
+/// take the last line of each run, so a killed run keeps its numbers up to its last snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTimings {
+    /// This run's id (start time and process id); empty in files of older versions, whose lines
+    /// are each a whole run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
+    /// Whether this is the run's last line (false: a snapshot taken while it went on).
+    #[serde(default = "yes")]
+    pub ended: bool,
+    /// Wall-clock seconds of the run.
+    pub wall_s: f64,
+    /// Seconds inside `Generator::generate`.
+    pub model_s: f64,
+    /// Seconds the model thread had nothing to generate and waited on the sandbox.
+    pub model_waited_s: f64,
+    /// Seconds sandbox workers sat idle waiting for programs (summed over workers).
+    pub sandbox_idle_s: f64,
+    /// Model calls made / answered from the cache.
+    pub model_calls: u64,
+    pub model_calls_cached: u64,
+    /// Executions run / answered from the cache.
+    pub executions: u64,
+    pub executions_cached: u64,
+    /// Sandbox seconds of the executions run (summed over workers, cached ones excluded).
+    #[serde(default)]
+    pub exec_s: f64,
+    /// Of `executions`, the quality step's (mutants and traced runs), and their sandbox seconds.
+    #[serde(default)]
+    pub quality_executions: u64,
+    #[serde(default)]
+    pub quality_exec_s: f64,
+    /// Tokens generated in this run (cached answers excluded).
+    pub tokens: u64,
+    /// Records finished in this run / skipped as already finished.
+    pub finished: u64,
+    pub skipped_done: u64,
+}
+
+fn yes() -> bool {
+    true
+}
