@@ -1,5 +1,6 @@
 //! LoRA adapters and the qwen3 architecture against the reference implementations: tests/fixtures/lora
-//! holds tiny random qwen2, llama and qwen3 checkpoints (HF safetensors and the same weights as Q8_0 GGUF), a PEFT adapter for each, and
+//! holds tiny random qwen2, llama and qwen3 checkpoints (HF safetensors and the same weights as Q8_0 GGUF,
+//! converted by llama.cpp's convert_hf_to_gguf.py), a PEFT adapter for each, and
 //! the logits and greedy tokens transformers + peft computed for fixed prompts
 //! (`scripts/make-lora-fixtures` writes them all). Safetensors bases get the adapter merged; GGUF bases
 //! run it next to the quantized products, on the engine's kernels and on candle's. Also: errors for
