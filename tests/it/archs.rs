@@ -36,25 +36,13 @@ const ALL: [&str; 8] =
     ["mistral", "phi3", "starcoder2", "gemma2", "gemma3", "llama-rope-linear", "llama-rope-yarn", "llama-rope-llama3"];
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/archs")
+    crate::reference::fixtures("archs")
 }
 
-#[derive(serde::Deserialize)]
-struct Run {
-    logits: Vec<Vec<f32>>,
-    greedy: Vec<Vec<u32>>,
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    prompts: Vec<Vec<u32>>,
-    base: Run,
-    /// Base + the fixture's adapter (phi3, starcoder2).
-    lora: Option<Run>,
-}
+use crate::reference::{Reference, Run};
 
 fn reference(name: &str) -> Reference {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{name}.json"))).unwrap()).unwrap()
+    crate::reference::reference("archs", name)
 }
 
 fn load(dir: &Path) -> Result<Model, String> {

@@ -17,25 +17,13 @@ use unitcoder::engine::weights::Weights;
 const TOL: f32 = 0.05;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/half")
+    crate::reference::fixtures("half")
 }
 
-#[derive(serde::Deserialize)]
-struct Run {
-    logits: Vec<Vec<f32>>,
-    greedy: Vec<Vec<u32>>,
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    prompts: Vec<Vec<u32>>,
-    dtype: String,
-    base: Run,
-    lora: Option<Run>,
-}
+use crate::reference::{Reference, Run};
 
 fn reference(name: &str) -> Reference {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{name}.json"))).unwrap()).unwrap()
+    crate::reference::reference("half", name)
 }
 
 fn load(name: &str, lora: Option<&str>) -> Model {

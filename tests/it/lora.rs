@@ -24,25 +24,13 @@ const TOL_DENSE: f32 = 0.05;
 const TOL_GGUF: f32 = 0.6;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lora")
+    crate::reference::fixtures("lora")
 }
 
-/// One run of the reference: last-position logits and greedy tokens per prompt.
-#[derive(serde::Deserialize)]
-struct Run {
-    logits: Vec<Vec<f32>>,
-    greedy: Vec<Vec<u32>>,
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    prompts: Vec<Vec<u32>>,
-    base: Run,
-    lora: Run,
-}
+use crate::reference::{Reference, Run};
 
 fn reference(arch: &str) -> Reference {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{arch}.json"))).unwrap()).unwrap()
+    crate::reference::reference("lora", arch)
 }
 
 fn adapter(dir: &Path) -> AdapterSource {
@@ -97,9 +85,9 @@ fn merged_adapter_on_safetensors_matches_peft() {
         let plain = load(&base, None, MatmulKernels::Auto).unwrap();
         check(&plain, &r, &r.base, TOL_DENSE, &format!("{arch} base"));
         let tuned = load(&base, Some(&lora), MatmulKernels::Auto).unwrap();
-        check(&tuned, &r, &r.lora, TOL_DENSE, &format!("{arch} base+lora"));
+        check(&tuned, &r, r.lora(), TOL_DENSE, &format!("{arch} base+lora"));
         // The adapter must matter, or the check above proves nothing.
-        let moved = r.base.logits[0].iter().zip(&r.lora.logits[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let moved = r.base.logits[0].iter().zip(&r.lora().logits[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(moved > 20.0 * TOL_DENSE, "{arch}: the adapter moves the logits by only {moved}");
     }
 }
@@ -116,7 +104,7 @@ fn tensor_path_matches_the_reference_for_every_architecture() {
             let padding = Padding::new(vec![0]);
             let out = model.forward_tensors(prompt, prompt.len(), &padding, &mut cache).unwrap();
             let logits: Vec<f32> = out.to_vec2().unwrap()[0].clone();
-            let worst = logits.iter().zip(&r.lora.logits[i]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let worst = logits.iter().zip(&r.lora().logits[i]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
             assert!(worst <= TOL_DENSE, "{arch} prompt {i}: tensor path differs by up to {worst}");
         }
     }
@@ -159,7 +147,7 @@ fn side_product_on_gguf_matches_peft_on_both_kernels() {
         let lora = fixtures().join(format!("{arch}-lora"));
         for kernels in [MatmulKernels::Auto, MatmulKernels::Candle] {
             let what = format!("{arch} gguf {kernels:?}");
-            for (adapter, want, label) in [(None, &r.base, "base"), (Some(lora.as_path()), &r.lora, "base+lora")] {
+            for (adapter, want, label) in [(None, &r.base, "base"), (Some(lora.as_path()), r.lora(), "base+lora")] {
                 let model = load(&base, adapter, kernels).unwrap();
                 let what = format!("{what} {label}");
                 let (logits, _) = run(&model, &r.prompts[0], 0);
@@ -267,7 +255,7 @@ fn generate_with_lora_on_the_command_line() {
     // The reference's greedy tokens as bytes: the base repeats byte 3; the adapter starts with 'M'.
     assert_eq!(r.base.greedy[2], vec![3; 8]);
     assert_eq!(gen(&[]).trim_end_matches('\n'), "\u{3}".repeat(8));
-    assert_eq!(r.lora.greedy[2][0], u32::from(b'M'));
+    assert_eq!(r.lora().greedy[2][0], u32::from(b'M'));
     let tuned = gen(&["--lora", lora.to_str().unwrap()]);
     assert!(tuned.starts_with('M'), "{tuned:?}");
 

@@ -23,6 +23,7 @@ mod lora;
 mod models;
 mod models_hf;
 mod quality;
+mod reference;
 mod retrieve;
 mod sandbox;
 mod server_backend;
