@@ -96,3 +96,16 @@ fn imports_packages(python: &std::path::Path) -> bool {
 pub fn sandbox_config(jobs: usize) -> unitcoder::sandbox::SandboxConfig {
     unitcoder::sandbox::SandboxConfig { python: test_python(), jobs, ..unitcoder::sandbox::SandboxConfig::default() }
 }
+
+/// The ids of a synth run's records, accepted and rejected, sorted.
+pub fn record_ids(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in ["dataset/records.jsonl", "rejected.jsonl"] {
+        for l in std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            out.push(v["id"].as_str().unwrap().to_string());
+        }
+    }
+    out.sort();
+    out
+}

@@ -3,7 +3,7 @@
 //! a server killed and restarted mid-run, a proxy answering 429/503 or hanging up, and the API key
 //! kept out of everything written.
 
-use crate::common::{bin, tempdir, test_python};
+use crate::common::{bin, record_ids, tempdir, test_python};
 use crate::llama_server::{one_at_a_time, Fault, Proxy, Server};
 use crate::models::{test_cache_dir, tiny_model_path};
 use std::collections::BTreeSet;
@@ -136,18 +136,6 @@ fn synth_cmd(root: &Path, model: &str, out: &str, retries: &str) -> Command {
 
 const CORPUS: &str = "import math\n\n\ndef hyp(a, b):\n    s = a * a + b * b\n    return math.sqrt(s)\n\n\ndef ceil_half(x):\n    h = x / 2\n    return math.ceil(h)\n";
 
-fn ids(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in ["dataset/records.jsonl", "rejected.jsonl"] {
-        for l in std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines() {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            out.push(v["id"].as_str().unwrap().to_string());
-        }
-    }
-    out.sort();
-    out
-}
-
 fn corpus(root: &Path) {
     std::fs::create_dir_all(root.join("corpus")).unwrap();
     std::fs::write(root.join("corpus/m.py"), CORPUS).unwrap();
@@ -178,7 +166,7 @@ fn synth_survives_a_server_restart_and_resumes_from_its_cache() {
         stdout.lines().find_map(|l| l.split_once(" requests (")).map(|(_, r)| r.split(' ').next().unwrap().to_string());
     let retried: u64 = retried.unwrap_or_else(|| panic!("no server line in {stdout}")).parse().unwrap();
     assert!(retried >= 1, "the restart cost at least one retried attempt: {stdout}");
-    let got = ids(&root.join("run"));
+    let got = record_ids(&root.join("run"));
     assert_eq!(got.len(), 2, "both functions end accepted or rejected: {got:?}");
     assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), 2, "no record twice");
 
@@ -196,7 +184,7 @@ fn synth_survives_a_server_restart_and_resumes_from_its_cache() {
     // The same run in-process has the same shape: records, dataset files, statistics.
     let local = synth_cmd(root, tiny_model_path().to_str().unwrap(), "local", "12").output().unwrap();
     assert!(local.status.success(), "{:?}", text(&local));
-    assert_eq!(ids(&root.join("local")), got);
+    assert_eq!(record_ids(&root.join("local")), got);
     let files = |d: &str| {
         let mut f: Vec<String> = std::fs::read_dir(root.join(d).join("dataset"))
             .unwrap()

@@ -3,7 +3,7 @@
 //! twice), the rerun of a finished run redoes no model call, and `report` writes its files. Token
 //! limits are tiny so this stays within a few minutes on 2 cores.
 
-use crate::common::{bin, tempdir};
+use crate::common::{bin, record_ids, tempdir};
 use crate::models::tiny_model_path;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,18 +26,6 @@ fn synth_cmd(root: &Path, out: &str) -> Command {
     c
 }
 
-fn ids(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in ["dataset/records.jsonl", "rejected.jsonl"] {
-        for l in std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines() {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            out.push(v["id"].as_str().unwrap().to_string());
-        }
-    }
-    out.sort();
-    out
-}
-
 fn lines(p: &Path) -> usize {
     std::fs::read_to_string(p).unwrap_or_default().lines().count()
 }
@@ -52,7 +40,7 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
 
     let full = synth_cmd(root, "full").output().unwrap();
     assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
-    let want = ids(&root.join("full"));
+    let want = record_ids(&root.join("full"));
     assert_eq!(want.len(), 2, "both functions end accepted or rejected");
 
     // Kill as soon as the first model answer is cached, then rerun the same command.
@@ -73,14 +61,14 @@ fn killed_synth_resumes_to_the_uninterrupted_result_and_reports() {
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "the run was killed part way, not finished: {status:?}");
-    assert!(ids(&root.join("killed")).len() < want.len(), "the killed run had not finished every record");
+    assert!(record_ids(&root.join("killed")).len() < want.len(), "the killed run had not finished every record");
     // The killed run's statistics exist already: written at its start, with the retrieve counts.
     let early: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("killed/stats.json")).unwrap()).unwrap();
     assert_eq!(early["retrieve"]["kept"], 2, "{early}");
     let again = synth_cmd(root, "killed").output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    let got = ids(&root.join("killed"));
+    let got = record_ids(&root.join("killed"));
     assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), got.len(), "no record twice");
     assert_eq!(got, want);
 
