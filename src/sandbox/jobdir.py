@@ -14,7 +14,7 @@ class _JobDir:
             _shutil.rmtree(jobdir, ignore_errors=True)
         for shared in self.emptied:
             for name in _os.listdir(shared):
-                if name == self.tmp_keep and shared == "/tmp":
+                if shared == "/tmp" and name in self.tmp_keep:
                     continue
                 p = _os.path.join(shared, name)
                 _shutil.rmtree(p, ignore_errors=True) if _os.path.isdir(p) and not _os.path.islink(p) else _os.unlink(p)

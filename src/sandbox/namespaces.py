@@ -56,21 +56,24 @@ class _Namespaces:
         """Covers /tmp with this worker's own tmpfs, emptied after every job: programs that write
         to fixed paths such as /tmp/archive (BigCodeBench/785) work, the host's /tmp is neither
         readable nor writable, and jobs never see each other's files. The worker directory usually
-        lives under the host's /tmp; its tmpfs is bound back at the same path inside the new one."""
+        lives under the host's /tmp, and the interpreter may too (a venv made in /tmp): they are
+        bound back at the same paths inside the new one, and tidying keeps them."""
         real = _os.path.realpath(self.dir)
-        inside = real.startswith("/tmp/")
-        fd = _os.open(real, _os.O_PATH) if inside else None
+        back = [real] if real.startswith("/tmp/") else []
+        back += sorted(p for p in map(_os.path.realpath, self._interpreter_dirs())
+                       if p.startswith("/tmp/") and not any(p == b or p.startswith(b + "/") for b in back))
+        fds = [(p, _os.open(p, _os.O_PATH)) for p in back]
         try:
             if _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=512m,mode=1777") != 0:
                 return False
-            if inside:
-                _os.makedirs(real, 0o755)
-                if _libc.mount(("/proc/self/fd/%d" % fd).encode(), real.encode(), None, MS_BIND, None) != 0:
+            for path, fd in fds:
+                _os.makedirs(path, 0o755, exist_ok=True)
+                if _libc.mount(("/proc/self/fd/%d" % fd).encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
                     return False
-                self.tmp_keep = real.split("/")[2]  # the top directory that leads to the worker dir
+                self.tmp_keep.add(path.split("/")[2])  # the top directory that leads to it
             return True
         finally:
-            if fd is not None:
+            for _, fd in fds:
                 _os.close(fd)
 
     def _loopback_up(self):

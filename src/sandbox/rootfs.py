@@ -127,9 +127,10 @@ def hide_host(worker_dir, expose, dir_opts, tmp_opts, shm_opts):
     """In a private mount namespace, as root: builds the job's root (see the top of this file) and
     pivots into it. `worker_dir` (a host directory only this server uses) is the staging point and
     gets its own tmpfs (`dir_opts`) at the same path inside; `expose` are the interpreter's
-    directories. Returns the name of the top directory under /tmp kept by tidying (the way to the
-    worker directory), or None. Raises OSError when the root cannot be built; the namespace is then
-    left as it was, but for a tmpfs mounted over the staging directory."""
+    directories. Returns the names of the top directories under /tmp that tidying keeps (the way
+    to the worker directory, and to interpreter directories that live under /tmp). Raises OSError
+    when the root cannot be built; the namespace is then left as it was, but for a tmpfs mounted
+    over the staging directory."""
     real = _os.path.realpath(worker_dir)
     b = _RootBuilder(real)
     b.mount("tmpfs", real, "tmpfs", _RF_MS_NOSUID | _RF_MS_NODEV, "size=16m,mode=0755")
@@ -147,6 +148,13 @@ def hide_host(worker_dir, expose, dir_opts, tmp_opts, shm_opts):
     if _os.path.isdir(b.root + "/dev/shm"):
         b.mount("tmpfs", b.root + "/dev/shm", "tmpfs", _RF_MS_NOSUID | _RF_MS_NODEV, shm_opts)
     b.mount("tmpfs", b.root + "/tmp", "tmpfs", _RF_MS_NOSUID | _RF_MS_NODEV, tmp_opts)
+    # An interpreter or venv that lives under the host's /tmp (a CI checkout, a throwaway venv) was
+    # skipped above; it is grafted into the private /tmp now, read-only, and tidying keeps it.
+    b.bound.remove("/tmp")
+    for p in sorted(expose | _mapped_dirs()):
+        if _under_tmp(p):
+            b.graft(p)
+    keep = {h.split("/")[2] for h in b.bound if h.startswith("/tmp/")}
     inner = b.root + real
     parts = real.split("/")
     for i in range(2, len(parts) + 1):  # the way to it: crossable, not listable
@@ -155,4 +163,12 @@ def hide_host(worker_dir, expose, dir_opts, tmp_opts, shm_opts):
             _os.mkdir(step, 0o711)
     b.mount("tmpfs", inner, "tmpfs", _RF_MS_NOSUID | _RF_MS_NODEV, dir_opts)
     b.pivot()
-    return real.split("/")[2] if real.startswith("/tmp/") else None
+    if real.startswith("/tmp/"):
+        keep.add(real.split("/")[2])
+    return keep
+
+
+def _under_tmp(path):
+    """Whether `path` leads to something inside the host's /tmp, through symbolic links too. /tmp
+    itself never: the job's /tmp is its own."""
+    return _os.path.realpath(path).startswith("/tmp/") or path.startswith("/tmp/")

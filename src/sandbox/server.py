@@ -39,7 +39,7 @@ class Server(_Namespaces, _Cgroups, _Zygote, _Child, _Supervise, _JobDir):
         self.jobdir_ready = False  # tidy() ran since the last job
         self.jobdir_made = None  # how tidy() left the job directory and its tmp (see _untouched)
         self.want_spare = False  # the zygote waits for "next" (sent by finish())
-        self.tmp_keep = None
+        self.tmp_keep = set()
         self.cpus = self._pin(cfg.get("index", 0))
         self.read_paths = None  # where jobs may read, when no new root hides the host (_namespaces)
         self._namespaces()

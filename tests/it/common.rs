@@ -36,8 +36,8 @@ const TEST_PACKAGES: [&str; 2] = ["numpy", "pandas"];
 /// when it already can, otherwise a virtual environment that these tests create once, like the test
 /// model, in the shared test cache (`python3 -m venv`, then `pip install numpy pandas` from the
 /// package index). A fresh clone then passes `cargo test` on a machine without them installed.
-/// The environment sits under the build directory, not `/tmp`: the sandbox gives each program a
-/// private `/tmp`, where an interpreter's packages would not be found.
+/// The environment sits under the build directory (an interpreter under the host's `/tmp` works too:
+/// the sandbox grafts it into each job's private `/tmp`, see `sandbox::isolation`).
 pub fn test_python() -> PathBuf {
     static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PYTHON
@@ -95,6 +95,28 @@ fn imports_packages(python: &std::path::Path) -> bool {
 /// A sandbox configuration whose interpreter can import numpy and pandas ([`test_python`]).
 pub fn sandbox_config(jobs: usize) -> unitcoder::sandbox::SandboxConfig {
     unitcoder::sandbox::SandboxConfig { python: test_python(), jobs, ..unitcoder::sandbox::SandboxConfig::default() }
+}
+
+/// A virtual environment made in `parent` on [`test_python`] (its packages seen through
+/// `--system-site-packages`), with a module `name` written into its own site-packages: library
+/// code only that interpreter has. Returns the directory that holds it and its interpreter.
+pub fn venv_with_module(parent: &std::path::Path, name: &str, source: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new().prefix("unitcoder-venv-").tempdir_in(parent).expect("a directory for a venv");
+    let venv = dir.path().join("venv");
+    let made = Command::new(test_python())
+        .args(["-m", "venv", "--without-pip", "--system-site-packages"])
+        .arg(&venv)
+        .status()
+        .expect("run python -m venv");
+    assert!(made.success(), "cannot make a venv in {}", venv.display());
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .expect("the venv's lib")
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .expect("the venv's site-packages");
+    std::fs::write(lib.join(format!("{name}.py")), source).expect("writing the module");
+    (dir, venv.join("bin/python"))
 }
 
 /// The ids of a synth run's records, accepted and rejected, sorted.

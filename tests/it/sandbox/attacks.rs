@@ -150,26 +150,12 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
     // result instead of raising: a library type doing so must pass too. Library code is code the
     // interpreter has installed (the job sees nothing else of the host), so the type is defined in
     // a module in the site-packages of a venv made for this test.
-    let dir = tempfile::Builder::new().tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a directory for a venv");
-    let venv = dir.path().join("venv");
-    let made = std::process::Command::new(crate::common::test_python())
-        .args(["-m", "venv", "--without-pip", "--system-site-packages"])
-        .arg(&venv)
-        .status()
-        .expect("run python -m venv");
-    assert!(made.success(), "cannot make a venv in {}", venv.display());
-    let lib = std::fs::read_dir(venv.join("lib"))
-        .expect("the venv's lib")
-        .flatten()
-        .map(|e| e.path().join("site-packages"))
-        .find(|p| p.is_dir())
-        .expect("the venv's site-packages");
     let module = "class Empty:\n    def __len__(self):\n        return 0\n    def __bool__(self):\n        return False\n\nclass Vec:\n    def __init__(self, xs):\n        self.xs = list(xs)\n    def __eq__(self, other):\n        if not self.xs:\n            return Empty()\n        return isinstance(other, Vec) and self.xs == other.xs\n    def __ne__(self, other):\n        if not self.xs:\n            return Empty()\n        return not (isinstance(other, Vec) and self.xs == other.xs)\n";
-    std::fs::write(lib.join("elementwise.py"), module).expect("writing the module");
+    let (_venv, python) =
+        crate::common::venv_with_module(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "elementwise", module);
     let program = "from elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n";
     let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
-    let config =
-        unitcoder::sandbox::SandboxConfig { python: venv.join("bin/python"), ..crate::common::sandbox_config(1) };
+    let config = unitcoder::sandbox::SandboxConfig { python, ..crate::common::sandbox_config(1) };
     let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job {
         id: "lib".into(),
         program: program.into(),

@@ -189,3 +189,35 @@ fn a_subprocess_of_the_interpreter_still_starts_in_the_hidden_root() {
     let program = "import subprocess, sys\n\ndef child():\n    return subprocess.run([sys.executable, '-c', 'import json, numpy; print(json.dumps(1))'], capture_output=True, text=True, timeout=20).stdout.strip()\n";
     assert_pass(&check_with(program, "assert child() == '1', child()\n", short(30)));
 }
+
+#[test]
+fn an_interpreter_under_the_hosts_tmp_keeps_its_packages_while_tmp_stays_private() {
+    // A throwaway venv in /tmp (or a checkout cloned there, whose test venv sits in its build
+    // directory) must import its own site-packages inside the job, across jobs (tidying empties the
+    // private /tmp after each), while the rest of the host's /tmp stays out of sight.
+    let (venv, python) = crate::common::venv_with_module(std::path::Path::new("/tmp"), "tmp_only_lib", "VALUE = 41\n");
+    let neighbour = tempfile::Builder::new().prefix("unitcoder-neighbour-").tempdir_in("/tmp").expect("a dir in /tmp");
+    std::fs::write(neighbour.path().join("secret.txt"), "s").expect("writing the neighbour's file");
+    let top = |p: &std::path::Path| p.components().nth(2).map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let (venv_top, neighbour_top) = (top(venv.path()).unwrap(), top(neighbour.path()).unwrap());
+    let program = "import os\nimport tmp_only_lib\n\ndef value():\n    return tmp_only_lib.VALUE + 1\n";
+    let secret = neighbour.path().join("secret.txt").display().to_string();
+    let tests = format!(
+        "assert value() == 42\nassert {venv_top:?} in os.listdir('/tmp')\nassert {neighbour_top:?} not in os.listdir('/tmp'), os.listdir('/tmp')\nassert not os.path.exists({secret:?})\nopen('/tmp/job.txt', 'w').write('x')\n"
+    );
+    let sandbox = Sandbox::new(unitcoder::sandbox::SandboxConfig { python, ..crate::common::sandbox_config(1) })
+        .expect("a sandbox on a venv under /tmp");
+    assert_eq!(sandbox.isolation().level, "full", "{:#?}", sandbox.isolation());
+    for round in 0..3 {
+        let v = sandbox.run(&Job {
+            id: format!("tmp-venv-{round}"),
+            program: program.into(),
+            tests: tests.clone(),
+            limits: None,
+            strict_assertions: false,
+        });
+        assert_pass(&v);
+    }
+    // The job's file went with its private /tmp; the host's /tmp never saw it.
+    assert!(!std::path::Path::new("/tmp/job.txt").exists());
+}
