@@ -204,18 +204,40 @@ fn prefill(
     padding: &Padding,
     cache: &mut KvCache,
 ) -> Result<Tensor, EngineError> {
-    if prompts.len() == 1 || cache.host_mut().is_none() {
+    if cache.host_mut().is_none() {
         return Ok(model.forward(ids, width, padding, cache)?);
     }
-    let alone = Padding::new(vec![0]);
+    if prompts.len() == 1 && padding.pads() == [0] {
+        return prefill_one(model, ids, cache, PREFILL_CHUNK);
+    }
     let mut logits = Vec::with_capacity(prompts.len());
     for (row, (prompt, &pad)) in prompts.iter().zip(padding.pads()).enumerate() {
         let mut own = model.new_cache(1, prompt.len())?;
-        logits.push(model.forward(prompt, prompt.len(), &alone, &mut own)?);
+        logits.push(prefill_one(model, prompt, &mut own, PREFILL_CHUNK)?);
         copy_row(&mut own, cache, row, pad)?;
     }
     cache.advance(width);
     Ok(Tensor::cat(&logits, 0)?)
+}
+
+/// Prompt columns per forward when a prompt is prefilled on the CPU. The activations of a forward
+/// grow with its columns (~130 KB per column on Qwen2.5-Coder-1.5B) and the prefill attention's
+/// scores (soft-capped models) with columns x keys, so a long prompt runs in chunks of this many:
+/// peak memory stays about that of a 256-token prompt. Each chunk still has enough rows for the
+/// kernels to reuse every weight tile many times, so prefill speed does not change; the attention
+/// kernel reads each query's keys from the cache in fixed chunks, so the numbers do not depend on
+/// where the prompt was cut.
+pub const PREFILL_CHUNK: usize = 256;
+
+/// Runs one unpadded prompt into the one-row CPU `cache`, `chunk` columns per forward, and returns
+/// the logits of its last token, `[1, vocab]`.
+pub fn prefill_one(model: &Model, prompt: &[u32], cache: &mut KvCache, chunk: usize) -> Result<Tensor, EngineError> {
+    let alone = Padding::new(vec![0]);
+    let mut logits = None;
+    for part in prompt.chunks(chunk.max(1)) {
+        logits = Some(model.forward(part, part.len(), &alone, cache)?);
+    }
+    logits.ok_or_else(|| EngineError::Request("an empty prompt has nothing to prefill".into()))
 }
 
 /// Copies the filled columns of the one-row CPU cache `src` into row `row` of `dst`, from column `pad`.

@@ -186,3 +186,32 @@ fn fused_cpu_forward_follows_the_tensor_path() {
     // units and changes tokens.
     assert!(worst < 2.5, "largest logit difference {worst}");
 }
+
+#[test]
+fn a_prompt_prefilled_in_chunks_gives_what_one_pass_gives() {
+    // Long prompts are prefilled PREFILL_CHUNK columns at a time (bounded memory); every query reads
+    // its keys from the cache in fixed chunks (the attention kernel), so the logits and the cache must
+    // not depend, to the last bit, on where the prompt was cut.
+    let _one = one_at_a_time();
+    let fx = fixture();
+    let model = load();
+    let prompt: Vec<u32> = fx.prompt_ids.iter().chain(&fx.prompt_ids).chain(&fx.prompt_ids).copied().collect();
+    let n = prompt.len();
+    assert!(n > 48, "the prompt should span several chunks: {n} tokens");
+    let run = |chunk: usize| {
+        let mut cache = model.new_cache(1, n).unwrap();
+        let logits: Vec<f32> =
+            batch::prefill_one(model, &prompt, &mut cache, chunk).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
+        assert_eq!(cache.len(), n, "chunk {chunk}: the cache holds the whole prompt");
+        let kv = cache.host_mut().unwrap();
+        (logits, kv.keys.clone(), kv.values.clone())
+    };
+    let (whole, keys, values) = run(n);
+    // Chunks of 1 are decode steps: a prompt prefilled equals the same tokens fed one at a time.
+    for chunk in [1, 16, 25, batch::PREFILL_CHUNK] {
+        let (logits, k, v) = run(chunk);
+        let worst = whole.iter().zip(&logits).fold(0.0f32, |w, (a, b)| w.max((a - b).abs()));
+        assert!(logits == whole, "chunk {chunk}: logits differ from one pass by up to {worst}");
+        assert!(k == keys && v == values, "chunk {chunk}: the cache differs from one pass");
+    }
+}
