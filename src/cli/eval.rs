@@ -282,10 +282,8 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     super::server::refuse_lora(&["eval", "run"], &a.model, &a.lora);
     super::server::refuse_quantize(&["eval", "run"], &a.model, a.quantize);
     let ds = load(&a.data, bars)?;
-    let generator: Box<dyn Generator> = match a.server.open(&a.model, true)? {
-        Some(remote) => Box::new(remote),
-        None => load_model(&a.model, &a.lora, a.quantize)?,
-    };
+    let load = super::generate::LoadArgs::new(&a.lora, a.quantize);
+    let generator = super::generate::load_model(&a.model, &load, &a.server, true, &unitcoder::progress::Silent)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
     let ks = usable_ks(&a.k, n, "every task")?;
@@ -303,7 +301,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         // A server answers as many requests at once as it is sent: one call must hold enough.
         batch_tasks: if super::server::is_server(&a.model) { a.server.concurrency.max(8) } else { 8 },
     };
-    let generated = generate(&ds, generator.as_ref(), &settings, bars)?;
+    let generated = generate(&ds, generator.generator(), &settings, bars)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut lines = String::new();
     for g in &generated {
@@ -322,12 +320,6 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     std::fs::write(&he, report::human_eval_results(&text, &results))
         .with_context(|| format!("writing {}", he.display()))?;
     finish(&a.out, &ds, &summary, &results)
-}
-
-/// Loads `--model` (a GGUF file or model directory) into the in-process engine.
-fn load_model(model: &str, lora: &[String], quantize: Option<Quantize>) -> anyhow::Result<Box<dyn Generator>> {
-    let load = super::generate::LoadArgs { lora, quantize, device: "cpu", max_batch: 16 };
-    Ok(Box::new(super::generate::load_engine(model, &load)?))
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
