@@ -238,7 +238,10 @@ impl ChatTemplate {
         add_generation_prompt: bool,
         extra: BTreeMap<String, Value>,
     ) -> Result<String, EngineError> {
-        let tmpl = self.env.get_template(NAME).map_err(|e| EngineError::Other(format!("{}: {e}", self.origin)))?;
+        let tmpl = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| EngineError::Template { origin: self.origin.clone(), problem: e.to_string() })?;
         // HF passes `tools=None, documents=None` when not given, so `tools is defined` holds in its templates.
         let mut ctx: BTreeMap<String, Value> = BTreeMap::from([
             ("messages".to_string(), messages),

@@ -154,7 +154,7 @@ impl Engine {
             .num_threads(threads)
             .thread_name(|i| format!("unitcoder-cpu-{i}"))
             .build()
-            .map_err(|e| EngineError::Other(format!("cannot start {threads} CPU threads: {e}")))?;
+            .map_err(|e| EngineError::Internal(format!("cannot start {threads} CPU threads: {e}")))?;
         let lora = Lora::open(&options.lora, &options.device)?;
         let adapters: String = lora.ids().iter().map(|id| format!("+lora:{id}")).collect();
         weights.attach_lora(lora);
@@ -169,7 +169,7 @@ impl Engine {
         let worker = std::thread::Builder::new()
             .name("unitcoder-model".into())
             .spawn(move || serve(model, worker_codec, rx, max_batch, pool))
-            .map_err(|e| EngineError::Other(format!("cannot start the model thread: {e}")))?;
+            .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
         let base = if options.model_id.is_empty() { path } else { options.model_id };
         let quantized = options.quantize.map(|q| format!("+{}", q.name())).unwrap_or_default();
         let model_id = base + &adapters + &quantized;
@@ -225,8 +225,8 @@ impl Engine {
         }
         let (tx, rx) = mpsc::channel();
         let job = Job { prompts, requests: requests.to_vec(), events: tx };
-        let jobs = self.jobs.as_ref().ok_or_else(|| EngineError::Other("the engine is shut down".into()))?;
-        jobs.send(job).map_err(|_| EngineError::Other("the model thread has stopped".into()))?;
+        let jobs = self.jobs.as_ref().ok_or_else(|| EngineError::Internal("the engine is shut down".into()))?;
+        jobs.send(job).map_err(|_| EngineError::Internal("the model thread has stopped".into()))?;
         for event in rx {
             match event {
                 Event::Text { request, sample, piece } => on_text(request, sample, &piece),
@@ -236,7 +236,7 @@ impl Engine {
                 }
             }
         }
-        Err(EngineError::Other("the model thread stopped before answering".into()))
+        Err(EngineError::Internal("the model thread stopped before answering".into()))
     }
 
     /// [`Generator::generate`] plus the call's statistics.
@@ -334,7 +334,7 @@ fn run_jobs(model: &Model, codec: &dyn TextCodec, jobs: &[Job], max_batch: usize
     }
     for (j, job) in jobs.iter().enumerate() {
         let result = match failed[j].take() {
-            Some(e) => Err(EngineError::Other(e)),
+            Some(e) => Err(EngineError::Batch(e)),
             None => collect(std::mem::take(&mut results[j])).map(|c| (c, stats[j])),
         };
         // A caller that went away no longer needs its answer.
@@ -397,7 +397,7 @@ fn collect(results: Vec<Vec<Option<Completion>>>) -> Result<Vec<Vec<Completion>>
         .into_iter()
         .map(|req| {
             req.into_iter()
-                .map(|c| c.ok_or_else(|| EngineError::Other("a sample was never generated".into())))
+                .map(|c| c.ok_or_else(|| EngineError::Internal("a sample was never generated".into())))
                 .collect()
         })
         .collect()

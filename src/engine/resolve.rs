@@ -210,9 +210,8 @@ fn fetch_hf_model(
         }
         Err(index_err) => {
             get("model.safetensors").map_err(|e| {
-                EngineError::Other(format!(
-                    "hf:{repo}: neither a sharded index ({index_err}) nor model.safetensors ({e})"
-                ))
+                let problem = format!("neither a sharded index ({index_err}) nor model.safetensors ({e})");
+                EngineError::Download { what: format!("hf:{repo}"), problem }
             })?;
         }
     }

@@ -157,7 +157,11 @@ impl Worker {
     /// Starts worker number `index`, named `name`, running as `uid`, and waits until it is set up.
     pub(crate) fn start(spec: &WorkerSpec, index: usize, name: &str, uid: u32) -> Result<Worker, SandboxError> {
         let dir = spec.scratch.join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| SandboxError::Io(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|cause| SandboxError::Io {
+            doing: "creating",
+            path: dir.clone(),
+            cause,
+        })?;
         let (cgroup, cgroup_error) = match WorkerCgroup::create(name) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),
@@ -171,7 +175,8 @@ impl Worker {
             "index": index,
         });
         let log = spec.scratch.join(format!("{name}.log"));
-        let log_file = File::create(&log).map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;
+        let log_file =
+            File::create(&log).map_err(|cause| SandboxError::Io { doing: "creating", path: log.clone(), cause })?;
         // -I: ignore PYTHON* variables and user site-packages; the environment is an allow-list.
         let mut child = Command::new(spec.python)
             .args(["-I", "-c", BOOT, SOURCE, &cfg.to_string(), source_key(SOURCE)])
@@ -189,7 +194,7 @@ impl Worker {
             .spawn()
             .map_err(|e| SandboxError::PythonNotRunnable { path: spec.python.to_path_buf(), detail: e.to_string() })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(SandboxError::Io("fork server pipes missing".into()));
+            return Err(SandboxError::Internal("the fork server's pipes are missing"));
         };
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
@@ -213,7 +218,7 @@ impl Worker {
 
     /// Sends one job and waits for the server's report. An error means the server is gone.
     pub(crate) fn run(&mut self, job: &WireJob) -> Result<Report, SandboxError> {
-        let mut line = serde_json::to_string(job).map_err(|e| SandboxError::Io(e.to_string()))?;
+        let mut line = serde_json::to_string(job).map_err(SandboxError::Encode)?;
         line.push('\n');
         let dead = |what: &str, log: &Path| SandboxError::ServerDied(format!("{what}; server log: {}", tail_of(log)));
         let Some(stdin) = self.stdin.as_mut() else {

@@ -13,8 +13,7 @@ use unitcoder::engine::gguf_info::GgufHeader;
 use unitcoder::engine::models::{MatmulKernels, Model};
 use unitcoder::engine::weights::Weights;
 use unitcoder::engine::{
-    Engine, EngineError, EngineOptions, FinishReason, Generator, LoadOptions, LoadedModel, Message, Prompt, Request,
-    SamplingParams,
+    EngineError, FinishReason, Generator, LoadOptions, LoadedModel, Message, Prompt, Request, SamplingParams,
 };
 
 /// The tiny model file, pulled through the project's resolver into the shared test cache.
