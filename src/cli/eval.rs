@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use unitcoder::engine::models::linear::Quantize;
 use unitcoder::engine::{Generator, SamplingParams};
 use unitcoder::eval::data::Dataset;
 use unitcoder::eval::program::JobSettings;
@@ -98,15 +97,8 @@ struct RunArgs {
     /// --prompt-mode completion).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
-    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
-    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
-    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
-    #[arg(long, value_name = "DIR")]
-    lora: Vec<String>,
-    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
-    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
-    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
-    quantize: Option<Quantize>,
+    #[command(flatten)]
+    weights: super::generate::WeightArgs,
     /// Samples per task.
     #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
@@ -279,10 +271,9 @@ fn split_label(d: &DataArgs) -> Option<String> {
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    super::server::refuse_lora(&["eval", "run"], &a.model, &a.lora);
-    super::server::refuse_quantize(&["eval", "run"], &a.model, a.quantize);
+    a.weights.refuse_for_server(&["eval", "run"], &a.model);
     let ds = load(&a.data, bars)?;
-    let load = super::generate::LoadArgs::new(&a.lora, a.quantize);
+    let load = super::generate::LoadArgs::new(&a.weights);
     let generator = super::generate::load_model(&a.model, &load, &a.server, true, &unitcoder::progress::Silent)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.

@@ -25,15 +25,8 @@ pub struct GenerateArgs {
     /// openai:BASE_URL#MODEL_NAME (--chat prompts go to its chat endpoint, the others to completions).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
-    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
-    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
-    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
-    #[arg(long, value_name = "DIR")]
-    lora: Vec<String>,
-    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
-    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
-    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
-    quantize: Option<Quantize>,
+    #[command(flatten)]
+    weights: WeightArgs,
     /// The prompt text.
     #[arg(long)]
     prompt: Option<String>,
@@ -129,12 +122,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         set_candle_threads(t.max(1));
     }
     let items = read_items(&args)?;
-    super::server::refuse_lora(&["generate"], &args.model, &args.lora);
-    super::server::refuse_quantize(&["generate"], &args.model, args.quantize);
+    args.weights.refuse_for_server(&["generate"], &args.model);
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
     let load = LoadArgs {
-        lora: &args.lora,
-        quantize: args.quantize,
+        lora: &args.weights.lora,
+        quantize: args.weights.quantize,
         device: &args.device,
         max_batch: args.max_batch,
         threads: args.threads.unwrap_or(0),
@@ -315,6 +307,29 @@ fn set_candle_threads(threads: usize) {
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
 }
 
+/// The flags that change the weights a model is loaded with (`generate`, `eval run`, `synth`).
+#[derive(Args, Debug, Clone)]
+pub struct WeightArgs {
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
+    #[arg(long, value_name = "DIR")]
+    pub lora: Vec<String>,
+    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
+    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
+    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
+    pub quantize: Option<Quantize>,
+}
+
+impl WeightArgs {
+    /// Both flags apply to weights this process loads: with a server model, a usage error (exit 2)
+    /// naming the subcommand `path`.
+    pub fn refuse_for_server(&self, path: &[&str], model: &str) {
+        super::server::refuse_lora(path, model, &self.lora);
+        super::server::refuse_quantize(path, model, self.quantize);
+    }
+}
+
 /// What every subcommand that loads a model says about loading it.
 pub struct LoadArgs<'a> {
     /// `--lora` names (directories or hf:ORG/REPO).
@@ -329,8 +344,10 @@ pub struct LoadArgs<'a> {
 }
 
 impl<'a> LoadArgs<'a> {
-    /// The flags' defaults: the CPU, batches of 16, a thread per core and the engine's kernels.
-    pub fn new(lora: &'a [String], quantize: Option<Quantize>) -> Self {
+    /// `weights` with the other flags' defaults: the CPU, batches of 16, a thread per core and the
+    /// engine's kernels.
+    pub fn new(weights: &'a WeightArgs) -> Self {
+        let (lora, quantize) = (&weights.lora[..], weights.quantize);
         LoadArgs { lora, quantize, device: "cpu", max_batch: 16, threads: 0, kernels: MatmulKernels::Auto }
     }
 }

@@ -13,7 +13,6 @@ use super::Outcome;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
-use unitcoder::engine::models::linear::Quantize;
 use unitcoder::engine::LoadedModel;
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
@@ -45,15 +44,8 @@ pub struct SynthArgs {
     /// a chat template.
     #[arg(long)]
     pub no_chat: bool,
-    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
-    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
-    /// quantized GGUF weights. Part of the model id, so a resumed run never mixes in other outputs.
-    #[arg(long, value_name = "DIR")]
-    pub lora: Vec<String>,
-    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
-    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
-    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
-    pub quantize: Option<Quantize>,
+    #[command(flatten)]
+    pub weights: super::generate::WeightArgs,
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
@@ -246,8 +238,7 @@ fn take_records(
 /// Runs `unitcoder synth`.
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let server = super::server::is_server(&args.model);
-    super::server::refuse_lora(&["synth"], &args.model, &args.lora);
-    super::server::refuse_quantize(&["synth"], &args.model, args.quantize);
+    args.weights.refuse_for_server(&["synth"], &args.model);
     if args.no_chat && !server {
         super::parse::usage_error(
             &["synth"],
@@ -295,7 +286,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         config.jobs = j.max(1);
     }
     let sandbox = super::start_sandbox(config)?;
-    let load = LoadArgs { device: &args.device, max_batch: args.max_batch, ..LoadArgs::new(&args.lora, args.quantize) };
+    let load = LoadArgs { device: &args.device, max_batch: args.max_batch, ..LoadArgs::new(&args.weights) };
     let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;
     let engine = model.generator();
     let dir = RunDir::new(&args.out);

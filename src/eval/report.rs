@@ -218,17 +218,8 @@ fn utc_now() -> String {
 /// `secs` since the Unix epoch as "%Y-%m-%d %H:%M" (UTC), by the days-to-civil algorithm of Howard
 /// Hinnant's date library (no date crate for one timestamp).
 fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
     let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, d) = crate::calendar::civil_date(secs);
     format!("{year:04}-{month:02}-{d:02} {h:02}:{m:02}")
 }
 

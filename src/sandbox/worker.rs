@@ -278,7 +278,25 @@ fn tail_of(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::SOURCE;
+    use super::{Path, SandboxError, Worker, WorkerSpec, SOURCE};
+
+    #[test]
+    fn a_worker_directory_that_cannot_be_made_is_an_io_error_naming_it() {
+        // The scratch "directory" is a file, so the worker's directory inside it cannot be created.
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("not-a-dir");
+        std::fs::write(&scratch, b"").unwrap();
+        let spec =
+            WorkerSpec { python: Path::new("python3"), scratch: &scratch, preload: &[], tail_bytes: 100, cache: None };
+        match Worker::start(&spec, 0, "w0", 200_000) {
+            Err(SandboxError::Io { doing, path, cause }) => {
+                assert_eq!((doing, path), ("creating", scratch.join("w0")));
+                assert_eq!(cause.kind(), std::io::ErrorKind::NotADirectory);
+            }
+            Err(other) => panic!("expected an Io error, got {other}"),
+            Ok(_) => panic!("a worker started inside a file"),
+        }
+    }
 
     #[test]
     fn the_prepared_tests_cache_is_bounded_and_drops_the_least_recent() {
