@@ -171,3 +171,44 @@ fn run_chunk(python: &Path, program: &str, chunk: &[String], reporter: &dyn Repo
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+
+    fn task(oracle: Oracle) -> Task {
+        Task {
+            task_id: "T/1".into(),
+            prompt: String::new(),
+            instruct_prompt: None,
+            entry_point: "f".into(),
+            canonical: "def f(x):\n    return x\n".into(),
+            prompt_is_code: false,
+            examples: Vec::new(),
+            oracle,
+        }
+    }
+
+    #[test]
+    fn ground_truth_failures_are_their_own_kinds() {
+        let check = task(Oracle::Check { test: String::new() });
+        let e = compute(&[&check], Path::new("python3"), 1, &Silent).unwrap_err();
+        assert!(matches!(&e, EvalError::NotDifferential(id) if id == "T/1"), "{e}");
+        let plus = Oracle::Differential {
+            family: PlusFamily::HumanEval,
+            base_input: "[[1]]".into(),
+            plus_input: "[]".into(),
+            atol: 0.0,
+        };
+        let missing = Path::new("/nonexistent/unitcoder-python");
+        let e = compute(&[&task(plus)], missing, 1, &Silent).unwrap_err();
+        match &e {
+            EvalError::Oracle { python, problem } => {
+                assert_eq!(python, missing);
+                assert!(problem.starts_with("cannot start"), "{e}");
+            }
+            other => panic!("expected an Oracle error, got {other}"),
+        }
+    }
+}
