@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use unitcoder::engine::models::linear::Quantize;
 use unitcoder::engine::{Generator, SamplingParams};
 use unitcoder::eval::data::Dataset;
 use unitcoder::eval::program::JobSettings;
@@ -98,15 +97,8 @@ struct RunArgs {
     /// --prompt-mode completion).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
-    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
-    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
-    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
-    #[arg(long, value_name = "DIR")]
-    lora: Vec<String>,
-    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
-    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
-    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
-    quantize: Option<Quantize>,
+    #[command(flatten)]
+    weights: super::generate::WeightArgs,
     /// Samples per task.
     #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
@@ -279,13 +271,10 @@ fn split_label(d: &DataArgs) -> Option<String> {
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    super::server::refuse_lora(&["eval", "run"], &a.model, &a.lora);
-    super::server::refuse_quantize(&["eval", "run"], &a.model, a.quantize);
+    a.weights.refuse_for_server(&["eval", "run"], &a.model);
     let ds = load(&a.data, bars)?;
-    let generator: Box<dyn Generator> = match a.server.open(&a.model, true)? {
-        Some(remote) => Box::new(remote),
-        None => load_model(&a.model, &a.lora, a.quantize)?,
-    };
+    let load = super::generate::LoadArgs::new(&a.weights);
+    let generator = super::generate::load_model(&a.model, &load, &a.server, true, &unitcoder::progress::Silent)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
     let ks = usable_ks(&a.k, n, "every task")?;
@@ -303,7 +292,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         // A server answers as many requests at once as it is sent: one call must hold enough.
         batch_tasks: if super::server::is_server(&a.model) { a.server.concurrency.max(8) } else { 8 },
     };
-    let generated = generate(&ds, generator.as_ref(), &settings, bars)?;
+    let generated = generate(&ds, generator.generator(), &settings, bars)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut lines = String::new();
     for g in &generated {
@@ -322,12 +311,6 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     std::fs::write(&he, report::human_eval_results(&text, &results))
         .with_context(|| format!("writing {}", he.display()))?;
     finish(&a.out, &ds, &summary, &results)
-}
-
-/// Loads `--model` (a GGUF file or model directory) into the in-process engine.
-fn load_model(model: &str, lora: &[String], quantize: Option<Quantize>) -> anyhow::Result<Box<dyn Generator>> {
-    let load = super::generate::LoadArgs { lora, quantize, device: "cpu", max_batch: 16 };
-    Ok(Box::new(super::generate::load_engine(model, &load)?))
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {

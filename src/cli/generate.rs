@@ -13,7 +13,8 @@ use unitcoder::engine::models::linear::Quantize;
 use unitcoder::engine::models::MatmulKernels;
 use unitcoder::engine::remote::Remote;
 use unitcoder::engine::{
-    Completion, Engine, EngineOptions, GenerationStats, Generator, Message, Prompt, Request, SamplingParams,
+    Completion, Engine, EngineOptions, GenerationStats, Generator, LoadOptions, LoadedModel, Message, Prompt, Request,
+    SamplingParams,
 };
 
 /// Arguments of `unitcoder generate`.
@@ -24,15 +25,8 @@ pub struct GenerateArgs {
     /// openai:BASE_URL#MODEL_NAME (--chat prompts go to its chat endpoint, the others to completions).
     #[arg(long, default_value = unitcoder::engine::cards::DEFAULT_CARD)]
     model: String,
-    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
-    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
-    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
-    #[arg(long, value_name = "DIR")]
-    lora: Vec<String>,
-    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
-    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
-    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
-    quantize: Option<Quantize>,
+    #[command(flatten)]
+    weights: WeightArgs,
     /// The prompt text.
     #[arg(long)]
     prompt: Option<String>,
@@ -128,14 +122,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         set_candle_threads(t.max(1));
     }
     let items = read_items(&args)?;
-    super::server::refuse_lora(&["generate"], &args.model, &args.lora);
-    super::server::refuse_quantize(&["generate"], &args.model, args.quantize);
-    if let Some(remote) = args.server.open(&args.model, true)? {
-        return run_server(&remote, &items, &args);
-    }
+    args.weights.refuse_for_server(&["generate"], &args.model);
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
-    let load = LoadArgs { lora: &args.lora, quantize: args.quantize, device: &args.device, max_batch: args.max_batch };
-    let engine = load_engine_with(&args.model, &load, args.threads.unwrap_or(0), kernels)?;
+    let load = LoadArgs {
+        lora: &args.weights.lora,
+        quantize: args.weights.quantize,
+        device: &args.device,
+        max_batch: args.max_batch,
+        threads: args.threads.unwrap_or(0),
+        kernels,
+    };
+    let engine = match load_model(&args.model, &load, &args.server, true, &unitcoder::progress::Silent)? {
+        LoadedModel::Server(remote) => return run_server(&remote, &items, &args),
+        LoadedModel::Engine(engine) => engine,
+    };
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
     let stats = if single {
         stream_one(&engine, &items[0].request)?
@@ -307,46 +307,69 @@ fn set_candle_threads(threads: usize) {
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
 }
 
-/// Resolves the model named on the command line (fetching it into the cache if needed) and loads it onto
-/// `device` with one thread per available core and the engine's own kernels.
-// The other subcommands (eval, pipeline) load their engine through this.
-#[allow(dead_code)]
-pub fn load_engine(model: &str, load: &LoadArgs) -> anyhow::Result<Engine> {
-    load_engine_with(model, load, 0, MatmulKernels::Auto)
+/// The flags that change the weights a model is loaded with (`generate`, `eval run`, `synth`).
+#[derive(Args, Debug, Clone)]
+pub struct WeightArgs {
+    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
+    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
+    /// quantized GGUF weights. Recorded in the model id as +lora:NAME@HASH.
+    #[arg(long, value_name = "DIR")]
+    pub lora: Vec<String>,
+    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
+    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
+    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
+    pub quantize: Option<Quantize>,
 }
 
-/// What every subcommand that loads a model in-process says about loading it.
+impl WeightArgs {
+    /// Both flags apply to weights this process loads: with a server model, a usage error (exit 2)
+    /// naming the subcommand `path`.
+    pub fn refuse_for_server(&self, path: &[&str], model: &str) {
+        super::server::refuse_lora(path, model, &self.lora);
+        super::server::refuse_quantize(path, model, self.quantize);
+    }
+}
+
+/// What every subcommand that loads a model says about loading it.
 pub struct LoadArgs<'a> {
-    /// `--lora` names, resolved by [`resolve_adapters`].
+    /// `--lora` names (directories or hf:ORG/REPO).
     pub lora: &'a [String],
     pub quantize: Option<Quantize>,
     /// `--device`.
     pub device: &'a str,
     pub max_batch: usize,
+    /// CPU threads for the forward pass (0: one per available core).
+    pub threads: usize,
+    pub kernels: MatmulKernels,
 }
 
-/// [`load_engine`] with a thread count (0: one per available core) and a choice of kernels.
-pub fn load_engine_with(
+impl<'a> LoadArgs<'a> {
+    /// `weights` with the other flags' defaults: the CPU, batches of 16, a thread per core and the
+    /// engine's kernels.
+    pub fn new(weights: &'a WeightArgs) -> Self {
+        let (lora, quantize) = (&weights.lora[..], weights.quantize);
+        LoadArgs { lora, quantize, device: "cpu", max_batch: 16, threads: 0, kernels: MatmulKernels::Auto }
+    }
+}
+
+/// Loads `model` through the library's one loader ([`unitcoder::engine::load`]): a server when it is
+/// `openai:...` (`chat: false` makes the served model a base model), else the in-process engine,
+/// fetching it into the cache if needed (progress to `reporter`).
+pub fn load_model(
     model: &str,
     load: &LoadArgs,
-    threads: usize,
-    kernels: MatmulKernels,
-) -> anyhow::Result<Engine> {
-    let device = unitcoder::engine::device::parse_device(load.device)?;
-    let settings = super::models::model_settings(None, None)?;
-    let resolved = unitcoder::engine::resolve::resolve(model, &settings, &unitcoder::progress::Silent)?;
-    let lora = resolve_adapters(load.lora, &settings, &unitcoder::progress::Silent)?;
-    let (max_batch, quantize) = (load.max_batch, load.quantize);
-    let options = EngineOptions { device, max_batch, model_id: String::new(), threads, kernels, lora, quantize };
-    Ok(Engine::load(&resolved, options)?)
-}
-
-/// Resolves each `--lora` name (directory or hf:ORG/REPO) to a local adapter directory.
-pub fn resolve_adapters(
-    names: &[String],
-    settings: &unitcoder::engine::fetch::ModelSettings,
+    server: &super::server::ServerArgs,
+    chat: bool,
     reporter: &dyn unitcoder::progress::Reporter,
-) -> anyhow::Result<Vec<unitcoder::engine::models::lora::AdapterSource>> {
-    let resolve = |n: &String| unitcoder::engine::resolve::resolve_adapter(n, settings, reporter);
-    Ok(names.iter().map(resolve).collect::<Result<Vec<_>, _>>()?)
+) -> anyhow::Result<LoadedModel> {
+    let mut options = LoadOptions::new(super::models::model_settings(None, None)?);
+    options.server = server.options(chat);
+    options.lora = load.lora.to_vec();
+    // The device means nothing to a server model, so it is not checked for one.
+    if !unitcoder::engine::load::is_server(model) {
+        let device = unitcoder::engine::device::parse_device(load.device)?;
+        let (max_batch, threads, kernels, quantize) = (load.max_batch, load.threads, load.kernels, load.quantize);
+        options.engine = EngineOptions { device, max_batch, threads, kernels, quantize, ..EngineOptions::default() };
+    }
+    Ok(unitcoder::engine::load(model, options, reporter)?)
 }

@@ -1,11 +1,11 @@
 //! The flags of server models (`--model openai:BASE_URL#MODEL_NAME`), shared by `generate`, `synth` and
-//! `eval run`, and the one place that turns them into a [`Remote`]. The API key is read here, from the
+//! `eval run`, and the one place that turns them into [`RemoteOptions`]. The API key is read here, from the
 //! environment variable the user names, and handed to the library, which never reads the environment.
 
 use clap::Args;
 use std::time::Duration;
 use unitcoder::engine::models::linear::Quantize;
-use unitcoder::engine::remote::{ApiKey, Remote, RemoteOptions, RetryPolicy, ServerSpec};
+use unitcoder::engine::remote::{ApiKey, RemoteOptions, RetryPolicy};
 
 /// Flags of server models.
 #[derive(Args, Debug, Clone)]
@@ -30,26 +30,21 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// `Some` server generator when `model` is `openai:...` (an error when that is malformed); `None`
-    /// for the in-process engine's model names. `chat: false` makes the served model a base model.
-    pub fn open(&self, model: &str, chat: bool) -> anyhow::Result<Option<Remote>> {
-        let Some(spec) = ServerSpec::parse(model) else { return Ok(None) };
+    /// How to talk to a server model; `chat: false` makes the served model a base model. The API key
+    /// is read here from the variable `--api-key-env` names.
+    pub fn options(&self, chat: bool) -> RemoteOptions {
         let api_key = std::env::var(&self.api_key_env).ok().filter(|k| !k.is_empty()).map(ApiKey::new);
-        let options = RemoteOptions {
+        RemoteOptions {
             concurrency: self.concurrency,
             timeout: Duration::from_secs_f64(self.request_timeout),
             retry: RetryPolicy { retries: self.retries, ..RetryPolicy::default() },
             api_key,
             chat,
-        };
-        Ok(Some(Remote::new(spec?, options)))
+        }
     }
 }
 
-/// Whether `model` names a server rather than a model the engine loads.
-pub fn is_server(model: &str) -> bool {
-    ServerSpec::parse(model).is_some()
-}
+pub use unitcoder::engine::load::is_server;
 
 /// Quantization applies to weights this process loads; a server quantizes its own.
 pub fn refuse_quantize(path: &[&str], model: &str, quantize: Option<Quantize>) {

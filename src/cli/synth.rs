@@ -13,11 +13,7 @@ use super::Outcome;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use unitcoder::engine::chat_template::ChatTemplate;
-use unitcoder::engine::codec::{ChatRenderer, TokCodec};
-use unitcoder::engine::models::linear::Quantize;
-use unitcoder::engine::{Engine, EngineError, EngineOptions, Generator, Message};
+use unitcoder::engine::LoadedModel;
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
@@ -48,15 +44,8 @@ pub struct SynthArgs {
     /// a chat template.
     #[arg(long)]
     pub no_chat: bool,
-    /// A PEFT LoRA adapter to apply: a directory with adapter_config.json and adapter_model.safetensors,
-    /// or hf:ORG/REPO (repeatable: adapters add up). Merged into safetensors weights; run next to
-    /// quantized GGUF weights. Part of the model id, so a resumed run never mixes in other outputs.
-    #[arg(long, value_name = "DIR")]
-    pub lora: Vec<String>,
-    /// Quantize the model's dense weights at load: q8_0 (8-bit blocks, as GGUF's Q8_0; about half the
-    /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
-    #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
-    pub quantize: Option<Quantize>,
+    #[command(flatten)]
+    pub weights: super::generate::WeightArgs,
     /// Allowed top-level modules, one per line. Default: BigCodeBench's 139 libraries.
     #[arg(long, value_name = "FILE")]
     pub packages: Option<PathBuf>,
@@ -170,38 +159,6 @@ pub enum Pick {
 /// How many retrieved functions per requested one `--pick testable` ranks.
 const PICK_WINDOW: u64 = 20;
 
-/// Renders chat prompts with a model's template (the generation prompt appended).
-struct Renderer(ChatTemplate);
-
-impl ChatRenderer for Renderer {
-    fn render(&self, messages: &[Message]) -> Result<String, EngineError> {
-        self.0.render(messages, true)
-    }
-}
-
-/// Loads `model` (card, path or hf: name) with its card's tokenizer settings and chat template.
-pub fn load_model(model: &str, load: &LoadArgs, reporter: &Bars) -> anyhow::Result<Engine> {
-    let settings = super::models::model_settings(None, None)?;
-    let m = unitcoder::engine::resolve::resolve(model, &settings, reporter)?;
-    let mut lora = super::generate::resolve_adapters(load.lora, &settings, reporter)?;
-    lora.splice(0..0, m.adapters.iter().cloned());
-    let tok = m.tokenizer()?;
-    let chat = m.chat_template(&tok)?.map(|t| Box::new(Renderer(t)) as Box<dyn ChatRenderer>);
-    let path: PathBuf = match &m.files {
-        unitcoder::engine::resolve::ModelFiles::Gguf { path } => path.clone(),
-        unitcoder::engine::resolve::ModelFiles::Safetensors { dir, .. } => dir.clone(),
-    };
-    let options = EngineOptions {
-        device: unitcoder::engine::device::parse_device(load.device)?,
-        max_batch: load.max_batch,
-        model_id: m.id.clone(),
-        lora,
-        quantize: load.quantize,
-        ..EngineOptions::default()
-    };
-    Ok(Engine::with_codec(&path, Arc::new(TokCodec::new(tok, chat)), options)?)
-}
-
 fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
     let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
     let mut s = RetrieveSettings::new(corpus);
@@ -281,8 +238,7 @@ fn take_records(
 /// Runs `unitcoder synth`.
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let server = super::server::is_server(&args.model);
-    super::server::refuse_lora(&["synth"], &args.model, &args.lora);
-    super::server::refuse_quantize(&["synth"], &args.model, args.quantize);
+    args.weights.refuse_for_server(&["synth"], &args.model);
     if args.no_chat && !server {
         super::parse::usage_error(
             &["synth"],
@@ -330,17 +286,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         config.jobs = j.max(1);
     }
     let sandbox = super::start_sandbox(config)?;
-    let remote = args.server.open(&args.model, !args.no_chat)?;
-    let local;
-    let engine: &dyn Generator = match &remote {
-        Some(r) => r,
-        None => {
-            let load =
-                LoadArgs { lora: &args.lora, quantize: args.quantize, device: &args.device, max_batch: args.max_batch };
-            local = load_model(&args.model, &load, &bars)?;
-            &local
-        }
-    };
+    let load = LoadArgs { device: &args.device, max_batch: args.max_batch, ..LoadArgs::new(&args.weights) };
+    let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;
+    let engine = model.generator();
     let dir = RunDir::new(&args.out);
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -371,7 +319,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         timings.model_s,
         timings.model_waited_s
     )?;
-    if let Some(r) = &remote {
+    if let LoadedModel::Server(r) = &model {
         let s = r.stats();
         outln!(
             "server: {} requests ({} retried attempts), {} prompt and {} generated tokens, {:.2} requests/s",

@@ -178,7 +178,7 @@ pub fn generate(
     let out = out
         .into_iter()
         .enumerate()
-        .map(|(i, o)| o.ok_or_else(|| EngineError::Other(format!("row {i} never finished"))))
+        .map(|(i, o)| o.ok_or_else(|| EngineError::Internal(format!("row {i} never finished"))))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((out, stats))
 }
@@ -244,11 +244,11 @@ pub fn prefill_one(model: &Model, prompt: &[u32], cache: &mut KvCache, chunk: us
 fn copy_row(src: &mut KvCache, dst: &mut KvCache, row: usize, pad: usize) -> Result<(), EngineError> {
     let len = src.len();
     let (Some(s), Some(d)) = (src.host_mut(), dst.host_mut()) else {
-        return Err(EngineError::Other("prefill: copying rows needs CPU caches".into()));
+        return Err(EngineError::Internal("prefill: copying rows needs CPU caches".into()));
     };
     let hd = d.head_dim;
     if s.batch != 1 || row >= d.batch || pad + len > d.capacity || (s.kv_heads, s.head_dim) != (d.kv_heads, hd) {
-        return Err(EngineError::Other(format!(
+        return Err(EngineError::Internal(format!(
             "prefill: cannot copy {len} columns into row {row} of a {}-row cache from column {pad}",
             d.batch
         )));

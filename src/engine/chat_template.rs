@@ -85,16 +85,7 @@ fn strftime(unix_secs: u64, format: &str) -> Result<String, Error> {
         "November",
         "December",
     ];
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let days = (unix_secs / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::calendar::civil_date(unix_secs);
     let sod = unix_secs % 86_400;
     let mut out = String::new();
     let mut chars = format.chars();
@@ -238,7 +229,10 @@ impl ChatTemplate {
         add_generation_prompt: bool,
         extra: BTreeMap<String, Value>,
     ) -> Result<String, EngineError> {
-        let tmpl = self.env.get_template(NAME).map_err(|e| EngineError::Other(format!("{}: {e}", self.origin)))?;
+        let tmpl = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| EngineError::Template { origin: self.origin.clone(), problem: e.to_string() })?;
         // HF passes `tools=None, documents=None` when not given, so `tools is defined` holds in its templates.
         let mut ctx: BTreeMap<String, Value> = BTreeMap::from([
             ("messages".to_string(), messages),

@@ -28,7 +28,7 @@ impl TokenizerCodec {
 
 impl Detokenizer for TokenizerCodec {
     fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
-        self.tokenizer.decode(ids, true).map_err(|e| EngineError::Other(format!("decode: {e}")))
+        self.tokenizer.decode(ids, true).map_err(|e| EngineError::Tokenizer { op: "decode", problem: e.to_string() })
     }
 
     fn is_stop_token(&self, id: u32) -> bool {
@@ -42,7 +42,7 @@ impl TextCodec for TokenizerCodec {
             Prompt::Text(t) => Ok(self
                 .tokenizer
                 .encode(t.as_str(), false)
-                .map_err(|e| EngineError::Other(format!("encode: {e}")))?
+                .map_err(|e| EngineError::Tokenizer { op: "encode", problem: e.to_string() })?
                 .get_ids()
                 .to_vec()),
             Prompt::Chat(_) => Err(EngineError::Request("this tokenizer has no chat template".into())),

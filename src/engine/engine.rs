@@ -134,6 +134,16 @@ impl Engine {
     /// Loads the model at `path` (a `.gguf` file or an HF checkpoint directory) with `codec` as its
     /// tokenizer, and starts the model thread.
     pub fn with_codec(path: &Path, codec: Arc<dyn TextCodec>, options: EngineOptions) -> Result<Self, EngineError> {
+        let weights = Weights::open(path, &options.device)?;
+        Self::with_weights(weights, codec, options)
+    }
+
+    /// [`Engine::with_codec`] on weights already opened.
+    fn with_weights(
+        mut weights: Weights,
+        codec: Arc<dyn TextCodec>,
+        options: EngineOptions,
+    ) -> Result<Self, EngineError> {
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -144,13 +154,13 @@ impl Engine {
             .num_threads(threads)
             .thread_name(|i| format!("unitcoder-cpu-{i}"))
             .build()
-            .map_err(|e| EngineError::Other(format!("cannot start {threads} CPU threads: {e}")))?;
-        let mut weights = Weights::open(path, &options.device)?;
+            .map_err(|e| EngineError::Internal(format!("cannot start {threads} CPU threads: {e}")))?;
         let lora = Lora::open(&options.lora, &options.device)?;
         let adapters: String = lora.ids().iter().map(|id| format!("+lora:{id}")).collect();
         weights.attach_lora(lora);
         weights.set_quantize(options.quantize);
         let model = pool.install(|| Model::load_with(&mut weights, options.kernels))?;
+        let path = weights.path().display().to_string();
         drop(weights);
         let config = model.config().clone();
         let (tx, rx) = mpsc::channel::<Job>();
@@ -159,8 +169,8 @@ impl Engine {
         let worker = std::thread::Builder::new()
             .name("unitcoder-model".into())
             .spawn(move || serve(model, worker_codec, rx, max_batch, pool))
-            .map_err(|e| EngineError::Other(format!("cannot start the model thread: {e}")))?;
-        let base = if options.model_id.is_empty() { path.display().to_string() } else { options.model_id };
+            .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
+        let base = if options.model_id.is_empty() { path } else { options.model_id };
         let quantized = options.quantize.map(|q| format!("+{}", q.name())).unwrap_or_default();
         let model_id = base + &adapters + &quantized;
         Ok(Engine { jobs: Some(tx), worker: Some(worker), codec, config, model_id })
@@ -171,16 +181,18 @@ impl Engine {
     pub fn load(model: &ResolvedModel, mut options: EngineOptions) -> Result<Self, EngineError> {
         let tok = model.tokenizer()?;
         let chat = model.chat_template(&tok)?.map(|t| Box::new(t) as Box<dyn ChatRenderer>);
-        let path = match &model.files {
-            ModelFiles::Gguf { path } => path,
-            ModelFiles::Safetensors { dir, .. } => dir,
+        let weights = match (&model.gguf, &model.files) {
+            // The header resolution read: the file is not parsed again.
+            (Some(header), _) => Weights::from_gguf(header.clone(), &options.device),
+            (None, ModelFiles::Gguf { path }) => Weights::open(path, &options.device)?,
+            (None, ModelFiles::Safetensors { dir, .. }) => Weights::open(dir, &options.device)?,
         };
         if options.model_id.is_empty() {
             options.model_id = model.id.clone();
         }
         // The name's own adapters come first, then those asked for on top.
         options.lora.splice(0..0, model.adapters.iter().cloned());
-        Self::with_codec(path, Arc::new(TokCodec::new(tok, chat)), options)
+        Self::with_weights(weights, Arc::new(TokCodec::new(tok, chat)), options)
     }
 
     /// The loaded model's configuration.
@@ -213,8 +225,8 @@ impl Engine {
         }
         let (tx, rx) = mpsc::channel();
         let job = Job { prompts, requests: requests.to_vec(), events: tx };
-        let jobs = self.jobs.as_ref().ok_or_else(|| EngineError::Other("the engine is shut down".into()))?;
-        jobs.send(job).map_err(|_| EngineError::Other("the model thread has stopped".into()))?;
+        let jobs = self.jobs.as_ref().ok_or_else(|| EngineError::Internal("the engine is shut down".into()))?;
+        jobs.send(job).map_err(|_| EngineError::Internal("the model thread has stopped".into()))?;
         for event in rx {
             match event {
                 Event::Text { request, sample, piece } => on_text(request, sample, &piece),
@@ -224,7 +236,7 @@ impl Engine {
                 }
             }
         }
-        Err(EngineError::Other("the model thread stopped before answering".into()))
+        Err(EngineError::Internal("the model thread stopped before answering".into()))
     }
 
     /// [`Generator::generate`] plus the call's statistics.
@@ -322,7 +334,7 @@ fn run_jobs(model: &Model, codec: &dyn TextCodec, jobs: &[Job], max_batch: usize
     }
     for (j, job) in jobs.iter().enumerate() {
         let result = match failed[j].take() {
-            Some(e) => Err(EngineError::Other(e)),
+            Some(e) => Err(EngineError::Batch(e)),
             None => collect(std::mem::take(&mut results[j])).map(|c| (c, stats[j])),
         };
         // A caller that went away no longer needs its answer.
@@ -385,7 +397,7 @@ fn collect(results: Vec<Vec<Option<Completion>>>) -> Result<Vec<Vec<Completion>>
         .into_iter()
         .map(|req| {
             req.into_iter()
-                .map(|c| c.ok_or_else(|| EngineError::Other("a sample was never generated".into())))
+                .map(|c| c.ok_or_else(|| EngineError::Internal("a sample was never generated".into())))
                 .collect()
         })
         .collect()

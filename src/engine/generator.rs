@@ -16,9 +16,35 @@ pub enum EngineError {
     /// A failure inside the tensor library.
     #[error("candle: {0}")]
     Candle(candle_core::Error),
-    /// Anything else the engine could not do, with context.
+    /// No cache directory could be chosen from the environment.
+    #[error("no cache directory: set UNITCODER_CACHE, XDG_CACHE_HOME or HOME")]
+    NoCacheDir,
+    /// A file is not in the HF cache and offline mode forbids downloading it (`name` says which).
+    #[error("{name} is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)", .dir.display())]
+    NotCached { name: String, dir: std::path::PathBuf },
+    /// Fetching a model file failed (pip, the network, the Hub); `what` names the file or tool.
+    #[error("{what}: {problem}")]
+    Download { what: String, problem: String },
+    /// A server model failed to answer (after the retries); `server` is the URL or `openai:` name.
+    #[error("{server}: {problem}")]
+    Server { server: String, problem: String },
+    /// The tokenizer failed to encode or decode (`op`).
+    #[error("{op}: {problem}")]
+    Tokenizer { op: &'static str, problem: String },
+    /// A stop token (from a card or a flag) is not one token of the model's vocabulary.
+    #[error("stop token `{0}` is not a token of this model's vocabulary")]
+    UnknownStopToken(String),
+    /// A chat template failed to render; `origin` names where the template came from.
+    #[error("{origin}: {problem}")]
+    Template { origin: String, problem: String },
+    /// A failure of another request decoded in the same batch (every request of a failed batch
+    /// gets it; the message is the original error's).
     #[error("{0}")]
-    Other(String),
+    Batch(String),
+    /// The engine's own machinery failed (its threads could not start or stopped): nothing in the
+    /// request or the model to fix.
+    #[error("{0}")]
+    Internal(String),
 }
 
 // The cause is in the message, so it is not also a `source()`: anyhow's `{:#}` would print it twice.

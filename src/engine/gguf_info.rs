@@ -20,6 +20,21 @@ pub struct GgufHeader {
     pub content: Content,
     /// File size in bytes.
     pub file_size: u64,
+    /// The whole file, mapped read-only: the weights read their tensors from it
+    /// ([`crate::engine::weights::Weights::from_gguf`]).
+    pub map: memmap2::Mmap,
+}
+
+impl std::fmt::Debug for GgufHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tensors = self.content.tensor_infos.len();
+        f.debug_struct("GgufHeader").field("path", &self.path).field("tensors", &tensors).finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// Headers parsed on this thread ([`GgufHeader::parses_on_this_thread`]).
+    static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
@@ -41,6 +56,7 @@ impl GgufHeader {
             return Err(model_err(path, "not a GGUF file (empty)"));
         }
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| model_err(path, format!("cannot map: {e}")))?;
+        PARSES.with(|n| n.set(n.get() + 1));
         let mut reader = Cursor::new(&map[..]);
         let content = Content::read(&mut reader).map_err(|e| {
             // candle appends a backtrace to some errors when RUST_BACKTRACE is set; keep the message.
@@ -63,7 +79,13 @@ impl GgufHeader {
                 ));
             }
         }
-        Ok(GgufHeader { path: path.to_path_buf(), content, file_size })
+        Ok(GgufHeader { path: path.to_path_buf(), content, file_size, map })
+    }
+
+    /// How many headers this thread has parsed: a load parses its model's header once, and this lets
+    /// tests check that (a whole vocabulary is parsed each time, a second or more for large models).
+    pub fn parses_on_this_thread() -> usize {
+        PARSES.with(|n| n.get())
     }
 
     /// The raw metadata value under `key`, if any.

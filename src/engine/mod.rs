@@ -18,6 +18,7 @@ pub mod device;
 #[allow(clippy::module_inception)]
 pub mod engine;
 pub mod kv_cache;
+pub mod load;
 mod mapped;
 pub mod models;
 pub mod pyjson;
@@ -29,3 +30,4 @@ pub use engine::{Engine, EngineOptions, GenerationStats, TextCodec};
 pub use generator::{
     Completion, EngineError, FinishReason, Generator, Message, Prompt, Request, SamplingParams, Scripted,
 };
+pub use load::{load, LoadOptions, LoadedModel};

@@ -12,6 +12,7 @@ use crate::engine::tokenizer::Tok;
 use crate::engine::EngineError;
 use crate::progress::Reporter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The local files of a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,9 @@ pub struct ResolvedModel {
     pub card: Option<Card>,
     /// LoRA adapters the name brought with it (`hf:` of an adapter repository, on its base).
     pub adapters: Vec<AdapterSource>,
+    /// A GGUF file's header, read once here and shared by the tokenizer, the chat template and the
+    /// weights ([`crate::engine::Engine::load`]); `None` for a checkpoint directory.
+    pub gguf: Option<Arc<GgufHeader>>,
 }
 
 fn model_err(path: &Path, problem: impl Into<String>) -> EngineError {
@@ -206,9 +210,8 @@ fn fetch_hf_model(
         }
         Err(index_err) => {
             get("model.safetensors").map_err(|e| {
-                EngineError::Other(format!(
-                    "hf:{repo}: neither a sharded index ({index_err}) nor model.safetensors ({e})"
-                ))
+                let problem = format!("neither a sharded index ({index_err}) nor model.safetensors ({e})");
+                EngineError::Download { what: format!("hf:{repo}"), problem }
             })?;
         }
     }
@@ -262,11 +265,14 @@ pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
 
 /// Reads the architecture (and so checks the files open), then builds the result.
 fn finish(id: String, files: ModelFiles, card: Option<Card>) -> Result<ResolvedModel, EngineError> {
-    let architecture = match &files {
-        ModelFiles::Gguf { path } => GgufHeader::read(path)?.architecture()?.to_string(),
-        ModelFiles::Safetensors { dir, .. } => checkpoint_architecture(&dir.join("config.json"))?,
+    let (architecture, gguf) = match &files {
+        ModelFiles::Gguf { path } => {
+            let header = GgufHeader::read(path)?;
+            (header.architecture()?.to_string(), Some(Arc::new(header)))
+        }
+        ModelFiles::Safetensors { dir, .. } => (checkpoint_architecture(&dir.join("config.json"))?, None),
     };
-    Ok(ResolvedModel { id, files, architecture, card, adapters: Vec::new() })
+    Ok(ResolvedModel { id, files, architecture, card, adapters: Vec::new(), gguf })
 }
 
 /// The architecture of an HF checkpoint from its `config.json` (`model_type`).
@@ -289,9 +295,10 @@ impl ResolvedModel {
     /// The model's tokenizer (tokenizer.json for checkpoints, GGUF metadata otherwise), with the card's
     /// stop tokens added to its end-of-generation set.
     pub fn tokenizer(&self) -> Result<Tok, EngineError> {
-        let mut tok = match &self.files {
-            ModelFiles::Gguf { path } => Tok::from_gguf_file(path)?,
-            ModelFiles::Safetensors { dir, .. } => Tok::from_hf_dir(dir)?,
+        let mut tok = match (&self.gguf, &self.files) {
+            (Some(header), _) => Tok::from_gguf(header)?,
+            (None, ModelFiles::Gguf { path }) => Tok::from_gguf_file(path)?,
+            (None, ModelFiles::Safetensors { dir, .. }) => Tok::from_hf_dir(dir)?,
         };
         if let Some(card) = &self.card {
             tok.add_stop_tokens(&card.stop_tokens).map_err(|e| EngineError::Model {
@@ -308,9 +315,10 @@ impl ResolvedModel {
             let origin = self.card.as_ref().map(|c| c.origin.clone()).unwrap_or_default();
             return ChatTemplate::new(t, tok, &format!("{origin} field `chat_template`")).map(Some);
         }
-        match &self.files {
-            ModelFiles::Gguf { path } => ChatTemplate::from_gguf(&GgufHeader::read(path)?, tok),
-            ModelFiles::Safetensors { dir, .. } => ChatTemplate::from_hf_dir(dir, tok),
+        match (&self.gguf, &self.files) {
+            (Some(header), _) => ChatTemplate::from_gguf(header, tok),
+            (None, ModelFiles::Gguf { path }) => ChatTemplate::from_gguf(&GgufHeader::read(path)?, tok),
+            (None, ModelFiles::Safetensors { dir, .. }) => ChatTemplate::from_hf_dir(dir, tok),
         }
     }
 

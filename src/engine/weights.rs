@@ -5,6 +5,7 @@
 //! ask for tensors by GGUF-style logical names and [`Weights`] translates them for safetensors, so each
 //! architecture is written once. Every failure names the file and the tensor or field at fault.
 
+use crate::engine::gguf_info::GgufHeader;
 use crate::engine::hf_names::model_type;
 pub use crate::engine::hf_names::{hf_name, hf_name_for};
 pub use crate::engine::mapped::FileRows;
@@ -14,8 +15,6 @@ use crate::engine::models::lora::Lora;
 use crate::engine::EngineError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
-use memmap2::Mmap;
-use std::fs::File;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,11 +45,9 @@ pub struct RawTensor {
 
 /// A model checkpoint opened for reading tensors and its configuration.
 pub enum Weights {
-    /// A GGUF file: metadata plus the whole file mapped read-only (tensors are read on demand).
+    /// A GGUF file: its header, which holds the whole file mapped read-only (tensors are read on demand).
     Gguf {
-        path: PathBuf,
-        content: gguf_file::Content,
-        map: Mmap,
+        header: Arc<GgufHeader>,
         device: Device,
         lora: Lora,
         /// Quantization of dense 2-D weights at load (`--quantize`).
@@ -84,34 +81,16 @@ impl Weights {
     }
 
     fn open_gguf(path: &Path, device: &Device) -> Result<Self, EngineError> {
-        let file = File::open(path).map_err(|e| model_err(path, format!("cannot open: {e}")))?;
-        // SAFETY: mapped read-only; like every inference engine (and the safetensors path below) we
-        // assume nobody rewrites the model file while it is loading. Reading it in place spares a
-        // copy of every byte through read() and lets the repacking run in parallel straight from the
-        // page cache.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| model_err(path, format!("cannot map: {e}")))?;
-        // candle's parser asks the reader for its position at every string: a file would make that
-        // a system call each, hundreds of thousands for a tokenizer's vocabulary.
-        let mut reader = Cursor::new(&map[..]);
-        let content = gguf_file::Content::read(&mut reader)
-            .map_err(|e| model_err(path, format!("not a readable GGUF file: {e}")))?;
+        Ok(Self::from_gguf(Arc::new(GgufHeader::read(path)?), device))
+    }
+
+    /// The weights of a GGUF file whose header was already read (and checked: every tensor lies
+    /// inside the file), so that one load parses it once for the tokenizer, template and weights.
+    pub fn from_gguf(header: Arc<GgufHeader>, device: &Device) -> Self {
         // The header's pages (mostly the vocabulary) are not needed again.
-        release(&map, 0, content.tensor_data_offset as usize);
-        // A truncated download has a valid header but tensors past the end: check them all up front
-        // so the error names the file instead of failing halfway through loading.
-        let size = map.len() as u64;
-        for (name, info) in &content.tensor_infos {
-            let bytes = info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
-            let end = content.tensor_data_offset + info.offset + bytes as u64;
-            if end > size {
-                return Err(model_err(
-                    path,
-                    format!("truncated file: tensor `{name}` ends at byte {end} but the file has {size} bytes"),
-                ));
-            }
-        }
+        release(&header.map, 0, header.content.tensor_data_offset as usize);
         let (lora, quantize) = (Lora::default(), None);
-        Ok(Weights::Gguf { path: path.to_path_buf(), content, map, device: device.clone(), lora, quantize })
+        Weights::Gguf { header, device: device.clone(), lora, quantize }
     }
 
     fn open_safetensors(dir: &Path, device: &Device) -> Result<Self, EngineError> {
@@ -133,7 +112,7 @@ impl Weights {
     /// The file or directory these weights come from.
     pub fn path(&self) -> &Path {
         match self {
-            Weights::Gguf { path, .. } => path,
+            Weights::Gguf { header, .. } => &header.path,
             Weights::Safetensors { dir, .. } => dir,
         }
     }
@@ -194,7 +173,7 @@ impl Weights {
     /// The GGUF metadata value `key`, if this is a GGUF file that has it.
     pub fn meta(&self, key: &str) -> Option<&gguf_file::Value> {
         match self {
-            Weights::Gguf { content, .. } => content.metadata.get(key),
+            Weights::Gguf { header, .. } => header.content.metadata.get(key),
             Weights::Safetensors { .. } => None,
         }
     }
@@ -241,7 +220,7 @@ impl Weights {
             return true;
         }
         match self {
-            Weights::Gguf { content, .. } => content.tensor_infos.contains_key(name),
+            Weights::Gguf { header, .. } => header.content.tensor_infos.contains_key(name),
             Weights::Safetensors { tensors, config, .. } => {
                 hf_name_for(model_type(config), name).is_some_and(|n| tensors.get(&n).is_ok())
             }
@@ -251,7 +230,7 @@ impl Weights {
     /// The dims of a tensor (row-major, e.g. `[vocab, n_embd]` for `token_embd.weight`).
     pub fn tensor_dims(&self, name: &str) -> Option<Vec<usize>> {
         match self {
-            Weights::Gguf { content, .. } => content.tensor_infos.get(name).map(|i| i.shape.dims().to_vec()),
+            Weights::Gguf { header, .. } => header.content.tensor_infos.get(name).map(|i| i.shape.dims().to_vec()),
             Weights::Safetensors { tensors, config, .. } => {
                 hf_name_for(model_type(config), name).and_then(|n| tensors.get(&n).ok().map(|v| v.shape().to_vec()))
             }
@@ -278,7 +257,8 @@ impl Weights {
 
     fn load_stored(&mut self, name: &str) -> Result<Weight, EngineError> {
         match self {
-            Weights::Gguf { path, content, map, device, .. } => {
+            Weights::Gguf { header, device, .. } => {
+                let (path, content, map) = (&header.path, &header.content, &header.map);
                 let bad = |e: candle_core::Error| model_err(path, format!("tensor `{name}`: {e}"));
                 let q = content.tensor(&mut Cursor::new(&map[..]), name, device).map_err(bad)?;
                 // Copied out now: the file pages need not stay in the resident set (as for safetensors).
@@ -321,7 +301,8 @@ impl Weights {
     /// The location of a quantized 2-D GGUF tensor, when the weights are a GGUF file loaded onto the
     /// CPU; `None` otherwise (safetensors, another device, F32/F16 tensors, other ranks).
     pub fn raw_tensor(&self, name: &str) -> Option<RawTensor> {
-        let Weights::Gguf { content, device, .. } = self else { return None };
+        let Weights::Gguf { header, device, .. } = self else { return None };
+        let content = &header.content;
         if self.lora().replaces(name) {
             return None;
         }
@@ -349,12 +330,13 @@ impl Weights {
     /// The rows of `t` in place in the mapped file, for [`crate::engine::kernels::QMatrix::from_gguf_rows`]:
     /// loading then needs no copy of a tensor besides its repacked form.
     pub fn rows(&self, t: &RawTensor) -> Result<FileRows<'_>, EngineError> {
-        let Weights::Gguf { path, map, .. } = self else {
+        let Weights::Gguf { header, .. } = self else {
             return Err(model_err(self.path(), "not a GGUF file"));
         };
+        let (path, map) = (&header.path, &header.map);
         let start = t.offset as usize;
         let end = start + t.rows * t.row_bytes;
-        // `open_gguf` checked that every tensor lies inside the file; a `RawTensor` of another file could not.
+        // `GgufHeader::read` checked that every tensor lies inside the file; a `RawTensor` of another file could not.
         if end > map.len() {
             return Err(model_err(path, format!("tensor `{}` ends at byte {end}, past the end of the file", t.name)));
         }

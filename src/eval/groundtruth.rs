@@ -75,11 +75,16 @@ pub fn load_or_compute(
     Ok(gt)
 }
 
+fn oracle_err(python: &Path, problem: String) -> EvalError {
+    EvalError::Oracle { python: python.to_path_buf(), problem }
+}
+
 fn write_cache(path: &PathBuf, gt: &GroundTruth) -> Result<(), EvalError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     }
-    let text = serde_json::to_string(gt).map_err(|e| EvalError::GroundTruth(e.to_string()))?;
+    let text =
+        serde_json::to_string(gt).map_err(|cause| EvalError::Serialize { what: "the ground truth cache", cause })?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text).map_err(|e| EvalError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
@@ -99,7 +104,7 @@ pub fn compute(tasks: &[&Task], python: &Path, jobs: usize, reporter: &dyn Repor
             lines.iter().map(|chunk| s.spawn(|| run_chunk(python, &program, chunk, reporter))).collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(EvalError::GroundTruth("worker thread panicked".into()))))
+            .map(|h| h.join().unwrap_or_else(|_| Err(oracle_err(python, "worker thread panicked".into()))))
             .collect()
     });
     reporter.end("ground truth");
@@ -115,14 +120,14 @@ pub fn compute(tasks: &[&Task], python: &Path, jobs: usize, reporter: &dyn Repor
         }
     }
     if !failures.is_empty() {
-        return Err(EvalError::GroundTruth(format!("canonical solutions failed: {}", failures.join("; "))));
+        return Err(EvalError::CanonicalFailed(failures));
     }
     Ok(gt)
 }
 
 fn request_line(t: &Task) -> Result<String, EvalError> {
     let Oracle::Differential { family, base_input, plus_input, atol } = &t.oracle else {
-        return Err(EvalError::GroundTruth(format!("{} is not a differential task", t.task_id)));
+        return Err(EvalError::NotDifferential(t.task_id.clone()));
     };
     let family = match family {
         PlusFamily::HumanEval => "humaneval",
@@ -139,35 +144,71 @@ fn run_chunk(python: &Path, program: &str, chunk: &[String], reporter: &dyn Repo
     if chunk.is_empty() {
         return Ok(Vec::new());
     }
-    let py = python.display().to_string();
     let mut child = Command::new(python)
         .args(["-I", "-c", program])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| EvalError::GroundTruth(format!("cannot start {py}: {e}")))?;
-    let mut stdin = child.stdin.take().ok_or_else(|| EvalError::GroundTruth("no stdin".into()))?;
+        .map_err(|e| oracle_err(python, format!("cannot start: {e}")))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| oracle_err(python, "no stdin".into()))?;
     let input = chunk.join("\n") + "\n";
     // Feed stdin from its own thread so a full stdout pipe cannot deadlock us.
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let stdout = child.stdout.take().ok_or_else(|| EvalError::GroundTruth("no stdout".into()))?;
+    let stdout = child.stdout.take().ok_or_else(|| oracle_err(python, "no stdout".into()))?;
     let mut out = Vec::new();
     for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| EvalError::GroundTruth(format!("reading {py}: {e}")))?;
+        let line = line.map_err(|e| oracle_err(python, format!("reading its output: {e}")))?;
         let parsed: Line =
-            serde_json::from_str(&line).map_err(|e| EvalError::GroundTruth(format!("bad line from {py}: {e}")))?;
+            serde_json::from_str(&line).map_err(|e| oracle_err(python, format!("bad output line: {e}")))?;
         reporter.advance("ground truth", 1);
         out.push(parsed);
     }
     let _ = writer.join();
-    let status = child.wait().map_err(|e| EvalError::GroundTruth(format!("{py}: {e}")))?;
+    let status = child.wait().map_err(|e| oracle_err(python, e.to_string()))?;
     if out.len() != chunk.len() {
-        return Err(EvalError::GroundTruth(format!(
-            "{py} exited ({status}) after {} of {} tasks",
-            out.len(),
-            chunk.len()
-        )));
+        return Err(oracle_err(python, format!("exited ({status}) after {} of {} tasks", out.len(), chunk.len())));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+
+    fn task(oracle: Oracle) -> Task {
+        Task {
+            task_id: "T/1".into(),
+            prompt: String::new(),
+            instruct_prompt: None,
+            entry_point: "f".into(),
+            canonical: "def f(x):\n    return x\n".into(),
+            prompt_is_code: false,
+            examples: Vec::new(),
+            oracle,
+        }
+    }
+
+    #[test]
+    fn ground_truth_failures_are_their_own_kinds() {
+        let check = task(Oracle::Check { test: String::new() });
+        let e = compute(&[&check], Path::new("python3"), 1, &Silent).unwrap_err();
+        assert!(matches!(&e, EvalError::NotDifferential(id) if id == "T/1"), "{e}");
+        let plus = Oracle::Differential {
+            family: PlusFamily::HumanEval,
+            base_input: "[[1]]".into(),
+            plus_input: "[]".into(),
+            atol: 0.0,
+        };
+        let missing = Path::new("/nonexistent/unitcoder-python");
+        let e = compute(&[&task(plus)], missing, 1, &Silent).unwrap_err();
+        match &e {
+            EvalError::Oracle { python, problem } => {
+                assert_eq!(python, missing);
+                assert!(problem.starts_with("cannot start"), "{e}");
+            }
+            other => panic!("expected an Oracle error, got {other}"),
+        }
+    }
 }

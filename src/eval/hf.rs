@@ -50,7 +50,7 @@ pub fn default_file(bench: Benchmark) -> Option<&'static str> {
 /// Parses `hf:ORG/NAME[@REVISION][:FILE]`; the file defaults as [`default_file`] says when the
 /// repository is the benchmark's own.
 pub fn parse_spec(spec: &str, bench: Benchmark) -> Result<HfData, EvalError> {
-    let bad = |why: String| EvalError::Settings(format!("--data {spec}: {why}"));
+    let bad = |problem: String| EvalError::Setting { setting: format!("--data {spec}"), problem };
     let rest = spec.strip_prefix("hf:").ok_or_else(|| bad("expected hf:ORG/NAME[@REVISION][:FILE]".into()))?;
     let (repo_rev, file) = match rest.split_once(':') {
         Some((r, f)) => (r, Some(f)),

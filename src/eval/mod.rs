@@ -39,12 +39,30 @@ pub enum EvalError {
     /// A file could not be read or written.
     #[error("{path}: {cause}")]
     Io { path: String, cause: std::io::Error },
-    /// Computing expected outputs with the canonical solutions failed.
-    #[error("ground truth: {0}")]
-    GroundTruth(String),
-    /// Invalid settings (unknown benchmark, k larger than n...).
-    #[error("{0}")]
-    Settings(String),
+    /// Some canonical solutions failed, so their expected outputs are unknown (`task: why` each).
+    #[error("ground truth: canonical solutions failed: {}", .0.join("; "))]
+    CanonicalFailed(Vec<String>),
+    /// The Python process computing expected outputs failed (`python` is its interpreter).
+    #[error("ground truth: {}: {problem}", .python.display())]
+    Oracle { python: std::path::PathBuf, problem: String },
+    /// Expected outputs were asked of a task that is not compared against a reference solution.
+    #[error("ground truth: {0} is not a differential task")]
+    NotDifferential(String),
+    /// A differential task has no expected outputs (the ground truth was not computed for it).
+    #[error("ground truth: {0}: no expected outputs")]
+    NoExpected(String),
+    /// A setting is invalid (`setting` names the flag or field).
+    #[error("{setting}: {problem}")]
+    Setting { setting: String, problem: String },
+    /// Two runs cannot be compared (other benchmark, data or tasks).
+    #[error("runs are not comparable: {0}")]
+    NotComparable(String),
+    /// The generator answered fewer requests than it was sent.
+    #[error("the generator answered {answered} of {asked} requests")]
+    ShortAnswer { answered: usize, asked: usize },
+    /// An output could not be serialised (`what` names it).
+    #[error("serializing {what}: {cause}")]
+    Serialize { what: &'static str, cause: serde_json::Error },
     /// A sample names a task the benchmark does not have (samples of another benchmark?).
     #[error("sample for unknown task `{0}`")]
     UnknownTask(String),

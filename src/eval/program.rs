@@ -80,8 +80,7 @@ pub fn build_job(
             (format!("{BCB_PRELUDE}{program}"), test.clone(), settings.unittest_timeout_secs)
         }
         Oracle::Differential { family, base_input, plus_input, atol } => {
-            let exp =
-                expected.ok_or_else(|| EvalError::GroundTruth(format!("{}: no expected outputs", task.task_id)))?;
+            let exp = expected.ok_or_else(|| EvalError::NoExpected(task.task_id.clone()))?;
             let (tests, secs) = differential_tests(task, *family, base_input, plus_input, *atol, exp, settings)?;
             (program.to_string(), tests, secs)
         }
@@ -115,7 +114,9 @@ fn differential_tests(
         }
         let limits: Vec<f64> = times.iter().map(|t| (settings.factor * t).max(settings.min_input_secs)).collect();
         total += limits.iter().sum::<f64>().min(settings.variant_cap_secs) + 1.0;
-        let lit = |s: &str| serde_json::to_string(s).map_err(|e| EvalError::GroundTruth(e.to_string()));
+        let lit = |s: &str| {
+            serde_json::to_string(s).map_err(|cause| EvalError::Serialize { what: "a string literal", cause })
+        };
         // One string constant when the ground truth has a blob: thousands of literal outputs made
         // each test program ~20 ms to compile and instrument on the trusted side.
         let expected = match blob {

@@ -97,7 +97,7 @@ fn write(path: &Path, text: &str) -> Result<(), EvalError> {
 }
 
 fn pretty<T: Serialize>(v: &T) -> Result<String, EvalError> {
-    serde_json::to_string_pretty(v).map_err(|e| EvalError::Settings(format!("serializing output: {e}")))
+    serde_json::to_string_pretty(v).map_err(|cause| EvalError::Serialize { what: "output", cause })
 }
 
 /// Writes every output file into `dir` (created if needed); `dataset` gives evalplus' failing inputs.
@@ -110,7 +110,7 @@ pub fn write_outputs(
     std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     let mut lines = String::new();
     for r in results {
-        lines.push_str(&serde_json::to_string(r).map_err(|e| EvalError::Settings(e.to_string()))?);
+        lines.push_str(&serde_json::to_string(r).map_err(|cause| EvalError::Serialize { what: "a result", cause })?);
         lines.push('\n');
     }
     write(&dir.join("results.jsonl"), &lines)?;
@@ -218,17 +218,8 @@ fn utc_now() -> String {
 /// `secs` since the Unix epoch as "%Y-%m-%d %H:%M" (UTC), by the days-to-civil algorithm of Howard
 /// Hinnant's date library (no date crate for one timestamp).
 fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
     let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, d) = crate::calendar::civil_date(secs);
     format!("{year:04}-{month:02}-{d:02} {h:02}:{m:02}")
 }
 
@@ -363,8 +354,8 @@ pub struct Comparison {
 /// Compares run A with run B; errors when they evaluated different benchmarks, data or tasks.
 pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>)) -> Result<Comparison, EvalError> {
     if a.0.benchmark != b.0.benchmark || a.0.dataset.sha256_16 != b.0.dataset.sha256_16 {
-        return Err(EvalError::Settings(format!(
-            "runs are not comparable: {} (data {}) vs {} (data {})",
+        return Err(EvalError::NotComparable(format!(
+            "{} (data {}) vs {} (data {})",
             a.0.benchmark, a.0.dataset.sha256_16, b.0.benchmark, b.0.dataset.sha256_16
         )));
     }
@@ -376,8 +367,8 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
         let only = |x: &BTreeSet<String>, y: &BTreeSet<String>| x.difference(y).cloned().collect::<Vec<_>>();
         let (only_a, only_b) = (only(&tasks_a, &tasks_b), only(&tasks_b, &tasks_a));
         let few = |ids: &[String]| ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-        return Err(EvalError::Settings(format!(
-            "runs are not comparable: A has results for {} tasks, B for {}; {} only in A ({}), {} only in B ({}). \
+        return Err(EvalError::NotComparable(format!(
+            "A has results for {} tasks, B for {}; {} only in A ({}), {} only in B ({}). \
              Score both over the same tasks (e.g. the same --limit)",
             tasks_a.len(),
             tasks_b.len(),

@@ -53,7 +53,7 @@ pub fn generate(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Generated>, EvalError> {
     if settings.n == 0 {
-        return Err(EvalError::Settings("-n must be at least 1".into()));
+        return Err(EvalError::Setting { setting: "-n".into(), problem: "must be at least 1".into() });
     }
     let mode = settings.mode.resolve(generator.has_chat_template());
     let mut out = Vec::with_capacity(dataset.tasks.len() * settings.n);
@@ -69,11 +69,7 @@ pub fn generate(
             .collect();
         let replies = generator.generate(&requests)?;
         if replies.len() != batch.len() {
-            return Err(EvalError::Settings(format!(
-                "the generator answered {} of {} requests",
-                replies.len(),
-                batch.len()
-            )));
+            return Err(EvalError::ShortAnswer { answered: replies.len(), asked: batch.len() });
         }
         for (task, completions) in batch.iter().zip(replies) {
             for (i, c) in completions.into_iter().enumerate() {

@@ -106,9 +106,16 @@ pub enum SandboxError {
     /// A fork server lost its zygote during the job (the job is run again on a fresh server, once).
     #[error("sandbox server lost its zygote: {0}")]
     WorkerLost(String),
-    /// Local file-system trouble (the scratch directory).
-    #[error("sandbox: {0}")]
-    Io(String),
+    /// Local file-system trouble (the scratch directory, a worker's directory or log): what was
+    /// being done, to which path, and the cause.
+    #[error("sandbox: {doing} {}: {cause}", .path.display())]
+    Io { doing: &'static str, path: PathBuf, cause: std::io::Error },
+    /// A job could not be encoded for the fork server.
+    #[error("sandbox: cannot encode a job: {0}")]
+    Encode(serde_json::Error),
+    /// Something that cannot happen did (a thread panicked, a pipe was not created): a bug.
+    #[error("sandbox: {0} (a bug in unitcoder)")]
+    Internal(&'static str),
 }
 
 /// One worker slot: its index (names its directory, cgroups and uid) and its server, if running.
@@ -174,7 +181,11 @@ impl Sandbox {
         let scratch = tempfile::Builder::new()
             .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir()
-            .map_err(|e| SandboxError::Io(format!("creating a scratch directory: {e}")))?;
+            .map_err(|cause| SandboxError::Io {
+                doing: "creating a scratch directory in",
+                path: std::env::temp_dir(),
+                cause,
+            })?;
         // Distinct unprivileged uids per worker and per sandbox, so RLIMIT_NPROC (counted per uid)
         // of one candidate never includes another's processes.
         let serial = SANDBOXES.fetch_add(1, Ordering::Relaxed);
@@ -198,7 +209,7 @@ impl Sandbox {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Io("worker start panicked".into()))))
+                    .map(|h| h.join().unwrap_or_else(|_| Err(SandboxError::Internal("a worker's start panicked"))))
                     .collect()
             })
         };

@@ -157,7 +157,11 @@ impl Worker {
     /// Starts worker number `index`, named `name`, running as `uid`, and waits until it is set up.
     pub(crate) fn start(spec: &WorkerSpec, index: usize, name: &str, uid: u32) -> Result<Worker, SandboxError> {
         let dir = spec.scratch.join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| SandboxError::Io(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|cause| SandboxError::Io {
+            doing: "creating",
+            path: dir.clone(),
+            cause,
+        })?;
         let (cgroup, cgroup_error) = match WorkerCgroup::create(name) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),
@@ -171,7 +175,8 @@ impl Worker {
             "index": index,
         });
         let log = spec.scratch.join(format!("{name}.log"));
-        let log_file = File::create(&log).map_err(|e| SandboxError::Io(format!("creating {}: {e}", log.display())))?;
+        let log_file =
+            File::create(&log).map_err(|cause| SandboxError::Io { doing: "creating", path: log.clone(), cause })?;
         // -I: ignore PYTHON* variables and user site-packages; the environment is an allow-list.
         let mut child = Command::new(spec.python)
             .args(["-I", "-c", BOOT, SOURCE, &cfg.to_string(), source_key(SOURCE)])
@@ -189,7 +194,7 @@ impl Worker {
             .spawn()
             .map_err(|e| SandboxError::PythonNotRunnable { path: spec.python.to_path_buf(), detail: e.to_string() })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(SandboxError::Io("fork server pipes missing".into()));
+            return Err(SandboxError::Internal("the fork server's pipes are missing"));
         };
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
@@ -213,7 +218,7 @@ impl Worker {
 
     /// Sends one job and waits for the server's report. An error means the server is gone.
     pub(crate) fn run(&mut self, job: &WireJob) -> Result<Report, SandboxError> {
-        let mut line = serde_json::to_string(job).map_err(|e| SandboxError::Io(e.to_string()))?;
+        let mut line = serde_json::to_string(job).map_err(SandboxError::Encode)?;
         line.push('\n');
         let dead = |what: &str, log: &Path| SandboxError::ServerDied(format!("{what}; server log: {}", tail_of(log)));
         let Some(stdin) = self.stdin.as_mut() else {
@@ -273,7 +278,25 @@ fn tail_of(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::SOURCE;
+    use super::{Path, SandboxError, Worker, WorkerSpec, SOURCE};
+
+    #[test]
+    fn a_worker_directory_that_cannot_be_made_is_an_io_error_naming_it() {
+        // The scratch "directory" is a file, so the worker's directory inside it cannot be created.
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("not-a-dir");
+        std::fs::write(&scratch, b"").unwrap();
+        let spec =
+            WorkerSpec { python: Path::new("python3"), scratch: &scratch, preload: &[], tail_bytes: 100, cache: None };
+        match Worker::start(&spec, 0, "w0", 200_000) {
+            Err(SandboxError::Io { doing, path, cause }) => {
+                assert_eq!((doing, path), ("creating", scratch.join("w0")));
+                assert_eq!(cause.kind(), std::io::ErrorKind::NotADirectory);
+            }
+            Err(other) => panic!("expected an Io error, got {other}"),
+            Ok(_) => panic!("a worker started inside a file"),
+        }
+    }
 
     #[test]
     fn the_prepared_tests_cache_is_bounded_and_drops_the_least_recent() {

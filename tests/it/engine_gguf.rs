@@ -8,10 +8,12 @@ use candle_core::Device;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use unitcoder::engine::batch::{self, Detokenizer, RowSpec};
+use unitcoder::engine::cards::TINY_CARD;
+use unitcoder::engine::gguf_info::GgufHeader;
 use unitcoder::engine::models::{MatmulKernels, Model};
 use unitcoder::engine::weights::Weights;
 use unitcoder::engine::{
-    Engine, EngineError, EngineOptions, FinishReason, Generator, Message, Prompt, Request, SamplingParams,
+    EngineError, FinishReason, Generator, LoadOptions, LoadedModel, Message, Prompt, Request, SamplingParams,
 };
 
 /// The tiny model file, pulled through the project's resolver into the shared test cache.
@@ -113,13 +115,13 @@ fn quantized_batched_runs_are_reproducible() {
 #[test]
 fn tiny_model_answers_the_chat_prompt_with_a_function() {
     let _one = one_at_a_time();
-    let resolved = unitcoder::engine::resolve::resolve(
-        unitcoder::engine::cards::TINY_CARD,
-        &crate::models::test_settings(),
-        &unitcoder::progress::Silent,
-    )
-    .unwrap();
-    let engine = Engine::load(&resolved, EngineOptions::default()).unwrap();
+    // Through the one loader every command uses; it reads the GGUF header once for the tokenizer,
+    // the chat template and the weights.
+    let parses = GgufHeader::parses_on_this_thread();
+    let options = LoadOptions::new(crate::models::test_settings());
+    let loaded = unitcoder::engine::load(TINY_CARD, options, &unitcoder::progress::Silent).unwrap();
+    assert_eq!(GgufHeader::parses_on_this_thread() - parses, 1, "one load, one parse of the GGUF header");
+    let LoadedModel::Engine(engine) = loaded else { panic!("a card is loaded in-process") };
     assert!(engine.has_chat_template());
     assert_eq!(engine.model_id(), "smollm2-135m");
     let ask = Message::new("user", "Write a Python function that returns the sum of a list.");

@@ -336,7 +336,7 @@ impl Generator for Crashing {
     fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, EngineError> {
         let lines = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap_or_default().lines().count();
         if lines(self.dir.records()) + lines(self.dir.rejected()) >= 2 {
-            return Err(EngineError::Other("simulated crash".into()));
+            return Err(EngineError::Internal("simulated crash".into()));
         }
         self.inner.generate(requests)
     }

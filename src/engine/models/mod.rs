@@ -197,6 +197,15 @@ impl Model {
         KvCache::new(c.n_layer, batch, c.n_kv_head, capacity, c.head_dim, DType::F32, &self.device)
     }
 
+    /// Where the next `t` columns go in `cache`; an error when they would pass the model's context.
+    fn next_offset(&self, cache: &KvCache, t: usize) -> candle_core::Result<usize> {
+        let offset = cache.len();
+        if offset + t > self.rope.context() {
+            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.rope.context())
+        }
+        Ok(offset)
+    }
+
     /// Runs `tokens` (`[b * t]` row-major, the next `t` columns of every row) through the model and
     /// returns the logits of the last column, `[b, vocab]` f32. The cache advances by `t`. On the CPU
     /// this is the fused forward on plain buffers; elsewhere the tensor path.
@@ -207,10 +216,7 @@ impl Model {
         padding: &Padding,
         cache: &mut KvCache,
     ) -> candle_core::Result<Tensor> {
-        let offset = cache.len();
-        if offset + t > self.rope.context() {
-            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.rope.context())
-        }
+        self.next_offset(cache, t)?;
         if self.device.is_cpu() && cache.host_mut().is_some() {
             return self.forward_host(tokens, t, padding, cache);
         }
@@ -227,10 +233,7 @@ impl Model {
         cache: &mut KvCache,
     ) -> candle_core::Result<Tensor> {
         let b = padding.pads().len();
-        let offset = cache.len();
-        if offset + t > self.rope.context() {
-            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.rope.context())
-        }
+        let offset = self.next_offset(cache, t)?;
         let ids = Tensor::from_slice(tokens, (b, t), &self.device)?;
         let (pos, mask) = padding.tensors(offset, t, &self.device)?;
         let (cos, sin) = self.rope.tables(&pos)?;

@@ -222,7 +222,10 @@ impl Remote {
         let url = format!("{}{}", self.spec.base_url, wire::endpoint(&request.prompt));
         let body = wire::body(&self.spec.model, request, n, seed);
         let policy = self.options.retry;
-        let fail = |why: String| EngineError::Other(http::scrub(&format!("{url}: {why}"), self.key()));
+        let fail = |why: String| EngineError::Server {
+            server: http::scrub(&url, self.key()),
+            problem: http::scrub(&why, self.key()),
+        };
         for attempt in 0..=policy.retries {
             let outcome = {
                 let _slot = self.slots.acquire();
@@ -264,7 +267,10 @@ impl Remote {
             // Sample i is seeded seed + i, however the samples were grouped into requests.
             let answer = self.call(request, ask, request.params.seed.wrapping_add(index as u64))?;
             if answer.is_empty() {
-                return Err(EngineError::Other(format!("{}: the server answered no choices", self.spec)));
+                return Err(EngineError::Server {
+                    server: self.spec.to_string(),
+                    problem: "the server answered no choices".into(),
+                });
             }
             if answer.len() < ask {
                 self.supports_n.store(false, Ordering::Relaxed);
@@ -321,10 +327,10 @@ impl Generator for Remote {
         results
             .into_iter()
             .map(|samples| {
-                samples
-                    .into_iter()
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| EngineError::Other(format!("{}: a sample is missing from the answers", self.spec)))
+                samples.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| EngineError::Server {
+                    server: self.spec.to_string(),
+                    problem: "a sample is missing from the answers".into(),
+                })
             })
             .collect()
     }

@@ -88,7 +88,7 @@ impl Tok {
     /// Token ids of `text`, without BOS. With `parse_special`, special-token text becomes its token.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, EngineError> {
         let enc = if parse_special { self.special.encode(text, false) } else { self.encode_plain(text) };
-        let enc = enc.map_err(|e| EngineError::Other(format!("tokenizer: {e}")))?;
+        let enc = enc.map_err(|e| EngineError::Tokenizer { op: "tokenizer encode", problem: e.to_string() })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -120,7 +120,9 @@ impl Tok {
 
     /// Text of `ids`; `skip_special` drops special tokens (`<|im_end|>` ...).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, EngineError> {
-        self.special.decode(ids, skip_special).map_err(|e| EngineError::Other(format!("tokenizer: {e}")))
+        self.special
+            .decode(ids, skip_special)
+            .map_err(|e| EngineError::Tokenizer { op: "tokenizer decode", problem: e.to_string() })
     }
 
     /// The id of a token given by its text (special or not).
@@ -172,9 +174,7 @@ impl Tok {
     /// that is not a single token in the vocabulary is an error naming it.
     pub fn add_stop_tokens(&mut self, tokens: &[String]) -> Result<(), EngineError> {
         for t in tokens {
-            let id = self.token_to_id(t).ok_or_else(|| {
-                EngineError::Other(format!("stop token `{t}` is not a token of this model's vocabulary"))
-            })?;
+            let id = self.token_to_id(t).ok_or_else(|| EngineError::UnknownStopToken(t.clone()))?;
             if !self.eos_ids.contains(&id) {
                 self.eos_ids.push(id);
             }

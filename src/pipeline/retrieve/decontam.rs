@@ -34,9 +34,10 @@ pub enum DecontamError {
     /// A file had no record with any of the code fields.
     #[error("{0}: no benchmark records with a `prompt`, `complete_prompt`, `canonical_solution` or `code` field")]
     Empty(PathBuf),
-    /// The built-in fingerprints are damaged (a build problem, not a user error).
-    #[error("built-in benchmark fingerprints: {0}")]
-    Fingerprints(String),
+    /// The built-in fingerprints are damaged (a build problem, not a user error): `at` is the byte
+    /// offset where reading stopped, `problem` what was wrong there.
+    #[error("built-in benchmark fingerprints: byte {at}: {problem}")]
+    Fingerprints { at: usize, problem: &'static str },
 }
 
 /// The benchmark fields that hold code or prompts.

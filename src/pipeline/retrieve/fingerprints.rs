@@ -92,29 +92,31 @@ impl Fingerprints {
 
     /// Decodes a fingerprints file as [`build`] writes it.
     pub fn decode(bytes: &[u8]) -> Result<Fingerprints, DecontamError> {
-        let bad = |what: &str| DecontamError::Fingerprints(what.to_string());
+        let bad = |at: usize, problem: &'static str| DecontamError::Fingerprints { at, problem };
         let mut r = Bytes { b: bytes, at: 0 };
         if r.take(4)? != MAGIC || r.u8()? != VERSION {
-            return Err(bad("not a version-1 fingerprints file"));
+            return Err(bad(0, "not a version-1 fingerprints file"));
         }
         if usize::from(r.u8()?) != N {
-            return Err(bad("n-gram length differs from this build's"));
+            return Err(bad(r.at - 1, "n-gram length differs from this build's"));
         }
         let mut families = Vec::new();
         for _ in 0..r.u8()? {
             let len = usize::from(r.u8()?);
-            let name = String::from_utf8(r.take(len)?.to_vec()).map_err(|_| bad("family name is not UTF-8"))?;
+            let name =
+                String::from_utf8(r.take(len)?.to_vec()).map_err(|_| bad(r.at - len, "family name is not UTF-8"))?;
             let count = r.u32()? as usize;
             let k = u32::from(r.u8()?);
             let len = r.u32()? as usize;
+            let start = r.at;
             let mut bits = BitReader { b: r.take(len)?, at: 0 };
             let mut set = Vec::with_capacity(count);
             let mut prev = 0u64;
             for _ in 0..count {
-                let gap = (bits.unary().ok_or_else(|| bad("truncated"))? << k)
-                    | bits.bits(k).ok_or_else(|| bad("truncated"))?;
+                let gap = (bits.unary().ok_or_else(|| bad(start + len, "truncated"))? << k)
+                    | bits.bits(k).ok_or_else(|| bad(start + len, "truncated"))?;
                 prev += gap;
-                set.push(u32::try_from(prev).map_err(|_| bad("hash out of range"))?);
+                set.push(u32::try_from(prev).map_err(|_| bad(start + bits.at / 8, "hash out of range"))?);
             }
             families.push((name, set));
         }
@@ -164,7 +166,10 @@ struct Bytes<'a> {
 
 impl<'a> Bytes<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecontamError> {
-        let s = self.b.get(self.at..self.at + n).ok_or_else(|| DecontamError::Fingerprints("truncated".into()))?;
+        let s = self
+            .b
+            .get(self.at..self.at + n)
+            .ok_or_else(|| DecontamError::Fingerprints { at: self.at, problem: "truncated" })?;
         self.at += n;
         Ok(s)
     }
@@ -263,7 +268,15 @@ mod tests {
         let names: Vec<&str> = fp.families().map(|(n, _)| n).collect();
         assert_eq!(names, ["HumanEval(+)", "MBPP(+)", "BigCodeBench"]);
         assert!(fp.families().all(|(_, n)| n > 5_000), "{:?}", fp.families().collect::<Vec<_>>());
-        assert!(Fingerprints::decode(b"UCFX").is_err());
-        assert!(Fingerprints::decode(&EMBEDDED[..EMBEDDED.len() / 2]).is_err());
+        // Damage is its own kind, with where reading stopped.
+        let damaged = |r: Result<Fingerprints, DecontamError>| match r {
+            Err(DecontamError::Fingerprints { at, problem }) => (at, problem),
+            other => panic!("expected damaged fingerprints, got {:?}", other.map(|f| f.families.len())),
+        };
+        assert_eq!(damaged(Fingerprints::decode(b"UCFX")), (0, "not a version-1 fingerprints file"));
+        let half = EMBEDDED.len() / 2;
+        let (at, problem) = damaged(Fingerprints::decode(&EMBEDDED[..half]));
+        assert_eq!(problem, "truncated");
+        assert!(at <= half, "byte {at} past the {half} bytes given");
     }
 }
