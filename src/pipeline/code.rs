@@ -146,7 +146,11 @@ fn test_functions(tests: &str) -> Option<Vec<(String, std::ops::Range<usize>, bo
         let mut c = body.walk();
         for m in body.named_children(&mut c) {
             let Some(method) = def_name(m) else { continue };
-            found.push((format!("{}.{method}", text(class, tests)), m.byte_range(), is_case && method.starts_with("test")));
+            found.push((
+                format!("{}.{method}", text(class, tests)),
+                m.byte_range(),
+                is_case && method.starts_with("test"),
+            ));
         }
     }
     Some(found)
