@@ -138,7 +138,7 @@ fn sampled_tests(name: &str) -> Option<[&'static str; 3]> {
     }
 }
 
-fn prompt_text(r: &Request) -> String {
+pub(crate) fn prompt_text(r: &Request) -> String {
     match &r.prompt {
         Prompt::Chat(m) => m.iter().map(|m| m.content.clone()).collect(),
         Prompt::Text(t) => t.clone(),
@@ -195,6 +195,14 @@ pub(crate) fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<
     })
     .unwrap();
     out
+}
+
+/// The records retrieved from a one-file corpus `src` (as `file`) under `root` that uses only `math`.
+pub(crate) fn math_records(root: &Path, file: &str, src: &str) -> Vec<Record> {
+    std::fs::create_dir_all(root.join("corpus")).unwrap();
+    std::fs::write(root.join("corpus").join(file), src).unwrap();
+    std::fs::write(root.join("packages.txt"), "math\n").unwrap();
+    retrieve_all(&root.join("corpus"), &root.join("packages.txt"), Shard::ALL)
 }
 
 pub(crate) fn settings() -> SynthSettings {

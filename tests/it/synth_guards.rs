@@ -5,11 +5,10 @@
 //! while a real fix that keeps those tests is.
 
 use crate::common::tempdir;
-use crate::synth::{read, retrieve_all, sandbox, settings};
-use unitcoder::engine::{Prompt, Scripted};
+use crate::synth::{math_records, prompt_text, read, sandbox, settings};
+use unitcoder::engine::Scripted;
 use unitcoder::pipeline::emit;
 use unitcoder::pipeline::record::AttemptKind;
-use unitcoder::pipeline::retrieve::Shard;
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::synthesize;
 use unitcoder::pipeline::Record;
@@ -71,10 +70,7 @@ fn script(name: &str) -> ([String; 3], &'static str) {
 
 fn model() -> Scripted {
     Scripted::new(|r, sample| {
-        let text = match &r.prompt {
-            Prompt::Chat(m) => m.iter().map(|m| m.content.clone()).collect(),
-            Prompt::Text(t) => t.clone(),
-        };
+        let text = prompt_text(r);
         let Some(name) = ["joined", "thin", "kept", "mended"].into_iter().find(|n| text.contains(&format!("def {n}(")))
         else {
             return "I cannot help".into();
@@ -96,10 +92,7 @@ fn model() -> Scripted {
 fn missing_imports_thin_suites_and_changed_behaviour_are_guarded() {
     let tmp = tempdir();
     let root = tmp.path();
-    std::fs::create_dir_all(root.join("corpus")).unwrap();
-    std::fs::write(root.join("corpus/m.py"), CORPUS).unwrap();
-    std::fs::write(root.join("packages.txt"), "math\n").unwrap();
-    let records = retrieve_all(&root.join("corpus"), &root.join("packages.txt"), Shard::ALL);
+    let records = math_records(root, "m.py", CORPUS);
     assert_eq!(records.len(), 4);
     let dir = RunDir::new(&root.join("run"));
     synthesize(records, &model(), &sandbox(), &settings(), &dir, &Silent).unwrap();
