@@ -69,8 +69,8 @@ impl Item {
         self.round_done(ctx, exec.round)
     }
 
-    /// The last fix round is over with no fix kept: `fix_changed_behaviour` when some fix passed the
-    /// suite but broke tests the original passed, else `None`.
+    /// The last fix round is over with no fix kept: rejects the record as `fix_changed_behaviour`
+    /// (and says so) when some fix passed the suite but broke tests the original passed.
     pub(super) fn changed_behaviour(&mut self) -> bool {
         let n = self.preserve.changed.len();
         if n == 0 {
