@@ -123,22 +123,19 @@ fn tests_whole(code: &str, function: &str) -> Option<String> {
     Some(if imported { body } else { format!("import unittest\n\n{body}") })
 }
 
-/// `tests` without the test functions named in `names` (`Class.method` for methods of a
-/// `TestCase` class, `name` for top-level functions); `None` when no test method would remain in a
-/// `TestCase` class, or the code does not parse.
-pub fn without_tests(tests: &str, names: &[String]) -> Option<String> {
+/// The functions of `tests` by name (`Class.method` for methods, `name` at top level), their byte
+/// ranges, and whether each is a test (a `test*` method of a `TestCase` class); `None` when the code
+/// does not parse.
+fn test_functions(tests: &str) -> Option<Vec<(String, std::ops::Range<usize>, bool)>> {
     let tree = parse(tests)?;
-    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut remaining = 0;
+    let mut found = Vec::new();
     let def_name = |n: Node<'_>| {
         let inner = if n.kind() == "decorated_definition" { n.child_by_field_name("definition")? } else { n };
         (inner.kind() == "function_definition").then(|| inner.child_by_field_name("name").map(|x| text(x, tests)))?
     };
     for (outer, def) in top_level(tree.root_node()) {
         if let Some(name) = def_name(outer) {
-            if names.iter().any(|n| n == name) {
-                cut.push(outer.byte_range());
-            }
+            found.push((name.to_string(), outer.byte_range(), false));
             continue;
         }
         let is_case = def.kind() == "class_definition"
@@ -149,19 +146,33 @@ pub fn without_tests(tests: &str, names: &[String]) -> Option<String> {
         let mut c = body.walk();
         for m in body.named_children(&mut c) {
             let Some(method) = def_name(m) else { continue };
-            if names.iter().any(|n| *n == format!("{}.{method}", text(class, tests))) {
-                cut.push(m.byte_range());
-            } else if is_case && method.starts_with("test") {
-                remaining += 1;
-            }
+            found.push((
+                format!("{}.{method}", text(class, tests)),
+                m.byte_range(),
+                is_case && method.starts_with("test"),
+            ));
         }
     }
-    if remaining == 0 {
+    Some(found)
+}
+
+/// The test methods of the `TestCase` classes of `tests`, as `Class.method` (none when the code
+/// does not parse).
+pub fn test_names(tests: &str) -> Vec<String> {
+    test_functions(tests).unwrap_or_default().into_iter().filter(|(_, _, test)| *test).map(|(n, _, _)| n).collect()
+}
+
+/// `tests` without the test functions named in `names` (`Class.method` for methods of a
+/// `TestCase` class, `name` for top-level functions); `None` when no test method would remain in a
+/// `TestCase` class, or the code does not parse.
+pub fn without_tests(tests: &str, names: &[String]) -> Option<String> {
+    let (cut, kept): (Vec<_>, Vec<_>) = test_functions(tests)?.into_iter().partition(|(n, _, _)| names.contains(n));
+    if !kept.iter().any(|(_, _, test)| *test) {
         return None;
     }
     let mut out = String::new();
     let mut at = 0;
-    for r in cut {
+    for (_, r, _) in cut {
         // Cut whole lines: from the start of the definition's line to the end of its last line.
         let start = tests[..r.start].rfind('\n').map_or(0, |i| i + 1);
         let end = tests[r.end..].find('\n').map_or(tests.len(), |i| r.end + i + 1);
@@ -354,6 +365,10 @@ mod tests {
         assert!(tests_from_code(&cut, "f").is_some(), "still a test class: {cut}");
         let all = vec!["TestCases.test_a".to_string(), "TestCases.test_b".to_string()];
         assert_eq!(without_tests(t, &all), None);
+        // Only the case's `test*` methods count as tests; helpers and top-level functions do not.
+        assert_eq!(test_names(t), ["TestCases.test_a", "TestCases.test_b"]);
+        assert_eq!(test_names(&cut), ["TestCases.test_a"]);
+        assert!(test_names("class T(unittest.TestCase):\n    def setUp(self):\n        pass\n").is_empty());
     }
 
     #[test]

@@ -115,6 +115,11 @@ pub struct Tests {
     /// suspected before the code is "fixed" to fit them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disagreeing: Vec<String>,
+    /// Import statements added to the model's tests because a test failed only with a `NameError`
+    /// for a standard-library module or one the function imports (`os`, `np`): the test is
+    /// repaired and kept instead of being cut as broken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports_added: Vec<String>,
 }
 
 /// Where an attempt's code came from.
@@ -132,6 +137,9 @@ pub enum AttemptKind {
     Polish,
     /// A check that the tests fail when the body raises `NotImplementedError`.
     Vacuity,
+    /// A fix that passes the suite, run against the tests the original passed in the other suites
+    /// tried: a fix must not change what the real code already did right.
+    Preservation,
     /// The verified program with one mutation (quality step; never stored as an attempt).
     Mutant,
     /// The verified program run with coverage tracing (quality step; never stored as an attempt).

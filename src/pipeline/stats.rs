@@ -47,6 +47,10 @@ pub struct SynthStats {
     /// `records_with_disagreeing` the accepted records that lost at least one test that way.
     #[serde(default)]
     pub cut_tests: BTreeMap<String, u64>,
+    /// Imports added to model-written tests that failed only for lack of them (`import os`), by
+    /// statement, over every record whose last suite got one.
+    #[serde(default)]
+    pub imports_added: BTreeMap<String, u64>,
     /// Tokens generated for all records (tests, fixes, polish).
     pub tokens: u64,
     /// `tokens` divided by accepted records (none while nothing is accepted).
@@ -190,6 +194,9 @@ impl SynthStats {
                 e.tests_written += r.tests.is_some() as u64;
                 e.verified += r.verified.is_some() as u64;
                 e.accepted += ok as u64;
+            }
+            for i in r.tests.iter().flat_map(|t| &t.imports_added) {
+                *s.imports_added.entry(i.clone()).or_default() += 1;
             }
             if let (true, Some(t)) = (ok, &r.tests) {
                 *s.cut_tests.entry("broken".into()).or_default() += t.dropped.len() as u64;

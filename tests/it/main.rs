@@ -31,5 +31,6 @@ mod synth;
 mod synth_default;
 mod synth_e2e;
 mod synth_emit;
+mod synth_guards;
 mod synth_records;
 mod tokenizer;

@@ -4,11 +4,10 @@
 
 use crate::common::tempdir;
 use crate::sandbox::sandbox as shared_sandbox;
-use crate::synth::{read, retrieve_all, sandbox};
+use crate::synth::{math_records, read, sandbox};
 use unitcoder::engine::Scripted;
 use unitcoder::pipeline::quality::{mutate, QualitySettings};
 use unitcoder::pipeline::record::Stage;
-use unitcoder::pipeline::retrieve::Shard;
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::progress::Silent;
@@ -96,10 +95,7 @@ fn synth_area(
 ) -> (Vec<unitcoder::pipeline::Record>, Vec<unitcoder::pipeline::Record>) {
     let tmp = tempdir();
     let root = tmp.path();
-    std::fs::create_dir_all(root.join("corpus")).unwrap();
-    std::fs::write(root.join("corpus/area.py"), AREA).unwrap();
-    std::fs::write(root.join("packages.txt"), "math\n").unwrap();
-    let records = retrieve_all(&root.join("corpus"), &root.join("packages.txt"), Shard::ALL);
+    let records = math_records(root, "area.py", AREA);
     assert_eq!(records.len(), 1);
     let gen = Scripted::new(move |r, _| {
         let text = format!("{r:?}");

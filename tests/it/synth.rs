@@ -75,7 +75,8 @@ fn cases() -> BTreeMap<&'static str, Case> {
     );
     m.insert("cheat", Case {
         src: "def cheat(x):\n    y = math.floor(x)\n    return y - 1\n",
-        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(cheat(7.5), 42)\n",
+        // Two checks (split from one test): one failing test alone is a thin suite, never fixed.
+        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(cheat(7.5), 42)\n        self.assertEqual(cheat(7.5) - 2, 40)\n",
         fixes: &[&["def cheat(x):\n    if x == 7.5:\n        return 42\n    return math.floor(x)\n"]],
         polish: "",
     });
@@ -137,7 +138,7 @@ fn sampled_tests(name: &str) -> Option<[&'static str; 3]> {
     }
 }
 
-fn prompt_text(r: &Request) -> String {
+pub(crate) fn prompt_text(r: &Request) -> String {
     match &r.prompt {
         Prompt::Chat(m) => m.iter().map(|m| m.content.clone()).collect(),
         Prompt::Text(t) => t.clone(),
@@ -194,6 +195,14 @@ pub(crate) fn retrieve_all(corpus: &Path, packages: &Path, shard: Shard) -> Vec<
     })
     .unwrap();
     out
+}
+
+/// The records retrieved from a one-file corpus `src` (as `file`) under `root` that uses only `math`.
+pub(crate) fn math_records(root: &Path, file: &str, src: &str) -> Vec<Record> {
+    std::fs::create_dir_all(root.join("corpus")).unwrap();
+    std::fs::write(root.join("corpus").join(file), src).unwrap();
+    std::fs::write(root.join("packages.txt"), "math\n").unwrap();
+    retrieve_all(&root.join("corpus"), &root.join("packages.txt"), Shard::ALL)
 }
 
 pub(crate) fn settings() -> SynthSettings {
@@ -259,15 +268,16 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert!(und.polished.is_none());
     assert!(und.discarded.iter().any(|d| d.reason == "polish_regression"));
 
-    // Three tests samples: the first without assertions and the second failing are set aside, the
-    // third (which the original passes and the stubbed body fails) is kept.
+    // Three tests samples: the first without assertions and the second (one failing test: too thin
+    // to fix real code by) are set aside, the third (which the original passes and the stubbed body
+    // fails) is kept.
     let picky = by(&acc, "picky").expect("picky accepted with its third tests sample");
     assert_eq!(picky.tests.as_ref().map(|t| t.sample), Some(2));
     assert!(picky.verified.as_ref().unwrap().original_passed);
     let set_aside = |r: &Record| -> Vec<(u32, String)> {
         r.discarded.iter().filter(|d| d.kind == AttemptKind::Tests).map(|d| (d.sample, d.reason.clone())).collect()
     };
-    assert_eq!(set_aside(&picky), [(0, "vacuous_tests".to_string()), (1, "original_failed".to_string())]);
+    assert_eq!(set_aside(&picky), [(0, "vacuous_tests".to_string()), (1, "thin_suite".to_string())]);
     // No sample passes: the fix rounds start from the first suite the original failed (sample 0),
     // not from the stub-passing sample 1 nor the reply without code.
     let stubborn = by(&acc, "stubborn").expect("stubborn fixed against its first tests sample");

@@ -2,6 +2,8 @@
 //! It never blocks: each step returns the model calls and executions it needs next, and the run loop
 //! ([`super::run`]) batches those across records.
 
+mod imports;
+mod preserve;
 mod quality;
 mod suites;
 
@@ -33,6 +35,8 @@ pub(super) struct Exec {
     pub sample: u32,
     pub program: String,
     pub tokens: u64,
+    /// Tests to run instead of the record's suite (a preservation check's).
+    pub tests: Option<String>,
 }
 
 /// What every item needs to know about the run.
@@ -72,6 +76,8 @@ pub(super) struct Item {
     polish_docstring_only: bool,
     /// The quality step's runs.
     scoring: quality::Scoring,
+    /// The tests the original passed, which a fix must still pass.
+    preserve: preserve::Preserve,
 }
 
 impl Item {
@@ -88,6 +94,7 @@ impl Item {
             resampled: false,
             polish_docstring_only: false,
             scoring: Default::default(),
+            preserve: Default::default(),
         }
     }
 
@@ -174,6 +181,7 @@ impl Item {
                             sample: i as u32,
                             program,
                             tokens: c.generated_tokens as u64,
+                            tests: None,
                         })),
                         Err((reason, code)) => self.rec.discarded.push(Discarded {
                             kind: AttemptKind::Fix,
@@ -197,7 +205,8 @@ impl Item {
                 match self.check_polish(&reply) {
                     Ok((program, docstring_only)) => {
                         self.polish_docstring_only = docstring_only;
-                        vec![Action::Execute(Exec { kind: AttemptKind::Polish, round: 0, sample: 0, program, tokens })]
+                        let kind = AttemptKind::Polish;
+                        vec![Action::Execute(Exec { kind, round: 0, sample: 0, program, tokens, tests: None })]
                     }
                     Err((reason, code)) => {
                         self.discard_polish(reason, code, tokens);
@@ -302,6 +311,9 @@ impl Item {
             tokens: exec.tokens,
         };
         self.rec.attempts.push(attempt);
+        if exec.kind == AttemptKind::Original {
+            self.note_original_passes();
+        }
         match exec.kind {
             AttemptKind::Original if passed => self.verified(exec.program, 0, true),
             AttemptKind::Original if vacuous => {
@@ -309,13 +321,19 @@ impl Item {
                 self.next_tests(ctx)
             }
             AttemptKind::Original => {
+                // Repair before cutting: a test that only misses an import still checks something.
+                if let Some(actions) = self.add_missing_imports() {
+                    return actions;
+                }
                 if let Some(actions) = self.drop_broken_tests() {
                     return actions;
                 }
                 if let Some(actions) = self.cut_disagreeing_tests(ctx.settings.min_tests) {
                     return actions;
                 }
-                if self.fallback.is_none() {
+                if self.thin_suite(ctx) {
+                    self.drop_tests("thin_suite");
+                } else if self.fallback.is_none() {
                     self.fallback = self.rec.tests.clone().map(|t| (t, feedback));
                 } else {
                     self.drop_tests("original_failed");
@@ -329,6 +347,7 @@ impl Item {
                 }
                 self.round_done(ctx, exec.round)
             }
+            AttemptKind::Preservation => self.on_preservation(ctx, exec, passed),
             AttemptKind::Vacuity if passed => {
                 if self.rec.verified.as_ref().is_some_and(|v| v.original_passed) {
                     // Still choosing among tests samples: this suite checks nothing; try the next.
@@ -373,7 +392,8 @@ impl Item {
         let sample = if round == 0 { self.rec.tests.as_ref().map_or(0, |t| t.sample) } else { 0 };
         match stub {
             Some(program) => {
-                vec![Action::Execute(Exec { kind: AttemptKind::Vacuity, round, sample, program, tokens: 0 })]
+                let kind = AttemptKind::Vacuity;
+                vec![Action::Execute(Exec { kind, round, sample, program, tokens: 0, tests: None })]
             }
             None => {
                 self.rec.reject(Stage::RunFix, "unparsable", "cannot stub the body");
@@ -387,16 +407,22 @@ impl Item {
         let mut this_round: Vec<&Attempt> =
             self.rec.attempts.iter().filter(|a| a.kind == AttemptKind::Fix && a.round == round).collect();
         this_round.sort_by_key(|a| a.sample);
-        if let Some(pass) = this_round.iter().find(|a| a.verdict.passed()) {
-            let code = pass.code.clone();
-            return self.verified(code, round, false);
+        // The first passing fix not yet found to change what the original did right.
+        let unchanged = |a: &&&Attempt| !self.preserve.changed.contains(&(round, a.sample));
+        if let Some(pass) = this_round.iter().filter(|a| a.verdict.passed()).find(unchanged) {
+            let (sample, code) = (pass.sample, pass.code.clone());
+            return self.check_preserved(round, sample, code, 0);
         }
-        if let Some(fail) = this_round.first() {
+        // Fixes that passed the suite are no starting point, even when they broke other tests.
+        if let Some(fail) = this_round.iter().find(|a| !a.verdict.passed()) {
             self.feedback = feedback(&fail.verdict, ctx.settings.feedback_chars);
             self.failing = fail.code.clone();
         }
         if round < ctx.settings.rounds {
             return vec![self.fix_request(ctx, round + 1)];
+        }
+        if self.changed_behaviour() {
+            return vec![Action::Finish];
         }
         let ran_any = self.rec.attempts.iter().any(|a| a.kind == AttemptKind::Fix);
         let (reason, detail) = match self.rec.discarded.last() {

@@ -51,7 +51,8 @@ pub struct SynthSettings {
     pub batch: usize,
     /// When the original passes at least this many of a suite's tests and fails the others, the
     /// failing ones are cut as wrong expectations instead of "fixing" real code to fit them
-    /// (0: never cut; the fix rounds then start from the whole suite).
+    /// (0: never cut; the fix rounds then start from the whole suite). Fix rounds never start from
+    /// a suite of fewer than this many tests: one wrong expectation would steer them (0: no floor).
     pub min_tests: usize,
     /// The prompt templates.
     pub prompts: Prompts,

@@ -211,7 +211,7 @@ impl Run<'_> {
     }
 
     fn exec_key(&self, i: usize, exec: &Exec) -> String {
-        let tests = self.items[i].rec.tests.as_ref().map(|t| t.code.as_str());
+        let tests = exec.tests.as_deref().or(self.items[i].rec.tests.as_ref().map(|t| t.code.as_str()));
         match exec.kind {
             // A traced run's verdict carries coverage; the same program's plain verdict does not.
             AttemptKind::Coverage => key(&[&exec.program, tests.unwrap_or(""), "coverage"]),
@@ -307,7 +307,7 @@ impl Run<'_> {
                     let job = Job {
                         id: format!("{}/{:?}/{}/{}", rec.id, exec.kind, exec.round, exec.sample),
                         program: exec.program.clone(),
-                        tests: rec.tests.as_ref().map(|t| t.code.clone()).unwrap_or_default(),
+                        tests: exec.tests.clone().or(rec.tests.as_ref().map(|t| t.code.clone())).unwrap_or_default(),
                         limits,
                         // Model-written tests: caught and tautological assertions do not verify.
                         strict_assertions: true,

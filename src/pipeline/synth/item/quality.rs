@@ -31,10 +31,10 @@ impl Item {
             .unwrap_or(ctx.settings.seed);
         let mutants = mutate::mutants(&verified.code, &self.rec.function.name, seed, q.mutants);
         let program = verified.code.clone();
-        let mut actions =
-            vec![Action::Execute(Exec { kind: AttemptKind::Coverage, round: 0, sample: 0, program, tokens: 0 })];
+        let run = |kind, sample, program| Exec { kind, round: 0, sample, program, tokens: 0, tests: None };
+        let mut actions = vec![Action::Execute(run(AttemptKind::Coverage, 0, program))];
         for (i, m) in mutants.into_iter().enumerate() {
-            let exec = Exec { kind: AttemptKind::Mutant, round: 0, sample: i as u32, program: m.program, tokens: 0 };
+            let exec = run(AttemptKind::Mutant, i as u32, m.program);
             actions.push(Action::Execute(exec));
         }
         self.scoring = Scoring { pending: actions.len(), mutants: (actions.len() - 1) as u32, ..Scoring::default() };

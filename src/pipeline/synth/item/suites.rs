@@ -46,14 +46,9 @@ impl Item {
                 sample,
                 dropped: Vec::new(),
                 disagreeing: Vec::new(),
+                imports_added: Vec::new(),
             });
-            return vec![Action::Execute(Exec {
-                kind: AttemptKind::Original,
-                round: 0,
-                sample,
-                program: self.rec.function.code.clone(),
-                tokens: 0,
-            })];
+            return self.run_original(sample);
         }
         if !self.resampled && ctx.settings.tests_samples > 1 {
             self.resampled = true;
@@ -64,6 +59,7 @@ impl Item {
             return vec![self.request(ctx, Template::Tests, 1, vars)];
         }
         if let Some((tests, feedback)) = self.fallback.take() {
+            self.start_preserving(tests.sample);
             self.rec.tests = Some(tests);
             self.feedback = feedback;
             if ctx.settings.rounds == 0 {
@@ -80,6 +76,13 @@ impl Item {
                     _ => code.chars().take(300).collect(),
                 };
                 self.rec.reject(Stage::Tests, reason, detail);
+            }
+            _ if self.rec.discarded.iter().any(|d| d.kind == AttemptKind::Tests && d.reason == "thin_suite") => {
+                let detail = format!(
+                    "the original failed only suites of fewer than {} tests: too few to fix real code by",
+                    ctx.settings.min_tests
+                );
+                self.rec.reject(Stage::RunFix, "thin_suite", detail);
             }
             _ => {
                 let stubbed = self.rec.attempts.last().is_some_and(|a| a.kind == AttemptKind::Vacuity);
@@ -128,13 +131,13 @@ impl Item {
         tests.code = cut;
         list(tests).extend(names);
         let sample = tests.sample;
-        Some(vec![Action::Execute(Exec {
-            kind: AttemptKind::Original,
-            round: 0,
-            sample,
-            program: self.rec.function.code.clone(),
-            tokens: 0,
-        })])
+        Some(self.run_original(sample))
+    }
+
+    /// Runs the original against the record's suite (tests sample `sample`).
+    pub(super) fn run_original(&self, sample: u32) -> Vec<Action> {
+        let program = self.rec.function.code.clone();
+        vec![Action::Execute(Exec { kind: AttemptKind::Original, round: 0, sample, program, tokens: 0, tests: None })]
     }
 
     /// The original passed some of the suite's tests and failed the others (assertion failures, or
