@@ -5,9 +5,9 @@
 # /proc/*/mem. A blocked call raises and is reported as tampering.
 
 
-def _install_audit_hook(writable, tamper):
-    """Installs the hook. `writable`: where the candidate can place code (its code, wherever it
-    was written, is untrusted)."""
+def _install_audit_hook(own, tamper):
+    """Installs the hook. `own(filename)`: whether the file lies where the candidate can place code
+    (its code, wherever it was written, is untrusted)."""
     real_type, real_isinstance = type, isinstance
     getframe = _sys._getframe
 
@@ -22,7 +22,7 @@ def _install_audit_hook(writable, tamper):
     def untrusted(fn):
         if fn == HARNESS_FN or fn.startswith("<frozen "):
             return False
-        return not fn.startswith("/") or fn.startswith(writable)
+        return not fn.startswith("/") or own(fn)
 
     def requester():
         f = getframe(2)

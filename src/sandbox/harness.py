@@ -63,7 +63,17 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     # Where the candidate can write, and so place a module to import: code from there is its own
     # (the private /tmp and /dev/shm lie outside the job directory).
     writable = (workdir.rstrip("/") + "/", "/tmp/", "/dev/shm/")
-    probe = _equality_probe(writable, tamper)
+    # ...except the interpreter's own directories when they live under /tmp (a venv made there):
+    # grafted read-only into the private /tmp, owned by another uid, they hold library code.
+    job = workdir.rstrip("/") + "/"
+    lib_dirs = {_sys.prefix, _sys.base_prefix, _sys.exec_prefix, _os.path.dirname(_sys.executable)}
+    lib_dirs.update(p for p in _sys.path if p and _os.path.isabs(p))
+    library = tuple(d for d in (x.rstrip("/") + "/" for x in lib_dirs)
+                    if d.startswith("/tmp/") and not d.startswith(job) and not job.startswith(d))
+
+    def own(fn):
+        return fn.startswith(writable) and not fn.startswith(library)
+    probe = _equality_probe(own, tamper)
     describe, kind_of, tests_line = _describer(tests_source, program_source)
     from_tests = _from_tests_check(real_type(program_code))
     table, strict_counts, reset_counts = _markers(state, strict, probe, tamper, from_tests, describe, tests_line)
@@ -79,7 +89,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     main.__dict__["__file__"] = _os.path.join(workdir, "program.py")
     _sys.modules["__main__"] = main
     ns = main.__dict__
-    _install_audit_hook(writable, tamper)
+    _install_audit_hook(own, tamper)
 
     try:
         exec(program_code, ns)

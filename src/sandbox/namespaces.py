@@ -70,6 +70,8 @@ class _Namespaces:
                 _os.makedirs(path, 0o755, exist_ok=True)
                 if _libc.mount(("/proc/self/fd/%d" % fd).encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
                     return False
+                if path != real:  # the interpreter's: read-only, as in the hidden root (best effort)
+                    _libc.mount(None, path.encode(), None, _RF_MS_REMOUNT | _RF_MS_BIND | _RF_MS_RDONLY, None)
                 self.tmp_keep.add(path.split("/")[2])  # the top directory that leads to it
             return True
         finally:

@@ -61,10 +61,10 @@ def _snapshot_checker(baseline, tamper):
     return check_snapshot
 
 
-def _equality_probe(writable, tamper):
+def _equality_probe(own, tamper):
     """probe(*values): raises AssertionError, and reports tampering, when a value (or one inside a
-    container) equals everything. `writable`: the path prefixes where the candidate can place code,
-    which therefore is never library code."""
+    container) equals everything. `own(filename)`: whether the file lies where the candidate can
+    place code, which therefore is never library code."""
     real_type, real_len, real_bool, BaseExc = type, len, bool, BaseException
     AssertionErr = AssertionError
     mro_of = type.__dict__["__mro__"].__get__
@@ -87,7 +87,7 @@ def _equality_probe(writable, tamper):
                     return True
                 if kind is func_type:
                     fn = func_code(impl).co_filename
-                    return fn.startswith("/") and not fn.startswith(writable)
+                    return fn.startswith("/") and not own(fn)
                 return False
         return False
 

@@ -149,21 +149,23 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
     // numpy < 2.2 (BigCodeBench's pinned 1.x) answers == on an empty array with an empty, falsy
     // result instead of raising: a library type doing so must pass too. Library code is code the
     // interpreter has installed (the job sees nothing else of the host), so the type is defined in
-    // a module in the site-packages of a venv made for this test.
+    // a module in the site-packages of a venv made for this test: in the build directory and in
+    // /tmp (grafted read-only into the job's private /tmp, still library code, not the job's own).
     let module = "class Empty:\n    def __len__(self):\n        return 0\n    def __bool__(self):\n        return False\n\nclass Vec:\n    def __init__(self, xs):\n        self.xs = list(xs)\n    def __eq__(self, other):\n        if not self.xs:\n            return Empty()\n        return isinstance(other, Vec) and self.xs == other.xs\n    def __ne__(self, other):\n        if not self.xs:\n            return Empty()\n        return not (isinstance(other, Vec) and self.xs == other.xs)\n";
-    let (_venv, python) =
-        crate::common::venv_with_module(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "elementwise", module);
-    let program = "from elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n";
-    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
-    let config = unitcoder::sandbox::SandboxConfig { python, ..crate::common::sandbox_config(1) };
-    let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job {
-        id: "lib".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: None,
-        strict_assertions: false,
-    });
-    assert_pass(&v);
+    for parent in [env!("CARGO_TARGET_TMPDIR"), "/tmp"] {
+        let (_venv, python) = crate::common::venv_with_module(std::path::Path::new(parent), "elementwise", module);
+        let program = "from elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n";
+        let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
+        let config = unitcoder::sandbox::SandboxConfig { python, ..crate::common::sandbox_config(1) };
+        let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job {
+            id: "lib".into(),
+            program: program.into(),
+            tests: tests.into(),
+            limits: None,
+            strict_assertions: false,
+        });
+        assert_pass(&v);
+    }
 }
 
 #[test]
