@@ -66,9 +66,7 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     # ...except the interpreter's own directories when they live under /tmp (a venv made there):
     # grafted read-only into the private /tmp, owned by another uid, they hold library code.
     job = workdir.rstrip("/") + "/"
-    lib_dirs = {_sys.prefix, _sys.base_prefix, _sys.exec_prefix, _os.path.dirname(_sys.executable)}
-    lib_dirs.update(p for p in _sys.path if p and _os.path.isabs(p))
-    library = tuple(d for d in (x.rstrip("/") + "/" for x in lib_dirs)
+    library = tuple(d for d in (x.rstrip("/") + "/" for x in _Namespaces._interpreter_dirs())
                     if d.startswith("/tmp/") and not d.startswith(job) and not job.startswith(d))
 
     def own(fn):
