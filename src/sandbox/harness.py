@@ -62,10 +62,10 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     check_snapshot = _snapshot_checker(baseline, tamper)
     # Where the candidate can write, and so place a module to import: code from there is its own
     # (the private /tmp and /dev/shm lie outside the job directory).
-    writable = (workdir.rstrip("/") + "/", "/tmp/", "/dev/shm/")
+    job = workdir.rstrip("/") + "/"
+    writable = (job, "/tmp/", "/dev/shm/")
     # ...except the interpreter's own directories when they live under /tmp (a venv made there):
     # grafted read-only into the private /tmp, owned by another uid, they hold library code.
-    job = workdir.rstrip("/") + "/"
     library = tuple(d for d in (x.rstrip("/") + "/" for x in _Namespaces._interpreter_dirs())
                     if d.startswith("/tmp/") and not d.startswith(job) and not job.startswith(d))
 
