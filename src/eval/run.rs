@@ -7,7 +7,7 @@ use super::data::Dataset;
 use super::prompt::{build_prompt, stops_for, PromptMode};
 use super::score::Sample;
 use super::EvalError;
-use crate::engine::{Generator, Request, SamplingParams};
+use crate::engine::{Generator, Prompt, Request, SamplingParams};
 use crate::progress::Reporter;
 use crate::python::extract::{solution_for, with_prompt_imports};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,9 @@ impl Default for RunSettings {
 pub struct Generated {
     #[serde(flatten)]
     pub sample: Sample,
+    /// What the model was asked, as sent: the chat messages (before the model's chat template) or
+    /// the text to continue. Kept so that a run can be audited and replayed against another engine.
+    pub prompt: Prompt,
     /// The text the model produced, before extraction.
     pub raw: String,
 }
@@ -71,11 +74,12 @@ pub fn generate(
         if replies.len() != batch.len() {
             return Err(EvalError::ShortAnswer { answered: replies.len(), asked: batch.len() });
         }
-        for (task, completions) in batch.iter().zip(replies) {
+        for ((task, request), completions) in batch.iter().zip(&requests).zip(replies) {
             for (i, c) in completions.into_iter().enumerate() {
                 let solution = to_program(task, &c.text, mode, settings.split);
                 out.push(Generated {
                     sample: Sample { task_id: task.task_id.clone(), index: i, solution },
+                    prompt: request.prompt.clone(),
                     raw: c.text,
                 });
             }
@@ -106,7 +110,7 @@ pub fn to_program(task: &Task, reply: &str, mode: PromptMode, split: Split) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Prompt, Scripted};
+    use crate::engine::Scripted;
     use crate::eval::benchmark::{Benchmark, Oracle};
 
     fn dataset() -> Dataset {
@@ -139,6 +143,13 @@ mod tests {
         let calls = g.calls();
         assert_eq!(calls.len(), 3);
         assert!(matches!(&calls[0].prompt, Prompt::Chat(m) if m[0].content.contains("def f(x: List[int])")));
+        // Every sample records the prompt its task was sent, and it serializes as the messages.
+        assert_eq!(out[1].prompt, calls[0].prompt);
+        assert_eq!(out[2].prompt, calls[0].prompt);
+        let line: serde_json::Value = serde_json::to_value(&out[0]).unwrap();
+        assert_eq!(line["prompt"]["chat"][0]["role"], "user");
+        assert!(line["prompt"]["chat"][0]["content"].as_str().unwrap().contains("markdown code block"));
+        assert_eq!(line["task_id"], "a");
     }
 
     #[test]
@@ -149,5 +160,8 @@ mod tests {
         let calls = g.calls();
         assert!(matches!(&calls[0].prompt, Prompt::Text(t) if t.ends_with("-> int:\n")));
         assert!(calls[0].params.stop.contains(&"\ndef ".to_string()));
+        let line: serde_json::Value = serde_json::to_value(&out[2]).unwrap();
+        assert!(line["prompt"]["text"].as_str().unwrap().ends_with("-> int:\n"));
+        assert_eq!(line["task_id"], "c");
     }
 }

@@ -258,6 +258,12 @@ fn eval_run_through_the_server_matches_the_engine_greedy() {
     // tokens (HumanEval/0 parts at its third token since prefill attention runs on the engine's
     // kernel; HumanEval/2 agrees for 100 bytes). A wrong prompt, template or sampling setting parts
     // at once.
+    // Both runs record the prompt they sent, and it is the same: the benchmark's code to continue.
+    for (a, b) in theirs.iter().zip(&ours) {
+        assert_eq!(a["prompt"], b["prompt"]);
+        let text = a["prompt"]["text"].as_str().expect("a completion prompt is recorded as `text`");
+        assert!(text.contains("def "), "{text:?}");
+    }
     let mut agreeing = 0;
     for (a, b) in theirs.iter().zip(&ours) {
         let (a, b) = (a["raw"].as_str().unwrap(), b["raw"].as_str().unwrap());
