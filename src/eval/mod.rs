@@ -75,6 +75,9 @@ pub enum EvalError {
     /// Downloading an HF dataset file failed (network, authentication, no such file).
     #[error("cannot download {name}: {cause}")]
     Download { name: String, cause: String },
+    /// A samples file could not be read or written (names the file and the line).
+    #[error(transparent)]
+    Journal(#[from] crate::pipeline::journal::JournalError),
     /// The generator failed.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),

@@ -8,9 +8,13 @@ use super::prompt::{build_prompt, stops_for, PromptMode};
 use super::score::Sample;
 use super::EvalError;
 use crate::engine::{Generator, Prompt, Request, SamplingParams};
+use crate::pipeline::journal::Journal;
 use crate::progress::Reporter;
 use crate::python::extract::{solution_for, with_prompt_imports};
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
 
 /// Generation settings for one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,13 +59,39 @@ pub fn generate(
     settings: &RunSettings,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Generated>, EvalError> {
+    let mut out = Vec::with_capacity(dataset.tasks.len() * settings.n);
+    generate_into(
+        dataset,
+        generator,
+        settings,
+        &HashSet::new(),
+        &mut |g| {
+            out.push(g);
+            Ok(())
+        },
+        reporter,
+    )?;
+    Ok(out)
+}
+
+/// Generates `settings.n` samples for every task of `dataset` not in `done`, handing each to `sink`
+/// as soon as its batch is answered (so that a caller can write it down before the next batch).
+pub fn generate_into(
+    dataset: &Dataset,
+    generator: &dyn Generator,
+    settings: &RunSettings,
+    done: &HashSet<String>,
+    sink: &mut dyn FnMut(Generated) -> Result<(), EvalError>,
+    reporter: &dyn Reporter,
+) -> Result<(), EvalError> {
     if settings.n == 0 {
         return Err(EvalError::Setting { setting: "-n".into(), problem: "must be at least 1".into() });
     }
     let mode = settings.mode.resolve(generator.has_chat_template());
-    let mut out = Vec::with_capacity(dataset.tasks.len() * settings.n);
     reporter.begin("generate", Some((dataset.tasks.len() * settings.n) as u64));
-    for batch in dataset.tasks.chunks(settings.batch_tasks.max(1)) {
+    let todo: Vec<&Task> = dataset.tasks.iter().filter(|t| !done.contains(&t.task_id)).collect();
+    reporter.advance("generate", ((dataset.tasks.len() - todo.len()) * settings.n) as u64);
+    for batch in todo.chunks(settings.batch_tasks.max(1)) {
         let requests: Vec<Request> = batch
             .iter()
             .map(|t| {
@@ -77,17 +107,208 @@ pub fn generate(
         for ((task, request), completions) in batch.iter().zip(&requests).zip(replies) {
             for (i, c) in completions.into_iter().enumerate() {
                 let solution = to_program(task, &c.text, mode, settings.split);
-                out.push(Generated {
+                sink(Generated {
                     sample: Sample { task_id: task.task_id.clone(), index: i, solution },
                     prompt: request.prompt.clone(),
                     raw: c.text,
-                });
+                })?;
             }
             reporter.advance("generate", settings.n as u64);
         }
     }
     reporter.end("generate");
+    Ok(())
+}
+
+/// What shapes a run's samples. `eval run` keeps it as `generation.json` beside `samples.jsonl`, and
+/// continues the samples already there only when it is unchanged: samples of two models or two
+/// temperatures must never be scored as one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    /// The model's id, as outputs record it (adapters included).
+    pub model: String,
+    /// The benchmark's name.
+    pub benchmark: String,
+    /// Where the benchmark's tasks came from, as given.
+    pub data: String,
+    /// Samples per task.
+    pub n: usize,
+    pub params: SamplingParams,
+    pub mode: PromptMode,
+    pub split: Split,
+}
+
+/// An `eval run` output directory's `samples.jsonl`, appended to as samples are generated (each line
+/// whole and synced, see [`Journal`]): a run that stops, for whatever reason, keeps every task it
+/// finished, and running the same command again generates only the rest.
+pub struct SamplesFile {
+    journal: Journal,
+    /// The tasks that had all their samples in the file when it was opened.
+    done: HashSet<String>,
+}
+
+impl SamplesFile {
+    /// The samples file's name in an output directory.
+    pub const NAME: &'static str = "samples.jsonl";
+    /// The name of the file that records the run's [`RunIdentity`].
+    pub const IDENTITY: &'static str = "generation.json";
+
+    /// Opens (creating) `out/samples.jsonl` for a run of `identity` over `dataset`. Samples already
+    /// there are kept when they were made by the same identity; a task with fewer than all its
+    /// samples (a run stopped while writing them) is dropped from the file and generated again. A
+    /// directory holding another run's samples is refused, naming what differs. Returns the file
+    /// and the samples kept, in the benchmark's task order.
+    pub fn open(
+        out: &Path,
+        identity: &RunIdentity,
+        dataset: &Dataset,
+    ) -> Result<(SamplesFile, Vec<Generated>), EvalError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |cause| EvalError::Io { path: path.clone(), cause }
+        };
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        let path = out.join(Self::NAME);
+        let id_path = out.join(Self::IDENTITY);
+        let has_samples = std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
+        let other_run = |problem: String| EvalError::Setting { setting: "--out".into(), problem };
+        let now = serde_json::to_string_pretty(identity)
+            .map_err(|cause| EvalError::Serialize { what: "the run's identity", cause })?;
+        if !has_samples {
+            // Nothing to continue (a new directory, or a run that failed before its first sample):
+            // this run's identity replaces whatever was recorded.
+            write_atomic(&id_path, now.as_bytes())?;
+        } else {
+            let bytes = match std::fs::read(&id_path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(other_run(format!(
+                        "{} exists without {} (written by an older unitcoder or another tool), so what made its samples is unknown; choose another --out, or remove it to start over",
+                        path.display(),
+                        Self::IDENTITY
+                    )))
+                }
+                Err(e) => return Err(io(&id_path)(e)),
+            };
+            let parse = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes);
+            let then = parse(&bytes).map_err(|e| EvalError::Data {
+                path: id_path.display().to_string(),
+                line: 0,
+                problem: e.to_string(),
+            })?;
+            // Both sides through text: `to_value` would widen an f32 such as top_p 0.95 to
+            // 0.949999988079071, which the file's 0.95 does not equal.
+            let now =
+                parse(now.as_bytes()).map_err(|cause| EvalError::Serialize { what: "the run's identity", cause })?;
+            let differs = differing_fields(&then, &now);
+            if !differs.is_empty() {
+                return Err(other_run(format!(
+                    "{} holds samples of another run ({}); choose another --out, or remove the directory to start over",
+                    out.display(),
+                    differs.join("; ")
+                )));
+            }
+        }
+
+        let (journal, found) = Journal::open::<Generated>(&path)?;
+        let known: HashSet<&str> = dataset.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        let mut unknown: Vec<&str> =
+            found.iter().map(|g| g.sample.task_id.as_str()).filter(|t| !known.contains(t)).collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            return Err(other_run(format!(
+                "{} has samples of {} task(s) this run does not have ({}{}): it was made with other data or a larger --limit",
+                path.display(),
+                unknown.len(),
+                unknown.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                if unknown.len() > 3 { ", …" } else { "" }
+            )));
+        }
+        // A task counts as done only with each of its n samples exactly once.
+        let mut by_task: HashMap<&str, Vec<&Generated>> = HashMap::new();
+        for g in &found {
+            by_task.entry(g.sample.task_id.as_str()).or_default().push(g);
+        }
+        let complete = |samples: &Vec<&Generated>| {
+            let mut seen = vec![false; identity.n];
+            samples.len() == identity.n
+                && samples
+                    .iter()
+                    .all(|g| g.sample.index < identity.n && !std::mem::replace(&mut seen[g.sample.index], true))
+        };
+        let kept: Vec<Generated> = dataset
+            .tasks
+            .iter()
+            .filter_map(|t| by_task.get(t.task_id.as_str()).filter(|s| complete(s)))
+            .flat_map(|s| s.iter().map(|g| (*g).clone()))
+            .collect();
+        let done = kept.iter().map(|g| g.sample.task_id.clone()).collect();
+        if kept.len() == found.len() {
+            return Ok((SamplesFile { journal, done }, kept));
+        }
+        // Rewrite without the partial tasks before appending, so that they are not there twice.
+        drop(journal);
+        write_atomic(&path, &jsonl(&kept)?)?;
+        let (journal, _) = Journal::open::<Generated>(&path)?;
+        Ok((SamplesFile { journal, done }, kept))
+    }
+
+    /// The tasks that had all their samples when the file was opened.
+    pub fn done(&self) -> &HashSet<String> {
+        &self.done
+    }
+
+    /// Appends one sample, synced to disk.
+    pub fn append(&mut self, g: &Generated) -> Result<(), EvalError> {
+        Ok(self.journal.append(g)?)
+    }
+
+    /// Rewrites the file with `all` in the benchmark's task order (a continued run appends its tasks
+    /// after the ones it kept), so that a continued run's file equals one written in one go.
+    pub fn finish(self, dataset: &Dataset, mut all: Vec<Generated>) -> Result<Vec<Generated>, EvalError> {
+        let order: HashMap<&str, usize> =
+            dataset.tasks.iter().enumerate().map(|(i, t)| (t.task_id.as_str(), i)).collect();
+        all.sort_by_key(|g| (order.get(g.sample.task_id.as_str()).copied().unwrap_or(usize::MAX), g.sample.index));
+        let path = self.journal.path().to_path_buf();
+        drop(self.journal);
+        write_atomic(&path, &jsonl(&all)?)?;
+        Ok(all)
+    }
+}
+
+/// `field: `then` then, `now` now` for each top-level field of two JSON objects that differs.
+fn differing_fields(then: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (a, b) = (then.as_object().unwrap_or(&empty), now.as_object().unwrap_or(&empty));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&serde_json::Value>| v.map_or("nothing".to_string(), |v| v.to_string());
+            format!("{k}: {} then, {} now", show(a.get(k)), show(b.get(k)))
+        })
+        .collect()
+}
+
+fn jsonl(samples: &[Generated]) -> Result<Vec<u8>, EvalError> {
+    let mut out = Vec::new();
+    for g in samples {
+        out.extend(serde_json::to_vec(g).map_err(|cause| EvalError::Serialize { what: "a sample", cause })?);
+        out.push(b'\n');
+    }
     Ok(out)
+}
+
+/// Writes `path` whole or not at all (a temporary file beside it, then a rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+    let io = |cause| EvalError::Io { path: path.display().to_string(), cause };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// The program a reply stands for.
@@ -163,5 +384,134 @@ mod tests {
         let line: serde_json::Value = serde_json::to_value(&out[2]).unwrap();
         assert!(line["prompt"]["text"].as_str().unwrap().ends_with("-> int:\n"));
         assert_eq!(line["task_id"], "c");
+    }
+
+    fn identity(model: &str) -> RunIdentity {
+        RunIdentity {
+            model: model.into(),
+            benchmark: "humaneval".into(),
+            data: "x".into(),
+            n: 2,
+            params: SamplingParams::default(),
+            mode: PromptMode::Auto,
+            split: Split::Complete,
+        }
+    }
+
+    fn reply(r: &Request, i: usize) -> String {
+        let Prompt::Chat(m) = &r.prompt else { panic!("a chat prompt") };
+        format!("```python\ndef f(x):\n    return {}\n```", m[0].content.len() + i)
+    }
+
+    #[test]
+    fn a_stopped_run_keeps_its_finished_tasks_and_the_same_command_generates_only_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ds, id) = (dataset(), identity("m"));
+        let s = RunSettings { n: 2, batch_tasks: 1, ..RunSettings::default() };
+        let whole = generate(&ds, &Scripted::new(reply), &s, &crate::progress::Silent).unwrap();
+
+        // The first run stops after task a's two samples and one of task b's.
+        let (mut file, kept) = SamplesFile::open(dir.path(), &id, &ds).unwrap();
+        assert!(kept.is_empty());
+        let mut written = 0;
+        let stop = generate_into(
+            &ds,
+            &Scripted::new(reply),
+            &s,
+            &HashSet::new(),
+            &mut |g| {
+                if written == 3 {
+                    return Err(EvalError::ShortAnswer { answered: 0, asked: 1 });
+                }
+                written += 1;
+                file.append(&g)
+            },
+            &crate::progress::Silent,
+        );
+        assert!(stop.is_err());
+        drop(file);
+        assert_eq!(std::fs::read_to_string(dir.path().join("samples.jsonl")).unwrap().lines().count(), 3);
+
+        // Rerun: task a is kept, b's lone sample is dropped, and only b and c are asked for.
+        let (mut file, mut all) = SamplesFile::open(dir.path(), &id, &ds).unwrap();
+        assert_eq!(all, whole[..2].to_vec());
+        let done = file.done().clone();
+        assert_eq!(done, HashSet::from(["a".to_string()]));
+        assert_eq!(std::fs::read_to_string(dir.path().join("samples.jsonl")).unwrap().lines().count(), 2);
+        let g = Scripted::new(reply);
+        let sink = &mut |x: Generated| -> Result<(), EvalError> {
+            file.append(&x)?;
+            all.push(x);
+            Ok(())
+        };
+        generate_into(&ds, &g, &s, &done, sink, &crate::progress::Silent).unwrap();
+        assert_eq!(g.calls().len(), 2);
+        let all = file.finish(&ds, all).unwrap();
+        assert_eq!(all, whole);
+        let text = std::fs::read(dir.path().join("samples.jsonl")).unwrap();
+        assert_eq!(text, jsonl(&whole).unwrap(), "a continued run's file equals one written in one go");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_its_task_generated_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ds, id) = (dataset(), identity("m"));
+        let s = RunSettings { n: 2, ..RunSettings::default() };
+        let whole = generate(&ds, &Scripted::new(reply), &s, &crate::progress::Silent).unwrap();
+        drop(SamplesFile::open(dir.path(), &id, &ds).unwrap());
+        let mut bytes = jsonl(&whole[..3]).unwrap();
+        bytes.extend_from_slice(&serde_json::to_vec(&whole[3]).unwrap()[..20]);
+        std::fs::write(dir.path().join("samples.jsonl"), bytes).unwrap();
+        let (file, kept) = SamplesFile::open(dir.path(), &id, &ds).unwrap();
+        assert_eq!(kept, whole[..2].to_vec());
+        assert_eq!(file.done().len(), 1);
+    }
+
+    #[test]
+    fn samples_of_another_run_are_refused_naming_what_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dataset();
+        let (mut file, _) = SamplesFile::open(dir.path(), &identity("small"), &ds).unwrap();
+        let whole = generate(
+            &ds,
+            &Scripted::new(reply),
+            &RunSettings { n: 2, ..RunSettings::default() },
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        file.append(&whole[0]).unwrap();
+        drop(file);
+        let e =
+            SamplesFile::open(dir.path(), &identity("large"), &ds).err().expect("another model is refused").to_string();
+        assert!(e.contains("--out") && e.contains("model: \"small\" then, \"large\" now"), "{e}");
+        // The refused directory is left as it was.
+        assert_eq!(std::fs::read_to_string(dir.path().join("samples.jsonl")).unwrap().lines().count(), 1);
+
+        // Samples with no record of what made them (an older unitcoder's output) are refused too.
+        std::fs::remove_file(dir.path().join(SamplesFile::IDENTITY)).unwrap();
+        let e = SamplesFile::open(dir.path(), &identity("small"), &ds)
+            .err()
+            .expect("unknown origin is refused")
+            .to_string();
+        assert!(e.contains("without generation.json"), "{e}");
+
+        // A run that failed before its first sample leaves nothing to protect: another run may use
+        // the directory.
+        let empty = tempfile::tempdir().unwrap();
+        drop(SamplesFile::open(empty.path(), &identity("typo"), &ds).unwrap());
+        let (_, kept) = SamplesFile::open(empty.path(), &identity("fixed"), &ds).unwrap();
+        assert!(kept.is_empty());
+        let recorded = std::fs::read_to_string(empty.path().join(SamplesFile::IDENTITY)).unwrap();
+        assert!(recorded.contains("\"fixed\""), "{recorded}");
+
+        // And samples of tasks this run does not have (other data, or a smaller --limit).
+        let dir = tempfile::tempdir().unwrap();
+        let (mut file, _) = SamplesFile::open(dir.path(), &identity("m"), &ds).unwrap();
+        file.append(&whole[5]).unwrap();
+        drop(file);
+        let fewer = Dataset { tasks: ds.tasks[..2].to_vec(), ..dataset() };
+        let e =
+            SamplesFile::open(dir.path(), &identity("m"), &fewer).err().expect("unknown tasks are refused").to_string();
+        assert!(e.contains("1 task(s) this run does not have (c)"), "{e}");
     }
 }

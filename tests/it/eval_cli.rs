@@ -272,3 +272,67 @@ fn score_writes_human_eval_results_and_names_the_model_and_data() {
         .unwrap();
     assert!(score(&[]).contains("model: `my-model-samples`"));
 }
+
+/// `eval run` writes samples as they come: killed halfway, the same command continues from the tasks it
+/// finished and ends with the file an uninterrupted run writes; another run's directory is refused.
+#[test]
+fn a_killed_eval_run_continues_where_it_stopped_and_refuses_another_runs_directory() {
+    let tmp = tempdir();
+    let data = benchmarks_dir().join("humaneval/HumanEval.jsonl.gz");
+    let model = crate::models::tiny_model_path();
+    let python = crate::common::test_python();
+    let cmd = |out: &str, extra: &[&str]| {
+        let mut c = std::process::Command::new(crate::common::bin());
+        c.args(["eval", "run", "--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--limit", "16"])
+            .args(["--greedy", "-k", "1", "--prompt-mode", "completion", "--jobs", "1"])
+            .args(["--python", python.to_str().unwrap(), "--model", model.to_str().unwrap()])
+            .args(["--out", tmp.path().join(out).to_str().unwrap()])
+            .args(if extra.is_empty() { &["--max-tokens", "24"][..] } else { extra })
+            .env("UNITCODER_CACHE", crate::models::test_cache_dir());
+        c
+    };
+    let whole = cmd("whole", &[]).output().unwrap();
+    assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
+    let expected = std::fs::read(tmp.path().join("whole/samples.jsonl")).unwrap();
+    assert_eq!(expected.iter().filter(|&&b| b == b'\n').count(), 16);
+
+    // Kill it once the first batch of 8 tasks is on disk, before the second one lands.
+    let samples = tmp.path().join("killed/samples.jsonl");
+    let mut child = cmd("killed", &[]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let lines = |p: &std::path::Path| std::fs::read(p).map_or(0, |b| b.iter().filter(|&&b| b == b'\n').count());
+    while lines(&samples) == 0 {
+        assert!(start.elapsed().as_secs() < 300, "no sample written in 5 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = lines(&samples);
+    assert!((1..16).contains(&kept), "{kept} samples on disk when killed");
+    assert!(expected.starts_with(&std::fs::read(&samples).unwrap()[..]), "finished samples are whole lines");
+
+    let again = cmd("killed", &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("{kept} of 16 tasks already have their samples")), "{err}");
+    assert_eq!(std::fs::read(&samples).unwrap(), expected, "continued run's samples equal the uninterrupted run's");
+    let pass = |d: &str| {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(tmp.path().join(d).join("summary.json")).unwrap()).unwrap();
+        s["pass_at_k"].clone()
+    };
+    assert_eq!(pass("killed"), pass("whole"));
+
+    // Other sampling settings into the same directory: refused, naming them, and nothing changes.
+    let other = cmd("killed", &["--max-tokens", "16"]).output().unwrap();
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds samples of another run") && err.contains("params:"), "{err}");
+    assert_eq!(std::fs::read(&samples).unwrap(), expected);
+    // Samples with no record of what made them (an older unitcoder's directory) are refused too.
+    std::fs::remove_file(tmp.path().join("killed/generation.json")).unwrap();
+    let unknown = cmd("killed", &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{err}");
+    assert!(err.contains("without generation.json"), "{err}");
+}
