@@ -163,11 +163,7 @@ impl SamplesFile {
         identity: &RunIdentity,
         dataset: &Dataset,
     ) -> Result<(SamplesFile, Vec<Generated>), EvalError> {
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |cause| EvalError::Io { path: path.clone(), cause }
-        };
-        std::fs::create_dir_all(out).map_err(io(out))?;
+        std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
         let path = out.join(Self::NAME);
         let id_path = out.join(Self::IDENTITY);
         let has_samples = std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
@@ -188,14 +184,10 @@ impl SamplesFile {
                         Self::IDENTITY
                     )))
                 }
-                Err(e) => return Err(io(&id_path)(e)),
+                Err(e) => return Err(EvalError::io(&id_path, e)),
             };
             let parse = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes);
-            let then = parse(&bytes).map_err(|e| EvalError::Data {
-                path: id_path.display().to_string(),
-                line: 0,
-                problem: e.to_string(),
-            })?;
+            let then = parse(&bytes).map_err(|e| EvalError::data(&id_path, 0, e.to_string()))?;
             // Both sides through text: `to_value` would widen an f32 such as top_p 0.95 to
             // 0.949999988079071, which the file's 0.95 does not equal.
             let now =
@@ -304,7 +296,7 @@ fn jsonl(samples: &[Generated]) -> Result<Vec<u8>, EvalError> {
 
 /// Writes `path` whole or not at all (a temporary file beside it, then a rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let io = |cause| EvalError::Io { path: path.display().to_string(), cause };
+    let io = |cause| EvalError::io(path, cause);
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io)?;
