@@ -13,6 +13,7 @@
 //! - [`progress`]: the [`progress::Reporter`] trait through which long work reports progress; the CLI
 //!   draws it with progress bars, the library never does.
 
+pub mod atomic_file;
 pub mod calendar;
 pub mod corpus;
 pub mod engine;

@@ -304,12 +304,13 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         mode: settings.mode,
         split: settings.split,
     };
+    let samples_path = a.out.join(SamplesFile::NAME);
     let (mut file, mut generated) = SamplesFile::open(&a.out, &identity, &ds)?;
     let done = file.done().clone();
     if !done.is_empty() {
         bars.note(&format!(
             "continuing {}: {} of {} tasks already have their samples",
-            a.out.join(SamplesFile::NAME).display(),
+            samples_path.display(),
             done.len(),
             ds.tasks.len()
         ));
@@ -322,11 +323,10 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     generate_into(&ds, generator.generator(), &settings, &done, sink, bars).map_err(|e| {
         anyhow::Error::new(e).context(format!(
             "eval run stopped; the samples it finished are kept in {} (rerun the same command to continue)",
-            a.out.join(SamplesFile::NAME).display()
+            samples_path.display()
         ))
     })?;
     let generated = file.finish(&ds, generated)?;
-    let samples_path = a.out.join(SamplesFile::NAME);
     let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });

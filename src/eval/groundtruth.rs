@@ -85,9 +85,7 @@ fn write_cache(path: &PathBuf, gt: &GroundTruth) -> Result<(), EvalError> {
     }
     let text =
         serde_json::to_string(gt).map_err(|cause| EvalError::Serialize { what: "the ground truth cache", cause })?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| EvalError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
+    crate::atomic_file::write(path, text.as_bytes()).map_err(|e| EvalError::io(path, e))
 }
 
 /// Runs the canonical solutions in `jobs` Python processes, tasks dealt round-robin.

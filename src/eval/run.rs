@@ -13,7 +13,6 @@ use crate::progress::Reporter;
 use crate::python::extract::{solution_for, with_prompt_imports};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 
 /// Generation settings for one evaluation.
@@ -296,11 +295,7 @@ fn jsonl(samples: &[Generated]) -> Result<Vec<u8>, EvalError> {
 
 /// Writes `path` whole or not at all (a temporary file beside it, then a rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let io = |cause| EvalError::io(path, cause);
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::atomic_file::write(path, bytes).map_err(|e| EvalError::io(path, e))
 }
 
 /// The program a reply stands for.

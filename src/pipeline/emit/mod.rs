@@ -112,7 +112,5 @@ fn write_stats_of(
 pub fn save_stats(dir: &RunDir, stats: &SynthStats) -> Result<(), OutputError> {
     let path = dir.stats();
     let text = serde_json::to_string_pretty(stats).map_err(|e| OutputError::io(&path)(e.into()))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n").map_err(OutputError::io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(OutputError::io(&path))
+    crate::atomic_file::write(&path, (text + "\n").as_bytes()).map_err(OutputError::io(&path))
 }
