@@ -308,7 +308,7 @@ impl QMatrix {
             let t1 = (t0 + tile).min(g1);
             let mut i0 = 0;
             while i0 < m {
-                let mt = (m - i0).min(4);
+                let mt = (m - i0).min(self.max_tile_rows());
                 self.run_tile(a, i0, mt, t0, t1, out);
                 i0 += mt;
             }
@@ -316,17 +316,43 @@ impl QMatrix {
         }
     }
 
+    /// Activation rows per kernel call. The 512-bit kernel has the registers for 8 rows, so it
+    /// unpacks each weight block once per 8 rows instead of per 4: unpacking, not `vpdpbusd`, was
+    /// what filled the vector ports at 4. Single products of the 1.5B model's blk.0 matrices at
+    /// m = 256, 2 threads, alternating runs: Q4_K `ffn_up` ~20 -> ~16 ms, Q6_K `ffn_down` ~27 -> ~21
+    /// ms. 12 rows were no faster on Q4_K and slower on Q6_K (its two sums per row spill).
+    fn max_tile_rows(&self) -> usize {
+        match self.isa {
+            Isa::Avx512Vnni => 8,
+            _ => 4,
+        }
+    }
+
     unsafe fn run_tile(&self, a: &QActs, i0: usize, mt: usize, g0: usize, g1: usize, out: OutPtr) {
         let p = &self.packed;
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Vnni256 | Isa::Avx512Vnni => {
+            Isa::Avx512Vnni => {
+                #[cfg(test)]
+                tests::record_tile(self.isa);
+                match mt {
+                    1 => x86_512::vnni512::<1>(p, a, i0, g0, g1, out),
+                    2 => x86_512::vnni512::<2>(p, a, i0, g0, g1, out),
+                    3 => x86_512::vnni512::<3>(p, a, i0, g0, g1, out),
+                    4 => x86_512::vnni512::<4>(p, a, i0, g0, g1, out),
+                    5 => x86_512::vnni512::<5>(p, a, i0, g0, g1, out),
+                    6 => x86_512::vnni512::<6>(p, a, i0, g0, g1, out),
+                    7 => x86_512::vnni512::<7>(p, a, i0, g0, g1, out),
+                    _ => x86_512::vnni512::<8>(p, a, i0, g0, g1, out),
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Vnni256 => {
                 #[cfg(test)]
                 tests::record_tile(self.isa);
                 macro_rules! go {
                     ($mt:literal) => {
                         match self.isa {
-                            Isa::Avx512Vnni => x86_512::vnni512::<$mt>(p, a, i0, g0, g1, out),
                             Isa::Vnni256 => x86::vnni::<$mt>(p, a, i0, g0, g1, out),
                             _ => x86::avx2::<$mt>(p, a, i0, g0, g1, out),
                         }

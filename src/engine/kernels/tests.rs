@@ -150,7 +150,8 @@ fn fast_paths_match_the_scalar_reference_bit_for_bit() {
             for (k, (rows, cols)) in shapes(&mut rng, q).into_iter().enumerate() {
                 let bytes = random_bytes(q, rows, cols, &mut rng, k % 2 == 1);
                 let mut mat = QMatrix::from_gguf_bytes(q, rows, cols, &bytes).expect("build");
-                for m in 1..=9 {
+                // Up to two whole 8-row tiles of the 512-bit kernel and a leftover row.
+                for m in (1..=10).chain([16, 17]) {
                     let x: Vec<f32> = (0..m * cols).map(|_| rng.unit() * 3.0).collect();
                     mat.set_isa(Isa::Scalar).expect("scalar");
                     let want = run_checked(&mat, &x, m);

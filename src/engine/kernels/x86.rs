@@ -6,7 +6,8 @@
 //! One body serves both instruction sets: it is `#[inline(always)]` and generic over `VNNI`, so it
 //! is compiled inside each `#[target_feature]` entry point with that entry point's features. Each
 //! call covers a tile of `MT` (1..=4) activation rows, so weights loaded and unpacked once feed up
-//! to 4 rows during prefill and batched decode.
+//! to 4 rows during prefill and batched decode (up to 8 when the 512-bit kernel hands over an odd
+//! leftover group of its 8-row tile).
 //!
 //! Unsigned-times-signed products: 4-, 5- and 6-bit values are stored unsigned (a type's offset is
 //! subtracted from the integer sums as `zero * sum(x)`); signed 8-bit weights use `|w| * sign(x, w)`
