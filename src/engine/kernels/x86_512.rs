@@ -157,7 +157,7 @@ unsafe fn bits6(h: __m512i, q: usize) -> __m512i {
 ///
 /// Without `halves` both halves go into one accumulator per row: the sums are exact integers, so the
 /// order does not matter, and the registers saved let a tile take 8 activation rows, which halves the
-/// weight unpacking per row (decode-bound at 4 rows: unpacking, not `vpdpbusd`, filled the ports).
+/// weight unpacking per row (at 4 rows, unpacking, not `vpdpbusd`, filled the vector ports).
 /// The offset correction starts the accumulators instead of being subtracted at the end.
 #[inline(always)]
 unsafe fn sums<const MT: usize, T: Layout>(
