@@ -66,29 +66,24 @@ impl std::fmt::Display for Format {
 pub fn write(dir: &Path, derived: Derived, format: Format, lines: &[Row]) -> Result<PathBuf, OutputError> {
     let stem = derived.name();
     let path = dir.join(format!("{stem}.{}", format.extension()));
-    let tmp = dir.join(format!("{stem}.{}.tmp", format.extension()));
-    let file = std::fs::File::create(&tmp).map_err(OutputError::io(&tmp))?;
-    match format {
-        Format::Jsonl => {
-            let w = write_jsonl(&tmp, std::io::BufWriter::new(file), lines)?;
-            w.into_inner()
-                .map_err(|e| OutputError::io(&tmp)(e.into_error()))?
-                .sync_all()
-                .map_err(OutputError::io(&tmp))?;
-        }
-        Format::JsonlGz => {
-            let gz = GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::default());
-            let mut gz = write_jsonl(&tmp, gz, lines)?;
-            gz.try_finish().map_err(OutputError::io(&tmp))?;
-            let w = gz.finish().map_err(OutputError::io(&tmp))?;
-            w.into_inner()
-                .map_err(|e| OutputError::io(&tmp)(e.into_error()))?
-                .sync_all()
-                .map_err(OutputError::io(&tmp))?;
-        }
-        Format::Parquet => write_parquet(&tmp, file, derived, lines)?,
-    }
-    std::fs::rename(&tmp, &path).map_err(OutputError::io(&path))?;
+    crate::atomic_file::stream(
+        &path,
+        |p, e| OutputError::io(p)(e),
+        |tmp, file| match format {
+            Format::Jsonl => {
+                let w = write_jsonl(tmp, std::io::BufWriter::new(file), lines)?;
+                w.into_inner().map_err(|e| OutputError::io(tmp)(e.into_error()))
+            }
+            Format::JsonlGz => {
+                let gz = GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::default());
+                let mut gz = write_jsonl(tmp, gz, lines)?;
+                gz.try_finish().map_err(OutputError::io(tmp))?;
+                let w = gz.finish().map_err(OutputError::io(tmp))?;
+                w.into_inner().map_err(|e| OutputError::io(tmp)(e.into_error()))
+            }
+            Format::Parquet => write_parquet(tmp, file, derived, lines),
+        },
+    )?;
     Ok(path)
 }
 
@@ -122,7 +117,13 @@ fn schema(derived: Derived) -> String {
 /// Rows per row group: large enough for good compression, small enough to bound memory.
 const ROW_GROUP: usize = 2048;
 
-fn write_parquet(path: &Path, file: std::fs::File, derived: Derived, lines: &[Row]) -> Result<(), OutputError> {
+/// Writes the Parquet file and hands it back (to be synced).
+fn write_parquet(
+    path: &Path,
+    file: std::fs::File,
+    derived: Derived,
+    lines: &[Row],
+) -> Result<std::fs::File, OutputError> {
     let pq = |e: parquet::errors::ParquetError| OutputError::other(path, e);
     let schema = Arc::new(parse_message_type(&schema(derived)).map_err(pq)?);
     let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
@@ -202,6 +203,5 @@ fn write_parquet(path: &Path, file: std::fs::File, derived: Derived, lines: &[Ro
         }
         rg.close().map_err(pq)?;
     }
-    writer.close().map_err(pq)?;
-    Ok(())
+    writer.into_inner().map_err(pq)
 }

@@ -57,15 +57,18 @@ fn rewrite<T: Serialize>(path: &Path, items: &[T]) -> Result<(), OutputError> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(OutputError::io(d))?;
     }
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(OutputError::io(&tmp))?);
-    for item in items {
-        serde_json::to_writer(&mut w, item).map_err(|e| OutputError::io(&tmp)(e.into()))?;
-        w.write_all(b"\n").map_err(OutputError::io(&tmp))?;
-    }
-    let file = w.into_inner().map_err(|e| OutputError::io(&tmp)(e.into_error()))?;
-    file.sync_all().map_err(OutputError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(OutputError::io(path))
+    crate::atomic_file::stream(
+        path,
+        |p, e| OutputError::io(p)(e),
+        |tmp, file| {
+            let mut w = std::io::BufWriter::new(file);
+            for item in items {
+                serde_json::to_writer(&mut w, item).map_err(|e| OutputError::io(tmp)(e.into()))?;
+                w.write_all(b"\n").map_err(OutputError::io(tmp))?;
+            }
+            w.into_inner().map_err(|e| OutputError::io(tmp)(e.into_error()))
+        },
+    )
 }
 
 /// Joins `shards` into `out` (which may already hold an earlier merge: it is an input too), drops
