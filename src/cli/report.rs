@@ -1,5 +1,5 @@
-//! `unitcoder report RUN_DIR`: writes report.md, report.json, funnel.svg and pass_by_round.svg into
-//! a synth run directory and prints the funnel.
+//! `unitcoder report RUN_DIR`: writes report.md, report.json and the SVG charts (funnel, pass by
+//! round, the quality scores' distributions) into a synth run directory and prints the funnel.
 
 use super::Outcome;
 use clap::Args;
@@ -19,6 +19,10 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let stats = write_report(&RunDir::new(&args.dir))?;
     out!("{}", stats.funnel_text())?;
-    outln!("wrote {}/report.md, report.json, funnel.svg, pass_by_round.svg", args.dir.display())?;
+    outln!(
+        "wrote {}/report.md, report.json, funnel.svg, pass_by_round.svg, mutation_score.svg, \
+         line_coverage.svg, branch_coverage.svg",
+        args.dir.display()
+    )?;
     Ok(Outcome::Success)
 }

@@ -18,7 +18,9 @@ use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
 use unitcoder::pipeline::record::{Record, RecordReader};
-use unitcoder::pipeline::retrieve::{self, Decontamination, Packages, RetrieveSettings, RetrieveStats, Shard};
+use unitcoder::pipeline::retrieve::{
+    self, Decontamination, OnMalformed, Packages, RetrieveSettings, RetrieveStats, Shard,
+};
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::sandbox::SandboxConfig;
@@ -52,6 +54,10 @@ pub struct SynthArgs {
     /// Keep functions that use no module, only builtins (as `retrieve --allow-builtin-only`).
     #[arg(long)]
     pub allow_builtin_only: bool,
+    /// Stop at the first malformed corpus entry instead of skipping and counting it (as `retrieve
+    /// --strict`; a malformed line of a `--records` file always stops synth).
+    #[arg(long, conflicts_with = "records")]
+    pub strict: bool,
     /// Fix rounds after the original function fails its tests.
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
@@ -170,6 +176,7 @@ fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
     s.limit = args.limit.map(|n| n.saturating_mul(PICK_WINDOW));
     s.shard = args.shard.unwrap_or(Shard::ALL);
     s.limits.allow_builtin_only = args.allow_builtin_only;
+    s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
     // Decontamination is synth's own step, the same for retrieved records and a records file.
     s.decontaminate = Decontamination::none();
     Ok(s)

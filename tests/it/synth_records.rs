@@ -2,8 +2,9 @@
 //! is (a record edited in the file arrives edited, and no corpus is read), a bad line is an error
 //! naming file and line, a HumanEval canonical solution in the corpus is dropped by default with
 //! its reason (and counted in the funnel) and kept with `--decontaminate none`, a user's own
-//! benchmark directory drops a matching function, and the built-in fingerprints are what the
-//! script builds from eval/data.
+//! benchmark directory drops a matching function, the built-in fingerprints are what the script
+//! builds from eval/data, and a malformed corpus line is skipped and counted, or stops synth with
+//! `--strict`.
 
 use crate::common::{benchmarks_dir, bin, tempdir};
 use crate::models::tiny_model_path;
@@ -162,4 +163,45 @@ fn embedded_fingerprints_match_what_the_script_builds_from_eval_data() {
     // `cargo run --release --example decontam_fingerprints`.
     assert!(built == Fingerprints::embedded_bytes(), "eval/fingerprints.bin is stale");
     assert!(built.len() < 600_000, "{} bytes", built.len());
+}
+
+#[test]
+fn a_malformed_corpus_line_is_skipped_and_counted_or_stops_synth_with_strict() {
+    let dir = tempdir();
+    let corpus = dir.path().join("corpus.jsonl");
+    let good = serde_json::json!({ "content": MINE, "path": "mine.py" }).to_string();
+    std::fs::write(&corpus, format!("{good}\n{{\"content\": \"def f(x):\\n    return x\", broken\n")).expect("write");
+    std::fs::write(dir.path().join("packages.txt"), "re\n").expect("write");
+    let run = |out: &str, extra: &[&str]| {
+        Command::new(bin())
+            .arg("synth")
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--packages")
+            .arg(dir.path().join("packages.txt"))
+            .arg("--model")
+            .arg(tiny_model_path())
+            .args(["--max-tokens", "8", "--rounds", "0", "--tests-samples", "1", "--jobs", "1"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .expect("run synth")
+    };
+    let where_ = format!("{} line 2: invalid JSON", corpus.display());
+
+    let o = run("skip", &[]);
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains(&where_), "{text}");
+    let s = stats(dir.path(), "skip");
+    assert_eq!(s["retrieve"]["malformed_entries"], 1, "{s}");
+    assert!(s["retrieve"]["malformed_examples"][0].as_str().unwrap_or("").starts_with(&where_), "{s}");
+    assert_eq!(step(&s, "retrieved"), 1, "the good line is still used");
+
+    let o = run("strict", &["--strict"]);
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(text.contains(&where_), "{text}");
+    assert!(!dir.path().join("strict/dataset/records.jsonl").exists(), "no record from a stopped retrieval");
 }
