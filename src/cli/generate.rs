@@ -83,7 +83,7 @@ pub struct GenerateArgs {
     #[arg(long, value_parser = super::parse::positive_usize)]
     threads: Option<usize>,
     /// Run quantized products on candle's kernels instead of the engine's own (for comparisons).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "llama_cpp_activations")]
     candle_kernels: bool,
     /// Most rows (prompts x samples) decoded together.
     #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
@@ -123,7 +123,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
     }
     let items = read_items(&args)?;
     args.weights.refuse_for_server(&["generate"], &args.model);
-    let kernels = if args.candle_kernels { MatmulKernels::Candle } else { MatmulKernels::Auto };
+    let kernels = if args.candle_kernels { MatmulKernels::Candle } else { args.weights.kernels() };
     let load = LoadArgs {
         lora: &args.weights.lora,
         quantize: args.weights.quantize,
@@ -319,6 +319,13 @@ pub struct WeightArgs {
     /// memory of bf16). Recorded in the model id as +q8_0. GGUF's quantized tensors stay as they are.
     #[arg(long, value_name = "TYPE", value_parser = super::parse::quantize)]
     pub quantize: Option<Quantize>,
+    /// Round activations as llama.cpp does before quantized products (one scale per 256 values
+    /// against K-quant weights, f16 scales against the others) instead of one f32 scale per 32
+    /// values, for comparisons with llama.cpp: the rounding error is then llama.cpp's (the outputs
+    /// still part from llama.cpp's at near-ties). The default is closer to the unquantized model.
+    /// Recorded in the model id as +llama-cpp-acts.
+    #[arg(long)]
+    pub llama_cpp_activations: bool,
 }
 
 impl WeightArgs {
@@ -327,6 +334,21 @@ impl WeightArgs {
     pub fn refuse_for_server(&self, path: &[&str], model: &str) {
         super::server::refuse_lora(path, model, &self.lora);
         super::server::refuse_quantize(path, model, self.quantize);
+        if self.llama_cpp_activations && super::server::is_server(model) {
+            super::parse::usage_error(
+                path,
+                "--llama-cpp-activations applies to models loaded in-process; a server rounds as it does",
+            );
+        }
+    }
+
+    /// The kernels these flags ask for.
+    pub fn kernels(&self) -> MatmulKernels {
+        if self.llama_cpp_activations {
+            MatmulKernels::LlamaCppActivations
+        } else {
+            MatmulKernels::Auto
+        }
     }
 }
 
@@ -345,10 +367,10 @@ pub struct LoadArgs<'a> {
 
 impl<'a> LoadArgs<'a> {
     /// `weights` with the other flags' defaults: the CPU, batches of 16, a thread per core and the
-    /// engine's kernels.
+    /// engine's kernels (rounding activations as `weights` asks).
     pub fn new(weights: &'a WeightArgs) -> Self {
         let (lora, quantize) = (&weights.lora[..], weights.quantize);
-        LoadArgs { lora, quantize, device: "cpu", max_batch: 16, threads: 0, kernels: MatmulKernels::Auto }
+        LoadArgs { lora, quantize, device: "cpu", max_batch: 16, threads: 0, kernels: weights.kernels() }
     }
 }
 

@@ -38,7 +38,8 @@ pub struct EngineOptions {
     /// CPU threads for the forward pass (the engine's kernels and candle's matmuls run on a rayon pool
     /// of this size); 0 means one per available core.
     pub threads: usize,
-    /// Which code runs the quantized products (candle's can be forced for comparisons).
+    /// Which code runs the quantized products (candle's can be forced for comparisons) and how it
+    /// rounds activations (llama.cpp's way adds `+llama-cpp-acts` to the model id).
     pub kernels: MatmulKernels,
     /// PEFT LoRA adapter directories applied on top of the model, in order; each adds `+lora:NAME@HASH`
     /// to the model id, so outputs and caches of runs with and without it never mix.
@@ -172,7 +173,9 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
         let base = if options.model_id.is_empty() { path } else { options.model_id };
         let quantized = options.quantize.map(|q| format!("+{}", q.name())).unwrap_or_default();
-        let model_id = base + &adapters + &quantized;
+        // Outputs differ with the rounding, so caches and results of the two never mix.
+        let rounding = if options.kernels == MatmulKernels::LlamaCppActivations { "+llama-cpp-acts" } else { "" };
+        let model_id = base + &adapters + &quantized + rounding;
         Ok(Engine { jobs: Some(tx), worker: Some(worker), codec, config, model_id })
     }
 

@@ -97,6 +97,38 @@ fn greedy_tokens_and_logits_match_llama_cpp() {
     }
 }
 
+/// `--llama-cpp-activations`: a model id of its own (so caches never mix the two roundings), and on
+/// this model (Q4_1 and Q8_0, where llama.cpp's `q8_1`/`q8_0` differ from our rounding only in their
+/// f16 scales) the same greedy tokens as llama.cpp.
+#[test]
+fn llama_cpp_activations_have_their_own_model_id_and_follow_llama_cpp() {
+    let _one = one_at_a_time();
+    let mut options = LoadOptions::new(crate::models::test_settings());
+    options.engine.kernels = MatmulKernels::LlamaCppActivations;
+    let loaded = unitcoder::engine::load(TINY_CARD, options, &unitcoder::progress::Silent).unwrap();
+    let LoadedModel::Engine(engine) = loaded else { panic!("a card is loaded in-process") };
+    assert_eq!(engine.model_id(), "smollm2-135m+llama-cpp-acts");
+    drop(engine);
+    let fx = fixture();
+    let mut w = Weights::open(&default_gguf(), &Device::Cpu).unwrap();
+    let model = Model::load_with(&mut w, MatmulKernels::LlamaCppActivations).unwrap();
+    assert_eq!(model.fast_layers(), (30 * 7 + 1, 30 * 7 + 1), "still the engine's kernels");
+    let ours = greedy_rows(&model, std::slice::from_ref(&fx.prompt_ids), fx.steps.len());
+    let theirs: Vec<u32> = fx.steps.iter().map(|s| s.token).collect();
+    assert_eq!(ours[0], theirs);
+    // A server rounds as it does: the flag is refused for one, as --quantize is.
+    let server = crate::common::unitcoder(&[
+        "generate",
+        "--model",
+        "openai:http://127.0.0.1:9#m",
+        "--prompt",
+        "a",
+        "--llama-cpp-activations",
+    ]);
+    assert_eq!(server.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&server.stderr).contains("in-process"));
+}
+
 #[test]
 fn quantized_batched_runs_are_reproducible() {
     let _one = one_at_a_time();

@@ -5,7 +5,13 @@
 //! Rounding each activation to the nearest multiple of `d = max|x| / 127` (ties to even) is the only approximation
 //! the kernels make beyond f32 rounding: the error of a dot product is at most
 //! `sum_i |w_i| * d_block(i) / 2`, which [`error_bound`] computes and the tests enforce.
+//!
+//! [`Rounding::LlamaCpp`] rounds as llama.cpp does instead: against K-quant weights one scale per 256
+//! values (its `q8_K`, so one outlier coarsens 256 values instead of 32), against the others scales
+//! stored as f16 (`q8_0`, `q8_1`). The blocks keep their layout (a 256-value group is 8 blocks with
+//! one scale), so every kernel runs unchanged.
 
+use half::f16;
 use rayon::prelude::*;
 
 use super::format::QK;
@@ -22,11 +28,37 @@ pub(crate) struct QActs {
     pub hsum: Vec<[i32; 2]>,
 }
 
+/// How activations are rounded to int8 before a quantized product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rounding {
+    /// One f32 scale per 32 values, whatever the weights: the closest to the unquantized model.
+    #[default]
+    Blocks32,
+    /// As llama.cpp rounds against weights of this kind (see the module documentation).
+    LlamaCpp(LlamaActs),
+}
+
+/// llama.cpp's activation formats, by the weights they meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlamaActs {
+    /// `q8_0`/`q8_1` (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights): 32 values, the scale and `d * sum` as f16.
+    Q8,
+    /// `q8_K` (Q4_K, Q5_K, Q6_K weights): 256 values, one f32 scale.
+    Q8K,
+}
+
 impl QActs {
-    /// Quantizes `x` (`m` rows of `cols` values; `cols` a multiple of 32). Prefill-sized inputs are
-    /// split by rows over the rayon pool: on one thread this was ~4% of a 1.5B prefill with the
-    /// other core idle. Each block is quantized on its own, so the split does not change a bit.
+    /// Quantizes `x` (`m` rows of `cols` values; `cols` a multiple of 32, of 256 for
+    /// [`LlamaActs::Q8K`]). Prefill-sized inputs are split by rows over the rayon pool: on one thread
+    /// this was ~4% of a 1.5B prefill with the other core idle. Each block (or 256-value group) is
+    /// quantized on its own, so the split does not change a bit.
+    #[cfg(test)]
     pub fn quantize(x: &[f32], m: usize, cols: usize) -> QActs {
+        Self::quantize_as(x, m, cols, Rounding::Blocks32)
+    }
+
+    /// [`QActs::quantize`] with the given rounding.
+    pub fn quantize_as(x: &[f32], m: usize, cols: usize, rounding: Rounding) -> QActs {
         let blocks = cols / QK;
         let mut a = QActs {
             q: vec![0; m * cols],
@@ -42,9 +74,9 @@ impl QActs {
                 .zip(a.d.par_chunks_mut(rows * blocks))
                 .zip(a.ds.par_chunks_mut(rows * blocks))
                 .zip(a.hsum.par_chunks_mut(rows * blocks))
-                .for_each(|((((x, q), d), ds), hsum)| quantize_blocks(x, q, d, ds, hsum));
+                .for_each(|((((x, q), d), ds), hsum)| quantize_blocks(x, q, d, ds, hsum, rounding));
         } else {
-            quantize_blocks(x, &mut a.q, &mut a.d, &mut a.ds, &mut a.hsum);
+            quantize_blocks(x, &mut a.q, &mut a.d, &mut a.ds, &mut a.hsum, rounding);
         }
         a
     }
@@ -54,29 +86,50 @@ impl QActs {
 const PARALLEL_VALUES: usize = 64 * 1024;
 
 /// Quantizes whole blocks of `x` into `q` and their scales and sums.
-fn quantize_blocks(x: &[f32], q: &mut [i8], d: &mut [f32], ds: &mut [f32], hsum: &mut [[i32; 2]]) {
-    for (k, (xb, qb)) in x.chunks_exact(QK).zip(q.chunks_exact_mut(QK)).enumerate() {
+fn quantize_blocks(x: &[f32], q: &mut [i8], d: &mut [f32], ds: &mut [f32], hsum: &mut [[i32; 2]], rounding: Rounding) {
+    // Blocks that share one scale.
+    let group = if rounding == Rounding::LlamaCpp(LlamaActs::Q8K) { 8 } else { 1 };
+    debug_assert_eq!(x.len() % (QK * group), 0, "rows of whole 256-value groups");
+    for (g, (xg, qg)) in x.chunks_exact(QK * group).zip(q.chunks_exact_mut(QK * group)).enumerate() {
         // 8 lanes of maxima, so the loop vectorizes.
         let mut lanes = [0.0f32; 8];
-        for c in xb.chunks_exact(8) {
+        for c in xg.chunks_exact(8) {
             for (m, v) in lanes.iter_mut().zip(c) {
                 *m = m.max(v.abs());
             }
         }
         let amax = lanes.iter().fold(0.0f32, |acc, v| acc.max(*v));
-        let dk = amax / 127.0;
-        let id = if dk > 0.0 { 1.0 / dk } else { 0.0 };
-        let mut hs = [0i32; 2];
-        for (half, (vs, qs)) in xb.chunks_exact(16).zip(qb.chunks_exact_mut(16)).enumerate() {
-            for (v, q) in vs.iter().zip(qs.iter_mut()) {
-                // Clamped to ±127 so that the AVX2 `maddubs` pair sums cannot saturate.
-                *q = round_even((v * id).clamp(-127.0, 127.0)) as i8;
+        // The scale `dk` and its inverse `id` as each format computes them: ours `1 / (amax / 127)`,
+        // llama.cpp's AVX quantizers (and `q8_K`'s) `127 / amax`, whose products can round apart.
+        let (dk, id) = match rounding {
+            Rounding::Blocks32 => {
+                let dk = amax / 127.0;
+                (dk, if dk > 0.0 { 1.0 / dk } else { 0.0 })
             }
-            hs[half] = qs.iter().map(|&q| q as i32).sum();
+            Rounding::LlamaCpp(LlamaActs::Q8) => (amax / 127.0, if amax > 0.0 { 127.0 / amax } else { 0.0 }),
+            Rounding::LlamaCpp(LlamaActs::Q8K) => {
+                let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+                (if id > 0.0 { 1.0 / id } else { 0.0 }, id)
+            }
+        };
+        for (k, (xb, qb)) in xg.chunks_exact(QK).zip(qg.chunks_exact_mut(QK)).enumerate() {
+            let mut hs = [0i32; 2];
+            for (half, (vs, qs)) in xb.chunks_exact(16).zip(qb.chunks_exact_mut(16)).enumerate() {
+                for (v, q) in vs.iter().zip(qs.iter_mut()) {
+                    // Clamped to ±127 so that the AVX2 `maddubs` pair sums cannot saturate.
+                    *q = round_even((v * id).clamp(-127.0, 127.0)) as i8;
+                }
+                hs[half] = qs.iter().map(|&q| q as i32).sum();
+            }
+            let b = g * group + k;
+            let sum = (hs[0] + hs[1]) as f32;
+            (d[b], ds[b]) = match rounding {
+                // q8_0/q8_1 store the scale and `d * sum` (from the unrounded scale) as f16.
+                Rounding::LlamaCpp(LlamaActs::Q8) => (f16::from_f32(dk).to_f32(), f16::from_f32(dk * sum).to_f32()),
+                _ => (dk, dk * sum),
+            };
+            hsum[b] = hs;
         }
-        d[k] = dk;
-        ds[k] = dk * (hs[0] + hs[1]) as f32;
-        hsum[k] = hs;
     }
 }
 
@@ -141,12 +194,71 @@ mod tests {
         let blocks = m * cols / QK;
         let (mut q, mut d, mut ds, mut hsum) =
             (vec![0; m * cols], vec![0.0; blocks], vec![0.0; blocks], vec![[0; 2]; blocks]);
-        quantize_blocks(&x, &mut q, &mut d, &mut ds, &mut hsum);
+        quantize_blocks(&x, &mut q, &mut d, &mut ds, &mut hsum, Rounding::Blocks32);
         assert_eq!(a.q, q);
         assert_eq!(a.hsum, hsum);
         assert!(a.d.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
         assert!(a.ds.iter().zip(&ds).all(|(a, b)| a.to_bits() == b.to_bits()));
         assert!(a.d.iter().all(|&v| v > 0.0), "every block was written");
+    }
+
+    /// llama.cpp's `quantize_row_q8_K_ref` for one 256-value block, as written there: the value of
+    /// largest magnitude `max` sets `iscale = -127 / max`, `q = nearest_int(iscale * x)` capped at 127,
+    /// `d = 1 / iscale`.
+    fn q8_k_reference(x: &[f32]) -> (Vec<i8>, f32) {
+        let (mut max, mut amax) = (0.0f32, 0.0f32);
+        for &v in x {
+            if v.abs() > amax {
+                (amax, max) = (v.abs(), v);
+            }
+        }
+        if amax == 0.0 {
+            return (vec![0; x.len()], 0.0);
+        }
+        let iscale = -127.0 / max;
+        (x.iter().map(|&v| (round_even(iscale * v) as i32).min(127) as i8).collect(), 1.0 / iscale)
+    }
+
+    #[test]
+    fn llama_cpp_rounding_shares_one_scale_per_256_values_as_q8_k_does() {
+        // Two rows of 512, each 256-value group with one outlier, positive in one group and negative in
+        // another, so both signs of llama.cpp's `max` are met.
+        let (m, cols) = (2, 512);
+        let mut x: Vec<f32> = (0..m * cols).map(|i| ((i * 7919 % 2003) as f32 / 1000.0 - 1.0) * 0.37).collect();
+        for (g, v) in [(0, 9.5f32), (1, -7.25), (2, 3.0), (3, -11.0)] {
+            x[g * 256 + 100] = v;
+        }
+        let a = QActs::quantize_as(&x, m, cols, Rounding::LlamaCpp(LlamaActs::Q8K));
+        for (g, xg) in x.chunks_exact(256).enumerate() {
+            let (q, d) = q8_k_reference(xg);
+            let ours = &a.q[g * 256..][..256];
+            // llama.cpp's ints carry the sign of -max; the products d * q are the same.
+            let sign = if d < 0.0 { -1 } else { 1 };
+            assert!(ours.iter().zip(&q).all(|(&o, &t)| o as i32 == sign * t as i32), "group {g}");
+            for b in 0..8 {
+                assert_eq!(a.d[g * 8 + b].to_bits(), d.abs().to_bits(), "group {g} block {b}: one scale");
+                let sum: i32 = ours[b * 32..][..32].iter().map(|&v| v as i32).sum();
+                assert_eq!(a.ds[g * 8 + b], a.d[g * 8 + b] * sum as f32);
+            }
+        }
+        // Our own rounding scales each 32-value block by its own maximum: finer away from the outlier.
+        let own = QActs::quantize(&x, m, cols);
+        assert!(own.d[0] < a.d[0] && own.d[3] == a.d[0], "block 3 holds group 0's outlier");
+    }
+
+    #[test]
+    fn llama_cpp_rounding_of_32_value_blocks_stores_f16_scales() {
+        let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.731).sin() * 3.3).collect();
+        let a = QActs::quantize_as(&x, 1, 64, Rounding::LlamaCpp(LlamaActs::Q8));
+        for (b, xb) in x.chunks_exact(32).enumerate() {
+            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            assert_eq!(a.d[b], f16::from_f32(d).to_f32(), "block {b}: q8_0's f16 scale");
+            let q: Vec<i8> = xb.iter().map(|&v| round_even(v * (127.0 / amax)) as i8).collect();
+            assert_eq!(&a.q[b * 32..][..32], &q[..], "block {b}: rounded with 127 / amax");
+            let sum: i32 = q.iter().map(|&v| v as i32).sum();
+            assert_eq!(a.ds[b], f16::from_f32(d * sum as f32).to_f32(), "block {b}: q8_1's f16 d * sum");
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use activation::error_bound;
 pub use dense16::{dot_ref, Half, HalfMatrix};
 pub use format::QType;
 
-use activation::QActs;
+use activation::{LlamaActs, QActs, Rounding};
 use format::QK;
 use packed::{OutPtr, Packed, G};
 
@@ -181,6 +181,8 @@ pub struct QMatrix {
     qtype: QType,
     isa: Isa,
     packed: Packed,
+    /// How the activations are rounded before each product.
+    rounding: Rounding,
 }
 
 /// Work below this many (row group x block x activation row) units runs on one thread: splitting a
@@ -216,7 +218,12 @@ impl QMatrix {
         if !cols.is_multiple_of(block) {
             return Err(KernelError::RaggedColumns { qtype: qtype.name(), cols, block });
         }
-        Ok(QMatrix { qtype, isa: Isa::best(), packed: Packed::build(qtype, rows, cols, src)? })
+        Ok(QMatrix {
+            qtype,
+            isa: Isa::best(),
+            packed: Packed::build(qtype, rows, cols, src)?,
+            rounding: Rounding::Blocks32,
+        })
     }
 
     /// Builds the matrix from a 2-D candle quantized tensor (shape `[rows, cols]`).
@@ -234,6 +241,15 @@ impl QMatrix {
         }
         self.isa = isa;
         Ok(())
+    }
+
+    /// Rounds the activations as llama.cpp does against this matrix's type (`q8_K` for K-quants:
+    /// one scale per 256 values; `q8_0`/`q8_1` otherwise: f16 scales) instead of one f32 scale per 32
+    /// values, so that the rounding error is llama.cpp's; the default is closer to the unquantized
+    /// model.
+    pub fn set_llama_cpp_activations(&mut self, on: bool) {
+        let format = if self.qtype.is_k() { LlamaActs::Q8K } else { LlamaActs::Q8 };
+        self.rounding = if on { Rounding::LlamaCpp(format) } else { Rounding::Blocks32 };
     }
 
     /// The kernel family in use.
@@ -274,7 +290,7 @@ impl QMatrix {
         if m == 0 || p.rows == 0 {
             return Ok(());
         }
-        let acts = QActs::quantize(x, m, p.cols);
+        let acts = QActs::quantize_as(x, m, p.cols, self.rounding);
         let units = p.groups * p.blocks * m;
         // Several tasks per thread: on a shared machine a descheduled worker's share is then picked
         // up by the others instead of stalling the whole product.

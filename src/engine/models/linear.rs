@@ -22,6 +22,24 @@ pub enum MatmulKernels {
     Auto,
     /// candle's `QMatMul` everywhere (for comparisons in tests and benchmarks).
     Candle,
+    /// The engine's kernels with activations rounded as llama.cpp rounds them (one scale per 256
+    /// values against K-quant weights, f16 scales against the others), for comparisons: the rounding
+    /// error is then llama.cpp's. The default rounds per 32 values, which is closer to the unquantized
+    /// model.
+    LlamaCppActivations,
+}
+
+impl MatmulKernels {
+    /// Whether the engine's own kernels run the products they can.
+    fn ours(self) -> bool {
+        self != MatmulKernels::Candle
+    }
+
+    /// Sets up `m` for this choice.
+    fn prepare(self, mut m: QMatrix) -> QMatrix {
+        m.set_llama_cpp_activations(self == MatmulKernels::LlamaCppActivations);
+        m
+    }
 }
 
 /// A quantization applied at load to dense 2-D weights (`--quantize`), for the engine's quantized
@@ -91,9 +109,9 @@ impl QLinear {
     /// Wraps a loaded weight (`[out, in]`) and an optional f32 bias (`[out]`).
     pub fn new(weight: Weight, bias: Option<Tensor>, kernels: MatmulKernels) -> candle_core::Result<Self> {
         let weight = match weight {
-            Weight::Quantized(q) if kernels == MatmulKernels::Auto && q.device().is_cpu() => {
+            Weight::Quantized(q) if kernels.ours() && q.device().is_cpu() => {
                 match QMatrix::from_qtensor(&q) {
-                    Ok(m) => LinearWeight::Fast(m),
+                    Ok(m) => LinearWeight::Fast(kernels.prepare(m)),
                     // Types without our kernels (F16 tables, Q2_K, Q3_K, ...) stay on candle's.
                     Err(KernelError::UnsupportedType(_)) => LinearWeight::Quantized(QMatMul::from_arc(q)?),
                     Err(e) => return Err(candle_core::Error::wrap(e)),
@@ -400,7 +418,7 @@ fn load_fast(
     names: &[String],
     kernels: MatmulKernels,
 ) -> Result<Option<(QMatrix, Vec<usize>)>, EngineError> {
-    if kernels != MatmulKernels::Auto {
+    if !kernels.ours() {
         return Ok(None);
     }
     let mut parts = Vec::with_capacity(names.len());
@@ -419,7 +437,7 @@ fn load_fast(
     let read = StackedRows { parts };
     let m = QMatrix::from_gguf_rows(qtype, widths.iter().sum(), first.cols, &read)
         .map_err(|e| EngineError::Model { path, problem: format!("tensor `{}.weight`: {e}", names[0]) })?;
-    Ok(Some((m, widths)))
+    Ok(Some((kernels.prepare(m), widths)))
 }
 
 /// The rows of several tensors of one type and width, one after the other.
