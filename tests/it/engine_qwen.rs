@@ -186,29 +186,34 @@ fn small_greedy_tokens_and_logits_match_llama_cpp() {
 
 /// Root mean square of (ours - reference) and (llama.cpp - reference) over the fixture's 32 steps and
 /// top-5 tokens, where the reference is the same file with every tensor dequantized to f32
-/// (`scripts/dequantize-gguf`), computed by llama.cpp without rounding activations to int8.
+/// (`scripts/dequantize-gguf`), computed by llama.cpp without rounding activations to int8; printed
+/// with the RMS of (ours - llama.cpp).
 fn distances_to_the_f32_reference(card: &str, model: &Model) -> (f32, f32) {
     let fx = read_json(&format!("engine/{card}.greedy.json"));
     assert_made_from(&fx, card);
     let steps = fx["steps"].as_array().unwrap();
     let path: Vec<u32> = steps.iter().map(|s| s["token"].as_u64().unwrap() as u32).collect();
     let ours = forced_logits(model, &ids(&fx["prompt_ids"]), &path);
-    let (mut sq_ours, mut sq_llama, mut n) = (0.0f64, 0.0f64, 0usize);
+    let (mut sq_ours, mut sq_llama, mut sq_apart, mut n) = (0.0f64, 0.0f64, 0.0f64, 0usize);
     for (s, logits) in steps.iter().zip(&ours) {
         let reference = s["reference"].as_array().unwrap_or_else(|| panic!("{card}: fixture without `reference`"));
         assert_eq!(s["reference_top"], s["token"], "{card}: the reference leaves the greedy path");
         for (llama, r) in s["top5"].as_array().unwrap().iter().zip(reference) {
             let id = r[0].as_u64().unwrap() as usize;
             assert_eq!(llama[0].as_u64().unwrap() as usize, id);
-            let r = r[1].as_f64().unwrap();
+            let (r, llama) = (r[1].as_f64().unwrap(), llama[1].as_f64().unwrap());
             sq_ours += (logits[id] as f64 - r).powi(2);
-            sq_llama += (llama[1].as_f64().unwrap() - r).powi(2);
+            sq_llama += (llama - r).powi(2);
+            sq_apart += (logits[id] as f64 - llama).powi(2);
             n += 1;
         }
     }
     let rms = |sq: f64| (sq / n as f64).sqrt() as f32;
     let (ours, llama) = (rms(sq_ours), rms(sq_llama));
-    eprintln!("{card}: logits' RMS distance to the f32 reference: ours {ours:.4}, llama.cpp {llama:.4}");
+    eprintln!(
+        "{card}: logits' RMS distance to the f32 reference: ours {ours:.4}, llama.cpp {llama:.4}; ours to llama.cpp's {:.4}",
+        rms(sq_apart)
+    );
     (ours, llama)
 }
 
