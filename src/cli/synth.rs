@@ -79,8 +79,8 @@ pub struct SynthArgs {
     /// When the original function passes at least N tests of a suite (after splitting them to one
     /// assertion each) and no fewer than it fails, the failing ones are cut as wrong expectations: the
     /// retrieved code is trusted over model-written expected values instead of being "fixed" to fit
-    /// them. Nor do fix rounds start from a suite of fewer than N tests (rejected as `thin_suite`). 0
-    /// never cuts and sets no floor.
+    /// them. Nor do fix rounds start from a suite of fewer than N tests, or from one whose tests only
+    /// expect exceptions (rejected as `thin_suite`). 0 never cuts and sets no floor.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_tests: usize,
     /// Temperature of the tests samples after the first, greedy, one.

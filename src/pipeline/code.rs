@@ -162,6 +162,47 @@ pub fn test_names(tests: &str) -> Vec<String> {
     test_functions(tests).unwrap_or_default().into_iter().filter(|(_, _, test)| *test).map(|(n, _, _)| n).collect()
 }
 
+/// Assertions that expect an exception (or a warning) rather than check a value.
+const EXCEPTION_CHECKS: [&str; 6] =
+    ["assertRaises", "assertRaisesRegex", "assertRaisesRegexp", "assertWarns", "assertWarnsRegex", "raises"];
+
+/// Whether the test functions of `tests` assert something and every assertion expects an exception
+/// (`assertRaises`, `assertWarns`, `pytest.raises`, ...): such a suite says what a function must
+/// refuse, never what it must return. (`self.fail` counts as neither: it is how a test without
+/// `assertRaises` expects an exception.)
+pub fn only_expects_exceptions(tests: &str) -> bool {
+    let (Some(functions), Some(tree)) = (test_functions(tests), parse(tests)) else { return false };
+    let ranges: Vec<_> = functions.into_iter().filter(|(_, _, test)| *test).map(|(_, r, _)| r).collect();
+    let (mut exceptions, mut values) = (0, 0);
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        let r = n.byte_range();
+        // Only what lies in a test function: helpers and setUp assert nothing about the function.
+        if !ranges.iter().any(|t| t.start < r.end && r.start < t.end) {
+            continue;
+        }
+        match n.kind() {
+            "assert_statement" => values += 1,
+            "call" => {
+                let name = n.child_by_field_name("function").and_then(|f| match f.kind() {
+                    "attribute" => f.child_by_field_name("attribute").map(|a| text(a, tests)),
+                    "identifier" => Some(text(f, tests)),
+                    _ => None,
+                });
+                match name {
+                    Some(name) if EXCEPTION_CHECKS.contains(&name) => exceptions += 1,
+                    Some(name) if name.starts_with("assert") => values += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        let mut c = n.walk();
+        stack.extend(n.children(&mut c));
+    }
+    exceptions > 0 && values == 0
+}
+
 /// `tests` without the test functions named in `names` (`Class.method` for methods of a
 /// `TestCase` class, `name` for top-level functions); `None` when no test method would remain in a
 /// `TestCase` class, or the code does not parse.
@@ -412,5 +453,26 @@ mod tests {
         let (p, r) = split_at_docstring(b, "f").unwrap();
         assert_eq!(p, "def f(a):\n    \"\"\"Adds one.\"\"\"\n");
         assert_eq!(r, "    # why\n    return a + 1  # done\n");
+    }
+
+    #[test]
+    fn suites_that_only_expect_exceptions_are_told_from_ones_that_check_values() {
+        // BigCodeBench/471's suite after its DataFrame comparisons were cut.
+        let raises = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_edge_case(self):\n        with self.assertRaises(ValueError):\n            task_func([None])\n    def test_error(self):\n        with self.assertRaises(TypeError):\n            task_func(123)\n";
+        assert!(only_expects_exceptions(raises));
+        let pytest = "import pytest, unittest\nclass T(unittest.TestCase):\n    def test(self):\n        with pytest.raises(KeyError):\n            f({})\n";
+        assert!(only_expects_exceptions(pytest));
+        // One value check is enough to say what the function returns.
+        let value =
+            format!("{raises}    def test_typical(self):\n        self.assertEqual(len(task_func(['a'])), 1)\n");
+        assert!(!only_expects_exceptions(&value));
+        let bare = format!("{raises}    def test_plain(self):\n        assert task_func(['a']) is not None\n");
+        assert!(!only_expects_exceptions(&bare));
+        // A helper's assertions, outside the test methods, do not count; no assertion at all is not this.
+        let helper = "import unittest\nclass T(unittest.TestCase):\n    def check(self, x):\n        self.assertEqual(x, 1)\n    def test(self):\n        with self.assertRaises(ValueError):\n            f(-1)\n";
+        assert!(only_expects_exceptions(helper));
+        assert!(!only_expects_exceptions(
+            "import unittest\nclass T(unittest.TestCase):\n    def test(self):\n        f(1)\n"
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! The synth guards that keep correct code from being bent to fit wrong tests, with a scripted
 //! model and the real sandbox: a test that only misses `import os` is repaired and kept (not cut),
-//! no fix rounds start from a one-test suite (`thin_suite`), and a fix that passes the suite but
+//! no fix rounds start from a one-test suite or from one whose tests only expect exceptions
+//! (`thin_suite`: BigCodeBench/471's bent fix came from such a suite), and a fix that passes the suite but
 //! fails a test the original passed in another suite is not accepted (`fix_changed_behaviour`),
 //! while a real fix that keeps those tests is.
 
@@ -18,7 +19,8 @@ const CORPUS: &str = "import math\n\n\n\
 def joined(x):\n    y = math.floor(x)\n    return y + 1\n\n\n\
 def thin(x):\n    y = math.floor(x)\n    return y + 1\n\n\n\
 def kept(x):\n    y = math.floor(x)\n    return y + 1\n\n\n\
-def mended(x):\n    y = math.floor(x)\n    return y - 1 if x > 0 else y + 1\n";
+def mended(x):\n    y = math.floor(x)\n    return y - 1 if x > 0 else y + 1\n\n\n\
+def refused(x):\n    z = math.ceil(x) * 2\n    return z - 1\n";
 
 fn case(body: &str) -> String {
     format!("import unittest\nclass TestCases(unittest.TestCase):\n{body}")
@@ -55,6 +57,16 @@ fn script(name: &str) -> ([String; 3], &'static str) {
             ],
             "```python\nimport math\ndef kept(x):\n    return math.floor(x) + 2\n```",
         ),
+        // Two tests, both expecting exceptions: the original raises TypeError for a string but returns
+        // for a negative number, and a fix that learns to raise would pass both.
+        "refused" => {
+            let s = t(&[
+                "with self.assertRaises(ValueError):\n            refused(-1.5)",
+                "with self.assertRaises(TypeError):\n            refused('a')",
+            ]);
+            let fix = "```python\nimport math\ndef refused(x):\n    if x < 0:\n        raise ValueError(x)\n    return math.ceil(x) * 2 - 1\n```";
+            ([s.clone(), s.clone(), s], fix)
+        }
         // A real bug for x > 0; the sampled suite shows the original right on a negative number,
         // which the fix keeps.
         _ => (
@@ -71,7 +83,8 @@ fn script(name: &str) -> ([String; 3], &'static str) {
 fn model() -> Scripted {
     Scripted::new(|r, sample| {
         let text = prompt_text(r);
-        let Some(name) = ["joined", "thin", "kept", "mended"].into_iter().find(|n| text.contains(&format!("def {n}(")))
+        let Some(name) =
+            ["joined", "thin", "kept", "mended", "refused"].into_iter().find(|n| text.contains(&format!("def {n}(")))
         else {
             return "I cannot help".into();
         };
@@ -93,7 +106,7 @@ fn missing_imports_thin_suites_and_changed_behaviour_are_guarded() {
     let tmp = tempdir();
     let root = tmp.path();
     let records = math_records(root, "m.py", CORPUS);
-    assert_eq!(records.len(), 4);
+    assert_eq!(records.len(), 5);
     let dir = RunDir::new(&root.join("run"));
     synthesize(records, &model(), &sandbox(), &settings(), &dir, &Silent).unwrap();
     let (acc, rej) = read(&dir);
@@ -115,6 +128,13 @@ fn missing_imports_thin_suites_and_changed_behaviour_are_guarded() {
     assert!(!thin.attempts.iter().any(|a| a.kind == AttemptKind::Fix), "no fix round ran");
     assert!(thin.discarded.iter().any(|d| d.kind == AttemptKind::Tests && d.reason == "thin_suite"));
 
+    // Tests that only expect exceptions say nothing about what the function returns: no fix is asked
+    // for, though one that raises would pass them all.
+    assert_eq!(reason("refused").as_deref(), Some("thin_suite"));
+    let refused = by(&rej, "refused").unwrap();
+    assert!(!refused.attempts.iter().any(|a| a.kind == AttemptKind::Fix), "no fix round ran");
+    assert!(refused.attempts.iter().any(|a| a.kind == AttemptKind::Original && !a.verdict.passed()));
+
     // The fix passes the greedy suite but breaks `kept(2.5) == 3`, which the original passed in
     // sample 1: it is checked, found changed, and the record rejected.
     assert_eq!(reason("kept").as_deref(), Some("fix_changed_behaviour"));
@@ -131,6 +151,6 @@ fn missing_imports_thin_suites_and_changed_behaviour_are_guarded() {
 
     let stats = emit::finalize(&dir, None).unwrap();
     assert_eq!(stats.imports_added.get("import os"), Some(&1));
-    assert_eq!(stats.rejected.get("run_fix/thin_suite"), Some(&1));
+    assert_eq!(stats.rejected.get("run_fix/thin_suite"), Some(&2));
     assert_eq!(stats.rejected.get("run_fix/fix_changed_behaviour"), Some(&1));
 }

@@ -52,7 +52,8 @@ pub struct SynthSettings {
     /// When the original passes at least this many of a suite's tests and fails the others, the
     /// failing ones are cut as wrong expectations instead of "fixing" real code to fit them
     /// (0: never cut; the fix rounds then start from the whole suite). Fix rounds never start from
-    /// a suite of fewer than this many tests: one wrong expectation would steer them (0: no floor).
+    /// a suite of fewer than this many tests, one wrong expectation would steer them, nor from one
+    /// whose tests only expect exceptions (0: neither floor).
     pub min_tests: usize,
     /// The prompt templates.
     pub prompts: Prompts,

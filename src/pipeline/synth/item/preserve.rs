@@ -1,8 +1,10 @@
 //! Guards against bending correct code to fit wrong tests. The original is retrieved, real code: a
 //! fix round may repair it, but not rewrite what it already did right. So the fix rounds never start
 //! from a suite thinner than `min_tests` tests (one wrong expectation would then steer the whole
-//! loop: `thin_suite`), and a fix that passes the suite is accepted only when it also passes every
-//! test the original passed in the other suites tried (`fix_changed_behaviour` when no fix does).
+//! loop), nor from one whose tests only expect exceptions (a fix then only learns to raise, and the
+//! ground-truth calibration's two bent programs, BigCodeBench/60 and 471, were made so): both are
+//! `thin_suite`. A fix that passes the suite is accepted only when it also passes every test the
+//! original passed in the other suites tried (`fix_changed_behaviour` when no fix does).
 
 use super::{Action, Ctx, Exec, Item};
 use crate::pipeline::code;
@@ -38,9 +40,13 @@ impl Item {
         }
     }
 
-    /// Whether the suite the original just failed is too thin to start fix rounds from.
+    /// Whether the suite the original just failed is too thin to start fix rounds from: fewer than
+    /// `min_tests` tests, or tests that only expect exceptions (`min_tests` 0 sets neither floor).
     pub(super) fn thin_suite(&self, ctx: &Ctx) -> bool {
-        self.rec.tests.as_ref().is_some_and(|t| code::test_names(&t.code).len() < ctx.settings.min_tests)
+        let min = ctx.settings.min_tests;
+        self.rec.tests.as_ref().is_some_and(|t| {
+            code::test_names(&t.code).len() < min || (min > 0 && code::only_expects_exceptions(&t.code))
+        })
     }
 
     /// The fix rounds start from the suite of tests sample `sample`: every other suite the original

@@ -79,7 +79,8 @@ impl Item {
             }
             _ if self.rec.discarded.iter().any(|d| d.kind == AttemptKind::Tests && d.reason == "thin_suite") => {
                 let detail = format!(
-                    "the original failed only suites of fewer than {} tests: too few to fix real code by",
+                    "the original failed only suites of fewer than {} tests or of tests that only expect \
+                     exceptions: too little to fix real code by",
                     ctx.settings.min_tests
                 );
                 self.rec.reject(Stage::RunFix, "thin_suite", detail);
