@@ -6,7 +6,7 @@
 
 use crate::engine::kv_cache::{KvCache, Padding};
 use crate::engine::models::Model;
-use crate::engine::sampling::{find_stop, stop_holdback, Sampler};
+use crate::engine::sampling::{find_stop, prompt_stream, stop_holdback, Sampler};
 use crate::engine::{EngineError, FinishReason, SamplingParams};
 use candle_core::Tensor;
 use std::sync::Arc;
@@ -27,8 +27,7 @@ pub struct RowSpec {
     /// Index into the distinct prompts passed to [`generate`].
     pub prompt: usize,
     pub params: Arc<SamplingParams>,
-    /// The request's index in its caller's call and the sample's index in the request: they seed the RNG.
-    pub request: usize,
+    /// The sample's index in its request: with the prompt's tokens and the seed it picks the RNG stream.
     pub sample: usize,
 }
 
@@ -112,7 +111,7 @@ pub fn generate(
         .enumerate()
         .map(|(i, r)| Live {
             row: i,
-            sampler: Sampler::new(&r.params, r.request, r.sample),
+            sampler: Sampler::new(&r.params, prompt_stream(&prompts[r.prompt]), r.sample),
             params: r.params.clone(),
             tokens: Vec::new(),
             text: String::new(),

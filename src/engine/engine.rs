@@ -367,7 +367,7 @@ fn run_chunk(
             }
         };
         let req = &jobs[o.job].requests[o.request];
-        rows.push(RowSpec { prompt: p, params: Arc::new(req.params.clone()), request: o.request, sample: o.sample });
+        rows.push(RowSpec { prompt: p, params: Arc::new(req.params.clone()), sample: o.sample });
     }
     let mut on_text = |row: usize, piece: &str| {
         let o = chunk[row];

@@ -27,11 +27,27 @@ pub struct Sampler {
     seen: HashSet<u32>,
 }
 
-/// Mixes the user's seed with the request and sample indices (SplitMix64 finaliser), so different
-/// samples of one request, and the same sample index of different requests, get independent streams.
-pub fn sample_seed(seed: u64, request: usize, sample: usize) -> u64 {
+/// The random stream of a prompt: a hash of its token ids. Seeding from the prompt's content, not its
+/// place in a call, keeps sampled text a function of (prompt, parameters, seed, sample index), so it
+/// does not change with the batch a request happens to share (synth batches whichever items are ready)
+/// and a cached answer is the one the request would get again.
+pub fn prompt_stream(tokens: &[u32]) -> u64 {
+    // FNV-1a over the ids' bytes, then mixed again by `sample_seed`.
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for t in tokens {
+        for b in t.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    }
+    h
+}
+
+/// Mixes the user's seed with the prompt's stream and the sample index (SplitMix64 finaliser), so
+/// different samples of one request, and the same sample index of different prompts, get independent
+/// streams.
+pub fn sample_seed(seed: u64, stream: u64, sample: usize) -> u64 {
     let mut z = seed
-        ^ (request as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (sample as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F).rotate_left(31);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -39,13 +55,13 @@ pub fn sample_seed(seed: u64, request: usize, sample: usize) -> u64 {
 }
 
 impl Sampler {
-    /// A sampler for sample `sample` of request `request` (its index in the caller's batch).
-    pub fn new(params: &SamplingParams, request: usize, sample: usize) -> Self {
+    /// A sampler for sample `sample` of the prompt whose [`prompt_stream`] is `stream`.
+    pub fn new(params: &SamplingParams, stream: u64, sample: usize) -> Self {
         Sampler {
             temperature: params.temperature,
             top_p: params.top_p,
             top_k: params.top_k,
-            rng: ChaCha8Rng::seed_from_u64(sample_seed(params.seed, request, sample)),
+            rng: ChaCha8Rng::seed_from_u64(sample_seed(params.seed, stream, sample)),
             repetition_penalty: params.repetition_penalty,
             seen: HashSet::new(),
         }
@@ -185,15 +201,16 @@ mod tests {
     }
 
     #[test]
-    fn same_seed_request_and_sample_give_the_same_tokens() {
+    fn same_seed_prompt_and_sample_give_the_same_tokens() {
         let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 * 0.3).collect();
-        let draw = |req, sample| {
-            let mut s = Sampler::new(&params(1.0, 0.95, 0, 42), req, sample);
+        let draw = |prompt: &[u32], sample| {
+            let mut s = Sampler::new(&params(1.0, 0.95, 0, 42), prompt_stream(prompt), sample);
             (0..20).map(|_| s.sample(&logits)).collect::<Vec<_>>()
         };
-        assert_eq!(draw(0, 0), draw(0, 0));
-        assert_ne!(draw(0, 0), draw(0, 1));
-        assert_ne!(draw(0, 0), draw(1, 0));
+        assert_eq!(draw(&[1, 2, 3], 0), draw(&[1, 2, 3], 0));
+        assert_ne!(draw(&[1, 2, 3], 0), draw(&[1, 2, 3], 1));
+        assert_ne!(draw(&[1, 2, 3], 0), draw(&[1, 2, 4], 0));
+        assert_ne!(draw(&[1, 2, 3], 0), draw(&[3, 2, 1], 0));
     }
 
     #[test]

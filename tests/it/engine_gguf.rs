@@ -69,7 +69,7 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 fn greedy_rows(model: &Model, prompts: &[Vec<u32>], max_tokens: usize) -> Vec<Vec<u32>> {
     let params = std::sync::Arc::new(SamplingParams { max_tokens, ignore_eos: true, ..Default::default() });
     let rows: Vec<RowSpec> =
-        (0..prompts.len()).map(|p| RowSpec { prompt: p, params: params.clone(), request: p, sample: 0 }).collect();
+        (0..prompts.len()).map(|p| RowSpec { prompt: p, params: params.clone(), sample: 0 }).collect();
     let (out, _) = batch::generate(model, &NoText, prompts, &rows, &mut |_, _| {}).unwrap();
     out.into_iter().map(|o| o.tokens).collect()
 }

@@ -110,11 +110,9 @@ fn greedy(model: &Model, prompts: &[Vec<u32>], rows: &[(usize, usize)]) -> Vec<V
     let batch_prompts: Vec<Vec<u32>> = used.iter().map(|&i| prompts[i].clone()).collect();
     let specs: Vec<RowSpec> = rows
         .iter()
-        .enumerate()
-        .map(|(i, &(prompt, max_tokens))| RowSpec {
+        .map(|&(prompt, max_tokens)| RowSpec {
             prompt: used.iter().position(|&u| u == prompt).unwrap(),
             params: Arc::new(SamplingParams { max_tokens, ignore_eos: true, ..Default::default() }),
-            request: i,
             sample: 0,
         })
         .collect();

@@ -199,7 +199,7 @@ fn stop_strings_cut_the_text_and_stream_matches_result() {
 }
 
 #[test]
-fn samples_are_seeded_per_request_and_independent_of_the_batch() {
+fn samples_are_seeded_per_prompt_and_independent_of_the_batch() {
     let dir = common_tempdir();
     write_model(dir.path(), "llama", DType::F32, 5);
     let e = engine(dir.path(), 16);
@@ -218,6 +218,11 @@ fn samples_are_seeded_per_request_and_independent_of_the_batch() {
     let alone = e.generate(&[sampled("def f():", 1)]).unwrap();
     let with_other = e.generate(&[sampled("def f():", 1), sampled("while True:", 2)]).unwrap();
     assert_eq!(alone[0], with_other[0]);
+    // Nor does its place in the call: synth sends whichever items are ready, in any order, and its
+    // cache keeps the answer under the request alone.
+    let second = e.generate(&[sampled("while True:", 2), sampled("x = 1", 3), sampled("def f():", 1)]).unwrap();
+    assert_eq!(alone[0], second[2]);
+    assert_eq!(with_other[1], second[0]);
     assert_eq!(alone[0].len(), 3);
     // Three samples of one request differ from each other.
     assert!(alone[0][0].text != alone[0][1].text || alone[0][1].text != alone[0][2].text);
