@@ -40,7 +40,11 @@ fn cases() -> BTreeMap<&'static str, Case> {
             src: "def fixed(x):\n    y = math.floor(x)\n    return y - 1\n",
             tests: TESTS_PLUS_ONE,
             fixes: &[
-                &["def fixed(x):\n    y = math.floor(x)\n    return y - 2\n", "def fixed(x):\n    return None\n"],
+                // Sample 0 is the slow one: its verdict comes back after sample 1's.
+                &[
+                    "def fixed(x):\n    __import__(\"time\").sleep(0.4)\n    y = math.floor(x)\n    return y - 2\n",
+                    "def fixed(x):\n    return None\n",
+                ],
                 &[
                     "```python\ndef fixed(x):\n    return -5\n```",
                     "```python\nimport math\ndef fixed(x):\n    y = math.floor(x)\n    return y + 1\n```",
@@ -256,13 +260,18 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let q = good.quality.as_ref().expect("accepted records carry their tests' quality");
     assert!(q.mutants >= 3 && q.killed == q.mutants && q.line_coverage == Some(1.0), "{q:?}");
 
-    let fixed = by(&acc, "fixed").expect("fixed accepted");
+    let fixed = by(&acc, "fixed")
+        .unwrap_or_else(|| panic!("fixed accepted: {:?}", by(&rej, "fixed").map(|r| (r.rejected, r.discarded))));
     let v = fixed.verified.as_ref().unwrap();
     assert!(!v.original_passed);
     assert_eq!(v.round, 2, "round 1 fails, round 2 sample 1 passes");
     assert!(v.code.contains("y + 1"));
     assert!(fixed.polished.is_none(), "a polish that changes code is set aside");
     assert!(fixed.discarded.iter().any(|d| d.reason == "polish_changed_code"));
+    // Listed by round and sample, whatever order the sandbox finished them in.
+    let fixes: Vec<(u32, u32)> =
+        fixed.attempts.iter().filter(|a| a.kind == AttemptKind::Fix).map(|a| (a.round, a.sample)).collect();
+    assert_eq!(fixes, [(1, 0), (1, 1), (2, 0), (2, 1)]);
 
     let und = by(&acc, "undocumented").expect("accepted without polish");
     assert!(und.polished.is_none());

@@ -345,6 +345,15 @@ impl Item {
                 if self.outstanding > 0 {
                     return Vec::new();
                 }
+                // The sandbox answers in the order its runs finish; the record lists the round's
+                // samples in sample order, so that a rerun writes the same record.
+                let start = self
+                    .rec
+                    .attempts
+                    .iter()
+                    .rposition(|a| a.kind != AttemptKind::Fix || a.round != exec.round)
+                    .map_or(0, |p| p + 1);
+                self.rec.attempts[start..].sort_by_key(|a| a.sample);
                 self.round_done(ctx, exec.round)
             }
             AttemptKind::Preservation => self.on_preservation(ctx, exec, passed),
