@@ -106,12 +106,14 @@ pub fn generate(
         let idx = Tensor::new(fan.as_slice(), logits.device())?;
         (padding.select(&fan), logits.index_select(&idx, 0)?)
     };
+    // One hash per distinct prompt: its samples share it and differ by index.
+    let streams: Vec<u64> = prompts.iter().map(|p| prompt_stream(p)).collect();
     let mut live: Vec<Live> = rows
         .iter()
         .enumerate()
         .map(|(i, r)| Live {
             row: i,
-            sampler: Sampler::new(&r.params, prompt_stream(&prompts[r.prompt]), r.sample),
+            sampler: Sampler::new(&r.params, streams[r.prompt], r.sample),
             params: r.params.clone(),
             tokens: Vec::new(),
             text: String::new(),
