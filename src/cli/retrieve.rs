@@ -7,7 +7,7 @@ use super::progress::Bars;
 use super::Outcome;
 use anyhow::{bail, Context};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use unitcoder::pipeline::retrieve::{self, Limits, OnMalformed, Packages, RetrieveSettings, Shard};
 
 /// The rules a function must pass, for `retrieve --help` (the README's "Retrieval rules" says the same).
@@ -102,11 +102,7 @@ impl RetrieveArgs {
 
 /// Resolves the arguments into settings (the default corpus included).
 pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
-    let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
-    let mut s = RetrieveSettings::new(corpus);
-    if let Some(path) = &args.packages {
-        s.packages = Packages::load(path)?;
-    }
+    let mut s = corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict)?;
     s.decontaminate = super::parse::decontamination("retrieve", &args.decontaminate, args.ngram);
     s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
     s.limits = Limits {
@@ -117,9 +113,25 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     };
     s.limit = args.limit;
     s.shard = args.shard.unwrap_or(Shard::ALL);
-    s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
     // Here as well as in the library, so the message is not wrapped in "records so far are in OUT".
     s.check_inputs()?;
+    Ok(s)
+}
+
+/// The settings `retrieve` and `synth` share: the corpus (the standard library of `python` when
+/// none is given), the allow-list and what a malformed entry does (`--strict` stops at it).
+pub fn corpus_settings(
+    corpus: &[PathBuf],
+    python: &str,
+    packages: Option<&Path>,
+    strict: bool,
+) -> anyhow::Result<RetrieveSettings> {
+    let corpus = if corpus.is_empty() { vec![stdlib_dir(python)?] } else { corpus.to_vec() };
+    let mut s = RetrieveSettings::new(corpus);
+    if let Some(path) = packages {
+        s.packages = Packages::load(path)?;
+    }
+    s.on_malformed = if strict { OnMalformed::Fail } else { OnMalformed::Skip };
     Ok(s)
 }
 

@@ -8,7 +8,7 @@
 use super::generate::LoadArgs;
 use super::parse::DecontamArg;
 use super::progress::Bars;
-use super::retrieve::stdlib_dir;
+use super::retrieve::corpus_settings;
 use super::Outcome;
 use anyhow::Context;
 use clap::Args;
@@ -18,9 +18,7 @@ use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
 use unitcoder::pipeline::record::{Record, RecordReader};
-use unitcoder::pipeline::retrieve::{
-    self, Decontamination, OnMalformed, Packages, RetrieveSettings, RetrieveStats, Shard,
-};
+use unitcoder::pipeline::retrieve::{self, Decontamination, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::sandbox::SandboxConfig;
@@ -167,16 +165,11 @@ pub enum Pick {
 const PICK_WINDOW: u64 = 20;
 
 fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
-    let corpus = if args.corpus.is_empty() { vec![stdlib_dir(&args.python)?] } else { args.corpus.clone() };
-    let mut s = RetrieveSettings::new(corpus);
-    if let Some(path) = &args.packages {
-        s.packages = Packages::load(path)?;
-    }
+    let mut s = corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict)?;
     // Both picks take from a window of clean records, so contaminated ones do not use up --limit.
     s.limit = args.limit.map(|n| n.saturating_mul(PICK_WINDOW));
     s.shard = args.shard.unwrap_or(Shard::ALL);
     s.limits.allow_builtin_only = args.allow_builtin_only;
-    s.on_malformed = if args.strict { OnMalformed::Fail } else { OnMalformed::Skip };
     // Decontamination is synth's own step, the same for retrieved records and a records file.
     s.decontaminate = Decontamination::none();
     Ok(s)
