@@ -217,6 +217,7 @@ mod tests {
             tests: "assert f() == 1\n".into(),
             limits: None,
             strict_assertions: false,
+            assertions_optional: false,
         };
         sandbox.run(&job).status == Status::Pass
     }

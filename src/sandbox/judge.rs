@@ -1,7 +1,8 @@
 //! The verdict, decided on the trusted side from what the fork server observed: the child's exit
 //! status, the wall clock, the OOM counter, and the event stream. Events are only believed when they
 //! carry this run's nonce, arrive once per test, end with `done`, and are followed by the harness's
-//! own clean exit; every test must have executed an assertion. Under strict rules
+//! own clean exit; every test must have executed an assertion (unless the job says, as benchmark
+//! jobs do, that a test which raises nothing passes, as under `unittest`). Under strict rules
 //! (`Job::strict_assertions`) a failed assertion fails its test even when the test caught it, and
 //! assertions that cannot fail do not count. Pure logic, unit-tested below.
 
@@ -76,7 +77,7 @@ struct Stream {
     done: bool,
 }
 
-fn parse(report: &Report, nonce: &str) -> Stream {
+fn parse(report: &Report, nonce: &str, assertions_optional: bool) -> Stream {
     let mut st = Stream::default();
     let mut ended = HashSet::new();
     let prefix = format!("{nonce} ");
@@ -117,7 +118,7 @@ fn parse(report: &Report, nonce: &str) -> Stream {
                     outcome.status = TestStatus::Fail;
                     let first = ev.cm.unwrap_or_else(|| "AssertionError".into());
                     outcome.message = Some(format!("a failed assertion was caught by the test: {first}"));
-                } else if status == TestStatus::Pass && ev.n.unwrap_or(0) == 0 {
+                } else if status == TestStatus::Pass && ev.n.unwrap_or(0) == 0 && !assertions_optional {
                     if outcome.name == MODULE && !report.expected.iter().any(|e| e == MODULE) {
                         continue; // module code of unittest-style tests: not a test by itself
                     }
@@ -189,7 +190,15 @@ fn tamper_message(findings: &[String], twice: &[String]) -> String {
 }
 
 /// Decides the verdict for job `id` from the server's report.
-pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolation, duration_ms: u64) -> Verdict {
+/// `assertions_optional`: [`super::Job::assertions_optional`], already off under strict rules.
+pub(crate) fn judge(
+    id: &str,
+    report: &Report,
+    nonce: &str,
+    isolation: &Isolation,
+    duration_ms: u64,
+    assertions_optional: bool,
+) -> Verdict {
     let mut v = Verdict {
         id: id.to_string(),
         status: Status::Error,
@@ -213,7 +222,7 @@ pub(crate) fn judge(id: &str, report: &Report, nonce: &str, isolation: &Isolatio
         v.tests.push(TestOutcome { name: format!("<{}>", e.w), status: TestStatus::Error, message: Some(e.m.clone()) });
         return verdict(v, Status::Error, &e.r);
     }
-    let st = parse(report, nonce);
+    let st = parse(report, nonce, assertions_optional);
     v.tests = st.tests.iter().map(|(t, _, _)| t.clone()).collect();
     // Only the harness sends it, after the last test and before `done`.
     v.coverage = st.coverage.clone().filter(|_| st.done);
@@ -297,7 +306,7 @@ mod tests {
     }
 
     fn run(r: &Report) -> Verdict {
-        judge("x", r, "N", &Isolation::default(), 1)
+        judge("x", r, "N", &Isolation::default(), 1, false)
     }
 
     const PASS: &str = r#"{"k":"end","t":"T.test_a","s":"pass","n":1}"#;
@@ -334,6 +343,22 @@ mod tests {
         let mut r = report(&[DONE]);
         r.expected.clear();
         assert_eq!(run(&r).reason.as_deref(), Some("no tests ran"));
+    }
+
+    #[test]
+    fn with_optional_assertions_a_test_that_raises_nothing_passes_and_nothing_else_changes() {
+        let optional = |r: &Report| judge("x", r, "N", &Isolation::default(), 1, true);
+        let quiet = r#"{"k":"end","t":"T.test_a","s":"pass","n":0}"#;
+        assert_eq!(optional(&report(&[quiet, DONE])).status, Status::Pass);
+        // A failing or skipped test, no tests at all, or a missing `done` are judged as before.
+        let fail = r#"{"k":"end","t":"T.test_a","s":"fail","n":1,"m":"AssertionError"}"#;
+        assert_eq!(optional(&report(&[fail, DONE])).status, Status::Fail);
+        let skip = r#"{"k":"end","t":"T.test_a","s":"skip","n":0}"#;
+        assert_eq!(optional(&report(&[skip, DONE])).reason.as_deref(), Some("all tests skipped"));
+        let mut none = report(&[DONE]);
+        none.expected.clear();
+        assert_eq!(optional(&none).reason.as_deref(), Some("no tests ran"));
+        assert_ne!(optional(&report(&[quiet])).status, Status::Pass);
     }
 
     #[test]

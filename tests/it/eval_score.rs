@@ -159,3 +159,22 @@ fn generated_samples_are_extracted_scored_and_summarized() {
     assert_eq!(s.pass_at_k["base"]["pass@2"], 1.0);
     assert!(!s.pass_at_k["base"].contains_key("pass@5"));
 }
+
+/// BigCodeBench/725's `test_empty_directory` and `test_nonexistent_directory` only call the function:
+/// they pass when it raises nothing, as under BigCodeBench's own harness (which passes the
+/// canonical solution here). The sandbox's default rule, that every test must execute an
+/// assertion, is for tests that may be hostile or vacuous (`check`, model-written suites), not for
+/// a benchmark's reference tests: under it this canonical solution could never pass.
+#[test]
+fn a_bigcodebench_test_that_asserts_nothing_passes_when_the_program_raises_nothing() {
+    let id = "BigCodeBench/725";
+    let ds = subset(Benchmark::BigCodeBench, &[id]);
+    let right = canonical(&ds, id);
+    let raising = right.replacen("def task_func(", "def task_func_(", 1)
+        + "\n\ndef task_func(directory=DIRECTORY_PATH, from_encoding='cp1251', to_encoding='utf8'):\n    \
+           if not os.path.isdir(directory) or not os.listdir(directory):\n        raise ValueError('empty')\n    \
+           return task_func_(directory, from_encoding, to_encoding)\n";
+    let r = run(&ds, &[(id, right), (id, raising)]);
+    assert!(r[0].passed, "{:#?}", r[0]);
+    assert!(!r[1].passed, "{:#?}", r[1]);
+}

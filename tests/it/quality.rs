@@ -21,14 +21,26 @@ const STRONG: &str =
 const WEAK: &str = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertIsInstance(area(2, 3), float)\n";
 
 fn run(program: &str, tests: &str) -> Verdict {
-    let job =
-        Job { id: "q".into(), program: program.into(), tests: tests.into(), limits: None, strict_assertions: true };
+    let job = Job {
+        id: "q".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: None,
+        strict_assertions: true,
+        assertions_optional: false,
+    };
     shared_sandbox().run(&job)
 }
 
 fn traced(program: &str, tests: &str, function: &str) -> Coverage {
-    let job =
-        Job { id: "q".into(), program: program.into(), tests: tests.into(), limits: None, strict_assertions: true };
+    let job = Job {
+        id: "q".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: None,
+        strict_assertions: true,
+        assertions_optional: false,
+    };
     let v = shared_sandbox().run_traced(&job, function);
     assert!(v.passed(), "{v:#?}");
     v.coverage.clone().unwrap_or_else(|| panic!("a traced run that passed reports coverage: {v:#?}"))

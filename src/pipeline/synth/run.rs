@@ -311,6 +311,7 @@ impl Run<'_> {
                         limits,
                         // Model-written tests: caught and tautological assertions do not verify.
                         strict_assertions: true,
+                        assertions_optional: false,
                     };
                     self.jobs.send((i, exec, job, traced)).map_err(|_| SynthError::SandboxStopped)?;
                     self.in_sandbox += 1;

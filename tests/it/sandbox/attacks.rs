@@ -163,6 +163,7 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
             tests: tests.into(),
             limits: None,
             strict_assertions: false,
+            assertions_optional: false,
         });
         assert_pass(&v);
     }

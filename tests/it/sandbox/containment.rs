@@ -105,6 +105,7 @@ fn run_on(sandbox: &Sandbox, program: &str, limits: &Limits) -> Verdict {
         tests: ADD_CHECK.into(),
         limits: Some(limits.clone()),
         strict_assertions: false,
+        assertions_optional: false,
     };
     sandbox.run(&job)
 }

@@ -89,6 +89,7 @@ fn a_batch_streams_one_verdict_per_job() {
             tests: ADD_CHECK.into(),
             limits: None,
             strict_assertions: false,
+            assertions_optional: false,
         })
         .collect();
     let mut seen = Vec::new();

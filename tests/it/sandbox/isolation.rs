@@ -65,6 +65,7 @@ fn tmp_is_private_to_each_job() {
             tests: tests.clone(),
             limits: Some(limits.clone()),
             strict_assertions: false,
+            assertions_optional: false,
         });
         assert_pass(&v);
     }
@@ -95,6 +96,7 @@ fn a_jobs_changes_to_its_directory_do_not_reach_the_next_job() {
             tests: tests.into(),
             limits: None,
             strict_assertions: false,
+            assertions_optional: false,
         });
         assert_pass(&v);
     }
@@ -215,6 +217,7 @@ fn an_interpreter_under_the_hosts_tmp_keeps_its_packages_while_tmp_stays_private
             tests: tests.clone(),
             limits: None,
             strict_assertions: false,
+            assertions_optional: false,
         });
         assert_pass(&v);
     }

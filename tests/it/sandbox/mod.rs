@@ -33,14 +33,21 @@ pub fn check_with(program: &str, tests: &str, limits: Limits) -> Verdict {
         tests: tests.into(),
         limits: Some(limits),
         strict_assertions: false,
+        assertions_optional: false,
     };
     sandbox().run(&job)
 }
 
 /// Runs `program` with `tests` judged as model-written tests are (`Job::strict_assertions`).
 pub fn check_strict(program: &str, tests: &str) -> Verdict {
-    let job =
-        Job { id: "t".into(), program: program.into(), tests: tests.into(), limits: None, strict_assertions: true };
+    let job = Job {
+        id: "t".into(),
+        program: program.into(),
+        tests: tests.into(),
+        limits: None,
+        strict_assertions: true,
+        assertions_optional: false,
+    };
     sandbox().run(&job)
 }
 
