@@ -20,27 +20,25 @@ const STRONG: &str =
 /// Checks only the type of the result: a wrong product passes it.
 const WEAK: &str = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertIsInstance(area(2, 3), float)\n";
 
-fn run(program: &str, tests: &str) -> Verdict {
-    let job = Job {
+/// A model-written suite's job: strict rules.
+fn job(program: &str, tests: &str) -> Job {
+    Job {
         id: "q".into(),
         program: program.into(),
         tests: tests.into(),
         limits: None,
         strict_assertions: true,
         assertions_optional: false,
-    };
+    }
+}
+
+fn run(program: &str, tests: &str) -> Verdict {
+    let job = job(program, tests);
     shared_sandbox().run(&job)
 }
 
 fn traced(program: &str, tests: &str, function: &str) -> Coverage {
-    let job = Job {
-        id: "q".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: None,
-        strict_assertions: true,
-        assertions_optional: false,
-    };
+    let job = job(program, tests);
     let v = shared_sandbox().run_traced(&job, function);
     assert!(v.passed(), "{v:#?}");
     v.coverage.clone().unwrap_or_else(|| panic!("a traced run that passed reports coverage: {v:#?}"))
