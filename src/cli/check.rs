@@ -92,14 +92,7 @@ fn single(code: &Path, tests: &Path, config: SandboxConfig, json: bool) -> anyho
     let program = read_python_source(code)?;
     let tests_src = read_python_source(tests)?;
     let sandbox = super::start_sandbox(config)?;
-    let job = Job {
-        id: code.display().to_string(),
-        program,
-        tests: tests_src,
-        limits: None,
-        strict_assertions: false,
-        assertions_optional: false,
-    };
+    let job = Job::new(code.display().to_string(), program, tests_src);
     let verdict = sandbox.run(&job);
     // With --json stdout is for a program (`| python3 -m json.tool`): one JSON document, nothing else.
     if json {
@@ -151,14 +144,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
             // The job is named by its position so that its verdict finds its line even when ids
             // repeat; the user's id is put back before writing.
             user_ids.push(b.id);
-            Ok(Job {
-                id: position.to_string(),
-                program: b.code,
-                tests: b.tests,
-                limits,
-                strict_assertions: false,
-                assertions_optional: false,
-            })
+            Ok(Job::new(position.to_string(), b.code, b.tests).with_limits(limits))
         });
         match job {
             Ok(job) => {

@@ -85,7 +85,7 @@ pub fn build_job(
             (program.to_string(), tests, secs)
         }
     };
-    Ok(Job { id, program, tests, limits: Some(limits(timeout)), strict_assertions: false, assertions_optional: true })
+    Ok(Job::new(id, program, tests).with_limits(limits(timeout)).with_optional_assertions())
 }
 
 fn differential_tests(

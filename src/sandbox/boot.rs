@@ -211,14 +211,7 @@ mod tests {
     }
 
     fn passes(sandbox: &Sandbox) -> bool {
-        let job = Job {
-            id: "j".into(),
-            program: "def f():\n    return 1\n".into(),
-            tests: "assert f() == 1\n".into(),
-            limits: None,
-            strict_assertions: false,
-            assertions_optional: false,
-        };
+        let job = Job::new("j", "def f():\n    return 1\n", "assert f() == 1\n");
         sandbox.run(&job).status == Status::Pass
     }
 

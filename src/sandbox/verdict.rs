@@ -62,6 +62,35 @@ pub struct Job {
     pub assertions_optional: bool,
 }
 
+impl Job {
+    /// A job under the executor's default limits, judged as trusted tests are (neither rule below).
+    pub fn new(id: impl Into<String>, program: impl Into<String>, tests: impl Into<String>) -> Self {
+        Job {
+            id: id.into(),
+            program: program.into(),
+            tests: tests.into(),
+            limits: None,
+            strict_assertions: false,
+            assertions_optional: false,
+        }
+    }
+
+    /// These limits instead of the executor's defaults (`None` keeps the defaults).
+    pub fn with_limits(self, limits: impl Into<Option<Limits>>) -> Self {
+        Job { limits: limits.into(), ..self }
+    }
+
+    /// Judged as model-written tests are: [`Job::strict_assertions`].
+    pub fn with_strict_assertions(self) -> Self {
+        Job { strict_assertions: true, ..self }
+    }
+
+    /// Judged as benchmark tests are: [`Job::assertions_optional`].
+    pub fn with_optional_assertions(self) -> Self {
+        Job { assertions_optional: true, ..self }
+    }
+}
+
 /// Overall outcome of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -36,14 +36,7 @@ fn generate_chat_with_the_default_model_prints_python_that_sums_a_list() {
     );
     let sandbox = Sandbox::new(SandboxConfig { jobs: 1, preload: Vec::new(), ..SandboxConfig::default() })
         .expect("start the sandbox");
-    let job = Job {
-        id: "done-when".into(),
-        program: code.clone(),
-        tests,
-        limits: None,
-        strict_assertions: false,
-        assertions_optional: false,
-    };
+    let job = Job::new("done-when", code.clone(), tests);
     let verdict = sandbox.run(&job);
     assert_eq!(verdict.status, Status::Pass, "{verdict:?}\nreply:\n{stdout}\ncode:\n{code}");
     assert_eq!(verdict.tests.len(), 2, "{verdict:?}");

@@ -22,14 +22,7 @@ const WEAK: &str = "import unittest\nclass TestCases(unittest.TestCase):\n    de
 
 /// A model-written suite's job: strict rules.
 fn job(program: &str, tests: &str) -> Job {
-    Job {
-        id: "q".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: None,
-        strict_assertions: true,
-        assertions_optional: false,
-    }
+    Job::new("q", program, tests).with_strict_assertions()
 }
 
 fn run(program: &str, tests: &str) -> Verdict {

@@ -47,14 +47,7 @@ fn plain_unittest_job(id: &str, program: &str, tests: &str) -> Job {
                  self.assertNotIn('Ran 0 tests', r.stderr)\n"
     );
     // Python string literals from Rust's Debug: both escape \n, \", \\ and \t the same way.
-    Job {
-        id: id.into(),
-        program: String::new(),
-        tests: runner,
-        limits: None,
-        strict_assertions: false,
-        assertions_optional: false,
-    }
+    Job::new(id, String::new(), runner)
 }
 
 #[test]

@@ -304,15 +304,14 @@ impl Run<'_> {
                         Limits { timeout, ..self.limits.clone() }
                     });
                     let traced = (exec.kind == AttemptKind::Coverage).then(|| rec.function.name.clone());
-                    let job = Job {
-                        id: format!("{}/{:?}/{}/{}", rec.id, exec.kind, exec.round, exec.sample),
-                        program: exec.program.clone(),
-                        tests: exec.tests.clone().or(rec.tests.as_ref().map(|t| t.code.clone())).unwrap_or_default(),
-                        limits,
-                        // Model-written tests: caught and tautological assertions do not verify.
-                        strict_assertions: true,
-                        assertions_optional: false,
-                    };
+                    let job = Job::new(
+                        format!("{}/{:?}/{}/{}", rec.id, exec.kind, exec.round, exec.sample),
+                        exec.program.clone(),
+                        exec.tests.clone().or(rec.tests.as_ref().map(|t| t.code.clone())).unwrap_or_default(),
+                    )
+                    .with_limits(limits)
+                    // Model-written tests: caught and tautological assertions do not verify.
+                    .with_strict_assertions();
                     self.jobs.send((i, exec, job, traced)).map_err(|_| SynthError::SandboxStopped)?;
                     self.in_sandbox += 1;
                 }

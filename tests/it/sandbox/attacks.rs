@@ -157,14 +157,7 @@ fn legitimate_library_comparisons_and_mock_any_pass() {
         let program = "from elementwise import Vec\n\ndef pair():\n    return Vec([]), Vec([1])\n";
         let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_pair(self):\n        self.assertIsInstance(pair(), tuple)\n        self.assertEqual(len(pair()[1].xs), 1)\n";
         let config = unitcoder::sandbox::SandboxConfig { python, ..crate::common::sandbox_config(1) };
-        let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job {
-            id: "lib".into(),
-            program: program.into(),
-            tests: tests.into(),
-            limits: None,
-            strict_assertions: false,
-            assertions_optional: false,
-        });
+        let v = Sandbox::new(config).expect("a sandbox on the venv").run(&Job::new("lib", program, tests));
         assert_pass(&v);
     }
 }

@@ -99,14 +99,7 @@ fn one_worker() -> Sandbox {
 
 /// Runs `program` with `ADD_CHECK` under `limits` on `sandbox`.
 fn run_on(sandbox: &Sandbox, program: &str, limits: &Limits) -> Verdict {
-    let job = Job {
-        id: "w".into(),
-        program: program.into(),
-        tests: ADD_CHECK.into(),
-        limits: Some(limits.clone()),
-        strict_assertions: false,
-        assertions_optional: false,
-    };
+    let job = Job::new("w", program, ADD_CHECK).with_limits(limits.clone());
     sandbox.run(&job)
 }
 

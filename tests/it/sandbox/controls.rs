@@ -83,13 +83,8 @@ fn stdout_and_stderr_tails_are_kept() {
 #[test]
 fn a_batch_streams_one_verdict_per_job() {
     let jobs: Vec<Job> = (0..6)
-        .map(|i| Job {
-            id: format!("job-{i}"),
-            program: if i % 2 == 0 { ADD.into() } else { "def add(a, b):\n    return 0\n".into() },
-            tests: ADD_CHECK.into(),
-            limits: None,
-            strict_assertions: false,
-            assertions_optional: false,
+        .map(|i| {
+            Job::new(format!("job-{i}"), if i % 2 == 0 { ADD } else { "def add(a, b):\n    return 0\n" }, ADD_CHECK)
         })
         .collect();
     let mut seen = Vec::new();

@@ -59,14 +59,7 @@ fn tmp_is_private_to_each_job() {
     // One worker, so both jobs run in the same server (the second must not see the first's files).
     let sb = Sandbox::new(crate::common::sandbox_config(1)).expect("sandbox");
     for tests in [&first, &second, &first] {
-        let v = sb.run(&Job {
-            id: "tmp".into(),
-            program: program.into(),
-            tests: tests.clone(),
-            limits: Some(limits.clone()),
-            strict_assertions: false,
-            assertions_optional: false,
-        });
+        let v = sb.run(&Job::new("tmp", program, tests.clone()).with_limits(limits.clone()));
         assert_pass(&v);
     }
     assert!(sb.isolation().active.iter().any(|a| a == "private-tmp"), "{:?}", sb.isolation());
@@ -90,14 +83,7 @@ fn a_jobs_changes_to_its_directory_do_not_reach_the_next_job() {
         fresh,
         fresh,
     ] {
-        let v = sb.run(&Job {
-            id: "dir".into(),
-            program: program.into(),
-            tests: tests.into(),
-            limits: None,
-            strict_assertions: false,
-            assertions_optional: false,
-        });
+        let v = sb.run(&Job::new("dir", program, tests));
         assert_pass(&v);
     }
 }
@@ -211,14 +197,7 @@ fn an_interpreter_under_the_hosts_tmp_keeps_its_packages_while_tmp_stays_private
         .expect("a sandbox on a venv under /tmp");
     assert_eq!(sandbox.isolation().level, "full", "{:#?}", sandbox.isolation());
     for round in 0..3 {
-        let v = sandbox.run(&Job {
-            id: format!("tmp-venv-{round}"),
-            program: program.into(),
-            tests: tests.clone(),
-            limits: None,
-            strict_assertions: false,
-            assertions_optional: false,
-        });
+        let v = sandbox.run(&Job::new(format!("tmp-venv-{round}"), program, tests.clone()));
         assert_pass(&v);
     }
     // The job's file went with its private /tmp; the host's /tmp never saw it.

@@ -27,27 +27,13 @@ pub fn check(program: &str, tests: &str) -> Verdict {
 
 /// Runs `program` with `tests` under `limits`.
 pub fn check_with(program: &str, tests: &str, limits: Limits) -> Verdict {
-    let job = Job {
-        id: "t".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: Some(limits),
-        strict_assertions: false,
-        assertions_optional: false,
-    };
+    let job = Job::new("t", program, tests).with_limits(limits);
     sandbox().run(&job)
 }
 
 /// Runs `program` with `tests` judged as model-written tests are (`Job::strict_assertions`).
 pub fn check_strict(program: &str, tests: &str) -> Verdict {
-    let job = Job {
-        id: "t".into(),
-        program: program.into(),
-        tests: tests.into(),
-        limits: None,
-        strict_assertions: true,
-        assertions_optional: false,
-    };
+    let job = Job::new("t", program, tests).with_strict_assertions();
     sandbox().run(&job)
 }
 
