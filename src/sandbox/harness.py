@@ -17,9 +17,11 @@
 import ast as _ast
 import binascii as _binascii
 import builtins as _builtins
+import errno as _errno
 import json as _json
 import marshal as _marshal_data
 import os as _os
+import stat as _stat
 from _thread import get_ident as _thread_ident
 import sys as _sys
 import unittest as _unittest
