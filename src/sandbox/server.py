@@ -110,8 +110,12 @@ class Server(_Namespaces, _Cgroups, _Zygote, _Child, _Supervise, _JobDir):
         directory is the same path for every job of this worker, and rewriting os.environ in each
         child cost it ~0.3 ms of copy-on-write faults. The server itself needs nothing from it."""
         jobdir = self.jobdir
+        # Temporary files go to /tmp where it is the worker's own (emptied after every job), so
+        # `tempfile.mkdtemp()` gives /tmp/tmpXXXXXXXX as under the benchmarks' harnesses: tests
+        # that split such paths on "-" or "_" (BigCodeBench/1127) see no part of ours in them.
+        tmp = "/tmp" if "private-tmp" in self.active else _os.path.join(jobdir, "tmp")
         env = {"PATH": _os.path.dirname(_sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
-               "HOME": jobdir, "TMPDIR": _os.path.join(jobdir, "tmp"), "LANG": "C.UTF-8",
+               "HOME": jobdir, "TMPDIR": tmp, "LANG": "C.UTF-8",
                "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
         _os.environ.clear()

@@ -178,3 +178,27 @@ fn a_bigcodebench_test_that_asserts_nothing_passes_when_the_program_raises_nothi
     assert!(r[0].passed, "{:#?}", r[0]);
     assert!(!r[1].passed, "{:#?}", r[1]);
 }
+
+/// Canonical solutions that the full-set check-gt against bigcodebench's harness (4 Dec, session
+/// 18) found failing only under ours: programs that load a library that is not one (563, 565:
+/// the tests expect dlopen's OSError), inspect a function the test hands them (566), or split a
+/// temporary path on "-" (1127). Each passes now, and a wrong variant of each still fails.
+#[test]
+fn bigcodebench_tasks_that_load_inspect_or_split_temporary_paths_pass_as_under_their_harness() {
+    let ids = ["BigCodeBench/563", "BigCodeBench/565", "BigCodeBench/566", "BigCodeBench/1127"];
+    let ds = subset(Benchmark::BigCodeBench, &ids);
+    let mut samples: Vec<(&str, String)> = ids.iter().map(|id| (*id, canonical(&ds, id))).collect();
+    let wrong = |id: &str, from: &str, to: &str| {
+        let c = canonical(&ds, id);
+        assert!(c.contains(from), "{id}: {from}");
+        c.replacen(from, to, 1)
+    };
+    // No library loaded, so no OSError for a missing one.
+    samples.push((ids[0], wrong(ids[0], "lib = ctypes.CDLL(filepath)", "lib = type('L', (), {'_name': filepath})()")));
+    samples.push((ids[1], wrong(ids[1], "lib = ctypes.CDLL(filepath)", "lib = type('L', (), {'_name': filepath})()")));
+    samples.push((ids[2], wrong(ids[2], "spec.args", "spec.args[::-1]")));
+    samples.push((ids[3], wrong(ids[3], "hashlib.sha256(f.read())", "hashlib.md5(f.read())")));
+    let r = run(&ds, &samples);
+    let passed: Vec<bool> = r.iter().map(|r| r.passed).collect();
+    assert_eq!(passed, [true, true, true, true, false, false, false, false], "{r:#?}");
+}

@@ -68,6 +68,16 @@ fn tmp_is_private_to_each_job() {
 }
 
 #[test]
+fn temporary_files_go_to_the_private_tmp_as_under_the_benchmarks_harnesses() {
+    // tempfile's directories look as they do under bigcodebench's harness (/tmp/tmpXXXXXXXX), so
+    // a test that splits such a path on "-" (BigCodeBench/1127) finds no part of the sandbox's own
+    // directory names in it.
+    let program = "import os, tempfile\ndef temp():\n    d = tempfile.mkdtemp()\n    with tempfile.NamedTemporaryFile(delete=False) as f:\n        name = f.name\n    return os.environ['TMPDIR'], d, name\n";
+    let tests = "import re\ntmp, d, name = temp()\nassert tmp == '/tmp', tmp\nassert re.fullmatch('/tmp/tmp[a-z0-9_]{8}', d), d\nassert re.fullmatch('/tmp/tmp[a-z0-9_]{8}', name), name\n";
+    assert_pass(&check(program, tests));
+}
+
+#[test]
 fn a_jobs_changes_to_its_directory_do_not_reach_the_next_job() {
     // The server keeps a job directory the job left exactly as made (most jobs write nothing) and
     // makes it afresh otherwise: a changed mode, time stamp or extended attribute counts as a change
@@ -113,9 +123,10 @@ fn nothing_outside_can_be_signalled() {
 
 #[test]
 fn the_candidate_runs_unprivileged_in_a_fresh_empty_dir() {
-    let program = "import os\ndef where():\n    return os.getuid() != 0, os.listdir('.'), os.listdir(os.environ['TMPDIR'])\ndef leave():\n    open('left-behind.txt', 'w').write('x')\n    return True\n";
+    let program = "import os, tempfile\ndef where():\n    return os.getuid() != 0, os.listdir('.'), [n for n in os.listdir(tempfile.gettempdir()) if n.startswith('left')]\ndef leave():\n    open('left-behind.txt', 'w').write('x')\n    open(os.path.join(tempfile.gettempdir(), 'left-in-tmp.txt'), 'w').write('x')\n    return True\n";
     assert_pass(&check(program, "assert leave()\nassert where()[0]\n"));
-    // The next run starts empty: nothing from the previous run, no test file on disk.
+    // The next run starts empty: nothing from the previous run in its directory or its temporary
+    // directory, no test file on disk.
     assert_pass(&check(program, "assert where() == (True, ['tmp'], [])\n"));
 }
 
