@@ -2,7 +2,8 @@
 # Installed by run_child before any candidate code runs; it cannot be removed. For calls whose
 # nearest non-library frame is candidate or test code it blocks the routes to the harness's state:
 # frames, gc, ctypes, settrace, reading or replacing code objects, compiling under a trusted name,
-# /proc/*/mem. A blocked call raises and is reported as tampering.
+# /proc/*/mem. A blocked call raises and is reported as tampering, but for dlopen of a file that can
+# load nothing, which raises the OSError dlopen would.
 
 
 # Where dlopen looks for a bare library name. It also looks in LD_LIBRARY_PATH and ld.so.cache's

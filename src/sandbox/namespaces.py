@@ -43,9 +43,7 @@ class _Namespaces:
         # a job lists its own directory and /tmp, not the way there.
         dir_opts = "size=%dm,mode=0711" % self.cfg.get("dir_mb", 1024)
         try:
-            # /tmp is where TMPDIR points: as large as the worker directory, where temporary files went before.
-            tmp_opts = "size=%dm,mode=1777" % self.cfg.get("dir_mb", 1024)
-            self.tmp_keep = hide_host(self.dir, expose, dir_opts, tmp_opts, "size=256m,mode=1777")
+            self.tmp_keep = hide_host(self.dir, expose, dir_opts, self._tmp_opts(), "size=256m,mode=1777")
         except (OSError, ValueError) as e:
             self._mark("hidden-host", False, "%s; host directories stay readable" % e)
             return False
@@ -53,6 +51,11 @@ class _Namespaces:
         self._mark("private-tmpfs", True, None)
         self._mark("private-tmp", True, None)
         return True
+
+    def _tmp_opts(self):
+        # The private /tmp is where TMPDIR points (server.py): as large as the worker directory,
+        # where temporary files went before.
+        return "size=%dm,mode=1777" % self.cfg.get("dir_mb", 1024)
 
     def _private_tmp(self):
         """Covers /tmp with this worker's own tmpfs, emptied after every job: programs that write
@@ -66,8 +69,7 @@ class _Namespaces:
                        if p.startswith("/tmp/") and not any(p == b or p.startswith(b + "/") for b in back))
         fds = [(p, _os.open(p, _os.O_PATH)) for p in back]
         try:
-            tmp_opts = ("size=%dm,mode=1777" % self.cfg.get("dir_mb", 1024)).encode()
-            if _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts) != 0:
+            if _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, self._tmp_opts().encode()) != 0:
                 return False
             for path, fd in fds:
                 _os.makedirs(path, 0o755, exist_ok=True)
