@@ -16,7 +16,7 @@ LIBRARY_DIRS = ["/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/
 def _install_audit_hook(own, tamper):
     """Installs the hook. `own(filename)`: whether the file lies where the candidate can place code
     (its code, wherever it was written, is untrusted)."""
-    real_type, real_isinstance = type, isinstance
+    real_type, real_issubclass = type, issubclass
     real_stat, real_os_open, real_read, real_close = _os.stat, _os.open, _os.read, _os.close
     real_oserror, ENOENT, O_RDONLY, S_ISDIR, S_ISREG = OSError, _errno.ENOENT, _os.O_RDONLY, _stat.S_ISDIR, _stat.S_ISREG
     getframe = _sys._getframe
@@ -54,13 +54,10 @@ def _install_audit_hook(own, tamper):
         file, a file that is not ELF), or None when it might load: then the call is tampering. The
         program sees the OSError a real dlopen gives (BigCodeBench's ctypes tasks test exactly that),
         and dlopen is never called, so nothing can appear at the path between this check and it.
-        Only functions taken before any candidate code ran are called here, and str/bytes methods
-        through their classes: code the candidate put in their place would run unwatched, this
-        thread being `busy`."""
-        kind = real_type(name)
-        if kind is bytes:
-            name = bytes.decode(name, "utf-8", "replace")
-        elif kind is not str or not name:
+        Only functions taken before any candidate code ran are called here: code the candidate put
+        in their place would run unwatched, this thread being `busy`."""
+        name = text(name)
+        if not name:
             return None  # None or "": the running program itself
         missing = name + ": cannot open shared object file: No such file or directory"
         if "/" not in name:
@@ -92,9 +89,17 @@ def _install_audit_hook(own, tamper):
         return None if magic == b"\x7fELF" else name + ": invalid ELF header"
 
     def text(x):
-        # The str itself, as a plain str: a subclass's methods are candidate code, and they would
-        # run here unwatched, this thread being `busy` (compile() keeps a subclass as co_filename).
-        return str.__str__(x) if real_isinstance(x, str) else None
+        # A str or bytes (subclasses too: compile() keeps one as co_filename, sys.audit passes its
+        # arguments on as they are) as a plain str, else None. Nothing of the object's own runs:
+        # its type is read with type(), as isinstance would ask a foreign object for its
+        # `__class__`, which may be a property, and the base classes' methods are called, not a
+        # subclass's. Candidate code run here would run unwatched, this thread being `busy`.
+        kind = real_type(x)
+        if real_issubclass(kind, str):
+            return str.__str__(x)
+        if real_issubclass(kind, bytes):
+            return bytes.decode(x, "utf-8", "replace")
+        return None
 
     def requester():
         f = getframe(2)
@@ -110,11 +115,9 @@ def _install_audit_hook(own, tamper):
         try:
             blocked = refused = None
             if event == "open":
-                path = args[0]
-                if real_isinstance(path, (str, bytes)):
-                    p = bytes.decode(path, "utf-8", "replace") if real_isinstance(path, bytes) else text(path)
-                    if p.startswith("/proc/") and (p.endswith("/mem") or "/mem/" in p):
-                        blocked = "opening " + p
+                p = text(args[0])
+                if p is not None and p.startswith("/proc/") and (p.endswith("/mem") or "/mem/" in p):
+                    blocked = "opening " + p
             elif event == "ctypes.dlopen" and untrusted(requester()):
                 refused = unloadable(args[0])
                 if refused is None:
@@ -125,15 +128,15 @@ def _install_audit_hook(own, tamper):
             ):
                 if untrusted(requester()):
                     blocked = event
-            elif event == "object.__getattr__" and args[1] in frame_attrs:
+            elif event == "object.__getattr__" and text(args[1]) in frame_attrs:
                 if untrusted(requester()):
-                    blocked = "access to ." + args[1]
-            elif event == "object.__getattr__" and args[1] == "__code__":
+                    blocked = "access to ." + text(args[1])
+            elif event == "object.__getattr__" and text(args[1]) == "__code__":
                 code = args[0].__code__ if real_type(args[0]) is real_type(run_child) else None
                 if code is not None and text(code.co_filename) in (TESTS_FN, HARNESS_FN) and not handed_over(code) \
                         and untrusted(requester()):
                     blocked = "reading the code of a test"
-            elif event == "object.__setattr__" and args[1] == "__code__":
+            elif event == "object.__setattr__" and text(args[1]) == "__code__":
                 target = args[0]
                 if real_type(target) is real_type(run_child) and untrusted(requester()):
                     blocked = "replacing a function's code"

@@ -253,6 +253,26 @@ fn a_str_subclass_cannot_run_code_inside_the_audit_hook() {
 }
 
 #[test]
+fn objects_the_candidate_hands_to_the_audit_hook_run_none_of_their_code_there() {
+    // sys.audit passes its arguments to the hook as they are. Each attack below gets a frame in code
+    // the hook would run for it (a str subclass's `__hash__` or `__eq__`, a `__class__` property
+    // that isinstance would read) and, if it got one unseen, answers right: a wrong program passing
+    // is the proof that candidate code ran unwatched.
+    let proof = "if got:\n    return a + b";
+    let name_attack = "import sys\ngot = []\nclass S(str):\n    def __hash__(self):\n        got.append(sys._getframe(0))\n        return 0\n    def __eq__(self, o):\n        got.append(sys._getframe(0))\n        return False\n";
+    for event in ["sys.audit('object.__getattr__', None, S('f_back'))", "sys.audit('object.__setattr__', add, S('__code__'))"] {
+        // Read as the plain name it is, the event is what it says: frame or code access, refused.
+        let attack = format!("{name_attack}try:\n    {event}\nexcept Exception:\n    pass\n{proof}");
+        assert_reason(&check(&wrong_calling(&attack), ADD_CHECK), "tampering");
+    }
+    let class_attack = "import sys\ngot = []\nclass X:\n    @property\n    def __class__(self):\n        got.append(sys._getframe(0))\n        return X\n";
+    for event in ["sys.audit('open', X(), 'r', 0)", "sys.audit('compile', None, X())", "sys.audit('ctypes.dlopen', X())"] {
+        let attack = format!("{class_attack}try:\n    {event}\nexcept Exception:\n    pass\n{proof}");
+        assert_not_pass(&check(&wrong_calling(&attack), ADD_CHECK));
+    }
+}
+
+#[test]
 fn rewriting_test_code_is_blocked() {
     let attack = "import sys\nfor name, obj in list(sys.modules['__main__'].__dict__.items()):\n    if name.startswith('test'):\n        obj.__code__ = (lambda: None).__code__\nreturn 0";
     let tests = "def test_first():\n    assert add(1, 1) == 2\n\ndef test_second():\n    assert add(1, 2) == 3\n";
