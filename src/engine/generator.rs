@@ -147,6 +147,24 @@ pub struct Completion {
 pub trait Generator: Send + Sync {
     /// Generates `request.n` samples for every request; the outer vector follows `requests`.
     fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, EngineError>;
+    /// As [`generate`](Generator::generate), but each request's outcome on its own, so that one
+    /// failing request (a prompt a server refuses, say) does not take the others' answers with it:
+    /// callers that write results down as they come keep every answer they got. This default tries
+    /// the batch, and after a failure each request alone; a generator that answers requests
+    /// separately anyway (a server) reports them as they are.
+    fn generate_each(&self, requests: &[Request]) -> Vec<Result<Vec<Completion>, EngineError>> {
+        match self.generate(requests) {
+            Ok(replies) => replies.into_iter().map(Ok).collect(),
+            Err(e) if requests.len() == 1 => vec![Err(e)],
+            Err(_) => requests
+                .iter()
+                .map(|r| {
+                    let mut one = self.generate(std::slice::from_ref(r))?;
+                    one.pop().ok_or_else(|| EngineError::Request("the generator answered no request".into()))
+                })
+                .collect(),
+        }
+    }
     /// A stable identifier of the model (card name, path or repo), recorded with every output.
     fn model_id(&self) -> String;
     /// Whether the model has a chat template (decides instruction vs completion prompting).

@@ -51,6 +51,10 @@ impl Generator for LoadedModel {
         self.generator().generate(requests)
     }
 
+    fn generate_each(&self, requests: &[Request]) -> Vec<Result<Vec<Completion>, EngineError>> {
+        self.generator().generate_each(requests)
+    }
+
     fn model_id(&self) -> String {
         self.generator().model_id()
     }

@@ -81,6 +81,9 @@ pub enum EvalError {
     /// The generator failed.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// The generator failed on one task's prompt.
+    #[error("generating for {task_id}: {cause}")]
+    TaskGeneration { task_id: String, cause: crate::engine::EngineError },
 }
 
 /// ` line N`, or nothing for line 0 (a problem of the whole file: "line 0" would send a reader

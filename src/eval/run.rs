@@ -99,11 +99,21 @@ pub fn generate_into(
                 Request { prompt: build_prompt(t, mode, settings.split), n: settings.n, params }
             })
             .collect();
-        let replies = generator.generate(&requests)?;
+        let replies = generator.generate_each(&requests);
         if replies.len() != batch.len() {
             return Err(EvalError::ShortAnswer { answered: replies.len(), asked: batch.len() });
         }
-        for ((task, request), completions) in batch.iter().zip(&requests).zip(replies) {
+        // Every task answered goes to the sink, those after a failed one too: a rerun then asks
+        // only for what failed. The first failure ends the run once the batch is written.
+        let mut failure = None;
+        for ((task, request), reply) in batch.iter().zip(&requests).zip(replies) {
+            let completions = match reply {
+                Ok(completions) => completions,
+                Err(cause) => {
+                    failure.get_or_insert(EvalError::TaskGeneration { task_id: task.task_id.clone(), cause });
+                    continue;
+                }
+            };
             for (i, c) in completions.into_iter().enumerate() {
                 let solution = to_program(task, &c.text, mode, settings.split);
                 sink(Generated {
@@ -113,6 +123,9 @@ pub fn generate_into(
                 })?;
             }
             reporter.advance("generate", settings.n as u64);
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
         }
     }
     reporter.end("generate");
@@ -318,7 +331,7 @@ pub fn to_program(task: &Task, reply: &str, mode: PromptMode, split: Split) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Scripted;
+    use crate::engine::{Completion, Scripted};
     use crate::eval::benchmark::{Benchmark, Oracle};
 
     fn dataset() -> Dataset {
@@ -388,6 +401,49 @@ mod tests {
     fn reply(r: &Request, i: usize) -> String {
         let Prompt::Chat(m) = &r.prompt else { panic!("a chat prompt") };
         format!("```python\ndef f(x):\n    return {}\n```", m[0].content.len() + i)
+    }
+
+    /// A scripted model that fails every call holding task `b`'s prompt.
+    struct FailingOnB(Scripted);
+
+    impl Generator for FailingOnB {
+        fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, crate::engine::EngineError> {
+            if requests.iter().any(|r| matches!(&r.prompt, Prompt::Chat(m) if m[0].content.contains("def b("))) {
+                return Err(crate::engine::EngineError::Request("refused".into()));
+            }
+            self.0.generate(requests)
+        }
+        fn model_id(&self) -> String {
+            "failing".into()
+        }
+        fn has_chat_template(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_task_the_model_fails_on_is_named_and_the_others_of_its_batch_are_kept() {
+        let mut ds = dataset();
+        for t in &mut ds.tasks {
+            t.prompt = format!("def {}(x):\n", t.task_id);
+        }
+        let s = RunSettings { n: 2, batch_tasks: 3, ..RunSettings::default() };
+        let mut kept = Vec::new();
+        let g = FailingOnB(Scripted::new(reply));
+        let result = generate_into(
+            &ds,
+            &g,
+            &s,
+            &HashSet::new(),
+            &mut |g| {
+                kept.push((g.sample.task_id, g.sample.index));
+                Ok(())
+            },
+            &crate::progress::Silent,
+        );
+        let err = result.unwrap_err().to_string();
+        assert!(err.starts_with("generating for b: ") && err.contains("refused"), "{err}");
+        assert_eq!(kept, [("a".to_string(), 0), ("a".to_string(), 1), ("c".to_string(), 0), ("c".to_string(), 1)]);
     }
 
     #[test]

@@ -283,6 +283,13 @@ impl Remote {
 
 impl Generator for Remote {
     fn generate(&self, requests: &[Request]) -> Result<Vec<Vec<Completion>>, EngineError> {
+        self.generate_each(requests).into_iter().collect()
+    }
+
+    /// Every request's samples, or its error. Requests go to the server `concurrency` at a time;
+    /// after a failure nothing new is sent (the server may be down: each request would retry for
+    /// minutes), and the requests not sent say so.
+    fn generate_each(&self, requests: &[Request]) -> Vec<Result<Vec<Completion>, EngineError>> {
         let split = !self.supports_n.load(Ordering::Relaxed);
         let units: Vec<Unit> = requests
             .iter()
@@ -294,14 +301,14 @@ impl Generator for Remote {
             .collect();
         let results: Mutex<Vec<Vec<Option<Completion>>>> =
             Mutex::new(requests.iter().map(|r| vec![None; r.n]).collect());
+        let errors: Mutex<Vec<Option<EngineError>>> = Mutex::new(requests.iter().map(|_| None).collect());
+        let failed = AtomicBool::new(false);
         let next = AtomicUsize::new(0);
-        let failed: Mutex<Option<EngineError>> = Mutex::new(None);
         let workers = self.options.concurrency.max(1).min(units.len());
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
-                    // After a failure the batch is lost anyway: start nothing new.
-                    if failed.lock().map_or(true, |f| f.is_some()) {
+                    if failed.load(Ordering::Relaxed) {
                         break;
                     }
                     let Some(&unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
@@ -313,24 +320,28 @@ impl Generator for Remote {
                             }
                         }
                         Err(e) => {
-                            let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                            f.get_or_insert(e);
+                            failed.store(true, Ordering::Relaxed);
+                            errors.lock().unwrap_or_else(|e| e.into_inner())[unit.request].get_or_insert(e);
                         }
                     }
                 });
             }
         });
-        if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            return Err(e);
-        }
+        let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
         let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        let server = || self.spec.to_string();
         results
             .into_iter()
-            .map(|samples| {
-                samples.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| EngineError::Server {
-                    server: self.spec.to_string(),
-                    problem: "a sample is missing from the answers".into(),
-                })
+            .zip(errors)
+            .map(|(samples, error)| match error {
+                Some(e) => Err(e),
+                None => samples.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| EngineError::Server {
+                    server: server(),
+                    problem: match failed.load(Ordering::Relaxed) {
+                        true => "not sent: another request of the batch failed first".into(),
+                        false => "a sample is missing from the answers".into(),
+                    },
+                }),
             })
             .collect()
     }

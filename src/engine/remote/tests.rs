@@ -87,6 +87,16 @@ impl FakeServer {
                     most.fetch_max(at_once, Ordering::SeqCst);
                     std::thread::sleep(delay);
                     now.fetch_sub(1, Ordering::SeqCst);
+                    if body["prompt"] == "refused" {
+                        // As vLLM refuses a prompt too long for its context: a client error, not retried.
+                        let answer = r#"{"error": {"message": "prompt too long"}}"#;
+                        let reply = format!(
+                            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        let _ = stream.write_all(reply.as_bytes());
+                        return;
+                    }
                     let text = format!("{}/{}", body["prompt"].as_str().unwrap_or("?"), body["seed"]);
                     bodies.lock().unwrap().push(body);
                     let answer = serde_json::json!({
@@ -104,6 +114,28 @@ impl FakeServer {
         });
         FakeServer { port, most_at_once: most, bodies }
     }
+}
+
+#[test]
+fn a_refused_request_loses_none_of_the_answers_to_the_others() {
+    let server = FakeServer::start(Duration::from_millis(10));
+    let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{}/v1#m", server.port)).unwrap().unwrap();
+    let req = |p: &str| Request { prompt: Prompt::Text(p.into()), n: 1, params: Default::default() };
+    // All three in flight at once: the two others are answered whatever the refused one does.
+    let remote = Remote::new(spec.clone(), RemoteOptions { concurrency: 3, chat: false, ..RemoteOptions::default() });
+    let out = remote.generate_each(&[req("a"), req("refused"), req("c")]);
+    assert_eq!(out[0].as_ref().unwrap()[0].text, "a/0");
+    assert!(out[1].as_ref().unwrap_err().to_string().contains("prompt too long"), "{:?}", out[1]);
+    assert_eq!(out[2].as_ref().unwrap()[0].text, "c/0");
+    assert!(remote.generate(&[req("a"), req("refused")]).is_err());
+    // One at a time: what was answered before the refusal is kept, and nothing is sent after it.
+    let remote = Remote::new(spec, RemoteOptions { concurrency: 1, chat: false, ..RemoteOptions::default() });
+    let before = server.bodies.lock().unwrap().len();
+    let out = remote.generate_each(&[req("a"), req("refused"), req("c")]);
+    assert_eq!(out[0].as_ref().unwrap()[0].text, "a/0");
+    assert!(out[1].is_err());
+    assert!(out[2].as_ref().unwrap_err().to_string().contains("not sent"), "{:?}", out[2]);
+    assert_eq!(server.bodies.lock().unwrap().len() - before, 1, "only `a` answered: `c` never sent");
 }
 
 #[test]
