@@ -339,6 +339,17 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     finish(&a.out, &ds, &summary, &results)
 }
 
+/// Makes sure `--out` can take the outputs before any sample runs: scoring can take hours, and a
+/// mistyped path found only at the end would lose them.
+fn ready_out(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("--out: creating {}", out.display()))?;
+    tempfile::Builder::new()
+        .prefix(".unitcoder-write-check")
+        .tempfile_in(out)
+        .with_context(|| format!("--out: cannot write into {}", out.display()))?;
+    Ok(())
+}
+
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
     // sample of a task past the limit is skipped, not "not in the benchmark".
@@ -370,6 +381,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     }
     let (fewest_task, fewest) = per_task.iter().map(|(&t, &n)| (t, n)).min_by_key(|&(t, n)| (n, t)).unwrap_or(("", 0));
     let ks = usable_ks(&a.k, fewest, fewest_task)?;
+    ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
     let text = String::from_utf8_lossy(&unitcoder::eval::data::read_maybe_gz(&a.samples)?).into_owned();
@@ -414,6 +426,7 @@ fn usable_ks(ks: &[usize], fewest: usize, who: &str) -> anyhow::Result<Vec<usize
 fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data, bars)?;
     let samples = score::canonical_samples(&ds);
+    ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);

@@ -58,9 +58,17 @@ impl Dataset {
     /// apart by content, not by name).
     pub fn load(benchmark: Benchmark, path: &Path) -> Result<Dataset, EvalError> {
         let (records, hash) = read_records(path, &|columns: &[String]| check_columns(benchmark, columns))?;
-        let mut tasks = Vec::new();
+        let mut tasks: Vec<Task> = Vec::new();
+        // Where each task id was first seen: a repeated id would be scored twice under one name.
+        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         for rec in &records {
             if let Some(task) = to_task(benchmark, path, rec)? {
+                if task.task_id.trim().is_empty() {
+                    return Err(rec_err(path, rec, "field `task_id`: empty"));
+                }
+                if let Some(first) = seen.insert(task.task_id.clone(), rec.loc.to_string()) {
+                    return Err(rec_err(path, rec, format!("task_id `{}` again (first on {first})", task.task_id)));
+                }
                 tasks.push(task);
             }
         }

@@ -35,6 +35,50 @@ fn malformed_data_is_reported_with_file_and_line() {
     assert!(err.contains("he.jsonl line 1") && err.contains("missing field `canonical_solution`"), "{err}");
 }
 
+#[test]
+fn a_repeated_or_empty_task_id_in_the_data_is_named_with_both_lines() {
+    let dir = tempdir();
+    let data = dir.path().join("he.jsonl");
+    let line = |id: &str| {
+        serde_json::json!({"task_id": id, "prompt": "def f():\n", "canonical_solution": "    return 1\n",
+                           "test": "def check(c):\n    assert c() == 1\n", "entry_point": "f"})
+        .to_string()
+            + "\n"
+    };
+    for (lines, wanted) in [
+        (line("HumanEval/0") + &line("HumanEval/1") + &line("HumanEval/0"), "he.jsonl line 3: task_id `HumanEval/0` again (first on line 1)"),
+        (line("HumanEval/0") + &line(""), "he.jsonl line 2: field `task_id`: empty"),
+    ] {
+        std::fs::write(&data, lines).unwrap();
+        let args = ["eval", "check-gt", "--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--out"];
+        let out = unitcoder(&[&args[..], &[dir.path().join("o").to_str().unwrap()]].concat());
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(wanted), "{err}");
+    }
+}
+
+#[test]
+fn an_unusable_out_is_refused_before_any_sample_runs() {
+    // With a Python that cannot run anything, the error is --out's only if it comes first.
+    let dir = tempdir();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    std::fs::write(&samples, "{\"task_id\": \"HumanEval/0\", \"solution\": \"x = 1\"}\n").unwrap();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    for out_dir in [file.clone(), file.join("sub")] {
+        let extra = ["--python", "/nonexistent/python3", "--limit", "1"];
+        for cmd in [&["eval", "score", "--samples", samples.to_str().unwrap(), "-k", "1"][..], &["eval", "check-gt"][..]] {
+            let args = [cmd, &["--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap()], &extra[..]].concat();
+            let out = unitcoder(&args);
+            assert_eq!(out.status.code(), Some(2));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("--out") && err.contains("a-file") && !err.contains("nonexistent"), "{cmd:?}: {err}");
+        }
+    }
+}
+
 fn result(task: &str, passed: bool) -> SampleResult {
     SampleResult {
         task_id: task.into(),
