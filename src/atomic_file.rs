@@ -95,3 +95,13 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
     }
 }
+
+/// Whether `a` and `b` name the same existing file (hard links and other spellings included): an
+/// output that is an input would be emptied before the input is read.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}

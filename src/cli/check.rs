@@ -25,7 +25,7 @@ pub struct CheckArgs {
     tests: Option<PathBuf>,
     /// Wall-clock limit per run, in seconds (a batch line's own "timeout" overrides it).
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().timeout.as_secs_f64(),
-          value_parser = super::parse::positive_f64)]
+          value_parser = super::parse::timeout_secs)]
     timeout: f64,
     /// Memory limit for the whole process tree, in MiB; at least 64 (below that the interpreter
     /// itself cannot start, and the limit fails as an OS error rather than as a verdict).
@@ -134,11 +134,9 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
         }
         let position = slots.len();
         let job = serde_json::from_str::<BatchLine>(line).map_err(|e| (None, e.to_string())).and_then(|b| {
-            let limits = match b.timeout {
-                Some(t) if t.is_finite() && t > 0.0 => {
-                    Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() })
-                }
-                Some(t) => return Err((Some(b.id), format!("field `timeout`: must be positive, got {t}"))),
+            let limits = match b.timeout.map(super::parse::check_timeout_secs) {
+                Some(Ok(t)) => Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() }),
+                Some(Err(e)) => return Err((Some(b.id), format!("field `timeout`: {e}"))),
                 None => None,
             };
             // The job is named by its position so that its verdict finds its line even when ids
@@ -164,6 +162,9 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
                 malformed += 1;
             }
         }
+    }
+    if unitcoder::atomic_file::same_file(input, output) {
+        bail!("--out {} is the input {}: writing it would destroy the input", output.display(), input.display());
     }
     super::create_parent(output)?;
     let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;

@@ -71,14 +71,14 @@ struct ExecArgs {
     #[arg(long, default_value_t = 4.0, value_name = "FACTOR", value_parser = super::parse::positive_f64)]
     time_factor: f64,
     /// Whole-run limit for HumanEval programs, seconds.
-    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
+    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = super::parse::timeout_secs)]
     timeout: f64,
     /// Whole-run limit for MBPP programs, seconds. Generous because a few canonical solutions are
     /// legitimately slow (Mbpp/123 takes 3.2 s on one idle core here) and machines are often shared.
-    #[arg(long, default_value_t = 20.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
+    #[arg(long, default_value_t = 20.0, value_name = "SECS", value_parser = super::parse::timeout_secs)]
     mbpp_timeout: f64,
     /// Whole-run limit for BigCodeBench programs, seconds.
-    #[arg(long, default_value_t = 240.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
+    #[arg(long, default_value_t = 240.0, value_name = "SECS", value_parser = super::parse::timeout_secs)]
     bcb_timeout: f64,
     /// Where the ground truth (canonical outputs and times) is cached [default:
     /// $XDG_CACHE_HOME/unitcoder/groundtruth or ~/.cache/unitcoder/groundtruth].

@@ -1,6 +1,8 @@
 //! Value parsers for numeric flags, so that nonsense (`--top-p 2`, `-k 0`, a negative temperature) is
 //! a usage error from clap (exit 2, with the flag named) instead of a silent odd run, and the checks
-//! that relate two flags (`--min-lines` <= `--max-lines`), which clap cannot express per value.
+//! that relate two flags (`--min-lines` <= `--max-lines`), which clap cannot express per value. Each
+//! range is one `check_*` function on the parsed value, so a value read from a file (a `--prompts`
+//! line's overrides) is held to the same rule as the flag.
 
 use clap::error::ErrorKind;
 use clap::CommandFactory;
@@ -24,7 +26,12 @@ pub fn quantize(s: &str) -> Result<Quantize, String> {
 
 /// An integer of at least 1 (sample counts, k of pass@k, workers, batch sizes).
 pub fn positive_usize(s: &str) -> Result<usize, String> {
-    match number::<usize>(s)? {
+    check_positive_usize(number(s)?)
+}
+
+/// The rule of [`positive_usize`] on a value already parsed.
+pub fn check_positive_usize(n: usize) -> Result<usize, String> {
+    match n {
         0 => Err("must be at least 1".into()),
         n => Ok(n),
     }
@@ -40,9 +47,33 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The longest time limit a sandboxed run takes, in seconds: a day. The sandbox counts in
+/// milliseconds that must fit a C int (24.8 days), and a longer limit is a typo, not a plan.
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// A sandbox time limit in seconds: above 0 and at most [`MAX_TIMEOUT_SECS`].
+pub fn timeout_secs(s: &str) -> Result<f64, String> {
+    check_timeout_secs(number::<f64>(s)?)
+}
+
+/// [`timeout_secs`]'s rule, for limits read from files too.
+pub fn check_timeout_secs(v: f64) -> Result<f64, String> {
+    if !(v.is_finite() && v > 0.0) {
+        Err(format!("must be a positive number of seconds, got {v}"))
+    } else if v > MAX_TIMEOUT_SECS {
+        Err(format!("must be at most {MAX_TIMEOUT_SECS} seconds (a day), got {v}"))
+    } else {
+        Ok(v)
+    }
+}
+
 /// A finite number of at least 0 (temperatures: 0 is greedy).
 pub fn non_negative_f32(s: &str) -> Result<f32, String> {
-    let v = number::<f32>(s)?;
+    check_non_negative_f32(number(s)?)
+}
+
+/// The rule of [`non_negative_f32`] on a value already parsed.
+pub fn check_non_negative_f32(v: f32) -> Result<f32, String> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -52,7 +83,11 @@ pub fn non_negative_f32(s: &str) -> Result<f32, String> {
 
 /// A nucleus mass: above 0 and at most 1 (0 would keep no token at all).
 pub fn top_p(s: &str) -> Result<f32, String> {
-    let v = number::<f32>(s)?;
+    check_top_p(number(s)?)
+}
+
+/// The rule of [`top_p`] on a value already parsed.
+pub fn check_top_p(v: f32) -> Result<f32, String> {
     if v > 0.0 && v <= 1.0 {
         Ok(v)
     } else {

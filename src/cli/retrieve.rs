@@ -82,7 +82,8 @@ pub struct RetrieveArgs {
     /// The Python whose standard library is the default corpus.
     #[arg(long, default_value = "python3", value_name = "PYTHON")]
     pub python: String,
-    /// Output JSONL file of records; the funnel goes to OUT.stats.json beside it.
+    /// Output file of records: JSON Lines, plain (.jsonl), gzip (.jsonl.gz) or zstd (.jsonl.zst),
+    /// by its name. The funnel goes beside it as NAME.stats.json (x.jsonl.gz → x.stats.json).
     #[arg(long, value_name = "OUT.jsonl")]
     pub out: PathBuf,
 }

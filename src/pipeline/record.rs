@@ -350,14 +350,14 @@ pub struct RecordReader {
 }
 
 impl RecordReader {
-    /// Opens `path` (gzip-decompressed when it ends in `.gz`).
+    /// Opens `path` (decompressed when it ends in `.gz` or `.zst`, as `retrieve` writes them).
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let file =
-            std::fs::File::open(path).map_err(|source| RecordError::Io { path: path.to_path_buf(), cause: source })?;
-        let raw: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(file))
-        } else {
-            Box::new(file)
+        let io = |source| RecordError::Io { path: path.to_path_buf(), cause: source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let raw: Box<dyn Read + Send> = match path.extension().and_then(|e| e.to_str()) {
+            Some("gz") => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            Some("zst") => Box::new(zstd::Decoder::new(file).map_err(io)?),
+            _ => Box::new(file),
         };
         Ok(RecordReader { path: path.to_path_buf(), lines: BufReader::new(raw).lines(), line: 0 })
     }

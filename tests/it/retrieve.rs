@@ -123,6 +123,50 @@ fn every_corpus_format_gives_the_same_records_with_provenance() {
 }
 
 #[test]
+fn out_is_written_as_its_name_says_and_never_over_an_input() {
+    let dir = tempdir();
+    let corpus = dir.path().join("c.jsonl");
+    write_jsonl(&corpus, &fixture_entries(), Compression::None);
+    let corpus_s = corpus.display().to_string();
+    let before = std::fs::read(&corpus).unwrap();
+    // The output named as the corpus, directly or through a hard link: refused, the corpus kept.
+    let link = dir.path().join("link.jsonl");
+    std::fs::hard_link(&corpus, &link).unwrap();
+    for out in [&corpus, &link] {
+        let o = unitcoder(&["retrieve", "--corpus", &corpus_s, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("would destroy the input"));
+        assert_eq!(std::fs::read(&corpus).unwrap(), before);
+    }
+    // .jsonl.gz and .jsonl.zst are compressed as named, and synth's reader takes them back.
+    let (_, _, plain, _) = retrieve(dir.path(), "plain", &["--corpus", &corpus_s]);
+    for name in ["r.jsonl.gz", "r.jsonl.zst"] {
+        let out = dir.path().join(name);
+        let o = unitcoder(&["retrieve", "--corpus", &corpus_s, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let raw = std::fs::read(&out).unwrap();
+        assert!(raw.starts_with(&[0x1f, 0x8b]) || raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "{name} is compressed");
+        let back: Vec<Value> = unitcoder::pipeline::record::RecordReader::open(&out)
+            .unwrap()
+            .map(|r| serde_json::to_value(r.unwrap()).unwrap())
+            .collect();
+        assert_eq!(ids(&back), ids(&plain), "{name}");
+        assert!(dir.path().join("r.stats.json").exists());
+    }
+    // A format it does not write, or a corpus it cannot read, leaves an existing output untouched.
+    let keep = dir.path().join("keep.jsonl");
+    std::fs::write(&keep, "kept\n").unwrap();
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, "x").unwrap();
+    let o = unitcoder(&["retrieve", "--corpus", &corpus_s, "--out", dir.path().join("r.parquet").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("merge --format parquet"));
+    let o = unitcoder(&["retrieve", "--corpus", &corpus_s, "--corpus", txt.to_str().unwrap(), "--out", keep.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "kept\n");
+}
+
+#[test]
 fn malformed_lines_are_skipped_and_counted_or_fatal_with_strict() {
     let dir = tempdir();
     let entries = fixture_entries();

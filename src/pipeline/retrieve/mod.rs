@@ -144,6 +144,12 @@ pub enum RetrieveError {
     /// Benchmark files for decontamination could not be loaded.
     #[error(transparent)]
     Decontam(#[from] DecontamError),
+    /// The output would overwrite an input.
+    #[error("--out {} is the input {}: writing it would destroy the input", .out.display(), .input.display())]
+    OutputIsInput { out: PathBuf, input: PathBuf },
+    /// The output's name asks for a format this stage does not write.
+    #[error("--out {}: records are written as JSON Lines, plain (.jsonl), gzip (.jsonl.gz) or zstd (.jsonl.zst){}", .0.display(), if .0.extension().is_some_and(|e| e == "parquet") { "; `unitcoder merge --format parquet` converts a run's dataset" } else { "" })]
+    OutputFormat(PathBuf),
     /// Writing the output failed.
     #[error("{path}: {cause}")]
     Output {
@@ -171,10 +177,18 @@ impl RetrieveSettings {
     pub fn check_inputs(&self) -> Result<(), RetrieveError> {
         let corpus = self.corpus.iter().map(|p| (p, "corpus file or directory"));
         let benchmarks = self.decontaminate.paths.iter().map(|p| (p, "benchmark file or directory"));
-        match corpus.chain(benchmarks).find(|(p, _)| !p.exists()) {
-            Some((path, what)) => Err(RetrieveError::Missing { path: path.clone(), what }),
-            None => Ok(()),
+        if let Some((path, what)) = corpus.chain(benchmarks).find(|(p, _)| !p.exists()) {
+            return Err(RetrieveError::Missing { path: path.clone(), what });
         }
+        for path in &self.corpus {
+            CorpusKind::of(path)?; // an unsupported kind, before any output is touched
+        }
+        Ok(())
+    }
+
+    /// Every file this run reads: corpora and benchmarks (an output must be none of them).
+    fn input_paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.corpus.iter().chain(&self.decontaminate.paths)
     }
 }
 
@@ -329,26 +343,58 @@ pub fn retrieve_to_file(
         move |source| RetrieveError::Output { path, cause: source }
     };
     settings.check_inputs()?;
+    let compression = OutCompression::of(out)?;
+    if let Some(input) = settings.input_paths().find(|input| crate::atomic_file::same_file(input, out)) {
+        return Err(RetrieveError::OutputIsInput { out: out.to_path_buf(), input: input.clone() });
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let mut writer = std::io::BufWriter::new(std::fs::File::create(out).map_err(io(out))?);
+    let file = std::io::BufWriter::new(std::fs::File::create(out).map_err(io(out))?);
+    let mut writer: Box<dyn Write> = match compression {
+        OutCompression::None => Box::new(file),
+        OutCompression::Gzip => Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
+        // Finished when dropped, below: a run that stops still leaves a whole zstd frame.
+        OutCompression::Zstd => Box::new(zstd::Encoder::new(file, 3).map_err(io(out))?.auto_finish()),
+    };
     let mut stats = RetrieveStats::default();
     let result = retrieve(settings, &mut stats, reporter, &mut |record| {
         serde_json::to_writer(&mut writer, &record)?;
         writer.write_all(b"\n")
     });
     writer.flush().map_err(io(out))?;
+    drop(writer); // gzip's trailer and zstd's frame end are written on drop
     let stats_path = stats_path(out);
     let json = serde_json::to_string_pretty(&stats).map_err(|e| io(&stats_path)(e.into()))?;
     std::fs::write(&stats_path, json + "\n").map_err(io(&stats_path))?;
     result.map(|()| stats)
 }
 
-/// Where the statistics of output `out` go: `OUT.jsonl` → `OUT.stats.json`.
+/// How `retrieve --out` is compressed, from its name.
+enum OutCompression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl OutCompression {
+    fn of(out: &Path) -> Result<Self, RetrieveError> {
+        let name = out.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        Ok(match name.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("gz") => OutCompression::Gzip,
+            Some("zst") => OutCompression::Zstd,
+            Some("parquet" | "bz2" | "xz" | "zip" | "lz4") => return Err(RetrieveError::OutputFormat(out.to_path_buf())),
+            _ => OutCompression::None,
+        })
+    }
+}
+
+/// Where the statistics of output `out` go: `OUT.jsonl` (or `.jsonl.gz`, `.jsonl.zst`) →
+/// `OUT.stats.json`.
 pub fn stats_path(out: &Path) -> PathBuf {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
+    let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+    let stem = name.strip_suffix(".jsonl").unwrap_or(name);
     out.with_file_name(format!("{stem}.stats.json"))
 }
 

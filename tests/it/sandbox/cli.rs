@@ -44,6 +44,34 @@ fn check_usage_errors_exit_2_naming_the_problem() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/python3"));
     let out = unitcoder(&["check", "--code", &good]);
     assert_eq!(out.status.code(), Some(2));
+    // A limit past what the sandbox can count (2^31 ms) is a typo: refused, not a failing verdict.
+    let out = unitcoder(&["check", "--code", &good, "--tests", &tests, "--timeout", "2147484"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 86400 seconds"));
+}
+
+#[test]
+fn a_batch_whose_out_is_its_input_is_refused_and_the_input_kept() {
+    let dir = tempdir();
+    let line = serde_json::json!({"id": "a", "code": super::ADD, "tests": super::ADD_CHECK}).to_string() + "\n";
+    let inp = write(dir.path(), "in.jsonl", &line);
+    // The same file under another name: a hard link.
+    let other = dir.path().join("other.jsonl");
+    std::fs::hard_link(&inp, &other).unwrap();
+    for out in [inp.clone(), other.display().to_string()] {
+        let o = unitcoder(&["check", "--batch", &inp, "--out", &out]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("would destroy the input"));
+        assert_eq!(std::fs::read_to_string(&inp).unwrap(), line);
+    }
+    // A batch line's own timeout follows the same rule.
+    let bad = serde_json::json!({"id": "b", "code": super::ADD, "tests": super::ADD_CHECK, "timeout": 1e7}).to_string();
+    let inp = write(dir.path(), "bad.jsonl", &(bad + "\n"));
+    let outp = dir.path().join("bad-out.jsonl");
+    let o = unitcoder(&["check", "--batch", &inp, "--out", outp.to_str().unwrap()]);
+    let verdict = std::fs::read_to_string(&outp).unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(verdict.contains("field `timeout`: must be at most 86400 seconds"), "{verdict}");
 }
 
 #[test]
