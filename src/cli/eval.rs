@@ -299,6 +299,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         model: generator.model_id(),
         benchmark: a.data.benchmark.to_string(),
         data: a.data.data.display().to_string(),
+        data_hash: ds.hash.clone(),
         n,
         params: settings.params.clone(),
         mode: settings.mode,

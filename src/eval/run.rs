@@ -141,8 +141,12 @@ pub struct RunIdentity {
     pub model: String,
     /// The benchmark's name.
     pub benchmark: String,
-    /// Where the benchmark's tasks came from, as given.
+    /// Where the benchmark's tasks came from, as given (for the reader: two paths to the same
+    /// content continue one run, whichever was typed).
     pub data: String,
+    /// The hash of the benchmark file's content, which a continued run must share.
+    #[serde(default)]
+    pub data_hash: String,
     /// Samples per task.
     pub n: usize,
     pub params: SamplingParams,
@@ -204,6 +208,18 @@ impl SamplesFile {
             // 0.949999988079071, which the file's 0.95 does not equal.
             let now =
                 parse(now.as_bytes()).map_err(|cause| EvalError::Serialize { what: "the run's identity", cause })?;
+            let (mut then, mut now) = (then, now);
+            // What the data held decides, not how its path was spelled (a relative path, a copy):
+            // the path is compared only for runs recorded before their data's hash was.
+            if then.get("data_hash").is_some_and(|h| h.as_str().is_some_and(|h| !h.is_empty())) {
+                for side in [&mut then, &mut now] {
+                    if let Some(map) = side.as_object_mut() {
+                        map.remove("data");
+                    }
+                }
+            } else if let Some(map) = now.as_object_mut() {
+                map.remove("data_hash");
+            }
             let differs = differing_fields(&then, &now);
             if !differs.is_empty() {
                 return Err(other_run(format!(
@@ -391,6 +407,7 @@ mod tests {
             model: model.into(),
             benchmark: "humaneval".into(),
             data: "x".into(),
+            data_hash: "h".into(),
             n: 2,
             params: SamplingParams::default(),
             mode: PromptMode::Auto,
@@ -508,6 +525,32 @@ mod tests {
         let (file, kept) = SamplesFile::open(dir.path(), &id, &ds).unwrap();
         assert_eq!(kept, whole[..2].to_vec());
         assert_eq!(file.done().len(), 1);
+    }
+
+    #[test]
+    fn a_run_continues_on_the_same_data_under_another_path_and_not_on_other_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dataset();
+        let (mut file, _) = SamplesFile::open(dir.path(), &identity("m"), &ds).unwrap();
+        let whole = generate(&ds, &Scripted::new(reply), &RunSettings { n: 2, ..RunSettings::default() }, &crate::progress::Silent)
+            .unwrap();
+        file.append(&whole[0]).unwrap();
+        file.append(&whole[1]).unwrap();
+        drop(file);
+        let moved = RunIdentity { data: "/elsewhere/x".into(), ..identity("m") };
+        let (_, kept) = SamplesFile::open(dir.path(), &moved, &ds).expect("the same content, spelled otherwise");
+        assert_eq!(kept.len(), 2);
+        let edited = RunIdentity { data_hash: "other".into(), ..identity("m") };
+        let e = SamplesFile::open(dir.path(), &edited, &ds).err().expect("other content is refused").to_string();
+        assert!(e.contains("data_hash: \"h\" then, \"other\" now") && !e.contains("data:"), "{e}");
+        // A run recorded before the hash was: its path still decides.
+        let id_path = dir.path().join(SamplesFile::IDENTITY);
+        let mut old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&id_path).unwrap()).unwrap();
+        old.as_object_mut().unwrap().remove("data_hash");
+        std::fs::write(&id_path, old.to_string()).unwrap();
+        assert!(SamplesFile::open(dir.path(), &identity("m"), &ds).is_ok());
+        let e = SamplesFile::open(dir.path(), &moved, &ds).err().expect("another path, no hash to tell").to_string();
+        assert!(e.contains("data: \"x\" then"), "{e}");
     }
 
     #[test]
