@@ -76,6 +76,9 @@ impl Dataset {
             let (path, location) = (path.display().to_string(), "whole file".to_string());
             return Err(EvalError::Record { path, location, problem: format!("no {benchmark} tasks found") });
         }
+        if benchmark == Benchmark::BigCodeBenchHard {
+            tasks = hard_subset(path, tasks)?;
+        }
         Ok(Dataset { benchmark, path: path.to_path_buf(), hash, tasks })
     }
 
@@ -83,6 +86,35 @@ impl Dataset {
     pub fn truncate(&mut self, limit: usize) {
         self.tasks.truncate(limit);
     }
+}
+
+/// BigCodeBench-Hard v0.1.4's 148 task ids (the subset bigcodebench's `--subset hard` scores).
+const HARD_TASK_IDS: &str = include_str!("../../eval/data/bigcodebench/BigCodeBench-Hard-v0.1.4.task_ids.json");
+
+/// The Hard tasks of a BigCodeBench file: a Hard file as it is; the full set cut to its Hard tasks
+/// (scoring all 1140 under the Hard name would report the full set's figure as Hard's).
+fn hard_subset(path: &Path, tasks: Vec<Task>) -> Result<Vec<Task>, EvalError> {
+    let hard: std::collections::HashSet<String> = serde_json::from_str(HARD_TASK_IDS).unwrap_or_default();
+    if tasks.iter().all(|t| hard.contains(&t.task_id)) {
+        return Ok(tasks);
+    }
+    let in_hard = tasks.iter().filter(|t| hard.contains(&t.task_id)).count();
+    if in_hard == hard.len() {
+        return Ok(tasks.into_iter().filter(|t| hard.contains(&t.task_id)).collect());
+    }
+    if tasks.len() <= hard.len() {
+        return Ok(tasks); // a Hard file of another release, whose ids this one does not list
+    }
+    Err(EvalError::Record {
+        path: path.display().to_string(),
+        location: "whole file".into(),
+        problem: format!(
+            "{} tasks, only {} of them among BigCodeBench-Hard's {}: neither Hard data nor the full set it is drawn from",
+            tasks.len(),
+            in_hard,
+            hard.len()
+        ),
+    })
 }
 
 /// Reads the records of a benchmark file (JSONL, gzip-compressed JSONL, a JSON array or Parquet,

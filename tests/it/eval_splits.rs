@@ -92,3 +92,22 @@ fn bigcodebench_instruct_split_prompts_with_the_instruction_and_scores_the_progr
     let passed = answer_and_score(&ds, Split::Instruct, &check, &right, &wrong);
     assert_eq!(passed, [true, false, true, false]);
 }
+
+#[test]
+fn bigcodebench_hard_from_the_full_set_is_its_148_hard_tasks_and_other_data_is_refused() {
+    let hard = load(Benchmark::BigCodeBenchHard);
+    let full_file = benchmarks_dir().join(Benchmark::BigCodeBench.default_file());
+    let cut = Dataset::load(Benchmark::BigCodeBenchHard, &full_file).unwrap();
+    assert_eq!(cut.tasks.len(), 148);
+    let ids = |d: &Dataset| d.tasks.iter().map(|t| t.task_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&cut), ids(&hard));
+    // Part of the full set, beyond Hard's size but without all of Hard: not Hard data.
+    let dir = crate::common::tempdir();
+    let text = String::from_utf8(unitcoder::eval::data::read_maybe_gz(&full_file).unwrap()).unwrap();
+    let part = dir.path().join("part.jsonl");
+    std::fs::write(&part, text.lines().take(300).collect::<Vec<_>>().join("\n")).unwrap();
+    let e = Dataset::load(Benchmark::BigCodeBenchHard, &part).err().expect("refused").to_string();
+    assert!(e.contains("part.jsonl") && e.contains("300 tasks") && e.contains("BigCodeBench-Hard's 148"), "{e}");
+    // The full set under its own name stays whole.
+    assert_eq!(Dataset::load(Benchmark::BigCodeBench, &full_file).unwrap().tasks.len(), 1140);
+}
