@@ -29,6 +29,10 @@ pub struct Summary {
     pub pass_at_k: BTreeMap<String, BTreeMap<String, f64>>,
     /// Tasks failed by the environment (missing libraries), excluded from pass@k.
     pub env_error_tasks: Vec<String>,
+    /// pass@k over every task, environment failures counted as failures, as the reference
+    /// harnesses count them (only when there were any: otherwise it is `pass_at_k`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_at_k_env_errors_failing: Option<BTreeMap<String, BTreeMap<String, f64>>>,
     /// Tasks whose every sample failed, per variant.
     pub failing_tasks: BTreeMap<String, Vec<String>>,
 }
@@ -53,22 +57,34 @@ pub fn summarize(
     let env: BTreeSet<String> = results.iter().filter(|r| r.is_env_error()).map(|r| r.task_id.clone()).collect();
     let variants: &[&str] = if dataset.benchmark.has_plus() { &["base", "plus"] } else { &["base"] };
     let mut pass_at_k = BTreeMap::new();
+    let mut env_failing = BTreeMap::new();
     let mut failing_tasks = BTreeMap::new();
     let mut tasks_scored = 0;
     for &variant in variants {
-        let mut per_task: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-        for r in results.iter().filter(|r| !env.contains(&r.task_id)) {
-            let ok = match variant {
-                "plus" => r.passed,
-                _ => r.base.passed,
-            };
-            let e = per_task.entry(r.task_id.as_str()).or_default();
-            e.0 += 1;
-            e.1 += usize::from(ok);
+        let ok = |r: &SampleResult| match variant {
+            "plus" => r.passed,
+            _ => r.base.passed,
+        };
+        fn tally<'a>(
+            results: impl Iterator<Item = &'a SampleResult>,
+            ok: &dyn Fn(&SampleResult) -> bool,
+        ) -> BTreeMap<&'a str, (usize, usize)> {
+            let mut per_task: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+            for r in results {
+                let e = per_task.entry(r.task_id.as_str()).or_default();
+                e.0 += 1;
+                e.1 += usize::from(ok(r));
+            }
+            per_task
         }
+        let per_task = tally(results.iter().filter(|r| !env.contains(&r.task_id)), &ok);
         tasks_scored = per_task.len();
         let counts: Vec<(usize, usize)> = per_task.values().copied().collect();
         pass_at_k.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
+        if !env.is_empty() {
+            let counts: Vec<(usize, usize)> = tally(results.iter(), &ok).values().copied().collect();
+            env_failing.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
+        }
         failing_tasks.insert(
             variant.to_string(),
             per_task.iter().filter(|(_, (_, c))| *c == 0).map(|(t, _)| t.to_string()).collect(),
@@ -88,6 +104,7 @@ pub fn summarize(
         samples: results.len(),
         pass_at_k,
         env_error_tasks: env.into_iter().collect(),
+        pass_at_k_env_errors_failing: (!env_failing.is_empty()).then_some(env_failing),
         failing_tasks,
     }
 }
@@ -267,12 +284,19 @@ pub fn model_in_samples(samples: &str) -> Option<String> {
     v.get("model").and_then(|m| m.as_str()).map(str::to_string)
 }
 
-/// BigCodeBench's `pass_at_k.json`: the strictest variant's pass@k plus run metadata.
+/// BigCodeBench's `pass_at_k.json`: the strictest variant's pass@k plus run metadata. Its pass@k
+/// counts every task, as bigcodebench's does (a task whose library is missing fails there); ours,
+/// without those tasks, is beside it as `excluding_env_errors`.
 fn bigcodebench_pass_at_k(summary: &Summary) -> serde_json::Value {
-    let strict = summary.pass_at_k.get("plus").or_else(|| summary.pass_at_k.get("base"));
+    let strict = |m: &BTreeMap<String, BTreeMap<String, f64>>| m.get("plus").or_else(|| m.get("base")).cloned();
+    let ours = strict(&summary.pass_at_k);
+    let theirs = summary.pass_at_k_env_errors_failing.as_ref().and_then(strict);
     let mut out = serde_json::Map::new();
-    for (k, v) in strict.into_iter().flatten() {
+    for (k, v) in theirs.as_ref().or(ours.as_ref()).into_iter().flatten() {
         out.insert(k.clone(), serde_json::json!(v));
+    }
+    if theirs.is_some() {
+        out.insert("excluding_env_errors".into(), serde_json::json!(ours));
     }
     out.insert("model".into(), serde_json::json!(summary.model));
     out.insert("split".into(), serde_json::json!(summary.split));
@@ -322,6 +346,11 @@ pub fn markdown(summary: &Summary) -> String {
             summary.env_error_tasks.len(),
             summary.env_error_tasks.join(", ")
         ));
+        // The figure the reference harnesses would print for the same run.
+        for (variant, m) in summary.pass_at_k_env_errors_failing.iter().flatten() {
+            let figures: Vec<String> = m.iter().map(|(k, v)| format!("{k} {:.1}", v * 100.0)).collect();
+            s.push_str(&format!("counting them as failures, as the reference harnesses do: {variant} {}\n", figures.join(", ")));
+        }
     }
     s
 }
@@ -403,6 +432,53 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_failures_are_left_out_of_pass_at_k_and_counted_as_the_reference_harnesses_count_them() {
+        let result = |task: &str, passed: bool, status: &str| SampleResult {
+            task_id: task.into(),
+            sample: 0,
+            passed,
+            status: status.into(),
+            reason: None,
+            base: VariantResult { passed, detail: None },
+            plus: None,
+            duration_ms: 1,
+            stderr_tail: String::new(),
+            solution: String::new(),
+        };
+        let task = |id: &str| crate::eval::Task {
+            task_id: id.into(),
+            prompt: String::new(),
+            instruct_prompt: None,
+            entry_point: "f".into(),
+            canonical: String::new(),
+            prompt_is_code: true,
+            examples: Vec::new(),
+            oracle: crate::eval::benchmark::Oracle::Check { test: String::new() },
+        };
+        let ds = Dataset {
+            benchmark: Benchmark::BigCodeBench,
+            path: "b.jsonl".into(),
+            hash: "h".into(),
+            tasks: ["B/0", "B/1", "B/2", "B/3"].iter().map(|t| task(t)).collect(),
+        };
+        let results =
+            [result("B/0", true, "pass"), result("B/1", true, "pass"), result("B/2", false, "fail"), result("B/3", false, "env_error")];
+        let s = summarize(&ds, None, "m", serde_json::json!({}), &results, &[1]);
+        assert_eq!(s.tasks_scored, 3);
+        assert!((s.pass_at_k["base"]["pass@1"] - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(s.pass_at_k_env_errors_failing.as_ref().unwrap()["base"]["pass@1"], 0.5);
+        // pass_at_k.json holds bigcodebench's figure, ours beside it.
+        let bcb = bigcodebench_pass_at_k(&s);
+        assert_eq!(bcb["pass@1"], 0.5);
+        assert!((bcb["excluding_env_errors"]["pass@1"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        assert!(markdown(&s).contains("counting them as failures, as the reference harnesses do: base pass@1 50.0"));
+        // Without environment failures, one figure.
+        let s = summarize(&ds, None, "m", serde_json::json!({}), &results[..3], &[1]);
+        assert!(s.pass_at_k_env_errors_failing.is_none());
+        assert!(bigcodebench_pass_at_k(&s).get("excluding_env_errors").is_none());
+    }
 
     #[test]
     fn dates_are_formatted_as_evalplus_writes_them() {
