@@ -79,7 +79,8 @@ pub struct RetrieveArgs {
     /// Stop at the first malformed corpus entry instead of skipping and counting it.
     #[arg(long)]
     pub strict: bool,
-    /// The Python whose standard library is the default corpus.
+    /// The Python whose standard library is the default corpus, and whose compiler confirms that
+    /// every function kept is Python 3 (tree-sitter still parses much of Python 2).
     #[arg(long, default_value = "python3", value_name = "PYTHON")]
     pub python: String,
     /// Output file of records: JSON Lines, plain (.jsonl), gzip (.jsonl.gz) or zstd (.jsonl.zst),
@@ -129,6 +130,7 @@ pub fn corpus_settings(
 ) -> anyhow::Result<RetrieveSettings> {
     let corpus = if corpus.is_empty() { vec![stdlib_dir(python)?] } else { corpus.to_vec() };
     let mut s = RetrieveSettings::new(corpus);
+    s.python = Some(PathBuf::from(python));
     if let Some(path) = packages {
         s.packages = Packages::load(path)?;
     }

@@ -167,6 +167,35 @@ fn out_is_written_as_its_name_says_and_never_over_an_input() {
 }
 
 #[test]
+fn functions_python_3_does_not_compile_are_rejected_as_syntax_errors() {
+    // tree-sitter parses each of these; Python 3's compiler refuses them.
+    let dir = tempdir();
+    let corpus = dir.path().join("src");
+    std::fs::create_dir(&corpus).unwrap();
+    let bodies = [
+        ("ne", "def ne(a, b):\n    x = os.sep\n    return a <> b\n"),
+        ("octal", "def octal(p):\n    os.chmod(p, 0777)\n    return p\n"),
+        ("long", "def long_(p):\n    n = len(os.listdir(p))\n    return n + 10L\n"),
+        ("twice", "def twice(p, p):\n    q = os.path.join(p, 'x')\n    return q\n"),
+        ("fine", "def fine(p):\n    q = os.path.join(p, 'x')\n    return q\n"),
+    ];
+    for (name, body) in bodies {
+        std::fs::write(corpus.join(format!("{name}.py")), format!("import os\n\n\n{body}")).unwrap();
+    }
+    let args = ["--corpus", corpus.to_str().unwrap(), "--decontaminate", "none", "--near-dup", "0"];
+    let (code, text, records, stats) = retrieve(dir.path(), "out", &args);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(names(&records), ["fine"], "{text}");
+    assert_eq!(stats["rejected"]["syntax_error"], 4, "{stats}");
+    let example = stats["reject_examples"]["syntax_error"].as_str().unwrap();
+    assert!(example.contains("compiled alone: line "), "{example}");
+    // A Python that cannot run is named, before anything is written.
+    let o = unitcoder(&["retrieve", "--corpus", corpus.to_str().unwrap(), "--python", "/nonexistent/python3", "--out", dir.path().join("x.jsonl").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/python3"));
+}
+
+#[test]
 fn malformed_lines_are_skipped_and_counted_or_fatal_with_strict() {
     let dir = tempdir();
     let entries = fixture_entries();

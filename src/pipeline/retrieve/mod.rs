@@ -9,6 +9,7 @@
 //! (with [`Dedup`]).
 
 mod decontam;
+mod compile_check;
 mod dedup;
 pub mod fingerprints;
 mod names;
@@ -32,6 +33,7 @@ pub use reasons::Reject;
 pub use stats::RetrieveStats;
 
 use crate::corpus::{self, CorpusError, CorpusKind, SourceFile};
+use compile_check::CompileCheck;
 use crate::pipeline::record::{Record, Stage};
 use crate::progress::Reporter;
 use rayon::prelude::*;
@@ -116,6 +118,9 @@ pub struct RetrieveSettings {
     pub shard: Shard,
     /// Malformed-entry policy.
     pub on_malformed: OnMalformed,
+    /// The Python whose compiler confirms that each function that passed the filters is Python 3
+    /// (`None`: tree-sitter's word is taken; see [`compile_check`]).
+    pub python: Option<PathBuf>,
 }
 
 impl RetrieveSettings {
@@ -131,6 +136,7 @@ impl RetrieveSettings {
             limit: None,
             shard: Shard::ALL,
             on_malformed: OnMalformed::Skip,
+            python: None,
         }
     }
 }
@@ -144,6 +150,9 @@ pub enum RetrieveError {
     /// Benchmark files for decontamination could not be loaded.
     #[error(transparent)]
     Decontam(#[from] DecontamError),
+    /// The Python compiler that checks functions could not be used.
+    #[error(transparent)]
+    Compile(#[from] compile_check::CompileCheckError),
     /// The output would overwrite an input.
     #[error("--out {} is the input {}: writing it would destroy the input", .out.display(), .input.display())]
     OutputIsInput { out: PathBuf, input: PathBuf },
@@ -213,6 +222,7 @@ pub fn retrieve(
         CorpusKind::of(path)?; // fail before any work on a missing or unsupported path
     }
     let decontam = settings.decontaminate.load()?;
+    let mut compiler = settings.python.as_deref().map(CompileCheck::start).transpose()?;
     let mut dedup = Dedup::new(settings.near_threshold);
     let mut files = corpus::open_all(&settings.corpus);
     reporter.begin("retrieve", None);
@@ -223,7 +233,7 @@ pub fn retrieve(
             chunk.par_iter().map(|f| python::extract(&f.content, &settings.packages, &settings.limits)).collect();
         for (file, outcome) in chunk.iter().zip(outcomes) {
             let dec = decontam.as_ref();
-            if consume(file, outcome, settings, stats, &mut dedup, dec, sink)? {
+            if consume(file, outcome, settings, stats, &mut dedup, dec, compiler.as_mut(), sink)? {
                 stats.limit_reached = true;
                 return Ok(());
             }
@@ -282,6 +292,7 @@ fn consume(
     stats: &mut RetrieveStats,
     dedup: &mut Dedup,
     decontam: Option<&Decontaminator>,
+    mut compiler: Option<&mut CompileCheck>,
     sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
 ) -> Result<bool, RetrieveError> {
     let functions = match outcome {
@@ -292,21 +303,30 @@ fn consume(
         FileOutcome::Functions(functions) => functions,
     };
     stats.files_parsed += 1;
+    let reject = |stats: &mut RetrieveStats, reason: String, example: String| {
+        *stats.rejected.entry(reason.clone()).or_default() += 1;
+        stats.reject_examples.entry(reason).or_insert_with(|| example.trim_end().to_string());
+    };
     for f in functions {
         stats.functions_seen += 1;
         let extracted = match f {
             Ok(e) => e,
             Err(r) => {
-                let reason = r.reason.to_string();
-                *stats.rejected.entry(reason.clone()).or_default() += 1;
-                stats.reject_examples.entry(reason).or_insert_with(|| {
-                    format!("{} line {}: {} {}", file.origin, r.line, r.name, r.detail).trim_end().to_string()
-                });
+                let example = format!("{} line {}: {} {}", file.origin, r.line, r.name, r.detail);
+                reject(stats, r.reason.to_string(), example);
                 continue;
             }
         };
-        stats.passed_filter += 1;
+        let (name, line) = (extracted.name.clone(), extracted.lines.0);
         let record = Record::retrieved(file, extracted);
+        if let Some(compiler) = compiler.as_deref_mut() {
+            if let Some(why) = compiler.check(&record.function.code)? {
+                let example = format!("{} line {line}: {name} (compiled alone: {why})", file.origin);
+                reject(stats, Reject::SyntaxError.to_string(), example);
+                continue;
+            }
+        }
+        stats.passed_filter += 1;
         match dedup.check_parts(&record.function.code, record.function_text()) {
             Duplicate::Exact => stats.exact_duplicates += 1,
             Duplicate::Near => stats.near_duplicates += 1,
