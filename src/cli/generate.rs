@@ -226,10 +226,11 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             (Some(p), None) => Prompt::Text(p),
         };
         let b = base_params(args);
+        use super::parse::{check_non_negative_f32, check_positive_usize, check_top_p};
         let params = SamplingParams {
-            max_tokens: l.max_tokens.unwrap_or(b.max_tokens),
-            temperature: l.temperature.unwrap_or(b.temperature),
-            top_p: l.top_p.unwrap_or(b.top_p),
+            max_tokens: checked(&at, "max_tokens", l.max_tokens, check_positive_usize)?.unwrap_or(b.max_tokens),
+            temperature: checked(&at, "temperature", l.temperature, check_non_negative_f32)?.unwrap_or(b.temperature),
+            top_p: checked(&at, "top_p", l.top_p, check_top_p)?.unwrap_or(b.top_p),
             top_k: l.top_k.unwrap_or(b.top_k),
             seed: l.seed.unwrap_or(b.seed),
             stop: l.stop.unwrap_or(b.stop),
@@ -237,12 +238,19 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             repetition_penalty: b.repetition_penalty,
         };
         let id = l.id.unwrap_or_else(|| (items.len()).into());
-        items.push(Item { id, request: Request { prompt, n: l.n.unwrap_or(args.n), params } });
+        let n = checked(&at, "n", l.n, check_positive_usize)?.unwrap_or(args.n);
+        items.push(Item { id, request: Request { prompt, n, params } });
     }
     if items.is_empty() {
         bail!("{}: no prompts", path.display());
     }
     Ok(items)
+}
+
+/// A `--prompts` line's override held to the rule of the flag it overrides (`check`), so that a file
+/// cannot ask for what the command line refuses (a negative temperature, `top_p` 2, `n` 0).
+fn checked<T>(at: &str, field: &str, value: Option<T>, check: fn(T) -> Result<T, String>) -> anyhow::Result<Option<T>> {
+    value.map(check).transpose().map_err(|e| anyhow::anyhow!("{at}: field `{field}`: {e}"))
 }
 
 fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationStats> {

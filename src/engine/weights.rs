@@ -189,9 +189,22 @@ impl Weights {
         let v = self.meta(key).ok_or_else(|| model_err(self.path(), format!("missing metadata `{key}`")))?;
         v.to_u64()
             .or_else(|_| v.to_u32().map(u64::from))
-            .or_else(|_| v.to_i32().map(|x| x.max(0) as u64))
+            .map_err(|e| e.to_string())
+            .or_else(|_| match v.to_i32() {
+                Ok(x) => u64::try_from(x).map_err(|_| format!("is {x}: must not be negative")),
+                Err(e) => Err(e.to_string()),
+            })
             .map(|x| x as usize)
             .map_err(|e| model_err(self.path(), format!("metadata `{key}`: {e}")))
+    }
+
+    /// An optional GGUF metadata integer: `default` when the key is absent, an error when it is there
+    /// but not a non-negative integer (a bad value is not silently replaced).
+    pub fn meta_usize_or(&self, key: &str, default: usize) -> Result<usize, EngineError> {
+        match self.meta(key) {
+            None => Ok(default),
+            Some(_) => self.meta_usize(key),
+        }
     }
 
     /// An optional GGUF metadata float.

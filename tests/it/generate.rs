@@ -1,10 +1,12 @@
 //! `unitcoder generate` end to end on a tiny random checkpoint: streamed text for one prompt, JSONL in
 //! and out for many (the same greedy text as one at a time), `--stats` as the last stderr line, and
-//! errors that name the file and line.
+//! errors that name the file and line (bad prompt lines and sampling overrides, bad model shapes in
+//! `config.json` or GGUF metadata).
 
 use crate::common::{tempdir, unitcoder};
 use crate::engine_tiny::write_model;
 use candle_core::DType;
+use std::path::Path;
 
 fn model() -> tempfile::TempDir {
     let dir = tempdir();
@@ -82,4 +84,132 @@ fn bad_input_names_the_file_and_line_and_exits_2() {
     let out = unitcoder(&["generate", "--model", missing.to_str().unwrap(), "--prompt", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.gguf"));
+}
+
+/// Runs `generate` on `model` with one short prompt and returns (exit code, stderr).
+fn generate_once(model: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let args = ["generate", "--model", model.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "2"];
+    let out = unitcoder(&[&args[..], extra].concat());
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_shapes_in_config_json_name_the_file_and_key_and_exit_2() {
+    let m = model();
+    let config = m.path().join("config.json");
+    let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    // The tiny model has hidden 64, 4 heads, 2 KV heads, 2 layers.
+    let cases = [
+        (r#"{"num_attention_heads": 0}"#, "`num_attention_heads` is 0"),
+        (r#"{"num_key_value_heads": 0}"#, "`num_key_value_heads` is 0"),
+        (r#"{"head_dim": 0}"#, "`head_dim` is 0"),
+        (
+            r#"{"num_attention_heads": 3, "num_key_value_heads": 1}"#,
+            "`hidden_size` (64) is not a multiple of `num_attention_heads` (3)",
+        ),
+        (r#"{"num_key_value_heads": 3}"#, "`num_attention_heads` (4) is not a multiple of `num_key_value_heads` (3)"),
+        (r#"{"num_key_value_heads": -1}"#, "`num_key_value_heads`"),
+        (r#"{"num_hidden_layers": 0}"#, "`num_hidden_layers` is 0"),
+        (r#"{"rms_norm_eps": 0.0}"#, "`rms_norm_eps` is 0: must be more than 0"),
+        (r#"{"rope_theta": -1.0}"#, "`rope_theta` is -1: must be more than 0"),
+        (r#"{"max_position_embeddings": 0}"#, "`max_position_embeddings` is 0"),
+        // This used to abort building rope tables for the whole declared context.
+        (r#"{"max_position_embeddings": 4294967295}"#, "`max_position_embeddings` is 4294967295"),
+    ];
+    for (edit, want) in cases {
+        let mut c = original.clone();
+        for (k, v) in serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(edit).unwrap() {
+            c[k] = v;
+        }
+        std::fs::write(&config, c.to_string()).unwrap();
+        let (code, err) = generate_once(m.path(), &[]);
+        assert_eq!(code, Some(2), "{edit}: {err}");
+        assert!(err.contains("config.json") && err.contains(want), "{edit}: want `{want}` in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// Writes a copy of the GGUF file `src` to `out` with the numeric metadata `key` set to `value`, in
+/// the key's own type, so the rest of the file stays where it was.
+fn patch_gguf(src: &Path, key: &str, value: f64, out: &Path) {
+    let mut d = std::fs::read(src).unwrap();
+    let k = key.as_bytes();
+    // A metadata key is stored as its u64 length and its bytes, then the value's u32 type tag.
+    let len = (k.len() as u64).to_le_bytes();
+    let at = d.windows(8 + k.len()).position(|w| w[..8] == len && &w[8..] == k).expect("key in the file");
+    let tag = at + 8 + k.len();
+    let v = tag + 4;
+    let bytes: Vec<u8> = match u32::from_le_bytes(d[tag..v].try_into().unwrap()) {
+        4 => (value as u32).to_le_bytes().into(),
+        5 => (value as i32).to_le_bytes().into(),
+        6 => (value as f32).to_le_bytes().into(),
+        10 => (value as u64).to_le_bytes().into(),
+        11 => (value as i64).to_le_bytes().into(),
+        other => panic!("{key}: type {other} is not patched here"),
+    };
+    d[v..v + bytes.len()].copy_from_slice(&bytes);
+    std::fs::write(out, d).unwrap();
+}
+
+#[test]
+fn bad_gguf_metadata_names_the_file_and_key_and_exit_2() {
+    let src = crate::models::tiny_model_path();
+    let t = tempdir();
+    let patched = t.path().join("patched.gguf");
+    // SmolLM2-135M has 9 heads and 3 KV heads of 64 dims.
+    let cases: &[(&str, f64, &str)] = &[
+        ("llama.attention.head_count_kv", 0.0, "`llama.attention.head_count_kv` is 0"),
+        ("llama.attention.head_count_kv", 7.0, "`llama.attention.head_count` (9) is not a multiple of"),
+        ("llama.attention.head_count", 0.0, "`llama.attention.head_count` is 0"),
+        ("llama.block_count", 0.0, "`llama.block_count` is 0"),
+        ("llama.attention.layer_norm_rms_epsilon", -1.0, "`llama.attention.layer_norm_rms_epsilon` is -1"),
+        ("llama.rope.freq_base", 0.0, "`llama.rope.freq_base` is 0"),
+        // These used to abort building rope tables for the whole declared context.
+        ("llama.context_length", 4294967295.0, "`llama.context_length` is 4294967295"),
+        ("llama.context_length", 100_000_000.0, "`llama.context_length` is 100000000"),
+        ("llama.context_length", 0.0, "`llama.context_length` is 0"),
+    ];
+    for (key, value, want) in cases {
+        patch_gguf(&src, key, *value, &patched);
+        let (code, err) = generate_once(&patched, &[]);
+        assert_eq!(code, Some(2), "{key} = {value}: {err}");
+        assert!(err.contains("patched.gguf") && err.contains(want), "{key} = {value}: want `{want}` in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn a_long_declared_context_costs_no_memory_until_used() {
+    let src = crate::models::tiny_model_path();
+    let t = tempdir();
+    let patched = t.path().join("long.gguf");
+    // The most positions allowed: whole-context rope tables for it were 4 GiB for this model.
+    patch_gguf(&src, "llama.context_length", (1u64 << 24) as f64, &patched);
+    let (code, err) = generate_once(&patched, &["--stats"]);
+    assert_eq!(code, Some(0), "{err}");
+    let stats: serde_json::Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    let rss = stats["peak_rss_mb"].as_f64().unwrap();
+    assert!(rss < 1024.0, "peak RSS {rss} MB for a 98 MB model");
+}
+
+#[test]
+fn sampling_overrides_in_prompt_files_follow_the_flags_rules() {
+    let m = model();
+    let t = tempdir();
+    let input = t.path().join("in.jsonl");
+    let cases = [
+        ("\"temperature\": -1", "field `temperature`: must be 0 or more"),
+        ("\"top_p\": 2", "field `top_p`: must be in (0, 1]"),
+        ("\"top_p\": 0", "field `top_p`: must be in (0, 1]"),
+        ("\"max_tokens\": 0", "field `max_tokens`: must be at least 1"),
+        ("\"n\": 0", "field `n`: must be at least 1"),
+    ];
+    for (field, want) in cases {
+        std::fs::write(&input, format!("{{\"prompt\": \"ok\"}}\n{{\"prompt\": \"x\", {field}}}\n")).unwrap();
+        let args = ["generate", "--model", m.path().to_str().unwrap(), "--prompts", input.to_str().unwrap()];
+        let out = unitcoder(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err}");
+        assert!(err.contains("in.jsonl line 2: ") && err.contains(want), "{field}: want `{want}` in {err}");
+    }
 }

@@ -12,7 +12,8 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::layers::{attend, AttnOpts, Block, Norm, Rope};
+use super::layers::{attend, AttnOpts, Block, Norm};
+use super::rope::RopeRows;
 use super::{Act, Model};
 use crate::engine::kernels::attention::{attention, AttnShape};
 use crate::engine::kernels::ops;
@@ -41,11 +42,13 @@ struct Scratch {
 struct Step<'a> {
     t: usize,
     offset: usize,
-    positions: &'a [u32],
     padding: &'a Padding,
-    rope: &'a Rope,
-    /// The sliding-window layers' own rope (gemma3).
-    rope_local: Option<&'a Rope>,
+    /// The rope rows of the `b * t` new columns, computed once for every layer.
+    rope: RopeRows,
+    /// The same for the sliding-window layers' own rope (gemma3).
+    rope_local: Option<RopeRows>,
+    /// Interleaved (GPT-J) rotation, else rotate-half.
+    interleaved: bool,
     /// The additive mask `[b, 1, t, offset + t]` of every step when the attention kernel cannot serve
     /// the model (soft-capped scores, gemma2). Otherwise prefill goes through the kernel too: each
     /// query reads its own keys in fixed chunks, so a prompt's numbers do not depend on how it was
@@ -96,8 +99,10 @@ impl Model {
             }
             mask = Some(m);
         }
-        let rope_local = self.rope_local.as_ref();
-        let step = Step { t, offset, positions: &positions, padding, rope: &self.rope, rope_local, mask, window_mask };
+        let rope = self.rope.rows(&positions);
+        let rope_local = self.rope_local.as_ref().map(|r| r.rows(&positions));
+        let interleaved = self.rope.interleaved;
+        let step = Step { t, offset, padding, rope, rope_local, interleaved, mask, window_mask };
         let mut x = vec![0.0; m * d];
         self.embed.embedding_into(tokens, &mut x)?;
         if let Some(scale) = c.embed_scale {
@@ -149,10 +154,9 @@ fn block_forward(
     a.qkv.matmul_into(&s.xn, m, &mut s.qkv)?;
     let (h, kvh, hd) = (a.n_head, a.n_kv_head, a.head_dim);
     let width = (h + 2 * kvh) * hd;
-    let half = hd / 2;
-    let rope = match step.rope_local {
+    let rope = match &step.rope_local {
         Some(local) if a.local_rope => local,
-        _ => step.rope,
+        _ => &step.rope,
     };
     let mask = match (&step.window_mask, a.window) {
         (Some(m), Some(_)) => Some(m),
@@ -162,14 +166,13 @@ fn block_forward(
     let q_scale = (mask.is_none() && (a.opts.scale - 1.0 / (hd as f64).sqrt()).abs() > 1e-12)
         .then(|| (a.opts.scale * (hd as f64).sqrt()) as f32);
     for (r, row) in s.qkv.chunks_exact_mut(width).enumerate() {
-        let pos = step.positions[r] as usize;
-        let (cos, sin) = (&rope.cos_host[pos * half..][..half], &rope.sin_host[pos * half..][..half]);
+        let (cos, sin) = rope.row(r);
         if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
             row[..h * hd].chunks_exact_mut(hd).for_each(|head| norm_head(head, qn));
             row[h * hd..(h + kvh) * hd].chunks_exact_mut(hd).for_each(|head| norm_head(head, kn));
         }
         for head in row[..(h + kvh) * hd].chunks_exact_mut(hd) {
-            ops::rope(head, cos, sin, rope.interleaved);
+            ops::rope(head, cos, sin, step.interleaved);
         }
         if let Some(f) = q_scale {
             row[..h * hd].iter_mut().for_each(|v| *v *= f);

@@ -12,13 +12,9 @@ pub fn config(w: &mut Weights) -> Result<Config, EngineError> {
         return hf_config(w, false);
     }
     // llama.cpp's converter permutes q/k for the interleaved rotation in llama GGUF files.
+    // Partial rotary embeddings (`llama.rope.dimension_count`) are refused by `check_config`, once the
+    // head size is known to be sound.
     let mut c = gguf_config(w, "llama", true, false)?;
-    if let Some(n) = w.meta_usize("llama.rope.dimension_count").ok().filter(|&n| n != c.head_dim) {
-        return Err(EngineError::Model {
-            path: w.path().display().to_string(),
-            problem: format!("partial rotary embeddings ({n} of {} dims) are not supported", c.head_dim),
-        });
-    }
     if w.contains("rope_freqs.weight") {
         let t = w.load_f32("rope_freqs.weight")?;
         c.rope.freq_factors = Some(t.flatten_all()?.to_vec1::<f32>()?);

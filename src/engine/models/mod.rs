@@ -64,7 +64,7 @@ pub struct Config {
     pub rope: RopeSpec,
     /// The rope of the sliding-window layers, when it differs (gemma3's local base frequency).
     pub rope_local: Option<RopeSpec>,
-    /// The trained context length (rope tables cover all of it).
+    /// The trained context length: the most positions a sequence may reach.
     pub context: usize,
     /// Interleaved (GPT-J) rotation: GGUF llama; rotate-half otherwise.
     pub rope_interleaved: bool,
@@ -143,6 +143,7 @@ impl Model {
                 })
             }
         };
+        check_config(&config, weights)?;
         let model = Self::from_config(config, weights, kernels)?;
         // An adapter tensor left over belongs to a module this base lacks: trained on another base.
         weights.lora().check_all_used(weights.path())?;
@@ -159,11 +160,9 @@ impl Model {
         }
         let norm = Norm::load(w, "output_norm", &config)?;
         let output = if w.contains("output.weight") { Some(QLinear::load(w, "output", false, kernels)?) } else { None };
-        let rope = Rope::new(config.head_dim, &config.rope, config.context, config.rope_interleaved, &device)?;
-        let rope_local = match &config.rope_local {
-            Some(spec) => Some(Rope::new(config.head_dim, spec, config.context, config.rope_interleaved, &device)?),
-            None => None,
-        };
+        let rope = Rope::new(config.head_dim, &config.rope, config.rope_interleaved);
+        let rope_local =
+            config.rope_local.as_ref().map(|spec| Rope::new(config.head_dim, spec, config.rope_interleaved));
         Ok(Model { config, embed, blocks, norm, output, rope, rope_local, device })
     }
 
@@ -200,8 +199,8 @@ impl Model {
     /// Where the next `t` columns go in `cache`; an error when they would pass the model's context.
     fn next_offset(&self, cache: &KvCache, t: usize) -> candle_core::Result<usize> {
         let offset = cache.len();
-        if offset + t > self.rope.context() {
-            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.rope.context())
+        if offset + t > self.config.context {
+            candle_core::bail!("sequence of {} tokens exceeds the model context {}", offset + t, self.config.context)
         }
         Ok(offset)
     }
@@ -235,9 +234,10 @@ impl Model {
         let b = padding.pads().len();
         let offset = self.next_offset(cache, t)?;
         let ids = Tensor::from_slice(tokens, (b, t), &self.device)?;
-        let (pos, mask) = padding.tensors(offset, t, &self.device)?;
-        let (cos, sin) = self.rope.tables(&pos)?;
-        let local = self.rope_local.as_ref().map(|r| r.tables(&pos)).transpose()?;
+        let mask = Tensor::from_vec(padding.mask(offset, t), (b, 1, t, offset + t), &self.device)?;
+        let positions = padding.positions(offset, t);
+        let (cos, sin) = self.rope.tables(&positions, b, t, &self.device)?;
+        let local = self.rope_local.as_ref().map(|r| r.tables(&positions, b, t, &self.device)).transpose()?;
         let window_mask = match self.config.sliding_window {
             Some(w) => Some(Tensor::from_vec(padding.mask_window(offset, t, w), mask.shape(), &self.device)?),
             None => None,
@@ -265,8 +265,9 @@ impl Model {
 fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) -> Result<Config, EngineError> {
     let n_embd = w.meta_usize(&format!("{arch}.embedding_length"))?;
     let n_head = w.meta_usize(&format!("{arch}.attention.head_count"))?;
-    let n_kv_head = w.meta_usize(&format!("{arch}.attention.head_count_kv")).unwrap_or(n_head);
-    let head_dim = w.meta_usize(&format!("{arch}.attention.key_length")).unwrap_or(n_embd / n_head.max(1));
+    let n_kv_head = w.meta_usize_or(&format!("{arch}.attention.head_count_kv"), n_head)?;
+    // `check_config` reports 0 heads; until then the division must not panic.
+    let head_dim = w.meta_usize_or(&format!("{arch}.attention.key_length"), n_embd / n_head.max(1))?;
     let vocab =
         w.tensor_dims("token_embd.weight").and_then(|d| d.first().copied()).ok_or_else(|| EngineError::Model {
             path: w.path().display().to_string(),
@@ -300,7 +301,7 @@ fn gguf_config(w: &Weights, arch: &str, rope_interleaved: bool, qkv_bias: bool) 
         // llama.cpp's defaults when a converter omitted the key.
         eps: w.meta_f32(&format!("{arch}.attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
         rope,
-        context: w.meta_usize(&format!("{arch}.context_length")).unwrap_or(4096),
+        context: w.meta_usize_or(&format!("{arch}.context_length"), 4096)?,
         rope_interleaved,
         qkv_bias,
         mlp_gated: true,
@@ -316,13 +317,13 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
     use crate::engine::weights::{hf_f64, hf_usize};
     let n_embd = hf_usize(c, "hidden_size", &dir)?;
     let n_head = hf_usize(c, "num_attention_heads", &dir)?;
-    if n_head == 0 {
-        return Err(bad("`num_attention_heads` is 0".into()));
-    }
-    let head_dim = match c.get("head_dim") {
-        Some(v) if !v.is_null() => hf_usize(c, "head_dim", &dir)?,
-        _ => n_embd / n_head,
+    // Optional fields may be absent or null; one that is there must be a valid integer.
+    let optional = |key: &str, default: usize| match c.get(key) {
+        Some(v) if !v.is_null() => hf_usize(c, key, &dir),
+        _ => Ok(default),
     };
+    // `check_config` reports 0 heads; until then the division must not panic.
+    let head_dim = optional("head_dim", n_embd / n_head.max(1))?;
     let at = dir.join("config.json").display().to_string();
     // transformers 5 saves theta and scaling in `rope_parameters`; older versions `rope_theta` at the
     // top level and the scaling in `rope_scaling`.
@@ -337,16 +338,98 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         n_layer: hf_usize(c, "num_hidden_layers", &dir)?,
         n_embd,
         n_head,
-        n_kv_head: hf_usize(c, "num_key_value_heads", &dir).unwrap_or(n_head),
+        n_kv_head: optional("num_key_value_heads", n_head)?,
         head_dim,
         vocab: hf_usize(c, "vocab_size", &dir)?,
         eps: hf_f64(c, "rms_norm_eps").unwrap_or(1e-6) as f32,
         rope,
-        context: hf_usize(c, "max_position_embeddings", &dir).unwrap_or(4096),
+        context: optional("max_position_embeddings", 4096)?,
         qkv_bias,
         mlp_gated: true,
         ..Default::default()
     })
+}
+
+/// Refuses a configuration the blocks cannot run, naming the file and the key at fault: counts of 0,
+/// heads that do not split evenly, non-positive epsilon or rope base, an absurd context. Without this
+/// a bad value surfaces as a panic deep in a kernel (a division by 0 KV heads) or as a candle shape
+/// error that names neither. One check for both formats, after each architecture has adjusted its
+/// [`Config`], so that the values checked are the ones the model runs with.
+fn check_config(c: &Config, w: &Weights) -> Result<(), EngineError> {
+    let hf = w.hf_config();
+    let path = match hf {
+        Some(_) => w.path().join("config.json"),
+        None => w.path().to_path_buf(),
+    };
+    // GGUF keys carry the architecture's prefix; HF field names are shared by every architecture.
+    let key = |gguf: &str, hf_name: &str| match hf {
+        Some(_) => format!("`{hf_name}`"),
+        None => format!("`{}.{gguf}`", c.architecture),
+    };
+    let bad = |problem: String| Err(EngineError::Model { path: path.display().to_string(), problem });
+    let layers = key("block_count", "num_hidden_layers");
+    let hidden = key("embedding_length", "hidden_size");
+    let heads = key("attention.head_count", "num_attention_heads");
+    let kv_heads = key("attention.head_count_kv", "num_key_value_heads");
+    let head_dim = key("attention.key_length", "head_dim");
+    let explicit_head_dim = match hf {
+        Some(h) => h.get("head_dim").is_some_and(|v| !v.is_null()),
+        None => w.meta(&format!("{}.attention.key_length", c.architecture)).is_some(),
+    };
+    for (k, v) in [(&layers, c.n_layer), (&hidden, c.n_embd), (&heads, c.n_head), (&kv_heads, c.n_kv_head)] {
+        if v == 0 {
+            return bad(format!("{k} is 0"));
+        }
+    }
+    if explicit_head_dim && c.head_dim == 0 {
+        return bad(format!("{head_dim} is 0"));
+    }
+    if !c.n_head.is_multiple_of(c.n_kv_head) {
+        return bad(format!("{heads} ({}) is not a multiple of {kv_heads} ({})", c.n_head, c.n_kv_head));
+    }
+    if !explicit_head_dim && !c.n_embd.is_multiple_of(c.n_head) {
+        return bad(format!(
+            "{hidden} ({}) is not a multiple of {heads} ({}) and no {head_dim} is given",
+            c.n_embd, c.n_head
+        ));
+    }
+    if !c.head_dim.is_multiple_of(2) {
+        return bad(format!("the head size ({}) is odd: rotary embeddings rotate pairs of dimensions", c.head_dim));
+    }
+    // GGUF says how many dimensions rotate; fewer than the head is partial rotation, which the
+    // blocks do not implement (HF configs say it with `partial_rotary_factor`, refused as read).
+    let rotated = format!("{}.rope.dimension_count", c.architecture);
+    if hf.is_none() && w.meta(&rotated).is_some() {
+        let n = w.meta_usize(&rotated)?;
+        if n != c.head_dim {
+            return bad(format!(
+                "partial rotary embeddings (`{rotated}` {n} of {} dims) are not supported",
+                c.head_dim
+            ));
+        }
+    }
+    // starcoder2's layer norm reads its epsilon from `norm_epsilon`.
+    let eps = match c.norm {
+        NormKind::Layer => key("attention.layer_norm_epsilon", "norm_epsilon"),
+        _ => key("attention.layer_norm_rms_epsilon", "rms_norm_eps"),
+    };
+    if !(c.eps > 0.0 && c.eps.is_finite()) {
+        return bad(format!("{eps} is {}: must be more than 0", c.eps));
+    }
+    let local = c.rope_local.as_ref().map(|r| (key("rope.freq_base_swa", "rope_local_base_freq"), r.theta));
+    for (k, theta) in std::iter::once((key("rope.freq_base", "rope_theta"), c.rope.theta)).chain(local) {
+        if !(theta > 0.0 && theta.is_finite()) {
+            return bad(format!("{k} is {theta}: must be more than 0"));
+        }
+    }
+    let context = key("context_length", "max_position_embeddings");
+    if c.context == 0 {
+        return bad(format!("{context} is 0"));
+    }
+    if c.context > rope::MAX_CONTEXT {
+        return bad(format!("{context} is {}: more than the {} positions supported", c.context, rope::MAX_CONTEXT));
+    }
+    Ok(())
 }
 
 /// Every `model_type` / `general.architecture` [`Model::load`] reads.

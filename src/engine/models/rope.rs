@@ -1,8 +1,9 @@
-//! Rotary position embeddings: the tables every attention layer rotates its queries and keys with, and
-//! the long-context scalings of the HF `rope_scaling` / `rope_parameters` block. Linear, YaRN and Llama
-//! 3 scaling only change the frequencies (YaRN also scales cos and sin), so one table serves every
-//! position; dynamic NTK scaling changes the frequencies with the sequence length, which a KV cache of
-//! already-rotated keys cannot follow, so it is refused by name like every other unknown type.
+//! Rotary position embeddings: the cos and sin rows every attention layer rotates its queries and keys
+//! with, and the long-context scalings of the HF `rope_scaling` / `rope_parameters` block. Linear, YaRN
+//! and Llama 3 scaling only change the frequencies (YaRN also scales cos and sin), so one set of
+//! frequencies serves every position; dynamic NTK scaling changes the frequencies with the sequence
+//! length, which a KV cache of already-rotated keys cannot follow, so it is refused by name like every
+//! other unknown type.
 
 use crate::engine::weights::hf_f64;
 use crate::engine::EngineError;
@@ -154,79 +155,72 @@ fn llama3_factors(s: &serde_json::Value, theta: f32, head_dim: usize, factor: f3
         .collect()
 }
 
-/// Rotary position embedding tables for every position of the model's context.
+/// The most positions a model may declare. Positions are rotated in f32 (`p as f32 * freq`, as
+/// llama.cpp computes them), which counts exactly only up to 2^24; the longest contexts released
+/// (about 10M positions) fit well under it, so a larger value is a corrupt or hand-edited file.
+pub const MAX_CONTEXT: usize = 1 << 24;
+
+/// Rotary position embeddings: the frequencies, from which each step computes the rows of its own
+/// positions. No table is built for the model's whole declared context: that is gigabytes for the
+/// millions of positions some files declare (and an abort for a corrupt 2^32), while a step needs
+/// one row per column, whose sines and cosines cost little next to the step's products.
 pub struct Rope {
-    /// The tables as tensors on a device other than the CPU; on the CPU, rows are gathered from the
-    /// host tables instead (a model's whole context is 8 MiB of tables for Qwen2.5's 32768
-    /// positions, not worth holding twice).
-    device_tables: Option<(Tensor, Tensor)>,
-    context: usize,
-    /// `[context, head_dim / 2]` floats, for the CPU slice path.
-    pub(super) cos_host: Vec<f32>,
-    pub(super) sin_host: Vec<f32>,
+    /// `head_dim / 2` inverse frequencies.
+    inv_freq: Vec<f32>,
+    /// The factor on cos and sin (YaRN's attention factor; 1 otherwise).
+    scale: f32,
     /// GGUF llama checkpoints store q/k permuted for the interleaved (GPT-J) rotation; HF checkpoints
     /// and qwen2 GGUF use the rotate-half (NeoX) form.
     pub(super) interleaved: bool,
 }
 
+/// The cos and sin rows of one step's positions, `[positions, head_dim / 2]` each.
+pub struct RopeRows {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    half: usize,
+}
+
+impl RopeRows {
+    /// The cos and sin of the `r`-th position.
+    pub fn row(&self, r: usize) -> (&[f32], &[f32]) {
+        (&self.cos[r * self.half..][..self.half], &self.sin[r * self.half..][..self.half])
+    }
+}
+
 impl Rope {
-    /// Tables for `context` positions of `spec`. Unlike candle's examples the table covers the model's
-    /// whole context.
-    pub fn new(
-        head_dim: usize,
-        spec: &RopeSpec,
-        context: usize,
-        interleaved: bool,
-        device: &Device,
-    ) -> candle_core::Result<Self> {
-        let half = head_dim / 2;
+    /// The rotation of `head_dim`-wide heads for `spec`.
+    pub fn new(head_dim: usize, spec: &RopeSpec, interleaved: bool) -> Self {
         let (inv_freq, scale) = spec.inv_freq(head_dim);
-        let mut cos = Vec::with_capacity(context * half);
-        let mut sin = Vec::with_capacity(context * half);
-        for p in 0..context {
-            for f in &inv_freq {
+        Rope { inv_freq, scale, interleaved }
+    }
+
+    /// The rows of `positions`, each computed exactly as a whole-context table computed it before
+    /// (f32 angle, then cos and sin times the scale), so outputs do not move.
+    pub fn rows(&self, positions: &[u32]) -> RopeRows {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(positions.len() * half);
+        let mut sin = Vec::with_capacity(positions.len() * half);
+        for &p in positions {
+            for f in &self.inv_freq {
                 let a = p as f32 * f;
-                cos.push(a.cos() * scale);
-                sin.push(a.sin() * scale);
+                cos.push(a.cos() * self.scale);
+                sin.push(a.sin() * self.scale);
             }
         }
-        let device_tables = match device.is_cpu() {
-            true => None,
-            false => Some((
-                Tensor::from_slice(&cos, (context, half), device)?,
-                Tensor::from_slice(&sin, (context, half), device)?,
-            )),
-        };
-        Ok(Rope { device_tables, context, cos_host: cos, sin_host: sin, interleaved })
+        RopeRows { cos, sin, half }
     }
 
-    /// The number of positions the tables cover.
-    pub fn context(&self) -> usize {
-        self.context
-    }
-
-    /// Gathers per-row tables for `positions` (`[b, t]` u32) as `[b, t, head_dim/2]`.
-    pub fn tables(&self, positions: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let (b, t) = positions.dims2()?;
-        let flat = positions.flatten_all()?;
-        let half = self.cos_host.len() / self.context.max(1);
-        if let Some((cos, sin)) = &self.device_tables {
-            let cos = cos.index_select(&flat, 0)?.reshape((b, t, half))?;
-            let sin = sin.index_select(&flat, 0)?.reshape((b, t, half))?;
-            return Ok((cos, sin));
-        }
-        let gather = |table: &[f32]| -> candle_core::Result<Tensor> {
-            let mut rows = Vec::with_capacity(b * t * half);
-            for p in flat.to_vec1::<u32>()? {
-                let at = p as usize * half;
-                let row = table.get(at..at + half).ok_or_else(|| {
-                    candle_core::Error::Msg(format!("position {p} past the rope tables of {} positions", self.context))
-                })?;
-                rows.extend_from_slice(row);
-            }
-            Tensor::from_vec(rows, (b, t, half), positions.device())
-        };
-        Ok((gather(&self.cos_host)?, gather(&self.sin_host)?))
+    /// The rows of `positions` (`b * t`, row-major) as `[b, t, head_dim/2]` tensors on `device`.
+    pub fn tables(
+        &self,
+        positions: &[u32],
+        b: usize,
+        t: usize,
+        device: &Device,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let RopeRows { cos, sin, half } = self.rows(positions);
+        Ok((Tensor::from_vec(cos, (b, t, half), device)?, Tensor::from_vec(sin, (b, t, half), device)?))
     }
 
     /// Rotates `x` (`[b, heads, t, head_dim]`, contiguous) with per-row tables.
