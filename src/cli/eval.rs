@@ -47,9 +47,9 @@ struct DataArgs {
     /// uses only the cache). `hf:` with the benchmark's own repository picks its test Parquet file.
     #[arg(long)]
     data: PathBuf,
-    /// BigCodeBench prompt split.
-    #[arg(long, default_value = "complete")]
-    split: Split,
+    /// BigCodeBench prompt split: complete (the default) or instruct. Other benchmarks have one.
+    #[arg(long)]
+    split: Option<Split>,
     /// Evaluate only the first N tasks.
     #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     limit: Option<usize>,
@@ -109,7 +109,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 0.95, value_parser = super::parse::top_p)]
     top_p: f32,
     /// Greedy decoding, one sample per task.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["n", "temperature"])]
     greedy: bool,
     /// Most new tokens per sample.
     #[arg(long, default_value_t = 768, value_parser = super::parse::positive_usize)]
@@ -195,6 +195,36 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     }
 }
 
+impl DataArgs {
+    /// The prompt split; `--split` for a benchmark without splits is a usage error.
+    fn split(&self) -> Split {
+        match self.split {
+            Some(split) if !self.benchmark.is_bigcodebench() => super::parse::usage_error(
+                &["eval"],
+                format!("--split {split}: only BigCodeBench has prompt splits, not {}", self.benchmark),
+            ),
+            Some(split) => split,
+            None => Split::Complete,
+        }
+    }
+}
+
+/// Fails early when `python` cannot run at all: `eval run` would otherwise find out only after
+/// generating every sample.
+fn check_python(python: &Path) -> anyhow::Result<()> {
+    let status = std::process::Command::new(python)
+        .args(["-c", "pass"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => bail!("--python {}: `{} -c pass` failed ({s})", python.display(), python.display()),
+        Err(e) => bail!("--python {}: cannot run it: {e}", python.display()),
+    }
+}
+
 fn load(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
     let mut ds = load_all(d, reporter)?;
     if let Some(n) = d.limit {
@@ -269,11 +299,13 @@ fn finish(out: &Path, ds: &Dataset, summary: &Summary, results: &[SampleResult])
 }
 
 fn split_label(d: &DataArgs) -> Option<String> {
-    d.benchmark.is_bigcodebench().then(|| d.split.to_string())
+    d.benchmark.is_bigcodebench().then(|| d.split().to_string())
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.weights.refuse_for_server(&["eval", "run"], &a.model);
+    a.data.split();
+    check_python(&a.exec.python)?;
     let ds = load(&a.data, bars)?;
     let load = super::generate::LoadArgs::new(&a.weights);
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
@@ -289,7 +321,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
             ..SamplingParams::default()
         },
         mode: a.prompt_mode,
-        split: a.data.split,
+        split: a.data.split(),
         // A server answers as many requests at once as it is sent: one call must hold enough.
         batch_tasks: if super::server::is_server(&a.model) { a.server.concurrency.max(8) } else { 8 },
     };
@@ -352,6 +384,7 @@ fn ready_out(out: &Path) -> anyhow::Result<()> {
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    a.data.split();
     // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
     // sample of a task past the limit is skipped, not "not in the benchmark".
     let mut ds = load_all(&a.data, bars)?;
@@ -375,8 +408,11 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
             a.samples.display(),
             first_few(&missing)
         );
-        if !a.allow_missing || missing.len() == ds.tasks.len() {
+        if !a.allow_missing {
             bail!("{what}; pass --allow-missing to score only the tasks that have samples");
+        }
+        if missing.len() == ds.tasks.len() {
+            bail!("{what}: none of the tasks scored has a sample, even with --allow-missing");
         }
         eprintln!("warning: {what}: scoring {} of {} tasks (--allow-missing)", per_task.len(), ds.tasks.len());
     }
@@ -387,7 +423,13 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
     let text = String::from_utf8_lossy(&unitcoder::eval::data::read_maybe_gz(&a.samples)?).into_owned();
     let stem = a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let model = a.model_name.clone().or_else(|| report::model_in_samples(&text)).unwrap_or_else(|| {
+    // An `eval run`'s own samples name no model on their lines; its generation.json beside them does.
+    let recorded = || {
+        let identity = a.samples.with_file_name(SamplesFile::IDENTITY);
+        let text = std::fs::read_to_string(identity).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()?.get("model")?.as_str().map(str::to_string)
+    };
+    let model = a.model_name.clone().or_else(|| report::model_in_samples(&text)).or_else(recorded).unwrap_or_else(|| {
         stem.trim_end_matches(".gz").trim_end_matches(".jsonl").trim_end_matches(".json").to_string()
     });
     let summary = report::summarize(&ds, split_label(&a.data), &model, config, &results, &ks);
@@ -425,6 +467,7 @@ fn usable_ks(ks: &[usize], fewest: usize, who: &str) -> anyhow::Result<Vec<usize
 }
 
 fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    a.data.split();
     let ds = load(&a.data, bars)?;
     let samples = score::canonical_samples(&ds);
     ready_out(&a.out)?;

@@ -10,6 +10,7 @@ use super::data::Dataset;
 use super::EvalError;
 use crate::progress::Reporter;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -57,8 +58,11 @@ pub fn load_or_compute(
     if tasks.is_empty() {
         return Ok(GroundTruth::new());
     }
-    // The version tag changes when the cached form does (v2: marshal blobs).
-    let cache = cache_dir.map(|d| d.join(format!("{}-{}-v2.json", dataset.benchmark, dataset.hash)));
+    // The version tag changes when the cached form does (v2: marshal blobs). The interpreter is part
+    // of the key: outputs and times measured under one Python (its version, its numpy) are not
+    // another's.
+    let py: String = Sha256::digest(python.as_os_str().as_encoded_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let cache = cache_dir.map(|d| d.join(format!("{}-{}-py{py}-v2.json", dataset.benchmark, dataset.hash)));
     if let Some(path) = &cache {
         if let Ok(text) = std::fs::read_to_string(path) {
             if let Ok(gt) = serde_json::from_str::<GroundTruth>(&text) {
@@ -70,7 +74,11 @@ pub fn load_or_compute(
     }
     let gt = compute(&tasks, python, jobs, reporter)?;
     if let Some(path) = cache {
-        write_cache(&path, &gt)?;
+        // A cache that cannot be written (a read-only home) costs the next run this computation,
+        // not this run its results.
+        if let Err(e) = write_cache(&path, &gt) {
+            reporter.note(&format!("warning: the ground truth was not cached ({e}); the next run computes it again"));
+        }
     }
     Ok(gt)
 }

@@ -380,3 +380,57 @@ fn a_killed_eval_run_continues_where_it_stopped_and_refuses_another_runs_directo
     assert_eq!(unknown.status.code(), Some(2), "{err}");
     assert!(err.contains("without generation.json"), "{err}");
 }
+
+#[test]
+fn options_that_would_be_ignored_or_found_wrong_late_are_refused_up_front() {
+    let dir = tempdir();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let (data, out) = (data.to_str().unwrap(), dir.path().join("o"));
+    let base = ["eval", "run", "--benchmark", "humaneval", "--data", data, "--out", out.to_str().unwrap()];
+    // Nothing listens on port 9: a check that came after loading the model would fail on that.
+    let server = ["--model", "openai:http://127.0.0.1:9/v1#m", "--retries", "0", "--limit", "1"];
+    for (extra, wanted) in [
+        (&["--split", "instruct"][..], "only BigCodeBench has prompt splits"),
+        (&["--greedy", "-n", "5"][..], "cannot be used with"),
+        (&["--greedy", "--temperature", "0.5"][..], "cannot be used with"),
+        (&["--python", "/nonexistent/python3"][..], "--python /nonexistent/python3"),
+    ] {
+        let o = unitcoder(&[&base[..], &server[..], extra].concat());
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(wanted) && !err.contains("127.0.0.1:9"), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn rescoring_a_runs_own_samples_names_its_model_and_an_unwritable_cache_only_warns() {
+    let dir = tempdir();
+    let (_, first) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::copy(dir.path().join("samples.jsonl"), run.join("samples.jsonl")).unwrap();
+    std::fs::write(run.join("generation.json"), r#"{"model": "qwen2.5-coder-1.5b"}"#).unwrap();
+    assert!(first.join("summary.json").exists());
+    let data = benchmarks_dir().join(Benchmark::HumanEvalPlus.default_file());
+    let samples = run.join("samples.jsonl");
+    let out = dir.path().join("rescored");
+    let o = unitcoder(&[
+        "eval", "score", "--benchmark", "humaneval-plus", "--data", data.to_str().unwrap(), "--samples",
+        samples.to_str().unwrap(), "--limit", "1", "-k", "1", "--cache-dir", "/proc/no-cache-here", "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("the ground truth was not cached"), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["model"], "qwen2.5-coder-1.5b");
+    // Asking for tasks none of which has a sample says so, not "pass --allow-missing".
+    let humaneval = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    std::fs::write(&samples, "{\"task_id\": \"HumanEval/100\", \"solution\": \"x = 1\"}\n").unwrap();
+    let o = unitcoder(&[
+        "eval", "score", "--benchmark", "humaneval", "--data", humaneval.to_str().unwrap(), "--samples",
+        samples.to_str().unwrap(), "--limit", "5", "--allow-missing", "--out", out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("even with --allow-missing"));
+}
