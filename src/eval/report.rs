@@ -85,10 +85,9 @@ pub fn summarize(
             let counts: Vec<(usize, usize)> = tally(results.iter(), &ok).values().copied().collect();
             env_failing.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
         }
-        failing_tasks.insert(
-            variant.to_string(),
-            per_task.iter().filter(|(_, (_, c))| *c == 0).map(|(t, _)| t.to_string()).collect(),
-        );
+        let mut failing: Vec<String> = per_task.iter().filter(|(_, (_, c))| *c == 0).map(|(t, _)| t.to_string()).collect();
+        sort_task_ids(&mut failing);
+        failing_tasks.insert(variant.to_string(), failing);
     }
     Summary {
         benchmark: dataset.benchmark.name().to_string(),
@@ -103,7 +102,11 @@ pub fn summarize(
         tasks_scored,
         samples: results.len(),
         pass_at_k,
-        env_error_tasks: env.into_iter().collect(),
+        env_error_tasks: {
+            let mut ids: Vec<String> = env.into_iter().collect();
+            sort_task_ids(&mut ids);
+            ids
+        },
         pass_at_k_env_errors_failing: (!env_failing.is_empty()).then_some(env_failing),
         failing_tasks,
     }
@@ -393,9 +396,16 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
     if tasks_a != tasks_b {
         // pass@k over different task sets are different measures: a delta between them would
         // read as a model difference.
-        let only = |x: &BTreeSet<String>, y: &BTreeSet<String>| x.difference(y).cloned().collect::<Vec<_>>();
+        let only = |x: &BTreeSet<String>, y: &BTreeSet<String>| {
+            let mut ids = x.difference(y).cloned().collect::<Vec<_>>();
+            sort_task_ids(&mut ids);
+            ids
+        };
         let (only_a, only_b) = (only(&tasks_a, &tasks_b), only(&tasks_b, &tasks_a));
-        let few = |ids: &[String]| ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        let few = |ids: &[String]| match ids.len() {
+            0 => "none".to_string(),
+            n => ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ") + if n > 3 { ", …" } else { "" },
+        };
         return Err(EvalError::NotComparable(format!(
             "A has results for {} tasks, B for {}; {} only in A ({}), {} only in B ({}). \
              Score both over the same tasks (e.g. the same --limit)",
@@ -424,9 +434,21 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
     let (all_a, ok_a) = solved(&a.1);
     let (all_b, ok_b) = solved(&b.1);
     let both: BTreeSet<&String> = all_a.intersection(&all_b).collect();
-    let gained = both.iter().filter(|t| ok_b.contains(**t) && !ok_a.contains(**t)).map(|t| t.to_string()).collect();
-    let lost = both.iter().filter(|t| ok_a.contains(**t) && !ok_b.contains(**t)).map(|t| t.to_string()).collect();
+    let mut gained: Vec<String> =
+        both.iter().filter(|t| ok_b.contains(**t) && !ok_a.contains(**t)).map(|t| t.to_string()).collect();
+    let mut lost: Vec<String> =
+        both.iter().filter(|t| ok_a.contains(**t) && !ok_b.contains(**t)).map(|t| t.to_string()).collect();
+    sort_task_ids(&mut gained);
+    sort_task_ids(&mut lost);
     Ok(Comparison { deltas, gained, lost })
+}
+
+/// Sorts task ids as the benchmarks number them (`HumanEval/5` before `HumanEval/10`), not as text.
+pub fn sort_task_ids(ids: &mut [String]) {
+    ids.sort_by_cached_key(|id| {
+        let (prefix, number) = id.rsplit_once('/').unwrap_or(("", id));
+        (prefix.to_string(), number.parse::<u64>().unwrap_or(u64::MAX), id.clone())
+    });
 }
 
 #[cfg(test)]
@@ -478,6 +500,14 @@ mod tests {
         let s = summarize(&ds, None, "m", serde_json::json!({}), &results[..3], &[1]);
         assert!(s.pass_at_k_env_errors_failing.is_none());
         assert!(bigcodebench_pass_at_k(&s).get("excluding_env_errors").is_none());
+    }
+
+    #[test]
+    fn task_ids_sort_by_their_number() {
+        let mut ids: Vec<String> =
+            ["HumanEval/10", "HumanEval/5", "Mbpp/2", "HumanEval/100", "x"].iter().map(|s| s.to_string()).collect();
+        sort_task_ids(&mut ids);
+        assert_eq!(ids, ["x", "HumanEval/5", "HumanEval/10", "HumanEval/100", "Mbpp/2"]);
     }
 
     #[test]
