@@ -63,6 +63,32 @@ impl SampleResult {
     }
 }
 
+/// serde_json's message without its "at line L column C" tail.
+pub(crate) fn json_problem(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Why a task id that is not in the data may still look right: MBPP's test split numbers its tasks
+/// 11-510, and evalplus spells MBPP ids `Mbpp/N`.
+fn unknown_task_hint(task_id: &str, dataset: &Dataset) -> String {
+    use super::Benchmark::*;
+    let number = task_id.rsplit('/').next().and_then(|n| n.parse::<u64>().ok());
+    match (dataset.benchmark, number) {
+        (Mbpp, Some(_)) if task_id.starts_with("Mbpp/") => {
+            "; MBPP's own ids are numbers (`Mbpp/N` is evalplus' spelling: --benchmark mbpp-plus)".into()
+        }
+        (Mbpp, Some(n)) if !(11..=510).contains(&n) => {
+            "; mbpp is scored on its test split, tasks 11 to 510 (1-10 are its prompt examples, 511-974 train and validation)".into()
+        }
+        (MbppPlus, Some(_)) if !task_id.contains('/') => "; evalplus' MBPP+ ids are spelled `Mbpp/N`".into(),
+        _ => String::new(),
+    }
+}
+
 /// Reads a samples file: JSONL with `task_id` and either `solution` (a complete program) or
 /// `completion` (appended to the task's prompt where the prompt is code). Task ids may be strings
 /// or numbers (MBPP). Samples of one task are numbered in file order.
@@ -77,14 +103,21 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
             continue;
         }
         let err = |p: String| EvalError::data(path, i + 1, p);
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
+        // serde's own "at line 1 column N" would name the line within the line.
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| err(format!("{} (column {})", json_problem(&e), e.column())))?;
         let task_id = match v.get("task_id") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return Err(err("missing field `task_id`".into())),
         };
         let task = by_id.get(task_id.as_str()).ok_or_else(|| {
-            err(format!("task `{task_id}` is not in {} ({})", dataset.benchmark, dataset.path.display()))
+            err(format!(
+                "task `{task_id}` is not in {} ({}){}",
+                dataset.benchmark,
+                dataset.path.display(),
+                unknown_task_hint(&task_id, dataset)
+            ))
         })?;
         let solution = match (v.get("solution").and_then(|s| s.as_str()), v.get("completion").and_then(|s| s.as_str()))
         {

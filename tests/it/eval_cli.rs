@@ -434,3 +434,24 @@ fn rescoring_a_runs_own_samples_names_its_model_and_an_unwritable_cache_only_war
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("even with --allow-missing"));
 }
+
+#[test]
+fn a_sample_for_an_mbpp_task_outside_the_test_split_or_spelled_as_evalplus_says_why() {
+    let dir = tempdir();
+    let data = benchmarks_dir().join(Benchmark::Mbpp.default_file());
+    let samples = dir.path().join("s.jsonl");
+    for (line, wanted) in [
+        ("{\"task_id\": 2, \"solution\": \"x = 1\"}", "test split, tasks 11 to 510"),
+        ("{\"task_id\": \"Mbpp/11\", \"solution\": \"x = 1\"}", "--benchmark mbpp-plus"),
+        ("{\"task_id\": 11, \"solution\": }", "s.jsonl line 1: expected value (column 29)"),
+    ] {
+        std::fs::write(&samples, format!("{line}\n")).unwrap();
+        let o = unitcoder(&[
+            "eval", "score", "--benchmark", "mbpp", "--data", data.to_str().unwrap(), "--samples",
+            samples.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(wanted) && !err.contains("at line 1 column"), "{line}: {err}");
+    }
+}
