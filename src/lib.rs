@@ -14,6 +14,7 @@
 //!   draws it with progress bars, the library never does.
 
 pub mod atomic_file;
+pub mod json_line;
 pub mod calendar;
 pub mod corpus;
 pub mod engine;

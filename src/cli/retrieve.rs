@@ -171,6 +171,9 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
         outln!("malformed: {example}")?;
     }
     outln!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display())?;
+    if stats.files_read == 0 {
+        eprintln!("warning: the corpus holds no entries (an empty file or a directory without .py files)");
+    }
     let builtin_only = stats.rejected.get("no_module").copied().unwrap_or(0);
     if stats.kept == 0 && builtin_only > 0 {
         outln!(

@@ -41,7 +41,10 @@ impl JsonlReader {
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<SourceFile, CorpusError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| self.malformed(format!("invalid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            // Without serde's "at line 1", which would name a line within the line.
+            self.malformed(format!("invalid JSON: {}", crate::json_line::problem(&e)))
+        })?;
         let Value::Object(map) = value else {
             return Err(self.malformed("not a JSON object"));
         };

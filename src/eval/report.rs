@@ -367,7 +367,7 @@ pub fn read_dir(dir: &Path) -> Result<(Summary, Vec<SampleResult>), EvalError> {
     let text = std::fs::read_to_string(&rp).map_err(|e| EvalError::io(&rp, e))?;
     let mut results = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        results.push(serde_json::from_str(line).map_err(|e| EvalError::data(&rp, i + 1, e.to_string()))?);
+        results.push(serde_json::from_str(line).map_err(|e| EvalError::data(&rp, i + 1, crate::json_line::problem(&e)))?);
     }
     Ok((summary, results))
 }

@@ -63,15 +63,6 @@ impl SampleResult {
     }
 }
 
-/// serde_json's message without its "at line L column C" tail.
-pub(crate) fn json_problem(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
-
 /// Why a task id that is not in the data may still look right: MBPP's test split numbers its tasks
 /// 11-510, and evalplus spells MBPP ids `Mbpp/N`.
 fn unknown_task_hint(task_id: &str, dataset: &Dataset) -> String {
@@ -105,7 +96,7 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
         let err = |p: String| EvalError::data(path, i + 1, p);
         // serde's own "at line 1 column N" would name the line within the line.
         let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| err(format!("{} (column {})", json_problem(&e), e.column())))?;
+            serde_json::from_str(line).map_err(|e| err(crate::json_line::problem(&e)))?;
         let task_id = match v.get("task_id") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),

@@ -95,7 +95,7 @@ fn parse_lines<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>,
         let item = serde_json::from_str(line).map_err(|e| JournalError::Line {
             path: path.to_path_buf(),
             line: i + 1,
-            problem: e.to_string(),
+            problem: crate::json_line::problem(&e),
         })?;
         items.push(item);
     }

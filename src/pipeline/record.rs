@@ -331,7 +331,7 @@ pub enum RecordError {
         cause: std::io::Error,
     },
     /// A line is not a record.
-    #[error("{path} line {line}: {cause}")]
+    #[error("{path} line {line}: {}", crate::json_line::problem(.cause))]
     Parse {
         /// The records file.
         path: PathBuf,

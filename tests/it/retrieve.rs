@@ -408,3 +408,18 @@ fn builtin_only_functions_need_the_flag_and_the_help_says_so() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("no_module") && help.contains("uses_file_local") && help.contains("--allow-builtin-only"));
 }
+
+#[test]
+fn a_bad_json_line_names_its_column_and_an_empty_corpus_is_said_to_be_empty() {
+    let dir = tempdir();
+    let corpus = dir.path().join("c.jsonl");
+    std::fs::write(&corpus, "{\"content\": \"x = 1\\n\"}\n{bad\n").unwrap();
+    let (code, text, _, stats) = retrieve(dir.path(), "o", &["--corpus", corpus.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let example = stats["malformed_examples"][0].as_str().unwrap();
+    assert!(example.ends_with("c.jsonl line 2: invalid JSON: key must be a string (column 2)"), "{example}");
+    std::fs::write(&corpus, "").unwrap();
+    let (code, text, _, _) = retrieve(dir.path(), "o", &["--corpus", corpus.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("warning: the corpus holds no entries"), "{text}");
+}
