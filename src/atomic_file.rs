@@ -48,6 +48,16 @@ fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Whether `a` and `b` name the same existing file (hard links and other spellings included): an
+/// output that is an input would be emptied before the input is read.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,15 +103,5 @@ mod tests {
         std::fs::create_dir(temporary(&path)).unwrap();
         assert!(write(&path, b"new").is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
-    }
-}
-
-/// Whether `a` and `b` name the same existing file (hard links and other spellings included): an
-/// output that is an input would be emptied before the input is read.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
     }
 }

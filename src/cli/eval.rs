@@ -47,7 +47,7 @@ struct DataArgs {
     /// uses only the cache). `hf:` with the benchmark's own repository picks its test Parquet file.
     #[arg(long)]
     data: PathBuf,
-    /// BigCodeBench prompt split: complete (the default) or instruct. Other benchmarks have one.
+    /// BigCodeBench prompt split: complete (the default) or instruct; other benchmarks have none.
     #[arg(long)]
     split: Option<Split>,
     /// Evaluate only the first N tasks.

@@ -106,7 +106,7 @@ fn bigcodebench_hard_from_the_full_set_is_its_148_hard_tasks_and_other_data_is_r
     let text = String::from_utf8(unitcoder::eval::data::read_maybe_gz(&full_file).unwrap()).unwrap();
     let part = dir.path().join("part.jsonl");
     std::fs::write(&part, text.lines().take(300).collect::<Vec<_>>().join("\n")).unwrap();
-    let e = Dataset::load(Benchmark::BigCodeBenchHard, &part).err().expect("refused").to_string();
+    let e = Dataset::load(Benchmark::BigCodeBenchHard, &part).expect_err("refused").to_string();
     assert!(e.contains("part.jsonl") && e.contains("300 tasks") && e.contains("BigCodeBench-Hard's 148"), "{e}");
     // The full set under its own name stays whole.
     assert_eq!(Dataset::load(Benchmark::BigCodeBench, &full_file).unwrap().tasks.len(), 1140);

@@ -233,7 +233,8 @@ pub fn retrieve(
             chunk.par_iter().map(|f| python::extract(&f.content, &settings.packages, &settings.limits)).collect();
         for (file, outcome) in chunk.iter().zip(outcomes) {
             let dec = decontam.as_ref();
-            if consume(file, outcome, settings, stats, &mut dedup, dec, compiler.as_mut(), sink)? {
+            let checks = Checks { dedup: &mut dedup, decontam: dec, compiler: compiler.as_mut() };
+            if consume(file, outcome, settings, stats, checks, sink)? {
                 stats.limit_reached = true;
                 return Ok(());
             }
@@ -284,17 +285,24 @@ fn next_chunk(
     (chunk, None)
 }
 
+/// What a function that passed the filters still goes through: Python's compiler, dedup and
+/// decontamination.
+struct Checks<'a> {
+    dedup: &'a mut Dedup,
+    decontam: Option<&'a Decontaminator>,
+    compiler: Option<&'a mut CompileCheck>,
+}
+
 /// Counts one file's outcome and passes its kept functions on; true when the limit is reached.
 fn consume(
     file: &SourceFile,
     outcome: FileOutcome,
     settings: &RetrieveSettings,
     stats: &mut RetrieveStats,
-    dedup: &mut Dedup,
-    decontam: Option<&Decontaminator>,
-    mut compiler: Option<&mut CompileCheck>,
+    checks: Checks<'_>,
     sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
 ) -> Result<bool, RetrieveError> {
+    let Checks { dedup, decontam, mut compiler } = checks;
     let functions = match outcome {
         FileOutcome::Skipped(reason) => {
             *stats.files_skipped.entry(reason.to_string()).or_default() += 1;
