@@ -39,7 +39,7 @@ pub struct GenerateArgs {
     /// Render prompts with the model's chat template (as a user message).
     #[arg(long)]
     chat: bool,
-    /// A system message for chat prompts.
+    /// A system message for chat prompts; implies --chat (a plain completion has no system message).
     #[arg(long)]
     system: Option<String>,
     /// Samples per prompt.
@@ -131,6 +131,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         max_batch: args.max_batch,
         threads: args.threads.unwrap_or(0),
         kernels,
+        models_dir: args.weights.models_dir.as_deref(),
     };
     let engine = match load_model(&args.model, &load, &args.server, true, &unitcoder::progress::Silent)? {
         LoadedModel::Server(remote) => return run_server(&remote, &items, &args),
@@ -193,16 +194,27 @@ fn chat(system: Option<&str>, user: &str) -> Prompt {
     Prompt::Chat(m)
 }
 
+/// Whether prompt text is rendered as a chat: `--chat`, or a system message, which only a chat has.
+fn wants_chat(args: &GenerateArgs) -> bool {
+    args.chat || args.system.is_some()
+}
+
 fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     let text_prompt = |text: String| {
-        let prompt = if args.chat { chat(args.system.as_deref(), &text) } else { Prompt::Text(text) };
+        let prompt = if wants_chat(args) { chat(args.system.as_deref(), &text) } else { Prompt::Text(text) };
         vec![Item { id: 0.into(), request: Request { prompt, n: args.n, params: base_params(args) } }]
     };
     if let Some(p) = &args.prompt {
+        if p.is_empty() {
+            bail!("--prompt is empty: give the text to continue");
+        }
         return Ok(text_prompt(p.clone()));
     }
     if let Some(f) = &args.prompt_file {
         let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        if text.is_empty() {
+            bail!("{}: the prompt file is empty", f.display());
+        }
         return Ok(text_prompt(text));
     }
     match &args.prompts {
@@ -216,13 +228,20 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = format!("{} line {}", path.display(), i + 1);
-        let l: PromptLine = serde_json::from_str(line).with_context(|| at.clone())?;
+        let value: serde_json::Value = serde_json::from_str(line).with_context(|| at.clone())?;
+        if !value.is_object() {
+            bail!("{at}: expected a JSON object like {{\"prompt\": \"...\"}}, found {}", json_kind(&value));
+        }
+        let l: PromptLine = serde_json::from_value(value).with_context(|| at.clone())?;
         let system = l.system.as_deref().or(args.system.as_deref());
+        // A line's own `system`, like the flag, makes its prompt a chat.
+        let chat_line = wants_chat(args) || l.system.is_some();
         let prompt = match (l.prompt, l.messages) {
             (Some(_), Some(_)) => bail!("{at}: give either `prompt` or `messages`, not both"),
             (None, None) => bail!("{at}: missing field `prompt` (or `messages`)"),
             (None, Some(m)) => Prompt::Chat(m),
-            (Some(p), None) if args.chat => chat(system, &p),
+            (Some(p), None) if p.is_empty() => bail!("{at}: field `prompt` is empty"),
+            (Some(p), None) if chat_line => chat(system, &p),
             (Some(p), None) => Prompt::Text(p),
         };
         let b = base_params(args);
@@ -245,6 +264,18 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
         bail!("{}: no prompts", path.display());
     }
     Ok(items)
+}
+
+/// What kind of JSON value `v` is, for errors.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// A `--prompts` line's override held to the rule of the flag it overrides (`check`), so that a file
@@ -334,6 +365,10 @@ pub struct WeightArgs {
     /// Recorded in the model id as +llama-cpp-acts.
     #[arg(long)]
     pub llama_cpp_activations: bool,
+    // Not a weight setting, but every command that loads a model flattens these flags, so a card
+    // directory is accepted wherever `--model` is.
+    #[arg(long, value_name = "DIR", help = super::models::MODELS_DIR_HELP)]
+    pub models_dir: Option<PathBuf>,
 }
 
 impl WeightArgs {
@@ -371,6 +406,8 @@ pub struct LoadArgs<'a> {
     /// CPU threads for the forward pass (0: one per available core).
     pub threads: usize,
     pub kernels: MatmulKernels,
+    /// `--models-dir`: extra model cards (else `UNITCODER_MODELS_DIR`).
+    pub models_dir: Option<&'a Path>,
 }
 
 impl<'a> LoadArgs<'a> {
@@ -378,7 +415,8 @@ impl<'a> LoadArgs<'a> {
     /// engine's kernels (rounding activations as `weights` asks).
     pub fn new(weights: &'a WeightArgs) -> Self {
         let (lora, quantize) = (&weights.lora[..], weights.quantize);
-        LoadArgs { lora, quantize, device: "cpu", max_batch: 16, threads: 0, kernels: weights.kernels() }
+        let models_dir = weights.models_dir.as_deref();
+        LoadArgs { lora, quantize, device: "cpu", max_batch: 16, threads: 0, kernels: weights.kernels(), models_dir }
     }
 }
 
@@ -392,7 +430,7 @@ pub fn load_model(
     chat: bool,
     reporter: &dyn unitcoder::progress::Reporter,
 ) -> anyhow::Result<LoadedModel> {
-    let mut options = LoadOptions::new(super::models::model_settings(None, None)?);
+    let mut options = LoadOptions::new(super::models::model_settings(load.models_dir.map(Path::to_path_buf), None)?);
     options.server = server.options(chat);
     options.lora = load.lora.to_vec();
     // The device means nothing to a server model, so it is not checked for one.

@@ -32,7 +32,7 @@ mod retrieve;
 mod server;
 mod synth;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// How a command ended when it did not fail outright.
 pub enum Outcome {
@@ -73,9 +73,22 @@ enum Command {
     Report(report::ReportArgs),
 }
 
+/// `command` and all its subcommands with negative numbers allowed as values: `--temperature -1`
+/// then reaches the flag's own check ("must be 0 or more") instead of clap's "unexpected argument
+/// '-1'". No command has a digit as a short flag, so nothing else changes meaning.
+fn allow_negative_numbers(command: clap::Command) -> clap::Command {
+    let names: Vec<String> = command.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let mut command = command.allow_negative_numbers(true);
+    for name in names {
+        command = command.mut_subcommand(name, allow_negative_numbers);
+    }
+    command
+}
+
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> anyhow::Result<Outcome> {
-    let cli = Cli::parse();
+    let matches = allow_negative_numbers(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),

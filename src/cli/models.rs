@@ -1,7 +1,7 @@
 //! `unitcoder models list | pull NAME | path NAME | info PATH`: the model cards, fetching them into the
 //! cache, and inspecting model files. Also resolves the environment (`UNITCODER_CACHE`, `XDG_CACHE_HOME`,
-//! `HOME`, `HF_HOME`, `HF_HUB_OFFLINE`, `UNITCODER_PYTHON`) into the library's [`ModelSettings`], for every
-//! command that loads a model.
+//! `HOME`, `HF_HOME`, `HF_HUB_OFFLINE`, `UNITCODER_PYTHON`, `UNITCODER_MODELS_DIR`) and the
+//! `--models-dir` flag into the library's [`ModelSettings`], for every command that loads a model.
 
 use super::progress::Bars;
 use super::Outcome;
@@ -20,8 +20,7 @@ use unitcoder::progress::Reporter;
 pub struct ModelsArgs {
     #[command(subcommand)]
     command: ModelsCommand,
-    /// A directory of extra model cards (*.toml); they replace built-in cards of the same name.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help = MODELS_DIR_HELP)]
     models_dir: Option<PathBuf>,
     /// The cache directory for fetched models [default: $UNITCODER_CACHE, $XDG_CACHE_HOME/unitcoder or
     /// ~/.cache/unitcoder].
@@ -55,7 +54,13 @@ enum ModelsCommand {
     },
 }
 
-/// The model settings from the environment, with optional overrides from flags.
+/// The help of `--models-dir`, the same for every command that takes `--model`.
+pub const MODELS_DIR_HELP: &str = "A directory of extra model cards (*.toml); they replace built-in cards \
+of the same name [default: $UNITCODER_MODELS_DIR]";
+
+/// The model settings from the environment, with optional overrides from flags. Every command that
+/// resolves a model name comes here, so a card directory given by `--models-dir` or
+/// `UNITCODER_MODELS_DIR` means the same to `models`, `generate`, `synth` and `eval run`.
 pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -> anyhow::Result<ModelSettings> {
     let var = |k: &str| std::env::var(k).ok();
     let env = EnvValues {
@@ -72,7 +77,9 @@ pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -
     if let Some(py) = var("UNITCODER_PYTHON") {
         settings.python = PathBuf::from(py);
     }
-    settings.models_dir = models_dir;
+    // An empty value counts as unset, as for the cache variables.
+    settings.models_dir =
+        models_dir.or_else(|| var("UNITCODER_MODELS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from));
     Ok(settings)
 }
 
@@ -215,12 +222,20 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     let tok = resolved.tokenizer()?;
     let chat = resolved.chat_template(&tok)?.is_some();
     let field = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    // transformers 5 writes `dtype`; older checkpoints `torch_dtype`.
+    let dtype = config.get("dtype").or_else(|| config.get("torch_dtype")).cloned().unwrap_or_default();
+    // Text output shows strings without JSON quotes and absent fields as `unknown`.
+    let plain = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => "unknown".to_string(),
+        other => other.to_string(),
+    };
     let summary = serde_json::json!({
         "path": dir,
         "architecture": resolved.architecture,
         "files": files.len(),
         "file_size": size,
-        "dtype": field("torch_dtype"),
+        "dtype": dtype.clone(),
         "layers": field("num_hidden_layers"),
         "embedding_length": field("hidden_size"),
         "context_length": field("max_position_embeddings"),
@@ -234,10 +249,10 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     outln!("directory:      {}", dir.display())?;
     outln!("architecture:   {}", resolved.architecture)?;
     outln!("safetensors:    {} file(s), {} bytes ({:.1} MB)", files.len(), size, size as f64 / 1e6)?;
-    outln!("dtype:          {}", field("torch_dtype"))?;
-    outln!("layers:         {}", field("num_hidden_layers"))?;
-    outln!("embedding:      {}", field("hidden_size"))?;
-    outln!("context length: {}", field("max_position_embeddings"))?;
+    outln!("dtype:          {}", plain(dtype))?;
+    outln!("layers:         {}", plain(field("num_hidden_layers")))?;
+    outln!("embedding:      {}", plain(field("hidden_size")))?;
+    outln!("context length: {}", plain(field("max_position_embeddings")))?;
     outln!("vocabulary:     {}", tok.vocab_size())?;
     outln!("chat template:  {}", if chat { "yes" } else { "no" })?;
     Ok(())

@@ -26,7 +26,11 @@ pub fn quantize(s: &str) -> Result<Quantize, String> {
 
 /// An integer of at least 1 (sample counts, k of pass@k, workers, batch sizes).
 pub fn positive_usize(s: &str) -> Result<usize, String> {
-    check_positive_usize(number(s)?)
+    // A negative number is a number out of range, not "invalid digit" as usize's parser says.
+    match s.trim().parse::<i64>() {
+        Ok(n) if n < 1 => Err(format!("must be at least 1, got {n}")),
+        _ => check_positive_usize(number(s)?),
+    }
 }
 
 /// The rule of [`positive_usize`] on a value already parsed.
@@ -74,7 +78,9 @@ pub fn non_negative_f32(s: &str) -> Result<f32, String> {
 
 /// The rule of [`non_negative_f32`] on a value already parsed.
 pub fn check_non_negative_f32(v: f32) -> Result<f32, String> {
-    if v.is_finite() && v >= 0.0 {
+    if !v.is_finite() {
+        Err(format!("must be a finite number, got {v}"))
+    } else if v >= 0.0 {
         Ok(v)
     } else {
         Err(format!("must be 0 or more, got {v}"))
@@ -187,6 +193,8 @@ mod tests {
         assert!(top_p("1").is_ok() && top_p("0.5").is_ok());
         assert!(top_p("2").is_err() && top_p("0").is_err() && top_p("NaN").is_err());
         assert!(non_negative_f32("0").is_ok() && non_negative_f32("-0.1").is_err());
+        assert_eq!(non_negative_f32("inf"), Err("must be a finite number, got inf".into()));
+        assert_eq!(positive_usize("-5"), Err("must be at least 1, got -5".into()));
         assert!(positive_f64("0").is_err() && positive_f64("inf").is_err() && positive_f64("0.5").is_ok());
         assert!(unit_interval("0").is_ok() && unit_interval("1.5").is_err());
         assert!(penalty("1.1").is_ok() && penalty("0").is_err());

@@ -5,7 +5,8 @@
 use clap::Args;
 use std::time::Duration;
 use unitcoder::engine::models::linear::Quantize;
-use unitcoder::engine::remote::{ApiKey, RemoteOptions, RetryPolicy};
+use unitcoder::engine::remote::{ApiKey, Notes, RemoteOptions, RetryPolicy};
+use unitcoder::progress::Reporter;
 
 /// Flags of server models.
 #[derive(Args, Debug, Clone)]
@@ -40,7 +41,21 @@ impl ServerArgs {
             retry: RetryPolicy { retries: self.retries, ..RetryPolicy::default() },
             api_key,
             chat,
+            notes: Notes(std::sync::Arc::new(StderrNotes)),
         }
+    }
+}
+
+/// Shows a server model's notes (its retries) on stderr, one line each, also under `--json` or a
+/// redirect: a run waiting out a down server must say so.
+struct StderrNotes;
+
+impl Reporter for StderrNotes {
+    fn begin(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: &str, _: u64) {}
+    fn end(&self, _: &str) {}
+    fn note(&self, message: &str) {
+        eprintln!("note: {message}");
     }
 }
 

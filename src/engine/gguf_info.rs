@@ -68,16 +68,22 @@ impl GgufHeader {
                 model_err(path, format!("corrupt or truncated GGUF header: {msg}"))
             }
         })?;
-        for (name, info) in &content.tensor_infos {
-            let elems = info.shape.elem_count();
-            let bytes = (elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()) as u64;
-            let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes);
-            if end > file_size {
-                return Err(model_err(
-                    path,
-                    format!("truncated: tensor `{name}` ends at byte {end} but the file has {file_size} bytes"),
-                ));
-            }
+        // The tensor that reaches furthest (ties by name): the tensor table is a HashMap, and naming
+        // the first one found out of range would name a different tensor on every run.
+        let furthest = content
+            .tensor_infos
+            .iter()
+            .map(|(name, info)| {
+                let elems = info.shape.elem_count();
+                let bytes = (elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()) as u64;
+                (content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes), name)
+            })
+            .max();
+        if let Some((end, name)) = furthest.filter(|(end, _)| *end > file_size) {
+            return Err(model_err(
+                path,
+                format!("truncated: needs at least {end} bytes (tensor `{name}` ends there), has {file_size}"),
+            ));
         }
         Ok(GgufHeader { path: path.to_path_buf(), content, file_size, map })
     }
@@ -236,7 +242,7 @@ pub fn summarize(path: &Path) -> Result<GgufSummary, EngineError> {
     let mut tensor_types = BTreeMap::new();
     let mut parameters = 0u64;
     for info in h.content.tensor_infos.values() {
-        *tensor_types.entry(format!("{:?}", info.ggml_dtype).to_uppercase()).or_insert(0) += 1;
+        *tensor_types.entry(ggml_type_name(info.ggml_dtype)).or_insert(0) += 1;
         parameters += info.shape.elem_count() as u64;
     }
     let vocab_size = match h.get("tokenizer.ggml.tokens") {
@@ -259,4 +265,29 @@ pub fn summarize(path: &Path) -> Result<GgufSummary, EngineError> {
         chat_template: h.opt_string("tokenizer.chat_template").is_some(),
         path: h.path,
     })
+}
+
+/// A tensor type as llama.cpp and the GGUF spec write it (`Q4_K`, `Q4_0`, `F16`); candle's
+/// `Debug` drops the underscore of the K-quants (`Q4K`).
+pub fn ggml_type_name(t: candle_core::quantized::GgmlDType) -> String {
+    let name = format!("{t:?}").to_uppercase();
+    match name.strip_suffix('K') {
+        Some(head) if head.ends_with(|c: char| c.is_ascii_digit()) => format!("{head}_K"),
+        _ => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::GgmlDType;
+
+    #[test]
+    fn tensor_types_are_named_as_llama_cpp_names_them() {
+        assert_eq!(ggml_type_name(GgmlDType::Q4K), "Q4_K");
+        assert_eq!(ggml_type_name(GgmlDType::Q6K), "Q6_K");
+        assert_eq!(ggml_type_name(GgmlDType::Q4_1), "Q4_1");
+        assert_eq!(ggml_type_name(GgmlDType::F32), "F32");
+        assert_eq!(ggml_type_name(GgmlDType::BF16), "BF16");
+    }
 }

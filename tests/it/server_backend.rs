@@ -70,6 +70,26 @@ fn generate_through_the_server_agrees_with_the_engine_at_temperature_0() {
 }
 
 #[test]
+fn a_down_server_says_so_at_each_retry() {
+    // A port nothing listens on (bound, then freed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spec = format!("openai:http://127.0.0.1:{port}/v1#m");
+    let run = |retries: &str| {
+        let o = unitcoder(&["generate", "--model", &spec, "--prompt", "x", "--retries", retries]);
+        assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+        text(&o).1
+    };
+    let err = run("2");
+    let notes: Vec<&str> = err.lines().filter(|l| l.contains("retrying in")).collect();
+    assert_eq!(notes.len(), 2, "{err}");
+    assert!(notes[0].contains("(1 of 2)") && notes[1].contains("(2 of 2)"), "{err}");
+    assert!(notes.iter().all(|n| n.contains(&format!("127.0.0.1:{port}"))), "{err}");
+    assert!(err.contains("gave up after 3 attempts"), "{err}");
+    let err = run("0");
+    assert!(!err.contains("retrying in") && err.contains("gave up after 1 attempt;"), "{err}");
+}
+
+#[test]
 fn a_proxy_answering_429_503_and_hanging_up_costs_retries_not_results() {
     let _one = one_at_a_time();
     let model = tiny_model_path();

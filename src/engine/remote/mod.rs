@@ -12,8 +12,9 @@ mod wire;
 pub use http::RetryPolicy;
 
 use crate::engine::{Completion, EngineError, Generator, Request};
+use crate::progress::Reporter;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The prefix that marks a model argument as a server.
@@ -83,6 +84,24 @@ pub struct RemoteOptions {
     /// Whether the served model is prompted through chat (the server's template); false makes it a
     /// base model to everything above, which then sends raw text to `/completions`.
     pub chat: bool,
+    /// Where each retry is announced (a down server otherwise looks like a hang for minutes).
+    pub notes: Notes,
+}
+
+/// A shared [`Reporter`] for a [`Remote`]'s notes; the default drops them.
+#[derive(Clone)]
+pub struct Notes(pub Arc<dyn Reporter>);
+
+impl Default for Notes {
+    fn default() -> Self {
+        Notes(Arc::new(crate::progress::Silent))
+    }
+}
+
+impl std::fmt::Debug for Notes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notes(..)")
+    }
 }
 
 impl Default for RemoteOptions {
@@ -93,6 +112,7 @@ impl Default for RemoteOptions {
             retry: RetryPolicy::default(),
             api_key: None,
             chat: true,
+            notes: Notes::default(),
         }
     }
 }
@@ -246,11 +266,21 @@ impl Remote {
                 }
                 http::Attempt::Fail(why) => return Err(fail(why)),
                 http::Attempt::Retry { why, .. } if attempt == policy.retries => {
-                    return Err(fail(format!("gave up after {} attempts; the last: {why}", attempt + 1)));
+                    let attempts = match attempt + 1 {
+                        1 => "1 attempt".to_string(),
+                        n => format!("{n} attempts"),
+                    };
+                    return Err(fail(format!("gave up after {attempts}; the last: {why}")));
                 }
-                http::Attempt::Retry { after, .. } => {
+                http::Attempt::Retry { why, after } => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(policy.delay(attempt, after));
+                    let delay = policy.delay(attempt, after);
+                    let (n, of) = (attempt + 1, policy.retries);
+                    // Transport errors already start with the URL; HTTP statuses do not.
+                    let why = if why.contains(&url) { why } else { format!("{url}: {why}") };
+                    let note = format!("retrying in {:.1}s ({n} of {of}): {why}", delay.as_secs_f64());
+                    self.options.notes.0.note(&http::scrub(&note, self.key()));
+                    std::thread::sleep(delay);
                 }
             }
         }
