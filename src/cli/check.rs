@@ -110,6 +110,9 @@ fn print_human(w: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {
         Some(r) => writeln!(w, "{status}: {r} ({} ms, isolation {})", v.duration_ms, v.isolation.level)?,
         None => writeln!(w, "{status} ({} ms, isolation {})", v.duration_ms, v.isolation.level)?,
     }
+    if let Some(t) = &v.running {
+        writeln!(w, "  stopped while running {t}")?;
+    }
     for t in &v.tests {
         let s = format!("{:?}", t.status).to_lowercase();
         match &t.message {
@@ -163,6 +166,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
             }
         }
     }
+    warn_repeated_ids(input, &text);
     if unitcoder::atomic_file::same_file(input, output) {
         bail!("--out {} is the input {}: writing it would destroy the input", output.display(), input.display());
     }
@@ -204,6 +208,30 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     Ok(if malformed == 0 && passed == total { Outcome::Success } else { Outcome::Failures })
 }
 
+/// Warns on stderr about ids that more than one line of `text` (the batch file `input`) gives, naming
+/// the lines. Not an error: ids are the user's, and each line still gets its own verdict in its place,
+/// but a reader joining verdicts to inputs by id would pair them wrongly.
+fn warn_repeated_ids(input: &Path, text: &str) {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let mut lines: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, line) in text.lines().enumerate() {
+        if let Ok(Id { id }) = serde_json::from_str::<Id>(line) {
+            lines.entry(id).or_default().push(i + 1);
+        }
+    }
+    for (id, at) in lines.iter().filter(|(_, at)| at.len() > 1) {
+        let at: Vec<String> = at.iter().map(usize::to_string).collect();
+        eprintln!(
+            "warning: {} lines {}: the same id {id:?}; their verdicts are written in input order, under the same id",
+            input.display(),
+            at.join(", ")
+        );
+    }
+}
+
 /// Writes verdicts in input order as they complete: a verdict waits in its slot until every line
 /// before it is written, and each written line is flushed, so an interrupted batch leaves a
 /// complete prefix of the input's verdicts.
@@ -236,5 +264,6 @@ fn malformed_verdict(id: String, message: String) -> Verdict {
         stderr_tail: String::new(),
         isolation: Isolation::default(),
         coverage: None,
+        running: None,
     }
 }

@@ -14,7 +14,8 @@ pub struct MergeArgs {
     /// Shard run directories (each the --out of a `synth --shard` run).
     #[arg(required = true, value_name = "RUN_DIR")]
     pub shards: Vec<PathBuf>,
-    /// The merged run directory.
+    /// The merged run directory. What it already holds (an earlier merge) is merged too, so new
+    /// shards can be added to it; it cannot be one of the shards.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// File formats of the derived dataset files (comma-separated): jsonl, jsonl.gz, parquet.
@@ -26,12 +27,40 @@ pub struct MergeArgs {
 pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     for s in &args.shards {
         let d = RunDir::new(s);
+        if !s.exists() {
+            anyhow::bail!("{}: no such directory", s.display());
+        }
         if !d.records().is_file() && !d.rejected().is_file() {
             anyhow::bail!("{}: not a synth run directory (no dataset/records.jsonl or rejected.jsonl)", s.display());
         }
+        if unitcoder::atomic_file::same_file(s, &args.out) {
+            // --out is read as an input anyway; naming it as a shard too would also make the merge
+            // rewrite that shard's own run in place, which a user listing shards does not expect.
+            anyhow::bail!(
+                "--out {} is also one of the shards: the merge would rewrite that shard in place; write it to a \
+                 new directory (to add shards to an earlier merge, give that merge as --out and only the new \
+                 shards: --out is always read as an input too)",
+                args.out.display()
+            );
+        }
+        match emit::read_stats(&d)?.and_then(|st| st.settings) {
+            Some(_) => {}
+            None => eprintln!(
+                "warning: {}: its stats.json records no settings (made by an older unitcoder, or missing): the merge \
+                 cannot check that it used the same model and settings as the other shards",
+                s.display()
+            ),
+        }
+    }
+    let out = RunDir::new(&args.out);
+    if out.records().is_file() || out.rejected().is_file() {
+        eprintln!(
+            "note: {} already holds a run (an earlier merge?): its records are merged with the shards'",
+            args.out.display()
+        );
     }
     let shards: Vec<RunDir> = args.shards.iter().map(|s| RunDir::new(s)).collect();
-    let (stats, c) = emit::merge(&shards, &RunDir::new(&args.out), &args.format)?;
+    let (stats, c) = emit::merge(&shards, &out, &args.format)?;
     outln!(
         "merged {} shards: {} records read, {} with a repeated id, {} exact and {} near duplicates dropped, {} kept",
         c.shards,

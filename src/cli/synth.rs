@@ -294,6 +294,21 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     emit::write_stats(&dir, rjson.clone())?;
+    let against = decontam.as_ref().map(|d| d.sources()).unwrap_or_default();
+    let recorded = settings.run_settings(&engine.model_id(), engine.has_chat_template(), against);
+    if let Some(before) = emit::record_settings(&dir, &recorded)? {
+        let differ = before.differences(&recorded);
+        if !differ.is_empty() {
+            // A resume with other settings is allowed (fewer tries after a slow start, say), but the
+            // run's records are then not all made alike, and stats.json keeps only the latest.
+            eprintln!(
+                "warning: {} was run before with other settings (then vs now): {}; records finished then keep \
+                 theirs, and stats.json records these",
+                args.out.display(),
+                differ.join(", ")
+            );
+        }
+    }
     let result = synthesize(records, engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
     let stats = emit::finalize_as(&dir, rjson, &args.format);

@@ -97,6 +97,11 @@ impl Prompts {
         self.hashes.iter().find(|(x, _)| *x == t).map(|(_, h)| h.clone()).unwrap_or_default()
     }
 
+    /// Every template's hash by file name: the prompts' identity, recorded with a run's settings.
+    pub fn identity(&self) -> std::collections::BTreeMap<String, String> {
+        self.hashes.iter().map(|(t, h)| (t.file_name().to_string(), h.clone())).collect()
+    }
+
     /// Renders template `t` with `ctx`.
     pub fn render(&self, t: Template, ctx: minijinja::Value) -> Result<String, PromptError> {
         let err = |e| PromptError::Template { name: t.file_name().to_string(), cause: e };

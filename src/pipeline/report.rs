@@ -45,7 +45,9 @@ fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>, empty: &str) {
 
 /// The Markdown report of `s`.
 pub fn markdown(s: &SynthStats) -> String {
-    let mut out = String::from("# Synthesis run\n\n## Funnel\n\n");
+    let mut out = String::from("# Synthesis run\n\n");
+    settings_line(&mut out, s);
+    out.push_str("## Funnel\n\n");
     let (stages, rejected) = funnel_rows(s);
     table(
         &mut out,
@@ -140,6 +142,39 @@ pub fn markdown(s: &SynthStats) -> String {
     out
 }
 
+/// What made the data: the model and the settings that shape it (absent from runs of versions
+/// that did not record them).
+fn settings_line(out: &mut String, s: &SynthStats) {
+    let Some(r) = &s.settings else { return };
+    let against = match r.decontaminated_against.as_slice() {
+        [] => "none".to_string(),
+        a => a.join(", "),
+    };
+    let _ = write!(
+        out,
+        "Model `{}` ({}). {} tests suites (sampled at temperature {}), {} fix rounds x {} samples (temperature {}, \
+         top-p {}), repetition penalty {}, at most {} tokens per answer, seed {}; min tests {}, {} mutants, \
+         min mutation score {}, min coverage {}; decontaminated against: {}. Prompts: {}.\n\n",
+        r.model,
+        if r.chat { "chat template" } else { "plain completion" },
+        r.tests_samples,
+        r.tests_temperature,
+        r.rounds,
+        r.samples,
+        r.temperature,
+        r.top_p,
+        r.repetition_penalty,
+        r.max_tokens,
+        r.seed,
+        r.min_tests,
+        r.mutants,
+        r.min_mutation_score,
+        r.min_coverage,
+        against,
+        r.prompts.iter().map(|(f, h)| format!("`{f}` {h}")).collect::<Vec<_>>().join(", ")
+    );
+}
+
 /// The histogram rows of one score: "0.0–0.1", ... "0.9–1.0".
 fn score_rows(hist: &[u64]) -> Rows {
     let n = hist.len().max(1) as f64;
@@ -199,6 +234,9 @@ fn quality_section(out: &mut String, s: &SynthStats) {
 
 /// Writes the report files into `dir` and returns the statistics.
 pub fn write_report(dir: &RunDir) -> Result<SynthStats, OutputError> {
+    if !dir.root.exists() {
+        return Err(OutputError::other(&dir.root, "no such directory"));
+    }
     if !dir.records().is_file() && !dir.rejected().is_file() {
         return Err(OutputError::other(
             &dir.root,

@@ -4,6 +4,7 @@
 
 use crate::pipeline::journal::JournalError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A run directory's file could not be read or written.
@@ -114,4 +115,53 @@ pub struct RunTimings {
 
 fn yes() -> bool {
     true
+}
+
+/// The settings that shape a run's data: the model, the prompts and every number that changes what
+/// the model is asked or how its answers are judged. Recorded in `stats.json` so that `merge` can
+/// refuse shards made differently (their records would not be one data set) and `report` can name
+/// the model. Throughput settings (`--batch`, `--jobs`, the device) are left out: they change how
+/// fast a run goes, not what it writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// The model's identifier (card name, path, repo or server), as in the model-call cache's keys.
+    pub model: String,
+    /// Whether the model was prompted through a chat template.
+    pub chat: bool,
+    /// Each prompt template's hash (16 hex digits of SHA-256 of its source), by file name.
+    pub prompts: BTreeMap<String, String>,
+    /// The benchmarks records were decontaminated against (empty: none).
+    #[serde(default)]
+    pub decontaminated_against: Vec<String>,
+    pub tests_samples: u32,
+    pub tests_temperature: f32,
+    pub rounds: u32,
+    pub samples: u32,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub repetition_penalty: f32,
+    pub max_tokens: usize,
+    pub seed: u64,
+    pub min_tests: usize,
+    pub feedback_chars: usize,
+    pub mutants: usize,
+    pub min_mutation_score: f64,
+    pub min_coverage: f64,
+}
+
+impl RunSettings {
+    /// The fields whose values differ, as `field: ours vs theirs`, in field order.
+    pub fn differences(&self, other: &RunSettings) -> Vec<String> {
+        // Field by field through JSON: the list cannot fall behind the struct as fields are added.
+        let (a, b) = (serde_json::to_value(self), serde_json::to_value(other));
+        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (a, b) else {
+            return Vec::new();
+        };
+        a.iter()
+            .filter_map(|(k, x)| {
+                let y = b.get(k).unwrap_or(&serde_json::Value::Null);
+                (x != y).then(|| format!("{k}: {x} vs {y}"))
+            })
+            .collect()
+    }
 }

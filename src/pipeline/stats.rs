@@ -4,7 +4,7 @@
 //! accepted program, and where the time went (model waiting on the sandbox and vice versa).
 
 use crate::pipeline::record::{AttemptKind, Record, Stage};
-use crate::pipeline::run_dir::RunTimings;
+use crate::pipeline::run_dir::{RunSettings, RunTimings};
 use crate::sandbox::{Status, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,6 +64,10 @@ pub struct SynthStats {
     /// The retrieve stage's own counts, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrieve: Option<serde_json::Value>,
+    /// The settings that shaped the data (model, prompts, sampling, thresholds), when known: the
+    /// latest run's (a resume records its own), or the shards' common ones for a merged run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<RunSettings>,
     /// What `unitcoder merge` joined and dropped as duplicates across shards, for a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,

@@ -213,6 +213,7 @@ pub(crate) fn judge(
         stderr_tail: report.stderr_tail.clone(),
         isolation: isolation.clone(),
         coverage: None,
+        running: None,
     };
     let verdict = |mut v: Verdict, status: Status, reason: &str| {
         v.status = status;
@@ -230,6 +231,10 @@ pub(crate) fn judge(
     v.tests = st.tests.iter().map(|(t, _, _)| t.clone()).collect();
     // Only the harness sends it, after the last test and before `done`.
     v.coverage = st.coverage.clone().filter(|_| st.done);
+    if report.timed_out || report.signal == Some(SIGXCPU) || report.oom {
+        // The reason stays the bare limit (statistics count by it); the test goes beside it.
+        v.running = st.running.clone();
+    }
     if report.timed_out {
         return verdict(v, Status::Timeout, "timeout");
     }
@@ -437,5 +442,11 @@ mod tests {
         r.oom = true;
         r.signal = Some(9);
         assert_eq!(run(&r).reason.as_deref(), Some("memory"));
+        assert_eq!(run(&r).running, None, "no test had started");
+        // The test that started and never ended is named beside the bare reason.
+        let mut r = report(&[PASS, r#"{"k":"start","t":"T.test_b"}"#]);
+        r.timed_out = true;
+        let v = run(&r);
+        assert_eq!((v.reason.as_deref(), v.running.as_deref()), (Some("timeout"), Some("T.test_b")));
     }
 }

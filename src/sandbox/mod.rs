@@ -301,6 +301,7 @@ impl Sandbox {
                 stderr_tail: String::new(),
                 isolation: self.isolation.clone(),
                 coverage: None,
+                running: None,
             },
         }
     }

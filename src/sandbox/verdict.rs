@@ -157,6 +157,10 @@ pub struct Verdict {
     /// [`crate::sandbox::Sandbox::run_traced`] that got to the end of its tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// The test that was running when a time or memory limit stopped the run (`<module>`: the
+    /// tests' top-level code), when it had started one: which input made the program hang or grow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<String>,
 }
 
 /// What the tests executed of one function, counted inside the sandbox. Lines are the function's

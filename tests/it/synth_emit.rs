@@ -1,17 +1,20 @@
 //! Stage 5 and the run's bookkeeping, with the scripted model of `synth.rs` and the real sandbox:
 //! the dataset formats read back from JSONL.gz and Parquet equal the JSONL lines, also after a run
 //! that stopped part-way and resumed; `merge` drops exact and near duplicates that sharding kept
-//! apart, ending with the unsharded result; and a run that dies without cleaning up still leaves
-//! its timings.
+//! apart, ending with the unsharded result, combines the shards' retrieve counts and refuses shards
+//! made with other settings; and a run that dies without cleaning up still leaves its timings.
 
-use crate::synth::{outcome, read, retrieve_all, sandbox, scripted, settings, setup, write_corpus, Crashing};
+use crate::common::unitcoder;
+use crate::synth::{outcome, read, retrieve_all, sandbox, scripted, settings, setup, write_corpus, Crashing, Setup};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::path::Path;
 use unitcoder::pipeline::emit::{self, Derived, Format};
-use unitcoder::pipeline::retrieve::Shard;
+use unitcoder::pipeline::journal::Journal;
+use unitcoder::pipeline::record::{Record, Stage};
+use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::run_dir::{RunDir, RunTimings};
 use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::progress::Silent;
@@ -237,4 +240,134 @@ fn repair_lines_carry_the_feedback_the_fix_prompt_showed_at_the_runs_length() {
         let attempt = rec["attempts"].as_array().unwrap().iter().find(|a| a["code"] == line["code"]).unwrap();
         assert_eq!(attempt["feedback"].as_str(), Some(fb), "the record keeps the text the model saw");
     }
+}
+
+/// A shard's run directory as `synth --shard` leaves it, without running the model: its functions
+/// saved as rejected, with the retrieve counts and the settings the CLI records in `stats.json`.
+fn shard_run(s: &Setup, name: &str, shard: Shard, settings: &SynthSettings) -> (RunDir, RetrieveStats) {
+    let mut rs = RetrieveSettings::new(vec![s.root.join("corpus")]);
+    rs.packages = Packages::load(&s.root.join("packages.txt")).unwrap();
+    rs.shard = shard;
+    let mut counts = RetrieveStats::default();
+    let mut records: Vec<Record> = Vec::new();
+    retrieve::retrieve(&rs, &mut counts, &Silent, &mut |r| {
+        records.push(r);
+        Ok(())
+    })
+    .unwrap();
+    let dir = RunDir::new(&s.root.join(name));
+    let (mut rejected, _) = Journal::open::<Record>(&dir.rejected()).unwrap();
+    for mut r in records {
+        r.reject(Stage::Tests, "no_tests_extracted", "");
+        rejected.append(&r).unwrap();
+    }
+    let mut json = serde_json::to_value(&counts).unwrap();
+    json["picked"] = serde_json::json!({"by": "testable", "candidates": counts.kept, "kept": counts.kept});
+    emit::write_stats(&dir, Some(json)).unwrap();
+    assert_eq!(emit::record_settings(&dir, &settings.run_settings("scripted", true, Vec::new())).unwrap(), None);
+    (dir, counts)
+}
+
+/// The smallest shard count that gives every shard a function of the scripted corpus.
+fn shard_count(s: &Setup) -> u64 {
+    let packages = s.root.join("packages.txt");
+    (2..12u64)
+        .find(|&n| {
+            (0..n).all(|i| !retrieve_all(&s.root.join("corpus"), &packages, Shard { index: i, count: n }).is_empty())
+        })
+        .expect("some shard count gives every shard a function")
+}
+
+#[test]
+fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_made_differently() {
+    let s = setup();
+    let n = shard_count(&s);
+    let (mut shards, mut parts) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let (dir, counts) = shard_run(&s, &format!("shard{i}"), Shard { index: i, count: n }, &settings());
+        shards.push(dir);
+        parts.push(counts);
+    }
+    let merged = RunDir::new(&s.root.join("merged"));
+    let (stats, _) = emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
+    let r = stats.retrieve.as_ref().expect("the merged run keeps the shards' retrieve counts");
+    let kept: u64 = parts.iter().map(|p| p.kept).sum();
+    assert_eq!(kept, s.records.len() as u64);
+    assert_eq!(r["kept"], kept, "{r}");
+    assert_eq!(r["files_parsed"], parts.iter().map(|p| p.files_parsed).sum::<u64>(), "{r}");
+    // Every shard read every file: the merged run read them once and left none to other shards.
+    assert_eq!((r["files_read"].as_u64(), r["files_other_shards"].as_u64()), (Some(parts[0].files_read), Some(0)));
+    assert_eq!(r["corpus"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["picked"]["kept"], kept, "{r}");
+    assert_eq!(r["shard"], (0..n).map(|i| format!("{i}/{n}")).collect::<Vec<_>>().join(", "));
+    assert_eq!(stats.settings, Some(settings().run_settings("scripted", true, Vec::new())));
+    // Merging again (the output is an input too) counts no shard twice.
+    let (again, _) = emit::merge(&shards, &merged, &[Format::Jsonl]).unwrap();
+    assert_eq!(again.retrieve.as_ref().unwrap()["kept"], kept);
+    assert_eq!(again.retrieve, stats.retrieve);
+    // The report of the merged run has its input section and names the model.
+    let report = unitcoder(&["report", merged.root.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "{}", String::from_utf8_lossy(&report.stderr));
+    let md = std::fs::read_to_string(merged.root.join("report.md")).unwrap();
+    assert!(md.contains("## Input") && md.contains(&format!("{kept} functions picked")), "{md}");
+    assert!(md.contains("Model `scripted` (chat template)") && md.contains("at most 512 tokens"), "{md}");
+
+    // A shard made with another answer length is refused, naming it and the difference, before
+    // anything is written.
+    let (short, _) =
+        shard_run(&s, "short", Shard { index: 1, count: n }, &SynthSettings { max_tokens: 64, ..settings() });
+    let mixed = RunDir::new(&s.root.join("mixed"));
+    let err = emit::merge(&[shards[0].clone(), short.clone()], &mixed, &[Format::Jsonl]).unwrap_err().to_string();
+    assert!(err.contains(&short.stats().display().to_string()) && err.contains("max_tokens: 512 vs 64"), "{err}");
+    assert!(!mixed.root.exists(), "nothing written");
+    let o = unitcoder(&[
+        "merge",
+        shards[0].root.to_str().unwrap(),
+        short.root.to_str().unwrap(),
+        "--out",
+        mixed.root.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("max_tokens: 512 vs 64"));
+    // A resume with other settings records them and hands back the ones before.
+    let before = emit::record_settings(&short, &settings().run_settings("scripted", true, Vec::new())).unwrap();
+    assert_eq!(before.map(|b| b.max_tokens), Some(64));
+}
+
+#[test]
+fn report_and_merge_name_a_corrupt_stats_file_a_missing_directory_and_a_shard_given_as_out() {
+    let s = setup();
+    let (a, _) = shard_run(&s, "a", Shard { index: 0, count: 2 }, &settings());
+    let (b, _) = shard_run(&s, "b", Shard { index: 1, count: 2 }, &settings());
+    let path = |d: &RunDir| d.root.to_str().unwrap().to_string();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+
+    // --out naming one of the shards would rewrite it in place: refused, the shard untouched.
+    let before = std::fs::read_to_string(a.rejected()).unwrap();
+    let o = unitcoder(&["merge", &path(&a), &path(&b), "--out", &path(&a)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is also one of the shards"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(a.rejected()).unwrap(), before);
+
+    let missing = s.root.join("no_such_run").display().to_string();
+    for args in [vec!["report", missing.as_str()], vec!["merge", missing.as_str(), "--out", "x"]] {
+        let o = unitcoder(&args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("no_such_run: no such directory"), "{}", stderr(&o));
+    }
+
+    // A stats.json cut short holds the retrieve counts and settings that the records do not: an
+    // error naming it, not a report without them.
+    std::fs::write(b.stats(), "{\"broken").unwrap();
+    let out = s.root.join("merged").display().to_string();
+    for args in [vec!["report", &path(&b)], vec!["merge", &path(&a), &path(&b), "--out", &out]] {
+        let o = unitcoder(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&o).contains(&b.stats().display().to_string()) && stderr(&o).contains("not valid statistics"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(b.stats()).unwrap(), "{\"broken", "left as it was");
 }

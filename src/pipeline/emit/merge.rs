@@ -4,17 +4,22 @@
 //! duplicates), visiting records in corpus order — the order an unsharded run retrieves them in —
 //! so the merged set is the one an unsharded run keeps. Dropped duplicates are listed in
 //! `merge_duplicates.jsonl` and counted in `stats.json`.
+//!
+//! Shards must have been made with the same settings ([`RunSettings`]: model, prompts, sampling,
+//! thresholds); a merge refuses inputs whose recorded settings differ. Their retrieve counts are
+//! combined into the merged run's (counts summed, corpora and examples joined).
 
-use super::{finalize_as, save_stats, Format};
+use super::{finalize_as, read_stats, save_stats, Format};
 use crate::pipeline::journal::Journal;
 use crate::pipeline::record::Record;
 use crate::pipeline::retrieve::{Dedup, Duplicate};
-use crate::pipeline::run_dir::{OutputError, RunDir, RunTimings};
+use crate::pipeline::run_dir::{OutputError, RunDir, RunSettings, RunTimings};
 use crate::pipeline::stats::SynthStats;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Near-duplicate threshold of the merge: the retrieve stage's default.
 const NEAR_THRESHOLD: f64 = 0.8;
@@ -76,6 +81,38 @@ fn rewrite<T: Serialize>(path: &Path, items: &[T]) -> Result<(), OutputError> {
 /// timings (each run once), then rebuilds the derived files in `formats` and the statistics.
 pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(SynthStats, MergeCounts), OutputError> {
     let mut counts = MergeCounts { shards: shards.len() as u64, ..MergeCounts::default() };
+    // Statistics first: a refusal must come before anything is written.
+    let mut settings: Option<(PathBuf, RunSettings)> = None;
+    let mut retrieve_parts: Vec<Value> = Vec::new();
+    let mut part_texts: HashSet<String> = HashSet::new();
+    for dir in std::iter::once(out).chain(shards) {
+        let Some(stats) = read_stats(dir)? else { continue };
+        if let Some(theirs) = stats.settings {
+            match &settings {
+                None => settings = Some((dir.stats(), theirs)),
+                Some((first, ours)) => {
+                    let differ = ours.differences(&theirs);
+                    if !differ.is_empty() {
+                        return Err(OutputError::other(
+                            &dir.stats(),
+                            format!(
+                                "made with other settings than {} (its value vs this one): {}; their records are \
+                                 not one data set, so they are not merged",
+                                first.display(),
+                                differ.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for part in stats.retrieve.map(retrieve_parts_of).unwrap_or_default() {
+            // The same shard's counts reached through an earlier merge and again directly count once.
+            if part_texts.insert(part.to_string()) {
+                retrieve_parts.push(part);
+            }
+        }
+    }
     let mut all: Vec<(Record, bool)> = Vec::new();
     let mut timings: Vec<RunTimings> = Vec::new();
     let mut timing_lines: HashSet<String> = HashSet::new();
@@ -132,8 +169,91 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     rewrite(&out.rejected(), &rejected)?;
     rewrite(&out.timings(), &timings)?;
     rewrite(&out.root.join("merge_duplicates.jsonl"), &dropped)?;
-    let mut stats = finalize_as(out, None, formats)?;
+    let mut stats = finalize_as(out, combine_retrieve(retrieve_parts), formats)?;
+    stats.settings = settings.map(|(_, s)| s);
     stats.merge = serde_json::to_value(&counts).ok();
     save_stats(out, &stats)?;
     Ok((stats, counts))
+}
+
+/// The key under which a merged run's retrieve counts keep each input's own counts, so that merging
+/// into the same directory again (it is an input too) does not count a shard twice.
+const PARTS: &str = "parts";
+
+/// The retrieve counts of single runs that `retrieve` holds: its parts for a merged run, else itself.
+fn retrieve_parts_of(retrieve: Value) -> Vec<Value> {
+    match retrieve {
+        Value::Object(mut m) if m.contains_key(PARTS) => match m.remove(PARTS) {
+            Some(Value::Array(parts)) => parts,
+            _ => Vec::new(),
+        },
+        other => vec![other],
+    }
+}
+
+/// The retrieve counts of the shards `parts` together, with the parts kept under [`PARTS`]; one
+/// part is its own combination.
+fn combine_retrieve(mut parts: Vec<Value>) -> Option<Value> {
+    if parts.len() <= 1 {
+        return parts.pop();
+    }
+    let mut all = parts.iter().skip(1).fold(parts[0].clone(), |a, b| combine("", &a, b));
+    if let Value::Object(m) = &mut all {
+        // Every shard reads every file and skips the other shards' ones: the files no merged shard
+        // parsed are those read less each shard's own.
+        let field = |p: &Value, k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
+        if m.contains_key("files_other_shards") {
+            let read = parts.iter().map(|p| field(p, "files_read")).max().unwrap_or(0);
+            let own: u64 =
+                parts.iter().map(|p| field(p, "files_read").saturating_sub(field(p, "files_other_shards"))).sum();
+            m.insert("files_other_shards".into(), Value::from(read.saturating_sub(own)));
+        }
+        m.insert(PARTS.into(), Value::Array(parts));
+    }
+    Some(all)
+}
+
+/// Counts that every shard makes over the whole corpus (it reads every file to find its own), so
+/// the merged count is any one shard's, not their sum.
+const WHOLE_CORPUS: [&str; 2] = ["files_read", "malformed_entries"];
+
+/// Strings that name an input (a shard, a records file): the merged run lists them all.
+const LISTED: [&str; 2] = ["shard", "records_file"];
+
+/// `a` and `b`, the values of `key` in two shards' retrieve counts, as one: numbers summed (see
+/// [`WHOLE_CORPUS`]), flags or-ed, lists (corpora, benchmarks, examples) joined without repeats,
+/// maps merged key by key, names of inputs listed, other strings (one example per reason) the first.
+fn combine(key: &str, a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut m = x.clone();
+            for (k, v) in y {
+                let c = x.get(k).map_or_else(|| v.clone(), |u| combine(k, u, v));
+                m.insert(k.clone(), c);
+            }
+            Value::Object(m)
+        }
+        (Value::Number(x), Value::Number(y)) => match (x.as_u64(), y.as_u64()) {
+            (Some(p), Some(q)) if WHOLE_CORPUS.contains(&key) => Value::from(p.max(q)),
+            (Some(p), Some(q)) => Value::from(p.saturating_add(q)),
+            _ => {
+                let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+                Value::from(if WHOLE_CORPUS.contains(&key) { p.max(q) } else { p + q })
+            }
+        },
+        (Value::Bool(p), Value::Bool(q)) => Value::Bool(*p || *q),
+        (Value::Array(x), Value::Array(y)) => {
+            let mut v = x.clone();
+            v.extend(y.iter().filter(|e| !x.contains(e)).cloned());
+            Value::Array(v)
+        }
+        (Value::String(p), Value::String(q)) if LISTED.contains(&key) => {
+            if p.split(", ").any(|s| s == q) {
+                a.clone()
+            } else {
+                Value::String(format!("{p}, {q}"))
+            }
+        }
+        _ => a.clone(),
+    }
 }

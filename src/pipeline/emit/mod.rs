@@ -23,7 +23,7 @@ pub use merge::{merge, MergeCounts};
 
 use crate::pipeline::journal::Journal;
 use crate::pipeline::record::Record;
-use crate::pipeline::run_dir::{OutputError, RunDir, RunTimings};
+use crate::pipeline::run_dir::{OutputError, RunDir, RunSettings, RunTimings};
 use crate::pipeline::stats::SynthStats;
 
 /// The formats `dir`'s derived files are in now (JSONL when there are none yet).
@@ -100,11 +100,38 @@ fn write_stats_of(
     retrieve: Option<serde_json::Value>,
 ) -> Result<SynthStats, OutputError> {
     let mut stats = SynthStats::compute(accepted, rejected, timings);
-    let previous = std::fs::read_to_string(dir.stats()).ok().and_then(|t| serde_json::from_str::<SynthStats>(&t).ok());
+    let previous = read_stats(dir)?;
     stats.retrieve = retrieve.or_else(|| previous.as_ref().and_then(|s| s.retrieve.clone()));
+    stats.settings = previous.as_ref().and_then(|s| s.settings.clone());
     stats.merge = previous.and_then(|s| s.merge);
     save_stats(dir, &stats)?;
     Ok(stats)
+}
+
+/// `dir`'s `stats.json`, or `None` when there is none. A file that is there but does not parse is
+/// an error naming it: its retrieve counts, settings and merge counts are not in the record files,
+/// so rewriting it from them would lose those without a word.
+pub fn read_stats(dir: &RunDir) -> Result<Option<SynthStats>, OutputError> {
+    let path = dir.stats();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(OutputError::io(&path)(e)),
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| OutputError::other(&path, format!("not valid statistics: {e}")))
+}
+
+/// Records `settings` as those of `dir`'s run in its `stats.json` (created from the record files
+/// when missing) and returns the ones recorded before, so that a resume made with other settings
+/// can be told apart.
+pub fn record_settings(dir: &RunDir, settings: &RunSettings) -> Result<Option<RunSettings>, OutputError> {
+    let mut stats = match read_stats(dir)? {
+        Some(s) => s,
+        None => write_stats(dir, None)?,
+    };
+    let before = stats.settings.replace(settings.clone());
+    save_stats(dir, &stats)?;
+    Ok(before)
 }
 
 /// Writes `stats` to `dir`'s `stats.json`, aside and renamed, so a reader (or a kill) never sees

@@ -21,7 +21,7 @@ use crate::engine::EngineError;
 use crate::pipeline::journal::JournalError;
 use crate::pipeline::prompts::{PromptError, Prompts};
 use crate::pipeline::quality::QualitySettings;
-use crate::pipeline::run_dir::OutputError;
+use crate::pipeline::run_dir::{OutputError, RunSettings};
 
 /// Settings of the synthesis stages.
 #[derive(Debug, Clone)]
@@ -88,6 +88,33 @@ impl Default for SynthSettings {
             feedback_chars: crate::pipeline::record::DEFAULT_FEEDBACK_CHARS,
             checkpoint_s: 10.0,
             quality: QualitySettings::default(),
+        }
+    }
+}
+
+impl SynthSettings {
+    /// The settings of a run with these settings on model `model` (chat-prompted when `chat`),
+    /// with records decontaminated against `decontaminated_against`, as recorded in `stats.json`.
+    pub fn run_settings(&self, model: &str, chat: bool, decontaminated_against: Vec<String>) -> RunSettings {
+        RunSettings {
+            model: model.to_string(),
+            chat,
+            prompts: self.prompts.identity(),
+            decontaminated_against,
+            tests_samples: self.tests_samples,
+            tests_temperature: self.tests_temperature,
+            rounds: self.rounds,
+            samples: self.samples,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            repetition_penalty: self.repetition_penalty,
+            max_tokens: self.max_tokens,
+            seed: self.seed,
+            min_tests: self.min_tests,
+            feedback_chars: self.feedback_chars,
+            mutants: self.quality.mutants,
+            min_mutation_score: self.quality.min_mutation_score,
+            min_coverage: self.quality.min_coverage,
         }
     }
 }

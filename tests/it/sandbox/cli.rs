@@ -198,3 +198,37 @@ fn a_memory_limit_too_small_for_python_is_a_usage_error() {
     assert!(stderr.contains("--memory-mb") && stderr.contains("at least 64"), "{stderr}");
     assert!(!stderr.contains("Errno"), "{stderr}");
 }
+
+#[test]
+fn a_batch_with_a_repeated_id_warns_naming_the_lines_and_checks_every_line() {
+    let dir = tempdir();
+    let line = |id: &str| serde_json::json!({"id": id, "code": super::ADD, "tests": super::ADD_CHECK}).to_string();
+    let inp = write(dir.path(), "in.jsonl", &[line("a"), line("b"), line("a")].join("\n"));
+    let outp = dir.path().join("out.jsonl");
+    let out = unitcoder(&["check", "--batch", &inp, "--out", outp.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Ids are the user's: a warning, not a failure.
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("in.jsonl lines 1, 3: the same id \"a\""), "{stderr}");
+    assert!(!stderr.contains("\"b\""), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&outp).unwrap().lines().count(), 3);
+}
+
+#[test]
+fn a_timeout_names_the_test_that_was_running() {
+    let dir = tempdir();
+    let code = write(dir.path(), "loop.py", "def f(n):\n    while n:\n        pass\n    return 0\n");
+    let tests = write(
+        dir.path(),
+        "tests.py",
+        "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(0), 0)\n\
+         \n    def test_b(self):\n        self.assertEqual(f(1), 0)\n",
+    );
+    let out = unitcoder(&["check", "--code", &code, "--tests", &tests, "--json", "--timeout", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("verdict JSON");
+    assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("timeout"), Some("timeout")), "{v}");
+    assert_eq!(v["running"], "T.test_b", "{v}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped while running T.test_b"));
+}
