@@ -14,11 +14,11 @@
 //!   draws it with progress bars, the library never does.
 
 pub mod atomic_file;
-pub mod json_line;
 pub mod calendar;
 pub mod corpus;
 pub mod engine;
 pub mod eval;
+pub mod json_line;
 pub mod pipeline;
 pub mod progress;
 pub mod python;

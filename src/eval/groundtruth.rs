@@ -61,7 +61,8 @@ pub fn load_or_compute(
     // The version tag changes when the cached form does (v2: marshal blobs). The interpreter is part
     // of the key: outputs and times measured under one Python (its version, its numpy) are not
     // another's.
-    let py: String = Sha256::digest(python.as_os_str().as_encoded_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let py: String =
+        Sha256::digest(python.as_os_str().as_encoded_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
     let cache = cache_dir.map(|d| d.join(format!("{}-{}-py{py}-v2.json", dataset.benchmark, dataset.hash)));
     if let Some(path) = &cache {
         if let Ok(text) = std::fs::read_to_string(path) {

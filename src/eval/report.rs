@@ -85,7 +85,8 @@ pub fn summarize(
             let counts: Vec<(usize, usize)> = tally(results.iter(), &ok).values().copied().collect();
             env_failing.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
         }
-        let mut failing: Vec<String> = per_task.iter().filter(|(_, (_, c))| *c == 0).map(|(t, _)| t.to_string()).collect();
+        let mut failing: Vec<String> =
+            per_task.iter().filter(|(_, (_, c))| *c == 0).map(|(t, _)| t.to_string()).collect();
         sort_task_ids(&mut failing);
         failing_tasks.insert(variant.to_string(), failing);
     }
@@ -352,7 +353,10 @@ pub fn markdown(summary: &Summary) -> String {
         // The figure the reference harnesses would print for the same run.
         for (variant, m) in summary.pass_at_k_env_errors_failing.iter().flatten() {
             let figures: Vec<String> = m.iter().map(|(k, v)| format!("{k} {:.1}", v * 100.0)).collect();
-            s.push_str(&format!("counting them as failures, as the reference harnesses do: {variant} {}\n", figures.join(", ")));
+            s.push_str(&format!(
+                "counting them as failures, as the reference harnesses do: {variant} {}\n",
+                figures.join(", ")
+            ));
         }
     }
     s
@@ -367,7 +371,8 @@ pub fn read_dir(dir: &Path) -> Result<(Summary, Vec<SampleResult>), EvalError> {
     let text = std::fs::read_to_string(&rp).map_err(|e| EvalError::io(&rp, e))?;
     let mut results = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        results.push(serde_json::from_str(line).map_err(|e| EvalError::data(&rp, i + 1, crate::json_line::problem(&e)))?);
+        results
+            .push(serde_json::from_str(line).map_err(|e| EvalError::data(&rp, i + 1, crate::json_line::problem(&e)))?);
     }
     Ok((summary, results))
 }
@@ -485,8 +490,12 @@ mod tests {
             hash: "h".into(),
             tasks: ["B/0", "B/1", "B/2", "B/3"].iter().map(|t| task(t)).collect(),
         };
-        let results =
-            [result("B/0", true, "pass"), result("B/1", true, "pass"), result("B/2", false, "fail"), result("B/3", false, "env_error")];
+        let results = [
+            result("B/0", true, "pass"),
+            result("B/1", true, "pass"),
+            result("B/2", false, "fail"),
+            result("B/3", false, "env_error"),
+        ];
         let s = summarize(&ds, None, "m", serde_json::json!({}), &results, &[1]);
         assert_eq!(s.tasks_scored, 3);
         assert!((s.pass_at_k["base"]["pass@1"] - 2.0 / 3.0).abs() < 1e-9);

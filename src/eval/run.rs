@@ -532,8 +532,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ds = dataset();
         let (mut file, _) = SamplesFile::open(dir.path(), &identity("m"), &ds).unwrap();
-        let whole = generate(&ds, &Scripted::new(reply), &RunSettings { n: 2, ..RunSettings::default() }, &crate::progress::Silent)
-            .unwrap();
+        let whole = generate(
+            &ds,
+            &Scripted::new(reply),
+            &RunSettings { n: 2, ..RunSettings::default() },
+            &crate::progress::Silent,
+        )
+        .unwrap();
         file.append(&whole[0]).unwrap();
         file.append(&whole[1]).unwrap();
         drop(file);

@@ -95,8 +95,7 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
         }
         let err = |p: String| EvalError::data(path, i + 1, p);
         // serde's own "at line 1 column N" would name the line within the line.
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| err(crate::json_line::problem(&e)))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| err(crate::json_line::problem(&e)))?;
         let task_id = match v.get("task_id") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),

@@ -262,10 +262,12 @@ fn zero_max_tokens_is_empty_and_chat_needs_a_template() {
     assert_eq!(out[0][0].finish, FinishReason::Length);
     let err = e.generate(&[Request { prompt: Prompt::Chat(vec![]), n: 1, params: SamplingParams::default() }]);
     assert!(err.unwrap_err().to_string().contains("chat template"));
-    // Longer than the 256-token context, or empty: refused before it joins a batch.
-    for text in ["y".repeat(300), String::new()] {
+    // Longer than the 256-token context, or empty: refused before it joins a batch, saying which.
+    for (text, wanted) in
+        [("y".repeat(300), "does not fit the model's context of 256"), (String::new(), "the prompt is empty")]
+    {
         let err = e.generate(&[greedy(&text, 4)]).unwrap_err().to_string();
-        assert!(err.contains("does not fit the model's context of 256"), "{err}");
+        assert!(err.contains(wanted), "{err}");
     }
     assert_eq!(e.generate(&[greedy("ok", 2)]).unwrap()[0][0].generated_tokens, 2);
 }

@@ -46,7 +46,10 @@ fn a_repeated_or_empty_task_id_in_the_data_is_named_with_both_lines() {
             + "\n"
     };
     for (lines, wanted) in [
-        (line("HumanEval/0") + &line("HumanEval/1") + &line("HumanEval/0"), "he.jsonl line 3: task_id `HumanEval/0` again (first on line 1)"),
+        (
+            line("HumanEval/0") + &line("HumanEval/1") + &line("HumanEval/0"),
+            "he.jsonl line 3: task_id `HumanEval/0` again (first on line 1)",
+        ),
         (line("HumanEval/0") + &line(""), "he.jsonl line 2: field `task_id`: empty"),
     ] {
         std::fs::write(&data, lines).unwrap();
@@ -69,8 +72,15 @@ fn an_unusable_out_is_refused_before_any_sample_runs() {
     let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
     for out_dir in [file.clone(), file.join("sub")] {
         let extra = ["--python", "/nonexistent/python3", "--limit", "1"];
-        for cmd in [&["eval", "score", "--samples", samples.to_str().unwrap(), "-k", "1"][..], &["eval", "check-gt"][..]] {
-            let args = [cmd, &["--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap()], &extra[..]].concat();
+        for cmd in
+            [&["eval", "score", "--samples", samples.to_str().unwrap(), "-k", "1"][..], &["eval", "check-gt"][..]]
+        {
+            let args = [
+                cmd,
+                &["--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap()],
+                &extra[..],
+            ]
+            .concat();
             let out = unitcoder(&args);
             assert_eq!(out.status.code(), Some(2));
             let err = String::from_utf8_lossy(&out.stderr);
@@ -415,21 +425,46 @@ fn rescoring_a_runs_own_samples_names_its_model_and_an_unwritable_cache_only_war
     let samples = run.join("samples.jsonl");
     let out = dir.path().join("rescored");
     let o = unitcoder(&[
-        "eval", "score", "--benchmark", "humaneval-plus", "--data", data.to_str().unwrap(), "--samples",
-        samples.to_str().unwrap(), "--limit", "1", "-k", "1", "--cache-dir", "/proc/no-cache-here", "--out",
+        "eval",
+        "score",
+        "--benchmark",
+        "humaneval-plus",
+        "--data",
+        data.to_str().unwrap(),
+        "--samples",
+        samples.to_str().unwrap(),
+        "--limit",
+        "1",
+        "-k",
+        "1",
+        "--cache-dir",
+        "/proc/no-cache-here",
+        "--out",
         out.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("the ground truth was not cached"), "{err}");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["model"], "qwen2.5-coder-1.5b");
     // Asking for tasks none of which has a sample says so, not "pass --allow-missing".
     let humaneval = benchmarks_dir().join(Benchmark::HumanEval.default_file());
     std::fs::write(&samples, "{\"task_id\": \"HumanEval/100\", \"solution\": \"x = 1\"}\n").unwrap();
     let o = unitcoder(&[
-        "eval", "score", "--benchmark", "humaneval", "--data", humaneval.to_str().unwrap(), "--samples",
-        samples.to_str().unwrap(), "--limit", "5", "--allow-missing", "--out", out.to_str().unwrap(),
+        "eval",
+        "score",
+        "--benchmark",
+        "humaneval",
+        "--data",
+        humaneval.to_str().unwrap(),
+        "--samples",
+        samples.to_str().unwrap(),
+        "--limit",
+        "5",
+        "--allow-missing",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("even with --allow-missing"));
@@ -447,8 +482,16 @@ fn a_sample_for_an_mbpp_task_outside_the_test_split_or_spelled_as_evalplus_says_
     ] {
         std::fs::write(&samples, format!("{line}\n")).unwrap();
         let o = unitcoder(&[
-            "eval", "score", "--benchmark", "mbpp", "--data", data.to_str().unwrap(), "--samples",
-            samples.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap(),
+            "eval",
+            "score",
+            "--benchmark",
+            "mbpp",
+            "--data",
+            data.to_str().unwrap(),
+            "--samples",
+            samples.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
         ]);
         assert_eq!(o.status.code(), Some(2));
         let err = String::from_utf8_lossy(&o.stderr);

@@ -161,7 +161,15 @@ fn out_is_written_as_its_name_says_and_never_over_an_input() {
     let o = unitcoder(&["retrieve", "--corpus", &corpus_s, "--out", dir.path().join("r.parquet").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("merge --format parquet"));
-    let o = unitcoder(&["retrieve", "--corpus", &corpus_s, "--corpus", txt.to_str().unwrap(), "--out", keep.to_str().unwrap()]);
+    let o = unitcoder(&[
+        "retrieve",
+        "--corpus",
+        &corpus_s,
+        "--corpus",
+        txt.to_str().unwrap(),
+        "--out",
+        keep.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&keep).unwrap(), "kept\n");
 }
@@ -190,7 +198,15 @@ fn functions_python_3_does_not_compile_are_rejected_as_syntax_errors() {
     let example = stats["reject_examples"]["syntax_error"].as_str().unwrap();
     assert!(example.contains("compiled alone: line "), "{example}");
     // A Python that cannot run is named, before anything is written.
-    let o = unitcoder(&["retrieve", "--corpus", corpus.to_str().unwrap(), "--python", "/nonexistent/python3", "--out", dir.path().join("x.jsonl").to_str().unwrap()]);
+    let o = unitcoder(&[
+        "retrieve",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--python",
+        "/nonexistent/python3",
+        "--out",
+        dir.path().join("x.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/python3"));
 }

@@ -8,8 +8,8 @@
 //! in shard i; dedup is per run, so duplicates split across shards survive until a merge dedups again
 //! (with [`Dedup`]).
 
-mod decontam;
 mod compile_check;
+mod decontam;
 mod dedup;
 pub mod fingerprints;
 mod names;
@@ -33,9 +33,9 @@ pub use reasons::Reject;
 pub use stats::RetrieveStats;
 
 use crate::corpus::{self, CorpusError, CorpusKind, SourceFile};
-use compile_check::CompileCheck;
 use crate::pipeline::record::{Record, Stage};
 use crate::progress::Reporter;
+use compile_check::CompileCheck;
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -411,7 +411,9 @@ impl OutCompression {
         Ok(match name.rsplit_once('.').map(|(_, ext)| ext) {
             Some("gz") => OutCompression::Gzip,
             Some("zst") => OutCompression::Zstd,
-            Some("parquet" | "bz2" | "xz" | "zip" | "lz4") => return Err(RetrieveError::OutputFormat(out.to_path_buf())),
+            Some("parquet" | "bz2" | "xz" | "zip" | "lz4") => {
+                return Err(RetrieveError::OutputFormat(out.to_path_buf()))
+            }
             _ => OutCompression::None,
         })
     }

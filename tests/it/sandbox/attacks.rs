@@ -260,13 +260,17 @@ fn objects_the_candidate_hands_to_the_audit_hook_run_none_of_their_code_there() 
     // is the proof that candidate code ran unwatched.
     let proof = "if got:\n    return a + b";
     let name_attack = "import sys\ngot = []\nclass S(str):\n    def __hash__(self):\n        got.append(sys._getframe(0))\n        return 0\n    def __eq__(self, o):\n        got.append(sys._getframe(0))\n        return False\n";
-    for event in ["sys.audit('object.__getattr__', None, S('f_back'))", "sys.audit('object.__setattr__', add, S('__code__'))"] {
+    for event in
+        ["sys.audit('object.__getattr__', None, S('f_back'))", "sys.audit('object.__setattr__', add, S('__code__'))"]
+    {
         // Read as the plain name it is, the event is what it says: frame or code access, refused.
         let attack = format!("{name_attack}try:\n    {event}\nexcept Exception:\n    pass\n{proof}");
         assert_reason(&check(&wrong_calling(&attack), ADD_CHECK), "tampering");
     }
     let class_attack = "import sys\ngot = []\nclass X:\n    @property\n    def __class__(self):\n        got.append(sys._getframe(0))\n        return X\n";
-    for event in ["sys.audit('open', X(), 'r', 0)", "sys.audit('compile', None, X())", "sys.audit('ctypes.dlopen', X())"] {
+    for event in
+        ["sys.audit('open', X(), 'r', 0)", "sys.audit('compile', None, X())", "sys.audit('ctypes.dlopen', X())"]
+    {
         let attack = format!("{class_attack}try:\n    {event}\nexcept Exception:\n    pass\n{proof}");
         assert_not_pass(&check(&wrong_calling(&attack), ADD_CHECK));
     }
