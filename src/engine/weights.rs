@@ -104,6 +104,7 @@ impl Weights {
         // nobody rewrites them while the model is loading (tensors are copied out during loading).
         let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
             .map_err(|e| model_err(dir, format!("cannot map safetensors: {e}")))?;
+        refuse_repeated_tensors(dir, &files)?;
         let lora = Lora::default();
         let quantize = None;
         Ok(Weights::Safetensors { dir: dir.to_path_buf(), config, tensors, device: device.clone(), lora, quantize })
@@ -367,6 +368,34 @@ impl Weights {
         };
         t.to_dtype(DType::F32).map_err(|e| model_err(&path, format!("tensor `{name}`: {e}")))
     }
+}
+
+/// Refuses a tensor held by two of the files: mapped together, the later file's copy would silently
+/// win (a full `model.safetensors` left beside the shards that replaced it, two checkpoints in one
+/// directory).
+fn refuse_repeated_tensors(dir: &Path, files: &[PathBuf]) -> Result<(), EngineError> {
+    if files.len() < 2 {
+        return Ok(());
+    }
+    let mut holder: std::collections::HashMap<String, &Path> = std::collections::HashMap::new();
+    for file in files {
+        // SAFETY: as in `open_safetensors`: read-only, and only the header is read here.
+        let one = unsafe { candle_core::safetensors::MmapedSafetensors::new(file) }
+            .map_err(|e| model_err(file, format!("cannot map safetensors: {e}")))?;
+        for (name, _) in one.tensors() {
+            if let Some(first) = holder.insert(name.clone(), file) {
+                return Err(model_err(
+                    dir,
+                    format!(
+                        "tensor `{name}` is in both {} and {}: a checkpoint directory holds one model's files",
+                        first.display(),
+                        file.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The safetensors files of a checkpoint directory: the shards listed in

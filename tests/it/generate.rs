@@ -129,6 +129,24 @@ fn bad_shapes_in_config_json_name_the_file_and_key_and_exit_2() {
     }
 }
 
+#[test]
+fn a_tensor_in_two_safetensors_files_is_named_instead_of_one_copy_winning() {
+    let m = model();
+    let files: Vec<_> = std::fs::read_dir(m.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    assert_eq!(files.len(), 1);
+    // A full checkpoint left beside a copy of itself (as beside the shards that replaced it).
+    std::fs::copy(&files[0], m.path().join("zz-copy.safetensors")).unwrap();
+    let (code, err) = generate_once(m.path(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is in both") && err.contains("zz-copy.safetensors"), "{err}");
+    std::fs::remove_file(m.path().join("zz-copy.safetensors")).unwrap();
+    assert_eq!(generate_once(m.path(), &[]).0, Some(0));
+}
+
 /// Writes a copy of the GGUF file `src` to `out` with the numeric metadata `key` set to `value`, in
 /// the key's own type, so the rest of the file stays where it was.
 fn patch_gguf(src: &Path, key: &str, value: f64, out: &Path) {
