@@ -219,6 +219,8 @@ fn take_records(
         if let Some(path) = &args.records {
             m.insert("records_file".into(), serde_json::json!(path));
         }
+        // The part of the input this run takes (a records file's own counts may be another's).
+        m.insert("synth_shard".into(), serde_json::json!(args.shard.unwrap_or(Shard::ALL).to_string()));
         let mut by = std::collections::BTreeMap::<String, u64>::new();
         for r in &dirty {
             *by.entry(r.rejected.as_ref().map_or_else(String::new, |j| j.detail.clone())).or_default() += 1;
@@ -245,6 +247,22 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             &["synth"],
             "--no-chat applies to server models (--model openai:BASE_URL#MODEL_NAME)",
         );
+    }
+    // Before the model loads (minutes for a large one): a run directory cannot be a file, and a
+    // run of one shard is not continued as another (its records would mix under one shard's counts).
+    if args.out.exists() && !args.out.is_dir() {
+        anyhow::bail!("--out {}: not a directory (a synth run is a directory)", args.out.display());
+    }
+    let shard = args.shard.unwrap_or(Shard::ALL).to_string();
+    if let Some(Some(then)) = emit::read_stats(&RunDir::new(&args.out))?
+        .map(|s| s.retrieve.as_ref().and_then(|r| r.get("synth_shard")).and_then(|v| v.as_str()).map(str::to_string))
+    {
+        if then != shard {
+            anyhow::bail!(
+                "--out {} holds a run of shard {then}; this one is shard {shard}: give each shard its own --out, then `unitcoder merge` them",
+                args.out.display()
+            );
+        }
     }
     let settings = SynthSettings {
         rounds: args.rounds,
@@ -303,7 +321,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             // run's records are then not all made alike, and stats.json keeps only the latest.
             eprintln!(
                 "warning: {} was run before with other settings (then vs now): {}; records finished then keep \
-                 theirs, and stats.json records these",
+                 theirs, and stats.json now records only these",
                 args.out.display(),
                 differ.join(", ")
             );

@@ -44,6 +44,9 @@ pub enum PromptError {
     /// An override file exists but cannot be read.
     #[error("{}: {cause}", .path.display())]
     Read { path: PathBuf, cause: std::io::Error },
+    /// The override directory is missing, not a directory, or holds none of the templates.
+    #[error("--prompt-dir {}: {problem}", .path.display())]
+    Dir { path: PathBuf, problem: String },
     /// A template does not compile or render.
     #[error("prompt template {name}: {cause}")]
     Template { name: String, cause: minijinja::Error },
@@ -69,6 +72,9 @@ impl Prompts {
     /// The embedded templates, replaced by the files of `dir` that have their names; each template
     /// is compiled now so a broken override fails before any work.
     pub fn load(dir: Option<&Path>) -> Result<Prompts, PromptError> {
+        if let Some(dir) = dir {
+            check_override_dir(dir)?;
+        }
         let mut sources = Vec::new();
         for t in Template::ALL {
             let path = dir.map(|d| d.join(t.file_name())).filter(|p| p.is_file());
@@ -112,6 +118,32 @@ impl Prompts {
 
 fn hash(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A directory given to override the templates must exist and hold at least one of them: a typo in
+/// its path or in a file name would otherwise run the embedded templates without a word.
+fn check_override_dir(dir: &Path) -> Result<(), PromptError> {
+    let fail = |problem: String| Err(PromptError::Dir { path: dir.to_path_buf(), problem });
+    if !dir.exists() {
+        return fail("no such directory".into());
+    }
+    if !dir.is_dir() {
+        return fail("not a directory".into());
+    }
+    if Template::ALL.iter().any(|t| dir.join(t.file_name()).is_file()) {
+        return Ok(());
+    }
+    let names: Vec<&str> = Template::ALL.iter().map(|t| t.file_name()).collect();
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    found.sort();
+    found.truncate(5);
+    fail(format!(
+        "holds none of {} (it has: {})",
+        names.join(", "),
+        if found.is_empty() { "nothing".to_string() } else { found.join(", ") }
+    ))
 }
 
 #[cfg(test)]

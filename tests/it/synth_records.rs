@@ -205,3 +205,44 @@ fn a_malformed_corpus_line_is_skipped_and_counted_or_stops_synth_with_strict() {
     assert!(text.contains(&where_), "{text}");
     assert!(!dir.path().join("strict/dataset/records.jsonl").exists(), "no record from a stopped retrieval");
 }
+
+#[test]
+fn a_run_directory_is_not_continued_as_another_shard_and_bad_out_or_prompt_dirs_fail_before_the_model() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let corpus = root.join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("he0.py"), humaneval_0()).expect("write");
+    let records = retrieve_records(root, &corpus);
+    let keep = ["--decontaminate", "none"];
+    let o = synth(root, &records, "s", &[&keep[..], &["--shard", "0/1"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stats(root, "s")["retrieve"]["synth_shard"], "0/1");
+    let o = synth(root, &records, "s", &[&keep[..], &["--shard", "1/2"]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("holds a run of shard 0/1; this one is shard 1/2"), "{err}");
+    // The same shard continues (here: finds everything done).
+    assert!(synth(root, &records, "s", &keep).status.success());
+
+    // Refused before the model loads: a model that does not exist would be the error otherwise.
+    std::fs::write(root.join("a-file"), "").expect("write");
+    let typo = root.join("prompts");
+    std::fs::create_dir(&typo).expect("mkdir");
+    std::fs::write(typo.join("synth_test.j2"), "{{ code }}").expect("write");
+    for (args, wanted) in [
+        (vec!["--out", "a-file"], "--out a-file: not a directory"),
+        (vec!["--out", "o", "--prompt-dir", "no-such-dir"], "--prompt-dir no-such-dir: no such directory"),
+        (vec!["--out", "o", "--prompt-dir", "prompts"], "holds none of synth_tests.j2"),
+    ] {
+        let o = Command::new(bin())
+            .current_dir(root)
+            .args(["synth", "--records", "records.jsonl", "--model", "/nonexistent/model.gguf"])
+            .args(&args)
+            .output()
+            .expect("run synth");
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(wanted) && !err.contains("nonexistent"), "{args:?}: {err}");
+    }
+}
