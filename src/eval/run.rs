@@ -527,21 +527,24 @@ mod tests {
         assert_eq!(file.done().len(), 1);
     }
 
+    /// A run of model `model` in `dir` stopped after its first `written` samples (of task a's two);
+    /// returns every sample a whole run makes.
+    fn started_run(dir: &Path, model: &str, written: usize) -> Vec<Generated> {
+        let ds = dataset();
+        let (mut file, _) = SamplesFile::open(dir, &identity(model), &ds).unwrap();
+        let settings = RunSettings { n: 2, ..RunSettings::default() };
+        let whole = generate(&ds, &Scripted::new(reply), &settings, &crate::progress::Silent).unwrap();
+        for g in &whole[..written] {
+            file.append(g).unwrap();
+        }
+        whole
+    }
+
     #[test]
     fn a_run_continues_on_the_same_data_under_another_path_and_not_on_other_data() {
         let dir = tempfile::tempdir().unwrap();
         let ds = dataset();
-        let (mut file, _) = SamplesFile::open(dir.path(), &identity("m"), &ds).unwrap();
-        let whole = generate(
-            &ds,
-            &Scripted::new(reply),
-            &RunSettings { n: 2, ..RunSettings::default() },
-            &crate::progress::Silent,
-        )
-        .unwrap();
-        file.append(&whole[0]).unwrap();
-        file.append(&whole[1]).unwrap();
-        drop(file);
+        started_run(dir.path(), "m", 2);
         let moved = RunIdentity { data: "/elsewhere/x".into(), ..identity("m") };
         let (_, kept) = SamplesFile::open(dir.path(), &moved, &ds).expect("the same content, spelled otherwise");
         assert_eq!(kept.len(), 2);
@@ -562,16 +565,7 @@ mod tests {
     fn samples_of_another_run_are_refused_naming_what_differs() {
         let dir = tempfile::tempdir().unwrap();
         let ds = dataset();
-        let (mut file, _) = SamplesFile::open(dir.path(), &identity("small"), &ds).unwrap();
-        let whole = generate(
-            &ds,
-            &Scripted::new(reply),
-            &RunSettings { n: 2, ..RunSettings::default() },
-            &crate::progress::Silent,
-        )
-        .unwrap();
-        file.append(&whole[0]).unwrap();
-        drop(file);
+        let whole = started_run(dir.path(), "small", 1);
         let e =
             SamplesFile::open(dir.path(), &identity("large"), &ds).err().expect("another model is refused").to_string();
         assert!(e.contains("--out") && e.contains("model: \"small\" then, \"large\" now"), "{e}");
