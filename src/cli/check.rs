@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use unitcoder::progress::Reporter;
-use unitcoder::sandbox::source::read_python_source;
+use unitcoder::python::source::read_python_source;
 use unitcoder::sandbox::{Isolation, Job, Limits, SandboxConfig, Status, TestOutcome, TestStatus, Verdict};
 
 /// Run a program against its tests in the sandbox and report the verdict.

@@ -2,7 +2,7 @@
 //! (The Stack v2, HF datasets) and directories of `.py` files. Each yields source files with provenance.
 //!
 //! Every reader is a streaming iterator of `Result<SourceFile, CorpusError>`: corpora are far larger
-//! than memory. A bad entry (a malformed JSON line, a row without `content`, a file that is not UTF-8)
+//! than memory. A bad entry (a malformed JSON line, a row without `content`, a `.py` file Python could not decode)
 //! is a *recoverable* error: the reader reports it with its file and line (or row) and carries on, and
 //! the caller decides whether to skip-and-count or stop ([`CorpusError::is_recoverable`]). I/O failures
 //! and unreadable containers are fatal and end the iterator.
@@ -105,6 +105,15 @@ pub enum CorpusError {
         /// The underlying error.
         cause: std::io::Error,
     },
+    /// A `.py` file whose bytes Python could not read either: not UTF-8 and no declaration, an
+    /// encoding it declares that is unknown, or bytes invalid in it (recoverable).
+    #[error("{}: {problem}", .path.display())]
+    Undecodable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        problem: crate::python::source::DecodeError,
+    },
     /// One entry is bad; the reader goes on with the next one (recoverable).
     #[error("{path} {unit} {index}: {message}")]
     Malformed {
@@ -122,7 +131,7 @@ pub enum CorpusError {
 impl CorpusError {
     /// Whether the reader can go on after this error (a bad entry, not a broken file).
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, CorpusError::Malformed { .. } | CorpusError::Unreadable { .. })
+        matches!(self, CorpusError::Malformed { .. } | CorpusError::Unreadable { .. } | CorpusError::Undecodable { .. })
     }
 }
 

@@ -4,8 +4,14 @@
 //! (`site-packages`, `dist-packages`, `__pycache__`, hidden ones like `.git`, `.venv`) are not
 //! entered: inside a corpus they hold vendored third-party code, and the standard library's own
 //! directory contains `site-packages` in many installations.
+//!
+//! Files are decoded as Python decodes them ([`crate::python::source`]): a UTF-8 BOM, or a PEP 263
+//! declaration such as `# -*- coding: latin-1 -*-`, so a file that `python3` runs (and `unitcoder
+//! check` takes) is read, not skipped as "not UTF-8". One that Python could not read either is a
+//! recoverable [`CorpusError::Undecodable`].
 
 use super::{CorpusError, Origin, SourceFile};
+use crate::python::source::decode_python_source;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -34,12 +40,8 @@ impl PyDirReader {
     fn read(&self, path: &Path) -> Result<SourceFile, CorpusError> {
         let bytes = std::fs::read(path)
             .map_err(|source| CorpusError::Unreadable { path: path.to_path_buf(), cause: source })?;
-        let content = String::from_utf8(bytes).map_err(|e| CorpusError::Malformed {
-            path: path.to_path_buf(),
-            unit: "byte",
-            index: e.utf8_error().valid_up_to() as u64,
-            message: "not valid UTF-8".into(),
-        })?;
+        let content = decode_python_source(&bytes)
+            .map_err(|problem| CorpusError::Undecodable { path: path.to_path_buf(), problem })?;
         let mut file = SourceFile::new(content, Origin { file: path.to_path_buf(), line: None });
         let rel = match path.strip_prefix(&self.root) {
             Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),

@@ -1,9 +1,12 @@
 //! Reading Python source: the one tree-sitter parser the crate uses (the retrieve stage, the
 //! synthesis pipeline's checks and mutants, and eval's code extraction all parse through
-//! [`parse`]), and the one code extractor for model replies ([`extract`]). Model output is only
-//! ever parsed here, never run: running happens in the sandbox.
+//! [`parse`]), the one code extractor for model replies ([`extract`]), and the one decoder of
+//! source files' bytes ([`source`]: BOM and PEP 263 declaration, for `check` and `retrieve` alike).
+//! Model output is only ever parsed here, never run: running happens in the sandbox.
 
+mod codecs;
 pub mod extract;
+pub mod source;
 
 use std::cell::RefCell;
 use tree_sitter::{Node, Parser, Tree};

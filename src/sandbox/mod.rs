@@ -6,13 +6,12 @@
 //! Python of `server.py`, `harness.py` and their parts), each in its own network and mount namespaces under Landlock with its
 //! own cgroups (`cgroup.rs`); every job runs in a child cloned into a fresh PID namespace as an
 //! unprivileged uid. The verdict is decided on the trusted side (`judge.rs`) from what the server
-//! observed. [`source`] reads program files as Python would (BOM, PEP 263). The threat model and
+//! observed. [`crate::python::source`] reads program files as Python would (BOM, PEP 263). The threat model and
 //! its residual risks are in `docs/sandbox.md`.
 
 mod boot;
 mod cgroup;
 mod judge;
-pub mod source;
 #[cfg(test)]
 mod tracer_tests;
 mod verdict;

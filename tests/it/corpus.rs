@@ -246,7 +246,8 @@ fn directories_give_relative_paths_skip_vendored_code_and_report_non_utf8() {
     assert_eq!(items.len(), 2);
     let err = items[1].as_ref().expect_err("b.py is not UTF-8");
     assert!(err.is_recoverable());
-    assert_eq!(err.to_string(), format!("{} byte 5: not valid UTF-8", dir.path().join("b.py").display()));
+    let why = "not valid UTF-8, and no PEP 263 coding declaration, at byte 5 (line 1)";
+    assert_eq!(err.to_string(), format!("{}: {why}", dir.path().join("b.py").display()));
     // A single .py file is a corpus too.
     let single = ok(read_all(&dir.path().join("a.py")));
     assert_eq!(single[0].path.as_deref(), Some("a.py"));

@@ -439,3 +439,73 @@ fn a_bad_json_line_names_its_column_and_an_empty_corpus_is_said_to_be_empty() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("warning: the corpus holds no entries"), "{text}");
 }
+
+#[test]
+fn py_files_in_a_declared_encoding_are_read_as_python_reads_them() {
+    let dir = tempdir();
+    let corpus = dir.path().join("src");
+    std::fs::create_dir(&corpus).unwrap();
+    let files: [(&str, &[u8]); 7] = [
+        // A UTF-8 byte-order mark, then UTF-8.
+        ("a_bom.py", b"\xef\xbb\xbfimport os\n\n\ndef home(p):\n    q = os.path.join(p, '\xc3\xa9t\xc3\xa9')\n    return q\n"),
+        // Latin-1 on line 1 (\xe9 is one byte, `é`), KOI8-R on line 2 after a shebang, Shift_JIS.
+        (
+            "b_latin1.py",
+            b"# -*- coding: latin-1 -*-\nimport re\n\n\ndef plain(s):\n    t = re.sub('[\xe9\xe8]', 'e', s)\n    return t\n",
+        ),
+        (
+            "c_koi8.py",
+            b"#!/usr/bin/env python\n# vim: set fileencoding=koi8-r :\nimport re\n\n\n\
+              def greet(name):\n    n = re.sub(r'\\s+', ' ', name)\n    return '\xf0\xd2\xc9\xd7\xc5\xd4, ' + n\n",
+        ),
+        ("d_sjis.py", b"# coding: shift_jis\nimport os\n\n\ndef label(p):\n    b = os.path.basename(p)\n    return '\x93\xfa\x96\x7b' + b\n"),
+        // Refused, as Python refuses them: an unknown codec, bytes not in the declared one, none declared.
+        ("e_unknown.py", b"# coding: klingon\nimport os\n\n\ndef f(p):\n    return os.path.basename(p)\n"),
+        ("f_bad.py", b"# coding: euc-jp\nimport os\n\n\ndef g(p):\n    return os.sep + '\xa4'\n"),
+        ("g_none.py", b"import os\n\n\ndef h(p):\n    return os.sep + '\xe9'\n"),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(corpus.join(name), bytes).unwrap();
+    }
+    let args = ["--corpus", corpus.to_str().unwrap(), "--decontaminate", "none", "--near-dup", "0"];
+    let (code, text, records, stats) = retrieve(dir.path(), "out", &args);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(names(&records), ["home", "plain", "greet", "label"], "{text}");
+    assert_eq!(stats["files_read"], 4, "{stats}");
+    assert_eq!(stats["malformed_entries"], 3, "{stats}");
+    let examples = stats["malformed_examples"].to_string();
+    for why in [
+        "e_unknown.py: coding `klingon` (declared on line 1) is not one unitcoder decodes",
+        "f_bad.py: not valid `euc-jp` (declared on line 1) at byte 60 (line 6)",
+        "g_none.py: not valid UTF-8, and no PEP 263 coding declaration, at byte 43 (line 5)",
+    ] {
+        assert!(examples.contains(why), "{why}: {examples}");
+    }
+    // The code is kept as text: no coding line comes with it, so the stored program (UTF-8, as
+    // written to a file) means what the original meant.
+    for (record, text) in records.iter().zip(["'été'", "'[éè]'", "'Привет, '", "'日本'"]) {
+        let code = record["function"]["code"].as_str().unwrap();
+        assert!(code.contains(text) && !code.contains("coding"), "{code}");
+        let file = dir.path().join("program.py");
+        std::fs::write(&file, code).unwrap();
+        let compiled = std::process::Command::new("python3")
+            .args(["-c", "import sys; compile(open(sys.argv[1], 'rb').read(), 'p', 'exec')"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(compiled.status.success(), "{code}: {}", String::from_utf8_lossy(&compiled.stderr));
+    }
+    // `check` reads the same file the same way.
+    let tests = dir.path().join("tests.py");
+    std::fs::write(&tests, "assert greet('Ann  Lee') == '\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442}, Ann Lee'\n")
+        .unwrap();
+    let program = corpus.join("c_koi8.py");
+    let o = unitcoder(&["check", "--code", program.to_str().unwrap(), "--tests", tests.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
