@@ -375,3 +375,75 @@ fn lora_on_a_server_model_and_no_chat_on_a_local_one_are_usage_errors() {
     assert!(err.contains("--no-chat applies to server models"), "{err}");
     assert!(!out.exists() && !o.exists(), "nothing is written on a usage error");
 }
+
+/// A server on 127.0.0.1 that answers every request `503 overloaded`; returns its port and the
+/// count of requests it has answered.
+fn always_503() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                count.fetch_add(1, Ordering::SeqCst);
+                let answer =
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 10\r\nConnection: close\r\n\r\noverloaded";
+                let _ = reader.get_mut().write_all(answer.as_bytes());
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn requests_in_flight_note_each_retry_of_an_outage_once() {
+    let (port, seen) = always_503();
+    let dir = tempdir();
+    let prompts = dir.path().join("p.jsonl");
+    let lines: String = (0..4).map(|i| format!("{{\"id\": \"p{i}\", \"prompt\": \"def f{i}(x):\"}}\n")).collect();
+    std::fs::write(&prompts, lines).unwrap();
+    let spec = format!("openai:http://127.0.0.1:{port}/v1#m");
+    let o = unitcoder(&[
+        "generate",
+        "--model",
+        &spec,
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "--concurrency",
+        "4",
+        "--retries",
+        "2",
+        "--out",
+        dir.path().join("out.jsonl").to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    // All four requests were in flight through the outage, each tried three times...
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 12, "{err}");
+    // ...and each retry is said once, not four times.
+    let notes: Vec<&str> = err.lines().filter(|l| l.contains("retrying in")).collect();
+    assert_eq!(notes.len(), 2, "{err}");
+    assert!(notes[0].contains("(1 of 2)") && notes[1].contains("(2 of 2)"), "{err}");
+    assert!(notes.iter().all(|n| n.contains("HTTP 503: overloaded")), "{err}");
+}

@@ -84,7 +84,8 @@ pub struct RemoteOptions {
     /// Whether the served model is prompted through chat (the server's template); false makes it a
     /// base model to everything above, which then sends raw text to `/completions`.
     pub chat: bool,
-    /// Where each retry is announced (a down server otherwise looks like a hang for minutes).
+    /// Where each retry is announced (a down server otherwise looks like a hang for minutes): once
+    /// per retry of an outage, however many requests are in flight.
     pub notes: Notes,
 }
 
@@ -177,6 +178,48 @@ pub struct Remote {
     /// Cleared the first time the server answers fewer choices than `n` asked for.
     supports_n: AtomicBool,
     counters: Counters,
+    /// The outage in progress, if any: every request in flight meets the same one.
+    outage: Mutex<Outage>,
+}
+
+/// What the requests in flight share of an outage, so that it is noted once: each retry number by
+/// whichever request gets there first, not once per request (`--concurrency N` would print N copies).
+#[derive(Default)]
+struct Outage {
+    /// Requests now between a failed attempt and their answer or giving up.
+    retrying: usize,
+    /// The highest retry (1-based) noted since the outage began.
+    noted: u32,
+}
+
+/// One request's part in an outage, from its first retry until it ends however it ends.
+struct InOutage<'a>(&'a Mutex<Outage>);
+
+impl<'a> InOutage<'a> {
+    fn enter(outage: &'a Mutex<Outage>) -> Self {
+        outage.lock().unwrap_or_else(|e| e.into_inner()).retrying += 1;
+        InOutage(outage)
+    }
+
+    /// Whether retry number `n` (1-based) is still to be noted, marking it noted.
+    fn first_to_note(&self, n: u32) -> bool {
+        let mut o = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let first = n > o.noted;
+        o.noted = o.noted.max(n);
+        first
+    }
+}
+
+impl Drop for InOutage<'_> {
+    fn drop(&mut self) {
+        let mut o = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        o.retrying = o.retrying.saturating_sub(1);
+        if o.retrying == 0 {
+            // Nobody is retrying any more (answered, or given up and said so as an error): the
+            // next failure is a new outage, noted from its first retry.
+            o.noted = 0;
+        }
+    }
 }
 
 /// Samples `first..first + count` of request `request`.
@@ -202,6 +245,7 @@ impl Remote {
             options,
             supports_n: AtomicBool::new(true),
             counters: Counters::default(),
+            outage: Mutex::default(),
         }
     }
 
@@ -246,6 +290,7 @@ impl Remote {
             server: http::scrub(&url, self.key()),
             problem: http::scrub(&why, self.key()),
         };
+        let mut in_outage: Option<InOutage<'_>> = None;
         for attempt in 0..=policy.retries {
             let outcome = {
                 let _slot = self.slots.acquire();
@@ -254,6 +299,8 @@ impl Remote {
             };
             match outcome {
                 http::Attempt::Answer(v) => {
+                    // The server answers again: a failure after this is a new outage.
+                    self.outage.lock().unwrap_or_else(|e| e.into_inner()).noted = 0;
                     let completions = wire::parse(&v).map_err(|e| fail(format!("unexpected answer: {e}")))?;
                     let c = &self.counters;
                     *c.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
@@ -278,8 +325,11 @@ impl Remote {
                     let (n, of) = (attempt + 1, policy.retries);
                     // Transport errors already start with the URL; HTTP statuses do not.
                     let why = if why.contains(&url) { why } else { format!("{url}: {why}") };
-                    let note = format!("retrying in {:.1}s ({n} of {of}): {why}", delay.as_secs_f64());
-                    self.options.notes.0.note(&http::scrub(&note, self.key()));
+                    let outage = in_outage.get_or_insert_with(|| InOutage::enter(&self.outage));
+                    if outage.first_to_note(n) {
+                        let note = format!("retrying in {:.1}s ({n} of {of}): {why}", delay.as_secs_f64());
+                        self.options.notes.0.note(&http::scrub(&note, self.key()));
+                    }
                     std::thread::sleep(delay);
                 }
             }
