@@ -16,6 +16,12 @@ class _Supervise:
         watch[self.sock.fileno()] = "exit"
         for fd in watch:
             poller.register(fd, _select.POLLIN)
+        # The pipe unitcoder reads our reports from (stdout) reports POLLERR once unitcoder is gone
+        # (killed, or stopped by a terminal's Ctrl-C, which reaches only unitcoder: this server runs
+        # in a process group of its own). Between jobs the end of stdin stops this server; during a
+        # job, this ends the job at once instead of at its time limit, with nobody left to read it.
+        poller.register(1, 0)
+        watch[1] = "reader"
         deadline = start + limits["timeout"]
         exited, drain_until, open_pipes = False, None, len(readers)
         while True:
@@ -32,6 +38,12 @@ class _Supervise:
             wait = max(0.0, wait) if not report["timed_out"] or exited else 1.0
             for fd, _mask in poller.poll(int(wait * 1000) + 1):
                 kind = watch[fd]
+                if kind == "reader":
+                    try:
+                        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    _os._exit(0)  # the zygote, and with it any process left, dies with us (PDEATHSIG)
                 if kind == "exit":
                     poller.unregister(fd)
                     status = self._await_exit()

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -191,6 +192,10 @@ impl Worker {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
+            // A process group of its own: a terminal's Ctrl-C goes to the foreground group, and
+            // must reach only unitcoder (which stops its run in order), not kill the jobs in flight
+            // into verdicts that would look like the programs' own failures.
+            .process_group(0)
             .spawn()
             .map_err(|e| SandboxError::PythonNotRunnable { path: spec.python.to_path_buf(), detail: e.to_string() })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {

@@ -232,3 +232,68 @@ fn a_timeout_names_the_test_that_was_running() {
     assert_eq!(v["running"], "T.test_b", "{v}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped while running T.test_b"));
 }
+
+/// The live processes whose parent chain leads to `root` (zombies count as gone).
+fn descendants(root: u32) -> Vec<u32> {
+    let parent_and_state = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
+        Some((field("PPid:")?.parse::<u32>().ok()?, field("State:")?.starts_with('Z')))
+    };
+    let all: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<u32>().ok())
+        .filter_map(|pid| parent_and_state(pid).filter(|(_, zombie)| !zombie).map(|(ppid, _)| (pid, ppid)))
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(all.iter().filter(|(_, ppid)| *ppid == p).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+#[test]
+fn a_job_in_flight_ends_with_unitcoder_not_at_its_time_limit() {
+    // The sandbox's servers run in a process group of their own (a terminal's Ctrl-C reaches only
+    // unitcoder, which stops its run in order). So when unitcoder dies, the server notices its
+    // reader is gone and ends the job at once: before, a job in flight ran on to its time limit.
+    let dir = tempdir();
+    let code = write(dir.path(), "add.py", super::ADD);
+    let tests = write(
+        dir.path(),
+        "tests.py",
+        "import time, unittest\n\nclass T(unittest.TestCase):\n    def test_slow(self):\n        time.sleep(90)\n        self.assertEqual(add(1, 2), 3)\n",
+    );
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["check", "--code", &code, "--tests", &tests, "--timeout", "120"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run unitcoder");
+    // The server, its zygote and the job's process (at least): the job is running.
+    let start = std::time::Instant::now();
+    let mut below = descendants(child.id());
+    while below.len() < 3 && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        below = descendants(child.id());
+    }
+    assert!(below.len() >= 3, "the job never started: {below:?}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().expect("kill unitcoder");
+    child.wait().expect("reap unitcoder");
+    let gone = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|s| s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+            .unwrap_or(true)
+    };
+    let killed = std::time::Instant::now();
+    while !below.iter().all(gone) && killed.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let left: Vec<&u32> = below.iter().filter(|p| !gone(p)).collect();
+    assert!(left.is_empty(), "still running {:?} after unitcoder died: {left:?}", killed.elapsed());
+}
