@@ -9,10 +9,12 @@ fn main() -> ExitCode {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fixed_mmap_threshold();
     // Exit codes: 0 success, 1 the work ran but found failures, 2 usage or internal error
-    // (clap itself exits 2 on usage errors).
+    // (clap itself exits 2 on usage errors), 128 + the signal for a run stopped by SIGINT/SIGTERM.
     match cli::run() {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
         Ok(cli::Outcome::Failures) => ExitCode::from(1),
+        // 130 for SIGINT, 143 for SIGTERM: what a shell reports for a process the signal killed.
+        Ok(cli::Outcome::Interrupted(signal)) => ExitCode::from((128 + signal).clamp(0, 255) as u8),
         // The reader of our stdout went away (`unitcoder models list | head -1`): nothing is wrong
         // with the work, and there is no one left to tell.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,

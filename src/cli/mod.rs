@@ -23,6 +23,7 @@ macro_rules! out {
 mod check;
 mod eval;
 mod generate;
+mod interrupt;
 mod merge;
 mod models;
 mod parse;
@@ -40,6 +41,9 @@ pub enum Outcome {
     Success,
     /// The work ran but found failures (a verdict that is not pass, a failing task...).
     Failures,
+    /// The work was stopped by this signal (SIGINT, SIGTERM) after saving what was finished; the
+    /// exit status is 128 + the signal, as for a process the signal killed.
+    Interrupted(i32),
 }
 
 /// unitcoder: turn raw code into verified training data for code models, and measure those models.

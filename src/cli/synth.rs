@@ -3,7 +3,8 @@
 //! list), drops those that overlap a benchmark (the built-in ones unless `--decontaminate none`),
 //! then runs tests, run-and-fix and polish with the in-process model (or a server's) and the
 //! sandbox, writing `OUT/dataset/`, `OUT/rejected.jsonl`, `OUT/cache/` and `OUT/stats.json`.
-//! Rerunning the same command after a crash resumes it.
+//! Rerunning the same command after a crash resumes it. The first SIGINT/SIGTERM stops the run in
+//! order ([`super::interrupt`]): statistics saved, exit 130/143, and a rerun resumes.
 
 use super::generate::LoadArgs;
 use super::parse::DecontamArg;
@@ -17,10 +18,13 @@ use unitcoder::engine::LoadedModel;
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
-use unitcoder::pipeline::record::{Record, RecordReader};
-use unitcoder::pipeline::retrieve::{self, Decontamination, RetrieveSettings, RetrieveStats, Shard};
+use unitcoder::pipeline::record::{Record, RecordReader, Stage};
+use unitcoder::pipeline::retrieve::{
+    self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard,
+};
 use unitcoder::pipeline::run_dir::RunDir;
-use unitcoder::pipeline::synth::{synthesize, SynthSettings};
+use unitcoder::pipeline::synth::{synthesize, SynthError, SynthSettings};
+use unitcoder::progress::Reporter;
 use unitcoder::sandbox::SandboxConfig;
 
 /// Arguments of `unitcoder synth`.
@@ -31,6 +35,9 @@ pub struct SynthArgs {
     pub corpus: Vec<PathBuf>,
     /// Records written by `unitcoder retrieve --out FILE`, taken as they are instead of retrieving
     /// from a corpus (the retrieval flags --corpus, --packages and --allow-builtin-only do not apply).
+    /// A function that does not compile as Python 3 is rejected (`retrieve/syntax_error`) before any
+    /// model call. An id seen again with the same code is skipped with a warning naming both
+    /// lines; with other code (an edited record: ids are hashes of the code) it is an error.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["corpus", "packages", "allow_builtin_only"])]
     pub records: Option<PathBuf>,
     #[arg(long, value_name = "none|PATH", value_parser = super::parse::decontam_arg,
@@ -106,7 +113,10 @@ pub struct SynthArgs {
           value_parser = super::parse::unit_interval)]
     pub min_coverage: f64,
     /// Directory of prompt templates (synth_tests.j2, synth_fix.j2, synth_polish.j2) overriding the
-    /// embedded ones. (`--prompts` is an old name kept as a hidden alias: in `generate` it is a JSONL file.)
+    /// embedded ones. Their variables: code, name and packages (tests); code, tests, feedback and
+    /// name (fix); code and name (polish). Each is rendered once with sample values before the model
+    /// loads: an undefined variable or filter is an error naming the file. (`--prompts` is an old
+    /// name kept as a hidden alias: in `generate` it is a JSONL file.)
     #[arg(long = "prompt-dir", alias = "prompts", value_name = "DIR")]
     pub prompts: Option<PathBuf>,
     /// Programs run in the sandbox at once (default: the number of CPUs).
@@ -187,11 +197,42 @@ fn take_records(
         Pick::First => n as usize,
     });
     let shard = args.shard.unwrap_or(Shard::ALL);
+    let mut broken = Vec::new();
     let (clean, dirty, mut counts) = match &args.records {
         Some(path) => {
-            let reader = RecordReader::open(path)?;
-            let mine = reader.filter(|r| r.as_ref().map_or(true, |r| shard.contains(&r.source.file_id)));
+            let mut compiler = CompileCheck::start(Path::new(&args.python))?;
+            let mut seen = RepeatedIds::new(path);
+            let mut reader = RecordReader::open(path)?;
+            let lines = std::iter::from_fn(|| reader.next().map(|r| (reader.line(), r)));
+            let mine = lines.filter_map(|(line, r)| -> Option<anyhow::Result<Record>> {
+                let mut r = match r {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                match seen.check(&r, line) {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(e) => return Some(Err(e)),
+                }
+                if !shard.contains(&r.source.file_id) {
+                    return None;
+                }
+                // Checked before decontamination, as `retrieve` does: code that cannot run is
+                // dropped first, and does not use up --limit.
+                match compiler.check(&r.function.code) {
+                    Err(e) => Some(Err(e.into())),
+                    Ok(None) => Some(Ok(r)),
+                    Ok(Some(why)) => {
+                        r.reject(Stage::Retrieve, Reject::SyntaxError.as_str(), format!("does not compile: {why}"));
+                        broken.push(r);
+                        None
+                    }
+                }
+            });
             let (clean, dirty) = retrieve::decontaminate(mine, decontam, window)?;
+            for w in seen.warnings() {
+                bars.note(&w);
+            }
             let stats = retrieve::stats_path(path);
             let counts = std::fs::read_to_string(&stats)
                 .ok()
@@ -221,6 +262,9 @@ fn take_records(
         }
         // The part of the input this run takes (a records file's own counts may be another's).
         m.insert("synth_shard".into(), serde_json::json!(args.shard.unwrap_or(Shard::ALL).to_string()));
+        if args.records.is_some() {
+            m.insert("synth_syntax_errors".into(), serde_json::json!(broken.len()));
+        }
         let mut by = std::collections::BTreeMap::<String, u64>::new();
         for r in &dirty {
             *by.entry(r.rejected.as_ref().map_or_else(String::new, |j| j.detail.clone())).or_default() += 1;
@@ -235,7 +279,71 @@ fn take_records(
             }),
         );
     }
-    Ok((clean, dirty, counts))
+    // Rejected records are saved (with their reasons) before the others.
+    Ok((clean, broken.into_iter().chain(dirty).collect(), counts))
+}
+
+/// The ids of a `--records` file seen so far, to catch one given twice.
+struct RepeatedIds<'a> {
+    path: &'a Path,
+    /// Each id's first line and a hash of its code.
+    first: std::collections::HashMap<String, (usize, String)>,
+    /// Lines skipped as repeats: (id, first line, this line).
+    repeats: Vec<(String, usize, usize)>,
+}
+
+impl<'a> RepeatedIds<'a> {
+    fn new(path: &'a Path) -> Self {
+        RepeatedIds { path, first: Default::default(), repeats: Vec::new() }
+    }
+
+    /// Whether the record of `line` is new (false: a repeat of one with the same code, skipped);
+    /// an error when its id was seen with other code, since a run keeps one record per id.
+    fn check(&mut self, r: &Record, line: usize) -> anyhow::Result<bool> {
+        let code = unitcoder::pipeline::journal::key(&[&r.function.code]);
+        match self.first.entry(r.id.clone()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((line, code));
+                Ok(true)
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let (first, ref theirs) = *o.get();
+                if *theirs != code {
+                    anyhow::bail!(
+                        "{} lines {first} and {line}: two records with id {} but different code (the id is a hash \
+                         of the code, so one was edited); a run keeps one record per id: fix or remove one of them",
+                        self.path.display(),
+                        r.id
+                    );
+                }
+                self.repeats.push((r.id.clone(), first, line));
+                Ok(false)
+            }
+        }
+    }
+
+    /// One line per repeated id (at most 10, then a count).
+    fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .repeats
+            .iter()
+            .take(10)
+            .map(|(id, first, line)| {
+                format!(
+                    "warning: {} line {line}: id {id} repeats line {first} (same code): skipped",
+                    self.path.display()
+                )
+            })
+            .collect();
+        if self.repeats.len() > 10 {
+            out.push(format!(
+                "warning: {}: {} more repeated ids skipped",
+                self.path.display(),
+                self.repeats.len() - 10
+            ));
+        }
+        out
+    }
 }
 
 /// Runs `unitcoder synth`.
@@ -264,6 +372,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             );
         }
     }
+    // Caught from here on: the first SIGINT/SIGTERM stops the run in order (see `interrupt`).
+    let interrupt = super::interrupt::Interrupt::install()?;
     let settings = SynthSettings {
         rounds: args.rounds,
         samples: args.samples,
@@ -282,6 +392,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             min_mutation_score: args.min_mutation_score,
             min_coverage: args.min_coverage,
         },
+        cancel: interrupt.flag(),
         ..SynthSettings::default()
     };
     let bars = Bars::new();
@@ -304,10 +415,16 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
     }
+    if let Some(signal) = interrupt.signal() {
+        return Ok(stopped_before_start(&args.out, signal));
+    }
     let sandbox = super::start_sandbox(config)?;
     let load = LoadArgs { device: &args.device, max_batch: args.max_batch, ..LoadArgs::new(&args.weights) };
     let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;
     let engine = model.generator();
+    if let Some(signal) = interrupt.signal() {
+        return Ok(stopped_before_start(&args.out, signal));
+    }
     let dir = RunDir::new(&args.out);
     // Statistics exist from the start (with the retrieve counts) and are refreshed as the run goes.
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -318,10 +435,12 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         let differ = before.differences(&recorded);
         if !differ.is_empty() {
             // A resume with other settings is allowed (fewer tries after a slow start, say), but the
-            // run's records are then not all made alike, and stats.json keeps only the latest.
+            // run's records are then not all made alike: stats.json lists every set, and merge
+            // refuses such a run.
             eprintln!(
                 "warning: {} was run before with other settings (then vs now): {}; records finished then keep \
-                 theirs, and stats.json now records only these",
+                 theirs, stats.json records both (`settings`, `earlier_settings`) and `unitcoder merge` will \
+                 refuse this run",
                 args.out.display(),
                 differ.join(", ")
             );
@@ -330,8 +449,22 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let result = synthesize(records, engine, &sandbox, &settings, &dir, &bars);
     // Statistics and formats are rebuilt from what is on disk, also after a failure.
     let stats = emit::finalize_as(&dir, rjson, &args.format);
-    let timings = result.with_context(|| {
-        format!("synth stopped; finished records are kept in {} (rerun the same command to resume)", args.out.display())
+    if let (Err(SynthError::Interrupted), Some(signal)) = (&result, interrupt.signal()) {
+        let stats = stats?;
+        out!("{}", stats.funnel_text())?;
+        eprintln!(
+            "synth interrupted by {}: the {} records finished so far are kept in {} and stats.json counts them; rerun \
+             the same command to resume",
+            super::interrupt::name(signal),
+            stats.funnel.first().map_or(0, |s| s.count),
+            args.out.display()
+        );
+        return Ok(Outcome::Interrupted(signal));
+    }
+    let timings = result.map_err(|e| {
+        let advice = if e.rerun_may_help() { "rerun the same command to resume" } else { "fix the cause, then rerun" };
+        anyhow::Error::new(e)
+            .context(format!("synth stopped; finished records are kept in {} ({advice})", args.out.display()))
     })?;
     let stats = stats?;
     out!("{}", stats.funnel_text())?;
@@ -366,6 +499,17 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     }
     outln!("wrote {}", show(&args.out))?;
     Ok(Outcome::Success)
+}
+
+/// A run stopped by `signal` before synthesis began: nothing of it was written.
+fn stopped_before_start(out: &Path, signal: i32) -> Outcome {
+    eprintln!(
+        "synth interrupted by {} before synthesis began: {} is as the last run left it; rerun the same command to \
+         resume",
+        super::interrupt::name(signal),
+        out.display()
+    );
+    Outcome::Interrupted(signal)
 }
 
 fn show(p: &Path) -> String {

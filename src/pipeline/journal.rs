@@ -1,8 +1,10 @@
 //! Crash-safe append-only JSONL files: the output records and the caches of model calls and
 //! executions. Every line is written whole and fsync'd before the work it records counts as done, so
 //! after a `kill -9` a file holds complete lines plus at most one torn last line, which opening the
-//! file cuts off (that piece of work is then simply redone). Any other unreadable line is an error
-//! naming the file and line: we never silently drop finished work.
+//! file cuts off (that piece of work is then simply redone). Any other unreadable line of a record
+//! journal is an error naming the file and line: we never silently drop finished work. A [`Cache`]
+//! only saves work, so its unreadable lines are skipped and reported ([`Cache::skipped`]): a rerun
+//! asks again what they held, where an error would stop every rerun for good.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,6 +35,12 @@ impl Journal {
     /// Opens (creating) `path`, cuts a torn last line, and returns the journal with its complete
     /// lines parsed as `T`.
     pub fn open<T: DeserializeOwned>(path: &Path) -> Result<(Journal, Vec<T>), JournalError> {
+        let (journal, lines) = Journal::open_with(path, BadLines::Fail)?;
+        Ok((journal, lines.items))
+    }
+
+    /// Like [`Journal::open`], with `bad` deciding what an unreadable complete line does.
+    fn open_with<T: DeserializeOwned>(path: &Path, bad: BadLines) -> Result<(Journal, Lines<T>), JournalError> {
         let io = |source| JournalError::Io { path: path.to_path_buf(), cause: source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -49,7 +57,7 @@ impl Journal {
             file.set_len(complete as u64).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        let items = parse_lines(path, &bytes[..complete])?;
+        let items = parse_lines(path, &bytes[..complete], bad)?;
         let mut file = file;
         use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
@@ -66,7 +74,7 @@ impl Journal {
             Err(source) => return Err(JournalError::Io { path: path.to_path_buf(), cause: source }),
         };
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        parse_lines(path, &bytes[..complete])
+        parse_lines(path, &bytes[..complete], BadLines::Fail).map(|l| l.items)
     }
 
     /// Appends `item` as one line and syncs it to disk.
@@ -84,28 +92,59 @@ impl Journal {
     }
 }
 
+/// What an unreadable complete line does.
+#[derive(Clone, Copy)]
+enum BadLines {
+    /// Stops the reading with an error naming it (a record journal: finished work).
+    Fail,
+    /// Is left out and listed (a cache: work that is redone).
+    Skip,
+}
+
+/// The parsed lines of a journal, and the unreadable ones that were skipped.
+struct Lines<T> {
+    items: Vec<T>,
+    skipped: Vec<SkippedLine>,
+}
+
+/// An unreadable line that a cache left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLine {
+    /// Its 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// Parses complete JSONL `bytes` of `path`, naming the line of any bad one.
-fn parse_lines<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>, JournalError> {
-    let mut items = Vec::new();
+fn parse_lines<T: DeserializeOwned>(path: &Path, bytes: &[u8], bad: BadLines) -> Result<Lines<T>, JournalError> {
+    let mut lines = Lines { items: Vec::new(), skipped: Vec::new() };
     let text = String::from_utf8_lossy(bytes);
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let item = serde_json::from_str(line).map_err(|e| JournalError::Line {
-            path: path.to_path_buf(),
-            line: i + 1,
-            problem: crate::json_line::problem(&e),
-        })?;
-        items.push(item);
+        match serde_json::from_str(line) {
+            Ok(item) => lines.items.push(item),
+            Err(e) => {
+                let problem = crate::json_line::problem(&e);
+                match bad {
+                    BadLines::Fail => {
+                        return Err(JournalError::Line { path: path.to_path_buf(), line: i + 1, problem })
+                    }
+                    BadLines::Skip => lines.skipped.push(SkippedLine { line: i + 1, problem }),
+                }
+            }
+        }
     }
-    Ok(items)
+    Ok(lines)
 }
 
 /// A content-addressed cache on top of a [`Journal`]: `{"k": key, "v": value}` lines.
 pub struct Cache<V> {
     journal: Journal,
     map: HashMap<String, V>,
+    skipped: Vec<SkippedLine>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -115,11 +154,23 @@ struct Entry<V> {
 }
 
 impl<V: Serialize + DeserializeOwned + Clone> Cache<V> {
-    /// Opens the cache file at `path`.
+    /// Opens the cache file at `path`. Unreadable complete lines (a disk or an editor that mangled
+    /// one) are left out, so their work is redone, and listed in [`Cache::skipped`] for the caller
+    /// to report; new entries are appended after them.
     pub fn open(path: &Path) -> Result<Cache<V>, JournalError> {
-        let (journal, entries) = Journal::open::<Entry<V>>(path)?;
-        let map = entries.into_iter().map(|e| (e.k, e.v)).collect();
-        Ok(Cache { journal, map })
+        let (journal, lines) = Journal::open_with::<Entry<V>>(path, BadLines::Skip)?;
+        let map = lines.items.into_iter().map(|e| (e.k, e.v)).collect();
+        Ok(Cache { journal, map, skipped: lines.skipped })
+    }
+
+    /// The unreadable lines that opening the file left out.
+    pub fn skipped(&self) -> &[SkippedLine] {
+        &self.skipped
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        self.journal.path()
     }
 
     /// The cached value for `key`.
@@ -179,12 +230,27 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_complete_line_names_file_and_line() {
+    fn a_bad_complete_line_of_a_journal_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.jsonl");
-        std::fs::write(&path, "{\"k\":\"a\",\"v\":1}\nnot json\n").unwrap();
-        let e = Cache::<u32>::open(&path).err().unwrap().to_string();
-        assert!(e.contains("c.jsonl line 2"), "{e}");
+        std::fs::write(&path, "{\"k\":\"a\",\"v\":1}\nnot json\n{\"k\":\"b\",\"v\":2}\n").unwrap();
+        for e in [Journal::open::<Entry<u32>>(&path).err(), Journal::read::<Entry<u32>>(&path).err()] {
+            let e = e.expect("a record journal refuses a bad line").to_string();
+            assert!(e.contains("c.jsonl line 2"), "{e}");
+        }
         assert_ne!(key(&["ab", "c"]), key(&["a", "bc"]));
+    }
+
+    #[test]
+    fn a_cache_skips_a_bad_complete_line_lists_it_and_keeps_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        std::fs::write(&path, "{\"k\":\"a\",\"v\":1}\nnot json\n{\"k\":\"b\",\"v\":2}\n{\"k\":\"c\"").unwrap();
+        let mut c: Cache<u32> = Cache::open(&path).unwrap();
+        assert_eq!((c.get("a"), c.get("b"), c.get("c")), (Some(&1), Some(&2), None));
+        assert_eq!(c.skipped().iter().map(|s| s.line).collect::<Vec<_>>(), [2]);
+        c.put("c".into(), 3).unwrap();
+        let c: Cache<u32> = Cache::open(&path).unwrap();
+        assert_eq!((c.len(), c.skipped().len()), (3, 1));
     }
 }

@@ -1,7 +1,12 @@
 //! The synthesis prompt templates (`prompts/synth_*.j2`): embedded in the binary, overridable file by
-//! file from a directory (`--prompts DIR`), rendered with minijinja. Each template's hash is recorded
+//! file from a directory (`--prompt-dir DIR`), rendered with minijinja. Each template's hash is recorded
 //! with what it produced and is part of the model-call cache key, so editing a prompt never reuses
 //! answers to the old one.
+//!
+//! Undefined variables are errors (minijinja's strict mode): a misspelt `{{ cod }}` would otherwise
+//! send the model a prompt without the code. Each template is rendered once with sample values of
+//! its variables ([`Template::vars`]) when loaded, so such a template fails before the model loads,
+//! not at its first use.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -36,7 +41,41 @@ impl Template {
     }
 
     const ALL: [Template; 3] = [Template::Tests, Template::Fix, Template::Polish];
+
+    /// The variables the template is rendered with; every render goes through here, so the check
+    /// at load time sees the same names as the run. `tests` and `feedback` are the fix prompt's,
+    /// `packages` the tests prompt's (the other templates are not given them).
+    pub fn vars(self, v: &Vars<'_>) -> minijinja::Value {
+        match self {
+            Template::Tests => minijinja::context! { code => v.code, name => v.name, packages => v.packages },
+            Template::Fix => {
+                minijinja::context! { code => v.code, tests => v.tests, feedback => v.feedback, name => v.name }
+            }
+            Template::Polish => minijinja::context! { code => v.code, name => v.name },
+        }
+    }
 }
+
+/// The values a template can use (see [`Template::vars`] for which each one gets).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vars<'a> {
+    /// The function's code (the failing version for a fix, the verified one for polish).
+    pub code: &'a str,
+    /// The function's name.
+    pub name: &'a str,
+    /// The top-level modules it imports.
+    pub packages: &'a [String],
+    /// The tests (fix prompt).
+    pub tests: &'a str,
+    /// The failing tests' output (fix prompt).
+    pub feedback: &'a str,
+}
+
+/// Sample values for the check at load time: realistic, every field non-empty.
+const SAMPLE_CODE: &str = "import re\n\ndef count_words(text):\n    return len(re.findall(r\"\\w+\", text))";
+const SAMPLE_TESTS: &str = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_two(self):\n        \
+                            self.assertEqual(count_words(\"a b\"), 2)";
+const SAMPLE_FEEDBACK: &str = "test_two: AssertionError: 1 != 2";
 
 /// Why a template could not be loaded or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +86,12 @@ pub enum PromptError {
     /// The override directory is missing, not a directory, or holds none of the templates.
     #[error("--prompt-dir {}: {problem}", .path.display())]
     Dir { path: PathBuf, problem: String },
-    /// A template does not compile or render.
+    /// A template does not compile or render; `name` is its file (its path when overridden).
     #[error("prompt template {name}: {cause}")]
     Template { name: String, cause: minijinja::Error },
+    /// A template compiles but does not render with sample values of its variables.
+    #[error("prompt template {name}: it does not render ({cause}); its variables are {vars}")]
+    Render { name: String, vars: String, cause: minijinja::Error },
 }
 
 /// The loaded templates, compiled once into one minijinja environment (each under its file name),
@@ -58,6 +100,8 @@ pub enum PromptError {
 pub struct Prompts {
     env: minijinja::Environment<'static>,
     hashes: Vec<(Template, String)>,
+    /// Where each template came from, for errors: its file name, or its path when overridden.
+    names: Vec<(Template, String)>,
 }
 
 impl Prompts {
@@ -65,12 +109,14 @@ impl Prompts {
     pub fn embedded() -> Prompts {
         // The embedded sources are part of the binary and a unit test compiles them, so this
         // cannot fail at run time.
-        Prompts::compile(Template::ALL.iter().map(|&t| (t, t.embedded().to_string())).collect())
-            .expect("the embedded prompt templates compile")
+        Prompts::compile(
+            Template::ALL.iter().map(|&t| (t, t.file_name().to_string(), t.embedded().to_string())).collect(),
+        )
+        .expect("the embedded prompt templates compile")
     }
 
     /// The embedded templates, replaced by the files of `dir` that have their names; each template
-    /// is compiled now so a broken override fails before any work.
+    /// is compiled and rendered with sample values now, so a broken override fails before any work.
     pub fn load(dir: Option<&Path>) -> Result<Prompts, PromptError> {
         if let Some(dir) = dir {
             check_override_dir(dir)?;
@@ -78,24 +124,57 @@ impl Prompts {
         let mut sources = Vec::new();
         for t in Template::ALL {
             let path = dir.map(|d| d.join(t.file_name())).filter(|p| p.is_file());
-            let source = match path {
-                Some(path) => std::fs::read_to_string(&path).map_err(|e| PromptError::Read { path, cause: e })?,
-                None => t.embedded().to_string(),
+            let (name, source) = match path {
+                Some(path) => match std::fs::read_to_string(&path) {
+                    Ok(source) => (path.display().to_string(), source),
+                    Err(e) => return Err(PromptError::Read { path, cause: e }),
+                },
+                None => (t.file_name().to_string(), t.embedded().to_string()),
             };
-            sources.push((t, source));
+            sources.push((t, name, source));
         }
-        Prompts::compile(sources)
+        let prompts = Prompts::compile(sources)?;
+        prompts.check()?;
+        Ok(prompts)
     }
 
-    fn compile(sources: Vec<(Template, String)>) -> Result<Prompts, PromptError> {
+    fn compile(sources: Vec<(Template, String, String)>) -> Result<Prompts, PromptError> {
         let mut env = minijinja::Environment::new();
-        let mut hashes = Vec::new();
-        for (t, source) in sources {
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let (mut hashes, mut names) = (Vec::new(), Vec::new());
+        for (t, name, source) in sources {
             hashes.push((t, hash(&source)));
             env.add_template_owned(t.file_name(), source)
-                .map_err(|e| PromptError::Template { name: t.file_name().to_string(), cause: e })?;
+                .map_err(|e| PromptError::Template { name: name.clone(), cause: e })?;
+            names.push((t, name));
         }
-        Ok(Prompts { env, hashes })
+        Ok(Prompts { env, hashes, names })
+    }
+
+    /// Renders every template once with sample values: a template that compiles but cannot render
+    /// (an undefined variable or attribute, an unknown filter) fails here, naming its file.
+    fn check(&self) -> Result<(), PromptError> {
+        let packages = ["re".to_string()];
+        let sample = Vars {
+            code: SAMPLE_CODE,
+            name: "count_words",
+            packages: &packages,
+            tests: SAMPLE_TESTS,
+            feedback: SAMPLE_FEEDBACK,
+        };
+        for t in Template::ALL {
+            let vars = t.vars(&sample);
+            if let Err(PromptError::Template { name, cause }) = self.render(t, vars.clone()) {
+                let names: Vec<String> =
+                    vars.try_iter().map(|keys| keys.map(|k| k.to_string()).collect()).unwrap_or_default();
+                return Err(PromptError::Render { name, vars: names.join(", "), cause });
+            }
+        }
+        Ok(())
+    }
+
+    fn name(&self, t: Template) -> String {
+        self.names.iter().find(|(x, _)| *x == t).map_or_else(|| t.file_name().to_string(), |(_, n)| n.clone())
     }
 
     /// The hash (16 hex digits of SHA-256) of template `t`'s source.
@@ -108,9 +187,9 @@ impl Prompts {
         self.hashes.iter().map(|(t, h)| (t.file_name().to_string(), h.clone())).collect()
     }
 
-    /// Renders template `t` with `ctx`.
+    /// Renders template `t` with `ctx` (made by [`Template::vars`]).
     pub fn render(&self, t: Template, ctx: minijinja::Value) -> Result<String, PromptError> {
-        let err = |e| PromptError::Template { name: t.file_name().to_string(), cause: e };
+        let err = |e| PromptError::Template { name: self.name(t), cause: e };
         let tmpl = self.env.get_template(t.file_name()).map_err(err)?;
         tmpl.render(ctx).map(|s| s.trim().to_string()).map_err(err)
     }
@@ -153,22 +232,32 @@ mod tests {
     #[test]
     fn embedded_templates_render_and_overrides_change_the_hash() {
         let p = Prompts::embedded();
-        let out = p
-            .render(
-                Template::Tests,
-                minijinja::context! { code => "def f(a):\n    return a", name => "f", packages => vec!["os"] },
-            )
-            .unwrap();
+        let packages = ["os".to_string()];
+        let vars = Vars { code: "def f(a):\n    return a", name: "f", packages: &packages, ..Vars::default() };
+        let out = p.render(Template::Tests, Template::Tests.vars(&vars)).unwrap();
         assert!(out.contains("def f(a):") && out.contains("`f`"), "{out}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("synth_fix.j2"), "fix {{ name }}").unwrap();
         let q = Prompts::load(Some(dir.path())).unwrap();
         assert_ne!(q.hash(Template::Fix), p.hash(Template::Fix));
         assert_eq!(q.hash(Template::Tests), p.hash(Template::Tests));
-        // A template that compiles but cannot render names itself in the error.
-        std::fs::write(dir.path().join("synth_fix.j2"), "fix {{ missing.deeper }}").unwrap();
-        let e = Prompts::load(Some(dir.path())).unwrap().render(Template::Fix, minijinja::context! {}).unwrap_err();
-        assert!(e.to_string().contains("synth_fix.j2"), "{e}");
+        // A template that compiles but cannot render fails at load, naming its file and variables:
+        // an attribute of nothing, an unknown filter, a misspelt or another template's variable.
+        let fix = dir.path().join("synth_fix.j2");
+        for (source, why) in [
+            ("fix {{ missing.deeper }}", "undefined"),
+            ("fix {{ code | no_such_filter }}", "no_such_filter"),
+            ("fix {{ nmae }}", "undefined"),
+            ("fix {{ packages }}", "undefined"),
+        ] {
+            std::fs::write(&fix, source).unwrap();
+            let e = Prompts::load(Some(dir.path())).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("prompt template {}: it does not render", fix.display())), "{e}");
+            assert!(e.contains(why) && e.contains("code, tests, feedback, name"), "{e}");
+        }
+        std::fs::write(&fix, "fix {{ name }} {{ tests }} {{ feedback }} {% if code is defined %}{{ code }}{% endif %}")
+            .unwrap();
+        Prompts::load(Some(dir.path())).unwrap();
         std::fs::write(dir.path().join("synth_polish.j2"), "{% if %}").unwrap();
         let e = Prompts::load(Some(dir.path())).unwrap_err().to_string();
         assert!(e.contains("synth_polish.j2"), "{e}");

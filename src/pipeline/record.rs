@@ -361,6 +361,11 @@ impl RecordReader {
         };
         Ok(RecordReader { path: path.to_path_buf(), lines: BufReader::new(raw).lines(), line: 0 })
     }
+
+    /// The 1-based line number of the record (or error) [`Iterator::next`] returned last.
+    pub fn line(&self) -> usize {
+        self.line
+    }
 }
 
 impl Iterator for RecordReader {

@@ -173,6 +173,16 @@ fn settings_line(out: &mut String, s: &SynthStats) {
         against,
         r.prompts.iter().map(|(f, h)| format!("`{f}` {h}")).collect::<Vec<_>>().join(", ")
     );
+    if !s.earlier_settings.is_empty() {
+        // A resume with other settings: the records above were not all made with these.
+        let changes: Vec<String> = s.earlier_settings.iter().map(|e| e.differences(r).join(", ")).collect();
+        let _ = write!(
+            out,
+            "**Mixed settings:** the run was resumed with other settings, so its records were not all made with \
+             the ones above. Earlier settings (their value vs the latest): {}.\n\n",
+            changes.join("; then ")
+        );
+    }
 }
 
 /// The histogram rows of one score: "0.0–0.1", ... "0.9–1.0".

@@ -160,8 +160,52 @@ impl RunSettings {
         a.iter()
             .filter_map(|(k, x)| {
                 let y = b.get(k).unwrap_or(&serde_json::Value::Null);
-                (x != y).then(|| format!("{k}: {x} vs {y}"))
+                let same = x == y || (k == "model" && same_served_model(x, y));
+                (!same).then(|| format!("{k}: {x} vs {y}"))
             })
             .collect()
+    }
+
+    /// Whether records made with `self` and with `other` are one data set ([`Self::differences`]
+    /// finds nothing).
+    pub fn same_as(&self, other: &RunSettings) -> bool {
+        self.differences(other).is_empty()
+    }
+}
+
+/// Two server models (`openai:URL#NAME`) that name the same served model: shards of one run often
+/// ask a server each (one per node), and a restarted server may come back on another port, so the
+/// address alone does not make another data set.
+fn same_served_model(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    let name = |v: &serde_json::Value| {
+        let spec = crate::engine::remote::ServerSpec::parse(v.as_str()?)?.ok()?;
+        Some(spec.model)
+    };
+    matches!((name(a), name(b)), (Some(x), Some(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunSettings;
+
+    fn settings(model: &str) -> RunSettings {
+        crate::pipeline::synth::SynthSettings::default().run_settings(model, true, Vec::new())
+    }
+
+    #[test]
+    fn a_server_model_is_the_served_name_not_the_address() {
+        let a = settings("openai:http://10.0.0.1:8000/v1#qwen");
+        // Another node's server, or the same one restarted on another port: one data set.
+        assert!(a.same_as(&settings("openai:http://10.0.0.2:9000/v1#qwen")));
+        // Another served model, or a local model, is not.
+        let other = a.differences(&settings("openai:http://10.0.0.1:8000/v1#llama"));
+        assert_eq!(other.len(), 1, "{other:?}");
+        assert!(other[0].starts_with("model: "), "{other:?}");
+        assert!(!a.same_as(&settings("qwen2.5-coder-1.5b")));
+        assert!(!settings("qwen2.5-coder-1.5b").same_as(&settings("qwen2.5-coder-0.5b")));
+        // Anything else that differs still counts.
+        let mut b = settings("openai:http://10.0.0.2:9000/v1#qwen");
+        b.rounds += 1;
+        assert_eq!(a.differences(&b), vec![format!("rounds: {} vs {}", a.rounds, b.rounds)]);
     }
 }

@@ -68,6 +68,12 @@ pub struct SynthStats {
     /// latest run's (a resume records its own), or the shards' common ones for a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<RunSettings>,
+    /// The other settings the run was made with before a resume changed them, each distinct set
+    /// once, oldest first (none equal to `settings`). Not empty: the records were not all made
+    /// alike, which `merge` refuses and `report` says. Absent from files of older versions, which
+    /// kept only the latest settings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_settings: Vec<RunSettings>,
     /// What `unitcoder merge` joined and dropped as duplicates across shards, for a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,
@@ -170,10 +176,12 @@ impl SynthStats {
         // Records the quality step rejected had passed every earlier step.
         let past_vacuity = |r: &Record| r.rejected.as_ref().is_none_or(|j| j.stage == Stage::Quality);
         let scored = count(&|r| r.quality.is_some());
-        let contaminated = |r: &Record| r.rejected.as_ref().is_some_and(|j| j.reason == "contaminated");
+        // Dropped at synth's own retrieve-stage checks: its code did not compile (a records file's
+        // function) or it overlaps a benchmark.
+        let at_retrieve = |r: &Record| r.rejected.as_ref().is_some_and(|j| j.stage == Stage::Retrieve);
         let steps: [(&str, u64); 10] = [
             ("retrieved", count(&|_| true)),
-            ("decontaminated", count(&|r| !contaminated(r))),
+            ("decontaminated", count(&|r| !at_retrieve(r))),
             ("tests_written", count(&|r| r.tests.is_some())),
             ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
             ("verified", count(&|r| r.verified.is_some())),

@@ -32,5 +32,6 @@ mod synth_default;
 mod synth_e2e;
 mod synth_emit;
 mod synth_guards;
+mod synth_interrupt;
 mod synth_records;
 mod tokenizer;

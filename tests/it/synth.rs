@@ -3,7 +3,7 @@
 //! polish that changes code, polish regression), resume after a failure part-way without lost or
 //! duplicated records or redone model calls, and sharded runs that merge to the unsharded result.
 
-use crate::common::tempdir;
+use crate::common::{tempdir, Notes};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use unitcoder::engine::{Completion, EngineError, Generator, Prompt, Request, Scripted};
@@ -400,6 +400,38 @@ fn a_run_stopped_part_way_resumes_without_lost_duplicated_or_redone_work() {
     assert_eq!(outcome(&dir), outcome(&full));
 }
 
+#[test]
+fn a_garbage_line_in_the_answer_cache_is_skipped_with_one_warning_and_the_run_goes_on() {
+    let s = setup();
+    let dir = RunDir::new(&s.root.join("run"));
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &dir, &Silent).unwrap();
+    let before = outcome(&dir);
+    // Without the finished records every record is redone, its answers from the cache.
+    std::fs::remove_file(dir.records()).unwrap();
+    std::fs::remove_file(dir.rejected()).unwrap();
+    let cache = dir.model_cache();
+    let mut lines: Vec<String> = std::fs::read_to_string(&cache).unwrap().lines().map(String::from).collect();
+    assert!(lines.len() > 3, "{}", lines.len());
+    lines[1] = "\u{0}\u{0}{\"k\": garbage".to_string();
+    std::fs::write(&cache, lines.join("\n") + "\n").unwrap();
+
+    let (notes, model) = (Notes::default(), scripted());
+    synthesize(s.records.clone(), &model, &sandbox(), &settings(), &dir, &notes)
+        .expect("a bad cache line does not stop the run");
+    let notes = notes.0.into_inner().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!("warning: {} line 2:", cache.display())) && notes[0].contains("cache"),
+        "{notes:?}"
+    );
+    assert_eq!(model.calls().len(), 1, "only the lost answer is asked again");
+    assert_eq!(outcome(&dir), before);
+    // The answer asked again was appended: the next open still skips the bad line, nothing else.
+    let notes = Notes::default();
+    synthesize(s.records.clone(), &scripted(), &sandbox(), &settings(), &dir, &notes).unwrap();
+    assert_eq!(notes.0.into_inner().unwrap().len(), 1);
+}
+
 /// How many requests an uninterrupted run sends.
 fn scripted_calls_of_full_run(s: &Setup) -> usize {
     let g = scripted();
@@ -435,16 +467,23 @@ fn sharded_runs_merge_to_the_unsharded_result() {
 #[test]
 fn a_prompt_that_fails_to_render_stops_the_run_naming_the_template() {
     // An override that compiles but fails when rendered (an unknown filter is a render-time error
-    // in minijinja) used to send the model an empty prompt; now the run stops and says why.
+    // in minijinja) is refused when loaded, before any model; one that renders the sample values
+    // but not a record's still stops the run, naming itself, without sending the model anything.
     let s = setup();
     let prompts = s.root.join("prompts");
     std::fs::create_dir_all(&prompts).unwrap();
-    std::fs::write(prompts.join("synth_tests.j2"), "Write unit tests for {{ function | no_such_filter }}\n").unwrap();
+    let file = prompts.join("synth_tests.j2");
+    std::fs::write(&file, "Write unit tests for {{ function | no_such_filter }}\n").unwrap();
+    let err = unitcoder::pipeline::prompts::Prompts::load(Some(&prompts)).unwrap_err().to_string();
+    assert!(err.contains(&file.display().to_string()) && err.contains("no_such_filter"), "{err}");
+    // The sample code has no `floor`; every record here does.
+    std::fs::write(&file, "Tests for {{ code }}{% if 'floor' in code %}{{ code | no_such_filter }}{% endif %}\n")
+        .unwrap();
     let mut settings = settings();
-    settings.prompts = unitcoder::pipeline::prompts::Prompts::load(Some(&prompts)).expect("the template compiles");
+    settings.prompts = unitcoder::pipeline::prompts::Prompts::load(Some(&prompts)).expect("renders the samples");
     let model = scripted();
     let dir = RunDir::new(&s.root.join("run"));
     let err = synthesize(s.records.clone(), &model, &sandbox(), &settings, &dir, &Silent).unwrap_err().to_string();
-    assert!(err.contains("synth_tests.j2") && err.contains("no_such_filter"), "{err}");
+    assert!(err.contains(&file.display().to_string()) && err.contains("no_such_filter"), "{err}");
     assert!(model.calls().is_empty(), "no request reached the model: {:?}", model.calls().len());
 }

@@ -335,6 +335,45 @@ fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_mad
 }
 
 #[test]
+fn a_run_resumed_with_other_settings_keeps_every_set_and_merge_and_report_see_it() {
+    let s = setup();
+    let (a, _) = shard_run(&s, "a", Shard { index: 0, count: 2 }, &settings());
+    let (b, _) = shard_run(&s, "b", Shard { index: 1, count: 2 }, &SynthSettings { max_tokens: 64, ..settings() });
+    let (first, later) = (
+        SynthSettings { max_tokens: 64, ..settings() }.run_settings("scripted", true, Vec::new()),
+        settings().run_settings("scripted", true, Vec::new()),
+    );
+    // b resumed with a's settings, then again with them, then back to its first: each set once.
+    for (now, earlier) in
+        [(&later, vec![&first]), (&later, vec![&first]), (&first, vec![&later]), (&later, vec![&first])]
+    {
+        emit::record_settings(&b, now).unwrap();
+        let st = emit::read_stats(&b).unwrap().unwrap();
+        assert_eq!((st.settings.as_ref(), st.earlier_settings.iter().collect::<Vec<_>>()), (Some(now), earlier));
+    }
+    // Rewriting the statistics (a finalize, as every run ends with) keeps them.
+    emit::finalize(&b, None).unwrap();
+    assert_eq!(emit::read_stats(&b).unwrap().unwrap().earlier_settings, std::slice::from_ref(&first));
+
+    // Its latest settings equal a's, but its records were made with two sets: refused.
+    let merged = RunDir::new(&s.root.join("merged"));
+    let err = emit::merge(&[a.clone(), b.clone()], &merged, &[Format::Jsonl]).unwrap_err().to_string();
+    assert!(err.contains(&b.stats().display().to_string()) && err.contains("resumed with other settings"), "{err}");
+    assert!(err.contains("max_tokens: 64 vs 512"), "{err}");
+    assert!(!merged.root.exists(), "nothing written");
+    let report = unitcoder(&["report", b.root.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "{}", String::from_utf8_lossy(&report.stderr));
+    let md = std::fs::read_to_string(b.root.join("report.md")).unwrap();
+    assert!(md.contains("**Mixed settings:**") && md.contains("max_tokens: 64 vs 512"), "{md}");
+
+    // A stats.json of an older version (no `earlier_settings`) still reads, as one set.
+    let mut old: Value = serde_json::from_str(&std::fs::read_to_string(a.stats()).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("earlier_settings");
+    std::fs::write(a.stats(), old.to_string()).unwrap();
+    assert!(emit::read_stats(&a).unwrap().unwrap().earlier_settings.is_empty());
+}
+
+#[test]
 fn report_and_merge_name_a_corrupt_stats_file_a_missing_directory_and_a_shard_given_as_out() {
     let s = setup();
     let (a, _) = shard_run(&s, "a", Shard { index: 0, count: 2 }, &settings());

@@ -246,3 +246,79 @@ fn a_run_directory_is_not_continued_as_another_shard_and_bad_out_or_prompt_dirs_
         assert!(err.contains(wanted) && !err.contains("nonexistent"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_records_line_that_does_not_compile_is_rejected_without_a_model_call_and_repeated_ids_are_named() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let corpus = root.join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("mine.py"), MINE).expect("write");
+    let records = retrieve_records(root, &corpus);
+    let good = jsonl(&records).remove(0);
+    let mut broken = good.clone();
+    broken["id"] = Value::from("broken-1");
+    broken["function"]["code"] = Value::from("def shout_words(text marker):\n    return text\n");
+    // Line 3 repeats line 1 exactly (two files concatenated, say).
+    std::fs::write(&records, format!("{good}\n{broken}\n{good}\n")).expect("write");
+
+    let o = synth(root, &records, "run", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let id = good["id"].as_str().expect("id");
+    assert!(
+        err.contains(&format!("{} line 3: id {id} repeats line 1 (same code): skipped", records.display())),
+        "{err}"
+    );
+    let rejected = jsonl(&root.join("run/rejected.jsonl"));
+    let b = rejected.iter().find(|r| r["id"] == "broken-1").expect("the broken record is rejected");
+    assert_eq!(
+        (&b["rejected"]["stage"], &b["rejected"]["reason"]),
+        (&Value::from("retrieve"), &Value::from("syntax_error"))
+    );
+    assert!(b["rejected"]["detail"].as_str().unwrap_or("").starts_with("does not compile: line 1:"), "{b}");
+    assert!(b.get("tests").is_none() && b.get("discarded").is_none(), "no model call for it: {b}");
+    let s = stats(root, "run");
+    assert_eq!((step(&s, "retrieved"), step(&s, "decontaminated")), (2, 1), "{s}");
+    assert_eq!(s["rejected"]["retrieve/syntax_error"], 1, "{s}");
+    assert_eq!(s["retrieve"]["synth_syntax_errors"], 1, "{s}");
+
+    // The same id with other code: which one is meant cannot be told, so nothing runs.
+    let mut edited = good.clone();
+    edited["function"]["code"] = Value::from(MINE.replace("> 2", "> 3"));
+    std::fs::write(&records, format!("{good}\n{broken}\n{edited}\n")).expect("write");
+    let o = synth(root, &records, "clash", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{} lines 1 and 3: two records with id {id} but different code", records.display())),
+        "{err}"
+    );
+    assert!(!root.join("clash/rejected.jsonl").exists(), "nothing written");
+}
+
+#[test]
+fn a_prompt_template_that_compiles_but_does_not_render_fails_before_the_model_loads() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    std::fs::write(root.join("records.jsonl"), "").expect("write");
+    let prompts = root.join("prompts");
+    std::fs::create_dir(&prompts).expect("mkdir");
+    for (file, source) in
+        [("synth_fix.j2", "Fix {{ code | no_such_filter }}"), ("synth_polish.j2", "{{ fucntion.name }}")]
+    {
+        let _ = std::fs::remove_file(prompts.join("synth_fix.j2"));
+        let _ = std::fs::remove_file(prompts.join("synth_polish.j2"));
+        std::fs::write(prompts.join(file), source).expect("write");
+        let o = Command::new(bin())
+            .current_dir(root)
+            .args(["synth", "--records", "records.jsonl", "--model", "/nonexistent/model.gguf", "--out", "o"])
+            .args(["--prompt-dir", "prompts"])
+            .output()
+            .expect("run synth");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("prompt template prompts/{file}: it does not render")), "{err}");
+        assert!(!err.contains("nonexistent") && !root.join("o").exists(), "{err}");
+    }
+}

@@ -6,7 +6,8 @@
 //! `merge_duplicates.jsonl` and counted in `stats.json`.
 //!
 //! Shards must have been made with the same settings ([`RunSettings`]: model, prompts, sampling,
-//! thresholds); a merge refuses inputs whose recorded settings differ. Their retrieve counts are
+//! thresholds); a merge refuses inputs whose recorded settings differ, and an input that was itself
+//! resumed with other settings (its `earlier_settings`). Their retrieve counts are
 //! combined into the merged run's (counts summed, corpora and examples joined).
 
 use super::{finalize_as, read_stats, save_stats, Format};
@@ -87,6 +88,18 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     let mut part_texts: HashSet<String> = HashSet::new();
     for dir in std::iter::once(out).chain(shards) {
         let Some(stats) = read_stats(dir)? else { continue };
+        if let (Some(now), Some(then)) = (&stats.settings, stats.earlier_settings.first()) {
+            // Its own records were made with more than one set of settings: not one data set either.
+            return Err(OutputError::other(
+                &dir.stats(),
+                format!(
+                    "its run was resumed with other settings ({} sets; the first vs the latest: {}), so its records \
+                     are not one data set and it is not merged; rerun it with one set of settings into a new --out",
+                    stats.earlier_settings.len() + 1,
+                    then.differences(now).join(", ")
+                ),
+            ));
+        }
         if let Some(theirs) = stats.settings {
             match &settings {
                 None => settings = Some((dir.stats(), theirs)),

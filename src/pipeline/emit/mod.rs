@@ -103,6 +103,7 @@ fn write_stats_of(
     let previous = read_stats(dir)?;
     stats.retrieve = retrieve.or_else(|| previous.as_ref().and_then(|s| s.retrieve.clone()));
     stats.settings = previous.as_ref().and_then(|s| s.settings.clone());
+    stats.earlier_settings = previous.as_ref().map(|s| s.earlier_settings.clone()).unwrap_or_default();
     stats.merge = previous.and_then(|s| s.merge);
     save_stats(dir, &stats)?;
     Ok(stats)
@@ -123,13 +124,21 @@ pub fn read_stats(dir: &RunDir) -> Result<Option<SynthStats>, OutputError> {
 
 /// Records `settings` as those of `dir`'s run in its `stats.json` (created from the record files
 /// when missing) and returns the ones recorded before, so that a resume made with other settings
-/// can be told apart.
+/// can be told apart. Settings replaced by other ones are kept in `earlier_settings` (each distinct
+/// set once), so the file still shows that the run mixed them.
 pub fn record_settings(dir: &RunDir, settings: &RunSettings) -> Result<Option<RunSettings>, OutputError> {
     let mut stats = match read_stats(dir)? {
         Some(s) => s,
         None => write_stats(dir, None)?,
     };
     let before = stats.settings.replace(settings.clone());
+    if let Some(b) = before.as_ref().filter(|b| !b.same_as(settings)) {
+        if !stats.earlier_settings.iter().any(|e| e.same_as(b)) {
+            stats.earlier_settings.push(b.clone());
+        }
+    }
+    // Back to settings used before: they are the current ones now, listed once.
+    stats.earlier_settings.retain(|e| !e.same_as(settings));
     save_stats(dir, &stats)?;
     Ok(before)
 }

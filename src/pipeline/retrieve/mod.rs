@@ -22,6 +22,7 @@ mod stats;
 #[cfg(test)]
 mod filter_tests;
 
+pub use compile_check::{CompileCheck, CompileCheckError};
 pub use decontam::{DecontamError, Decontamination, Decontaminator};
 pub use dedup::{code_tokens, exact_key, optimal_bands, Dedup, Duplicate, NearDedup};
 pub use fingerprints::Fingerprints;
@@ -35,7 +36,6 @@ pub use stats::RetrieveStats;
 use crate::corpus::{self, CorpusError, CorpusKind, SourceFile};
 use crate::pipeline::record::{Record, Stage};
 use crate::progress::Reporter;
-use compile_check::CompileCheck;
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};

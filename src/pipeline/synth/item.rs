@@ -10,7 +10,7 @@ mod suites;
 use super::SynthSettings;
 use crate::engine::{Completion, Message, Prompt, Request, SamplingParams};
 use crate::pipeline::code;
-use crate::pipeline::prompts::Template;
+use crate::pipeline::prompts::{Template, Vars};
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified};
 use crate::sandbox::Verdict;
 
@@ -148,9 +148,12 @@ impl Item {
     /// The first step: ask for tests.
     pub fn start(&mut self, ctx: &Ctx) -> Vec<Action> {
         let f = &self.rec.function;
-        let vars = minijinja::context! {
-            code => f.code.trim(), name => f.name, packages => f.packages,
-        };
+        let vars = Template::Tests.vars(&Vars {
+            code: f.code.trim(),
+            name: &f.name,
+            packages: &f.packages,
+            ..Vars::default()
+        });
         vec![self.request(ctx, Template::Tests, 0, vars)]
     }
 
@@ -286,10 +289,13 @@ impl Item {
 
     fn fix_request(&self, ctx: &Ctx, round: u32) -> Action {
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
-        let vars = minijinja::context! {
-            code => self.failing.trim(), tests => tests.trim(), feedback => self.feedback,
-            name => self.rec.function.name,
-        };
+        let vars = Template::Fix.vars(&Vars {
+            code: self.failing.trim(),
+            tests: tests.trim(),
+            feedback: &self.feedback,
+            name: &self.rec.function.name,
+            ..Vars::default()
+        });
         self.request(ctx, Template::Fix, round, vars)
     }
 
@@ -376,9 +382,11 @@ impl Item {
                 let Some(v) = &self.rec.verified else {
                     return vec![Action::Finish];
                 };
-                let vars = minijinja::context! {
-                    code => v.code.trim(), name => self.rec.function.name,
-                };
+                let vars = Template::Polish.vars(&Vars {
+                    code: v.code.trim(),
+                    name: &self.rec.function.name,
+                    ..Vars::default()
+                });
                 vec![self.request(ctx, Template::Polish, 0, vars)]
             }
             AttemptKind::Polish if passed => {

@@ -22,6 +22,8 @@ use crate::pipeline::journal::JournalError;
 use crate::pipeline::prompts::{PromptError, Prompts};
 use crate::pipeline::quality::QualitySettings;
 use crate::pipeline::run_dir::{OutputError, RunSettings};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Settings of the synthesis stages.
 #[derive(Debug, Clone)]
@@ -64,6 +66,10 @@ pub struct SynthSettings {
     pub checkpoint_s: f64,
     /// The quality step after polish (mutants, coverage, thresholds).
     pub quality: QualitySettings,
+    /// Set (by a caller's signal handler, say) to stop the run: no new model call or execution
+    /// starts, the call in flight finishes and is cached, and the run returns
+    /// [`SynthError::Interrupted`]. What finished is in the record files, as after any stop.
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl Default for SynthSettings {
@@ -88,6 +94,7 @@ impl Default for SynthSettings {
             feedback_chars: crate::pipeline::record::DEFAULT_FEEDBACK_CHARS,
             checkpoint_s: 10.0,
             quality: QualitySettings::default(),
+            cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -134,6 +141,17 @@ pub enum SynthError {
     /// The sandbox workers stopped (each verdict channel closed): no execution can run.
     #[error("sandbox: the sandbox workers stopped")]
     SandboxStopped,
+    /// [`SynthSettings::cancel`] was set: the run stopped early, on request.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl SynthError {
+    /// Whether rerunning the same command can get past this error: not when a file of finished
+    /// records has a bad line, nor when a prompt template is broken (both stay as they are).
+    pub fn rerun_may_help(&self) -> bool {
+        !matches!(self, SynthError::Output(OutputError::Journal(JournalError::Line { .. })) | SynthError::Prompt(_))
+    }
 }
 
 impl From<JournalError> for SynthError {

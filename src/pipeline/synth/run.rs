@@ -91,6 +91,8 @@ pub fn synthesize(
     let job_rx = Mutex::new(job_rx);
     let model_cache = Cache::open(&dir.model_cache())?;
     let exec_cache = Cache::open(&dir.exec_cache())?;
+    warn_skipped(&model_cache, reporter);
+    warn_skipped(&exec_cache, reporter);
     let idle_us = AtomicU64::new(0);
     let workers = sandbox.config().jobs.max(1);
     let ctx = Ctx { settings, model_id: gen.model_id(), chat: gen.has_chat_template() };
@@ -102,7 +104,7 @@ pub fn synthesize(
         let every = Duration::from_secs_f64(settings.checkpoint_s.max(0.05));
         let ticking = s.spawn(move || ticker.tick(every, stop_rx));
         for _ in 0..workers {
-            let (job_rx, v_tx, idle_us) = (&job_rx, v_tx.clone(), &idle_us);
+            let (job_rx, v_tx, idle_us, cancel) = (&job_rx, v_tx.clone(), &idle_us, &settings.cancel);
             s.spawn(move || loop {
                 let waiting = Instant::now();
                 let next = match job_rx.lock() {
@@ -111,6 +113,10 @@ pub fn synthesize(
                 };
                 idle_us.fetch_add(waiting.elapsed().as_micros() as u64, Ordering::Relaxed);
                 let Ok((item, exec, job, traced)) = next else { break };
+                // Queued jobs are not started once the run is stopped: nothing would take their verdicts.
+                if cancel.load(Ordering::SeqCst) {
+                    break;
+                }
                 let verdict = match traced {
                     Some(function) => sandbox.run_traced(&job, &function),
                     None => sandbox.run(&job),
@@ -158,6 +164,27 @@ pub fn synthesize(
     Ok(t)
 }
 
+/// One warning per cache file that had unreadable lines (each is redone, so none stops the run).
+fn warn_skipped<V>(cache: &Cache<V>, reporter: &dyn Reporter)
+where
+    V: serde::Serialize + serde::de::DeserializeOwned + Clone,
+{
+    let skipped = cache.skipped();
+    let Some(first) = skipped.first() else { return };
+    let lines = match skipped.len() {
+        1 => format!("line {}: {}", first.line, first.problem),
+        n => {
+            let shown: Vec<String> = skipped.iter().take(5).map(|s| s.line.to_string()).collect();
+            let more = if n > 5 { format!(" and {} more", n - 5) } else { String::new() };
+            format!("lines {}{more} are unreadable (line {}: {})", shown.join(", "), first.line, first.problem)
+        }
+    };
+    reporter.note(&format!(
+        "warning: {} {lines}; skipped: it is a cache, so what it held is asked or run again",
+        cache.path().display()
+    ));
+}
+
 impl Run<'_> {
     /// Publishes the counters for the ticker and refreshes `stats.json` when due.
     fn checkpoint(&mut self) -> Result<(), SynthError> {
@@ -181,6 +208,7 @@ impl Run<'_> {
             self.act(i, actions)?;
         }
         loop {
+            self.check_cancel()?;
             while let Some((i, exec, v)) = self.ready.pop_front() {
                 self.on_verdict(i, exec, v)?;
             }
@@ -192,6 +220,7 @@ impl Run<'_> {
                 continue;
             }
             self.checkpoint()?;
+            self.check_cancel()?;
             if !self.queue.is_empty() {
                 let take = self.ctx.settings.batch.max(1).min(self.queue.len());
                 let batch: Vec<Pending> = self.queue.drain(..take).collect();
@@ -219,8 +248,19 @@ impl Run<'_> {
         }
     }
 
+    /// Stops the run when the caller asked.
+    fn check_cancel(&self) -> Result<(), SynthError> {
+        if self.ctx.settings.cancel.load(Ordering::SeqCst) {
+            return Err(SynthError::Interrupted);
+        }
+        Ok(())
+    }
+
     /// Caches a fresh verdict, then handles it.
     fn remember(&mut self, i: usize, exec: Exec, v: Verdict) -> Result<(), SynthError> {
+        // A verdict that ends after the stop is not trusted: the signal that stopped the run may
+        // have reached the program too (a terminal's Ctrl-C goes to its whole process group).
+        self.check_cancel()?;
         self.t.executions += 1;
         let seconds = v.duration_ms as f64 / 1000.0;
         self.t.exec_s += seconds;

@@ -6,7 +6,7 @@
 
 use super::{Action, Ctx, Exec, Item};
 use crate::pipeline::code;
-use crate::pipeline::prompts::Template;
+use crate::pipeline::prompts::{Template, Vars};
 use crate::pipeline::record::{AttemptKind, Discarded, Stage, Tests};
 use crate::sandbox::TestStatus;
 
@@ -53,9 +53,12 @@ impl Item {
         if !self.resampled && ctx.settings.tests_samples > 1 {
             self.resampled = true;
             let f = &self.rec.function;
-            let vars = minijinja::context! {
-                code => f.code.trim(), name => f.name, packages => f.packages,
-            };
+            let vars = Template::Tests.vars(&Vars {
+                code: f.code.trim(),
+                name: &f.name,
+                packages: &f.packages,
+                ..Vars::default()
+            });
             return vec![self.request(ctx, Template::Tests, 1, vars)];
         }
         if let Some((tests, feedback)) = self.fallback.take() {

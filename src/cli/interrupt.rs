@@ -1,0 +1,90 @@
+//! Ctrl-C (SIGINT) and SIGTERM for `synth`: the first one sets a flag that the library's run loop
+//! checks ([`unitcoder::pipeline::synth::SynthSettings::cancel`]), so the run stops starting work,
+//! and the command then saves its statistics and says how to resume; a second one exits at once
+//! (the record journals are safe to stop anywhere, as after a `kill -9`).
+//!
+//! Plain `sigaction` through libc (already a dependency) rather than a crate: the handler only
+//! stores to atomics and calls `write` and `_exit`, which are async-signal-safe.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The flag the library watches; set by the first signal.
+static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+/// The first signal received (0: none yet).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Written by the handler itself, at once: the run may take a while to stop (a model call in flight
+/// finishes), and a user pressing Ctrl-C should see that it was heard.
+const HEARD: &[u8] = b"\nunitcoder: interrupted; stopping after the work in progress and saving stats.json \
+(interrupt again to stop at once)\n";
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    if SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        // SAFETY: `_exit` is async-signal-safe; finished work is already on disk (fsync'd journals).
+        unsafe { libc::_exit(128 + signal) }
+    }
+    if let Some(flag) = FLAG.get() {
+        flag.store(true, Ordering::SeqCst);
+    }
+    // SAFETY: `write` is async-signal-safe and the buffer is a static. A failed write is ignored:
+    // nothing can be done about it here.
+    unsafe {
+        libc::write(2, HEARD.as_ptr().cast(), HEARD.len());
+    }
+}
+
+/// SIGINT and SIGTERM caught for the rest of the process.
+pub struct Interrupt {
+    flag: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Installs the handlers. A signal that the process was started ignoring (`nohup`, a
+    /// background job of a non-interactive shell) stays ignored, as the user who set that wants.
+    pub fn install() -> anyhow::Result<Interrupt> {
+        let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: plain sigaction calls with zeroed, then filled, structs; the handler is
+            // async-signal-safe (see `on_signal`).
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                    anyhow::bail!("reading the action of signal {signal}: {}", std::io::Error::last_os_error());
+                }
+                if old.sa_sigaction == libc::SIG_IGN {
+                    continue;
+                }
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                // Restarted system calls: a read or wait elsewhere in the process does not fail
+                // with EINTR because of the signal.
+                act.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut act.sa_mask);
+                if libc::sigaction(signal, &act, std::ptr::null_mut()) != 0 {
+                    anyhow::bail!("catching signal {signal}: {}", std::io::Error::last_os_error());
+                }
+            }
+        }
+        Ok(Interrupt { flag })
+    }
+
+    /// The flag the first signal sets, for the library.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.flag.clone()
+    }
+
+    /// The first signal received, if any.
+    pub fn signal(&self) -> Option<i32> {
+        Some(SIGNAL.load(Ordering::SeqCst)).filter(|&s| s != 0)
+    }
+}
+
+/// The signal's name for messages.
+pub fn name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
