@@ -397,7 +397,15 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     };
     let bars = Bars::new();
     let decontam = super::parse::decontamination("synth", &args.decontaminate, 13).load()?;
-    let (mut records, contaminated, mut counts) = take_records(&args, decontam.as_ref(), &bars)?;
+    let (mut records, contaminated, mut counts) = match take_records(&args, decontam.as_ref(), &bars) {
+        Ok(taken) => taken,
+        // Ctrl-C in a terminal reaches the compile check's Python too (one process group), so
+        // retrieval then fails on its dead helper: that is the interrupt, not an error.
+        Err(e) => match interrupt.signal() {
+            Some(signal) => return Ok(stopped_before_start(&args.out, signal)),
+            None => return Err(e),
+        },
+    };
     if let (Pick::Testable, Some(n)) = (args.pick, args.limit) {
         let candidates = records.len();
         records = retrieve::pick(records, n as usize);
