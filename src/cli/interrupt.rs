@@ -1,6 +1,7 @@
-//! Ctrl-C (SIGINT) and SIGTERM for `synth`: the first one sets a flag that the library's run loop
-//! checks ([`unitcoder::pipeline::synth::SynthSettings::cancel`]), so the run stops starting work,
-//! and the command then saves its statistics and says how to resume; a second one exits at once
+//! Ctrl-C (SIGINT) and SIGTERM for `synth` and `retrieve`: the first one sets a flag that the
+//! library's run loop checks ([`unitcoder::pipeline::synth::SynthSettings::cancel`],
+//! [`unitcoder::pipeline::retrieve::RetrieveSettings::cancel`]), so the run stops starting work,
+//! and the command then saves its statistics and says what it kept; a second one exits at once
 //! (the record journals are safe to stop anywhere, as after a `kill -9`).
 //!
 //! Plain `sigaction` through libc (already a dependency) rather than a crate: the handler only
@@ -16,7 +17,7 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// Written by the handler itself, at once: the run may take a while to stop (a model call in flight
 /// finishes), and a user pressing Ctrl-C should see that it was heard.
-const HEARD: &[u8] = b"\nunitcoder: interrupted; stopping after the work in progress and saving stats.json \
+const HEARD: &[u8] = b"\nunitcoder: interrupted; stopping after the work in progress and saving its statistics \
 (interrupt again to stop at once)\n";
 
 extern "C" fn on_signal(signal: libc::c_int) {

@@ -158,13 +158,30 @@ pub fn stdlib_dir(python: &str) -> anyhow::Result<PathBuf> {
 
 /// Runs `unitcoder retrieve`.
 pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
-    let settings = settings(&args)?;
+    let mut settings = settings(&args)?;
+    // Caught from here on: the first SIGINT/SIGTERM stops reading after the chunk of files in
+    // progress, so the output is a whole file (a gzip or zstd stream closed) with its counts.
+    let interrupt = super::interrupt::Interrupt::install()?;
+    settings.cancel = interrupt.flag();
     let bars = Bars::new();
     let result = retrieve::retrieve_to_file(&settings, &args.out, &bars);
     let stats_path = retrieve::stats_path(&args.out);
     let stats = result.with_context(|| {
         format!("retrieve stopped; records so far are in {}, counts in {}", args.out.display(), stats_path.display())
     })?;
+    if let (true, Some(signal)) = (stats.interrupted, interrupt.signal()) {
+        out!("{}", stats.funnel())?;
+        outln!(
+            "retrieve interrupted by {}: the {} records kept from the {} files read so far are in {} (a whole \
+             file), and {} counts them (\"interrupted\": true); rerun to retrieve the whole corpus",
+            super::interrupt::name(signal),
+            stats.kept,
+            stats.files_read,
+            args.out.display(),
+            stats_path.display()
+        )?;
+        return Ok(Outcome::Interrupted(signal));
+    }
     outln!("corpus: {}", settings.corpus.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))?;
     out!("{}", stats.funnel())?;
     for example in &stats.malformed_examples {

@@ -14,6 +14,8 @@ use super::Outcome;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use unitcoder::engine::LoadedModel;
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
@@ -191,6 +193,7 @@ fn take_records(
     args: &SynthArgs,
     decontam: Option<&retrieve::Decontaminator>,
     bars: &Bars,
+    cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<(Vec<Record>, Vec<Record>, serde_json::Value)> {
     let window = args.limit.map(|n| match args.pick {
         Pick::Testable => n.saturating_mul(PICK_WINDOW) as usize,
@@ -241,7 +244,7 @@ fn take_records(
             (clean, dirty, counts)
         }
         None => {
-            let rs = retrieve_settings(args)?;
+            let rs = RetrieveSettings { cancel, ..retrieve_settings(args)? };
             let mut rstats = RetrieveStats::default();
             let mut records = Vec::new();
             retrieve::retrieve(&rs, &mut rstats, bars, &mut |r| {
@@ -397,10 +400,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     };
     let bars = Bars::new();
     let decontam = super::parse::decontamination("synth", &args.decontaminate, 13).load()?;
-    let (mut records, contaminated, mut counts) = match take_records(&args, decontam.as_ref(), &bars) {
+    let (mut records, contaminated, mut counts) = match take_records(&args, decontam.as_ref(), &bars, interrupt.flag())
+    {
         Ok(taken) => taken,
-        // Ctrl-C in a terminal reaches the compile check's Python too (one process group), so
-        // retrieval then fails on its dead helper: that is the interrupt, not an error.
+        // Retrieval stops between chunks of files on an interrupt (`RetrieveError::Interrupted`).
         Err(e) => match interrupt.signal() {
             Some(signal) => return Ok(stopped_before_start(&args.out, signal)),
             None => return Err(e),

@@ -509,3 +509,70 @@ fn py_files_in_a_declared_encoding_are_read_as_python_reads_them() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Ctrl-C as a terminal sends it (to the whole process group) stops a long retrieval after the
+/// chunk of files in progress: exit 130, a whole gzip file holding exactly the records the
+/// statistics count, and the statistics marked as interrupted.
+#[test]
+fn an_interrupt_leaves_a_whole_output_and_statistics_that_count_it() {
+    use std::io::{BufRead, Write};
+    use std::os::unix::process::CommandExt;
+    let tmp = tempdir();
+    let dir = tmp.path();
+    // 100,000 one-function files: tens of seconds of work, where the interrupt comes after 1.5 s.
+    const FILES: u64 = 100_000;
+    let corpus = dir.join("corpus.jsonl.gz");
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&corpus).expect("create"), Default::default());
+    for i in 0..FILES {
+        let src = format!(
+            "import re\n\ndef split_{i}(text, n):\n    kept = [p for p in re.split(\"{i}\", text) if len(p) > n]\n    \
+             return \"-\".join(kept) + \"{i}\"\n"
+        );
+        writeln!(gz, "{}", serde_json::json!({ "content": src })).expect("write");
+    }
+    gz.finish().expect("finish gzip");
+    std::fs::write(dir.join("packages.txt"), "re\n").expect("write");
+    let out = dir.join("out.jsonl.gz");
+    let child = std::process::Command::new(crate::common::bin())
+        .arg("retrieve")
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--packages")
+        .arg(dir.join("packages.txt"))
+        .args(["--decontaminate", "none", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // A group of its own, as a terminal's foreground job: the signal goes to the whole group,
+        // the compile check's Python included, and not to this test.
+        .process_group(0)
+        .spawn()
+        .expect("start retrieve");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    // SAFETY: a plain kill(2) of the process group of our own child.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    let o = child.wait_with_output().expect("wait for retrieve");
+    let waited = sent.elapsed();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(130), "{text}");
+    assert!(waited < std::time::Duration::from_secs(20), "stopped {waited:?} after the signal");
+    assert!(text.contains("retrieve interrupted by SIGINT") && text.contains("(a whole file)"), "{text}");
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.stats.json")).expect("stats")).expect("json");
+    assert_eq!(stats["interrupted"], true, "{stats}");
+    let read = stats["files_read"].as_u64().expect("files_read");
+    assert!(read > 0 && read < FILES, "{read} of {FILES} files read");
+    // The compile check's helper outlived the signal: no function was refused for its death.
+    assert_eq!(stats["rejected"].as_object().map_or(0, |r| r.len()), 0, "{stats}");
+    // Every line decodes, and the stream ends with gzip's trailer (read_line errors otherwise).
+    let mut lines = 0u64;
+    for line in std::io::BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(&out).expect("open"))).lines()
+    {
+        let record: Value = serde_json::from_str(&line.expect("a whole gzip stream")).expect("a whole record");
+        assert!(record["function"]["name"].as_str().is_some_and(|n| n.starts_with("split_")));
+        lines += 1;
+    }
+    assert_eq!(Some(lines), stats["kept"].as_u64(), "{stats}");
+    assert!(lines > 0);
+}

@@ -7,6 +7,7 @@
 //! function that passed every other filter. `compile()` only: nothing of the corpus is executed.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -52,6 +53,10 @@ impl CompileCheck {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            // Its own process group, so a terminal's Ctrl-C reaches only unitcoder, which stops
+            // retrieval between chunks of files (the helper still ends with its stdin when
+            // unitcoder is gone).
+            .process_group(0)
             .spawn()
             .map_err(|e| fail(e.to_string()))?;
         let (stdin, stdout) = match (child.stdin.take(), child.stdout.take()) {

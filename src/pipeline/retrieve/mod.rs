@@ -40,6 +40,8 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One of N disjoint parts of the input, chosen by the source file's content id.
@@ -121,6 +123,9 @@ pub struct RetrieveSettings {
     /// The Python whose compiler confirms that each function that passed the filters is Python 3
     /// (`None`: tree-sitter's word is taken; see [`compile_check`]).
     pub python: Option<PathBuf>,
+    /// Set (by a signal handler, say) to stop the run after the chunk of files in progress: the
+    /// records kept so far are passed on and the run ends with [`RetrieveError::Interrupted`].
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl RetrieveSettings {
@@ -137,6 +142,7 @@ impl RetrieveSettings {
             shard: Shard::ALL,
             on_malformed: OnMalformed::Skip,
             python: None,
+            cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -170,6 +176,10 @@ pub enum RetrieveError {
     /// The record sink failed.
     #[error("writing records: {0}")]
     Sink(std::io::Error),
+    /// [`RetrieveSettings::cancel`] was set: the run stopped early, on request, with every record
+    /// kept so far passed on and counted.
+    #[error("retrieval interrupted")]
+    Interrupted,
     /// An input path (corpus or decontamination benchmark) does not exist.
     #[error("{path}: no such {what}")]
     Missing {
@@ -227,6 +237,10 @@ pub fn retrieve(
     let mut files = corpus::open_all(&settings.corpus);
     reporter.begin("retrieve", None);
     let result = (|| loop {
+        if settings.cancel.load(Ordering::SeqCst) {
+            stats.interrupted = true;
+            return Err(RetrieveError::Interrupted);
+        }
         // A fatal read error still lets the files read before it be processed and written.
         let (chunk, error) = next_chunk(&mut files, settings, stats, reporter);
         let outcomes: Vec<FileOutcome> =
@@ -360,7 +374,8 @@ fn consume(
 
 /// Runs the stage into `out` (JSONL, one record per line) and writes the funnel next to it as
 /// `<out minus .jsonl>.stats.json`, also when the run fails part-way (records written so far are
-/// flushed and kept).
+/// flushed and kept). An interrupted run ([`RetrieveSettings::cancel`]) is a result, not an
+/// error: the statistics of what was read, with [`RetrieveStats::interrupted`] set.
 pub fn retrieve_to_file(
     settings: &RetrieveSettings,
     out: &Path,
@@ -395,7 +410,11 @@ pub fn retrieve_to_file(
     let stats_path = stats_path(out);
     let json = serde_json::to_string_pretty(&stats).map_err(|e| io(&stats_path)(e.into()))?;
     std::fs::write(&stats_path, json + "\n").map_err(io(&stats_path))?;
-    result.map(|()| stats)
+    match result {
+        // A whole file of what was read before the interrupt: a result, marked as partial.
+        Ok(()) | Err(RetrieveError::Interrupted) => Ok(stats),
+        Err(e) => Err(e),
+    }
 }
 
 /// How `retrieve --out` is compressed, from its name.

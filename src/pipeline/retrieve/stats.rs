@@ -47,6 +47,10 @@ pub struct RetrieveStats {
     pub per_package: BTreeMap<String, u64>,
     /// Whether `--limit` ended the run early.
     pub limit_reached: bool,
+    /// Whether an interrupt (Ctrl-C, SIGTERM) ended the run early: the counts and the records
+    /// cover only the files read before it.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
