@@ -353,7 +353,27 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         generated.push(g);
         Ok(())
     };
-    generate_into(&ds, generator.generator(), &settings, &done, sink, bars).map_err(|e| {
+    // Ctrl-C / SIGTERM while generating: the batch in flight is answered and written, then the run
+    // stops and says how far it got. Scoring has no such place to stop (a rerun scores every
+    // sample again), so from there on the signals end the process as usual.
+    let interrupt = super::interrupt::Interrupt::install()?;
+    let result = generate_into(&ds, generator.generator(), &settings, &done, &interrupt.flag(), sink, bars);
+    interrupt.release();
+    if let Some(signal) = interrupt.signal() {
+        if matches!(result, Ok(()) | Err(unitcoder::eval::EvalError::Interrupted)) {
+            let tasks: std::collections::HashSet<&str> = generated.iter().map(|g| g.sample.task_id.as_str()).collect();
+            eprintln!(
+                "eval run interrupted by {} before scoring: {} of {} tasks have their samples in {}; rerun the same \
+                 command to continue",
+                super::interrupt::name(signal),
+                tasks.len(),
+                ds.tasks.len(),
+                samples_path.display()
+            );
+            return Ok(Outcome::Interrupted(signal));
+        }
+    }
+    result.map_err(|e| {
         anyhow::Error::new(e).context(format!(
             "eval run stopped; the samples it finished are kept in {} (rerun the same command to continue)",
             samples_path.display()

@@ -35,9 +35,11 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// SIGINT and SIGTERM caught for the rest of the process.
+/// SIGINT and SIGTERM caught, until [`Interrupt::release`] or for the rest of the process.
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
+    /// The signals whose handler this installed (those not ignored at start).
+    caught: Vec<libc::c_int>,
 }
 
 impl Interrupt {
@@ -45,6 +47,7 @@ impl Interrupt {
     /// background job of a non-interactive shell) stays ignored, as the user who set that wants.
     pub fn install() -> anyhow::Result<Interrupt> {
         let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
+        let mut caught = Vec::new();
         for signal in [libc::SIGINT, libc::SIGTERM] {
             // SAFETY: plain sigaction calls with zeroed, then filled, structs; the handler is
             // async-signal-safe (see `on_signal`).
@@ -66,8 +69,21 @@ impl Interrupt {
                     anyhow::bail!("catching signal {signal}: {}", std::io::Error::last_os_error());
                 }
             }
+            caught.push(signal);
         }
-        Ok(Interrupt { flag })
+        Ok(Interrupt { flag, caught })
+    }
+
+    /// Gives the signals back their default action (the process ends at once), for a part of a
+    /// command that has no place to stop in order; a signal received before stays recorded in
+    /// [`Interrupt::signal`].
+    pub fn release(&self) {
+        for &signal in &self.caught {
+            // SAFETY: restoring the default action of a signal this struct caught.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
     }
 
     /// The flag the first signal sets, for the library.

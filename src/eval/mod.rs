@@ -57,6 +57,10 @@ pub enum EvalError {
     /// Two runs cannot be compared (other benchmark, data or tasks).
     #[error("runs are not comparable: {0}")]
     NotComparable(String),
+    /// Generation was asked to stop (the `cancel` flag of [`run::generate_into`]); every batch
+    /// answered before it was handed on.
+    #[error("generation interrupted")]
+    Interrupted,
     /// The generator answered fewer requests than it was sent.
     #[error("the generator answered {answered} of {asked} requests")]
     ShortAnswer { answered: usize, asked: usize },

@@ -14,6 +14,7 @@ use crate::python::extract::{solution_for, with_prompt_imports};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Generation settings for one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +65,7 @@ pub fn generate(
         generator,
         settings,
         &HashSet::new(),
+        &AtomicBool::new(false),
         &mut |g| {
             out.push(g);
             Ok(())
@@ -75,11 +77,14 @@ pub fn generate(
 
 /// Generates `settings.n` samples for every task of `dataset` not in `done`, handing each to `sink`
 /// as soon as its batch is answered (so that a caller can write it down before the next batch).
+/// When `cancel` is set (by a signal handler, say) no further batch starts and the run ends with
+/// [`EvalError::Interrupted`].
 pub fn generate_into(
     dataset: &Dataset,
     generator: &dyn Generator,
     settings: &RunSettings,
     done: &HashSet<String>,
+    cancel: &AtomicBool,
     sink: &mut dyn FnMut(Generated) -> Result<(), EvalError>,
     reporter: &dyn Reporter,
 ) -> Result<(), EvalError> {
@@ -91,6 +96,10 @@ pub fn generate_into(
     let todo: Vec<&Task> = dataset.tasks.iter().filter(|t| !done.contains(&t.task_id)).collect();
     reporter.advance("generate", ((dataset.tasks.len() - todo.len()) * settings.n) as u64);
     for batch in todo.chunks(settings.batch_tasks.max(1)) {
+        if cancel.load(Ordering::SeqCst) {
+            reporter.end("generate");
+            return Err(EvalError::Interrupted);
+        }
         let requests: Vec<Request> = batch
             .iter()
             .map(|t| {
@@ -452,6 +461,7 @@ mod tests {
             &g,
             &s,
             &HashSet::new(),
+            &AtomicBool::new(false),
             &mut |g| {
                 kept.push((g.sample.task_id, g.sample.index));
                 Ok(())
@@ -479,6 +489,7 @@ mod tests {
             &Scripted::new(reply),
             &s,
             &HashSet::new(),
+            &AtomicBool::new(false),
             &mut |g| {
                 if written == 3 {
                     return Err(EvalError::ShortAnswer { answered: 0, asked: 1 });
@@ -504,12 +515,38 @@ mod tests {
             all.push(x);
             Ok(())
         };
-        generate_into(&ds, &g, &s, &done, sink, &crate::progress::Silent).unwrap();
+        generate_into(&ds, &g, &s, &done, &AtomicBool::new(false), sink, &crate::progress::Silent).unwrap();
         assert_eq!(g.calls().len(), 2);
         let all = file.finish(&ds, all).unwrap();
         assert_eq!(all, whole);
         let text = std::fs::read(dir.path().join("samples.jsonl")).unwrap();
         assert_eq!(text, jsonl(&whole).unwrap(), "a continued run's file equals one written in one go");
+    }
+
+    #[test]
+    fn a_cancel_set_during_a_batch_lets_it_be_written_and_starts_no_other() {
+        let ds = dataset();
+        let s = RunSettings { n: 2, batch_tasks: 1, ..RunSettings::default() };
+        let cancel = AtomicBool::new(false);
+        let g = Scripted::new(reply);
+        let mut kept = Vec::new();
+        let result = generate_into(
+            &ds,
+            &g,
+            &s,
+            &HashSet::new(),
+            &cancel,
+            &mut |g| {
+                // Set while the first batch's samples are handed on, as a signal arriving then.
+                cancel.store(true, Ordering::SeqCst);
+                kept.push(g.sample.task_id);
+                Ok(())
+            },
+            &crate::progress::Silent,
+        );
+        assert!(matches!(result, Err(EvalError::Interrupted)), "{result:?}");
+        assert_eq!(kept, ["a", "a"], "the batch in flight is whole");
+        assert_eq!(g.calls().len(), 1, "no batch after the cancel");
     }
 
     #[test]

@@ -327,24 +327,31 @@ fn score_writes_human_eval_results_and_names_the_model_and_data() {
     assert!(score(&[]).contains("model: `my-model-samples`"));
 }
 
+/// `eval run` of the first `limit` HumanEval tasks on the tiny model, greedy, into `dir/out`; `extra`
+/// replaces `--max-tokens 24`.
+fn tiny_eval_run(dir: &std::path::Path, out: &str, limit: &str, extra: &[&str]) -> std::process::Command {
+    let data = benchmarks_dir().join("humaneval/HumanEval.jsonl.gz");
+    let mut c = std::process::Command::new(crate::common::bin());
+    c.args(["eval", "run", "--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--limit", limit])
+        .args(["--greedy", "-k", "1", "--prompt-mode", "completion", "--jobs", "1"])
+        .args(["--python", crate::common::test_python().to_str().unwrap()])
+        .args(["--model", crate::models::tiny_model_path().to_str().unwrap()])
+        .args(["--out", dir.join(out).to_str().unwrap()])
+        .args(if extra.is_empty() { &["--max-tokens", "24"][..] } else { extra })
+        .env("UNITCODER_CACHE", crate::models::test_cache_dir());
+    c
+}
+
+fn lines(p: &std::path::Path) -> usize {
+    std::fs::read(p).map_or(0, |b| b.iter().filter(|&&b| b == b'\n').count())
+}
+
 /// `eval run` writes samples as they come: killed halfway, the same command continues from the tasks it
 /// finished and ends with the file an uninterrupted run writes; another run's directory is refused.
 #[test]
 fn a_killed_eval_run_continues_where_it_stopped_and_refuses_another_runs_directory() {
     let tmp = tempdir();
-    let data = benchmarks_dir().join("humaneval/HumanEval.jsonl.gz");
-    let model = crate::models::tiny_model_path();
-    let python = crate::common::test_python();
-    let cmd = |out: &str, extra: &[&str]| {
-        let mut c = std::process::Command::new(crate::common::bin());
-        c.args(["eval", "run", "--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--limit", "16"])
-            .args(["--greedy", "-k", "1", "--prompt-mode", "completion", "--jobs", "1"])
-            .args(["--python", python.to_str().unwrap(), "--model", model.to_str().unwrap()])
-            .args(["--out", tmp.path().join(out).to_str().unwrap()])
-            .args(if extra.is_empty() { &["--max-tokens", "24"][..] } else { extra })
-            .env("UNITCODER_CACHE", crate::models::test_cache_dir());
-        c
-    };
+    let cmd = |out: &str, extra: &[&str]| tiny_eval_run(tmp.path(), out, "16", extra);
     let whole = cmd("whole", &[]).output().unwrap();
     assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
     let expected = std::fs::read(tmp.path().join("whole/samples.jsonl")).unwrap();
@@ -354,7 +361,6 @@ fn a_killed_eval_run_continues_where_it_stopped_and_refuses_another_runs_directo
     let samples = tmp.path().join("killed/samples.jsonl");
     let mut child = cmd("killed", &[]).stderr(std::process::Stdio::null()).spawn().unwrap();
     let start = std::time::Instant::now();
-    let lines = |p: &std::path::Path| std::fs::read(p).map_or(0, |b| b.iter().filter(|&&b| b == b'\n').count());
     while lines(&samples) == 0 {
         assert!(start.elapsed().as_secs() < 300, "no sample written in 5 minutes");
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -389,6 +395,46 @@ fn a_killed_eval_run_continues_where_it_stopped_and_refuses_another_runs_directo
     let err = String::from_utf8_lossy(&unknown.stderr);
     assert_eq!(unknown.status.code(), Some(2), "{err}");
     assert!(err.contains("without generation.json"), "{err}");
+}
+
+/// Ctrl-C during generation: the batch in flight is answered and written, then `eval run` stops
+/// before scoring with exit 130 and says how far it got; the same command then finishes the run.
+#[test]
+fn an_interrupted_eval_run_writes_its_batch_in_flight_says_how_far_it_got_and_continues() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempdir();
+    let samples = tmp.path().join("run/samples.jsonl");
+    // Three batches of 8 tasks; the signal comes once the first is on disk, so the second is in flight.
+    let child = tiny_eval_run(tmp.path(), "run", "24", &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while lines(&samples) == 0 {
+        assert!(start.elapsed().as_secs() < 300, "no sample written in 5 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: a plain kill(2) of our own child's process group, as a terminal's Ctrl-C.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let kept = lines(&samples);
+    assert!(kept % 8 == 0 && (8..24).contains(&kept), "{kept} samples on disk: whole batches, not all");
+    assert!(
+        err.contains(&format!("eval run interrupted by SIGINT before scoring: {kept} of 24 tasks have their samples")),
+        "{err}"
+    );
+    assert!(!tmp.path().join("run/summary.json").exists(), "nothing scored");
+
+    let again = tiny_eval_run(tmp.path(), "run", "24", &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("{kept} of 24 tasks already have their samples")), "{err}");
+    assert_eq!(lines(&samples), 24);
+    assert!(tmp.path().join("run/summary.json").exists());
 }
 
 #[test]
