@@ -422,7 +422,7 @@ fn an_interrupted_eval_run_writes_its_batch_in_flight_says_how_far_it_got_and_co
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     let kept = lines(&samples);
-    assert!(kept % 8 == 0 && (8..24).contains(&kept), "{kept} samples on disk: whole batches, not all");
+    assert!(kept.is_multiple_of(8) && (8..24).contains(&kept), "{kept} samples on disk: whole batches, not all");
     assert!(
         err.contains(&format!("eval run interrupted by SIGINT before scoring: {kept} of 24 tasks have their samples")),
         "{err}"
