@@ -124,19 +124,26 @@ fn print_human(w: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {
 }
 
 fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Result<Outcome> {
-    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    // Bytes, not a string: a line that is not UTF-8 gets its own malformed verdict, as a line that is
+    // not JSON does, instead of stopping the whole batch with an error that names no line.
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let lines = batch_lines(&bytes);
     let default_limits = config.limits.clone();
     // One slot per input line, in input order; a malformed line's verdict is known up front.
     let mut slots: Vec<Option<Verdict>> = Vec::new();
     let mut user_ids: Vec<String> = Vec::new();
     let mut jobs = Vec::new();
     let mut malformed = 0usize;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    for (i, line) in lines.iter().enumerate() {
+        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
         let position = slots.len();
-        let job = serde_json::from_str::<BatchLine>(line).map_err(|e| (None, e.to_string())).and_then(|b| {
+        let parsed = match line {
+            Ok(line) => serde_json::from_str::<BatchLine>(line).map_err(|e| (None, e.to_string())),
+            Err(e) => Err((None, e.clone())),
+        };
+        let job = parsed.and_then(|b| {
             let limits = match b.timeout.map(super::parse::check_timeout_secs) {
                 Some(Ok(t)) => Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() }),
                 Some(Err(e)) => return Err((Some(b.id), format!("field `timeout`: {e}"))),
@@ -154,6 +161,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
             }
             Err((id, err)) => {
                 let id = id.or_else(|| {
+                    let line = line.as_deref().ok()?;
                     serde_json::from_str::<serde_json::Value>(line)
                         .ok()
                         .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
@@ -166,7 +174,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
             }
         }
     }
-    warn_repeated_ids(input, &text);
+    warn_repeated_ids(input, &lines);
     if unitcoder::atomic_file::same_file(input, output) {
         bail!("--out {} is the input {}: writing it would destroy the input", output.display(), input.display());
     }
@@ -208,21 +216,21 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     Ok(if malformed == 0 && passed == total { Outcome::Success } else { Outcome::Failures })
 }
 
-/// Warns on stderr about ids that more than one line of `text` (the batch file `input`) gives, naming
+/// Warns on stderr about ids that more than one of `lines` (of the batch file `input`) gives, naming
 /// the lines. Not an error: ids are the user's, and each line still gets its own verdict in its place,
 /// but a reader joining verdicts to inputs by id would pair them wrongly.
-fn warn_repeated_ids(input: &Path, text: &str) {
+fn warn_repeated_ids(input: &Path, lines: &[Result<&str, String>]) {
     #[derive(Deserialize)]
     struct Id {
         id: String,
     }
-    let mut lines: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
-    for (i, line) in text.lines().enumerate() {
-        if let Ok(Id { id }) = serde_json::from_str::<Id>(line) {
-            lines.entry(id).or_default().push(i + 1);
+    let mut by_id: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(Id { id }) = line.as_deref().ok().and_then(|l| serde_json::from_str::<Id>(l).ok()) {
+            by_id.entry(id).or_default().push(i + 1);
         }
     }
-    for (id, at) in lines.iter().filter(|(_, at)| at.len() > 1) {
+    for (id, at) in by_id.iter().filter(|(_, at)| at.len() > 1) {
         let at: Vec<String> = at.iter().map(usize::to_string).collect();
         eprintln!(
             "warning: {} lines {}: the same id {id:?}; their verdicts are written in input order, under the same id",
@@ -230,6 +238,24 @@ fn warn_repeated_ids(input: &Path, text: &str) {
             at.join(", ")
         );
     }
+}
+
+/// The lines of a batch file, as `str::lines` splits them (`\n` or `\r\n`), each its text or, when it
+/// is not UTF-8, why not. A UTF-8 byte order mark before the first line is dropped: editors that write
+/// one mean it as no part of the JSON.
+fn batch_lines(bytes: &[u8]) -> Vec<Result<&str, String>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == b'\n')
+        .map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1))
+        })
+        .collect()
 }
 
 /// Writes verdicts in input order as they complete: a verdict waits in its slot until every line

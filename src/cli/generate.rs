@@ -121,6 +121,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
     if let Some(t) = args.threads {
         set_candle_threads(t.max(1));
     }
+    refuse_out_over_input(&args)?;
     let items = read_items(&args)?;
     args.weights.refuse_for_server(&["generate"], &args.model);
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { args.weights.kernels() };
@@ -156,6 +157,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         eprintln!("{}", serde_json::to_string(&stats)?);
     }
     Ok(crate::cli::Outcome::Success)
+}
+
+/// Refuses an `--out` that is the prompt file: it is emptied when the first group is written, so the
+/// prompts would be lost for good (as `check --batch` and `retrieve` refuse theirs).
+fn refuse_out_over_input(args: &GenerateArgs) -> anyhow::Result<()> {
+    let Some(out) = &args.out else { return Ok(()) };
+    for input in [&args.prompts, &args.prompt_file].into_iter().flatten() {
+        if unitcoder::atomic_file::same_file(input, out) {
+            bail!("--out {} is the input {}: writing it would destroy the input", out.display(), input.display());
+        }
+    }
+    Ok(())
 }
 
 /// `generate` through a server: the same outputs, with the server's totals as `--stats`. The single
@@ -224,7 +237,12 @@ fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
 }
 
 fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    // Name the line that is not UTF-8, as for every other bad line.
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        anyhow::anyhow!("{} line {line}: not valid UTF-8", path.display())
+    })?;
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = format!("{} line {}", path.display(), i + 1);
@@ -239,6 +257,7 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
         let prompt = match (l.prompt, l.messages) {
             (Some(_), Some(_)) => bail!("{at}: give either `prompt` or `messages`, not both"),
             (None, None) => bail!("{at}: missing field `prompt` (or `messages`)"),
+            (None, Some(m)) if m.is_empty() => bail!("{at}: field `messages` is empty"),
             (None, Some(m)) => Prompt::Chat(m),
             (Some(p), None) if p.is_empty() => bail!("{at}: field `prompt` is empty"),
             (Some(p), None) if chat_line => chat(system, &p),

@@ -12,9 +12,11 @@ use super::SandboxError;
 use sha2::Digest;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The interpreter's boot code (`python -I -c BOOT SOURCE CONFIG KEY CACHE_DIR`): checks the
 /// version, then runs the harness's code object from `CACHE_DIR` when a file there is named after
@@ -73,6 +75,7 @@ exec(_uc_code)
 pub(crate) fn start_workers(
     given: &Path,
     cache: Option<&Path>,
+    timeout: Duration,
     start_all: &dyn Fn(&Path) -> Vec<Result<Worker, SandboxError>>,
 ) -> (PathBuf, Vec<Result<Worker, SandboxError>>) {
     if is_native_executable(given) {
@@ -80,9 +83,9 @@ pub(crate) fn start_workers(
     }
     let guess = cache.and_then(|c| remembered(c, given));
     let (answer, early) = std::thread::scope(|s| {
-        let asking = s.spawn(|| ask_launcher(given));
+        let asking = s.spawn(|| ask_launcher(given, timeout));
         let early = guess.as_deref().map(start_all);
-        (asking.join().unwrap_or_else(|_| Err("asking the launcher panicked".into())), early)
+        (asking.join().unwrap_or_else(|_| Err(LauncherError::failed("asking the launcher panicked".into()))), early)
     });
     match (answer, early) {
         (Ok(exe), Some(workers)) if guess.as_ref() == Some(&exe) => (exe, workers),
@@ -93,6 +96,12 @@ pub(crate) fn start_workers(
             }
             let workers = start_all(&exe);
             (exe, workers)
+        }
+        // Run as given it would be as silent again: fail now instead of waiting as long once more.
+        (Err(LauncherError { timed_out: true, .. }), _) => {
+            let log = String::from("(nothing: it was asked which interpreter it runs, and never answered)");
+            let err = SandboxError::StartTimeout { python: given.to_path_buf(), secs: timeout.as_secs(), log };
+            (given.to_path_buf(), vec![Err(err)])
         }
         (Err(_), early) => {
             drop(early);
@@ -124,20 +133,53 @@ pub(crate) fn is_native_executable(path: &Path) -> bool {
 /// What `launcher` runs now: it is started (with this process's environment and working
 /// directory, as a shell would) to print its interpreter's `sys.executable`. `-I -S`: no
 /// environment variables or site packages of Python's own, which cannot change the answer and
-/// cost start-up. `Err` carries what it printed on failure.
-pub(crate) fn ask_launcher(launcher: &Path) -> Result<PathBuf, String> {
-    let out = Command::new(launcher)
+/// cost start-up. `Err` carries what it printed on failure, or says that it gave no answer within
+/// `timeout` (it is then killed, with its process group: a script that waits on something must not
+/// hang the run).
+pub(crate) fn ask_launcher(launcher: &Path, timeout: Duration) -> Result<PathBuf, LauncherError> {
+    let child = Command::new(launcher)
         .args(["-I", "-S", "-c", "import sys;sys.stdout.write(sys.executable or '')"])
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| LauncherError::failed(e.to_string()))?;
+    let pid = child.id();
+    let (done, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = match answer.recv_timeout(timeout) {
+        Ok(out) => out.map_err(|e| LauncherError::failed(e.to_string()))?,
+        Err(_) => {
+            super::worker::kill_group_of(pid);
+            let message = format!("no answer within {} s", timeout.as_secs());
+            return Err(LauncherError { message, timed_out: true });
+        }
+    };
     let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let exe = PathBuf::from(&printed);
     if out.status.success() && exe.is_absolute() && exe.is_file() {
         Ok(exe)
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(err.lines().last().unwrap_or(&printed).trim().to_string())
+        Err(LauncherError::failed(err.lines().last().unwrap_or(&printed).trim().to_string()))
+    }
+}
+
+/// Why [`ask_launcher`] got no interpreter.
+#[derive(Debug, PartialEq)]
+pub(crate) struct LauncherError {
+    /// What it printed, or what went wrong.
+    pub message: String,
+    /// It never answered (and was killed).
+    pub timed_out: bool,
+}
+
+impl LauncherError {
+    fn failed(message: String) -> Self {
+        LauncherError { message, timed_out: false }
     }
 }
 
@@ -265,7 +307,7 @@ mod tests {
         let launcher = dir.path().join("python3");
         std::fs::write(&launcher, format!("#!/bin/sh\nexec '{}' \"$@\"\n", python.display())).expect("write");
         set_mode(&launcher, 0o755);
-        assert_eq!(ask_launcher(&launcher), Ok(python.clone()));
+        assert_eq!(ask_launcher(&launcher, crate::sandbox::DEFAULT_START_TIMEOUT), Ok(python.clone()));
 
         assert!(passes(&sandbox(&launcher, &cache)));
         assert_eq!(remembered(&cache, &launcher), Some(python.clone()), "the answer is remembered");
@@ -289,7 +331,7 @@ mod tests {
         std::fs::write(&launcher, "#!/bin/sh\necho 'pyenv: python3: command not found' >&2\nexit 127\n")
             .expect("write");
         set_mode(&launcher, 0o755);
-        let err = ask_launcher(&launcher).expect_err("no interpreter");
-        assert!(err.contains("command not found"), "{err}");
+        let err = ask_launcher(&launcher, crate::sandbox::DEFAULT_START_TIMEOUT).expect_err("no interpreter");
+        assert!(err.message.contains("command not found") && !err.timed_out, "{err:?}");
     }
 }

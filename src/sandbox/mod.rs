@@ -23,7 +23,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use worker::{WireJob, WireLimits, Worker, WorkerSpec};
 
 /// How to run candidates.
@@ -45,6 +45,12 @@ pub struct SandboxConfig {
     /// named last time, which is asked again on every start all the same. Only files owned by
     /// this user that nobody else may write are used. The CLI uses `<cache>/sandbox`.
     pub cache_dir: Option<PathBuf>,
+    /// How long a fork server (or a launcher script asked which interpreter it runs) may take to
+    /// answer when it starts, before it is killed and the start fails
+    /// ([`SandboxError::StartTimeout`]): an interpreter that never answers (a wrapper waiting on
+    /// something) must not hang the run. A real server answers within a second; modules are
+    /// preloaded later, on first use.
+    pub start_timeout: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -83,9 +89,14 @@ impl Default for SandboxConfig {
             .to_vec(),
             tail_bytes: 4096,
             cache_dir: None,
+            start_timeout: DEFAULT_START_TIMEOUT,
         }
     }
 }
+
+/// [`SandboxConfig::start_timeout`]'s default: generous for a loaded machine starting many servers at
+/// once from a cold bytecode cache.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why the sandbox could not be set up (failures of a candidate are verdicts, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +110,10 @@ pub enum SandboxError {
     /// A fork server failed during its set-up.
     #[error("sandbox server with {} failed to start; its log ends with:\n{log}", .python.display())]
     ServerStart { python: PathBuf, log: String },
+    /// An interpreter (or the launcher script that names it) gave no answer within
+    /// [`SandboxConfig::start_timeout`] of starting; it was killed.
+    #[error("{} gave no answer within {secs} s of starting, and was stopped (is it a Python interpreter?); its log ends with:\n{log}", .python.display())]
+    StartTimeout { python: PathBuf, secs: u64, log: String },
     /// A fork server stopped answering.
     #[error("sandbox server died: {0}")]
     ServerDied(String),
@@ -201,6 +216,7 @@ impl Sandbox {
                             preload: &config.preload,
                             tail_bytes: config.tail_bytes,
                             cache,
+                            start_timeout: config.start_timeout,
                         };
                         let name = worker_name(scratch_tag(scratch.path()), i);
                         s.spawn(move || Worker::start(&spec, i, &name, uid_base + i as u32))
@@ -212,7 +228,7 @@ impl Sandbox {
                     .collect()
             })
         };
-        let (python, started) = boot::start_workers(&given, cache, &start_all);
+        let (python, started) = boot::start_workers(&given, cache, config.start_timeout, &start_all);
         let mut slots = Vec::with_capacity(jobs);
         for (index, w) in started.into_iter().enumerate() {
             slots.push(Slot { index, worker: Some(w?) });
@@ -368,6 +384,7 @@ impl Sandbox {
             preload: &self.config.preload,
             tail_bytes: self.config.tail_bytes,
             cache: self.config.cache_dir.as_deref(),
+            start_timeout: self.config.start_timeout,
         };
         Worker::start(&spec, index, &worker_name(scratch_tag(self.scratch.path()), index), self.uid_base + index as u32)
     }

@@ -139,6 +139,8 @@ pub(crate) struct WorkerSpec<'a> {
     pub tail_bytes: usize,
     /// [`super::SandboxConfig::cache_dir`].
     pub cache: Option<&'a Path>,
+    /// [`super::SandboxConfig::start_timeout`].
+    pub start_timeout: std::time::Duration,
 }
 
 /// A running fork server.
@@ -201,9 +203,28 @@ impl Worker {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(SandboxError::Internal("the fork server's pipes are missing"));
         };
-        let mut stdout = BufReader::new(stdout);
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line);
+        // The ready line is read on a thread so that the wait has a deadline: a read on the pipe
+        // cannot be given one, and an interpreter that never answers would hang the whole run.
+        let (answered, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            let read = stdout.read_line(&mut line);
+            let _ = answered.send((stdout, read, line));
+        });
+        let (stdout, read, line) = match answer.recv_timeout(spec.start_timeout) {
+            Ok(answer) => answer,
+            Err(_) => {
+                // The whole group: a wrapper's children hold the pipe too, and the reading
+                // thread ends once every holder is gone.
+                kill_group(&mut child);
+                return Err(SandboxError::StartTimeout {
+                    python: spec.python.to_path_buf(),
+                    secs: spec.start_timeout.as_secs(),
+                    log: tail_of(&log),
+                });
+            }
+        };
         let ready = match read {
             Ok(n) if n > 0 => serde_json::from_str::<Ready>(&line).ok(),
             _ => None,
@@ -274,6 +295,22 @@ impl Drop for Worker {
     }
 }
 
+/// Kills `child` and the rest of the process group it leads (it was started with
+/// `process_group(0)`), then reaps it.
+fn kill_group(child: &mut Child) {
+    kill_group_of(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Sends SIGKILL to the process group that process `pid` leads (started with `process_group(0)`).
+pub(crate) fn kill_group_of(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) only sends a signal; a negative pid names the group that `pid` leads.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+}
+
 /// The last lines of a log file, for error messages.
 fn tail_of(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -291,8 +328,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("not-a-dir");
         std::fs::write(&scratch, b"").unwrap();
-        let spec =
-            WorkerSpec { python: Path::new("python3"), scratch: &scratch, preload: &[], tail_bytes: 100, cache: None };
+        let spec = WorkerSpec {
+            python: Path::new("python3"),
+            scratch: &scratch,
+            preload: &[],
+            tail_bytes: 100,
+            cache: None,
+            start_timeout: crate::sandbox::DEFAULT_START_TIMEOUT,
+        };
         match Worker::start(&spec, 0, "w0", 200_000) {
             Err(SandboxError::Io { doing, path, cause }) => {
                 assert_eq!((doing, path), ("creating", scratch.join("w0")));

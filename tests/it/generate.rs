@@ -261,6 +261,7 @@ fn empty_prompts_and_lines_that_are_not_objects_say_so() {
         ("[1, 2]", "in.jsonl line 2: expected a JSON object like {\"prompt\": \"...\"}, found an array"),
         ("\"text\"", "in.jsonl line 2: expected a JSON object like {\"prompt\": \"...\"}, found a string"),
         ("{\"prompt\": \"\"}", "in.jsonl line 2: field `prompt` is empty"),
+        ("{\"messages\": []}", "in.jsonl line 2: field `messages` is empty"),
     ] {
         std::fs::write(&input, format!("{{\"prompt\": \"ok\"}}\n{line}\n")).unwrap();
         let out = unitcoder(&["generate", "--model", dir, "--prompts", input.to_str().unwrap()]);
@@ -285,4 +286,37 @@ fn negative_and_infinite_numbers_reach_the_flags_own_checks() {
         assert_eq!(code, Some(2), "{flag} {value}: {err}");
         assert!(err.contains(want) && !err.contains("unexpected argument"), "{flag} {value}: want `{want}` in {err}");
     }
+}
+
+#[test]
+fn an_out_that_is_the_prompt_file_is_refused_and_the_prompts_kept() {
+    let m = model();
+    let dir = m.path().to_str().unwrap();
+    let t = tempdir();
+    let input = t.path().join("in.jsonl");
+    let prompts = "{\"prompt\": \"import os\"}\n";
+    std::fs::write(&input, prompts).unwrap();
+    // The same file by another name, too: a hard link.
+    let link = t.path().join("link.jsonl");
+    std::fs::hard_link(&input, &link).unwrap();
+    for (flag, out) in [("--prompts", &input), ("--prompts", &link), ("--prompt-file", &input)] {
+        let args = ["generate", "--model", dir, flag, input.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let o = unitcoder(&[&args[..], &["--max-tokens", "2"]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {}: {err}", out.display());
+        assert!(err.contains("would destroy the input"), "{err}");
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), prompts, "{flag} {}", out.display());
+    }
+}
+
+#[test]
+fn a_prompt_line_that_is_not_utf8_is_named() {
+    let m = model();
+    let t = tempdir();
+    let input = t.path().join("in.jsonl");
+    std::fs::write(&input, b"{\"prompt\": \"ok\"}\n\n{\"prompt\": \"caf\xE9\"}\n").unwrap();
+    let out = unitcoder(&["generate", "--model", m.path().to_str().unwrap(), "--prompts", input.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("in.jsonl line 3: not valid UTF-8"), "{err}");
 }

@@ -297,3 +297,28 @@ fn a_job_in_flight_ends_with_unitcoder_not_at_its_time_limit() {
     let left: Vec<&u32> = below.iter().filter(|p| !gone(p)).collect();
     assert!(left.is_empty(), "still running {:?} after unitcoder died: {left:?}", killed.elapsed());
 }
+
+#[test]
+fn a_batch_line_that_is_not_utf8_is_that_lines_error_and_the_others_run() {
+    let dir = tempdir();
+    let line = |id: &str| serde_json::json!({"id": id, "code": super::ADD, "tests": super::ADD_CHECK}).to_string();
+    // A byte order mark before the first line (as some editors write), CRLF line ends, and a
+    // Latin-1 byte in the middle line.
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    input.extend_from_slice(format!("{}\r\n", line("first")).as_bytes());
+    input.extend_from_slice(b"{\"id\": \"caf\xE9\", \"code\": \"\", \"tests\": \"\"}\r\n");
+    input.extend_from_slice(format!("{}\r\n", line("third")).as_bytes());
+    let inp = dir.path().join("in.jsonl");
+    std::fs::write(&inp, input).unwrap();
+    let outp = dir.path().join("out.jsonl");
+    let out = unitcoder(&["check", "--batch", inp.to_str().unwrap(), "--out", outp.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in.jsonl line 2: not valid UTF-8 (byte 12 of the line)"), "{stderr}");
+    let text = std::fs::read_to_string(&outp).expect("output written");
+    let verdicts: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let got: Vec<(&str, &str)> =
+        verdicts.iter().map(|v| (v["id"].as_str().unwrap_or(""), v["status"].as_str().unwrap_or(""))).collect();
+    assert_eq!(got, [("first", "pass"), ("line 2", "error"), ("third", "pass")], "{text}");
+    assert_eq!(verdicts[1]["reason"], "malformed input");
+}

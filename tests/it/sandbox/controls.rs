@@ -117,3 +117,52 @@ fn a_program_may_use_every_cpu() {
     let program = "import os\ndef cpus():\n    return len(os.sched_getaffinity(0))\n";
     assert_pass(&check(program, &format!("assert cpus() == {cpus}, cpus()\n")));
 }
+
+/// An "interpreter" that never answers when started (a wrapper script waiting on something) fails
+/// the sandbox's start once `start_timeout` has passed, naming it, instead of hanging the run; and
+/// what it started is killed with it.
+#[test]
+fn an_interpreter_that_never_answers_fails_the_start_instead_of_hanging() {
+    use std::os::unix::fs::PermissionsExt;
+    use unitcoder::sandbox::{SandboxConfig, SandboxError};
+    let dir = crate::common::tempdir();
+    let pid_file = dir.path().join("sleeper.pid");
+    // Asked which interpreter it runs (`-I -S ...`), as a launcher is, one fails at once and the
+    // other hangs there too; started as a fork server, both hang in a child that holds its pipes.
+    for (name, when_asked) in [("fails-when-asked", "exit 1"), ("hangs-when-asked", "")] {
+        let script = dir.path().join(name);
+        let text = format!(
+            "#!/bin/sh\ncase \"$2\" in -S) {when_asked};; esac\nsleep 1000 &\necho $! > '{}'\nwait\n",
+            pid_file.display()
+        );
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        let config = SandboxConfig {
+            python: script.clone(),
+            jobs: 1,
+            start_timeout: Duration::from_secs(1),
+            ..crate::common::sandbox_config(1)
+        };
+        let started = std::time::Instant::now();
+        let err = match Sandbox::new(config) {
+            Ok(_) => panic!("{name}: a sandbox started on a script that never answers"),
+            Err(e) => e,
+        };
+        let waited = started.elapsed();
+        assert!(matches!(err, SandboxError::StartTimeout { .. }), "{name}: {err}");
+        let message = err.to_string();
+        assert!(message.contains(name) && message.contains("no answer within 1 s"), "{name}: {message}");
+        // One wait, not one per way of starting it.
+        assert!(waited < Duration::from_secs(10), "{name}: took {waited:?}");
+        // The script's own child was killed with it (it is gone, or a zombie awaiting its reaper).
+        let pid = std::fs::read_to_string(&pid_file).unwrap_or_else(|e| panic!("{name}: no pid file: {e}"));
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let alive = || std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z "));
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "{name}: its child {} still runs", pid.trim());
+    }
+}
