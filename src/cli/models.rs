@@ -217,6 +217,7 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     for f in files {
         size += std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len();
     }
+    let (tensors, parameters) = unitcoder::engine::weights::safetensors_counts(files)?;
     let resolved =
         resolve::resolve(&dir.display().to_string(), &ModelSettings::in_dir(dir), &unitcoder::progress::Silent)?;
     let tok = resolved.tokenizer()?;
@@ -235,6 +236,8 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
         "architecture": resolved.architecture,
         "files": files.len(),
         "file_size": size,
+        "tensors": tensors,
+        "parameters": parameters,
         "dtype": dtype.clone(),
         "layers": field("num_hidden_layers"),
         "embedding_length": field("hidden_size"),
@@ -249,6 +252,7 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     outln!("directory:      {}", dir.display())?;
     outln!("architecture:   {}", resolved.architecture)?;
     outln!("safetensors:    {} file(s), {} bytes ({:.1} MB)", files.len(), size, size as f64 / 1e6)?;
+    outln!("tensors:        {tensors}, {parameters} parameters ({:.1} M)", parameters as f64 / 1e6)?;
     outln!("dtype:          {}", plain(dtype))?;
     outln!("layers:         {}", plain(field("num_hidden_layers")))?;
     outln!("embedding:      {}", plain(field("hidden_size")))?;

@@ -398,6 +398,23 @@ fn refuse_repeated_tensors(dir: &Path, files: &[PathBuf]) -> Result<(), EngineEr
     Ok(())
 }
 
+/// The tensor and parameter counts of a checkpoint's safetensors files, from their headers (mapped;
+/// no tensor data is read). A file that is not whole (cut short, not safetensors, a tensor past its
+/// end) is an error naming it: `models info` must not describe a checkpoint that cannot load.
+pub fn safetensors_counts(files: &[PathBuf]) -> Result<(usize, u64), EngineError> {
+    let (mut tensors, mut parameters) = (0usize, 0u64);
+    for file in files {
+        // SAFETY: mapped read-only to read the header; nothing is kept past this loop.
+        let mapped = unsafe { candle_core::safetensors::MmapedSafetensors::new(file) }
+            .map_err(|e| model_err(file, format!("not a whole safetensors file: {e}")))?;
+        for (_, view) in mapped.tensors() {
+            tensors += 1;
+            parameters += view.shape().iter().map(|&d| d as u64).product::<u64>();
+        }
+    }
+    Ok((tensors, parameters))
+}
+
 /// The safetensors files of a checkpoint directory: the shards listed in
 /// `model.safetensors.index.json`, or every `*.safetensors` file.
 fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {

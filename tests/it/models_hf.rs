@@ -136,6 +136,31 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
     assert!(e.contains("model-00002-of-00002.safetensors") && e.contains("missing"), "{e}");
     std::fs::write(dir.join("model-00002-of-00002.safetensors"), b"x").unwrap();
     let m = resolve::resolve(name, &s, &Silent).unwrap();
+    // `models info` reads each file's header: a shard that is not whole is named (exit 2).
+    let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("model-00001-of-00002.safetensors: not a whole safetensors file"), "{err}");
+    // Whole shards: a [2, 3] tensor in one, a [4] tensor in the other.
+    let tensor = |shape: &[usize]| {
+        let n = shape.iter().product::<usize>();
+        candle_core::Tensor::from_vec(vec![1f32; n], shape, &candle_core::Device::Cpu).unwrap()
+    };
+    for (file, shape) in
+        [("model-00001-of-00002.safetensors", &[2usize, 3][..]), ("model-00002-of-00002.safetensors", &[4])]
+    {
+        let tensors = std::collections::HashMap::from([(file.to_string(), tensor(shape))]);
+        candle_core::safetensors::save(&tensors, dir.join(file)).unwrap();
+    }
+    // One cut short by a byte: its last tensor would run past the end.
+    let cut = dir.join("model-00002-of-00002.safetensors");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+    let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("model-00002-of-00002.safetensors: not a whole safetensors file"), "{err}");
+    std::fs::write(&cut, &bytes).unwrap();
     let want = vec![dir.join("model-00001-of-00002.safetensors"), dir.join("model-00002-of-00002.safetensors")];
     assert_eq!(m.files, ModelFiles::Safetensors { dir: dir.clone(), files: want });
 
@@ -148,7 +173,13 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
     let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["architecture:   qwen2", "2 file(s)", "layers:         24", "chat template:  yes"] {
+    for want in [
+        "architecture:   qwen2",
+        "2 file(s)",
+        "tensors:        2, 10 parameters",
+        "layers:         24",
+        "chat template:  yes",
+    ] {
         assert!(stdout.contains(want), "missing `{want}` in\n{stdout}");
     }
     // transformers 5 writes `dtype`, older versions `torch_dtype`: both are read, printed plain.
