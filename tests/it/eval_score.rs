@@ -123,6 +123,38 @@ fn samples_for_unknown_tasks_are_rejected_with_the_line() {
 }
 
 #[test]
+fn a_sample_line_of_the_wrong_shape_names_the_field_and_the_type_it_has() {
+    let dir = tempdir();
+    let he = subset(Benchmark::HumanEval, &["HumanEval/0"]);
+    let path = dir.path().join("s.jsonl");
+    let good = "{\"task_id\": \"HumanEval/0\", \"completion\": \"\"}\n";
+    for (line, wanted) in [
+        (
+            r#"{"task_id": true, "completion": ""}"#,
+            "s.jsonl line 2: field `task_id`: expected a string or a number, got a boolean",
+        ),
+        (
+            r#"{"task_id": null, "completion": ""}"#,
+            "s.jsonl line 2: field `task_id`: expected a string or a number, got null",
+        ),
+        (r#"["HumanEval/0", ""]"#, "s.jsonl line 2: expected a JSON object, got an array"),
+        // Not passed over for the other field: the file is not what its writer meant.
+        (
+            r#"{"task_id": "HumanEval/0", "solution": 5, "completion": ""}"#,
+            "s.jsonl line 2: field `solution`: expected a string, got a number",
+        ),
+        (
+            r#"{"task_id": "HumanEval/0", "completion": ["    pass"]}"#,
+            "s.jsonl line 2: field `completion`: expected a string, got an array",
+        ),
+    ] {
+        std::fs::write(&path, format!("{good}{line}\n")).unwrap();
+        let err = load_samples(&path, &he).unwrap_err().to_string();
+        assert!(err.ends_with(wanted), "{line}: {err}");
+    }
+}
+
+#[test]
 fn huge_expected_outputs_are_compared_by_digest() {
     // Mbpp/255's plus outputs run to 1.3 GB of source; they are embedded as sha256 digests.
     let ds = subset(Benchmark::MbppPlus, &["Mbpp/255"]);
