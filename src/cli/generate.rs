@@ -248,7 +248,10 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
         let at = format!("{} line {}", path.display(), i + 1);
         let value: serde_json::Value = serde_json::from_str(line).with_context(|| at.clone())?;
         if !value.is_object() {
-            bail!("{at}: expected a JSON object like {{\"prompt\": \"...\"}}, found {}", json_kind(&value));
+            bail!(
+                "{at}: expected a JSON object like {{\"prompt\": \"...\"}}, found {}",
+                unitcoder::json_line::kind(&value)
+            );
         }
         let l: PromptLine = serde_json::from_value(value).with_context(|| at.clone())?;
         let system = l.system.as_deref().or(args.system.as_deref());
@@ -283,18 +286,6 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
         bail!("{}: no prompts", path.display());
     }
     Ok(items)
-}
-
-/// What kind of JSON value `v` is, for errors.
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// A `--prompts` line's override held to the rule of the flag it overrides (`check`), so that a file

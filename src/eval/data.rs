@@ -174,17 +174,23 @@ fn hex16(digest: &[u8]) -> String {
 /// Reads a file, decompressing it when it starts with the gzip magic bytes. Every gzip member is
 /// read, as `gzip -d` and Python's `gzip` read them: `cat a.gz b.gz` (or `gzip >>`, pigz, bgzip)
 /// makes files of several members, and reading only the first would drop the rest without a word.
+/// A UTF-8 byte order mark at the start (Windows editors and `utf-8-sig` writers put one there) is
+/// dropped: it is no part of the JSON, and the file hashes as the same content without it.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, EvalError> {
     let raw = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
+    let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         MultiGzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
             .map_err(|e| EvalError::data(path, 0, format!("gzip data truncated or corrupt: {e}")))?;
-        Ok(out)
+        out
     } else {
-        Ok(raw)
+        raw
+    };
+    if out.starts_with(b"\xEF\xBB\xBF") {
+        out.drain(..3);
     }
+    Ok(out)
 }
 
 fn split_records(path: &Path, text: &str) -> Result<Vec<Record>, EvalError> {
@@ -305,9 +311,7 @@ fn get<T: DeserializeOwned>(path: &Path, rec: &Record, name: &str) -> Result<T, 
 /// A field's value that does not parse as its type. serde's own "at line 1 column N" counts within
 /// the field's value, which a message naming the file's line or row would contradict.
 fn field_err(path: &Path, rec: &Record, name: &str, e: &serde_json::Error) -> EvalError {
-    let text = e.to_string();
-    let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
-    rec_err(path, rec, format!("field `{name}`: {message}"))
+    rec_err(path, rec, format!("field `{name}`: {}", crate::json_line::message(e)))
 }
 
 fn raw(path: &Path, rec: &Record, name: &str) -> Result<String, EvalError> {

@@ -96,18 +96,6 @@ pub fn read_samples(path: &Path) -> Result<String, EvalError> {
     String::from_utf8(bytes).map_err(|e| EvalError::data(path, 0, format!("not UTF-8: {e}")))
 }
 
-/// JSON's name for the type of `v`, for messages about a field of the wrong type.
-fn json_type(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
 /// [`load_samples`] on text already read from `path` (which only names it in errors).
 pub fn parse_samples(path: &Path, text: &str, dataset: &Dataset) -> Result<Vec<Sample>, EvalError> {
     let by_id: HashMap<&str, &Task> = dataset.tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
@@ -121,14 +109,17 @@ pub fn parse_samples(path: &Path, text: &str, dataset: &Dataset) -> Result<Vec<S
         // serde's own "at line 1 column N" would name the line within the line.
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| err(crate::json_line::problem(&e)))?;
         if !v.is_object() {
-            return Err(err(format!("expected a JSON object, got {}", json_type(&v))));
+            return Err(err(format!("expected a JSON object, got {}", crate::json_line::kind(&v))));
         }
         let task_id = match v.get("task_id") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
             None => return Err(err("missing field `task_id`".into())),
             Some(other) => {
-                return Err(err(format!("field `task_id`: expected a string or a number, got {}", json_type(other))))
+                return Err(err(format!(
+                    "field `task_id`: expected a string or a number, got {}",
+                    crate::json_line::kind(other)
+                )))
             }
         };
         let task = by_id.get(task_id.as_str()).ok_or_else(|| {
@@ -142,7 +133,7 @@ pub fn parse_samples(path: &Path, text: &str, dataset: &Dataset) -> Result<Vec<S
         // A field of the wrong type is named, rather than passed over for the other one.
         for name in ["solution", "completion"] {
             if let Some(other) = v.get(name).filter(|f| !f.is_string() && !f.is_null()) {
-                return Err(err(format!("field `{name}`: expected a string, got {}", json_type(other))));
+                return Err(err(format!("field `{name}`: expected a string, got {}", crate::json_line::kind(other))));
             }
         }
         let solution = match (v.get("solution").and_then(|s| s.as_str()), v.get("completion").and_then(|s| s.as_str()))

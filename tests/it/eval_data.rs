@@ -58,7 +58,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_gzip_file_of_several_members_is_read_whole_and_a_truncated_one_is_named() {
+fn gzip_members_and_a_byte_order_mark_are_read_as_python_reads_them_and_a_truncated_file_is_named() {
     use unitcoder::eval::data::{read_maybe_gz, Dataset};
     use unitcoder::eval::score::load_samples;
     use unitcoder::eval::Benchmark;
@@ -83,6 +83,14 @@ fn a_gzip_file_of_several_members_is_read_whole_and_a_truncated_one_is_named() {
     let (a, b) = lines.as_bytes().split_at(lines.find("HumanEval/100").unwrap() - "{\"task_id\":\"".len());
     std::fs::write(&samples, [gzip(a), gzip(b)].concat()).unwrap();
     assert_eq!(load_samples(&samples, &whole).unwrap().len(), 164);
+
+    // A byte order mark before the first line (a `utf-8-sig` writer's) is no part of the JSON.
+    let bom = dir.path().join("bom.jsonl");
+    std::fs::write(&bom, [&b"\xEF\xBB\xBF"[..], &text].concat()).unwrap();
+    let ds = Dataset::load(Benchmark::HumanEval, &bom).unwrap();
+    assert_eq!((ds.hash, ds.tasks.len()), (whole.hash.clone(), 164), "the same content");
+    std::fs::write(&bom, [&b"\xEF\xBB\xBF"[..], lines.as_bytes()].concat()).unwrap();
+    assert_eq!(load_samples(&bom, &whole).unwrap().len(), 164);
 
     // A download cut short: the file is named and the cause said, not only "unexpected end of file".
     let gz = std::fs::read(&he).unwrap();
