@@ -538,6 +538,20 @@ fn compare(a: CompareArgs) -> anyhow::Result<Outcome> {
     let ra = report::read_dir(&a.dir_a)?;
     let rb = report::read_dir(&a.dir_b)?;
     let c = report::compare(&ra, &rb)?;
+    let split = |s: &Option<String>| s.as_deref().map(|s| format!(", {s} split")).unwrap_or_default();
+    for (name, dir, (summary, _)) in [("A", &a.dir_a, &ra), ("B", &a.dir_b, &rb)] {
+        outln!("{name}: {} (model `{}`{})", dir.display(), summary.model, split(&summary.split))?;
+    }
+    if ra.0.split != rb.0.split {
+        // Not refused: comparing a model's two prompt splits is a question of its own.
+        eprintln!(
+            "note: A and B were prompted with different splits ({} and {}): the deltas measure the prompts as \
+             well as the models",
+            ra.0.split.as_deref().unwrap_or("none"),
+            rb.0.split.as_deref().unwrap_or("none")
+        );
+    }
+    outln!()?;
     outln!("| variant | metric | A | B | delta |\n|---|---|---:|---:|---:|")?;
     for (variant, row) in &c.deltas {
         for (k, (va, vb, d)) in row {

@@ -130,6 +130,20 @@ fn compare_prints_deltas_and_flipped_tasks() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("| base | pass@1 | 33.3 | 66.7 | +33.3 |"), "{text}");
     assert!(text.contains("gained (2): HumanEval/1, HumanEval/2") && text.contains("lost (1): HumanEval/0"), "{text}");
+    assert!(text.contains("A: ") && text.contains("(model `a`)") && text.contains("(model `b`)"), "{text}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("different splits"));
+
+    // Two prompt splits of one benchmark: compared, with a note that the prompts differ too.
+    for (name, rs, split) in [("a", &a, "complete"), ("b", &b, "instruct")] {
+        let s = summarize(&ds, Some(split.into()), name, serde_json::json!({}), rs, &[1]);
+        write_outputs(&dir.path().join(name), &ds, &s, rs).unwrap();
+    }
+    let out =
+        unitcoder(&["eval", "compare", dir.path().join("a").to_str().unwrap(), dir.path().join("b").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("different splits (complete and instruct)"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(model `b`, instruct split)"));
 }
 
 /// `unitcoder eval score` on HumanEval with `samples` (task ids whose canonical solution is the
