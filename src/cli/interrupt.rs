@@ -1,6 +1,7 @@
-//! Ctrl-C (SIGINT) and SIGTERM for `synth` and `retrieve`: the first one sets a flag that the
-//! library's run loop checks ([`unitcoder::pipeline::synth::SynthSettings::cancel`],
-//! [`unitcoder::pipeline::retrieve::RetrieveSettings::cancel`]), so the run stops starting work,
+//! Ctrl-C (SIGINT) and SIGTERM for `synth`, `retrieve` and `eval run`'s generation: the first one
+//! sets a flag that the library's run loop checks ([`unitcoder::pipeline::synth::SynthSettings::cancel`],
+//! [`unitcoder::pipeline::retrieve::RetrieveSettings::cancel`], the `cancel` argument of
+//! [`unitcoder::eval::run::generate_into`]), so the run stops starting work,
 //! and the command then saves its statistics and says what it kept; a second one exits at once
 //! (the record journals are safe to stop anywhere, as after a `kill -9`).
 //!
