@@ -489,6 +489,18 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         stats.timings.model_waited_s,
         stats.timings.wall_s
     )?;
+    let e = &stats.docstring_examples;
+    if e.docstrings > 0 {
+        outln!(
+            "docstring examples: {} in {} accepted docstrings, run against their function: {} held as written, {} \
+             corrected, {} dropped",
+            e.found,
+            e.docstrings,
+            e.kept,
+            e.corrected,
+            e.dropped
+        )?;
+    }
     outln!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
         timings.wall_s,

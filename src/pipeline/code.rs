@@ -5,6 +5,7 @@
 //! is never run outside the sandbox.
 
 mod docstring;
+pub mod examples;
 mod split;
 
 pub use docstring::{docstring_of, with_docstring};

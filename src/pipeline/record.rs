@@ -144,6 +144,10 @@ pub enum AttemptKind {
     Mutant,
     /// The verified program run with coverage tracing (quality step; never stored as an attempt).
     Coverage,
+    /// The polished program with its docstring's examples reconciled with what they do, run with
+    /// doctest and the tests (sample 1; sample 2: every example dropped). The probe that ran the
+    /// examples first (sample 0) is not stored.
+    Examples,
 }
 
 /// One execution of a program with the tests.
@@ -207,6 +211,10 @@ pub struct Polished {
     /// verified program (which then has no new comments).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub docstring_only: bool,
+    /// How the docstring's `>>>` examples fared against the function (absent: it showed none, or
+    /// the record is older than the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<crate::pipeline::code::examples::ExampleCounts>,
 }
 
 /// How much a record's kept tests check, measured on its verified program (see

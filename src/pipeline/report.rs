@@ -124,6 +124,7 @@ pub fn markdown(s: &SynthStats) -> String {
         t.executions_cached
     );
     quality_section(&mut out, s);
+    examples_section(&mut out, s);
     if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
         let _ = write!(
             out,
@@ -240,6 +241,21 @@ fn quality_section(out: &mut String, s: &SynthStats) {
     for (file, title, _) in quality_charts(s) {
         let _ = writeln!(out, "![{title}]({file})\n");
     }
+}
+
+fn examples_section(out: &mut String, s: &SynthStats) {
+    let e = &s.docstring_examples;
+    if e.docstrings == 0 && e.polish_set_aside == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Docstring examples\n\nThe `>>>` examples of {} accepted docstrings, run against their function: {} \
+         found, {} held as written, {} corrected to what the function gives, {} dropped (they raised, their \
+         output was unstable, unordered or too long, or a comment claimed a value). {} records kept their \
+         undocumented program because their examples could not be made to hold.",
+        e.docstrings, e.found, e.kept, e.corrected, e.dropped, e.polish_set_aside
+    );
 }
 
 /// Writes the report files into `dir` and returns the statistics.

@@ -147,6 +147,10 @@ pub struct RunSettings {
     pub mutants: usize,
     pub min_mutation_score: f64,
     pub min_coverage: f64,
+    /// Polished docstrings' `>>>` examples were run and reconciled with what the function does
+    /// (false in runs of versions before the check).
+    #[serde(default)]
+    pub docstring_examples_checked: bool,
 }
 
 impl RunSettings {

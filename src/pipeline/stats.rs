@@ -80,6 +80,26 @@ pub struct SynthStats {
     /// The tests' quality scores over every scored record (accepted, or rejected by a threshold).
     #[serde(default)]
     pub quality: QualityStats,
+    /// The `>>>` examples of accepted records' polished docstrings, checked against the function.
+    #[serde(default)]
+    pub docstring_examples: ExampleStats,
+}
+
+/// How the docstring examples of accepted records fared (see
+/// [`crate::pipeline::code::examples`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExampleStats {
+    /// Accepted records whose polished docstring showed examples.
+    pub docstrings: u64,
+    /// Their examples, and how many of them held as written, were corrected to what the function
+    /// gives, or were dropped.
+    pub found: u64,
+    pub kept: u64,
+    pub corrected: u64,
+    pub dropped: u64,
+    /// Accepted records whose examples could not be made to hold, so they keep their verified,
+    /// undocumented program.
+    pub polish_set_aside: u64,
 }
 
 /// Bins of the score histograms: [0, 0.1), [0.1, 0.2), ... [0.9, 1].
@@ -214,6 +234,15 @@ impl SynthStats {
                 *s.cut_tests.entry("broken".into()).or_default() += t.dropped.len() as u64;
                 *s.cut_tests.entry("disagreeing".into()).or_default() += t.disagreeing.len() as u64;
                 *s.cut_tests.entry("records_with_disagreeing".into()).or_default() += !t.disagreeing.is_empty() as u64;
+            }
+            if ok {
+                let e = &mut s.docstring_examples;
+                if let Some(c) = r.polished.as_ref().and_then(|p| p.examples.as_ref()) {
+                    e.docstrings += 1;
+                    (e.found, e.kept) = (e.found + c.found as u64, e.kept + c.kept as u64);
+                    (e.corrected, e.dropped) = (e.corrected + c.corrected as u64, e.dropped + c.dropped as u64);
+                }
+                e.polish_set_aside += r.discarded.iter().any(|d| d.reason == "examples_unverified") as u64;
             }
             if let (true, Some(v)) = (ok, &r.verified) {
                 *s.pass_by_round.entry(v.round).or_default() += 1;

@@ -487,3 +487,85 @@ fn a_prompt_that_fails_to_render_stops_the_run_naming_the_template() {
     assert!(err.contains(&file.display().to_string()) && err.contains("no_such_filter"), "{err}");
     assert!(model.calls().is_empty(), "no request reached the model: {:?}", model.calls().len());
 }
+
+/// The polish reply's docstring examples, as a code model writes them: one right, one with a wrong
+/// result, one that raises; output less indented than its example, which doctest refuses; and an
+/// escaped newline in a plain docstring, which splits its example until the docstring is made raw.
+const EXAMPLES_CORPUS: &str = "import math\n\n\ndef halve_up(x):\n    y = math.ceil(x / 2)\n    return y\n\n\ndef floor_sum(a, b):\n    s = math.floor(a) + math.floor(b)\n    return s\n\n\ndef count_breaks(text):\n    n = text.count('\\n') + math.floor(0.5)\n    return n\n";
+const HALVE_UP_POLISH: &str = "```python\nimport math\n\ndef halve_up(x):\n    \"\"\"\n    Half, rounded up.\n\n    Example:\n    >>> halve_up(4)\n    2\n    >>> halve_up(5)\n    2\n    >>> halve_up('a')\n    1\n    \"\"\"\n    # ceil of the half\n    y = math.ceil(x / 2)\n    return y\n```";
+const FLOOR_SUM_POLISH: &str = "```python\nimport math\n\ndef floor_sum(a, b):\n    \"\"\"\n    Sum of floors.\n\n    Example:\n    >>> floor_sum(1.5, 2.5)\n  3\n    >>> floor_sum(0, 0)\n    0\n    \"\"\"\n    s = math.floor(a) + math.floor(b)\n    return s\n```";
+const COUNT_BREAKS_POLISH: &str = "```python\nimport math\n\ndef count_breaks(text):\n    \"\"\"\n    Line breaks.\n\n    Example:\n    >>> count_breaks('a\\nb\\nc')\n    2\n    \"\"\"\n    n = text.count('\\n') + math.floor(0.5)\n    return n\n```";
+
+#[test]
+fn polished_docstring_examples_are_corrected_or_dropped_until_doctest_passes_them() {
+    let tmp = tempdir();
+    let records = math_records(tmp.path(), "ex.py", EXAMPLES_CORPUS);
+    assert_eq!(records.len(), 3);
+    let gen = Scripted::new(|r, _| {
+        let text = prompt_text(r);
+        let name = ["halve_up", "floor_sum", "count_breaks"]
+            .into_iter()
+            .find(|n| text.contains(&format!("def {n}(")))
+            .unwrap_or("none");
+        if text.contains("Write unit tests") {
+            let tests = match name {
+                "halve_up" => "self.assertEqual(halve_up(4), 2)\n        self.assertEqual(halve_up(5), 3)",
+                "floor_sum" => {
+                    "self.assertEqual(floor_sum(1.5, 2.5), 3)\n        self.assertEqual(floor_sum(-0.5, 0), -1)"
+                }
+                _ => "self.assertEqual(count_breaks('a\\nb'), 1)\n        self.assertEqual(count_breaks('x'), 0)",
+            };
+            return format!(
+                "```python\nimport unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        {tests}\n```"
+            );
+        }
+        match name {
+            "halve_up" => HALVE_UP_POLISH,
+            "floor_sum" => FLOOR_SUM_POLISH,
+            _ => COUNT_BREAKS_POLISH,
+        }
+        .to_string()
+    });
+    let dir = RunDir::new(&tmp.path().join("run"));
+    synthesize(records, &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
+    let (acc, rej) = read(&dir);
+    assert!(rej.is_empty(), "{:?}", rej.iter().map(|r| &r.rejected).collect::<Vec<_>>());
+    let by = |n: &str| acc.iter().find(|r| r.function.name == n).unwrap_or_else(|| panic!("{n} accepted"));
+    let counts = |n: &str| {
+        let p = by(n).polished.as_ref().unwrap_or_else(|| panic!("{n} keeps its polish"));
+        let c = p.examples.clone().unwrap_or_else(|| panic!("{n}'s examples were checked"));
+        ((c.found, c.kept, c.corrected, c.dropped), p.code.clone())
+    };
+
+    let (c, code) = counts("halve_up");
+    assert_eq!(c, (3, 1, 1, 1), "{code}");
+    assert!(code.contains(">>> halve_up(4)\n    2\n    >>> halve_up(5)\n    3\n    \"\"\""), "{code}");
+    assert!(!code.contains("halve_up('a')") && code.contains("# ceil of the half"), "{code}");
+
+    // doctest refused the whole docstring: every example goes, the rest of the docstring stays.
+    let (c, code) = counts("floor_sum");
+    assert_eq!(c, (2, 0, 0, 2), "{code}");
+    assert!(code.contains("    Sum of floors.\n    \"\"\"\n    s = math.floor(a)"), "{code}");
+
+    // Made raw, the escaped newline reads as written, and the example holds.
+    let (c, code) = counts("count_breaks");
+    assert_eq!(c, (1, 1, 0, 0), "{code}");
+    assert!(
+        code.contains("    r\"\"\"\n    Line breaks.") && code.contains(">>> count_breaks('a\\nb\\nc')\n    2\n"),
+        "{code}"
+    );
+
+    // The check that accepted them ran doctest and the tests together, and passed.
+    for r in &acc {
+        let check = r.attempts.iter().find(|a| a.kind == AttemptKind::Examples).expect("a check attempt");
+        let names: Vec<&str> = check.verdict.tests.iter().map(|t| t.name.as_str()).collect();
+        assert!(check.verdict.passed() && names.len() >= 2, "{:?}", check.verdict);
+        assert!(names.contains(&"DocstringExamplesHold.test_docstring_examples_hold"), "{names:?}");
+        assert_eq!(Some(&check.code), r.polished.as_ref().map(|p| &p.code));
+    }
+    let stats = emit::finalize(&dir, None).unwrap();
+    let e = &stats.docstring_examples;
+    assert_eq!((e.docstrings, e.found, e.kept, e.corrected, e.dropped), (3, 6, 2, 1, 3));
+    let pc = std::fs::read_to_string(dir.dataset().join("prefix_completion.jsonl")).unwrap();
+    assert!(pc.contains(">>> halve_up(5)\\n    3\\n") && !pc.contains("halve_up('a')"), "{pc}");
+}

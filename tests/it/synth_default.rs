@@ -1,7 +1,8 @@
 //! `unitcoder synth` end to end on the real default model (Qwen2.5-Coder-1.5B-Instruct), run as a user
 //! runs it (no `--model`): on a small corpus of plain functions it accepts at least one record, and
-//! every accepted program, with its kept tests, also passes under plain `python -m unittest` (run
-//! inside the sandbox, as all model-written code is).
+//! every accepted program, with its kept tests, also passes under plain `python -m unittest`, and its
+//! docstring's examples under plain `python -m doctest` (run inside the sandbox, as all
+//! model-written code is).
 
 use crate::common::{bin, tempdir};
 use crate::models::{default_model_path, test_cache_dir};
@@ -29,12 +30,14 @@ def hypotenuse(a, b):
 "#;
 
 /// A test suite that runs `program` followed by `tests` as one module under plain `python -m unittest`
-/// in a fresh directory and asserts that it ran at least one test and passed.
+/// in a fresh directory and asserts that it ran at least one test and passed; and `program` alone
+/// under `python -m doctest`, which must pass every example its docstring shows.
 fn plain_unittest_job(id: &str, program: &str, tests: &str) -> Job {
     let module = format!("{program}\n\n{tests}\n");
     let runner = format!(
         "import os, subprocess, sys, tempfile, unittest\n\n\
          MODULE = {module:?}\n\n\
+         PROGRAM = {program:?}\n\n\
          class PlainUnittest(unittest.TestCase):\n    \
              def test_module_passes(self):\n        \
                  d = tempfile.mkdtemp()\n        \
@@ -44,7 +47,14 @@ fn plain_unittest_job(id: &str, program: &str, tests: &str) -> Job {
                      capture_output=True, text=True, timeout=60)\n        \
                  self.assertEqual(r.returncode, 0, r.stderr[-2000:])\n        \
                  self.assertIn('OK', r.stderr)\n        \
-                 self.assertNotIn('Ran 0 tests', r.stderr)\n"
+                 self.assertNotIn('Ran 0 tests', r.stderr)\n    \
+             def test_docstring_examples_pass_doctest(self):\n        \
+                 d = tempfile.mkdtemp()\n        \
+                 with open(os.path.join(d, 'record_program.py'), 'w') as f:\n            \
+                     f.write(PROGRAM)\n        \
+                 r = subprocess.run([sys.executable, '-m', 'doctest', 'record_program.py'], cwd=d,\n                           \
+                     capture_output=True, text=True, timeout=60)\n        \
+                 self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])\n"
     );
     // Python string literals from Rust's Debug: both escape \n, \", \\ and \t the same way.
     Job::new(id, String::new(), runner)

@@ -33,6 +33,17 @@ pub fn docstring_of(src: &str, name: &str) -> Option<String> {
     Some(out.join("\n"))
 }
 
+/// The byte span of top-level function `name`'s docstring literal (prefix and quotes included), when
+/// it has one that is a single complete string.
+pub(super) fn docstring_literal(src: &str, name: &str) -> Option<(usize, usize)> {
+    let tree = parse(src)?;
+    let def = function(tree.root_node(), src, name)?;
+    let first = def.child_by_field_name("body")?.named_child(0)?;
+    let string = first.named_child(0)?;
+    (is_docstring(first) && !first.has_error() && string.kind() == "string")
+        .then(|| (string.start_byte(), string.end_byte()))
+}
+
 /// `program` with top-level function `name`'s docstring set to `doc` (as [`docstring_of`] gives it),
 /// replacing the one it has. `None` when the function is not found or its body starts on the `def`
 /// line.

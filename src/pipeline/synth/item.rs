@@ -2,6 +2,7 @@
 //! It never blocks: each step returns the model calls and executions it needs next, and the run loop
 //! ([`super::run`]) batches those across records.
 
+mod examples;
 mod imports;
 mod preserve;
 mod quality;
@@ -11,7 +12,7 @@ use super::SynthSettings;
 use crate::engine::{Completion, Message, Prompt, Request, SamplingParams};
 use crate::pipeline::code;
 use crate::pipeline::prompts::{Template, Vars};
-use crate::pipeline::record::{feedback, Attempt, AttemptKind, Discarded, Polished, Record, Stage, Tests, Verified};
+use crate::pipeline::record::{feedback, Attempt, AttemptKind, Discarded, Record, Stage, Tests, Verified};
 use crate::sandbox::Verdict;
 
 /// What the run loop must do for an item next.
@@ -74,6 +75,8 @@ pub(super) struct Item {
     resampled: bool,
     /// Whether the polish being verified kept only the model's docstring.
     polish_docstring_only: bool,
+    /// The docstring-examples step.
+    examples: examples::Examples,
     /// The quality step's runs.
     scoring: quality::Scoring,
     /// The tests the original passed, which a fix must still pass.
@@ -93,6 +96,7 @@ impl Item {
             seen_tests: Vec::new(),
             resampled: false,
             polish_docstring_only: false,
+            examples: Default::default(),
             scoring: Default::default(),
             preserve: Default::default(),
         }
@@ -304,6 +308,9 @@ impl Item {
         if matches!(exec.kind, AttemptKind::Mutant | AttemptKind::Coverage) {
             return self.on_quality_verdict(ctx, &exec, verdict);
         }
+        if exec.kind == AttemptKind::Examples {
+            return self.on_examples_verdict(ctx, exec, verdict);
+        }
         let passed = verdict.passed();
         let vacuous = vacuous_reason(&verdict);
         let feedback = feedback(&verdict, ctx.settings.feedback_chars);
@@ -389,17 +396,16 @@ impl Item {
                 });
                 vec![self.request(ctx, Template::Polish, 0, vars)]
             }
-            AttemptKind::Polish if passed => {
-                self.rec.polished = Some(Polished { code: exec.program, docstring_only: self.polish_docstring_only });
-                self.score(ctx)
-            }
+            AttemptKind::Polish if passed => self.check_examples(ctx, exec.program),
             AttemptKind::Polish => {
                 self.discard_polish("polish_regression", exec.program, exec.tokens);
                 self.score(ctx)
             }
             // Tests replies are never executed on their own, and quality runs are handled above;
             // nothing is waiting on these.
-            AttemptKind::Tests | AttemptKind::Mutant | AttemptKind::Coverage => vec![Action::Finish],
+            AttemptKind::Tests | AttemptKind::Mutant | AttemptKind::Coverage | AttemptKind::Examples => {
+                vec![Action::Finish]
+            }
         }
     }
 

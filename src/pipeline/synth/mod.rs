@@ -122,6 +122,7 @@ impl SynthSettings {
             mutants: self.quality.mutants,
             min_mutation_score: self.quality.min_mutation_score,
             min_coverage: self.quality.min_coverage,
+            docstring_examples_checked: true,
         }
     }
 }

@@ -1,0 +1,104 @@
+//! The docstring-examples step of a record (see [`crate::pipeline::code::examples`]): after the
+//! polished program passed its tests, its `>>>` examples are run by a probe in the sandbox, kept,
+//! corrected or dropped, and the rewritten program is checked with doctest and the tests together.
+//! When that check fails, the step tries once more with every example dropped; when that fails
+//! too, the polish is set aside (`examples_unverified`) and the record goes on with its verified,
+//! undocumented program. A plain docstring whose examples doctest could not read line for line (an
+//! escaped newline) is made raw and probed again (sample 3) before that. The probes are not kept
+//! as attempts; the checks are (kind `examples`,
+//! sample 1: the first check, of the examples reconciled with the probe's report, or all dropped
+//! where the report could not be used; sample 2: the retry with every example dropped).
+
+use super::{Action, Ctx, Exec, Item};
+use crate::pipeline::code::examples::{
+    as_raw, check_tests, has_examples, probe_tests, read_probe, reconcile, ExampleCounts, Probe,
+};
+use crate::pipeline::record::{feedback, Attempt, AttemptKind, Polished};
+use crate::sandbox::Verdict;
+
+/// Sample numbers of the step's executions.
+const PROBE: u32 = 0;
+const RECONCILED: u32 = 1;
+const ALL_DROPPED: u32 = 2;
+/// The probe of the polished program with its docstring made raw.
+const RAW_PROBE: u32 = 3;
+
+/// The step in flight.
+#[derive(Debug, Default)]
+pub(in crate::pipeline::synth) struct Examples {
+    /// The polished program, as it passed its tests.
+    polished: String,
+    /// The counts of the rewrite being checked.
+    counts: ExampleCounts,
+}
+
+impl Item {
+    /// The polished program passed its tests: check its examples, or keep it as it is when its
+    /// docstring shows none.
+    pub(super) fn check_examples(&mut self, ctx: &Ctx, program: String) -> Vec<Action> {
+        let name = &self.rec.function.name;
+        if !has_examples(&program, name) {
+            return self.keep_polished(ctx, program, None);
+        }
+        let tests = Some(probe_tests(name));
+        self.examples = Examples { polished: program.clone(), counts: ExampleCounts::default() };
+        vec![Action::Execute(Exec { kind: AttemptKind::Examples, round: 0, sample: PROBE, program, tokens: 0, tests })]
+    }
+
+    /// A verdict of the step's probe or checks.
+    pub(super) fn on_examples_verdict(&mut self, ctx: &Ctx, exec: Exec, verdict: Verdict) -> Vec<Action> {
+        if exec.sample == PROBE || exec.sample == RAW_PROBE {
+            let probe = verdict.passed().then(|| read_probe(&verdict.stdout_tail)).flatten();
+            if exec.sample == RAW_PROBE {
+                // The raw docstring is the one reconciled from here on (its text reads the same).
+                self.examples.polished = exec.program;
+            } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, probe.as_ref()) {
+                let tests = Some(probe_tests(&self.rec.function.name));
+                let (kind, sample) = (AttemptKind::Examples, RAW_PROBE);
+                return vec![Action::Execute(Exec { kind, round: 0, sample, program: raw, tokens: 0, tests })];
+            }
+            return self.rewrite(ctx, probe.as_ref());
+        }
+        let passed = verdict.passed();
+        self.rec.attempts.push(Attempt {
+            kind: exec.kind,
+            round: 0,
+            sample: exec.sample,
+            code: exec.program.clone(),
+            feedback: if passed { String::new() } else { feedback(&verdict, ctx.settings.feedback_chars) },
+            verdict,
+            tokens: 0,
+        });
+        if passed {
+            let counts = std::mem::take(&mut self.examples.counts);
+            return self.keep_polished(ctx, exec.program, Some(counts));
+        }
+        if exec.sample == RECONCILED {
+            return self.rewrite(ctx, None);
+        }
+        self.discard_polish("examples_unverified", exec.program, 0);
+        self.score(ctx)
+    }
+
+    /// Asks for the check of the polished program with its examples reconciled with `probe`, or
+    /// all dropped (`None`).
+    fn rewrite(&mut self, ctx: &Ctx, probe: Option<&Probe>) -> Vec<Action> {
+        let name = self.rec.function.name.clone();
+        let polished = self.examples.polished.clone();
+        let Some(r) = reconcile(&polished, &name, probe) else {
+            self.discard_polish("examples_unverified", polished, 0);
+            return self.score(ctx);
+        };
+        let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
+        let tests = Some(check_tests(tests, &name, r.remaining()));
+        let sample = if probe.is_some() { RECONCILED } else { ALL_DROPPED };
+        self.examples.counts = r.counts;
+        let program = r.program;
+        vec![Action::Execute(Exec { kind: AttemptKind::Examples, round: 0, sample, program, tokens: 0, tests })]
+    }
+
+    fn keep_polished(&mut self, ctx: &Ctx, code: String, examples: Option<ExampleCounts>) -> Vec<Action> {
+        self.rec.polished = Some(Polished { code, docstring_only: self.polish_docstring_only, examples });
+        self.score(ctx)
+    }
+}
