@@ -1,12 +1,17 @@
 //! `unitcoder generate`: run the in-process engine on one prompt (text streamed to stdout) or on a JSONL
 //! file of prompts (one JSON line per sample to stdout or `--out`). Input files are read and checked in
 //! full before any generation, and JSONL output is written request group by request group, so a later
-//! failure loses no finished work. `--stats` prints throughput and peak memory as the last stderr line.
-//! With `--model openai:...` the same prompts go to a server instead.
+//! failure loses no finished work. Each line carries its request's key (model, prompt's place, id,
+//! prompt and sampling), so the same command rerun on the same `--out` continues where a failure, a
+//! kill or Ctrl-C stopped it; a line written for anything else is refused, not overwritten. Ctrl-C
+//! (or SIGTERM) lets the group in flight be answered and written, then stops with exit 130 (143).
+//! `--stats` prints throughput and peak memory as the last stderr line. With `--model openai:...` the
+//! same prompts go to a server instead.
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use unitcoder::engine::models::linear::Quantize;
@@ -139,11 +144,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         LoadedModel::Engine(engine) => engine,
     };
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
+    let mut outcome = crate::cli::Outcome::Success;
     let stats = if single {
         stream_one(&engine, &items[0].request)?
     } else {
         let mut total: Option<GenerationStats> = None;
-        write_jsonl(&items, &args, GROUP, |requests| {
+        outcome = write_jsonl(&items, &args, &engine.model_id(), GROUP, |requests| {
             let (completions, s) = engine.generate_with_stats(requests)?;
             match &mut total {
                 Some(t) => t.merge(&s),
@@ -156,7 +162,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
     if args.stats {
         eprintln!("{}", serde_json::to_string(&stats)?);
     }
-    Ok(crate::cli::Outcome::Success)
+    Ok(outcome)
 }
 
 /// Refuses an `--out` that is the prompt file: it is emptied when the first group is written, so the
@@ -176,16 +182,18 @@ fn refuse_out_over_input(args: &GenerateArgs) -> anyhow::Result<()> {
 /// requests so that many are in flight.
 fn run_server(remote: &Remote, items: &[Item], args: &GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
+    let mut outcome = crate::cli::Outcome::Success;
     if single {
         let completion = remote.generate(std::slice::from_ref(&items[0].request))?.remove(0).remove(0);
         outln!("{}", completion.text)?;
     } else {
-        write_jsonl(items, args, GROUP.max(args.server.concurrency), |requests| Ok(remote.generate(requests)?))?;
+        let group = GROUP.max(args.server.concurrency);
+        outcome = write_jsonl(items, args, &remote.model_id(), group, |requests| Ok(remote.generate(requests)?))?;
     }
     if args.stats {
         eprintln!("{}", serde_json::to_string(&remote.stats())?);
     }
-    Ok(crate::cli::Outcome::Success)
+    Ok(outcome)
 }
 
 fn base_params(args: &GenerateArgs) -> SamplingParams {
@@ -312,36 +320,148 @@ fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationSt
 /// Requests per engine call when writing JSONL: each group's lines are written as soon as it is done.
 const GROUP: usize = 32;
 
-/// Writes one line per sample, `group` requests per `generate` call.
+/// The key written with each sample of `items[at]`: what makes its samples what they are.
+fn request_key(model_id: &str, at: usize, item: &Item) -> String {
+    let request = serde_json::to_string(&item.request).unwrap_or_default();
+    unitcoder::pipeline::journal::key(&[model_id, &at.to_string(), &item.id.to_string(), &request])
+}
+
+/// The lines of an earlier run of this command in `out`, as (request key, line): `None` when there
+/// is no such file. A last line cut short by a kill is left out (it is rewritten); a line that is not
+/// one of ours, or was written for a request this command does not make, is refused.
+fn earlier_lines(out: &Path, keys: &HashSet<&str>) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    let text = match std::fs::read(out) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", out.display())),
+    };
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let text = String::from_utf8_lossy(&text[..whole]);
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = format!("{} line {}", out.display(), i + 1);
+        let key = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("request_key").and_then(|k| k.as_str()).map(str::to_string));
+        let Some(key) = key else {
+            bail!("{at}: not a line `generate` writes; give another --out, or remove the file to start over");
+        };
+        if !keys.contains(key.as_str()) {
+            bail!(
+                "{at} was written for a request this command does not make (another model or server address, \
+                 prompts file, or sampling flags); give another --out, or remove the file to start over"
+            );
+        }
+        lines.push((key, line.to_string()));
+    }
+    Ok(Some(lines))
+}
+
+/// Writes one line per sample, `group` requests per `generate` call, to `--out` or stdout. With
+/// `--out`, an earlier run's finished prompts are kept and skipped. A signal stops it between groups.
 fn write_jsonl(
     items: &[Item],
     args: &GenerateArgs,
+    model_id: &str,
     group: usize,
     mut generate: impl FnMut(&[Request]) -> anyhow::Result<Vec<Vec<Completion>>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<crate::cli::Outcome> {
+    let keys: Vec<String> = items.iter().enumerate().map(|(at, item)| request_key(model_id, at, item)).collect();
+    let mut todo: Vec<usize> = (0..items.len()).collect();
     let mut out: Box<dyn Write> = match &args.out {
+        // A device or pipe (`--out /dev/stdout`) is written as it is: there is nothing to continue.
+        Some(p) if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .with_context(|| format!("{}: cannot open", p.display()))?;
+            Box::new(std::io::BufWriter::new(file))
+        }
         Some(p) => {
             super::create_parent(p)?;
-            let file = std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?;
+            let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
+            let kept = match earlier_lines(p, &wanted)? {
+                Some(lines) => {
+                    // A prompt is done when all its samples are on disk; a group cut short by a kill
+                    // may have written some of a prompt's samples, which are generated again.
+                    let mut count: HashMap<&str, usize> = HashMap::new();
+                    for (k, _) in &lines {
+                        *count.entry(k.as_str()).or_default() += 1;
+                    }
+                    let done: HashSet<&str> = keys
+                        .iter()
+                        .zip(items)
+                        .filter(|(k, item)| count.get(k.as_str()).copied().unwrap_or(0) >= item.request.n)
+                        .map(|(k, _)| k.as_str())
+                        .collect();
+                    todo.retain(|&i| !done.contains(keys[i].as_str()));
+                    let kept: Vec<String> =
+                        lines.iter().filter(|(k, _)| done.contains(k.as_str())).map(|(_, l)| l.clone()).collect();
+                    if !done.is_empty() {
+                        eprintln!(
+                            "{} of {} prompts already have their samples in {}; generating the other {}",
+                            done.len(),
+                            items.len(),
+                            p.display(),
+                            todo.len()
+                        );
+                    }
+                    kept
+                }
+                None => Vec::new(),
+            };
+            let mut text = String::new();
+            for l in &kept {
+                text.push_str(l);
+                text.push('\n');
+            }
+            // Rewritten whole (without lines of unfinished prompts) before anything is appended.
+            unitcoder::atomic_file::write(p, text.as_bytes())
+                .with_context(|| format!("{}: cannot write", p.display()))?;
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(p)
+                .with_context(|| format!("{}: cannot open", p.display()))?;
             Box::new(std::io::BufWriter::new(file))
         }
         None => Box::new(std::io::stdout().lock()),
     };
-    for group in items.chunks(group) {
-        let requests: Vec<Request> = group.iter().map(|i| i.request.clone()).collect();
+    // Ctrl-C / SIGTERM: the group in flight is answered and written, then the command stops.
+    let interrupt = super::interrupt::Interrupt::install()?;
+    let cancel = interrupt.flag();
+    let total = todo.len();
+    let mut written = 0;
+    for group in todo.chunks(group) {
+        if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let requests: Vec<Request> = group.iter().map(|&i| items[i].request.clone()).collect();
         let completions = generate(&requests)?;
-        for (item, samples) in group.iter().zip(completions) {
+        for (&i, samples) in group.iter().zip(completions) {
             for (index, c) in samples.into_iter().enumerate() {
                 let line = serde_json::json!({
-                    "id": item.id, "index": index, "text": c.text, "finish": c.finish,
+                    "id": items[i].id, "index": index, "text": c.text, "finish": c.finish,
                     "prompt_tokens": c.prompt_tokens, "generated_tokens": c.generated_tokens,
+                    "request_key": keys[i],
                 });
                 writeln!(out, "{line}")?;
             }
         }
         out.flush()?;
+        written += group.len();
     }
-    Ok(())
+    if let (Some(signal), true) = (interrupt.signal(), written < total) {
+        let whole = items.len() - (total - written);
+        let place = args.out.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
+        eprintln!(
+            "generate interrupted by {}: {whole} of {} prompts have their samples in {place}{}",
+            super::interrupt::name(signal),
+            items.len(),
+            if args.out.is_some() { "; rerun the same command to continue" } else { "" }
+        );
+        return Ok(crate::cli::Outcome::Interrupted(signal));
+    }
+    Ok(crate::cli::Outcome::Success)
 }
 
 /// Sizes candle's own CPU thread pools to `threads`. The engine runs its forward pass on a rayon pool

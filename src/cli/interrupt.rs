@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) and SIGTERM for `synth`, `retrieve` and `eval run`'s generation: the first one
-//! sets a flag that the library's run loop checks ([`unitcoder::pipeline::synth::SynthSettings::cancel`],
+//! Ctrl-C (SIGINT) and SIGTERM for `synth`, `retrieve`, `eval run`'s generation and JSONL `generate`:
+//! the first one sets a flag that the library's run loop (or `generate`'s loop over groups) checks
+//! ([`unitcoder::pipeline::synth::SynthSettings::cancel`],
 //! [`unitcoder::pipeline::retrieve::RetrieveSettings::cancel`], the `cancel` argument of
 //! [`unitcoder::eval::run::generate_into`]), so the run stops starting work,
 //! and the command then saves its statistics and says what it kept; a second one exits at once

@@ -320,3 +320,115 @@ fn a_prompt_line_that_is_not_utf8_is_named() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("in.jsonl line 3: not valid UTF-8"), "{err}");
 }
+
+/// `n` prompts whose greedy answers differ (`x = 0`, `x = 1`, ...).
+fn numbered_prompts(path: &Path, n: usize) {
+    let text: String = (0..n).map(|i| format!("{{\"prompt\": \"x = {i}\"}}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn a_stopped_jsonl_run_continues_where_it_stopped_and_refuses_an_out_written_for_other_requests() {
+    let m = model();
+    let dir = m.path().to_str().unwrap();
+    let t = tempdir();
+    let input = t.path().join("in.jsonl");
+    numbered_prompts(&input, 40);
+    let run = |out: &Path, extra: &[&str]| {
+        let base = ["generate", "--model", dir, "--prompts", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        unitcoder(&[&base[..], &["--max-tokens", "3", "--ignore-eos"], extra].concat())
+    };
+    let full = t.path().join("full.jsonl");
+    let o = run(&full, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = read(&full);
+    let lines: Vec<&str> = whole.lines().collect();
+    assert_eq!(lines.len(), 40);
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let key = v["request_key"].as_str().unwrap_or_default();
+        assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "each line carries its key: {l}");
+    }
+
+    // As a kill leaves it: ten whole lines, the eleventh cut short.
+    let part = t.path().join("part.jsonl");
+    std::fs::write(&part, format!("{}\n{}", lines[..10].join("\n"), &lines[10][..20])).unwrap();
+    let o = run(&part, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("10 of 40 prompts already have their samples"), "{err}");
+    assert_eq!(read(&part), whole, "the same lines as one uninterrupted run");
+
+    // Done already: nothing is generated and nothing changes.
+    let o = run(&full, &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("40 of 40 prompts already"));
+    assert_eq!(read(&full), whole);
+
+    // Lines written for other requests (another seed here) are refused, not overwritten.
+    let o = run(&full, &["--seed", "7"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("full.jsonl line 1 was written for a request this command does not make"), "{err}");
+    assert_eq!(read(&full), whole);
+    let foreign = t.path().join("foreign.jsonl");
+    std::fs::write(&foreign, "{\"a\": 1}\n").unwrap();
+    let o = run(&foreign, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("foreign.jsonl line 1: not a line `generate` writes"), "{err}");
+    assert_eq!(read(&foreign), "{\"a\": 1}\n");
+}
+
+#[test]
+fn ctrl_c_writes_the_group_in_flight_and_the_same_command_continues() {
+    use std::os::unix::process::CommandExt;
+    let m = model();
+    let dir = m.path().to_str().unwrap();
+    let t = tempdir();
+    let input = t.path().join("in.jsonl");
+    // Groups of 32 prompts: the signal comes once the first is on disk.
+    numbered_prompts(&input, 640);
+    let out = t.path().join("out.jsonl");
+    let args = ["generate", "--model", dir, "--prompts", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let args = [&args[..], &["--max-tokens", "24", "--ignore-eos"]].concat();
+    let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+    let child = std::process::Command::new(crate::common::bin())
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while lines(&out) == 0 {
+        assert!(start.elapsed().as_secs() < 300, "no line written in 5 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: a plain kill(2) of our own child's process group, as a terminal's Ctrl-C.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let kept = lines(&out);
+    assert!(kept.is_multiple_of(32) && (32..640).contains(&kept), "{kept} lines on disk: whole groups, not all");
+    assert!(
+        err.contains(&format!("generate interrupted by SIGINT: {kept} of 640 prompts have their samples")),
+        "{err}"
+    );
+    let text = read(&out);
+    assert!(text.ends_with('\n') && text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+
+    let again = unitcoder(&args);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("{kept} of 640 prompts already have their samples")), "{err}");
+    let ids: Vec<u64> = read(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (0..640).collect::<Vec<u64>>(), "every prompt once, in order");
+}
