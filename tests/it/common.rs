@@ -20,6 +20,26 @@ pub fn unitcoder(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().expect("run unitcoder")
 }
 
+/// Runs `command` in a process group of its own and, once `ready()` holds (checked every 2 ms, for at
+/// most 5 minutes), sends SIGINT to the whole group, as a terminal's Ctrl-C does; returns its output.
+pub fn interrupt_once(command: &mut Command, ready: impl Fn() -> bool) -> Output {
+    use std::os::unix::process::CommandExt;
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("run unitcoder");
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed().as_secs() < 300, "not ready to be interrupted in 5 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: a plain kill(2) of our own child's process group.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    child.wait_with_output().expect("wait for unitcoder")
+}
+
 /// The benchmark data the repository carries (`eval/data`), or the path in `UNITCODER_BENCHMARKS`
 /// when set (a directory laid out the same way).
 pub fn benchmarks_dir() -> PathBuf {

@@ -418,24 +418,10 @@ fn a_killed_eval_run_continues_where_it_stopped_and_refuses_another_runs_directo
 /// before scoring with exit 130 and says how far it got; the same command then finishes the run.
 #[test]
 fn an_interrupted_eval_run_writes_its_batch_in_flight_says_how_far_it_got_and_continues() {
-    use std::os::unix::process::CommandExt;
     let tmp = tempdir();
     let samples = tmp.path().join("run/samples.jsonl");
     // Three batches of 8 tasks; the signal comes once the first is on disk, so the second is in flight.
-    let child = tiny_eval_run(tmp.path(), "run", "24", &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while lines(&samples) == 0 {
-        assert!(start.elapsed().as_secs() < 300, "no sample written in 5 minutes");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    // SAFETY: a plain kill(2) of our own child's process group, as a terminal's Ctrl-C.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::interrupt_once(&mut tiny_eval_run(tmp.path(), "run", "24", &[]), || lines(&samples) > 0);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     let kept = lines(&samples);

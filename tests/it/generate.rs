@@ -385,7 +385,6 @@ fn a_stopped_jsonl_run_continues_where_it_stopped_and_refuses_an_out_written_for
 
 #[test]
 fn ctrl_c_writes_the_group_in_flight_and_the_same_command_continues() {
-    use std::os::unix::process::CommandExt;
     let m = model();
     let dir = m.path().to_str().unwrap();
     let t = tempdir();
@@ -396,21 +395,9 @@ fn ctrl_c_writes_the_group_in_flight_and_the_same_command_continues() {
     let args = ["generate", "--model", dir, "--prompts", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
     let args = [&args[..], &["--max-tokens", "24", "--ignore-eos"]].concat();
     let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
-    let child = std::process::Command::new(crate::common::bin())
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while lines(&out) == 0 {
-        assert!(start.elapsed().as_secs() < 300, "no line written in 5 minutes");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    // SAFETY: a plain kill(2) of our own child's process group, as a terminal's Ctrl-C.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
-    let o = child.wait_with_output().unwrap();
+    let mut command = std::process::Command::new(crate::common::bin());
+    command.args(&args);
+    let o = crate::common::interrupt_once(&mut command, || lines(&out) > 0);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     let kept = lines(&out);
