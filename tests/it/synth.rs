@@ -569,3 +569,37 @@ fn polished_docstring_examples_are_corrected_or_dropped_until_doctest_passes_the
     let pc = std::fs::read_to_string(dir.dataset().join("prefix_completion.jsonl")).unwrap();
     assert!(pc.contains(">>> halve_up(5)\\n    3\\n") && !pc.contains("halve_up('a')"), "{pc}");
 }
+
+/// The probe's report comes back through the verdict's bounded stdout tail: a docstring with many
+/// examples, long outputs among them, still gets a whole report, which names the ones that failed
+/// (the last ones' outputs left out, so those are dropped rather than corrected); one with far too
+/// many examples gets a report that says so, and loses its examples.
+#[test]
+fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
+    use unitcoder::pipeline::code::examples::{probe_tests, read_probe};
+    let mut doc = String::from("    \"\"\"\n    Repeats.\n\n");
+    for i in 0..30 {
+        // Every third shows a wrong result; all print 200 characters or more.
+        let want = if i % 3 == 0 { "'no'".to_string() } else { format!("'{}'", "ab".repeat(100 + i)) };
+        doc.push_str(&format!("    >>> rep({})\n    {want}\n", 100 + i));
+    }
+    let program = format!("def rep(n):\n{doc}    \"\"\"\n    return 'ab' * n\n");
+    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("rep")).with_strict_assertions();
+    let verdict = sandbox().run(&job);
+    assert!(verdict.passed(), "{verdict:?}");
+    let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {}", verdict.stdout_tail));
+    assert_eq!(probe.examples.len(), 30);
+    let failed: Vec<usize> = probe.examples.iter().enumerate().filter(|(_, e)| !e.ok).map(|(i, _)| i).collect();
+    assert_eq!(failed, (0..30).step_by(3).collect::<Vec<_>>());
+    assert!(probe.examples.iter().all(|e| e.stable && !e.unordered && e.exception.is_none()));
+    assert_eq!(probe.examples[3].got.as_deref(), Some(format!("'{}'\n", "ab".repeat(103)).as_str()));
+    assert!(probe.examples[1].got.is_none(), "a held example sends no output");
+    assert!(probe.examples[27].got.is_none(), "the last outputs are left out to fit");
+
+    let many: String = (0..400).map(|i| format!("    >>> rep({i})\n    'x'\n")).collect();
+    let program = format!("def rep(n):\n    \"\"\"\n    Repeats.\n\n{many}    \"\"\"\n    return 'ab' * n\n");
+    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("rep")).with_strict_assertions();
+    let verdict = sandbox().run(&job);
+    let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {verdict:?}"));
+    assert_eq!(probe.parse_error.as_deref(), Some("400 examples: too many to report"));
+}

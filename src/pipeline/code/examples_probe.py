@@ -73,13 +73,27 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
                 "source_lines": ex.source.count("\n"),
                 "want_lines": ex.want.count("\n"),
                 "ok": a["ok"] and b["ok"],
-                "exception": a.get("exception") or b.get("exception"),
                 "stable": a == b,
                 "unordered": bool(a.get("unordered") or b.get("unordered")),
             }
-            # Only an example that failed may be corrected; the report must fit the verdict's
-            # 4 KB stdout tail, so held examples send no output and long outputs none either.
-            if not entry["ok"] and a.get("got") is not None and len(a["got"]) <= 300:
+            exception = a.get("exception") or b.get("exception")
+            if exception:
+                entry["exception"] = exception
+            # Only an example that failed may be corrected, and only to a short output.
+            if not entry["ok"] and a.get("got") is not None and len(a["got"]) <= 241:
                 entry["got"] = a["got"]
             report["examples"].append(entry)
-        print("\n@@unitcoder-examples@@" + _uc_json.dumps(report))
+        # The report comes back in the verdict's 4 KB stdout tail: outputs go first, from the last
+        # example up (those examples are then dropped, not corrected), then the whole report.
+        budget = 3600
+        text = _uc_json.dumps(report, separators=(",", ":"))
+        for entry in reversed(report["examples"]):
+            if len(text) <= budget:
+                break
+            if entry.pop("got", None) is not None:
+                text = _uc_json.dumps(report, separators=(",", ":"))
+        if len(text) > budget:
+            n = len(report["examples"])
+            report = {"lines": report["lines"], "examples": [], "parse_error": "%d examples: too many to report" % n}
+            text = _uc_json.dumps(report, separators=(",", ":"))
+        print("\n@@unitcoder-examples@@" + text)
