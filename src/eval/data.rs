@@ -358,14 +358,18 @@ fn check_columns(bench: Benchmark, columns: &[String]) -> Result<(), String> {
     }
 }
 
-/// evalplus also publishes HumanEval+/MBPP+ in the original benchmarks' format with the expected
-/// outputs baked into `test` ("OriginFmt"), and that is what the Hub's `evalplus/humanevalplus` and
-/// `evalplus/mbppplus` hold. Differential scoring (base and plus verdicts) needs the inputs.
+/// A file with `test` but no inputs is in the original benchmarks' format: the original release
+/// itself, or evalplus' copy of HumanEval+/MBPP+ with the expected outputs baked into `test`
+/// ("OriginFmt"), which is what the Hub's `evalplus/humanevalplus` and `evalplus/mbppplus` hold.
+/// The columns do not tell the two apart; differential scoring (base and plus verdicts) needs the
+/// inputs either way.
 fn origin_fmt_hint(name: &str, has: &dyn Fn(&str) -> bool) -> &'static str {
     if matches!(name, "base_input" | "plus_input" | "atol") && has("test") {
-        "; this looks like evalplus' OriginFmt release (expected outputs baked into `test`, as the HF \
-         datasets evalplus/humanevalplus and evalplus/mbppplus publish it): use the evalplus release \
-         file (HumanEvalPlus-v0.1.10.jsonl.gz, MbppPlus-v0.2.0.jsonl.gz)"
+        "; the file has `test` but no test inputs, so it is in the original benchmark's format (the \
+         original release, or evalplus' OriginFmt copy with the expected outputs baked into `test`, as the \
+         HF datasets evalplus/humanevalplus and evalplus/mbppplus publish it): HumanEval+ and MBPP+ need \
+         the evalplus release file (HumanEvalPlus-v0.1.10.jsonl.gz, MbppPlus-v0.2.0.jsonl.gz), and a file \
+         in the original format is scored with the original benchmark's --benchmark"
     } else {
         ""
     }

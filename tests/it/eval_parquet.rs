@@ -273,6 +273,11 @@ fn bad_parquet_files_are_named_with_the_column_or_row_at_fault() {
     write_parquet(&p, &hub_columns(Benchmark::HumanEval), &recs[..1]);
     let e = run("humaneval-plus", &p);
     assert!(e.contains("missing column `base_input`") && e.contains("OriginFmt"), "{e}");
+    // The original HumanEval file has the same columns: the hint names both and what to do with each.
+    let he = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let e = run("humaneval-plus", &he);
+    assert!(e.contains("missing field `base_input`") && e.contains("the original release"), "{e}");
+    assert!(e.contains("HumanEvalPlus-v0.1.10.jsonl.gz") && e.contains("original benchmark's --benchmark"), "{e}");
 }
 
 const REV: &str = "89abcdef0123456789abcdef0123456789abcdef";
