@@ -32,6 +32,12 @@ pub(in crate::pipeline::synth) struct Examples {
     counts: ExampleCounts,
 }
 
+/// One of the step's executions: `program` with `tests` instead of the record's suite.
+fn run(sample: u32, program: String, tests: String) -> Vec<Action> {
+    let kind = AttemptKind::Examples;
+    vec![Action::Execute(Exec { kind, round: 0, sample, program, tokens: 0, tests: Some(tests) })]
+}
+
 impl Item {
     /// The polished program passed its tests: check its examples, or keep it as it is when its
     /// docstring shows none.
@@ -40,9 +46,9 @@ impl Item {
         if !has_examples(&program, name) {
             return self.keep_polished(ctx, program, None);
         }
-        let tests = Some(probe_tests(name));
+        let tests = probe_tests(name);
         self.examples = Examples { polished: program.clone(), counts: ExampleCounts::default() };
-        vec![Action::Execute(Exec { kind: AttemptKind::Examples, round: 0, sample: PROBE, program, tokens: 0, tests })]
+        run(PROBE, program, tests)
     }
 
     /// A verdict of the step's probe or checks.
@@ -53,9 +59,7 @@ impl Item {
                 // The raw docstring is the one reconciled from here on (its text reads the same).
                 self.examples.polished = exec.program;
             } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, probe.as_ref()) {
-                let tests = Some(probe_tests(&self.rec.function.name));
-                let (kind, sample) = (AttemptKind::Examples, RAW_PROBE);
-                return vec![Action::Execute(Exec { kind, round: 0, sample, program: raw, tokens: 0, tests })];
+                return run(RAW_PROBE, raw, probe_tests(&self.rec.function.name));
             }
             return self.rewrite(ctx, probe.as_ref());
         }
@@ -90,11 +94,10 @@ impl Item {
             return self.score(ctx);
         };
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
-        let tests = Some(check_tests(tests, &name, r.remaining()));
+        let tests = check_tests(tests, &name, r.remaining());
         let sample = if probe.is_some() { RECONCILED } else { ALL_DROPPED };
         self.examples.counts = r.counts;
-        let program = r.program;
-        vec![Action::Execute(Exec { kind: AttemptKind::Examples, round: 0, sample, program, tokens: 0, tests })]
+        run(sample, r.program, tests)
     }
 
     fn keep_polished(&mut self, ctx: &Ctx, code: String, examples: Option<ExampleCounts>) -> Vec<Action> {
