@@ -501,6 +501,16 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             e.dropped
         )?;
     }
+    let r = &stats.docstring_raises;
+    if r.docstrings > 0 {
+        outln!(
+            "docstring Raises entries: {} in {} accepted docstrings: {} kept (seen raised), {} dropped",
+            r.found,
+            r.docstrings,
+            r.kept,
+            r.dropped
+        )?;
+    }
     outln!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
         timings.wall_s,

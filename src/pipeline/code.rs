@@ -6,6 +6,7 @@
 
 mod docstring;
 pub mod examples;
+pub mod raises;
 mod split;
 
 pub use docstring::{docstring_of, with_docstring};

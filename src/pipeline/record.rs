@@ -215,6 +215,10 @@ pub struct Polished {
     /// the record is older than the check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub examples: Option<crate::pipeline::code::examples::ExampleCounts>,
+    /// How the docstring's `Raises` entries fared against the exceptions the function was seen to
+    /// raise (absent: it has none, or the record is older than the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raises: Option<crate::pipeline::code::raises::RaisesCounts>,
 }
 
 /// How much a record's kept tests check, measured on its verified program (see

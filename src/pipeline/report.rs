@@ -125,6 +125,7 @@ pub fn markdown(s: &SynthStats) -> String {
     );
     quality_section(&mut out, s);
     examples_section(&mut out, s);
+    raises_section(&mut out, s);
     if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
         let _ = write!(
             out,
@@ -255,6 +256,20 @@ fn examples_section(out: &mut String, s: &SynthStats) {
          output was unstable, unordered or too long, or a comment claimed a value). {} records kept their \
          undocumented program because their examples could not be made to hold.",
         e.docstrings, e.found, e.kept, e.corrected, e.dropped, e.polish_set_aside
+    );
+}
+
+fn raises_section(out: &mut String, s: &SynthStats) {
+    let e = &s.docstring_raises;
+    if e.docstrings == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Docstring `Raises` entries\n\nThe `Raises` entries of {} accepted docstrings: {} found, {} kept \
+         (every exception they name was seen leaving the function while its tests and examples ran, or is \
+         raised by name in its code), {} dropped (an exception never seen, or no exception named).",
+        e.docstrings, e.found, e.kept, e.dropped
     );
 }
 

@@ -151,6 +151,10 @@ pub struct RunSettings {
     /// (false in runs of versions before the check).
     #[serde(default)]
     pub docstring_examples_checked: bool,
+    /// Polished docstrings' `Raises` entries were kept only where the function was seen to raise
+    /// what they name (false in runs of versions before the check).
+    #[serde(default)]
+    pub docstring_raises_checked: bool,
 }
 
 impl RunSettings {

@@ -83,6 +83,22 @@ pub struct SynthStats {
     /// The `>>>` examples of accepted records' polished docstrings, checked against the function.
     #[serde(default)]
     pub docstring_examples: ExampleStats,
+    /// The `Raises` entries of accepted records' polished docstrings, checked against the
+    /// exceptions the function was seen to raise.
+    #[serde(default)]
+    pub docstring_raises: RaisesStats,
+}
+
+/// How the `Raises` entries of accepted records fared (see [`crate::pipeline::code::raises`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaisesStats {
+    /// Accepted records whose polished docstring had a `Raises` section with entries.
+    pub docstrings: u64,
+    /// Their entries, and how many were kept (every exception they name was seen raised, or is
+    /// raised by name in the function's code) or dropped.
+    pub found: u64,
+    pub kept: u64,
+    pub dropped: u64,
 }
 
 /// How the docstring examples of accepted records fared (see
@@ -243,6 +259,12 @@ impl SynthStats {
                     (e.corrected, e.dropped) = (e.corrected + c.corrected as u64, e.dropped + c.dropped as u64);
                 }
                 e.polish_set_aside += r.discarded.iter().any(|d| d.reason == "examples_unverified") as u64;
+                if let Some(c) = r.polished.as_ref().and_then(|p| p.raises.as_ref()) {
+                    let e = &mut s.docstring_raises;
+                    e.docstrings += 1;
+                    (e.found, e.kept, e.dropped) =
+                        (e.found + c.found as u64, e.kept + c.kept as u64, e.dropped + c.dropped as u64);
+                }
             }
             if let (true, Some(v)) = (ok, &r.verified) {
                 *s.pass_by_round.entry(v.round).or_default() += 1;

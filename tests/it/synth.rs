@@ -488,6 +488,26 @@ fn a_prompt_that_fails_to_render_stops_the_run_naming_the_template() {
     assert!(model.calls().is_empty(), "no request reached the model: {:?}", model.calls().len());
 }
 
+/// A scripted model for three functions: a one-test suite with `tests(name)`'s body to the tests
+/// prompt, and `polish(name)` to every other prompt.
+fn per_function(
+    names: [&'static str; 3],
+    tests: fn(&str) -> &'static str,
+    polish: fn(&str) -> &'static str,
+) -> Scripted {
+    Scripted::new(move |r, _| {
+        let text = prompt_text(r);
+        let name = names.into_iter().find(|n| text.contains(&format!("def {n}("))).unwrap_or("none");
+        if text.contains("Write unit tests") {
+            return format!(
+                "```python\nimport unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        {}\n```",
+                tests(name)
+            );
+        }
+        polish(name).to_string()
+    })
+}
+
 /// The polish reply's docstring examples, as a code model writes them: one right, one with a wrong
 /// result, one that raises; output less indented than its example, which doctest refuses; and an
 /// escaped newline in a plain docstring, which splits its example until the docstring is made raw.
@@ -501,31 +521,19 @@ fn polished_docstring_examples_are_corrected_or_dropped_until_doctest_passes_the
     let tmp = tempdir();
     let records = math_records(tmp.path(), "ex.py", EXAMPLES_CORPUS);
     assert_eq!(records.len(), 3);
-    let gen = Scripted::new(|r, _| {
-        let text = prompt_text(r);
-        let name = ["halve_up", "floor_sum", "count_breaks"]
-            .into_iter()
-            .find(|n| text.contains(&format!("def {n}(")))
-            .unwrap_or("none");
-        if text.contains("Write unit tests") {
-            let tests = match name {
-                "halve_up" => "self.assertEqual(halve_up(4), 2)\n        self.assertEqual(halve_up(5), 3)",
-                "floor_sum" => {
-                    "self.assertEqual(floor_sum(1.5, 2.5), 3)\n        self.assertEqual(floor_sum(-0.5, 0), -1)"
-                }
-                _ => "self.assertEqual(count_breaks('a\\nb'), 1)\n        self.assertEqual(count_breaks('x'), 0)",
-            };
-            return format!(
-                "```python\nimport unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        {tests}\n```"
-            );
-        }
-        match name {
+    let gen = per_function(
+        ["halve_up", "floor_sum", "count_breaks"],
+        |name| match name {
+            "halve_up" => "self.assertEqual(halve_up(4), 2)\n        self.assertEqual(halve_up(5), 3)",
+            "floor_sum" => "self.assertEqual(floor_sum(1.5, 2.5), 3)\n        self.assertEqual(floor_sum(-0.5, 0), -1)",
+            _ => "self.assertEqual(count_breaks('a\\nb'), 1)\n        self.assertEqual(count_breaks('x'), 0)",
+        },
+        |name| match name {
             "halve_up" => HALVE_UP_POLISH,
             "floor_sum" => FLOOR_SUM_POLISH,
             _ => COUNT_BREAKS_POLISH,
-        }
-        .to_string()
-    });
+        },
+    );
     let dir = RunDir::new(&tmp.path().join("run"));
     synthesize(records, &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
     let (acc, rej) = read(&dir);
@@ -570,6 +578,84 @@ fn polished_docstring_examples_are_corrected_or_dropped_until_doctest_passes_the
     assert!(pc.contains(">>> halve_up(5)\\n    3\\n") && !pc.contains("halve_up('a')"), "{pc}");
 }
 
+/// Functions whose polished docstrings list exceptions, as a code model writes them: one raised by
+/// name in the code, one only a test shows (through a base class), one shown by an example; and
+/// claims nothing shows (`TypeError`), a subclass where only the base was seen, and `None`.
+const RAISES_CORPUS: &str = "import math\n\n\ndef safe_sqrt(x):\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n\n\ndef floor_div(a, b):\n    q = math.floor(a / b)\n    return q\n\n\ndef int_floor(s):\n    n = math.floor(int(s))\n    return n\n";
+const SAFE_SQRT_POLISH: &str = "```python\nimport math\n\ndef safe_sqrt(x):\n    \"\"\"\n    Square root of a non-negative number.\n\n    Raises:\n        ValueError: If x is negative.\n        TypeError: If x is not a number.\n    \"\"\"\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n```";
+const FLOOR_DIV_POLISH: &str = "```python\nimport math\n\ndef floor_div(a, b):\n    \"\"\"\n    Floor of a / b.\n\n    Raises\n    ------\n    ArithmeticError\n        When b is zero.\n    OverflowError\n        When the quotient is too large.\n\n    Returns\n    -------\n    int\n    \"\"\"\n    q = math.floor(a / b)\n    return q\n```";
+const INT_FLOOR_POLISH: &str = "```python\nimport math\n\ndef int_floor(s):\n    \"\"\"\n    The integer a string spells.\n\n    Raises:\n    - None: No exceptions are raised.\n\n    :raises ValueError: if s spells no integer.\n\n    >>> int_floor('x')\n    Traceback (most recent call last):\n    ValueError: invalid literal for int() with base 10: 'x'\n    \"\"\"\n    n = math.floor(int(s))\n    return n\n```";
+
+#[test]
+fn polished_docstring_raises_entries_stay_only_where_the_exception_was_seen() {
+    let tmp = tempdir();
+    let records = math_records(tmp.path(), "raises.py", RAISES_CORPUS);
+    assert_eq!(records.len(), 3);
+    let gen = per_function(
+        ["safe_sqrt", "floor_div", "int_floor"],
+        |name| match name {
+            "safe_sqrt" => "self.assertEqual(safe_sqrt(4), 2.0)\n        self.assertEqual(safe_sqrt(0), 0.0)",
+            "floor_div" => {
+                "self.assertEqual(floor_div(7, 2), 3)\n        self.assertEqual(floor_div(-7, 2), -4)\n        \
+                 with self.assertRaises(ZeroDivisionError):\n            floor_div(1, 0)"
+            }
+            _ => "self.assertEqual(int_floor('3'), 3)\n        self.assertEqual(int_floor('-2'), -2)",
+        },
+        |name| match name {
+            "safe_sqrt" => SAFE_SQRT_POLISH,
+            "floor_div" => FLOOR_DIV_POLISH,
+            _ => INT_FLOOR_POLISH,
+        },
+    );
+    let dir = RunDir::new(&tmp.path().join("run"));
+    synthesize(records, &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
+    let (acc, rej) = read(&dir);
+    assert!(rej.is_empty(), "{:?}", rej.iter().map(|r| &r.rejected).collect::<Vec<_>>());
+    let polished = |n: &str| {
+        let r = acc.iter().find(|r| r.function.name == n).unwrap_or_else(|| panic!("{n} accepted"));
+        let p = r.polished.clone().unwrap_or_else(|| panic!("{n} keeps its polish"));
+        let c = p.raises.clone().unwrap_or_else(|| panic!("{n}'s Raises entries were checked"));
+        ((c.found, c.kept, c.dropped), p.code)
+    };
+
+    // Raised by name in the code: kept; TypeError was never seen.
+    let (c, code) = polished("safe_sqrt");
+    assert_eq!(c, (2, 1, 1), "{code}");
+    assert!(code.contains("    Raises:\n        ValueError: If x is negative.\n    \"\"\""), "{code}");
+    assert!(!code.contains("TypeError"), "{code}");
+
+    // The test saw ZeroDivisionError, an ArithmeticError; nothing showed an overflow.
+    let (c, code) = polished("floor_div");
+    assert_eq!(c, (2, 1, 1), "{code}");
+    assert!(code.contains("    ArithmeticError\n        When b is zero.\n\n    Returns\n"), "{code}");
+    assert!(!code.contains("OverflowError"), "{code}");
+
+    // The example's traceback shows the ValueError; `None` claims nothing and goes with its heading.
+    let (c, code) = polished("int_floor");
+    assert_eq!(c, (2, 1, 1), "{code}");
+    assert!(!code.contains("Raises:") && !code.contains("None"), "{code}");
+    assert!(
+        code.contains("    The integer a string spells.\n\n    :raises ValueError: if s spells no integer.\n"),
+        "{code}"
+    );
+    let r = acc.iter().find(|r| r.function.name == "int_floor").unwrap();
+    assert_eq!(r.polished.as_ref().and_then(|p| p.examples.clone()).map(|e| (e.found, e.kept)), Some((1, 1)));
+
+    // Each rewrite was checked, tests and doctest together, and passed.
+    for r in &acc {
+        let check = r.attempts.iter().find(|a| a.kind == AttemptKind::Examples).expect("a check attempt");
+        assert!(check.verdict.passed(), "{:?}", check.verdict);
+        assert_eq!(Some(&check.code), r.polished.as_ref().map(|p| &p.code));
+    }
+    let stats = emit::finalize(&dir, None).unwrap();
+    let e = &stats.docstring_raises;
+    assert_eq!((e.docstrings, e.found, e.kept, e.dropped), (3, 6, 3, 3));
+    let report = unitcoder::pipeline::report::write_report(&dir).unwrap();
+    assert_eq!(report.docstring_raises, stats.docstring_raises);
+    let md = std::fs::read_to_string(tmp.path().join("run").join("report.md")).unwrap();
+    assert!(md.contains("The `Raises` entries of 3 accepted docstrings: 6 found, 3 kept"), "{md}");
+}
+
 /// The probe's report comes back through the verdict's bounded stdout tail: a docstring with many
 /// examples, long outputs among them, still gets a whole report, which names the ones that failed
 /// (the last ones' outputs left out, so those are dropped rather than corrected); one with far too
@@ -584,7 +670,7 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
         doc.push_str(&format!("    >>> rep({})\n    {want}\n", 100 + i));
     }
     let program = format!("def rep(n):\n{doc}    \"\"\"\n    return 'ab' * n\n");
-    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("rep")).with_strict_assertions();
+    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[])).with_strict_assertions();
     let verdict = sandbox().run(&job);
     assert!(verdict.passed(), "{verdict:?}");
     let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {}", verdict.stdout_tail));
@@ -598,7 +684,7 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
 
     let many: String = (0..400).map(|i| format!("    >>> rep({i})\n    'x'\n")).collect();
     let program = format!("def rep(n):\n    \"\"\"\n    Repeats.\n\n{many}    \"\"\"\n    return 'ab' * n\n");
-    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("rep")).with_strict_assertions();
+    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[])).with_strict_assertions();
     let verdict = sandbox().run(&job);
     let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {verdict:?}"));
     assert_eq!(probe.parse_error.as_deref(), Some("400 examples: too many to report"));

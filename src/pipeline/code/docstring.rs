@@ -8,7 +8,7 @@ use tree_sitter::Node;
 use super::{is_docstring, parse, text, top_level};
 
 /// The definition of top-level function `name` in a parsed tree.
-fn function<'t>(root: Node<'t>, src: &str, name: &str) -> Option<Node<'t>> {
+pub(super) fn function<'t>(root: Node<'t>, src: &str, name: &str) -> Option<Node<'t>> {
     top_level(root).into_iter().map(|(_, d)| d).find(|d| {
         d.kind() == "function_definition" && d.child_by_field_name("name").map(|n| text(n, src)) == Some(name)
     })

@@ -27,9 +27,14 @@ const CHECK: &str = include_str!("examples_check.py");
 const MAX_CORRECTED_CHARS: usize = 240;
 const MAX_CORRECTED_LINES: usize = 6;
 
-/// The probe's tests for top-level function `name` (an identifier).
-pub fn probe_tests(name: &str) -> String {
-    PROBE.replace("__UC_FUNCTION__", name).replace("__UC_NAME__", name)
+/// The probe's tests for top-level function `name` (an identifier), after the record's verified
+/// `tests`, whose calls it watches; `raised_in_code`: the dotted exception names the function's code
+/// raises ([`super::raises::raised_in_code`]).
+pub fn probe_tests(tests: &str, name: &str, raised_in_code: &[String]) -> String {
+    let names = serde_json::to_string(raised_in_code).unwrap_or_else(|_| "[]".into());
+    let probe =
+        PROBE.replace("__UC_FUNCTION__", name).replace("__UC_NAME__", name).replace("__UC_RAISES_IN_CODE__", &names);
+    format!("{}\n\n{probe}", tests.trim_end())
 }
 
 /// `tests` followed by a test that `name`'s docstring examples all hold and number `expected`.
@@ -50,6 +55,10 @@ pub struct Probe {
     #[serde(default)]
     pub parse_error: Option<String>,
     pub examples: Vec<ProbeExample>,
+    /// The exception classes seen leaving the function while the tests and examples ran, and
+    /// those its code raises by name, each as its and its base classes' names up to `Exception`.
+    #[serde(default)]
+    pub raised: Vec<super::raises::Seen>,
 }
 
 /// One example as the probe ran it.
@@ -335,6 +344,7 @@ mod tests {
     fn a_wrong_result_is_corrected_and_a_right_one_kept() {
         assert!(has_examples(PROGRAM, "b16encode"));
         let probe = Probe {
+            raised: vec![],
             lines: 9,
             parse_error: None,
             examples: vec![example(4, 1, false, Some("b'68656C6C6F'\n")), example(6, 1, true, Some("b''\n"))],
@@ -350,7 +360,12 @@ mod tests {
         let program = "def f(x):\n    \"\"\"\n    Doubles.\n\n    Example:\n    >>> f('a')  # 'ab'\n    'ab'\n    >>> f(None)\n    0\n    \"\"\"\n    return x * 2\n";
         let mut raised = example(6, 1, false, None);
         raised.exception = Some("TypeError".into());
-        let probe = Probe { lines: 9, parse_error: None, examples: vec![example(4, 1, false, Some("'aa'\n")), raised] };
+        let probe = Probe {
+            raised: vec![],
+            lines: 9,
+            parse_error: None,
+            examples: vec![example(4, 1, false, Some("'aa'\n")), raised],
+        };
         // The first example's comment claims another value: it goes rather than be half corrected.
         let r = reconcile(program, "f", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 0, corrected: 0, dropped: 2 });
@@ -362,7 +377,7 @@ mod tests {
         for tweak in tweaks {
             let mut e = example(3, 1, true, Some("{'a', 'b'}\n"));
             tweak(&mut e);
-            let p = Probe { lines: 6, parse_error: None, examples: vec![e] };
+            let p = Probe { raised: vec![], lines: 6, parse_error: None, examples: vec![e] };
             let prog = "def g():\n    \"\"\"\n    Letters.\n\n    >>> g()\n    {'a', 'b'}\n    \"\"\"\n    return {'a', 'b'}\n";
             let r = reconcile(prog, "g", Some(&p)).unwrap();
             assert_eq!(r.counts.dropped, 1);
@@ -376,6 +391,7 @@ mod tests {
         let mut raised = example(5, 1, false, None);
         raised.exception = Some("IndexError".into());
         let probe = Probe {
+            raised: vec![],
             lines: 8,
             parse_error: None,
             // The call's shown result is wrong, and it is corrected: the set-up line stays.
@@ -385,7 +401,12 @@ mod tests {
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 1, corrected: 1, dropped: 0 });
         assert_eq!(r.program, program.replace("    2\n", "    1\n"));
         // The call raised: the set-up line alone would show nothing.
-        let probe = Probe { lines: 8, parse_error: None, examples: vec![example(4, 0, true, Some("")), raised] };
+        let probe = Probe {
+            raised: vec![],
+            lines: 8,
+            parse_error: None,
+            examples: vec![example(4, 0, true, Some("")), raised],
+        };
         let r = reconcile(program, "first", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 0, corrected: 0, dropped: 2 });
         assert_eq!(r.program, "def first(xs):\n    \"\"\"\n    The first.\n    \"\"\"\n    return xs[0]\n");
@@ -395,6 +416,7 @@ mod tests {
     fn a_comment_that_states_the_result_the_function_gives_lets_the_example_be_corrected() {
         let program = "def pair(x):\n    \"\"\"\n    Pair.\n\n    >>> r = pair(b'ab')  # (b'ab', 2)\n    >>> r[0]  # b'ab'\n    >>> r[1]  # 11\n    \"\"\"\n    return (x, len(x))\n";
         let probe = Probe {
+            raised: vec![],
             lines: 7,
             parse_error: None,
             examples: vec![
@@ -414,17 +436,24 @@ mod tests {
     #[test]
     fn a_plain_docstring_that_doctest_cannot_read_is_made_raw_to_be_probed_again() {
         let program = "def junk(line):\n    \"\"\"\n    Blank.\n\n    >>> junk('\\n')\n    True\n    \"\"\"\n    return not line.strip()\n";
-        let refused = Probe { lines: 7, parse_error: Some("inconsistent leading whitespace".into()), examples: vec![] };
+        let refused = Probe {
+            raised: vec![],
+            lines: 7,
+            parse_error: Some("inconsistent leading whitespace".into()),
+            examples: vec![],
+        };
         let raw = as_raw(program, "junk", Some(&refused)).unwrap();
         assert_eq!(raw, program.replacen("    \"\"\"\n    Blank", "    r\"\"\"\n    Blank", 1));
         // Read line for line already, raw already, or no backslash: nothing to do.
-        let read = Probe { lines: 6, parse_error: None, examples: vec![example(3, 1, true, Some("True\n"))] };
+        let read =
+            Probe { raised: vec![], lines: 6, parse_error: None, examples: vec![example(3, 1, true, Some("True\n"))] };
         assert_eq!(as_raw(program, "junk", Some(&read)), None);
         assert_eq!(as_raw(&raw, "junk", Some(&refused)), None);
         assert_eq!(as_raw(&program.replace("\\n", "x"), "junk", Some(&refused)), None);
         assert_eq!(as_raw(program, "junk", None), None);
         // The raw docstring's examples map line for line.
-        let again = Probe { lines: 6, parse_error: None, examples: vec![example(3, 1, true, Some("True\n"))] };
+        let again =
+            Probe { raised: vec![], lines: 6, parse_error: None, examples: vec![example(3, 1, true, Some("True\n"))] };
         let r = reconcile(&raw, "junk", Some(&again)).unwrap();
         assert_eq!((r.counts.kept, r.program), (1, raw));
     }
@@ -445,7 +474,12 @@ mod tests {
     fn an_unparsable_or_unmappable_docstring_loses_every_example_and_nothing_else() {
         // doctest refused it: an escaped newline in a plain docstring splits the example.
         let program = "import re\n\n\ndef junk(line):\n    \"\"\"\n    Blank or a lone '#'.\n\n    Example:\n    >>> junk('\\n')\n    True\n    >>> junk('x')\n    False\n    \"\"\"\n    return re.match(r'\\s*#?\\s*$', line) is not None\n";
-        let probe = Probe { lines: 11, parse_error: Some("inconsistent leading whitespace".into()), examples: vec![] };
+        let probe = Probe {
+            raised: vec![],
+            lines: 11,
+            parse_error: Some("inconsistent leading whitespace".into()),
+            examples: vec![],
+        };
         let want = "import re\n\n\ndef junk(line):\n    \"\"\"\n    Blank or a lone '#'.\n    \"\"\"\n    return re.match(r'\\s*#?\\s*$', line) is not None\n";
         for p in [Some(&probe), None] {
             let r = reconcile(program, "junk", p).unwrap();
@@ -453,7 +487,8 @@ mod tests {
             assert_eq!(r.program, want);
         }
         // A report whose lines do not fall on `>>>` lines is not trusted line by line.
-        let off = Probe { lines: 9, parse_error: None, examples: vec![example(5, 1, true, Some("True\n"))] };
+        let off =
+            Probe { raised: vec![], lines: 9, parse_error: None, examples: vec![example(5, 1, true, Some("True\n"))] };
         assert_eq!(reconcile(program, "junk", Some(&off)).unwrap().program, want);
     }
 
@@ -465,6 +500,6 @@ mod tests {
         let t = check_tests("import unittest\n", "f", 2);
         assert!(t.starts_with("import unittest\n"));
         assert!(t.contains("finder.find(f, \"f\"") && t.contains("(0, 2)"));
-        assert!(probe_tests("f").contains("doc = f.__doc__"));
+        assert!(probe_tests("", "f", &[]).contains("doc = f.__doc__"));
     }
 }

@@ -1,11 +1,17 @@
-# The docstring-examples probe (appended to a polished program as its tests; see examples.rs). It
-# runs the `>>>` examples of __UC_NAME__'s docstring with doctest's own parser and runner, twice
-# from fresh copies of the module's globals, and prints one JSON line after a marker: for each
-# example where it starts, how many lines it spans, whether it held, what it printed, and whether
-# that output is trustworthy as an example (the same in both runs; no set or frozenset shown, whose
-# order changes with the hash seed). The result only guides the rewrite: the rewritten program is
-# then checked with doctest itself, so whatever the program prints here can at worst drop examples.
+# The docstring probe (appended to a polished program after the record's verified tests; see
+# examples.rs and raises.rs). It runs the `>>>` examples of __UC_NAME__'s docstring with doctest's
+# own parser and runner, twice from fresh copies of the module's globals, and prints one JSON line
+# after a marker: for each example where it starts, how many lines it spans, whether it held, what
+# it printed, and whether that output is trustworthy as an example (the same in both runs; no set
+# or frozenset shown, whose order changes with the hash seed). The line also lists the exception
+# classes seen leaving __UC_NAME__ while the tests (run before this class: the harness runs test
+# classes in the order they are defined) and the examples ran, and those its code raises by name,
+# each with its base classes: the evidence a `Raises` entry is kept on. The result only guides the
+# rewrite: the rewritten program is then checked with doctest and the tests, so whatever the
+# program prints here can at worst drop examples and entries.
+import builtins as _uc_builtins
 import doctest as _uc_doctest
+import functools as _uc_functools
 import json as _uc_json
 import sys as _uc_sys
 import unittest as _uc_unittest
@@ -21,6 +27,43 @@ def _uc_unordered(value, depth=0):
     if isinstance(value, dict):
         return any(_uc_unordered(k, depth + 1) or _uc_unordered(v, depth + 1) for k, v in value.items())
     return False
+
+
+_uc_raised = []
+
+
+def _uc_watch(function):
+    def watched(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as e:
+            if type(e) not in _uc_raised:
+                _uc_raised.append(type(e))
+            raise
+
+    return _uc_functools.wraps(function)(watched)
+
+
+__UC_FUNCTION__ = _uc_watch(__UC_FUNCTION__)
+
+
+def _uc_exception_class(dotted):
+    # A name the function's code raises (`ValueError`, `binascii.Error`), looked up, not evaluated.
+    parts = dotted.split(".")
+    value = globals().get(parts[0], getattr(_uc_builtins, parts[0], None))
+    for part in parts[1:]:
+        value = getattr(value, part, None)
+    return value if isinstance(value, type) and issubclass(value, Exception) else None
+
+
+def _uc_classes(kind):
+    # The class's and its bases' names, up to Exception.
+    names = []
+    for klass in kind.__mro__:
+        if klass in (BaseException, object):
+            break
+        names.append(klass.__qualname__[:80])
+    return names[:12]
 
 
 class DocstringExamplesProbe(_uc_unittest.TestCase):
@@ -64,6 +107,12 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
             finally:
                 _uc_sys.displayhook = saved
             runs.append(outcomes)
+        raised = list(_uc_raised)
+        for dotted in __UC_RAISES_IN_CODE__:
+            kind = _uc_exception_class(dotted)
+            if kind is not None and kind not in raised:
+                raised.append(kind)
+        report["raised"] = [_uc_classes(kind) for kind in raised[:24]]
         missing = {"ok": False, "exception": "not run"}
         for i, ex in enumerate(examples):
             a = runs[0][i] if i < len(runs[0]) else missing
@@ -94,6 +143,7 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
                 text = _uc_json.dumps(report, separators=(",", ":"))
         if len(text) > budget:
             n = len(report["examples"])
-            report = {"lines": report["lines"], "examples": [], "parse_error": "%d examples: too many to report" % n}
+            report = {"lines": report["lines"], "examples": [], "raised": report["raised"],
+                      "parse_error": "%d examples: too many to report" % n}
             text = _uc_json.dumps(report, separators=(",", ":"))
         print("\n@@unitcoder-examples@@" + text)

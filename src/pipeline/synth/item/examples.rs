@@ -1,6 +1,8 @@
-//! The docstring-examples step of a record (see [`crate::pipeline::code::examples`]): after the
-//! polished program passed its tests, its `>>>` examples are run by a probe in the sandbox, kept,
-//! corrected or dropped, and the rewritten program is checked with doctest and the tests together.
+//! The docstring-claims step of a record (see [`crate::pipeline::code::examples`] and
+//! [`crate::pipeline::code::raises`]): after the polished program passed its tests, a probe runs
+//! its tests and its `>>>` examples in the sandbox; the examples are kept, corrected or dropped,
+//! the `Raises` entries kept where the probe saw the exceptions they name, and the rewritten program
+//! is checked with doctest and the tests together.
 //! When that check fails, the step tries once more with every example dropped; when that fails
 //! too, the polish is set aside (`examples_unverified`) and the record goes on with its verified,
 //! undocumented program. A plain docstring whose examples doctest could not read line for line (an
@@ -13,6 +15,7 @@ use super::{Action, Ctx, Exec, Item};
 use crate::pipeline::code::examples::{
     as_raw, check_tests, has_examples, probe_tests, read_probe, reconcile, ExampleCounts, Probe,
 };
+use crate::pipeline::code::raises::{has_raises, raised_in_code, reconcile_raises, RaisesCounts, Seen};
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Polished};
 use crate::sandbox::Verdict;
 
@@ -30,6 +33,9 @@ pub(in crate::pipeline::synth) struct Examples {
     polished: String,
     /// The counts of the rewrite being checked.
     counts: ExampleCounts,
+    raises: RaisesCounts,
+    /// The exceptions the probe saw leaving the function (`None`: no report to go on).
+    seen: Option<Vec<Seen>>,
 }
 
 /// One of the step's executions: `program` with `tests` instead of the record's suite.
@@ -39,27 +45,36 @@ fn run(sample: u32, program: String, tests: String) -> Vec<Action> {
 }
 
 impl Item {
-    /// The polished program passed its tests: check its examples, or keep it as it is when its
-    /// docstring shows none.
+    /// The polished program passed its tests: check its examples and `Raises` entries, or keep it
+    /// as it is when its docstring has neither.
     pub(super) fn check_examples(&mut self, ctx: &Ctx, program: String) -> Vec<Action> {
         let name = &self.rec.function.name;
-        if !has_examples(&program, name) {
-            return self.keep_polished(ctx, program, None);
+        if !has_examples(&program, name) && !has_raises(&program, name) {
+            return self.keep_polished(ctx, program, Examples::default());
         }
-        let tests = probe_tests(name);
-        self.examples = Examples { polished: program.clone(), counts: ExampleCounts::default() };
+        let tests = self.probe_tests(&program);
+        self.examples = Examples { polished: program.clone(), ..Examples::default() };
         run(PROBE, program, tests)
+    }
+
+    /// The probe of `program`, after the record's tests.
+    fn probe_tests(&self, program: &str) -> String {
+        let name = &self.rec.function.name;
+        let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
+        probe_tests(tests, name, &raised_in_code(program, name))
     }
 
     /// A verdict of the step's probe or checks.
     pub(super) fn on_examples_verdict(&mut self, ctx: &Ctx, exec: Exec, verdict: Verdict) -> Vec<Action> {
         if exec.sample == PROBE || exec.sample == RAW_PROBE {
             let probe = verdict.passed().then(|| read_probe(&verdict.stdout_tail)).flatten();
+            self.examples.seen = probe.as_ref().map(|p| p.raised.clone());
             if exec.sample == RAW_PROBE {
                 // The raw docstring is the one reconciled from here on (its text reads the same).
                 self.examples.polished = exec.program;
             } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, probe.as_ref()) {
-                return run(RAW_PROBE, raw, probe_tests(&self.rec.function.name));
+                let tests = self.probe_tests(&raw);
+                return run(RAW_PROBE, raw, tests);
             }
             return self.rewrite(ctx, probe.as_ref());
         }
@@ -74,8 +89,8 @@ impl Item {
             tokens: 0,
         });
         if passed {
-            let counts = std::mem::take(&mut self.examples.counts);
-            return self.keep_polished(ctx, exec.program, Some(counts));
+            let step = std::mem::take(&mut self.examples);
+            return self.keep_polished(ctx, exec.program, step);
         }
         if exec.sample == RECONCILED {
             return self.rewrite(ctx, None);
@@ -85,23 +100,31 @@ impl Item {
     }
 
     /// Asks for the check of the polished program with its examples reconciled with `probe`, or
-    /// all dropped (`None`).
+    /// all dropped (`None`), and its `Raises` entries with what the probe saw.
     fn rewrite(&mut self, ctx: &Ctx, probe: Option<&Probe>) -> Vec<Action> {
         let name = self.rec.function.name.clone();
         let polished = self.examples.polished.clone();
-        let Some(r) = reconcile(&polished, &name, probe) else {
+        let rewritten = reconcile(&polished, &name, probe).and_then(|r| {
+            let (program, raises) = reconcile_raises(&r.program, &name, self.examples.seen.as_deref())?;
+            Some((r.remaining(), r.counts, program, raises))
+        });
+        let Some((remaining, counts, program, raises)) = rewritten else {
             self.discard_polish("examples_unverified", polished, 0);
             return self.score(ctx);
         };
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
-        let tests = check_tests(tests, &name, r.remaining());
+        let tests = check_tests(tests, &name, remaining);
         let sample = if probe.is_some() { RECONCILED } else { ALL_DROPPED };
-        self.examples.counts = r.counts;
-        run(sample, r.program, tests)
+        (self.examples.counts, self.examples.raises) = (counts, raises);
+        run(sample, program, tests)
     }
 
-    fn keep_polished(&mut self, ctx: &Ctx, code: String, examples: Option<ExampleCounts>) -> Vec<Action> {
-        self.rec.polished = Some(Polished { code, docstring_only: self.polish_docstring_only, examples });
+    /// Keeps `code` as the record's polished program, with the counts of the step that checked it
+    /// (none for a docstring without examples or `Raises` entries).
+    fn keep_polished(&mut self, ctx: &Ctx, code: String, step: Examples) -> Vec<Action> {
+        let examples = Some(step.counts).filter(|c| c.found > 0);
+        let raises = Some(step.raises).filter(|c| c.found > 0);
+        self.rec.polished = Some(Polished { code, docstring_only: self.polish_docstring_only, examples, raises });
         self.score(ctx)
     }
 }
