@@ -320,16 +320,20 @@ fn stream_one(engine: &Engine, request: &Request) -> anyhow::Result<GenerationSt
 /// Requests per engine call when writing JSONL: each group's lines are written as soon as it is done.
 const GROUP: usize = 32;
 
-/// The key written with each sample of `items[at]`: what makes its samples what they are.
-fn request_key(model_id: &str, at: usize, item: &Item) -> String {
+/// The key written with each sample of `items[at]`: what makes its samples what they are. `model`
+/// is the model's identity (a server model is the model it serves, not its address: see
+/// `model_identity`).
+fn request_key(model: &str, at: usize, item: &Item) -> String {
     let request = serde_json::to_string(&item.request).unwrap_or_default();
-    unitcoder::pipeline::journal::key(&[model_id, &at.to_string(), &item.id.to_string(), &request])
+    unitcoder::pipeline::journal::key(&[model, &at.to_string(), &item.id.to_string(), &request])
 }
 
 /// The lines of an earlier run of this command in `out`, as (request key, line): `None` when there
 /// is no such file. A last line cut short by a kill is left out (it is rewritten); a line that is not
-/// one of ours, or was written for a request this command does not make, is refused.
-fn earlier_lines(out: &Path, keys: &HashSet<&str>) -> anyhow::Result<Option<Vec<(String, String)>>> {
+/// one of ours, or was written for a request this command does not make, is refused. `keys` maps each
+/// key this command accepts to the one it writes (a line written by an earlier version, keyed by a
+/// server's address, is read as its request's key now).
+fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>) -> anyhow::Result<Option<Vec<(String, String)>>> {
     let text = match std::fs::read(out) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -346,13 +350,14 @@ fn earlier_lines(out: &Path, keys: &HashSet<&str>) -> anyhow::Result<Option<Vec<
         let Some(key) = key else {
             bail!("{at}: not a line `generate` writes; give another --out, or remove the file to start over");
         };
-        if !keys.contains(key.as_str()) {
+        let Some(&now) = keys.get(key.as_str()) else {
             bail!(
                 "{at} was written for a request this command does not make (another model or server address, \
                  prompts file, or sampling flags); give another --out, or remove the file to start over"
             );
-        }
-        lines.push((key, line.to_string()));
+        };
+        // The key is a hex digest, so replacing it touches nothing else in the line.
+        lines.push((now.to_string(), line.replace(&key, now)));
     }
     Ok(Some(lines))
 }
@@ -366,7 +371,12 @@ fn write_jsonl(
     group: usize,
     mut generate: impl FnMut(&[Request]) -> anyhow::Result<Vec<Vec<Completion>>>,
 ) -> anyhow::Result<crate::cli::Outcome> {
-    let keys: Vec<String> = items.iter().enumerate().map(|(at, item)| request_key(model_id, at, item)).collect();
+    let identity = unitcoder::engine::remote::model_identity(model_id);
+    let keys: Vec<String> = items.iter().enumerate().map(|(at, item)| request_key(&identity, at, item)).collect();
+    let legacy: Vec<String> = match identity != model_id {
+        true => items.iter().enumerate().map(|(at, item)| request_key(model_id, at, item)).collect(),
+        false => Vec::new(),
+    };
     let mut todo: Vec<usize> = (0..items.len()).collect();
     let mut out: Box<dyn Write> = match &args.out {
         // A device or pipe (`--out /dev/stdout`) is written as it is: there is nothing to continue.
@@ -379,7 +389,8 @@ fn write_jsonl(
         }
         Some(p) => {
             super::create_parent(p)?;
-            let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
+            let wanted: HashMap<&str, &str> =
+                keys.iter().chain(&legacy).zip(keys.iter().cycle()).map(|(k, to)| (k.as_str(), to.as_str())).collect();
             let kept = match earlier_lines(p, &wanted)? {
                 Some(lines) => {
                     // A prompt is done when all its samples are on disk; a group cut short by a kill

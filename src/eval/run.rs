@@ -313,8 +313,14 @@ fn differing_fields(then: &serde_json::Value, now: &serde_json::Value) -> Vec<St
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
+    // A server model is the model it serves, wherever it was asked (see `model_identity`).
+    let identity =
+        |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(crate::engine::remote::model_identity);
     keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
+        .filter(|k| {
+            a.get(*k) != b.get(*k)
+                && !(*k == "model" && identity(a.get(*k)).is_some() && identity(a.get(*k)) == identity(b.get(*k)))
+        })
         .map(|k| {
             let show = |v: Option<&serde_json::Value>| v.map_or("nothing".to_string(), |v| v.to_string());
             format!("{k}: {} then, {} now", show(a.get(k)), show(b.get(k)))
@@ -596,6 +602,22 @@ mod tests {
         assert!(SamplesFile::open(dir.path(), &identity("m"), &ds).is_ok());
         let e = SamplesFile::open(dir.path(), &moved, &ds).err().expect("another path, no hash to tell").to_string();
         assert!(e.contains("data: \"x\" then"), "{e}");
+    }
+
+    #[test]
+    fn a_server_run_continues_at_another_address_of_the_same_served_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dataset();
+        started_run(dir.path(), "openai:http://10.0.0.1:8000/v1#qwen", 2);
+        // The server restarted on another port, or asked on another node: the same run.
+        let (_, kept) = SamplesFile::open(dir.path(), &identity("openai:http://127.0.0.1:9001/v1#qwen"), &ds).unwrap();
+        assert_eq!(kept.len(), 2, "the first task's two samples are kept");
+        // Another served model is another run.
+        let e = SamplesFile::open(dir.path(), &identity("openai:http://10.0.0.1:8000/v1#llama"), &ds)
+            .err()
+            .expect("another served model is refused")
+            .to_string();
+        assert!(e.contains("model: \"openai:http://10.0.0.1:8000/v1#qwen\" then"), "{e}");
     }
 
     #[test]

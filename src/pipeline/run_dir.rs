@@ -185,11 +185,8 @@ impl RunSettings {
 /// ask a server each (one per node), and a restarted server may come back on another port, so the
 /// address alone does not make another data set.
 fn same_served_model(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    let name = |v: &serde_json::Value| {
-        let spec = crate::engine::remote::ServerSpec::parse(v.as_str()?)?.ok()?;
-        Some(spec.model)
-    };
-    matches!((name(a), name(b)), (Some(x), Some(y)) if x == y)
+    let identity = |v: &serde_json::Value| v.as_str().map(crate::engine::remote::model_identity);
+    matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
 }
 
 #[cfg(test)]

@@ -136,6 +136,12 @@ fn a_proxy_answering_429_503_and_hanging_up_costs_retries_not_results() {
     assert_eq!(proxy.seen().len(), 8, "5 answered + 3 faults");
     let (direct, _) = run(&server.spec(), "direct.jsonl");
     assert_eq!(through_proxy, direct, "every prompt answered once, as the server answers it");
+    // The same command against the same served model at another address (the server itself, not the
+    // proxy) finds every prompt done: nothing is asked, nothing rewritten.
+    let before = std::fs::read_to_string(dir.path().join("proxy.jsonl")).unwrap();
+    let (again, s) = run(&server.spec(), "proxy.jsonl");
+    assert_eq!(s["requests"].as_u64(), Some(0), "{s}");
+    assert_eq!((again, std::fs::read_to_string(dir.path().join("proxy.jsonl")).unwrap()), (direct, before));
 }
 
 /// A small synth run; one request at a time, so that a restart falls between two of them.
@@ -196,6 +202,14 @@ fn synth_survives_a_server_restart_and_resumes_from_its_cache() {
     assert!(again.status.success(), "{:?}", text(&again));
     assert!(text(&again).0.contains("0 records finished, 2 already done"), "{:?}", text(&again));
     assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+    // A run that lost everything but its answer cache, resumed against the same served model at
+    // another address (the proxy's port): every answer comes from the cache, no request is sent.
+    std::fs::create_dir_all(root.join("moved/cache")).unwrap();
+    std::fs::copy(root.join("run/cache/model.jsonl"), root.join("moved/cache/model.jsonl")).unwrap();
+    let moved = synth_cmd(root, &proxy.spec(), "moved", "12").output().unwrap();
+    assert!(moved.status.success(), "{:?}", text(&moved));
+    assert!(proxy.seen().is_empty(), "answers are keyed by the served model, not its address: {:?}", proxy.seen());
+    assert_eq!(record_ids(&root.join("moved")), got);
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("run/stats.json")).unwrap()).unwrap();
     assert_eq!(stats["funnel"][0]["count"], 2, "{stats}");

@@ -50,6 +50,17 @@ impl ServerSpec {
     }
 }
 
+/// What a model id stands for where runs are compared, continued or cached: a server model
+/// (`openai:URL#NAME`) is the model it serves, `openai:#NAME`, not the address it was asked at
+/// (shards of one run ask a server each, and a restarted server may come back on another port);
+/// any other id is itself.
+pub fn model_identity(model_id: &str) -> String {
+    match ServerSpec::parse(model_id) {
+        Some(Ok(spec)) => format!("{SCHEME}#{}", spec.model),
+        _ => model_id.to_string(),
+    }
+}
+
 impl std::fmt::Display for ServerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{SCHEME}{}#{}", self.base_url, self.model)

@@ -4,6 +4,7 @@
 use super::item::{Action, Ctx, Exec, Item};
 use super::ticker::Ticker;
 use super::{SynthError, SynthSettings};
+use crate::engine::remote::model_identity;
 use crate::engine::{Completion, Generator, Request};
 use crate::pipeline::journal::{key, Cache, Journal};
 use crate::pipeline::prompts::Template;
@@ -283,14 +284,28 @@ impl Run<'_> {
     }
 
     fn generate(&mut self, batch: Vec<Pending>) -> Result<(), SynthError> {
-        let model_id = self.ctx.model_id.clone();
-        let keys: Vec<String> = batch
-            .iter()
-            .map(|p| {
+        // Answers are keyed by what the model is, not where it was asked: a server restarted on
+        // another port, or another node's server, still finds them. Caches written before were
+        // keyed by the model id as given, which is looked up too.
+        let identity = model_identity(&self.ctx.model_id);
+        let keys_for = |model: &str| -> Vec<String> {
+            let keys = batch.iter().map(|p| {
                 let request = serde_json::to_string(&p.request).unwrap_or_default();
-                key(&[&model_id, &self.ctx.settings.prompts.hash(p.template), &request])
-            })
-            .collect();
+                key(&[model, &self.ctx.settings.prompts.hash(p.template), &request])
+            });
+            keys.collect()
+        };
+        let keys = keys_for(&identity);
+        let legacy = (identity != self.ctx.model_id).then(|| keys_for(&self.ctx.model_id));
+        for (j, k) in keys.iter().enumerate() {
+            let old = legacy.as_ref().map(|l| &l[j]);
+            if let Some(samples) =
+                old.filter(|_| self.model_cache.get(k).is_none()).and_then(|o| self.model_cache.get(o))
+            {
+                let samples = samples.clone();
+                self.model_cache.put(k.clone(), samples)?;
+            }
+        }
         let missing: Vec<usize> = (0..batch.len()).filter(|&j| self.model_cache.get(&keys[j]).is_none()).collect();
         self.t.model_calls_cached += (batch.len() - missing.len()) as u64;
         if !missing.is_empty() {
