@@ -426,6 +426,27 @@ fn refuse_out_over_inputs(out: &Path, outputs: &[String], inputs: &[(&str, &Path
     Ok(())
 }
 
+/// Refuses an `--out` that holds an `eval run` (its `generation.json`) unless `own_samples` are that
+/// run's samples: scoring other samples, or the canonical solutions, there would replace the run's
+/// results with results of something else, beside samples and a record that say otherwise.
+/// Rescoring a run's own samples in place is allowed.
+fn refuse_out_of_another_run(out: &Path, own_samples: Option<&Path>, what: &str) -> anyhow::Result<()> {
+    let recorded = out.join(SamplesFile::IDENTITY);
+    if !recorded.is_file() {
+        return Ok(());
+    }
+    let own = own_samples.is_some_and(|s| unitcoder::atomic_file::same_file(s, &out.join(SamplesFile::NAME)));
+    if own {
+        return Ok(());
+    }
+    bail!(
+        "--out {}: it holds an `eval run` ({}); writing the results of {what} there would replace that run's \
+         results; choose another --out",
+        out.display(),
+        recorded.display()
+    )
+}
+
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.data.split();
     // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
@@ -468,6 +489,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let he_name = format!("{stem}_results.jsonl");
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).chain([he_name.clone()]).collect();
     refuse_out_over_inputs(&a.out, &outputs, &[("--samples", &a.samples), ("--data", &a.data.data)])?;
+    refuse_out_of_another_run(&a.out, Some(&a.samples), &format!("{}", a.samples.display()))?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
@@ -520,6 +542,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let samples = score::canonical_samples(&ds);
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).collect();
     refuse_out_over_inputs(&a.out, &outputs, &[("--data", &a.data.data)])?;
+    refuse_out_of_another_run(&a.out, None, "the canonical solutions")?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });

@@ -580,6 +580,47 @@ fn samples_read_from_a_pipe_are_read_once_and_their_results_and_model_kept() {
 }
 
 #[test]
+fn score_and_check_gt_refuse_to_write_over_another_eval_runs_results_but_rescore_its_own_in_place() {
+    let dir = tempdir();
+    let (o, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // An `eval run` directory: its samples, the record of what made them, and its results.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::copy(dir.path().join("samples.jsonl"), run.join("samples.jsonl")).unwrap();
+    std::fs::write(run.join("generation.json"), r#"{"model": "qwen2.5-coder-1.5b"}"#).unwrap();
+    std::fs::write(run.join("summary.json"), "the run's own summary").unwrap();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let data = data.to_str().unwrap();
+    let other = dir.path().join("other.jsonl");
+    std::fs::copy(dir.path().join("samples.jsonl"), &other).unwrap();
+    let base = ["--benchmark", "humaneval", "--data", data, "--limit", "1", "--out", run.to_str().unwrap()];
+    let mut score_other = vec!["eval", "score", "-k", "1", "--samples", other.to_str().unwrap()];
+    score_other.extend(base);
+    let mut check_gt = vec!["eval", "check-gt"];
+    check_gt.extend(base);
+    for (args, what) in [(score_other, "other.jsonl"), (check_gt, "the canonical solutions")] {
+        let o = unitcoder(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("holds an `eval run`") && err.contains(what) && err.contains("choose another --out"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(run.join("summary.json")).unwrap(), "the run's own summary");
+    }
+    // The run's own samples rescored in place replace its results, as asked.
+    let own = run.join("samples.jsonl");
+    let mut rescore = vec!["eval", "score", "-k", "1", "--samples", own.to_str().unwrap()];
+    rescore.extend(base);
+    let o = unitcoder(&rescore);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["model"], "qwen2.5-coder-1.5b", "{summary}");
+}
+
+#[test]
 fn score_refuses_an_out_where_an_output_would_overwrite_its_samples_or_data() {
     let dir = tempdir();
     let (out, out_dir) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
