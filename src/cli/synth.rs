@@ -511,6 +511,16 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             r.dropped
         )?;
     }
+    let t = &stats.docstring_returns;
+    if t.claims > 0 {
+        outln!(
+            "docstring return types: {} claimed: {} held, {} corrected to what the function returned, {} unchecked",
+            t.claims,
+            t.held,
+            t.corrected,
+            t.unchecked
+        )?;
+    }
     outln!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
         timings.wall_s,

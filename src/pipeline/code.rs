@@ -7,6 +7,7 @@
 mod docstring;
 pub mod examples;
 pub mod raises;
+pub mod returns;
 mod split;
 
 pub use docstring::{docstring_of, with_docstring};

@@ -219,6 +219,10 @@ pub struct Polished {
     /// raise (absent: it has none, or the record is older than the check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raises: Option<crate::pipeline::code::raises::RaisesCounts>,
+    /// The return type the docstring claims and whether it held against what the function returned
+    /// (absent: it claims none, or the record is older than the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returns: Option<crate::pipeline::code::returns::ReturnsCheck>,
 }
 
 /// How much a record's kept tests check, measured on its verified program (see

@@ -126,6 +126,7 @@ pub fn markdown(s: &SynthStats) -> String {
     quality_section(&mut out, s);
     examples_section(&mut out, s);
     raises_section(&mut out, s);
+    returns_section(&mut out, s);
     if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
         let _ = write!(
             out,
@@ -256,6 +257,20 @@ fn examples_section(out: &mut String, s: &SynthStats) {
          output was unstable, unordered or too long, or a comment claimed a value). {} records kept their \
          undocumented program because their examples could not be made to hold.",
         e.docstrings, e.found, e.kept, e.corrected, e.dropped, e.polish_set_aside
+    );
+}
+
+fn returns_section(out: &mut String, s: &SynthStats) {
+    let e = &s.docstring_returns;
+    if e.claims == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Docstring return types\n\nThe return types {} accepted docstrings claim, against the values their \
+         function returned while its tests and examples ran: {} held, {} corrected to the types returned, {} \
+         unchecked (not readable as a type, or nothing returned).",
+        e.claims, e.held, e.corrected, e.unchecked
     );
 }
 

@@ -152,9 +152,10 @@ pub struct RunSettings {
     #[serde(default)]
     pub docstring_examples_checked: bool,
     /// Polished docstrings' `Raises` entries were kept only where the function was seen to raise
-    /// what they name (false in runs of versions before the check).
+    /// what they name, and their return types checked against what it returned (false in runs of
+    /// versions before these checks).
     #[serde(default)]
-    pub docstring_raises_checked: bool,
+    pub docstring_claims_checked: bool,
 }
 
 impl RunSettings {

@@ -87,6 +87,24 @@ pub struct SynthStats {
     /// exceptions the function was seen to raise.
     #[serde(default)]
     pub docstring_raises: RaisesStats,
+    /// The return types accepted records' polished docstrings claim, checked against what the
+    /// function returned.
+    #[serde(default)]
+    pub docstring_returns: ReturnsStats,
+}
+
+/// How the return types of accepted records' docstrings fared (see
+/// [`crate::pipeline::code::returns`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnsStats {
+    /// Accepted records whose polished docstring claims a return type.
+    pub claims: u64,
+    /// It admits every value the function returned while its tests and examples ran.
+    pub held: u64,
+    /// It did not, and was replaced by the types returned.
+    pub corrected: u64,
+    /// It could not be read as a type, or nothing was returned to check it on.
+    pub unchecked: u64,
 }
 
 /// How the `Raises` entries of accepted records fared (see [`crate::pipeline::code::raises`]).
@@ -259,6 +277,16 @@ impl SynthStats {
                     (e.corrected, e.dropped) = (e.corrected + c.corrected as u64, e.dropped + c.dropped as u64);
                 }
                 e.polish_set_aside += r.discarded.iter().any(|d| d.reason == "examples_unverified") as u64;
+                if let Some(c) = r.polished.as_ref().and_then(|p| p.returns.as_ref()) {
+                    use crate::pipeline::code::returns::ReturnsOutcome;
+                    let e = &mut s.docstring_returns;
+                    e.claims += 1;
+                    match c.outcome {
+                        ReturnsOutcome::Held => e.held += 1,
+                        ReturnsOutcome::Corrected => e.corrected += 1,
+                        ReturnsOutcome::Unchecked => e.unchecked += 1,
+                    }
+                }
                 if let Some(c) = r.polished.as_ref().and_then(|p| p.raises.as_ref()) {
                     let e = &mut s.docstring_raises;
                     e.docstrings += 1;

@@ -580,14 +580,15 @@ fn polished_docstring_examples_are_corrected_or_dropped_until_doctest_passes_the
 
 /// Functions whose polished docstrings list exceptions, as a code model writes them: one raised by
 /// name in the code, one only a test shows (through a base class), one shown by an example; and
-/// claims nothing shows (`TypeError`), a subclass where only the base was seen, and `None`.
+/// claims nothing shows (`TypeError`), a subclass where only the base was seen, and `None`. Their
+/// return types: `int` for a float (wrong), NumPy's `int` (right), Sphinx's `str` for an int.
 const RAISES_CORPUS: &str = "import math\n\n\ndef safe_sqrt(x):\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n\n\ndef floor_div(a, b):\n    q = math.floor(a / b)\n    return q\n\n\ndef int_floor(s):\n    n = math.floor(int(s))\n    return n\n";
-const SAFE_SQRT_POLISH: &str = "```python\nimport math\n\ndef safe_sqrt(x):\n    \"\"\"\n    Square root of a non-negative number.\n\n    Raises:\n        ValueError: If x is negative.\n        TypeError: If x is not a number.\n    \"\"\"\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n```";
+const SAFE_SQRT_POLISH: &str = "```python\nimport math\n\ndef safe_sqrt(x):\n    \"\"\"\n    Square root of a non-negative number.\n\n    Returns:\n        int: The root.\n\n    Raises:\n        ValueError: If x is negative.\n        TypeError: If x is not a number.\n    \"\"\"\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n```";
 const FLOOR_DIV_POLISH: &str = "```python\nimport math\n\ndef floor_div(a, b):\n    \"\"\"\n    Floor of a / b.\n\n    Raises\n    ------\n    ArithmeticError\n        When b is zero.\n    OverflowError\n        When the quotient is too large.\n\n    Returns\n    -------\n    int\n    \"\"\"\n    q = math.floor(a / b)\n    return q\n```";
-const INT_FLOOR_POLISH: &str = "```python\nimport math\n\ndef int_floor(s):\n    \"\"\"\n    The integer a string spells.\n\n    Raises:\n    - None: No exceptions are raised.\n\n    :raises ValueError: if s spells no integer.\n\n    >>> int_floor('x')\n    Traceback (most recent call last):\n    ValueError: invalid literal for int() with base 10: 'x'\n    \"\"\"\n    n = math.floor(int(s))\n    return n\n```";
+const INT_FLOOR_POLISH: &str = "```python\nimport math\n\ndef int_floor(s):\n    \"\"\"\n    The integer a string spells.\n\n    Raises:\n    - None: No exceptions are raised.\n\n    :raises ValueError: if s spells no integer.\n    :rtype: str\n\n    >>> int_floor('x')\n    Traceback (most recent call last):\n    ValueError: invalid literal for int() with base 10: 'x'\n    \"\"\"\n    n = math.floor(int(s))\n    return n\n```";
 
 #[test]
-fn polished_docstring_raises_entries_stay_only_where_the_exception_was_seen() {
+fn polished_docstring_raises_entries_and_return_types_hold_against_what_the_function_did() {
     let tmp = tempdir();
     let records = math_records(tmp.path(), "raises.py", RAISES_CORPUS);
     assert_eq!(records.len(), 3);
@@ -622,6 +623,8 @@ fn polished_docstring_raises_entries_stay_only_where_the_exception_was_seen() {
     let (c, code) = polished("safe_sqrt");
     assert_eq!(c, (2, 1, 1), "{code}");
     assert!(code.contains("    Raises:\n        ValueError: If x is negative.\n    \"\"\""), "{code}");
+    // It returned floats: the claimed int is corrected.
+    assert!(code.contains("    Returns:\n        float: The root.\n"), "{code}");
     assert!(!code.contains("TypeError"), "{code}");
 
     // The test saw ZeroDivisionError, an ArithmeticError; nothing showed an overflow.
@@ -635,7 +638,9 @@ fn polished_docstring_raises_entries_stay_only_where_the_exception_was_seen() {
     assert_eq!(c, (2, 1, 1), "{code}");
     assert!(!code.contains("Raises:") && !code.contains("None"), "{code}");
     assert!(
-        code.contains("    The integer a string spells.\n\n    :raises ValueError: if s spells no integer.\n"),
+        code.contains(
+            "    The integer a string spells.\n\n    :raises ValueError: if s spells no integer.\n    :rtype: int\n"
+        ),
         "{code}"
     );
     let r = acc.iter().find(|r| r.function.name == "int_floor").unwrap();
@@ -647,13 +652,25 @@ fn polished_docstring_raises_entries_stay_only_where_the_exception_was_seen() {
         assert!(check.verdict.passed(), "{:?}", check.verdict);
         assert_eq!(Some(&check.code), r.polished.as_ref().map(|p| &p.code));
     }
+    let returns = |n: &str| {
+        let r = acc.iter().find(|r| r.function.name == n).unwrap();
+        let c = r.polished.as_ref().and_then(|p| p.returns.clone()).unwrap_or_else(|| panic!("{n}'s return type"));
+        (c.claimed, c.outcome, c.to)
+    };
+    use unitcoder::pipeline::code::returns::ReturnsOutcome::{Corrected, Held};
+    assert_eq!(returns("safe_sqrt"), ("int".into(), Corrected, Some("float".into())));
+    assert_eq!(returns("floor_div"), ("int".into(), Held, None));
+    assert_eq!(returns("int_floor"), ("str".into(), Corrected, Some("int".into())));
     let stats = emit::finalize(&dir, None).unwrap();
+    let t = &stats.docstring_returns;
+    assert_eq!((t.claims, t.held, t.corrected, t.unchecked), (3, 1, 2, 0));
     let e = &stats.docstring_raises;
     assert_eq!((e.docstrings, e.found, e.kept, e.dropped), (3, 6, 3, 3));
     let report = unitcoder::pipeline::report::write_report(&dir).unwrap();
     assert_eq!(report.docstring_raises, stats.docstring_raises);
     let md = std::fs::read_to_string(tmp.path().join("run").join("report.md")).unwrap();
     assert!(md.contains("The `Raises` entries of 3 accepted docstrings: 6 found, 3 kept"), "{md}");
+    assert!(md.contains("The return types 3 accepted docstrings claim") && md.contains("1 held, 2 corrected"), "{md}");
 }
 
 /// The probe's report comes back through the verdict's bounded stdout tail: a docstring with many
@@ -670,7 +687,8 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
         doc.push_str(&format!("    >>> rep({})\n    {want}\n", 100 + i));
     }
     let program = format!("def rep(n):\n{doc}    \"\"\"\n    return 'ab' * n\n");
-    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[])).with_strict_assertions();
+    let job =
+        unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[], None)).with_strict_assertions();
     let verdict = sandbox().run(&job);
     assert!(verdict.passed(), "{verdict:?}");
     let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {}", verdict.stdout_tail));
@@ -684,7 +702,8 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
 
     let many: String = (0..400).map(|i| format!("    >>> rep({i})\n    'x'\n")).collect();
     let program = format!("def rep(n):\n    \"\"\"\n    Repeats.\n\n{many}    \"\"\"\n    return 'ab' * n\n");
-    let job = unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[])).with_strict_assertions();
+    let job =
+        unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[], None)).with_strict_assertions();
     let verdict = sandbox().run(&job);
     let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {verdict:?}"));
     assert_eq!(probe.parse_error.as_deref(), Some("400 examples: too many to report"));

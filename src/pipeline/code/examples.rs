@@ -29,11 +29,17 @@ const MAX_CORRECTED_LINES: usize = 6;
 
 /// The probe's tests for top-level function `name` (an identifier), after the record's verified
 /// `tests`, whose calls it watches; `raised_in_code`: the dotted exception names the function's code
-/// raises ([`super::raises::raised_in_code`]).
-pub fn probe_tests(tests: &str, name: &str, raised_in_code: &[String]) -> String {
+/// raises ([`super::raises::raised_in_code`]); `returns`: the type its docstring says it returns
+/// ([`super::returns::returns_claim`]).
+pub fn probe_tests(tests: &str, name: &str, raised_in_code: &[String], returns: Option<&str>) -> String {
     let names = serde_json::to_string(raised_in_code).unwrap_or_else(|_| "[]".into());
-    let probe =
-        PROBE.replace("__UC_FUNCTION__", name).replace("__UC_NAME__", name).replace("__UC_RAISES_IN_CODE__", &names);
+    // A JSON string is a Python string literal; no claim is None.
+    let returns = returns.and_then(|r| serde_json::to_string(r).ok()).unwrap_or_else(|| "None".into());
+    let probe = PROBE
+        .replace("__UC_FUNCTION__", name)
+        .replace("__UC_NAME__", name)
+        .replace("__UC_RAISES_IN_CODE__", &names)
+        .replace("__UC_RETURNS_CLAIM__", &returns);
     format!("{}\n\n{probe}", tests.trim_end())
 }
 
@@ -59,6 +65,9 @@ pub struct Probe {
     /// those its code raises by name, each as its and its base classes' names up to `Exception`.
     #[serde(default)]
     pub raised: Vec<super::raises::Seen>,
+    /// Whether the docstring's return type admits what the function returned.
+    #[serde(default)]
+    pub returns: Option<super::returns::ReturnsProbe>,
 }
 
 /// One example as the probe ran it.
@@ -325,6 +334,16 @@ fn tidy(lines: &mut Vec<String>) {
 mod tests {
     use super::*;
 
+    /// A probe's report of `examples` on a docstring of `lines` lines.
+    fn report(lines: usize, examples: Vec<ProbeExample>) -> Probe {
+        Probe { lines, parse_error: None, examples, raised: vec![], returns: None }
+    }
+
+    /// The report of a probe whose doctest refused the docstring.
+    fn refused(lines: usize) -> Probe {
+        Probe { parse_error: Some("inconsistent leading whitespace".into()), ..report(lines, vec![]) }
+    }
+
     fn example(line: usize, want_lines: usize, ok: bool, got: Option<&str>) -> ProbeExample {
         ProbeExample {
             line,
@@ -343,12 +362,7 @@ mod tests {
     #[test]
     fn a_wrong_result_is_corrected_and_a_right_one_kept() {
         assert!(has_examples(PROGRAM, "b16encode"));
-        let probe = Probe {
-            raised: vec![],
-            lines: 9,
-            parse_error: None,
-            examples: vec![example(4, 1, false, Some("b'68656C6C6F'\n")), example(6, 1, true, Some("b''\n"))],
-        };
+        let probe = report(9, vec![example(4, 1, false, Some("b'68656C6C6F'\n")), example(6, 1, true, Some("b''\n"))]);
         let r = reconcile(PROGRAM, "b16encode", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 1, corrected: 1, dropped: 0 });
         assert_eq!(r.program, PROGRAM.replace("b'48656c6c6f'", "b'68656C6C6F'"));
@@ -360,12 +374,7 @@ mod tests {
         let program = "def f(x):\n    \"\"\"\n    Doubles.\n\n    Example:\n    >>> f('a')  # 'ab'\n    'ab'\n    >>> f(None)\n    0\n    \"\"\"\n    return x * 2\n";
         let mut raised = example(6, 1, false, None);
         raised.exception = Some("TypeError".into());
-        let probe = Probe {
-            raised: vec![],
-            lines: 9,
-            parse_error: None,
-            examples: vec![example(4, 1, false, Some("'aa'\n")), raised],
-        };
+        let probe = report(9, vec![example(4, 1, false, Some("'aa'\n")), raised]);
         // The first example's comment claims another value: it goes rather than be half corrected.
         let r = reconcile(program, "f", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 0, corrected: 0, dropped: 2 });
@@ -377,7 +386,7 @@ mod tests {
         for tweak in tweaks {
             let mut e = example(3, 1, true, Some("{'a', 'b'}\n"));
             tweak(&mut e);
-            let p = Probe { raised: vec![], lines: 6, parse_error: None, examples: vec![e] };
+            let p = report(6, vec![e]);
             let prog = "def g():\n    \"\"\"\n    Letters.\n\n    >>> g()\n    {'a', 'b'}\n    \"\"\"\n    return {'a', 'b'}\n";
             let r = reconcile(prog, "g", Some(&p)).unwrap();
             assert_eq!(r.counts.dropped, 1);
@@ -390,23 +399,13 @@ mod tests {
         let program = "def first(xs):\n    \"\"\"\n    The first.\n\n    Example:\n    >>> xs = [1, 2]\n    >>> first(xs)\n    2\n    \"\"\"\n    return xs[0]\n";
         let mut raised = example(5, 1, false, None);
         raised.exception = Some("IndexError".into());
-        let probe = Probe {
-            raised: vec![],
-            lines: 8,
-            parse_error: None,
-            // The call's shown result is wrong, and it is corrected: the set-up line stays.
-            examples: vec![example(4, 0, true, Some("")), example(5, 1, false, Some("1\n"))],
-        };
+        let probe = // The call's shown result is wrong, and it is corrected: the set-up line stays.
+            report(8, vec![example(4, 0, true, Some("")), example(5, 1, false, Some("1\n"))]);
         let r = reconcile(program, "first", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 1, corrected: 1, dropped: 0 });
         assert_eq!(r.program, program.replace("    2\n", "    1\n"));
         // The call raised: the set-up line alone would show nothing.
-        let probe = Probe {
-            raised: vec![],
-            lines: 8,
-            parse_error: None,
-            examples: vec![example(4, 0, true, Some("")), raised],
-        };
+        let probe = report(8, vec![example(4, 0, true, Some("")), raised]);
         let r = reconcile(program, "first", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 2, kept: 0, corrected: 0, dropped: 2 });
         assert_eq!(r.program, "def first(xs):\n    \"\"\"\n    The first.\n    \"\"\"\n    return xs[0]\n");
@@ -415,16 +414,14 @@ mod tests {
     #[test]
     fn a_comment_that_states_the_result_the_function_gives_lets_the_example_be_corrected() {
         let program = "def pair(x):\n    \"\"\"\n    Pair.\n\n    >>> r = pair(b'ab')  # (b'ab', 2)\n    >>> r[0]  # b'ab'\n    >>> r[1]  # 11\n    \"\"\"\n    return (x, len(x))\n";
-        let probe = Probe {
-            raised: vec![],
-            lines: 7,
-            parse_error: None,
-            examples: vec![
+        let probe = report(
+            7,
+            vec![
                 example(3, 0, true, Some("")),
                 example(4, 0, false, Some("b'ab'\n")),
                 example(5, 0, false, Some("2\n")),
             ],
-        };
+        );
         let r = reconcile(program, "pair", Some(&probe)).unwrap();
         assert_eq!(r.counts, ExampleCounts { found: 3, kept: 1, corrected: 1, dropped: 1 });
         assert_eq!(
@@ -436,24 +433,17 @@ mod tests {
     #[test]
     fn a_plain_docstring_that_doctest_cannot_read_is_made_raw_to_be_probed_again() {
         let program = "def junk(line):\n    \"\"\"\n    Blank.\n\n    >>> junk('\\n')\n    True\n    \"\"\"\n    return not line.strip()\n";
-        let refused = Probe {
-            raised: vec![],
-            lines: 7,
-            parse_error: Some("inconsistent leading whitespace".into()),
-            examples: vec![],
-        };
+        let refused = refused(7);
         let raw = as_raw(program, "junk", Some(&refused)).unwrap();
         assert_eq!(raw, program.replacen("    \"\"\"\n    Blank", "    r\"\"\"\n    Blank", 1));
         // Read line for line already, raw already, or no backslash: nothing to do.
-        let read =
-            Probe { raised: vec![], lines: 6, parse_error: None, examples: vec![example(3, 1, true, Some("True\n"))] };
+        let read = report(6, vec![example(3, 1, true, Some("True\n"))]);
         assert_eq!(as_raw(program, "junk", Some(&read)), None);
         assert_eq!(as_raw(&raw, "junk", Some(&refused)), None);
         assert_eq!(as_raw(&program.replace("\\n", "x"), "junk", Some(&refused)), None);
         assert_eq!(as_raw(program, "junk", None), None);
         // The raw docstring's examples map line for line.
-        let again =
-            Probe { raised: vec![], lines: 6, parse_error: None, examples: vec![example(3, 1, true, Some("True\n"))] };
+        let again = report(6, vec![example(3, 1, true, Some("True\n"))]);
         let r = reconcile(&raw, "junk", Some(&again)).unwrap();
         assert_eq!((r.counts.kept, r.program), (1, raw));
     }
@@ -474,12 +464,7 @@ mod tests {
     fn an_unparsable_or_unmappable_docstring_loses_every_example_and_nothing_else() {
         // doctest refused it: an escaped newline in a plain docstring splits the example.
         let program = "import re\n\n\ndef junk(line):\n    \"\"\"\n    Blank or a lone '#'.\n\n    Example:\n    >>> junk('\\n')\n    True\n    >>> junk('x')\n    False\n    \"\"\"\n    return re.match(r'\\s*#?\\s*$', line) is not None\n";
-        let probe = Probe {
-            raised: vec![],
-            lines: 11,
-            parse_error: Some("inconsistent leading whitespace".into()),
-            examples: vec![],
-        };
+        let probe = refused(11);
         let want = "import re\n\n\ndef junk(line):\n    \"\"\"\n    Blank or a lone '#'.\n    \"\"\"\n    return re.match(r'\\s*#?\\s*$', line) is not None\n";
         for p in [Some(&probe), None] {
             let r = reconcile(program, "junk", p).unwrap();
@@ -487,8 +472,7 @@ mod tests {
             assert_eq!(r.program, want);
         }
         // A report whose lines do not fall on `>>>` lines is not trusted line by line.
-        let off =
-            Probe { raised: vec![], lines: 9, parse_error: None, examples: vec![example(5, 1, true, Some("True\n"))] };
+        let off = report(9, vec![example(5, 1, true, Some("True\n"))]);
         assert_eq!(reconcile(program, "junk", Some(&off)).unwrap().program, want);
     }
 
@@ -500,6 +484,6 @@ mod tests {
         let t = check_tests("import unittest\n", "f", 2);
         assert!(t.starts_with("import unittest\n"));
         assert!(t.contains("finder.find(f, \"f\"") && t.contains("(0, 2)"));
-        assert!(probe_tests("", "f", &[]).contains("doc = f.__doc__"));
+        assert!(probe_tests("", "f", &[], None).contains("doc = f.__doc__"));
     }
 }

@@ -6,14 +6,19 @@
 # or frozenset shown, whose order changes with the hash seed). The line also lists the exception
 # classes seen leaving __UC_NAME__ while the tests (run before this class: the harness runs test
 # classes in the order they are defined) and the examples ran, and those its code raises by name,
-# each with its base classes: the evidence a `Raises` entry is kept on. The result only guides the
-# rewrite: the rewritten program is then checked with doctest and the tests, so whatever the
-# program prints here can at worst drop examples and entries.
+# each with its base classes: the evidence a `Raises` entry is kept on; and whether the type the
+# docstring's `Returns` gives (returns.rs) admits every value __UC_NAME__ returned meanwhile, with the
+# names of the types it did return. The result only guides the rewrite: the rewritten program is
+# then checked with doctest and the tests, so whatever the program prints here can at worst drop
+# examples and entries, or name a type it returned.
 import builtins as _uc_builtins
+import collections.abc as _uc_abc
 import doctest as _uc_doctest
 import functools as _uc_functools
 import json as _uc_json
+import re as _uc_re
 import sys as _uc_sys
+import typing as _uc_typing
 import unittest as _uc_unittest
 
 
@@ -30,16 +35,20 @@ def _uc_unordered(value, depth=0):
 
 
 _uc_raised = []
+_uc_returned = []
 
 
 def _uc_watch(function):
     def watched(*args, **kwargs):
         try:
-            return function(*args, **kwargs)
+            value = function(*args, **kwargs)
         except Exception as e:
             if type(e) not in _uc_raised:
                 _uc_raised.append(type(e))
             raise
+        if type(value) not in _uc_returned and len(_uc_returned) < 24:
+            _uc_returned.append(type(value))
+        return value
 
     return _uc_functools.wraps(function)(watched)
 
@@ -47,13 +56,110 @@ def _uc_watch(function):
 __UC_FUNCTION__ = _uc_watch(__UC_FUNCTION__)
 
 
-def _uc_exception_class(dotted):
-    # A name the function's code raises (`ValueError`, `binascii.Error`), looked up, not evaluated.
+def _uc_lookup(dotted, *spaces):
+    # A dotted name in the module, the builtins or `spaces`: looked up, never evaluated.
     parts = dotted.split(".")
     value = globals().get(parts[0], getattr(_uc_builtins, parts[0], None))
+    for space in spaces:
+        if value is None:
+            value = getattr(space, parts[0], None)
     for part in parts[1:]:
         value = getattr(value, part, None)
+    return value
+
+
+def _uc_exception_class(dotted):
+    # A name the function's code raises (`ValueError`, `binascii.Error`).
+    value = _uc_lookup(dotted)
     return value if isinstance(value, type) and issubclass(value, Exception) else None
+
+
+# Words docstrings use for types.
+_UC_WORDS = {"string": "str", "integer": "int", "boolean": "bool", "dictionary": "dict", "number": "float"}
+
+
+def _uc_split(text, separators):
+    # `text` split at the separators that stand outside brackets.
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        c = text[i]
+        if c in "[(":
+            depth += 1
+        elif c in "])":
+            depth -= 1
+        elif depth == 0:
+            hit = next((s for s in separators if text.startswith(s, i)), None)
+            if hit:
+                parts.append(text[start:i])
+                i += len(hit)
+                start = i
+                continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _uc_admits(text, depth=0):
+    # The classes a type written in a docstring admits (`bytes`, `str or None`, `Optional[str]`,
+    # `list of int`, `Tuple[bytes, int]`, `datetime.timezone`), or None where it cannot be read.
+    if depth > 4:
+        return None
+    text = _uc_re.sub(r",?\s*optional$", "", text.strip().strip("`").strip())
+    out = []
+    for alternative in _uc_split(text, (" or ", "|")):
+        a = _uc_re.sub(r"^(an?|the)\s+", "", alternative.strip())
+        m = _uc_re.fullmatch(r"([A-Za-z_][\w.]*)\s*(?:\[(.*)\])?(?:\s+of\s+.+)?", a, _uc_re.S)
+        if not m:
+            return None
+        name, inner = _UC_WORDS.get(m.group(1), m.group(1)), m.group(2)
+        if name in ("Any", "typing.Any", "object"):
+            return (object,)
+        if name == "None":
+            out.append(type(None))
+            continue
+        if name in ("Optional", "typing.Optional", "Union", "typing.Union") and inner:
+            for part in _uc_split(inner, (",",)):
+                sub = _uc_admits(part, depth + 1)
+                if sub is None:
+                    return None
+                out.extend(sub)
+            if name.endswith("Optional"):
+                out.append(type(None))
+            continue
+        value = _uc_lookup(name, _uc_typing, _uc_abc)
+        origin = _uc_typing.get_origin(value) or value
+        if not isinstance(origin, type):
+            return None
+        out.append(origin)
+    return tuple(out)
+
+
+def _uc_is_a(kind, admitted):
+    # PEP 484's numeric tower: an int is fine where a float is expected, either where a complex is.
+    return any(issubclass(kind, a) or (a is float and kind is int) or (a is complex and kind in (int, float))
+               for a in admitted)
+
+
+def _uc_type_name(kind):
+    if kind is type(None):
+        return "None"
+    if getattr(_uc_builtins, kind.__name__, None) is kind:
+        return kind.__name__
+    for name, value in list(globals().items()):
+        if value is kind and not name.startswith("_"):
+            return name
+    return "%s.%s" % (kind.__module__, kind.__qualname__)
+
+
+def _uc_returns_report():
+    claim = __UC_RETURNS_CLAIM__
+    if claim is None or not _uc_returned:
+        return None
+    admitted = _uc_admits(claim)
+    if admitted is None:
+        return {"unread": True}
+    return {"holds": all(_uc_is_a(kind, admitted) for kind in _uc_returned),
+            "returned": [_uc_type_name(kind)[:80] for kind in _uc_returned]}
 
 
 def _uc_classes(kind):
@@ -113,6 +219,9 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
             if kind is not None and kind not in raised:
                 raised.append(kind)
         report["raised"] = [_uc_classes(kind) for kind in raised[:24]]
+        returns = _uc_returns_report()
+        if returns is not None:
+            report["returns"] = returns
         missing = {"ok": False, "exception": "not run"}
         for i, ex in enumerate(examples):
             a = runs[0][i] if i < len(runs[0]) else missing
@@ -143,7 +252,7 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
                 text = _uc_json.dumps(report, separators=(",", ":"))
         if len(text) > budget:
             n = len(report["examples"])
-            report = {"lines": report["lines"], "examples": [], "raised": report["raised"],
+            report = {"lines": report["lines"], "examples": [], "raised": report["raised"], "returns": returns,
                       "parse_error": "%d examples: too many to report" % n}
             text = _uc_json.dumps(report, separators=(",", ":"))
         print("\n@@unitcoder-examples@@" + text)

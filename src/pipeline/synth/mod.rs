@@ -123,7 +123,7 @@ impl SynthSettings {
             min_mutation_score: self.quality.min_mutation_score,
             min_coverage: self.quality.min_coverage,
             docstring_examples_checked: true,
-            docstring_raises_checked: true,
+            docstring_claims_checked: true,
         }
     }
 }

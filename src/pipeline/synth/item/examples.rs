@@ -1,8 +1,9 @@
-//! The docstring-claims step of a record (see [`crate::pipeline::code::examples`] and
-//! [`crate::pipeline::code::raises`]): after the polished program passed its tests, a probe runs
-//! its tests and its `>>>` examples in the sandbox; the examples are kept, corrected or dropped,
-//! the `Raises` entries kept where the probe saw the exceptions they name, and the rewritten program
-//! is checked with doctest and the tests together.
+//! The docstring-claims step of a record (see [`crate::pipeline::code::examples`],
+//! [`crate::pipeline::code::raises`] and [`crate::pipeline::code::returns`]): after the polished
+//! program passed its tests, a probe runs its tests and its `>>>` examples in the sandbox; the
+//! examples are kept, corrected or dropped, the `Raises` entries kept where the probe saw the
+//! exceptions they name, the return type corrected where the function returned something it does
+//! not admit, and the rewritten program is checked with doctest and the tests together.
 //! When that check fails, the step tries once more with every example dropped; when that fails
 //! too, the polish is set aside (`examples_unverified`) and the record goes on with its verified,
 //! undocumented program. A plain docstring whose examples doctest could not read line for line (an
@@ -16,6 +17,7 @@ use crate::pipeline::code::examples::{
     as_raw, check_tests, has_examples, probe_tests, read_probe, reconcile, ExampleCounts, Probe,
 };
 use crate::pipeline::code::raises::{has_raises, raised_in_code, reconcile_raises, RaisesCounts, Seen};
+use crate::pipeline::code::returns::{reconcile_returns, returns_claim, ReturnsCheck, ReturnsProbe};
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Polished};
 use crate::sandbox::Verdict;
 
@@ -36,6 +38,10 @@ pub(in crate::pipeline::synth) struct Examples {
     raises: RaisesCounts,
     /// The exceptions the probe saw leaving the function (`None`: no report to go on).
     seen: Option<Vec<Seen>>,
+    /// The return type the probe was given, and what it found of it.
+    claimed: Option<String>,
+    returns_probe: Option<ReturnsProbe>,
+    returns: Option<ReturnsCheck>,
 }
 
 /// One of the step's executions: `program` with `tests` instead of the record's suite.
@@ -49,19 +55,20 @@ impl Item {
     /// as it is when its docstring has neither.
     pub(super) fn check_examples(&mut self, ctx: &Ctx, program: String) -> Vec<Action> {
         let name = &self.rec.function.name;
-        if !has_examples(&program, name) && !has_raises(&program, name) {
+        let claimed = returns_claim(&program, name);
+        if !has_examples(&program, name) && !has_raises(&program, name) && claimed.is_none() {
             return self.keep_polished(ctx, program, Examples::default());
         }
-        let tests = self.probe_tests(&program);
-        self.examples = Examples { polished: program.clone(), ..Examples::default() };
+        let tests = self.probe_tests(&program, claimed.as_deref());
+        self.examples = Examples { polished: program.clone(), claimed, ..Examples::default() };
         run(PROBE, program, tests)
     }
 
     /// The probe of `program`, after the record's tests.
-    fn probe_tests(&self, program: &str) -> String {
+    fn probe_tests(&self, program: &str, claimed: Option<&str>) -> String {
         let name = &self.rec.function.name;
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
-        probe_tests(tests, name, &raised_in_code(program, name))
+        probe_tests(tests, name, &raised_in_code(program, name), claimed)
     }
 
     /// A verdict of the step's probe or checks.
@@ -69,11 +76,12 @@ impl Item {
         if exec.sample == PROBE || exec.sample == RAW_PROBE {
             let probe = verdict.passed().then(|| read_probe(&verdict.stdout_tail)).flatten();
             self.examples.seen = probe.as_ref().map(|p| p.raised.clone());
+            self.examples.returns_probe = probe.as_ref().and_then(|p| p.returns.clone());
             if exec.sample == RAW_PROBE {
                 // The raw docstring is the one reconciled from here on (its text reads the same).
                 self.examples.polished = exec.program;
             } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, probe.as_ref()) {
-                let tests = self.probe_tests(&raw);
+                let tests = self.probe_tests(&raw, self.examples.claimed.clone().as_deref());
                 return run(RAW_PROBE, raw, tests);
             }
             return self.rewrite(ctx, probe.as_ref());
@@ -104,18 +112,21 @@ impl Item {
     fn rewrite(&mut self, ctx: &Ctx, probe: Option<&Probe>) -> Vec<Action> {
         let name = self.rec.function.name.clone();
         let polished = self.examples.polished.clone();
+        let step = &self.examples;
         let rewritten = reconcile(&polished, &name, probe).and_then(|r| {
-            let (program, raises) = reconcile_raises(&r.program, &name, self.examples.seen.as_deref())?;
-            Some((r.remaining(), r.counts, program, raises))
+            let (program, raises) = reconcile_raises(&r.program, &name, step.seen.as_deref())?;
+            let (program, returns) =
+                reconcile_returns(&program, &name, step.claimed.as_deref(), step.returns_probe.as_ref())?;
+            Some((r.remaining(), r.counts, program, raises, returns))
         });
-        let Some((remaining, counts, program, raises)) = rewritten else {
+        let Some((remaining, counts, program, raises, returns)) = rewritten else {
             self.discard_polish("examples_unverified", polished, 0);
             return self.score(ctx);
         };
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
         let tests = check_tests(tests, &name, remaining);
         let sample = if probe.is_some() { RECONCILED } else { ALL_DROPPED };
-        (self.examples.counts, self.examples.raises) = (counts, raises);
+        (self.examples.counts, self.examples.raises, self.examples.returns) = (counts, raises, returns);
         run(sample, program, tests)
     }
 
@@ -124,7 +135,9 @@ impl Item {
     fn keep_polished(&mut self, ctx: &Ctx, code: String, step: Examples) -> Vec<Action> {
         let examples = Some(step.counts).filter(|c| c.found > 0);
         let raises = Some(step.raises).filter(|c| c.found > 0);
-        self.rec.polished = Some(Polished { code, docstring_only: self.polish_docstring_only, examples, raises });
+        let returns = step.returns;
+        let docstring_only = self.polish_docstring_only;
+        self.rec.polished = Some(Polished { code, docstring_only, examples, raises, returns });
         self.score(ctx)
     }
 }
