@@ -18,7 +18,7 @@ pub struct KvCache {
     capacity: usize,
 }
 
-/// CPU caches are plain f32 buffers the fused forward reads and writes directly; other devices keep
+/// CPU caches are plain f16 buffers the fused forward reads and writes directly; other devices keep
 /// candle tensors.
 enum Store {
     Host(HostKv),

@@ -673,6 +673,31 @@ fn polished_docstring_raises_entries_and_return_types_hold_against_what_the_func
     assert!(md.contains("The return types 3 accepted docstrings claim") && md.contains("1 held, 2 corrected"), "{md}");
 }
 
+/// The probe watches the function through a stand-in: the tests still reach what the function has
+/// of its own (an lru_cache's `cache_info`), and a test that fails because of the stand-in (it looks
+/// at the function's type) does not fail the probe, whose report is then read all the same.
+#[test]
+fn the_probe_watches_an_lru_cached_function_and_reports_beside_a_test_that_fails_under_it() {
+    use unitcoder::pipeline::code::examples::{probe_tests, read_probe};
+    use unitcoder::pipeline::code::{raises::raised_in_code, returns::returns_claim};
+    let program = "import functools\n\n\n@functools.lru_cache(maxsize=None)\ndef twice(x):\n    \"\"\"Twice x.\n\n    Returns:\n        str: the double.\n\n    Raises:\n        TypeError: if x is None.\n    \"\"\"\n    if x is None:\n        raise TypeError('none')\n    return 2 * x\n";
+    let suite = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(twice(2), 4)\n        self.assertEqual(twice.cache_info().misses, 1)\n        with self.assertRaises(TypeError):\n            twice(None)\n\n    def test_its_type(self):\n        self.assertEqual(type(twice).__name__, '_lru_cache_wrapper')\n";
+    let claim = returns_claim(program, "twice");
+    assert_eq!(claim.as_deref(), Some("str"));
+    let tests = probe_tests(suite, "twice", &raised_in_code(program, "twice"), claim.as_deref());
+    let job = unitcoder::sandbox::Job::new("probe", program.to_string(), tests).with_strict_assertions();
+    let verdict = sandbox().run(&job);
+    let status = |name: &str| verdict.tests.iter().find(|t| t.name.ends_with(name)).map(|t| t.status);
+    use unitcoder::sandbox::TestStatus;
+    assert_eq!(status("test_a"), Some(TestStatus::Pass), "{verdict:?}");
+    assert_eq!(status("test_its_type"), Some(TestStatus::Fail), "{verdict:?}");
+    assert_eq!(status("test_docstring_examples"), Some(TestStatus::Pass), "{verdict:?}");
+    let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no report: {verdict:?}"));
+    assert!(probe.raised.iter().any(|c| c.first().map(String::as_str) == Some("TypeError")), "{:?}", probe.raised);
+    let returns = probe.returns.expect("the return type was checked");
+    assert!(!returns.holds && returns.returned == ["int"], "{returns:?}");
+}
+
 /// The probe's report comes back through the verdict's bounded stdout tail: a docstring with many
 /// examples, long outputs among them, still gets a whole report, which names the ones that failed
 /// (the last ones' outputs left out, so those are dropped rather than corrected); one with far too

@@ -19,7 +19,7 @@ use crate::pipeline::code::examples::{
 use crate::pipeline::code::raises::{has_raises, raised_in_code, reconcile_raises, RaisesCounts, Seen};
 use crate::pipeline::code::returns::{reconcile_returns, returns_claim, ReturnsCheck, ReturnsProbe};
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Polished};
-use crate::sandbox::Verdict;
+use crate::sandbox::{TestStatus, Verdict};
 
 /// Sample numbers of the step's executions.
 const PROBE: u32 = 0;
@@ -27,6 +27,8 @@ const RECONCILED: u32 = 1;
 const ALL_DROPPED: u32 = 2;
 /// The probe of the polished program with its docstring made raw.
 const RAW_PROBE: u32 = 3;
+/// The probe's test, as the verdict names it (`examples_probe.py`).
+const PROBE_TEST: &str = "DocstringExamplesProbe.test_docstring_examples";
 
 /// The step in flight.
 #[derive(Debug, Default)]
@@ -74,7 +76,12 @@ impl Item {
     /// A verdict of the step's probe or checks.
     pub(super) fn on_examples_verdict(&mut self, ctx: &Ctx, exec: Exec, verdict: Verdict) -> Vec<Action> {
         if exec.sample == PROBE || exec.sample == RAW_PROBE {
-            let probe = verdict.passed().then(|| read_probe(&verdict.stdout_tail)).flatten();
+            // The probe's own test decides, not the record's tests run before it: one that fails
+            // while the function is watched (it compares the function's identity, say) leaves what
+            // the probe saw as true as it is.
+            let probed =
+                verdict.passed() || verdict.tests.iter().any(|t| t.name == PROBE_TEST && t.status == TestStatus::Pass);
+            let probe = probed.then(|| read_probe(&verdict.stdout_tail)).flatten();
             self.examples.seen = probe.as_ref().map(|p| p.raised.clone());
             self.examples.returns_probe = probe.as_ref().and_then(|p| p.returns.clone());
             if exec.sample == RAW_PROBE {
