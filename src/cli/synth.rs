@@ -521,6 +521,18 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             t.unchecked
         )?;
     }
+    let p = &stats.docstring_params;
+    if p.docstrings > 0 {
+        outln!(
+            "docstring parameter types: {} in {} accepted docstrings: {} held, {} corrected to what the function took, \
+             {} unchecked",
+            p.found,
+            p.docstrings,
+            p.held,
+            p.corrected,
+            p.unchecked
+        )?;
+    }
     outln!(
         "this run: {:.1} s, {} records finished, {} already done; model {:.1} s, waited on the sandbox {:.1} s",
         timings.wall_s,

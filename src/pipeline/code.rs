@@ -7,8 +7,8 @@
 mod docstring;
 pub mod examples;
 pub mod raises;
-pub mod returns;
 mod split;
+pub mod types;
 
 pub use docstring::{docstring_of, with_docstring};
 pub use split::split_assertions;

@@ -222,7 +222,11 @@ pub struct Polished {
     /// The return type the docstring claims and whether it held against what the function returned
     /// (absent: it claims none, or the record is older than the check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub returns: Option<crate::pipeline::code::returns::ReturnsCheck>,
+    pub returns: Option<crate::pipeline::code::types::ReturnsCheck>,
+    /// How the parameter types the docstring documents fared against the values the function took
+    /// (absent: it documents none, or the record is older than the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<crate::pipeline::code::types::ParamCounts>,
 }
 
 /// How much a record's kept tests check, measured on its verified program (see

@@ -127,6 +127,7 @@ pub fn markdown(s: &SynthStats) -> String {
     examples_section(&mut out, s);
     raises_section(&mut out, s);
     returns_section(&mut out, s);
+    params_section(&mut out, s);
     if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
         let _ = write!(
             out,
@@ -271,6 +272,20 @@ fn returns_section(out: &mut String, s: &SynthStats) {
          function returned while its tests and examples ran: {} held, {} corrected to the types returned, {} \
          unchecked (not readable as a type, or nothing returned).",
         e.claims, e.held, e.corrected, e.unchecked
+    );
+}
+
+fn params_section(out: &mut String, s: &SynthStats) {
+    let e = &s.docstring_params;
+    if e.docstrings == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Docstring parameter types\n\nThe parameter types {} accepted docstrings document, against the values \
+         their function took in calls that returned: {} found, {} held, {} corrected to the types passed, {} \
+         unchecked (not readable as a type, or never passed).",
+        e.docstrings, e.found, e.held, e.corrected, e.unchecked
     );
 }
 

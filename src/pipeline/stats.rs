@@ -91,6 +91,24 @@ pub struct SynthStats {
     /// function returned.
     #[serde(default)]
     pub docstring_returns: ReturnsStats,
+    /// The parameter types accepted records' polished docstrings document, checked against the
+    /// values the function took.
+    #[serde(default)]
+    pub docstring_params: ParamStats,
+}
+
+/// How the parameter types of accepted records' docstrings fared (see
+/// [`crate::pipeline::code::types`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamStats {
+    /// Accepted records whose polished docstring documents a parameter's type.
+    pub docstrings: u64,
+    /// Documented types: admitting every value passed, corrected to the types passed, or
+    /// unchecked (not readable as a type, or the parameter never passed in a call that returned).
+    pub found: u64,
+    pub held: u64,
+    pub corrected: u64,
+    pub unchecked: u64,
 }
 
 /// How the return types of accepted records' docstrings fared (see
@@ -278,7 +296,7 @@ impl SynthStats {
                 }
                 e.polish_set_aside += r.discarded.iter().any(|d| d.reason == "examples_unverified") as u64;
                 if let Some(c) = r.polished.as_ref().and_then(|p| p.returns.as_ref()) {
-                    use crate::pipeline::code::returns::ReturnsOutcome;
+                    use crate::pipeline::code::types::ReturnsOutcome;
                     let e = &mut s.docstring_returns;
                     e.claims += 1;
                     match c.outcome {
@@ -286,6 +304,12 @@ impl SynthStats {
                         ReturnsOutcome::Corrected => e.corrected += 1,
                         ReturnsOutcome::Unchecked => e.unchecked += 1,
                     }
+                }
+                if let Some(c) = r.polished.as_ref().and_then(|p| p.params.as_ref()) {
+                    let e = &mut s.docstring_params;
+                    e.docstrings += 1;
+                    (e.found, e.held) = (e.found + c.found as u64, e.held + c.held as u64);
+                    (e.corrected, e.unchecked) = (e.corrected + c.corrected as u64, e.unchecked + c.unchecked as u64);
                 }
                 if let Some(c) = r.polished.as_ref().and_then(|p| p.raises.as_ref()) {
                     let e = &mut s.docstring_raises;

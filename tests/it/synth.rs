@@ -581,14 +581,16 @@ fn polished_docstring_examples_are_corrected_or_dropped_until_doctest_passes_the
 /// Functions whose polished docstrings list exceptions, as a code model writes them: one raised by
 /// name in the code, one only a test shows (through a base class), one shown by an example; and
 /// claims nothing shows (`TypeError`), a subclass where only the base was seen, and `None`. Their
-/// return types: `int` for a float (wrong), NumPy's `int` (right), Sphinx's `str` for an int.
+/// return types: `int` for a float (wrong), NumPy's `int` (right), Sphinx's `str` for an int. Their
+/// parameter types: `str` for an int (wrong), NumPy's `int` and `float` for ints (right: an int is
+/// fine where a float is expected), Sphinx's `int` for a string (wrong).
 const RAISES_CORPUS: &str = "import math\n\n\ndef safe_sqrt(x):\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n\n\ndef floor_div(a, b):\n    q = math.floor(a / b)\n    return q\n\n\ndef int_floor(s):\n    n = math.floor(int(s))\n    return n\n";
-const SAFE_SQRT_POLISH: &str = "```python\nimport math\n\ndef safe_sqrt(x):\n    \"\"\"\n    Square root of a non-negative number.\n\n    Returns:\n        int: The root.\n\n    Raises:\n        ValueError: If x is negative.\n        TypeError: If x is not a number.\n    \"\"\"\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n```";
-const FLOOR_DIV_POLISH: &str = "```python\nimport math\n\ndef floor_div(a, b):\n    \"\"\"\n    Floor of a / b.\n\n    Raises\n    ------\n    ArithmeticError\n        When b is zero.\n    OverflowError\n        When the quotient is too large.\n\n    Returns\n    -------\n    int\n    \"\"\"\n    q = math.floor(a / b)\n    return q\n```";
-const INT_FLOOR_POLISH: &str = "```python\nimport math\n\ndef int_floor(s):\n    \"\"\"\n    The integer a string spells.\n\n    Raises:\n    - None: No exceptions are raised.\n\n    :raises ValueError: if s spells no integer.\n    :rtype: str\n\n    >>> int_floor('x')\n    Traceback (most recent call last):\n    ValueError: invalid literal for int() with base 10: 'x'\n    \"\"\"\n    n = math.floor(int(s))\n    return n\n```";
+const SAFE_SQRT_POLISH: &str = "```python\nimport math\n\ndef safe_sqrt(x):\n    \"\"\"\n    Square root of a non-negative number.\n\n    Args:\n        x (str): The number.\n\n    Returns:\n        int: The root.\n\n    Raises:\n        ValueError: If x is negative.\n        TypeError: If x is not a number.\n    \"\"\"\n    if x < 0:\n        raise ValueError('negative')\n    return math.sqrt(x)\n```";
+const FLOOR_DIV_POLISH: &str = "```python\nimport math\n\ndef floor_div(a, b):\n    \"\"\"\n    Floor of a / b.\n\n    Parameters\n    ----------\n    a : int\n        Dividend.\n    b : float\n        Divisor.\n\n    Raises\n    ------\n    ArithmeticError\n        When b is zero.\n    OverflowError\n        When the quotient is too large.\n\n    Returns\n    -------\n    int\n    \"\"\"\n    q = math.floor(a / b)\n    return q\n```";
+const INT_FLOOR_POLISH: &str = "```python\nimport math\n\ndef int_floor(s):\n    \"\"\"\n    The integer a string spells.\n\n    Raises:\n    - None: No exceptions are raised.\n\n    :raises ValueError: if s spells no integer.\n    :rtype: str\n    :param int s: the string.\n\n    >>> int_floor('x')\n    Traceback (most recent call last):\n    ValueError: invalid literal for int() with base 10: 'x'\n    \"\"\"\n    n = math.floor(int(s))\n    return n\n```";
 
 #[test]
-fn polished_docstring_raises_entries_and_return_types_hold_against_what_the_function_did() {
+fn polished_docstring_raises_entries_and_types_hold_against_what_the_function_did() {
     let tmp = tempdir();
     let records = math_records(tmp.path(), "raises.py", RAISES_CORPUS);
     assert_eq!(records.len(), 3);
@@ -625,6 +627,7 @@ fn polished_docstring_raises_entries_and_return_types_hold_against_what_the_func
     assert!(code.contains("    Raises:\n        ValueError: If x is negative.\n    \"\"\""), "{code}");
     // It returned floats: the claimed int is corrected.
     assert!(code.contains("    Returns:\n        float: The root.\n"), "{code}");
+    assert!(code.contains("    Args:\n        x (int): The number.\n"), "{code}");
     assert!(!code.contains("TypeError"), "{code}");
 
     // The test saw ZeroDivisionError, an ArithmeticError; nothing showed an overflow.
@@ -657,10 +660,24 @@ fn polished_docstring_raises_entries_and_return_types_hold_against_what_the_func
         let c = r.polished.as_ref().and_then(|p| p.returns.clone()).unwrap_or_else(|| panic!("{n}'s return type"));
         (c.claimed, c.outcome, c.to)
     };
-    use unitcoder::pipeline::code::returns::ReturnsOutcome::{Corrected, Held};
+    use unitcoder::pipeline::code::types::ReturnsOutcome::{Corrected, Held};
     assert_eq!(returns("safe_sqrt"), ("int".into(), Corrected, Some("float".into())));
     assert_eq!(returns("floor_div"), ("int".into(), Held, None));
     assert_eq!(returns("int_floor"), ("str".into(), Corrected, Some("int".into())));
+    let params = |n: &str| {
+        let r = acc.iter().find(|r| r.function.name == n).unwrap();
+        let c = r.polished.as_ref().and_then(|p| p.params.clone()).unwrap_or_else(|| panic!("{n}'s parameters"));
+        (c.found, c.held, c.corrected, c.unchecked)
+    };
+    assert_eq!(params("safe_sqrt"), (1, 0, 1, 0));
+    assert_eq!(params("floor_div"), (2, 2, 0, 0));
+    assert_eq!(params("int_floor"), (1, 0, 1, 0));
+    let floor_div = &acc.iter().find(|r| r.function.name == "floor_div").unwrap().polished.as_ref().unwrap().code;
+    assert!(floor_div.contains("    a : int\n        Dividend.\n    b : float\n"), "{floor_div}");
+    let int_floor = &acc.iter().find(|r| r.function.name == "int_floor").unwrap().polished.as_ref().unwrap().code;
+    assert!(int_floor.contains("    :rtype: int\n    :param str s: the string.\n"), "{int_floor}");
+    let p = &emit::finalize(&dir, None).unwrap().docstring_params;
+    assert_eq!((p.docstrings, p.found, p.held, p.corrected, p.unchecked), (3, 4, 2, 2, 0));
     let stats = emit::finalize(&dir, None).unwrap();
     let t = &stats.docstring_returns;
     assert_eq!((t.claims, t.held, t.corrected, t.unchecked), (3, 1, 2, 0));
@@ -679,12 +696,17 @@ fn polished_docstring_raises_entries_and_return_types_hold_against_what_the_func
 #[test]
 fn the_probe_watches_an_lru_cached_function_and_reports_beside_a_test_that_fails_under_it() {
     use unitcoder::pipeline::code::examples::{probe_tests, read_probe};
-    use unitcoder::pipeline::code::{raises::raised_in_code, returns::returns_claim};
-    let program = "import functools\n\n\n@functools.lru_cache(maxsize=None)\ndef twice(x):\n    \"\"\"Twice x.\n\n    Returns:\n        str: the double.\n\n    Raises:\n        TypeError: if x is None.\n    \"\"\"\n    if x is None:\n        raise TypeError('none')\n    return 2 * x\n";
+    use unitcoder::pipeline::code::{
+        raises::raised_in_code,
+        types::{param_claims_of, returns_claim},
+    };
+    let program = "import functools\n\n\n@functools.lru_cache(maxsize=None)\ndef twice(x):\n    \"\"\"Twice x.\n\n    Args:\n        x (str): a value.\n\n    Returns:\n        str: the double.\n\n    Raises:\n        TypeError: if x is None.\n    \"\"\"\n    if x is None:\n        raise TypeError('none')\n    return 2 * x\n";
     let suite = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(twice(2), 4)\n        self.assertEqual(twice.cache_info().misses, 1)\n        with self.assertRaises(TypeError):\n            twice(None)\n\n    def test_its_type(self):\n        self.assertEqual(type(twice).__name__, '_lru_cache_wrapper')\n";
     let claim = returns_claim(program, "twice");
     assert_eq!(claim.as_deref(), Some("str"));
-    let tests = probe_tests(suite, "twice", &raised_in_code(program, "twice"), claim.as_deref());
+    let params = param_claims_of(program, "twice");
+    assert_eq!(params, [("x".to_string(), "str".to_string())]);
+    let tests = probe_tests(suite, "twice", &raised_in_code(program, "twice"), claim.as_deref(), &params);
     let job = unitcoder::sandbox::Job::new("probe", program.to_string(), tests).with_strict_assertions();
     let verdict = sandbox().run(&job);
     let status = |name: &str| verdict.tests.iter().find(|t| t.name.ends_with(name)).map(|t| t.status);
@@ -696,6 +718,9 @@ fn the_probe_watches_an_lru_cached_function_and_reports_beside_a_test_that_fails
     assert!(probe.raised.iter().any(|c| c.first().map(String::as_str) == Some("TypeError")), "{:?}", probe.raised);
     let returns = probe.returns.expect("the return type was checked");
     assert!(!returns.holds && returns.returned == ["int"], "{returns:?}");
+    // Through the lru_cache, the call that returned passed an int; the one that raised is not counted.
+    assert_eq!(probe.params.len(), 1);
+    assert!(!probe.params[0].holds && probe.params[0].seen == ["int"], "{:?}", probe.params);
 }
 
 /// The probe's report comes back through the verdict's bounded stdout tail: a docstring with many
@@ -713,7 +738,7 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
     }
     let program = format!("def rep(n):\n{doc}    \"\"\"\n    return 'ab' * n\n");
     let job =
-        unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[], None)).with_strict_assertions();
+        unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[], None, &[])).with_strict_assertions();
     let verdict = sandbox().run(&job);
     assert!(verdict.passed(), "{verdict:?}");
     let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {}", verdict.stdout_tail));
@@ -728,7 +753,7 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
     let many: String = (0..400).map(|i| format!("    >>> rep({i})\n    'x'\n")).collect();
     let program = format!("def rep(n):\n    \"\"\"\n    Repeats.\n\n{many}    \"\"\"\n    return 'ab' * n\n");
     let job =
-        unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[], None)).with_strict_assertions();
+        unitcoder::sandbox::Job::new("probe", program, probe_tests("", "rep", &[], None, &[])).with_strict_assertions();
     let verdict = sandbox().run(&job);
     let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no whole report: {verdict:?}"));
     assert_eq!(probe.parse_error.as_deref(), Some("400 examples: too many to report"));

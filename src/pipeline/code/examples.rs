@@ -30,8 +30,15 @@ const MAX_CORRECTED_LINES: usize = 6;
 /// The probe's tests for top-level function `name` (an identifier), after the record's verified
 /// `tests`, whose calls it watches; `raised_in_code`: the dotted exception names the function's code
 /// raises ([`super::raises::raised_in_code`]); `returns`: the type its docstring says it returns
-/// ([`super::returns::returns_claim`]).
-pub fn probe_tests(tests: &str, name: &str, raised_in_code: &[String], returns: Option<&str>) -> String {
+/// ([`super::types::returns_claim`]); `params`: the (parameter, type) pairs it documents
+/// ([`super::types::param_claims_of`]).
+pub fn probe_tests(
+    tests: &str,
+    name: &str,
+    raised_in_code: &[String],
+    returns: Option<&str>,
+    params: &[(String, String)],
+) -> String {
     let names = serde_json::to_string(raised_in_code).unwrap_or_else(|_| "[]".into());
     // A JSON string is a Python string literal; no claim is None.
     let returns = returns.and_then(|r| serde_json::to_string(r).ok()).unwrap_or_else(|| "None".into());
@@ -39,7 +46,8 @@ pub fn probe_tests(tests: &str, name: &str, raised_in_code: &[String], returns: 
         .replace("__UC_FUNCTION__", name)
         .replace("__UC_NAME__", name)
         .replace("__UC_RAISES_IN_CODE__", &names)
-        .replace("__UC_RETURNS_CLAIM__", &returns);
+        .replace("__UC_RETURNS_CLAIM__", &returns)
+        .replace("__UC_PARAMS_CLAIMS__", &serde_json::to_string(params).unwrap_or_else(|_| "[]".into()));
     format!("{}\n\n{probe}", tests.trim_end())
 }
 
@@ -67,7 +75,10 @@ pub struct Probe {
     pub raised: Vec<super::raises::Seen>,
     /// Whether the docstring's return type admits what the function returned.
     #[serde(default)]
-    pub returns: Option<super::returns::ReturnsProbe>,
+    pub returns: Option<super::types::ReturnsProbe>,
+    /// Whether each documented parameter type admits what was passed, in the order given.
+    #[serde(default)]
+    pub params: Vec<super::types::ParamProbe>,
 }
 
 /// One example as the probe ran it.
@@ -336,7 +347,7 @@ mod tests {
 
     /// A probe's report of `examples` on a docstring of `lines` lines.
     fn report(lines: usize, examples: Vec<ProbeExample>) -> Probe {
-        Probe { lines, parse_error: None, examples, raised: vec![], returns: None }
+        Probe { lines, parse_error: None, examples, raised: vec![], returns: None, params: vec![] }
     }
 
     /// The report of a probe whose doctest refused the docstring.
@@ -484,6 +495,6 @@ mod tests {
         let t = check_tests("import unittest\n", "f", 2);
         assert!(t.starts_with("import unittest\n"));
         assert!(t.contains("finder.find(f, \"f\"") && t.contains("(0, 2)"));
-        assert!(probe_tests("", "f", &[], None).contains("doc = f.__doc__"));
+        assert!(probe_tests("", "f", &[], None, &[]).contains("doc = f.__doc__"));
     }
 }

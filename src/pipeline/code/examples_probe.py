@@ -6,15 +6,16 @@
 # or frozenset shown, whose order changes with the hash seed). The line also lists the exception
 # classes seen leaving __UC_NAME__ while the tests (run before this class: the harness runs test
 # classes in the order they are defined) and the examples ran, and those its code raises by name,
-# each with its base classes: the evidence a `Raises` entry is kept on; and whether the type the
-# docstring's `Returns` gives (returns.rs) admits every value __UC_NAME__ returned meanwhile, with the
-# names of the types it did return. The result only guides the rewrite: the rewritten program is
+# each with its base classes: the evidence a `Raises` entry is kept on; and whether the types the
+# docstring gives (types.rs) admit every value __UC_NAME__ returned meanwhile, and every value passed
+# to each documented parameter in calls that returned, with the names of the types seen. The result only guides the rewrite: the rewritten program is
 # then checked with doctest and the tests, so whatever the program prints here can at worst drop
 # examples and entries, or name a type it returned.
 import builtins as _uc_builtins
 import collections.abc as _uc_abc
 import doctest as _uc_doctest
 import functools as _uc_functools
+import inspect as _uc_inspect
 import json as _uc_json
 import re as _uc_re
 import sys as _uc_sys
@@ -36,6 +37,8 @@ def _uc_unordered(value, depth=0):
 
 _uc_raised = []
 _uc_returned = []
+# Per parameter, the types of the values passed to it (explicitly) in calls that returned.
+_uc_passed = {}
 
 
 class _UcWatched:
@@ -53,6 +56,17 @@ class _UcWatched:
             raise
         if type(value) not in _uc_returned and len(_uc_returned) < 24:
             _uc_returned.append(type(value))
+        try:
+            signature = _uc_inspect.signature(self.__wrapped__)
+            bound = signature.bind(*args, **kwargs).arguments
+        except (TypeError, ValueError):
+            bound = {}
+        variadic = (_uc_inspect.Parameter.VAR_POSITIONAL, _uc_inspect.Parameter.VAR_KEYWORD)
+        for name, passed in bound.items():
+            if signature.parameters[name].kind not in variadic:
+                kinds = _uc_passed.setdefault(name, [])
+                if type(passed) not in kinds and len(kinds) < 24:
+                    kinds.append(type(passed))
         return value
 
     def __getattr__(self, name):
@@ -161,6 +175,31 @@ def _uc_type_name(kind):
     return "%s.%s" % (kind.__module__, kind.__qualname__)
 
 
+def _uc_params_report():
+    # For each (parameter, type) the docstring claims: whether the type admits every value passed to
+    # the parameter in calls that returned, with the names of their types. A parameter whose
+    # default is None admits None as well.
+    out = []
+    for name, claim in __UC_PARAMS_CLAIMS__:
+        passed = _uc_passed.get(name)
+        admitted = _uc_admits(claim)
+        if admitted is None:
+            out.append({"unread": True})
+            continue
+        if not passed:
+            out.append({})
+            continue
+        try:
+            default = _uc_inspect.signature(__UC_FUNCTION__.__wrapped__).parameters[name].default
+        except (TypeError, ValueError, KeyError):
+            default = _uc_inspect.Parameter.empty
+        if default is None:
+            admitted = admitted + (type(None),)
+        out.append({"holds": all(_uc_is_a(kind, admitted) for kind in passed),
+                    "seen": [_uc_type_name(kind)[:80] for kind in passed]})
+    return out[:24]
+
+
 def _uc_returns_report():
     claim = __UC_RETURNS_CLAIM__
     if claim is None or not _uc_returned:
@@ -232,6 +271,7 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
         returns = _uc_returns_report()
         if returns is not None:
             report["returns"] = returns
+        report["params"] = _uc_params_report()
         missing = {"ok": False, "exception": "not run"}
         for i, ex in enumerate(examples):
             a = runs[0][i] if i < len(runs[0]) else missing
@@ -263,6 +303,7 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
         if len(text) > budget:
             n = len(report["examples"])
             report = {"lines": report["lines"], "examples": [], "raised": report["raised"], "returns": returns,
+                      "params": report["params"],
                       "parse_error": "%d examples: too many to report" % n}
             text = _uc_json.dumps(report, separators=(",", ":"))
         print("\n@@unitcoder-examples@@" + text)

@@ -17,7 +17,10 @@ use crate::pipeline::code::examples::{
     as_raw, check_tests, has_examples, probe_tests, read_probe, reconcile, ExampleCounts, Probe,
 };
 use crate::pipeline::code::raises::{has_raises, raised_in_code, reconcile_raises, RaisesCounts, Seen};
-use crate::pipeline::code::returns::{reconcile_returns, returns_claim, ReturnsCheck, ReturnsProbe};
+use crate::pipeline::code::types::{
+    param_claims_of, reconcile_params, reconcile_returns, returns_claim, ParamCounts, ParamProbe, ReturnsCheck,
+    ReturnsProbe,
+};
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Polished};
 use crate::sandbox::{TestStatus, Verdict};
 
@@ -44,6 +47,10 @@ pub(in crate::pipeline::synth) struct Examples {
     claimed: Option<String>,
     returns_probe: Option<ReturnsProbe>,
     returns: Option<ReturnsCheck>,
+    /// The parameter types the probe was given, and what it found of them.
+    params_claimed: Vec<(String, String)>,
+    params_probe: Option<Vec<ParamProbe>>,
+    params: ParamCounts,
 }
 
 /// One of the step's executions: `program` with `tests` instead of the record's suite.
@@ -58,19 +65,22 @@ impl Item {
     pub(super) fn check_examples(&mut self, ctx: &Ctx, program: String) -> Vec<Action> {
         let name = &self.rec.function.name;
         let claimed = returns_claim(&program, name);
-        if !has_examples(&program, name) && !has_raises(&program, name) && claimed.is_none() {
+        let params_claimed = param_claims_of(&program, name);
+        let claims = has_examples(&program, name) || has_raises(&program, name);
+        if !claims && claimed.is_none() && params_claimed.is_empty() {
             return self.keep_polished(ctx, program, Examples::default());
         }
-        let tests = self.probe_tests(&program, claimed.as_deref());
-        self.examples = Examples { polished: program.clone(), claimed, ..Examples::default() };
+        self.examples = Examples { polished: program.clone(), claimed, params_claimed, ..Examples::default() };
+        let tests = self.probe_tests(&program);
         run(PROBE, program, tests)
     }
 
     /// The probe of `program`, after the record's tests.
-    fn probe_tests(&self, program: &str, claimed: Option<&str>) -> String {
+    fn probe_tests(&self, program: &str) -> String {
         let name = &self.rec.function.name;
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
-        probe_tests(tests, name, &raised_in_code(program, name), claimed)
+        let step = &self.examples;
+        probe_tests(tests, name, &raised_in_code(program, name), step.claimed.as_deref(), &step.params_claimed)
     }
 
     /// A verdict of the step's probe or checks.
@@ -84,11 +94,12 @@ impl Item {
             let probe = probed.then(|| read_probe(&verdict.stdout_tail)).flatten();
             self.examples.seen = probe.as_ref().map(|p| p.raised.clone());
             self.examples.returns_probe = probe.as_ref().and_then(|p| p.returns.clone());
+            self.examples.params_probe = probe.as_ref().map(|p| p.params.clone());
             if exec.sample == RAW_PROBE {
                 // The raw docstring is the one reconciled from here on (its text reads the same).
                 self.examples.polished = exec.program;
             } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, probe.as_ref()) {
-                let tests = self.probe_tests(&raw, self.examples.claimed.clone().as_deref());
+                let tests = self.probe_tests(&raw);
                 return run(RAW_PROBE, raw, tests);
             }
             return self.rewrite(ctx, probe.as_ref());
@@ -124,16 +135,19 @@ impl Item {
             let (program, raises) = reconcile_raises(&r.program, &name, step.seen.as_deref())?;
             let (program, returns) =
                 reconcile_returns(&program, &name, step.claimed.as_deref(), step.returns_probe.as_ref())?;
-            Some((r.remaining(), r.counts, program, raises, returns))
+            let (program, params) =
+                reconcile_params(&program, &name, &step.params_claimed, step.params_probe.as_deref())?;
+            Some((r.remaining(), r.counts, program, raises, returns, params))
         });
-        let Some((remaining, counts, program, raises, returns)) = rewritten else {
+        let Some((remaining, counts, program, raises, returns, params)) = rewritten else {
             self.discard_polish("examples_unverified", polished, 0);
             return self.score(ctx);
         };
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
         let tests = check_tests(tests, &name, remaining);
         let sample = if probe.is_some() { RECONCILED } else { ALL_DROPPED };
-        (self.examples.counts, self.examples.raises, self.examples.returns) = (counts, raises, returns);
+        (self.examples.counts, self.examples.raises) = (counts, raises);
+        (self.examples.returns, self.examples.params) = (returns, params);
         run(sample, program, tests)
     }
 
@@ -142,9 +156,9 @@ impl Item {
     fn keep_polished(&mut self, ctx: &Ctx, code: String, step: Examples) -> Vec<Action> {
         let examples = Some(step.counts).filter(|c| c.found > 0);
         let raises = Some(step.raises).filter(|c| c.found > 0);
-        let returns = step.returns;
+        let (returns, params) = (step.returns, Some(step.params).filter(|c| c.found > 0));
         let docstring_only = self.polish_docstring_only;
-        self.rec.polished = Some(Polished { code, docstring_only, examples, raises, returns });
+        self.rec.polished = Some(Polished { code, docstring_only, examples, raises, returns, params });
         self.score(ctx)
     }
 }
