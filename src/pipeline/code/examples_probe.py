@@ -169,9 +169,14 @@ def _uc_type_name(kind):
         return "None"
     if getattr(_uc_builtins, kind.__name__, None) is kind:
         return kind.__name__
-    for name, value in list(globals().items()):
-        if value is kind and not name.startswith("_"):
+    names = [(name, value) for name, value in list(globals().items()) if not name.startswith("_")]
+    for name, value in names:
+        if value is kind:
             return name
+    # Through a module the program imported: `pd.DataFrame` rather than pandas.core.frame.DataFrame.
+    for name, value in names:
+        if isinstance(value, type(_uc_sys)) and getattr(value, kind.__name__, None) is kind:
+            return "%s.%s" % (name, kind.__name__)
     return "%s.%s" % (kind.__module__, kind.__qualname__)
 
 
