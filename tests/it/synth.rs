@@ -721,6 +721,19 @@ fn the_probe_watches_an_lru_cached_function_and_reports_beside_a_test_that_fails
     // Through the lru_cache, the call that returned passed an int; the one that raised is not counted.
     assert_eq!(probe.params.len(), 1);
     assert!(!probe.params[0].holds && probe.params[0].seen == ["int"], "{:?}", probe.params);
+
+    // A recursive function calls itself through its global name, that is, through the stand-in:
+    // only the outermost call is watched, and what leaves it is noted all the same.
+    let program = "def fib(n):\n    \"\"\"Fibonacci.\n\n    Returns:\n        int: F(n).\n    \"\"\"\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n";
+    let suite = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(fib(22), 17711)\n        with self.assertRaises(TypeError):\n            fib('x')\n";
+    let tests = probe_tests(suite, "fib", &[], returns_claim(program, "fib").as_deref(), &[]);
+    let verdict =
+        sandbox().run(&unitcoder::sandbox::Job::new("fib", program.to_string(), tests).with_strict_assertions());
+    assert!(verdict.passed(), "{verdict:?}");
+    let probe = read_probe(&verdict.stdout_tail).unwrap_or_else(|| panic!("no report: {verdict:?}"));
+    assert_eq!(probe.raised.first().and_then(|c| c.first()).map(String::as_str), Some("TypeError"));
+    let returns = probe.returns.expect("checked");
+    assert!(returns.holds && returns.returned == ["int"], "{returns:?}");
 }
 
 /// The probe's report comes back through the verdict's bounded stdout tail: a docstring with many

@@ -42,24 +42,41 @@ _uc_passed = {}
 
 
 class _UcWatched:
-    # Calls the function, noting the exceptions that leave it and the types it returns. Anything
-    # else the tests ask of it (`cache_info()` of an lru_cache) is the function's own.
+    # Calls the function, noting the exceptions that leave it, the types it returns and the types
+    # passed to its parameters. Anything else the tests ask of it (`cache_info()` of an lru_cache) is
+    # the function's own. Only the outermost call is watched (a recursive function calls itself
+    # through its global name, that is, through this), and after 2000 calls only exceptions are
+    # noted: the tests run at nearly their own speed.
     def __init__(self, function):
         _uc_functools.update_wrapper(self, function)
+        self._uc_depth = 0
+        self._uc_calls = 0
+        try:
+            self._uc_signature = _uc_inspect.signature(function)
+        except (TypeError, ValueError):
+            self._uc_signature = None
 
     def __call__(self, *args, **kwargs):
+        if self._uc_depth:
+            return self.__wrapped__(*args, **kwargs)
+        self._uc_calls += 1
+        self._uc_depth += 1
         try:
             value = self.__wrapped__(*args, **kwargs)
         except Exception as e:
             if type(e) not in _uc_raised:
                 _uc_raised.append(type(e))
             raise
+        finally:
+            self._uc_depth -= 1
+        if self._uc_calls > 2000:
+            return value
         if type(value) not in _uc_returned and len(_uc_returned) < 24:
             _uc_returned.append(type(value))
+        signature = self._uc_signature
         try:
-            signature = _uc_inspect.signature(self.__wrapped__)
-            bound = signature.bind(*args, **kwargs).arguments
-        except (TypeError, ValueError):
+            bound = signature.bind(*args, **kwargs).arguments if signature is not None else {}
+        except TypeError:
             bound = {}
         variadic = (_uc_inspect.Parameter.VAR_POSITIONAL, _uc_inspect.Parameter.VAR_KEYWORD)
         for name, passed in bound.items():
