@@ -190,7 +190,13 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     let mut write_error = writer.flush_ready().err();
     let mut passed = 0usize;
     let running = std::time::Instant::now();
-    sandbox.run_batch(jobs, &mut |mut verdict| {
+    // Ctrl-C / SIGTERM: the programs in progress finish and every verdict up to the first missing
+    // one is written, in input order; then the command stops.
+    let interrupt = super::interrupt::Interrupt::install()?;
+    let cancel = interrupt.flag();
+    let mut done = 0usize;
+    sandbox.run_batch_until(jobs, &cancel, &mut |mut verdict| {
+        done += 1;
         passed += usize::from(verdict.passed());
         if let Some(position) = verdict.id.parse::<usize>().ok().filter(|&p| p < user_ids.len()) {
             verdict.id = std::mem::take(&mut user_ids[position]);
@@ -204,11 +210,21 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     bars.end("check");
     let secs = running.elapsed().as_secs_f64();
     eprintln!(
-        "checked {total} programs in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed",
-        total as f64 / secs.max(1e-9)
+        "checked {done} programs in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed",
+        done as f64 / secs.max(1e-9)
     );
     if let Some(e) = write_error {
         return Err(e.context(format!("writing {}", output.display())));
+    }
+    if let (Some(signal), true) = (interrupt.signal(), writer.next < writer.slots.len()) {
+        eprintln!(
+            "check interrupted by {}: the verdicts of the first {} of {} input lines are in {}, in input order",
+            super::interrupt::name(signal),
+            writer.next,
+            writer.slots.len(),
+            output.display()
+        );
+        return Ok(Outcome::Interrupted(signal));
     }
     if writer.next < writer.slots.len() {
         bail!("the sandbox returned no verdict for input {} of {}", writer.next + 1, writer.slots.len());

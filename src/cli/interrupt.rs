@@ -1,4 +1,5 @@
-//! Ctrl-C (SIGINT) and SIGTERM for `synth`, `retrieve`, `eval run`'s generation and JSONL `generate`:
+//! Ctrl-C (SIGINT) and SIGTERM for `synth`, `retrieve`, `eval run`'s generation, JSONL `generate` and
+//! `check --batch` ([`unitcoder::sandbox::Sandbox::run_batch_until`]):
 //! the first one sets a flag that the library's run loop (or `generate`'s loop over groups) checks
 //! ([`unitcoder::pipeline::synth::SynthSettings::cancel`],
 //! [`unitcoder::pipeline::retrieve::RetrieveSettings::cancel`], the `cancel` argument of

@@ -324,6 +324,17 @@ impl Sandbox {
     /// Runs `jobs` over `config.jobs` workers and hands each verdict to `on_verdict` (on the calling
     /// thread) as soon as it is ready, in completion order; `verdict.id` is the job's id.
     pub fn run_batch(&self, jobs: Vec<Job>, on_verdict: &mut dyn FnMut(Verdict)) {
+        self.run_batch_until(jobs, &std::sync::atomic::AtomicBool::new(false), on_verdict)
+    }
+
+    /// [`Sandbox::run_batch`], starting no job once `cancel` is set: the jobs in progress finish
+    /// and their verdicts are handed over; the others get none.
+    pub fn run_batch_until(
+        &self,
+        jobs: Vec<Job>,
+        cancel: &std::sync::atomic::AtomicBool,
+        on_verdict: &mut dyn FnMut(Verdict),
+    ) {
         let threads = self.config.jobs.max(1).min(jobs.len());
         let queue = Mutex::new(jobs.into_iter());
         let (tx, rx) = mpsc::channel();
@@ -331,6 +342,9 @@ impl Sandbox {
             for _ in 0..threads {
                 let (queue, tx) = (&queue, tx.clone());
                 s.spawn(move || loop {
+                    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
                     let next = match queue.lock() {
                         Ok(mut q) => q.next(),
                         Err(_) => None,

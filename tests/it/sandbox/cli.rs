@@ -322,3 +322,34 @@ fn a_batch_line_that_is_not_utf8_is_that_lines_error_and_the_others_run() {
     assert_eq!(got, [("first", "pass"), ("line 2", "error"), ("third", "pass")], "{text}");
     assert_eq!(verdicts[1]["reason"], "malformed input");
 }
+
+#[test]
+fn ctrl_c_stops_a_batch_after_the_programs_in_progress_with_the_verdicts_so_far_in_input_order() {
+    let dir = tempdir();
+    // 300 programs of 50 ms each: about 8 s over two workers, interrupted once verdicts are written.
+    let input: String = (0..300)
+        .map(|i| {
+            let code = "import time\ndef add(a, b):\n    time.sleep(0.05)\n    return a + b\n";
+            serde_json::json!({"id": format!("p{i}"), "code": code, "tests": super::ADD_CHECK}).to_string() + "\n"
+        })
+        .collect();
+    let inp = write(dir.path(), "in.jsonl", &input);
+    let outp = dir.path().join("out.jsonl");
+    let lines = || std::fs::read_to_string(&outp).map(|t| t.lines().count()).unwrap_or(0);
+    let mut command = std::process::Command::new(crate::common::bin());
+    command.args(["check", "--batch", &inp, "--out", outp.to_str().unwrap(), "--jobs", "2"]);
+    let o = crate::common::interrupt_once(&mut command, || lines() >= 4);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    let text = std::fs::read_to_string(&outp).unwrap();
+    let verdicts: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("whole JSON lines")).collect();
+    let ids: Vec<String> = verdicts.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    // The programs in progress were not hit by the terminal's signal: they ran to their own end.
+    assert!(verdicts.iter().all(|v| v["status"] == "pass"), "{text}");
+    assert!(ids.len() >= 4 && ids.len() < 300, "{}", ids.len());
+    assert_eq!(ids, (0..ids.len()).map(|i| format!("p{i}")).collect::<Vec<_>>(), "a prefix, in input order");
+    let said =
+        format!("check interrupted by SIGINT: the verdicts of the first {} of 300 input lines are in", ids.len());
+    assert!(stderr.contains(&said), "{stderr}");
+}
