@@ -314,18 +314,29 @@ class DocstringExamplesProbe(_uc_unittest.TestCase):
                 entry["got"] = a["got"]
             report["examples"].append(entry)
         # The report comes back in the verdict's 4 KB stdout tail: outputs go first, from the last
-        # example up (those examples are then dropped, not corrected), then the whole report.
+        # example up (those examples are then dropped, not corrected); then the evidence for
+        # `Raises` entries and parameter types, from the last up (what it would have kept is then
+        # dropped or left unchecked); then the examples, which the report then says were too many.
         budget = 3600
-        text = _uc_json.dumps(report, separators=(",", ":"))
+
+        def size():
+            return len(_uc_json.dumps(report, separators=(",", ":")))
+
         for entry in reversed(report["examples"]):
-            if len(text) <= budget:
+            if size() <= budget:
                 break
-            if entry.pop("got", None) is not None:
-                text = _uc_json.dumps(report, separators=(",", ":"))
-        if len(text) > budget:
+            entry.pop("got", None)
+        while size() > budget and report["raised"]:
+            report["raised"].pop()
+        for entry in reversed(report["params"]):
+            if size() <= budget:
+                break
+            entry.clear()
+        if size() > budget and report.get("returns"):
+            report["returns"] = {"unread": True}
+        if size() > budget:
             n = len(report["examples"])
-            report = {"lines": report["lines"], "examples": [], "raised": report["raised"], "returns": returns,
-                      "params": report["params"],
-                      "parse_error": "%d examples: too many to report" % n}
-            text = _uc_json.dumps(report, separators=(",", ":"))
+            report["examples"] = []
+            report["parse_error"] = "%d examples: too many to report" % n
+        text = _uc_json.dumps(report, separators=(",", ":"))
         print("\n@@unitcoder-examples@@" + text)
