@@ -234,13 +234,14 @@ def _uc_returns_report():
 
 
 def _uc_classes(kind):
-    # The class's and its bases' names, up to Exception.
+    # The class's and its bases' names, up to Exception; of a deep hierarchy, the nearest six and
+    # the six next to Exception, where the classes docstrings name (ValueError, OSError) are.
     names = []
     for klass in kind.__mro__:
         if klass in (BaseException, object):
             break
         names.append(klass.__qualname__[:80])
-    return names[:12]
+    return names if len(names) <= 12 else names[:6] + names[-6:]
 
 
 class DocstringExamplesProbe(_uc_unittest.TestCase):
