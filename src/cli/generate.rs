@@ -373,9 +373,11 @@ fn write_jsonl(
 ) -> anyhow::Result<crate::cli::Outcome> {
     let identity = unitcoder::engine::remote::model_identity(model_id);
     let keys: Vec<String> = items.iter().enumerate().map(|(at, item)| request_key(&identity, at, item)).collect();
-    let legacy: Vec<String> = match identity != model_id {
-        true => items.iter().enumerate().map(|(at, item)| request_key(model_id, at, item)).collect(),
-        false => Vec::new(),
+    // Keys an earlier version wrote for a server model, with its address.
+    let legacy: Vec<String> = if identity != model_id {
+        items.iter().enumerate().map(|(at, item)| request_key(model_id, at, item)).collect()
+    } else {
+        Vec::new()
     };
     let mut todo: Vec<usize> = (0..items.len()).collect();
     let mut out: Box<dyn Write> = match &args.out {

@@ -1,9 +1,10 @@
 //! The docstring-claims step of a record (see [`crate::pipeline::code::examples`],
-//! [`crate::pipeline::code::raises`] and [`crate::pipeline::code::returns`]): after the polished
+//! [`crate::pipeline::code::raises`] and [`crate::pipeline::code::types`]): after the polished
 //! program passed its tests, a probe runs its tests and its `>>>` examples in the sandbox; the
 //! examples are kept, corrected or dropped, the `Raises` entries kept where the probe saw the
-//! exceptions they name, the return type corrected where the function returned something it does
-//! not admit, and the rewritten program is checked with doctest and the tests together.
+//! exceptions they name, the documented types corrected where the function returned or took
+//! something they do not admit, and the rewritten program is checked with doctest and the tests
+//! together.
 //! When that check fails, the step tries once more with every example dropped; when that fails
 //! too, the polish is set aside (`examples_unverified`) and the record goes on with its verified,
 //! undocumented program. A plain docstring whose examples doctest could not read line for line (an
@@ -16,10 +17,9 @@ use super::{Action, Ctx, Exec, Item};
 use crate::pipeline::code::examples::{
     as_raw, check_tests, has_examples, probe_tests, read_probe, reconcile, ExampleCounts, Probe,
 };
-use crate::pipeline::code::raises::{has_raises, raised_in_code, reconcile_raises, RaisesCounts, Seen};
+use crate::pipeline::code::raises::{has_raises, raised_in_code, reconcile_raises, RaisesCounts};
 use crate::pipeline::code::types::{
-    param_claims_of, reconcile_params, reconcile_returns, returns_claim, ParamCounts, ParamProbe, ReturnsCheck,
-    ReturnsProbe,
+    param_claims_of, reconcile_params, reconcile_returns, returns_claim, ParamCounts, ReturnsCheck,
 };
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Polished};
 use crate::sandbox::{TestStatus, Verdict};
@@ -38,18 +38,15 @@ const PROBE_TEST: &str = "DocstringExamplesProbe.test_docstring_examples";
 pub(in crate::pipeline::synth) struct Examples {
     /// The polished program, as it passed its tests.
     polished: String,
+    /// The return type and the parameter types the probe was given.
+    claimed: Option<String>,
+    params_claimed: Vec<(String, String)>,
+    /// The probe's report (`None`: none to go on).
+    probe: Option<Probe>,
     /// The counts of the rewrite being checked.
     counts: ExampleCounts,
     raises: RaisesCounts,
-    /// The exceptions the probe saw leaving the function (`None`: no report to go on).
-    seen: Option<Vec<Seen>>,
-    /// The return type the probe was given, and what it found of it.
-    claimed: Option<String>,
-    returns_probe: Option<ReturnsProbe>,
     returns: Option<ReturnsCheck>,
-    /// The parameter types the probe was given, and what it found of them.
-    params_claimed: Vec<(String, String)>,
-    params_probe: Option<Vec<ParamProbe>>,
     params: ParamCounts,
 }
 
@@ -60,8 +57,8 @@ fn run(sample: u32, program: String, tests: String) -> Vec<Action> {
 }
 
 impl Item {
-    /// The polished program passed its tests: check its examples and `Raises` entries, or keep it
-    /// as it is when its docstring has neither.
+    /// The polished program passed its tests: check its examples, `Raises` entries and types, or
+    /// keep it as it is when its docstring has none of them.
     pub(super) fn check_examples(&mut self, ctx: &Ctx, program: String) -> Vec<Action> {
         let name = &self.rec.function.name;
         let claimed = returns_claim(&program, name);
@@ -91,18 +88,15 @@ impl Item {
             // the probe saw as true as it is.
             let probed =
                 verdict.passed() || verdict.tests.iter().any(|t| t.name == PROBE_TEST && t.status == TestStatus::Pass);
-            let probe = probed.then(|| read_probe(&verdict.stdout_tail)).flatten();
-            self.examples.seen = probe.as_ref().map(|p| p.raised.clone());
-            self.examples.returns_probe = probe.as_ref().and_then(|p| p.returns.clone());
-            self.examples.params_probe = probe.as_ref().map(|p| p.params.clone());
+            self.examples.probe = probed.then(|| read_probe(&verdict.stdout_tail)).flatten();
             if exec.sample == RAW_PROBE {
                 // The raw docstring is the one reconciled from here on (its text reads the same).
                 self.examples.polished = exec.program;
-            } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, probe.as_ref()) {
+            } else if let Some(raw) = as_raw(&exec.program, &self.rec.function.name, self.examples.probe.as_ref()) {
                 let tests = self.probe_tests(&raw);
                 return run(RAW_PROBE, raw, tests);
             }
-            return self.rewrite(ctx, probe.as_ref());
+            return self.rewrite(ctx, true);
         }
         let passed = verdict.passed();
         self.rec.attempts.push(Attempt {
@@ -119,24 +113,27 @@ impl Item {
             return self.keep_polished(ctx, exec.program, step);
         }
         if exec.sample == RECONCILED {
-            return self.rewrite(ctx, None);
+            return self.rewrite(ctx, false);
         }
         self.discard_polish("examples_unverified", exec.program, 0);
         self.score(ctx)
     }
 
-    /// Asks for the check of the polished program with its examples reconciled with `probe`, or
-    /// all dropped (`None`), and its `Raises` entries with what the probe saw.
-    fn rewrite(&mut self, ctx: &Ctx, probe: Option<&Probe>) -> Vec<Action> {
+    /// Asks for the check of the polished program with its examples reconciled with the probe's
+    /// report (every one dropped when there is none, or unless `examples`), and its `Raises`
+    /// entries and types with what the probe saw.
+    fn rewrite(&mut self, ctx: &Ctx, examples: bool) -> Vec<Action> {
         let name = self.rec.function.name.clone();
         let polished = self.examples.polished.clone();
         let step = &self.examples;
-        let rewritten = reconcile(&polished, &name, probe).and_then(|r| {
-            let (program, raises) = reconcile_raises(&r.program, &name, step.seen.as_deref())?;
-            let (program, returns) =
-                reconcile_returns(&program, &name, step.claimed.as_deref(), step.returns_probe.as_ref())?;
-            let (program, params) =
-                reconcile_params(&program, &name, &step.params_claimed, step.params_probe.as_deref())?;
+        let probe = step.probe.as_ref();
+        let seen = probe.map(|p| p.raised.as_slice());
+        let rewritten = reconcile(&polished, &name, probe.filter(|_| examples)).and_then(|r| {
+            let (program, raises) = reconcile_raises(&r.program, &name, seen)?;
+            let returns_probe = probe.and_then(|p| p.returns.as_ref());
+            let (program, returns) = reconcile_returns(&program, &name, step.claimed.as_deref(), returns_probe)?;
+            let params_probe = probe.map(|p| p.params.as_slice());
+            let (program, params) = reconcile_params(&program, &name, &step.params_claimed, params_probe)?;
             Some((r.remaining(), r.counts, program, raises, returns, params))
         });
         let Some((remaining, counts, program, raises, returns, params)) = rewritten else {
@@ -145,14 +142,14 @@ impl Item {
         };
         let tests = self.rec.tests.as_ref().map(|t| t.code.as_str()).unwrap_or("");
         let tests = check_tests(tests, &name, remaining);
-        let sample = if probe.is_some() { RECONCILED } else { ALL_DROPPED };
+        let sample = if examples && probe.is_some() { RECONCILED } else { ALL_DROPPED };
         (self.examples.counts, self.examples.raises) = (counts, raises);
         (self.examples.returns, self.examples.params) = (returns, params);
         run(sample, program, tests)
     }
 
     /// Keeps `code` as the record's polished program, with the counts of the step that checked it
-    /// (none for a docstring without examples or `Raises` entries).
+    /// (none for a docstring without examples, `Raises` entries or types).
     fn keep_polished(&mut self, ctx: &Ctx, code: String, step: Examples) -> Vec<Action> {
         let examples = Some(step.counts).filter(|c| c.found > 0);
         let raises = Some(step.raises).filter(|c| c.found > 0);
