@@ -149,7 +149,14 @@ pub fn markdown(s: &SynthStats) -> String {
 /// What made the data: the model and the settings that shape it (absent from runs of versions
 /// that did not record them).
 fn settings_line(out: &mut String, s: &SynthStats) {
-    let Some(r) = &s.settings else { return };
+    out.push_str(&settings_text(s));
+}
+
+/// [`settings_line`]'s text: empty for a run that did not record its settings.
+pub(crate) fn settings_text(s: &SynthStats) -> String {
+    let mut text = String::new();
+    let out = &mut text;
+    let Some(r) = &s.settings else { return text };
     let against = match r.decontaminated_against.as_slice() {
         [] => "none".to_string(),
         a => a.join(", "),
@@ -187,6 +194,7 @@ fn settings_line(out: &mut String, s: &SynthStats) {
             changes.join("; then ")
         );
     }
+    text
 }
 
 /// The histogram rows of one score: "0.0–0.1", ... "0.9–1.0".

@@ -52,63 +52,72 @@ pub fn benchmarks_dir() -> PathBuf {
 /// Python packages the sandbox tests import (legitimate programs use them, attacks disguise as them).
 const TEST_PACKAGES: [&str; 2] = ["numpy", "pandas"];
 
-/// A Python interpreter that can import numpy and pandas, for the sandbox tests: `python3` itself
-/// when it already can, otherwise a virtual environment that these tests create once, like the test
-/// model, in the shared test cache (`python3 -m venv`, then `pip install numpy pandas` from the
-/// package index). A fresh clone then passes `cargo test` on a machine without them installed.
+/// A Python interpreter that can import numpy and pandas, for the sandbox tests ([`python_importing`]).
 /// The environment sits under the build directory (an interpreter under the host's `/tmp` works too:
 /// the sandbox grafts it into each job's private `/tmp`, see `sandbox::isolation`).
 pub fn test_python() -> PathBuf {
     static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let system = PathBuf::from("python3");
-            if imports_packages(&system) {
-                return system;
-            }
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache/python-numpy-pandas");
-            let python = dir.join("bin/python");
-            if imports_packages(&python) {
-                return python;
-            }
-            eprintln!("python3 cannot import numpy and pandas: installing them into {}", dir.display());
-            let partial = dir.with_extension(format!("partial-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&partial);
-            let run = |cmd: &mut Command| {
-                let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-                (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-            };
-            let partial_python = partial.join("bin/python");
-            let (ok, err) = run(Command::new("python3").args(["-m", "venv"]).arg(&partial));
-            let installed = if ok {
-                run(Command::new(&partial_python)
-                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-                    .args(TEST_PACKAGES))
-            } else {
-                // Debian's python3 without python3-venv has no ensurepip: a venv without pip, filled by
-                // the system pip (which can install into another interpreter since pip 22.3).
-                let _ = std::fs::remove_dir_all(&partial);
-                let (ok2, err2) = run(Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&partial));
-                assert!(ok2, "cannot create a virtual environment for the sandbox tests:\n{err}\n{err2}");
-                run(Command::new("python3")
-                    .args(["-m", "pip", "--python"])
-                    .arg(&partial_python)
-                    .args(["install", "--quiet", "--disable-pip-version-check"])
-                    .args(TEST_PACKAGES))
-            };
-            assert!(installed.0, "cannot install numpy and pandas for the sandbox tests:\n{}", installed.1);
-            // Another test run may have finished first: either copy will do.
-            if std::fs::rename(&partial, &dir).is_err() {
-                let _ = std::fs::remove_dir_all(&partial);
-            }
-            assert!(imports_packages(&python), "{} still cannot import numpy and pandas", python.display());
-            python
-        })
-        .clone()
+    PYTHON.get_or_init(|| python_importing("python-numpy-pandas", &TEST_PACKAGES)).clone()
 }
 
-fn imports_packages(python: &std::path::Path) -> bool {
-    let probe = format!("import {}", TEST_PACKAGES.join(", "));
+/// A Python interpreter that can import Hugging Face `datasets`, the reference reader of the dataset
+/// cards ([`python_importing`]).
+pub fn datasets_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| python_importing("python-datasets", &["datasets"])).clone()
+}
+
+/// A Python interpreter that can import `packages`: `python3` itself when it already can, otherwise a
+/// virtual environment that the tests create once, like the test model, in the shared test cache
+/// (`unitcoder-test-cache/NAME`: `python3 -m venv`, then `pip install PACKAGES` from the package
+/// index). A fresh clone then passes `cargo test` on a machine without them installed.
+fn python_importing(name: &str, packages: &[&str]) -> PathBuf {
+    let system = PathBuf::from("python3");
+    if imports_packages(&system, packages) {
+        return system;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache").join(name);
+    let python = dir.join("bin/python");
+    if imports_packages(&python, packages) {
+        return python;
+    }
+    let listed = packages.join(" ");
+    eprintln!("python3 cannot import {listed}: installing them into {}", dir.display());
+    let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let partial_python = partial.join("bin/python");
+    let (ok, err) = run(Command::new("python3").args(["-m", "venv"]).arg(&partial));
+    let installed = if ok {
+        run(Command::new(&partial_python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(packages))
+    } else {
+        // Debian's python3 without python3-venv has no ensurepip: a venv without pip, filled by
+        // the system pip (which can install into another interpreter since pip 22.3).
+        let _ = std::fs::remove_dir_all(&partial);
+        let (ok2, err2) = run(Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&partial));
+        assert!(ok2, "cannot create a virtual environment for {listed}:\n{err}\n{err2}");
+        run(Command::new("python3")
+            .args(["-m", "pip", "--python"])
+            .arg(&partial_python)
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages))
+    };
+    assert!(installed.0, "cannot install {listed} for the tests:\n{}", installed.1);
+    // Another test run may have finished first: either copy will do.
+    if std::fs::rename(&partial, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    assert!(imports_packages(&python, packages), "{} still cannot import {listed}", python.display());
+    python
+}
+
+fn imports_packages(python: &std::path::Path, packages: &[&str]) -> bool {
+    let probe = format!("import {}", packages.join(", "));
     Command::new(python).args(["-I", "-c", &probe]).output().is_ok_and(|o| o.status.success())
 }
 

@@ -6,6 +6,7 @@ mod chat_templates;
 mod cli;
 mod common;
 mod corpus;
+mod dataset_card;
 mod done_when;
 mod engine_gguf;
 mod engine_qwen;

@@ -45,6 +45,15 @@ pub enum Column {
     Score(&'static str),
 }
 
+impl Column {
+    /// The field's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Str(n) | Column::Int(n) | Column::Messages(n) | Column::Score(n) => n,
+        }
+    }
+}
+
 /// The scores every derived line carries (null when not measured), so that a post-training recipe
 /// can weight or filter examples by how much their tests check.
 const SCORES: [Column; 3] =

@@ -186,6 +186,8 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     stats.settings = settings.map(|(_, s)| s);
     stats.merge = serde_json::to_value(&counts).ok();
     save_stats(out, &stats)?;
+    // Again, now that the statistics say what was merged.
+    super::card::write(out, &stats, &accepted, formats)?;
     Ok((stats, counts))
 }
 

@@ -12,7 +12,11 @@
 //! appended line by line as records finish); the derived files are rewritten whole from it at the
 //! end of every run, resume, merge and report, so a format that can only be written at once
 //! (Parquet) never loses a record.
+//!
+//! With them, `dataset/README.md` ([`card`]): the dataset card that makes the folder loadable with
+//! Hugging Face `datasets` (a configuration per file) and says how the data was made.
 
+pub mod card;
 pub mod files;
 pub mod formats;
 mod merge;
@@ -79,7 +83,9 @@ pub fn finalize_as(
             }
         }
     }
-    write_stats_of(dir, &accepted, &rejected, &timings, retrieve)
+    let stats = write_stats_of(dir, &accepted, &rejected, &timings, retrieve)?;
+    card::write(dir, &stats, &accepted, formats)?;
+    Ok(stats)
 }
 
 /// Recomputes `stats.json` of `dir` from its record files (read-only, so a running synth may be
