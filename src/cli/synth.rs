@@ -553,6 +553,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         )?;
     }
     outln!("wrote {}", show(&args.out))?;
+    if stats.funnel.iter().any(|s| s.step == "accepted" && s.count > 0) {
+        let data = args.out.join("dataset");
+        outln!(
+            "dataset: {} is a Hugging Face dataset folder; its README.md lists the configurations for \
+             datasets.load_dataset",
+            show(&data)
+        )?;
+    }
     Ok(Outcome::Success)
 }
 

@@ -32,7 +32,7 @@ out["records"] = [r["id"] for r in records]
 print(json.dumps(out))
 "#;
 
-fn load(folder: &Path, cache: &Path) -> Value {
+pub(crate) fn load(folder: &Path, cache: &Path) -> Value {
     let out = Command::new(datasets_python())
         .args(["-c", LOAD])
         .arg(folder)

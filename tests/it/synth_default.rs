@@ -92,6 +92,17 @@ fn synth_on_the_default_model_accepts_records_that_pass_plain_unittest() {
     assert!(!records.is_empty(), "nothing accepted: {stats}");
     assert!(records.iter().all(|r| r["tests"]["model"] == "qwen2.5-coder-1.5b"), "{records:?}");
 
+    // The folder is a Hugging Face dataset: `datasets` loads its records through the card, which
+    // names the model and settings, and synth says so.
+    let data = root.join("run/dataset");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("dataset: {} is a Hugging Face dataset folder", data.display())), "{stdout}");
+    let card = std::fs::read_to_string(data.join("README.md")).expect("the dataset card");
+    assert!(card.contains("Model `qwen2.5-coder-1.5b` (chat template)") && card.contains("seed 0"), "{card}");
+    let loaded = crate::dataset_card::load(&data, &root.join("hf"));
+    let ids: Vec<&serde_json::Value> = records.iter().map(|r| &r["id"]).collect();
+    assert_eq!(loaded["configs"]["records"]["rows"], serde_json::json!(ids), "{loaded}");
+
     let sandbox = Sandbox::new(SandboxConfig { jobs: 1, preload: Vec::new(), ..SandboxConfig::default() })
         .expect("start the sandbox");
     for r in &records {
