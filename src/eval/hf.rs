@@ -6,7 +6,7 @@
 //! Without `:FILE`, the benchmark's own Hub repository gets the Parquet file its dataset card lists
 //! for the split we evaluate (`test`, or BigCodeBench's `v0.1.4`). evalplus' Hub copies hold the
 //! OriginFmt release, without the inputs that differential scoring needs, so HumanEval+ and MBPP+
-//! have no default and say so.
+//! have no default here and say so: their default data is evalplus' release ([`super::release`]).
 
 use super::benchmark::Benchmark;
 use super::EvalError;
@@ -69,7 +69,7 @@ pub fn parse_spec(spec: &str, bench: Benchmark) -> Result<HfData, EvalError> {
         _ => default_file(bench).map(str::to_string).ok_or_else(|| {
             bad(format!(
                 "the Hub's {repo} is evalplus' OriginFmt release, without the base_input/plus_input that \
-                 {bench} scoring needs; use the evalplus release file ({})",
+                 {bench} scoring needs; leave --data out to use evalplus' release, or pass its file ({})",
                 bench.default_file()
             ))
         })?,

@@ -17,6 +17,7 @@ pub mod parquet;
 pub mod passk;
 pub mod program;
 pub mod prompt;
+pub mod release;
 pub mod report;
 pub mod run;
 pub mod score;
@@ -76,7 +77,20 @@ pub enum EvalError {
     /// An HF dataset file is not in the cache and offline mode forbids downloading it.
     #[error("{name} is not in the HF cache at {} and offline mode is on (HF_HUB_OFFLINE)", .dir.display())]
     NotCached { name: String, dir: std::path::PathBuf },
-    /// Downloading an HF dataset file failed (network, authentication, no such file).
+    /// An evalplus release file is in neither cache and offline mode forbids downloading it.
+    #[error(
+        "{url} is not cached (looked for {looked}) and offline mode is on (HF_HUB_OFFLINE); put the release file at one of those, or \
+         pass --data FILE"
+    )]
+    ReleaseNotCached { url: String, looked: String },
+    /// A cached or downloaded evalplus release file is not the release's text.
+    #[error(
+        "{}: not {release} (sha256 of its text {got}, the release's {expected}); delete it to fetch the release \
+         again, or pass --data FILE",
+        .path.display()
+    )]
+    ReleaseMismatch { path: std::path::PathBuf, release: String, expected: String, got: String },
+    /// Downloading an HF dataset file or an evalplus release failed (network, authentication, no such file).
     #[error("cannot download {name}: {cause}")]
     Download { name: String, cause: String },
     /// A samples file could not be read or written (names the file and the line).

@@ -185,11 +185,15 @@ fn parquet_copies_load_the_same_tasks_as_the_published_files() {
 }
 
 /// `(task_id, passed)` of every result of `eval check-gt` on `data`.
+/// `eval check-gt` on `data` (`--data` left out when empty).
 fn check_gt(b: Benchmark, data: &str, dir: &Path, env: &[(&str, &Path)]) -> Vec<(String, bool)> {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out = dir.join(format!("out-{}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let data: &[&str] = if data.is_empty() { &[] } else { &["--data", data] };
     let o = Command::new(crate::common::bin())
-        .args(["eval", "check-gt", "--benchmark", b.name(), "--data", data, "--jobs", "2", "--out"])
+        .args(["eval", "check-gt", "--benchmark", b.name()])
+        .args(data)
+        .args(["--jobs", "2", "--out"])
         .arg(&out)
         .envs(env.iter().map(|(k, v)| (*k, *v)))
         .output()
@@ -303,16 +307,26 @@ fn hf_datasets_resolve_from_the_hf_cache_online_and_offline() {
         assert_eq!(got, [("HumanEval/0".to_string(), true), ("HumanEval/1".to_string(), true)]);
         let explicit = "hf:openai/openai_humaneval@main:openai_humaneval/test-00000-of-00001.parquet";
         assert_eq!(check_gt(Benchmark::HumanEval, explicit, root.path(), &env).len(), 2);
+        // Without --data, the benchmark's own repository is the data.
+        assert_eq!(check_gt(Benchmark::HumanEval, "", root.path(), &env), got);
     }
-    let o = Command::new(crate::common::bin())
-        .args(["eval", "check-gt", "--benchmark", "bigcodebench", "--data", "hf:bigcode/bigcodebench", "--out"])
-        .arg(root.path().join("o"))
-        .env("HF_HOME", hf_home)
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("data/v0.1.4-00000-of-00001.parquet") && e.contains("datasets--bigcode--bigcodebench"), "{e}");
-    assert!(e.contains("offline mode is on"), "{e}");
+    // Named, or left out (BigCodeBench's own repository is its default), offline and not cached.
+    for (i, data) in [&["--data", "hf:bigcode/bigcodebench"][..], &[]].into_iter().enumerate() {
+        let o = Command::new(crate::common::bin())
+            .args(["eval", "check-gt", "--benchmark", "bigcodebench"])
+            .args(data)
+            .arg("--out")
+            .arg(root.path().join(format!("o{i}")))
+            .env("HF_HOME", hf_home)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("data/v0.1.4-00000-of-00001.parquet") && e.contains("datasets--bigcode--bigcodebench"),
+            "{e}"
+        );
+        assert!(e.contains("offline mode is on"), "{e}");
+    }
 }

@@ -15,6 +15,7 @@ mod eval_cli;
 mod eval_data;
 mod eval_gt;
 mod eval_parquet;
+mod eval_release;
 mod eval_score;
 mod eval_splits;
 mod generate;
