@@ -274,7 +274,7 @@ fn data_path(d: &DataArgs, reporter: &dyn Reporter) -> anyhow::Result<PathBuf> {
     };
     let data = hf::parse_spec(&spec, d.benchmark)?;
     let ms = settings()?;
-    let path = hf::fetch(&data, &hf::HubSettings { hub_dir: ms.hf_hub_dir, offline: ms.hf_offline }, reporter)?;
+    let path = hf::fetch(&data, &ms.hub(), reporter)?;
     if d.data.is_none() {
         eprintln!("--data not given: {spec}:{} from the Hugging Face cache, {}", data.file, path.display());
     }

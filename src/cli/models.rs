@@ -69,6 +69,7 @@ pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -
         home: var("HOME"),
         hf_home: var("HF_HOME"),
         hf_hub_offline: var("HF_HUB_OFFLINE"),
+        hf_endpoint: var("HF_ENDPOINT"),
     };
     let mut settings = ModelSettings::from_env_values(&env)?;
     if let Some(dir) = cache_dir {

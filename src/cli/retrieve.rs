@@ -42,8 +42,11 @@ only the import lines its function needs.";
 #[derive(Args, Debug)]
 pub struct RetrieveArgs {
     /// Corpus to read: .jsonl, .jsonl.gz, .jsonl.zst (a `content` field per line), .parquet (a
-    /// `content` column), a .py file, or a directory of .py files. Repeatable. Default: the local
-    /// Python's standard-library sources.
+    /// `content` column), a .py file, a directory of .py files, or a Hugging Face dataset of such
+    /// files: `hf:ORG/NAME[@REVISION][:PATTERN]` (PATTERN a path or glob such as
+    /// `data/python/*.parquet`; without it every Parquet and JSON Lines file; fetched into the HF
+    /// cache, $HF_HOME/hub; HF_HUB_OFFLINE=1 uses only the cache; HF_ENDPOINT for a mirror).
+    /// Repeatable. Default: the local Python's standard-library sources.
     #[arg(long, value_name = "PATH")]
     pub corpus: Vec<PathBuf>,
     /// Allowed top-level modules, one per line (`#` comments). Default: BigCodeBench's 139 libraries.
@@ -128,7 +131,17 @@ pub fn corpus_settings(
     packages: Option<&Path>,
     strict: bool,
 ) -> anyhow::Result<RetrieveSettings> {
-    let corpus = if corpus.is_empty() { vec![stdlib_dir(python)?] } else { corpus.to_vec() };
+    let corpus = if corpus.is_empty() {
+        vec![stdlib_dir(python)?]
+    } else if unitcoder::corpus::hf::any_spec(corpus) {
+        // Datasets and models share the HF cache and its environment variables.
+        let hub = super::models::model_settings(None, None)?.hub();
+        let files = unitcoder::corpus::hf::resolve_specs(corpus, &hub, &Bars::new())?;
+        eprintln!("corpus: {} files ({} given)", files.len(), corpus.len());
+        files
+    } else {
+        corpus.to_vec()
+    };
     let mut s = RetrieveSettings::new(corpus);
     s.python = Some(PathBuf::from(python));
     if let Some(path) = packages {

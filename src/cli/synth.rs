@@ -32,7 +32,9 @@ use unitcoder::sandbox::SandboxConfig;
 /// Arguments of `unitcoder synth`.
 #[derive(Args, Debug)]
 pub struct SynthArgs {
-    /// Corpus to read (as for `retrieve`); repeatable. Default: the local Python's standard library.
+    /// Corpus to read (as for `retrieve`: files, directories of .py files, or
+    /// `hf:ORG/NAME[@REVISION][:PATTERN]` datasets); repeatable. Default: the local Python's
+    /// standard library.
     #[arg(long, value_name = "PATH")]
     pub corpus: Vec<PathBuf>,
     /// Records written by `unitcoder retrieve --out FILE`, taken as they are instead of retrieving

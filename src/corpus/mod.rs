@@ -7,6 +7,7 @@
 //! the caller decides whether to skip-and-count or stop ([`CorpusError::is_recoverable`]). I/O failures
 //! and unreadable containers are fatal and end the iterator.
 
+pub mod hf;
 mod jsonl;
 mod parquet;
 mod pydir;
@@ -114,6 +115,14 @@ pub enum CorpusError {
         /// What is wrong, and where.
         problem: crate::python::source::DecodeError,
     },
+    /// A Hugging Face dataset corpus could not be listed or fetched (fatal).
+    #[error("--corpus {spec}: {message}")]
+    Hub {
+        /// The `hf:` spec as given.
+        spec: String,
+        /// What went wrong.
+        message: String,
+    },
     /// One entry is bad; the reader goes on with the next one (recoverable).
     #[error("{path} {unit} {index}: {message}")]
     Malformed {
@@ -161,24 +170,27 @@ impl CorpusKind {
         if !path.exists() {
             return Err(CorpusError::NotFound(path.to_path_buf()));
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        Self::of_name(&name).ok_or_else(|| CorpusError::Unsupported(path.to_path_buf()))
+    }
+
+    /// The kind a file of this name holds, if it is one we read (never [`CorpusKind::PyDir`]).
+    pub fn of_name(name: &str) -> Option<Self> {
+        let name = name.to_lowercase();
         let json = |stem: &str| stem.ends_with(".jsonl") || stem.ends_with(".json") || stem.ends_with(".ndjson");
         if let Some(stem) = name.strip_suffix(".gz") {
-            if json(stem) {
-                return Ok(CorpusKind::JsonlGz);
-            }
+            json(stem).then_some(CorpusKind::JsonlGz)
         } else if let Some(stem) = name.strip_suffix(".zst") {
-            if json(stem) {
-                return Ok(CorpusKind::JsonlZst);
-            }
+            json(stem).then_some(CorpusKind::JsonlZst)
         } else if json(&name) {
-            return Ok(CorpusKind::Jsonl);
+            Some(CorpusKind::Jsonl)
         } else if name.ends_with(".parquet") {
-            return Ok(CorpusKind::Parquet);
+            Some(CorpusKind::Parquet)
         } else if name.ends_with(".py") {
-            return Ok(CorpusKind::PyFile);
+            Some(CorpusKind::PyFile)
+        } else {
+            None
         }
-        Err(CorpusError::Unsupported(path.to_path_buf()))
     }
 }
 

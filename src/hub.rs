@@ -1,0 +1,77 @@
+//! The Hugging Face Hub as the HF tools configure it: the cache (`$HF_HOME/hub`), offline mode
+//! (`HF_HUB_OFFLINE`) and the endpoint (`HF_ENDPOINT`, for a mirror). One place for models
+//! ([`crate::engine`]), benchmark data ([`crate::eval::hf`]) and corpora ([`crate::corpus::hf`]);
+//! the CLI reads the variables, the library takes them as [`HubSettings`].
+
+use crate::progress::Reporter;
+use std::path::PathBuf;
+
+/// Where the HF cache is, whether the network may be used, and which Hub to ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSettings {
+    /// The HF hub cache directory (`$HF_HOME/hub`), laid out `{models,datasets}--ORG--NAME/{refs,snapshots,blobs}`.
+    pub hub_dir: PathBuf,
+    /// Only look in the cache (`HF_HUB_OFFLINE=1`).
+    pub offline: bool,
+    /// The Hub's URL when not huggingface.co (`HF_ENDPOINT`, e.g. a mirror).
+    pub endpoint: Option<String>,
+}
+
+impl HubSettings {
+    /// A client of the Hub that downloads into the cache (no progress bars of its own: callers
+    /// report through their [`crate::progress::Reporter`]).
+    pub fn api(&self) -> Result<hf_hub::api::sync::Api, hf_hub::api::sync::ApiError> {
+        let mut builder =
+            hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.hub_dir.clone())).with_progress(false);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint.trim_end_matches('/').to_string());
+        }
+        builder.build()
+    }
+}
+
+impl HubSettings {
+    /// The path of `file` of `repo` in the cache, if it is there.
+    pub fn cached(&self, repo: &hf_hub::Repo, file: &str) -> Option<PathBuf> {
+        hf_hub::Cache::new(self.hub_dir.clone()).repo(repo.clone()).get(file)
+    }
+
+    /// The cache directory of `repo` (`datasets--ORG--NAME`), as errors name it.
+    pub fn repo_dir(&self, repo: &hf_hub::Repo) -> PathBuf {
+        self.hub_dir.join(repo.folder_name())
+    }
+
+    /// Downloads `file` of `repo` into the cache (the caller checked it is not there and that the
+    /// network may be used), reporting its bytes to `reporter` as task `download FILE`.
+    pub fn download(
+        &self,
+        repo: &hf_hub::Repo,
+        file: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<PathBuf, hf_hub::api::sync::ApiError> {
+        let progress = Progress { reporter, task: String::new() };
+        self.api()?.repo(repo.clone()).download_with_progress(file, progress)
+    }
+}
+
+/// hf-hub's progress callbacks forwarded to a [`Reporter`].
+struct Progress<'r> {
+    reporter: &'r dyn Reporter,
+    task: String,
+}
+
+impl hf_hub::api::Progress for Progress<'_> {
+    fn init(&mut self, size: usize, filename: &str) {
+        // A resumed download calls this again: one task, begun once.
+        if self.task.is_empty() {
+            self.task = format!("download {filename}");
+            self.reporter.begin(&self.task, Some(size as u64));
+        }
+    }
+    fn update(&mut self, size: usize) {
+        self.reporter.advance(&self.task, size as u64);
+    }
+    fn finish(&mut self) {
+        self.reporter.end(&self.task);
+    }
+}
