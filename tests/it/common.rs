@@ -245,3 +245,55 @@ pub fn http_server(
     });
     (url, seen)
 }
+
+/// The commit every revision of a [`hub_routes`] repository resolves to.
+pub const HUB_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// The Hugging Face Hub's routes for one repository at `main`, as hf-hub uses them, for
+/// [`http_server`]: the file list (`/api/{kind}/{repo}/revision/main`) and each file
+/// (`/{repo}/resolve/main/FILE`, under `/datasets` for datasets) with the headers hf-hub reads
+/// (ETag, X-Repo-Commit, Content-Range) and byte ranges. `kind` is `models` or `datasets`.
+pub fn hub_routes(kind: &str, repo: &str, files: Vec<(String, Vec<u8>)>) -> impl Fn(&HttpRequest) -> HttpResponse {
+    let api = format!("/api/{kind}/{repo}/revision/main");
+    let resolve = match kind {
+        "datasets" => format!("/datasets/{repo}/resolve/main/"),
+        _ => format!("/{repo}/resolve/main/"),
+    };
+    move |req| {
+        let not_found = HttpResponse { status: 404, headers: Vec::new(), body: Vec::new() };
+        if req.path == api {
+            let siblings: Vec<_> = files.iter().map(|(f, _)| serde_json::json!({ "rfilename": f })).collect();
+            let body = serde_json::json!({ "sha": HUB_COMMIT, "siblings": siblings }).to_string().into_bytes();
+            return HttpResponse {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body,
+            };
+        }
+        let Some(name) = req.path.strip_prefix(resolve.as_str()) else { return not_found };
+        let Some((_, bytes)) = files.iter().find(|(f, _)| f == name) else { return not_found };
+        let (start, end) = match req.header("range").and_then(|r| r.strip_prefix("bytes=")) {
+            Some(r) => {
+                let (a, b) = r.split_once('-').unwrap();
+                (a.parse().unwrap(), if b.is_empty() { bytes.len() - 1 } else { b.parse().unwrap() })
+            }
+            None => (0, bytes.len() - 1),
+        };
+        // The blob's name in the cache: any stable digest of the content will do.
+        let etag = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            format!("\"{:016x}\"", h.finish())
+        };
+        HttpResponse {
+            status: 206,
+            headers: vec![
+                ("ETag".into(), etag),
+                ("X-Repo-Commit".into(), HUB_COMMIT.into()),
+                ("Content-Range".into(), format!("bytes {start}-{end}/{}", bytes.len())),
+            ],
+            body: bytes[start..=end].to_vec(),
+        }
+    }
+}

@@ -4,57 +4,12 @@
 //! same files given as paths; offline, the cache's snapshot alone serves the same run; errors name
 //! the dataset, the pattern and the cache.
 
-use crate::common::{bin, http_server, tempdir, HttpRequest, HttpResponse};
+use crate::common::{bin, http_server, hub_routes, tempdir};
 use crate::corpus::{fixture_entries, write_jsonl, write_parquet, Compression};
 use std::path::Path;
 use std::process::{Command, Output};
 
-const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-
-/// The Hub's routes for dataset `acme/stack` at `main`: its file list, and each file with the
-/// headers hf-hub reads (ETag, X-Repo-Commit, Content-Range) and byte ranges.
-fn hub(files: Vec<(String, Vec<u8>)>) -> impl Fn(&HttpRequest) -> HttpResponse {
-    move |req| {
-        let not_found = HttpResponse { status: 404, headers: Vec::new(), body: Vec::new() };
-        if req.path == "/api/datasets/acme/stack/revision/main" {
-            let siblings: Vec<_> = files.iter().map(|(f, _)| serde_json::json!({ "rfilename": f })).collect();
-            let body = serde_json::json!({ "sha": COMMIT, "siblings": siblings }).to_string().into_bytes();
-            return HttpResponse {
-                status: 200,
-                headers: vec![("Content-Type".into(), "application/json".into())],
-                body,
-            };
-        }
-        let Some(name) = req.path.strip_prefix("/datasets/acme/stack/resolve/main/") else { return not_found };
-        let Some((_, bytes)) = files.iter().find(|(f, _)| f == name) else { return not_found };
-        let (start, end) = match req.header("range").and_then(|r| r.strip_prefix("bytes=")) {
-            Some(r) => {
-                let (a, b) = r.split_once('-').unwrap();
-                let a: usize = a.parse().unwrap();
-                (a, if b.is_empty() { bytes.len() - 1 } else { b.parse().unwrap() })
-            }
-            None => (0, bytes.len() - 1),
-        };
-        let etag = format!("\"{:x}\"", md5ish(bytes));
-        HttpResponse {
-            status: 206,
-            headers: vec![
-                ("ETag".into(), etag),
-                ("X-Repo-Commit".into(), COMMIT.into()),
-                ("Content-Range".into(), format!("bytes {start}-{end}/{}", bytes.len())),
-            ],
-            body: bytes[start..=end].to_vec(),
-        }
-    }
-}
-
-/// A content tag for a file (the blob name in the cache): any stable digest will do.
-fn md5ish(bytes: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
-}
+use crate::common::HUB_COMMIT as COMMIT;
 
 fn retrieve(root: &Path, corpus: &[&str], out: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin());
@@ -110,7 +65,7 @@ fn a_hub_dataset_corpus_reads_the_files_its_pattern_picks_online_then_from_the_c
         ("data/python/train-00001.parquet".to_string(), read(&p1)),
         ("data/go/train-00000.jsonl".to_string(), read(&other)),
     ];
-    let (url, seen) = http_server(hub(files));
+    let (url, seen) = http_server(hub_routes("datasets", "acme/stack", files));
 
     // The same two files given as paths: what the dataset's pattern must give.
     let local = retrieve(root, &[p0.to_str().unwrap(), p1.to_str().unwrap()], "local.jsonl", &[]);

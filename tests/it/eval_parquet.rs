@@ -310,6 +310,18 @@ fn hf_datasets_resolve_from_the_hf_cache_online_and_offline() {
         // Without --data, the benchmark's own repository is the data.
         assert_eq!(check_gt(Benchmark::HumanEval, "", root.path(), &env), got);
     }
+    // Online with an empty cache: downloaded from the Hub (a local stand-in, through HF_ENDPOINT).
+    let bytes = std::fs::read(snap.join("test-00000-of-00001.parquet")).unwrap();
+    let files = vec![("openai_humaneval/test-00000-of-00001.parquet".to_string(), bytes)];
+    let (url, seen) =
+        crate::common::http_server(crate::common::hub_routes("datasets", "openai/openai_humaneval", files));
+    let fresh = root.path().join("fresh");
+    let env: [(&str, &Path); 3] =
+        [("HF_HOME", &fresh), ("HF_HUB_OFFLINE", Path::new("0")), ("HF_ENDPOINT", Path::new(&url))];
+    let got = check_gt(Benchmark::HumanEval, "", root.path(), &env);
+    assert_eq!(got, [("HumanEval/0".to_string(), true), ("HumanEval/1".to_string(), true)]);
+    assert!(seen.lock().unwrap().iter().any(|p| p.ends_with("test-00000-of-00001.parquet")));
+    assert!(fresh.join("hub/datasets--openai--openai_humaneval/snapshots").is_dir());
     // Named, or left out (BigCodeBench's own repository is its default), offline and not cached.
     for (i, data) in [&["--data", "hf:bigcode/bigcodebench"][..], &[]].into_iter().enumerate() {
         let o = Command::new(crate::common::bin())

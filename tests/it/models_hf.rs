@@ -274,3 +274,33 @@ fn embedded_hf_cards_say_how_far_they_were_verified_and_checksummed_ones_reject_
     assert_eq!(row("qwen2.5-coder-1.5b")[3..], ["no", "checksum"]);
     assert_eq!(row("qwen2.5-coder-0.5b-hf")[4], "name");
 }
+
+#[test]
+fn an_hf_model_file_downloads_through_hf_endpoint_into_the_hf_cache() {
+    let root = tempdir();
+    let gguf = std::fs::read(tiny_model_path()).unwrap();
+    let files = vec![("smol.gguf".to_string(), gguf.clone())];
+    let (url, seen) = crate::common::http_server(crate::common::hub_routes("models", "acme/fresh-GGUF", files));
+    let run = |offline: &str| {
+        Command::new(bin())
+            .args(["models", "path", "hf:acme/fresh-GGUF:smol.gguf"])
+            .env("HF_HOME", root.path())
+            .env("HF_HUB_OFFLINE", offline)
+            .env("HF_ENDPOINT", &url)
+            .env("UNITCODER_CACHE", root.path().join("uc"))
+            .output()
+            .unwrap()
+    };
+    let out = run("0");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(path.starts_with(root.path().join("hub/models--acme--fresh-GGUF/snapshots")), "{}", path.display());
+    assert!(std::fs::read(&path).unwrap() == gguf, "the downloaded file is the served one");
+    // Then the cache answers, offline or not, without a request.
+    let asked = seen.lock().unwrap().len();
+    for offline in ["1", "0"] {
+        let again = run(offline);
+        assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), path.display().to_string());
+    }
+    assert_eq!(seen.lock().unwrap().len(), asked);
+}
