@@ -9,12 +9,11 @@
 //! same bytes). A README.md without the card's marker line is the user's: it is left as it is.
 
 use super::files::Format;
-use super::formats::{format_lines, Column, Derived};
+use super::formats::{Column, Derived};
 use crate::pipeline::record::Record;
 use crate::pipeline::run_dir::{OutputError, RunDir};
 use crate::pipeline::stats::SynthStats;
 use serde::Serialize;
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The template (see its opening comment).
@@ -61,28 +60,24 @@ struct Sources {
     more_packages: usize,
 }
 
-/// Writes `dir`'s `dataset/README.md` for the `accepted` records and `stats`, naming the derived
-/// files in the first of `formats` present. Leaves a README.md without [`MARKER`] alone.
-pub fn write<R: Borrow<Record>>(
+/// Writes `dir`'s `dataset/README.md` for the `accepted` records and `stats`, whose derived files
+/// have `rows[k]` lines for `Derived::ALL[k]`, naming those files in the first of `formats` present.
+/// Leaves a README.md without [`MARKER`] alone.
+pub fn write(
     dir: &RunDir,
     stats: &SynthStats,
-    accepted: &[R],
+    accepted: &[Record],
+    rows: &[usize],
     formats: &[Format],
 ) -> Result<(), OutputError> {
-    let accepted: Vec<&Record> = accepted.iter().map(Borrow::borrow).collect();
+    let accepted: Vec<&Record> = accepted.iter().collect();
     let path = dir.dataset().join("README.md");
     match std::fs::read_to_string(&path) {
         Ok(text) if !text.contains(MARKER) => return Ok(()),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(OutputError::io(&path)(e)),
         _ => {}
     }
-    let mut rows = vec![0; Derived::ALL.len()];
-    for row in accepted.iter().flat_map(|r| format_lines(r)) {
-        if let Some(k) = Derived::ALL.iter().position(|d| *d == row.derived()) {
-            rows[k] += 1;
-        }
-    }
-    let text = render(stats, &accepted, &rows, formats).map_err(|e| OutputError::other(&path, e))?;
+    let text = render(stats, &accepted, rows, formats).map_err(|e| OutputError::other(&path, e))?;
     crate::atomic_file::write(&path, text.as_bytes()).map_err(OutputError::io(&path))
 }
 

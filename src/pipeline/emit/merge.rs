@@ -10,7 +10,7 @@
 //! resumed with other settings (its `earlier_settings`). Their retrieve counts are
 //! combined into the merged run's (counts summed, corpora and examples joined).
 
-use super::{finalize_as, read_stats, save_stats, Format};
+use super::{read_stats, rebuild, save_stats, Format};
 use crate::pipeline::journal::Journal;
 use crate::pipeline::record::Record;
 use crate::pipeline::retrieve::{Dedup, Duplicate};
@@ -182,12 +182,12 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     rewrite(&out.rejected(), &rejected)?;
     rewrite(&out.timings(), &timings)?;
     rewrite(&out.root.join("merge_duplicates.jsonl"), &dropped)?;
-    let mut stats = finalize_as(out, combine_retrieve(retrieve_parts), formats)?;
+    let (mut stats, accepted, rows) = rebuild(out, combine_retrieve(retrieve_parts), formats)?;
     stats.settings = settings.map(|(_, s)| s);
     stats.merge = serde_json::to_value(&counts).ok();
     save_stats(out, &stats)?;
-    // Again, now that the statistics say what was merged.
-    super::card::write(out, &stats, &accepted, formats)?;
+    // The card once the statistics say what was merged.
+    super::card::write(out, &stats, &accepted, &rows, formats)?;
     Ok((stats, counts))
 }
 

@@ -58,6 +58,19 @@ pub fn finalize_as(
     retrieve: Option<serde_json::Value>,
     formats: &[Format],
 ) -> Result<SynthStats, OutputError> {
+    let (stats, accepted, rows) = rebuild(dir, retrieve, formats)?;
+    card::write(dir, &stats, &accepted, &rows, formats)?;
+    Ok(stats)
+}
+
+/// Rewrites the derived files in `formats` (removing those in other formats) and `stats.json`;
+/// returns the statistics, the accepted records and the rows of each derived format
+/// ([`Derived::ALL`] order), from which the card is written.
+fn rebuild(
+    dir: &RunDir,
+    retrieve: Option<serde_json::Value>,
+    formats: &[Format],
+) -> Result<(SynthStats, Vec<Record>, Vec<usize>), OutputError> {
     let (_, accepted) = Journal::open::<Record>(&dir.records())?;
     let (_, rejected) = Journal::open::<Record>(&dir.rejected())?;
     let (_, timings) = Journal::open::<RunTimings>(&dir.timings())?;
@@ -84,8 +97,7 @@ pub fn finalize_as(
         }
     }
     let stats = write_stats_of(dir, &accepted, &rejected, &timings, retrieve)?;
-    card::write(dir, &stats, &accepted, formats)?;
-    Ok(stats)
+    Ok((stats, accepted, lines.iter().map(Vec::len).collect()))
 }
 
 /// Recomputes `stats.json` of `dir` from its record files (read-only, so a running synth may be
