@@ -75,3 +75,33 @@ impl hf_hub::api::Progress for Progress<'_> {
         self.reporter.end(&self.task);
     }
 }
+
+/// `path` as the Hub names it when it lies in an HF cache's snapshot
+/// (`…/{models,datasets}--ORG--NAME/snapshots/COMMIT/FILE` → `hf:ORG/NAME@COMMIT:FILE`), so
+/// provenance reads the same on every machine; `None` for any other path.
+pub fn hub_name(path: &std::path::Path) -> Option<String> {
+    let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
+    let at = parts.iter().position(|p| *p == "snapshots")?;
+    let repo = parts.get(at.checked_sub(1)?)?;
+    let repo = repo.strip_prefix("datasets--").or_else(|| repo.strip_prefix("models--"))?;
+    let (org, name) = repo.split_once("--")?;
+    let commit = parts.get(at + 1)?;
+    let file = parts.get(at + 2..).filter(|f| !f.is_empty())?.join("/");
+    Some(format!("hf:{org}/{name}@{commit}:{file}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_snapshot_paths_read_as_hub_names() {
+        let p = std::path::Path::new("/h/hub/datasets--bigcode--the-stack/snapshots/abc123/data/python/x.parquet");
+        assert_eq!(hub_name(p).as_deref(), Some("hf:bigcode/the-stack@abc123:data/python/x.parquet"));
+        let m = std::path::Path::new("/h/hub/models--Qwen--Q-GGUF/snapshots/c0/q.gguf");
+        assert_eq!(hub_name(m).as_deref(), Some("hf:Qwen/Q-GGUF@c0:q.gguf"));
+        for other in ["/usr/lib/python3.11", "/h/snapshots/x", "/h/hub/datasets--a--b/snapshots/c0"] {
+            assert_eq!(hub_name(std::path::Path::new(other)), None, "{other}");
+        }
+    }
+}

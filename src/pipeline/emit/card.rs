@@ -140,6 +140,7 @@ fn render(stats: &SynthStats, accepted: &[&Record], rows: &[usize], formats: &[F
             rejected => stats.funnel.iter().find(|s| s.step == "rejected").map_or(0, |s| s.count),
             stats => stats,
             sources => sources(accepted),
+            corpus => corpus(stats),
         })
         .map_err(|e| format!("rendering the dataset card: {e:#}"))
 }
@@ -177,6 +178,27 @@ fn funnel(stats: &SynthStats) -> String {
     } else {
         steps.join(" → ")
     }
+}
+
+/// Corpus paths named in the card's text; the rest are counted.
+const CORPORA_SHOWN: usize = 5;
+
+/// What the run retrieved from, as its retrieve counts recorded it: files in an HF cache by their
+/// Hub name, the rest as paths; empty when unknown (a `--records` run).
+fn corpus(stats: &SynthStats) -> String {
+    let Some(paths) = stats.retrieve.as_ref().and_then(|r| r.get("corpus")).and_then(|c| c.as_array()) else {
+        return String::new();
+    };
+    let names: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.as_str())
+        .map(|p| crate::hub::hub_name(std::path::Path::new(p)).unwrap_or_else(|| p.to_string()))
+        .collect();
+    let mut text = names.iter().take(CORPORA_SHOWN).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    if names.len() > CORPORA_SHOWN {
+        text.push_str(&format!(", and {} more", names.len() - CORPORA_SHOWN));
+    }
+    text
 }
 
 fn sources(accepted: &[&Record]) -> Sources {
@@ -259,9 +281,14 @@ mod tests {
         assert_eq!(licenses, [("mit", 2), ("a/b", 1), ("apache-2.0, mit", 1)]);
         let packages: Vec<(&str, u64)> = s.packages.iter().map(|(p, n)| (p.as_str(), *n)).collect();
         assert_eq!(packages, [("numpy", 2), ("pandas", 2), ("re", 1)]);
-        let text = render(&SynthStats::default(), &refs, &[5, 5, 0, 0], &[Format::Jsonl]).unwrap();
+        let stats = SynthStats {
+            retrieve: Some(serde_json::json!({"corpus": ["/h/hub/datasets--o--r/snapshots/c0/d/a.parquet", "/src/x"]})),
+            ..SynthStats::default()
+        };
+        let text = render(&stats, &refs, &[5, 5, 0, 0], &[Format::Jsonl]).unwrap();
+        assert!(text.contains("Retrieved from `hf:o/r@c0:d/a.parquet`, `/src/x`."), "{text}");
         assert!(text.contains("| mit | 2 |\n| a/b | 1 |\n| apache-2.0, mit | 1 |"), "{text}");
-        assert!(text.contains("5 source files from 1 repository."), "{text}");
+        assert!(text.contains("The programs come from 5 source files from 1 repository."), "{text}");
         assert!(text.contains("(1 record without one)"), "{text}");
     }
 
