@@ -76,6 +76,37 @@ impl hf_hub::api::Progress for Progress<'_> {
     }
 }
 
+/// A dataset named on the command line, `hf:ORG/NAME[@REVISION][:REST]`: the grammar of benchmark
+/// data (`:FILE`) and corpora (`:PATTERN`). The revision defaults to `main`; an empty REST is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSpec {
+    pub repo: String,
+    pub revision: String,
+    pub rest: Option<String>,
+}
+
+impl DatasetSpec {
+    /// Splits `spec`; `None` when it is not of that form.
+    pub fn parse(spec: &str) -> Option<DatasetSpec> {
+        let rest = spec.strip_prefix("hf:")?;
+        let (repo_rev, tail) = match rest.split_once(':') {
+            Some((r, t)) => (r, Some(t.to_string()).filter(|t| !t.is_empty())),
+            None => (rest, None),
+        };
+        let (repo, revision) = repo_rev.split_once('@').unwrap_or((repo_rev, "main"));
+        let parts: Vec<&str> = repo.split('/').collect();
+        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) || revision.is_empty() {
+            return None;
+        }
+        Some(DatasetSpec { repo: repo.to_string(), revision: revision.to_string(), rest: tail })
+    }
+
+    /// The dataset repository at the revision, as hf-hub addresses it.
+    pub fn repo(&self) -> hf_hub::Repo {
+        hf_hub::Repo::with_revision(self.repo.clone(), hf_hub::RepoType::Dataset, self.revision.clone())
+    }
+}
+
 /// `path` as the Hub names it when it lies in an HF cache's snapshot
 /// (`…/{models,datasets}--ORG--NAME/snapshots/COMMIT/FILE` → `hf:ORG/NAME@COMMIT:FILE`), so
 /// provenance reads the same on every machine; `None` for any other path.
@@ -93,6 +124,17 @@ pub fn hub_name(path: &std::path::Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dataset_specs_split_into_repo_revision_and_rest() {
+        let d = DatasetSpec::parse("hf:o/n@v2:a/b:c").unwrap();
+        assert_eq!((d.repo.as_str(), d.revision.as_str(), d.rest.as_deref()), ("o/n", "v2", Some("a/b:c")));
+        let d = DatasetSpec::parse("hf:o/n:").unwrap();
+        assert_eq!((d.revision.as_str(), d.rest), ("main", None));
+        for bad in ["o/n", "hf:noslash", "hf:/n", "hf:o/n@", "hf:a/b/c", "hf:o/@x"] {
+            assert_eq!(DatasetSpec::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn cache_snapshot_paths_read_as_hub_names() {

@@ -11,7 +11,7 @@
 //! so a run that fetched its files once can be repeated without the network.
 
 use super::{CorpusError, CorpusKind};
-use crate::hub::HubSettings;
+use crate::hub::{DatasetSpec, HubSettings};
 use crate::progress::Reporter;
 use std::path::PathBuf;
 
@@ -20,10 +20,9 @@ use std::path::PathBuf;
 pub struct HfCorpus {
     /// The spec as given (for messages).
     pub spec: String,
-    pub repo: String,
-    pub revision: String,
-    /// The files to read: a path or glob; `None` reads every corpus file of the dataset.
-    pub pattern: Option<String>,
+    /// The dataset and revision; its `rest` is the pattern of the files to read (a path or glob;
+    /// `None` reads every corpus file of the dataset).
+    pub dataset: DatasetSpec,
 }
 
 /// Whether a `--corpus` value names a Hugging Face dataset rather than a path.
@@ -35,24 +34,11 @@ impl HfCorpus {
     /// Parses `hf:ORG/NAME[@REVISION][:PATTERN]`.
     pub fn parse(spec: &str) -> Result<HfCorpus, CorpusError> {
         let bad = |message: &str| CorpusError::Hub { spec: spec.to_string(), message: message.to_string() };
-        let rest = spec.strip_prefix("hf:").ok_or_else(|| bad("expected hf:ORG/NAME[@REVISION][:PATTERN]"))?;
-        let (repo_rev, pattern) = match rest.split_once(':') {
-            Some((r, p)) => (r, Some(p.to_string()).filter(|p| !p.is_empty())),
-            None => (rest, None),
-        };
-        let (repo, revision) = repo_rev.split_once('@').unwrap_or((repo_rev, "main"));
-        let parts: Vec<&str> = repo.split('/').collect();
-        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) || revision.is_empty() {
-            return Err(bad("expected hf:ORG/NAME[@REVISION][:PATTERN]"));
-        }
-        if let Some(p) = &pattern {
+        let dataset = DatasetSpec::parse(spec).ok_or_else(|| bad("expected hf:ORG/NAME[@REVISION][:PATTERN]"))?;
+        if let Some(p) = &dataset.rest {
             glob(p).map_err(|e| bad(&format!("pattern `{p}`: {e}")))?;
         }
-        Ok(HfCorpus { spec: spec.to_string(), repo: repo.to_string(), revision: revision.to_string(), pattern })
-    }
-
-    fn hub_repo(&self) -> hf_hub::Repo {
-        hf_hub::Repo::with_revision(self.repo.clone(), hf_hub::RepoType::Dataset, self.revision.clone())
+        Ok(HfCorpus { spec: spec.to_string(), dataset })
     }
 
     fn error(&self, message: impl Into<String>) -> CorpusError {
@@ -66,7 +52,7 @@ impl HfCorpus {
             let (snapshot, listed) = self.cached_files(hub)?;
             return Ok(self.select(&listed)?.into_iter().map(|f| snapshot.join(f)).collect());
         }
-        let repo = self.hub_repo();
+        let repo = self.dataset.repo();
         let files = self.select(&self.hub_files(hub)?)?;
         let mut paths = Vec::with_capacity(files.len());
         for file in files {
@@ -84,7 +70,7 @@ impl HfCorpus {
     /// The dataset's files, as the Hub lists them.
     fn hub_files(&self, hub: &HubSettings) -> Result<Vec<String>, CorpusError> {
         let api = hub.api().map_err(|e| self.error(format!("hf-hub: {e}")))?;
-        let info = api.repo(self.hub_repo()).info().map_err(|e| {
+        let info = api.repo(self.dataset.repo()).info().map_err(|e| {
             self.error(format!(
                 "cannot list the dataset's files: {e} (a gated dataset needs a token: `hf auth login`, or HF_TOKEN)"
             ))
@@ -94,11 +80,11 @@ impl HfCorpus {
 
     /// The cache's snapshot of the revision (offline), and the files in it.
     fn cached_files(&self, hub: &HubSettings) -> Result<(PathBuf, Vec<String>), CorpusError> {
-        let dir = hub.repo_dir(&self.hub_repo());
-        let commit = match std::fs::read_to_string(dir.join("refs").join(&self.revision)) {
+        let dir = hub.repo_dir(&self.dataset.repo());
+        let commit = match std::fs::read_to_string(dir.join("refs").join(&self.dataset.revision)) {
             Ok(c) => c.trim().to_string(),
             // A commit hash names its snapshot directly.
-            Err(_) => self.revision.clone(),
+            Err(_) => self.dataset.revision.clone(),
         };
         let snapshot = dir.join("snapshots").join(&commit);
         if !snapshot.is_dir() {
@@ -106,7 +92,7 @@ impl HfCorpus {
                 "the dataset is not in the HF cache at {} (no snapshot of revision {}) and offline mode is on \
                  (HF_HUB_OFFLINE)",
                 dir.display(),
-                self.revision
+                self.dataset.revision
             )));
         }
         let mut files = Vec::new();
@@ -124,7 +110,7 @@ impl HfCorpus {
 
     /// The listed files to read, sorted: those the pattern matches, or every corpus file.
     fn select(&self, listed: &[String]) -> Result<Vec<String>, CorpusError> {
-        let matcher = match &self.pattern {
+        let matcher = match &self.dataset.rest {
             Some(p) => Some(glob(p).map_err(|e| self.error(format!("pattern `{p}`: {e}")))?),
             None => None,
         };
@@ -138,7 +124,7 @@ impl HfCorpus {
             .collect();
         files.sort();
         if files.is_empty() {
-            let what = match &self.pattern {
+            let what = match &self.dataset.rest {
                 Some(p) => format!("no file of the dataset matches `{p}`"),
                 None => "the dataset has no Parquet or JSON Lines file".to_string(),
             };
@@ -214,13 +200,10 @@ mod tests {
 
     #[test]
     fn specs_parse_with_revision_and_pattern() {
-        let c = HfCorpus::parse("hf:bigcode/the-stack-smol").unwrap();
-        assert_eq!(
-            (c.repo.as_str(), c.revision.as_str(), c.pattern.as_deref()),
-            ("bigcode/the-stack-smol", "main", None)
-        );
-        let c = HfCorpus::parse("hf:o/n@v1.0:data/python/*.parquet").unwrap();
-        assert_eq!((c.revision.as_str(), c.pattern.as_deref()), ("v1.0", Some("data/python/*.parquet")));
+        let c = HfCorpus::parse("hf:bigcode/the-stack-smol").unwrap().dataset;
+        assert_eq!((c.repo.as_str(), c.revision.as_str(), c.rest.as_deref()), ("bigcode/the-stack-smol", "main", None));
+        let c = HfCorpus::parse("hf:o/n@v1.0:data/python/*.parquet").unwrap().dataset;
+        assert_eq!((c.revision.as_str(), c.rest.as_deref()), ("v1.0", Some("data/python/*.parquet")));
         for bad in ["hf:noslash", "hf:/n", "hf:o/n@", "hf:o/n:data/[", "hf:a/b/c"] {
             let e = HfCorpus::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--corpus {bad}:")), "{e}");

@@ -13,6 +13,7 @@ use super::EvalError;
 use crate::progress::Reporter;
 use std::path::PathBuf;
 
+use crate::hub::DatasetSpec;
 pub use crate::hub::HubSettings;
 
 /// One file of a dataset repository.
@@ -44,18 +45,10 @@ pub fn default_file(bench: Benchmark) -> Option<&'static str> {
 /// repository is the benchmark's own.
 pub fn parse_spec(spec: &str, bench: Benchmark) -> Result<HfData, EvalError> {
     let bad = |problem: String| EvalError::Setting { setting: format!("--data {spec}"), problem };
-    let rest = spec.strip_prefix("hf:").ok_or_else(|| bad("expected hf:ORG/NAME[@REVISION][:FILE]".into()))?;
-    let (repo_rev, file) = match rest.split_once(':') {
-        Some((r, f)) => (r, Some(f)),
-        None => (rest, None),
-    };
-    let (repo, revision) = repo_rev.split_once('@').unwrap_or((repo_rev, "main"));
-    let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) || revision.is_empty() {
-        return Err(bad("expected hf:ORG/NAME[@REVISION][:FILE]".into()));
-    }
+    let DatasetSpec { repo, revision, rest: file } =
+        DatasetSpec::parse(spec).ok_or_else(|| bad("expected hf:ORG/NAME[@REVISION][:FILE]".into()))?;
     let file = match file {
-        Some(f) if !f.is_empty() => f.to_string(),
+        Some(f) => f,
         _ if repo != bench.hf_repo() => {
             return Err(bad(format!("name the file (hf:{repo}:FILE); defaults exist only for {}", bench.hf_repo())))
         }
@@ -67,11 +60,11 @@ pub fn parse_spec(spec: &str, bench: Benchmark) -> Result<HfData, EvalError> {
             ))
         })?,
     };
-    Ok(HfData { repo: repo.to_string(), revision: revision.to_string(), file })
+    Ok(HfData { repo, revision, file })
 }
 
 fn hf_repo(d: &HfData) -> hf_hub::Repo {
-    hf_hub::Repo::with_revision(d.repo.clone(), hf_hub::RepoType::Dataset, d.revision.clone())
+    DatasetSpec { repo: d.repo.clone(), revision: d.revision.clone(), rest: None }.repo()
 }
 
 /// The local path of the file: from the HF cache, else downloaded into it (unless offline).
