@@ -141,7 +141,7 @@ fn check(rel: &Release, path: &Path) -> Result<(), EvalError> {
     } else {
         raw
     };
-    let got: String = Sha256::digest(&text).iter().map(|b| format!("{b:02x}")).collect();
+    let got = format!("{:x}", Sha256::digest(&text));
     if got != rel.sha256 {
         return Err(EvalError::ReleaseMismatch {
             path: path.to_path_buf(),

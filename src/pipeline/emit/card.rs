@@ -70,19 +70,18 @@ pub fn write(
     rows: &[usize],
     formats: &[Format],
 ) -> Result<(), OutputError> {
-    let accepted: Vec<&Record> = accepted.iter().collect();
     let path = dir.dataset().join("README.md");
     match std::fs::read_to_string(&path) {
         Ok(text) if !text.contains(MARKER) => return Ok(()),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(OutputError::io(&path)(e)),
         _ => {}
     }
-    let text = render(stats, &accepted, rows, formats).map_err(|e| OutputError::other(&path, e))?;
+    let text = render(stats, accepted, rows, formats).map_err(|e| OutputError::other(&path, e))?;
     crate::atomic_file::write(&path, text.as_bytes()).map_err(OutputError::io(&path))
 }
 
 /// The card's text.
-fn render(stats: &SynthStats, accepted: &[&Record], rows: &[usize], formats: &[Format]) -> Result<String, String> {
+fn render(stats: &SynthStats, accepted: &[Record], rows: &[usize], formats: &[Format]) -> Result<String, String> {
     // Parquet when it is there: typed columns and the Hub's viewer reads it fastest.
     let format = [Format::Parquet, Format::Jsonl, Format::JsonlGz]
         .into_iter()
@@ -201,7 +200,7 @@ fn corpus(stats: &SynthStats) -> String {
     text
 }
 
-fn sources(accepted: &[&Record]) -> Sources {
+fn sources(accepted: &[Record]) -> Sources {
     let mut files = BTreeSet::new();
     let mut repos = BTreeSet::new();
     let mut licenses: BTreeMap<String, u64> = BTreeMap::new();
@@ -274,8 +273,7 @@ mod tests {
             record("4", &[], &["pandas"]),
             record("5", &["a|b"], &[]),
         ];
-        let refs: Vec<&Record> = rs.iter().collect();
-        let s = sources(&refs);
+        let s = sources(&rs);
         assert_eq!((s.files, s.repos, s.unrecorded), (5, 1, 1));
         let licenses: Vec<(&str, u64)> = s.licenses.iter().map(|(l, n)| (l.as_str(), *n)).collect();
         assert_eq!(licenses, [("mit", 2), ("a/b", 1), ("apache-2.0, mit", 1)]);
@@ -285,7 +283,7 @@ mod tests {
             retrieve: Some(serde_json::json!({"corpus": ["/h/hub/datasets--o--r/snapshots/c0/d/a.parquet", "/src/x"]})),
             ..SynthStats::default()
         };
-        let text = render(&stats, &refs, &[5, 5, 0, 0], &[Format::Jsonl]).unwrap();
+        let text = render(&stats, &rs, &[5, 5, 0, 0], &[Format::Jsonl]).unwrap();
         assert!(text.contains("Retrieved from `hf:o/r@c0:d/a.parquet`, `/src/x`."), "{text}");
         assert!(text.contains("| mit | 2 |\n| a/b | 1 |\n| apache-2.0, mit | 1 |"), "{text}");
         assert!(text.contains("The programs come from 5 source files from 1 repository."), "{text}");
