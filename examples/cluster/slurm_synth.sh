@@ -5,7 +5,9 @@
 #   sbatch --dependency=afterok:<ARRAY_JOB_ID> --wrap \
 #     "unitcoder merge /shared/runs/stack/shard-* --out /shared/runs/stack/merged && unitcoder report /shared/runs/stack/merged"
 #
-# Shards are split by a stable hash of each source file, so the N outputs are disjoint. A preempted or
+# Shards are split by a stable hash of each source file, so the N outputs are disjoint; with a corpus of
+# many files (a Hub dataset such as hf:bigcode/the-stack-dedup:data/python/*.parquet), SHARD_BY=file
+# gives each task whole files instead, so it reads and downloads only its own. A preempted or
 # failed task is simply requeued: rerunning the same command resumes from its run directory (records and
 # the model/execution caches are append-only and fsync'd).
 #SBATCH --job-name=unitcoder-synth
@@ -24,8 +26,9 @@ COUNT=${SLURM_ARRAY_TASK_COUNT:?run as an array job}
 mkdir -p "$OUT_ROOT"
 exec unitcoder synth \
   --corpus "$CORPUS" \
-  --model "${UNITCODER_MODEL:-smollm2-135m}" \
+  --model "${UNITCODER_MODEL:-qwen2.5-coder-1.5b}" \
   --shard "$INDEX/$COUNT" \
+  --shard-by "${SHARD_BY:-content}" \
   --jobs "${SLURM_CPUS_PER_TASK:-8}" \
   --seed 0 \
   --out "$OUT_ROOT/shard-$INDEX"

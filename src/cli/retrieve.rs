@@ -8,7 +8,7 @@ use super::Outcome;
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use unitcoder::pipeline::retrieve::{self, Limits, OnMalformed, Packages, RetrieveSettings, Shard};
+use unitcoder::pipeline::retrieve::{self, Limits, OnMalformed, Packages, RetrieveSettings, Shard, ShardBy};
 
 /// The rules a function must pass, for `retrieve --help` (the README's "Retrieval rules" says the same).
 pub const LONG_ABOUT: &str = "\
@@ -73,9 +73,15 @@ pub struct RetrieveArgs {
     /// Stop after N kept functions.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
-    /// Process only part i of N (0-based), split by a stable hash of each source file's content.
+    /// Process only part i of N (0-based), split by a stable hash of each source file's content
+    /// (or by whole corpus files: --shard-by file).
     #[arg(long, value_name = "i/N")]
     pub shard: Option<Shard>,
+    /// How --shard splits the corpus: `content` (every shard reads the whole corpus and parses its
+    /// part) or `file` (whole JSONL/Parquet files, round robin in corpus order: a shard reads, and
+    /// from the Hub downloads, only its own files).
+    #[arg(long, value_enum, default_value_t = SplitBy::Content, requires = "shard")]
+    pub shard_by: SplitBy,
     /// Keep functions that use no module at all, only builtins (dropped as `no_module` by default).
     #[arg(long)]
     pub allow_builtin_only: bool,
@@ -107,7 +113,9 @@ impl RetrieveArgs {
 
 /// Resolves the arguments into settings (the default corpus included).
 pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
-    let mut s = corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict)?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let mut s =
+        corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict, shard, args.shard_by)?;
     s.decontaminate = super::parse::decontamination("retrieve", &args.decontaminate, args.ngram);
     s.near_threshold = (args.near_dup > 0.0).then_some(args.near_dup);
     s.limits = Limits {
@@ -117,32 +125,63 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
         ..Limits::default()
     };
     s.limit = args.limit;
-    s.shard = args.shard.unwrap_or(Shard::ALL);
     // Here as well as in the library, so the message is not wrapped in "records so far are in OUT".
     s.check_inputs()?;
     Ok(s)
 }
 
+/// How `--shard` splits a corpus.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitBy {
+    /// By a hash of each source file's content.
+    Content,
+    /// By whole corpus files (JSONL, Parquet, a Hub dataset's files), round robin.
+    File,
+}
+
 /// The settings `retrieve` and `synth` share: the corpus (the standard library of `python` when
-/// none is given), the allow-list and what a malformed entry does (`--strict` stops at it).
+/// none is given; `hf:` datasets resolved to their files, only this shard's when whole files are
+/// split), the shard, the allow-list and what a malformed entry does (`--strict` stops at it).
 pub fn corpus_settings(
     corpus: &[PathBuf],
     python: &str,
     packages: Option<&Path>,
     strict: bool,
+    shard: Shard,
+    split: SplitBy,
 ) -> anyhow::Result<RetrieveSettings> {
+    let by_file = split == SplitBy::File && shard.count > 1;
+    let mut skipped = 0;
     let corpus = if corpus.is_empty() {
         vec![stdlib_dir(python)?]
-    } else if unitcoder::corpus::hf::any_spec(corpus) {
+    } else if by_file || unitcoder::corpus::hf::any_spec(corpus) {
         // Datasets and models share the HF cache and its environment variables.
         let hub = super::models::model_settings(None, None)?.hub();
-        let files = unitcoder::corpus::hf::resolve_specs(corpus, &hub, &Bars::new())?;
-        eprintln!("corpus: {} files ({} given)", files.len(), corpus.len());
+        let keep = |k: usize| shard.contains_file(k);
+        let keep: Option<&dyn Fn(usize) -> bool> = if by_file { Some(&keep) } else { None };
+        let (files, others) = unitcoder::corpus::hf::resolve_specs(corpus, &hub, &Bars::new(), keep)?;
+        skipped = others;
+        if by_file {
+            eprintln!("corpus: shard {shard} reads {} files; {others} go to other shards", files.len());
+        } else {
+            eprintln!("corpus: {} files ({} given)", files.len(), corpus.len());
+            if shard.count > 1 {
+                eprintln!(
+                    "note: --shard {shard} splits by content, so every shard reads every file; --shard-by file gives \
+                     each shard its own files (and downloads only those)"
+                );
+            }
+        }
         files
     } else {
         corpus.to_vec()
     };
+    if by_file && corpus.is_empty() {
+        bail!("--shard {shard} --shard-by file: this shard has no corpus file (there are {skipped}); use fewer shards");
+    }
     let mut s = RetrieveSettings::new(corpus);
+    s.shard = shard;
+    s.shard_by = if by_file { ShardBy::File { skipped } } else { ShardBy::Content };
     s.python = Some(PathBuf::from(python));
     if let Some(path) = packages {
         s.packages = Packages::load(path)?;

@@ -9,7 +9,7 @@
 use super::generate::LoadArgs;
 use super::parse::DecontamArg;
 use super::progress::Bars;
-use super::retrieve::corpus_settings;
+use super::retrieve::{corpus_settings, SplitBy};
 use super::Outcome;
 use anyhow::Context;
 use clap::Args;
@@ -22,7 +22,7 @@ use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
 use unitcoder::pipeline::record::{Record, RecordReader, Stage};
 use unitcoder::pipeline::retrieve::{
-    self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard,
+    self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard, ShardBy,
 };
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::{synthesize, SynthError, SynthSettings};
@@ -98,9 +98,15 @@ pub struct SynthArgs {
     /// Seed of the fix sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Process only part i of N (0-based), split by a stable hash of each source file.
+    /// Process only part i of N (0-based), split by a stable hash of each source file (or by whole
+    /// corpus files: --shard-by file).
     #[arg(long, value_name = "i/N")]
     pub shard: Option<Shard>,
+    /// How --shard splits the corpus: `content` (every shard reads the whole corpus and takes its
+    /// part) or `file` (whole JSONL/Parquet files, round robin in corpus order: a shard reads, and
+    /// from the Hub downloads, only its own files; not with --records).
+    #[arg(long, value_enum, default_value_t = SplitBy::Content, requires = "shard", conflicts_with = "records")]
+    pub shard_by: SplitBy,
     /// Most mutants of each verified function run with its tests to score them (operator, comparison
     /// and constant changes, negated conditions, dropped statements, ...; a mutant the tests fail is
     /// killed). 0 turns the quality step (mutation score, coverage, their thresholds) off.
@@ -179,10 +185,11 @@ pub enum Pick {
 const PICK_WINDOW: u64 = 20;
 
 fn retrieve_settings(args: &SynthArgs) -> anyhow::Result<RetrieveSettings> {
-    let mut s = corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict)?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let mut s =
+        corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict, shard, args.shard_by)?;
     // Both picks take from a window of clean records, so contaminated ones do not use up --limit.
     s.limit = args.limit.map(|n| n.saturating_mul(PICK_WINDOW));
-    s.shard = args.shard.unwrap_or(Shard::ALL);
     s.limits.allow_builtin_only = args.allow_builtin_only;
     // Decontamination is synth's own step, the same for retrieved records and a records file.
     s.decontaminate = Decontamination::none();
@@ -266,7 +273,7 @@ fn take_records(
             m.insert("records_file".into(), serde_json::json!(path));
         }
         // The part of the input this run takes (a records file's own counts may be another's).
-        m.insert("synth_shard".into(), serde_json::json!(args.shard.unwrap_or(Shard::ALL).to_string()));
+        m.insert("synth_shard".into(), serde_json::json!(shard_label(args)));
         if args.records.is_some() {
             m.insert("synth_syntax_errors".into(), serde_json::json!(broken.len()));
         }
@@ -352,6 +359,16 @@ impl<'a> RepeatedIds<'a> {
 }
 
 /// Runs `unitcoder synth`.
+/// The part of the input this run takes, as its counts record it (`i/N`, or `i/N by file`), so a
+/// run is continued only as the same part.
+fn shard_label(args: &SynthArgs) -> String {
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    match args.shard_by {
+        SplitBy::File => shard.label(ShardBy::File { skipped: 0 }),
+        SplitBy::Content => shard.label(ShardBy::Content),
+    }
+}
+
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let server = super::server::is_server(&args.model);
     args.weights.refuse_for_server(&["synth"], &args.model);
@@ -366,7 +383,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     if args.out.exists() && !args.out.is_dir() {
         anyhow::bail!("--out {}: not a directory (a synth run is a directory)", args.out.display());
     }
-    let shard = args.shard.unwrap_or(Shard::ALL).to_string();
+    let shard = shard_label(&args);
     if let Some(Some(then)) = emit::read_stats(&RunDir::new(&args.out))?
         .map(|s| s.retrieve.as_ref().and_then(|r| r.get("synth_shard")).and_then(|v| v.as_str()).map(str::to_string))
     {

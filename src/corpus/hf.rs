@@ -48,23 +48,30 @@ impl HfCorpus {
     /// The local paths of the corpus's files, in path order: from the HF cache, or downloaded into
     /// it (each reported to `reporter` as `download FILE`).
     pub fn fetch(&self, hub: &HubSettings, reporter: &dyn Reporter) -> Result<Vec<PathBuf>, CorpusError> {
+        self.files(hub)?.iter().map(|f| self.local(hub, f, reporter)).collect()
+    }
+
+    /// The names of the dataset's files to read, in path order: from the Hub's list, or offline
+    /// from the cache's snapshot of the revision. Nothing is downloaded.
+    pub fn files(&self, hub: &HubSettings) -> Result<Vec<String>, CorpusError> {
         if hub.offline {
-            let (snapshot, listed) = self.cached_files(hub)?;
-            return Ok(self.select(&listed)?.into_iter().map(|f| snapshot.join(f)).collect());
+            self.select(&self.cached_files(hub)?)
+        } else {
+            self.select(&self.hub_files(hub)?)
+        }
+    }
+
+    /// The local path of the dataset's file `file`: in the HF cache, downloaded into it when
+    /// missing (reported to `reporter`), or offline the cache's snapshot alone.
+    pub fn local(&self, hub: &HubSettings, file: &str, reporter: &dyn Reporter) -> Result<PathBuf, CorpusError> {
+        if hub.offline {
+            return Ok(self.snapshot(hub)?.join(file));
         }
         let repo = self.dataset.repo();
-        let files = self.select(&self.hub_files(hub)?)?;
-        let mut paths = Vec::with_capacity(files.len());
-        for file in files {
-            let path = match hub.cached(&repo, &file) {
-                Some(p) => p,
-                None => hub
-                    .download(&repo, &file, reporter)
-                    .map_err(|e| self.error(format!("cannot download {file}: {e}")))?,
-            };
-            paths.push(path);
+        match hub.cached(&repo, file) {
+            Some(p) => Ok(p),
+            None => hub.download(&repo, file, reporter).map_err(|e| self.error(format!("cannot download {file}: {e}"))),
         }
-        Ok(paths)
     }
 
     /// The dataset's files, as the Hub lists them.
@@ -78,8 +85,8 @@ impl HfCorpus {
         Ok(info.siblings.into_iter().map(|s| s.rfilename).collect())
     }
 
-    /// The cache's snapshot of the revision (offline), and the files in it.
-    fn cached_files(&self, hub: &HubSettings) -> Result<(PathBuf, Vec<String>), CorpusError> {
+    /// The cache's snapshot directory of the revision (offline): an error when there is none.
+    fn snapshot(&self, hub: &HubSettings) -> Result<PathBuf, CorpusError> {
         let dir = hub.repo_dir(&self.dataset.repo());
         let commit = match std::fs::read_to_string(dir.join("refs").join(&self.dataset.revision)) {
             Ok(c) => c.trim().to_string(),
@@ -95,6 +102,12 @@ impl HfCorpus {
                 self.dataset.revision
             )));
         }
+        Ok(snapshot)
+    }
+
+    /// The files in the cache's snapshot of the revision (offline).
+    fn cached_files(&self, hub: &HubSettings) -> Result<Vec<String>, CorpusError> {
+        let snapshot = self.snapshot(hub)?;
         let mut files = Vec::new();
         // The snapshot's files are links into the blobs: followed, so they read as files.
         for entry in walkdir::WalkDir::new(&snapshot).follow_links(true) {
@@ -105,7 +118,7 @@ impl HfCorpus {
                 }
             }
         }
-        Ok((snapshot, files))
+        Ok(files)
     }
 
     /// The listed files to read, sorted: those the pattern matches, or every corpus file.
@@ -160,19 +173,45 @@ fn glob(pattern: &str) -> Result<globset::GlobMatcher, globset::Error> {
 
 /// The local files of `corpus` paths, with every `hf:` spec among them replaced by its dataset's
 /// files (fetched as [`HfCorpus::fetch`] does), in order.
+///
+/// When whole files are split among shards, `keep` says whether the file at position k of that
+/// list (each dataset's files counted one by one) is this shard's: only those are returned, and only
+/// they are downloaded; the second value counts the others. A directory cannot be split that way
+/// ([`CorpusError::NotSplitByFile`]).
 pub fn resolve_specs(
     corpus: &[PathBuf],
     hub: &HubSettings,
     reporter: &dyn Reporter,
-) -> Result<Vec<PathBuf>, CorpusError> {
-    let mut out = Vec::new();
+    keep: Option<&dyn Fn(usize) -> bool>,
+) -> Result<(Vec<PathBuf>, u64), CorpusError> {
+    let (mut out, mut k, mut skipped) = (Vec::new(), 0usize, 0u64);
+    let mut mine = || {
+        let m = keep.is_none_or(|keep| keep(k));
+        k += 1;
+        skipped += u64::from(!m);
+        m
+    };
     for path in corpus {
         match path.to_str().filter(|s| is_hf_spec(s)) {
-            Some(spec) => out.extend(HfCorpus::parse(spec)?.fetch(hub, reporter)?),
-            None => out.push(path.clone()),
+            Some(spec) => {
+                let dataset = HfCorpus::parse(spec)?;
+                for file in dataset.files(hub)? {
+                    if mine() {
+                        out.push(dataset.local(hub, &file, reporter)?);
+                    }
+                }
+            }
+            None => {
+                if keep.is_some() && path.is_dir() {
+                    return Err(CorpusError::NotSplitByFile(path.clone()));
+                }
+                if mine() {
+                    out.push(path.clone());
+                }
+            }
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Whether any of `corpus` is an `hf:` spec.

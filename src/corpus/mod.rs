@@ -123,6 +123,12 @@ pub enum CorpusError {
         /// What went wrong.
         message: String,
     },
+    /// Whole corpus files were to be split among shards, and this corpus path is a directory.
+    #[error(
+        "{0}: a directory of .py files is not split by whole files (--shard-by file takes JSONL, Parquet and Hub \
+         dataset files); split it by content (leave --shard-by out)"
+    )]
+    NotSplitByFile(PathBuf),
     /// One entry is bad; the reader goes on with the next one (recoverable).
     #[error("{path} {unit} {index}: {message}")]
     Malformed {

@@ -48,7 +48,8 @@ pub struct Record {
 pub struct Provenance {
     /// The content id of the source file ([`SourceFile::id`]); also the shard key.
     pub file_id: String,
-    /// The corpus file it was read from.
+    /// The corpus file it was read from: its path, or for a file of an HF cache its Hub name
+    /// (`hf:ORG/NAME@COMMIT:FILE`).
     pub corpus_file: PathBuf,
     /// The line (JSONL) or row (Parquet) in the corpus file; absent for `.py` files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,7 +293,10 @@ impl Record {
             id: content_id(&code),
             source: Provenance {
                 file_id: file.id.clone(),
-                corpus_file: file.origin.file.clone(),
+                // A file of an HF cache by its Hub name: the same on every machine, so provenance
+                // means something to others and merges order shards from different caches alike.
+                corpus_file: crate::hub::hub_name(&file.origin.file)
+                    .map_or_else(|| file.origin.file.clone(), PathBuf::from),
                 corpus_line: file.origin.line,
                 path: file.path.clone(),
                 repo: file.repo.clone(),

@@ -12,12 +12,18 @@ use std::process::{Command, Output};
 use crate::common::HUB_COMMIT as COMMIT;
 
 fn retrieve(root: &Path, corpus: &[&str], out: &str, env: &[(&str, &str)]) -> Output {
+    retrieve_with(root, corpus, &[], out, env)
+}
+
+/// `retrieve` with more arguments.
+fn retrieve_with(root: &Path, corpus: &[&str], args: &[&str], out: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin());
     cmd.arg("retrieve");
     for c in corpus {
         cmd.args(["--corpus", c]);
     }
-    cmd.arg("--allow-builtin-only")
+    cmd.args(args)
+        .arg("--allow-builtin-only")
         .arg("--out")
         .arg(root.join(out))
         .env("HF_HOME", root.join("hf"))
@@ -76,8 +82,12 @@ fn a_hub_dataset_corpus_reads_the_files_its_pattern_picks_online_then_from_the_c
     let online = retrieve(root, &[spec], "online.jsonl", &[("HF_ENDPOINT", url.as_str())]);
     let (got, corpus_files) = records(root, "online.jsonl", &online);
     assert_eq!(got, want);
-    let snapshot = root.join(format!("hf/hub/datasets--acme--stack/snapshots/{COMMIT}/data/python"));
-    assert!(corpus_files.iter().all(|f| f.starts_with(snapshot.to_str().unwrap())), "{corpus_files:?}");
+    // Records name their file as the Hub does, not by this machine's cache path.
+    let named = format!("hf:acme/stack@{COMMIT}:data/python/train-0000");
+    assert!(corpus_files.iter().all(|f| f.starts_with(&named)), "{corpus_files:?}");
+    assert!(root
+        .join(format!("hf/hub/datasets--acme--stack/snapshots/{COMMIT}/data/python/train-00001.parquet"))
+        .is_file());
     let asked = seen.lock().unwrap().clone();
     assert!(asked.iter().all(|p| !p.contains("data/go") && !p.contains("README")), "{asked:?}");
     assert!(asked.iter().any(|p| p.ends_with("train-00001.parquet")), "{asked:?}");
@@ -112,4 +122,99 @@ fn a_hub_dataset_corpus_reads_the_files_its_pattern_picks_online_then_from_the_c
     let e = stderr(&old);
     assert!(e.contains("hf:acme/stack@v0") && e.contains("datasets--acme--stack") && e.contains("revision v0"), "{e}");
     assert!(!root.join("none.jsonl").exists() && !root.join("old.jsonl").exists());
+}
+
+/// The retrieve counts beside `root/out`.
+fn counts(root: &Path, out: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(root.join(out.replace(".jsonl", ".stats.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn split_by_file_each_shard_downloads_and_reads_only_its_own_files_of_a_hub_dataset() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let entries = fixture_entries();
+    let src = root.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let parts: Vec<_> = (0..3).map(|i| src.join(format!("train-0000{i}.parquet"))).collect();
+    for (p, e) in parts.iter().zip([&entries[..2], &entries[2..4], &entries[4..]]) {
+        write_parquet(p, e, 1);
+    }
+    let files = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("data/python/train-0000{i}.parquet"), std::fs::read(p).unwrap()))
+        .collect();
+    let (url, seen) = http_server(hub_routes("datasets", "acme/stack", files));
+    let hub = [("HF_ENDPOINT", url.as_str())];
+    let paths: Vec<&str> = parts.iter().map(|p| p.to_str().unwrap()).collect();
+    let alone = |i: usize, out: &str| records(root, out, &retrieve(root, &[paths[i]], out, &[])).0;
+
+    // Round robin over the dataset's files in path order: shard 1/2 takes the second file alone,
+    // shard 0/2 the first and third; each asks the Hub for its own files only.
+    let split = ["--shard-by", "file"];
+    let mut shards = Vec::new();
+    for (i, own) in [(0, vec![0, 2]), (1, vec![1])] {
+        let before = seen.lock().unwrap().len();
+        let out = format!("shard{i}.jsonl");
+        let shard = format!("{i}/2");
+        let o = retrieve_with(
+            root,
+            &["hf:acme/stack:data/python/*.parquet"],
+            &[&["--shard", &shard][..], &split].concat(),
+            &out,
+            &hub,
+        );
+        let (ids, _) = records(root, &out, &o);
+        assert!(
+            stderr(&o).contains(&format!(
+                "corpus: shard {i}/2 reads {} files; {} go to other shards",
+                own.len(),
+                3 - own.len()
+            )),
+            "{}",
+            stderr(&o)
+        );
+        let asked: Vec<String> =
+            seen.lock().unwrap()[before..].iter().filter(|p| p.contains("/resolve/")).cloned().collect();
+        for k in 0..3 {
+            let name = format!("train-0000{k}.parquet");
+            assert_eq!(asked.iter().any(|p| p.ends_with(&name)), own.contains(&k), "shard {i}, {name}: {asked:?}");
+        }
+        let mut want: Vec<String> =
+            own.iter().enumerate().flat_map(|(j, &k)| alone(k, &format!("alone{i}-{j}.jsonl"))).collect();
+        want.sort();
+        assert_eq!(ids, want, "shard {i}");
+        let c = counts(root, &out);
+        assert_eq!(c["shard"], format!("{i}/2 by file"));
+        assert_eq!(c["corpus_files_other_shards"], 3 - own.len() as u64);
+        assert_eq!(c["files_other_shards"], 0);
+        shards.extend(ids);
+    }
+    let all = records(root, "all.jsonl", &retrieve(root, &paths, "all.jsonl", &[])).0;
+    // Each shard dedups only its own files (a merge dedups across them), so together they hold
+    // everything the whole run keeps, and near duplicates of it from other files.
+    assert!(all.iter().all(|id| shards.contains(id)), "{all:?} vs {shards:?}");
+
+    // Local files split the same way, with no Hub involved; a directory cannot be split by file.
+    let one = [&["--shard", "1/2"][..], &split].concat();
+    let o = retrieve_with(root, &paths, &one, "local1.jsonl", &[]);
+    assert_eq!(records(root, "local1.jsonl", &o).0, alone(1, "alone-l.jsonl"));
+    let o = retrieve_with(root, &[src.to_str().unwrap()], &one, "dir.jsonl", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a directory of .py files is not split by whole files"), "{}", stderr(&o));
+    assert!(!root.join("dir.jsonl").exists());
+    // More shards than files: an empty shard says so instead of writing nothing silently.
+    let o = retrieve_with(root, &[paths[0]], &one, "empty.jsonl", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("this shard has no corpus file"), "{}", stderr(&o));
+
+    // Split by content, every shard reads every file, and is told how to avoid that.
+    let o = retrieve_with(root, &["hf:acme/stack:data/python/*.parquet"], &["--shard", "0/2"], "content.jsonl", &hub);
+    assert!(
+        o.status.success() && stderr(&o).contains("--shard-by file gives each shard its own files"),
+        "{}",
+        stderr(&o)
+    );
 }

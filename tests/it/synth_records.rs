@@ -224,6 +224,21 @@ fn a_run_directory_is_not_continued_as_another_shard_and_bad_out_or_prompt_dirs_
     assert!(err.contains("holds a run of shard 0/1; this one is shard 1/2"), "{err}");
     // The same shard continues (here: finds everything done).
     assert!(synth(root, &records, "s", &keep).status.success());
+    // Nor as the same part split another way (whole files rather than content), nor with both
+    // --records and --shard-by file (a records file is split by content).
+    let o = Command::new(bin())
+        .args(["synth", "--model", "no-such-model", "--shard", "1/2", "--shard-by", "file", "--corpus"])
+        .arg(&records)
+        .arg("--out")
+        .arg(root.join("s"))
+        .output()
+        .expect("run synth");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds a run of shard 0/1; this one is shard 1/2 by file"), "{err}");
+    let o = synth(root, &records, "t", &["--shard", "0/2", "--shard-by", "file"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("--shard-by") && err.contains("--records"), "{err}");
 
     // Refused before the model loads: a model that does not exist would be the error otherwise.
     std::fs::write(root.join("a-file"), "").expect("write");

@@ -214,10 +214,22 @@ fn combine_retrieve(mut parts: Vec<Value>) -> Option<Value> {
     }
     let mut all = parts.iter().skip(1).fold(parts[0].clone(), |a, b| combine("", &a, b));
     if let Value::Object(m) = &mut all {
-        // Every shard reads every file and skips the other shards' ones: the files no merged shard
-        // parsed are those read less each shard's own.
         let field = |p: &Value, k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
-        if m.contains_key("files_other_shards") {
+        let by_file =
+            parts.iter().all(|p| p.get("shard").and_then(Value::as_str).is_some_and(|s| s.ends_with(" by file")));
+        if by_file {
+            // Split by whole files, each shard read only its own: the counts add up, and the corpus
+            // files no merged shard read are the corpus's (any shard's own and others) less theirs.
+            for k in WHOLE_CORPUS {
+                m.insert(k.into(), Value::from(parts.iter().map(|p| field(p, k)).sum::<u64>()));
+            }
+            let own = |p: &Value| p.get("corpus").and_then(Value::as_array).map_or(0, |c| c.len() as u64);
+            let total = parts.iter().map(|p| own(p) + field(p, "corpus_files_other_shards")).max().unwrap_or(0);
+            let read: u64 = parts.iter().map(own).sum();
+            m.insert("corpus_files_other_shards".into(), Value::from(total.saturating_sub(read)));
+        } else if m.contains_key("files_other_shards") {
+            // Every shard reads every file and skips the other shards' ones: the files no merged
+            // shard parsed are those read less each shard's own.
             let read = parts.iter().map(|p| field(p, "files_read")).max().unwrap_or(0);
             let own: u64 =
                 parts.iter().map(|p| field(p, "files_read").saturating_sub(field(p, "files_other_shards"))).sum();
@@ -229,7 +241,8 @@ fn combine_retrieve(mut parts: Vec<Value>) -> Option<Value> {
 }
 
 /// Counts that every shard makes over the whole corpus (it reads every file to find its own), so
-/// the merged count is any one shard's, not their sum.
+/// the merged count is any one shard's, not their sum (unless whole files were split: then each
+/// shard read only its own, and they add up).
 const WHOLE_CORPUS: [&str; 2] = ["files_read", "malformed_entries"];
 
 /// Strings that name an input (a shard, a records file): the merged run lists them all.
@@ -270,5 +283,36 @@ fn combine(key: &str, a: &Value, b: &Value) -> Value {
             }
         }
         _ => a.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn retrieve_counts_of_shards_split_by_file_add_up_and_by_content_do_not() {
+        let part = |shard: &str, corpus: &[&str], other: u64, read: u64, malformed: u64| {
+            json!({"corpus": corpus, "shard": shard, "corpus_files_other_shards": other, "files_read": read,
+                   "files_other_shards": 0, "malformed_entries": malformed, "records_kept": read / 2})
+        };
+        // Three corpus files, two shards: the first and third to shard 0, the second to shard 1.
+        let parts = vec![part("0/2 by file", &["a", "c"], 1, 10, 1), part("1/2 by file", &["b"], 2, 6, 2)];
+        let all = combine_retrieve(parts).unwrap();
+        assert_eq!(all["files_read"], 16);
+        assert_eq!(all["malformed_entries"], 3);
+        assert_eq!(all["corpus_files_other_shards"], 0);
+        assert_eq!(all["records_kept"], 8);
+        assert_eq!(all["shard"], "0/2 by file, 1/2 by file");
+        // Two shards of three: the third's file is one no merged shard read.
+        let two = combine_retrieve(vec![part("0/3 by file", &["a"], 2, 6, 2), part("1/3 by file", &["b"], 2, 6, 2)]);
+        assert_eq!(two.unwrap()["corpus_files_other_shards"], 1);
+
+        // By content every shard read every file: the whole corpus's counts are any shard's.
+        let content = |shard: &str, other: u64| json!({"corpus": ["a"], "shard": shard, "files_read": 10, "files_other_shards": other, "malformed_entries": 1});
+        let all = combine_retrieve(vec![content("0/2", 4), content("1/2", 6)]).unwrap();
+        assert_eq!((all["files_read"].as_u64(), all["malformed_entries"].as_u64()), (Some(10), Some(1)));
+        assert_eq!(all["files_other_shards"], 0);
     }
 }

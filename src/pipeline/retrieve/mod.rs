@@ -69,6 +69,38 @@ impl Shard {
     }
 }
 
+/// How `--shard i/N` splits a corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShardBy {
+    /// Source file by source file, by content id: every shard reads the whole corpus and parses its
+    /// own part (the default; identical files share a shard, and any corpus splits evenly).
+    #[default]
+    Content,
+    /// Whole corpus files (JSONL, Parquet, a Hub dataset's files): the caller gives the stage only
+    /// this shard's files ([`crate::corpus::hf::resolve_specs`] picks them, and downloads no other),
+    /// and `skipped` is how many went to other shards.
+    File {
+        /// Corpus files of other shards, not read.
+        skipped: u64,
+    },
+}
+
+impl Shard {
+    /// How this shard is recorded in a run's counts: `i/N`, or `i/N by file`.
+    pub fn label(&self, by: ShardBy) -> String {
+        match by {
+            ShardBy::File { .. } if self.count > 1 => format!("{self} by file"),
+            _ => self.to_string(),
+        }
+    }
+
+    /// Whether corpus file `k` (0-based, in the order the corpus is read) belongs to this shard when
+    /// whole files are split: round robin, so files of similar size split evenly.
+    pub fn contains_file(&self, k: usize) -> bool {
+        self.count <= 1 || k as u64 % self.count == self.index
+    }
+}
+
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
@@ -118,6 +150,8 @@ pub struct RetrieveSettings {
     pub limit: Option<u64>,
     /// The part of the input to process.
     pub shard: Shard,
+    /// How the input is split into parts.
+    pub shard_by: ShardBy,
     /// Malformed-entry policy.
     pub on_malformed: OnMalformed,
     /// The Python whose compiler confirms that each function that passed the filters is Python 3
@@ -140,6 +174,7 @@ impl RetrieveSettings {
             limits: Limits::default(),
             limit: None,
             shard: Shard::ALL,
+            shard_by: ShardBy::Content,
             on_malformed: OnMalformed::Skip,
             python: None,
             cancel: Arc::new(AtomicBool::new(false)),
@@ -227,7 +262,10 @@ pub fn retrieve(
 ) -> Result<(), RetrieveError> {
     let started = Instant::now();
     stats.corpus = settings.corpus.clone();
-    stats.shard = settings.shard.to_string();
+    stats.shard = settings.shard.label(settings.shard_by);
+    if let ShardBy::File { skipped } = settings.shard_by {
+        stats.corpus_files_other_shards = skipped;
+    }
     for path in &settings.corpus {
         CorpusKind::of(path)?; // fail before any work on a missing or unsupported path
     }
@@ -280,7 +318,8 @@ fn next_chunk(
             None => break,
             Some(Ok(file)) => {
                 stats.files_read += 1;
-                if settings.shard.contains(&file.id) {
+                // By file, the corpus given is already this shard's files.
+                if matches!(settings.shard_by, ShardBy::File { .. }) || settings.shard.contains(&file.id) {
                     chunk.push(file);
                 } else {
                     stats.files_other_shards += 1;

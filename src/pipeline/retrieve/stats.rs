@@ -6,14 +6,21 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Counts for one retrieve run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetrieveStats {
     /// The corpus paths read.
     pub corpus: Vec<PathBuf>,
-    /// The shard processed (`i/N`).
+    /// The shard processed (`i/N`, or `i/N by file` when whole corpus files were split).
     pub shard: String,
-    /// Source files read (all shards).
+    /// Corpus files (JSONL, Parquet) that went to other shards, not read: split by file only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub corpus_files_other_shards: u64,
+    /// Source files read (all shards, when split by content).
     pub files_read: u64,
     /// Of those, files belonging to other shards (not parsed).
     pub files_other_shards: u64,
@@ -62,6 +69,9 @@ impl RetrieveStats {
         let mut line = |label: &str, n: u64| {
             let _ = writeln!(s, "{label:<34}{n:>10}");
         };
+        if self.corpus_files_other_shards > 0 {
+            line("corpus files of other shards", self.corpus_files_other_shards);
+        }
         line("files read", self.files_read);
         if self.files_other_shards > 0 {
             line("  in other shards", self.files_other_shards);
