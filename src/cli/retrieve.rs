@@ -125,7 +125,7 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
         ..Limits::default()
     };
     s.limit = args.limit;
-    // Here as well as in the library, so the message is not wrapped in "records so far are in OUT".
+    // A mistyped path fails here, before anything is written.
     s.check_inputs()?;
     Ok(s)
 }
@@ -216,11 +216,9 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
     let interrupt = super::interrupt::Interrupt::install()?;
     settings.cancel = interrupt.flag();
     let bars = Bars::new();
-    let result = retrieve::retrieve_to_file(&settings, &args.out, &bars);
+    // An error after the output was opened says where the records so far are.
+    let stats = retrieve::retrieve_to_file(&settings, &args.out, &bars)?;
     let stats_path = retrieve::stats_path(&args.out);
-    let stats = result.with_context(|| {
-        format!("retrieve stopped; records so far are in {}, counts in {}", args.out.display(), stats_path.display())
-    })?;
     if let (true, Some(signal)) = (stats.interrupted, interrupt.signal()) {
         out!("{}", stats.funnel())?;
         outln!(
@@ -240,15 +238,34 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
         outln!("malformed: {example}")?;
     }
     outln!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display())?;
+    nothing_found(&stats)?;
+    Ok(Outcome::Success)
+}
+
+/// When a retrieval kept nothing, why (on stderr): a corpus with no entry is a warning, one whose
+/// every entry was malformed an error (the wrong file, or the wrong format), and functions dropped
+/// only for using no module get a hint.
+pub fn nothing_found(stats: &retrieve::RetrieveStats) -> anyhow::Result<()> {
+    if stats.files_read == 0 && stats.malformed_entries > 0 {
+        bail!(
+            "none of the corpus's {} entries could be read (the first: {}); is it the right file, in JSON Lines \
+             (one object with a `content` string per line) or Parquet (a `content` column)?",
+            stats.malformed_entries,
+            stats.malformed_examples.first().map_or("?", String::as_str)
+        );
+    }
     if stats.files_read == 0 {
-        eprintln!("warning: the corpus holds no entries (an empty file or a directory without .py files)");
+        eprintln!(
+            "warning: the corpus holds no entries (an empty file, or a directory without .py, Parquet or JSON \
+             Lines files)"
+        );
     }
     let builtin_only = stats.rejected.get("no_module").copied().unwrap_or(0);
     if stats.kept == 0 && builtin_only > 0 {
-        outln!(
+        eprintln!(
             "hint: {builtin_only} functions used only builtins and no module (no_module); \
              --allow-builtin-only keeps them (see `unitcoder retrieve --help`)"
-        )?;
+        );
     }
-    Ok(Outcome::Success)
+    Ok(())
 }

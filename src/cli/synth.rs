@@ -260,6 +260,7 @@ fn take_records(
                 records.push(r);
                 Ok(())
             })?;
+            super::retrieve::nothing_found(&rstats)?;
             let ok = records.into_iter().map(Ok::<Record, std::convert::Infallible>);
             let (clean, dirty) = match retrieve::decontaminate(ok, decontam, window) {
                 Ok(split) => split,

@@ -201,10 +201,15 @@ pub fn resolve_specs(
                     }
                 }
             }
-            None => {
-                if keep.is_some() && path.is_dir() {
-                    return Err(CorpusError::NotSplitByFile(path.clone()));
+            None if keep.is_some() && path.is_dir() => {
+                // A dataset folder's files are split one by one; a source tree is not split by file.
+                for file in super::dataset_files(path).ok_or_else(|| CorpusError::NotSplitByFile(path.clone()))? {
+                    if mine() {
+                        out.push(file);
+                    }
                 }
+            }
+            None => {
                 if mine() {
                     out.push(path.clone());
                 }

@@ -17,15 +17,20 @@ pub struct JsonlReader {
 }
 
 impl JsonlReader {
-    /// Opens `path`, choosing the decompressor from its name.
+    /// Opens `path`, choosing the decompressor from its first bytes (gzip and zstd have magic
+    /// numbers), so a compressed file named `.jsonl` (or a plain one named `.gz`) reads as what it is.
     pub fn open(path: &Path) -> Result<Self, CorpusError> {
         let io = |source| CorpusError::Io { path: path.to_path_buf(), cause: source };
-        let file = File::open(path).map_err(io)?;
-        let raw: Box<dyn Read + Send> = match CorpusKind::of(path)? {
+        CorpusKind::of(path)?;
+        let mut file = BufReader::new(File::open(path).map_err(io)?);
+        let head = file.fill_buf().map_err(io)?;
+        let raw: Box<dyn Read + Send> = if head.starts_with(&[0x1f, 0x8b]) {
             // MultiGzDecoder: concatenated gzip members are common in dataset dumps.
-            CorpusKind::JsonlGz => Box::new(flate2::read::MultiGzDecoder::new(file)),
-            CorpusKind::JsonlZst => Box::new(zstd::stream::read::Decoder::new(file).map_err(io)?),
-            _ => Box::new(file),
+            Box::new(flate2::read::MultiGzDecoder::new(file))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(io)?)
+        } else {
+            Box::new(file)
         };
         Ok(JsonlReader {
             path: path.to_path_buf(),
@@ -42,11 +47,21 @@ impl JsonlReader {
 
     fn parse(&self, bytes: &[u8]) -> Result<SourceFile, CorpusError> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            if self.line == 1 && bytes.trim_ascii_start().starts_with(b"[") {
+                return self.malformed(
+                    "the file is a JSON array, not JSON Lines (one object per line): convert it, e.g. \
+                     `jq -c '.[]' FILE > FILE.jsonl`",
+                );
+            }
             // Without serde's "at line 1", which would name a line within the line.
             self.malformed(format!("invalid JSON: {}", crate::json_line::problem(&e)))
         })?;
-        let Value::Object(map) = value else {
-            return Err(self.malformed("not a JSON object"));
+        let map = match value {
+            Value::Object(map) => map,
+            Value::Array(_) if self.line == 1 => {
+                return Err(self.malformed("the file is a JSON array, not JSON Lines (one object per line)"))
+            }
+            _ => return Err(self.malformed("not a JSON object")),
         };
         let content = match map.get("content") {
             Some(Value::String(s)) => s.clone(),

@@ -161,7 +161,8 @@ pub enum CorpusKind {
     JsonlZst,
     /// A Parquet file.
     Parquet,
-    /// A directory of `.py` files, walked recursively.
+    /// A directory of `.py` files, walked recursively (or, when it holds none, of data files: see
+    /// [`dataset_files`]).
     PyDir,
     /// A single `.py` file.
     PyFile,
@@ -208,8 +209,32 @@ pub fn open(path: &Path) -> Result<SourceIter, CorpusError> {
     Ok(match CorpusKind::of(path)? {
         CorpusKind::Jsonl | CorpusKind::JsonlGz | CorpusKind::JsonlZst => Box::new(JsonlReader::open(path)?),
         CorpusKind::Parquet => Box::new(ParquetReader::open(path)?),
-        CorpusKind::PyDir | CorpusKind::PyFile => Box::new(PyDirReader::open(path)),
+        CorpusKind::PyDir => match dataset_files(path) {
+            Some(files) => open_all(&files),
+            None => Box::new(PyDirReader::open(path)),
+        },
+        CorpusKind::PyFile => Box::new(PyDirReader::open(path)),
     })
+}
+
+/// The data files (Parquet, JSON Lines) under a directory that holds no `.py` file — a dataset
+/// downloaded as a folder (`hf download ORG/NAME --repo-type dataset --local-dir DIR`) — in path
+/// order; `None` for a directory of Python sources (it has a `.py` file) or one with neither.
+/// Hidden directories (`.cache`, `.git`) are not entered.
+pub fn dataset_files(dir: &Path) -> Option<Vec<PathBuf>> {
+    let walk = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    let mut files = Vec::new();
+    for entry in walk.filter_map(Result::ok).filter(|e| !e.file_type().is_dir()) {
+        match CorpusKind::of_name(&entry.file_name().to_string_lossy()) {
+            Some(CorpusKind::PyFile) => return None,
+            Some(_) => files.push(entry.into_path()),
+            None => {}
+        }
+    }
+    (!files.is_empty()).then_some(files)
 }
 
 /// Opens several corpus paths one after the other (each is opened when the previous one ends, so a

@@ -197,11 +197,17 @@ fn split_by_file_each_shard_downloads_and_reads_only_its_own_files_of_a_hub_data
     // everything the whole run keeps, and near duplicates of it from other files.
     assert!(all.iter().all(|id| shards.contains(id)), "{all:?} vs {shards:?}");
 
-    // Local files split the same way, with no Hub involved; a directory cannot be split by file.
+    // Local files split the same way, with no Hub involved, and so do a folder's data files; a
+    // directory of .py sources cannot be split by file.
     let one = [&["--shard", "1/2"][..], &split].concat();
     let o = retrieve_with(root, &paths, &one, "local1.jsonl", &[]);
     assert_eq!(records(root, "local1.jsonl", &o).0, alone(1, "alone-l.jsonl"));
-    let o = retrieve_with(root, &[src.to_str().unwrap()], &one, "dir.jsonl", &[]);
+    let o = retrieve_with(root, &[src.to_str().unwrap()], &one, "folder1.jsonl", &[]);
+    assert_eq!(records(root, "folder1.jsonl", &o).0, alone(1, "alone-f.jsonl"));
+    let tree = root.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("m.py"), &entries[0].content).unwrap();
+    let o = retrieve_with(root, &[tree.to_str().unwrap()], &one, "dir.jsonl", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("a directory of .py files is not split by whole files"), "{}", stderr(&o));
     assert!(!root.join("dir.jsonl").exists());

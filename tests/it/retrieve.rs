@@ -423,6 +423,12 @@ fn builtin_only_functions_need_the_flag_and_the_help_says_so() {
     let help = unitcoder(&["retrieve", "--help"]);
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("no_module") && help.contains("uses_file_local") && help.contains("--allow-builtin-only"));
+    // synth, retrieving the same corpus, gives the same hint.
+    let model = crate::models::tiny_model_path();
+    let out = dir.path().join("run").display().to_string();
+    let o = unitcoder(&["synth", "--corpus", &c, "--model", model.to_str().unwrap(), "--max-tokens", "8", "--out", &out]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("hint: 2 functions used only builtins"), "{err}");
 }
 
 #[test]
@@ -575,4 +581,93 @@ fn an_interrupt_leaves_a_whole_output_and_statistics_that_count_it() {
     }
     assert_eq!(Some(lines), stats["kept"].as_u64(), "{stats}");
     assert!(lines > 0);
+}
+
+#[test]
+fn a_bad_out_or_option_replaces_no_file_and_a_stopped_run_says_so_in_its_counts() {
+    let dir = tempdir();
+    let root = dir.path();
+    let src = root.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let code = "import os\n\n\ndef base(p):\n    name = os.path.basename(p)\n    stem = name.split('.')[0]\n    return stem.lower()\n";
+    std::fs::write(src.join("a.py"), code).unwrap();
+    let c = src.display().to_string();
+    // An --out that is not named as records (here a source file of the corpus) is refused.
+    let out = src.join("a.py").display().to_string();
+    let o = unitcoder(&["retrieve", "--corpus", &c, "--out", &out]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("records are written as JSON Lines") && !err.contains("records so far"), "{err}");
+    assert_eq!(std::fs::read_to_string(src.join("a.py")).unwrap(), code);
+
+    // A finished output survives a rerun that fails before reading the corpus.
+    let (status, text, kept, _) = retrieve(root, "keep", &["--corpus", &c]);
+    assert_eq!((status, kept.len()), (0, 1), "{text}");
+    let before = std::fs::read(root.join("keep.jsonl")).unwrap();
+    let stats_before = std::fs::read(root.join("keep.stats.json")).unwrap();
+    std::fs::write(root.join("bench.txt"), "not a benchmark\n").unwrap();
+    let bench = root.join("bench.txt").display().to_string();
+    for bad in [vec!["--decontaminate", bench.as_str()], vec!["--python", "/nonexistent/python3"]] {
+        let (status, text, _, _) = retrieve(root, "keep", &[&["--corpus", c.as_str()][..], &bad].concat());
+        assert_eq!(status, 2, "{text}");
+        assert!(!text.contains("records so far"), "{text}");
+        assert_eq!(std::fs::read(root.join("keep.jsonl")).unwrap(), before, "{bad:?}");
+        assert_eq!(std::fs::read(root.join("keep.stats.json")).unwrap(), stats_before, "{bad:?}");
+    }
+    let o = unitcoder(&["retrieve", "--corpus", &c, "--out", root.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("a directory") && !err.contains("so far"), "{err}");
+
+    // --strict: the entry that stops the run is counted, and the counts say it stopped.
+    let line = |name: &str| format!("{{\"content\": {}}}\n", serde_json::json!(code.replace("base", name)));
+    let corpus = root.join("c.jsonl");
+    std::fs::write(&corpus, format!("{}{{bad\n{}", line("one"), line("two"))).unwrap();
+    let strict = ["--corpus", corpus.to_str().unwrap(), "--strict", "--near-dup", "0"];
+    let (status, text, records, stats) = retrieve(root, "strict", &strict);
+    assert_eq!(status, 2, "{text}");
+    assert!(text.contains("records so far are in") && text.contains("c.jsonl line 2"), "{text}");
+    assert_eq!(names(&records), ["one"]);
+    assert_eq!(stats["malformed_entries"], 1, "{stats}");
+    assert!(stats["stopped"].as_str().is_some_and(|s| s.contains("c.jsonl line 2")), "{stats}");
+    let (_, _, _, whole) = retrieve(root, "whole", &["--corpus", corpus.to_str().unwrap(), "--near-dup", "0"]);
+    assert!(whole.get("stopped").is_none(), "{whole}");
+
+    // Compression is read from the bytes: gzip named .jsonl reads as the .jsonl.gz it is.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, format!("{}{}", line("one"), line("two")).as_bytes()).unwrap();
+    std::fs::write(root.join("packed.jsonl"), gz.finish().unwrap()).unwrap();
+    let (status, text, records, _) = retrieve(root, "gz", &["--corpus", root.join("packed.jsonl").to_str().unwrap()]);
+    assert_eq!((status, names(&records)), (0, vec!["one".to_string(), "two".to_string()]), "{text}");
+
+    // A corpus none of whose entries can be read is an error, and a JSON array is named as one.
+    let array = root.join("array.json");
+    std::fs::write(&array, format!("[\n{}]\n", line("one").trim_end())).unwrap();
+    let (status, text, _, _) = retrieve(root, "array", &["--corpus", array.to_str().unwrap()]);
+    assert_eq!(status, 2, "{text}");
+    assert!(text.contains("array.json line 1: the file is a JSON array, not JSON Lines"), "{text}");
+    assert!(text.contains("none of the corpus's 2 entries could be read"), "{text}");
+
+    // A folder of data files (a dataset downloaded as a folder) reads as its files.
+    let folder = root.join("dataset");
+    std::fs::create_dir_all(folder.join("data")).unwrap();
+    std::fs::create_dir_all(folder.join(".cache")).unwrap();
+    std::fs::write(folder.join(".cache/x.jsonl"), "not read\n").unwrap();
+    std::fs::copy(&corpus, folder.join("data/c.jsonl")).unwrap();
+    std::fs::write(folder.join("README.md"), "# a card\n").unwrap();
+    let (status, text, records, stats) = retrieve(root, "folder", &["--corpus", folder.to_str().unwrap()]);
+    assert_eq!((status, names(&records)), (0, vec!["one".to_string(), "two".to_string()]), "{text}");
+    assert_eq!(stats["malformed_entries"], 1, "{stats}");
+}
+
+#[test]
+fn a_limited_run_counts_only_the_files_it_got_to() {
+    let dir = tempdir();
+    let corpus = fixture_dir().display().to_string();
+    let (code, text, records, stats) = retrieve(dir.path(), "one", &["--corpus", &corpus, "--limit", "1"]);
+    assert_eq!((code, records.len()), (0, 1), "{text}");
+    assert_eq!(stats["limit_reached"], true);
+    let skipped: u64 = stats["files_skipped"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    let read = stats["files_read"].as_u64().unwrap();
+    assert_eq!(read, stats["files_parsed"].as_u64().unwrap() + skipped, "{stats}");
+    assert!(read < 5, "the run stopped before the last of the 5 files: {stats}");
 }

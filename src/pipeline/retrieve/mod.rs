@@ -208,6 +208,17 @@ pub enum RetrieveError {
         /// The underlying error.
         cause: std::io::Error,
     },
+    /// The run stopped part-way with `cause`: the records kept before it are in `out` (a whole
+    /// file) and counted in `stats` (with the error as `stopped`).
+    #[error("retrieve stopped; records so far are in {}, counts in {}: {cause}", .out.display(), .stats.display())]
+    Stopped {
+        /// The records file.
+        out: PathBuf,
+        /// The counts beside it.
+        stats: PathBuf,
+        /// Why it stopped.
+        cause: Box<RetrieveError>,
+    },
     /// The record sink failed.
     #[error("writing records: {0}")]
     Sink(std::io::Error),
@@ -252,10 +263,42 @@ const EXAMPLES: usize = 5;
 /// `--limit` run stops soon.
 const CHUNK: usize = 64;
 
+/// What a run loads before it reads the corpus: the benchmarks it decontaminates against and the
+/// Python compiler that checks functions. Loaded before an output is opened, so that a bad
+/// benchmark file or Python stops the run with nothing touched.
+pub struct Prepared {
+    decontam: Option<Decontaminator>,
+    compiler: Option<CompileCheck>,
+}
+
+impl RetrieveSettings {
+    /// Checks the corpus paths' kinds, loads the benchmarks and starts the compiler.
+    pub fn prepare(&self) -> Result<Prepared, RetrieveError> {
+        for path in &self.corpus {
+            CorpusKind::of(path)?; // fail before any work on a missing or unsupported path
+        }
+        let decontam = self.decontaminate.load()?;
+        let compiler = self.python.as_deref().map(CompileCheck::start).transpose()?;
+        Ok(Prepared { decontam, compiler })
+    }
+}
+
 /// Runs the retrieve stage, passing kept records to `sink` in corpus order and counting everything in
 /// `stats` (which stays valid, with the counts so far, when an error ends the run).
 pub fn retrieve(
     settings: &RetrieveSettings,
+    stats: &mut RetrieveStats,
+    reporter: &dyn Reporter,
+    sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
+) -> Result<(), RetrieveError> {
+    let prepared = settings.prepare()?;
+    retrieve_prepared(settings, prepared, stats, reporter, sink)
+}
+
+/// [`retrieve`] with what it loads first already loaded.
+pub fn retrieve_prepared(
+    settings: &RetrieveSettings,
+    prepared: Prepared,
     stats: &mut RetrieveStats,
     reporter: &dyn Reporter,
     sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
@@ -266,11 +309,7 @@ pub fn retrieve(
     if let ShardBy::File { skipped } = settings.shard_by {
         stats.corpus_files_other_shards = skipped;
     }
-    for path in &settings.corpus {
-        CorpusKind::of(path)?; // fail before any work on a missing or unsupported path
-    }
-    let decontam = settings.decontaminate.load()?;
-    let mut compiler = settings.python.as_deref().map(CompileCheck::start).transpose()?;
+    let Prepared { decontam, mut compiler } = prepared;
     let mut dedup = Dedup::new(settings.near_threshold);
     let mut files = corpus::open_all(&settings.corpus);
     reporter.begin("retrieve", None);
@@ -282,11 +321,13 @@ pub fn retrieve(
         // A fatal read error still lets the files read before it be processed and written.
         let (chunk, error) = next_chunk(&mut files, settings, stats, reporter);
         let outcomes: Vec<FileOutcome> =
-            chunk.par_iter().map(|f| python::extract(&f.content, &settings.packages, &settings.limits)).collect();
-        for (file, outcome) in chunk.iter().zip(outcomes) {
+            chunk.par_iter().map(|(f, _)| python::extract(&f.content, &settings.packages, &settings.limits)).collect();
+        for ((file, read), outcome) in chunk.iter().zip(outcomes) {
             let dec = decontam.as_ref();
             let checks = Checks { dedup: &mut dedup, decontam: dec, compiler: compiler.as_mut() };
             if consume(file, outcome, settings, stats, checks, sink)? {
+                // The chunk was read ahead: count only what came before this file.
+                read.restore(stats);
                 stats.limit_reached = true;
                 return Ok(());
             }
@@ -301,17 +342,49 @@ pub fn retrieve(
     })();
     reporter.end("retrieve");
     stats.seconds = started.elapsed().as_secs_f64();
+    if let Err(e) = &result {
+        if !matches!(e, RetrieveError::Interrupted) {
+            stats.stopped = Some(e.to_string());
+        }
+    }
     result
 }
 
-/// Reads up to [`CHUNK`] source files of this shard, stopping early at a fatal error (returned
-/// beside the files read before it). An empty chunk without error means the corpus is done.
+/// The read counts up to and including one file of a chunk, which is read ahead of the parsing.
+struct ReadSoFar {
+    files_read: u64,
+    files_other_shards: u64,
+    malformed_entries: u64,
+    malformed_examples: usize,
+}
+
+impl ReadSoFar {
+    fn of(stats: &RetrieveStats) -> Self {
+        ReadSoFar {
+            files_read: stats.files_read,
+            files_other_shards: stats.files_other_shards,
+            malformed_entries: stats.malformed_entries,
+            malformed_examples: stats.malformed_examples.len(),
+        }
+    }
+
+    fn restore(&self, stats: &mut RetrieveStats) {
+        stats.files_read = self.files_read;
+        stats.files_other_shards = self.files_other_shards;
+        stats.malformed_entries = self.malformed_entries;
+        stats.malformed_examples.truncate(self.malformed_examples);
+    }
+}
+
+/// Reads up to [`CHUNK`] source files of this shard, each with the read counts up to it, stopping
+/// early at a fatal error (returned beside the files read before it). An empty chunk without error
+/// means the corpus is done.
 fn next_chunk(
     files: &mut corpus::SourceIter,
     settings: &RetrieveSettings,
     stats: &mut RetrieveStats,
     reporter: &dyn Reporter,
-) -> (Vec<SourceFile>, Option<RetrieveError>) {
+) -> (Vec<(SourceFile, ReadSoFar)>, Option<RetrieveError>) {
     let mut chunk = Vec::with_capacity(CHUNK);
     while chunk.len() < CHUNK {
         match files.next() {
@@ -320,7 +393,7 @@ fn next_chunk(
                 stats.files_read += 1;
                 // By file, the corpus given is already this shard's files.
                 if matches!(settings.shard_by, ShardBy::File { .. }) || settings.shard.contains(&file.id) {
-                    chunk.push(file);
+                    chunk.push((file, ReadSoFar::of(stats)));
                 } else {
                     stats.files_other_shards += 1;
                 }
@@ -332,7 +405,14 @@ fn next_chunk(
                     stats.malformed_examples.push(e.to_string());
                 }
             }
-            Some(Err(e)) => return (chunk, Some(e.into())),
+            Some(Err(e)) => {
+                if e.is_recoverable() {
+                    // --strict: the entry that stops the run is counted like a skipped one.
+                    stats.malformed_entries += 1;
+                    stats.malformed_examples.push(e.to_string());
+                }
+                return (chunk, Some(e.into()));
+            }
         }
     }
     (chunk, None)
@@ -425,10 +505,19 @@ pub fn retrieve_to_file(
         move |source| RetrieveError::Output { path, cause: source }
     };
     settings.check_inputs()?;
+    if out.is_dir() {
+        return Err(RetrieveError::Output {
+            path: out.to_path_buf(),
+            cause: std::io::Error::other("a directory: --out names a file of records"),
+        });
+    }
     let compression = OutCompression::of(out)?;
     if let Some(input) = settings.input_paths().find(|input| crate::atomic_file::same_file(input, out)) {
         return Err(RetrieveError::OutputIsInput { out: out.to_path_buf(), input: input.clone() });
     }
+    // Everything that can fail without reading the corpus fails here, before an existing output
+    // is replaced.
+    let prepared = settings.prepare()?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -440,7 +529,7 @@ pub fn retrieve_to_file(
         OutCompression::Zstd => Box::new(zstd::Encoder::new(file, 3).map_err(io(out))?.auto_finish()),
     };
     let mut stats = RetrieveStats::default();
-    let result = retrieve(settings, &mut stats, reporter, &mut |record| {
+    let result = retrieve_prepared(settings, prepared, &mut stats, reporter, &mut |record| {
         serde_json::to_writer(&mut writer, &record)?;
         writer.write_all(b"\n")
     });
@@ -452,7 +541,7 @@ pub fn retrieve_to_file(
     match result {
         // A whole file of what was read before the interrupt: a result, marked as partial.
         Ok(()) | Err(RetrieveError::Interrupted) => Ok(stats),
-        Err(e) => Err(e),
+        Err(e) => Err(RetrieveError::Stopped { out: out.to_path_buf(), stats: stats_path, cause: Box::new(e) }),
     }
 }
 
@@ -466,14 +555,16 @@ enum OutCompression {
 impl OutCompression {
     fn of(out: &Path) -> Result<Self, RetrieveError> {
         let name = out.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-        Ok(match name.rsplit_once('.').map(|(_, ext)| ext) {
-            Some("gz") => OutCompression::Gzip,
-            Some("zst") => OutCompression::Zstd,
-            Some("parquet" | "bz2" | "xz" | "zip" | "lz4") => {
-                return Err(RetrieveError::OutputFormat(out.to_path_buf()))
-            }
-            _ => OutCompression::None,
-        })
+        // Named as what it is, so that a mistyped --out (a source file, a .json) is not replaced.
+        let (stem, compression) = match name.rsplit_once('.') {
+            Some((stem, "gz")) => (stem, OutCompression::Gzip),
+            Some((stem, "zst")) => (stem, OutCompression::Zstd),
+            _ => (name.as_str(), OutCompression::None),
+        };
+        match stem.rsplit_once('.') {
+            Some((_, "jsonl" | "ndjson")) => Ok(compression),
+            _ => Err(RetrieveError::OutputFormat(out.to_path_buf())),
+        }
     }
 }
 

@@ -20,6 +20,10 @@ pub struct RetrieveStats {
     /// Corpus files (JSONL, Parquet) that went to other shards, not read: split by file only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub corpus_files_other_shards: u64,
+    /// Why the run stopped before the end of the corpus, when an error stopped it (a malformed
+    /// entry under `--strict`, a broken file); its records so far are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Source files read (all shards, when split by content).
     pub files_read: u64,
     /// Of those, files belonging to other shards (not parsed).
