@@ -85,8 +85,8 @@ struct ExecArgs {
     /// Whole-run limit for BigCodeBench programs, seconds.
     #[arg(long, default_value_t = 240.0, value_name = "SECS", value_parser = super::parse::timeout_secs)]
     bcb_timeout: f64,
-    /// Where the ground truth (canonical outputs and times) is cached [default:
-    /// $XDG_CACHE_HOME/unitcoder/groundtruth or ~/.cache/unitcoder/groundtruth].
+    /// Where the ground truth (canonical outputs and times) is cached [default: groundtruth in the
+    /// cache: $UNITCODER_CACHE, $XDG_CACHE_HOME/unitcoder or ~/.cache/unitcoder].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 }
@@ -302,13 +302,12 @@ fn jobs(e: &ExecArgs) -> usize {
     e.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
+/// Where the ground truth is cached: `--cache-dir`, else `groundtruth` in the cache the models,
+/// the sandbox and benchmark downloads use (`$UNITCODER_CACHE`, ...).
 fn cache_dir(e: &ExecArgs) -> Option<PathBuf> {
-    e.cache_dir.clone().or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .map(|c| c.join("unitcoder").join("groundtruth"))
-    })
+    e.cache_dir
+        .clone()
+        .or_else(|| super::models::model_settings(None, None).ok().map(|s| s.cache_dir.join("groundtruth")))
 }
 
 /// The sandbox that executes every program.

@@ -386,6 +386,18 @@ fn to_task(bench: Benchmark, path: &Path, rec: &Record) -> Result<Option<Task>, 
             // Read in file order, so the first missing field is the one named.
             let prompt = s("prompt")?;
             let task_id = s("task_id")?;
+            // The two evalplus files have the same fields: the ids tell them apart.
+            let other = match bench {
+                Benchmark::MbppPlus => task_id.starts_with("HumanEval/").then_some("humaneval-plus"),
+                _ => task_id.starts_with("Mbpp/").then_some("mbpp-plus"),
+            };
+            if let Some(other) = other {
+                return Err(rec_err(
+                    path,
+                    rec,
+                    format!("task_id `{task_id}` is not a {bench} task: is the file --benchmark {other}'s?"),
+                ));
+            }
             let canonical = format!("{prompt}{}", s("canonical_solution")?);
             let entry_point = s("entry_point")?;
             let oracle = match bench {

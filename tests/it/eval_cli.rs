@@ -651,3 +651,32 @@ fn score_refuses_an_out_where_an_output_would_overwrite_its_samples_or_data() {
     assert!(err.contains("--out") && err.contains("would overwrite the --samples file"), "{err}");
     assert_eq!(std::fs::read(&results).unwrap(), before, "the input is left as it was");
 }
+
+#[test]
+fn the_ground_truth_is_cached_in_unitcoders_cache_unless_told_otherwise() {
+    let dir = tempdir();
+    let data = benchmarks_dir().join(Benchmark::MbppPlus.default_file());
+    let check = |cache: &std::path::Path, extra: &[&str]| {
+        let out = dir.path().join("out");
+        let mut args =
+            vec!["eval", "check-gt", "--benchmark", "mbpp-plus", "--data", data.to_str().unwrap(), "--limit", "2"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        let o = std::process::Command::new(crate::common::bin())
+            .args(&args)
+            .env("UNITCODER_CACHE", cache)
+            .env("XDG_CACHE_HOME", "")
+            .env("HOME", dir.path().join("home"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let files = |d: &std::path::Path| std::fs::read_dir(d).map_or(0, |r| r.count());
+    let cache = dir.path().join("uc-cache");
+    check(&cache, &[]);
+    assert_eq!(files(&cache.join("groundtruth")), 1);
+    assert_eq!(files(&dir.path().join("home")), 0, "nothing under HOME when UNITCODER_CACHE is set");
+    let own = dir.path().join("gt");
+    check(&cache, &["--cache-dir", own.to_str().unwrap()]);
+    assert_eq!(files(&own), 1);
+}

@@ -282,6 +282,16 @@ fn bad_parquet_files_are_named_with_the_column_or_row_at_fault() {
     let e = run("humaneval-plus", &he);
     assert!(e.contains("missing field `base_input`") && e.contains("the original release"), "{e}");
     assert!(e.contains("HumanEvalPlus-v0.1.10.jsonl.gz") && e.contains("original benchmark's --benchmark"), "{e}");
+    // The two evalplus files have the same fields; their task ids tell them apart.
+    let hep = benchmarks_dir().join(Benchmark::HumanEvalPlus.default_file());
+    let e = run("mbpp-plus", &hep);
+    assert!(
+        e.contains("task_id `HumanEval/0` is not a mbpp-plus task: is the file --benchmark humaneval-plus's?"),
+        "{e}"
+    );
+    let mbp = benchmarks_dir().join(Benchmark::MbppPlus.default_file());
+    let e = run("humaneval-plus", &mbp);
+    assert!(e.contains("is not a humaneval-plus task: is the file --benchmark mbpp-plus's?"), "{e}");
 }
 
 const REV: &str = "89abcdef0123456789abcdef0123456789abcdef";

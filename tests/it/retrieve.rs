@@ -426,7 +426,8 @@ fn builtin_only_functions_need_the_flag_and_the_help_says_so() {
     // synth, retrieving the same corpus, gives the same hint.
     let model = crate::models::tiny_model_path();
     let out = dir.path().join("run").display().to_string();
-    let o = unitcoder(&["synth", "--corpus", &c, "--model", model.to_str().unwrap(), "--max-tokens", "8", "--out", &out]);
+    let o =
+        unitcoder(&["synth", "--corpus", &c, "--model", model.to_str().unwrap(), "--max-tokens", "8", "--out", &out]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("hint: 2 functions used only builtins"), "{err}");
 }
