@@ -72,5 +72,50 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     )?;
     out!("{}", stats.funnel_text())?;
     outln!("wrote {}", args.out.display())?;
+    if let Some(warning) = stats.retrieve.as_ref().and_then(shard_coverage) {
+        eprintln!("{warning}");
+    }
     Ok(Outcome::Success)
+}
+
+/// What is wrong with the set of shards a merged run holds (its retrieve counts keep each run's
+/// `synth_shard`, `i/N` or `i/N by file`): shards split different ways, or parts not merged yet.
+fn shard_coverage(retrieve: &serde_json::Value) -> Option<String> {
+    let parts = match retrieve.get("parts").and_then(|p| p.as_array()) {
+        Some(parts) => parts.iter().collect(),
+        None => vec![retrieve],
+    };
+    let mut labels = Vec::new();
+    let mut split = std::collections::BTreeSet::new();
+    let mut have = std::collections::BTreeSet::new();
+    for p in parts {
+        let label = p.get("synth_shard")?.as_str()?;
+        let (i, rest) = label.split_once('/')?;
+        let by_file = rest.ends_with(" by file");
+        let n: u64 = rest.trim_end_matches(" by file").parse().ok()?;
+        split.insert((n, by_file));
+        have.insert(i.parse::<u64>().ok()?);
+        labels.push(label.to_string());
+    }
+    labels.sort();
+    labels.dedup();
+    if split.len() > 1 {
+        return Some(format!(
+            "warning: the runs were split different ways ({}): their parts overlap or leave gaps, so the merge is \
+             not one split of the corpus",
+            labels.join(", ")
+        ));
+    }
+    let (n, by_file) = *split.iter().next()?;
+    let missing: Vec<String> = (0..n)
+        .filter(|i| !have.contains(i))
+        .map(|i| format!("{i}/{n}{}", if by_file { " by file" } else { "" }))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "note: {} of the {n} shards are merged; not yet: {} (merge them in later with this directory as --out)",
+            n - missing.len() as u64,
+            missing.join(", ")
+        )
+    })
 }

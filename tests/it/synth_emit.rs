@@ -263,6 +263,7 @@ fn shard_run(s: &Setup, name: &str, shard: Shard, settings: &SynthSettings) -> (
     }
     let mut json = serde_json::to_value(&counts).unwrap();
     json["picked"] = serde_json::json!({"by": "testable", "candidates": counts.kept, "kept": counts.kept});
+    json["synth_shard"] = serde_json::json!(shard.to_string());
     emit::write_stats(&dir, Some(json)).unwrap();
     assert_eq!(emit::record_settings(&dir, &settings.run_settings("scripted", true, Vec::new())).unwrap(), None);
     (dir, counts)
@@ -311,6 +312,23 @@ fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_mad
     let md = std::fs::read_to_string(merged.root.join("report.md")).unwrap();
     assert!(md.contains("## Input") && md.contains(&format!("{kept} functions picked")), "{md}");
     assert!(md.contains("Model `scripted` (chat template)") && md.contains("at most 512 tokens"), "{md}");
+    // All the shards merged: nothing to say. Some: which are missing. Split two ways: a warning.
+    let cli_merge = |dirs: &[&RunDir], out: &str| {
+        let mut args: Vec<String> = vec!["merge".into()];
+        args.extend(dirs.iter().map(|d| d.root.display().to_string()));
+        args.extend(["--out".into(), s.root.join(out).display().to_string()]);
+        let o = unitcoder(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = cli_merge(&shards.iter().collect::<Vec<_>>(), "all");
+    assert!(!err.contains("note:") && !err.contains("warning:"), "{err}");
+    let err = cli_merge(&[&shards[0]], "partial");
+    let not_yet = (1..n).map(|i| format!("{i}/{n}")).collect::<Vec<_>>().join(", ");
+    assert!(err.contains(&format!("note: 1 of the {n} shards are merged; not yet: {not_yet}")), "{err}");
+    let (other, _) = shard_run(&s, "other", Shard { index: 0, count: n + 1 }, &settings());
+    let err = cli_merge(&[&shards[1], &other], "two-ways");
+    assert!(err.contains(&format!("warning: the runs were split different ways (0/{}, 1/{n})", n + 1)), "{err}");
 
     // A shard made with another answer length is refused, naming it and the difference, before
     // anything is written.
