@@ -470,8 +470,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             // refuses such a run.
             eprintln!(
                 "warning: {} was run before with other settings (then vs now): {}; records finished then keep \
-                 theirs, stats.json records both (`settings`, `earlier_settings`) and `unitcoder merge` will \
-                 refuse this run",
+                 theirs, and once this run finishes one, stats.json records both sets (`settings`, \
+                 `earlier_settings`) and `unitcoder merge` refuses the run",
                 args.out.display(),
                 differ.join(", ")
             );

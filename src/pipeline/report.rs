@@ -156,7 +156,9 @@ fn settings_line(out: &mut String, s: &SynthStats) {
 pub(crate) fn settings_text(s: &SynthStats) -> String {
     let mut text = String::new();
     let out = &mut text;
-    let Some(r) = &s.settings else { return text };
+    // The settings the records were made with (not those of a resume that finished none yet).
+    let (made_with, earlier) = s.made_with();
+    let Some(r) = made_with else { return text };
     let against = match r.decontaminated_against.as_slice() {
         [] => "none".to_string(),
         a => a.join(", "),
@@ -184,9 +186,9 @@ pub(crate) fn settings_text(s: &SynthStats) -> String {
         against,
         r.prompts.iter().map(|(f, h)| format!("`{f}` {h}")).collect::<Vec<_>>().join(", ")
     );
-    if !s.earlier_settings.is_empty() {
+    if !earlier.is_empty() {
         // A resume with other settings: the records above were not all made with these.
-        let changes: Vec<String> = s.earlier_settings.iter().map(|e| e.differences(r).join(", ")).collect();
+        let changes: Vec<String> = earlier.iter().map(|e| e.differences(r).join(", ")).collect();
         let _ = write!(
             out,
             "**Mixed settings:** the run was resumed with other settings, so its records were not all made with \

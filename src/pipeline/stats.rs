@@ -74,6 +74,10 @@ pub struct SynthStats {
     /// kept only the latest settings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_settings: Vec<RunSettings>,
+    /// The records the run had finished when `settings` were recorded: settings a resume finished
+    /// no record with are not among those its records were made with.
+    #[serde(default)]
+    pub settings_since: u64,
     /// What `unitcoder merge` joined and dropped as duplicates across shards, for a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,
@@ -241,6 +245,21 @@ pub fn failure_class(v: &Verdict) -> String {
 
 impl SynthStats {
     /// Statistics of `accepted` and `rejected` records and the runs' `timings`.
+    /// The records on disk (accepted and rejected), as the funnel's first step counts them.
+    pub fn finished(&self) -> u64 {
+        self.funnel.first().map_or(0, |s| s.count)
+    }
+
+    /// The settings the run's records were made with: the latest, and the earlier ones a resume
+    /// replaced, oldest first. Settings recorded by a resume that has finished no record yet are
+    /// not among them (the records are all the earlier ones').
+    pub fn made_with(&self) -> (Option<&RunSettings>, &[RunSettings]) {
+        match self.earlier_settings.split_last() {
+            Some((last, rest)) if self.finished() == self.settings_since => (Some(last), rest),
+            _ => (self.settings.as_ref(), &self.earlier_settings),
+        }
+    }
+
     pub fn compute(accepted: &[Record], rejected: &[Record], timings: &[RunTimings]) -> SynthStats {
         let mut s = SynthStats::default();
         let all = || accepted.iter().chain(rejected.iter());

@@ -15,7 +15,7 @@ use unitcoder::pipeline::emit::{self, Derived, Format};
 use unitcoder::pipeline::journal::Journal;
 use unitcoder::pipeline::record::{Record, Stage};
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
-use unitcoder::pipeline::run_dir::{RunDir, RunTimings};
+use unitcoder::pipeline::run_dir::{RunDir, RunSettings, RunTimings};
 use unitcoder::pipeline::synth::{synthesize, SynthSettings};
 use unitcoder::progress::Silent;
 
@@ -361,14 +361,31 @@ fn a_run_resumed_with_other_settings_keeps_every_set_and_merge_and_report_see_it
         SynthSettings { max_tokens: 64, ..settings() }.run_settings("scripted", true, Vec::new()),
         settings().run_settings("scripted", true, Vec::new()),
     );
-    // b resumed with a's settings, then again with them, then back to its first: each set once.
-    for (now, earlier) in
-        [(&later, vec![&first]), (&later, vec![&first]), (&first, vec![&later]), (&later, vec![&first])]
-    {
+    // b resumed with a's settings, then again with them, then back to its first: each set once, and
+    // a set no record was finished with leaves no trace.
+    let record = |now: &RunSettings, earlier: Vec<&RunSettings>, made_with: &RunSettings| {
         emit::record_settings(&b, now).unwrap();
         let st = emit::read_stats(&b).unwrap().unwrap();
         assert_eq!((st.settings.as_ref(), st.earlier_settings.iter().collect::<Vec<_>>()), (Some(now), earlier));
-    }
+        assert_eq!(st.made_with().0, Some(made_with));
+    };
+    record(&later, vec![&first], &first);
+    record(&later, vec![&first], &first);
+    // Nothing was finished with `later`: its records are all `first`'s, and merge would take it.
+    let alike = RunDir::new(&s.root.join("alike"));
+    let err = emit::merge(&[a.clone(), b.clone()], &alike, &[Format::Jsonl]).unwrap_err().to_string();
+    assert!(err.contains("max_tokens: 512 vs 64") && !err.contains("resumed"), "{err}");
+    record(&first, vec![], &first);
+    record(&later, vec![&first], &first);
+    // One record finished with `later`: from now on the run was made with both.
+    let (mut rejected, _) = Journal::open::<Record>(&b.rejected()).unwrap();
+    let mut extra = Journal::read::<Record>(&b.rejected()).unwrap().remove(0);
+    extra.id = "made-with-later".into();
+    rejected.append(&extra).unwrap();
+    drop(rejected);
+    emit::write_stats(&b, None).unwrap();
+    record(&first, vec![&later], &first);
+    record(&later, vec![&first], &later);
     // Rewriting the statistics (a finalize, as every run ends with) keeps them.
     emit::finalize(&b, None).unwrap();
     assert_eq!(emit::read_stats(&b).unwrap().unwrap().earlier_settings, std::slice::from_ref(&first));

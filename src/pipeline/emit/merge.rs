@@ -88,19 +88,20 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     let mut part_texts: HashSet<String> = HashSet::new();
     for dir in std::iter::once(out).chain(shards) {
         let Some(stats) = read_stats(dir)? else { continue };
-        if let (Some(now), Some(then)) = (&stats.settings, stats.earlier_settings.first()) {
+        let (made_with, earlier) = stats.made_with();
+        if let (Some(now), Some(then)) = (made_with, earlier.first()) {
             // Its own records were made with more than one set of settings: not one data set either.
             return Err(OutputError::other(
                 &dir.stats(),
                 format!(
                     "its run was resumed with other settings ({} sets; the first vs the latest: {}), so its records \
                      are not one data set and it is not merged; rerun it with one set of settings into a new --out",
-                    stats.earlier_settings.len() + 1,
+                    earlier.len() + 1,
                     then.differences(now).join(", ")
                 ),
             ));
         }
-        if let Some(theirs) = stats.settings {
+        if let Some(theirs) = made_with.cloned() {
             match &settings {
                 None => settings = Some((dir.stats(), theirs)),
                 Some((first, ours)) => {

@@ -122,6 +122,7 @@ fn write_stats_of(
     stats.retrieve = retrieve.or_else(|| previous.as_ref().and_then(|s| s.retrieve.clone()));
     stats.settings = previous.as_ref().and_then(|s| s.settings.clone());
     stats.earlier_settings = previous.as_ref().map(|s| s.earlier_settings.clone()).unwrap_or_default();
+    stats.settings_since = previous.as_ref().map_or(0, |s| s.settings_since);
     stats.merge = previous.and_then(|s| s.merge);
     save_stats(dir, &stats)?;
     Ok(stats)
@@ -143,17 +144,29 @@ pub fn read_stats(dir: &RunDir) -> Result<Option<SynthStats>, OutputError> {
 /// Records `settings` as those of `dir`'s run in its `stats.json` (created from the record files
 /// when missing) and returns the ones recorded before, so that a resume made with other settings
 /// can be told apart. Settings replaced by other ones are kept in `earlier_settings` (each distinct
-/// set once), so the file still shows that the run mixed them.
+/// set once) when records were finished with them, so the file still shows that the run mixed them.
 pub fn record_settings(dir: &RunDir, settings: &RunSettings) -> Result<Option<RunSettings>, OutputError> {
     let mut stats = match read_stats(dir)? {
         Some(s) => s,
         None => write_stats(dir, None)?,
     };
+    let done = stats.finished();
     let before = stats.settings.replace(settings.clone());
-    if let Some(b) = before.as_ref().filter(|b| !b.same_as(settings)) {
-        if !stats.earlier_settings.iter().any(|e| e.same_as(b)) {
-            stats.earlier_settings.push(b.clone());
+    match before.as_ref() {
+        Some(b) if !b.same_as(settings) => {
+            // Settings no record was finished with (a resume that found nothing left, or was
+            // stopped at once) are not among those the run was made with.
+            if done > stats.settings_since && !stats.earlier_settings.iter().any(|e| e.same_as(b)) {
+                stats.earlier_settings.push(b.clone());
+            }
+            // Settings back from the earlier ones have records already: counted from 0.
+            let back = stats.earlier_settings.iter().any(|e| e.same_as(settings));
+            stats.settings_since = if back { 0 } else { done };
         }
+        Some(_) => {}
+        // The first settings recorded: records already there (of a version that recorded none)
+        // are taken as theirs.
+        None => stats.settings_since = 0,
     }
     // Back to settings used before: they are the current ones now, listed once.
     stats.earlier_settings.retain(|e| !e.same_as(settings));
