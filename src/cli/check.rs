@@ -21,6 +21,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PROGRAM.py", conflicts_with = "batch", requires = "tests")]
     code: Option<PathBuf>,
     /// The tests (unittest classes, `def check(candidate)` + call, bare asserts or `test_*` functions).
+    /// They run in the program's own module, after it, and use its names directly: there is no
+    /// module to import the program from (`from solution import f` fails with ModuleNotFoundError).
     #[arg(long, value_name = "TESTS.py", conflicts_with = "batch", requires = "code")]
     tests: Option<PathBuf>,
     /// Wall-clock limit per run, in seconds (a batch line's own "timeout" overrides it).
@@ -209,8 +211,13 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     });
     bars.end("check");
     let secs = running.elapsed().as_secs_f64();
+    let bad = if malformed > 0 {
+        format!("; {malformed} malformed input lines written as errors (\"malformed input\")")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "checked {done} programs in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed",
+        "checked {done} programs in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed{bad}",
         done as f64 / secs.max(1e-9)
     );
     if let Some(e) = write_error {

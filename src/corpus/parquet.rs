@@ -35,7 +35,8 @@ impl ParquetReader {
         let fields: Vec<Arc<Type>> = schema.get_fields().iter().filter(|f| wanted(f.name())).cloned().collect();
         if !fields.iter().any(|f| f.name() == "content") {
             // Checked up front: every row would fail the same way.
-            return Err(bad("missing column `content`".into()));
+            let has: Vec<&str> = schema.get_fields().iter().map(|f| f.name()).collect();
+            return Err(bad(format!("missing column `content` (the file has: {})", has.join(", "))));
         }
         let projection =
             Type::group_type_builder(schema.name()).with_fields(fields).build().map_err(|e| bad(e.to_string()))?;

@@ -222,7 +222,7 @@ fn parquet_without_content_column_is_named() {
     rg.close().expect("close rg");
     w.close().expect("close");
     let err = corpus::open(&p).err().expect("fails");
-    assert_eq!(err.to_string(), format!("{}: missing column `content`", p.display()));
+    assert_eq!(err.to_string(), format!("{}: missing column `content` (the file has: text)", p.display()));
     assert!(!err.is_recoverable());
 }
 

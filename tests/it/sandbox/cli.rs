@@ -315,6 +315,7 @@ fn a_batch_line_that_is_not_utf8_is_that_lines_error_and_the_others_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("in.jsonl line 2: not valid UTF-8 (byte 12 of the line)"), "{stderr}");
+    assert!(stderr.contains("checked 2 programs") && stderr.contains("2 passed; 1 malformed input lines"), "{stderr}");
     let text = std::fs::read_to_string(&outp).expect("output written");
     let verdicts: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     let got: Vec<(&str, &str)> =
