@@ -237,6 +237,9 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
     for example in &stats.malformed_examples {
         outln!("malformed: {example}")?;
     }
+    for example in &stats.metadata_examples {
+        eprintln!("warning: metadata ignored: {example}");
+    }
     outln!("wrote {} records to {} (funnel: {})", stats.kept, args.out.display(), stats_path.display())?;
     nothing_found(&stats)?;
     Ok(Outcome::Success)

@@ -69,25 +69,50 @@ impl JsonlReader {
             None => return Err(self.malformed("missing field `content`")),
         };
         let mut file = SourceFile::new(content, Origin { file: self.path.clone(), line: Some(self.line) });
-        file.path = first_string(&map, PATH_FIELDS);
-        file.repo = first_string(&map, REPO_FIELDS);
-        file.license = licenses(&map);
+        let mut ignored = Vec::new();
+        file.path = first_string(&map, PATH_FIELDS, &mut ignored);
+        file.repo = first_string(&map, REPO_FIELDS, &mut ignored);
+        file.license = licenses(&map, &mut ignored);
+        file.ignored = ignored;
         Ok(file)
     }
 }
 
-fn first_string(map: &serde_json::Map<String, Value>, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| map.get(*n).and_then(Value::as_str).map(str::to_string))
+/// A value as the message about an ignored field shows it, cut short.
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
 
-fn licenses(map: &serde_json::Map<String, Value>) -> Vec<String> {
+/// The first of `names` that holds a string; the others present with another value (not null)
+/// are noted in `ignored`.
+fn first_string(
+    map: &serde_json::Map<String, Value>,
+    names: &[&str],
+    ignored: &mut Vec<(String, String)>,
+) -> Option<String> {
+    for n in names {
+        match map.get(*n) {
+            Some(Value::String(s)) => return Some(s.clone()),
+            Some(Value::Null) | None => {}
+            Some(other) => ignored.push((n.to_string(), shown(other))),
+        }
+    }
+    None
+}
+
+fn licenses(map: &serde_json::Map<String, Value>, ignored: &mut Vec<(String, String)>) -> Vec<String> {
     for name in LICENSE_FIELDS {
         match map.get(*name) {
             Some(Value::String(s)) => return vec![s.clone()],
-            Some(Value::Array(items)) => {
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
                 return items.iter().filter_map(Value::as_str).map(str::to_string).collect();
             }
-            _ => {}
+            Some(Value::Null) | None => {}
+            Some(other) => ignored.push((name.to_string(), shown(other))),
         }
     }
     Vec::new()

@@ -56,12 +56,25 @@ pub struct SourceFile {
     pub license: Vec<String>,
     /// Where in the corpus this file was read.
     pub origin: Origin,
+    /// Provenance fields present with a value of another type than expected (a number as `repo`,
+    /// an object as `license`), left out, each with what it held: counted by the retrieve stage so
+    /// that a license is never lost without a word.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<(String, String)>,
 }
 
 impl SourceFile {
     /// Builds a source file, computing its content id.
     pub fn new(content: String, origin: Origin) -> Self {
-        SourceFile { id: content_id(&content), content, path: None, repo: None, license: Vec::new(), origin }
+        SourceFile {
+            id: content_id(&content),
+            content,
+            path: None,
+            repo: None,
+            license: Vec::new(),
+            origin,
+            ignored: Vec::new(),
+        }
     }
 }
 

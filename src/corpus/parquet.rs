@@ -56,17 +56,44 @@ impl ParquetReader {
             Some(other) => return Err(self.malformed(format!("`content` is not a string but {other}"))),
         };
         let mut file = SourceFile::new(content, Origin { file: self.path.clone(), line: Some(self.row) });
-        let first = |names: &[&str]| names.iter().find_map(|n| get(n).and_then(as_string));
+        // A value of another type than expected is noted, not dropped without a word.
+        let mut ignored = Vec::new();
+        let mut first = |names: &[&str]| {
+            for n in names {
+                match get(n) {
+                    Some(Field::Null) | None => {}
+                    Some(f) => match as_string(f) {
+                        Some(s) => return Some(s),
+                        None => ignored.push((n.to_string(), f.to_string())),
+                    },
+                }
+            }
+            None
+        };
         file.path = first(PATH_FIELDS);
         file.repo = first(REPO_FIELDS);
         file.license = LICENSE_FIELDS
             .iter()
             .find_map(|n| match get(n) {
-                Some(Field::ListInternal(list)) => Some(list.elements().iter().filter_map(as_string).collect()),
-                Some(f) => as_string(f).map(|s| vec![s]),
-                None => None,
+                Some(Field::ListInternal(list)) => {
+                    let names: Vec<String> = list.elements().iter().filter_map(as_string).collect();
+                    if names.len() < list.elements().len() {
+                        ignored.push((n.to_string(), format!("{list:?}")));
+                        return None;
+                    }
+                    Some(names)
+                }
+                Some(Field::Null) | None => None,
+                Some(f) => {
+                    let license = as_string(f).map(|s| vec![s]);
+                    if license.is_none() {
+                        ignored.push((n.to_string(), f.to_string()));
+                    }
+                    license
+                }
             })
             .unwrap_or_default();
+        file.ignored = ignored;
         Ok(file)
     }
 

@@ -672,3 +672,33 @@ fn a_limited_run_counts_only_the_files_it_got_to() {
     assert_eq!(read, stats["files_parsed"].as_u64().unwrap() + skipped, "{stats}");
     assert!(read < 5, "the run stopped before the last of the 5 files: {stats}");
 }
+
+#[test]
+fn provenance_of_an_unexpected_type_is_counted_and_named_not_dropped_silently() {
+    let dir = tempdir();
+    let root = dir.path();
+    let code = |name: &str| {
+        format!("import os\n\n\ndef {name}(p):\n    name = os.path.basename(p)\n    stem = name.split('.')[0]\n    return stem.lower()\n")
+    };
+    let lines = [
+        serde_json::json!({"content": code("one"), "repo": 42, "license": {"spdx": "MIT"}}),
+        serde_json::json!({"content": code("two"), "repo": "o/r", "licenses": ["MIT", 3], "max_stars_repo_licenses": ["BSD-3-Clause"]}),
+        serde_json::json!({"content": code("three"), "repo": null, "license": ["Apache-2.0"]}),
+    ];
+    let corpus = root.join("c.jsonl");
+    std::fs::write(&corpus, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
+    let (status, text, records, stats) =
+        retrieve(root, "o", &["--corpus", corpus.to_str().unwrap(), "--near-dup", "0"]);
+    assert_eq!(status, 0, "{text}");
+    assert_eq!(names(&records), ["one", "two", "three"]);
+    assert_eq!(stats["metadata_ignored"], serde_json::json!({"repo": 1, "license": 1, "licenses": 1}), "{stats}");
+    assert!(text.contains("c.jsonl:1: field `license` is {\"spdx\":\"MIT\"}, not a string"), "{text}");
+    assert!(text.contains("c.jsonl:2: field `licenses` is [\"MIT\",3]"), "{text}");
+    let license = |r: &Value| r["source"]["license"].clone();
+    // The next license field is still read when one is of the wrong type.
+    assert_eq!(
+        records.iter().map(license).collect::<Vec<_>>(),
+        [Value::Null, serde_json::json!(["BSD-3-Clause"]), serde_json::json!(["Apache-2.0"])]
+    );
+    assert!(records[0]["source"].get("repo").is_none() && records[1]["source"]["repo"] == "o/r");
+}

@@ -436,6 +436,12 @@ fn consume(
     sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
 ) -> Result<bool, RetrieveError> {
     let Checks { dedup, decontam, mut compiler } = checks;
+    for (field, value) in &file.ignored {
+        *stats.metadata_ignored.entry(field.clone()).or_default() += 1;
+        if stats.metadata_examples.len() < EXAMPLES {
+            stats.metadata_examples.push(format!("{}: field `{field}` is {value}, not a string", file.origin));
+        }
+    }
     let functions = match outcome {
         FileOutcome::Skipped(reason) => {
             *stats.files_skipped.entry(reason.to_string()).or_default() += 1;

@@ -32,6 +32,13 @@ pub struct RetrieveStats {
     pub malformed_entries: u64,
     /// The first few malformed-entry messages (file and line).
     pub malformed_examples: Vec<String>,
+    /// Provenance fields left out because their value had another type than expected (a number
+    /// as `repo`, an object as `license`), by field name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata_ignored: BTreeMap<String, u64>,
+    /// The first few of those, with where they were and what they held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata_examples: Vec<String>,
     /// Files skipped whole, by reason (too large, syntax error, Python 2).
     pub files_skipped: BTreeMap<String, u64>,
     /// Files parsed.
@@ -82,6 +89,9 @@ impl RetrieveStats {
         }
         if self.malformed_entries > 0 {
             line("  malformed entries skipped", self.malformed_entries);
+        }
+        for (field, n) in &self.metadata_ignored {
+            line(&format!("  metadata ignored: {field}"), *n);
         }
         for (reason, n) in &self.files_skipped {
             line(&format!("  skipped: {reason}"), *n);
