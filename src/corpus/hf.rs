@@ -176,8 +176,10 @@ fn glob(pattern: &str) -> Result<globset::GlobMatcher, globset::Error> {
 ///
 /// When whole files are split among shards, `keep` says whether the file at position k of that
 /// list (each dataset's files counted one by one) is this shard's: only those are returned, and only
-/// they are downloaded; the second value counts the others. A directory cannot be split that way
-/// ([`CorpusError::NotSplitByFile`]).
+/// they are downloaded; the second value counts the others. A dataset folder's files are split
+/// one by one; a directory of `.py` sources cannot be split that way
+/// ([`CorpusError::NotSplitByFile`]). A local path that does not exist is an error in every shard,
+/// not only in the one it would go to.
 pub fn resolve_specs(
     corpus: &[PathBuf],
     hub: &HubSettings,
@@ -201,6 +203,7 @@ pub fn resolve_specs(
                     }
                 }
             }
+            None if !path.exists() => return Err(CorpusError::NotFound(path.clone())),
             None if keep.is_some() && path.is_dir() => {
                 // A dataset folder's files are split one by one; a source tree is not split by file.
                 for file in super::dataset_files(path).ok_or_else(|| CorpusError::NotSplitByFile(path.clone()))? {

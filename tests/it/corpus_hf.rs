@@ -212,6 +212,16 @@ fn split_by_file_each_shard_downloads_and_reads_only_its_own_files_of_a_hub_data
     assert!(stderr(&o).contains("a directory of .py files is not split by whole files"), "{}", stderr(&o));
     assert!(!root.join("dir.jsonl").exists());
     // More shards than files: an empty shard says so instead of writing nothing silently.
+    // A mistyped path fails in every shard, not only in the one it would go to.
+    let o = retrieve_with(
+        root,
+        &[paths[0], "no-such.parquet"],
+        &[&["--shard", "0/2"][..], &split].concat(),
+        "typo.jsonl",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-such.parquet: no such file or directory"), "{}", stderr(&o));
     let o = retrieve_with(root, &[paths[0]], &one, "empty.jsonl", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("this shard has no corpus file"), "{}", stderr(&o));

@@ -94,8 +94,12 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 2") && stderr.contains("line 4"), "{stderr}");
-    // The run's summary counts the programs that ran (not the malformed lines) and the passes.
-    assert!(stderr.lines().any(|l| l.starts_with("checked 4 programs in ") && l.ends_with(": 2 passed")), "{stderr}");
+    // The run's summary counts the programs that ran and the passes, then the malformed lines.
+    assert!(
+        stderr.lines().any(|l| l.starts_with("checked 4 programs in ")
+            && l.ends_with(": 2 passed; 2 malformed input lines written as errors (\"malformed input\")")),
+        "{stderr}"
+    );
     let text = std::fs::read_to_string(&outp).expect("output written");
     let verdicts: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert_eq!(verdicts.len(), 6, "{text}");
