@@ -113,6 +113,7 @@ impl RetrieveArgs {
 
 /// Resolves the arguments into settings (the default corpus included).
 pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
+    out_outside_data_folders(&args.out, &args.corpus)?;
     let shard = args.shard.unwrap_or(Shard::ALL);
     let mut s =
         corpus_settings(&args.corpus, &args.python, args.packages.as_deref(), args.strict, shard, args.shard_by)?;
@@ -128,6 +129,20 @@ pub fn settings(args: &RetrieveArgs) -> anyhow::Result<RetrieveSettings> {
     // A mistyped path fails here, before anything is written.
     s.check_inputs()?;
     Ok(s)
+}
+
+/// Refuses an `--out` inside a corpus directory that is read as data files: the next run would
+/// read the output back as corpus.
+pub fn out_outside_data_folders(out: &Path, corpus: &[PathBuf]) -> anyhow::Result<()> {
+    if let Some(dir) = unitcoder::corpus::data_folder_holding(out, corpus) {
+        bail!(
+            "--out {} is inside the corpus directory {}, which is read as its data files (Parquet, JSON Lines): \
+             the output would be read back as corpus; write it elsewhere",
+            out.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// How `--shard` splits a corpus.

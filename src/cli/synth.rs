@@ -384,6 +384,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     if args.out.exists() && !args.out.is_dir() {
         anyhow::bail!("--out {}: not a directory (a synth run is a directory)", args.out.display());
     }
+    super::retrieve::out_outside_data_folders(&args.out, &args.corpus)?;
+    not_someone_elses_directory(&args.out)?;
     let shard = shard_label(&args);
     if let Some(Some(then)) = emit::read_stats(&RunDir::new(&args.out))?
         .map(|s| s.retrieve.as_ref().and_then(|r| r.get("synth_shard")).and_then(|v| v.as_str()).map(str::to_string))
@@ -478,7 +480,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         }
     }
     let result = synthesize(records, engine, &sandbox, &settings, &dir, &bars);
-    // Statistics and formats are rebuilt from what is on disk, also after a failure.
+    // Settings this run finished nothing with are not the run's; then statistics and formats are
+    // rebuilt from what is on disk, also after a failure.
+    emit::settle_settings(&dir)?;
     let stats = emit::finalize_as(&dir, rjson, &args.format);
     if let (Err(SynthError::Interrupted), Some(signal)) = (&result, interrupt.signal()) {
         let stats = stats?;
@@ -575,13 +579,38 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     outln!("wrote {}", show(&args.out))?;
     if stats.funnel.iter().any(|s| s.step == "accepted" && s.count > 0) {
         let data = args.out.join("dataset");
-        outln!(
-            "dataset: {} is a Hugging Face dataset folder; its README.md lists the configurations for \
-             datasets.load_dataset",
-            show(&data)
-        )?;
+        let card = std::fs::read_to_string(data.join("README.md")).unwrap_or_default();
+        if card.contains(unitcoder::pipeline::emit::card::MARKER) {
+            outln!(
+                "dataset: {} is a Hugging Face dataset folder; its README.md lists the configurations for \
+                 datasets.load_dataset",
+                show(&data)
+            )?;
+        } else {
+            outln!(
+                "dataset: {}/README.md is not the dataset card unitcoder writes (it lacks its marker line), so it \
+                 was left as it is; remove it for a card that lists the configurations",
+                show(&data)
+            )?;
+        }
     }
     Ok(Outcome::Success)
+}
+
+/// Refuses an `--out` that holds files but no synth run: the run would write among them (and
+/// replace or remove files of the names it uses).
+fn not_someone_elses_directory(out: &Path) -> anyhow::Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
+    let dir = RunDir::new(out);
+    let a_run = [dir.stats(), dir.records(), dir.rejected(), dir.timings()].iter().any(|p| p.exists());
+    if !a_run && entries.next().is_some() {
+        anyhow::bail!(
+            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl or dataset/records.jsonl): \
+             give a new or empty directory",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// A run stopped by `signal` before synthesis began: nothing of it was written.

@@ -230,6 +230,45 @@ pub fn open(path: &Path) -> Result<SourceIter, CorpusError> {
     })
 }
 
+/// Whether `dir` holds a `.py` file (outside hidden directories): then it is read as Python
+/// sources, else as its data files ([`dataset_files`]).
+pub fn has_python_files(dir: &Path) -> bool {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(Result::ok)
+        .any(|e| {
+            !e.file_type().is_dir() && CorpusKind::of_name(&e.file_name().to_string_lossy()) == Some(CorpusKind::PyFile)
+        })
+}
+
+/// The directory among `corpus` that `out` lies in and that is read as data files (it holds no
+/// `.py` file), if any: an output written there would be read back as corpus by the next run.
+pub fn data_folder_holding(out: &Path, corpus: &[PathBuf]) -> Option<PathBuf> {
+    let out = resolved(out);
+    corpus.iter().filter(|d| d.is_dir()).find(|d| out.starts_with(resolved(d)) && !has_python_files(d)).cloned()
+}
+
+/// `path` made absolute with its existing part's links resolved, so that two spellings of one
+/// place compare equal (the rest, not created yet, is appended as given).
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or_else(|_| existing.to_path_buf());
+    out.extend(rest.iter().rev());
+    out
+}
+
 /// The data files (Parquet, JSON Lines) under a directory that holds no `.py` file — a dataset
 /// downloaded as a folder (`hf download ORG/NAME --repo-type dataset --local-dir DIR`) — in path
 /// order; `None` for a directory of Python sources (it has a `.py` file) or one with neither.

@@ -209,10 +209,27 @@ fn check_override_dir(dir: &Path) -> Result<(), PromptError> {
     if !dir.is_dir() {
         return fail("not a directory".into());
     }
+    let names: Vec<&str> = Template::ALL.iter().map(|t| t.file_name()).collect();
+    // A misnamed template beside well-named ones would leave the embedded one in use unseen.
+    let mut strays: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".j2") && !names.contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    strays.sort();
+    if let Some(stray) = strays.first() {
+        return fail(format!(
+            "{stray} is not one of the templates ({}): the embedded one would be used in its place",
+            names.join(", ")
+        ));
+    }
     if Template::ALL.iter().any(|t| dir.join(t.file_name()).is_file()) {
         return Ok(());
     }
-    let names: Vec<&str> = Template::ALL.iter().map(|t| t.file_name()).collect();
     let mut found: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();

@@ -375,6 +375,10 @@ fn a_run_resumed_with_other_settings_keeps_every_set_and_merge_and_report_see_it
     let alike = RunDir::new(&s.root.join("alike"));
     let err = emit::merge(&[a.clone(), b.clone()], &alike, &[Format::Jsonl]).unwrap_err().to_string();
     assert!(err.contains("max_tokens: 512 vs 64") && !err.contains("resumed"), "{err}");
+    // The run ends: its stats.json takes back the settings it finished nothing with.
+    emit::settle_settings(&b).unwrap();
+    let st = emit::read_stats(&b).unwrap().unwrap();
+    assert_eq!((st.settings.as_ref(), st.earlier_settings.len()), (Some(&first), 0));
     record(&first, vec![], &first);
     record(&later, vec![&first], &first);
     // One record finished with `later`: from now on the run was made with both.

@@ -242,13 +242,16 @@ fn a_run_directory_is_not_continued_as_another_shard_and_bad_out_or_prompt_dirs_
 
     // Refused before the model loads: a model that does not exist would be the error otherwise.
     std::fs::write(root.join("a-file"), "").expect("write");
+    std::fs::create_dir(root.join("notes")).expect("mkdir");
+    std::fs::write(root.join("notes/todo.txt"), "mine").expect("write");
     let typo = root.join("prompts");
     std::fs::create_dir(&typo).expect("mkdir");
     std::fs::write(typo.join("synth_test.j2"), "{{ code }}").expect("write");
     for (args, wanted) in [
         (vec!["--out", "a-file"], "--out a-file: not a directory"),
         (vec!["--out", "o", "--prompt-dir", "no-such-dir"], "--prompt-dir no-such-dir: no such directory"),
-        (vec!["--out", "o", "--prompt-dir", "prompts"], "holds none of synth_tests.j2"),
+        (vec!["--out", "o", "--prompt-dir", "prompts"], "synth_test.j2 is not one of the templates (synth_tests.j2"),
+        (vec!["--out", "notes"], "--out notes holds other files and no synth run"),
     ] {
         let o = Command::new(bin())
             .current_dir(root)
@@ -260,6 +263,26 @@ fn a_run_directory_is_not_continued_as_another_shard_and_bad_out_or_prompt_dirs_
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(wanted) && !err.contains("nonexistent"), "{args:?}: {err}");
     }
+    assert_eq!(std::fs::read_dir(root.join("notes")).unwrap().count(), 1, "nothing written among the files");
+    // A run directory inside a corpus folder of data files would read its own files back as corpus.
+    let data = root.join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::copy(&records, data.join("corpus.jsonl")).expect("copy");
+    for (retrieve, out) in [(false, "data/run"), (true, "data/again.jsonl")] {
+        let cmd = if retrieve { "retrieve" } else { "synth" };
+        let o = Command::new(bin())
+            .current_dir(root)
+            .args([cmd, "--corpus", "data", "--out", out])
+            .args(if retrieve { vec![] } else { vec!["--model", "/nonexistent/model.gguf"] })
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("--out {out} is inside the corpus directory data")), "{err}");
+    }
+    // A source tree is read as .py files only: a run inside it is no corpus, and is allowed.
+    let o = Command::new(bin()).current_dir(root).args(["retrieve", "--corpus", ".", "--out", "here.jsonl"]).output();
+    assert_eq!(o.expect("run").status.code(), Some(0));
 }
 
 #[test]

@@ -174,6 +174,23 @@ pub fn record_settings(dir: &RunDir, settings: &RunSettings) -> Result<Option<Ru
     Ok(before)
 }
 
+/// At the end of a run: settings a resume recorded and finished no record with are taken back,
+/// so `stats.json` names the settings its records were made with (the settings since count from
+/// 0 again: they have records).
+pub fn settle_settings(dir: &RunDir) -> Result<(), OutputError> {
+    let Some(mut stats) = read_stats(dir)? else { return Ok(()) };
+    if stats.earlier_settings.is_empty() {
+        return Ok(());
+    }
+    let finished = Journal::read::<Record>(&dir.records())?.len() + Journal::read::<Record>(&dir.rejected())?.len();
+    if finished as u64 == stats.settings_since {
+        stats.settings = stats.earlier_settings.pop();
+        stats.settings_since = 0;
+        save_stats(dir, &stats)?;
+    }
+    Ok(())
+}
+
 /// Writes `stats` to `dir`'s `stats.json`, aside and renamed, so a reader (or a kill) never sees
 /// half a file.
 pub fn save_stats(dir: &RunDir, stats: &SynthStats) -> Result<(), OutputError> {
