@@ -101,7 +101,7 @@ pub fn markdown(s: &SynthStats) -> String {
         "## Cost\n\n- runs: {} ({})\n- wall: {:.1} s; model busy {:.1} s ({}); **the model waited on the sandbox \
          {:.1} s ({})**; sandbox workers idle waiting for the model {:.1} s (summed over workers)\n- tokens \
          generated: {}; **per accepted program: {} tokens, {} s wall, {} s of model time**\n- model calls: {} \
-         ({} from cache); executions: {} ({} from cache)\n",
+         made, {} more answered from the cache; executions: {} run, {} more answered from the cache\n",
         s.runs,
         if t.ended {
             "all ended"
@@ -373,7 +373,14 @@ mod tests {
         s.timings.wall_s = 10.0;
         s.timings.model_s = 6.0;
         s.timings.model_waited_s = 2.0;
+        (s.timings.model_calls, s.timings.model_calls_cached, s.timings.executions, s.timings.executions_cached) =
+            (14, 14, 8, 3);
         let md = markdown(&s);
+        // Calls made and calls the cache answered are apart (a resume answers from the cache).
+        assert!(
+            md.contains("model calls: 14 made, 14 more answered from the cache; executions: 8 run, 3 more"),
+            "{md}"
+        );
         assert!(md.contains("per accepted program: 150.0 tokens, 5.0 s wall, 3.0 s of model time"), "{md}");
         assert!(md.contains("the model waited on the sandbox 2.0 s (20%)"), "{md}");
         assert!(md.contains("one was killed or is still running"), "{md}");

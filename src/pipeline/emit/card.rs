@@ -118,6 +118,16 @@ fn render(stats: &SynthStats, accepted: &[Record], rows: &[usize], formats: &[Fo
     if let Some(first) = configs.first_mut() {
         first.default = true;
     }
+    // A server model by the name it serves, not the address this run reached it at (a card is
+    // published; the address means nothing elsewhere).
+    let mut shown = stats.clone();
+    if let Some(s) = shown.settings.as_mut() {
+        let identity = crate::engine::remote::model_identity(&s.model);
+        if let Some(name) = identity.strip_prefix("openai:#") {
+            s.model = name.to_string();
+        }
+    }
+    let stats = &shown;
     let model = stats.settings.as_ref().map(|s| format!(" ({})", s.model)).unwrap_or_default();
     let title = format!("unitcoder: {} verified Python programs{model}", accepted.len());
     let mut env = minijinja::Environment::new();
@@ -288,6 +298,21 @@ mod tests {
         assert!(text.contains("| mit | 2 |\n| a/b | 1 |\n| apache-2.0, mit | 1 |"), "{text}");
         assert!(text.contains("The programs come from 5 source files from 1 repository."), "{text}");
         assert!(text.contains("(1 record without one)"), "{text}");
+    }
+
+    #[test]
+    fn a_server_model_is_named_by_the_model_it_serves_not_its_address() {
+        let settings = crate::pipeline::synth::SynthSettings::default();
+        let stats = SynthStats {
+            settings: Some(settings.run_settings(
+                "openai:http://10.0.0.5:8000/v1#Qwen/Qwen2.5-Coder-7B-Instruct",
+                true,
+                vec![],
+            )),
+            ..SynthStats::default()
+        };
+        let text = render(&stats, &[], &[0, 0, 0, 0], &[Format::Jsonl]).unwrap();
+        assert!(text.contains("programs (Qwen/Qwen2.5-Coder-7B-Instruct)") && !text.contains("10.0.0.5"), "{text}");
     }
 
     #[test]
