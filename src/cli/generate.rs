@@ -35,10 +35,11 @@ pub struct GenerateArgs {
     /// The prompt text.
     #[arg(long)]
     prompt: Option<String>,
-    /// Read the prompt text from a file.
+    /// Read the prompt text from a file (`-`: stdin).
     #[arg(long, value_name = "FILE")]
     prompt_file: Option<PathBuf>,
-    /// A JSONL file of prompts: {"id"?, "prompt" or "messages", "system"?, sampling overrides?}.
+    /// A JSONL file of prompts (`-`: stdin): {"id"?, "prompt" or "messages", "system"?, sampling
+    /// overrides?}.
     #[arg(long, value_name = "IN.jsonl")]
     prompts: Option<PathBuf>,
     /// Render prompts with the model's chat template (as a user message).
@@ -232,7 +233,8 @@ fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
         return Ok(text_prompt(p.clone()));
     }
     if let Some(f) = &args.prompt_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let text = String::from_utf8(read_input(f)?)
+            .map_err(|_| anyhow::anyhow!("{}: the prompt file is not valid UTF-8", f.display()))?;
         if text.is_empty() {
             bail!("{}: the prompt file is empty", f.display());
         }
@@ -244,14 +246,25 @@ fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     }
 }
 
+/// The bytes of an input file, or of stdin for `-`.
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("-: cannot read stdin")?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
 fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = read_input(path)?;
     // Name the line that is not UTF-8, as for every other bad line.
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         anyhow::anyhow!("{} line {line}: not valid UTF-8", path.display())
     })?;
     let mut items = Vec::new();
+    let mut first_line = std::collections::HashMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = format!("{} line {}", path.display(), i + 1);
         let value: serde_json::Value = serde_json::from_str(line).with_context(|| at.clone())?;
@@ -287,6 +300,12 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             repetition_penalty: b.repetition_penalty,
         };
         let id = l.id.unwrap_or_else(|| (items.len()).into());
+        if let Some(first) = first_line.get(&id.to_string()) {
+            // Allowed (the outputs keep their order), but the outputs could not be told apart by id.
+            eprintln!("warning: {at}: id {id} again (first on line {first}): its outputs carry the same id");
+        } else {
+            first_line.insert(id.to_string(), i + 1);
+        }
         let n = checked(&at, "n", l.n, check_positive_usize)?.unwrap_or(args.n);
         items.push(Item { id, request: Request { prompt, n, params } });
     }

@@ -79,8 +79,14 @@ pub fn model_settings(models_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -
         settings.python = PathBuf::from(py);
     }
     // An empty value counts as unset, as for the cache variables.
+    let from_env = models_dir.is_none();
     settings.models_dir =
         models_dir.or_else(|| var("UNITCODER_MODELS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(dir) = settings.models_dir.as_ref().filter(|d| !d.is_dir()) {
+        let source = if from_env { "UNITCODER_MODELS_DIR=" } else { "--models-dir " };
+        let what = if dir.exists() { "not a directory" } else { "no such directory" };
+        anyhow::bail!("{source}{}: {what} (a directory of model cards, *.toml)", dir.display());
+    }
     Ok(settings)
 }
 

@@ -199,7 +199,7 @@ pub fn corpus_settings(
     s.shard_by = if by_file { ShardBy::File { skipped } } else { ShardBy::Content };
     s.python = Some(PathBuf::from(python));
     if let Some(path) = packages {
-        s.packages = Packages::load(path)?;
+        s.packages = Packages::load(path).with_context(|| format!("--packages {}", path.display()))?;
     }
     s.on_malformed = if strict { OnMalformed::Fail } else { OnMalformed::Skip };
     Ok(s)

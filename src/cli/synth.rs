@@ -421,7 +421,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         ..SynthSettings::default()
     };
     let bars = Bars::new();
-    let decontam = super::parse::decontamination("synth", &args.decontaminate, 13).load()?;
+    let decontam = super::parse::decontamination("synth", &args.decontaminate, 13).load().context("--decontaminate")?;
     let (mut records, contaminated, mut counts) = match take_records(&args, decontam.as_ref(), &bars, interrupt.flag())
     {
         Ok(taken) => taken,

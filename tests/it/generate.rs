@@ -70,6 +70,34 @@ fn jsonl_prompts_give_one_line_per_sample_equal_to_single_runs() {
 }
 
 #[test]
+fn prompts_read_from_stdin_with_dash_and_a_repeated_id_is_warned_about() {
+    use std::io::Write;
+    let m = model();
+    let dir = m.path().to_str().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(crate::common::bin())
+            .args(["generate", "--model", dir, "--max-tokens", "4", "--ignore-eos"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let alone = unitcoder(&["generate", "--model", dir, "--prompt", "import os", "--max-tokens", "4", "--ignore-eos"]);
+    let o = run(&["--prompt-file", "-"], "import os");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, alone.stdout);
+    let o = run(&["--prompts", "-"], "{\"id\": \"a\", \"prompt\": \"x\"}\n{\"id\": \"a\", \"prompt\": \"y\"}\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("warning: - line 2: id \"a\" again (first on line 1)"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+}
+
+#[test]
 fn bad_input_names_the_file_and_line_and_exits_2() {
     let m = model();
     let t = tempdir();

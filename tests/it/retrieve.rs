@@ -702,3 +702,26 @@ fn provenance_of_an_unexpected_type_is_counted_and_named_not_dropped_silently() 
     );
     assert!(records[0]["source"].get("repo").is_none() && records[1]["source"]["repo"] == "o/r");
 }
+
+#[test]
+fn a_missing_path_is_named_with_its_flag_or_variable() {
+    let dir = tempdir();
+    let out = dir.path().join("o.jsonl").display().to_string();
+    let corpus = fixture_dir().display().to_string();
+    let o = unitcoder(&["retrieve", "--corpus", &corpus, "--packages", "/no/such/list.txt", "--out", &out]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("--packages /no/such/list.txt:"), "{err}");
+    let o = std::process::Command::new(crate::common::bin())
+        .args(["models", "list"])
+        .env("UNITCODER_MODELS_DIR", "/no/such/cards")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(2) && err.contains("UNITCODER_MODELS_DIR=/no/such/cards: no such directory"),
+        "{err}"
+    );
+    let o = unitcoder(&["models", "list", "--models-dir", &out]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--models-dir") && err.contains("no such directory"), "{err}");
+}
