@@ -443,6 +443,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     }
     // Contaminated records are saved as rejected (with the benchmark they overlap) before the rest.
     let records: Vec<Record> = contaminated.into_iter().chain(records).collect();
+    if let serde_json::Value::Object(m) = &mut counts {
+        // What this run sets out to finish: a stopped run's report and card say how much is left.
+        m.insert("synth_functions".into(), serde_json::json!(records.len()));
+    }
     let rjson = Some(counts);
     let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };
     if let Some(j) = args.jobs {

@@ -46,6 +46,7 @@ fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>, empty: &str) {
 /// The Markdown report of `s`.
 pub fn markdown(s: &SynthStats) -> String {
     let mut out = String::from("# Synthesis run\n\n");
+    out.push_str(&unfinished_text(s));
     settings_line(&mut out, s);
     out.push_str("## Funnel\n\n");
     let (stages, rejected) = funnel_rows(s);
@@ -105,6 +106,8 @@ pub fn markdown(s: &SynthStats) -> String {
         s.runs,
         if t.ended {
             "all ended"
+        } else if s.runs == 0 {
+            "none has written its timings yet"
         } else {
             "one was killed or is still running: its figures are from its last snapshot"
         },
@@ -131,9 +134,22 @@ pub fn markdown(s: &SynthStats) -> String {
     if let Some(p) = s.retrieve.as_ref().and_then(|r| r.get("picked")) {
         let _ = write!(
             out,
-            "\n## Input\n\n{} functions picked as the most testable-looking of {} retrieved (`--pick testable`).\n",
+            "\n## Input\n\n{} functions picked as the most testable-looking of {} retrieved (`--pick testable`).",
             p["kept"], p["candidates"]
         );
+        // Dropped before picking and saved as rejected: the funnel's first step counts them too.
+        let r = s.retrieve.as_ref();
+        let n = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_u64()).unwrap_or(0);
+        let contaminated = n(r.and_then(|r| r.pointer("/synth_decontamination/contaminated")));
+        let broken = n(r.and_then(|r| r.get("synth_syntax_errors")));
+        if contaminated + broken > 0 {
+            let _ = write!(
+                out,
+                " Before picking, {contaminated} overlapped a benchmark and {broken} did not compile; they are saved \
+                 as rejected."
+            );
+        }
+        out.push('\n');
     }
     if let Some(m) = &s.merge {
         let _ = write!(
@@ -144,6 +160,19 @@ pub fn markdown(s: &SynthStats) -> String {
         );
     }
     out
+}
+
+/// A note when the run has not finished what it set out to do (stopped, killed or still running):
+/// its figures are then those of a part. Empty otherwise.
+pub(crate) fn unfinished_text(s: &SynthStats) -> String {
+    match s.to_do() {
+        Some(total) if s.finished() < total => format!(
+            "**Not finished:** {} of the {total} functions this run took have a record; the rest are still to do \
+             (the run was stopped, or is still running: rerun the same command to finish it).\n\n",
+            s.finished()
+        ),
+        _ => String::new(),
+    }
 }
 
 /// What made the data: the model and the settings that shape it (absent from runs of versions

@@ -245,6 +245,12 @@ pub fn failure_class(v: &Verdict) -> String {
 
 impl SynthStats {
     /// Statistics of `accepted` and `rejected` records and the runs' `timings`.
+    /// The functions the run set out to finish (picked, and those dropped before synthesis), when
+    /// known: more than [`SynthStats::finished`] while it is not done.
+    pub fn to_do(&self) -> Option<u64> {
+        self.retrieve.as_ref()?.get("synth_functions")?.as_u64()
+    }
+
     /// The records on disk (accepted and rejected), as the funnel's first step counts them.
     pub fn finished(&self) -> u64 {
         self.funnel.first().map_or(0, |s| s.count)
@@ -378,8 +384,10 @@ impl SynthStats {
             s.skipped_done += t.skipped_done;
         }
         s.runs = last_of_each_run(timings).len() as u64;
-        // In the sum, `ended` says whether every run ended (false: one was killed or is running).
-        s.timings.ended = last_of_each_run(timings).iter().all(|t| t.ended);
+        // In the sum, `ended` says whether every run ended (false: one was killed or is running,
+        // or none has written its timings yet).
+        let runs = last_of_each_run(timings);
+        s.timings.ended = !runs.is_empty() && runs.iter().all(|t| t.ended);
         let n = accepted.len() as f64;
         s.tokens_per_accepted = (n > 0.0).then(|| s.tokens as f64 / n);
         s.seconds_per_accepted = (n > 0.0).then(|| s.timings.wall_s / n);

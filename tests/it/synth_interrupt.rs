@@ -97,6 +97,11 @@ fn sigint_and_sigterm_stop_synth_with_fresh_statistics_and_a_rerun_resumes() {
     let s = stats(root);
     assert_eq!(retrieved(&s), first as u64, "{s}");
     assert_eq!(s["runs"], 1, "{s}");
+    // The card (and the report) say the run is a part, and how much is left.
+    assert_eq!(s["retrieve"]["synth_functions"], FUNCTIONS as u64, "{s}");
+    let card = std::fs::read_to_string(root.join("run/dataset/README.md")).expect("card");
+    let note = format!("**Not finished:** {first} of the {FUNCTIONS} functions this run took have a record");
+    assert!(card.contains(&note), "{card}");
 
     let (code, err) = interrupt(root, start(root), first, libc::SIGTERM);
     assert_eq!(code, Some(143), "{err}");
@@ -115,4 +120,6 @@ fn sigint_and_sigterm_stop_synth_with_fresh_statistics_and_a_rerun_resumes() {
     assert_eq!((retrieved(&s), s["runs"].as_u64()), (FUNCTIONS as u64, Some(3)), "{s}");
     // The second run skipped what the first finished, the third what both did.
     assert_eq!(s["timings"]["skipped_done"], (first + second) as u64, "{s}");
+    let card = std::fs::read_to_string(root.join("run/dataset/README.md")).expect("card");
+    assert!(!card.contains("Not finished"), "{card}");
 }

@@ -146,6 +146,7 @@ fn render(stats: &SynthStats, accepted: &[Record], rows: &[usize], formats: &[Fo
             records_apart => records_apart,
             settings => crate::pipeline::report::settings_text(stats),
             funnel => funnel(stats),
+            unfinished => crate::pipeline::report::unfinished_text(stats),
             rejected => stats.funnel.iter().find(|s| s.step == "rejected").map_or(0, |s| s.count),
             stats => stats,
             sources => sources(accepted),
@@ -313,6 +314,19 @@ mod tests {
         };
         let text = render(&stats, &[], &[0, 0, 0, 0], &[Format::Jsonl]).unwrap();
         assert!(text.contains("programs (Qwen/Qwen2.5-Coder-7B-Instruct)") && !text.contains("10.0.0.5"), "{text}");
+    }
+
+    #[test]
+    fn a_run_not_finished_says_how_much_is_left() {
+        let mut stats = SynthStats {
+            funnel: vec![crate::pipeline::stats::Step { step: "retrieved".into(), count: 1 }],
+            retrieve: Some(serde_json::json!({"synth_functions": 4})),
+            ..SynthStats::default()
+        };
+        let text = render(&stats, &[], &[0, 0, 0, 0], &[Format::Jsonl]).unwrap();
+        assert!(text.contains("**Not finished:** 1 of the 4 functions this run took have a record"), "{text}");
+        stats.funnel[0].count = 4;
+        assert!(!render(&stats, &[], &[0, 0, 0, 0], &[Format::Jsonl]).unwrap().contains("Not finished"));
     }
 
     #[test]
