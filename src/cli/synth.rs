@@ -606,11 +606,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
 fn not_someone_elses_directory(out: &Path) -> anyhow::Result<()> {
     let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
     let dir = RunDir::new(out);
-    let a_run = [dir.stats(), dir.records(), dir.rejected(), dir.timings()].iter().any(|p| p.exists());
+    // Any of a run's own files (its caches alone are enough to resume from).
+    let a_run = [dir.stats(), dir.records(), dir.rejected(), dir.timings(), dir.model_cache(), dir.exec_cache()]
+        .iter()
+        .any(|p| p.exists());
     if !a_run && entries.next().is_some() {
         anyhow::bail!(
-            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl or dataset/records.jsonl): \
-             give a new or empty directory",
+            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl, dataset/records.jsonl or \
+             cache/): give a new or empty directory",
             out.display()
         );
     }
