@@ -30,7 +30,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
         if !s.exists() {
             anyhow::bail!("{}: no such directory", s.display());
         }
-        if !d.records().is_file() && !d.rejected().is_file() {
+        if !d.has_records() {
             anyhow::bail!("{}: not a synth run directory (no dataset/records.jsonl or rejected.jsonl)", s.display());
         }
         if unitcoder::atomic_file::same_file(s, &args.out) {

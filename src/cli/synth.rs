@@ -605,12 +605,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
 /// replace or remove files of the names it uses).
 fn not_someone_elses_directory(out: &Path) -> anyhow::Result<()> {
     let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
-    let dir = RunDir::new(out);
-    // Any of a run's own files (its caches alone are enough to resume from).
-    let a_run = [dir.stats(), dir.records(), dir.rejected(), dir.timings(), dir.model_cache(), dir.exec_cache()]
-        .iter()
-        .any(|p| p.exists());
-    if !a_run && entries.next().is_some() {
+    if !RunDir::new(out).is_run() && entries.next().is_some() {
         anyhow::bail!(
             "--out {} holds other files and no synth run (no stats.json, rejected.jsonl, dataset/records.jsonl or \
              cache/): give a new or empty directory",

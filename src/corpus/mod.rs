@@ -233,13 +233,19 @@ pub fn open(path: &Path) -> Result<SourceIter, CorpusError> {
 /// Whether `dir` holds a `.py` file (outside hidden directories): then it is read as Python
 /// sources, else as its data files ([`dataset_files`]).
 pub fn has_python_files(dir: &Path) -> bool {
+    visible_files(dir).any(|(_, kind)| kind == CorpusKind::PyFile)
+}
+
+/// The files under `dir` of a kind a corpus holds, in path order, hidden directories (`.cache`,
+/// `.git`) not entered.
+fn visible_files(dir: &Path) -> impl Iterator<Item = (PathBuf, CorpusKind)> {
     walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(Result::ok)
-        .any(|e| {
-            !e.file_type().is_dir() && CorpusKind::of_name(&e.file_name().to_string_lossy()) == Some(CorpusKind::PyFile)
-        })
+        .filter(|e| !e.file_type().is_dir())
+        .filter_map(|e| CorpusKind::of_name(&e.file_name().to_string_lossy()).map(|k| (e.into_path(), k)))
 }
 
 /// The directory among `corpus` that `out` lies in and that is read as data files (it holds no
@@ -274,17 +280,12 @@ fn resolved(path: &Path) -> PathBuf {
 /// order; `None` for a directory of Python sources (it has a `.py` file) or one with neither.
 /// Hidden directories (`.cache`, `.git`) are not entered.
 pub fn dataset_files(dir: &Path) -> Option<Vec<PathBuf>> {
-    let walk = walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     let mut files = Vec::new();
-    for entry in walk.filter_map(Result::ok).filter(|e| !e.file_type().is_dir()) {
-        match CorpusKind::of_name(&entry.file_name().to_string_lossy()) {
-            Some(CorpusKind::PyFile) => return None,
-            Some(_) => files.push(entry.into_path()),
-            None => {}
+    for (path, kind) in visible_files(dir) {
+        if kind == CorpusKind::PyFile {
+            return None;
         }
+        files.push(path);
     }
     (!files.is_empty()).then_some(files)
 }

@@ -347,7 +347,7 @@ pub fn write_report(dir: &RunDir) -> Result<SynthStats, OutputError> {
     if !dir.root.exists() {
         return Err(OutputError::other(&dir.root, "no such directory"));
     }
-    if !dir.records().is_file() && !dir.rejected().is_file() {
+    if !dir.has_records() {
         return Err(OutputError::other(
             &dir.root,
             "not a synth run directory (no dataset/records.jsonl or rejected.jsonl)",

@@ -70,6 +70,15 @@ impl RunDir {
     pub fn dataset(&self) -> PathBuf {
         self.root.join("dataset")
     }
+    /// Whether it holds records (accepted or rejected): a run to report on or merge.
+    pub fn has_records(&self) -> bool {
+        self.records().is_file() || self.rejected().is_file()
+    }
+    /// Whether it holds any of a run's own files (its caches alone are enough to resume from).
+    pub fn is_run(&self) -> bool {
+        self.has_records()
+            || [self.stats(), self.timings(), self.model_cache(), self.exec_cache()].iter().any(|p| p.exists())
+    }
 }
 
 /// Where one run's time went. A run appends a snapshot of its timings to `timings.jsonl` every
