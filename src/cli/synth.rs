@@ -22,7 +22,7 @@ use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
 use unitcoder::pipeline::record::{Record, RecordReader, Stage};
 use unitcoder::pipeline::retrieve::{
-    self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard, ShardBy,
+    self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard,
 };
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::{synthesize, SynthError, SynthSettings};
@@ -363,11 +363,7 @@ impl<'a> RepeatedIds<'a> {
 /// The part of the input this run takes, as its counts record it (`i/N`, or `i/N by file`), so a
 /// run is continued only as the same part.
 fn shard_label(args: &SynthArgs) -> String {
-    let shard = args.shard.unwrap_or(Shard::ALL);
-    match args.shard_by {
-        SplitBy::File => shard.label(ShardBy::File { skipped: 0 }),
-        SplitBy::Content => shard.label(ShardBy::Content),
-    }
+    args.shard.unwrap_or(Shard::ALL).label(args.shard_by == SplitBy::File)
 }
 
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {

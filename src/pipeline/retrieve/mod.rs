@@ -86,11 +86,13 @@ pub enum ShardBy {
 }
 
 impl Shard {
-    /// How this shard is recorded in a run's counts: `i/N`, or `i/N by file`.
-    pub fn label(&self, by: ShardBy) -> String {
-        match by {
-            ShardBy::File { .. } if self.count > 1 => format!("{self} by file"),
-            _ => self.to_string(),
+    /// How this shard is recorded in a run's counts: `i/N`, or `i/N by file` when whole files
+    /// were split.
+    pub fn label(&self, by_file: bool) -> String {
+        if by_file && self.count > 1 {
+            format!("{self} by file")
+        } else {
+            self.to_string()
         }
     }
 
@@ -305,7 +307,7 @@ pub fn retrieve_prepared(
 ) -> Result<(), RetrieveError> {
     let started = Instant::now();
     stats.corpus = settings.corpus.clone();
-    stats.shard = settings.shard.label(settings.shard_by);
+    stats.shard = settings.shard.label(matches!(settings.shard_by, ShardBy::File { .. }));
     if let ShardBy::File { skipped } = settings.shard_by {
         stats.corpus_files_other_shards = skipped;
     }
