@@ -167,19 +167,18 @@ pub fn corpus_settings(
 ) -> anyhow::Result<RetrieveSettings> {
     let by_file = split == SplitBy::File && shard.count > 1;
     let mut skipped = 0;
-    let corpus = if corpus.is_empty() {
-        vec![stdlib_dir(python)?]
-    } else if by_file || unitcoder::corpus::hf::any_spec(corpus) {
+    let given = if corpus.is_empty() { vec![stdlib_dir(python)?] } else { corpus.to_vec() };
+    let corpus = if by_file || unitcoder::corpus::hf::any_spec(&given) {
         // Datasets and models share the HF cache and its environment variables.
         let hub = super::models::model_settings(None, None)?.hub();
         let keep = |k: usize| shard.contains_file(k);
         let keep: Option<&dyn Fn(usize) -> bool> = if by_file { Some(&keep) } else { None };
-        let (files, others) = unitcoder::corpus::hf::resolve_specs(corpus, &hub, &Bars::new(), keep)?;
+        let (files, others) = unitcoder::corpus::hf::resolve_specs(&given, &hub, &Bars::new(), keep)?;
         skipped = others;
         if by_file {
             eprintln!("corpus: shard {shard} reads {} files; {others} go to other shards", files.len());
         } else {
-            eprintln!("corpus: {} files ({} given)", files.len(), corpus.len());
+            eprintln!("corpus: {} files ({} given)", files.len(), given.len());
             if shard.count > 1 {
                 eprintln!(
                     "note: --shard {shard} splits by content, so every shard reads every file; --shard-by file gives \
@@ -189,7 +188,7 @@ pub fn corpus_settings(
         }
         files
     } else {
-        corpus.to_vec()
+        given
     };
     if by_file && corpus.is_empty() {
         bail!("--shard {shard} --shard-by file: this shard has no corpus file (there are {skipped}); use fewer shards");

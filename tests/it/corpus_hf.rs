@@ -210,6 +210,10 @@ fn split_by_file_each_shard_downloads_and_reads_only_its_own_files_of_a_hub_data
     let o = retrieve_with(root, &[tree.to_str().unwrap()], &one, "dir.jsonl", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("a directory of .py files is not split by whole files"), "{}", stderr(&o));
+    // Nor is the default corpus, the standard library's source tree.
+    let o = retrieve_with(root, &[], &one, "stdlib.jsonl", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not split by whole files"), "{}", stderr(&o));
     assert!(!root.join("dir.jsonl").exists());
     // More shards than files: an empty shard says so instead of writing nothing silently.
     // A mistyped path fails in every shard, not only in the one it would go to.
