@@ -78,15 +78,6 @@ impl JsonlReader {
     }
 }
 
-/// A value as the message about an ignored field shows it, cut short.
-fn shown(v: &Value) -> String {
-    let text = v.to_string();
-    match text.char_indices().nth(60) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
-    }
-}
-
 /// The first of `names` that holds a string; the others present with another value (not null)
 /// are noted in `ignored`.
 fn first_string(
@@ -98,7 +89,7 @@ fn first_string(
         match map.get(*n) {
             Some(Value::String(s)) => return Some(s.clone()),
             Some(Value::Null) | None => {}
-            Some(other) => ignored.push((n.to_string(), shown(other))),
+            Some(other) => ignored.push((n.to_string(), other.to_string())),
         }
     }
     None
@@ -112,7 +103,7 @@ fn licenses(map: &serde_json::Map<String, Value>, ignored: &mut Vec<(String, Str
                 return items.iter().filter_map(Value::as_str).map(str::to_string).collect();
             }
             Some(Value::Null) | None => {}
-            Some(other) => ignored.push((name.to_string(), shown(other))),
+            Some(other) => ignored.push((name.to_string(), other.to_string())),
         }
     }
     Vec::new()

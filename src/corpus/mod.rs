@@ -57,8 +57,8 @@ pub struct SourceFile {
     /// Where in the corpus this file was read.
     pub origin: Origin,
     /// Provenance fields present with a value of another type than expected (a number as `repo`,
-    /// an object as `license`), left out, each with what it held: counted by the retrieve stage so
-    /// that a license is never lost without a word.
+    /// an object as `license`), left out, each with the value it held as text: counted by the
+    /// retrieve stage so that a license is never lost without a word.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<(String, String)>,
 }

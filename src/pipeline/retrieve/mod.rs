@@ -441,7 +441,12 @@ fn consume(
     for (field, value) in &file.ignored {
         *stats.metadata_ignored.entry(field.clone()).or_default() += 1;
         if stats.metadata_examples.len() < EXAMPLES {
-            stats.metadata_examples.push(format!("{}: field `{field}` is {value}, not a string", file.origin));
+            // The value as the corpus holds it, cut short (a license list can be long).
+            let shown = match value.char_indices().nth(60) {
+                Some((at, _)) => format!("{}…", &value[..at]),
+                None => value.clone(),
+            };
+            stats.metadata_examples.push(format!("{}: field `{field}` is {shown}, not a string", file.origin));
         }
     }
     let functions = match outcome {
