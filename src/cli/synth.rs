@@ -482,8 +482,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let result = synthesize(records, engine, &sandbox, &settings, &dir, &bars);
     // Settings this run finished nothing with are not the run's; then statistics and formats are
     // rebuilt from what is on disk, also after a failure.
-    emit::settle_settings(&dir)?;
+    let settled = emit::settle_settings(&dir);
     let stats = emit::finalize_as(&dir, rjson, &args.format);
+    settled?;
     if let (Err(SynthError::Interrupted), Some(signal)) = (&result, interrupt.signal()) {
         let stats = stats?;
         out!("{}", stats.funnel_text())?;
