@@ -6,6 +6,7 @@ use super::Outcome;
 use clap::Args;
 use std::path::PathBuf;
 use unitcoder::pipeline::emit::{self, Format};
+use unitcoder::pipeline::retrieve::Shard;
 use unitcoder::pipeline::run_dir::RunDir;
 
 /// Arguments of `unitcoder merge`.
@@ -90,11 +91,9 @@ fn shard_coverage(retrieve: &serde_json::Value) -> Option<String> {
     let mut have = std::collections::BTreeSet::new();
     for p in parts {
         let label = p.get("synth_shard")?.as_str()?;
-        let (i, rest) = label.split_once('/')?;
-        let by_file = rest.ends_with(" by file");
-        let n: u64 = rest.trim_end_matches(" by file").parse().ok()?;
-        split.insert((n, by_file));
-        have.insert(i.parse::<u64>().ok()?);
+        let shard: Shard = label.trim_end_matches(" by file").parse().ok()?;
+        split.insert((shard.count, label.ends_with(" by file")));
+        have.insert(shard.index);
         labels.push(label.to_string());
     }
     labels.sort();
@@ -107,10 +106,8 @@ fn shard_coverage(retrieve: &serde_json::Value) -> Option<String> {
         ));
     }
     let (n, by_file) = *split.iter().next()?;
-    let missing: Vec<String> = (0..n)
-        .filter(|i| !have.contains(i))
-        .map(|i| format!("{i}/{n}{}", if by_file { " by file" } else { "" }))
-        .collect();
+    let missing: Vec<String> =
+        (0..n).filter(|i| !have.contains(i)).map(|index| Shard { index, count: n }.label(by_file)).collect();
     (!missing.is_empty()).then(|| {
         format!(
             "note: {} of the {n} shards are merged; not yet: {} (merge them in later with this directory as --out)",
