@@ -42,9 +42,16 @@ pub struct CheckArgs {
     /// JSONL input: one {"id","code","tests","timeout"?} object per line.
     #[arg(long, value_name = "IN.jsonl", requires = "out")]
     batch: Option<PathBuf>,
-    /// JSONL output for --batch: one verdict per input line.
+    /// JSONL output for --batch: one verdict per input line, in input order, each with the
+    /// `input_key` of what it judged (the line, the interpreter and the limits).
     #[arg(long, value_name = "OUT.jsonl", requires = "batch")]
     out: Option<PathBuf>,
+    /// Continue a batch that was stopped: keep the verdicts already in --out whose `input_key` matches
+    /// the same input line (same line text, --python, --timeout and --memory-mb), up to the first that
+    /// does not, and check the rest. Without it --out is written afresh. Kept verdicts are not run
+    /// again, so a change to the environment (an installed package) does not reach them.
+    #[arg(long, requires = "batch")]
+    resume: bool,
     /// Parallel workers (default: number of cores).
     #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
     jobs: Option<usize>,
@@ -85,7 +92,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
             config.jobs = 1;
             single(code, tests, config, args.json)
         }
-        (None, None, Some(input), Some(output)) => batch(input, output, config),
+        (None, None, Some(input), Some(output)) => batch(input, output, config, args.resume),
         _ => bail!("give either --code and --tests, or --batch and --out"),
     }
 }
@@ -125,22 +132,24 @@ fn print_human(w: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {
     Ok(())
 }
 
-fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Result<Outcome> {
+fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool) -> anyhow::Result<Outcome> {
     // Bytes, not a string: a line that is not UTF-8 gets its own malformed verdict, as a line that is
     // not JSON does, instead of stopping the whole batch with an error that names no line.
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let lines = batch_lines(&bytes);
+    let all_lines = batch_lines(&bytes);
     let default_limits = config.limits.clone();
     // One slot per input line, in input order; a malformed line's verdict is known up front.
     let mut slots: Vec<Option<Verdict>> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
     let mut user_ids: Vec<String> = Vec::new();
     let mut jobs = Vec::new();
     let mut malformed = 0usize;
-    for (i, line) in lines.iter().enumerate() {
+    for (i, (raw, line)) in all_lines.iter().enumerate() {
         if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
         let position = slots.len();
+        keys.push(input_key(raw, &config));
         let parsed = match line {
             Ok(line) => serde_json::from_str::<BatchLine>(line).map_err(|e| (None, e.to_string())),
             Err(e) => Err((None, e.clone())),
@@ -176,13 +185,43 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
             }
         }
     }
+    let lines: Vec<&Result<&str, String>> = all_lines.iter().map(|(_, l)| l).collect();
     warn_repeated_ids(input, &lines);
     if unitcoder::atomic_file::same_file(input, output) {
         bail!("--out {} is the input {}: writing it would destroy the input", output.display(), input.display());
     }
     super::create_parent(output)?;
-    let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;
-    let mut writer = InOrder { out: BufWriter::new(file), slots, next: 0 };
+    let continuing = resume && std::fs::metadata(output).is_ok_and(|m| m.is_file());
+    let kept = if continuing { earlier_verdicts(output, &keys)? } else { Vec::new() };
+    let file = if kept.is_empty() {
+        File::create(output).with_context(|| format!("creating {}", output.display()))?
+    } else {
+        // The kept verdicts are rewritten whole (a line cut short by a kill is dropped), then the
+        // rest is appended to them.
+        let text: String = kept.iter().map(|(line, _)| format!("{line}\n")).collect();
+        unitcoder::atomic_file::write(output, text.as_bytes())
+            .with_context(|| format!("writing {}", output.display()))?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(output)
+            .with_context(|| format!("opening {}", output.display()))?
+    };
+    let resumed = kept.len();
+    let resumed_passed = kept.iter().filter(|(_, passed)| *passed).count();
+    let resumed_malformed = slots[..resumed].iter().filter(|s| s.is_some()).count();
+    if continuing {
+        eprintln!(
+            "{resumed} of {} verdicts kept from {} ({resumed_passed} passed); checking the other {}",
+            slots.len(),
+            output.display(),
+            slots.len() - resumed
+        );
+    }
+    for slot in &mut slots[..resumed] {
+        *slot = None;
+    }
+    jobs.retain(|job| job.id.parse::<usize>().is_ok_and(|p| p >= resumed));
+    let mut writer = InOrder { out: BufWriter::new(file), slots, keys, next: resumed };
     let started = std::time::Instant::now();
     let sandbox = super::start_sandbox(config)?;
     let setup = started.elapsed().as_secs_f64();
@@ -211,8 +250,9 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     });
     bars.end("check");
     let secs = running.elapsed().as_secs_f64();
-    let bad = if malformed > 0 {
-        format!("; {malformed} malformed input lines written as errors (\"malformed input\")")
+    let new_malformed = malformed - resumed_malformed;
+    let bad = if new_malformed > 0 {
+        format!("; {new_malformed} malformed input lines written as errors (\"malformed input\")")
     } else {
         String::new()
     };
@@ -225,7 +265,8 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     }
     if let (Some(signal), true) = (interrupt.signal(), writer.next < writer.slots.len()) {
         eprintln!(
-            "check interrupted by {}: the verdicts of the first {} of {} input lines are in {}, in input order",
+            "check interrupted by {}: the verdicts of the first {} of {} input lines are in {}, in input order; \
+             the same command with --resume checks the rest",
             super::interrupt::name(signal),
             writer.next,
             writer.slots.len(),
@@ -236,13 +277,47 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig) -> anyhow::Re
     if writer.next < writer.slots.len() {
         bail!("the sandbox returned no verdict for input {} of {}", writer.next + 1, writer.slots.len());
     }
-    Ok(if malformed == 0 && passed == total { Outcome::Success } else { Outcome::Failures })
+    let all_passed = resumed_passed + passed == writer.slots.len();
+    Ok(if malformed == 0 && all_passed { Outcome::Success } else { Outcome::Failures })
+}
+
+/// What a verdict judged, as a hex sha256: the input line's bytes, the interpreter and the default
+/// limits (a line's own `timeout` is in its bytes). A verdict with the same key can be kept by
+/// `--resume` instead of being run again.
+fn input_key(line: &[u8], config: &SandboxConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"unitcoder check v1\0");
+    h.update(config.python.as_os_str().as_encoded_bytes());
+    h.update(format!("\0{}\0{}\0", config.limits.timeout.as_secs_f64(), config.limits.memory_mb).as_bytes());
+    h.update(line);
+    format!("{:x}", h.finalize())
+}
+
+/// The verdicts at the start of `output` (each its line and whether it passed) whose `input_key` is the
+/// key of the input line at the same place, up to the first that is not: what `--resume` keeps. A last
+/// line without its newline (cut short by a kill) is not kept.
+fn earlier_verdicts(output: &Path, keys: &[String]) -> anyhow::Result<Vec<(String, bool)>> {
+    let bytes = std::fs::read(output).with_context(|| format!("reading {}", output.display()))?;
+    let mut kept = Vec::new();
+    let mut pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    pieces.pop(); // after the last newline: empty, or a line cut short
+    for (piece, key) in pieces.into_iter().zip(keys) {
+        let Ok(line) = std::str::from_utf8(piece) else { break };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else { break };
+        if value.get("input_key").and_then(|k| k.as_str()) != Some(key.as_str()) {
+            break;
+        }
+        let Ok(verdict) = serde_json::from_value::<Verdict>(value) else { break };
+        kept.push((line.to_string(), verdict.passed()));
+    }
+    Ok(kept)
 }
 
 /// Warns on stderr about ids that more than one of `lines` (of the batch file `input`) gives, naming
 /// the lines. Not an error: ids are the user's, and each line still gets its own verdict in its place,
 /// but a reader joining verdicts to inputs by id would pair them wrongly.
-fn warn_repeated_ids(input: &Path, lines: &[Result<&str, String>]) {
+fn warn_repeated_ids(input: &Path, lines: &[&Result<&str, String>]) {
     #[derive(Deserialize)]
     struct Id {
         id: String,
@@ -263,10 +338,10 @@ fn warn_repeated_ids(input: &Path, lines: &[Result<&str, String>]) {
     }
 }
 
-/// The lines of a batch file, as `str::lines` splits them (`\n` or `\r\n`), each its text or, when it
-/// is not UTF-8, why not. A UTF-8 byte order mark before the first line is dropped: editors that write
-/// one mean it as no part of the JSON.
-fn batch_lines(bytes: &[u8]) -> Vec<Result<&str, String>> {
+/// The lines of a batch file, as `str::lines` splits them (`\n` or `\r\n`), each its bytes and its
+/// text or, when it is not UTF-8, why not. A UTF-8 byte order mark before the first line is dropped:
+/// editors that write one mean it as no part of the JSON.
+fn batch_lines(bytes: &[u8]) -> Vec<(&[u8], Result<&str, String>)> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     if bytes.is_empty() {
@@ -276,7 +351,9 @@ fn batch_lines(bytes: &[u8]) -> Vec<Result<&str, String>> {
         .split(|&b| b == b'\n')
         .map(|line| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1))
+            let text = std::str::from_utf8(line)
+                .map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1));
+            (line, text)
         })
         .collect()
 }
@@ -287,14 +364,23 @@ fn batch_lines(bytes: &[u8]) -> Vec<Result<&str, String>> {
 struct InOrder {
     out: BufWriter<File>,
     slots: Vec<Option<Verdict>>,
+    /// Each position's `input_key`, written with its verdict.
+    keys: Vec<String>,
     /// The first position not yet written.
     next: usize,
 }
 
 impl InOrder {
     fn flush_ready(&mut self) -> anyhow::Result<()> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(flatten)]
+            verdict: &'a Verdict,
+            input_key: &'a str,
+        }
         while let Some(v) = self.slots.get_mut(self.next).and_then(Option::take) {
-            writeln!(self.out, "{}", serde_json::to_string(&v)?)?;
+            let line = Line { verdict: &v, input_key: &self.keys[self.next] };
+            writeln!(self.out, "{}", serde_json::to_string(&line)?)?;
             self.next += 1;
         }
         self.out.flush()?;

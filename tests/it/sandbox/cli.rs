@@ -164,6 +164,75 @@ fn batch_writes_verdicts_in_input_order_into_a_new_directory() {
 }
 
 #[test]
+fn resume_keeps_the_verdicts_of_unchanged_lines_and_checks_only_the_rest() {
+    let dir = tempdir();
+    let line =
+        |id: &str, code: &str| serde_json::json!({"id": id, "code": code, "tests": super::ADD_CHECK}).to_string();
+    let wrong = "def add(a, b):\n    return 0\n";
+    let mut lines = vec![
+        line("a", super::ADD),
+        line("b", wrong),
+        "not json".to_string(),
+        line("c", super::ADD),
+        line("d", super::ADD),
+    ];
+    let inp = write(dir.path(), "in.jsonl", &lines.join("\n"));
+    let outp = dir.path().join("out.jsonl");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["check", "--batch", &inp, "--out", outp.to_str().unwrap(), "--jobs", "2"];
+        args.extend_from_slice(extra);
+        let out = unitcoder(&args);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let read = || std::fs::read_to_string(&outp).expect("output written");
+    let field = |l: &str, k: &str| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")[k].clone();
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let first = read();
+    let first: Vec<&str> = first.lines().collect();
+    let keys: Vec<String> = first.iter().map(|l| field(l, "input_key").as_str().unwrap_or("").to_string()).collect();
+    assert!(keys.iter().all(|k| k.len() == 64), "{keys:?}");
+    assert_eq!(keys.iter().collect::<std::collections::HashSet<_>>().len(), 5, "one key per line");
+
+    // A kill cut the output: three whole verdicts and the start of the fourth.
+    std::fs::write(&outp, format!("{}\n{}", first[..3].join("\n"), &first[3][..20])).unwrap();
+    let (code, stderr) = run(&["--resume"]);
+    // The kept verdict of `b` failed: the batch as a whole still fails.
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("3 of 5 verdicts kept from") && stderr.contains("(1 passed); checking the other 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("checked 2 programs") && !stderr.contains("malformed input lines written"), "{stderr}");
+    let second = read();
+    let second: Vec<&str> = second.lines().collect();
+    assert_eq!(second[..3], first[..3], "kept as they were, not run again");
+    let ids: Vec<_> = second.iter().map(|l| field(l, "id")).collect();
+    assert_eq!(ids, ["a", "b", "line 3", "c", "d"], "{second:?}");
+    assert_eq!(second.iter().map(|l| field(l, "input_key")).collect::<Vec<_>>(), keys);
+
+    // A changed line: its verdict and every later one are checked again.
+    lines[1] = line("b", super::ADD);
+    write(dir.path(), "in.jsonl", &lines.join("\n"));
+    let (code, stderr) = run(&["--resume"]);
+    assert_eq!(code, Some(1), "the malformed line still fails the batch: {stderr}");
+    assert!(
+        stderr.contains("1 of 5 verdicts kept")
+            && stderr.contains("checked 3 programs")
+            && stderr.contains(": 3 passed"),
+        "{stderr}"
+    );
+    assert_eq!(field(read().lines().nth(1).unwrap(), "status"), "pass");
+    // Other limits give other verdicts: nothing is kept.
+    let (_, stderr) = run(&["--resume", "--timeout", "7"]);
+    assert!(stderr.contains("0 of 5 verdicts kept") && stderr.contains("checked 4 programs"), "{stderr}");
+    // Without --resume the output is written afresh.
+    let (_, stderr) = run(&[]);
+    assert!(!stderr.contains("kept") && stderr.contains("checked 4 programs"), "{stderr}");
+    assert_eq!(read().lines().count(), 5);
+}
+
+#[test]
 fn sources_are_decoded_as_python_decodes_them() {
     let dir = tempdir();
     let w = |name: &str, bytes: &[u8]| {
@@ -356,5 +425,5 @@ fn ctrl_c_stops_a_batch_after_the_programs_in_progress_with_the_verdicts_so_far_
     assert_eq!(ids, (0..ids.len()).map(|i| format!("p{i}")).collect::<Vec<_>>(), "a prefix, in input order");
     let said =
         format!("check interrupted by SIGINT: the verdicts of the first {} of 300 input lines are in", ids.len());
-    assert!(stderr.contains(&said), "{stderr}");
+    assert!(stderr.contains(&said) && stderr.contains("the same command with --resume checks the rest"), "{stderr}");
 }
