@@ -169,7 +169,7 @@ fn resume_keeps_the_verdicts_of_unchanged_lines_and_checks_only_the_rest() {
     let line =
         |id: &str, code: &str| serde_json::json!({"id": id, "code": code, "tests": super::ADD_CHECK}).to_string();
     let wrong = "def add(a, b):\n    return 0\n";
-    let mut lines = vec![
+    let mut lines = [
         line("a", super::ADD),
         line("b", wrong),
         "not json".to_string(),
