@@ -169,13 +169,8 @@ fn resume_keeps_the_verdicts_of_unchanged_lines_and_checks_only_the_rest() {
     let line =
         |id: &str, code: &str| serde_json::json!({"id": id, "code": code, "tests": super::ADD_CHECK}).to_string();
     let wrong = "def add(a, b):\n    return 0\n";
-    let mut lines = [
-        line("a", super::ADD),
-        line("b", wrong),
-        "not json".to_string(),
-        line("c", super::ADD),
-        line("d", super::ADD),
-    ];
+    let mut lines =
+        [line("a", super::ADD), line("b", wrong), "not json".to_string(), line("c", super::ADD), line("d", super::ADD)];
     let inp = write(dir.path(), "in.jsonl", &lines.join("\n"));
     let outp = dir.path().join("out.jsonl");
     let run = |extra: &[&str]| {
@@ -230,6 +225,40 @@ fn resume_keeps_the_verdicts_of_unchanged_lines_and_checks_only_the_rest() {
     let (_, stderr) = run(&[]);
     assert!(!stderr.contains("kept") && stderr.contains("checked 4 programs"), "{stderr}");
     assert_eq!(read().lines().count(), 5);
+}
+
+#[test]
+fn without_a_terminal_a_long_batch_writes_progress_lines_and_a_short_one_none() {
+    let dir = tempdir();
+    // 40 programs of 50 ms over two workers: about a second.
+    let input: String = (0..40)
+        .map(|i| {
+            let code = "import time\ndef add(a, b):\n    time.sleep(0.05)\n    return a + b\n";
+            serde_json::json!({"id": format!("p{i}"), "code": code, "tests": super::ADD_CHECK}).to_string() + "\n"
+        })
+        .collect();
+    let inp = write(dir.path(), "in.jsonl", &input);
+    let outp = dir.path().join("out.jsonl");
+    let run = |every: Option<&str>| {
+        let mut command = std::process::Command::new(crate::common::bin());
+        command.args(["check", "--batch", &inp, "--out", outp.to_str().unwrap(), "--jobs", "2"]);
+        command.env_remove("UNITCODER_PROGRESS_SECS");
+        if let Some(every) = every {
+            command.env("UNITCODER_PROGRESS_SECS", every);
+        }
+        let out = command.output().expect("run unitcoder");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // stderr is a pipe here, as in a log file: the bars are hidden and lines come instead.
+    let stderr = run(Some("0.2"));
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("progress: check ")).collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    assert!(lines[0].contains("/40 (") && lines[0].contains(" in "), "{stderr}");
+    assert!(lines.last().is_some_and(|l| l.starts_with("progress: check done: 40 in ")), "{stderr}");
+    // The default interval is 30 s: a one-second batch writes no progress line; 0 turns them off.
+    assert!(!run(None).contains("progress:"));
+    assert!(!run(Some("0")).contains("progress:"));
 }
 
 #[test]
