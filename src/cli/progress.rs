@@ -43,7 +43,7 @@ impl Lines {
         let every = match std::env::var("UNITCODER_PROGRESS_SECS") {
             Ok(v) => match v.trim().parse::<f64>() {
                 Ok(s) if s.is_finite() && s > 0.0 => s,
-                Ok(s) if s == 0.0 => return None,
+                Ok(0.0) => return None,
                 _ => {
                     eprintln!("warning: UNITCODER_PROGRESS_SECS={v}: not a number of seconds; using {LINE_EVERY_S}");
                     LINE_EVERY_S
