@@ -106,7 +106,9 @@ fn render(stats: &SynthStats, accepted: &[Record], rows: &[usize], formats: &[Fo
     // extension, so JSONL records beside Parquet files are read as Parquet and fail: then the card
     // shows how to load them apart.
     let records_apart = !accepted.is_empty() && format == Format::Parquet;
-    if !accepted.is_empty() && !records_apart {
+    if accepted.is_empty() {
+        empty.push("records");
+    } else if !records_apart {
         configs.push(Config {
             name: "records",
             file: "records.jsonl".into(),
@@ -299,6 +301,11 @@ mod tests {
         assert!(text.contains("| mit | 2 |\n| a/b | 1 |\n| apache-2.0, mit | 1 |"), "{text}");
         assert!(text.contains("The programs come from 5 source files from 1 repository."), "{text}");
         assert!(text.contains("(1 record without one)"), "{text}");
+        assert!(text.contains("`source.license` in\nthe `records` configuration names it"), "{text}");
+        // Beside Parquet files the records are no configuration: the card names their file.
+        let text = render(&stats, &rs, &[5, 5, 0, 0], &[Format::Parquet, Format::Jsonl]).unwrap();
+        assert!(text.contains("`source.license` in\n`records.jsonl` names it"), "{text}");
+        assert!(!text.contains("the `records` configuration"), "{text}");
     }
 
     #[test]
@@ -325,6 +332,9 @@ mod tests {
         };
         let text = render(&stats, &[], &[0, 0, 0, 0], &[Format::Jsonl]).unwrap();
         assert!(text.contains("**Not finished:** 1 of the 4 functions this run took have a record"), "{text}");
+        // Said first, under the title, before anything a reader might take for the whole run.
+        let at = text.find("**Not finished:**").unwrap();
+        assert!(at < text.find("Python programs, each").unwrap() && at > text.find("\n# ").unwrap(), "{text}");
         stats.funnel[0].count = 4;
         assert!(!render(&stats, &[], &[0, 0, 0, 0], &[Format::Jsonl]).unwrap().contains("Not finished"));
     }
@@ -335,6 +345,8 @@ mod tests {
         assert!(text.starts_with("---\npretty_name: \"unitcoder: 0 verified Python programs\"\n"), "{text}");
         assert!(!text.contains("configs:") && !text.contains("dataset_info:"), "{text}");
         assert!(text.contains("there is no configuration to load"), "{text}");
+        assert!(!text.contains("load_dataset("), "nothing to load: {text}");
+        assert!(text.contains("`dpo`, `repair`, `records`."), "{text}");
         assert!(text.contains(MARKER));
     }
 }
