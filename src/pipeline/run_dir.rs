@@ -179,7 +179,7 @@ impl RunSettings {
             .filter_map(|(k, x)| {
                 let y = b.get(k).unwrap_or(&serde_json::Value::Null);
                 let same = x == y || (k == "model" && same_served_model(x, y));
-                (!same).then(|| format!("{k}: {x} vs {y}"))
+                (!same).then(|| format!("{k}: {} vs {}", shown(x), shown(y)))
             })
             .collect()
     }
@@ -188,6 +188,15 @@ impl RunSettings {
     /// finds nothing).
     pub fn same_as(&self, other: &RunSettings) -> bool {
         self.differences(other).is_empty()
+    }
+}
+
+/// A setting's value as a user typed it: a number stored as `f32` (a temperature, `top_p`) shows as
+/// `0.7`, not as the `f64` it widens to (`0.699999988079071`).
+fn shown(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(f) if v.is_f64() && f as f32 as f64 == f => format!("{}", f as f32),
+        _ => v.to_string(),
     }
 }
 
@@ -222,5 +231,9 @@ mod tests {
         let mut b = settings("openai:http://10.0.0.2:9000/v1#qwen");
         b.rounds += 1;
         assert_eq!(a.differences(&b), vec![format!("rounds: {} vs {}", a.rounds, b.rounds)]);
+        // A temperature is shown as typed, not as the f64 its f32 widens to.
+        let (mut warm, mut cold) = (settings("m"), settings("m"));
+        (warm.temperature, cold.temperature) = (0.7, 0.9);
+        assert_eq!(warm.differences(&cold), ["temperature: 0.7 vs 0.9"]);
     }
 }

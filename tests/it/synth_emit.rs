@@ -336,7 +336,7 @@ fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_mad
         shard_run(&s, "short", Shard { index: 1, count: n }, &SynthSettings { max_tokens: 64, ..settings() });
     let mixed = RunDir::new(&s.root.join("mixed"));
     let err = emit::merge(&[shards[0].clone(), short.clone()], &mixed, &[Format::Jsonl]).unwrap_err().to_string();
-    assert!(err.contains(&short.stats().display().to_string()) && err.contains("max_tokens: 512 vs 64"), "{err}");
+    assert!(err.contains(&short.stats().display().to_string()) && err.contains("max_tokens: 64 vs 512"), "{err}");
     assert!(!mixed.root.exists(), "nothing written");
     let o = unitcoder(&[
         "merge",
@@ -346,7 +346,7 @@ fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_mad
         mixed.root.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("max_tokens: 512 vs 64"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("max_tokens: 64 vs 512"));
     // A resume with other settings records them and hands back the ones before.
     let before = emit::record_settings(&short, &settings().run_settings("scripted", true, Vec::new())).unwrap();
     assert_eq!(before.map(|b| b.max_tokens), Some(64));
@@ -374,7 +374,7 @@ fn a_run_resumed_with_other_settings_keeps_every_set_and_merge_and_report_see_it
     // Nothing was finished with `later`: its records are all `first`'s, and merge would take it.
     let alike = RunDir::new(&s.root.join("alike"));
     let err = emit::merge(&[a.clone(), b.clone()], &alike, &[Format::Jsonl]).unwrap_err().to_string();
-    assert!(err.contains("max_tokens: 512 vs 64") && !err.contains("resumed"), "{err}");
+    assert!(err.contains("max_tokens: 64 vs 512") && !err.contains("resumed"), "{err}");
     // The run ends: its stats.json takes back the settings it finished nothing with.
     emit::settle_settings(&b).unwrap();
     let st = emit::read_stats(&b).unwrap().unwrap();

@@ -105,12 +105,12 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
             match &settings {
                 None => settings = Some((dir.stats(), theirs)),
                 Some((first, ours)) => {
-                    let differ = ours.differences(&theirs);
+                    let differ = theirs.differences(ours);
                     if !differ.is_empty() {
                         return Err(OutputError::other(
                             &dir.stats(),
                             format!(
-                                "made with other settings than {} (its value vs this one): {}; their records are \
+                                "made with other settings than {} (its value vs that one's): {}; their records are \
                                  not one data set, so they are not merged",
                                 first.display(),
                                 differ.join(", ")
