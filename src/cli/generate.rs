@@ -371,7 +371,7 @@ fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>) -> anyhow::Result<Optio
         };
         let Some(&now) = keys.get(key.as_str()) else {
             bail!(
-                "{at} was written for a request this command does not make (another model or server address, \
+                "{at} was written for a request this command does not make (another model (a server model is known by its served name, not its address), \
                  prompts file, or sampling flags); give another --out, or remove the file to start over"
             );
         };

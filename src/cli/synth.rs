@@ -79,7 +79,7 @@ pub struct SynthArgs {
     /// How --limit chooses its N functions: `testable` ranks up to 20·N retrieved functions by how
     /// testable they look (public, plain-data parameters, pure modules, short) and keeps the best N;
     /// `first` keeps the first N in corpus order.
-    #[arg(long, value_enum, default_value = "testable")]
+    #[arg(long, value_enum, default_value = "testable", requires = "limit")]
     pub pick: Pick,
     /// Tests suites per function: a greedy one, then the rest sampled if it is not kept; the first
     /// one the original passes without being vacuous is kept (1: the greedy suite only).

@@ -245,6 +245,9 @@ fn nonsense_numbers_are_usage_errors_naming_the_flag() {
     assert!(err.contains("--max-batch"), "{err}");
     let err = usage_error(&["synth", "--out", "o", "--samples", "0"]);
     assert!(err.contains("--samples"), "{err}");
+    // --pick says how --limit picks: without --limit it would be ignored, and the whole corpus run.
+    let err = usage_error(&["synth", "--out", "o", "--pick", "first"]);
+    assert!(err.contains("--limit <N>"), "{err}");
     let err = usage_error(&["check", "--code", "a.py", "--tests", "b.py", "--timeout", "0"]);
     assert!(err.contains("--timeout") && err.contains("positive"), "{err}");
     let err = usage_error(&["retrieve", "--out", "o.jsonl", "--near-dup", "1.5"]);
