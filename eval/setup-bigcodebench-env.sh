@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the Python environment BigCodeBench tasks need, then checks it with the canonical solutions.
+# Builds the Python environment BigCodeBench tasks need and imports its heaviest libraries as a smoke
+# test. It does not run the tasks: check the environment with the canonical solutions (`eval check-gt`,
+# below), which is also how to see which tasks it cannot pass.
 #
 #   bash eval/setup-bigcodebench-env.sh [VENV_DIR]        (default: .venv-bigcodebench)
 #
-# Then evaluate with that interpreter:
+# Then check it and evaluate with that interpreter:
 #   unitcoder eval check-gt --benchmark bigcodebench-hard \
 #       --data eval/data/bigcodebench/BigCodeBench-Hard-v0.1.4.reconstructed.jsonl.gz \
 #       --python VENV_DIR/bin/python --out out/bcb-hard-gt

@@ -11,8 +11,8 @@
 #
 # Each shard keeps --concurrency requests in flight: with S shards per server, S x concurrency should
 # about fill the server's batch (vLLM's --max-num-seqs). A requeued or failed shard resumes from its run
-# directory; the model cache is keyed by the server spec, so keep MODEL_NAME the same across reruns
-# (the URL too: a shard moved to another replica asks its questions again).
+# directory; the model cache is keyed by the served model's name, not the URL, so keep MODEL_NAME the
+# same across reruns (a shard moved to another replica of the same model asks nothing twice).
 #SBATCH --job-name=unitcoder-synth-server
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=16G

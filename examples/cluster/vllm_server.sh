@@ -5,7 +5,8 @@
 #
 # vLLM batches whatever requests are in flight, so synth keeps --concurrency of them open (and its
 # --batch is raised to match). The run is resumable as usual: the model cache is keyed by the
-# openai:URL#NAME spec, so rerunning after a crash (of either side) sends no request twice. A server
+# served model's NAME (not the URL), so rerunning after a crash of either side, even with the server
+# back on another port, sends no request twice. A server
 # that restarts mid-run is ridden out by the retries (--retries, backoff up to 30 s per attempt).
 # The key, if the server wants one, is read from $OPENAI_API_KEY (or --api-key-env NAME) and never
 # written anywhere.
