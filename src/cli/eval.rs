@@ -345,6 +345,12 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.weights.refuse_for_server(&["eval", "run"], &a.model);
     a.data.split();
     // Before the model loads (minutes for a large one) and before any sample is generated.
+    let outputs: Vec<String> = report::OUTPUT_FILES
+        .iter()
+        .map(|n| n.to_string())
+        .chain([format!("{}_results.jsonl", SamplesFile::NAME)])
+        .collect();
+    refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
     check_python(&a.exec.python)?;
     let ds = load(&a.data, bars)?;
@@ -465,6 +471,27 @@ fn refuse_out_over_inputs(out: &Path, outputs: &[String], inputs: &[(&str, &Path
     Ok(())
 }
 
+/// Refuses an `--out` that holds a file of a name the outputs take (`outputs`) but no eval output
+/// (`summary.json`, or a run's `generation.json`): a trainer's output folder holds its own
+/// `eval_results.json`, which evalplus' file of that name would replace without a word. An earlier
+/// evaluation's outputs are replaced as ever.
+fn refuse_out_over_foreign_files(out: &Path, outputs: &[String]) -> anyhow::Result<()> {
+    if !out.is_dir() || out.join("summary.json").is_file() || out.join(SamplesFile::IDENTITY).is_file() {
+        return Ok(());
+    }
+    let foreign: Vec<&str> = outputs.iter().map(String::as_str).filter(|n| out.join(n).exists()).collect();
+    if !foreign.is_empty() {
+        bail!(
+            "--out {}: it holds {}, and no evaluation's outputs (no summary.json or generation.json): writing the \
+             results would replace {}; choose another --out",
+            out.display(),
+            foreign.join(", "),
+            if foreign.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
+}
+
 /// Refuses an `--out` that holds an `eval run` (its `generation.json`) unless `own_samples` are that
 /// run's samples: scoring other samples, or the canonical solutions, there would replace the run's
 /// results with results of something else, beside samples and a record that say otherwise.
@@ -529,6 +556,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).chain([he_name.clone()]).collect();
     refuse_out_over_inputs(&a.out, &outputs, &[("--samples", &a.samples), ("--data", &ds.path)])?;
     refuse_out_of_another_run(&a.out, Some(&a.samples), &format!("{}", a.samples.display()))?;
+    refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
@@ -582,6 +610,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).collect();
     refuse_out_over_inputs(&a.out, &outputs, &[("--data", &ds.path)])?;
     refuse_out_of_another_run(&a.out, None, "the canonical solutions")?;
+    refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });

@@ -621,6 +621,33 @@ fn score_and_check_gt_refuse_to_write_over_another_eval_runs_results_but_rescore
 }
 
 #[test]
+fn an_out_holding_a_file_of_an_outputs_name_and_no_evaluation_is_refused_and_the_file_kept() {
+    let dir = tempdir();
+    // A trainer's output folder: its own eval_results.json, the name evalplus' file takes.
+    let trainer = dir.path().join("out");
+    std::fs::create_dir_all(&trainer).unwrap();
+    std::fs::write(trainer.join("eval_results.json"), "{\"eval_loss\": 0.41}").unwrap();
+    std::fs::write(trainer.join("notes.txt"), "mine").unwrap();
+    let (o, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("it holds eval_results.json, and no evaluation's outputs"), "{err}");
+    assert_eq!(std::fs::read_to_string(trainer.join("eval_results.json")).unwrap(), "{\"eval_loss\": 0.41}");
+    let o = tiny_eval_run(dir.path(), "out", "1", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("it holds eval_results.json"));
+    assert!(!trainer.join("samples.jsonl").exists(), "nothing generated");
+    // Other files are no obstacle: the outputs are written beside them, and an evaluation's own
+    // outputs are replaced by the next.
+    std::fs::remove_file(trainer.join("eval_results.json")).unwrap();
+    for _ in 0..2 {
+        let (o, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read_to_string(trainer.join("notes.txt")).unwrap(), "mine");
+}
+
+#[test]
 fn score_refuses_an_out_where_an_output_would_overwrite_its_samples_or_data() {
     let dir = tempdir();
     let (out, out_dir) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
