@@ -179,6 +179,48 @@ fn unsupported_rope_scalings_and_architectures_are_refused_by_name() {
 }
 
 #[test]
+fn a_config_that_contradicts_the_weights_is_refused_naming_the_tensor_and_shapes() {
+    use serde_json::json;
+    let cases: [(&str, serde_json::Value, &str); 5] = [
+        (
+            "num_key_value_heads",
+            json!(1),
+            "tensor `model.layers.0.self_attn.k_proj.weight` is [16, 32], but the configuration",
+        ),
+        ("hidden_size", json!(64), "tensor `model.embed_tokens.weight` is [257, 32]"),
+        ("vocab_size", json!(300), "needs [300, 32]"),
+        (
+            "num_hidden_layers",
+            json!(1),
+            "the weights hold layer 1 (`model.layers.1.input_layernorm.weight`), but `num_hidden_layers` is 1",
+        ),
+        ("hidden_act", json!("relu"), "activation `hidden_act: relu` is not supported"),
+    ];
+    for (key, value, said) in cases {
+        let (_g, dir) = edited("mistral", |c| c[key] = value.clone());
+        let err = load(&dir).err().unwrap_or_else(|| panic!("{key} = {value} must be refused"));
+        assert!(err.contains(said) && err.contains("config.json"), "{key}: {err}");
+    }
+    // Biases the architecture does not read are refused, not dropped; llama reads them, so a
+    // checkpoint that says it has them must hold them.
+    let (_g, dir) = edited("mistral", |c| c["attention_bias"] = json!(true));
+    let err = load(&dir).err().expect("mistral has no attention biases");
+    assert!(err.contains("`attention_bias: true` is not supported for `mistral`"), "{err}");
+    let (_g, dir) = edited("llama-rope-linear", |c| c["attention_bias"] = json!(true));
+    let err = load(&dir).err().expect("the biases are missing");
+    assert!(err.contains("q_proj.bias"), "{err}");
+    // An activation that is supported is honoured, not ignored: the logits move.
+    let r = reference("mistral");
+    let (_g, dir) = edited("mistral", |c| c["hidden_act"] = json!("gelu_pytorch_tanh"));
+    let model = load(&dir).unwrap();
+    let p = &r.prompts[0];
+    let mut cache = model.new_cache(1, p.len()).unwrap();
+    let out = model.forward(p, p.len(), &Padding::new(vec![0]), &mut cache).unwrap();
+    let moved = max_diff(&out.to_vec2::<f32>().unwrap()[0], &r.base.logits[0]);
+    assert!(moved > 20.0 * tolerance("mistral"), "the activation moves the logits by only {moved}");
+}
+
+#[test]
 fn sliding_windows_change_the_logits() {
     // Without its window mistral must disagree with the reference on the long prompt, or the
     // comparison above would not show that the window is applied.

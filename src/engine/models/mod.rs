@@ -144,6 +144,7 @@ impl Model {
             }
         };
         check_config(&config, weights)?;
+        check_shapes(&config, weights)?;
         let model = Self::from_config(config, weights, kernels)?;
         // An adapter tensor left over belongs to a module this base lacks: trained on another base.
         weights.lora().check_all_used(weights.path())?;
@@ -333,6 +334,24 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
     if let Some(p) = hf_f64(c, "partial_rotary_factor").filter(|p| *p != 1.0) {
         return Err(bad(format!("partial rotary embeddings (`partial_rotary_factor` {p}) are not supported")));
     }
+    let model_type = c.get("model_type").and_then(|v| v.as_str()).unwrap_or("llama");
+    // gemma and starcoder2 read their activation from their own keys and set it after this.
+    let act = match model_type {
+        "gemma2" | "gemma3_text" | "starcoder2" => Act::Silu,
+        _ => hf_act(c, "hidden_act", &dir)?,
+    };
+    // transformers' `attention_bias` puts biases on q, k, v and o in these architectures (qwen2's
+    // q/k/v biases are its layout, not a setting); elsewhere the key is not read, so a checkpoint
+    // that turns it on is refused rather than run without its biases. Likewise llama's `mlp_bias`.
+    let flag = |key: &str| c.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+    let (attention_bias, mlp_bias) = (flag("attention_bias"), flag("mlp_bias"));
+    let biased = matches!(model_type, "llama" | "qwen3" | "gemma2" | "gemma3_text");
+    if attention_bias && !biased {
+        return Err(bad(format!("`attention_bias: true` is not supported for `{model_type}`")));
+    }
+    if mlp_bias && model_type != "llama" {
+        return Err(bad(format!("`mlp_bias: true` is not supported for `{model_type}`")));
+    }
     Ok(Config {
         architecture: c.get("model_type").and_then(|v| v.as_str()).unwrap_or("llama").to_string(),
         n_layer: hf_usize(c, "num_hidden_layers", &dir)?,
@@ -344,10 +363,86 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         eps: hf_f64(c, "rms_norm_eps").unwrap_or(1e-6) as f32,
         rope,
         context: optional("max_position_embeddings", 4096)?,
-        qkv_bias,
+        qkv_bias: qkv_bias || (biased && attention_bias),
+        o_bias: biased && attention_bias,
+        mlp_bias,
+        act,
         mlp_gated: true,
         ..Default::default()
     })
+}
+
+/// Refuses tensors whose shapes the configuration contradicts (a `hidden_size` or head count edited
+/// in config.json, weights of another model), naming the tensor, its shape and the one needed, and
+/// layers past the configured count: without this the first surfaces as a panic in a kernel, or as
+/// a model that runs other arithmetic than its weights were trained for, and the second silently
+/// drops layers.
+fn check_shapes(c: &Config, w: &Weights) -> Result<(), EngineError> {
+    let hf = w.hf_config();
+    let path = match hf {
+        Some(_) => w.path().join("config.json"),
+        None => w.path().to_path_buf(),
+    };
+    let shown = |gguf: &str| match hf {
+        Some(h) => crate::engine::hf_names::hf_name_for(crate::engine::hf_names::model_type(h), gguf)
+            .unwrap_or_else(|| gguf.to_string()),
+        None => gguf.to_string(),
+    };
+    let settings = match hf {
+        Some(_) => format!(
+            "hidden_size {}, num_attention_heads {}, num_key_value_heads {}, head_dim {}, vocab_size {}",
+            c.n_embd, c.n_head, c.n_kv_head, c.head_dim, c.vocab
+        ),
+        None => format!(
+            "embedding {}, heads {}, KV heads {}, head size {}, vocabulary {}",
+            c.n_embd, c.n_head, c.n_kv_head, c.head_dim, c.vocab
+        ),
+    };
+    let (e, q, kv) = (c.n_embd, c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
+    // (name, rows, columns); None: not fixed by the configuration (the MLP's width).
+    let mut want: Vec<(String, Option<usize>, Option<usize>)> =
+        vec![("token_embd.weight".into(), Some(c.vocab), Some(e)), ("output.weight".into(), Some(c.vocab), Some(e))];
+    for i in 0..c.n_layer {
+        let p = format!("blk.{i}");
+        want.push((format!("{p}.attn_q.weight"), Some(q), Some(e)));
+        want.push((format!("{p}.attn_k.weight"), Some(kv), Some(e)));
+        want.push((format!("{p}.attn_v.weight"), Some(kv), Some(e)));
+        want.push((format!("{p}.attn_qkv.weight"), Some(q + 2 * kv), Some(e)));
+        want.push((format!("{p}.attn_output.weight"), Some(e), Some(q)));
+        want.push((format!("{p}.ffn_gate.weight"), None, Some(e)));
+        want.push((format!("{p}.ffn_up.weight"), None, Some(e)));
+        want.push((format!("{p}.ffn_down.weight"), Some(e), None));
+    }
+    for (name, rows, cols) in want {
+        let Some(dims) = w.tensor_dims(&name) else { continue };
+        let fits = |want: Option<usize>, got: Option<&usize>| want.is_none() || want == got.copied();
+        if dims.len() != 2 || !fits(rows, dims.first()) || !fits(cols, dims.get(1)) {
+            let need = |v: Option<usize>| v.map_or("any".to_string(), |v| v.to_string());
+            return Err(EngineError::Model {
+                path: path.display().to_string(),
+                problem: format!(
+                    "tensor `{}` is {dims:?}, but the configuration ({settings}) needs [{}, {}]",
+                    shown(&name),
+                    need(rows),
+                    need(cols)
+                ),
+            });
+        }
+    }
+    let beyond = format!("blk.{}", c.n_layer);
+    if ["attn_norm", "attn_q", "attn_qkv", "ffn_down"].iter().any(|t| w.contains(&format!("{beyond}.{t}.weight"))) {
+        let layers = if hf.is_some() { "`num_hidden_layers`" } else { "the block count" };
+        return Err(EngineError::Model {
+            path: path.display().to_string(),
+            problem: format!(
+                "the weights hold layer {} (`{}`), but {layers} is {}: they belong to a deeper model",
+                c.n_layer,
+                shown(&format!("{beyond}.attn_norm.weight")),
+                c.n_layer
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a configuration the blocks cannot run, naming the file and the key at fault: counts of 0,
