@@ -3,7 +3,10 @@
 //!
 //! The server's Python comes from `UNITCODER_TEST_LLAMA_VENV` (a venv that already has
 //! `llama-cpp-python[server]`), else from a venv these tests build once in the shared test cache, as
-//! CI can: build tools from PyPI, then `llama-cpp-python[server]` compiled from source (minutes).
+//! CI can: build tools from PyPI, then `llama-cpp-python[server]` compiled from source (minutes), for
+//! this CPU (`-march=native`) but without AMX on x86-64: on a machine whose CPU reports AMX (a
+//! Sapphire Rapids VM here, 5 Dec), llama.cpp's AMX matmul segfaulted on the first request (gdb:
+//! `ggml_backend_amx_mul_mat`), and the server died under the tests.
 
 #![allow(dead_code)]
 
@@ -39,7 +42,8 @@ pub fn llama_python() -> PathBuf {
                 );
                 return python;
             }
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache/llama-cpp-server");
+            // A new name for the build without AMX, so that a cache holding the old build is not used.
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unitcoder-test-cache/llama-cpp-server-noamx");
             let python = dir.join("bin/python");
             if serves(&python) {
                 return python;
@@ -58,7 +62,19 @@ pub fn llama_python() -> PathBuf {
                     .args(args))
             };
             pip(&["cmake", "ninja", "scikit-build-core", "numpy"]);
-            pip(&["--no-build-isolation", LLAMA_CPP_PYTHON]);
+            // ggml's own ISA switches off, so that only these flags choose the instruction sets.
+            let flags = "-march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
+            let cmake_args = format!(
+                "-DGGML_NATIVE=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF \
+                 -DGGML_AVX512=OFF -DCMAKE_C_FLAGS='{flags}' -DCMAKE_CXX_FLAGS='{flags}'"
+            );
+            let mut build = Command::new(partial.join("bin/python"));
+            build.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+            build.args(["--no-build-isolation", LLAMA_CPP_PYTHON]);
+            if cfg!(target_arch = "x86_64") {
+                build.env("CMAKE_ARGS", cmake_args);
+            }
+            run(&mut build);
             if std::fs::rename(&partial, &dir).is_err() {
                 let _ = std::fs::remove_dir_all(&partial);
             }
