@@ -345,8 +345,44 @@ struct AdapterConfig {
     r: usize,
     alpha: f64,
     use_rslora: bool,
-    rank_pattern: HashMap<String, usize>,
-    alpha_pattern: HashMap<String, f64>,
+    /// In the file's order: PEFT takes the first key that matches, after an exact one.
+    rank_pattern: Vec<(String, usize)>,
+    alpha_pattern: Vec<(String, f64)>,
+}
+
+/// A JSON object's entries in the order the file gives them (`serde_json::Value` sorts its keys).
+struct InFileOrder(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for InFileOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = InFileOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<InFileOrder, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
+                }
+                Ok(InFileOrder(entries))
+            }
+            fn visit_unit<E>(self) -> Result<InFileOrder, E> {
+                Ok(InFileOrder(Vec::new()))
+            }
+        }
+        d.deserialize_any(Entries)
+    }
+}
+
+/// The pattern fields of `adapter_config.json`, read in the file's order.
+#[derive(serde::Deserialize)]
+struct Patterns {
+    #[serde(default)]
+    rank_pattern: Option<InFileOrder>,
+    #[serde(default)]
+    alpha_pattern: Option<InFileOrder>,
 }
 
 impl AdapterConfig {
@@ -360,6 +396,43 @@ impl AdapterConfig {
         }
         if field("use_dora").and_then(|x| x.as_bool()) == Some(true) {
             return Err(err(path, "field `use_dora`: DoRA adapters are not supported"));
+        }
+        // Settings under which the adapter computes something other than W + (alpha/r)·B·A on the
+        // base as published: refused by name rather than applied as plain LoRA.
+        let set = |name: &str| {
+            field(name).is_some_and(|x| {
+                x.as_bool() != Some(false)
+                    && x.as_array().is_none_or(|a| !a.is_empty())
+                    && x.as_object().is_none_or(|o| !o.is_empty())
+            })
+        };
+        for (name, what) in [
+            ("layer_replication", "the base's layers are replicated before the adapter applies"),
+            ("use_qalora", "QA-LoRA pools the adapter's input"),
+            ("alora_invocation_tokens", "activated LoRA applies only after its invocation tokens"),
+            ("use_bdlora", "block-diagonal LoRA"),
+            ("lora_bias", "the adapter's B carries a bias"),
+            ("target_parameters", "the adapter targets parameters, not modules"),
+            ("trainable_token_indices", "the adapter trains embedding rows"),
+        ] {
+            if set(name) {
+                return Err(err(path, format!("field `{name}`: not supported ({what})")));
+            }
+        }
+        // These initialisations change the base's own weights; an adapter saved without converting
+        // back (PEFT then records `init_lora_weights: true`) is only right on that changed base.
+        if let Some(init) = field("init_lora_weights").and_then(|x| x.as_str()) {
+            let lower = init.to_ascii_lowercase();
+            if ["pissa", "olora", "loftq", "corda"].iter().any(|m| lower.starts_with(m)) {
+                return Err(err(
+                    path,
+                    format!(
+                        "field `init_lora_weights`: `{init}` adapters hold the difference to a base that \
+                         initialisation changed; save the adapter converted to plain LoRA \
+                         (PEFT's `path_initial_model_for_weight_conversion`)"
+                    ),
+                ));
+            }
         }
         if let Some(bias) = field("bias").and_then(|x| x.as_str()).filter(|b| *b != "none") {
             return Err(err(path, format!("field `bias`: `{bias}` is not supported (only \"none\")")));
@@ -384,18 +457,17 @@ impl AdapterConfig {
             None => 8.0, // PEFT's default
             Some(x) => x.as_f64().ok_or_else(|| err(path, "field `lora_alpha`: not a number"))?,
         };
-        let map = |name: &str| -> Vec<(String, serde_json::Value)> {
-            field(name).and_then(|x| x.as_object()).map(|o| o.clone().into_iter().collect()).unwrap_or_default()
-        };
-        let mut rank_pattern = HashMap::new();
-        for (k, x) in map("rank_pattern") {
+        let patterns: Patterns = serde_json::from_slice(bytes)
+            .map_err(|e| err(path, format!("fields `rank_pattern`/`alpha_pattern`: not objects ({e})")))?;
+        let mut rank_pattern = Vec::new();
+        for (k, x) in patterns.rank_pattern.map(|p| p.0).unwrap_or_default() {
             let r = x.as_u64().ok_or_else(|| err(path, format!("field `rank_pattern.{k}`: not an integer")))?;
-            rank_pattern.insert(k, r as usize);
+            rank_pattern.push((k, r as usize));
         }
-        let mut alpha_pattern = HashMap::new();
-        for (k, x) in map("alpha_pattern") {
+        let mut alpha_pattern = Vec::new();
+        for (k, x) in patterns.alpha_pattern.map(|p| p.0).unwrap_or_default() {
             let a = x.as_f64().ok_or_else(|| err(path, format!("field `alpha_pattern.{k}`: not a number")))?;
-            alpha_pattern.insert(k, a);
+            alpha_pattern.push((k, a));
         }
         // `fan_in_fan_out` only applies to GPT-2's Conv1D layers: PEFT resets it to false for the
         // nn.Linear projections of every architecture loaded here, so it is read and ignored alike.
@@ -403,13 +475,17 @@ impl AdapterConfig {
         Ok(AdapterConfig { r, alpha, use_rslora, rank_pattern, alpha_pattern })
     }
 
-    /// The rank and alpha of `module`: a `rank_pattern`/`alpha_pattern` key that is the module's name or
-    /// a dotted suffix of it (PEFT matches keys as `(.*\.)?key$`), else the adapter's `r`/`lora_alpha`.
+    /// The rank and alpha of `module`: a `rank_pattern`/`alpha_pattern` key that is the module's name,
+    /// else the first in the file that is a dotted suffix of it (PEFT matches keys as `(.*\.)?key$`,
+    /// exact names first), else the adapter's `r`/`lora_alpha`. One rule, so overlapping keys
+    /// (`down_proj` and `layers.1.mlp.down_proj`) give the same scale on every run.
     fn rank_alpha(&self, module: &str) -> (usize, f64) {
-        let matches = |k: &str| module == k || module.ends_with(&format!(".{k}"));
-        let r = self.rank_pattern.iter().find(|(k, _)| matches(k)).map_or(self.r, |(_, r)| *r);
-        let alpha = self.alpha_pattern.iter().find(|(k, _)| matches(k)).map_or(self.alpha, |(_, a)| *a);
-        (r, alpha)
+        fn pick<T: Copy>(pattern: &[(String, T)], module: &str, default: T) -> T {
+            let exact = pattern.iter().find(|(k, _)| k == module);
+            let suffix = || pattern.iter().find(|(k, _)| module.ends_with(&format!(".{k}")));
+            exact.or_else(suffix).map_or(default, |(_, v)| *v)
+        }
+        (pick(&self.rank_pattern, module, self.r), pick(&self.alpha_pattern, module, self.alpha))
     }
 }
 
@@ -449,6 +525,30 @@ mod tests {
         assert!(bad(r#"{"r": 8, "bias": "all"}"#).contains("field `bias`"));
         assert!(bad(r#"{"lora_alpha": 8}"#).contains("field `r`"));
         assert!(bad(r#"{"r": 8, "peft_type": "IA3"}"#).contains("IA3"));
+        assert!(bad(r#"{"r": 8, "layer_replication": [[0, 2], [1, 2]]}"#).contains("field `layer_replication`"));
+        assert!(bad(r#"{"r": 8, "use_qalora": true}"#).contains("field `use_qalora`"));
+        assert!(bad(r#"{"r": 8, "alora_invocation_tokens": [5, 6]}"#).contains("alora_invocation_tokens"));
+        assert!(bad(r#"{"r": 8, "init_lora_weights": "pissa_niter_4"}"#).contains("path_initial_model_for_weight"));
+        assert!(bad(r#"{"r": 8, "init_lora_weights": "loftq"}"#).contains("init_lora_weights"));
+        // Their off values, as PEFT writes them into every config, are plain LoRA.
+        let off = r#"{"r": 8, "layer_replication": null, "use_qalora": false, "alora_invocation_tokens": null,
+                      "lora_bias": false, "target_parameters": [], "trainable_token_indices": null,
+                      "init_lora_weights": true}"#;
+        assert!(AdapterConfig::parse(off.as_bytes(), Path::new("a.json")).is_ok());
+        assert!(AdapterConfig::parse(br#"{"r": 8, "init_lora_weights": "gaussian"}"#, Path::new("a.json")).is_ok());
+    }
+
+    #[test]
+    fn overlapping_pattern_keys_follow_peft_exact_first_then_the_files_order() {
+        let json = br#"{"r": 8, "lora_alpha": 16,
+            "alpha_pattern": {"mlp.down_proj": 300, "down_proj": 3, "model.layers.1.mlp.down_proj": 3000},
+            "rank_pattern": {"z_proj": 1, "q_proj": 2, "self_attn.q_proj": 4}}"#;
+        let c = AdapterConfig::parse(json, Path::new("a.json")).unwrap();
+        for _ in 0..3 {
+            assert_eq!(c.rank_alpha("model.layers.1.mlp.down_proj"), (8, 3000.0), "exact name first");
+            assert_eq!(c.rank_alpha("model.layers.0.mlp.down_proj"), (8, 300.0), "then the first in the file");
+            assert_eq!(c.rank_alpha("model.layers.0.self_attn.q_proj"), (2, 16.0));
+        }
     }
 
     #[test]
