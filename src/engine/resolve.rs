@@ -26,7 +26,9 @@ pub enum ModelFiles {
 /// A model ready to load.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {
-    /// Stable identifier recorded with outputs: the card name, `hf:...`, or the path as given.
+    /// Stable identifier recorded with outputs: the card name, `hf:...`, or for a local file or
+    /// directory the path as given (without `./` and a trailing `/`) and `@` a fingerprint of its
+    /// contents ([`local_fingerprint`]), so that two checkpoints behind one path are two models.
     pub id: String,
     pub files: ModelFiles,
     /// `llama` or `qwen2` (checked to be supported).
@@ -79,10 +81,12 @@ pub fn resolve_with(
     }
     let path = Path::new(name);
     if path.is_dir() {
-        return finish(name.to_string(), checkpoint_files(path)?, None);
+        let files = checkpoint_files(path)?;
+        return finish(local_id(name, &files)?, files, None);
     }
     if path.is_file() {
-        return finish(name.to_string(), ModelFiles::Gguf { path: path.to_path_buf() }, None);
+        let files = ModelFiles::Gguf { path: path.to_path_buf() };
+        return finish(local_id(name, &files)?, files, None);
     }
     if name.contains(std::path::MAIN_SEPARATOR) || name.ends_with(".gguf") {
         return Err(model_err(path, "no such file or directory"));
@@ -271,6 +275,72 @@ pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
 }
 
 /// Reads the architecture (and so checks the files open), then builds the result.
+/// `NAME@FINGERPRINT` of a local model: the name as typed, less a leading `./` and trailing `/`
+/// (the same directory named two ways is one model), and [`local_fingerprint`].
+fn local_id(name: &str, files: &ModelFiles) -> Result<String, EngineError> {
+    let mut shown = name.trim_end_matches('/');
+    while let Some(rest) = shown.strip_prefix("./") {
+        shown = rest.trim_start_matches('/');
+    }
+    let shown = if shown.is_empty() { "." } else { shown };
+    Ok(format!("{shown}@{}", local_fingerprint(files)?))
+}
+
+/// The first 12 hex digits of a SHA-256 over what a local model computes with: every file of a
+/// checkpoint directory but the weights whole (config, tokenizer, templates), and of each weights
+/// file (or GGUF file) its size, its first MiB (the header: names, shapes, metadata) and 64 slices
+/// of 64 KiB spread over the rest. Retrained weights differ everywhere, so the samples tell them
+/// apart in milliseconds where hashing a 15 GB checkpoint whole would take a minute on every run.
+pub fn local_fingerprint(files: &ModelFiles) -> Result<String, EngineError> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek, SeekFrom};
+    const HEAD: u64 = 1 << 20;
+    const SLICES: u64 = 64;
+    const SLICE: u64 = 64 << 10;
+    let mut hash = Sha256::new();
+    let sample = |path: &Path, hash: &mut Sha256| -> Result<(), EngineError> {
+        let io = |e: std::io::Error| model_err(path, format!("cannot read: {e}"));
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let size = f.metadata().map_err(io)?.len();
+        hash.update(size.to_le_bytes());
+        let mut buf = Vec::new();
+        if size <= HEAD + SLICES * SLICE {
+            f.read_to_end(&mut buf).map_err(io)?;
+            hash.update(&buf);
+            return Ok(());
+        }
+        (&mut f).take(HEAD).read_to_end(&mut buf).map_err(io)?;
+        hash.update(&buf);
+        let step = (size - HEAD) / SLICES;
+        for i in 0..SLICES {
+            buf.clear();
+            f.seek(SeekFrom::Start(HEAD + i * step)).map_err(io)?;
+            (&mut f).take(SLICE).read_to_end(&mut buf).map_err(io)?;
+            hash.update(&buf);
+        }
+        Ok(())
+    };
+    match files {
+        ModelFiles::Gguf { path } => sample(path, &mut hash)?,
+        ModelFiles::Safetensors { dir, files } => {
+            let io = |e: std::io::Error| model_err(dir, format!("cannot list: {e}"));
+            let mut small: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json" || x == "jinja" || x == "model"))
+                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .collect();
+            small.sort();
+            for p in small.iter().chain(files) {
+                hash.update(p.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+                sample(p, &mut hash)?;
+            }
+        }
+    }
+    let digest = hash.finalize();
+    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+}
+
 fn finish(id: String, files: ModelFiles, card: Option<Card>) -> Result<ResolvedModel, EngineError> {
     let (architecture, gguf) = match &files {
         ModelFiles::Gguf { path } => {

@@ -360,6 +360,34 @@ fn read(path: &Path) -> String {
 }
 
 #[test]
+fn a_local_model_is_known_by_its_contents_and_not_by_how_its_path_is_written() {
+    let t = tempdir();
+    let ckpt = t.path().join("checkpoint-500");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    write_model(&ckpt, "llama", DType::F32, 21);
+    let input = t.path().join("in.jsonl");
+    numbered_prompts(&input, 4);
+    let out = t.path().join("out.jsonl");
+    let run = |model: &str| {
+        let args = ["generate", "--model", model, "--prompts", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let o = unitcoder(&[&args[..], &["--max-tokens", "3", "--ignore-eos"]].concat());
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (code, err) = run(ckpt.to_str().unwrap());
+    assert_eq!(code, Some(0), "{err}");
+    // The same directory written another way is the same model: its samples are all there.
+    let (code, err) = run(&format!("{}/", ckpt.display()));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("4 of 4 prompts already have their samples"), "{err}");
+    // A checkpoint retrained in place (same path, same shapes, other weights) is another model: the
+    // earlier lines are not taken for its own.
+    write_model(&ckpt, "llama", DType::F32, 22);
+    let (code, err) = run(ckpt.to_str().unwrap());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("was written for a request this command does not make"), "{err}");
+}
+
+#[test]
 fn a_stopped_jsonl_run_continues_where_it_stopped_and_refuses_an_out_written_for_other_requests() {
     let m = model();
     let dir = m.path().to_str().unwrap();
