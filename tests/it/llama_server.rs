@@ -70,7 +70,8 @@ pub fn llama_python() -> PathBuf {
             );
             let mut build = Command::new(partial.join("bin/python"));
             build.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
-            build.args(["--no-build-isolation", LLAMA_CPP_PYTHON]);
+            // Not a wheel pip built earlier with other flags and kept in its cache.
+            build.args(["--no-cache-dir", "--no-build-isolation", LLAMA_CPP_PYTHON]);
             if cfg!(target_arch = "x86_64") {
                 build.env("CMAKE_ARGS", cmake_args);
             }
