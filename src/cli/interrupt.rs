@@ -5,29 +5,49 @@
 //! [`unitcoder::pipeline::retrieve::RetrieveSettings::cancel`], the `cancel` argument of
 //! [`unitcoder::eval::run::generate_into`]), so the run stops starting work,
 //! and the command then saves its statistics and says what it kept; a second one exits at once
-//! (the record journals are safe to stop anywhere, as after a `kill -9`).
+//! (the record journals are safe to stop anywhere, as after a `kill -9`). The same signal again
+//! within a second is not a second one: GNU `timeout` and process supervisors send it to the process
+//! and then to its group, and the orderly stop would be lost to their echo.
 //!
 //! Plain `sigaction` through libc (already a dependency) rather than a crate: the handler only
 //! stores to atomics and calls `write` and `_exit`, which are async-signal-safe.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The flag the library watches; set by the first signal.
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 /// The first signal received (0: none yet).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// When the first signal came, in nanoseconds of the monotonic clock.
+static FIRST_AT: AtomicI64 = AtomicI64::new(0);
+/// The same signal within this long of the first is its echo, not a second interrupt.
+const ECHO_NS: i64 = 1_000_000_000;
 
 /// Written by the handler itself, at once: the run may take a while to stop (a model call in flight
 /// finishes), and a user pressing Ctrl-C should see that it was heard.
-const HEARD: &[u8] = b"\nunitcoder: interrupted; stopping after the work in progress and saving its statistics \
+const HEARD: &[u8] = b"\nunitcoder: interrupted; stopping after the work in progress and keeping what is finished \
 (interrupt again to stop at once)\n";
 
+/// The monotonic clock in nanoseconds (`clock_gettime` is async-signal-safe).
+#[allow(clippy::unnecessary_cast)] // `time_t` and `c_long` are 32 bits on some targets
+fn now_ns() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
 extern "C" fn on_signal(signal: libc::c_int) {
-    if SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+    let now = now_ns();
+    if let Err(first) = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst) {
+        if first == signal && now - FIRST_AT.load(Ordering::SeqCst) < ECHO_NS {
+            return;
+        }
         // SAFETY: `_exit` is async-signal-safe; finished work is already on disk (fsync'd journals).
         unsafe { libc::_exit(128 + signal) }
     }
+    FIRST_AT.store(now, Ordering::SeqCst);
     if let Some(flag) = FLAG.get() {
         flag.store(true, Ordering::SeqCst);
     }

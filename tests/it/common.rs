@@ -23,6 +23,18 @@ pub fn unitcoder(args: &[&str]) -> Output {
 /// Runs `command` in a process group of its own and, once `ready()` holds (checked every 2 ms, for at
 /// most 5 minutes), sends SIGINT to the whole group, as a terminal's Ctrl-C does; returns its output.
 pub fn interrupt_once(command: &mut Command, ready: impl Fn() -> bool) -> Output {
+    interrupt_with(command, ready, &[0])
+}
+
+/// Like [`interrupt_once`], but SIGINT goes to the process and then at once to its group, as GNU
+/// `timeout` sends it: one interrupt, delivered twice.
+pub fn interrupt_as_timeout_does(command: &mut Command, ready: impl Fn() -> bool) -> Output {
+    interrupt_with(command, ready, &[1, 0])
+}
+
+/// Runs `command` in a process group of its own and, once `ready()`, sends SIGINT to each target in
+/// turn: 1 the process, 0 its group.
+fn interrupt_with(command: &mut Command, ready: impl Fn() -> bool, targets: &[u8]) -> Output {
     use std::os::unix::process::CommandExt;
     let child = command
         .stdout(std::process::Stdio::piped())
@@ -35,8 +47,11 @@ pub fn interrupt_once(command: &mut Command, ready: impl Fn() -> bool) -> Output
         assert!(start.elapsed().as_secs() < 300, "not ready to be interrupted in 5 minutes");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    // SAFETY: a plain kill(2) of our own child's process group.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    for &target in targets {
+        let pid = if target == 1 { child.id() as i32 } else { -(child.id() as i32) };
+        // SAFETY: a plain kill(2) of our own child or its process group.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    }
     child.wait_with_output().expect("wait for unitcoder")
 }
 

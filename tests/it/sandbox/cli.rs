@@ -455,4 +455,14 @@ fn ctrl_c_stops_a_batch_after_the_programs_in_progress_with_the_verdicts_so_far_
     let said =
         format!("check interrupted by SIGINT: the verdicts of the first {} of 300 input lines are in", ids.len());
     assert!(stderr.contains(&said) && stderr.contains("the same command with --resume checks the rest"), "{stderr}");
+
+    // GNU `timeout -s INT` sends the signal to the process and then to its group: one interrupt,
+    // which still stops in order, not the second one's stop at once.
+    std::fs::remove_file(&outp).unwrap();
+    let mut command = std::process::Command::new(crate::common::bin());
+    command.args(["check", "--batch", &inp, "--out", outp.to_str().unwrap(), "--jobs", "2"]);
+    let o = crate::common::interrupt_as_timeout_does(&mut command, || lines() >= 4);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("check interrupted by SIGINT: the verdicts of the first"), "{stderr}");
 }
