@@ -385,6 +385,17 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         split: settings.split,
     };
     let samples_path = a.out.join(SamplesFile::NAME);
+    if let Err(e) = unitcoder::eval::run::check_first_prompt(&ds, generator.generator(), &settings) {
+        bail!(
+            "{e}\nthe model cannot take this run's prompts, so nothing was written to {}{}",
+            a.out.display(),
+            if a.prompt_mode == PromptMode::Completion {
+                ""
+            } else {
+                "; with a chat template that does not work, `--prompt-mode completion` prompts without it"
+            }
+        );
+    }
     let (mut file, mut generated) = SamplesFile::open(&a.out, &identity, &ds)?;
     let done = file.done().clone();
     if !done.is_empty() {

@@ -272,6 +272,10 @@ impl Generator for Engine {
     fn has_chat_template(&self) -> bool {
         self.codec.has_chat_template()
     }
+
+    fn check_prompt(&self, prompt: &Prompt) -> Result<(), EngineError> {
+        self.codec.encode(prompt).map(|_| ())
+    }
 }
 
 impl Drop for Engine {

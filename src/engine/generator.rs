@@ -169,6 +169,12 @@ pub trait Generator: Send + Sync {
     fn model_id(&self) -> String;
     /// Whether the model has a chat template (decides instruction vs completion prompting).
     fn has_chat_template(&self) -> bool;
+    /// Whether `prompt` can be put to the model (a chat prompt through its template), without
+    /// generating: a command checks its first prompt before it writes anything. Servers and
+    /// scripted models take every prompt here.
+    fn check_prompt(&self, _prompt: &Prompt) -> Result<(), EngineError> {
+        Ok(())
+    }
 }
 
 type Script = dyn Fn(&Request, usize) -> String + Send + Sync;

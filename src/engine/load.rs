@@ -62,6 +62,10 @@ impl Generator for LoadedModel {
     fn has_chat_template(&self) -> bool {
         self.generator().has_chat_template()
     }
+
+    fn check_prompt(&self, prompt: &crate::engine::Prompt) -> Result<(), EngineError> {
+        self.generator().check_prompt(prompt)
+    }
 }
 
 /// Whether `name` names a server rather than a model the engine loads.

@@ -79,6 +79,21 @@ pub fn generate(
 /// as soon as its batch is answered (so that a caller can write it down before the next batch).
 /// When `cancel` is set (by a signal handler, say) no further batch starts and the run ends with
 /// [`EvalError::Interrupted`].
+/// Puts the first task's prompt to `generator` without generating ([`Generator::check_prompt`]), so
+/// that a model that cannot take the prompts (a chat template that does not render) is found before
+/// a run directory is bound to it.
+pub fn check_first_prompt(
+    dataset: &Dataset,
+    generator: &dyn Generator,
+    settings: &RunSettings,
+) -> Result<(), EvalError> {
+    let mode = settings.mode.resolve(generator.has_chat_template());
+    let Some(task) = dataset.tasks.first() else { return Ok(()) };
+    generator
+        .check_prompt(&build_prompt(task, mode, settings.split))
+        .map_err(|cause| EvalError::TaskGeneration { task_id: task.task_id.clone(), cause })
+}
+
 pub fn generate_into(
     dataset: &Dataset,
     generator: &dyn Generator,

@@ -648,6 +648,40 @@ fn an_out_holding_a_file_of_an_outputs_name_and_no_evaluation_is_refused_and_the
 }
 
 #[test]
+fn a_chat_template_that_does_not_render_stops_eval_run_before_it_writes_anything() {
+    let dir = tempdir();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    crate::engine_tiny::write_model(&model, "llama", candle_core::DType::F32, 21);
+    std::fs::write(model.join("tokenizer_config.json"), r#"{"chat_template": "{% for m in messages %}{{ m.content "}"#)
+        .unwrap();
+    let data = benchmarks_dir().join("humaneval/HumanEval.jsonl.gz");
+    let out = dir.path().join("out");
+    let o = unitcoder(&[
+        "eval",
+        "run",
+        "--benchmark",
+        "humaneval",
+        "--data",
+        data.to_str().unwrap(),
+        "--limit",
+        "1",
+        "--greedy",
+        "-k",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("HumanEval/0") && err.contains("nothing was written to"), "{err}");
+    assert!(err.contains("`--prompt-mode completion` prompts without it") && !err.contains("rerun"), "{err}");
+    assert!(!out.join("generation.json").exists() && !out.join("samples.jsonl").exists(), "the directory is not bound");
+}
+
+#[test]
 fn score_refuses_an_out_where_an_output_would_overwrite_its_samples_or_data() {
     let dir = tempdir();
     let (out, out_dir) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
