@@ -228,7 +228,11 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     let resolved =
         resolve::resolve(&dir.display().to_string(), &ModelSettings::in_dir(dir), &unitcoder::progress::Silent)?;
     let tok = resolved.tokenizer()?;
-    let chat = resolved.chat_template(&tok)?.is_some();
+    // A template that does not compile is described, not fatal: the model still runs without it.
+    let (chat, chat_error) = match resolved.chat_template(&tok) {
+        Ok(t) => (t.is_some(), None),
+        Err(e) => (false, Some(e.to_string())),
+    };
     let field = |k: &str| config.get(k).cloned().unwrap_or(serde_json::Value::Null);
     // transformers 5 writes `dtype`; older checkpoints `torch_dtype`.
     let dtype = config.get("dtype").or_else(|| config.get("torch_dtype")).cloned().unwrap_or_default();
@@ -251,6 +255,7 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
         "context_length": field("max_position_embeddings"),
         "vocab_size": tok.vocab_size(),
         "chat_template": chat,
+        "chat_template_error": chat_error,
     });
     if json {
         outln!("{}", serde_json::to_string_pretty(&summary)?)?;
@@ -265,6 +270,9 @@ fn checkpoint_info(dir: &Path, files: &[PathBuf], json: bool) -> anyhow::Result<
     outln!("embedding:      {}", plain(field("hidden_size")))?;
     outln!("context length: {}", plain(field("max_position_embeddings")))?;
     outln!("vocabulary:     {}", tok.vocab_size())?;
-    outln!("chat template:  {}", if chat { "yes" } else { "no" })?;
+    match &chat_error {
+        Some(e) => outln!("chat template:  does not work ({e}); use completion prompts")?,
+        None => outln!("chat template:  {}", if chat { "yes" } else { "no" })?,
+    }
     Ok(())
 }

@@ -246,6 +246,16 @@ fn shard_names(index: &Path) -> Result<Vec<String>, EngineError> {
 
 /// Checks an HF checkpoint directory and lists its safetensors files.
 pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
+    let adapter = dir.join(ADAPTER_CONFIG);
+    if !dir.join("config.json").is_file() && adapter.is_file() {
+        let json = crate::engine::tokenizer::read_json(&adapter).ok().flatten().unwrap_or_default();
+        let base = json.get("base_model_name_or_path").and_then(|v| v.as_str()).filter(|b| !b.is_empty());
+        let base = base.map(|b| format!(" (its base, by {ADAPTER_CONFIG}: {b})")).unwrap_or_default();
+        return Err(model_err(
+            dir,
+            format!("a PEFT adapter, not a model: give its base with --model{base} and this directory with --lora"),
+        ));
+    }
     for required in ["config.json", "tokenizer.json"] {
         let p = dir.join(required);
         if !p.is_file() {
@@ -263,7 +273,7 @@ pub fn checkpoint_files(dir: &Path) -> Result<ModelFiles, EngineError> {
         let entries = std::fs::read_dir(dir).map_err(|e| model_err(dir, format!("cannot list: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .filter(|p| crate::engine::weights::is_weights_file(p))
             .collect();
         files.sort();
         files

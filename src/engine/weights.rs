@@ -402,6 +402,10 @@ fn refuse_repeated_tensors(dir: &Path, files: &[PathBuf]) -> Result<(), EngineEr
 /// no tensor data is read). A file that is not whole (cut short, not safetensors, a tensor past its
 /// end) is an error naming it: `models info` must not describe a checkpoint that cannot load.
 pub fn safetensors_counts(files: &[PathBuf]) -> Result<(usize, u64), EngineError> {
+    // Counted as the loader would load them: a tensor two files hold is the same refusal here.
+    if let Some(dir) = files.first().and_then(|f| f.parent()) {
+        refuse_repeated_tensors(dir, files)?;
+    }
     let (mut tensors, mut parameters) = (0usize, 0u64);
     for file in files {
         // SAFETY: mapped read-only to read the header; nothing is kept past this loop.
@@ -413,6 +417,14 @@ pub fn safetensors_counts(files: &[PathBuf]) -> Result<(usize, u64), EngineError
         }
     }
     Ok((tensors, parameters))
+}
+
+/// Whether `path` is a weights file of a checkpoint directory without an index: a `*.safetensors`
+/// file other than a PEFT adapter's (`adapter_model.safetensors`, which a trainer saves beside the
+/// base's files and which is loaded only with `--lora`).
+pub fn is_weights_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "safetensors")
+        && path.file_name().is_none_or(|n| n != "adapter_model.safetensors")
 }
 
 /// The safetensors files of a checkpoint directory: the shards listed in
@@ -435,7 +447,7 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| model_err(dir, format!("cannot list: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .filter(|p| is_weights_file(p))
         .collect();
     files.sort();
     if files.is_empty() {

@@ -199,6 +199,45 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
 }
 
 #[test]
+fn models_info_on_checkpoint_directories_counts_what_loads_and_names_an_adapter_as_one() {
+    let t = tempdir();
+    let ckpt = t.path().join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    crate::engine_tiny::write_model(&ckpt, "llama", candle_core::DType::F32, 21);
+    let info = |dir: &Path| {
+        let o = Command::new(bin()).args(["models", "info", "--json", dir.to_str().unwrap()]).output().unwrap();
+        let (out, err) = text(&o);
+        (o.status.code(), serde_json::from_str::<serde_json::Value>(&out).unwrap_or_default(), err)
+    };
+    let (code, before, err) = info(&ckpt);
+    assert_eq!(code, Some(0), "{err}");
+    // A trainer saves the adapter beside the base: it is not part of the base's weights.
+    let lora = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lora/llama-lora");
+    std::fs::copy(lora.join("adapter_model.safetensors"), ckpt.join("adapter_model.safetensors")).unwrap();
+    let (code, after, err) = info(&ckpt);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        (after["tensors"].clone(), after["parameters"].clone()),
+        (before["tensors"].clone(), before["parameters"].clone())
+    );
+    // A chat template that does not compile is described: the model still runs without it.
+    std::fs::write(ckpt.join("tokenizer_config.json"), r#"{"chat_template": "{% for m in messages %}"}"#).unwrap();
+    let o = Command::new(bin()).args(["models", "info", ckpt.to_str().unwrap()]).output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("chat template:  does not work ("), "{out}");
+    // A tensor two files hold is refused as the loader refuses it.
+    std::fs::copy(ckpt.join("model.safetensors"), ckpt.join("model-old.safetensors")).unwrap();
+    let (code, _, err) = info(&ckpt);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is in both"), "{err}");
+    // An adapter directory is named as one, with the way to load it.
+    let (code, _, err) = info(&lora);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("a PEFT adapter, not a model") && err.contains("--lora"), "{err}");
+}
+
+#[test]
 fn unknown_model_names_list_the_known_cards() {
     let out = run_env(&["models", "path", "gpt-17"], &[("UNITCODER_CACHE", &test_cache_dir())]);
     let (_, stderr) = text(&out);
