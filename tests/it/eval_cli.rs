@@ -123,6 +123,11 @@ fn compare_prints_deltas_and_flipped_tasks() {
     let pak: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("b/pass_at_k.json")).unwrap()).unwrap();
     assert!((pak["pass@1"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    // HumanEval has no BigCodeBench subset; how much of it was scored is said instead.
+    assert_eq!(
+        (pak["subset"].clone(), pak["tasks_scored"].clone(), pak["tasks"].clone()),
+        (serde_json::Value::Null, 3.into(), 164.into())
+    );
 
     let out =
         unitcoder(&["eval", "compare", dir.path().join("a").to_str().unwrap(), dir.path().join("b").to_str().unwrap()]);
@@ -132,6 +137,14 @@ fn compare_prints_deltas_and_flipped_tasks() {
     assert!(text.contains("gained (2): HumanEval/1, HumanEval/2") && text.contains("lost (1): HumanEval/0"), "{text}");
     assert!(text.contains("A: ") && text.contains("(model `a`)") && text.contains("(model `b`)"), "{text}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("different splits"));
+    // A run stopped before scoring has samples and no summary: said so, with the way on.
+    let stopped = dir.path().join("stopped");
+    std::fs::create_dir_all(&stopped).unwrap();
+    std::fs::write(stopped.join("samples.jsonl"), "").unwrap();
+    let out = unitcoder(&["eval", "compare", dir.path().join("a").to_str().unwrap(), stopped.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no summary.json: it holds samples but no scores") && err.contains("rerun it"), "{err}");
 
     // Two prompt splits of one benchmark: compared, with a note that the prompts differ too.
     for (name, rs, split) in [("a", &a, "complete"), ("b", &b, "instruct")] {
@@ -218,6 +231,13 @@ fn k_must_be_positive_and_computable_from_the_samples() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot compute pass@5") && err.contains("has 1"), "{err}");
+    // A k asked for by name that one sample cannot give is noted; the default's are not.
+    let (out, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1,5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("note: pass@5 not computed"), "{err}");
+    let (out, _) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("not computed"), "{err}");
 }
 
 #[test]
