@@ -402,10 +402,6 @@ fn refuse_repeated_tensors(dir: &Path, files: &[PathBuf]) -> Result<(), EngineEr
 /// no tensor data is read). A file that is not whole (cut short, not safetensors, a tensor past its
 /// end) is an error naming it: `models info` must not describe a checkpoint that cannot load.
 pub fn safetensors_counts(files: &[PathBuf]) -> Result<(usize, u64), EngineError> {
-    // Counted as the loader would load them: a tensor two files hold is the same refusal here.
-    if let Some(dir) = files.first().and_then(|f| f.parent()) {
-        refuse_repeated_tensors(dir, files)?;
-    }
     let (mut tensors, mut parameters) = (0usize, 0u64);
     for file in files {
         // SAFETY: mapped read-only to read the header; nothing is kept past this loop.
@@ -415,6 +411,10 @@ pub fn safetensors_counts(files: &[PathBuf]) -> Result<(usize, u64), EngineError
             tensors += 1;
             parameters += view.shape().iter().map(|&d| d as u64).product::<u64>();
         }
+    }
+    // Counted as the loader would load them: a tensor two files hold is the same refusal here.
+    if let Some(dir) = files.first().and_then(|f| f.parent()) {
+        refuse_repeated_tensors(dir, files)?;
     }
     Ok((tensors, parameters))
 }
