@@ -30,7 +30,8 @@ pub struct ModelsArgs {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// List the model cards, whether each is already in the cache, and how far its source was verified
+    /// List the model cards, whether each is already in the cache (`corrupt`: a file of another size
+    /// than the card's, which `pull` fetches again), and how far its source was verified
     /// (checksum: size and sha256 of the published file, checked on every download; name: repository and
     /// file name confirmed, no checksum known; no: unchecked).
     List,
@@ -139,6 +140,19 @@ fn local_path(files: &ModelFiles) -> &Path {
     }
 }
 
+/// Whether a card's file is in the cache: `yes`, `no`, or `corrupt` when the file there has another
+/// size than the card's (a cut download, or a card that describes another file; `pull` fetches it
+/// again). The sha256 is not read here: that takes seconds per GB, and `pull` checks it.
+fn cache_state(path: &Path, size: Option<u64>) -> &'static str {
+    if !path.is_file() {
+        return "no";
+    }
+    match fetch::check_file(path, size, None, Verify::Size) {
+        Ok(Ok(())) => "yes",
+        _ => "corrupt",
+    }
+}
+
 fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
     let cards = cards::all(settings.models_dir.as_deref())?;
     let mut rows = vec![["NAME", "FORMAT", "ARCH", "CACHED", "VERIFIED", "SOURCE", "DESCRIPTION"].map(String::from)];
@@ -146,24 +160,25 @@ fn list(settings: &ModelSettings) -> anyhow::Result<Outcome> {
         let (source, cached) = match &c.source {
             Source::Pypi { package, version, file, size, sha256 } => {
                 let src = PypiFile { package, version, file, size: *size, sha256: sha256.as_deref() };
-                (format!("pypi:{package}=={version}"), fetch::pypi_cache_path(settings, &src).is_file())
+                (format!("pypi:{package}=={version}"), cache_state(&fetch::pypi_cache_path(settings, &src), *size))
             }
             Source::PypiParts { file, parts, size, sha256 } => {
                 let src = fetch::PypiParts { file, parts, size: *size, sha256 };
                 let first = parts.first().map(|p| format!("{}=={}", p.package, p.version)).unwrap_or_default();
                 (
                     format!("pypi:{first} (+{} parts)", parts.len().saturating_sub(1)),
-                    fetch::pypi_parts_cache_path(settings, &src).is_file(),
+                    cache_state(&fetch::pypi_parts_cache_path(settings, &src), Some(*size)),
                 )
             }
             Source::Hf { repo, revision, file, .. } => {
                 let probe = file.as_deref().unwrap_or("config.json");
                 let cached = fetch::hf_cached(settings, &HfFile { repo, revision, file: probe }).is_some();
+                let cached = if cached { "yes" } else { "no" };
                 (format!("hf:{repo}{}", file.as_deref().map(|f| format!(":{f}")).unwrap_or_default()), cached)
             }
         };
         let format = format!("{:?}", c.format).to_lowercase();
-        let cached = if cached { "yes" } else { "no" }.to_string();
+        let cached = cached.to_string();
         rows.push([c.name, format, c.architecture, cached, c.verified.label().to_string(), source, c.description]);
     }
     // Column widths from the content, so long hf: sources do not shift the table.

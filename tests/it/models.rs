@@ -262,6 +262,25 @@ fn user_cards_are_listed_replace_builtins_and_bad_ones_name_file_and_field() {
     let cards = cards::all(Some(dir.path())).unwrap();
     assert_eq!(cards.iter().find(|c| c.name == "my-model").unwrap().stop_tokens, ["<|im_end|>"]);
 
+    // A cached file of another size than its card's is shown as such, not as in the cache.
+    let cache = dir.path().join("cache");
+    let pypi_card = "name = \"my-pypi\"\ndescription = \"d\"\narchitecture = \"llama\"\nformat = \"gguf\"\n\
+                     [source]\npypi = \"pkg-x==1.0\"\nfile = \"pkg_x/m.gguf\"\nsize = 10\n";
+    std::fs::write(dir.path().join("my-pypi.toml"), pypi_card).unwrap();
+    let cached = cache.join("pypi/pkg-x-1.0/m.gguf");
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    let state = |bytes: &[u8]| {
+        std::fs::write(&cached, bytes).unwrap();
+        let args =
+            ["models", "list", "--models-dir", dir.path().to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+        let (stdout, _) = text(&run_env(&args, &[]));
+        let line = stdout.lines().find(|l| l.starts_with("my-pypi ")).unwrap_or_default().to_string();
+        line.split_whitespace().nth(3).unwrap_or_default().to_string()
+    };
+    assert_eq!(state(b"cut"), "corrupt");
+    assert_eq!(state(b"0123456789"), "yes");
+    std::fs::remove_file(dir.path().join("my-pypi.toml")).unwrap();
+
     let bad = dir.path().join("broken.toml");
     std::fs::write(&bad, card.replace("format = \"gguf\"", "format = \"onnx\"")).unwrap();
     let out = run_env(&["models", "list", "--models-dir", dir.path().to_str().unwrap()], &[]);
