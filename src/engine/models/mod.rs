@@ -353,7 +353,7 @@ fn hf_config(w: &Weights, qkv_bias: bool) -> Result<Config, EngineError> {
         return Err(bad(format!("`mlp_bias: true` is not supported for `{model_type}`")));
     }
     Ok(Config {
-        architecture: c.get("model_type").and_then(|v| v.as_str()).unwrap_or("llama").to_string(),
+        architecture: model_type.to_string(),
         n_layer: hf_usize(c, "num_hidden_layers", &dir)?,
         n_embd,
         n_head,

@@ -2,6 +2,16 @@
 
 use crate::common::{tempdir, unitcoder};
 
+/// A batch of `n` passing programs that take 50 ms each, ids `p0`, `p1`, ...
+fn sleepy_batch(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let code = "import time\ndef add(a, b):\n    time.sleep(0.05)\n    return a + b\n";
+            serde_json::json!({"id": format!("p{i}"), "code": code, "tests": super::ADD_CHECK}).to_string() + "\n"
+        })
+        .collect()
+}
+
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write file");
@@ -231,12 +241,7 @@ fn resume_keeps_the_verdicts_of_unchanged_lines_and_checks_only_the_rest() {
 fn without_a_terminal_a_long_batch_writes_progress_lines_and_a_short_one_none() {
     let dir = tempdir();
     // 40 programs of 50 ms over two workers: about a second.
-    let input: String = (0..40)
-        .map(|i| {
-            let code = "import time\ndef add(a, b):\n    time.sleep(0.05)\n    return a + b\n";
-            serde_json::json!({"id": format!("p{i}"), "code": code, "tests": super::ADD_CHECK}).to_string() + "\n"
-        })
-        .collect();
+    let input = sleepy_batch(40);
     let inp = write(dir.path(), "in.jsonl", &input);
     let outp = dir.path().join("out.jsonl");
     let run = |every: Option<&str>| {
@@ -430,12 +435,7 @@ fn a_batch_line_that_is_not_utf8_is_that_lines_error_and_the_others_run() {
 fn ctrl_c_stops_a_batch_after_the_programs_in_progress_with_the_verdicts_so_far_in_input_order() {
     let dir = tempdir();
     // 300 programs of 50 ms each: about 8 s over two workers, interrupted once verdicts are written.
-    let input: String = (0..300)
-        .map(|i| {
-            let code = "import time\ndef add(a, b):\n    time.sleep(0.05)\n    return a + b\n";
-            serde_json::json!({"id": format!("p{i}"), "code": code, "tests": super::ADD_CHECK}).to_string() + "\n"
-        })
-        .collect();
+    let input = sleepy_batch(300);
     let inp = write(dir.path(), "in.jsonl", &input);
     let outp = dir.path().join("out.jsonl");
     let lines = || std::fs::read_to_string(&outp).map(|t| t.lines().count()).unwrap_or(0);
