@@ -413,10 +413,19 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     };
     // Ctrl-C / SIGTERM while generating: the batch in flight is answered and written, then the run
     // stops and says how far it got. Scoring has no such place to stop (a rerun scores every
-    // sample again), so from there on the signals end the process as usual.
+    // sample again), so from there on the signals end the process at once, saying what is kept.
     let interrupt = super::interrupt::Interrupt::install()?;
     let result = generate_into(&ds, generator.generator(), &settings, &done, &interrupt.flag(), sink, bars);
-    interrupt.release();
+    if interrupt.signal().is_none() {
+        super::interrupt::exit_on_signal(&format!(
+            "eval run interrupted while scoring: the samples of all {} tasks are kept in {}; rerun the same command \
+             to score them (nothing else in {} was replaced)",
+            ds.tasks.len(),
+            samples_path.display(),
+            a.out.display()
+        ))?;
+    }
+    // Checked after the switch: a signal that came before it stops the run here.
     if let Some(signal) = interrupt.signal() {
         if matches!(result, Ok(()) | Err(unitcoder::eval::EvalError::Interrupted)) {
             let tasks: std::collections::HashSet<&str> = generated.iter().map(|g| g.sample.task_id.as_str()).collect();
@@ -569,6 +578,11 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     refuse_out_of_another_run(&a.out, Some(&a.samples), &format!("{}", a.samples.display()))?;
     refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
+    super::interrupt::exit_on_signal(&format!(
+        "eval score interrupted before it wrote its results: nothing in {} was replaced; rerun the same command to \
+         score",
+        a.out.display()
+    ))?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
     // An `eval run`'s own samples name no model on their lines; its generation.json beside them does.
@@ -629,6 +643,11 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     refuse_out_of_another_run(&a.out, None, "the canonical solutions")?;
     refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
+    super::interrupt::exit_on_signal(&format!(
+        "eval check-gt interrupted before it wrote its results: nothing in {} was replaced; rerun the same command \
+         to check",
+        a.out.display()
+    ))?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
     let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);

@@ -12,7 +12,7 @@
 //! Plain `sigaction` through libc (already a dependency) rather than a crate: the handler only
 //! stores to atomics and calls `write` and `_exit`, which are async-signal-safe.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The flag the library watches; set by the first signal.
@@ -38,7 +38,21 @@ fn now_ns() -> i64 {
     ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
+/// Set by [`exit_on_signal`]: the message a signal writes before it ends the process (a leaked
+/// buffer, so the handler never sees it freed), and its length.
+static EXIT_MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static EXIT_MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+
 extern "C" fn on_signal(signal: libc::c_int) {
+    let message = EXIT_MESSAGE.load(Ordering::SeqCst);
+    if !message.is_null() {
+        // SAFETY: the buffer was leaked by `exit_on_signal` and is never freed; `write` and `_exit`
+        // are async-signal-safe.
+        unsafe {
+            libc::write(2, message.cast(), EXIT_MESSAGE_LEN.load(Ordering::SeqCst));
+            libc::_exit(128 + signal)
+        }
+    }
     let now = now_ns();
     if let Err(first) = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst) {
         if first == signal && now - FIRST_AT.load(Ordering::SeqCst) < ECHO_NS {
@@ -58,11 +72,35 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// SIGINT and SIGTERM caught, until [`Interrupt::release`] or for the rest of the process.
+/// Points `signal` at [`on_signal`], unless the process was started ignoring it (`nohup`, a
+/// background job of a non-interactive shell), which stays ignored as the user who set that wants.
+fn catch(signal: libc::c_int) -> anyhow::Result<()> {
+    // SAFETY: plain sigaction calls with zeroed, then filled, structs; the handler is
+    // async-signal-safe (see `on_signal`).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+            anyhow::bail!("reading the action of signal {signal}: {}", std::io::Error::last_os_error());
+        }
+        if old.sa_sigaction == libc::SIG_IGN {
+            return Ok(());
+        }
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // Restarted system calls: a read or wait elsewhere in the process does not fail with
+        // EINTR because of the signal.
+        act.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut act.sa_mask);
+        if libc::sigaction(signal, &act, std::ptr::null_mut()) != 0 {
+            anyhow::bail!("catching signal {signal}: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGTERM caught, until [`exit_on_signal`] or for the rest of the process.
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
-    /// The signals whose handler this installed (those not ignored at start).
-    caught: Vec<libc::c_int>,
 }
 
 impl Interrupt {
@@ -70,43 +108,10 @@ impl Interrupt {
     /// background job of a non-interactive shell) stays ignored, as the user who set that wants.
     pub fn install() -> anyhow::Result<Interrupt> {
         let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
-        let mut caught = Vec::new();
         for signal in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: plain sigaction calls with zeroed, then filled, structs; the handler is
-            // async-signal-safe (see `on_signal`).
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
-                    anyhow::bail!("reading the action of signal {signal}: {}", std::io::Error::last_os_error());
-                }
-                if old.sa_sigaction == libc::SIG_IGN {
-                    continue;
-                }
-                let mut act: libc::sigaction = std::mem::zeroed();
-                act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-                // Restarted system calls: a read or wait elsewhere in the process does not fail
-                // with EINTR because of the signal.
-                act.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut act.sa_mask);
-                if libc::sigaction(signal, &act, std::ptr::null_mut()) != 0 {
-                    anyhow::bail!("catching signal {signal}: {}", std::io::Error::last_os_error());
-                }
-            }
-            caught.push(signal);
+            catch(signal)?;
         }
-        Ok(Interrupt { flag, caught })
-    }
-
-    /// Gives the signals back their default action (the process ends at once), for a part of a
-    /// command that has no place to stop in order; a signal received before stays recorded in
-    /// [`Interrupt::signal`].
-    pub fn release(&self) {
-        for &signal in &self.caught {
-            // SAFETY: restoring the default action of a signal this struct caught.
-            unsafe {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-        }
+        Ok(Interrupt { flag })
     }
 
     /// The flag the first signal sets, for the library.
@@ -118,6 +123,20 @@ impl Interrupt {
     pub fn signal(&self) -> Option<i32> {
         Some(SIGNAL.load(Ordering::SeqCst)).filter(|&s| s != 0)
     }
+}
+
+/// For a part of a command that has no place to stop in order (scoring: a rerun scores every sample
+/// again): SIGINT and SIGTERM end the process at once, as by default, but first say `message` (what
+/// is kept and how to go on) instead of leaving the user with a bare exit status. A signal the
+/// process was started ignoring stays ignored.
+pub fn exit_on_signal(message: &str) -> anyhow::Result<()> {
+    let text: &'static mut [u8] = format!("\nunitcoder: {message}\n").into_bytes().leak();
+    EXIT_MESSAGE_LEN.store(text.len(), Ordering::SeqCst);
+    EXIT_MESSAGE.store(text.as_mut_ptr(), Ordering::SeqCst);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        catch(signal)?;
+    }
+    Ok(())
 }
 
 /// The signal's name for messages.

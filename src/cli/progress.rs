@@ -2,10 +2,12 @@
 //! terminal (a log file, a Slurm job, CI) the bars are hidden, and a long command instead writes one
 //! plain line every `UNITCODER_PROGRESS_SECS` seconds (30 by default; 0: none) with every running
 //! task's count, and a line when each such task ends: a nine-minute synth in a log is not silent.
+//! A clock thread writes the lines that fall due while nothing moves (one long model call, one
+//! slow program), so a quiet log means a stopped command, not a busy one.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use unitcoder::progress::Reporter;
 
@@ -17,8 +19,8 @@ const LINE_EVERY_S: f64 = 30.0;
 pub struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
-    /// Plain progress lines, when the bars are hidden.
-    lines: Option<Mutex<Lines>>,
+    /// Plain progress lines, when the bars are hidden; shared with the clock thread.
+    lines: Option<Arc<Mutex<Lines>>>,
 }
 
 /// The state of the plain progress lines: the tasks in the order they began.
@@ -56,8 +58,11 @@ impl Lines {
 
     /// The line for the running tasks, when one is due.
     fn due(&mut self, now: Instant) -> Option<String> {
+        if self.tasks.is_empty() {
+            return None;
+        }
         let last = *self.last.get_or_insert(now);
-        if now.duration_since(last) < self.every || self.tasks.is_empty() {
+        if now.duration_since(last) < self.every {
             return None;
         }
         self.last = Some(now);
@@ -86,6 +91,28 @@ impl LineTask {
     }
 }
 
+/// Writes the lines that fall due between the tasks' own events, until the [`Bars`] are dropped.
+/// It looks a few times per interval (at most once a second is enough for any interval): a line is
+/// due at most a quarter of an interval late.
+fn clock(lines: Weak<Mutex<Lines>>) {
+    let spawned = std::thread::Builder::new().name("progress-lines".into()).spawn(move || loop {
+        let Some(shared) = lines.upgrade() else { return };
+        let nap = match shared.lock() {
+            Ok(mut l) => {
+                if let Some(text) = l.due(Instant::now()) {
+                    eprintln!("{text}");
+                }
+                (l.every / 4).min(Duration::from_secs(1))
+            }
+            Err(_) => return,
+        };
+        drop(shared);
+        std::thread::sleep(nap);
+    });
+    // Without the thread the lines still come with the tasks' events, as they did before it.
+    drop(spawned);
+}
+
 /// `1h 2m 3s`, `2m 3s` or `3s`.
 fn human(d: Duration) -> String {
     let s = d.as_secs();
@@ -100,7 +127,10 @@ fn human(d: Duration) -> String {
 impl Bars {
     pub fn new() -> Self {
         let multi = MultiProgress::new();
-        let lines = if multi.is_hidden() { Lines::from_env().map(Mutex::new) } else { None };
+        let lines = if multi.is_hidden() { Lines::from_env().map(|l| Arc::new(Mutex::new(l))) } else { None };
+        if let Some(lines) = &lines {
+            clock(Arc::downgrade(lines));
+        }
         Bars { multi, bars: Mutex::new(HashMap::new()), lines }
     }
 

@@ -4,6 +4,7 @@
 //! accepted program, and where the time went (model waiting on the sandbox and vice versa).
 
 use crate::pipeline::record::{AttemptKind, Record, Stage};
+use crate::pipeline::retrieve::Reject;
 use crate::pipeline::run_dir::{RunSettings, RunTimings};
 use crate::sandbox::{Status, Verdict};
 use serde::{Deserialize, Serialize};
@@ -276,8 +277,15 @@ impl SynthStats {
         // Dropped at synth's own retrieve-stage checks: its code did not compile (a records file's
         // function) or it overlaps a benchmark.
         let at_retrieve = |r: &Record| r.rejected.as_ref().is_some_and(|j| j.stage == Stage::Retrieve);
-        let steps: [(&str, u64); 10] = [
+        let not_compiling = |r: &Record| {
+            r.rejected.as_ref().is_some_and(|j| j.stage == Stage::Retrieve && j.reason == Reject::SyntaxError.as_str())
+        };
+        let compiled = count(&|r| !not_compiling(r));
+        let steps: [(&str, u64); 11] = [
             ("retrieved", count(&|_| true)),
+            // Only a records file can hold code that does not compile (retrieve keeps none), so
+            // the step shows only where one did not: `decontaminated` then counts contamination alone.
+            ("compiled", compiled),
             ("decontaminated", count(&|r| !at_retrieve(r))),
             ("tests_written", count(&|r| r.tests.is_some())),
             ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
@@ -292,7 +300,11 @@ impl SynthStats {
         ];
         s.funnel = steps
             .iter()
-            .filter(|(n, _)| *n != "tests_scored" || scored > 0)
+            .filter(|(n, c)| match *n {
+                "tests_scored" => scored > 0,
+                "compiled" => *c < accepted.len() as u64 + rejected.len() as u64,
+                _ => true,
+            })
             .map(|(n, c)| Step { step: n.to_string(), count: *c })
             .collect();
         s.quality = QualityStats::compute(all());

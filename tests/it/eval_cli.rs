@@ -460,6 +460,44 @@ fn an_interrupted_eval_run_writes_its_batch_in_flight_says_how_far_it_got_and_co
     assert!(tmp.path().join("run/summary.json").exists());
 }
 
+/// Ctrl-C while `eval score` runs its samples: scoring has no place to stop in order, so it ends at
+/// once with 130, but says that the earlier results in `--out` are intact, and they are.
+#[test]
+fn an_interrupted_eval_score_says_that_nothing_was_replaced_and_replaces_nothing() {
+    let dir = tempdir();
+    let (first, out) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let summary = std::fs::read(out.join("summary.json")).unwrap();
+    // Eight samples that loop until their 3 s limit: at least 12 s of scoring on 2 workers.
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let looping: String = (0..8)
+        .map(|i| {
+            serde_json::json!({"task_id": format!("HumanEval/{i}"), "solution": "while True:\n    pass\n"}).to_string()
+                + "\n"
+        })
+        .collect();
+    let samples = dir.path().join("looping.jsonl");
+    std::fs::write(&samples, looping).unwrap();
+    let mut command = std::process::Command::new(crate::common::bin());
+    command
+        .args(["eval", "score", "--benchmark", "humaneval", "--data", data.to_str().unwrap(), "--limit", "8"])
+        .args(["-k", "1", "--jobs", "2", "--samples", samples.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let start = std::time::Instant::now();
+    let o = crate::common::interrupt_once(&mut command, || start.elapsed().as_secs_f64() > 2.0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(start.elapsed().as_secs() < 10, "it ended at once, not after scoring");
+    assert!(
+        err.contains(&format!(
+            "eval score interrupted before it wrote its results: nothing in {} was replaced",
+            out.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary, "the earlier results are intact");
+    assert!(!out.join("looping.jsonl_results.jsonl").exists());
+}
+
 #[test]
 fn options_that_would_be_ignored_or_found_wrong_late_are_refused_up_front() {
     let dir = tempdir();

@@ -266,6 +266,27 @@ fn without_a_terminal_a_long_batch_writes_progress_lines_and_a_short_one_none() 
     assert!(!run(Some("0")).contains("progress:"));
 }
 
+/// A task that does not move for a while (one slow program, one long model call) still gets its
+/// lines: a quiet log would look like a hung command.
+#[test]
+fn without_a_terminal_progress_lines_come_while_nothing_moves() {
+    let dir = tempdir();
+    let code = "import time\ndef add(a, b):\n    time.sleep(2.5)\n    return a + b\n";
+    let line = serde_json::json!({"id": "slow", "code": code, "tests": super::ADD_CHECK}).to_string() + "\n";
+    let inp = write(dir.path(), "in.jsonl", &line);
+    let outp = dir.path().join("out.jsonl");
+    let out = std::process::Command::new(crate::common::bin())
+        .args(["check", "--batch", &inp, "--out", outp.to_str().unwrap(), "--jobs", "1"])
+        .env("UNITCODER_PROGRESS_SECS", "0.5")
+        .output()
+        .expect("run unitcoder");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let waiting = stderr.lines().filter(|l| l.starts_with("progress: check 0/1 (0%) in ")).count();
+    assert!(waiting >= 2, "lines while the one program runs: {stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("progress: check done: 1 in ")), "{stderr}");
+}
+
 #[test]
 fn sources_are_decoded_as_python_decodes_them() {
     let dir = tempdir();
