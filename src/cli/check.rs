@@ -115,21 +115,42 @@ fn single(code: &Path, tests: &Path, config: SandboxConfig, json: bool) -> anyho
 
 fn print_human(w: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {
     let status = format!("{:?}", v.status).to_lowercase();
+    let level = &v.isolation.level;
     match &v.reason {
-        Some(r) => writeln!(w, "{status}: {r} ({} ms, isolation {})", v.duration_ms, v.isolation.level)?,
-        None => writeln!(w, "{status} ({} ms, isolation {})", v.duration_ms, v.isolation.level)?,
+        Some(r) => writeln!(w, "{status}: {} ({} ms, isolation {level})", shown(r), v.duration_ms)?,
+        None => writeln!(w, "{status} ({} ms, isolation {level})", v.duration_ms)?,
     }
     if let Some(t) = &v.running {
-        writeln!(w, "  stopped while running {t}")?;
+        writeln!(w, "  stopped while running {}", shown(t))?;
     }
     for t in &v.tests {
         let s = format!("{:?}", t.status).to_lowercase();
         match &t.message {
-            Some(m) => writeln!(w, "  {s:5} {}: {m}", t.name)?,
-            None => writeln!(w, "  {s:5} {}", t.name)?,
+            Some(m) => writeln!(w, "  {s:5} {}: {}", shown(&t.name), shown(m))?,
+            None => writeln!(w, "  {s:5} {}", shown(&t.name))?,
         }
     }
     Ok(())
+}
+
+/// Text the program chose (test names, exception messages and class names) as it may be shown on
+/// a terminal: control characters (escape sequences that move the cursor, erase lines or hide
+/// text; new lines that would draw lines of their own) and bidirectional overrides are written
+/// escaped, so a program cannot paint a verdict over the real one.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool) -> anyhow::Result<Outcome> {

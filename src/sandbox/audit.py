@@ -23,9 +23,22 @@ def _install_audit_hook(own, tamper):
 
     frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
 
-    def transparent(fn):
+    # Library functions that hand frames to whoever iterates or calls them (traceback's walkers,
+    # asyncio's Task.get_stack): judged by that caller. Traceback's own formatting consumes its
+    # walkers and hands out text, so `traceback.format_exc()` in a program stays allowed, while a
+    # program that walks the stack itself (and from a frame could read the harness's locals)
+    # does not.
+    frame_givers = {"/traceback.py": ("walk_tb", "walk_stack"), "/asyncio/base_tasks.py": ("_task_get_stack",)}
+
+    def transparent(code):
         # Library code that hands frames or raw memory to its caller: judge the caller instead.
-        return fn.endswith("/inspect.py") or "/ctypes/" in fn
+        fn = text(code.co_filename)
+        if fn.endswith("/inspect.py") or "/ctypes/" in fn:
+            return True
+        for suffix, names in frame_givers.items():
+            if fn.endswith(suffix) and code.co_name in names:
+                return True
+        return False
     busy = set()
     ident = _thread_ident
 
@@ -103,7 +116,7 @@ def _install_audit_hook(own, tamper):
 
     def requester():
         f = getframe(2)
-        while f is not None and transparent(text(f.f_code.co_filename)):
+        while f is not None and transparent(f.f_code):
             f = f.f_back
         return text(f.f_code.co_filename) if f is not None else HARNESS_FN
 

@@ -7,9 +7,16 @@ EVFD = 3
 
 
 class _Child:
-    def _child(self, task, fds):
-        """In the spare, with its job: contain, drop privileges, run the harness. Never returns."""
-        program_code, tests_code, tests, code, nonce, jobdir, limits, strict, coverage = task
+    def _child(self, box, fds):
+        """In the spare, with its job (the one item of `box`): contain, drop privileges, run the
+        harness. Never returns.
+
+        The frames below the candidate's (this one, the spare's) hold neither the run's nonce nor
+        the tests' source once the harness runs: a frame that reached the program through a library
+        (traceback's StackSummary with capture_locals shows every local's repr) would otherwise
+        give it what forging a verdict, or reading the expected values, takes. They travel on in a
+        list that run_child empties."""
+        program_code, tests_code, tests, code, nonce, jobdir, limits, strict, coverage = box.pop()
         try:
             if self.ruleset is not None:
                 err = _landlock_restrict(self.ruleset)
@@ -49,4 +56,6 @@ class _Child:
                 _os.write(fds["ev"], ("%s %s\n" % (nonce, _json.dumps({"k": "setup", "m": repr(e)[:300]}))).encode())
             finally:
                 _os._exit(71)
-        run_child(program_code, tests_code, tests, code, nonce, EVFD, jobdir, self.baseline, strict, coverage)
+        secrets = [nonce, tests]
+        del nonce, tests
+        run_child(program_code, tests_code, secrets, code, EVFD, jobdir, self.baseline, strict, coverage)

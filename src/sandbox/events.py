@@ -35,9 +35,10 @@ def _event_writer(nonce, evfd, state):
     return emit, tamper
 
 
-def _describer(tests_source, program_source):
+def _describer(tests_source, program_source, own):
     """(describe, kind_of, tests_line): an exception's message with the line it came from, its
-    status (skip, fail, error), and the tests line a frame is at (strict rules)."""
+    status (skip, fail, error), and the tests line a frame is at (strict rules). `own(filename)`:
+    whether the file lies where the candidate can place code."""
     real_type, real_len, real_str = type, len, str
     AssertionErr, BaseExc, SkipTest = AssertionError, BaseException, _unittest.SkipTest
     mro_of = type.__dict__["__mro__"].__get__
@@ -63,10 +64,22 @@ def _describer(tests_source, program_source):
             msg = msg[:400] + "..."
         return msg + where[:300]
 
+    def by_program(exc):
+        # Whether the program's code is on the exception's way: a skip is the tests' to make (a
+        # decorator, self.skipTest); one raised by the code under test would hide the failures of
+        # the tests it skips.
+        tb = exc.__traceback__
+        while tb is not None:
+            fn = tb.tb_frame.f_code.co_filename
+            if real_type(fn) is not real_str or fn == PROGRAM_FN or own(fn):
+                return True
+            tb = tb.tb_next
+        return False
+
     def kind_of(exc):
         mro = mro_of(real_type(exc))
         if SkipTest in mro:
-            return "skip"
+            return "error" if by_program(exc) else "skip"
         if AssertionErr in mro:
             return "fail"
         return "error"

@@ -50,11 +50,15 @@ def _from_tests_check(code_type):
     return from_tests
 
 
-def run_child(program_code, tests_marked, tests_source, program_source, nonce, evfd, workdir, baseline,
+def run_child(program_code, tests_marked, secrets, program_source, evfd, workdir, baseline,
               strict=False, coverage=None):
-    """Runs the program, then the tests, streaming events to `evfd`. Never returns. `strict`:
+    """Runs the program, then the tests, streaming events to `evfd`. Never returns. `secrets`: a
+    list of the run's nonce and the tests' source, emptied here and kept only in the closures
+    built from them, not in this frame's locals (see _Child._child). `strict`:
     Job::strict_assertions (see strict_counts). With `coverage` (a function's name), traces that
     function and reports its counts before `done`."""
+    nonce, tests_source = secrets
+    secrets.clear()
     exit_ = _os._exit
     real_type, real_isinstance, BaseExc, TestCase = type, isinstance, BaseException, _unittest.TestCase
     mro_of = type.__dict__["__mro__"].__get__
@@ -74,12 +78,13 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     def own(fn):
         return fn.startswith(writable) and not fn.startswith(library)
     probe = _equality_probe(own, tamper)
-    describe, kind_of, tests_line = _describer(tests_source, program_source)
+    describe, kind_of, tests_line = _describer(tests_source, program_source, own)
+    del nonce, tests_source
     from_tests = _from_tests_check(real_type(program_code))
     table, strict_counts, reset_counts = _markers(state, strict, probe, tamper, from_tests, describe, tests_line)
     tests_codes = [_patch_consts(c, table) for c in tests_marked]
-    run_one, run_case_class = _test_runner(emit, state, check_snapshot, describe, kind_of, from_tests, reset_counts,
-                                           strict_counts)
+    run_one, plan_case_class, run_case_class = _test_runner(emit, state, check_snapshot, describe, kind_of,
+                                                            from_tests, reset_counts, strict_counts, tamper)
 
     # -- run the program, then the tests, in one fresh __main__ module
     import types as _types
@@ -117,11 +122,14 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
         exit_(0)
 
     items = list(ns.items())
-    for name, obj in items:
-        if real_isinstance(obj, real_type) and TestCase in mro_of(obj) and obj is not TestCase:
-            if obj.__module__ == "__main__":
-                if not run_case_class(obj):
-                    exit_(0)
+    # Every class's plan is made before any test runs: the program, called by one test, could
+    # otherwise rename, skip or replace the tests of the classes after it.
+    plans = [plan_case_class(obj) for name, obj in items
+             if real_isinstance(obj, real_type) and TestCase in mro_of(obj) and obj is not TestCase
+             and obj.__module__ == "__main__"]
+    for plan in plans:
+        if plan is not None and not run_case_class(plan):
+            exit_(0)
     for name, obj in items:
         if name.startswith("test") and from_tests(obj) and real_type(obj) is real_type(run_child):
             code = obj.__code__
@@ -144,12 +152,25 @@ def run_child(program_code, tests_marked, tests_source, program_source, nonce, e
     exit_(0)
 
 
-def _test_runner(emit, state, check_snapshot, describe, kind_of, from_tests, reset_counts, strict_counts):
-    """(run_one, run_case_class): run_one(name, call) runs one test between its start and end
-    events and says whether the machinery is intact after it; run_case_class(cls) runs a TestCase
-    class's tests (False: tampering seen)."""
-    real_type, BaseExc, SkipTest = type, BaseException, _unittest.SkipTest
+def _test_runner(emit, state, check_snapshot, describe, kind_of, from_tests, reset_counts, strict_counts, tamper):
+    """(run_one, plan_case_class, run_case_class): run_one(name, call) runs one test between its
+    start and end events and says whether the machinery is intact after it; plan_case_class(cls)
+    fixes a TestCase class's tests, their skip marks and its methods as the tests defined them
+    (None: no tests); run_case_class(plan) runs them (False: tampering seen)."""
+    real_type, BaseExc, SkipTest, TestCase = type, BaseException, _unittest.SkipTest, _unittest.TestCase
     mro_of = type.__dict__["__mro__"].__get__
+    type_dict = type.__dict__["__dict__"].__get__
+    missing = object()
+    # What a test class may not change once its tests are planned: the test methods and the names
+    # unittest calls or looks up (setUp, tearDown, the assertions, __init__, skip marks). unittest's
+    # own TestCase is watched by the snapshot check; these are the classes between it and the
+    # test's class, which the tests defined and the program could reach through its globals.
+    # Data that tests set in setUpClass (maxDiff, longMessage) is not watched; every method is,
+    # private ones too (assertEqual calls self._getAssertEqualityFunc), and failureException.
+    watched = [k for k, v in TestCase.__dict__.items()
+               if callable(v) or real_type(v) in (classmethod, staticmethod)]
+    watched += ["__new__", "__getattribute__", "__getattr__", "__call__", "__unittest_skip__",
+                "__unittest_skip_why__"]
 
     def run_one(name, call):
         reset_counts()
@@ -164,16 +185,44 @@ def _test_runner(emit, state, check_snapshot, describe, kind_of, from_tests, res
         emit(k="end", t=name, s=status, n=count, m=message, r=reason, **extra)
         return ok
 
-    def run_case_class(cls):
+    def plan_case_class(cls):
+        mro = mro_of(cls)
         methods = []
-        for klass in mro_of(cls):
-            for k, v in klass.__dict__.items():
+        for klass in mro:
+            for k, v in type_dict(klass).items():
                 if k.startswith("test") and from_tests(v) and k not in methods:
                     methods.append(k)
         methods.sort()
         if not methods:
-            return True
+            return None
+        guarded = []
+        for klass in mro:
+            if klass is TestCase or klass is object:
+                continue
+            d = type_dict(klass)
+            names = [k for k in d if k.startswith("test")] + watched
+            guarded.append((klass, [(k, d.get(k, missing)) for k in names]))
         class_skip = getattr(cls, "__unittest_skip__", False)
+        skips = [class_skip or getattr(getattr(cls, m), "__unittest_skip__", False) for m in methods]
+        return cls, real_type(cls), mro, methods, skips, class_skip, guarded
+
+    def intact(plan, when):
+        cls, meta, mro, _methods, _skips, _class_skip, guarded = plan
+        if real_type(cls) is not meta or mro_of(cls) != mro:
+            tamper("the test class %s was changed (%s)" % (cls.__name__, when))
+            return False
+        for klass, entries in guarded:
+            d = type_dict(klass)
+            for k, v in entries:
+                if d.get(k, missing) is not v:
+                    tamper("%s.%s was %s (%s)" % (klass.__name__, k, "added" if v is missing else "replaced", when))
+                    return False
+        return True
+
+    def run_case_class(plan):
+        cls, _meta, _mro, methods, skips, class_skip, _guarded = plan
+        if not intact(plan, "before its tests"):
+            return False
         if not class_skip:
             try:
                 cls.setUpClass()
@@ -183,9 +232,13 @@ def _test_runner(emit, state, check_snapshot, describe, kind_of, from_tests, res
                     emit(k="end", t="%s.%s" % (cls.__name__, m), s=kind_of(e), n=0,
                          m="setUpClass: " + describe(e), r=real_type(e).__name__)
                 return True
-        for m in methods:
-            def call(m=m):
-                if class_skip or getattr(getattr(cls, m), "__unittest_skip__", False):
+        for m, skip in zip(methods, skips):
+            name = "%s.%s" % (cls.__name__, m)
+            if not intact(plan, "before " + name):
+                return False
+
+            def call(m=m, skip=skip):
+                if skip:
                     raise SkipTest("skipped by decorator")
                 case = cls(m)
                 case.setUp()
@@ -197,13 +250,13 @@ def _test_runner(emit, state, check_snapshot, describe, kind_of, from_tests, res
                     finally:
                         case.doCleanups()
 
-            if not run_one("%s.%s" % (cls.__name__, m), call):
+            if not run_one(name, call):
                 return False
         if not class_skip:
             try:
                 cls.tearDownClass()
             except BaseExc:
                 pass
-        return True
+        return intact(plan, "after its tests")
 
-    return run_one, run_case_class
+    return run_one, plan_case_class, run_case_class

@@ -12,7 +12,7 @@ import socket as _socket
 import time as _time
 import resource as _resource
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x40000000, 0x08000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 SYS = {"x86_64": (56, 444, 445, 446), "aarch64": (220, 444, 445, 446)}.get(_os.uname().machine)  # not `platform`: 6 ms of imports
 

@@ -51,7 +51,7 @@ def _markers(state, strict, probe, tamper, from_tests, describe, tests_line):
             r = a != b
         elif op == "in":
             r = a in b
-            probe(a)
+            probe(a, b)
             return r
         else:
             r = a not in b

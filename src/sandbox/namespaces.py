@@ -1,7 +1,7 @@
 # unitcoder sandbox: the server's namespaces and mounts (appended to harness.py; one module,
-# server side). A mixin of Server (server.py): private network and mount namespaces, loopback, the
+# server side). A mixin of Server (server.py): private network, mount and IPC namespaces, loopback, the
 # hidden host root (rootfs.py) or, failing that, private tmpfs on /tmp, /dev/shm and the worker
-# directory; and the clone into a fresh PID (and mount) namespace that every child is born by.
+# directory; and the clone into fresh PID and IPC (and mount) namespaces that every child is born by.
 
 
 class _Namespaces:
@@ -9,6 +9,13 @@ class _Namespaces:
         ok = self.root and _libc.unshare(CLONE_NEWNS | CLONE_NEWNET) == 0
         self._mark("net-namespace", ok, "unshare(CLONE_NEWNET) failed")
         self._mark("mount-namespace", ok, "unshare(CLONE_NEWNS) failed")
+        # SysV shared memory, semaphores and message queues (and POSIX queues) outlive the process
+        # that made them: in the host's namespace a job could leave memory no cgroup counts, or
+        # pass data to a later job. Each child also gets a namespace of its own (`_clone`), which
+        # the kernel empties when the child's last process ends; this one keeps the host's out of
+        # reach where that cannot be had.
+        ipc = self.root and _libc.unshare(CLONE_NEWIPC) == 0
+        self._mark("ipc-namespace", ipc, "unshare(CLONE_NEWIPC) failed")
         if not ok:
             # Degraded (not root): Landlock confines reads to what a new root would have shown.
             wanted = set(SYSTEM_DIRS + KERNEL_DIRS) | self._interpreter_dirs() | _mapped_dirs()
@@ -128,7 +135,7 @@ class _Namespaces:
         api.PyOS_BeforeFork()
         # With its own mount namespace the child can mount a /proc that shows only its PID
         # namespace (no host processes to read; psutil and friends see the right PIDs).
-        flags = CLONE_NEWPID | (CLONE_NEWNS if self.own_proc else 0)
+        flags = CLONE_NEWPID | CLONE_NEWIPC | (CLONE_NEWNS if self.own_proc else 0)
         pid = _pylibc.syscall(SYS[0], flags | _signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             api.PyOS_AfterFork_Child()

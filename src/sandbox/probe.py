@@ -74,6 +74,15 @@ def _equality_probe(own, tamper):
     type_dict = type.__dict__["__dict__"].__get__
     func_code = real_type(run_child).__dict__["__code__"].__get__
     slot_type, func_type = real_type(object.__eq__), real_type(run_child)
+    # Values no honest object equals or holds, drawn afresh for each run (the program cannot know
+    # them: they live only in this closure): one of each builtin type an always-equal object might
+    # single out, and the sentinel.
+    n = int.from_bytes(_os.urandom(16), "little") | (1 << 127)
+    word = "%032x" % int.from_bytes(_os.urandom(16), "little")
+    others = (SENTINEL, n, word, word.encode(), float("nan"), (n,), [word], {word: n}, frozenset((n,)))
+    # What a container is asked to hold: no honest one holds these (a set of all numbers could hold
+    # `n`, so no bare number but NaN, which no comparison finds).
+    held = (SENTINEL, word, float("nan"), (word, n))
 
     def library_method(klass, name):
         # Where `klass` gets `name` from, read through the real MRO and class dicts (a metaclass
@@ -89,6 +98,13 @@ def _equality_probe(own, tamper):
                     fn = func_code(impl).co_filename
                     return fn.startswith("/") and not own(fn)
                 return False
+        return False
+
+    def own_method(klass, name):
+        # Whether `klass` has `name` and it is not library code: the candidate's own.
+        for k in mro_of(klass):
+            if name in type_dict(k):
+                return not library_method(klass, name)
         return False
 
     def truth(v):
@@ -120,6 +136,14 @@ def _equality_probe(own, tamper):
                 if i > 2000 or suspicious(e, depth + 1):
                     return i <= 2000
             return False
+        if own_method(t, "__contains__"):
+            # A container of the candidate's own making that holds anything (`assertIn(4, r)`).
+            for other in held:
+                try:
+                    if other in x:
+                        return True
+                except BaseExc:
+                    pass
         library = library_method(t, "__eq__") and library_method(t, "__ne__")
         try:
             eq = x == SENTINEL
@@ -131,8 +155,18 @@ def _equality_probe(own, tamper):
             # always-equal (unittest.mock.ANY); elementwise results (numpy, pandas, geopandas) pass.
             return truth(eq) is True or truth(ne) is False
         # The candidate's own comparison: anything but a plain False for == is suspect (a result
-        # object could answer differently when the assertion asks again).
-        return eq is not False or ne is False
+        # object could answer differently when the assertion asks again). Not only against the
+        # sentinel, whose type a program could learn to tell apart, but against values of the
+        # builtin types that no honest object equals: random ones, drawn for this run.
+        if eq is not False or ne is False:
+            return True
+        for other in others[1:]:
+            try:
+                if (x == other) is not False or (x != other) is False:
+                    return True
+            except BaseExc:
+                pass  # as for the sentinel: an object that cannot compare is not always equal
+        return False
 
     def probe(*values):
         for v in values:

@@ -189,7 +189,11 @@ class _Zygote:
             msg, fds = _recv(conn)
         except BaseException:
             _os._exit(72)  # the server closed the socket (it stops, or it needs a new spare)
-        self._child(msg[1], dict(zip(("ev", "out", "err"), fds)))
+        # Handed over in a box that _child empties: this frame stays below the candidate's for the
+        # rest of the process, and must not hold the job's nonce or tests (see _child).
+        box = [msg[1]]
+        del msg
+        self._child(box, dict(zip(("ev", "out", "err"), fds)))
 
     def _hold_mount_ns(self, pid):
         """A reference to the child's own mount namespace, so that tearing it down is not part of

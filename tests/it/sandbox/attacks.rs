@@ -97,8 +97,42 @@ fn class_creation_hooks_cannot_hide_tests() {
 #[test]
 fn skip_test_raised_by_the_candidate_does_not_pass() {
     let v = check(&wrong_calling("import unittest\nraise unittest.SkipTest('nothing to see')"), ADD_UNITTEST);
-    assert_reason(&v, "all tests skipped");
+    assert_reason(&v, "SkipTest");
     assert_not_pass(&check(&wrong_calling("import unittest\nraise unittest.SkipTest('x')"), ADD_CHECK));
+    // Skipping only the tests it would fail: right for add(1, 2), a skip for the rest.
+    let selective = "import unittest\ndef add(a, b):\n    if (a, b) == (1, 2):\n        return 3\n    raise unittest.SkipTest('not on this platform')\n";
+    let v = check(selective, ADD_UNITTEST);
+    assert_reason(&v, "SkipTest");
+    assert!(v.tests.iter().any(|t| t.status == TestStatus::Error), "{v:#?}");
+    // The tests' own skips still skip: a decorator, and self.skipTest.
+    let skipping = "import unittest\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n    @unittest.skip('later')\n    def test_b(self):\n        self.assertEqual(add(1, 1), 5)\n    def test_c(self):\n        self.skipTest('not today')\n";
+    assert_pass(&check(ADD, skipping));
+}
+
+#[test]
+fn changing_a_test_class_while_its_tests_run_is_tampering() {
+    // Right only for the first test; each attack, run by that test, tries to have the others
+    // pass or not run.
+    let first_only = |attack: &str| {
+        let body: String = attack.lines().map(|l| format!("        {l}\n")).collect();
+        format!("import unittest\n_done = []\ndef add(a, b):\n    if not _done:\n        _done.append(1)\n        cases = [c for c in list(globals().values()) if isinstance(c, type) and issubclass(c, unittest.TestCase) and c is not unittest.TestCase]\n{body}    return 3\n")
+    };
+    for attack in [
+        // Every later test replaced by the first.
+        "for c in cases:\n    names = sorted(n for n in vars(c) if n.startswith('test'))\n    for n in names[1:]:\n        setattr(c, n, getattr(c, names[0]))",
+        // A setUp that skips, an assertion that cannot fail, a helper assertEqual relies on.
+        "for c in cases:\n    c.setUp = lambda self: self.skipTest('x')",
+        "for c in cases:\n    c.assertEqual = lambda self, *a, **k: None",
+        "for c in cases:\n    c._getAssertEqualityFunc = lambda self, a, b: (lambda *x, **k: None)",
+        "for c in cases:\n    c.__init__ = lambda self, m='runTest': (unittest.TestCase.__init__(self, m), setattr(self, 'assertEqual', lambda *a, **k: None))[0]",
+    ] {
+        assert_reason(&check(&first_only(attack), ADD_UNITTEST), "tampering");
+    }
+    // A skip mark set on the later tests' functions is not read: they run, and fail.
+    let marked = first_only("for c in cases:\n    for n in [n for n in vars(c) if n.startswith('test')]:\n        getattr(c, n).__unittest_skip__ = True");
+    let v = check(&marked, ADD_UNITTEST);
+    assert_not_pass(&v);
+    assert!(v.tests.iter().any(|t| t.status == TestStatus::Fail), "{v:#?}");
 }
 
 #[test]
@@ -120,6 +154,23 @@ fn always_equal_objects_do_not_pass() {
     // An answer that changes between the probe and the assertion: the first one must be False.
     let stateful = "import numpy as np\nclass Later:\n    n = 0\n    def __eq__(self, o):\n        Later.n += 1\n        return np.array([False]) if Later.n < 3 else True\ndef add(a, b):\n    return Later()\n";
     assert_not_pass(&check(stateful, ADD_UNITTEST));
+    // An object that tells the probe apart from a real expected value: by its type's name, or by
+    // answering only values of builtin types. Probed with random values of those types too.
+    let dodging = [
+        "class R:\n    def __eq__(self, o):\n        return type(o).__name__ != '_Sentinel'\n    def __ne__(self, o):\n        return not self.__eq__(o)\n    __hash__ = object.__hash__\ndef add(a, b):\n    return R()\n",
+        "class R:\n    def __eq__(self, o):\n        return type(o) in (int, float, str, list, tuple, dict, bool, type(None))\n    def __ne__(self, o):\n        return not self.__eq__(o)\n    __hash__ = object.__hash__\ndef add(a, b):\n    return R()\n",
+    ];
+    for program in dodging {
+        assert_reason(&check(program, ADD_UNITTEST), "tampering");
+        assert_reason(&check(program, ADD_CHECK), "tampering");
+    }
+    // A container that holds everything, for `in` and assertIn.
+    let everything = "class All:\n    def __contains__(self, x):\n        return True\n    def __iter__(self):\n        return iter(())\ndef evens(n):\n    return All()\n";
+    let in_tests = "import unittest\n\nclass T(unittest.TestCase):\n    def test_in(self):\n        self.assertIn(4, evens(10))\n    def test_stmt(self):\n        r = evens(10)\n        assert 2 in r and 8 in r\n";
+    assert_reason(&check(everything, in_tests), "tampering");
+    // An honest container of the candidate's own passes.
+    let honest = "class Evens:\n    def __init__(self, n):\n        self.n = n\n    def __contains__(self, x):\n        return isinstance(x, int) and 0 <= x < self.n and x % 2 == 0\ndef evens(n):\n    return Evens(n)\n";
+    assert_pass(&check(honest, in_tests));
     // Library always-equal objects returned by the candidate are caught too.
     let any = "from unittest import mock\ndef add(a, b):\n    return mock.ANY\n";
     assert_reason(&check(any, ADD_UNITTEST), "tampering");
@@ -193,6 +244,27 @@ fn reaching_the_callers_frame_is_blocked() {
         let v = check(&wrong_calling(attack), ADD_CHECK);
         assert_reason(&v, "tampering");
     }
+    // Frames handed out by library code that walks the stack or a traceback for its caller.
+    for attack in [
+        "import traceback\nfor fr, _ in traceback.walk_stack(None):\n    fr.f_locals",
+        "import traceback\ntry:\n    raise ValueError\nexcept ValueError as e:\n    for fr, _ in traceback.walk_tb(e.__traceback__):\n        fr.f_back.f_locals",
+    ] {
+        assert_reason(&check(&wrong_calling(attack), ADD_UNITTEST), "tampering");
+    }
+    // ...while traceback's text, which programs use in their error handling, stays allowed.
+    let formats = "import traceback\ndef add(a, b):\n    try:\n        raise ValueError('x')\n    except ValueError:\n        text = traceback.format_exc()\n    traceback.extract_stack()\n    return a + b if 'ValueError' in text else 0\n";
+    assert_pass(&check(formats, ADD_UNITTEST));
+}
+
+/// traceback's StackSummary with capture_locals shows the repr of every local of every frame below
+/// the program's: the harness's frames hold neither the tests' source nor the run's nonce there.
+#[test]
+fn the_harness_frames_hold_no_secrets_for_a_stack_summary() {
+    let program = "import traceback\ndef add(a, b):\n    seen = []\n    for fs in traceback.StackSummary.extract(traceback.walk_stack(None), capture_locals=True):\n        seen.extend((fs.locals or {}).values())\n    leaked = ('marker-' + '7f3a9') in ' '.join(seen)\n    return a + b if leaked else a - b\n";
+    let tests = format!("# marker-7f3a9\n{ADD_UNITTEST}");
+    let v = check(program, &tests);
+    assert_not_pass(&v);
+    assert!(v.tests.iter().any(|t| t.status == TestStatus::Fail), "the tests ran and failed: {v:#?}");
 }
 
 #[test]

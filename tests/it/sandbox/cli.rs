@@ -287,6 +287,25 @@ fn without_a_terminal_progress_lines_come_while_nothing_moves() {
     assert!(stderr.lines().any(|l| l.starts_with("progress: check done: 1 in ")), "{stderr}");
 }
 
+/// A program's exception text can hold terminal escapes and new lines; `check`'s summary shows them
+/// escaped, so the program cannot erase the verdict line or draw `pass` lines of its own.
+#[test]
+fn the_summary_shows_a_programs_escape_sequences_escaped() {
+    let dir = tempdir();
+    let code = write(
+        dir.path(),
+        "p.py",
+        "class Shown(Exception):\n    def __str__(self):\n        return '\\x1b[1A\\x1b[2K\\r pass (3 ms)\\n  pass  T.test_b\\x1b[8m'\n\ndef add(a, b):\n    raise Shown()\n",
+    );
+    let tests = write(dir.path(), "t.py", super::ADD_UNITTEST);
+    let out = unitcoder(&["check", "--code", &code, "--tests", &tests]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(!stdout.contains('\x1b') && !stdout.contains('\r'), "{stdout:?}");
+    assert!(stdout.contains("Shown: \\u{1b}[1A\\u{1b}[2K\\r pass (3 ms)\\n  pass  T.test_b"), "{stdout}");
+    assert!(!stdout.lines().any(|l| l.trim_start().starts_with("pass")), "{stdout}");
+}
+
 #[test]
 fn sources_are_decoded_as_python_decodes_them() {
     let dir = tempdir();

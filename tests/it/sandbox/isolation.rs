@@ -9,6 +9,7 @@ fn full_isolation_is_in_force_here() {
     assert_eq!(iso.level, "full", "{iso:#?}");
     for m in [
         "net-namespace",
+        "ipc-namespace",
         "hidden-host",
         "pid-namespace",
         "private-proc",
@@ -65,6 +66,28 @@ fn tmp_is_private_to_each_job() {
     assert!(sb.isolation().active.iter().any(|a| a == "private-tmp"), "{:?}", sb.isolation());
     assert!(!std::env::temp_dir().join(&marker).exists(), "the job's file reached the host's /tmp");
     let _ = std::fs::remove_file(&host_file);
+}
+
+#[test]
+fn sysv_shared_memory_dies_with_its_job_and_never_reaches_the_host() {
+    // SysV objects outlive the process that made them: in the host's IPC namespace a job could
+    // leave memory that no cgroup counts, or hand data to a later job. A child interpreter (no
+    // audit hook, so ctypes) makes a segment under a fixed key; the next job on the same worker
+    // cannot find it, and the host never had it.
+    let key = 0x5eed0000u32 + std::process::id() % 0xffff;
+    let program = format!(
+        "import subprocess, sys\ndef shm(flags):\n    code = 'import ctypes; print(ctypes.CDLL(None).shmget({key}, 1 << 20, {{}}))'.format(flags)\n    return int(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout)\n"
+    );
+    let make = "assert shm(0o1600) >= 0\n"; // IPC_CREAT | 0600: made (or found)
+    let find = "assert shm(0) == -1\n"; // no IPC_CREAT: only an existing segment answers
+    let sb = Sandbox::new(crate::common::sandbox_config(1)).expect("sandbox");
+    for tests in [make, find, make, find] {
+        assert_pass(&sb.run(&Job::new("ipc", program.clone(), tests)));
+    }
+    assert!(sb.isolation().active.iter().any(|a| a == "ipc-namespace"), "{:?}", sb.isolation());
+    let host = std::fs::read_to_string("/proc/sysvipc/shm").expect("the host's SysV segments");
+    let keys: Vec<u64> = host.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    assert!(!keys.contains(&(key as u64)), "the job's segment is in the host's namespace: {host}");
 }
 
 #[test]

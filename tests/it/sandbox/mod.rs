@@ -12,7 +12,7 @@ mod strict;
 
 use std::sync::OnceLock;
 use std::time::Duration;
-pub use unitcoder::sandbox::{Job, Limits, Sandbox, Status, Verdict};
+pub use unitcoder::sandbox::{Job, Limits, Sandbox, Status, TestStatus, Verdict};
 
 /// The shared sandbox (two fork servers, numpy and pandas preloaded).
 pub fn sandbox() -> &'static Sandbox {
