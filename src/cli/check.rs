@@ -53,7 +53,7 @@ pub struct CheckArgs {
     #[arg(long, requires = "batch")]
     resume: bool,
     /// Parallel workers (default: number of cores).
-    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
+    #[arg(long, value_name = "N", value_parser = super::parse::workers)]
     jobs: Option<usize>,
 }
 
@@ -172,7 +172,7 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool)
         let position = slots.len();
         keys.push(input_key(raw, &config));
         let parsed = match line {
-            Ok(line) => serde_json::from_str::<BatchLine>(line).map_err(|e| (None, e.to_string())),
+            Ok(line) => serde_json::from_str::<BatchLine>(line).map_err(|e| (None, unitcoder::json_line::problem(&e))),
             Err(e) => Err((None, e.clone())),
         };
         let job = parsed.and_then(|b| {
@@ -211,6 +211,18 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool)
     if unitcoder::atomic_file::same_file(input, output) {
         bail!("--out {} is the input {}: writing it would destroy the input", output.display(), input.display());
     }
+    if slots.is_empty() {
+        bail!(
+            "{} holds no programs to check (no line that is not blank); {} is left as it is",
+            input.display(),
+            output.display()
+        );
+    }
+    // The sandbox starts before --out is touched: a mistyped --python must not cost the verdicts
+    // of an earlier run in that file.
+    let started = std::time::Instant::now();
+    let sandbox = super::start_sandbox(config)?;
+    let setup = started.elapsed().as_secs_f64();
     super::create_parent(output)?;
     let continuing = resume && std::fs::metadata(output).is_ok_and(|m| m.is_file());
     let kept = if continuing { earlier_verdicts(output, &keys)? } else { Vec::new() };
@@ -243,9 +255,6 @@ fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool)
     }
     jobs.retain(|job| job.id.parse::<usize>().is_ok_and(|p| p >= resumed));
     let mut writer = InOrder { out: BufWriter::new(file), slots, keys, next: resumed };
-    let started = std::time::Instant::now();
-    let sandbox = super::start_sandbox(config)?;
-    let setup = started.elapsed().as_secs_f64();
     let bars = Bars::new();
     let total = jobs.len();
     bars.begin("check", Some(total as u64));

@@ -67,7 +67,7 @@ struct ExecArgs {
     #[arg(long, default_value = "python3")]
     python: PathBuf,
     /// Programs run in parallel (default: the number of CPUs).
-    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
+    #[arg(long, value_name = "N", value_parser = super::parse::workers)]
     jobs: Option<usize>,
     /// evalplus per-input limit: max(MIN, FACTOR x canonical time) seconds.
     #[arg(long, default_value_t = 4.0, value_name = "MIN", value_parser = super::parse::positive_f64)]
@@ -350,6 +350,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         .map(|n| n.to_string())
         .chain([format!("{}_results.jsonl", SamplesFile::NAME)])
         .collect();
+    refuse_out_of_other_results(&a.out, None, true)?;
     refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
     check_python(&a.exec.python)?;
@@ -533,6 +534,45 @@ fn refuse_out_of_another_run(out: &Path, own_samples: Option<&Path>, what: &str)
     )
 }
 
+/// Refuses an `--out` that holds another evaluation's results, not an `eval run`'s (those are
+/// [`refuse_out_of_another_run`]'s): an `eval score` of other samples, an `eval check-gt`, or a synth
+/// run's directory. `samples`: what this command scores (None: the canonical solutions, for
+/// check-gt); `run`: whether it is an `eval run`, which writes beside nothing else. Scoring the same
+/// samples, or checking the ground truth, into its own earlier results replaces them, as ever.
+fn refuse_out_of_other_results(out: &Path, samples: Option<&Path>, run: bool) -> anyhow::Result<()> {
+    if out.join(SamplesFile::IDENTITY).is_file() {
+        return Ok(());
+    }
+    if out.join("stats.json").is_file() && out.join("dataset").is_dir() {
+        bail!("--out {}: it is a synth run's directory; choose another --out", out.display());
+    }
+    let Ok(text) = std::fs::read_to_string(out.join("summary.json")) else { return Ok(()) };
+    let config = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("config").cloned());
+    let config = config.unwrap_or(serde_json::Value::Null);
+    let theirs = if config.get("check_gt").and_then(|v| v.as_bool()) == Some(true) {
+        None
+    } else {
+        Some(config.get("samples").and_then(|v| v.as_str()).map(PathBuf::from))
+    };
+    let same = match (samples, &theirs) {
+        _ if run => false,
+        (None, None) => true,
+        (Some(mine), Some(Some(theirs))) => {
+            unitcoder::atomic_file::same_file(mine, theirs) || mine.as_os_str() == theirs.as_os_str()
+        }
+        _ => false,
+    };
+    if same {
+        return Ok(());
+    }
+    let what = match &theirs {
+        None => "the results of an `eval check-gt`".to_string(),
+        Some(Some(p)) => format!("the results of an `eval score` of {}", p.display()),
+        Some(None) => "an evaluation's results (summary.json)".to_string(),
+    };
+    bail!("--out {}: it holds {what}, which this command would replace; choose another --out", out.display())
+}
+
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.data.split();
     // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
@@ -576,6 +616,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).chain([he_name.clone()]).collect();
     refuse_out_over_inputs(&a.out, &outputs, &[("--samples", &a.samples), ("--data", &ds.path)])?;
     refuse_out_of_another_run(&a.out, Some(&a.samples), &format!("{}", a.samples.display()))?;
+    refuse_out_of_other_results(&a.out, Some(&a.samples), false)?;
     refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
     super::interrupt::exit_on_signal(&format!(
@@ -641,6 +682,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).collect();
     refuse_out_over_inputs(&a.out, &outputs, &[("--data", &ds.path)])?;
     refuse_out_of_another_run(&a.out, None, "the canonical solutions")?;
+    refuse_out_of_other_results(&a.out, None, false)?;
     refuse_out_over_foreign_files(&a.out, &outputs)?;
     ready_out(&a.out)?;
     super::interrupt::exit_on_signal(&format!(

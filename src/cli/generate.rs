@@ -86,7 +86,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// CPU threads for the forward pass (default: one per available core).
-    #[arg(long, value_parser = super::parse::positive_usize)]
+    #[arg(long, value_parser = super::parse::threads)]
     threads: Option<usize>,
     /// Run quantized products on candle's kernels instead of the engine's own (for comparisons).
     #[arg(long, conflicts_with = "llama_cpp_activations")]
@@ -263,11 +263,14 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
         let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         anyhow::anyhow!("{} line {line}: not valid UTF-8", path.display())
     })?;
+    // A UTF-8 byte-order mark (Windows editors write one) is not part of the first line's JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items = Vec::new();
     let mut first_line = std::collections::HashMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = format!("{} line {}", path.display(), i + 1);
-        let value: serde_json::Value = serde_json::from_str(line).with_context(|| at.clone())?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{at}: {}", unitcoder::json_line::problem(&e)))?;
         if !value.is_object() {
             bail!(
                 "{at}: expected a JSON object like {{\"prompt\": \"...\"}}, found {}",

@@ -33,6 +33,34 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--jobs`: sandbox workers, each a Python server with its own process tree. At least 1 and at
+/// most 8 per core (16 at least): `--jobs 1000` started hundreds of interpreters on 2 cores and
+/// stalled the machine for minutes before anything ran.
+pub fn workers(s: &str) -> Result<usize, String> {
+    let n = positive_usize(s)?;
+    let most = (8 * cores()).max(16);
+    if n > most {
+        return Err(format!("at most {most} here (8 per core, {} cores), got {n}", cores()));
+    }
+    Ok(n)
+}
+
+/// `--threads`: compute threads of the forward pass. At least 1 and at most 4 per core: more only
+/// contend for the same cores (`--threads 100000` never finished starting).
+pub fn threads(s: &str) -> Result<usize, String> {
+    let n = positive_usize(s)?;
+    let most = 4 * cores();
+    if n > most {
+        return Err(format!("at most {most} here (4 per core, {} cores), got {n}", cores()));
+    }
+    Ok(n)
+}
+
 /// The rule of [`positive_usize`] on a value already parsed.
 pub fn check_positive_usize(n: usize) -> Result<usize, String> {
     match n {
@@ -185,6 +213,15 @@ pub fn usage_error(path: &[&str], message: impl std::fmt::Display) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_and_threads_are_bounded_by_the_cores() {
+        assert!(workers("0").is_err() && threads("0").is_err());
+        assert_eq!(workers("16"), Ok(16));
+        assert!(workers("100000").unwrap_err().contains("at most"));
+        assert_eq!(threads(&cores().to_string()), Ok(cores()));
+        assert!(threads("100000").unwrap_err().contains("per core"));
+    }
 
     #[test]
     fn ranges_reject_what_they_should() {

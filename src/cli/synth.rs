@@ -130,7 +130,7 @@ pub struct SynthArgs {
     #[arg(long = "prompt-dir", alias = "prompts", value_name = "DIR")]
     pub prompts: Option<PathBuf>,
     /// Programs run in the sandbox at once (default: the number of CPUs).
-    #[arg(long, value_name = "N", value_parser = super::parse::positive_usize)]
+    #[arg(long, value_name = "N", value_parser = super::parse::workers)]
     pub jobs: Option<usize>,
     /// Most new tokens per model answer.
     #[arg(long, default_value_t = 512, value_parser = super::parse::positive_usize)]
@@ -366,6 +366,41 @@ fn shard_label(args: &SynthArgs) -> String {
     args.shard.unwrap_or(Shard::ALL).label(args.shard_by == SplitBy::File)
 }
 
+/// The libraries the functions to synthesize import that `python` lacks: where none of the
+/// functions could pass its tests, an error before the model loads; where some could, a warning
+/// naming the libraries and how many functions each holds back (they end as `import_error`s).
+fn uninstalled_libraries(python: &str, records: &[Record]) -> anyhow::Result<()> {
+    let open: Vec<&Record> = records.iter().filter(|r| r.rejected.is_none()).collect();
+    let mut names: Vec<String> = open.iter().flat_map(|r| r.function.packages.iter().cloned()).collect();
+    names.sort();
+    names.dedup();
+    let missing = match unitcoder::python::missing_modules(Path::new(python), &names) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("warning: could not check which libraries are installed: {e}");
+            return Ok(());
+        }
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let held = |m: &String| open.iter().filter(|r| r.function.packages.contains(m)).count();
+    let blocked = open.iter().filter(|r| r.function.packages.iter().any(|p| missing.contains(p))).count();
+    let list: Vec<String> = missing.iter().map(|m| format!("{m} ({} functions)", held(m))).collect();
+    let what = format!(
+        "{blocked} of the {} functions to synthesize import libraries that {python} cannot import: {}",
+        open.len(),
+        list.join(", ")
+    );
+    let fix = "install them into that interpreter, pass --python with one that has them, or narrow \
+               the allow-list with --packages";
+    if blocked == open.len() {
+        anyhow::bail!("{what}; none of them could pass its tests: {fix}");
+    }
+    eprintln!("warning: {what}; those will be rejected as import errors: {fix}");
+    Ok(())
+}
+
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     let server = super::server::is_server(&args.model);
     args.weights.refuse_for_server(&["synth"], &args.model);
@@ -452,6 +487,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         return Ok(stopped_before_start(&args.out, signal));
     }
     let sandbox = super::start_sandbox(config)?;
+    uninstalled_libraries(&args.python, &records)?;
     let load = LoadArgs { device: &args.device, max_batch: args.max_batch, ..LoadArgs::new(&args.weights) };
     let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;
     let engine = model.generator();

@@ -46,6 +46,9 @@ impl JsonlReader {
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<SourceFile, CorpusError> {
+        // A UTF-8 byte-order mark before the first line (a file saved by a Windows editor) is not
+        // part of its JSON.
+        let bytes = if self.line == 1 { bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes) } else { bytes };
         let value: Value = serde_json::from_slice(bytes).map_err(|e| {
             if self.line == 1 && bytes.trim_ascii_start().starts_with(b"[") {
                 return self.malformed(

@@ -50,16 +50,21 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io(e)),
         };
-        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io)?;
+        let complete = complete_part::<T>(&bytes);
+        let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io)?;
+        use std::io::Seek;
         if complete < bytes.len() {
             // The tail after the last newline is a write that a crash interrupted.
             file.set_len(complete as u64).map_err(io)?;
             file.sync_all().map_err(io)?;
+        } else if bytes.last().is_some_and(|&b| b != b'\n') {
+            // A whole last line without its newline (an editor or a tool that strips it): kept,
+            // and given the newline the next line needs.
+            file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+            file.write_all(b"\n").map_err(io)?;
+            file.sync_data().map_err(io)?;
         }
         let items = parse_lines(path, &bytes[..complete], bad)?;
-        let mut file = file;
-        use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
         Ok((Journal { path: path.to_path_buf(), file }, items))
     }
@@ -73,7 +78,7 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(JournalError::Io { path: path.to_path_buf(), cause: source }),
         };
-        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let complete = complete_part::<T>(&bytes);
         parse_lines(path, &bytes[..complete], BadLines::Fail).map(|l| l.items)
     }
 
@@ -116,25 +121,40 @@ pub struct SkippedLine {
     pub problem: String,
 }
 
+/// How many bytes of `bytes` are complete lines: up to the last newline, or all of them when what
+/// follows it is a whole line of `T` that only lacks its newline. Anything else after the last
+/// newline is a write a crash cut short.
+fn complete_part<T: DeserializeOwned>(bytes: &[u8]) -> usize {
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let tail = &bytes[complete..];
+    let whole = std::str::from_utf8(tail).is_ok_and(|t| !t.trim().is_empty() && serde_json::from_str::<T>(t).is_ok());
+    if whole {
+        bytes.len()
+    } else {
+        complete
+    }
+}
+
 /// Parses complete JSONL `bytes` of `path`, naming the line of any bad one.
 fn parse_lines<T: DeserializeOwned>(path: &Path, bytes: &[u8], bad: BadLines) -> Result<Lines<T>, JournalError> {
     let mut lines = Lines { items: Vec::new(), skipped: Vec::new() };
-    let text = String::from_utf8_lossy(bytes);
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(line) {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    // A UTF-8 byte-order mark (a records file saved by a Windows editor) is not part of line 1.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        // Bytes that are not UTF-8 are a damaged line, not text to patch up with U+FFFD: the code
+        // of a record would change without a word.
+        let parsed = match std::str::from_utf8(raw) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => serde_json::from_str(line).map_err(|e| crate::json_line::problem(&e)),
+            Err(e) => Err(format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1)),
+        };
+        match parsed {
             Ok(item) => lines.items.push(item),
-            Err(e) => {
-                let problem = crate::json_line::problem(&e);
-                match bad {
-                    BadLines::Fail => {
-                        return Err(JournalError::Line { path: path.to_path_buf(), line: i + 1, problem })
-                    }
-                    BadLines::Skip => lines.skipped.push(SkippedLine { line: i + 1, problem }),
-                }
-            }
+            Err(problem) => match bad {
+                BadLines::Fail => return Err(JournalError::Line { path: path.to_path_buf(), line: i + 1, problem }),
+                BadLines::Skip => lines.skipped.push(SkippedLine { line: i + 1, problem }),
+            },
         }
     }
     Ok(lines)
@@ -239,6 +259,25 @@ mod tests {
             assert!(e.contains("c.jsonl line 2"), "{e}");
         }
         assert_ne!(key(&["ab", "c"]), key(&["a", "bc"]));
+    }
+
+    #[test]
+    fn a_whole_last_line_without_its_newline_is_kept_and_bytes_that_are_not_utf8_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        // An editor stripped the final newline: the record is whole, and stays.
+        std::fs::write(&path, "{\"k\":\"a\",\"v\":1}\n{\"k\":\"b\",\"v\":2}").unwrap();
+        assert_eq!(Journal::read::<Entry<u32>>(&path).unwrap().len(), 2);
+        let (mut j, items) = Journal::open::<Entry<u32>>(&path).unwrap();
+        assert_eq!(items.len(), 2);
+        j.append(&Entry { k: "c".into(), v: 3 }).unwrap();
+        assert_eq!(Journal::read::<Entry<u32>>(&path).unwrap().len(), 3, "appended on a line of its own");
+        // A byte that is not UTF-8 inside a record is a damaged line, not a character to replace.
+        std::fs::write(&path, b"{\"k\":\"a\",\"v\":1}\n{\"k\":\"b\xff\",\"v\":2}\n").unwrap();
+        for e in [Journal::open::<Entry<u32>>(&path).err(), Journal::read::<Entry<u32>>(&path).err()] {
+            let e = e.expect("refused").to_string();
+            assert!(e.contains("r.jsonl line 2: not valid UTF-8 (byte 8 of the line)"), "{e}");
+        }
     }
 
     #[test]

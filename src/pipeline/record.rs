@@ -354,6 +354,16 @@ pub enum RecordError {
         /// The underlying error.
         cause: std::io::Error,
     },
+    /// A line is not UTF-8 text.
+    #[error("{path} line {line}: not valid UTF-8 (byte {byte} of the line)")]
+    NotUtf8 {
+        /// The records file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based position in the line of the first byte that is not UTF-8.
+        byte: usize,
+    },
     /// A line is not a record.
     #[error("{path} line {line}: {}", crate::json_line::problem(.cause))]
     Parse {
@@ -369,7 +379,7 @@ pub enum RecordError {
 /// Streams the records of a JSONL (or JSONL.gz) file written by a stage, one per line.
 pub struct RecordReader {
     path: PathBuf,
-    lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
+    lines: std::io::Split<BufReader<Box<dyn Read + Send>>>,
     line: usize,
 }
 
@@ -383,7 +393,7 @@ impl RecordReader {
             Some("zst") => Box::new(zstd::Decoder::new(file).map_err(io)?),
             _ => Box::new(file),
         };
-        Ok(RecordReader { path: path.to_path_buf(), lines: BufReader::new(raw).lines(), line: 0 })
+        Ok(RecordReader { path: path.to_path_buf(), lines: BufReader::new(raw).split(b'\n'), line: 0 })
     }
 
     /// The 1-based line number of the record (or error) [`Iterator::next`] returned last.
@@ -397,15 +407,27 @@ impl Iterator for RecordReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let text = match self.lines.next()? {
-                Ok(text) => text,
+            let bytes = match self.lines.next()? {
+                Ok(bytes) => bytes,
                 Err(source) => return Some(Err(RecordError::Io { path: self.path.clone(), cause: source })),
             };
             self.line += 1;
+            // A byte-order mark (a file saved by a Windows editor) is not part of line 1's JSON.
+            let bytes = match self.line {
+                1 => bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes),
+                _ => &bytes[..],
+            };
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    let (path, line, byte) = (self.path.clone(), self.line, e.valid_up_to() + 1);
+                    return Some(Err(RecordError::NotUtf8 { path, line, byte }));
+                }
+            };
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(serde_json::from_str(&text).map_err(|source| RecordError::Parse {
+            return Some(serde_json::from_str(text).map_err(|source| RecordError::Parse {
                 path: self.path.clone(),
                 line: self.line,
                 cause: source,
@@ -491,5 +513,16 @@ mod tests {
         assert_eq!(items[1].as_ref().expect("record").rejected.as_ref().map(|x| x.stage), Some(Stage::Polish));
         let err = items[2].as_ref().expect_err("bad line").to_string();
         assert!(err.starts_with(&format!("{} line 4:", path.display())), "{err}");
+        // A Windows editor's byte-order mark before line 1 is no obstacle; a byte that is not UTF-8
+        // is named with its line, not as a stream that "did not contain valid UTF-8".
+        let mut bytes = b"\xef\xbb\xbf".to_vec();
+        bytes.extend_from_slice(format!("{line}\n").as_bytes());
+        bytes.extend_from_slice(&line.as_bytes()[..20]);
+        bytes.extend_from_slice(b"\xff\n");
+        std::fs::write(&path, bytes).expect("write");
+        let items: Vec<_> = RecordReader::open(&path).expect("opens").collect();
+        assert_eq!(items[0].as_ref().expect("record"), &r);
+        let err = items[1].as_ref().expect_err("not UTF-8").to_string();
+        assert_eq!(err, format!("{} line 2: not valid UTF-8 (byte 21 of the line)", path.display()));
     }
 }

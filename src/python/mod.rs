@@ -31,6 +31,23 @@ pub fn parse(src: &str) -> Option<Tree> {
     })
 }
 
+/// Which of the top-level modules `names` the interpreter `python` cannot import (found by
+/// `importlib.util.find_spec`, which imports nothing; `-I`, as the sandbox runs it). A synth run over
+/// functions whose libraries are not installed can verify none of them, and says so before the
+/// model loads instead of rejecting them one by one as import errors.
+pub fn missing_modules(python: &std::path::Path, names: &[String]) -> std::io::Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    const FIND: &str = "import importlib.util, sys\nfor n in sys.argv[1:]:\n    try:\n        found = importlib.util.find_spec(n) is not None\n    except (ImportError, ValueError):\n        found = False\n    if not found:\n        print(n)\n";
+    let out = std::process::Command::new(python).args(["-I", "-c", FIND]).args(names).output()?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(std::io::Error::other(format!("{} could not look for modules: {}", python.display(), err.trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+}
+
 /// The source text of a node.
 pub fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
     src.get(node.byte_range()).unwrap_or("")

@@ -498,6 +498,37 @@ fn an_interrupted_eval_score_says_that_nothing_was_replaced_and_replaces_nothing
     assert!(!out.join("looping.jsonl_results.jsonl").exists());
 }
 
+/// An `eval score`'s directory takes the same samples again, but not another command's results:
+/// another samples file, the canonical solutions or an `eval run` would replace them.
+#[test]
+fn an_eval_score_directory_is_not_overwritten_by_other_results() {
+    let dir = tempdir();
+    let (first, out) = score_canonical(dir.path(), &["HumanEval/0"], &["--limit", "1", "-k", "1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let summary = std::fs::read(out.join("summary.json")).unwrap();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let (data, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let other = dir.path().join("other.jsonl");
+    std::fs::copy(dir.path().join("samples.jsonl"), &other).unwrap();
+    let base = ["--benchmark", "humaneval", "--data", data, "--limit", "1", "--out", o];
+    for (args, names) in [
+        (vec!["eval", "score", "-k", "1", "--samples", other.to_str().unwrap()], "an `eval score` of"),
+        (vec!["eval", "check-gt"], "an `eval score` of"),
+        (vec!["eval", "run", "--model", "openai:http://127.0.0.1:9/v1#m", "--greedy"], "an `eval score` of"),
+    ] {
+        let o = unitcoder(&[&args[..], &base[..]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(names) && err.contains("choose another --out"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary, "{args:?}");
+    }
+    // The same samples again: rescored in place.
+    let samples = dir.path().join("samples.jsonl");
+    let again =
+        unitcoder(&[&["eval", "score", "-k", "1", "--samples", samples.to_str().unwrap()][..], &base[..]].concat());
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+}
+
 #[test]
 fn options_that_would_be_ignored_or_found_wrong_late_are_refused_up_front() {
     let dir = tempdir();

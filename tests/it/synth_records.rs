@@ -364,3 +364,47 @@ fn a_prompt_template_that_compiles_but_does_not_render_fails_before_the_model_lo
         assert!(!err.contains("nonexistent") && !root.join("o").exists(), "{err}");
     }
 }
+
+/// Functions whose libraries the interpreter lacks cannot pass any test: all of them is an error
+/// before the model loads, naming the library; some of them a warning that says how many.
+#[test]
+fn functions_whose_libraries_are_not_installed_are_named_before_the_model_loads() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let corpus = root.join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("a.py"), MINE).expect("write");
+    let other = "import re\n\n\ndef count_words(text, least):\n    found = re.findall(r\"[a-z]+\", text.lower())\n    kept = [w for w in found if len(w) >= least]\n    return len(kept) if kept else -1\n";
+    std::fs::write(corpus.join("b.py"), other).expect("write");
+    let records = retrieve_records(root, &corpus);
+    let lines: Vec<Value> = jsonl(&records);
+    assert_eq!(lines.len(), 2);
+    let with_missing = |n: usize| {
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut r = r.clone();
+                if i < n {
+                    r["function"]["packages"] = serde_json::json!(["re", "unitcoder_no_such_module"]);
+                }
+                r.to_string() + "\n"
+            })
+            .collect();
+        let path = root.join(format!("missing-{n}.jsonl"));
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let all = synth(root, &with_missing(2), "all", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&all.stderr);
+    assert_eq!(all.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("2 of the 2 functions to synthesize import libraries that python3 cannot import: unitcoder_no_such_module (2 functions)"),
+        "{err}"
+    );
+    assert!(!root.join("all/stats.json").exists(), "nothing started");
+    let some = synth(root, &with_missing(1), "some", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&some.stderr);
+    assert_eq!(some.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: 1 of the 2 functions") && err.contains("rejected as import errors"), "{err}");
+}

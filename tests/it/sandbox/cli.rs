@@ -306,6 +306,29 @@ fn the_summary_shows_a_programs_escape_sequences_escaped() {
     assert!(!stdout.lines().any(|l| l.trim_start().starts_with("pass")), "{stdout}");
 }
 
+/// A batch that cannot run (a mistyped --python, an empty input) leaves an earlier run's verdicts in
+/// --out as they were, with or without --resume.
+#[test]
+fn a_batch_that_cannot_run_leaves_the_earlier_verdicts_alone() {
+    let dir = tempdir();
+    let inp = write(dir.path(), "in.jsonl", &sleepy_batch(2));
+    let empty = write(dir.path(), "empty.jsonl", "\n\n");
+    let outp = dir.path().join("out.jsonl");
+    let out = outp.to_str().unwrap();
+    let first = unitcoder(&["check", "--batch", &inp, "--out", out]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let verdicts = std::fs::read(&outp).unwrap();
+    for args in [
+        &["check", "--batch", &inp, "--out", out, "--python", "/nonexistent/python3"][..],
+        &["check", "--batch", &inp, "--out", out, "--python", "/nonexistent/python3", "--resume"][..],
+        &["check", "--batch", &empty, "--out", out][..],
+    ] {
+        let o = unitcoder(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read(&outp).unwrap(), verdicts, "{args:?}");
+    }
+}
+
 #[test]
 fn sources_are_decoded_as_python_decodes_them() {
     let dir = tempdir();
