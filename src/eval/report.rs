@@ -29,6 +29,9 @@ pub struct Summary {
     pub pass_at_k: BTreeMap<String, BTreeMap<String, f64>>,
     /// Tasks failed by the environment (missing libraries), excluded from pass@k.
     pub env_error_tasks: Vec<String>,
+    /// The modules those tasks found missing, sorted (absent when there were none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_missing_modules: Vec<String>,
     /// pass@k over every task, environment failures counted as failures, as the reference
     /// harnesses count them (only when there were any: otherwise it is `pass_at_k`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +110,11 @@ pub fn summarize(
             let mut ids: Vec<String> = env.into_iter().collect();
             sort_task_ids(&mut ids);
             ids
+        },
+        env_missing_modules: {
+            let modules: BTreeSet<String> =
+                results.iter().filter_map(|r| r.missing_module()).map(str::to_string).collect();
+            modules.into_iter().collect()
         },
         pass_at_k_env_errors_failing: (!env_failing.is_empty()).then_some(env_failing),
         failing_tasks,
@@ -363,6 +371,13 @@ pub fn markdown(summary: &Summary) -> String {
             summary.env_error_tasks.len(),
             summary.env_error_tasks.join(", ")
         ));
+        if !summary.env_missing_modules.is_empty() {
+            s.push_str(&format!(
+                "missing from the interpreter (--python): {}; install them into it, or for BigCodeBench make the \
+                 environment its tasks need with eval/setup-bigcodebench-env.sh and pass its python with --python\n",
+                summary.env_missing_modules.join(", ")
+            ));
+        }
         // The figure the reference harnesses would print for the same run.
         for (variant, m) in summary.pass_at_k_env_errors_failing.iter().flatten() {
             let figures: Vec<String> = m.iter().map(|(k, v)| format!("{k} {:.1}", v * 100.0)).collect();
@@ -518,9 +533,14 @@ mod tests {
             result("B/0", true, "pass"),
             result("B/1", true, "pass"),
             result("B/2", false, "fail"),
-            result("B/3", false, "env_error"),
+            SampleResult {
+                reason: Some(format!("{}`pandas` is not installed", crate::eval::score::ENV_REASON)),
+                ..result("B/3", false, "env_error")
+            },
         ];
         let s = summarize(&ds, None, "m", serde_json::json!({}), &results, &[1]);
+        assert_eq!(s.env_missing_modules, ["pandas"]);
+        assert!(markdown(&s).contains("missing from the interpreter (--python): pandas; install them"));
         assert_eq!(s.tasks_scored, 3);
         assert!((s.pass_at_k["base"]["pass@1"] - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(s.pass_at_k_env_errors_failing.as_ref().unwrap()["base"]["pass@1"], 0.5);

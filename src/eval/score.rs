@@ -56,7 +56,16 @@ pub struct SampleResult {
     pub solution: String,
 }
 
+/// How the reason of an `env_error` result begins; the module's name follows in backquotes.
+pub const ENV_REASON: &str = "environment: module ";
+
 impl SampleResult {
+    /// The module an `env_error` result found missing.
+    pub fn missing_module(&self) -> Option<&str> {
+        let rest = self.reason.as_deref()?.strip_prefix(ENV_REASON)?.strip_prefix('`')?;
+        rest.split('`').next()
+    }
+
     /// Whether the failure is the environment's (a missing library), not the model's.
     pub fn is_env_error(&self) -> bool {
         self.status == "env_error"
@@ -244,7 +253,7 @@ pub fn judge(benchmark: Benchmark, task: &Task, sample: &Sample, v: &Verdict) ->
         }
     };
     let reason = match missing_task_library(task, v) {
-        Some(m) if !passed => Some(format!("environment: module `{m}` is not installed")),
+        Some(m) if !passed => Some(format!("{ENV_REASON}`{m}` is not installed")),
         _ => v.reason.clone(),
     };
     SampleResult {

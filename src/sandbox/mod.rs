@@ -98,6 +98,20 @@ impl Default for SandboxConfig {
 /// once from a cold bytecode cache.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A failed server's log for the message, with what an empty one or Python 2's usage means: a
+/// program that is no Python 3 (`/bin/true`) writes nothing.
+fn start_log(log: &str) -> String {
+    if log.trim().is_empty() {
+        return "it wrote nothing: is it a Python >= 3.9 interpreter?".into();
+    }
+    let hint = if log.contains("Unknown option: -I") {
+        " (that is Python 2's answer: unitcoder needs Python >= 3.9)"
+    } else {
+        ""
+    };
+    format!("its log ends with{hint}:\n{log}")
+}
+
 /// Why the sandbox could not be set up (failures of a candidate are verdicts, not errors).
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -108,7 +122,7 @@ pub enum SandboxError {
     #[error("python interpreter {} is not usable: {detail}", .path.display())]
     PythonNotRunnable { path: PathBuf, detail: String },
     /// A fork server failed during its set-up.
-    #[error("sandbox server with {} failed to start; its log ends with:\n{log}", .python.display())]
+    #[error("sandbox server with {} failed to start; {}", .python.display(), start_log(.log))]
     ServerStart { python: PathBuf, log: String },
     /// An interpreter (or the launcher script that names it) gave no answer within
     /// [`SandboxConfig::start_timeout`] of starting; it was killed.

@@ -330,6 +330,17 @@ fn a_batch_that_cannot_run_leaves_the_earlier_verdicts_alone() {
 }
 
 #[test]
+fn a_python_that_is_no_python_is_named_as_such() {
+    let dir = tempdir();
+    let code = write(dir.path(), "p.py", super::ADD);
+    let tests = write(dir.path(), "t.py", super::ADD_CHECK);
+    let o = unitcoder(&["check", "--code", &code, "--tests", &tests, "--python", "/bin/true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("/bin/true failed to start; it wrote nothing: is it a Python >= 3.9 interpreter?"), "{err}");
+}
+
+#[test]
 fn sources_are_decoded_as_python_decodes_them() {
     let dir = tempdir();
     let w = |name: &str, bytes: &[u8]| {
