@@ -199,11 +199,15 @@ fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outc
     } else {
         resolve::resolve(name, settings, &Progress(Bars::new()))?.files
     };
-    match files {
+    // What the file holds is described either way; whether it loads decides the exit status, so a
+    // check in a script (`models info X && ...`) does not pass a model generate would refuse.
+    let loads = resolve::check_loads(&files);
+    match &files {
         ModelFiles::Gguf { path } => {
-            let s = gguf_info::summarize(&path)?;
+            let s = gguf_info::summarize(path)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&s)?)?;
+                loads.map_err(|e| anyhow::anyhow!("this model will not load: {e}"))?;
                 return Ok(Outcome::Success);
             }
             let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "unknown".into());
@@ -225,8 +229,9 @@ fn info(name: &str, json: bool, settings: &ModelSettings) -> anyhow::Result<Outc
             )?;
             outln!("chat template:  {}", if s.chat_template { "yes" } else { "no" })?;
         }
-        ModelFiles::Safetensors { dir, files } => checkpoint_info(&dir, &files, json)?,
+        ModelFiles::Safetensors { dir, files } => checkpoint_info(dir, files, json)?,
     }
+    loads.map_err(|e| anyhow::anyhow!("this model will not load: {e}"))?;
     Ok(Outcome::Success)
 }
 

@@ -23,6 +23,22 @@ pub enum ModelFiles {
     Safetensors { dir: PathBuf, files: Vec<PathBuf> },
 }
 
+/// Whether the model in `files` would load, short of loading its tensors: its configuration read
+/// and checked against the tensors' shapes, as loading first does, and its tokenizer built. For
+/// `models info`, which reads the same files more leniently to describe them.
+pub fn check_loads(files: &ModelFiles) -> Result<(), EngineError> {
+    let path = match files {
+        ModelFiles::Gguf { path } => path,
+        ModelFiles::Safetensors { dir, .. } => dir,
+    };
+    let mut weights = crate::engine::weights::Weights::open(path, &candle_core::Device::Cpu)?;
+    crate::engine::models::Model::checked_config(&mut weights)?;
+    match files {
+        ModelFiles::Gguf { path } => Tok::from_gguf_file(path).map(drop),
+        ModelFiles::Safetensors { dir, .. } => Tok::from_hf_dir(dir).map(drop),
+    }
+}
+
 /// A model ready to load.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {

@@ -221,6 +221,13 @@ fn bad_gguf_metadata_names_the_file_and_key_and_exit_2() {
         assert_eq!(code, Some(2), "{key} = {value}: {err}");
         assert!(err.contains("patched.gguf") && err.contains(want), "{key} = {value}: want `{want}` in {err}");
         assert!(!err.contains("panicked"), "{err}");
+        // `models info` describes the file and says, with the same reason and exit 2, that it will
+        // not load: a check in a script does not pass what generate refuses.
+        let info = crate::common::unitcoder(&["models", "info", patched.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&info.stderr);
+        assert_eq!(info.status.code(), Some(2), "info, {key} = {value}: {err}");
+        assert!(err.contains("this model will not load") && err.contains(want), "info, {key} = {value}: {err}");
+        assert!(String::from_utf8_lossy(&info.stdout).contains("architecture:   llama"));
     }
 }
 

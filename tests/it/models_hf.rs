@@ -168,11 +168,15 @@ fn checkpoint_directories_are_checked_with_errors_naming_the_path() {
     let e = resolve::resolve(name, &s, &Silent).unwrap_err().to_string();
     assert!(e.contains("config.json") && e.contains("unsupported architecture `mamba`"), "{e}");
 
-    // `models info` on a good checkpoint directory.
+    // `models info` describes a checkpoint directory whatever it holds, and exits 2, saying why,
+    // when the model would not load (this one's config lacks `hidden_size`, and its tensors are
+    // not a model's).
     std::fs::write(dir.join("config.json"), r#"{"model_type": "qwen2", "num_hidden_layers": 24}"#).unwrap();
     let out = Command::new(bin()).args(["models", "info", name]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("this model will not load:") && err.contains("`hidden_size`"), "{err}");
     for want in [
         "architecture:   qwen2",
         "2 file(s)",

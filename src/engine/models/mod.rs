@@ -126,6 +126,17 @@ impl Model {
 
     /// Like [`Model::load`], choosing which code runs the quantized products.
     pub fn load_with(weights: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
+        let config = Self::checked_config(weights)?;
+        let model = Self::from_config(config, weights, kernels)?;
+        // An adapter tensor left over belongs to a module this base lacks: trained on another base.
+        weights.lora().check_all_used(weights.path())?;
+        Ok(model)
+    }
+
+    /// The configuration for the checkpoint's architecture, checked against itself and against the
+    /// tensors' shapes, without loading a tensor: what `models info` asks to say whether a file
+    /// will load, and what loading asks first.
+    pub fn checked_config(weights: &mut Weights) -> Result<Config, EngineError> {
         let arch = weights.architecture()?;
         let config = match arch.as_str() {
             "llama" => llama::config(weights)?,
@@ -145,10 +156,7 @@ impl Model {
         };
         check_config(&config, weights)?;
         check_shapes(&config, weights)?;
-        let model = Self::from_config(config, weights, kernels)?;
-        // An adapter tensor left over belongs to a module this base lacks: trained on another base.
-        weights.lora().check_all_used(weights.path())?;
-        Ok(model)
+        Ok(config)
     }
 
     fn from_config(config: Config, w: &mut Weights, kernels: MatmulKernels) -> Result<Self, EngineError> {
