@@ -38,6 +38,15 @@ impl PyDirReader {
     }
 
     fn read(&self, path: &Path) -> Result<SourceFile, CorpusError> {
+        if path.to_str().is_none() {
+            // Records are JSON and name their file: a path that is not UTF-8 cannot be written. The
+            // file is skipped and counted, not the whole run stopped at the first record from it.
+            let cause = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "its path is not UTF-8, which a record cannot name",
+            );
+            return Err(CorpusError::Unreadable { path: path.to_path_buf(), cause });
+        }
         let bytes = std::fs::read(path)
             .map_err(|source| CorpusError::Unreadable { path: path.to_path_buf(), cause: source })?;
         let content = decode_python_source(&bytes)

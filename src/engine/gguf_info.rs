@@ -58,16 +58,29 @@ impl GgufHeader {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| model_err(path, format!("cannot map: {e}")))?;
         PARSES.with(|n| n.set(n.get() + 1));
         let mut reader = Cursor::new(&map[..]);
-        let content = Content::read(&mut reader).map_err(|e| {
-            // candle appends a backtrace to some errors when RUST_BACKTRACE is set; keep the message.
-            let full = e.to_string();
-            let msg = full.lines().next().unwrap_or_default().trim_end_matches('(').trim_end();
-            if msg.contains("unknown magic") || msg.contains("magic") {
-                model_err(path, format!("not a GGUF file ({msg})"))
-            } else {
-                model_err(path, format!("corrupt or truncated GGUF header: {msg}"))
+        let content = match Content::read(&mut reader) {
+            Ok(content) => content,
+            Err(e) => {
+                // candle appends a backtrace to some errors when RUST_BACKTRACE is set; keep the message.
+                let full = e.to_string();
+                let msg = full.lines().next().unwrap_or_default().trim_end_matches('(').trim_end();
+                return Err(if msg.contains("magic") {
+                    model_err(path, format!("not a GGUF file ({msg})"))
+                } else if msg.contains("fill whole buffer") || msg.contains("remaining") {
+                    // The reader ran out of bytes: the file ends inside its own header.
+                    model_err(
+                        path,
+                        format!(
+                            "truncated: the file ends at byte {file_size}, inside its header (the metadata or the \
+                             tensor table; read up to byte {}: {msg}): a download cut short? fetch it again",
+                            reader.position()
+                        ),
+                    )
+                } else {
+                    model_err(path, format!("corrupt GGUF header: {msg}"))
+                });
             }
-        })?;
+        };
         // The tensor that reaches furthest (ties by name): the tensor table is a HashMap, and naming
         // the first one found out of range would name a different tensor on every run.
         let furthest = content

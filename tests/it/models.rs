@@ -183,7 +183,8 @@ fn bad_gguf_files_are_clear_errors_naming_the_file_with_exit_2() {
     assert_bad_file(&truncated, &format!("has {}", bytes.len() / 2));
     let header_cut = dir.path().join("cut.gguf");
     std::fs::write(&header_cut, &bytes[..4000]).unwrap();
-    assert_bad_file(&header_cut, "truncated GGUF header");
+    assert_bad_file(&header_cut, "truncated: the file ends at byte 4000, inside its header");
+    assert_bad_file(&header_cut, "fetch it again");
 
     use candle_core::quantized::gguf_file::{write, Value};
     let mamba = dir.path().join("mamba.gguf");

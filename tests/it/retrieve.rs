@@ -211,6 +211,24 @@ fn functions_python_3_does_not_compile_are_rejected_as_syntax_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/python3"));
 }
 
+/// A file whose name is not UTF-8 cannot be named by a record: it is skipped and counted, and the
+/// run goes on with the other files (it used to stop the whole run).
+#[test]
+fn a_file_whose_name_is_not_utf8_is_skipped_and_counted() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    let code = "import re\n\n\ndef shout(text, mark):\n    words = re.findall(r\"[a-z]+\", text.lower())\n    loud = [w.upper() + mark for w in words]\n    return \" \".join(loud)\n";
+    std::fs::write(corpus.join("a.py"), code).unwrap();
+    std::fs::write(corpus.join(std::ffi::OsStr::from_bytes(b"m\xff.py")), code.replace("shout", "yell")).unwrap();
+    let (code, text, records, stats) =
+        retrieve(dir.path(), "out", &["--corpus", corpus.to_str().unwrap(), "--decontaminate", "none"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(names(&records), ["shout"], "{text}");
+    assert_eq!(stats["malformed_entries"], 1, "{stats}");
+}
+
 #[test]
 fn malformed_lines_are_skipped_and_counted_or_fatal_with_strict() {
     let dir = tempdir();
