@@ -156,7 +156,8 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool) -> anyhow::Result<Outcome> {
     // Bytes, not a string: a line that is not UTF-8 gets its own malformed verdict, as a line that is
     // not JSON does, instead of stopping the whole batch with an error that names no line.
-    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    // Gzip is read as what it is (batches are often kept compressed), as `eval score` reads samples.
+    let bytes = unitcoder::eval::data::read_maybe_gz(input).with_context(|| format!("reading {}", input.display()))?;
     let all_lines = batch_lines(&bytes);
     let default_limits = config.limits.clone();
     // One slot per input line, in input order; a malformed line's verdict is known up front.

@@ -70,7 +70,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop before this string (repeatable).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse::stop_string)]
     stop: Vec<String>,
     /// Keep generating past end-of-sequence tokens.
     #[arg(long)]
@@ -285,7 +285,18 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             (Some(_), Some(_)) => bail!("{at}: give either `prompt` or `messages`, not both"),
             (None, None) => bail!("{at}: missing field `prompt` (or `messages`)"),
             (None, Some(m)) if m.is_empty() => bail!("{at}: field `messages` is empty"),
-            (None, Some(m)) => Prompt::Chat(m),
+            (None, Some(m)) => {
+                if let Some((k, msg)) = m.iter().enumerate().find(|(_, msg)| !ROLES.contains(&msg.role.as_str())) {
+                    bail!(
+                        "{at}: field `messages`, message {}: role `{}` is not one of {} (a chat template reads \
+                         roles by name, and drops or refuses one it does not know)",
+                        k + 1,
+                        msg.role,
+                        ROLES.join(", ")
+                    );
+                }
+                Prompt::Chat(m)
+            }
             (Some(p), None) if p.is_empty() => bail!("{at}: field `prompt` is empty"),
             (Some(p), None) if chat_line => chat(system, &p),
             (Some(p), None) => Prompt::Text(p),
@@ -298,7 +309,13 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             top_p: checked(&at, "top_p", l.top_p, check_top_p)?.unwrap_or(b.top_p),
             top_k: l.top_k.unwrap_or(b.top_k),
             seed: l.seed.unwrap_or(b.seed),
-            stop: l.stop.unwrap_or(b.stop),
+            stop: match l.stop {
+                Some(stops) if stops.iter().any(String::is_empty) => {
+                    bail!("{at}: field `stop`: {}", super::parse::EMPTY_STOP)
+                }
+                Some(stops) => stops,
+                None => b.stop,
+            },
             ignore_eos: l.ignore_eos.unwrap_or(b.ignore_eos),
             repetition_penalty: b.repetition_penalty,
         };
@@ -320,6 +337,9 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
 
 /// A `--prompts` line's override held to the rule of the flag it overrides (`check`), so that a file
 /// cannot ask for what the command line refuses (a negative temperature, `top_p` 2, `n` 0).
+/// The chat roles a line's messages may have: those chat templates read.
+const ROLES: &[&str] = &["system", "user", "assistant", "tool", "developer", "function", "ipython"];
+
 fn checked<T>(at: &str, field: &str, value: Option<T>, check: fn(T) -> Result<T, String>) -> anyhow::Result<Option<T>> {
     value.map(check).transpose().map_err(|e| anyhow::anyhow!("{at}: field `{field}`: {e}"))
 }

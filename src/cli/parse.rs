@@ -33,6 +33,17 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Why an empty stop string is refused.
+pub const EMPTY_STOP: &str = "an empty stop string would stop every answer before its first token";
+
+/// `--stop`: any string but the empty one.
+pub fn stop_string(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err(EMPTY_STOP.into());
+    }
+    Ok(s.to_string())
+}
+
 /// The cores this process may use.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -297,6 +297,12 @@ fn empty_prompts_and_lines_that_are_not_objects_say_so() {
         ("\"text\"", "in.jsonl line 2: expected a JSON object like {\"prompt\": \"...\"}, found a string"),
         ("{\"prompt\": \"\"}", "in.jsonl line 2: field `prompt` is empty"),
         ("{\"messages\": []}", "in.jsonl line 2: field `messages` is empty"),
+        (
+            "{\"messages\": [{\"role\": \"usr\", \"content\": \"hi\"}]}",
+            "in.jsonl line 2: field `messages`, message 1: role `usr` is not one of system, user",
+        ),
+        ("{\"prompt\": \"hi\", \"stop\": [\"\"]}", "in.jsonl line 2: field `stop`: an empty stop string"),
+        ("{\"prompt\": ", "in.jsonl line 2: EOF while parsing a value (column 11)"),
     ] {
         std::fs::write(&input, format!("{{\"prompt\": \"ok\"}}\n{line}\n")).unwrap();
         let out = unitcoder(&["generate", "--model", dir, "--prompts", input.to_str().unwrap()]);
@@ -315,6 +321,7 @@ fn negative_and_infinite_numbers_reach_the_flags_own_checks() {
         ("--max-tokens", "-5", "must be at least 1, got -5"),
         ("-n", "-2", "must be at least 1, got -2"),
         ("--top-p", "-0.5", "must be in (0, 1], got -0.5"),
+        ("--stop", "", "an empty stop string would stop every answer"),
     ] {
         let out = unitcoder(&["generate", "--model", m.path().to_str().unwrap(), "--prompt", "hi", flag, value]);
         let (code, err) = (out.status.code(), String::from_utf8_lossy(&out.stderr));

@@ -330,6 +330,20 @@ fn a_batch_that_cannot_run_leaves_the_earlier_verdicts_alone() {
 }
 
 #[test]
+fn a_gzipped_batch_is_read_as_what_it_is() {
+    use std::io::Write;
+    let dir = tempdir();
+    let gz = dir.path().join("in.jsonl.gz");
+    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    e.write_all(sleepy_batch(3).as_bytes()).unwrap();
+    e.finish().unwrap();
+    let outp = dir.path().join("out.jsonl");
+    let o = unitcoder(&["check", "--batch", gz.to_str().unwrap(), "--out", outp.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&outp).unwrap().lines().count(), 3);
+}
+
+#[test]
 fn a_python_that_is_no_python_is_named_as_such() {
     let dir = tempdir();
     let code = write(dir.path(), "p.py", super::ADD);
