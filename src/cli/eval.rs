@@ -342,6 +342,18 @@ fn split_label(d: &DataArgs) -> Option<String> {
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
+    // A run that fails before it writes anything (a model that does not load, a server that does not
+    // answer) leaves no empty --out behind it that it made.
+    let out = a.out.clone();
+    let made = !out.exists();
+    let result = run_into(a, bars);
+    if result.is_err() && made {
+        let _ = std::fs::remove_dir(&out); // only if still empty
+    }
+    result
+}
+
+fn run_into(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.weights.refuse_for_server(&["eval", "run"], &a.model);
     a.data.split();
     // Before the model loads (minutes for a large one) and before any sample is generated.

@@ -530,6 +530,29 @@ fn an_eval_score_directory_is_not_overwritten_by_other_results() {
 }
 
 #[test]
+fn an_eval_run_whose_model_does_not_load_leaves_no_empty_out_behind() {
+    let dir = tempdir();
+    let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
+    let out = dir.path().join("fresh");
+    let missing = dir.path().join("no-such-model.gguf");
+    let o = unitcoder(&[
+        "eval",
+        "run",
+        "--benchmark",
+        "humaneval",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        missing.to_str().unwrap(),
+        "--greedy",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists(), "an empty --out was left behind");
+}
+
+#[test]
 fn options_that_would_be_ignored_or_found_wrong_late_are_refused_up_front() {
     let dir = tempdir();
     let data = benchmarks_dir().join(Benchmark::HumanEval.default_file());
