@@ -153,7 +153,7 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-fn batch(input: &PathBuf, output: &PathBuf, config: SandboxConfig, resume: bool) -> anyhow::Result<Outcome> {
+fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> anyhow::Result<Outcome> {
     // Bytes, not a string: a line that is not UTF-8 gets its own malformed verdict, as a line that is
     // not JSON does, instead of stopping the whole batch with an error that names no line.
     // Gzip is read as what it is (batches are often kept compressed), as `eval score` reads samples.
