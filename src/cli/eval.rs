@@ -552,7 +552,9 @@ fn refuse_out_of_another_run(out: &Path, own_samples: Option<&Path>, what: &str)
 /// check-gt); `run`: whether it is an `eval run`, which writes beside nothing else. Scoring the same
 /// samples, or checking the ground truth, into its own earlier results replaces them, as ever.
 fn refuse_out_of_other_results(out: &Path, samples: Option<&Path>, run: bool) -> anyhow::Result<()> {
-    if out.join(SamplesFile::IDENTITY).is_file() {
+    // A run's directory (or an older unitcoder's, samples without generation.json) is for the
+    // checks of runs, which say more.
+    if out.join(SamplesFile::IDENTITY).is_file() || (run && out.join(SamplesFile::NAME).is_file()) {
         return Ok(());
     }
     if out.join("stats.json").is_file() && out.join("dataset").is_dir() {

