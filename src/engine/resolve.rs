@@ -27,15 +27,19 @@ pub enum ModelFiles {
 /// and checked against the tensors' shapes, as loading first does, and its tokenizer built. For
 /// `models info`, which reads the same files more leniently to describe them.
 pub fn check_loads(files: &ModelFiles) -> Result<(), EngineError> {
-    let path = match files {
-        ModelFiles::Gguf { path } => path,
-        ModelFiles::Safetensors { dir, .. } => dir,
-    };
-    let mut weights = crate::engine::weights::Weights::open(path, &candle_core::Device::Cpu)?;
-    crate::engine::models::Model::checked_config(&mut weights)?;
+    use crate::engine::weights::Weights;
+    let cpu = candle_core::Device::Cpu;
     match files {
-        ModelFiles::Gguf { path } => Tok::from_gguf_file(path).map(drop),
-        ModelFiles::Safetensors { dir, .. } => Tok::from_hf_dir(dir).map(drop),
+        ModelFiles::Gguf { path } => {
+            // One parse of the header for both (a large vocabulary takes a while to read).
+            let header = Arc::new(GgufHeader::read(path)?);
+            crate::engine::models::Model::checked_config(&mut Weights::from_gguf(header.clone(), &cpu))?;
+            Tok::from_gguf(&header).map(drop)
+        }
+        ModelFiles::Safetensors { dir, .. } => {
+            crate::engine::models::Model::checked_config(&mut Weights::open(dir, &cpu)?)?;
+            Tok::from_hf_dir(dir).map(drop)
+        }
     }
 }
 
