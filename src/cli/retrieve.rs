@@ -94,7 +94,7 @@ pub struct RetrieveArgs {
     pub python: String,
     /// Output file of records: JSON Lines, plain (.jsonl), gzip (.jsonl.gz) or zstd (.jsonl.zst),
     /// by its name. The funnel goes beside it as NAME.stats.json (x.jsonl.gz → x.stats.json).
-    #[arg(long, value_name = "OUT.jsonl")]
+    #[arg(long, value_name = "OUT.jsonl", value_parser = super::parse::out_file)]
     pub out: PathBuf,
 }
 

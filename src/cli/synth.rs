@@ -159,7 +159,7 @@ pub struct SynthArgs {
     #[arg(long, value_delimiter = ',', default_value = "jsonl")]
     pub format: Vec<Format>,
     /// The run directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = super::parse::out_dir)]
     pub out: PathBuf,
     #[command(flatten)]
     pub server: super::server::ServerArgs,

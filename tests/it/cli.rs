@@ -16,6 +16,38 @@ fn unknown_subcommand_is_a_usage_error_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// An `--out` that names a file where a directory goes (or a directory where a file goes, or lies under
+/// a file) is refused before any work, naming that file, for every command that writes one.
+#[test]
+fn an_out_path_that_cannot_be_made_is_a_usage_error_naming_the_file_in_the_way() {
+    let dir = crate::common::tempdir();
+    let file = dir.path().join("taken.txt");
+    std::fs::write(&file, "mine\n").unwrap();
+    let (f, d) = (file.to_str().unwrap(), dir.path().to_str().unwrap());
+    let under = format!("{f}/sub");
+    let under_file = format!("{f}/x.jsonl");
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["synth", "--corpus", d, "--out", f], "is a file, not a directory"),
+        (vec!["synth", "--corpus", d, "--out", &under], "taken.txt is a file, so no directory"),
+        (vec!["eval", "run", "--benchmark", "humaneval", "--out", f], "is a file, not a directory"),
+        (vec!["eval", "check-gt", "--benchmark", "humaneval", "--out", f], "is a file, not a directory"),
+        (vec!["merge", d, "--out", f], "is a file, not a directory"),
+        (vec!["retrieve", "--corpus", corpus.to_str().unwrap(), "--out", d], "is a directory"),
+        (vec!["retrieve", "--corpus", corpus.to_str().unwrap(), "--out", &under_file], "taken.txt is a file"),
+        (vec!["generate", "--prompt", "hi", "--out", d], "is a directory"),
+        (vec!["check", "--batch", f, "--out", d], "is a directory"),
+    ];
+    for (args, wanted) in cases {
+        let o = unitcoder(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(wanted) && err.contains("--out"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n", "the file in the way is left alone");
+}
+
 /// Runs `unitcoder args` with its stdout a pipe whose reading end is already closed, as when
 /// `| head -1` has exited.
 fn with_closed_stdout(args: &[&str]) -> std::process::Output {

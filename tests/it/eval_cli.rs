@@ -572,6 +572,9 @@ fn options_that_would_be_ignored_or_found_wrong_late_are_refused_up_front() {
         assert_eq!(o.status.code(), Some(2), "{extra:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(wanted) && !err.contains("127.0.0.1:9"), "{extra:?}: {err}");
+        if extra[0] == "--split" {
+            assert!(err.contains("Usage: unitcoder eval run"), "the usage line of `eval run`: {err}");
+        }
     }
 }
 

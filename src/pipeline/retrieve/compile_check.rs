@@ -28,6 +28,9 @@ for line in sys.stdin:
     sys.stdout.flush()
 "#;
 
+/// What [`CompileCheck::ask`] says when the process closed its output.
+const ENDED: &str = "the process ended";
+
 /// The compiler could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("checking functions with `{}` (--python): {problem}", .python.display())]
@@ -68,6 +71,16 @@ impl CompileCheck {
         match check.ask("def f(x):\n    return x\n") {
             Ok(why) if why.is_empty() => Ok(check),
             Ok(why) => Err(fail(format!("a valid function did not compile: {why}"))),
+            Err(problem) if problem == ENDED => {
+                // `/bin/true`, a shell script or Python 2 ends (or dies on the script) without a
+                // word; its exit status is the only clue, and what to do about it is the same.
+                let status = check.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                Err(fail(format!(
+                    "it ended without answering ({status}) when asked to compile a one-line function; \
+                     --python must name a Python 3 interpreter (try `{} --version`)",
+                    python.display()
+                )))
+            }
             Err(problem) => Err(fail(problem)),
         }
     }
@@ -92,7 +105,7 @@ impl CompileCheck {
         self.stdin.write_all(b"\n").and_then(|()| self.stdin.flush()).map_err(|e| e.to_string())?;
         let mut answer = String::new();
         match self.stdout.read_line(&mut answer) {
-            Ok(0) => Err("the process ended".into()),
+            Ok(0) => Err(ENDED.into()),
             Ok(_) => serde_json::from_str(&answer).map_err(|e| format!("unreadable answer {answer:?}: {e}")),
             Err(e) => Err(e.to_string()),
         }
@@ -131,5 +144,7 @@ mod tests {
             assert!(why.as_deref().is_some_and(|w| w.starts_with("line ")), "{bad}: {why:?}");
         }
         assert!(CompileCheck::start(Path::new("/nonexistent/python3")).is_err());
+        let not_python = CompileCheck::start(Path::new("/bin/true")).err().expect("/bin/true is refused").to_string();
+        assert!(not_python.contains("ended without answering") && not_python.contains("Python 3"), "{not_python}");
     }
 }
