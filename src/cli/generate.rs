@@ -89,7 +89,7 @@ pub struct GenerateArgs {
     #[arg(long, value_parser = super::parse::threads)]
     threads: Option<usize>,
     /// Run quantized products on candle's kernels instead of the engine's own (for comparisons).
-    #[arg(long, conflicts_with = "llama_cpp_activations")]
+    #[arg(long, conflicts_with_all = ["llama_cpp_activations", "dequantize"])]
     candle_kernels: bool,
     /// Most rows (prompts x samples) decoded together.
     #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
@@ -548,8 +548,14 @@ pub struct WeightArgs {
     /// values, for comparisons with llama.cpp: the rounding error is then llama.cpp's (the outputs
     /// still part from llama.cpp's at near-ties). The default is closer to the unquantized model.
     /// Recorded in the model id as +llama-cpp-acts.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dequantize")]
     pub llama_cpp_activations: bool,
+    /// Widen a GGUF's quantized weights to f32 at load and multiply in f32, so activations are not
+    /// rounded to int8 either: the model the file encodes (as llama.cpp computes an f32 copy of the
+    /// file), the reference that quantized products are measured against. About 6x the memory of a
+    /// 4-bit file (7 GB for the default card) and slower. Recorded in the model id as +f32.
+    #[arg(long, conflicts_with = "quantize")]
+    pub dequantize: bool,
     // Not a weight setting, but every command that loads a model flattens these flags, so a card
     // directory is accepted wherever `--model` is.
     #[arg(long, value_name = "DIR", help = super::models::MODELS_DIR_HELP)]
@@ -568,11 +574,16 @@ impl WeightArgs {
                 "--llama-cpp-activations applies to models loaded in-process; a server rounds as it does",
             );
         }
+        if self.dequantize && super::server::is_server(model) {
+            super::parse::usage_error(path, "--dequantize applies to models loaded in-process, not to a server");
+        }
     }
 
     /// The kernels these flags ask for.
     pub fn kernels(&self) -> MatmulKernels {
-        if self.llama_cpp_activations {
+        if self.dequantize {
+            MatmulKernels::Dequantized
+        } else if self.llama_cpp_activations {
             MatmulKernels::LlamaCppActivations
         } else {
             MatmulKernels::Auto

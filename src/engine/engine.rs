@@ -39,7 +39,8 @@ pub struct EngineOptions {
     /// of this size); 0 means one per available core.
     pub threads: usize,
     /// Which code runs the quantized products (candle's can be forced for comparisons) and how it
-    /// rounds activations (llama.cpp's way adds `+llama-cpp-acts` to the model id).
+    /// rounds activations (llama.cpp's way adds `+llama-cpp-acts` to the model id, weights widened to
+    /// f32 `+f32`).
     pub kernels: MatmulKernels,
     /// PEFT LoRA adapter directories applied on top of the model, in order; each adds `+lora:NAME@HASH`
     /// to the model id, so outputs and caches of runs with and without it never mix.
@@ -174,7 +175,11 @@ impl Engine {
         let base = if options.model_id.is_empty() { path } else { options.model_id };
         let quantized = options.quantize.map(|q| format!("+{}", q.name())).unwrap_or_default();
         // Outputs differ with the rounding, so caches and results of the two never mix.
-        let rounding = if options.kernels == MatmulKernels::LlamaCppActivations { "+llama-cpp-acts" } else { "" };
+        let rounding = match options.kernels {
+            MatmulKernels::LlamaCppActivations => "+llama-cpp-acts",
+            MatmulKernels::Dequantized => "+f32",
+            _ => "",
+        };
         let model_id = base + &adapters + &quantized + rounding;
         Ok(Engine { jobs: Some(tx), worker: Some(worker), codec, config, model_id })
     }

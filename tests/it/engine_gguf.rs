@@ -97,6 +97,44 @@ fn greedy_tokens_and_logits_match_llama_cpp() {
     }
 }
 
+/// `--dequantize`: a model id of its own, every product on f32 weights (none on the quantized kernels),
+/// and refused beside the other activation choices and for a server.
+#[test]
+fn dequantized_weights_have_their_own_model_id_and_no_quantized_product() {
+    let _one = one_at_a_time();
+    let mut options = LoadOptions::new(crate::models::test_settings());
+    options.engine.kernels = MatmulKernels::Dequantized;
+    let loaded = unitcoder::engine::load(TINY_CARD, options, &unitcoder::progress::Silent).unwrap();
+    let LoadedModel::Engine(engine) = loaded else { panic!("a card is loaded in-process") };
+    assert_eq!(engine.model_id(), "smollm2-135m+f32");
+    drop(engine);
+    let mut w = Weights::open(&default_gguf(), &Device::Cpu).unwrap();
+    let model = Model::load_with(&mut w, MatmulKernels::Dequantized).unwrap();
+    assert_eq!(model.fast_layers(), (0, 30 * 7 + 1), "every product widened to f32");
+    let fx = fixture();
+    let ours = greedy_rows(&model, std::slice::from_ref(&fx.prompt_ids), 4);
+    assert_eq!(ours[0].len(), 4);
+    for (extra, wanted) in [
+        (&["--llama-cpp-activations"][..], "cannot be used with"),
+        (&["--candle-kernels"][..], "cannot be used with"),
+        (&["--quantize", "q8_0"][..], "cannot be used with"),
+    ] {
+        let o = crate::common::unitcoder(&[&["generate", "--prompt", "a", "--dequantize"][..], extra].concat());
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(wanted), "{extra:?}");
+    }
+    let server = crate::common::unitcoder(&[
+        "generate",
+        "--model",
+        "openai:http://127.0.0.1:9#m",
+        "--prompt",
+        "a",
+        "--dequantize",
+    ]);
+    assert_eq!(server.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&server.stderr).contains("in-process"));
+}
+
 /// `--llama-cpp-activations`: a model id of its own (so caches never mix the two roundings), and on
 /// this model (Q4_1 and Q8_0, where llama.cpp's `q8_1`/`q8_0` differ from our rounding only in their
 /// f16 scales) the same greedy tokens as llama.cpp.
