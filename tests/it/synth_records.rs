@@ -250,7 +250,7 @@ fn a_run_directory_is_not_continued_as_another_shard_and_bad_out_or_prompt_dirs_
     std::fs::create_dir(&typo).expect("mkdir");
     std::fs::write(typo.join("synth_test.j2"), "{{ code }}").expect("write");
     for (args, wanted) in [
-        (vec!["--out", "a-file"], "--out a-file: not a directory"),
+        (vec!["--out", "a-file"], "a-file is a file, not a directory"),
         (vec!["--out", "o", "--prompt-dir", "no-such-dir"], "--prompt-dir no-such-dir: no such directory"),
         (vec!["--out", "o", "--prompt-dir", "prompts"], "synth_test.j2 is not one of the templates (synth_tests.j2"),
         (vec!["--out", "notes"], "--out notes holds other files and no synth run"),
