@@ -410,11 +410,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             "--no-chat applies to server models (--model openai:BASE_URL#MODEL_NAME)",
         );
     }
-    // Before the model loads (minutes for a large one): a run directory cannot be a file, and a
-    // run of one shard is not continued as another (its records would mix under one shard's counts).
-    if args.out.exists() && !args.out.is_dir() {
-        anyhow::bail!("--out {}: not a directory (a synth run is a directory)", args.out.display());
-    }
+    // Before the model loads (minutes for a large one; `--out` naming a file is refused by its
+    // parser): a run of one shard is not continued as another (its records would mix under one
+    // shard's counts).
     super::retrieve::out_outside_data_folders(&args.out, &args.corpus)?;
     not_someone_elses_directory(&args.out)?;
     let shard = shard_label(&args);

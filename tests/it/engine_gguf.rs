@@ -123,16 +123,7 @@ fn dequantized_weights_have_their_own_model_id_and_no_quantized_product() {
         assert_eq!(o.status.code(), Some(2), "{extra:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains(wanted), "{extra:?}");
     }
-    let server = crate::common::unitcoder(&[
-        "generate",
-        "--model",
-        "openai:http://127.0.0.1:9#m",
-        "--prompt",
-        "a",
-        "--dequantize",
-    ]);
-    assert_eq!(server.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&server.stderr).contains("in-process"));
+    refused_for_a_server("--dequantize");
 }
 
 /// `--llama-cpp-activations`: a model id of its own (so caches never mix the two roundings), and on
@@ -155,16 +146,14 @@ fn llama_cpp_activations_have_their_own_model_id_and_follow_llama_cpp() {
     let theirs: Vec<u32> = fx.steps.iter().map(|s| s.token).collect();
     assert_eq!(ours[0], theirs);
     // A server rounds as it does: the flag is refused for one, as --quantize is.
-    let server = crate::common::unitcoder(&[
-        "generate",
-        "--model",
-        "openai:http://127.0.0.1:9#m",
-        "--prompt",
-        "a",
-        "--llama-cpp-activations",
-    ]);
-    assert_eq!(server.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&server.stderr).contains("in-process"));
+    refused_for_a_server("--llama-cpp-activations");
+}
+
+/// `generate --model SERVER FLAG` is a usage error that says the flag is for in-process models.
+fn refused_for_a_server(flag: &str) {
+    let o = crate::common::unitcoder(&["generate", "--model", "openai:http://127.0.0.1:9#m", "--prompt", "a", flag]);
+    assert_eq!(o.status.code(), Some(2), "{flag}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("in-process"), "{flag}");
 }
 
 #[test]
