@@ -54,6 +54,28 @@ impl HubSettings {
     }
 }
 
+/// What a user can do about a failed Hub request, to end its error message: no network (a DNS
+/// failure, a refused connection) or a refusal for want of a token. Empty for the rest: a missing
+/// file or revision is named by the error itself. Every Hub error says the same, whichever of
+/// models, benchmark data or corpora asked.
+pub fn advice(e: &hf_hub::api::sync::ApiError) -> &'static str {
+    use hf_hub::api::sync::ApiError;
+    match e {
+        ApiError::RequestError(e) => match &**e {
+            ureq::Error::Status(401 | 403, _) => {
+                " (a gated or private repository needs a token: `hf auth login`, or HF_TOKEN)"
+            }
+            ureq::Error::Status(..) => "",
+            ureq::Error::Transport(_) => {
+                " (the Hub cannot be reached: without the network, HF_HUB_OFFLINE=1 reads what the HF cache \
+                 holds, and HF_ENDPOINT names a mirror)"
+            }
+        },
+        ApiError::TooManyRetries(inner) => advice(inner),
+        _ => "",
+    }
+}
+
 /// hf-hub's progress callbacks forwarded to a [`Reporter`].
 struct Progress<'r> {
     reporter: &'r dyn Reporter,
@@ -134,6 +156,23 @@ mod tests {
         for bad in ["o/n", "hf:noslash", "hf:/n", "hf:o/n@", "hf:a/b/c", "hf:o/@x"] {
             assert_eq!(DatasetSpec::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn hub_failures_say_what_a_user_can_do() {
+        use hf_hub::api::sync::ApiError;
+        let status = |code| {
+            let response = ureq::Response::new(code, "status", "").unwrap();
+            ApiError::RequestError(Box::new(ureq::Error::Status(code, response)))
+        };
+        assert!(advice(&status(401)).contains("HF_TOKEN"));
+        assert!(advice(&status(403)).contains("hf auth login"));
+        assert_eq!(advice(&status(404)), "", "a missing file is named by the error itself");
+        // A port nothing listens on: the connection is refused, as with no network.
+        let refused = ureq::get("http://127.0.0.1:9/x").call().unwrap_err();
+        let refused = ApiError::RequestError(Box::new(refused));
+        assert!(advice(&refused).contains("HF_HUB_OFFLINE=1"), "{}", advice(&refused));
+        assert!(advice(&ApiError::TooManyRetries(Box::new(refused))).contains("cannot be reached"));
     }
 
     #[test]

@@ -70,18 +70,19 @@ impl HfCorpus {
         let repo = self.dataset.repo();
         match hub.cached(&repo, file) {
             Some(p) => Ok(p),
-            None => hub.download(&repo, file, reporter).map_err(|e| self.error(format!("cannot download {file}: {e}"))),
+            None => hub
+                .download(&repo, file, reporter)
+                .map_err(|e| self.error(format!("cannot download {file}: {e}{}", crate::hub::advice(&e)))),
         }
     }
 
     /// The dataset's files, as the Hub lists them.
     fn hub_files(&self, hub: &HubSettings) -> Result<Vec<String>, CorpusError> {
         let api = hub.api().map_err(|e| self.error(format!("hf-hub: {e}")))?;
-        let info = api.repo(self.dataset.repo()).info().map_err(|e| {
-            self.error(format!(
-                "cannot list the dataset's files: {e} (a gated dataset needs a token: `hf auth login`, or HF_TOKEN)"
-            ))
-        })?;
+        let info = api
+            .repo(self.dataset.repo())
+            .info()
+            .map_err(|e| self.error(format!("cannot list the dataset's files: {e}{}", crate::hub::advice(&e))))?;
         Ok(info.siblings.into_iter().map(|s| s.rfilename).collect())
     }
 

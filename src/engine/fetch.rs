@@ -521,7 +521,7 @@ pub fn fetch_hf(settings: &ModelSettings, src: &HfFile, reporter: &dyn Reporter)
     }
     hub.download(&repo, src.file, reporter).map_err(|e| EngineError::Download {
         what: format!("hf:{}:{}", src.repo, src.file),
-        problem: format!("cannot download: {e}"),
+        problem: format!("cannot download: {e}{}", crate::hub::advice(&e)),
     })
 }
 

@@ -77,7 +77,8 @@ pub fn fetch(d: &HfData, hub: &HubSettings, reporter: &dyn Reporter) -> Result<P
     if hub.offline {
         return Err(EvalError::NotCached { name, dir: hub.repo_dir(&repo) });
     }
-    hub.download(&repo, &d.file, reporter).map_err(|e| EvalError::Download { name, cause: e.to_string() })
+    hub.download(&repo, &d.file, reporter)
+        .map_err(|e| EvalError::Download { name, cause: format!("{e}{}", crate::hub::advice(&e)) })
 }
 
 #[cfg(test)]

@@ -91,7 +91,10 @@ pub enum EvalError {
     )]
     ReleaseMismatch { path: std::path::PathBuf, release: String, expected: String, got: String },
     /// Downloading an HF dataset file or an evalplus release failed (network, authentication, no such file).
-    #[error("cannot download {name}: {cause}")]
+    #[error(
+        "cannot download {name}: {cause}. A local copy of the benchmark's file can be given with --data FILE \
+         (unitcoder's repository has them under eval/data)"
+    )]
     Download { name: String, cause: String },
     /// A samples file could not be read or written (names the file and the line).
     #[error(transparent)]

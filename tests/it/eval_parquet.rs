@@ -351,4 +351,18 @@ fn hf_datasets_resolve_from_the_hf_cache_online_and_offline() {
         );
         assert!(e.contains("offline mode is on"), "{e}");
     }
+    // Online, not cached, and the Hub out of reach (a port nothing listens on, as with no network):
+    // the error says both ways round it.
+    let o = Command::new(crate::common::bin())
+        .args(["eval", "check-gt", "--benchmark", "humaneval", "--out"])
+        .arg(root.path().join("unreachable"))
+        .env("HF_HOME", root.path().join("empty"))
+        .env("HF_HUB_OFFLINE", "0")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("cannot download hf:openai/openai_humaneval"), "{e}");
+    assert!(e.contains("HF_HUB_OFFLINE=1") && e.contains("--data FILE"), "{e}");
 }

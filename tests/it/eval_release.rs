@@ -124,6 +124,8 @@ fn humaneval_plus_without_data_downloads_the_release_once_and_refuses_a_wrong_on
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains(&format!("cannot download {}", rel.url(&empty))) && e.contains("404"), "{e}");
+    // An offline user is told the way round it.
+    assert!(e.contains("benchmark's file can be given with --data FILE"), "{e}");
 
     // The release: downloaded into our cache, then read from there, offline too, with no request.
     let (good, served) = file_server(vec![(path, gz.clone())]);
