@@ -744,5 +744,15 @@ fn compare(a: CompareArgs) -> anyhow::Result<Outcome> {
     }
     outln!("\ngained ({}): {}", c.gained.len(), c.gained.join(", "))?;
     outln!("lost ({}): {}", c.lost.len(), c.lost.join(", "))?;
+    outln!("\n| variant | tasks better in A | tasks better in B | sign test p |\n|---|---:|---:|---:|")?;
+    for (variant, p) in &c.paired {
+        outln!("| {variant} | {} | {} | {:.2} |", p.better_in_a, p.better_in_b, p.p)?;
+    }
+    outln!(
+        "\np: the chance that two equally good runs part at least this unevenly over the tasks where they differ \
+         (exact two-sided sign test); a delta with a large p is near-ties tipped either way, not a difference"
+    )?;
+    let (same, shared) = c.identical;
+    outln!("the same program in both runs: {same} of {shared} samples")?;
     Ok(Outcome::Success)
 }

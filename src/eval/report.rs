@@ -425,6 +425,43 @@ pub struct Comparison {
     pub gained: Vec<String>,
     /// Tasks solved in A but not in B.
     pub lost: Vec<String>,
+    /// variant -> the tasks that part the two runs, paired: see [`Paired`].
+    pub paired: BTreeMap<String, Paired>,
+    /// Samples (the same task and sample index in both runs) whose program is the same text, and
+    /// how many samples the runs share.
+    pub identical: (usize, usize),
+}
+
+/// The tasks where one run passes a larger share of its samples than the other (with one sample
+/// a task, greedy: the tasks one run passes and the other fails), and the exact two-sided sign test
+/// on them. Two runs that tip near-ties differently part on a handful of tasks either way; `p` is
+/// the chance that two equally good runs part at least this unevenly, so a delta of a few points
+/// can be told from noise. Tasks with an environment failure in either run are left out, as from
+/// pass@k.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Paired {
+    pub better_in_a: usize,
+    pub better_in_b: usize,
+    pub p: f64,
+}
+
+/// Exact two-sided sign test: the chance of a split at least as uneven as `a`:`b` when each
+/// differing task is a fair coin. Sums in logarithms, so a benchmark of thousands of tasks does
+/// not underflow.
+pub fn sign_test(a: usize, b: usize) -> f64 {
+    let n = a + b;
+    if n == 0 {
+        return 1.0;
+    }
+    let (mut ln_choose, mut tail) = (0.0f64, 0.0f64);
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    for i in 0..=a.min(b) {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_choose + ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
 }
 
 /// Compares run A with run B; errors when they evaluated different benchmarks, data or tasks.
@@ -484,7 +521,38 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
         both.iter().filter(|t| ok_a.contains(**t) && !ok_b.contains(**t)).map(|t| t.to_string()).collect();
     sort_task_ids(&mut gained);
     sort_task_ids(&mut lost);
-    Ok(Comparison { deltas, gained, lost })
+    let env: BTreeSet<&str> = a.1.iter().chain(&b.1).filter(|r| r.is_env_error()).map(|r| r.task_id.as_str()).collect();
+    let mut paired = BTreeMap::new();
+    for variant in deltas.keys() {
+        /// Per task, (samples, samples passing `variant`).
+        fn share<'r>(rs: &'r [SampleResult], env: &BTreeSet<&str>, variant: &str) -> BTreeMap<&'r str, (usize, usize)> {
+            let mut per_task: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+            for r in rs.iter().filter(|r| !env.contains(r.task_id.as_str())) {
+                let e = per_task.entry(r.task_id.as_str()).or_default();
+                e.0 += 1;
+                e.1 += usize::from(if variant == "plus" { r.passed } else { r.base.passed });
+            }
+            per_task
+        }
+        let (sa, sb) = (share(&a.1, &env, variant), share(&b.1, &env, variant));
+        let (mut better_in_a, mut better_in_b) = (0, 0);
+        for (task, &(na, ca)) in &sa {
+            let Some(&(nb, cb)) = sb.get(task) else { continue };
+            // ca/na against cb/nb, in integers.
+            match (ca * nb).cmp(&(cb * na)) {
+                std::cmp::Ordering::Greater => better_in_a += 1,
+                std::cmp::Ordering::Less => better_in_b += 1,
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        paired.insert(variant.clone(), Paired { better_in_a, better_in_b, p: sign_test(better_in_a, better_in_b) });
+    }
+    let programs: BTreeMap<(&str, usize), &str> =
+        a.1.iter().map(|r| ((r.task_id.as_str(), r.sample), r.solution.as_str())).collect();
+    let shared: Vec<bool> =
+        b.1.iter().filter_map(|r| programs.get(&(r.task_id.as_str(), r.sample)).map(|s| *s == r.solution)).collect();
+    let identical = (shared.iter().filter(|same| **same).count(), shared.len());
+    Ok(Comparison { deltas, gained, lost, paired, identical })
 }
 
 /// Sorts task ids as the benchmarks number them (`HumanEval/5` before `HumanEval/10`), not as text.
@@ -498,6 +566,20 @@ pub fn sort_task_ids(ids: &mut [String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_tests_are_exact_and_do_not_underflow() {
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
+        assert!(close(sign_test(0, 0), 1.0) && close(sign_test(3, 3), 1.0));
+        assert!(close(sign_test(0, 6), 2.0 / 64.0) && close(sign_test(6, 0), 2.0 / 64.0));
+        assert!(close(sign_test(6, 2), 2.0 * 37.0 / 256.0));
+        assert!(close(sign_test(4, 8), 2.0 * 794.0 / 4096.0));
+        // 2 · 2^-1200 is below f64's range: 0 rather than NaN; an even split of 1200 stays 1.
+        assert_eq!(sign_test(0, 1200), 0.0);
+        assert!(close(sign_test(600, 600), 1.0));
+        let p = sign_test(520, 680);
+        assert!(p > 0.0 && p < 1e-5, "{p}");
+    }
 
     #[test]
     fn environment_failures_are_left_out_of_pass_at_k_and_counted_as_the_reference_harnesses_count_them() {

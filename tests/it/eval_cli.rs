@@ -112,7 +112,8 @@ fn compare_prints_deltas_and_flipped_tasks() {
     let dir = tempdir();
     let ds = Dataset::load(Benchmark::HumanEval, &benchmarks_dir().join(Benchmark::HumanEval.default_file())).unwrap();
     let a = vec![result("HumanEval/0", true), result("HumanEval/1", false), result("HumanEval/2", false)];
-    let b = vec![result("HumanEval/0", false), result("HumanEval/1", true), result("HumanEval/2", true)];
+    let mut b = vec![result("HumanEval/0", false), result("HumanEval/1", true), result("HumanEval/2", true)];
+    b[0].solution = "def f():\n    return 1\n".into();
     for (name, rs) in [("a", &a), ("b", &b)] {
         let s = summarize(&ds, None, name, serde_json::json!({}), rs, &[1]);
         write_outputs(&dir.path().join(name), &ds, &s, rs).unwrap();
@@ -136,6 +137,9 @@ fn compare_prints_deltas_and_flipped_tasks() {
     assert!(text.contains("| base | pass@1 | 33.3 | 66.7 | +33.3 |"), "{text}");
     assert!(text.contains("gained (2): HumanEval/1, HumanEval/2") && text.contains("lost (1): HumanEval/0"), "{text}");
     assert!(text.contains("A: ") && text.contains("(model `a`)") && text.contains("(model `b`)"), "{text}");
+    // Paired: 1 task better in A, 2 in B; a 1:2 split is what equal runs give (p = 1).
+    assert!(text.contains("| base | 1 | 2 | 1.00 |"), "{text}");
+    assert!(text.contains("the same program in both runs: 2 of 3 samples"), "{text}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("different splits"));
     // A run stopped before scoring has samples and no summary: said so, with the way on.
     let stopped = dir.path().join("stopped");
