@@ -34,7 +34,7 @@ enum EvalCommand {
     Score(ScoreArgs),
     /// Run the canonical solutions: the cheap way to detect a broken environment.
     CheckGt(CheckGtArgs),
-    /// pass@k deltas and the tasks that flipped between two output directories.
+    /// pass@k deltas between two output directories, the tasks that flipped, and a sign test on them.
     Compare(CompareArgs),
 }
 
