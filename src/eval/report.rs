@@ -48,6 +48,18 @@ pub struct DatasetInfo {
     pub tasks: usize,
 }
 
+/// Per task, (samples, samples passing `variant`): `plus` is the strictest verdict, `base` the base
+/// tests alone.
+fn tally<'a>(results: impl Iterator<Item = &'a SampleResult>, variant: &str) -> BTreeMap<&'a str, (usize, usize)> {
+    let mut per_task: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for r in results {
+        let e = per_task.entry(r.task_id.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(if variant == "plus" { r.passed } else { r.base.passed });
+    }
+    per_task
+}
+
 /// Aggregates per-sample results into a summary; `ks` beyond a task's sample count are left out.
 pub fn summarize(
     dataset: &Dataset,
@@ -64,28 +76,12 @@ pub fn summarize(
     let mut failing_tasks = BTreeMap::new();
     let mut tasks_scored = 0;
     for &variant in variants {
-        let ok = |r: &SampleResult| match variant {
-            "plus" => r.passed,
-            _ => r.base.passed,
-        };
-        fn tally<'a>(
-            results: impl Iterator<Item = &'a SampleResult>,
-            ok: &dyn Fn(&SampleResult) -> bool,
-        ) -> BTreeMap<&'a str, (usize, usize)> {
-            let mut per_task: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-            for r in results {
-                let e = per_task.entry(r.task_id.as_str()).or_default();
-                e.0 += 1;
-                e.1 += usize::from(ok(r));
-            }
-            per_task
-        }
-        let per_task = tally(results.iter().filter(|r| !env.contains(&r.task_id)), &ok);
+        let per_task = tally(results.iter().filter(|r| !env.contains(&r.task_id)), variant);
         tasks_scored = per_task.len();
         let counts: Vec<(usize, usize)> = per_task.values().copied().collect();
         pass_at_k.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
         if !env.is_empty() {
-            let counts: Vec<(usize, usize)> = tally(results.iter(), &ok).values().copied().collect();
+            let counts: Vec<(usize, usize)> = tally(results.iter(), variant).values().copied().collect();
             env_failing.insert(variant.to_string(), mean_pass_at_k(&counts, ks));
         }
         let mut failing: Vec<String> =
@@ -524,17 +520,8 @@ pub fn compare(a: &(Summary, Vec<SampleResult>), b: &(Summary, Vec<SampleResult>
     let env: BTreeSet<&str> = a.1.iter().chain(&b.1).filter(|r| r.is_env_error()).map(|r| r.task_id.as_str()).collect();
     let mut paired = BTreeMap::new();
     for variant in deltas.keys() {
-        /// Per task, (samples, samples passing `variant`).
-        fn share<'r>(rs: &'r [SampleResult], env: &BTreeSet<&str>, variant: &str) -> BTreeMap<&'r str, (usize, usize)> {
-            let mut per_task: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-            for r in rs.iter().filter(|r| !env.contains(r.task_id.as_str())) {
-                let e = per_task.entry(r.task_id.as_str()).or_default();
-                e.0 += 1;
-                e.1 += usize::from(if variant == "plus" { r.passed } else { r.base.passed });
-            }
-            per_task
-        }
-        let (sa, sb) = (share(&a.1, &env, variant), share(&b.1, &env, variant));
+        let scored = |r: &&SampleResult| !env.contains(r.task_id.as_str());
+        let (sa, sb) = (tally(a.1.iter().filter(scored), variant), tally(b.1.iter().filter(scored), variant));
         let (mut better_in_a, mut better_in_b) = (0, 0);
         for (task, &(na, ca)) in &sa {
             let Some(&(nb, cb)) = sb.get(task) else { continue };
