@@ -1,7 +1,7 @@
 //! JSON Lines corpora (plain, gzip or zstd): one JSON object per line with a `content` string and
 //! optional provenance fields (see [`super::PATH_FIELDS`] and friends).
 
-use super::{CorpusError, CorpusKind, Origin, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS};
+use super::{CorpusError, CorpusKind, Origin, Position, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS};
 use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -71,7 +71,8 @@ impl JsonlReader {
             Some(_) => return Err(self.malformed("field `content` is not a string")),
             None => return Err(self.malformed("missing field `content`")),
         };
-        let mut file = SourceFile::new(content, Origin { file: self.path.clone(), line: Some(self.line) });
+        let mut file =
+            SourceFile::new(content, Origin { file: self.path.clone(), at: Some(Position::Line(self.line)) });
         let mut ignored = Vec::new();
         file.path = first_string(&map, PATH_FIELDS, &mut ignored);
         file.repo = first_string(&map, REPO_FIELDS, &mut ignored);

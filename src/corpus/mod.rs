@@ -21,20 +21,30 @@ pub use jsonl::JsonlReader;
 pub use parquet::ParquetReader;
 pub use pydir::PyDirReader;
 
-/// Where a source file came from inside the corpus: the corpus file and the line (JSONL, 1-based),
-/// row (Parquet, 0-based over the whole file) or nothing (a `.py` file of a directory).
+/// Where a source file came from inside the corpus: the corpus file and the place in it, each
+/// counted as its own tools count it (editors number lines from 1, `datasets` and pyarrow rows from 0).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     /// The corpus file (a JSONL/Parquet file, or the `.py` file itself for directories).
     pub file: PathBuf,
-    /// The 1-based line of a JSONL file or 0-based row of a Parquet file; `None` for `.py` files.
-    pub line: Option<u64>,
+    /// The line or row; `None` for a `.py` file of a directory.
+    pub at: Option<Position>,
+}
+
+/// A place in a corpus file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Position {
+    /// The 1-based line of a JSONL file.
+    Line(u64),
+    /// The 0-based row of a Parquet file, counted over the whole file (all row groups).
+    Row(u64),
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}", self.file.display()),
+        match self.at {
+            Some(Position::Line(line)) => write!(f, "{}:{line}", self.file.display()),
+            Some(Position::Row(row)) => write!(f, "{} row {row}", self.file.display()),
             None => write!(f, "{}", self.file.display()),
         }
     }

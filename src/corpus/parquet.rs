@@ -2,7 +2,7 @@
 //! provenance columns. Only those columns are decoded (a projection), and rows stream row group by
 //! row group, so a multi-gigabyte shard never sits in memory whole.
 
-use super::{CorpusError, Origin, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS};
+use super::{CorpusError, Origin, Position, SourceFile, LICENSE_FIELDS, PATH_FIELDS, REPO_FIELDS};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::{Field, Row};
@@ -55,7 +55,7 @@ impl ParquetReader {
             Some(Field::Null) | None => return Err(self.malformed("`content` is null")),
             Some(other) => return Err(self.malformed(format!("`content` is not a string but {other}"))),
         };
-        let mut file = SourceFile::new(content, Origin { file: self.path.clone(), line: Some(self.row) });
+        let mut file = SourceFile::new(content, Origin { file: self.path.clone(), at: Some(Position::Row(self.row)) });
         // A value of another type than expected is noted, not dropped without a word.
         let mut ignored = Vec::new();
         let mut first = |names: &[&str]| {

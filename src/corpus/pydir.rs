@@ -51,7 +51,7 @@ impl PyDirReader {
             .map_err(|source| CorpusError::Unreadable { path: path.to_path_buf(), cause: source })?;
         let content = decode_python_source(&bytes)
             .map_err(|problem| CorpusError::Undecodable { path: path.to_path_buf(), problem })?;
-        let mut file = SourceFile::new(content, Origin { file: path.to_path_buf(), line: None });
+        let mut file = SourceFile::new(content, Origin { file: path.to_path_buf(), at: None });
         let rel = match path.strip_prefix(&self.root) {
             Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
             _ => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),

@@ -4,7 +4,7 @@
 //! datatrove's `Document`. Records serialize as one JSON object per line; empty later-stage fields
 //! are omitted, so a retrieve-only file stays small and older files still load.
 
-use crate::corpus::{content_id, SourceFile};
+use crate::corpus::{content_id, Position, SourceFile};
 use crate::sandbox::{Status, TestStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read};
@@ -51,9 +51,14 @@ pub struct Provenance {
     /// The corpus file it was read from: its path, or for a file of an HF cache its Hub name
     /// (`hf:ORG/NAME@COMMIT:FILE`).
     pub corpus_file: PathBuf,
-    /// The line (JSONL) or row (Parquet) in the corpus file; absent for `.py` files.
+    /// The 1-based line of a JSONL corpus file; absent for other corpora. (Records written before
+    /// `corpus_row` existed hold a Parquet file's row here.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corpus_line: Option<u64>,
+    /// The 0-based row of a Parquet corpus file (over all its row groups, as pyarrow and
+    /// `datasets` number rows); absent for other corpora.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus_row: Option<u64>,
     /// The file's path in its repository or corpus directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -297,7 +302,14 @@ impl Record {
                 // means something to others and merges order shards from different caches alike.
                 corpus_file: crate::hub::hub_name(&file.origin.file)
                     .map_or_else(|| file.origin.file.clone(), PathBuf::from),
-                corpus_line: file.origin.line,
+                corpus_line: match file.origin.at {
+                    Some(Position::Line(l)) => Some(l),
+                    _ => None,
+                },
+                corpus_row: match file.origin.at {
+                    Some(Position::Row(r)) => Some(r),
+                    _ => None,
+                },
                 path: file.path.clone(),
                 repo: file.repo.clone(),
                 license: file.license.clone(),
@@ -471,7 +483,7 @@ mod tests {
     fn sample() -> Record {
         let file = SourceFile::new(
             "import re\n\ndef f(s):\n    return re.escape(s)\n".into(),
-            Origin { file: "c.jsonl".into(), line: Some(3) },
+            Origin { file: "c.jsonl".into(), at: Some(Position::Line(3)) },
         );
         let f = Extracted {
             name: "f".into(),

@@ -12,7 +12,7 @@ use parquet::schema::parser::parse_message_type;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use unitcoder::corpus::{self, CorpusError, SourceFile};
+use unitcoder::corpus::{self, CorpusError, Position, SourceFile};
 
 /// The fixture corpus directory.
 pub fn fixture_dir() -> PathBuf {
@@ -171,8 +171,11 @@ fn every_format_reads_the_same_files_with_provenance() {
             assert_eq!(f.id, corpus::content_id(&e.content));
             assert_eq!(&f.origin.file, path);
             // JSONL lines are 1-based, Parquet rows 0-based.
-            let expected = if path.extension().is_some_and(|x| x == "parquet") { i as u64 } else { i as u64 + 1 };
-            assert_eq!(f.origin.line, Some(expected));
+            let expected = match path.extension().is_some_and(|x| x == "parquet") {
+                true => Position::Row(i as u64),
+                false => Position::Line(i as u64 + 1),
+            };
+            assert_eq!(f.origin.at, Some(expected));
         }
     }
 }
@@ -203,7 +206,7 @@ fn malformed_jsonl_entries_are_reported_with_line_numbers_and_reading_goes_on() 
     assert!(items.iter().filter_map(|r| r.as_ref().err()).all(CorpusError::is_recoverable));
     let good: Vec<_> = items.into_iter().filter_map(Result::ok).collect();
     assert_eq!(good.len(), 2);
-    assert_eq!(good[1].origin.line, Some(7));
+    assert_eq!(good[1].origin.at, Some(Position::Line(7)));
 }
 
 #[test]
@@ -234,7 +237,7 @@ fn directories_give_relative_paths_skip_vendored_code_and_report_non_utf8() {
         paths,
         vec!["nested/copies.py", "pkg/broken.py", "pkg/legacy.py", "pkg/stats_utils.py", "pkg/text_utils.py"]
     );
-    assert!(files.iter().all(|f| f.origin.line.is_none() && f.repo.is_none()));
+    assert!(files.iter().all(|f| f.origin.at.is_none() && f.repo.is_none()));
 
     let dir = crate::common::tempdir();
     std::fs::write(dir.path().join("a.py"), "x = 1\n").expect("write");

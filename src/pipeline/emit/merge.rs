@@ -55,7 +55,7 @@ struct DroppedLine<'a> {
 /// row in the file, first line of the function.
 fn position(r: &Record) -> (&Path, u64, usize, &str) {
     let s = &r.source;
-    (s.corpus_file.as_path(), s.corpus_line.unwrap_or(0), s.start_line, r.id.as_str())
+    (s.corpus_file.as_path(), s.corpus_line.or(s.corpus_row).unwrap_or(0), s.start_line, r.id.as_str())
 }
 
 /// Writes `items` as JSONL to `path`, aside and renamed.

@@ -213,7 +213,7 @@ mod tests {
     fn rec(text: &str, module: &str) -> Record {
         let name = text.trim_start_matches("def ").split('(').next().unwrap_or("").to_string();
         let signature = text.lines().next().unwrap_or("").to_string();
-        let file = SourceFile::new(text.into(), Origin { file: "m.py".into(), line: None });
+        let file = SourceFile::new(text.into(), Origin { file: "m.py".into(), at: None });
         let f = Extracted {
             name,
             signature,
