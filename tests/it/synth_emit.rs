@@ -73,6 +73,10 @@ fn jsonl_gz_and_parquet_read_back_as_the_jsonl_lines_also_after_a_resume() {
     // Every format has lines to compare: messages lists, integer rounds and multi-line strings.
     assert!(count("prefix_completion") >= 1 && count("instruction") >= 5 && count("dpo") >= 2, "{lines:?}");
     assert!(count("repair") >= 2);
+    unit_tests_pairs_pass_as_the_sandbox_ran_them(
+        &full,
+        &lines[Derived::ALL.iter().position(|d| d.name() == "unit_tests").unwrap()],
+    );
 
     // A run that stops part-way writes its formats from what is finished (as the CLI does), and the
     // resumed run rewrites them whole: nothing lost, nothing twice.
@@ -99,6 +103,32 @@ fn jsonl_gz_and_parquet_read_back_as_the_jsonl_lines_also_after_a_resume() {
     emit::finalize_as(&dir, None, &[Format::Parquet]).unwrap();
     assert!(!dir.dataset().join("dpo.jsonl").exists() && dir.dataset().join("dpo.parquet").is_file());
     assert_eq!(emit::formats_present(&dir), [Format::Parquet]);
+}
+
+/// Every accepted record gives one `unit_tests` line: its program in the user turn and its kept suite
+/// in the assistant's, and the pair passes in the sandbox, run as the line gives it.
+fn unit_tests_pairs_pass_as_the_sandbox_ran_them(dir: &RunDir, lines: &[Value]) {
+    let (accepted, _) = read(dir);
+    assert_eq!(lines.len(), accepted.len());
+    let fenced = |text: &str| -> String {
+        let body = text.split_once("```python\n").expect("a python fence").1;
+        body.rsplit_once("```").expect("a closing fence").0.to_string()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for (line, record) in lines.iter().zip(&accepted) {
+        assert_eq!(line["id"], record.id.as_str());
+        let (user, assistant) =
+            (line["messages"][0]["content"].as_str().unwrap(), line["messages"][1]["content"].as_str().unwrap());
+        assert!(user.contains(&format!("`{}`", record.function.name)), "{user}");
+        let suite = fenced(assistant);
+        assert_eq!(suite.trim_end(), record.tests.as_ref().unwrap().code.trim_end());
+        let (code, tests) = (tmp.path().join("p.py"), tmp.path().join("t.py"));
+        std::fs::write(&code, fenced(user)).unwrap();
+        std::fs::write(&tests, &suite).unwrap();
+        let out = unitcoder(&["check", "--code", code.to_str().unwrap(), "--tests", tests.to_str().unwrap(), "--json"]);
+        let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(verdict["status"], "pass", "{}: {verdict}", record.id);
+    }
 }
 
 /// A function that is an exact duplicate (up to whitespace) of the scripted `good`, and a long

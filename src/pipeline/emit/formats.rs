@@ -15,6 +15,25 @@ pub fn final_code(r: &Record) -> &str {
         .unwrap_or(&r.function.code)
 }
 
+/// The user turn of the `unit_tests` format. The suite it answers defines only `TestCases`: a trainer
+/// that runs the pair concatenates the program and the suite, as the sandbox did.
+fn unit_tests_request(program: &str, name: &str) -> String {
+    format!(
+        "Write a `unittest` test suite for the function `{name}` below: a class \
+         `TestCases(unittest.TestCase)` whose test methods call `{name}`, which is already defined.\n\n\
+         ```python\n{}```",
+        with_newline(program)
+    )
+}
+
+fn with_newline(code: &str) -> String {
+    if code.ends_with('\n') {
+        code.to_string()
+    } else {
+        format!("{code}\n")
+    }
+}
+
 fn instruction(prefix: &str) -> String {
     format!("Complete the following Python function so that it does what its docstring says.\n\n```python\n{prefix}```")
 }
@@ -30,6 +49,9 @@ pub enum Derived {
     Dpo,
     /// Code + tests + feedback → fix, one line per failing step that led to the fix.
     Repair,
+    /// Chat messages: write tests for this program → its kept suite, which the program passes (data
+    /// for a model that writes unit tests, the step small models fail at; filter by the scores).
+    UnitTests,
 }
 
 /// A column of a derived format.
@@ -61,7 +83,8 @@ const SCORES: [Column; 3] =
 
 impl Derived {
     /// Every derived format, in file order.
-    pub const ALL: [Derived; 4] = [Derived::PrefixCompletion, Derived::Instruction, Derived::Dpo, Derived::Repair];
+    pub const ALL: [Derived; 5] =
+        [Derived::PrefixCompletion, Derived::Instruction, Derived::Dpo, Derived::Repair, Derived::UnitTests];
 
     /// The file stem.
     pub fn name(self) -> &'static str {
@@ -70,6 +93,7 @@ impl Derived {
             Derived::Instruction => "instruction",
             Derived::Dpo => "dpo",
             Derived::Repair => "repair",
+            Derived::UnitTests => "unit_tests",
         }
     }
 
@@ -78,7 +102,7 @@ impl Derived {
         use Column::*;
         let own: &[Column] = match self {
             Derived::PrefixCompletion => &[Str("id"), Str("prompt"), Str("completion")],
-            Derived::Instruction => &[Str("id"), Messages("messages")],
+            Derived::Instruction | Derived::UnitTests => &[Str("id"), Messages("messages")],
             Derived::Dpo => &[Str("id"), Str("prompt"), Str("chosen"), Str("rejected")],
             Derived::Repair => &[Str("id"), Int("round"), Str("code"), Str("tests"), Str("feedback"), Str("fix")],
         };
@@ -101,6 +125,7 @@ pub enum Line {
     Instruction { id: String, messages: Vec<Message> },
     Dpo { id: String, prompt: String, chosen: String, rejected: String },
     Repair { id: String, round: u32, code: String, tests: String, feedback: String, fix: String },
+    UnitTests { id: String, messages: Vec<Message> },
 }
 
 /// One value of a line, in column order (what the Parquet writer takes).
@@ -136,6 +161,7 @@ impl Row {
             Line::Instruction { .. } => Derived::Instruction,
             Line::Dpo { .. } => Derived::Dpo,
             Line::Repair { .. } => Derived::Repair,
+            Line::UnitTests { .. } => Derived::UnitTests,
         }
     }
 
@@ -144,7 +170,7 @@ impl Row {
         use Cell::*;
         let mut out = match &self.line {
             Line::PrefixCompletion { id, prompt, completion } => vec![Str(id), Str(prompt), Str(completion)],
-            Line::Instruction { id, messages } => vec![Str(id), Messages(messages)],
+            Line::Instruction { id, messages } | Line::UnitTests { id, messages } => vec![Str(id), Messages(messages)],
             Line::Dpo { id, prompt, chosen, rejected } => vec![Str(id), Str(prompt), Str(chosen), Str(rejected)],
             Line::Repair { id, round, code, tests, feedback, fix } => {
                 vec![Str(id), Int(i64::from(*round)), Str(code), Str(tests), Str(feedback), Str(fix)]
@@ -192,6 +218,15 @@ fn lines_of(r: &Record) -> Vec<Line> {
             Message { role: "assistant", content: format!("```python\n{code}```") },
         ],
     });
+    if let Some(t) = &r.tests {
+        out.push(Line::UnitTests {
+            id: id(),
+            messages: vec![
+                Message { role: "user", content: unit_tests_request(code, &r.function.name) },
+                Message { role: "assistant", content: format!("```python\n{}```", with_newline(&t.code)) },
+            ],
+        });
+    }
     let Some(v) = &r.verified else {
         return out;
     };

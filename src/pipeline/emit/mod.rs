@@ -6,7 +6,8 @@
 //! - `prefix_completion`: imports + signature + docstring → body (records with a docstring);
 //! - `instruction`: chat messages (complete this documented function → the program);
 //! - `dpo`: a failing attempt (rejected) vs the passing fix (chosen), for fixed records;
-//! - `repair`: code + tests + feedback → fix, one line per failing step that led to the fix.
+//! - `repair`: code + tests + feedback → fix, one line per failing step that led to the fix;
+//! - `unit_tests`: chat messages (write tests for this program → its kept suite, which it passes).
 //!
 //! The record journal `dataset/records.jsonl` is the source of truth and stays JSONL (it is
 //! appended line by line as records finish); the derived files are rewritten whole from it at the
