@@ -16,11 +16,18 @@ thread_local! {
     static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
 }
 
-/// Parses Python source with this thread's parser; `None` when tree-sitter could not parse at all.
-/// tree-sitter recovers from errors instead of failing: callers that need valid code check
-/// `has_error()` on the nodes they use.
+/// How deep a syntax tree may nest. CPython compiles nothing this deep (a chain `1+1+…` of about
+/// 2,600 terms already overflows its compiler, and brackets stop at 200 levels), while the crate's
+/// tree walks recurse: one 40 KB corpus file of nested brackets, or a hostile model reply, would
+/// otherwise overflow a thread's stack and abort the whole run.
+pub const MAX_DEPTH: usize = 3000;
+
+/// Parses Python source with this thread's parser; `None` when tree-sitter could not parse at all,
+/// or when the tree nests deeper than [`MAX_DEPTH`] (code no Python compiles), which callers treat
+/// as unparseable. tree-sitter recovers from errors instead of failing: callers that need valid code
+/// check `has_error()` on the nodes they use.
 pub fn parse(src: &str) -> Option<Tree> {
-    PARSER.with(|cell| {
+    let tree = PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             let mut parser = Parser::new();
@@ -28,7 +35,30 @@ pub fn parse(src: &str) -> Option<Tree> {
             *slot = Some(parser);
         }
         slot.as_mut()?.parse(src, None)
-    })
+    })?;
+    (depth(&tree, MAX_DEPTH) <= MAX_DEPTH).then_some(tree)
+}
+
+/// The tree's depth (the root alone is 1), counted without recursion and no further than `limit` + 1.
+fn depth(tree: &Tree, limit: usize) -> usize {
+    let mut cursor = tree.walk();
+    let (mut at, mut deepest) = (1, 1);
+    loop {
+        if cursor.goto_first_child() {
+            at += 1;
+            deepest = deepest.max(at);
+            if deepest > limit {
+                return deepest;
+            }
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return deepest;
+            }
+            at -= 1;
+        }
+    }
 }
 
 /// Which of the top-level modules `names` the interpreter `python` cannot import (found by
@@ -51,4 +81,32 @@ pub fn missing_modules(python: &std::path::Path, names: &[String]) -> std::io::R
 /// The source text of a node.
 pub fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
     src.get(node.byte_range()).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trees_deeper_than_python_compiles_are_refused_without_recursion() {
+        let nested = |n: usize| format!("x = {}{}\n", "[".repeat(n), "]".repeat(n));
+        let tree = parse("def f(x):\n    return [x]\n").unwrap();
+        // module > function_definition > block > return_statement > list > identifier
+        assert_eq!(depth(&tree, MAX_DEPTH), 6);
+        // Each bracket is one level: module > expression_statement > assignment > list… > `]`.
+        assert!(parse(&nested(MAX_DEPTH - 4)).is_some());
+        assert!(parse(&nested(MAX_DEPTH - 3)).is_none());
+        // Deep enough to overflow a recursive walk on any thread; the count stops at the limit.
+        let deep = parse_unchecked(&nested(200_000));
+        assert_eq!(depth(&deep, 100), 101);
+        assert!(parse(&nested(200_000)).is_none());
+        // A long flat chain, as Python compiles it, is shallow enough.
+        assert!(parse(&format!("x = 1{}\n", "+1".repeat(2000))).is_some());
+    }
+
+    fn parse_unchecked(src: &str) -> Tree {
+        let mut parser = Parser::new();
+        parser.set_language(&tree_sitter_python::LANGUAGE.into()).unwrap();
+        parser.parse(src, None).unwrap()
+    }
 }

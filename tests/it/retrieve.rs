@@ -214,6 +214,40 @@ fn functions_python_3_does_not_compile_are_rejected_as_syntax_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/python3"));
 }
 
+/// A file nested deeper than Python compiles is one skipped file, not a stack overflow that aborts
+/// the run (it did, at 20,000 brackets: 40 KB); one just under the limit is walked on every thread.
+#[test]
+fn a_file_nested_deeper_than_python_compiles_is_skipped_not_a_crash() {
+    let dir = tempdir();
+    let corpus = dir.path().join("src");
+    std::fs::create_dir(&corpus).unwrap();
+    let nested = |n: usize, name: &str| {
+        format!(
+            "import os\n\nX = {}{}\n\n\ndef {name}(p):\n    q = os.path.join(p, 'x')\n    return q\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let files = [("deep", nested(20_000, "deep")), ("nearly", nested(2_990, "nearly")), ("flat", nested(1, "flat"))];
+    let mut jsonl = String::new();
+    for (name, text) in &files {
+        std::fs::write(corpus.join(format!("{name}.py")), text).unwrap();
+        jsonl.push_str(&serde_json::json!({"content": text, "path": format!("{name}.py")}).to_string());
+        jsonl.push('\n');
+    }
+    let lines = dir.path().join("c.jsonl");
+    std::fs::write(&lines, jsonl).unwrap();
+    for (name, source) in [("dir", &corpus), ("lines", &lines)] {
+        let args = ["--corpus", source.to_str().unwrap(), "--decontaminate", "none", "--near-dup", "0"];
+        let (code, text, records, stats) = retrieve(dir.path(), name, &args);
+        assert_eq!(code, 0, "{name}: {text}");
+        let mut kept = names(&records);
+        kept.sort();
+        assert_eq!(kept, ["flat", "nearly"], "{name}: {text}");
+        assert_eq!(stats["files_skipped"]["syntax_error"], 1, "{name}: {stats}");
+    }
+}
+
 /// A file whose name is not UTF-8 cannot be named by a record: it is skipped and counted, and the
 /// run goes on with the other files (it used to stop the whole run).
 #[test]
