@@ -249,6 +249,11 @@ impl SynthStats {
     /// The functions the run set out to finish (picked, and those dropped before synthesis), when
     /// known: more than [`SynthStats::finished`] while it is not done.
     pub fn to_do(&self) -> Option<u64> {
+        // A merged run: its records and what its shards still have to do (the duplicates the merge
+        // dropped are done, though they have no record here).
+        if let Some(left) = self.merge.as_ref().and_then(|m| m.get("unfinished")).and_then(|u| u.as_object()) {
+            return Some(self.finished() + left.values().filter_map(serde_json::Value::as_u64).sum::<u64>());
+        }
         self.retrieve.as_ref()?.get("synth_functions")?.as_u64()
     }
 

@@ -275,7 +275,12 @@ fn repair_lines_carry_the_feedback_the_fix_prompt_showed_at_the_runs_length() {
 /// A shard's run directory as `synth --shard` leaves it, without running the model: its functions
 /// saved as rejected, with the retrieve counts and the settings the CLI records in `stats.json`.
 fn shard_run(s: &Setup, name: &str, shard: Shard, settings: &SynthSettings) -> (RunDir, RetrieveStats) {
-    let mut rs = RetrieveSettings::new(vec![s.root.join("corpus")]);
+    run_of(s, &s.root.join("corpus"), name, shard, settings)
+}
+
+/// A run of `corpus` as [`shard_run`] makes one, its functions all taken (`synth_functions`).
+fn run_of(s: &Setup, corpus: &Path, name: &str, shard: Shard, settings: &SynthSettings) -> (RunDir, RetrieveStats) {
+    let mut rs = RetrieveSettings::new(vec![corpus.to_path_buf()]);
     rs.packages = Packages::load(&s.root.join("packages.txt")).unwrap();
     rs.shard = shard;
     let mut counts = RetrieveStats::default();
@@ -286,6 +291,7 @@ fn shard_run(s: &Setup, name: &str, shard: Shard, settings: &SynthSettings) -> (
     })
     .unwrap();
     let dir = RunDir::new(&s.root.join(name));
+    let taken = records.len();
     let (mut rejected, _) = Journal::open::<Record>(&dir.rejected()).unwrap();
     for mut r in records {
         r.reject(Stage::Tests, "no_tests_extracted", "");
@@ -294,9 +300,50 @@ fn shard_run(s: &Setup, name: &str, shard: Shard, settings: &SynthSettings) -> (
     let mut json = serde_json::to_value(&counts).unwrap();
     json["picked"] = serde_json::json!({"by": "testable", "candidates": counts.kept, "kept": counts.kept});
     json["synth_shard"] = serde_json::json!(shard.to_string());
+    json["synth_functions"] = serde_json::json!(taken);
     emit::write_stats(&dir, Some(json)).unwrap();
     assert_eq!(emit::record_settings(&dir, &settings.run_settings("scripted", true, Vec::new())).unwrap(), None);
     (dir, counts)
+}
+
+/// Two finished runs that both did some functions merge into a finished run: the duplicates the merge
+/// drops are done, not still to do (the merged report and card said "Not finished" of it). A run
+/// that stopped part-way leaves the merge not finished by exactly what it has left.
+#[test]
+fn a_merge_is_finished_when_its_runs_are_whatever_duplicates_it_drops() {
+    let s = setup();
+    let (whole, _) = shard_run(&s, "whole", Shard::ALL, &settings());
+    let part = s.root.join("part");
+    std::fs::create_dir(&part).unwrap();
+    for entry in std::fs::read_dir(s.root.join("corpus")).unwrap().take(3) {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, part.join(path.file_name().unwrap())).unwrap();
+    }
+    let (again, counts) = run_of(&s, &part, "again", Shard::ALL, &settings());
+    assert!(counts.kept >= 2, "{counts:?}");
+    let merged = RunDir::new(&s.root.join("merged"));
+    let (stats, c) = emit::merge(&[whole.clone(), again.clone()], &merged, &[Format::Jsonl]).unwrap();
+    assert_eq!((c.same_id, c.kept), (counts.kept, s.records.len() as u64), "{c:?}");
+    assert_eq!(stats.to_do(), Some(stats.finished()));
+    let report = |dir: &RunDir| {
+        let o = unitcoder(&["report", dir.root.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let card = std::fs::read_to_string(dir.dataset().join("README.md")).unwrap();
+        (std::fs::read_to_string(dir.root.join("report.md")).unwrap(), card)
+    };
+    let (md, card) = report(&merged);
+    assert!(!md.contains("Not finished") && !card.contains("Not finished"), "{md}");
+
+    // The second run stopped before its last function: the merge of it alone has that one to do.
+    let lines = std::fs::read_to_string(again.rejected()).unwrap();
+    let kept: Vec<&str> = lines.lines().collect();
+    std::fs::write(again.rejected(), format!("{}\n", kept[..kept.len() - 1].join("\n"))).unwrap();
+    let alone = RunDir::new(&s.root.join("alone"));
+    let (stats, _) = emit::merge(&[again], &alone, &[Format::Jsonl]).unwrap();
+    assert_eq!(stats.to_do(), Some(counts.kept));
+    let (md, _) = report(&alone);
+    let note = format!("**Not finished:** {} of the {} functions", counts.kept - 1, counts.kept);
+    assert!(md.contains(&note), "{md}");
 }
 
 /// The smallest shard count that gives every shard a function of the scripted corpus.

@@ -18,7 +18,7 @@ use crate::pipeline::run_dir::{OutputError, RunDir, RunSettings, RunTimings};
 use crate::pipeline::stats::SynthStats;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,12 @@ pub struct MergeCounts {
     pub near_duplicates: u64,
     /// Records in the merged directory.
     pub kept: u64,
+    /// For each single run merged (keyed by the digest of its retrieve counts, as its part of the
+    /// merged counts is), how many of the functions it set out to do have no record in it: what is
+    /// still to do. Duplicates dropped here are done, so the merged run is finished exactly when
+    /// every shard is. Absent from merges of versions before it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unfinished: BTreeMap<String, u64>,
 }
 
 #[derive(Serialize)]
@@ -86,8 +92,26 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     let mut settings: Option<(PathBuf, RunSettings)> = None;
     let mut retrieve_parts: Vec<Value> = Vec::new();
     let mut part_texts: HashSet<String> = HashSet::new();
+    // Each single run's digest and the functions it set out to do, by input position; what earlier
+    // merges recorded as still to do.
+    let mut to_do: Vec<Option<(String, u64)>> = Vec::new();
+    let mut recorded: BTreeMap<String, u64> = BTreeMap::new();
     for dir in std::iter::once(out).chain(shards) {
-        let Some(stats) = read_stats(dir)? else { continue };
+        let Some(stats) = read_stats(dir)? else {
+            to_do.push(None);
+            continue;
+        };
+        match stats.merge.as_ref().map(|m| m.get("unfinished")) {
+            Some(earlier) => {
+                let earlier: BTreeMap<String, u64> =
+                    earlier.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+                for (k, n) in earlier {
+                    recorded.entry(k).or_insert(n);
+                }
+                to_do.push(None);
+            }
+            None => to_do.push(stats.to_do().zip(stats.retrieve.as_ref()).map(|(n, r)| (part_digest(r), n))),
+        }
         let (made_with, earlier) = stats.made_with();
         if let (Some(now), Some(then)) = (made_with, earlier.first()) {
             // Its own records were made with more than one set of settings: not one data set either.
@@ -130,9 +154,14 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     let mut all: Vec<(Record, bool)> = Vec::new();
     let mut timings: Vec<RunTimings> = Vec::new();
     let mut timing_lines: HashSet<String> = HashSet::new();
-    for dir in std::iter::once(out).chain(shards) {
+    for (dir, to_do) in std::iter::once(out).chain(shards).zip(&to_do) {
+        let before = all.len();
         for (path, accepted) in [(dir.records(), true), (dir.rejected(), false)] {
             all.extend(Journal::read::<Record>(&path)?.into_iter().map(|r| (r, accepted)));
+        }
+        if let Some((digest, n)) = to_do {
+            // A single run as it is now: a shard resumed since an earlier merge counts as it stands.
+            recorded.insert(digest.clone(), n.saturating_sub((all.len() - before) as u64));
         }
         for t in Journal::read::<RunTimings>(&dir.timings())? {
             // A run's lines are the same in every copy: merging twice must not count them twice.
@@ -142,6 +171,7 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
         }
     }
     counts.read = all.len() as u64;
+    counts.unfinished = recorded;
     // Stable sort: among equal positions (the same function twice) the first input wins.
     all.sort_by(|a, b| position(&a.0).cmp(&position(&b.0)));
     let mut ids = HashSet::new();
@@ -190,6 +220,12 @@ pub fn merge(shards: &[RunDir], out: &RunDir, formats: &[Format]) -> Result<(Syn
     // The card once the statistics say what was merged.
     super::card::write(out, &stats, &accepted, &rows, formats)?;
     Ok((stats, counts))
+}
+
+/// The key of a single run's retrieve counts in [`MergeCounts::unfinished`]: the same for the same
+/// counts, read directly or through an earlier merge.
+fn part_digest(retrieve: &Value) -> String {
+    crate::corpus::content_id(&retrieve.to_string())
 }
 
 /// The key under which a merged run's retrieve counts keep each input's own counts, so that merging
