@@ -42,7 +42,7 @@ pub fn stream<E>(
 
 /// `path` with `.tmp` added to its whole name (`stats.json` → `stats.json.tmp`), so that two files
 /// differing only in extension never share a temporary.
-fn temporary(path: &Path) -> PathBuf {
+pub fn temporary(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
     path.with_file_name(name)

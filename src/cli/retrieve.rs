@@ -93,7 +93,9 @@ pub struct RetrieveArgs {
     #[arg(long, default_value = "python3", value_name = "PYTHON")]
     pub python: String,
     /// Output file of records: JSON Lines, plain (.jsonl), gzip (.jsonl.gz) or zstd (.jsonl.zst),
-    /// by its name. The funnel goes beside it as NAME.stats.json (x.jsonl.gz → x.stats.json).
+    /// by its name. The funnel goes beside it as NAME.stats.json (x.jsonl.gz → x.stats.json). Written
+    /// as OUT.tmp and renamed at the end; a run that reads no entry, or fails before it keeps a
+    /// record, leaves an earlier OUT and its counts as they were.
     #[arg(long, value_name = "OUT.jsonl", value_parser = super::parse::out_file)]
     pub out: PathBuf,
 }
@@ -263,13 +265,8 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
 /// every entry was malformed an error (the wrong file, or the wrong format), and functions dropped
 /// only for using no module get a hint.
 pub fn nothing_found(stats: &retrieve::RetrieveStats) -> anyhow::Result<()> {
-    if stats.files_read == 0 && stats.malformed_entries > 0 {
-        bail!(
-            "none of the corpus's {} entries could be read (the first: {}); is it the right file, in JSON Lines \
-             (one object with a `content` string per line) or Parquet (a `content` column)?",
-            stats.malformed_entries,
-            stats.malformed_examples.first().map_or("?", String::as_str)
-        );
+    if let Some(e) = stats.unreadable() {
+        return Err(e.into());
     }
     if stats.files_read == 0 {
         eprintln!(

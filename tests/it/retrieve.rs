@@ -702,6 +702,23 @@ fn a_bad_out_or_option_replaces_no_file_and_a_stopped_run_says_so_in_its_counts(
     assert_eq!(status, 2, "{text}");
     assert!(text.contains("array.json line 1: the file is a JSON array, not JSON Lines"), "{text}");
     assert!(text.contains("none of the corpus's 2 entries could be read"), "{text}");
+    assert!(text.contains("array.jsonl was not written") && !text.contains("wrote 0"), "{text}");
+    assert!(!root.join("array.jsonl").exists() && !root.join("array.jsonl.tmp").exists());
+    // Nor does a run that keeps nothing replace an earlier output and its counts: the wrong corpus
+    // given by mistake, or one whose first entry stops a --strict run.
+    let (before, stats_before) =
+        (std::fs::read(root.join("keep.jsonl")).unwrap(), std::fs::read(root.join("keep.stats.json")).unwrap());
+    let bad_first = root.join("bad-first.jsonl");
+    std::fs::write(&bad_first, format!("{{bad\n{}", line("two"))).unwrap();
+    let wrong: [&[&str]; 2] =
+        [&["--corpus", array.to_str().unwrap()], &["--corpus", bad_first.to_str().unwrap(), "--strict"]];
+    for args in wrong {
+        let (status, text, _, _) = retrieve(root, "keep", args);
+        assert_eq!(status, 2, "{text}");
+        assert!(text.contains("keep.jsonl was left as it was") && !text.contains("records so far"), "{text}");
+        assert_eq!(std::fs::read(root.join("keep.jsonl")).unwrap(), before, "{args:?}");
+        assert_eq!(std::fs::read(root.join("keep.stats.json")).unwrap(), stats_before, "{args:?}");
+    }
 
     // A folder of data files (a dataset downloaded as a folder) reads as its files.
     let folder = root.join("dataset");

@@ -221,6 +221,27 @@ pub enum RetrieveError {
         /// Why it stopped.
         cause: Box<RetrieveError>,
     },
+    /// The run failed before it kept a record, or could read no entry: `out` was not replaced.
+    #[error("{cause}; {} {}", .out.display(), if *.existed { "was left as it was" } else { "was not written" })]
+    Unchanged {
+        /// The records file.
+        out: PathBuf,
+        /// Whether it held an earlier run's records.
+        existed: bool,
+        /// Why.
+        cause: Box<RetrieveError>,
+    },
+    /// Every entry of the corpus was malformed: the wrong file, or the wrong format.
+    #[error(
+        "none of the corpus's {entries} entries could be read (the first: {first}); is it the right file, in JSON \
+         Lines (one object with a `content` string per line) or Parquet (a `content` column)?"
+    )]
+    Unreadable {
+        /// How many entries there were.
+        entries: u64,
+        /// The first one's problem, with its file and line.
+        first: String,
+    },
     /// The record sink failed.
     #[error("writing records: {0}")]
     Sink(std::io::Error),
@@ -534,7 +555,11 @@ pub fn retrieve_to_file(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let file = std::io::BufWriter::new(std::fs::File::create(out).map_err(io(out))?);
+    // Records go to a sibling temporary, renamed over `out` once the run has something to show: a
+    // run that fails before keeping a record (the wrong corpus, a truncated file) leaves an earlier
+    // output and its counts as they were, and a killed run leaves no half file under the name.
+    let tmp = crate::atomic_file::temporary(out);
+    let file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
     let mut writer: Box<dyn Write> = match compression {
         OutCompression::None => Box::new(file),
         OutCompression::Gzip => Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
@@ -546,11 +571,25 @@ pub fn retrieve_to_file(
         serde_json::to_writer(&mut writer, &record)?;
         writer.write_all(b"\n")
     });
-    writer.flush().map_err(io(out))?;
+    let written = writer.flush().map_err(io(&tmp));
     drop(writer); // gzip's trailer and zstd's frame end are written on drop
+    let keep = match &result {
+        Ok(()) | Err(RetrieveError::Interrupted) => stats.unreadable().is_none(),
+        Err(_) => stats.kept > 0,
+    };
+    if !keep || written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        let cause = match (written, result) {
+            (Err(e), _) => e,
+            (Ok(()), Err(e)) if !matches!(e, RetrieveError::Interrupted) => e,
+            _ => stats.unreadable().unwrap_or(RetrieveError::Interrupted),
+        };
+        return Err(RetrieveError::Unchanged { out: out.to_path_buf(), existed: out.exists(), cause: Box::new(cause) });
+    }
+    std::fs::rename(&tmp, out).map_err(io(out))?;
     let stats_path = stats_path(out);
     let json = serde_json::to_string_pretty(&stats).map_err(|e| io(&stats_path)(e.into()))?;
-    std::fs::write(&stats_path, json + "\n").map_err(io(&stats_path))?;
+    crate::atomic_file::write(&stats_path, (json + "\n").as_bytes()).map_err(io(&stats_path))?;
     match result {
         // A whole file of what was read before the interrupt: a result, marked as partial.
         Ok(()) | Err(RetrieveError::Interrupted) => Ok(stats),

@@ -74,6 +74,15 @@ pub struct RetrieveStats {
 }
 
 impl RetrieveStats {
+    /// The error of a run that read no entry because every one was malformed (the wrong file, or
+    /// the wrong format); `None` otherwise (an empty corpus is a warning, not an error).
+    pub fn unreadable(&self) -> Option<super::RetrieveError> {
+        (self.files_read == 0 && self.malformed_entries > 0).then(|| super::RetrieveError::Unreadable {
+            entries: self.malformed_entries,
+            first: self.malformed_examples.first().cloned().unwrap_or_else(|| "?".into()),
+        })
+    }
+
     /// The funnel as aligned text lines, for the terminal.
     pub fn funnel(&self) -> String {
         let mut s = String::new();
