@@ -640,7 +640,9 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
         a.out.display()
     ))?;
     let results = execute(&ds, &a.exec, &samples, bars)?;
-    let config = serde_json::json!({ "samples": a.samples.display().to_string(), "limits": job_settings(&a.exec) });
+    // Absolute, so that a rescore of the same file from another directory is known as one.
+    let samples_path = std::path::absolute(&a.samples).unwrap_or_else(|_| a.samples.clone());
+    let config = serde_json::json!({ "samples": samples_path.display().to_string(), "limits": job_settings(&a.exec) });
     // An `eval run`'s own samples name no model on their lines; its generation.json beside them does.
     let recorded = || {
         let identity = a.samples.with_file_name(SamplesFile::IDENTITY);

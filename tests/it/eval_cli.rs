@@ -533,6 +533,30 @@ fn an_eval_score_directory_is_not_overwritten_by_other_results() {
     let again =
         unitcoder(&[&["eval", "score", "-k", "1", "--samples", samples.to_str().unwrap()][..], &base[..]].concat());
     assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    // Also named by relative paths from other directories, each run from its own: the file is the same.
+    for cwd in [dir.path().to_path_buf(), out.clone(), std::env::temp_dir()] {
+        let rel = |p: &std::path::Path| relative_to(p, &cwd);
+        let (samples, out) = (rel(&samples), rel(&out));
+        let o = std::process::Command::new(crate::common::bin())
+            .current_dir(&cwd)
+            .args(["eval", "score", "-k", "1", "--benchmark", "humaneval", "--data", data, "--limit", "1"])
+            .args(["--samples", samples.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "from {}: {}", cwd.display(), String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// `path` relative to `from` (both absolute), with `..` where it climbs.
+fn relative_to(path: &std::path::Path, from: &std::path::Path) -> std::path::PathBuf {
+    let (p, f): (Vec<_>, Vec<_>) = (path.components().collect(), from.components().collect());
+    let common = p.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    let mut out: std::path::PathBuf = f[common..].iter().map(|_| "..").collect();
+    out.extend(&p[common..]);
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 #[test]
