@@ -39,11 +39,13 @@ pub struct CheckArgs {
     /// Print the verdict as JSON: the only thing on stdout (the human-readable lines go to stderr).
     #[arg(long)]
     json: bool,
-    /// JSONL input: one {"id","code","tests","timeout"?} object per line.
+    /// JSONL input (gzip-compressed or not): one {"id","code","tests","timeout"?} object per line;
+    /// other keys (a benchmark's `task_id`...) are not read, and named once on stderr.
     #[arg(long, value_name = "IN.jsonl", requires = "out")]
     batch: Option<PathBuf>,
     /// JSONL output for --batch: one verdict per input line, in input order, each with the
-    /// `input_key` of what it judged (the line, the interpreter and the limits).
+    /// `input_key` of what it judged (the line, the interpreter and the limits). Plain JSON Lines,
+    /// appended as verdicts come (what --resume reads).
     #[arg(long, value_name = "OUT.jsonl", requires = "batch", value_parser = super::parse::out_file)]
     out: Option<PathBuf>,
     /// Continue a batch that was stopped: keep the verdicts already in --out whose `input_key` matches
@@ -69,14 +71,45 @@ fn memory_mb(s: &str) -> Result<u64, String> {
     Ok(mb)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One line of a `--batch` input.
 struct BatchLine {
     id: String,
     code: String,
     tests: String,
-    #[serde(default)]
     timeout: Option<f64>,
+    /// Keys the line has besides these (a benchmark's `task_id`, `entry_point`…): not read.
+    ignored: Vec<String>,
+}
+
+impl BatchLine {
+    /// Parses one line, naming the field whose value is wrong; the line's `id`, when it has a
+    /// string one, comes back with the error, for its verdict.
+    fn parse(line: &str) -> Result<BatchLine, (Option<String>, String)> {
+        use serde_json::Value;
+        let value: Value = serde_json::from_str(line).map_err(|e| (None, unitcoder::json_line::problem(&e)))?;
+        let Value::Object(mut fields) = value else {
+            return Err((None, format!("expected a JSON object, got {}", unitcoder::json_line::kind(&value))));
+        };
+        let id = fields.get("id").and_then(Value::as_str).map(str::to_string);
+        let fail = |message: String| (id.clone(), message);
+        let mut text = |name: &str| match fields.remove(name) {
+            Some(Value::String(s)) => Ok(s),
+            Some(other) => {
+                Err(fail(format!("field `{name}`: expected a string, got {}", unitcoder::json_line::kind(&other))))
+            }
+            None => Err(fail(format!("missing field `{name}`"))),
+        };
+        let (id_text, code, tests) = (text("id")?, text("code")?, text("tests")?);
+        let timeout = match fields.remove("timeout") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(other) => {
+                let got = unitcoder::json_line::kind(&other);
+                return Err(fail(format!("field `timeout`: expected a number of seconds, got {got}")));
+            }
+        };
+        Ok(BatchLine { id: id_text, code, tests, timeout, ignored: fields.into_iter().map(|(k, _)| k).collect() })
+    }
 }
 
 /// Runs the `check` subcommand.
@@ -157,6 +190,14 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
     // Bytes, not a string: a line that is not UTF-8 gets its own malformed verdict, as a line that is
     // not JSON does, instead of stopping the whole batch with an error that names no line.
     // Gzip is read as what it is (batches are often kept compressed), as `eval score` reads samples.
+    let name = output.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if [".gz", ".zst", ".bz2", ".xz"].iter().any(|x| name.ends_with(x)) {
+        bail!(
+            "--out {}: verdicts are written as plain JSON Lines, appended as they come (what --resume reads); name \
+             it .jsonl and compress it once the batch is done",
+            output.display()
+        );
+    }
     let bytes = unitcoder::eval::data::read_maybe_gz(input).with_context(|| format!("reading {}", input.display()))?;
     let all_lines = batch_lines(&bytes);
     let default_limits = config.limits.clone();
@@ -166,6 +207,8 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
     let mut user_ids: Vec<String> = Vec::new();
     let mut jobs = Vec::new();
     let mut malformed = 0usize;
+    let mut ignored: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut first_malformed: Option<String> = None;
     for (i, (raw, line)) in all_lines.iter().enumerate() {
         if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
@@ -173,7 +216,7 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
         let position = slots.len();
         keys.push(input_key(raw, &config));
         let parsed = match line {
-            Ok(line) => serde_json::from_str::<BatchLine>(line).map_err(|e| (None, unitcoder::json_line::problem(&e))),
+            Ok(line) => BatchLine::parse(line),
             Err(e) => Err((None, e.clone())),
         };
         let job = parsed.and_then(|b| {
@@ -184,6 +227,9 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
             };
             // The job is named by its position so that its verdict finds its line even when ids
             // repeat; the user's id is put back before writing.
+            for key in &b.ignored {
+                *ignored.entry(key.clone()).or_insert(0usize) += 1;
+            }
             user_ids.push(b.id);
             Ok(Job::new(position.to_string(), b.code, b.tests).with_limits(limits))
         });
@@ -201,6 +247,7 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
                 });
                 let message = format!("{} line {}: {err}", input.display(), i + 1);
                 eprintln!("error: {message}");
+                first_malformed.get_or_insert_with(|| message.clone());
                 slots.push(Some(malformed_verdict(id.unwrap_or_else(|| format!("line {}", i + 1)), message)));
                 user_ids.push(String::new());
                 malformed += 1;
@@ -218,6 +265,19 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
             input.display(),
             output.display()
         );
+    }
+    if malformed == slots.len() {
+        bail!(
+            "none of the {malformed} lines of {} could be read (the first: {}); is it the right file, in JSON Lines \
+             of {{\"id\", \"code\", \"tests\"}} objects? {} is left as it is",
+            input.display(),
+            first_malformed.unwrap_or_default(),
+            output.display()
+        );
+    }
+    if !ignored.is_empty() {
+        let keys: Vec<String> = ignored.iter().map(|(k, n)| format!("`{k}` ({n} lines)")).collect();
+        eprintln!("note: {} has keys that are not read: {}", input.display(), keys.join(", "));
     }
     // The sandbox starts before --out is touched: a mistyped --python must not cost the verdicts
     // of an earlier run in that file.

@@ -79,9 +79,11 @@ fn a_batch_whose_out_is_its_input_is_refused_and_the_input_kept() {
     let inp = write(dir.path(), "bad.jsonl", &(bad + "\n"));
     let outp = dir.path().join("bad-out.jsonl");
     let o = unitcoder(&["check", "--batch", &inp, "--out", outp.to_str().unwrap()]);
-    let verdict = std::fs::read_to_string(&outp).unwrap();
-    assert_ne!(o.status.code(), Some(0));
-    assert!(verdict.contains("field `timeout`: must be at most 86400 seconds"), "{verdict}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Its only line: nothing to run, so an error (exit 2) that names it, and no --out.
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.jsonl line 1: field `timeout`: must be at most 86400 seconds"), "{err}");
+    assert!(!outp.exists());
 }
 
 #[test]
@@ -127,6 +129,37 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
     assert_eq!(status("broken"), "error");
     assert_eq!(status("line 4"), "error");
     assert!(verdicts.iter().any(|v| v["tests"][0]["message"].as_str().is_some_and(|m| m.contains("line 4"))));
+    // A wrong value is named by its field; keys other than the four are not read, and said once.
+    assert!(stderr.contains("in.jsonl line 2: field `code`: expected a string, got a number"), "{stderr}");
+    let extra = [
+        serde_json::json!({"id": "a", "task_id": "T/0", "entry_point": "add", "code": super::ADD, "tests": super::ADD_CHECK}),
+        serde_json::json!({"id": "b", "task_id": "T/1", "code": super::ADD, "tests": super::ADD_CHECK, "timeout": "5"}),
+    ]
+    .map(|v| v.to_string())
+    .join("\n");
+    let inp = write(dir.path(), "extra.jsonl", &extra);
+    let out = unitcoder(&["check", "--batch", &inp, "--out", &outp]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("extra.jsonl line 2: field `timeout`: expected a number of seconds, got a string"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("keys that are not read: `entry_point` (1 lines), `task_id` (1 lines)"), "{stderr}");
+    assert!(stderr.contains("checked 1 programs") && stderr.contains("1 passed; 1 malformed"), "{stderr}");
+
+    // A file none of whose lines can be read is the wrong file: exit 2, and --out is left as it was.
+    let before = std::fs::read(&outp).unwrap();
+    let wrong = write(dir.path(), "wrong.jsonl", "{\"content\": \"x\"}\nnot json\n");
+    let out = unitcoder(&["check", "--batch", &wrong, "--out", &outp]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("none of the 2 lines of") && stderr.contains("missing field `id`"), "{stderr}");
+    assert_eq!(std::fs::read(&outp).unwrap(), before);
+    // Verdicts are appended as they come: a compressed --out is refused, not written as plain text.
+    let gz = dir.path().join("out.jsonl.gz");
+    let out = unitcoder(&["check", "--batch", &inp, "--out", gz.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain JSON Lines") && !gz.exists());
 }
 
 #[test]
