@@ -150,8 +150,9 @@ fn print_human(w: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {
     let status = format!("{:?}", v.status).to_lowercase();
     let level = &v.isolation.level;
     match &v.reason {
-        Some(r) => writeln!(w, "{status}: {} ({} ms, isolation {level})", shown(r), v.duration_ms)?,
-        None => writeln!(w, "{status} ({} ms, isolation {level})", v.duration_ms)?,
+        // A reason that only repeats the status (`timeout`) is not said twice.
+        Some(r) if *r != status => writeln!(w, "{status}: {} ({} ms, isolation {level})", shown(r), v.duration_ms)?,
+        _ => writeln!(w, "{status} ({} ms, isolation {level})", v.duration_ms)?,
     }
     if let Some(t) = &v.running {
         writeln!(w, "  stopped while running {}", shown(t))?;

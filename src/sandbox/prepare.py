@@ -168,7 +168,7 @@ def _prepare_tests(tests, pad=0):
     try:
         tree = _ast.parse("\n" * pad + tests if pad else tests, TESTS_FN)
     except SyntaxError as e:
-        raise PrepareError("tests", "SyntaxError", "tests line %s: %s" % (e.lineno, e.msg))
+        raise PrepareError("tests", "SyntaxError", "tests%s: %s" % (_at_line(e), e.msg))
     except (ValueError, TypeError) as e:
         raise PrepareError("tests", type(e).__name__, str(e)[:300])
     # The harness runs the tests itself: drop `if __name__ == "__main__": unittest.main()` blocks.
@@ -192,6 +192,11 @@ _shared_cache = _Prepared(2 << 20)
 _tests_cache = _Prepared(8 << 20)
 
 
+def _at_line(e):
+    """` line N` of a SyntaxError, or nothing where it has none (a null byte in the source)."""
+    return " line %d" % e.lineno if e.lineno else ""
+
+
 def prepare(program, tests):
     """Compiles the program and the instrumented tests. Returns (program_code, tests_codes,
     expected), the tests as a tuple of code objects run in order, or raises PrepareError. Runs in
@@ -199,7 +204,7 @@ def prepare(program, tests):
     try:
         program_code = compile(program, PROGRAM_FN, "exec", dont_inherit=True)
     except SyntaxError as e:
-        raise PrepareError("program", "SyntaxError", "program line %s: %s" % (e.lineno, e.msg))
+        raise PrepareError("program", "SyntaxError", "program%s: %s" % (_at_line(e), e.msg))
     except (ValueError, TypeError) as e:
         raise PrepareError("program", type(e).__name__, str(e)[:300])
     head, sep, rest = tests.partition(SHARED_END)

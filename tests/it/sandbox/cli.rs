@@ -458,7 +458,17 @@ fn a_timeout_names_the_test_that_was_running() {
     let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("verdict JSON");
     assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("timeout"), Some("timeout")), "{v}");
     assert_eq!(v["running"], "T.test_b", "{v}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped while running T.test_b"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stopped while running T.test_b"));
+    // The status line says `timeout` once (it said `timeout: timeout`).
+    assert!(stderr.lines().next().is_some_and(|l| l.starts_with("timeout (")), "{stderr}");
+
+    // A SyntaxError with no line (a null byte in the source) names no line (it said `line None`).
+    let nul = write(dir.path(), "nul.py", "x = 1\0\n");
+    let out = unitcoder(&["check", "--code", &nul, "--tests", &tests, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verdict JSON");
+    let message = v["tests"][0]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("program: ") && message.contains("null bytes") && !message.contains("None"), "{v}");
 }
 
 /// The live processes whose parent chain leads to `root` (zombies count as gone).
