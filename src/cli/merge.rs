@@ -53,6 +53,12 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
             ),
         }
     }
+    for (k, s) in args.shards.iter().enumerate() {
+        if let Some(first) = args.shards[..k].iter().find(|t| unitcoder::atomic_file::same_file(t, s)) {
+            anyhow::bail!("{} is given twice (also as {}): name each shard once", s.display(), first.display());
+        }
+    }
+    super::not_someone_elses_directory(&args.out)?;
     let out = RunDir::new(&args.out);
     if out.records().is_file() || out.rejected().is_file() {
         eprintln!(

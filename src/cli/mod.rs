@@ -111,6 +111,20 @@ pub fn run() -> anyhow::Result<Outcome> {
     }
 }
 
+/// Refuses an `--out` that holds files but no synth run: the run would write among them (and
+/// replace or remove files of the names it uses). `synth` and `merge` write runs.
+fn not_someone_elses_directory(out: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
+    if !unitcoder::pipeline::run_dir::RunDir::new(out).is_run() && entries.next().is_some() {
+        anyhow::bail!(
+            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl, dataset/records.jsonl or \
+             cache/): give a new or empty directory",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Creates the directory an output file goes in, as `retrieve` and `eval` do for theirs: every
 /// command takes `--out some/new/dir/file` the same way.
 fn create_parent(path: &std::path::Path) -> anyhow::Result<()> {

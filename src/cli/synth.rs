@@ -414,7 +414,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     // parser): a run of one shard is not continued as another (its records would mix under one
     // shard's counts).
     super::retrieve::out_outside_data_folders(&args.out, &args.corpus)?;
-    not_someone_elses_directory(&args.out)?;
+    super::not_someone_elses_directory(&args.out)?;
     let shard = shard_label(&args);
     if let Some(Some(then)) = emit::read_stats(&RunDir::new(&args.out))?
         .map(|s| s.retrieve.as_ref().and_then(|r| r.get("synth_shard")).and_then(|v| v.as_str()).map(str::to_string))
@@ -630,20 +630,6 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
-}
-
-/// Refuses an `--out` that holds files but no synth run: the run would write among them (and
-/// replace or remove files of the names it uses).
-fn not_someone_elses_directory(out: &Path) -> anyhow::Result<()> {
-    let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
-    if !RunDir::new(out).is_run() && entries.next().is_some() {
-        anyhow::bail!(
-            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl, dataset/records.jsonl or \
-             cache/): give a new or empty directory",
-            out.display()
-        );
-    }
-    Ok(())
 }
 
 /// A run stopped by `signal` before synthesis began: nothing of it was written.

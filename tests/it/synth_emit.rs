@@ -504,6 +504,24 @@ fn report_and_merge_name_a_corrupt_stats_file_a_missing_directory_and_a_shard_gi
     assert!(stderr(&o).contains("is also one of the shards"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(a.rejected()).unwrap(), before);
 
+    // A shard named twice (here by two spellings), or an --out holding other files and no run, is
+    // refused before anything is written (they were merged once, and among the files).
+    let notes = s.root.join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("todo.txt"), "mine").unwrap();
+    let twice = format!("{}/../{}", path(&a), a.root.file_name().unwrap().to_str().unwrap());
+    let fresh = s.root.join("fresh").display().to_string();
+    for (args, says) in [
+        (vec!["merge", &path(&a), &twice, "--out", &fresh], "is given twice"),
+        (vec!["merge", &path(&a), &path(&b), "--out", notes.to_str().unwrap()], "holds other files and no synth run"),
+    ] {
+        let o = unitcoder(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+    assert!(!s.root.join("fresh").exists());
+    assert_eq!(std::fs::read_dir(&notes).unwrap().count(), 1);
+
     let missing = s.root.join("no_such_run").display().to_string();
     for args in [vec!["report", missing.as_str()], vec!["merge", missing.as_str(), "--out", "x"]] {
         let o = unitcoder(&args);
