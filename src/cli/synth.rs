@@ -216,11 +216,13 @@ fn take_records(
             let mut seen = RepeatedIds::new(path);
             let mut reader = RecordReader::open(path)?;
             let lines = std::iter::from_fn(|| reader.next().map(|r| (reader.line(), r)));
+            let mut read = 0usize;
             let mine = lines.filter_map(|(line, r)| -> Option<anyhow::Result<Record>> {
                 let mut r = match r {
                     Ok(r) => r,
                     Err(e) => return Some(Err(e.into())),
                 };
+                read += 1;
                 match seen.check(&r, line) {
                     Ok(true) => {}
                     Ok(false) => return None,
@@ -244,6 +246,9 @@ fn take_records(
             let (clean, dirty) = retrieve::decontaminate(mine, decontam, window)?;
             for w in seen.warnings() {
                 bars.note(&w);
+            }
+            if read == 0 {
+                bars.note(&format!("warning: {} holds no records: there is nothing to synthesize", path.display()));
             }
             let stats = retrieve::stats_path(path);
             let counts = std::fs::read_to_string(&stats)

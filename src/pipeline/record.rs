@@ -376,6 +376,17 @@ pub enum RecordError {
         /// 1-based position in the line of the first byte that is not UTF-8.
         byte: usize,
     },
+    /// A line is a corpus entry (`{"content": ...}`), not a record: the file is a corpus.
+    #[error(
+        "{path} line {line}: a corpus entry (a `content` field), not a record written by `unitcoder retrieve`: \
+         give the file as --corpus"
+    )]
+    CorpusEntry {
+        /// The records file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
     /// A line is not a record.
     #[error("{path} line {line}: {}", crate::json_line::problem(.cause))]
     Parse {
@@ -439,10 +450,14 @@ impl Iterator for RecordReader {
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(serde_json::from_str(text).map_err(|source| RecordError::Parse {
-                path: self.path.clone(),
-                line: self.line,
-                cause: source,
+            return Some(serde_json::from_str(text).map_err(|source| {
+                let (path, line) = (self.path.clone(), self.line);
+                let entry = serde_json::from_str::<serde_json::Value>(text)
+                    .is_ok_and(|v| v.get("content").is_some() && v.get("function").is_none());
+                match entry {
+                    true => RecordError::CorpusEntry { path, line },
+                    false => RecordError::Parse { path, line, cause: source },
+                }
             }));
         }
     }

@@ -337,6 +337,19 @@ fn a_records_line_that_does_not_compile_is_rejected_without_a_model_call_and_rep
         "{err}"
     );
     assert!(!root.join("clash/rejected.jsonl").exists(), "nothing written");
+
+    // A corpus file given as --records is named as a corpus, and an empty one is said to be empty.
+    let corpus_file = root.join("corpus.jsonl");
+    std::fs::write(&corpus_file, format!("{}\n", serde_json::json!({"content": MINE}))).expect("write");
+    let o = synth(root, &corpus_file, "corpus-as-records", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("corpus.jsonl line 1: a corpus entry") && err.contains("give the file as --corpus"), "{err}");
+    let empty = root.join("empty.jsonl");
+    std::fs::write(&empty, "").expect("write");
+    let o = synth(root, &empty, "empty", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("empty.jsonl holds no records: there is nothing to synthesize"), "{err}");
 }
 
 #[test]
