@@ -253,6 +253,9 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<Outcome> {
     for example in &stats.malformed_examples {
         outln!("malformed: {example}")?;
     }
+    for (reason, example) in &stats.skip_examples {
+        outln!("skipped ({reason}), the first: {example}")?;
+    }
     for example in &stats.metadata_examples {
         eprintln!("warning: metadata ignored: {example}");
     }

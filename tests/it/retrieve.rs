@@ -47,6 +47,14 @@ fn fixture_funnel_counts_every_reason_and_keeps_standalone_functions() {
     assert_eq!(stats["files_read"], 5);
     assert_eq!(stats["files_parsed"], 3);
     assert_eq!(stats["files_skipped"], serde_json::json!({"syntax_error": 1, "python2": 1}));
+    // Each reason names its first file, on stdout and in the counts.
+    for reason in ["syntax_error", "python2"] {
+        let example = stats["skip_examples"][reason].as_str().unwrap_or_default();
+        assert!(
+            example.ends_with(" bytes)") && text.contains(&format!("skipped ({reason}), the first: {example}")),
+            "{text}"
+        );
+    }
     assert_eq!(stats["functions_seen"], 17);
     let expected_rejects = serde_json::json!({
         "async": 1, "disallowed_module": 1, "inner_import": 1, "nested_definition": 1, "no_arguments": 1,

@@ -473,6 +473,10 @@ fn consume(
     let functions = match outcome {
         FileOutcome::Skipped(reason) => {
             *stats.files_skipped.entry(reason.to_string()).or_default() += 1;
+            stats
+                .skip_examples
+                .entry(reason.to_string())
+                .or_insert_with(|| format!("{} ({} bytes)", file.origin, file.content.len()));
             return Ok(false);
         }
         FileOutcome::Functions(functions) => functions,

@@ -41,6 +41,9 @@ pub struct RetrieveStats {
     pub metadata_examples: Vec<String>,
     /// Files skipped whole, by reason (too large, syntax error, Python 2).
     pub files_skipped: BTreeMap<String, u64>,
+    /// One such file per reason, with its size: which file to look at.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skip_examples: BTreeMap<String, String>,
     /// Files parsed.
     pub files_parsed: u64,
     /// Top-level functions seen in parsed files.
