@@ -102,7 +102,7 @@ pub enum CorpusError {
     NotFound(PathBuf),
     /// The path's extension is not one we read.
     #[error(
-        "{0}: unsupported corpus format (expected .jsonl, .jsonl.gz, .jsonl.zst, .parquet, .py, or a directory of .py files)"
+        "{0}: unsupported corpus format (expected JSON Lines: .jsonl, .json or .ndjson, plain, .gz or .zst; .parquet; .py; or a directory of .py files)"
     )]
     Unsupported(PathBuf),
     /// Reading failed (fatal).
@@ -201,7 +201,15 @@ impl CorpusKind {
             return Err(CorpusError::NotFound(path.to_path_buf()));
         }
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        Self::of_name(&name).ok_or_else(|| CorpusError::Unsupported(path.to_path_buf()))
+        // A file given by the user is also known by its first bytes, whatever its name: Parquet's
+        // magic, or JSON Lines (gzip or zstd compressed, which the reader tells by its bytes too).
+        let sniffed = sniff(path);
+        match (Self::of_name(&name), sniffed) {
+            (_, Some(CorpusKind::Parquet)) => Ok(CorpusKind::Parquet),
+            (Some(kind), _) => Ok(kind),
+            (None, Some(kind)) => Ok(kind),
+            (None, None) => Err(CorpusError::Unsupported(path.to_path_buf())),
+        }
     }
 
     /// The kind a file of this name holds, if it is one we read (never [`CorpusKind::PyDir`]).
@@ -221,6 +229,26 @@ impl CorpusKind {
         } else {
             None
         }
+    }
+}
+
+/// What a regular file's first bytes say it holds: Parquet (`PAR1`), compressed JSON Lines (gzip,
+/// zstd) or JSON Lines (a `{` first); `None` when they say none of these, or it cannot be read
+/// without consuming it (a pipe).
+fn sniff(path: &Path) -> Option<CorpusKind> {
+    use std::io::Read;
+    if !path.metadata().is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut head = Vec::with_capacity(64);
+    std::fs::File::open(path).ok()?.take(64).read_to_end(&mut head).ok()?;
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+    match head.as_slice() {
+        [b'P', b'A', b'R', b'1', ..] => Some(CorpusKind::Parquet),
+        [0x1f, 0x8b, ..] => Some(CorpusKind::JsonlGz),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(CorpusKind::JsonlZst),
+        _ if text.trim_ascii_start().starts_with(b"{") => Some(CorpusKind::Jsonl),
+        _ => None,
     }
 }
 

@@ -265,4 +265,25 @@ fn unknown_and_missing_paths_are_errors() {
     assert!(err.contains("corpus.csv: unsupported corpus format"), "{err}");
     let err = corpus::open(&dir.path().join("nope.jsonl")).err().expect("missing").to_string();
     assert!(err.ends_with("nope.jsonl: no such file or directory"), "{err}");
+    // A file whose name says nothing, or the wrong thing, is read as its first bytes say: JSON Lines
+    // (plain or gzip) and Parquet, also a Parquet file named .jsonl.
+    let line = "{\"content\": \"def f(x):\\n    return x\\n\"}\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, line.as_bytes()).unwrap();
+    std::fs::write(dir.path().join("dump.txt"), line).unwrap();
+    std::fs::write(dir.path().join("dump.gz"), gz.finish().unwrap()).unwrap();
+    let parquet = dir.path().join("real.parquet");
+    let entry = Entry {
+        path: "f.py".into(),
+        repo: "o/r".into(),
+        license: vec!["MIT".into()],
+        content: "def f(x):\n    return x\n".into(),
+    };
+    write_parquet(&parquet, &[entry], 1);
+    std::fs::copy(&parquet, dir.path().join("misnamed.jsonl")).unwrap();
+    for name in ["dump.txt", "dump.gz", "misnamed.jsonl"] {
+        let files = ok(read_all(&dir.path().join(name)));
+        assert_eq!(files.len(), 1, "{name}");
+        assert_eq!(files[0].content, "def f(x):\n    return x\n", "{name}");
+    }
 }
