@@ -300,7 +300,26 @@ fn field<'a>(rec: &'a Record, name: &str) -> Option<&'a str> {
 
 fn missing(path: &Path, rec: &Record, name: &str) -> EvalError {
     let has = |n: &str| field(rec, n).is_some();
-    rec_err(path, rec, format!("missing field `{name}`{}", origin_fmt_hint(name, &has)))
+    rec_err(
+        path,
+        rec,
+        format!("missing field `{name}`{}{}", origin_fmt_hint(name, &has), mbpp_release_hint(name, &has)),
+    )
+}
+
+/// MBPP's two releases name the task text differently: `text` in the full one, `prompt` (with
+/// `test_imports`) in the sanitized one. A file of the other release is named as such.
+fn mbpp_release_hint(name: &str, has: &dyn Fn(&str) -> bool) -> &'static str {
+    match name {
+        "text" if has("prompt") && has("test_list") => {
+            "; the file has `prompt` and `test_list`, as the sanitized MBPP release does: is it --benchmark \
+             mbpp-sanitized's?"
+        }
+        "prompt" if has("text") && has("test_list") => {
+            "; the file has `text` and `test_list`, as the full MBPP release does: is it --benchmark mbpp's?"
+        }
+        _ => "",
+    }
 }
 
 fn get<T: DeserializeOwned>(path: &Path, rec: &Record, name: &str) -> Result<T, EvalError> {

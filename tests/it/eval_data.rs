@@ -136,4 +136,11 @@ fn an_mbpp_file_without_test_split_tasks_says_so() {
     std::fs::write(&empty, "").unwrap();
     let e = Dataset::load(Benchmark::Mbpp, &empty).unwrap_err().to_string();
     assert!(e.ends_with("no mbpp tasks found"), "{e}");
+    // The two releases of MBPP, each given as the other's: named as what they are.
+    let releases = data_dir().join("mbpp");
+    let (full, sanitized) = (releases.join("mbpp.jsonl"), releases.join("sanitized-mbpp.json"));
+    let e = Dataset::load(Benchmark::Mbpp, &sanitized).unwrap_err().to_string();
+    assert!(e.contains("missing field `text`") && e.contains("is it --benchmark mbpp-sanitized's?"), "{e}");
+    let e = Dataset::load(Benchmark::MbppSanitized, &full).unwrap_err().to_string();
+    assert!(e.contains("missing field `prompt`") && e.contains("is it --benchmark mbpp's?"), "{e}");
 }
