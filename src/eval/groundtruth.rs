@@ -90,6 +90,10 @@ fn oracle_err(python: &Path, problem: String) -> EvalError {
 
 fn write_cache(path: &PathBuf, gt: &GroundTruth) -> Result<(), EvalError> {
     if let Some(dir) = path.parent() {
+        if dir.exists() && !dir.is_dir() {
+            // create_dir_all would say only "File exists".
+            return Err(EvalError::io(dir, std::io::Error::other("a file, not a directory")));
+        }
         std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     }
     let text =

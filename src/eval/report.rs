@@ -389,6 +389,9 @@ pub fn markdown(summary: &Summary) -> String {
 /// Reads a `summary.json` and `results.jsonl` from an output directory.
 pub fn read_dir(dir: &Path) -> Result<(Summary, Vec<SampleResult>), EvalError> {
     let sp = dir.join("summary.json");
+    if !dir.exists() {
+        return Err(EvalError::Setting { setting: dir.display().to_string(), problem: "no such directory".into() });
+    }
     if dir.is_dir() && !sp.exists() {
         let why = if dir.join("samples.jsonl").is_file() {
             "it holds samples but no scores (an `eval run` stopped before scoring: rerun it to score them)"

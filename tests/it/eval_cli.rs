@@ -149,6 +149,11 @@ fn compare_prints_deltas_and_flipped_tasks() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no summary.json: it holds samples but no scores") && err.contains("rerun it"), "{err}");
+    // A directory that is not there is said to be missing, as such.
+    let nowhere = dir.path().join("nowhere");
+    let out = unitcoder(&["eval", "compare", dir.path().join("a").to_str().unwrap(), nowhere.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("nowhere: no such directory"), "{err}");
 
     // Two prompt splits of one benchmark: compared, with a note that the prompts differ too.
     for (name, rs, split) in [("a", &a, "complete"), ("b", &b, "instruct")] {
@@ -362,6 +367,11 @@ fn score_writes_human_eval_results_and_names_the_model_and_data() {
     assert_eq!(rows[1]["passed"], false);
     assert!(rows[1]["result"].as_str().unwrap().starts_with("failed: "), "{he}");
     assert!(score(&["--model-name", "mine"]).contains("model: `mine`"));
+    // An empty name would name nothing: a usage error.
+    let o =
+        unitcoder(&["eval", "score", "--benchmark", "humaneval", "--model-name", "", "--samples", "x", "--out", "y"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--model-name"), "{}", String::from_utf8_lossy(&o.stderr));
     // Without a `model` field, the samples file's stem.
     std::fs::write(&samples, format!("{}\n", serde_json::json!({"task_id": t0.task_id, "solution": t0.canonical})))
         .unwrap();
@@ -876,6 +886,7 @@ fn the_ground_truth_is_cached_in_unitcoders_cache_unless_told_otherwise() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
     };
     let files = |d: &std::path::Path| std::fs::read_dir(d).map_or(0, |r| r.count());
     let cache = dir.path().join("uc-cache");
@@ -885,4 +896,9 @@ fn the_ground_truth_is_cached_in_unitcoders_cache_unless_told_otherwise() {
     let own = dir.path().join("gt");
     check(&cache, &["--cache-dir", own.to_str().unwrap()]);
     assert_eq!(files(&own), 1);
+    // A file given as the cache directory: the run goes on, and the warning says what is wrong.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let err = check(&cache, &["--cache-dir", file.to_str().unwrap()]);
+    assert!(err.contains("not cached") && err.contains("a-file: a file, not a directory"), "{err}");
 }
