@@ -678,6 +678,9 @@ fn a_bad_out_or_option_replaces_no_file_and_a_stopped_run_says_so_in_its_counts(
         assert_eq!(std::fs::read(root.join("keep.jsonl")).unwrap(), before, "{bad:?}");
         assert_eq!(std::fs::read(root.join("keep.stats.json")).unwrap(), stats_before, "{bad:?}");
     }
+    let (status, text, _, _) = retrieve(root, "keep", &["--corpus", &c, "--corpus", &format!("{c}/.")]);
+    assert!(status == 2 && text.contains("is given twice"), "{text}");
+    assert_eq!(std::fs::read(root.join("keep.jsonl")).unwrap(), before);
     let o = unitcoder(&["retrieve", "--corpus", &c, "--out", root.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(2) && err.contains("a directory") && !err.contains("so far"), "{err}");

@@ -249,6 +249,14 @@ pub enum RetrieveError {
     /// kept so far passed on and counted.
     #[error("retrieval interrupted")]
     Interrupted,
+    /// A corpus path is given twice (maybe spelled two ways).
+    #[error("--corpus {} is given twice (also as {}): name each corpus once", .path.display(), .first.display())]
+    Repeated {
+        /// The second naming.
+        path: PathBuf,
+        /// The first.
+        first: PathBuf,
+    },
     /// An input path (corpus or decontamination benchmark) does not exist.
     #[error("{path}: no such {what}")]
     Missing {
@@ -268,8 +276,12 @@ impl RetrieveSettings {
         if let Some((path, what)) = corpus.chain(benchmarks).find(|(p, _)| !p.exists()) {
             return Err(RetrieveError::Missing { path: path.clone(), what });
         }
-        for path in &self.corpus {
+        for (k, path) in self.corpus.iter().enumerate() {
             CorpusKind::of(path)?; // an unsupported kind, before any output is touched
+                                   // Read twice, its functions would be counted twice and dropped as duplicates of themselves.
+            if let Some(first) = self.corpus[..k].iter().find(|p| crate::atomic_file::same_file(p, path)) {
+                return Err(RetrieveError::Repeated { path: path.clone(), first: first.clone() });
+            }
         }
         Ok(())
     }
