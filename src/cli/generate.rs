@@ -120,6 +120,8 @@ struct PromptLine {
 struct Item {
     id: serde_json::Value,
     request: Request,
+    /// Where it was read: `FILE line N` (empty for `--prompt` and `--prompt-file`).
+    at: String,
 }
 
 /// Runs the command.
@@ -144,6 +146,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
         LoadedModel::Server(remote) => return run_server(&remote, &items, &args),
         LoadedModel::Engine(engine) => engine,
     };
+    // Every prompt is put to the model (tokenized, its chat template applied) before the first is
+    // generated: one that cannot run is named by its line and id now, not hours in.
+    for item in &items {
+        if let Err(e) = engine.check_prompt(&item.request.prompt) {
+            match item.at.as_str() {
+                "" => return Err(e.into()),
+                at => bail!("{at} (id {}): {e}", item.id),
+            }
+        }
+    }
     let single = args.prompts.is_none() && args.n == 1 && args.out.is_none();
     let mut outcome = crate::cli::Outcome::Success;
     let stats = if single {
@@ -224,7 +236,11 @@ fn wants_chat(args: &GenerateArgs) -> bool {
 fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     let text_prompt = |text: String| {
         let prompt = if wants_chat(args) { chat(args.system.as_deref(), &text) } else { Prompt::Text(text) };
-        vec![Item { id: 0.into(), request: Request { prompt, n: args.n, params: base_params(args) } }]
+        vec![Item {
+            id: 0.into(),
+            request: Request { prompt, n: args.n, params: base_params(args) },
+            at: String::new(),
+        }]
     };
     if let Some(p) = &args.prompt {
         if p.is_empty() {
@@ -277,7 +293,7 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
                 unitcoder::json_line::kind(&value)
             );
         }
-        let l: PromptLine = serde_json::from_value(value).with_context(|| at.clone())?;
+        let l = prompt_line(&at, value)?;
         let system = l.system.as_deref().or(args.system.as_deref());
         // A line's own `system`, like the flag, makes its prompt a chat.
         let chat_line = wants_chat(args) || l.system.is_some();
@@ -327,12 +343,33 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             first_line.insert(id.to_string(), i + 1);
         }
         let n = checked(&at, "n", l.n, check_positive_usize)?.unwrap_or(args.n);
-        items.push(Item { id, request: Request { prompt, n, params } });
+        items.push(Item { id, request: Request { prompt, n, params }, at });
     }
     if items.is_empty() {
         bail!("{}: no prompts", path.display());
     }
     Ok(items)
+}
+
+/// A `--prompts` line as its fields, a wrong one named: the field whose value alone fails to read
+/// (serde's own message names only the type it expected).
+fn prompt_line(at: &str, value: serde_json::Value) -> anyhow::Result<PromptLine> {
+    let e = match serde_json::from_value::<PromptLine>(value.clone()) {
+        Ok(line) => return Ok(line),
+        Err(e) => e,
+    };
+    if let serde_json::Value::Object(fields) = value {
+        for (k, v) in fields {
+            let alone = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
+            if let Err(one) = serde_json::from_value::<PromptLine>(alone) {
+                if !one.to_string().starts_with("unknown field") {
+                    let list = if k == "stop" { " (a list of strings)" } else { "" };
+                    bail!("{at}: field `{k}`: {}{list}", unitcoder::json_line::message(&one));
+                }
+            }
+        }
+    }
+    bail!("{at}: {}", unitcoder::json_line::message(&e))
 }
 
 /// A `--prompts` line's override held to the rule of the flag it overrides (`check`), so that a file

@@ -229,16 +229,10 @@ impl Engine {
         let prompts = requests.iter().map(|r| self.codec.encode(&r.prompt)).collect::<Result<Vec<_>, _>>()?;
         // Reject what cannot run here, so one bad request does not fail the batch it would join.
         for (i, p) in prompts.iter().enumerate() {
-            if p.is_empty() {
-                return Err(EngineError::Request(format!("request {i}: the prompt is empty")));
-            }
-            if p.len() >= self.config.context {
-                return Err(EngineError::Request(format!(
-                    "request {i}: a prompt of {} tokens does not fit the model's context of {} tokens",
-                    p.len(),
-                    self.config.context
-                )));
-            }
+            self.fits(p).map_err(|e| match requests.len() {
+                1 => EngineError::Request(e),
+                _ => EngineError::Request(format!("request {i}: {e}")),
+            })?;
         }
         let (tx, rx) = mpsc::channel();
         let job = Job { prompts, requests: requests.to_vec(), events: tx };
@@ -279,7 +273,24 @@ impl Generator for Engine {
     }
 
     fn check_prompt(&self, prompt: &Prompt) -> Result<(), EngineError> {
-        self.codec.encode(prompt).map(|_| ())
+        self.fits(&self.codec.encode(prompt)?).map_err(EngineError::Request)
+    }
+}
+
+impl Engine {
+    /// Why a prompt of these tokens cannot run here (empty, or no room left in the context).
+    fn fits(&self, tokens: &[u32]) -> Result<(), String> {
+        if tokens.is_empty() {
+            return Err("the prompt is empty".into());
+        }
+        if tokens.len() >= self.config.context {
+            return Err(format!(
+                "a prompt of {} tokens does not fit the model's context of {} tokens",
+                tokens.len(),
+                self.config.context
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -16,14 +16,15 @@ thread_local! {
     static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
 }
 
-/// How deep a syntax tree may nest. CPython compiles nothing this deep (a chain `1+1+…` of about
-/// 2,600 terms already overflows its compiler, and brackets stop at 200 levels), while the crate's
-/// tree walks recurse: one 40 KB corpus file of nested brackets, or a hostile model reply, would
-/// otherwise overflow a thread's stack and abort the whole run.
-pub const MAX_DEPTH: usize = 3000;
+/// How deep a syntax tree may nest: deeper than code worth keeping (CPython refuses brackets past
+/// 200 levels, and its compiler overflows on a chain `1+1+…` of about 2,600 terms), and shallow
+/// enough for the crate's recursive tree walks on a 2 MiB worker stack, in a debug build too. One
+/// 40 KB corpus file of nested brackets, or a hostile model reply, would otherwise overflow a
+/// thread's stack and abort the whole run.
+pub const MAX_DEPTH: usize = 1000;
 
 /// Parses Python source with this thread's parser; `None` when tree-sitter could not parse at all,
-/// or when the tree nests deeper than [`MAX_DEPTH`] (code no Python compiles), which callers treat
+/// or when the tree nests deeper than [`MAX_DEPTH`] (code not worth keeping), which callers treat
 /// as unparseable. tree-sitter recovers from errors instead of failing: callers that need valid code
 /// check `has_error()` on the nodes they use.
 pub fn parse(src: &str) -> Option<Tree> {
@@ -100,8 +101,52 @@ mod tests {
         let deep = parse_unchecked(&nested(200_000));
         assert_eq!(depth(&deep, 100), 101);
         assert!(parse(&nested(200_000)).is_none());
-        // A long flat chain, as Python compiles it, is shallow enough.
-        assert!(parse(&format!("x = 1{}\n", "+1".repeat(2000))).is_some());
+        // A chain of a few hundred terms (a long concatenation) is shallow enough.
+        assert!(parse(&format!("x = 1{}\n", "+1".repeat(500))).is_some());
+    }
+
+    /// Every walk the pipeline makes over model output, on code just under the limit, in a thread
+    /// with Rust's default 2 MiB stack (as the worker threads have): none may overflow it, or one
+    /// hostile reply would abort a whole run.
+    #[test]
+    fn the_pipelines_tree_walks_survive_the_deepest_tree_parse_allows() {
+        use crate::pipeline::code;
+        let deep = |n: usize| format!("{}x{}", "[".repeat(n), "]".repeat(n));
+        let chain = |n: usize| format!("x{}", " + x".repeat(n));
+        for expr in [deep(MAX_DEPTH - 12), chain(MAX_DEPTH - 12)] {
+            let program = format!("import os\n\n\ndef f(x):\n    \"\"\"Doc.\n\n    >>> f(1)\n    1\n    \"\"\"\n    if x:\n        raise ValueError(os.sep)\n    return {expr}\n");
+            assert!(parse(&program).is_some_and(|t| !t.root_node().has_error()), "within the limit");
+            let tests = format!("import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), {expr})\n\n    def test_b(self):\n        with self.assertRaises(ValueError):\n            f(0)\n");
+            let reply = format!("```python\n{program}\n{tests}```\n");
+            std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let _ = extract::reply_code(&reply);
+                    let _ = extract::solution_for(&reply, "f");
+                    let _ = extract::keep_needed(&program, "f");
+                    let _ = code::find_function(&program, "f");
+                    let _ = code::imports(&program);
+                    let _ = code::tests_from_code(&format!("{program}\n{tests}"), "f");
+                    let _ = code::test_names(&tests);
+                    let _ = code::only_expects_exceptions(&tests);
+                    let _ = code::without_tests(&tests, &["test_b".to_string()]);
+                    let _ = code::calls_function(&tests, "f");
+                    let _ = code::stub_body(&program, "f");
+                    let _ = code::special_cased(&program, &program, &tests);
+                    let _ = code::code_without_docs(&program);
+                    let _ = code::split_at_docstring(&program, "f");
+                    let _ = code::docstring_of(&program, "f");
+                    let _ = code::examples::has_examples(&program, "f");
+                    let _ = code::raises::raised_in_code(&program, "f");
+                    let _ = code::split_assertions(&tests);
+                    let _ = code::types::returns_claim(&program, "f");
+                    let _ = code::types::param_claims_of(&program, "f");
+                    let _ = crate::pipeline::quality::mutate::mutants(&program, "f", 1, 50);
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
     }
 
     fn parse_unchecked(src: &str) -> Tree {

@@ -107,6 +107,42 @@ fn bad_input_names_the_file_and_line_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in.jsonl line 2") && err.contains("promt"), "{err}");
+    // A value of the wrong type is named by its field.
+    std::fs::write(
+        &input,
+        "{\"prompt\": \"ok\", \"temperature\": \"hot\"}\n{\"prompt\": \"x\", \"stop\": \"return\"}\n",
+    )
+    .unwrap();
+    let out = unitcoder(&["generate", "--model", m.path().to_str().unwrap(), "--prompts", input.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(2) && err.contains("in.jsonl line 1: field `temperature`: invalid type"),
+        "{err}"
+    );
+
+    // A prompt too long for the model (a 256-token context) is named by line and id before anything
+    // is generated: the run does not write the prompts before it and then stop there.
+    let long = "word ".repeat(400);
+    let lines =
+        [r#"{"id": "a", "prompt": "ok"}"#.to_string(), serde_json::json!({"id": "big", "prompt": long}).to_string()];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let output = t.path().join("out.jsonl");
+    let out = unitcoder(&[
+        "generate",
+        "--model",
+        m.path().to_str().unwrap(),
+        "--prompts",
+        input.to_str().unwrap(),
+        "--out",
+        output.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in.jsonl line 2 (id \"big\"): invalid request: a prompt of") && err.contains("context of 256 tokens"),
+        "{err}"
+    );
+    assert!(!output.exists(), "nothing generated");
 
     let missing = t.path().join("nope.gguf");
     let out = unitcoder(&["generate", "--model", missing.to_str().unwrap(), "--prompt", "x"]);
