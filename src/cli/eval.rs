@@ -104,6 +104,8 @@ struct RunArgs {
     model: String,
     #[command(flatten)]
     weights: super::generate::WeightArgs,
+    #[command(flatten)]
+    runtime: super::generate::RuntimeArgs,
     /// Samples per task.
     #[arg(short = 'n', long, default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
@@ -368,7 +370,8 @@ fn run_into(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     ready_out(&a.out)?;
     check_python(&a.exec.python)?;
     let ds = load(&a.data, bars)?;
-    let load = super::generate::LoadArgs::new(&a.weights);
+    a.runtime.size_thread_pools();
+    let load = a.runtime.load(&a.weights);
     let (n, temperature) = if a.greedy { (1, 0.0) } else { (a.n, a.temperature) };
     // Checked before generating: hours of generation should not end in an empty table.
     let ks = usable_ks(&a.k, n, "every task")?;

@@ -82,18 +82,11 @@ pub struct GenerateArgs {
     /// Write JSONL results here instead of stdout.
     #[arg(long, value_name = "OUT.jsonl", value_parser = super::parse::out_file)]
     out: Option<PathBuf>,
-    /// cpu, cuda or metal (GPU devices need the matching cargo feature).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// CPU threads for the forward pass (default: one per available core).
-    #[arg(long, value_parser = super::parse::threads)]
-    threads: Option<usize>,
     /// Run quantized products on candle's kernels instead of the engine's own (for comparisons).
     #[arg(long, conflicts_with_all = ["llama_cpp_activations", "dequantize"])]
     candle_kernels: bool,
-    /// Most rows (prompts x samples) decoded together.
-    #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
-    max_batch: usize,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     #[command(flatten)]
     server: super::server::ServerArgs,
 }
@@ -126,22 +119,12 @@ struct Item {
 
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> anyhow::Result<crate::cli::Outcome> {
-    if let Some(t) = args.threads {
-        set_candle_threads(t.max(1));
-    }
+    args.runtime.size_thread_pools();
     refuse_out_over_input(&args)?;
     let items = read_items(&args)?;
     args.weights.refuse_for_server(&["generate"], &args.model);
     let kernels = if args.candle_kernels { MatmulKernels::Candle } else { args.weights.kernels() };
-    let load = LoadArgs {
-        lora: &args.weights.lora,
-        quantize: args.weights.quantize,
-        device: &args.device,
-        max_batch: args.max_batch,
-        threads: args.threads.unwrap_or(0),
-        kernels,
-        models_dir: args.weights.models_dir.as_deref(),
-    };
+    let load = LoadArgs { kernels, ..args.runtime.load(&args.weights) };
     let engine = match load_model(&args.model, &load, &args.server, true, &unitcoder::progress::Silent)? {
         LoadedModel::Server(remote) => return run_server(&remote, &items, &args),
         LoadedModel::Engine(engine) => engine,
@@ -566,6 +549,36 @@ fn write_jsonl(
 fn set_candle_threads(threads: usize) {
     std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+}
+
+/// Where and how wide the in-process engine runs (`generate`, `eval run`, `synth`); a server model
+/// ignores them.
+#[derive(Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// cpu, cuda or metal (GPU devices need the matching cargo feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// CPU threads for the forward pass (default: one per available core).
+    #[arg(long, value_parser = super::parse::threads)]
+    pub threads: Option<usize>,
+    /// Most rows (prompts x samples) the engine decodes together.
+    #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
+    pub max_batch: usize,
+}
+
+impl RuntimeArgs {
+    /// Sizes candle's thread pools to `--threads`, before any engine starts.
+    pub fn size_thread_pools(&self) {
+        if let Some(t) = self.threads {
+            set_candle_threads(t.max(1));
+        }
+    }
+
+    /// The load settings of `weights` on this device, with these threads and batch.
+    pub fn load<'a>(&'a self, weights: &'a WeightArgs) -> LoadArgs<'a> {
+        let (device, max_batch, threads) = (self.device.as_str(), self.max_batch, self.threads.unwrap_or(0));
+        LoadArgs { device, max_batch, threads, ..LoadArgs::new(weights) }
+    }
 }
 
 /// The flags that change the weights a model is loaded with (`generate`, `eval run`, `synth`).

@@ -6,7 +6,6 @@
 //! Rerunning the same command after a crash resumes it. The first SIGINT/SIGTERM stops the run in
 //! order ([`super::interrupt`]): statistics saved, exit 130/143, and a rerun resumes.
 
-use super::generate::LoadArgs;
 use super::parse::DecontamArg;
 use super::progress::Bars;
 use super::retrieve::{corpus_settings, SplitBy};
@@ -145,12 +144,8 @@ pub struct SynthArgs {
     /// server model).
     #[arg(long, default_value_t = 8, value_parser = super::parse::positive_usize)]
     pub batch: usize,
-    /// Most rows (prompts x samples) the engine decodes together.
-    #[arg(long, default_value_t = 16, value_parser = super::parse::positive_usize)]
-    pub max_batch: usize,
-    /// cpu, cuda or metal.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub runtime: super::generate::RuntimeArgs,
     /// The Python that runs the sandbox (and whose standard library is the default corpus).
     #[arg(long, default_value = "python3")]
     pub python: String,
@@ -491,7 +486,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     }
     let sandbox = super::start_sandbox(config)?;
     uninstalled_libraries(&args.python, &records)?;
-    let load = LoadArgs { device: &args.device, max_batch: args.max_batch, ..LoadArgs::new(&args.weights) };
+    args.runtime.size_thread_pools();
+    let load = args.runtime.load(&args.weights);
     let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;
     let engine = model.generator();
     if let Some(signal) = interrupt.signal() {

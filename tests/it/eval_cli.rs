@@ -474,6 +474,26 @@ fn an_interrupted_eval_run_writes_its_batch_in_flight_says_how_far_it_got_and_co
     assert!(tmp.path().join("run/summary.json").exists());
 }
 
+/// `eval run` takes the engine's runtime flags as generate and synth do: one thread and one row at a
+/// time give the same greedy samples as the defaults (a batch does not change a prompt's tokens), and
+/// an unknown device is a usage error.
+#[test]
+fn eval_run_takes_threads_max_batch_and_device_and_the_samples_do_not_move() {
+    let tmp = tempdir();
+    let samples = |out: &str| std::fs::read_to_string(tmp.path().join(out).join("samples.jsonl")).unwrap();
+    for (out, extra) in [
+        ("wide", &["--max-tokens", "16"][..]),
+        ("narrow", &["--max-tokens", "16", "--threads", "1", "--max-batch", "1"]),
+    ] {
+        let o = tiny_eval_run(tmp.path(), out, "4", extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{out}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(samples("wide"), samples("narrow"));
+    let o = tiny_eval_run(tmp.path(), "gpu", "4", &["--device", "tpu"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("tpu"), "{err}");
+}
+
 /// Ctrl-C while `eval score` runs its samples: scoring has no place to stop in order, so it ends at
 /// once with 130, but says that the earlier results in `--out` are intact, and they are.
 #[test]

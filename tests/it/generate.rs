@@ -139,7 +139,8 @@ fn bad_input_names_the_file_and_line_and_exits_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("in.jsonl line 2 (id \"big\"): invalid request: a prompt of") && err.contains("context of 256 tokens"),
+        err.contains("in.jsonl line 2 (id \"big\"): invalid request: a prompt of")
+            && err.contains("context of 256 tokens"),
         "{err}"
     );
     assert!(!output.exists(), "nothing generated");
