@@ -175,6 +175,8 @@ fn bad_shapes_in_config_json_name_the_file_and_key_and_exit_2() {
         (r#"{"num_key_value_heads": 3}"#, "`num_attention_heads` (4) is not a multiple of `num_key_value_heads` (3)"),
         (r#"{"num_key_value_heads": -1}"#, "`num_key_value_heads`"),
         (r#"{"num_hidden_layers": 0}"#, "`num_hidden_layers` is 0"),
+        (r#"{"num_hidden_layers": 3}"#, "`num_hidden_layers` is 3, but the weights hold no layer 2"),
+        (r#"{"num_hidden_layers": 1}"#, "the weights hold layer 1"),
         (r#"{"rms_norm_eps": 0.0}"#, "`rms_norm_eps` is 0: must be more than 0"),
         (r#"{"rope_theta": -1.0}"#, "`rope_theta` is -1: must be more than 0"),
         (r#"{"max_position_embeddings": 0}"#, "`max_position_embeddings` is 0"),
@@ -191,6 +193,10 @@ fn bad_shapes_in_config_json_name_the_file_and_key_and_exit_2() {
         assert_eq!(code, Some(2), "{edit}: {err}");
         assert!(err.contains("config.json") && err.contains(want), "{edit}: want `{want}` in {err}");
         assert!(!err.contains("panicked"), "{err}");
+        // `models info` runs the same checks: it says the model would not load.
+        let info = unitcoder(&["models", "info", m.path().to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&info.stderr);
+        assert!(info.status.code() == Some(2) && err.contains(want), "info, {edit}: {err}");
     }
 }
 

@@ -437,9 +437,24 @@ fn check_shapes(c: &Config, w: &Weights) -> Result<(), EngineError> {
             });
         }
     }
+    // A layer's weights are there when any of the tensors every architecture has in it is.
+    let has_layer = |i: usize| {
+        ["attn_norm", "attn_q", "attn_qkv", "ffn_down"].iter().any(|t| w.contains(&format!("blk.{i}.{t}.weight")))
+    };
+    let layers = if hf.is_some() { "`num_hidden_layers`" } else { "the block count" };
+    if let Some(missing) = (0..c.n_layer).find(|&i| !has_layer(i)) {
+        return Err(EngineError::Model {
+            path: path.display().to_string(),
+            problem: format!(
+                "{layers} is {}, but the weights hold no layer {missing} (no `{}`): they belong to a shallower model, \
+                 or the configuration is wrong",
+                c.n_layer,
+                shown(&format!("blk.{missing}.attn_norm.weight")),
+            ),
+        });
+    }
     let beyond = format!("blk.{}", c.n_layer);
-    if ["attn_norm", "attn_q", "attn_qkv", "ffn_down"].iter().any(|t| w.contains(&format!("{beyond}.{t}.weight"))) {
-        let layers = if hf.is_some() { "`num_hidden_layers`" } else { "the block count" };
+    if has_layer(c.n_layer) {
         return Err(EngineError::Model {
             path: path.display().to_string(),
             problem: format!(
