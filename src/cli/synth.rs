@@ -522,13 +522,20 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     settled?;
     if let (Err(SynthError::Interrupted), Some(signal)) = (&result, interrupt.signal()) {
         let stats = stats?;
+        // The funnel counts finished records only: said so, with what the unfinished ones cost, so
+        // that a run stopped before its first record does not read as one that did nothing.
+        outln!("finished records:")?;
         out!("{}", stats.funnel_text())?;
+        let of = stats.to_do().map_or(String::new(), |n| format!(" of the {n} functions this run took"));
         eprintln!(
-            "synth interrupted by {}: the {} records finished so far are kept in {} and stats.json counts them; rerun \
-             the same command to resume",
+            "synth interrupted by {}: {}{of} have a record, kept in {} and counted by stats.json; the model \
+             generated {} tokens over all runs, its answers cached in {}, so a resume does not pay for them again; \
+             rerun the same command to resume",
             super::interrupt::name(signal),
-            stats.funnel.first().map_or(0, |s| s.count),
-            args.out.display()
+            stats.finished(),
+            args.out.display(),
+            stats.timings.tokens,
+            RunDir::new(&args.out).root.join("cache").display()
         );
         return Ok(Outcome::Interrupted(signal));
     }

@@ -93,6 +93,9 @@ fn sigint_and_sigterm_stop_synth_with_fresh_statistics_and_a_rerun_resumes() {
     assert!(err.contains("synth interrupted by SIGINT") && err.contains("rerun the same command to resume"), "{err}");
     let first = finished(root);
     assert!(first > 0 && first < FUNCTIONS, "{first} of {FUNCTIONS} finished");
+    // It says how far it got against what it took, and that the unfinished work's tokens are cached.
+    assert!(err.contains(&format!("{first} of the {FUNCTIONS} functions this run took have a record")), "{err}");
+    assert!(err.contains("tokens over all runs, its answers cached in"), "{err}");
     // stats.json counts what finished (the run's own refresh is a minute apart: this is the stop's).
     let s = stats(root);
     assert_eq!(retrieved(&s), first as u64, "{s}");
