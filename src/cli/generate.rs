@@ -506,7 +506,23 @@ fn write_jsonl(
     let cancel = interrupt.flag();
     let total = todo.len();
     let mut written = 0;
-    for group in todo.chunks(group) {
+    // Groups of about `group` samples (not prompts: with `-n 20` a group of 32 prompts would be 640
+    // samples, minutes before Ctrl-C takes effect and lost whole to a kill).
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut rows = 0;
+    for &i in &todo {
+        if rows >= group || groups.is_empty() {
+            groups.push(Vec::new());
+            rows = 0;
+        }
+        groups.last_mut().expect("a group").push(i);
+        rows += items[i].request.n;
+    }
+    // A plain `progress:` line every 30 s off a terminal, a bar on one (stderr: stdout may be the output).
+    use unitcoder::progress::Reporter;
+    let bars = super::progress::Bars::new();
+    bars.begin("generate", Some(total as u64));
+    for group in &groups {
         if cancel.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
@@ -524,7 +540,9 @@ fn write_jsonl(
         }
         out.flush()?;
         written += group.len();
+        bars.advance("generate", group.len() as u64);
     }
+    bars.end("generate");
     if let (Some(signal), true) = (interrupt.signal(), written < total) {
         let whole = items.len() - (total - written);
         let place = args.out.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());

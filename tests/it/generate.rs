@@ -531,4 +531,18 @@ fn ctrl_c_writes_the_group_in_flight_and_the_same_command_continues() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, (0..640).collect::<Vec<u64>>(), "every prompt once, in order");
+
+    // Groups are counted in samples: with 16 samples a prompt, two prompts a group, so Ctrl-C takes
+    // effect after 32 samples, not 32 prompts (512 samples).
+    numbered_prompts(&input, 40);
+    std::fs::remove_file(&out).unwrap();
+    let args = [&args[..], &["-n", "16", "--temperature", "0.8"]].concat();
+    let mut command = std::process::Command::new(crate::common::bin());
+    command.args(&args);
+    let o = crate::common::interrupt_once(&mut command, || lines(&out) > 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let kept = lines(&out);
+    assert!(kept.is_multiple_of(32) && (32..640).contains(&kept), "{kept} samples on disk: whole groups of 32");
+    assert!(err.contains(&format!("{} of 40 prompts have their samples", kept / 16)), "{err}");
 }
