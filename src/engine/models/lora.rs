@@ -389,6 +389,9 @@ impl AdapterConfig {
     fn parse(bytes: &[u8], path: &Path) -> Result<Self, EngineError> {
         let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| err(path, format!("invalid JSON: {e}")))?;
+        if !v.is_object() {
+            return Err(err(path, format!("expected a JSON object, found {}", crate::json_line::kind(&v))));
+        }
         let field = |name: &str| v.get(name).filter(|x| !x.is_null());
         let kind = field("peft_type").and_then(|x| x.as_str()).unwrap_or("LORA");
         if kind != "LORA" {
@@ -457,6 +460,12 @@ impl AdapterConfig {
             None => 8.0, // PEFT's default
             Some(x) => x.as_f64().ok_or_else(|| err(path, "field `lora_alpha`: not a number"))?,
         };
+        // The scale alpha/r is applied in f32: an alpha that overflows it would make every output NaN.
+        let in_range = |name: &str, a: f64| match (a as f32).is_finite() {
+            true => Ok(a),
+            false => Err(err(path, format!("field `{name}`: {a:e} is out of range (the scale alpha/r is an f32)"))),
+        };
+        let alpha = in_range("lora_alpha", alpha)?;
         let patterns: Patterns = serde_json::from_slice(bytes)
             .map_err(|e| err(path, format!("fields `rank_pattern`/`alpha_pattern`: not objects ({e})")))?;
         let mut rank_pattern = Vec::new();
@@ -467,7 +476,7 @@ impl AdapterConfig {
         let mut alpha_pattern = Vec::new();
         for (k, x) in patterns.alpha_pattern.map(|p| p.0).unwrap_or_default() {
             let a = x.as_f64().ok_or_else(|| err(path, format!("field `alpha_pattern.{k}`: not a number")))?;
-            alpha_pattern.push((k, a));
+            alpha_pattern.push((k.clone(), in_range(&format!("alpha_pattern.{k}"), a)?));
         }
         // `fan_in_fan_out` only applies to GPT-2's Conv1D layers: PEFT resets it to false for the
         // nn.Linear projections of every architecture loaded here, so it is read and ignored alike.
@@ -524,6 +533,9 @@ mod tests {
         assert!(bad(r#"{"r": 8, "target_modules": ["q_proj", "embed_tokens"]}"#).contains("embed_tokens"));
         assert!(bad(r#"{"r": 8, "bias": "all"}"#).contains("field `bias`"));
         assert!(bad(r#"{"lora_alpha": 8}"#).contains("field `r`"));
+        assert!(bad(r#"{"r": 8, "lora_alpha": -1e40}"#).contains("field `lora_alpha`: -1e40 is out of range"));
+        assert!(bad(r#"{"r": 8, "alpha_pattern": {"q_proj": 1e300}}"#).contains("alpha_pattern.q_proj"));
+        assert!(bad(r#"[{"r": 8}]"#).contains("expected a JSON object, found an array"));
         assert!(bad(r#"{"r": 8, "peft_type": "IA3"}"#).contains("IA3"));
         assert!(bad(r#"{"r": 8, "layer_replication": [[0, 2], [1, 2]]}"#).contains("field `layer_replication`"));
         assert!(bad(r#"{"r": 8, "use_qalora": true}"#).contains("field `use_qalora`"));
