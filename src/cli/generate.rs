@@ -245,14 +245,23 @@ fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     }
 }
 
-/// The bytes of an input file, or of stdin for `-`.
+/// The bytes of an input file, or of stdin for `-`; gzip is read as what it is, whatever the name
+/// (prompt files are often kept compressed, as `eval score` and `check --batch` read theirs).
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
+    let raw = if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("-: cannot read stdin")?;
-        return Ok(bytes);
+        bytes
+    } else {
+        std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?
+    };
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
-    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(raw.as_slice()), &mut out)
+        .with_context(|| format!("{}: gzip data truncated or corrupt", path.display()))?;
+    Ok(out)
 }
 
 fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
@@ -442,6 +451,9 @@ fn write_jsonl(
         Vec::new()
     };
     let mut todo: Vec<usize> = (0..items.len()).collect();
+    // A file this command creates and then writes nothing to (the model failed its first call) is
+    // removed again, not left empty.
+    let fresh = args.out.as_deref().filter(|p| !p.exists());
     let mut out: Box<dyn Write> = match &args.out {
         // A device or pipe (`--out /dev/stdout`) is written as it is: there is nothing to continue.
         Some(p) if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) => {
@@ -506,6 +518,7 @@ fn write_jsonl(
     let cancel = interrupt.flag();
     let total = todo.len();
     let mut written = 0;
+    let place = args.out.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
     // Groups of about `group` samples (not prompts: with `-n 20` a group of 32 prompts would be 640
     // samples, minutes before Ctrl-C takes effect and lost whole to a kill).
     let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -527,7 +540,16 @@ fn write_jsonl(
             break;
         }
         let requests: Vec<Request> = group.iter().map(|&i| items[i].request.clone()).collect();
-        let completions = generate(&requests)?;
+        let completions = match generate(&requests) {
+            Ok(c) => c,
+            Err(e) => {
+                if let (0, Some(p)) = (written, fresh) {
+                    drop(out);
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        };
         for (&i, samples) in group.iter().zip(completions) {
             for (index, c) in samples.into_iter().enumerate() {
                 let line = serde_json::json!({
@@ -535,17 +557,16 @@ fn write_jsonl(
                     "prompt_tokens": c.prompt_tokens, "generated_tokens": c.generated_tokens,
                     "request_key": keys[i],
                 });
-                writeln!(out, "{line}")?;
+                writeln!(out, "{line}").with_context(|| format!("writing {place}"))?;
             }
         }
-        out.flush()?;
+        out.flush().with_context(|| format!("writing {place}"))?;
         written += group.len();
         bars.advance("generate", group.len() as u64);
     }
     bars.end("generate");
     if let (Some(signal), true) = (interrupt.signal(), written < total) {
         let whole = items.len() - (total - written);
-        let place = args.out.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
         eprintln!(
             "generate interrupted by {}: {whole} of {} prompts have their samples in {place}{}",
             super::interrupt::name(signal),

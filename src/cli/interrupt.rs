@@ -27,7 +27,7 @@ const ECHO_NS: i64 = 1_000_000_000;
 /// Written by the handler itself, at once: the run may take a while to stop (a model call in flight
 /// finishes), and a user pressing Ctrl-C should see that it was heard.
 const HEARD: &[u8] = b"\nunitcoder: interrupted; stopping after the work in progress and keeping what is finished \
-(interrupt again to stop at once)\n";
+(interrupt again, a second from now or later, to stop at once)\n";
 
 /// The monotonic clock in nanoseconds (`clock_gettime` is async-signal-safe).
 #[allow(clippy::unnecessary_cast)] // `time_t` and `c_long` are 32 bits on some targets

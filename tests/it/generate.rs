@@ -145,6 +145,21 @@ fn bad_input_names_the_file_and_line_and_exits_2() {
     );
     assert!(!output.exists(), "nothing generated");
 
+    // Prompts kept gzip-compressed are read as what they are, whatever the name.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"{\"id\": \"z\", \"prompt\": \"ok\"}\n").unwrap();
+    std::fs::write(&input, gz.finish().unwrap()).unwrap();
+    let base =
+        ["generate", "--prompts", input.to_str().unwrap(), "--out", output.to_str().unwrap(), "--max-tokens", "2"];
+    let out = unitcoder(&[&base[..], &["--model", m.path().to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(read(&output).contains("\"id\":\"z\""), "{}", read(&output));
+    // A server that cannot be reached leaves no empty --out behind.
+    std::fs::remove_file(&output).unwrap();
+    let out = unitcoder(&[&base[..], &["--model", "openai:http://127.0.0.1:9/v1#m", "--retries", "0"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!output.exists());
+
     let missing = t.path().join("nope.gguf");
     let out = unitcoder(&["generate", "--model", missing.to_str().unwrap(), "--prompt", "x"]);
     assert_eq!(out.status.code(), Some(2));
