@@ -351,7 +351,13 @@ fn run_cmd(a: RunArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     let made = !out.exists();
     let result = run_into(a, bars);
     if result.is_err() && made {
-        let _ = std::fs::remove_dir(&out); // only if still empty
+        // The run's record and an empty samples file, made before the first model call failed.
+        let samples = out.join(SamplesFile::NAME);
+        if std::fs::metadata(&samples).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&samples);
+            let _ = std::fs::remove_file(out.join(SamplesFile::IDENTITY));
+        }
+        let _ = std::fs::remove_dir(&out); // only if now empty
     }
     result
 }

@@ -634,6 +634,10 @@ fn options_that_would_be_ignored_or_found_wrong_late_are_refused_up_front() {
             assert!(err.contains("Usage: unitcoder eval run"), "the usage line of `eval run`: {err}");
         }
     }
+    // A server that does not answer its first call: an error, and no --out left with an empty run.
+    let o = unitcoder(&[&base[..], &server[..], &["--greedy"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists(), "{:?}", std::fs::read_dir(&out).map(|d| d.count()));
 }
 
 #[test]
