@@ -287,6 +287,16 @@ fn bad_gguf_metadata_names_the_file_and_key_and_exit_2() {
         assert!(err.contains("this model will not load") && err.contains(want), "info, {key} = {value}: {err}");
         assert!(String::from_utf8_lossy(&info.stdout).contains("architecture:   llama"));
     }
+    // A renamed tensor (the same length, so the header still parses): named by `models info` too.
+    let mut bytes = std::fs::read(&src).unwrap();
+    let from = b"blk.3.ffn_down.weight";
+    let at = bytes.windows(from.len()).position(|w| w == from).expect("the tensor's name in the header");
+    bytes[at..at + 3].copy_from_slice(b"blx");
+    std::fs::write(&patched, bytes).unwrap();
+    let info = crate::common::unitcoder(&["models", "info", patched.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&info.stderr);
+    assert_eq!(info.status.code(), Some(2), "{err}");
+    assert!(err.contains("tensor `blk.3.ffn_down.weight` is missing"), "{err}");
 }
 
 #[test]

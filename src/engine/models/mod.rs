@@ -453,6 +453,33 @@ fn check_shapes(c: &Config, w: &Weights) -> Result<(), EngineError> {
             ),
         });
     }
+    // Every layer's tensors that every architecture has (a fused qkv or the three projections): one
+    // missing (a renamed tensor, a checkpoint cut short) is named here, by `models info` too, instead
+    // of by the loader of that layer.
+    for i in 0..c.n_layer {
+        let name = |t: &str| format!("blk.{i}.{t}.weight");
+        let attention =
+            w.contains(&name("attn_qkv")) || ["attn_q", "attn_k", "attn_v"].iter().all(|t| w.contains(&name(t)));
+        let missing = ["attn_norm", "attn_output", "ffn_up", "ffn_down"]
+            .iter()
+            .map(|t| name(t))
+            .chain(
+                (!attention)
+                    .then(|| ["attn_q", "attn_k", "attn_v"].iter().map(|t| name(t)).find(|n| !w.contains(n)))
+                    .flatten(),
+            )
+            .find(|n| !w.contains(n));
+        if let Some(n) = missing {
+            return Err(EngineError::Model {
+                path: path.display().to_string(),
+                problem: format!(
+                    "tensor `{}` is missing: every layer of a {} model has one",
+                    shown(&n),
+                    c.architecture
+                ),
+            });
+        }
+    }
     let beyond = format!("blk.{}", c.n_layer);
     if has_layer(c.n_layer) {
         return Err(EngineError::Model {
