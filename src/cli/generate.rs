@@ -404,7 +404,7 @@ fn request_key(model: &str, at: usize, item: &Item) -> String {
 /// one of ours, or was written for a request this command does not make, is refused. `keys` maps each
 /// key this command accepts to the one it writes (a line written by an earlier version, keyed by a
 /// server's address, is read as its request's key now).
-fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>) -> anyhow::Result<Option<Vec<(String, String)>>> {
+fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>, asks: &str) -> anyhow::Result<Option<Vec<(String, String)>>> {
     let text = match std::fs::read(out) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -423,8 +423,9 @@ fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>) -> anyhow::Result<Optio
         };
         let Some(&now) = keys.get(key.as_str()) else {
             bail!(
-                "{at} was written for a request this command does not make (another model (a server model is known by its served name, not its address), \
-                 prompts file, or sampling flags); give another --out, or remove the file to start over"
+                "{at} was written for a request this command does not make: another model (a server model is known \
+                 by its served name, not its address), prompt or sampling setting than this command's ({asks}); give \
+                 another --out, or remove the file to start over"
             );
         };
         // The key is a hex digest, so replacing it touches nothing else in the line.
@@ -467,7 +468,13 @@ fn write_jsonl(
             super::create_parent(p)?;
             let wanted: HashMap<&str, &str> =
                 keys.iter().chain(&legacy).zip(keys.iter().cycle()).map(|(k, to)| (k.as_str(), to.as_str())).collect();
-            let kept = match earlier_lines(p, &wanted)? {
+            let b = base_params(args);
+            let asks = format!(
+                "model {identity}; --max-tokens {}, --temperature {}, --top-p {}, --top-k {}, --seed {}, -n {}, \
+                 before a prompt line's own values",
+                b.max_tokens, b.temperature, b.top_p, b.top_k, b.seed, args.n
+            );
+            let kept = match earlier_lines(p, &wanted, &asks)? {
                 Some(lines) => {
                     // A prompt is done when all its samples are on disk; a group cut short by a kill
                     // may have written some of a prompt's samples, which are generated again.

@@ -511,6 +511,8 @@ fn a_stopped_jsonl_run_continues_where_it_stopped_and_refuses_an_out_written_for
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("full.jsonl line 1 was written for a request this command does not make"), "{err}");
+    // It shows what this command asks for, to set beside what the earlier run was given.
+    assert!(err.contains("--seed 7, -n 1") && err.contains("--max-tokens "), "{err}");
     assert_eq!(read(&full), whole);
     let foreign = t.path().join("foreign.jsonl");
     std::fs::write(&foreign, "{\"a\": 1}\n").unwrap();
