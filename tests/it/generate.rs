@@ -535,13 +535,18 @@ fn ctrl_c_writes_the_group_in_flight_and_the_same_command_continues() {
     let args = ["generate", "--model", dir, "--prompts", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
     let args = [&args[..], &["--max-tokens", "24", "--ignore-eos"]].concat();
     let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
-    let mut command = std::process::Command::new(crate::common::bin());
-    command.args(&args);
-    let o = crate::common::interrupt_once(&mut command, || lines(&out) > 0);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    let kept = lines(&out);
-    assert!(kept.is_multiple_of(32) && (32..640).contains(&kept), "{kept} lines on disk: whole groups, not all");
+    // Interrupted once the first group is on disk: whole groups of 32 lines are kept, not all 640.
+    let interrupted = |args: &[&str]| {
+        let mut command = std::process::Command::new(crate::common::bin());
+        command.args(args);
+        let o = crate::common::interrupt_once(&mut command, || lines(&out) > 0);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(130), "{err}");
+        let kept = lines(&out);
+        assert!(kept.is_multiple_of(32) && (32..640).contains(&kept), "{kept} lines on disk: whole groups, not all");
+        (kept, err)
+    };
+    let (kept, err) = interrupted(&args);
     assert!(
         err.contains(&format!("generate interrupted by SIGINT: {kept} of 640 prompts have their samples")),
         "{err}"
@@ -563,13 +568,6 @@ fn ctrl_c_writes_the_group_in_flight_and_the_same_command_continues() {
     // effect after 32 samples, not 32 prompts (512 samples).
     numbered_prompts(&input, 40);
     std::fs::remove_file(&out).unwrap();
-    let args = [&args[..], &["-n", "16", "--temperature", "0.8"]].concat();
-    let mut command = std::process::Command::new(crate::common::bin());
-    command.args(&args);
-    let o = crate::common::interrupt_once(&mut command, || lines(&out) > 0);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    let kept = lines(&out);
-    assert!(kept.is_multiple_of(32) && (32..640).contains(&kept), "{kept} samples on disk: whole groups of 32");
+    let (kept, err) = interrupted(&[&args[..], &["-n", "16", "--temperature", "0.8"]].concat());
     assert!(err.contains(&format!("{} of 40 prompts have their samples", kept / 16)), "{err}");
 }
