@@ -25,3 +25,46 @@ pub fn kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Object(_) => "an object",
     }
 }
+
+/// `value`, a JSON object, read as `T`. A value of the wrong type is named by its field: the first
+/// field that fails to read on its own (serde's own message names only the type it expected).
+pub fn from_object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    let whole = match serde_json::from_value::<T>(value.clone()) {
+        Ok(t) => return Ok(t),
+        Err(e) => message(&e),
+    };
+    if let serde_json::Value::Object(fields) = value {
+        for (k, v) in fields {
+            let alone = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
+            if let Err(one) = serde_json::from_value::<T>(alone) {
+                let one = message(&one);
+                // Alone, a field can only fail for itself: not for being unknown or for the others' absence.
+                if !one.starts_with("unknown field") && !one.starts_with("missing field") {
+                    return Err(format!("field `{k}`: {one}"));
+                }
+            }
+        }
+    }
+    Err(whole)
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Line {
+        id: String,
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn a_wrong_value_is_named_by_its_field() {
+        let read = |v: serde_json::Value| super::from_object::<Line>(v).map(|_| ()).unwrap_err();
+        assert_eq!(
+            read(serde_json::json!({"id": "a", "n": "x"})),
+            "field `n`: invalid type: string \"x\", expected u32"
+        );
+        assert_eq!(read(serde_json::json!({"n": 1})), "missing field `id`");
+        assert!(super::from_object::<Line>(serde_json::json!({"id": "a", "other": 1})).is_ok());
+    }
+}

@@ -71,44 +71,58 @@ fn memory_mb(s: &str) -> Result<u64, String> {
     Ok(mb)
 }
 
-/// One line of a `--batch` input.
+/// One line of a `--batch` input; other keys (a benchmark's `task_id`, `entry_point`…) are not read.
+#[derive(Deserialize)]
 struct BatchLine {
     id: String,
     code: String,
     tests: String,
-    timeout: Option<f64>,
-    /// Keys the line has besides these (a benchmark's `task_id`, `entry_point`…): not read.
-    ignored: Vec<String>,
+    #[serde(default)]
+    timeout: Option<Seconds>,
 }
+
+/// A per-line `timeout`, read as a number of seconds (its checks are the flag's).
+#[derive(Clone, Copy)]
+struct Seconds(f64);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Seconds, E> {
+                Ok(Seconds(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// The keys a batch line is read for; others are named once and left.
+const BATCH_KEYS: [&str; 4] = ["id", "code", "tests", "timeout"];
 
 impl BatchLine {
     /// Parses one line, naming the field whose value is wrong; the line's `id`, when it has a
-    /// string one, comes back with the error, for its verdict.
-    fn parse(line: &str) -> Result<BatchLine, (Option<String>, String)> {
+    /// string one, comes back with the error, for its verdict. Also the keys it does not read.
+    fn parse(line: &str) -> Result<(BatchLine, Vec<String>), (Option<String>, String)> {
         use serde_json::Value;
         let value: Value = serde_json::from_str(line).map_err(|e| (None, unitcoder::json_line::problem(&e)))?;
-        let Value::Object(mut fields) = value else {
+        let Value::Object(fields) = &value else {
             return Err((None, format!("expected a JSON object, got {}", unitcoder::json_line::kind(&value))));
         };
         let id = fields.get("id").and_then(Value::as_str).map(str::to_string);
-        let fail = |message: String| (id.clone(), message);
-        let mut text = |name: &str| match fields.remove(name) {
-            Some(Value::String(s)) => Ok(s),
-            Some(other) => {
-                Err(fail(format!("field `{name}`: expected a string, got {}", unitcoder::json_line::kind(&other))))
-            }
-            None => Err(fail(format!("missing field `{name}`"))),
-        };
-        let (id_text, code, tests) = (text("id")?, text("code")?, text("tests")?);
-        let timeout = match fields.remove("timeout") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => n.as_f64(),
-            Some(other) => {
-                let got = unitcoder::json_line::kind(&other);
-                return Err(fail(format!("field `timeout`: expected a number of seconds, got {got}")));
-            }
-        };
-        Ok(BatchLine { id: id_text, code, tests, timeout, ignored: fields.into_iter().map(|(k, _)| k).collect() })
+        let ignored = fields.keys().filter(|k| !BATCH_KEYS.contains(&k.as_str())).cloned().collect();
+        let line = unitcoder::json_line::from_object(value).map_err(|e| (id, e))?;
+        Ok((line, ignored))
     }
 }
 
@@ -220,16 +234,16 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
             Ok(line) => BatchLine::parse(line),
             Err(e) => Err((None, e.clone())),
         };
-        let job = parsed.and_then(|b| {
-            let limits = match b.timeout.map(super::parse::check_timeout_secs) {
+        let job = parsed.and_then(|(b, unread)| {
+            let limits = match b.timeout.map(|Seconds(t)| super::parse::check_timeout_secs(t)) {
                 Some(Ok(t)) => Some(Limits { timeout: Duration::from_secs_f64(t), ..default_limits.clone() }),
                 Some(Err(e)) => return Err((Some(b.id), format!("field `timeout`: {e}"))),
                 None => None,
             };
             // The job is named by its position so that its verdict finds its line even when ids
             // repeat; the user's id is put back before writing.
-            for key in &b.ignored {
-                *ignored.entry(key.clone()).or_insert(0usize) += 1;
+            for key in unread {
+                *ignored.entry(key).or_insert(0usize) += 1;
             }
             user_ids.push(b.id);
             Ok(Job::new(position.to_string(), b.code, b.tests).with_limits(limits))

@@ -343,25 +343,12 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     Ok(items)
 }
 
-/// A `--prompts` line as its fields, a wrong one named: the field whose value alone fails to read
-/// (serde's own message names only the type it expected).
+/// A `--prompts` line as its fields, a wrong one named by its field.
 fn prompt_line(at: &str, value: serde_json::Value) -> anyhow::Result<PromptLine> {
-    let e = match serde_json::from_value::<PromptLine>(value.clone()) {
-        Ok(line) => return Ok(line),
-        Err(e) => e,
-    };
-    if let serde_json::Value::Object(fields) = value {
-        for (k, v) in fields {
-            let alone = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
-            if let Err(one) = serde_json::from_value::<PromptLine>(alone) {
-                if !one.to_string().starts_with("unknown field") {
-                    let list = if k == "stop" { " (a list of strings)" } else { "" };
-                    bail!("{at}: field `{k}`: {}{list}", unitcoder::json_line::message(&one));
-                }
-            }
-        }
-    }
-    bail!("{at}: {}", unitcoder::json_line::message(&e))
+    unitcoder::json_line::from_object(value).map_err(|e| {
+        let list = if e.starts_with("field `stop`") { " (a list of strings)" } else { "" };
+        anyhow::anyhow!("{at}: {e}{list}")
+    })
 }
 
 /// A `--prompts` line's override held to the rule of the flag it overrides (`check`), so that a file

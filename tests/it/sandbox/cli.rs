@@ -130,7 +130,7 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
     assert_eq!(status("line 4"), "error");
     assert!(verdicts.iter().any(|v| v["tests"][0]["message"].as_str().is_some_and(|m| m.contains("line 4"))));
     // A wrong value is named by its field; keys other than the four are not read, and said once.
-    assert!(stderr.contains("in.jsonl line 2: field `code`: expected a string, got a number"), "{stderr}");
+    assert!(stderr.contains("in.jsonl line 2: field `code`: invalid type: integer `3`, expected a string"), "{stderr}");
     let extra = [
         serde_json::json!({"id": "a", "task_id": "T/0", "entry_point": "add", "code": super::ADD, "tests": super::ADD_CHECK}),
         serde_json::json!({"id": "b", "task_id": "T/1", "code": super::ADD, "tests": super::ADD_CHECK, "timeout": "5"}),
@@ -141,7 +141,8 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
     let out = unitcoder(&["check", "--batch", &inp, "--out", &outp]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("extra.jsonl line 2: field `timeout`: expected a number of seconds, got a string"),
+        stderr
+            .contains("extra.jsonl line 2: field `timeout`: invalid type: string \"5\", expected a number of seconds"),
         "{stderr}"
     );
     assert!(stderr.contains("keys that are not read: `entry_point` (1 lines), `task_id` (1 lines)"), "{stderr}");
