@@ -255,13 +255,8 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     } else {
         std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?
     };
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(raw);
-    }
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(raw.as_slice()), &mut out)
-        .with_context(|| format!("{}: gzip data truncated or corrupt", path.display()))?;
-    Ok(out)
+    unitcoder::eval::data::gunzip_if_gzip(raw)
+        .with_context(|| format!("{}: gzip data truncated or corrupt", path.display()))
 }
 
 fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {

@@ -178,18 +178,23 @@ fn hex16(digest: &[u8]) -> String {
 /// dropped: it is no part of the JSON, and the file hashes as the same content without it.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, EvalError> {
     let raw = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
-    let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| EvalError::data(path, 0, format!("gzip data truncated or corrupt: {e}")))?;
-        out
-    } else {
-        raw
-    };
+    let mut out =
+        gunzip_if_gzip(raw).map_err(|e| EvalError::data(path, 0, format!("gzip data truncated or corrupt: {e}")))?;
     if out.starts_with(b"\xEF\xBB\xBF") {
         out.drain(..3);
     }
+    Ok(out)
+}
+
+/// `raw` itself, or, when it is gzip (by its magic bytes, whatever the file's name), all its members
+/// decompressed: the one reader of inputs that may be kept compressed (benchmark data, samples,
+/// `check --batch` and `generate --prompts` files).
+pub fn gunzip_if_gzip(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out)?;
     Ok(out)
 }
 

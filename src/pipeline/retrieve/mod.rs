@@ -277,8 +277,9 @@ impl RetrieveSettings {
             return Err(RetrieveError::Missing { path: path.clone(), what });
         }
         for (k, path) in self.corpus.iter().enumerate() {
-            CorpusKind::of(path)?; // an unsupported kind, before any output is touched
-                                   // Read twice, its functions would be counted twice and dropped as duplicates of themselves.
+            // An unsupported kind fails here, before any output is touched.
+            CorpusKind::of(path)?;
+            // Read twice, its functions would be counted twice and dropped as duplicates of themselves.
             if let Some(first) = self.corpus[..k].iter().find(|p| crate::atomic_file::same_file(p, path)) {
                 return Err(RetrieveError::Repeated { path: path.clone(), first: first.clone() });
             }
