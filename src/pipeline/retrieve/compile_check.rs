@@ -101,8 +101,14 @@ impl CompileCheck {
 
     fn ask(&mut self, code: &str) -> Result<String, String> {
         let line = serde_json::to_string(code).map_err(|e| e.to_string())?;
-        self.stdin.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
-        self.stdin.write_all(b"\n").and_then(|()| self.stdin.flush()).map_err(|e| e.to_string())?;
+        // A process that has already ended refuses the write (EPIPE) before its stdout says so: the
+        // same end, told the same way, whichever of the two comes first.
+        let written = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => ENDED.to_string(),
+            _ => e.to_string(),
+        };
+        self.stdin.write_all(line.as_bytes()).map_err(written)?;
+        self.stdin.write_all(b"\n").and_then(|()| self.stdin.flush()).map_err(written)?;
         let mut answer = String::new();
         match self.stdout.read_line(&mut answer) {
             Ok(0) => Err(ENDED.into()),
