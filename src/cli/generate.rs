@@ -2,8 +2,9 @@
 //! file of prompts (one JSON line per sample to stdout or `--out`). Input files are read and checked in
 //! full before any generation, and JSONL output is written request group by request group, so a later
 //! failure loses no finished work. Each line carries its request's key (model, prompt's place, id,
-//! prompt and sampling), so the same command rerun on the same `--out` continues where a failure, a
-//! kill or Ctrl-C stopped it; a line written for anything else is refused, not overwritten. Ctrl-C
+//! prompt and the sampling settings that decide its tokens), so the same command rerun on the same
+//! `--out` continues where a failure, a kill or Ctrl-C stopped it, or adds samples when `-n` is raised;
+//! a line written for anything else is refused, not overwritten, naming what differs. Ctrl-C
 //! (or SIGTERM) lets the group in flight be answered and written, then stops with exit 130 (143).
 //! `--stats` prints throughput and peak memory as the last stderr line. With `--model openai:...` the
 //! same prompts go to a server instead.
@@ -48,7 +49,7 @@ pub struct GenerateArgs {
     /// A system message for chat prompts; implies --chat (a plain completion has no system message).
     #[arg(long)]
     system: Option<String>,
-    /// Samples per prompt.
+    /// Samples per prompt (raised on a finished --out, the samples each prompt lacks are added).
     #[arg(short = 'n', default_value_t = 1, value_parser = super::parse::positive_usize)]
     n: usize,
     /// Most new tokens per sample.
@@ -219,11 +220,7 @@ fn wants_chat(args: &GenerateArgs) -> bool {
 fn read_items(args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
     let text_prompt = |text: String| {
         let prompt = if wants_chat(args) { chat(args.system.as_deref(), &text) } else { Prompt::Text(text) };
-        vec![Item {
-            id: 0.into(),
-            request: Request { prompt, n: args.n, params: base_params(args) },
-            at: String::new(),
-        }]
+        vec![Item { id: 0.into(), request: Request::new(prompt, args.n, base_params(args)), at: String::new() }]
     };
     if let Some(p) = &args.prompt {
         if p.is_empty() {
@@ -330,7 +327,7 @@ fn read_jsonl(path: &Path, args: &GenerateArgs) -> anyhow::Result<Vec<Item>> {
             first_line.insert(id.to_string(), i + 1);
         }
         let n = checked(&at, "n", l.n, check_positive_usize)?.unwrap_or(args.n);
-        items.push(Item { id, request: Request { prompt, n, params }, at });
+        items.push(Item { id, request: Request::new(prompt, n, params), at });
     }
     if items.is_empty() {
         bail!("{}: no prompts", path.display());
@@ -375,18 +372,51 @@ const GROUP: usize = 32;
 
 /// The key written with each sample of `items[at]`: what makes its samples what they are. `model`
 /// is the model's identity (a server model is the model it serves, not its address: see
-/// `model_identity`).
+/// `model_identity`). Left out: how many samples are asked for (a sample's text is a function of its
+/// index, so `-n` can be raised on a finished run) and, under greedy decoding, what cannot change a
+/// greedy token (see [`deciding`]).
 fn request_key(model: &str, at: usize, item: &Item) -> String {
+    let prompt = serde_json::to_string(&item.request.prompt).unwrap_or_default();
+    let params = serde_json::to_string(&deciding(&item.request.params)).unwrap_or_default();
+    unitcoder::pipeline::journal::key(&["generate/2", model, &at.to_string(), &item.id.to_string(), &prompt, &params])
+}
+
+/// The key earlier versions wrote: the whole request, `n` and the seed included. Their lines are
+/// continued when this command asks for the same request.
+fn legacy_key(model: &str, at: usize, item: &Item) -> String {
     let request = serde_json::to_string(&item.request).unwrap_or_default();
     unitcoder::pipeline::journal::key(&[model, &at.to_string(), &item.id.to_string(), &request])
 }
 
-/// The lines of an earlier run of this command in `out`, as (request key, line): `None` when there
-/// is no such file. A last line cut short by a kill is left out (it is rewritten); a line that is not
-/// one of ours, or was written for a request this command does not make, is refused. `keys` maps each
-/// key this command accepts to the one it writes (a line written by an earlier version, keyed by a
-/// server's address, is read as its request's key now).
-fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>, asks: &str) -> anyhow::Result<Option<Vec<(String, String)>>> {
+/// The settings that decide a sample's tokens. Greedy decoding (temperature 0, or top-k 1) takes the
+/// likeliest token whatever the seed, top-p and top-k, so a rerun that changes only those under it
+/// continues the same samples instead of refusing them.
+fn deciding(p: &SamplingParams) -> SamplingParams {
+    let mut p = p.clone();
+    if p.temperature <= 0.0 || p.top_k == 1 {
+        (p.temperature, p.top_p, p.top_k, p.seed) = (0.0, 1.0, 0, 0);
+    }
+    p
+}
+
+/// A line of an earlier run in `--out`: the request key this command knows it by, the sample's index
+/// and the line as it is to be kept.
+struct Earlier {
+    key: String,
+    index: usize,
+    line: String,
+}
+
+/// The lines of an earlier run of this command in `out`: `None` when there is no such file. A last
+/// line cut short by a kill is left out (it is rewritten); a line that is not one of ours, or was
+/// written for a request this command does not make, is refused, saying why (`mismatch`). `keys`
+/// maps each key this command accepts to the one it writes (a line written by an earlier version is
+/// read as its request's key now).
+fn earlier_lines(
+    out: &Path,
+    keys: &HashMap<&str, &str>,
+    mismatch: impl Fn(&serde_json::Value) -> String,
+) -> anyhow::Result<Option<Vec<Earlier>>> {
     let text = match std::fs::read(out) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -397,23 +427,137 @@ fn earlier_lines(out: &Path, keys: &HashMap<&str, &str>, asks: &str) -> anyhow::
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let at = format!("{} line {}", out.display(), i + 1);
-        let key = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v.get("request_key").and_then(|k| k.as_str()).map(str::to_string));
-        let Some(key) = key else {
+        let value = serde_json::from_str::<serde_json::Value>(line).ok();
+        let key = value.as_ref().and_then(|v| v.get("request_key")?.as_str());
+        let index = value.as_ref().and_then(|v| v.get("index")?.as_u64());
+        let (Some(value), Some(key), Some(index)) = (&value, key, index) else {
             bail!("{at}: not a line `generate` writes; give another --out, or remove the file to start over");
         };
-        let Some(&now) = keys.get(key.as_str()) else {
+        let Some(&now) = keys.get(key) else {
             bail!(
-                "{at} was written for a request this command does not make: another model (a server model is known \
-                 by its served name, not its address), prompt or sampling setting than this command's ({asks}); give \
-                 another --out, or remove the file to start over"
+                "{at} was written for a request this command does not make: {}; give another --out, or remove the \
+                 file to start over",
+                mismatch(value)
             );
         };
         // The key is a hex digest, so replacing it touches nothing else in the line.
-        lines.push((now.to_string(), line.replace(&key, now)));
+        lines.push(Earlier { key: now.to_string(), index: index as usize, line: line.replace(key, now) });
     }
     Ok(Some(lines))
+}
+
+/// Why an earlier line is not one of this command's requests, as far as the line tells: lines carry
+/// their model and sampling settings (older lines only their key, and `asks` then says what this
+/// command asks for, to set beside what the earlier run was given).
+fn mismatch(line: &serde_json::Value, items: &[Item], identity: &str, asks: &str) -> String {
+    let legacy = || {
+        format!(
+            "another model (a server model is known by its served name, not its address), prompt or sampling \
+             setting than this command's ({asks})"
+        )
+    };
+    let (Some(model), Some(params)) = (line.get("model").and_then(|m| m.as_str()), line.get("params")) else {
+        return legacy();
+    };
+    if model != identity {
+        return format!("model {model} then, {identity} now");
+    }
+    let id = line.get("id").cloned().unwrap_or_default();
+    let Some(item) = items.iter().find(|i| i.id == id) else {
+        return format!("id {id}, which none of this command's prompts has");
+    };
+    let then =
+        serde_json::from_value::<SamplingParams>(params.clone()).and_then(|p| serde_json::to_value(deciding(&p)));
+    let (Ok(then), Ok(now)) = (then, serde_json::to_value(deciding(&item.request.params))) else {
+        return legacy();
+    };
+    let changed: Vec<String> = now
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| then.get(k.as_str()) != Some(v))
+        .map(|(k, v)| format!("`{k}` {} then, {v} now", then.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
+        .collect();
+    match changed.is_empty() {
+        true if item.at.is_empty() => "another prompt text".to_string(),
+        true => format!(
+            "the prompt of id {id} ({}) is not the one that line was written for, or stands at another place",
+            item.at
+        ),
+        false => format!("id {id}: {} (from the flags, or the prompt line's own values)", changed.join(", ")),
+    }
+}
+
+/// Sets `todo` to what an earlier run in `out` left to do, and returns its lines to keep, in their
+/// order. A prompt whose samples `0..k` are there continues from sample `k` (all of them: it is done;
+/// some: a kill cut its group short, or `-n` was raised); samples after a gap are made again. A
+/// prompt with more samples there than it now asks for is refused: dropping them would lose work.
+fn continue_from(
+    out: &Path,
+    items: &[Item],
+    keys: &[String],
+    lines: &[Earlier],
+    todo: &mut Vec<(usize, Request)>,
+) -> anyhow::Result<Vec<String>> {
+    let mut have: HashMap<&str, HashSet<usize>> = HashMap::new();
+    for l in lines {
+        have.entry(l.key.as_str()).or_default().insert(l.index);
+    }
+    let mut from: HashMap<&str, usize> = HashMap::new();
+    for (item, key) in items.iter().zip(keys) {
+        let got = have.get(key.as_str());
+        let k = (0..).take_while(|i| got.is_some_and(|g| g.contains(i))).count();
+        if let Some(most) = got.and_then(|g| g.iter().max()).filter(|&&m| m >= item.request.n) {
+            bail!(
+                "{} holds {} samples of id {} and this command asks for {} (`-n` or the prompt line's `n`): ask for \
+                 {} or more to continue that run, or give another --out",
+                out.display(),
+                most + 1,
+                item.id,
+                item.request.n,
+                most + 1
+            );
+        }
+        from.insert(key.as_str(), k);
+    }
+    let mut kept = Vec::new();
+    let mut seen: HashSet<(&str, usize)> = HashSet::new();
+    for l in lines {
+        if l.index < from[l.key.as_str()] && seen.insert((l.key.as_str(), l.index)) {
+            kept.push(l.line.clone());
+        }
+    }
+    let prompts = items.len();
+    let mut done = 0;
+    let mut resumed = 0;
+    todo.clear();
+    for (i, (item, key)) in items.iter().zip(keys).enumerate() {
+        let k = from[key.as_str()];
+        match k >= item.request.n {
+            true => done += 1,
+            false => {
+                resumed += usize::from(k > 0);
+                todo.push((i, Request { first: k, n: item.request.n - k, ..item.request.clone() }));
+            }
+        }
+    }
+    let samples: usize = todo.iter().map(|(_, r)| r.n).sum();
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    match (done, resumed) {
+        (0, 0) => {}
+        (_, 0) => eprintln!(
+            "{done} of {prompts} prompts already have their samples in {}; generating the other {}",
+            out.display(),
+            todo.len()
+        ),
+        _ => eprintln!(
+            "{done} of {prompts} prompts already have all their samples in {}, {resumed} some of theirs; generating \
+             the {samples} sample{} missing",
+            out.display(),
+            s(samples)
+        ),
+    }
+    Ok(kept)
 }
 
 /// Writes one line per sample, `group` requests per `generate` call, to `--out` or stdout. With
@@ -427,13 +571,13 @@ fn write_jsonl(
 ) -> anyhow::Result<crate::cli::Outcome> {
     let identity = unitcoder::engine::remote::model_identity(model_id);
     let keys: Vec<String> = items.iter().enumerate().map(|(at, item)| request_key(&identity, at, item)).collect();
-    // Keys an earlier version wrote for a server model, with its address.
-    let legacy: Vec<String> = if identity != model_id {
-        items.iter().enumerate().map(|(at, item)| request_key(model_id, at, item)).collect()
-    } else {
-        Vec::new()
-    };
-    let mut todo: Vec<usize> = (0..items.len()).collect();
+    // Keys earlier versions wrote: the whole request, and for a server model its address.
+    let mut legacy: Vec<String> = items.iter().enumerate().map(|(at, item)| legacy_key(&identity, at, item)).collect();
+    if identity != model_id {
+        legacy.extend(items.iter().enumerate().map(|(at, item)| legacy_key(model_id, at, item)));
+    }
+    // What is left to generate: each prompt's request, from the first sample not yet on disk.
+    let mut todo: Vec<(usize, Request)> = items.iter().map(|item| item.request.clone()).enumerate().collect();
     // A file this command creates and then writes nothing to (the model failed its first call) is
     // removed again, not left empty.
     let fresh = args.out.as_deref().filter(|p| !p.exists());
@@ -456,34 +600,8 @@ fn write_jsonl(
                  before a prompt line's own values",
                 b.max_tokens, b.temperature, b.top_p, b.top_k, b.seed, args.n
             );
-            let kept = match earlier_lines(p, &wanted, &asks)? {
-                Some(lines) => {
-                    // A prompt is done when all its samples are on disk; a group cut short by a kill
-                    // may have written some of a prompt's samples, which are generated again.
-                    let mut count: HashMap<&str, usize> = HashMap::new();
-                    for (k, _) in &lines {
-                        *count.entry(k.as_str()).or_default() += 1;
-                    }
-                    let done: HashSet<&str> = keys
-                        .iter()
-                        .zip(items)
-                        .filter(|(k, item)| count.get(k.as_str()).copied().unwrap_or(0) >= item.request.n)
-                        .map(|(k, _)| k.as_str())
-                        .collect();
-                    todo.retain(|&i| !done.contains(keys[i].as_str()));
-                    let kept: Vec<String> =
-                        lines.iter().filter(|(k, _)| done.contains(k.as_str())).map(|(_, l)| l.clone()).collect();
-                    if !done.is_empty() {
-                        eprintln!(
-                            "{} of {} prompts already have their samples in {}; generating the other {}",
-                            done.len(),
-                            items.len(),
-                            p.display(),
-                            todo.len()
-                        );
-                    }
-                    kept
-                }
+            let kept = match earlier_lines(p, &wanted, |line| mismatch(line, items, &identity, &asks))? {
+                Some(lines) => continue_from(p, items, &keys, &lines, &mut todo)?,
                 None => Vec::new(),
             };
             let mut text = String::new();
@@ -491,7 +609,7 @@ fn write_jsonl(
                 text.push_str(l);
                 text.push('\n');
             }
-            // Rewritten whole (without lines of unfinished prompts) before anything is appended.
+            // Rewritten whole (without the samples that are generated again) before anything is appended.
             unitcoder::atomic_file::write(p, text.as_bytes())
                 .with_context(|| format!("{}: cannot write", p.display()))?;
             let file = std::fs::OpenOptions::new()
@@ -510,15 +628,15 @@ fn write_jsonl(
     let place = args.out.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
     // Groups of about `group` samples (not prompts: with `-n 20` a group of 32 prompts would be 640
     // samples, minutes before Ctrl-C takes effect and lost whole to a kill).
-    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut groups: Vec<Vec<&(usize, Request)>> = Vec::new();
     let mut rows = 0;
-    for &i in &todo {
+    for t in &todo {
         if rows >= group || groups.is_empty() {
             groups.push(Vec::new());
             rows = 0;
         }
-        groups.last_mut().expect("a group").push(i);
-        rows += items[i].request.n;
+        groups.last_mut().expect("a group").push(t);
+        rows += t.1.n;
     }
     // A plain `progress:` line every 30 s off a terminal, a bar on one (stderr: stdout may be the output).
     use unitcoder::progress::Reporter;
@@ -528,7 +646,7 @@ fn write_jsonl(
         if cancel.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let requests: Vec<Request> = group.iter().map(|&i| items[i].request.clone()).collect();
+        let requests: Vec<Request> = group.iter().map(|(_, r)| r.clone()).collect();
         let completions = match generate(&requests) {
             Ok(c) => c,
             Err(e) => {
@@ -539,12 +657,13 @@ fn write_jsonl(
                 return Err(e);
             }
         };
-        for (&i, samples) in group.iter().zip(completions) {
-            for (index, c) in samples.into_iter().enumerate() {
+        for (&&(i, ref request), samples) in group.iter().zip(completions) {
+            for (k, c) in samples.into_iter().enumerate() {
+                // The model and settings say what made the sample, and why a rerun refuses the line.
                 let line = serde_json::json!({
-                    "id": items[i].id, "index": index, "text": c.text, "finish": c.finish,
+                    "id": items[i].id, "index": request.first + k, "text": c.text, "finish": c.finish,
                     "prompt_tokens": c.prompt_tokens, "generated_tokens": c.generated_tokens,
-                    "request_key": keys[i],
+                    "model": identity, "params": request.params, "request_key": keys[i],
                 });
                 writeln!(out, "{line}").with_context(|| format!("writing {place}"))?;
             }

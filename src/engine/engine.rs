@@ -396,7 +396,8 @@ fn run_chunk(
             }
         };
         let req = &jobs[o.job].requests[o.request];
-        rows.push(RowSpec { prompt: p, params: Arc::new(req.params.clone()), sample: o.sample });
+        // The row's random stream is its index among all the request's samples, not within this call.
+        rows.push(RowSpec { prompt: p, params: Arc::new(req.params.clone()), sample: req.first + o.sample });
     }
     let mut on_text = |row: usize, piece: &str| {
         let o = chunk[row];

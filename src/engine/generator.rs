@@ -120,6 +120,24 @@ pub struct Request {
     pub prompt: Prompt,
     pub n: usize,
     pub params: SamplingParams,
+    /// The index of the first sample asked for: the answer holds samples `first..first + n`. A sample's
+    /// text is a function of its index (it picks the random stream), so samples 5..10 asked for later
+    /// are the ones a request for 10 would have given: `generate` raises `-n` on a finished run this
+    /// way. Left out of the serialized form when 0, so requests (and the cache keys made from them)
+    /// read as they did before the field was added.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Request {
+    /// A request for samples `0..n`.
+    pub fn new(prompt: Prompt, n: usize, params: SamplingParams) -> Self {
+        Request { prompt, n, params, first: 0 }
+    }
 }
 
 /// Why a sample stopped.
@@ -215,7 +233,7 @@ impl Generator for Scripted {
             .map(|r| {
                 (0..r.n)
                     .map(|i| {
-                        let text = (self.script)(r, i);
+                        let text = (self.script)(r, r.first + i);
                         Completion {
                             generated_tokens: text.split_whitespace().count(),
                             prompt_tokens: 0,
@@ -248,8 +266,8 @@ mod tests {
             Prompt::Chat(m) => format!("chat{}-{i}", m.len()),
         });
         let reqs = vec![
-            Request { prompt: Prompt::Text("a".into()), n: 2, params: SamplingParams::default() },
-            Request { prompt: Prompt::Chat(vec![Message::new("user", "x")]), n: 1, params: SamplingParams::default() },
+            Request::new(Prompt::Text("a".into()), 2, SamplingParams::default()),
+            Request::new(Prompt::Chat(vec![Message::new("user", "x")]), 1, SamplingParams::default()),
         ];
         let out = g.generate(&reqs).unwrap();
         assert_eq!(out[0].iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["a-0", "a-1"]);

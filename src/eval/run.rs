@@ -120,7 +120,7 @@ pub fn generate_into(
             .map(|t| {
                 let mut params = settings.params.clone();
                 params.stop.extend(stops_for(t, mode, settings.split));
-                Request { prompt: build_prompt(t, mode, settings.split), n: settings.n, params }
+                Request::new(build_prompt(t, mode, settings.split), settings.n, params)
             })
             .collect();
         let replies = generator.generate_each(&requests);

@@ -184,11 +184,7 @@ fn tiny_model_answers_the_chat_prompt_with_a_function() {
     assert!(engine.has_chat_template());
     assert_eq!(engine.model_id(), "smollm2-135m");
     let ask = Message::new("user", "Write a Python function that returns the sum of a list.");
-    let req = Request {
-        prompt: Prompt::Chat(vec![ask]),
-        n: 1,
-        params: SamplingParams { max_tokens: 200, ..Default::default() },
-    };
+    let req = Request::new(Prompt::Chat(vec![ask]), 1, SamplingParams { max_tokens: 200, ..Default::default() });
     let c = &engine.generate(&[req]).unwrap()[0][0];
     // done_when.rs runs the same request through the binary and the reply's code in the sandbox.
     assert_eq!(c.finish, FinishReason::Eos, "{c:?}");

@@ -119,7 +119,7 @@ fn engine(dir: &Path, max_batch: usize) -> Engine {
 
 fn greedy(prompt: &str, max_tokens: usize) -> Request {
     let params = SamplingParams { max_tokens, ignore_eos: true, ..SamplingParams::default() };
-    Request { prompt: Prompt::Text(prompt.into()), n: 1, params }
+    Request::new(Prompt::Text(prompt.into()), 1, params)
 }
 
 const PROMPTS: [&str; 4] = ["def add(a, b):", "x", "import os\nimport sys\n\nclass Foo:\n    pass", "print(1 + 2)"];
@@ -213,7 +213,7 @@ fn samples_are_seeded_per_prompt_and_independent_of_the_batch() {
             ignore_eos: true,
             ..Default::default()
         };
-        Request { prompt: Prompt::Text(prompt.into()), n: 3, params }
+        Request::new(Prompt::Text(prompt.into()), 3, params)
     };
     let alone = e.generate(&[sampled("def f():", 1)]).unwrap();
     let with_other = e.generate(&[sampled("def f():", 1), sampled("while True:", 2)]).unwrap();
@@ -228,6 +228,10 @@ fn samples_are_seeded_per_prompt_and_independent_of_the_batch() {
     assert!(alone[0][0].text != alone[0][1].text || alone[0][1].text != alone[0][2].text);
     let other_seed = e.generate(&[sampled("def f():", 99)]).unwrap();
     assert_ne!(alone[0], other_seed[0]);
+    // Samples 1..3 asked for on their own are samples 1 and 2 of the request for 3 (how `generate`
+    // raises `-n` on a finished run).
+    let later = e.generate(&[Request { first: 1, n: 2, ..sampled("def f():", 1) }]).unwrap();
+    assert_eq!(later[0], alone[0][1..]);
 }
 
 #[test]
@@ -260,7 +264,7 @@ fn zero_max_tokens_is_empty_and_chat_needs_a_template() {
     let out = e.generate(&[r]).unwrap();
     assert_eq!(out[0][0].text, "");
     assert_eq!(out[0][0].finish, FinishReason::Length);
-    let err = e.generate(&[Request { prompt: Prompt::Chat(vec![]), n: 1, params: SamplingParams::default() }]);
+    let err = e.generate(&[Request::new(Prompt::Chat(vec![]), 1, SamplingParams::default())]);
     assert!(err.unwrap_err().to_string().contains("chat template"));
     // Longer than the 256-token context, or empty: refused before it joins a batch, saying which.
     for (text, wanted) in

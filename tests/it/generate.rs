@@ -506,14 +506,63 @@ fn a_stopped_jsonl_run_continues_where_it_stopped_and_refuses_an_out_written_for
     assert!(String::from_utf8_lossy(&o.stderr).contains("40 of 40 prompts already"));
     assert_eq!(read(&full), whole);
 
-    // Lines written for other requests (another seed here) are refused, not overwritten.
-    let o = run(&full, &["--seed", "7"]);
+    // A seed cannot change a greedy sample: the run is done already.
+    let o = run(&full, &["--seed", "7", "--top-k", "5"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("40 of 40 prompts already"));
+    assert_eq!(read(&full), whole);
+    // Lines written for other requests are refused, not overwritten, naming what changed.
+    let o = run(&full, &["--repetition-penalty", "1.5"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("full.jsonl line 1 was written for a request this command does not make"), "{err}");
-    // It shows what this command asks for, to set beside what the earlier run was given.
-    assert!(err.contains("--seed 7, -n 1") && err.contains("--max-tokens "), "{err}");
+    assert!(err.contains("id 0: `repetition_penalty` 1.0 then, 1.5 now"), "{err}");
     assert_eq!(read(&full), whole);
+    let o = run(&full, &["--temperature", "0.5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("id 0: `temperature` 0.0 then, 0.5 now (") && !err.contains("`seed`"), "{err}");
+    // Another prompt at the same place and id.
+    let moved = t.path().join("moved.jsonl");
+    std::fs::write(&moved, read(&input).replacen("x = 0", "x = 00", 1)).unwrap();
+    let args = ["generate", "--model", dir, "--prompts", moved.to_str().unwrap(), "--out", full.to_str().unwrap()];
+    let o = unitcoder(&[&args[..], &["--max-tokens", "3", "--ignore-eos"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("the prompt of id 0 (") && err.contains("moved.jsonl line 1) is not the one"), "{err}");
+    assert_eq!(read(&full), whole);
+
+    // `-n` raised on a finished run adds the samples it lacks, and they are the ones a run asking for
+    // that many from the start writes (a sample is a function of its index).
+    let sampled = ["--temperature", "0.9", "--seed", "3"];
+    let fresh = t.path().join("fresh.jsonl");
+    assert!(run(&fresh, &[&sampled[..], &["-n", "3"]].concat()).status.success());
+    let grown = t.path().join("grown.jsonl");
+    assert!(run(&grown, &[&sampled[..], &["-n", "1"]].concat()).status.success());
+    let o = run(&grown, &[&sampled[..], &["-n", "3"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("0 of 40 prompts already have all their samples in "), "{err}");
+    let by_sample = |p: &Path| {
+        let mut lines: Vec<(u64, u64, String)> = read(p)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["id"].as_u64().unwrap(), v["index"].as_u64().unwrap(), l.to_string())
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let want = by_sample(&fresh);
+    assert_eq!(want.len(), 120);
+    assert!(want.iter().enumerate().all(|(k, (id, i, _))| (*id, *i) == ((k / 3) as u64, (k % 3) as u64)));
+    assert_eq!(by_sample(&grown), want);
+    assert_ne!(want[0].2.split("\"text\"").nth(1), want[1].2.split("\"text\"").nth(1), "sampled, not greedy");
+    // Fewer than there are would drop finished samples: refused.
+    let o = run(&grown, &[&sampled[..], &["-n", "2"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds 3 samples of id 0 and this command asks for 2"), "{err}");
+    assert_eq!(by_sample(&grown), want);
     let foreign = t.path().join("foreign.jsonl");
     std::fs::write(&foreign, "{\"a\": 1}\n").unwrap();
     let o = run(&foreign, &[]);

@@ -356,7 +356,7 @@ impl Remote {
             let left = unit.count - got.len();
             let ask = if left > 1 && self.supports_n.load(Ordering::Relaxed) { left } else { 1 };
             // Sample i is seeded seed + i, however the samples were grouped into requests.
-            let answer = self.call(request, ask, request.params.seed.wrapping_add(index as u64))?;
+            let answer = self.call(request, ask, request.params.seed.wrapping_add((request.first + index) as u64))?;
             if answer.is_empty() {
                 return Err(EngineError::Server {
                     server: self.spec.to_string(),

@@ -32,7 +32,7 @@ fn a_server_that_is_down_fails_after_the_retries_with_the_url_and_no_key() {
     let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{port}/v1#m")).unwrap().unwrap();
     let retry = RetryPolicy { retries: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
     let remote = Remote::new(spec, RemoteOptions { retry, api_key: Some(ApiKey::new("k-77")), ..Default::default() });
-    let req = Request { prompt: Prompt::Text("x".into()), n: 2, params: Default::default() };
+    let req = Request::new(Prompt::Text("x".into()), 2, Default::default());
     let e = remote.generate(&[req]).unwrap_err().to_string();
     assert!(e.contains(&format!("127.0.0.1:{port}/v1/completions")) && e.contains("after 3 attempts"), "{e}");
     assert!(!e.contains("k-77"));
@@ -120,7 +120,7 @@ impl FakeServer {
 fn a_refused_request_loses_none_of_the_answers_to_the_others() {
     let server = FakeServer::start(Duration::from_millis(10));
     let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{}/v1#m", server.port)).unwrap().unwrap();
-    let req = |p: &str| Request { prompt: Prompt::Text(p.into()), n: 1, params: Default::default() };
+    let req = |p: &str| Request::new(Prompt::Text(p.into()), 1, Default::default());
     // All three in flight at once: the two others are answered whatever the refused one does.
     let remote = Remote::new(spec.clone(), RemoteOptions { concurrency: 3, chat: false, ..RemoteOptions::default() });
     let out = remote.generate_each(&[req("a"), req("refused"), req("c")]);
@@ -144,18 +144,18 @@ fn samples_come_back_in_order_within_the_concurrency_limit_from_a_server_ignorin
     let spec = ServerSpec::parse(&format!("openai:http://127.0.0.1:{}/v1#m", server.port)).unwrap().unwrap();
     let remote = Remote::new(spec, RemoteOptions { concurrency: 2, chat: false, ..RemoteOptions::default() });
     assert!(!remote.has_chat_template() && remote.model_id().ends_with("/v1#m"));
-    let req = |p: &str, n: usize| Request {
-        prompt: Prompt::Text(p.into()),
-        n,
-        params: crate::engine::SamplingParams { seed: 10, ..Default::default() },
+    let req = |p: &str, n: usize| {
+        Request::new(Prompt::Text(p.into()), n, crate::engine::SamplingParams { seed: 10, ..Default::default() })
     };
-    let out = remote.generate(&[req("a", 2), req("b", 1), req("c", 3)]).unwrap();
+    // Samples 1..3 of "c" asked for on their own, as `generate` raising `-n` asks.
+    let later = Request { first: 1, ..req("c", 2) };
+    let out = remote.generate(&[req("a", 2), req("b", 1), req("c", 3), later]).unwrap();
     let texts: Vec<Vec<&str>> = out.iter().map(|s| s.iter().map(|c| c.text.as_str()).collect()).collect();
     // Sample i is seeded seed + i, whether it was asked for with n or alone.
-    assert_eq!(texts, [vec!["a/10", "a/11"], vec!["b/10"], vec!["c/10", "c/11", "c/12"]]);
+    assert_eq!(texts, [vec!["a/10", "a/11"], vec!["b/10"], vec!["c/10", "c/11", "c/12"], vec!["c/11", "c/12"]]);
     assert_eq!(server.most_at_once.load(Ordering::SeqCst), 2, "two in flight, never more");
     let s = remote.stats();
-    assert_eq!((s.requests, s.generated_tokens, s.prompt_tokens), (6, 12, 18));
+    assert_eq!((s.requests, s.generated_tokens, s.prompt_tokens), (8, 16, 24));
     // Once the server has shown it ignores `n`, samples are asked for one by one from the start.
     let before = server.bodies.lock().unwrap().len();
     remote.generate(&[req("d", 2)]).unwrap();
@@ -171,7 +171,7 @@ fn a_request_over_the_timeout_is_retried_then_reported() {
     let retry = RetryPolicy { retries: 1, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(1) };
     let options = RemoteOptions { timeout: Duration::from_millis(200), retry, ..RemoteOptions::default() };
     let remote = Remote::new(spec, options);
-    let req = Request { prompt: Prompt::Text("x".into()), n: 1, params: Default::default() };
+    let req = Request::new(Prompt::Text("x".into()), 1, Default::default());
     let started = std::time::Instant::now();
     let e = remote.generate(&[req]).unwrap_err().to_string();
     assert!(e.contains("after 2 attempts") && e.to_lowercase().contains("timed out"), "{e}");

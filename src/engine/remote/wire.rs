@@ -100,14 +100,14 @@ mod tests {
     #[test]
     fn chat_and_text_prompts_make_their_own_bodies() {
         let params = SamplingParams { stop: vec!["\n```".into()], top_k: 0, ..SamplingParams::default() };
-        let chat = Request { prompt: Prompt::Chat(vec![Message::new("user", "hi")]), n: 3, params: params.clone() };
+        let chat = Request::new(Prompt::Chat(vec![Message::new("user", "hi")]), 3, params.clone());
         let b = body("qwen", &chat, 3, 7);
         assert_eq!(endpoint(&chat.prompt), "/chat/completions");
         assert_eq!(b["messages"][0]["content"], "hi");
         assert_eq!((b["n"].as_u64(), b["seed"].as_u64(), b["top_k"].as_i64()), (Some(3), Some(7), None));
         assert_eq!(b["stop"][0], "\n```");
         assert!(b.get("prompt").is_none() && b.get("ignore_eos").is_none());
-        let text = Request { prompt: Prompt::Text("def f(".into()), n: 1, params: SamplingParams::default() };
+        let text = Request::new(Prompt::Text("def f(".into()), 1, SamplingParams::default());
         let b = body("qwen", &text, 1, 0);
         assert_eq!(endpoint(&text.prompt), "/completions");
         assert_eq!(b["prompt"], "def f(");

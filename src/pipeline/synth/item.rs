@@ -134,6 +134,7 @@ impl Item {
             request: Request {
                 prompt,
                 n: n as usize,
+                first: 0,
                 params: SamplingParams {
                     max_tokens: ctx.settings.max_tokens,
                     temperature,
