@@ -1,9 +1,14 @@
 //! The parse error of one line of a JSON Lines file, for messages that name the file's line
 //! themselves: serde_json's own "at line 1 column N" would name a line within the line.
 
-/// `expected value (column 29)`: serde_json's message without its position, and the column.
+/// `invalid JSON: expected value (column 29)`: serde_json's message without its position, and the column.
 pub fn problem(e: &serde_json::Error) -> String {
-    format!("{} (column {})", message(e), e.column())
+    // serde's syntax messages ("expected ident") do not say the text is not JSON at all.
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "invalid JSON: ",
+        _ => "",
+    };
+    format!("{what}{} (column {})", message(e), e.column())
 }
 
 /// serde_json's message without its position: for a value parsed on its own (a field of a record),

@@ -14,9 +14,10 @@ median (and range) of the per-round ratios: on a shared machine the memory bandw
 the context grows?); --context '' skips it.
 
 llama.cpp comes from llama-cpp-python 0.3.36 in a virtual environment: BENCH_VENV names an existing one
-(e.g. /work/dev/venv); otherwise bench/engine/.venv is created and llama-cpp-python is built from the PyPI
+(one with llama-cpp-python 0.3.36 installed); otherwise bench/engine/.venv is created and llama-cpp-python is built from the PyPI
 sdist (about 5 minutes). UNITCODER_BIN names a unitcoder binary; otherwise `cargo build --release` builds
-one. Without --model, `unitcoder models path smollm2-135m` finds (and if needed pulls) the default model.
+one. Without --model, `unitcoder models path smollm2-135m` finds (and if needed pulls) the
+bench's default model, the small SmolLM2 card (unitcoder's own default is qwen2.5-coder-1.5b).
 """
 
 import argparse

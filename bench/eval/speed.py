@@ -9,7 +9,7 @@ sample) are compared: the speed-up only counts if they are identical, with evalp
 HumanEval/32 bug (it fails every sample of that task) set apart and counted.
 
     python3 bench/eval/speed.py --unitcoder target/release/unitcoder \
-        --evalplus-python /work/dev/evalplus-venv/bin/python [--jobs 2] [--rounds 3]
+        --evalplus-python bench/eval/.venv/bin/python [--jobs 2] [--rounds 3]
 
 bench/eval/speed.sh builds the evalplus venv first when it is missing.
 """

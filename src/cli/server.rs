@@ -20,8 +20,8 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 600.0, value_name = "SECS", value_parser = super::parse::positive_f64)]
     pub request_timeout: f64,
     /// Retries of a server request after a connection error, a timeout, HTTP 408, 429 or 5xx, with
-    /// exponential backoff and jitter from 0.5 s up to 30 s (longer when Retry-After asks): the
-    /// default rides out about two minutes of a server restarting.
+    /// exponential backoff and jitter (a first wait of 0.25-0.5 s, doubling up to 30 s; longer when
+    /// Retry-After asks): the default rides out about two minutes of a server restarting.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub retries: u32,
     /// The environment variable that holds the server's API key, sent as a Bearer token (unset or

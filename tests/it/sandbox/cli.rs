@@ -105,7 +105,7 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
     let out = unitcoder(&["check", "--batch", &inp, "--out", &outp, "--jobs", "2"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 2") && stderr.contains("line 4"), "{stderr}");
+    assert!(stderr.contains("line 2") && stderr.contains("in.jsonl line 4: invalid JSON: expected ident"), "{stderr}");
     // The run's summary counts the programs that ran and the passes, then the malformed lines.
     assert!(
         stderr.lines().any(|l| l.starts_with("checked 4 programs in ")
