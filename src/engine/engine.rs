@@ -344,7 +344,7 @@ fn run_jobs(model: &Model, codec: &dyn TextCodec, jobs: &[Job], max_batch: usize
         jobs.iter().map(|j| j.requests.iter().map(|r| vec![None; r.n]).collect()).collect();
     let mut stats = vec![BatchStats::default(); jobs.len()];
     let mut failed: Vec<Option<String>> = vec![None; jobs.len()];
-    for chunk in origins.chunks(max_batch) {
+    for chunk in chunks(&origins, jobs, max_batch, model.config().context) {
         match run_chunk(model, codec, jobs, chunk) {
             Ok((outputs, s)) => {
                 for (o, c) in chunk.iter().zip(outputs) {
@@ -372,6 +372,31 @@ fn run_jobs(model: &Model, codec: &dyn TextCodec, jobs: &[Job], max_batch: usize
         // A caller that went away no longer needs its answer.
         let _ = job.events.send(Event::Done(result));
     }
+}
+
+/// Splits `origins` (sorted by prompt length) into chunks of at most `max_batch` rows. The rows of a
+/// chunk share one time axis (shorter prompts are padded on the left), so they all run out of context
+/// when its longest prompt does: a row would stop earlier beside a longer prompt than alone, and its
+/// text would depend on its neighbours. So a row joins a chunk only where the longest prompt leaves it
+/// room for its `max_tokens`, or is no longer than its own.
+fn chunks<'a>(origins: &'a [Origin], jobs: &[Job], max_batch: usize, context: usize) -> Vec<&'a [Origin]> {
+    let len = |o: &Origin| jobs[o.job].prompts[o.request].len();
+    let most = |o: &Origin| jobs[o.job].requests[o.request].params.max_tokens;
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, o) in origins.iter().enumerate() {
+        let full = i - start >= max_batch;
+        // `o` is the longest so far (the rows are sorted by length).
+        let cuts = |p: &Origin| len(p) < len(o) && len(o) + most(p) > context;
+        if i > start && (full || origins[start..i].iter().any(cuts)) {
+            out.push(&origins[start..i]);
+            start = i;
+        }
+    }
+    if start < origins.len() {
+        out.push(&origins[start..]);
+    }
+    out
 }
 
 /// Generates one chunk of rows, streaming text to the owning jobs.

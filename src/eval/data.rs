@@ -88,8 +88,10 @@ impl Dataset {
             let (path, location) = (path.display().to_string(), "whole file".to_string());
             return Err(EvalError::Record { path, location, problem: format!("no {benchmark} tasks found{why}") });
         }
-        if benchmark == Benchmark::BigCodeBenchHard {
-            tasks = hard_subset(path, tasks)?;
+        match benchmark {
+            Benchmark::BigCodeBenchHard => tasks = hard_subset(path, tasks)?,
+            Benchmark::BigCodeBench => refuse_hard_as_full(path, &tasks)?,
+            _ => {}
         }
         Ok(Dataset { benchmark, path: path.to_path_buf(), hash, tasks })
     }
@@ -124,6 +126,24 @@ fn hard_subset(path: &Path, tasks: Vec<Task>) -> Result<Vec<Task>, EvalError> {
             "{} tasks, only {} of them among BigCodeBench-Hard's {}: neither Hard data nor the full set it is drawn from",
             tasks.len(),
             in_hard,
+            hard.len()
+        ),
+    })
+}
+
+/// Refuses the Hard file scored as the full benchmark: its figure would be reported under the full
+/// set's name, and the two lie far apart (Hard's tasks are the ones models fail most).
+fn refuse_hard_as_full(path: &Path, tasks: &[Task]) -> Result<(), EvalError> {
+    let hard: std::collections::HashSet<String> = serde_json::from_str(HARD_TASK_IDS).unwrap_or_default();
+    if tasks.len() != hard.len() || !tasks.iter().all(|t| hard.contains(&t.task_id)) {
+        return Ok(());
+    }
+    Err(EvalError::Record {
+        path: path.display().to_string(),
+        location: "whole file".into(),
+        problem: format!(
+            "these are BigCodeBench-Hard's {} tasks, not the full benchmark's 1140: score them as --benchmark \
+             bigcodebench-hard",
             hard.len()
         ),
     })

@@ -235,6 +235,26 @@ fn samples_are_seeded_per_prompt_and_independent_of_the_batch() {
 }
 
 #[test]
+fn a_prompt_near_the_end_of_the_context_does_not_cut_its_neighbours_short() {
+    let dir = common_tempdir();
+    write_model(dir.path(), "llama", DType::F32, 9);
+    let e = engine(dir.path(), 16);
+    // The long prompt leaves a few of the 256 positions; the short ones ask for more than that.
+    let long = greedy(&"y = 1\n".repeat(40), 40);
+    let room = 256 - e.generate(&[greedy(&"y = 1\n".repeat(40), 1)]).unwrap()[0][0].prompt_tokens;
+    assert!((1..40).contains(&room), "{room} positions left");
+    let short: Vec<Request> = PROMPTS.iter().map(|p| greedy(p, 40)).collect();
+    let alone: Vec<_> = short.iter().chain([&long]).map(|r| e.generate(std::slice::from_ref(r)).unwrap()).collect();
+    // The first token comes from the prefill, the rest each take a place in the cache.
+    assert_eq!(alone[4][0][0].generated_tokens, room + 1, "the long prompt stops where the context ends");
+    let together = e.generate(&[&short[..], &[long]].concat()).unwrap();
+    for (i, a) in alone.iter().enumerate() {
+        assert_eq!(together[i][0], a[0][0], "prompt {i} beside a prompt that fills the context");
+    }
+    assert!(together[..4].iter().all(|c| c[0].generated_tokens == 40));
+}
+
+#[test]
 fn concurrent_callers_share_the_model_thread() {
     let dir = common_tempdir();
     write_model(dir.path(), "llama", DType::F32, 13);

@@ -110,4 +110,8 @@ fn bigcodebench_hard_from_the_full_set_is_its_148_hard_tasks_and_other_data_is_r
     assert!(e.contains("part.jsonl") && e.contains("300 tasks") && e.contains("BigCodeBench-Hard's 148"), "{e}");
     // The full set under its own name stays whole.
     assert_eq!(Dataset::load(Benchmark::BigCodeBench, &full_file).unwrap().tasks.len(), 1140);
+    // The Hard file is not the full benchmark: scored as one, its figure would carry the wrong name.
+    let hard_file = benchmarks_dir().join(Benchmark::BigCodeBenchHard.default_file());
+    let e = Dataset::load(Benchmark::BigCodeBench, &hard_file).expect_err("refused").to_string();
+    assert!(e.contains("BigCodeBench-Hard's 148 tasks") && e.contains("--benchmark bigcodebench-hard"), "{e}");
 }
