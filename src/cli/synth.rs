@@ -19,7 +19,7 @@ use unitcoder::engine::LoadedModel;
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
-use unitcoder::pipeline::record::{Record, RecordReader, Stage};
+use unitcoder::pipeline::record::{Record, RecordReader, Rejection, Stage};
 use unitcoder::pipeline::retrieve::{
     self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard,
 };
@@ -368,8 +368,10 @@ fn shard_label(args: &SynthArgs) -> String {
 
 /// The libraries the functions to synthesize import that `python` lacks: where none of the
 /// functions could pass its tests, an error before the model loads; where some could, a warning
-/// naming the libraries and how many functions each holds back (they end as `import_error`s).
-fn uninstalled_libraries(python: &str, records: &[Record]) -> anyhow::Result<()> {
+/// naming the libraries and how many functions each holds back. Those functions are rejected
+/// (`retrieve/missing_library`, naming the libraries) before any model call: no test of theirs could
+/// pass, and a fix could only rewrite them without the library, which is not the function.
+fn uninstalled_libraries(python: &str, records: &mut [Record]) -> anyhow::Result<()> {
     let open: Vec<&Record> = records.iter().filter(|r| r.rejected.is_none()).collect();
     let mut names: Vec<String> = open.iter().flat_map(|r| r.function.packages.iter().cloned()).collect();
     names.sort();
@@ -397,7 +399,20 @@ fn uninstalled_libraries(python: &str, records: &[Record]) -> anyhow::Result<()>
     if blocked == open.len() {
         anyhow::bail!("{what}; none of them could pass its tests: {fix}");
     }
-    eprintln!("warning: {what}; those will be rejected as import errors: {fix}");
+    eprintln!(
+        "warning: {what}; those are rejected as `missing_library` before any model call (a resumed run keeps them \
+         so: give another --out once they are installed): {fix}"
+    );
+    for r in records.iter_mut().filter(|r| r.rejected.is_none()) {
+        let lacks: Vec<&str> = r.function.packages.iter().filter(|p| missing.contains(p)).map(String::as_str).collect();
+        if !lacks.is_empty() {
+            r.rejected = Some(Rejection {
+                stage: Stage::Retrieve,
+                reason: Reject::MissingLibrary.as_str().into(),
+                detail: format!("{} (not importable by {python})", lacks.join(", ")),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -485,7 +500,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         return Ok(stopped_before_start(&args.out, signal));
     }
     let sandbox = super::start_sandbox(config)?;
-    uninstalled_libraries(&args.python, &records)?;
+    let mut records = records;
+    uninstalled_libraries(&args.python, &mut records)?;
     args.runtime.size_thread_pools();
     let load = args.runtime.load(&args.weights);
     let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;

@@ -419,5 +419,19 @@ fn functions_whose_libraries_are_not_installed_are_named_before_the_model_loads(
     let some = synth(root, &with_missing(1), "some", &["--decontaminate", "none"]);
     let err = String::from_utf8_lossy(&some.stderr);
     assert_eq!(some.status.code(), Some(0), "{err}");
-    assert!(err.contains("warning: 1 of the 2 functions") && err.contains("rejected as import errors"), "{err}");
+    assert!(err.contains("warning: 1 of the 2 functions") && err.contains("rejected as `missing_library`"), "{err}");
+    // Rejected before any model call, naming the library; the funnel says where it went.
+    let rejected = jsonl(&root.join("some/rejected.jsonl"));
+    let blocked: Vec<&Value> = rejected.iter().filter(|r| r["rejected"]["reason"] == "missing_library").collect();
+    assert_eq!(blocked.len(), 1, "{rejected:?}");
+    assert_eq!(blocked[0]["rejected"]["stage"], "retrieve");
+    assert_eq!(blocked[0]["rejected"]["detail"], "unitcoder_no_such_module (not importable by python3)");
+    assert!(blocked[0]["tests"].is_null() && blocked[0]["attempts"].as_array().is_none_or(|a| a.is_empty()));
+    let s = stats(root, "some");
+    assert_eq!((step(&s, "decontaminated"), step(&s, "importable")), (2, 1), "{s}");
+    assert!(step(&s, "tests_written") <= 1, "{s}");
+    // A run where every library is there shows no such step.
+    let none = synth(root, &with_missing(0), "none", &["--decontaminate", "none"]);
+    assert_eq!(none.status.code(), Some(0), "{}", String::from_utf8_lossy(&none.stderr));
+    assert!(stats(root, "none")["funnel"].as_array().unwrap().iter().all(|s| s["step"] != "importable"));
 }

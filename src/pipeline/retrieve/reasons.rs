@@ -51,6 +51,9 @@ pub enum Reject {
     NearDuplicate,
     /// Shares an n-gram with a benchmark task.
     Contaminated,
+    /// Imports a library that the sandbox's interpreter cannot import (synth only: no test could
+    /// pass, and a "fix" could only rewrite the function without it).
+    MissingLibrary,
 }
 
 impl Reject {
@@ -79,6 +82,7 @@ impl Reject {
             Reject::ExactDuplicate => "exact_duplicate",
             Reject::NearDuplicate => "near_duplicate",
             Reject::Contaminated => "contaminated",
+            Reject::MissingLibrary => "missing_library",
         }
     }
 }
@@ -95,7 +99,13 @@ mod tests {
 
     #[test]
     fn names_match_serde() {
-        for r in [Reject::FileTooLarge, Reject::UsesFileLocal, Reject::Python2, Reject::NearDuplicate] {
+        for r in [
+            Reject::FileTooLarge,
+            Reject::UsesFileLocal,
+            Reject::Python2,
+            Reject::NearDuplicate,
+            Reject::MissingLibrary,
+        ] {
             assert_eq!(serde_json::to_string(&r).expect("serializes"), format!("\"{}\"", r.as_str()));
         }
     }

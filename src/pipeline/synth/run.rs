@@ -54,7 +54,7 @@ struct Run<'a> {
 
 /// Runs stages 2–4 on `records` (retrieved, in a deterministic order) into `dir`, resuming a run
 /// that stopped: records whose id is already in the output files are skipped. Records that arrive
-/// rejected (by decontamination) go to `rejected.jsonl` as they are.
+/// rejected (by decontamination, or for a library the sandbox lacks) go to `rejected.jsonl` as they are.
 pub fn synthesize(
     records: Vec<Record>,
     gen: &dyn Generator,
@@ -79,7 +79,8 @@ pub fn synthesize(
         if !done.insert(r.id.clone()) {
             t.skipped_done += 1;
         } else if r.is_rejected() {
-            // Dropped before stage 2 (decontamination): saved with its reason, so the statistics count it.
+            // Dropped before stage 2 (decontamination, a missing library): saved with its reason, so
+            // the statistics count it.
             rejected.append(&r)?;
             t.finished += 1;
         } else {
