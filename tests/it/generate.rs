@@ -506,6 +506,45 @@ fn a_stopped_jsonl_run_continues_where_it_stopped_and_refuses_an_out_written_for
     assert!(String::from_utf8_lossy(&o.stderr).contains("40 of 40 prompts already"));
     assert_eq!(read(&full), whole);
 
+    // Lines as earlier versions wrote them (keyed by the whole request, `n` included, and without
+    // `model` and `params`) are continued by the same command.
+    let old: String = lines
+        .iter()
+        .enumerate()
+        .map(|(at, l)| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let params: unitcoder::engine::SamplingParams = serde_json::from_value(v["params"].clone()).unwrap();
+            let prompt = unitcoder::engine::Prompt::Text(format!("x = {at}"));
+            let request = serde_json::to_string(&unitcoder::engine::Request::new(prompt, 1, params)).unwrap();
+            let model = v["model"].as_str().unwrap().to_string();
+            let key = unitcoder::pipeline::journal::key(&[&model, &at.to_string(), &at.to_string(), &request]);
+            let o = v.as_object_mut().unwrap();
+            o.remove("model");
+            o.remove("params");
+            o.insert("request_key".into(), key.into());
+            format!("{v}\n")
+        })
+        .collect();
+    let legacy = t.path().join("legacy.jsonl");
+    std::fs::write(&legacy, &old).unwrap();
+    let o = run(&legacy, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("40 of 40 prompts already have their samples"), "{err}");
+    // Kept as they were, but for the key, which is now this version's.
+    let keys = |text: &str| {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["request_key"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&read(&legacy)), keys(&whole));
+    // Another setting on such a line is refused with what this command asks for, as the line cannot
+    // say what it was made with.
+    std::fs::write(&legacy, &old).unwrap();
+    let o = run(&legacy, &["--repetition-penalty", "1.5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("than this command's (model ") && err.contains("--seed 0, -n 1"), "{err}");
+
     // A seed cannot change a greedy sample: the run is done already.
     let o = run(&full, &["--seed", "7", "--top-k", "5"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("40 of 40 prompts already"));
