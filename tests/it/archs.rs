@@ -220,6 +220,21 @@ fn a_config_that_contradicts_the_weights_is_refused_naming_the_tensor_and_shapes
     assert!(moved > 20.0 * tolerance("mistral"), "the activation moves the logits by only {moved}");
 }
 
+/// A tensor only some architectures have (gemma's norm after the MLP, qwen3-style q/k norms...) that
+/// a checkpoint lacks is named before loading, by the checks `models info` runs (`checked_config`).
+#[test]
+fn a_missing_tensor_that_only_this_architecture_has_is_named_before_loading() {
+    let (_g, dir) = edited("gemma2", |_| {});
+    let file = dir.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+    let gone = "model.layers.1.post_feedforward_layernorm.weight";
+    assert!(tensors.remove(gone).is_some(), "the fixture has {gone}");
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+    let mut w = Weights::open(&dir, &Device::Cpu).unwrap();
+    let err = Model::checked_config(&mut w).err().expect("refused by the checks alone").to_string();
+    assert!(err.contains(&format!("tensor `{gone}` is missing")) && err.contains("gemma2"), "{err}");
+}
+
 #[test]
 fn sliding_windows_change_the_logits() {
     // Without its window mistral must disagree with the reference on the long prompt, or the

@@ -453,27 +453,15 @@ fn check_shapes(c: &Config, w: &Weights) -> Result<(), EngineError> {
             ),
         });
     }
-    // Every layer's tensors that every architecture has (a fused qkv or the three projections): one
-    // missing (a renamed tensor, a checkpoint cut short) is named here, by `models info` too, instead
-    // of by the loader of that layer.
+    // Every tensor the blocks load under this configuration (norms, biases, gemma's extra norms,
+    // qwen3's q/k norms...): one missing (a renamed tensor, a checkpoint cut short) is named here, by
+    // `models info` too, instead of by the loader of that layer.
     for i in 0..c.n_layer {
-        let name = |t: &str| format!("blk.{i}.{t}.weight");
-        let attention =
-            w.contains(&name("attn_qkv")) || ["attn_q", "attn_k", "attn_v"].iter().all(|t| w.contains(&name(t)));
-        let missing = ["attn_norm", "attn_output", "ffn_up", "ffn_down"]
-            .iter()
-            .map(|t| name(t))
-            .chain(
-                (!attention)
-                    .then(|| ["attn_q", "attn_k", "attn_v"].iter().map(|t| name(t)).find(|n| !w.contains(n)))
-                    .flatten(),
-            )
-            .find(|n| !w.contains(n));
-        if let Some(n) = missing {
+        if let Some(n) = layer_tensors(c, i).into_iter().find(|n| !w.contains(n)) {
             return Err(EngineError::Model {
                 path: path.display().to_string(),
                 problem: format!(
-                    "tensor `{}` is missing: every layer of a {} model has one",
+                    "tensor `{}` is missing: every layer of this {} model has one",
                     shown(&n),
                     c.architecture
                 ),
@@ -493,6 +481,41 @@ fn check_shapes(c: &Config, w: &Weights) -> Result<(), EngineError> {
         });
     }
     Ok(())
+}
+
+/// The tensors [`layers::Block::load`] reads for layer `i` under `c`, as the configuration decides them: a
+/// layer norm's bias, q/k/v biases, gemma's norms after attention and MLP, qwen3's q/k norms, a gate
+/// projection where the MLP is gated and not fused with the up projection (phi3 fuses them).
+fn layer_tensors(c: &Config, i: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut add = |t: &str, bias: bool| {
+        names.push(format!("blk.{i}.{t}.weight"));
+        if bias {
+            names.push(format!("blk.{i}.{t}.bias"));
+        }
+    };
+    let layer_norm = c.norm == NormKind::Layer;
+    add("attn_norm", layer_norm);
+    add("ffn_norm", layer_norm);
+    if c.sandwich_norms {
+        add("attn_post_norm", layer_norm);
+        add("ffn_post_norm", layer_norm);
+    }
+    if c.qk_norm {
+        add("attn_q_norm", layer_norm);
+        add("attn_k_norm", layer_norm);
+    }
+    match c.fused_qkv {
+        true => add("attn_qkv", c.qkv_bias),
+        false => ["attn_q", "attn_k", "attn_v"].iter().for_each(|t| add(t, c.qkv_bias)),
+    }
+    add("attn_output", c.o_bias);
+    if c.mlp_gated && !c.fused_qkv {
+        add("ffn_gate", c.mlp_bias);
+    }
+    add("ffn_up", c.mlp_bias);
+    add("ffn_down", c.mlp_bias);
+    names
 }
 
 /// Refuses a configuration the blocks cannot run, naming the file and the key at fault: counts of 0,
