@@ -231,7 +231,7 @@ fn a_missing_tensor_that_only_this_architecture_has_is_named_before_loading() {
     assert!(tensors.remove(gone).is_some(), "the fixture has {gone}");
     candle_core::safetensors::save(&tensors, &file).unwrap();
     let mut w = Weights::open(&dir, &Device::Cpu).unwrap();
-    let err = Model::checked_config(&mut w).err().expect("refused by the checks alone").to_string();
+    let err = Model::checked_config(&mut w).expect_err("refused by the checks alone").to_string();
     assert!(err.contains(&format!("tensor `{gone}` is missing")) && err.contains("gemma2"), "{err}");
 }
 
