@@ -79,6 +79,9 @@ struct BatchLine {
     tests: String,
     #[serde(default)]
     timeout: Option<Seconds>,
+    /// The keys not read, to name once.
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A per-line `timeout`, read as a number of seconds (its checks are the flag's).
@@ -107,9 +110,6 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
-/// The keys a batch line is read for; others are named once and left.
-const BATCH_KEYS: [&str; 4] = ["id", "code", "tests", "timeout"];
-
 impl BatchLine {
     /// Parses one line, naming the field whose value is wrong; the line's `id`, when it has a
     /// string one, comes back with the error, for its verdict. Also the keys it does not read.
@@ -120,8 +120,8 @@ impl BatchLine {
             return Err((None, format!("expected a JSON object, got {}", unitcoder::json_line::kind(&value))));
         };
         let id = fields.get("id").and_then(Value::as_str).map(str::to_string);
-        let ignored = fields.keys().filter(|k| !BATCH_KEYS.contains(&k.as_str())).cloned().collect();
-        let line = unitcoder::json_line::from_object(value).map_err(|e| (id, e))?;
+        let line: BatchLine = unitcoder::json_line::from_object(value).map_err(|e| (id, e))?;
+        let ignored = line.other.keys().cloned().collect();
         Ok((line, ignored))
     }
 }
