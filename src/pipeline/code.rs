@@ -10,7 +10,7 @@ pub mod raises;
 mod split;
 pub mod types;
 
-pub use docstring::{docstring_of, with_docstring};
+pub use docstring::{docstring_of, template_echo, with_docstring};
 pub use split::split_assertions;
 
 use std::collections::BTreeSet;

@@ -793,3 +793,31 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
         probe.raised
     );
 }
+
+/// A polish that copies the prompt's placeholders into the docstring ("what it is.", as small models
+/// do) is set aside: the record is accepted as verified, without that docstring, which would have
+/// become a training prompt.
+#[test]
+fn a_docstring_that_echoes_the_prompts_placeholders_is_set_aside() {
+    let tmp = tempdir();
+    let src = "import math\n\n\ndef echoed(x):\n    y = math.floor(x)\n    return y + 1\n";
+    let records = math_records(tmp.path(), "echoed.py", src);
+    let echo = "```python\nimport math\n\ndef echoed(x):\n    \"\"\"\n    One or two sentences on what the function does.\n\n    Parameters:\n    - x (float): what it is.\n    \"\"\"\n    y = math.floor(x)\n    return y + 1\n```";
+    let gen = Scripted::new(move |r, _| {
+        let text = prompt_text(r);
+        if text.contains("Write unit tests") {
+            format!("```python\n{}```\n", TESTS_PLUS_ONE.replace("NAME", "echoed"))
+        } else {
+            echo.to_string()
+        }
+    });
+    let dir = RunDir::new(&tmp.path().join("run"));
+    synthesize(records, &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
+    let (acc, rej) = read(&dir);
+    assert!(rej.is_empty(), "{rej:?}");
+    let r = &acc[0];
+    assert!(r.polished.is_none(), "{:?}", r.polished);
+    let d = r.discarded.iter().find(|d| d.kind == AttemptKind::Polish).expect("the polish is kept as discarded");
+    assert_eq!(d.reason, "template_echo");
+    assert!(d.code.contains("what it is."), "{}", d.code);
+}

@@ -75,10 +75,64 @@ pub fn with_docstring(program: &str, name: &str, doc: &str) -> Option<String> {
     Some(out)
 }
 
+/// A line of `docstring` copied from the prompt's instructions rather than written: the polish
+/// template's placeholders ("One or two sentences on what the function does.", "- name (type): what it
+/// is.", "- the modules it uses"), a small model's habit. A line counts when, without its bullet or
+/// `>>>` and compared case-blind, it or the text after its `label:` has at least three words and is a
+/// line (or a line's text after its label) of `prompt` that is not in `code` (the function as the
+/// prompt showed it, whose own docstring may rightly be kept). Checked against the rendered prompt, so
+/// an edited template is checked against its own text.
+pub fn template_echo(docstring: &str, prompt: &str, code: &str) -> Option<String> {
+    fn forms(line: &str) -> Vec<String> {
+        let l = line.trim().trim_start_matches(">>>").trim_start_matches(['-', '*']).trim();
+        let l = l.trim_end_matches('.').to_lowercase();
+        let mut out = vec![l.clone()];
+        if let Some((_, after)) = l.split_once(": ") {
+            out.push(after.trim().to_string());
+        }
+        out.retain(|f| f.split_whitespace().count() >= 3);
+        out
+    }
+    let own: std::collections::HashSet<String> = code.lines().flat_map(forms).collect();
+    let shown: std::collections::HashSet<String> =
+        prompt.lines().flat_map(forms).filter(|f| !own.contains(f)).collect();
+    let body = docstring.trim().trim_matches(|c| c == '"' || c == '\'');
+    body.lines().find(|l| forms(l).iter().any(|f| shown.contains(f))).map(|l| l.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::code::code_without_docs;
+
+    #[test]
+    fn placeholders_copied_from_the_prompt_are_found_and_real_lines_are_not() {
+        let prompt = crate::pipeline::prompts::Prompts::embedded()
+            .render(
+                crate::pipeline::prompts::Template::Polish,
+                crate::pipeline::prompts::Template::Polish.vars(&crate::pipeline::prompts::Vars {
+                    code: "def f(x):\n    \"\"\"Return the value of x as it is.\"\"\"\n    return x\n",
+                    name: "f",
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
+        let code = "def f(x):\n    \"\"\"Return the value of x as it is.\"\"\"\n    return x\n";
+        let echo = |doc: &str| template_echo(doc, &prompt, code);
+        assert_eq!(
+            echo("\"\"\"\nOne or two sentences on what the function does.\n\"\"\""),
+            Some("One or two sentences on what the function does.".into())
+        );
+        // The label filled in, the placeholder left: still an echo.
+        assert_eq!(echo("\"\"\"\nAdds.\n\nReturns:\n- str: what it is.\n\"\"\""), Some("- str: what it is.".into()));
+        assert_eq!(
+            echo("\"\"\"Adds.\n\n    Requirements:\n    - The modules it uses\n\"\"\""),
+            Some("- The modules it uses".into())
+        );
+        // Written documentation, and the function's own docstring kept, are not.
+        let real = "\"\"\"\nReturn the value of x as it is.\n\nParameters:\n- x (int): the value to return.\n\nReturns:\n- int: x unchanged.\n\nRequirements:\n- none\n\nExample:\n>>> f(2)\n2\n\"\"\"";
+        assert_eq!(echo(real), None);
+    }
 
     #[test]
     fn a_docstring_moves_into_the_verified_function_and_the_code_stays() {

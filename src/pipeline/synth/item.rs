@@ -210,7 +210,7 @@ impl Item {
             Template::Polish => {
                 let reply = replies.first().map(text).unwrap_or_default();
                 let tokens = replies.iter().map(|c| c.generated_tokens as u64).sum();
-                match self.check_polish(&reply) {
+                match self.check_polish(&reply).and_then(|ok| self.check_echo(ctx, ok)) {
                     Ok((program, docstring_only)) => {
                         self.polish_docstring_only = docstring_only;
                         let kind = AttemptKind::Polish;
@@ -289,6 +289,24 @@ impl Item {
         match moved {
             Some(p) if code::code_without_docs(&p) == code::code_without_docs(verified) => Ok((p, true)),
             _ => Err(("polish_changed_code", found.text)),
+        }
+    }
+
+    /// Sets aside a polished program whose docstring copies the prompt's placeholders ("what it is.")
+    /// instead of documenting the function: it would become a training prompt, and the docstring
+    /// checks would even "correct" the placeholder's type.
+    fn check_echo(&self, ctx: &Ctx, (program, only): (String, bool)) -> Result<(String, bool), (&'static str, String)> {
+        let f = &self.rec.function;
+        let verified = self.rec.verified.as_ref().map(|v| v.code.trim()).unwrap_or("");
+        let vars = Template::Polish.vars(&Vars { code: verified, name: &f.name, ..Vars::default() });
+        let (Some(doc), Ok(prompt)) =
+            (code::docstring_of(&program, &f.name), ctx.settings.prompts.render(Template::Polish, vars))
+        else {
+            return Ok((program, only));
+        };
+        match code::template_echo(&doc, &prompt, verified) {
+            Some(_) => Err(("template_echo", program)),
+            None => Ok((program, only)),
         }
     }
 
