@@ -206,6 +206,23 @@ pub fn only_expects_exceptions(tests: &str) -> bool {
     exceptions > 0 && values == 0
 }
 
+/// The test functions of `tests` that hold the literal `...` as a value (an argument, an expected
+/// result: `assertEqual(f(...), ...)`), the prompt's placeholder left in place of a value; a body of
+/// `...` alone is left to the vacuity check. None when the code does not parse.
+pub fn placeholder_tests(tests: &str) -> Vec<String> {
+    let (Some(functions), Some(tree)) = (test_functions(tests), parse(tests)) else { return Vec::new() };
+    let mut at: Vec<usize> = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "ellipsis" && n.parent().is_some_and(|p| p.kind() != "expression_statement") {
+            at.push(n.start_byte());
+        }
+        let mut c = n.walk();
+        stack.extend(n.children(&mut c));
+    }
+    functions.into_iter().filter(|(_, r, test)| *test && at.iter().any(|b| r.contains(b))).map(|(n, _, _)| n).collect()
+}
+
 /// `tests` without the test functions named in `names` (`Class.method` for methods of a
 /// `TestCase` class, `name` for top-level functions); `None` when no test method would remain in a
 /// `TestCase` class, or the code does not parse.
@@ -374,6 +391,15 @@ pub fn split_at_docstring(program: &str, name: &str) -> Option<(String, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tests_that_keep_the_prompts_ellipsis_as_a_value_are_found() {
+        let tests = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_value(self):\n        self.assertEqual(f([1, 2]), ...)\n    def test_args(self):\n        self.assertTrue(f(...))\n    def test_real(self):\n        self.assertEqual(f([1]), [1])\n    def test_stub(self):\n        ...\n    def helper(self):\n        return f(...)\n";
+        assert_eq!(placeholder_tests(tests), ["TestCases.test_value", "TestCases.test_args"]);
+        let cut = without_tests(tests, &placeholder_tests(tests)).unwrap();
+        assert_eq!(test_names(&cut), ["TestCases.test_real", "TestCases.test_stub"]);
+        assert!(placeholder_tests("def f(:\n").is_empty());
+    }
 
     #[test]
     fn tests_drop_the_repeated_function_and_main_block_but_keep_imports() {

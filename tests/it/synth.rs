@@ -794,11 +794,12 @@ fn the_examples_probe_reports_thirty_examples_whole_through_the_stdout_tail() {
     );
 }
 
-/// A polish that copies the prompt's placeholders into the docstring ("what it is.", as small models
-/// do) is set aside: the record is accepted as verified, without that docstring, which would have
-/// become a training prompt.
+/// Placeholders of the prompts left in a reply, as small models leave them: a test whose expected value
+/// is the literal `...` is cut before the first run; a polish that copies the placeholders into the
+/// docstring ("what it is.") is set aside: the record is accepted as verified, without that
+/// docstring, which would have become a training prompt.
 #[test]
-fn a_docstring_that_echoes_the_prompts_placeholders_is_set_aside() {
+fn the_prompts_placeholders_left_in_tests_or_a_docstring_are_set_aside() {
     let tmp = tempdir();
     let src = "import math\n\n\ndef echoed(x):\n    y = math.floor(x)\n    return y + 1\n";
     let records = math_records(tmp.path(), "echoed.py", src);
@@ -806,7 +807,9 @@ fn a_docstring_that_echoes_the_prompts_placeholders_is_set_aside() {
     let gen = Scripted::new(move |r, _| {
         let text = prompt_text(r);
         if text.contains("Write unit tests") {
-            format!("```python\n{}```\n", TESTS_PLUS_ONE.replace("NAME", "echoed"))
+            // One test keeps the prompt's `...` for its expected value: cut before the first run.
+            let placeholder = "    def test_c(self):\n        self.assertEqual(NAME(4.5), ...)\n";
+            format!("```python\n{}{placeholder}```\n", TESTS_PLUS_ONE).replace("NAME", "echoed")
         } else {
             echo.to_string()
         }
@@ -816,6 +819,9 @@ fn a_docstring_that_echoes_the_prompts_placeholders_is_set_aside() {
     let (acc, rej) = read(&dir);
     assert!(rej.is_empty(), "{rej:?}");
     let r = &acc[0];
+    let tests = r.tests.as_ref().unwrap();
+    assert_eq!(tests.dropped, ["TestCases.test_c"]);
+    assert!(!tests.code.contains("...") && tests.code.contains("test_b"), "{}", tests.code);
     assert!(r.polished.is_none(), "{:?}", r.polished);
     let d = r.discarded.iter().find(|d| d.kind == AttemptKind::Polish).expect("the polish is kept as discarded");
     assert_eq!(d.reason, "template_echo");

@@ -65,7 +65,8 @@ pub(super) struct Item {
     /// The program the next fix round starts from.
     failing: String,
     /// Tests samples not tried yet: (sample, tests, tokens), in sample order.
-    candidates: std::collections::VecDeque<(u32, String, u64)>,
+    /// Tests samples not yet tried: (sample, suite, tokens, placeholder tests cut from it).
+    candidates: std::collections::VecDeque<(u32, String, u64, Vec<String>)>,
     /// The first tried suite that the original fails with assertions executed, and its feedback:
     /// the fix rounds start from it when no suite passes as written.
     fallback: Option<(Tests, String)>,

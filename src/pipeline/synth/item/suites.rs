@@ -20,13 +20,22 @@ impl Item {
             // One assertion per test method: the verdict then says which expectations hold.
             let tests = code::tests_from_code(&crate::python::extract::reply_code(&reply), &name)
                 .map(|t| code::split_assertions(&t).unwrap_or(t));
-            let (reason, code) = match tests {
-                None => ("no_tests_extracted", reply),
-                Some(t) if !code::calls_function(&t, &name) => ("tests_do_not_call_function", t),
-                Some(t) if self.seen_tests.contains(&t) => ("repeated_sample", t),
-                Some(t) => {
-                    self.seen_tests.push(t.clone());
-                    self.candidates.push_back((sample, t, tokens));
+            // Tests that keep the prompt's `...` as an argument or an expected value check nothing
+            // a fix could meet: cut before running, and a suite of nothing else is set aside.
+            let placeholders = tests.as_deref().map(code::placeholder_tests).unwrap_or_default();
+            let cut = match (&tests, placeholders.is_empty()) {
+                (Some(t), false) => code::without_tests(t, &placeholders),
+                (t, _) => t.clone(),
+            };
+            let (reason, code) = match (tests, cut) {
+                (None, _) => ("no_tests_extracted", reply),
+                (Some(t), None) => ("placeholder_tests", t),
+                (Some(t), Some(_)) if !code::calls_function(&t, &name) => ("tests_do_not_call_function", t),
+                (Some(t), Some(_)) if self.seen_tests.contains(&t) => ("repeated_sample", t),
+                (Some(t), Some(cut)) if !code::calls_function(&cut, &name) => ("placeholder_tests", t),
+                (Some(t), Some(cut)) => {
+                    self.seen_tests.push(t);
+                    self.candidates.push_back((sample, cut, tokens, placeholders));
                     continue;
                 }
             };
@@ -37,14 +46,15 @@ impl Item {
     /// Tries the next tests sample on the original function; when none is left, goes to the fix
     /// rounds with the first suite the original failed, or rejects the record.
     pub(super) fn next_tests(&mut self, ctx: &Ctx) -> Vec<Action> {
-        if let Some((sample, code, tokens)) = self.candidates.pop_front() {
+        if let Some((sample, code, tokens, placeholders)) = self.candidates.pop_front() {
             self.rec.tests = Some(Tests {
                 code,
                 model: ctx.model_id.clone(),
                 prompt_hash: ctx.settings.prompts.hash(Template::Tests),
                 tokens,
                 sample,
-                dropped: Vec::new(),
+                // Cut before the first run, as broken tests are cut after it.
+                dropped: placeholders,
                 disagreeing: Vec::new(),
                 imports_added: Vec::new(),
             });
@@ -197,7 +207,7 @@ impl Item {
     /// A suite was kept: the samples not needed (a failing fallback, untried ones) are set aside.
     pub(super) fn drop_unused_tests(&mut self) {
         let unused = self.fallback.take().map(|(t, _)| (t.sample, t.code, t.tokens, "original_failed"));
-        let untried = self.candidates.drain(..).map(|(s, c, k)| (s, c, k, "not_tried"));
+        let untried = self.candidates.drain(..).map(|(s, c, k, _)| (s, c, k, "not_tried"));
         for (sample, code, tokens, reason) in unused.into_iter().chain(untried).collect::<Vec<_>>() {
             self.set_aside_tests(sample, reason, code, tokens);
         }
