@@ -19,7 +19,7 @@ use unitcoder::engine::LoadedModel;
 use unitcoder::pipeline::emit::{self, Format};
 use unitcoder::pipeline::prompts::Prompts;
 use unitcoder::pipeline::quality::QualitySettings;
-use unitcoder::pipeline::record::{Record, RecordReader, Rejection, Stage};
+use unitcoder::pipeline::record::{Record, RecordReader, Stage};
 use unitcoder::pipeline::retrieve::{
     self, CompileCheck, Decontamination, Reject, RetrieveSettings, RetrieveStats, Shard,
 };
@@ -205,6 +205,20 @@ fn take_records(
     });
     let shard = args.shard.unwrap_or(Shard::ALL);
     let mut broken = Vec::new();
+    // Functions whose libraries the sandbox's interpreter lacks are set aside before decontamination
+    // and the window, so that they do not use up --limit.
+    let importable = std::cell::RefCell::new(Importable::new(&args.python));
+    let blocked = std::cell::RefCell::new(Vec::new());
+    let mut keep = |mut r: Record| -> Option<Record> {
+        let lacks = importable.borrow_mut().lacks(&r.function.packages);
+        if lacks.is_empty() {
+            return Some(r);
+        }
+        let detail = format!("{} (not importable by {})", lacks.join(", "), args.python);
+        r.reject(Stage::Retrieve, Reject::MissingLibrary.as_str(), detail);
+        blocked.borrow_mut().push(r);
+        None
+    };
     let (clean, dirty, mut counts) = match &args.records {
         Some(path) => {
             let mut compiler = CompileCheck::start(Path::new(&args.python))?;
@@ -230,7 +244,7 @@ fn take_records(
                 // dropped first, and does not use up --limit.
                 match compiler.check(&r.function.code) {
                     Err(e) => Some(Err(e.into())),
-                    Ok(None) => Some(Ok(r)),
+                    Ok(None) => keep(r).map(Ok),
                     Ok(Some(why)) => {
                         r.reject(Stage::Retrieve, Reject::SyntaxError.as_str(), format!("does not compile: {why}"));
                         broken.push(r);
@@ -261,7 +275,12 @@ fn take_records(
                 Ok(())
             })?;
             super::retrieve::nothing_found(&rstats)?;
-            let ok = records.into_iter().map(Ok::<Record, std::convert::Infallible>);
+            // Every library asked about in one interpreter start, not one start per new library.
+            let mut names: Vec<String> = records.iter().flat_map(|r| r.function.packages.iter().cloned()).collect();
+            names.sort();
+            names.dedup();
+            importable.borrow_mut().lacks(&names);
+            let ok = records.into_iter().filter_map(&mut keep).map(Ok::<Record, std::convert::Infallible>);
             let (clean, dirty) = match retrieve::decontaminate(ok, decontam, window) {
                 Ok(split) => split,
                 Err(never) => match never {},
@@ -275,6 +294,7 @@ fn take_records(
         }
         // The part of the input this run takes (a records file's own counts may be another's).
         m.insert("synth_shard".into(), serde_json::json!(shard_label(args)));
+        m.insert("synth_input".into(), serde_json::json!(input_identity(args)));
         if args.records.is_some() {
             m.insert("synth_syntax_errors".into(), serde_json::json!(broken.len()));
         }
@@ -292,8 +312,13 @@ fn take_records(
             }),
         );
     }
+    let blocked = blocked.into_inner();
+    uninstalled_libraries(&args.python, args.records.is_some(), &clean, &blocked)?;
+    if let (serde_json::Value::Object(m), false) = (&mut counts, blocked.is_empty()) {
+        m.insert("synth_missing_libraries".into(), serde_json::json!(by_library(&blocked)));
+    }
     // Rejected records are saved (with their reasons) before the others.
-    Ok((clean, broken.into_iter().chain(dirty).collect(), counts))
+    Ok((clean, broken.into_iter().chain(blocked).chain(dirty).collect(), counts))
 }
 
 /// The ids of a `--records` file seen so far, to catch one given twice.
@@ -366,53 +391,105 @@ fn shard_label(args: &SynthArgs) -> String {
     args.shard.unwrap_or(Shard::ALL).label(args.shard_by == SplitBy::File)
 }
 
-/// The libraries the functions to synthesize import that `python` lacks: where none of the
-/// functions could pass its tests, an error before the model loads; where some could, a warning
-/// naming the libraries and how many functions each holds back. Those functions are rejected
-/// (`retrieve/missing_library`, naming the libraries) before any model call: no test of theirs could
-/// pass, and a fix could only rewrite them without the library, which is not the function.
-fn uninstalled_libraries(python: &str, records: &mut [Record]) -> anyhow::Result<()> {
-    let open: Vec<&Record> = records.iter().filter(|r| r.rejected.is_none()).collect();
-    let mut names: Vec<String> = open.iter().flat_map(|r| r.function.packages.iter().cloned()).collect();
-    names.sort();
-    names.dedup();
-    let missing = match unitcoder::python::missing_modules(Path::new(python), &names) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("warning: could not check which libraries are installed: {e}");
-            return Ok(());
-        }
+/// What a run reads, as its counts record it (`synth_input`) and a continued run must match: the
+/// records file, or the corpora (the interpreter's standard library when none is given), each by its
+/// absolute path (an `hf:` corpus by its name), so that the same input typed from another directory
+/// is the same.
+fn input_identity(args: &SynthArgs) -> Vec<String> {
+    let path = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
     };
-    if missing.is_empty() {
+    if let Some(r) = &args.records {
+        return vec![format!("records {}", path(r))];
+    }
+    if args.corpus.is_empty() {
+        return vec![format!("the standard library of {}", args.python)];
+    }
+    args.corpus
+        .iter()
+        .map(|c| match c.to_string_lossy().starts_with("hf:") {
+            true => c.display().to_string(),
+            false => path(c),
+        })
+        .collect()
+}
+
+/// Which of a record's libraries the sandbox's interpreter cannot import, asked once per library.
+struct Importable<'a> {
+    python: &'a str,
+    known: std::collections::HashMap<String, bool>,
+    /// The interpreter could not be asked: everything counts as importable (said once).
+    unknown: bool,
+}
+
+impl<'a> Importable<'a> {
+    fn new(python: &'a str) -> Self {
+        Importable { python, known: Default::default(), unknown: false }
+    }
+
+    fn lacks(&mut self, packages: &[String]) -> Vec<String> {
+        let new: Vec<String> = packages.iter().filter(|p| !self.known.contains_key(*p)).cloned().collect();
+        if !new.is_empty() && !self.unknown {
+            match unitcoder::python::missing_modules(Path::new(self.python), &new) {
+                Ok(missing) => self.known.extend(new.into_iter().map(|n| (n.clone(), !missing.contains(&n)))),
+                Err(e) => {
+                    eprintln!("warning: could not check which libraries are installed: {e}");
+                    self.unknown = true;
+                }
+            }
+        }
+        packages.iter().filter(|p| self.known.get(*p) == Some(&false)).cloned().collect()
+    }
+}
+
+/// How many of `blocked`'s functions each missing library holds back.
+fn by_library(blocked: &[Record]) -> std::collections::BTreeMap<String, u64> {
+    let mut by = std::collections::BTreeMap::new();
+    for r in blocked {
+        let lacks =
+            r.rejected.as_ref().map(|j| j.detail.split(" (").next().unwrap_or("").to_string()).unwrap_or_default();
+        for l in lacks.split(", ").filter(|l| !l.is_empty()) {
+            *by.entry(l.to_string()).or_insert(0) += 1;
+        }
+    }
+    by
+}
+
+/// The functions set aside because `python` cannot import a library they use (`blocked`, rejected
+/// as `retrieve/missing_library` before any model call: no test of theirs could pass, and a fix
+/// could only rewrite them without the library). Where no function is left to synthesize, an error
+/// before the model loads; otherwise a warning naming the libraries and how many functions each
+/// holds back. They are set aside before `--limit` takes its functions, so it counts runnable ones.
+fn uninstalled_libraries(python: &str, from_records: bool, clean: &[Record], blocked: &[Record]) -> anyhow::Result<()> {
+    if blocked.is_empty() {
         return Ok(());
     }
-    let held = |m: &String| open.iter().filter(|r| r.function.packages.contains(m)).count();
-    let blocked = open.iter().filter(|r| r.function.packages.iter().any(|p| missing.contains(p))).count();
-    let list: Vec<String> = missing.iter().map(|m| format!("{m} ({} functions)", held(m))).collect();
+    let list: Vec<String> = by_library(blocked)
+        .iter()
+        .map(|(m, n)| format!("{m} ({n} function{})", if *n == 1 { "" } else { "s" }))
+        .collect();
     let what = format!(
-        "{blocked} of the {} functions to synthesize import libraries that {python} cannot import: {}",
-        open.len(),
+        "{} of the {} functions read import libraries that {python} cannot import: {}",
+        blocked.len(),
+        blocked.len() + clean.len(),
         list.join(", ")
     );
-    let fix = "install them into that interpreter, pass --python with one that has them, or narrow \
-               the allow-list with --packages";
-    if blocked == open.len() {
+    let narrow = match from_records {
+        true => "or leave them out of the records file (`unitcoder retrieve --packages` writes one without them)",
+        false => "or narrow the allow-list with --packages",
+    };
+    let fix = format!("install them into that interpreter, pass --python with one that has them, {narrow}");
+    if clean.is_empty() {
         anyhow::bail!("{what}; none of them could pass its tests: {fix}");
     }
     eprintln!(
-        "warning: {what}; those are rejected as `missing_library` before any model call (a resumed run keeps them \
-         so: give another --out once they are installed): {fix}"
+        "warning: {what}; those are rejected as `missing_library` before any model call, and --limit takes the \
+         others (a resumed run keeps them so: give another --out once they are installed): {fix}"
     );
-    for r in records.iter_mut().filter(|r| r.rejected.is_none()) {
-        let lacks: Vec<&str> = r.function.packages.iter().filter(|p| missing.contains(p)).map(String::as_str).collect();
-        if !lacks.is_empty() {
-            r.rejected = Some(Rejection {
-                stage: Stage::Retrieve,
-                reason: Reject::MissingLibrary.as_str().into(),
-                detail: format!("{} (not importable by {python})", lacks.join(", ")),
-            });
-        }
-    }
     Ok(())
 }
 
@@ -438,6 +515,23 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             anyhow::bail!(
                 "--out {} holds a run of shard {then}; this one is shard {shard}: give each shard its own --out, then `unitcoder merge` them",
                 args.out.display()
+            );
+        }
+    }
+    // Nor is a run continued on other input: its records and counts would mix two corpora under
+    // the second's name.
+    let input = input_identity(&args);
+    if let Some(Some(then)) = emit::read_stats(&RunDir::new(&args.out))?
+        .map(|s| s.retrieve.as_ref().and_then(|r| r.get("synth_input")).cloned())
+    {
+        if then != serde_json::json!(input) {
+            let then: Vec<String> = serde_json::from_value(then).unwrap_or_default();
+            anyhow::bail!(
+                "--out {} holds a run of {}; this command reads {}: give another --out (and `unitcoder merge` the \
+                 runs), or the same input to resume",
+                args.out.display(),
+                then.join(", "),
+                input.join(", ")
             );
         }
     }
@@ -500,8 +594,6 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         return Ok(stopped_before_start(&args.out, signal));
     }
     let sandbox = super::start_sandbox(config)?;
-    let mut records = records;
-    uninstalled_libraries(&args.python, &mut records)?;
     args.runtime.size_thread_pools();
     let load = args.runtime.load(&args.weights);
     let model = super::generate::load_model(&args.model, &load, &args.server, !args.no_chat, &bars)?;

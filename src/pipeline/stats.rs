@@ -286,21 +286,22 @@ impl SynthStats {
             r.rejected.as_ref().is_some_and(|j| j.stage == Stage::Retrieve && j.reason == Reject::SyntaxError.as_str())
         };
         let compiled = count(&|r| !not_compiling(r));
-        // Checked after decontamination: the libraries the sandbox's interpreter lacks.
+        // Checked after compiling and before decontamination: the libraries the sandbox's
+        // interpreter lacks.
         let missing_library = |r: &Record| {
             r.rejected
                 .as_ref()
                 .is_some_and(|j| j.stage == Stage::Retrieve && j.reason == Reject::MissingLibrary.as_str())
         };
-        let decontaminated = count(&|r| !at_retrieve(r) || missing_library(r));
+        let importable = count(&|r| !not_compiling(r) && !missing_library(r));
         let steps: [(&str, u64); 12] = [
             ("retrieved", count(&|_| true)),
             // Only a records file can hold code that does not compile (retrieve keeps none), so
             // the step shows only where one did not: `decontaminated` then counts contamination alone.
             ("compiled", compiled),
-            ("decontaminated", decontaminated),
             // Shown only where a library was missing, as `compiled` is.
-            ("importable", count(&|r| !at_retrieve(r))),
+            ("importable", importable),
+            ("decontaminated", count(&|r| !at_retrieve(r))),
             ("tests_written", count(&|r| r.tests.is_some())),
             ("original_passed", count(&|r| r.verified.as_ref().is_some_and(|v| v.original_passed))),
             ("verified", count(&|r| r.verified.is_some())),
@@ -317,7 +318,7 @@ impl SynthStats {
             .filter(|(n, c)| match *n {
                 "tests_scored" => scored > 0,
                 "compiled" => *c < accepted.len() as u64 + rejected.len() as u64,
-                "importable" => *c < decontaminated,
+                "importable" => *c < compiled,
                 _ => true,
             })
             .map(|(n, c)| Step { step: n.to_string(), count: *c })

@@ -412,7 +412,8 @@ fn functions_whose_libraries_are_not_installed_are_named_before_the_model_loads(
     let err = String::from_utf8_lossy(&all.stderr);
     assert_eq!(all.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("2 of the 2 functions to synthesize import libraries that python3 cannot import: unitcoder_no_such_module (2 functions)"),
+        err.contains("2 of the 2 functions read import libraries that python3 cannot import: unitcoder_no_such_module (2 functions)")
+            && err.contains("leave them out of the records file"),
         "{err}"
     );
     assert!(!root.join("all/stats.json").exists(), "nothing started");
@@ -428,7 +429,26 @@ fn functions_whose_libraries_are_not_installed_are_named_before_the_model_loads(
     assert_eq!(blocked[0]["rejected"]["detail"], "unitcoder_no_such_module (not importable by python3)");
     assert!(blocked[0]["tests"].is_null() && blocked[0]["attempts"].as_array().is_none_or(|a| a.is_empty()));
     let s = stats(root, "some");
-    assert_eq!((step(&s, "decontaminated"), step(&s, "importable")), (2, 1), "{s}");
+    assert_eq!((step(&s, "retrieved"), step(&s, "importable"), step(&s, "decontaminated")), (2, 1, 1), "{s}");
+    assert_eq!(s["retrieve"]["synth_missing_libraries"]["unitcoder_no_such_module"], 1, "{s}");
+    // The same --out on other input is another run: refused, naming both.
+    let other = synth(root, &with_missing(0), "some", &["--decontaminate", "none"]);
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("holds a run of records ") && err.contains("missing-1.jsonl; this command reads records "),
+        "{err}"
+    );
+    assert!(err.contains("missing-0.jsonl"), "{err}");
+    // --limit counts functions that can run: with one to take, it takes the runnable one.
+    let one = synth(root, &with_missing(1), "one", &["--decontaminate", "none", "--limit", "1", "--pick", "first"]);
+    assert_eq!(one.status.code(), Some(0), "{}", String::from_utf8_lossy(&one.stderr));
+    let taken = jsonl(&root.join("one/dataset/records.jsonl")).len()
+        + jsonl(&root.join("one/rejected.jsonl"))
+            .iter()
+            .filter(|r| r["rejected"]["reason"] != "missing_library")
+            .count();
+    assert_eq!(taken, 1, "the runnable function was synthesized");
     assert!(step(&s, "tests_written") <= 1, "{s}");
     // A run where every library is there shows no such step.
     let none = synth(root, &with_missing(0), "none", &["--decontaminate", "none"]);
