@@ -556,8 +556,19 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             min_coverage: args.min_coverage,
         },
         cancel: interrupt.flag(),
+        environment: String::new(),
         ..SynthSettings::default()
     };
+    // The interpreter and its libraries, in every cached verdict's key and in stats.json.
+    let environment = match unitcoder::python::environment(Path::new(&args.python)) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            eprintln!("warning: {e}; cached verdicts are not told apart by interpreter");
+            None
+        }
+    };
+    let settings =
+        SynthSettings { environment: environment.as_ref().map_or_else(String::new, |e| e.to_string()), ..settings };
     let bars = Bars::new();
     let decontam = super::parse::decontamination("synth", &args.decontaminate, 13).load().context("--decontaminate")?;
     let (mut records, contaminated, mut counts) = match take_records(&args, decontam.as_ref(), &bars, interrupt.flag())
@@ -584,6 +595,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
     if let serde_json::Value::Object(m) = &mut counts {
         // What this run sets out to finish: a stopped run's report and card say how much is left.
         m.insert("synth_functions".into(), serde_json::json!(records.len()));
+    }
+    if let (serde_json::Value::Object(m), Some(e)) = (&mut counts, &environment) {
+        m.insert("synth_python".into(), e.clone());
     }
     let rjson = Some(counts);
     let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };

@@ -827,3 +827,32 @@ fn the_prompts_placeholders_left_in_tests_or_a_docstring_are_set_aside() {
     assert_eq!(d.reason, "template_echo");
     assert!(d.code.contains("what it is."), "{}", d.code);
 }
+
+/// A cached verdict is reused only under the environment (interpreter and library versions) it was
+/// found in: a run's cache carried to another `--python`, or kept across a `pip install`, runs its
+/// programs again.
+#[test]
+fn cached_verdicts_are_reused_only_under_the_environment_they_were_found_in() {
+    let s = setup();
+    let records: Vec<Record> = s.records.iter().filter(|r| r.function.name == "good").cloned().collect();
+    let run = |name: &str, environment: &str| {
+        let dir = RunDir::new(&s.root.join(name));
+        let settings = SynthSettings { environment: environment.into(), ..settings() };
+        synthesize(records.clone(), &scripted(), &sandbox(), &settings, &dir, &Silent).unwrap()
+    };
+    let first = run("first", "python 3.11, digest a");
+    assert!(first.executions > 0 && first.executions_cached == 0, "{first:?}");
+    let carry = |to: &str| {
+        std::fs::create_dir_all(s.root.join(to).join("cache")).unwrap();
+        for f in std::fs::read_dir(s.root.join("first/cache")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, s.root.join(to).join("cache").join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    carry("same");
+    let same = run("same", "python 3.11, digest a");
+    assert_eq!((same.executions, same.executions_cached), (0, first.executions), "{same:?}");
+    carry("other");
+    let other = run("other", "python 3.11, digest b");
+    assert_eq!((other.executions, other.executions_cached), (first.executions, 0), "{other:?}");
+}

@@ -455,3 +455,20 @@ fn functions_whose_libraries_are_not_installed_are_named_before_the_model_loads(
     assert_eq!(none.status.code(), Some(0), "{}", String::from_utf8_lossy(&none.stderr));
     assert!(stats(root, "none")["funnel"].as_array().unwrap().iter().all(|s| s["step"] != "importable"));
 }
+
+/// The interpreter a run's verdicts come from is recorded with its counts (and keys its cached
+/// verdicts: `synth::cached_verdicts_are_reused_only_under_the_environment_they_were_found_in`).
+#[test]
+fn the_interpreter_and_its_libraries_are_recorded() {
+    let tmp = tempdir();
+    let root = tmp.path();
+    let corpus = root.join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("a.py"), MINE).expect("write");
+    let records = retrieve_records(root, &corpus);
+    let first = synth(root, &records, "first", &["--decontaminate", "none"]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let p = &stats(root, "first")["retrieve"]["synth_python"];
+    assert!(p["version"].as_str().is_some_and(|v| v.starts_with('3')), "{p}");
+    assert!(p["digest"].as_str().is_some_and(|d| d.len() == 16) && p["distributions"].as_u64().is_some(), "{p}");
+}

@@ -66,6 +66,10 @@ pub struct SynthSettings {
     pub checkpoint_s: f64,
     /// The quality step after polish (mutants, coverage, thresholds).
     pub quality: QualitySettings,
+    /// What the sandbox's interpreter is (see [`crate::python::environment`]): part of every cached
+    /// verdict's key, so that a verdict found under one interpreter or set of library versions is not
+    /// reused under another (a resume after `pip install`, or with another `--python`).
+    pub environment: String,
     /// Set (by a caller's signal handler, say) to stop the run: no new model call or execution
     /// starts, the call in flight finishes and is cached, and the run returns
     /// [`SynthError::Interrupted`]. What finished is in the record files, as after any stop.
@@ -94,6 +98,7 @@ impl Default for SynthSettings {
             feedback_chars: crate::pipeline::record::DEFAULT_FEEDBACK_CHARS,
             checkpoint_s: 10.0,
             quality: QualitySettings::default(),
+            environment: String::new(),
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }

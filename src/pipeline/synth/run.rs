@@ -243,10 +243,15 @@ impl Run<'_> {
 
     fn exec_key(&self, i: usize, exec: &Exec) -> String {
         let tests = exec.tests.as_deref().or(self.items[i].rec.tests.as_ref().map(|t| t.code.as_str()));
+        let env = &self.ctx.settings.environment;
+        // Keys made before the environment was part of them stay valid where none is given.
+        let env: &[&str] = if env.is_empty() { &[] } else { &[env.as_str()] };
         match exec.kind {
             // A traced run's verdict carries coverage; the same program's plain verdict does not.
-            AttemptKind::Coverage => key(&[&exec.program, tests.unwrap_or(""), "coverage"]),
-            _ => key(&[&exec.program, tests.unwrap_or("")]),
+            AttemptKind::Coverage => {
+                key(&[&[exec.program.as_str(), tests.unwrap_or(""), "coverage"][..], env].concat())
+            }
+            _ => key(&[&[exec.program.as_str(), tests.unwrap_or("")][..], env].concat()),
         }
     }
 
