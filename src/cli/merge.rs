@@ -69,8 +69,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     let shards: Vec<RunDir> = args.shards.iter().map(|s| RunDir::new(s)).collect();
     let (stats, c) = emit::merge(&shards, &out, &args.format)?;
     outln!(
-        "merged {} shards: {} records read, {} with a repeated id, {} exact and {} near duplicates dropped, {} kept",
+        "merged {} shard{}: {} records read, {} with a repeated id, {} exact and {} near duplicates dropped, {} kept",
         c.shards,
+        if c.shards == 1 { "" } else { "s" },
         c.read,
         c.same_id,
         c.exact_duplicates,
@@ -116,8 +117,9 @@ fn shard_coverage(retrieve: &serde_json::Value) -> Option<String> {
         (0..n).filter(|i| !have.contains(i)).map(|index| Shard { index, count: n }.label(by_file)).collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "note: {} of the {n} shards are merged; not yet: {} (merge them in later with this directory as --out)",
+            "note: {} of the {n} shards {} merged; not yet: {} (merge them in later with this directory as --out)",
             n - missing.len() as u64,
+            if n - missing.len() as u64 == 1 { "is" } else { "are" },
             missing.join(", ")
         )
     })

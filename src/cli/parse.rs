@@ -33,6 +33,18 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A count of at least 1 (`--limit`), said as such for 0 or a negative number (clap's own range
+/// check says "0 is not in 1..18446744073709551615", and u64's parser "invalid digit" for `-1`).
+pub fn positive_u64(s: &str) -> Result<u64, String> {
+    positive_usize(s).map(|n| n as u64)
+}
+
+/// [`positive_u64`] for 32-bit counts (`--samples`, `--tests-samples`).
+pub fn positive_u32(s: &str) -> Result<u32, String> {
+    let n = positive_usize(s)?;
+    u32::try_from(n).map_err(|_| format!("must be at most {}, got {n}", u32::MAX))
+}
+
 /// Why an empty stop string is refused.
 pub const EMPTY_STOP: &str = "an empty stop string would stop every answer before its first token";
 
@@ -286,6 +298,10 @@ mod tests {
     fn ranges_reject_what_they_should() {
         assert_eq!(positive_usize("3"), Ok(3));
         assert!(positive_usize("0").is_err() && positive_usize("-1").is_err());
+        assert_eq!((positive_u64("20"), positive_u32("3")), (Ok(20), Ok(3)));
+        assert_eq!(positive_u64("-1"), Err("must be at least 1, got -1".into()));
+        assert_eq!(positive_u32("0"), Err("must be at least 1, got 0".into()));
+        assert!(positive_u32("5000000000").unwrap_err().contains("at most 4294967295"));
         assert!(top_p("1").is_ok() && top_p("0.5").is_ok());
         assert!(top_p("2").is_err() && top_p("0").is_err() && top_p("NaN").is_err());
         assert!(non_negative_f32("0").is_ok() && non_negative_f32("-0.1").is_err());

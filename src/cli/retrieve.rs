@@ -71,7 +71,7 @@ pub struct RetrieveArgs {
           value_parser = super::parse::positive_usize)]
     pub max_lines: usize,
     /// Stop after N kept functions.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_u64)]
     pub limit: Option<u64>,
     /// Process only part i of N (0-based), split by a stable hash of each source file's content
     /// (or by whole corpus files: --shard-by file).

@@ -70,10 +70,10 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
     /// Fix samples per round.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 3, value_parser = super::parse::positive_u32)]
     pub samples: u32,
     /// Process at most N retrieved functions (contaminated ones are not counted).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = super::parse::positive_u64)]
     pub limit: Option<u64>,
     /// How --limit chooses its N functions: `testable` ranks up to 20·N retrieved functions by how
     /// testable they look (public, plain-data parameters, pure modules, short) and keeps the best N;
@@ -82,7 +82,7 @@ pub struct SynthArgs {
     pub pick: Pick,
     /// Tests suites per function: a greedy one, then the rest sampled if it is not kept; the first
     /// one the original passes without being vacuous is kept (1: the greedy suite only).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 3, value_parser = super::parse::positive_u32)]
     pub tests_samples: u32,
     /// When the original function passes at least N tests of a suite (after splitting them to one
     /// assertion each) and no fewer than it fails, the failing ones are cut as wrong expectations: the

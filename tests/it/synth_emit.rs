@@ -402,7 +402,7 @@ fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_mad
     assert!(!err.contains("note:") && !err.contains("warning:"), "{err}");
     let err = cli_merge(&[&shards[0]], "partial");
     let not_yet = (1..n).map(|i| format!("{i}/{n}")).collect::<Vec<_>>().join(", ");
-    assert!(err.contains(&format!("note: 1 of the {n} shards are merged; not yet: {not_yet}")), "{err}");
+    assert!(err.contains(&format!("note: 1 of the {n} shards is merged; not yet: {not_yet}")), "{err}");
     let (other, _) = shard_run(&s, "other", Shard { index: 0, count: n + 1 }, &settings());
     let err = cli_merge(&[&shards[1], &other], "two-ways");
     assert!(err.contains(&format!("warning: the runs were split different ways (0/{}, 1/{n})", n + 1)), "{err}");
