@@ -117,8 +117,8 @@ fn not_someone_elses_directory(out: &std::path::Path) -> anyhow::Result<()> {
     let Ok(mut entries) = std::fs::read_dir(out) else { return Ok(()) };
     if !unitcoder::pipeline::run_dir::RunDir::new(out).is_run() && entries.next().is_some() {
         anyhow::bail!(
-            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl, dataset/records.jsonl or \
-             cache/): give a new or empty directory",
+            "--out {} holds other files and no synth run (no stats.json, rejected.jsonl, dataset/records.jsonl, \
+             cache/model.jsonl or cache/exec.jsonl): give a new or empty directory",
             out.display()
         );
     }
