@@ -209,10 +209,15 @@ fn take_records(
     // and the window, so that they do not use up --limit.
     let importable = std::cell::RefCell::new(Importable::new(&args.python));
     let blocked = std::cell::RefCell::new(Vec::new());
+    // How many of the set-aside functions each missing library holds back.
+    let by_library = std::cell::RefCell::new(std::collections::BTreeMap::<String, u64>::new());
     let mut keep = |mut r: Record| -> Option<Record> {
         let lacks = importable.borrow_mut().lacks(&r.function.packages);
         if lacks.is_empty() {
             return Some(r);
+        }
+        for l in &lacks {
+            *by_library.borrow_mut().entry(l.clone()).or_insert(0) += 1;
         }
         let detail = format!("{} (not importable by {})", lacks.join(", "), args.python);
         r.reject(Stage::Retrieve, Reject::MissingLibrary.as_str(), detail);
@@ -312,10 +317,10 @@ fn take_records(
             }),
         );
     }
-    let blocked = blocked.into_inner();
-    uninstalled_libraries(&args.python, args.records.is_some(), &clean, &blocked)?;
+    let (blocked, by_library) = (blocked.into_inner(), by_library.into_inner());
+    uninstalled_libraries(&args.python, args.records.is_some(), clean.len(), blocked.len(), &by_library)?;
     if let (serde_json::Value::Object(m), false) = (&mut counts, blocked.is_empty()) {
-        m.insert("synth_missing_libraries".into(), serde_json::json!(by_library(&blocked)));
+        m.insert("synth_missing_libraries".into(), serde_json::json!(by_library));
     }
     // Rejected records are saved (with their reasons) before the others.
     Ok((clean, broken.into_iter().chain(blocked).chain(dirty).collect(), counts))
@@ -446,36 +451,27 @@ impl<'a> Importable<'a> {
     }
 }
 
-/// How many of `blocked`'s functions each missing library holds back.
-fn by_library(blocked: &[Record]) -> std::collections::BTreeMap<String, u64> {
-    let mut by = std::collections::BTreeMap::new();
-    for r in blocked {
-        let lacks =
-            r.rejected.as_ref().map(|j| j.detail.split(" (").next().unwrap_or("").to_string()).unwrap_or_default();
-        for l in lacks.split(", ").filter(|l| !l.is_empty()) {
-            *by.entry(l.to_string()).or_insert(0) += 1;
-        }
-    }
-    by
-}
-
-/// The functions set aside because `python` cannot import a library they use (`blocked`, rejected
+/// The `blocked` functions set aside because `python` cannot import a library they use (rejected
 /// as `retrieve/missing_library` before any model call: no test of theirs could pass, and a fix
 /// could only rewrite them without the library). Where no function is left to synthesize, an error
 /// before the model loads; otherwise a warning naming the libraries and how many functions each
-/// holds back. They are set aside before `--limit` takes its functions, so it counts runnable ones.
-fn uninstalled_libraries(python: &str, from_records: bool, clean: &[Record], blocked: &[Record]) -> anyhow::Result<()> {
-    if blocked.is_empty() {
+/// holds back (`by_library`). They are set aside before `--limit` takes its functions, so it counts
+/// runnable ones; `clean` functions are left to synthesize.
+fn uninstalled_libraries(
+    python: &str,
+    from_records: bool,
+    clean: usize,
+    blocked: usize,
+    by_library: &std::collections::BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    if blocked == 0 {
         return Ok(());
     }
-    let list: Vec<String> = by_library(blocked)
-        .iter()
-        .map(|(m, n)| format!("{m} ({n} function{})", if *n == 1 { "" } else { "s" }))
-        .collect();
+    let list: Vec<String> =
+        by_library.iter().map(|(m, n)| format!("{m} ({n} function{})", if *n == 1 { "" } else { "s" })).collect();
     let what = format!(
-        "{} of the {} functions read import libraries that {python} cannot import: {}",
-        blocked.len(),
-        blocked.len() + clean.len(),
+        "{blocked} of the {} functions read import libraries that {python} cannot import: {}",
+        blocked + clean,
         list.join(", ")
     );
     let narrow = match from_records {
@@ -483,7 +479,7 @@ fn uninstalled_libraries(python: &str, from_records: bool, clean: &[Record], blo
         false => "or narrow the allow-list with --packages",
     };
     let fix = format!("install them into that interpreter, pass --python with one that has them, {narrow}");
-    if clean.is_empty() {
+    if clean == 0 {
         anyhow::bail!("{what}; none of them could pass its tests: {fix}");
     }
     eprintln!(
