@@ -299,7 +299,6 @@ fn take_records(
         }
         // The part of the input this run takes (a records file's own counts may be another's).
         m.insert("synth_shard".into(), serde_json::json!(shard_label(args)));
-        m.insert("synth_input".into(), serde_json::json!(input_identity(args)));
         if args.records.is_some() {
             m.insert("synth_syntax_errors".into(), serde_json::json!(broken.len()));
         }
@@ -592,8 +591,12 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         // What this run sets out to finish: a stopped run's report and card say how much is left.
         m.insert("synth_functions".into(), serde_json::json!(records.len()));
     }
-    if let (serde_json::Value::Object(m), Some(e)) = (&mut counts, &environment) {
-        m.insert("synth_python".into(), e.clone());
+    if let serde_json::Value::Object(m) = &mut counts {
+        // What the run reads, as its resume is checked against (computed once, above).
+        m.insert("synth_input".into(), serde_json::json!(input));
+        if let Some(e) = &environment {
+            m.insert("synth_python".into(), e.clone());
+        }
     }
     let rjson = Some(counts);
     let mut config = SandboxConfig { python: PathBuf::from(&args.python), ..SandboxConfig::default() };

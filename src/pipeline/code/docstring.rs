@@ -107,17 +107,10 @@ mod tests {
 
     #[test]
     fn placeholders_copied_from_the_prompt_are_found_and_real_lines_are_not() {
-        let prompt = crate::pipeline::prompts::Prompts::embedded()
-            .render(
-                crate::pipeline::prompts::Template::Polish,
-                crate::pipeline::prompts::Template::Polish.vars(&crate::pipeline::prompts::Vars {
-                    code: "def f(x):\n    \"\"\"Return the value of x as it is.\"\"\"\n    return x\n",
-                    name: "f",
-                    ..Default::default()
-                }),
-            )
-            .unwrap();
+        use crate::pipeline::prompts::{Prompts, Template, Vars};
         let code = "def f(x):\n    \"\"\"Return the value of x as it is.\"\"\"\n    return x\n";
+        let vars = Template::Polish.vars(&Vars { code, name: "f", ..Default::default() });
+        let prompt = Prompts::embedded().render(Template::Polish, vars).unwrap();
         let echo = |doc: &str| template_echo(doc, &prompt, code);
         assert_eq!(
             echo("\"\"\"\nOne or two sentences on what the function does.\n\"\"\""),
