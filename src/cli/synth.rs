@@ -85,10 +85,12 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 3, value_parser = super::parse::positive_u32)]
     pub tests_samples: u32,
     /// When the original function passes at least N tests of a suite (after splitting them to one
-    /// assertion each) and no fewer than it fails, the failing ones are cut as wrong expectations: the
-    /// retrieved code is trusted over model-written expected values instead of being "fixed" to fit
-    /// them. Nor do fix rounds start from a suite of fewer than N tests, or from one whose tests only
-    /// expect exceptions (rejected as `thin_suite`). 0 never cuts and sets no floor.
+    /// assertion each) and no fewer than it fails, the failing ones are taken as wrong expectations:
+    /// the retrieved code is trusted over model-written expected values instead of being "fixed" to
+    /// fit them. A failing check of a value against a literal (or of a value's truth) keeps its input
+    /// and takes the value the function gives; the others are cut. Nor do fix rounds start from a
+    /// suite of fewer than N tests, or from one whose tests only expect exceptions (rejected as
+    /// `thin_suite`). 0 never cuts or rewrites and sets no floor.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_tests: usize,
     /// Temperature of the tests samples after the first, greedy, one.

@@ -6,6 +6,7 @@
 
 mod docstring;
 pub mod examples;
+pub mod expected;
 pub mod raises;
 mod split;
 pub mod types;

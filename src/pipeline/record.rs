@@ -121,6 +121,12 @@ pub struct Tests {
     /// suspected before the code is "fixed" to fit them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disagreeing: Vec<String>,
+    /// Test functions whose expected value the original contradicted while passing the rest, kept
+    /// with that value replaced by what the original returns (see
+    /// [`crate::pipeline::code::expected`]): the model's input is kept, its guess of the result is
+    /// not. The other contradicted tests are cut (`disagreeing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconciled: Vec<String>,
     /// Import statements added to the model's tests because a test failed only with a `NameError`
     /// for a standard-library module or one the function imports (`os`, `np`): the test is
     /// repaired and kept instead of being cut as broken.
@@ -154,6 +160,9 @@ pub enum AttemptKind {
     /// doctest and the tests (sample 1; sample 2: every example dropped). The probe that ran the
     /// examples first (sample 0) is not stored.
     Examples,
+    /// The original run with its tests and a probe that reads the values their failing equality
+    /// checks compared with a literal (never stored as an attempt).
+    ExpectedValues,
 }
 
 /// One execution of a program with the tests.

@@ -45,7 +45,9 @@ pub struct SynthStats {
     pub discarded: BTreeMap<String, u64>,
     /// Test functions cut from the kept suites of accepted records: `broken` (they errored in the
     /// tests' own code) and `disagreeing` (the original failed them while passing the rest), with
-    /// `records_with_disagreeing` the accepted records that lost at least one test that way.
+    /// `records_with_disagreeing` the accepted records that lost at least one test that way; and,
+    /// not cut but kept with the original's value as the expected one, `reconciled` (with
+    /// `records_with_reconciled`).
     #[serde(default)]
     pub cut_tests: BTreeMap<String, u64>,
     /// Imports added to model-written tests that failed only for lack of them (`import os`), by
@@ -339,6 +341,8 @@ impl SynthStats {
                 *s.cut_tests.entry("broken".into()).or_default() += t.dropped.len() as u64;
                 *s.cut_tests.entry("disagreeing".into()).or_default() += t.disagreeing.len() as u64;
                 *s.cut_tests.entry("records_with_disagreeing".into()).or_default() += !t.disagreeing.is_empty() as u64;
+                *s.cut_tests.entry("reconciled".into()).or_default() += t.reconciled.len() as u64;
+                *s.cut_tests.entry("records_with_reconciled".into()).or_default() += !t.reconciled.is_empty() as u64;
             }
             if ok {
                 let e = &mut s.docstring_examples;

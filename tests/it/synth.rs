@@ -107,7 +107,7 @@ fn cases() -> BTreeMap<&'static str, Case> {
     // test is cut, not "fixed" into the code.
     m.insert("trusted", Case {
         src: "def trusted(x):\n    y = math.floor(x)\n    return y + 1\n",
-        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n        self.assertEqual(NAME(0.2), 1)\n    def test_c(self):\n        self.assertEqual(NAME(4.5), 9)\n",
+        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n        self.assertEqual(NAME(0.2), 1)\n        self.assertEqual(NAME(1.0), 2)\n        self.assertEqual(NAME(3.9), 4)\n    def test_c(self):\n        self.assertEqual(NAME(4.5), 9)  # nine\n    def test_d(self):\n        self.assertTrue(NAME(4.5) > 6)\n    def test_e(self):\n        with self.assertRaises(ValueError):\n            NAME(1.5)\n    def test_f(self):\n        half = NAME(0.5) / 4\n        self.assertEqual(half, 7)\n",
         fixes: &[&["def trusted(x):\n    return 9\n"]],
         polish: "",
     });
@@ -304,16 +304,21 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert!(t.code.contains("test_a") && !t.code.contains("test_b"), "{}", t.code);
     assert!(arity.verified.as_ref().unwrap().original_passed);
 
-    // Split to one assertion per test, the original meets two expectations and misses one: the
-    // missed one is cut as a wrong expectation and no fix is asked for.
-    let trusted = by(&acc, "trusted").expect("trusted accepted without its wrong expectation");
+    // Split to one assertion per test, the original meets four expectations and misses four: the
+    // missed ones are suspected before the code, and no fix is asked for. Where the check compared
+    // a value with a literal (or was a truth check), the test keeps its input with the value the
+    // original gives (a float compared to 7 places, a comment that stated the old value dropped);
+    // the expected exception the original never raises is cut.
+    let trusted = by(&acc, "trusted").expect("trusted accepted without its wrong expectations");
     let t = trusted.tests.as_ref().unwrap();
-    assert_eq!(t.disagreeing, ["TestCases.test_c"]);
-    assert!(
-        t.code.contains("def test_a_1") && t.code.contains("def test_a_2") && !t.code.contains("test_c"),
-        "{}",
-        t.code
-    );
+    assert_eq!(t.disagreeing, ["TestCases.test_e"]);
+    assert_eq!(t.reconciled, ["TestCases.test_c", "TestCases.test_d", "TestCases.test_f"]);
+    for kept in
+        ["def test_a_1", "def test_a_4", "self.assertEqual(trusted(4.5), 5)\n", "self.assertFalse(trusted(4.5) > 6)"]
+    {
+        assert!(t.code.contains(kept), "{kept} in {}", t.code);
+    }
+    assert!(t.code.contains("self.assertAlmostEqual(half, 0.25)") && !t.code.contains("test_e"), "{}", t.code);
     assert!(trusted.verified.as_ref().unwrap().original_passed);
     assert!(!trusted.attempts.iter().any(|a| a.kind == AttemptKind::Fix));
 
@@ -334,6 +339,10 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert_eq!(stats.pass_by_round.get(&1), Some(&1));
     assert_eq!(stats.pass_by_round.get(&0), Some(&5));
     assert_eq!(stats.cut_tests.get("disagreeing"), Some(&1));
+    assert_eq!(
+        (stats.cut_tests.get("reconciled"), stats.cut_tests.get("records_with_reconciled")),
+        (Some(&3), Some(&1))
+    );
     assert!(stats.failures.get("assertion").copied().unwrap_or(0) >= 3, "{:?}", stats.failures);
     let dpo = std::fs::read_to_string(dir.dataset().join("dpo.jsonl")).unwrap();
     assert_eq!(dpo.lines().count(), 2, "only `fixed` and `stubborn` have a failing attempt and a fix");

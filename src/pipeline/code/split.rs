@@ -14,7 +14,7 @@ use super::{parse, text, top_level};
 
 /// Whether `n` is, or contains, an assertion: a `self.assert...`/`self.fail...` call or an `assert`
 /// statement (nested function definitions are not looked into).
-fn asserts(n: Node<'_>, src: &str) -> bool {
+pub(super) fn asserts(n: Node<'_>, src: &str) -> bool {
     let mut stack = vec![n];
     while let Some(n) = stack.pop() {
         match n.kind() {

@@ -82,6 +82,10 @@ pub(super) struct Item {
     scoring: quality::Scoring,
     /// The tests the original passed, which a fix must still pass.
     preserve: preserve::Preserve,
+    /// The tests sample whose failing checks' values were probed (once per suite).
+    probed: Option<u32>,
+    /// The tests the original failed while the probe of their values runs.
+    probing: Vec<String>,
 }
 
 impl Item {
@@ -100,6 +104,8 @@ impl Item {
             examples: Default::default(),
             scoring: Default::default(),
             preserve: Default::default(),
+            probed: None,
+            probing: Vec::new(),
         }
     }
 
@@ -331,6 +337,9 @@ impl Item {
         if exec.kind == AttemptKind::Examples {
             return self.on_examples_verdict(ctx, exec, verdict);
         }
+        if exec.kind == AttemptKind::ExpectedValues {
+            return self.on_expected_values(ctx, &verdict);
+        }
         let passed = verdict.passed();
         let vacuous = vacuous_reason(&verdict);
         let feedback = feedback(&verdict, ctx.settings.feedback_chars);
@@ -364,14 +373,7 @@ impl Item {
                 if let Some(actions) = self.cut_disagreeing_tests(ctx.settings.min_tests) {
                     return actions;
                 }
-                if self.thin_suite(ctx) {
-                    self.drop_tests("thin_suite");
-                } else if self.fallback.is_none() {
-                    self.fallback = self.rec.tests.clone().map(|t| (t, feedback));
-                } else {
-                    self.drop_tests("original_failed");
-                }
-                self.next_tests(ctx)
+                self.original_failed(ctx, feedback)
             }
             AttemptKind::Fix => {
                 self.outstanding = self.outstanding.saturating_sub(1);
@@ -423,10 +425,28 @@ impl Item {
             }
             // Tests replies are never executed on their own, and quality runs are handled above;
             // nothing is waiting on these.
-            AttemptKind::Tests | AttemptKind::Mutant | AttemptKind::Coverage | AttemptKind::Examples => {
+            AttemptKind::Tests
+            | AttemptKind::Mutant
+            | AttemptKind::Coverage
+            | AttemptKind::Examples
+            | AttemptKind::ExpectedValues => {
                 vec![Action::Finish]
             }
         }
+    }
+
+    /// The original failed a suite that nothing more can be repaired or cut from: the suite is set
+    /// aside when it is too thin to fix towards, kept as where the fix rounds start when it is the
+    /// first such suite, and set aside otherwise; then the next tests sample is tried.
+    fn original_failed(&mut self, ctx: &Ctx, feedback: String) -> Vec<Action> {
+        if self.thin_suite(ctx) {
+            self.drop_tests("thin_suite");
+        } else if self.fallback.is_none() {
+            self.fallback = self.rec.tests.clone().map(|t| (t, feedback));
+        } else {
+            self.drop_tests("original_failed");
+        }
+        self.next_tests(ctx)
     }
 
     fn verified(&mut self, code: String, round: u32, original_passed: bool) -> Vec<Action> {

@@ -7,8 +7,8 @@
 use super::{Action, Ctx, Exec, Item};
 use crate::pipeline::code;
 use crate::pipeline::prompts::{Template, Vars};
-use crate::pipeline::record::{AttemptKind, Discarded, Stage, Tests};
-use crate::sandbox::TestStatus;
+use crate::pipeline::record::{feedback, AttemptKind, Discarded, Stage, Tests};
+use crate::sandbox::{TestStatus, Verdict};
 
 impl Item {
     /// Turns the tests replies into candidate suites, setting aside (with their tokens) the ones
@@ -56,6 +56,7 @@ impl Item {
                 // Cut before the first run, as broken tests are cut after it.
                 dropped: placeholders,
                 disagreeing: Vec::new(),
+                reconciled: Vec::new(),
                 imports_added: Vec::new(),
             });
             return self.run_original(sample);
@@ -177,7 +178,63 @@ impl Item {
         if passing < min_tests.max(failing.len()) || failing.is_empty() {
             return None;
         }
-        self.rerun_without(failing, |t| &mut t.disagreeing)
+        // Checks that compared a value with a literal keep their input: the probe reads what the
+        // original returns, once per suite, and `on_expected_values` writes it in.
+        let tests = self.rec.tests.as_ref()?;
+        if self.probed != Some(tests.sample) {
+            let asserted: Vec<String> =
+                verdict.tests.iter().filter(|t| t.status == TestStatus::Fail).map(|t| t.name.clone()).collect();
+            let targets = code::expected::expectations(&tests.code, &self.rec.function.name, &asserted);
+            if !targets.is_empty() {
+                let (sample, probe) = (tests.sample, code::expected::probe_tests(&tests.code, &targets));
+                self.probed = Some(sample);
+                self.probing = failing;
+                let program = self.rec.function.code.clone();
+                let kind = AttemptKind::ExpectedValues;
+                return Some(vec![Action::Execute(Exec {
+                    kind,
+                    round: 0,
+                    sample,
+                    program,
+                    tokens: 0,
+                    tests: Some(probe),
+                })]);
+            }
+        }
+        let actions = self.rerun_without(failing.clone(), |t| &mut t.disagreeing)?;
+        // A rewritten check the original still fails (a value that changes from run to run) is cut.
+        if let Some(t) = self.rec.tests.as_mut() {
+            t.reconciled.retain(|n| !failing.contains(n));
+        }
+        Some(actions)
+    }
+
+    /// The probe of the failing checks' values came back: the checks it could read get the
+    /// original's value in place of their literal, the other failing tests are cut, and the
+    /// original runs again against the suite.
+    pub(super) fn on_expected_values(&mut self, ctx: &Ctx, verdict: &Verdict) -> Vec<Action> {
+        let failing = std::mem::take(&mut self.probing);
+        let name = self.rec.function.name.clone();
+        let values = code::expected::read_probe(&verdict.stdout_tail).unwrap_or_default();
+        let mut reconciled = Vec::new();
+        let Some(tests) = self.rec.tests.as_mut() else { return vec![Action::Finish] };
+        let sample = tests.sample;
+        let targets = code::expected::expectations(&tests.code, &name, &failing);
+        if let Some((code, done)) = code::expected::reconcile(&tests.code, &targets, &values) {
+            tests.code = code;
+            tests.reconciled.extend(done.iter().cloned());
+            reconciled = done;
+        }
+        let rest: Vec<String> = failing.into_iter().filter(|n| !reconciled.contains(n)).collect();
+        match self.rerun_without(rest, |t| &mut t.disagreeing) {
+            Some(actions) => actions,
+            None if !reconciled.is_empty() => self.run_original(sample),
+            None => {
+                // Nothing could be rewritten or cut: the suite fails as it did.
+                let last = self.rec.attempts.last().map(|a| feedback(&a.verdict, ctx.settings.feedback_chars));
+                self.original_failed(ctx, last.unwrap_or_default())
+            }
+        }
     }
 
     /// Sets the tests suite just tried aside for `reason`, keeping its tokens in the statistics. The
