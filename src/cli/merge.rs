@@ -83,16 +83,53 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     if let Some(warning) = stats.retrieve.as_ref().and_then(shard_coverage) {
         eprintln!("{warning}");
     }
+    if let Some(warning) = stats.retrieve.as_ref().and_then(interpreters) {
+        eprintln!("{warning}");
+    }
     Ok(Outcome::Success)
+}
+
+/// The parts of a merged run's retrieve counts (one per single run), or the counts themselves.
+fn parts(retrieve: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match retrieve.get("parts").and_then(|p| p.as_array()) {
+        Some(parts) => parts.iter().collect(),
+        None => vec![retrieve],
+    }
+}
+
+/// A warning when the merged runs ran their programs under different Python environments (each
+/// run's `synth_python`: version, executable, digest of its installed distributions): a verdict can
+/// depend on a library's version, so the records were not all checked under the same conditions.
+fn interpreters(retrieve: &serde_json::Value) -> Option<String> {
+    let mut seen: Vec<&serde_json::Value> = Vec::new();
+    for p in parts(retrieve) {
+        if let Some(e) = p.get("synth_python") {
+            if !seen.contains(&e) {
+                seen.push(e);
+            }
+        }
+    }
+    let field = |e: &serde_json::Value, k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+    (seen.len() > 1).then(|| {
+        let named: Vec<String> = seen
+            .iter()
+            .map(|e| {
+                format!("{} {} (distributions {})", field(e, "executable"), field(e, "version"), field(e, "digest"))
+            })
+            .collect();
+        format!(
+            "warning: the runs checked their programs under {} different Python environments ({}): a verdict can \
+             depend on a library's version, so the merged records were not all verified under the same conditions",
+            seen.len(),
+            named.join("; ")
+        )
+    })
 }
 
 /// What is wrong with the set of shards a merged run holds (its retrieve counts keep each run's
 /// `synth_shard`, `i/N` or `i/N by file`): shards split different ways, or parts not merged yet.
 fn shard_coverage(retrieve: &serde_json::Value) -> Option<String> {
-    let parts = match retrieve.get("parts").and_then(|p| p.as_array()) {
-        Some(parts) => parts.iter().collect(),
-        None => vec![retrieve],
-    };
+    let parts = parts(retrieve);
     let mut labels = Vec::new();
     let mut split = std::collections::BTreeSet::new();
     let mut have = std::collections::BTreeSet::new();

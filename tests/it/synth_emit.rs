@@ -301,6 +301,7 @@ fn run_of(s: &Setup, corpus: &Path, name: &str, shard: Shard, settings: &SynthSe
     json["picked"] = serde_json::json!({"by": "testable", "candidates": counts.kept, "kept": counts.kept});
     json["synth_shard"] = serde_json::json!(shard.to_string());
     json["synth_functions"] = serde_json::json!(taken);
+    json["synth_python"] = serde_json::json!({"version": "3.11.7", "executable": "/usr/bin/python3", "digest": "aaaa", "distributions": 9});
     emit::write_stats(&dir, Some(json)).unwrap();
     assert_eq!(emit::record_settings(&dir, &settings.run_settings("scripted", true, Vec::new())).unwrap(), None);
     (dir, counts)
@@ -406,6 +407,14 @@ fn merge_combines_the_shards_retrieve_counts_and_settings_and_refuses_shards_mad
     let (other, _) = shard_run(&s, "other", Shard { index: 0, count: n + 1 }, &settings());
     let err = cli_merge(&[&shards[1], &other], "two-ways");
     assert!(err.contains(&format!("warning: the runs were split different ways (0/{}, 1/{n})", n + 1)), "{err}");
+    // A shard whose programs ran under another Python environment: merged, with a warning naming both.
+    let (py2, _) = shard_run(&s, "py2", Shard { index: 1, count: n }, &settings());
+    let mut st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(py2.stats()).unwrap()).unwrap();
+    st["retrieve"]["synth_python"]["digest"] = "bbbb".into();
+    std::fs::write(py2.stats(), st.to_string()).unwrap();
+    let err = cli_merge(&[&shards[0], &py2], "two-pythons");
+    assert!(err.contains("warning: the runs checked their programs under 2 different Python environments"), "{err}");
+    assert!(err.contains("(distributions aaaa)") && err.contains("(distributions bbbb)"), "{err}");
 
     // A shard made with another answer length is refused, naming it and the difference, before
     // anything is written.
