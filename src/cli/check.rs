@@ -291,7 +291,8 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
         );
     }
     if !ignored.is_empty() {
-        let keys: Vec<String> = ignored.iter().map(|(k, n)| format!("`{k}` ({n} lines)")).collect();
+        let keys: Vec<String> =
+            ignored.iter().map(|(k, n)| format!("`{k}` ({n} line{})", if *n == 1 { "" } else { "s" })).collect();
         eprintln!("note: {} has keys that are not read: {}", input.display(), keys.join(", "));
     }
     // The sandbox starts before --out is touched: a mistyped --python must not cost the verdicts

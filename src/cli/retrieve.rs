@@ -178,9 +178,18 @@ pub fn corpus_settings(
         let (files, others) = unitcoder::corpus::hf::resolve_specs(&given, &hub, &Bars::new(), keep)?;
         skipped = others;
         if by_file {
-            eprintln!("corpus: shard {shard} reads {} files; {others} go to other shards", files.len());
+            eprintln!(
+                "corpus: shard {shard} reads {} file{}; {others} go to other shards",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            );
         } else {
-            eprintln!("corpus: {} files ({} given)", files.len(), given.len());
+            eprintln!(
+                "corpus: {} file{} ({} given)",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" },
+                given.len()
+            );
             if shard.count > 1 {
                 eprintln!(
                     "note: --shard {shard} splits by content, so every shard reads every file; --shard-by file gives \

@@ -363,8 +363,9 @@ pub fn markdown(summary: &Summary) -> String {
     }
     if !summary.env_error_tasks.is_empty() {
         s.push_str(&format!(
-            "\n{} tasks failed for environment reasons (excluded): {}\n",
+            "\n{} task{} failed for environment reasons (excluded): {}\n",
             summary.env_error_tasks.len(),
+            if summary.env_error_tasks.len() == 1 { "" } else { "s" },
             summary.env_error_tasks.join(", ")
         ));
         if !summary.env_missing_modules.is_empty() {
