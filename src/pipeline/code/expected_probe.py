@@ -3,7 +3,8 @@
 # target, a test whose one check compares a value with a literal the original contradicted, it runs
 # the test twice from a fresh instance, with that check replaced by a recorder of the value under
 # test, and prints one JSON line after a marker: per test (`Class.method`), the value's repr, where
-# both runs saw the check called once, with equal values that a literal can state exactly. A float
+# both runs saw the check called once, with equal values that a literal can state exactly (a NumPy
+# scalar, inside a list too, as its plain value, where the two compare equal). A float
 # is reported only as the whole value (it is then compared to 7 places, since its last digits may
 # differ under another build of a library); sets of more than one element are left out (their
 # order changes with the hash seed). The line only guides a rewrite:
@@ -17,21 +18,35 @@ _UC_TARGETS = __UC_TARGETS__
 _UC_MAX_CHARS = __UC_MAX_CHARS__
 
 
-def _uc_literal(value, depth=0):
+_UC_NOT = object()
+
+
+def _uc_plain(value, depth=0):
+    # The value as plain literals (a NumPy scalar as its `.item()`), or _UC_NOT.
     if depth > 8:
-        return False
+        return _UC_NOT
     kind = type(value)
-    if kind is float:
-        return depth == 0 and abs(value) != float("inf") and value == value
     if value is None or kind in (bool, int, str, bytes):
-        return True
+        return value
+    if kind is float:
+        return value if depth == 0 and abs(value) != float("inf") and value == value else _UC_NOT
     if kind in (list, tuple):
-        return all(_uc_literal(v, depth + 1) for v in value)
+        items = [_uc_plain(v, depth + 1) for v in value]
+        return _UC_NOT if any(i is _UC_NOT for i in items) else kind(items)
     if kind is dict:
-        return all(_uc_literal(k, depth + 1) and _uc_literal(v, depth + 1) for k, v in value.items())
+        pairs = [(_uc_plain(k, depth + 1), _uc_plain(v, depth + 1)) for k, v in value.items()]
+        return _UC_NOT if any(k is _UC_NOT or v is _UC_NOT for k, v in pairs) else dict(pairs)
     if kind is set:
-        return len(value) == 1 and all(_uc_literal(v, depth + 1) for v in value)
-    return False
+        items = [_uc_plain(v, depth + 1) for v in value]
+        return set(items) if len(items) == 1 and items[0] is not _UC_NOT else _UC_NOT
+    if getattr(kind, "__module__", None) == "numpy" and getattr(value, "shape", None) == ():
+        try:
+            item = value.item()
+        except Exception:
+            return _UC_NOT
+        if type(item) in (bool, int, float, str, bytes):
+            return _uc_plain(item, depth)
+    return _UC_NOT
 
 
 def _uc_seen(cls, method, check, position):
@@ -77,13 +92,15 @@ class _UcExpectedProbe(_uc_unittest.TestCase):
                 continue
             value, again = runs[0][0], runs[1][0]
             try:
-                if not _uc_literal(value) or value != again or type(value) is not type(again):
+                plain, twice = _uc_plain(value), _uc_plain(again)
+                # The literal must meet the check as the value did, and both runs must agree.
+                if plain is _UC_NOT or not bool(plain == value) or repr(plain) != repr(twice):
                     continue
-                text = repr(value)
+                text = repr(plain)
                 back = _uc_ast.literal_eval(text)
             except Exception:
                 continue
-            if len(text) > _UC_MAX_CHARS or "\n" in text or back != value or type(back) is not type(value):
+            if len(text) > _UC_MAX_CHARS or "\n" in text or back != plain or type(back) is not type(plain):
                 continue
             report["%s.%s" % (class_name, method)] = text
             # The line comes back in the verdict's 4 KB stdout tail: tests past the budget are cut.
