@@ -248,12 +248,14 @@ pub fn without_tests(tests: &str, names: &[String]) -> Option<String> {
 /// Whether `tests` call the function `name` anywhere (tests of some other function, such as a
 /// prompt's example copied back, check nothing about it).
 pub fn calls_function(tests: &str, name: &str) -> bool {
-    let Some(tree) = parse(tests) else {
-        return false;
-    };
-    let mut stack = vec![tree.root_node()];
+    parse(tests).is_some_and(|tree| calls(tree.root_node(), name, tests))
+}
+
+/// Whether node `n` of `src` calls the function `name` anywhere inside it.
+fn calls(n: Node<'_>, name: &str, src: &str) -> bool {
+    let mut stack = vec![n];
     while let Some(n) = stack.pop() {
-        if n.kind() == "call" && n.child_by_field_name("function").map(|f| text(f, tests)) == Some(name) {
+        if n.kind() == "call" && n.child_by_field_name("function").map(|f| text(f, src)) == Some(name) {
             return true;
         }
         let mut c = n.walk();

@@ -20,7 +20,7 @@ use std::ops::Range;
 
 use tree_sitter::Node;
 
-use super::{parse, split::asserts, test_functions, text};
+use super::{calls, parse, split::asserts, test_functions, text};
 
 /// Where the probe's JSON line starts in its stdout.
 pub const PROBE_MARKER: &str = "@@unitcoder-expected@@";
@@ -76,19 +76,6 @@ fn literal(n: Node<'_>) -> bool {
         "unary_operator" => n.child_by_field_name("argument").is_some_and(|a| matches!(a.kind(), "integer" | "float")),
         _ => false,
     }
-}
-
-/// Whether `n` calls the function `name` anywhere inside it.
-fn calls(n: Node<'_>, name: &str, src: &str) -> bool {
-    let mut stack = vec![n];
-    while let Some(n) = stack.pop() {
-        if n.kind() == "call" && n.child_by_field_name("function").map(|f| text(f, src)) == Some(name) {
-            return true;
-        }
-        let mut c = n.walk();
-        stack.extend(n.named_children(&mut c));
-    }
-    false
 }
 
 /// The check of test method `def` when it is its last statement and only assertion, in a method
