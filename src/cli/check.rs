@@ -359,12 +359,14 @@ fn batch(input: &Path, output: &Path, config: SandboxConfig, resume: bool) -> an
     let secs = running.elapsed().as_secs_f64();
     let new_malformed = malformed - resumed_malformed;
     let bad = if new_malformed > 0 {
-        format!("; {new_malformed} malformed input lines written as errors (\"malformed input\")")
+        let lines = if new_malformed == 1 { "line" } else { "lines" };
+        format!("; {new_malformed} malformed input {lines} written as errors (\"malformed input\")")
     } else {
         String::new()
     };
     eprintln!(
-        "checked {done} programs in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed{bad}",
+        "checked {done} program{} in {secs:.2} s ({:.1}/s) after {setup:.2} s of sandbox start-up: {passed} passed{bad}",
+        if done == 1 { "" } else { "s" },
         done as f64 / secs.max(1e-9)
     );
     if let Some(e) = write_error {

@@ -169,8 +169,9 @@ fn split_by_file_each_shard_downloads_and_reads_only_its_own_files_of_a_hub_data
         let (ids, _) = records(root, &out, &o);
         assert!(
             stderr(&o).contains(&format!(
-                "corpus: shard {i}/2 reads {} files; {} go to other shards",
+                "corpus: shard {i}/2 reads {} file{}; {} go to other shards",
                 own.len(),
+                if own.len() == 1 { "" } else { "s" },
                 3 - own.len()
             )),
             "{}",

@@ -145,8 +145,11 @@ fn batch_reports_a_malformed_line_and_runs_the_others() {
             .contains("extra.jsonl line 2: field `timeout`: invalid type: string \"5\", expected a number of seconds"),
         "{stderr}"
     );
-    assert!(stderr.contains("keys that are not read: `entry_point` (1 lines), `task_id` (1 lines)"), "{stderr}");
-    assert!(stderr.contains("checked 1 programs") && stderr.contains("1 passed; 1 malformed"), "{stderr}");
+    assert!(stderr.contains("keys that are not read: `entry_point` (1 line), `task_id` (1 line)"), "{stderr}");
+    assert!(
+        stderr.contains("checked 1 program in") && stderr.contains("1 passed; 1 malformed input line written"),
+        "{stderr}"
+    );
 
     // A file none of whose lines can be read is the wrong file: exit 2, and --out is left as it was.
     let before = std::fs::read(&outp).unwrap();
@@ -242,7 +245,7 @@ fn resume_keeps_the_verdicts_of_unchanged_lines_and_checks_only_the_rest() {
         stderr.contains("3 of 5 verdicts kept from") && stderr.contains("(1 passed); checking the other 2"),
         "{stderr}"
     );
-    assert!(stderr.contains("checked 2 programs") && !stderr.contains("malformed input lines written"), "{stderr}");
+    assert!(stderr.contains("checked 2 programs") && !stderr.contains("malformed input line"), "{stderr}");
     let second = read();
     let second: Vec<&str> = second.lines().collect();
     assert_eq!(second[..3], first[..3], "kept as they were, not run again");
@@ -554,7 +557,10 @@ fn a_batch_line_that_is_not_utf8_is_that_lines_error_and_the_others_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("in.jsonl line 2: not valid UTF-8 (byte 12 of the line)"), "{stderr}");
-    assert!(stderr.contains("checked 2 programs") && stderr.contains("2 passed; 1 malformed input lines"), "{stderr}");
+    assert!(
+        stderr.contains("checked 2 programs") && stderr.contains("2 passed; 1 malformed input line written"),
+        "{stderr}"
+    );
     let text = std::fs::read_to_string(&outp).expect("output written");
     let verdicts: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     let got: Vec<(&str, &str)> =
