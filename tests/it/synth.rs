@@ -306,19 +306,23 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
     // Split to one assertion per test, the original meets four expectations and misses four: the
     // missed ones are suspected before the code, and no fix is asked for. Where the check compared
-    // a value with a literal (or was a truth check), the test keeps its input with the value the
-    // original gives (a float compared to 7 places, a comment that stated the old value dropped);
-    // the expected exception the original never raises is cut.
+    // the function's value with a literal, the test keeps its input with the value the original
+    // gives (a float compared to 7 significant digits, a comment that stated the old value
+    // dropped); the flipped comparison, which would check almost nothing, and the expected
+    // exception the original never raises are cut.
     let trusted = by(&acc, "trusted").expect("trusted accepted without its wrong expectations");
     let t = trusted.tests.as_ref().unwrap();
-    assert_eq!(t.disagreeing, ["TestCases.test_e"]);
-    assert_eq!(t.reconciled, ["TestCases.test_c", "TestCases.test_d", "TestCases.test_f"]);
-    for kept in
-        ["def test_a_1", "def test_a_4", "self.assertEqual(trusted(4.5), 5)\n", "self.assertFalse(trusted(4.5) > 6)"]
-    {
+    assert_eq!(t.disagreeing, ["TestCases.test_d", "TestCases.test_e"]);
+    assert_eq!(t.reconciled, ["TestCases.test_c", "TestCases.test_f"]);
+    for kept in [
+        "def test_a_1",
+        "def test_a_4",
+        "self.assertEqual(trusted(4.5), 5)\n",
+        "assertAlmostEqual(half, 0.25, places=8)",
+    ] {
         assert!(t.code.contains(kept), "{kept} in {}", t.code);
     }
-    assert!(t.code.contains("self.assertAlmostEqual(half, 0.25)") && !t.code.contains("test_e"), "{}", t.code);
+    assert!(!t.code.contains("test_d") && !t.code.contains("test_e") && !t.code.contains("nine"), "{}", t.code);
     assert!(trusted.verified.as_ref().unwrap().original_passed);
     assert!(!trusted.attempts.iter().any(|a| a.kind == AttemptKind::Fix));
 
@@ -338,10 +342,10 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));
     assert_eq!(stats.pass_by_round.get(&1), Some(&1));
     assert_eq!(stats.pass_by_round.get(&0), Some(&5));
-    assert_eq!(stats.cut_tests.get("disagreeing"), Some(&1));
+    assert_eq!(stats.cut_tests.get("disagreeing"), Some(&2));
     assert_eq!(
         (stats.cut_tests.get("reconciled"), stats.cut_tests.get("records_with_reconciled")),
-        (Some(&3), Some(&1))
+        (Some(&2), Some(&1))
     );
     assert!(stats.failures.get("assertion").copied().unwrap_or(0) >= 3, "{:?}", stats.failures);
     let dpo = std::fs::read_to_string(dir.dataset().join("dpo.jsonl")).unwrap();
@@ -867,27 +871,29 @@ fn cached_verdicts_are_reused_only_under_the_environment_they_were_found_in() {
 }
 
 /// The probe that reads what the original returns where a failing check expected something else,
-/// run in the real sandbox on NumPy code: a NumPy scalar (in a list too) is read as its plain value,
-/// a float compared to 7 places; an array, a value that changes from run to run and a set whose
-/// order follows the hash seed are left out. The rewritten checks pass against the original.
+/// run in the real sandbox on NumPy code that shadows `bool` and `any` (`from numpy import *`): a
+/// NumPy scalar (in a list too) is read as its plain value, a float compared to 7 significant
+/// digits; an array, a value that changes from run to run, a set, and a list whose order follows
+/// the hash seed (the same in both runs of one interpreter: fresh interpreters under other seeds
+/// find it) are left out. The rewritten checks pass against the original.
 #[test]
 fn the_expected_values_probe_reads_numpy_scalars_and_leaves_out_what_a_literal_cannot_state() {
     use unitcoder::pipeline::code::{self, expected};
     use unitcoder::sandbox::Job;
-    let program = "import random\nimport numpy as np\n\n\ndef stat(kind):\n    if kind == 'mean':\n        return np.mean([1, 2, 4])\n    if kind == 'count':\n        return np.int64(3)\n    if kind == 'list':\n        return [np.int64(1), np.int64(2)]\n    if kind == 'array':\n        return np.array([1, 2])\n    if kind == 'random':\n        return random.random()\n    if kind == 'set':\n        return {'a', 'b'}\n    return np.bool_(True)\n";
-    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_mean(self):\n        self.assertEqual(stat('mean'), 2)\n\n    def test_count(self):\n        self.assertEqual(4, stat('count'))\n\n    def test_list(self):\n        self.assertEqual(stat('list'), [0])\n\n    def test_array(self):\n        self.assertEqual(stat('array'), [0])\n\n    def test_random(self):\n        self.assertEqual(stat('random'), 0.5)\n\n    def test_set(self):\n        self.assertEqual(stat('set'), {'a'})\n\n    def test_flag(self):\n        self.assertFalse(stat('flag'))\n";
+    let program = "import random\nimport numpy as np\nfrom numpy import *\n\n\ndef stat(kind):\n    if kind == 'words':\n        return list({'pear', 'apple', 'fig', 'kiwi'})\n    if kind == 'mean':\n        return np.mean([1, 2, 4])\n    if kind == 'count':\n        return np.int64(3)\n    if kind == 'list':\n        return [np.int64(1), np.int64(2)]\n    if kind == 'array':\n        return np.array([1, 2])\n    if kind == 'random':\n        return random.random()\n    if kind == 'set':\n        return {'a', 'b'}\n    return np.bool_(True)\n";
+    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_mean(self):\n        self.assertEqual(stat('mean'), 2)\n\n    def test_count(self):\n        self.assertEqual(4, stat('count'))\n\n    def test_list(self):\n        self.assertEqual(stat('list'), [0])\n\n    def test_array(self):\n        self.assertEqual(stat('array'), [0])\n\n    def test_random(self):\n        self.assertEqual(stat('random'), 0.5)\n\n    def test_set(self):\n        self.assertEqual(stat('set'), {'a'})\n\n    def test_flag(self):\n        self.assertFalse(stat('flag'))\n\n    def test_words(self):\n        self.assertEqual(stat('words'), [])\n";
     let names = code::test_names(tests);
     let targets = expected::expectations(tests, "stat", &names);
-    assert_eq!(targets.len(), 7);
+    assert_eq!(targets.len(), 8);
     let sandbox = Sandbox::new(crate::common::sandbox_config(1)).expect("a sandbox");
-    let v = sandbox.run(&Job::new("probe", program, expected::probe_tests(tests, &targets)));
+    let v = sandbox.run(&Job::new("probe", program, expected::probe_tests(tests, program, &targets)));
     let values = expected::read_probe(&v.stdout_tail).unwrap_or_else(|| panic!("no report in {v:?}"));
     let read: Vec<(&str, &str)> =
         values.iter().map(|(k, v)| (k.trim_start_matches("TestCases.test_"), v.as_str())).collect();
     assert_eq!(read, [("count", "3"), ("flag", "True"), ("list", "[1, 2]"), ("mean", "2.3333333333333335")]);
     let (rewritten, done) = expected::reconcile(tests, &targets, &values).unwrap();
     assert_eq!(done.len(), 4);
-    assert!(rewritten.contains("self.assertAlmostEqual(stat('mean'), 2.3333333333333335)"), "{rewritten}");
+    assert!(rewritten.contains("self.assertAlmostEqual(stat('mean'), 2.3333333333333335)\n"), "{rewritten}");
     assert!(rewritten.contains("self.assertEqual(3, stat('count'))"), "{rewritten}");
     assert!(rewritten.contains("self.assertTrue(stat('flag'))"), "{rewritten}");
     let rest: Vec<String> = names.into_iter().filter(|n| !done.contains(n)).collect();

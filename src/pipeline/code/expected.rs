@@ -24,6 +24,8 @@ use super::{calls, parse, split::asserts, test_functions, text};
 
 /// Where the probe's JSON line starts in its stdout.
 pub const PROBE_MARKER: &str = "@@unitcoder-expected@@";
+/// The reader, shared by the sandboxed run and the fresh interpreters that confirm its values.
+const VALUES: &str = include_str!("expected_values.py");
 const PROBE: &str = include_str!("expected_probe.py");
 /// The longest value written into a test, in characters: an expected value, not a dump.
 const MAX_VALUE_CHARS: usize = 240;
@@ -34,7 +36,7 @@ const EQUALITY_CHECKS: [&str; 6] =
 const TRUTH_CHECKS: [&str; 2] = ["assertTrue", "assertFalse"];
 
 /// A test whose one check the probe can read: an equality check between a value under test and a
-/// literal, or a truth check of a value.
+/// literal, or a truth check of the function's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
     /// `Class.method`, as the verdict names the test.
@@ -48,11 +50,11 @@ pub struct Expectation {
     actual: usize,
     /// The literal's bytes in the tests (`None` for a truth check).
     literal: Option<Range<usize>>,
-    /// Whether the check has exactly two positional arguments and no keywords, so that
-    /// `assertAlmostEqual` (whose third positional argument is `places`) can take its place.
-    plain: bool,
-    /// A comment after the check on its last line (`# Monday`): it may state the old value.
-    comment: Option<Range<usize>>,
+    /// Where the check's last argument ends (`, places=N` goes there).
+    args_end: usize,
+    /// The comments in the test method (one may state the old value: `# Monday`), whole lines where
+    /// a comment stands alone on its line.
+    comments: Vec<Range<usize>>,
 }
 
 /// Whether `n` is a literal: numbers, strings without interpolation, `True`/`False`/`None`, and
@@ -78,8 +80,50 @@ fn literal(n: Node<'_>) -> bool {
     }
 }
 
+/// Whether `arg` computes its value from the function's: it calls `name`, or is a variable that an
+/// assignment among `stmts` set from an expression that calls it (`result = f(x)`).
+fn from_function(arg: Node<'_>, stmts: &[Node<'_>], name: &str, src: &str) -> bool {
+    if calls(arg, name, src) {
+        return true;
+    }
+    arg.kind() == "identifier"
+        && stmts.iter().any(|s| {
+            let a = s.named_child(0).filter(|a| s.kind() == "expression_statement" && a.kind() == "assignment");
+            a.is_some_and(|a| {
+                a.child_by_field_name("left").map(|l| text(l, src)) == Some(text(arg, src))
+                    && a.child_by_field_name("right").is_some_and(|r| calls(r, name, src))
+            })
+        })
+}
+
+/// The comments inside `def`: whole lines (with their newline) where a comment stands alone on its
+/// line, else from the end of the code before it to its end.
+fn comments_in(def: Node<'_>, src: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut stack = vec![def];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "comment" {
+            let line_start = src[..n.start_byte()].rfind('\n').map_or(0, |i| i + 1);
+            let before = &src[line_start..n.start_byte()];
+            if before.trim().is_empty() {
+                let end = src[n.end_byte()..].find('\n').map_or(src.len(), |i| n.end_byte() + i + 1);
+                out.push(line_start..end);
+            } else {
+                out.push(line_start + before.trim_end().len()..n.end_byte());
+            }
+            continue;
+        }
+        let mut c = n.walk();
+        stack.extend(n.children(&mut c));
+    }
+    out.sort_by_key(|r| r.start);
+    out
+}
+
 /// The check of test method `def` when it is its last statement and only assertion, in a method
-/// that calls `name`: an equality check between a literal and another value, or a truth check.
+/// that calls `name`, with no message or other argument: an equality check between a literal and a
+/// value computed from the function's, or a truth check of the function's value (`f(x)` itself: the
+/// function is the predicate, not a comparison whose flip would check almost nothing).
 fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expectation> {
     if def.kind() != "function_definition" || !calls(def, name, src) {
         return None;
@@ -100,26 +144,33 @@ fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expec
     let check = text(attribute, src);
     let args = call.child_by_field_name("arguments")?;
     let mut c = args.walk();
-    let named: Vec<Node> = args.named_children(&mut c).filter(|a| a.kind() != "comment").collect();
-    if named.iter().any(|a| a.kind().ends_with("splat")) {
+    let named: Vec<Node> = args.named_children(&mut c).collect();
+    // A message (`msg=`, a third argument) may state the old value; a comment among the arguments
+    // too: such checks are cut, not rewritten.
+    if named.iter().any(|a| a.kind().ends_with("splat") || matches!(a.kind(), "keyword_argument" | "comment")) {
         return None;
     }
-    let positional: Vec<Node> = named.iter().copied().filter(|a| a.kind() != "keyword_argument").collect();
-    let (actual, literal) = if EQUALITY_CHECKS.contains(&check) && positional.len() >= 2 {
-        match (literal(positional[0]), literal(positional[1])) {
-            (false, true) => (0, Some(positional[1].byte_range())),
-            (true, false) => (1, Some(positional[0].byte_range())),
+    let (actual, literal) = match named.as_slice() {
+        [a, b] if EQUALITY_CHECKS.contains(&check) => match (literal(*a), literal(*b)) {
+            (false, true) if from_function(*a, &stmts, name, src) => (0, Some(b.byte_range())),
+            (true, false) if from_function(*b, &stmts, name, src) => (1, Some(a.byte_range())),
             _ => return None,
+        },
+        [a] if TRUTH_CHECKS.contains(&check)
+            && a.kind() == "call"
+            && a.child_by_field_name("function").map(|f| text(f, src)) == Some(name) =>
+        {
+            (0, None)
         }
-    } else if TRUTH_CHECKS.contains(&check) && !positional.is_empty() && !literal(positional[0]) {
-        (0, None)
-    } else {
-        return None;
+        _ => return None,
     };
-    // A comment on the check's last line: only whitespace lies between the check and a `#`.
+    let mut comments = comments_in(def, src);
+    // A comment after the method's last line may lie outside its node.
     let line_end = src[last.end_byte()..].find('\n').map_or(src.len(), |i| last.end_byte() + i);
-    let rest = &src[last.end_byte()..line_end];
-    let comment = rest.trim_start().starts_with('#').then(|| last.end_byte()..line_end);
+    if src[last.end_byte()..line_end].trim_start().starts_with('#') && !comments.iter().any(|c| c.end > last.end_byte())
+    {
+        comments.push(last.end_byte()..line_end);
+    }
     let (class, method) = test.split_once('.')?;
     Some(Expectation {
         test: test.to_string(),
@@ -129,8 +180,8 @@ fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expec
         check_at: attribute.byte_range(),
         actual,
         literal,
-        plain: positional.len() == 2 && named.len() == 2,
-        comment,
+        args_end: named.last()?.end_byte(),
+        comments,
     })
 }
 
@@ -146,17 +197,29 @@ pub fn expectations(tests: &str, name: &str, failing: &[String]) -> Vec<Expectat
             let def = tree.root_node().descendant_for_byte_range(r.start, r.end)?;
             expectation(def, &test, name, tests)
         })
-        .collect()
+        .fold(Vec::new(), |mut found: Vec<Expectation>, e| {
+            // A name defined twice (a method, or its class) runs only as its last definition.
+            found.retain(|f| f.test != e.test);
+            found.push(e);
+            found
+        })
 }
 
-/// `tests` followed by the probe of `targets`' values.
-pub fn probe_tests(tests: &str, targets: &[Expectation]) -> String {
+/// `tests` followed by the probe of `targets`' values, for `program` (which the probe runs again,
+/// with the tests, in fresh interpreters under other hash seeds).
+pub fn probe_tests(tests: &str, program: &str, targets: &[Expectation]) -> String {
     let list: Vec<(&str, &str, &str, usize)> =
         targets.iter().map(|t| (t.class.as_str(), t.method.as_str(), t.check.as_str(), t.actual)).collect();
-    // Identifiers and small numbers: the JSON array is a Python literal.
+    // Identifiers and small numbers: the JSON array is a Python literal, and a JSON string is a
+    // Python string literal.
     let list = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
-    let probe = PROBE.replace("__UC_TARGETS__", &list).replace("__UC_MAX_CHARS__", &MAX_VALUE_CHARS.to_string());
-    format!("{}\n{probe}", tests.trim_end())
+    let child = format!("{}\n\n\n{}\n\n{VALUES}", program.trim_end(), tests.trim_end());
+    let child = serde_json::to_string(&child).unwrap_or_else(|_| "''".into());
+    let probe = PROBE
+        .replace("__UC_TARGETS__", &list)
+        .replace("__UC_MAX_CHARS__", &MAX_VALUE_CHARS.to_string())
+        .replace("__UC_CHILD__", &child);
+    format!("{}\n{VALUES}{probe}", tests.trim_end())
 }
 
 /// The probe's report in a verdict's stdout: per test, the repr of its value.
@@ -167,11 +230,13 @@ pub fn read_probe(stdout: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// The rewrite that makes `t`'s check state `value` (a repr the probe read): the literal replaced by
-/// the value (a float compared with `assertAlmostEqual`, so the last digits of another build do
-/// not matter), or a truth check turned into the one the value meets. `None` when the value is not
-/// a literal, or the check cannot state it.
-fn rewrite<'a>(t: &Expectation, value: &'a str) -> Option<Vec<(Range<usize>, &'a str)>> {
-    if value.chars().count() > MAX_VALUE_CHARS || value.contains('\n') {
+/// the value (a float compared with `assertAlmostEqual` to 7 significant digits, so the last digits
+/// of another build do not matter), or a truth check turned into the one the value meets. `None`
+/// when the value is not a literal.
+fn rewrite(t: &Expectation, value: &str) -> Option<Vec<(Range<usize>, String)>> {
+    // `repr` writes control characters escaped; a raw one (a lone `\r`) would read differently to
+    // Python than to the parser.
+    if value.chars().count() > MAX_VALUE_CHARS || value.chars().any(char::is_control) {
         return None;
     }
     let Some(literal_at) = &t.literal else {
@@ -180,7 +245,7 @@ fn rewrite<'a>(t: &Expectation, value: &'a str) -> Option<Vec<(Range<usize>, &'a
             "False" => "assertFalse",
             _ => return None,
         };
-        return Some(vec![(t.check_at.clone(), check)]);
+        return Some(vec![(t.check_at.clone(), check.to_string())]);
     };
     // The value must itself read as one literal (the probe checked that Python reads it back).
     let wrapped = format!("({value})\n");
@@ -192,32 +257,37 @@ fn rewrite<'a>(t: &Expectation, value: &'a str) -> Option<Vec<(Range<usize>, &'a
         "unary_operator" => expr.child_by_field_name("argument").is_some_and(|a| a.kind() == "float"),
         _ => false,
     };
-    let mut edits = vec![(literal_at.clone(), value)];
+    let mut edits = vec![(literal_at.clone(), value.to_string())];
     if float {
-        if !(t.plain && matches!(t.check.as_str(), "assertEqual" | "assertEquals")) {
+        if !matches!(t.check.as_str(), "assertEqual" | "assertEquals") {
             return None;
         }
-        edits.push((t.check_at.clone(), "assertAlmostEqual"));
+        edits.push((t.check_at.clone(), "assertAlmostEqual".to_string()));
+        // `assertAlmostEqual` rounds the difference to `places` decimals (7 by default): scaled to
+        // the value, so a tiny value is not met by 0 and a large one not held to its last bit.
+        let v: f64 = value.parse().ok()?;
+        let places = if v == 0.0 { 7 } else { 7 - v.abs().log10().floor() as i64 };
+        if places != 7 {
+            edits.push((t.args_end..t.args_end, format!(", places={places}")));
+        }
     }
     Some(edits)
 }
 
-/// `tests` with each target's check rewritten to state the value the probe read (and a comment on
-/// its line dropped), and the tests so rewritten; `None` when nothing was, or when the result does
+/// `tests` with each target's check rewritten to state the value the probe read (and the comments
+/// of its method dropped), and the tests so rewritten; `None` when nothing was, or when the result does
 /// not parse.
 pub fn reconcile(
     tests: &str,
     targets: &[Expectation],
     values: &BTreeMap<String, String>,
 ) -> Option<(String, Vec<String>)> {
-    let mut edits: Vec<(Range<usize>, &str)> = Vec::new();
-    let mut done = Vec::new();
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut done: Vec<String> = Vec::new();
     for t in targets {
         let Some(mut more) = values.get(&t.test).and_then(|v| rewrite(t, v)) else { continue };
         edits.append(&mut more);
-        if let Some(c) = &t.comment {
-            edits.push((c.clone(), ""));
-        }
+        edits.extend(t.comments.iter().map(|c| (c.clone(), String::new())));
         done.push(t.test.clone());
     }
     if done.is_empty() {
@@ -226,7 +296,7 @@ pub fn reconcile(
     edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
     let mut out = tests.to_string();
     for (r, with) in edits {
-        out.replace_range(r, with);
+        out.replace_range(r, &with);
     }
     let tree = parse(&out)?;
     (!tree.root_node().has_error()).then_some((out, done))
@@ -236,43 +306,51 @@ pub fn reconcile(
 mod tests {
     use super::*;
 
-    const SUITE: &str = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_typical_1(self):\n        self.assertEqual(weekday(2023, 1, 1), 6)  # Monday\n\n    def test_typical_2(self):\n        result = weekday(2023, 1, 2)\n        self.assertEqual(0, result)\n\n    def test_almost(self):\n        self.assertAlmostEqual(weekday(1, 2, 3), 1.5)\n\n    def test_both(self):\n        self.assertEqual(weekday(1, 1, 1), weekday(1, 1, 1))\n\n    def test_fstring(self):\n        self.assertEqual(str(weekday(1, 1, 1)), f\"{1}\")\n\n    def test_loop(self):\n        for y in (1, 2):\n            self.assertEqual(weekday(y, 1, 1), 3)\n\n    def test_other(self):\n        self.assertEqual(len([1]), 2)\n\n    def test_nested(self):\n        self.assertEqual(weekday(1, 1, 1), [(1, -2), {\"a\": b\"x\"}, None])\n\n    def test_truth(self):\n        self.assertFalse(weekday(1, 1, 1) > 3)\n\n    def test_mean(self):\n        self.assertEqual(weekday(1, 1, 2), 2)\n\n    def test_message(self):\n        self.assertEqual(weekday(1, 1, 3), 2, \"two\")\n";
+    const SUITE: &str = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_typical_1(self):\n        # 2023-01-01 was a Monday\n        self.assertEqual(weekday(2023, 1, 1), 6)  # Monday\n\n    def test_typical_2(self):\n        result = weekday(2023, 1, 2)\n        self.assertEqual(0, result)\n\n    def test_almost(self):\n        self.assertAlmostEqual(weekday(1, 2, 3), 1.5)\n\n    def test_both(self):\n        self.assertEqual(weekday(1, 1, 1), weekday(1, 1, 1))\n\n    def test_fstring(self):\n        self.assertEqual(str(weekday(1, 1, 1)), f\"{1}\")\n\n    def test_loop(self):\n        for y in (1, 2):\n            self.assertEqual(weekday(y, 1, 1), 3)\n\n    def test_other(self):\n        self.assertEqual(len([1]), 2)\n\n    def test_nested(self):\n        self.assertEqual(weekday(1, 1, 1), [(1, -2), {\"a\": b\"x\"}, None])\n\n    def test_truth(self):\n        self.assertFalse(weekday(1, 1, 1))\n\n    def test_comparison(self):\n        self.assertFalse(weekday(1, 1, 1) > 3)\n\n    def test_input_only(self):\n        data = [3, 1]\n        result = weekday(data, 1, 1)\n        self.assertEqual(len(data), 4)\n\n    def test_mean(self):\n        self.assertEqual(weekday(1, 1, 2), 2)\n\n    def test_tiny(self):\n        self.assertEqual(weekday(1, 1, 4), 0)\n\n    def test_message(self):\n        self.assertEqual(weekday(1, 1, 3), 2, \"two\")\n\n    def test_keyword(self):\n        self.assertEqual(weekday(1, 1, 3), 2, msg=\"two\")\n\n    def test_twice(self):\n        self.assertEqual(weekday(9, 9, 9), 1)\n\n    def test_twice(self):\n        self.assertEqual(weekday(8, 8, 8), 1)\n";
 
     fn targets() -> Vec<Expectation> {
         expectations(SUITE, "weekday", &crate::pipeline::code::test_names(SUITE))
     }
 
     #[test]
-    fn only_one_equality_check_with_a_literal_or_one_truth_check_qualifies() {
+    fn only_one_plain_check_of_the_functions_value_against_a_literal_or_its_truth_qualifies() {
         let found: Vec<(String, usize)> = targets().into_iter().map(|e| (e.test, e.actual)).collect();
-        let names = ["typical_1", "typical_2", "nested", "truth", "mean", "message"];
-        let positions = [0, 1, 0, 0, 0, 0];
+        let names = ["typical_1", "typical_2", "nested", "truth", "mean", "tiny", "twice"];
+        let positions = [0, 1, 0, 0, 0, 0, 0];
         let expected: Vec<(String, usize)> =
             names.iter().zip(positions).map(|(n, p)| (format!("TestCases.test_{n}"), p)).collect();
         assert_eq!(found, expected);
+        // A name defined twice runs as its last definition.
+        assert!(targets()
+            .iter()
+            .any(|t| t.test.ends_with("test_twice") && t.args_end > SUITE.rfind("(8, 8, 8)").unwrap()));
         // Only the failing tests named are looked at.
         assert_eq!(expectations(SUITE, "weekday", &["TestCases.test_typical_2".to_string()]).len(), 1);
         assert!(expectations("def f(:\n", "weekday", &["TestCases.test_a".to_string()]).is_empty());
     }
 
     #[test]
-    fn the_value_read_replaces_the_literal_and_a_comment_that_stated_it() {
+    fn the_value_read_replaces_the_literal_and_the_comments_that_may_state_the_old_one() {
         let targets = targets();
-        let probe = probe_tests(SUITE, &targets);
-        assert!(probe.starts_with(SUITE.trim_end()));
+        let program = "def weekday(y, m, d):\n    return 0\n";
+        let probe = probe_tests(SUITE, program, &targets);
+        assert!(probe.starts_with(SUITE.trim_end()) && probe.contains("def _uc_read("));
         assert!(
             probe.contains(
                 r#"[["TestCases","test_typical_1","assertEqual",0],["TestCases","test_typical_2","assertEqual",1]"#
             ),
             "{probe}"
         );
+        // The fresh interpreters get the program, the tests and the reader as one string literal.
+        assert!(probe.contains(r#"_UC_CHILD = "def weekday(y, m, d):\n    return 0\n\n\nimport unittest"#), "{probe}");
         let reported = [
             ("typical_1", "6"),
             ("typical_2", "'x\\n'"),
             ("nested", "__import__('os')"),
             ("truth", "True"),
             ("mean", "2.5"),
-            ("message", "2.5"),
+            ("tiny", "3.0000000000000004e-09"),
+            ("twice", "'a\rb'"),
         ];
         let report: BTreeMap<String, String> =
             reported.iter().map(|(n, v)| (format!("TestCases.test_{n}"), v.to_string())).collect();
@@ -280,15 +358,24 @@ mod tests {
         let values = read_probe(&stdout).unwrap();
         let (code, done) = reconcile(SUITE, &targets, &values).unwrap();
         let done: Vec<&str> = done.iter().map(|d| d.trim_start_matches("TestCases.test_")).collect();
-        assert_eq!(done, ["typical_1", "typical_2", "truth", "mean"]);
-        assert!(code.contains("        self.assertEqual(weekday(2023, 1, 1), 6)\n\n"), "{code}");
+        assert_eq!(done, ["typical_1", "typical_2", "truth", "mean", "tiny"]);
+        assert!(
+            code.contains("    def test_typical_1(self):\n        self.assertEqual(weekday(2023, 1, 1), 6)\n\n"),
+            "{code}"
+        );
+        assert!(!code.contains("Monday"), "{code}");
         assert!(code.contains("self.assertEqual('x\\n', result)"), "{code}");
-        // A value that is not a literal is never written in.
+        // A value that is not a literal, or holds a raw control character, is never written in.
         assert!(!code.contains("__import__") && code.contains("{\"a\": b\"x\"}"), "{code}");
-        assert!(code.contains("self.assertTrue(weekday(1, 1, 1) > 3)"), "{code}");
-        // A float is compared to 7 places; where a third argument would become `places`, it is not.
-        assert!(code.contains("self.assertAlmostEqual(weekday(1, 1, 2), 2.5)"), "{code}");
-        assert!(code.contains("self.assertEqual(weekday(1, 1, 3), 2, \"two\")"), "{code}");
+        assert!(!code.contains('\r') && code.contains("weekday(8, 8, 8), 1)"), "{code}");
+        assert!(code.contains("self.assertTrue(weekday(1, 1, 1))"), "{code}");
+        // A float is compared to 7 significant digits.
+        assert!(code.contains("self.assertAlmostEqual(weekday(1, 1, 2), 2.5)\n"), "{code}");
+        assert!(code.contains("self.assertAlmostEqual(weekday(1, 1, 4), 3.0000000000000004e-09, places=16)"), "{code}");
+        // Checks with a message, of a comparison or of the input only are left as they were.
+        for kept in ["2, \"two\")", "msg=\"two\")", "self.assertFalse(weekday(1, 1, 1) > 3)", "len(data), 4)"] {
+            assert!(code.contains(kept), "{kept} in {code}");
+        }
         assert_eq!(reconcile(SUITE, &targets, &BTreeMap::new()), None);
         assert_eq!(read_probe("no marker"), None);
     }

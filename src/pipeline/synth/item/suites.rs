@@ -186,7 +186,8 @@ impl Item {
                 verdict.tests.iter().filter(|t| t.status == TestStatus::Fail).map(|t| t.name.clone()).collect();
             let targets = code::expected::expectations(&tests.code, &self.rec.function.name, &asserted);
             if !targets.is_empty() {
-                let (sample, probe) = (tests.sample, code::expected::probe_tests(&tests.code, &targets));
+                let probe = code::expected::probe_tests(&tests.code, &self.rec.function.code, &targets);
+                let sample = tests.sample;
                 self.probed = Some(sample);
                 self.probing = failing;
                 let program = self.rec.function.code.clone();
