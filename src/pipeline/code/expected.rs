@@ -6,14 +6,19 @@
 //! accepted in the README's stdlib run). Here the input is kept and the expected value is replaced
 //! by what the function returns, as the docstring step corrects `>>>` examples.
 //!
-//! Only a test that calls the function and whose one check, its last statement, is an equality
-//! assertion between a literal and another value (`self.assertEqual(value, literal)`, either way
-//! round) or a truth assertion (`self.assertFalse(value)`) qualifies. The probe
-//! (`expected_probe.py`) runs each such test in the sandbox with its check replaced by a recorder,
-//! twice, and reports the value where it is stable and a literal states it exactly (no unordered
-//! sets, no floats inside containers). The literal is replaced by that value (a float is then
-//! compared with `assertAlmostEqual`), a truth check on a `bool` becomes the other one, and the
-//! rewritten suite runs against the original again, like a suite with tests cut.
+//! Only a test that calls the function and whose one check, its last statement, has no message
+//! qualifies: an equality assertion between a literal and a value computed from the function's
+//! (`self.assertEqual(f(x), literal)` either way round, or of a variable assigned from such a call),
+//! or a truth assertion of the function's own value (`self.assertFalse(is_prime(9))`; a flipped
+//! comparison would check almost nothing). The probe (`expected_probe.py`, with the reader
+//! `expected_values.py`) runs each such test in the sandbox with its check replaced by a recorder,
+//! twice, then again in fresh interpreters under five other hash seeds, and reports the value where
+//! every run saw the same one and a literal states it exactly (no unordered sets, no floats inside
+//! containers): a list made from a set of strings is the same twice in one interpreter, and would
+//! make a flaky test. The literal is replaced by that value (a float is then compared with
+//! `assertAlmostEqual` to 7 significant digits), a truth check on a `bool` becomes the other one,
+//! the method's comments are dropped, and the rewritten suite runs against the original again, like
+//! a suite with tests cut.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
