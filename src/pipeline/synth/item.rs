@@ -84,8 +84,8 @@ pub(super) struct Item {
     preserve: preserve::Preserve,
     /// The tests sample whose failing checks' values were probed (once per suite).
     probed: Option<u32>,
-    /// The tests the original failed while the probe of their values runs.
-    probing: Vec<String>,
+    /// While the probe of their values runs: the tests the original failed, and the checks probed.
+    probing: Option<(Vec<String>, Vec<code::expected::Expectation>)>,
 }
 
 impl Item {
@@ -105,7 +105,7 @@ impl Item {
             scoring: Default::default(),
             preserve: Default::default(),
             probed: None,
-            probing: Vec::new(),
+            probing: None,
         }
     }
 

@@ -189,7 +189,7 @@ impl Item {
                 let probe = code::expected::probe_tests(&tests.code, &self.rec.function.code, &targets);
                 let sample = tests.sample;
                 self.probed = Some(sample);
-                self.probing = failing;
+                self.probing = Some((failing, targets));
                 let program = self.rec.function.code.clone();
                 let kind = AttemptKind::ExpectedValues;
                 return Some(vec![Action::Execute(Exec {
@@ -214,13 +214,12 @@ impl Item {
     /// original's value in place of their literal, the other failing tests are cut, and the
     /// original runs again against the suite.
     pub(super) fn on_expected_values(&mut self, ctx: &Ctx, verdict: &Verdict) -> Vec<Action> {
-        let failing = std::mem::take(&mut self.probing);
-        let name = self.rec.function.name.clone();
+        let (Some((failing, targets)), Some(tests)) = (self.probing.take(), self.rec.tests.as_mut()) else {
+            return vec![Action::Finish];
+        };
         let values = code::expected::read_probe(&verdict.stdout_tail).unwrap_or_default();
         let mut reconciled = Vec::new();
-        let Some(tests) = self.rec.tests.as_mut() else { return vec![Action::Finish] };
         let sample = tests.sample;
-        let targets = code::expected::expectations(&tests.code, &name, &failing);
         if let Some((code, done)) = code::expected::reconcile(&tests.code, &targets, &values) {
             tests.code = code;
             tests.reconciled.extend(done.iter().cloned());
