@@ -191,8 +191,9 @@ fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expec
 }
 
 /// The tests among `failing` (`Class.method`) whose check the probe can read: as the last statement
-/// and only assertion of a test method that calls `name`, an equality check between a literal and
-/// another value, or a truth check. None when the code does not parse.
+/// and only assertion of a test method that calls `name`, with no message, an equality check
+/// between a literal and a value computed from the function's, or a truth check of the function's
+/// own value. None when the code does not parse.
 pub fn expectations(tests: &str, name: &str, failing: &[String]) -> Vec<Expectation> {
     let (Some(functions), Some(tree)) = (test_functions(tests), parse(tests)) else { return Vec::new() };
     functions
