@@ -87,9 +87,10 @@ pub struct SynthArgs {
     /// When the original function passes at least N tests of a suite (after splitting them to one
     /// assertion each) and no fewer than it fails, the failing ones are taken as wrong expectations:
     /// the retrieved code is trusted over model-written expected values instead of being "fixed" to
-    /// fit them. A failing check of the function's value against a literal (or of its truth), with no
-    /// message, keeps its input and takes the value the function gives, where that value is the same
-    /// under other hash seeds; the others are cut. Nor do fix rounds start from a
+    /// fit them. A failing check of the function's value against a literal (held in the check or in
+    /// a variable used only there), of its truth or of its being `None`, with no message, keeps its
+    /// input and takes the value the function gives, where that value is the same under other hash
+    /// seeds; the others are cut. Nor do fix rounds start from a
     /// suite of fewer than N tests, or from one whose tests only expect exceptions (rejected as
     /// `thin_suite`). 0 never cuts or rewrites and sets no floor.
     #[arg(long, value_name = "N", default_value_t = 2)]

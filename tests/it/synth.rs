@@ -875,30 +875,44 @@ fn cached_verdicts_are_reused_only_under_the_environment_they_were_found_in() {
 /// NumPy scalar (in a list too) is read as its plain value, a float compared to 7 significant
 /// digits; an array, a value that changes from run to run, a set, and a list whose order follows
 /// the hash seed (the same in both runs of one interpreter: fresh interpreters under other seeds
-/// find it) are left out. The rewritten checks pass against the original.
+/// find it) are left out. An `assertIsNone` of a value becomes an equality check, and a variable
+/// that holds the expected value takes it. The rewritten checks pass against the original.
 #[test]
 fn the_expected_values_probe_reads_numpy_scalars_and_leaves_out_what_a_literal_cannot_state() {
     use unitcoder::pipeline::code::{self, expected};
     use unitcoder::sandbox::Job;
-    let program = "import random\nimport numpy as np\nfrom numpy import *\n\n\ndef stat(kind):\n    if kind == 'words':\n        return list({'pear', 'apple', 'fig', 'kiwi'})\n    if kind == 'mean':\n        return np.mean([1, 2, 4])\n    if kind == 'count':\n        return np.int64(3)\n    if kind == 'list':\n        return [np.int64(1), np.int64(2)]\n    if kind == 'array':\n        return np.array([1, 2])\n    if kind == 'random':\n        return random.random()\n    if kind == 'set':\n        return {'a', 'b'}\n    return np.bool_(True)\n";
-    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_mean(self):\n        self.assertEqual(stat('mean'), 2)\n\n    def test_count(self):\n        self.assertEqual(4, stat('count'))\n\n    def test_list(self):\n        self.assertEqual(stat('list'), [0])\n\n    def test_array(self):\n        self.assertEqual(stat('array'), [0])\n\n    def test_random(self):\n        self.assertEqual(stat('random'), 0.5)\n\n    def test_set(self):\n        self.assertEqual(stat('set'), {'a'})\n\n    def test_flag(self):\n        self.assertFalse(stat('flag'))\n\n    def test_words(self):\n        self.assertEqual(stat('words'), [])\n";
+    let program = "import random\nimport numpy as np\nfrom numpy import *\n\n\ndef stat(kind):\n    if kind == 'words':\n        return list({'pear', 'apple', 'fig', 'kiwi'})\n    if kind == 'mean':\n        return np.mean([1, 2, 4])\n    if kind == 'count':\n        return np.int64(3)\n    if kind == 'list':\n        return [np.int64(1), np.int64(2)]\n    if kind == 'array':\n        return np.array([1, 2])\n    if kind == 'random':\n        return random.random()\n    if kind == 'set':\n        return {'a', 'b'}\n    if kind == 'label':\n        return 'ok'\n    return np.bool_(True)\n";
+    let tests = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_mean(self):\n        self.assertEqual(stat('mean'), 2)\n\n    def test_count(self):\n        self.assertEqual(4, stat('count'))\n\n    def test_list(self):\n        self.assertEqual(stat('list'), [0])\n\n    def test_array(self):\n        self.assertEqual(stat('array'), [0])\n\n    def test_random(self):\n        self.assertEqual(stat('random'), 0.5)\n\n    def test_set(self):\n        self.assertEqual(stat('set'), {'a'})\n\n    def test_flag(self):\n        self.assertFalse(stat('flag'))\n\n    def test_words(self):\n        self.assertEqual(stat('words'), [])\n\n    def test_label(self):\n        self.assertIsNone(stat('label'))\n\n    def test_expected(self):\n        expected = [9]\n        result = stat('list')\n        self.assertEqual(result, expected)\n";
     let names = code::test_names(tests);
     let targets = expected::expectations(tests, "stat", &names);
-    assert_eq!(targets.len(), 8);
+    assert_eq!(targets.len(), 10);
     let sandbox = Sandbox::new(crate::common::sandbox_config(1)).expect("a sandbox");
     let v = sandbox.run(&Job::new("probe", program, expected::probe_tests(tests, program, &targets)));
     let values = expected::read_probe(&v.stdout_tail).unwrap_or_else(|| panic!("no report in {v:?}"));
     let read: Vec<(&str, &str)> =
         values.iter().map(|(k, v)| (k.trim_start_matches("TestCases.test_"), v.as_str())).collect();
-    assert_eq!(read, [("count", "3"), ("flag", "True"), ("list", "[1, 2]"), ("mean", "2.3333333333333335")]);
+    assert_eq!(
+        read,
+        [
+            ("count", "3"),
+            ("expected", "[1, 2]"),
+            ("flag", "True"),
+            ("label", "'ok'"),
+            ("list", "[1, 2]"),
+            ("mean", "2.3333333333333335")
+        ]
+    );
     let (rewritten, done) = expected::reconcile(tests, &targets, &values).unwrap();
-    assert_eq!(done.len(), 4);
+    assert_eq!(done.len(), 6);
     assert!(rewritten.contains("self.assertAlmostEqual(stat('mean'), 2.3333333333333335)\n"), "{rewritten}");
     assert!(rewritten.contains("self.assertEqual(3, stat('count'))"), "{rewritten}");
     assert!(rewritten.contains("self.assertTrue(stat('flag'))"), "{rewritten}");
+    // A `None` expected where the function gives a value; a variable that holds the expected value.
+    assert!(rewritten.contains("self.assertEqual(stat('label'), 'ok')"), "{rewritten}");
+    assert!(rewritten.contains("expected = [1, 2]\n        result = stat('list')\n"), "{rewritten}");
     let rest: Vec<String> = names.into_iter().filter(|n| !done.contains(n)).collect();
     let kept = code::without_tests(&rewritten, &rest).unwrap();
     let v = sandbox.run(&Job::new("rewritten", program, kept.clone()));
     assert!(v.passed(), "{kept}\n{v:?}");
-    assert_eq!(v.tests.len(), 4);
+    assert_eq!(v.tests.len(), 6);
 }

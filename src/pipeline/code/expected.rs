@@ -8,9 +8,11 @@
 //!
 //! Only a test that calls the function and whose one check, its last statement, has no message
 //! qualifies: an equality assertion between a literal and a value computed from the function's
-//! (`self.assertEqual(f(x), literal)` either way round, or of a variable assigned from such a call),
-//! or a truth assertion of the function's own value (`self.assertFalse(is_prime(9))`; a flipped
-//! comparison would check almost nothing). The probe (`expected_probe.py`, with the reader
+//! (`self.assertEqual(f(x), literal)` either way round, or of a variable assigned from such a call;
+//! the literal may be held in a variable assigned once and used nowhere else, `expected = [1, 2]`),
+//! a truth assertion of the function's own value (`self.assertFalse(is_prime(9))`; a flipped
+//! comparison would check almost nothing), or an assertion that a value computed from the
+//! function's is `None` (it becomes an equality check with the value) or is not. The probe (`expected_probe.py`, with the reader
 //! `expected_values.py`) runs each such test in the sandbox with its check replaced by a recorder,
 //! twice, then again in fresh interpreters under five other hash seeds, and reports the value where
 //! every run saw the same one and a literal states it exactly (no unordered sets, no floats inside
@@ -39,6 +41,9 @@ const EQUALITY_CHECKS: [&str; 6] =
     ["assertEqual", "assertEquals", "assertListEqual", "assertTupleEqual", "assertDictEqual", "assertSequenceEqual"];
 /// The assertions of a value's truth: one that fails on a `bool` is the other one.
 const TRUTH_CHECKS: [&str; 2] = ["assertTrue", "assertFalse"];
+/// The assertions that a value is `None` or is not: one that fails becomes an equality check with
+/// the value, or the other one.
+const NONE_CHECKS: [&str; 2] = ["assertIsNone", "assertIsNotNone"];
 
 /// A test whose one check the probe can read: an equality check between a value under test and a
 /// literal, or a truth check of the function's value.
@@ -53,13 +58,25 @@ pub struct Expectation {
     check_at: Range<usize>,
     /// Which positional argument of the check is the value under test.
     actual: usize,
-    /// The literal's bytes in the tests (`None` for a truth check).
-    literal: Option<Range<usize>>,
+    /// What the check states of the value.
+    stated: Stated,
     /// Where the check's last argument ends (`, places=N` goes there).
     args_end: usize,
     /// The comments in the test method (one may state the old value: `# Monday`), whole lines where
     /// a comment stands alone on its line.
     comments: Vec<Range<usize>>,
+}
+
+/// What a check states of the value under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stated {
+    /// Equality with a literal: its bytes in the tests, in the check or on the right of the one
+    /// assignment of a variable used only there (`expected = [1, 2]`).
+    Literal(Range<usize>),
+    /// Its truth (`assertTrue`/`assertFalse`).
+    Truth,
+    /// That it is `None`, or is not (`assertIsNone`/`assertIsNotNone`).
+    Nothing,
 }
 
 /// Whether `n` is a literal: numbers, strings without interpolation, `True`/`False`/`None`, and
@@ -101,6 +118,32 @@ fn from_function(arg: Node<'_>, stmts: &[Node<'_>], name: &str, src: &str) -> bo
         })
 }
 
+/// Where the literal of `arg` stands when `arg` is a variable that `def` assigns once, among its
+/// statements `stmts`, from a literal, and uses nowhere else but in `arg` (`expected = [1, 2]`): a
+/// variable the test also passes to the function is its input, which the rewrite must not change.
+fn literal_variable(arg: Node<'_>, def: Node<'_>, stmts: &[Node<'_>], src: &str) -> Option<Range<usize>> {
+    if arg.kind() != "identifier" {
+        return None;
+    }
+    let name = text(arg, src);
+    let assigned: Vec<Node> = stmts
+        .iter()
+        .filter_map(|s| s.named_child(0).filter(|a| s.kind() == "expression_statement" && a.kind() == "assignment"))
+        .filter(|a| a.child_by_field_name("left").is_some_and(|l| l.kind() == "identifier" && text(l, src) == name))
+        .collect();
+    let [assignment] = assigned.as_slice() else { return None };
+    let right = assignment.child_by_field_name("right").filter(|r| literal(*r))?;
+    // The name twice in the method: where it is assigned and where it is checked.
+    let mut uses = 0;
+    let mut stack = vec![def];
+    while let Some(n) = stack.pop() {
+        uses += usize::from(n.kind() == "identifier" && text(n, src) == name);
+        let mut c = n.walk();
+        stack.extend(n.children(&mut c));
+    }
+    (uses == 2).then(|| right.byte_range())
+}
+
 /// The comments inside `def`: whole lines (with their newline) where a comment stands alone on its
 /// line, else from the end of the code before it to its end.
 fn comments_in(def: Node<'_>, src: &str) -> Vec<Range<usize>> {
@@ -126,9 +169,10 @@ fn comments_in(def: Node<'_>, src: &str) -> Vec<Range<usize>> {
 }
 
 /// The check of test method `def` when it is its last statement and only assertion, in a method
-/// that calls `name`, with no message or other argument: an equality check between a literal and a
-/// value computed from the function's, or a truth check of the function's value (`f(x)` itself: the
-/// function is the predicate, not a comparison whose flip would check almost nothing).
+/// that calls `name`, with no message or other argument: an equality check between a literal (or a
+/// variable that only holds one) and a value computed from the function's, a truth check of the
+/// function's value (`f(x)` itself: the function is the predicate, not a comparison whose flip would
+/// check almost nothing), or a check that a value computed from the function's is `None` or not.
 fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expectation> {
     if def.kind() != "function_definition" || !calls(def, name, src) {
         return None;
@@ -155,18 +199,26 @@ fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expec
     if named.iter().any(|a| a.kind().ends_with("splat") || matches!(a.kind(), "keyword_argument" | "comment")) {
         return None;
     }
-    let (actual, literal) = match named.as_slice() {
-        [a, b] if EQUALITY_CHECKS.contains(&check) => match (literal(*a), literal(*b)) {
-            (false, true) if from_function(*a, &stmts, name, src) => (0, Some(b.byte_range())),
-            (true, false) if from_function(*b, &stmts, name, src) => (1, Some(a.byte_range())),
+    let stated_at = |n: Node<'_>| {
+        if literal(n) {
+            Some(n.byte_range())
+        } else {
+            literal_variable(n, def, &stmts, src)
+        }
+    };
+    let (actual, stated) = match named.as_slice() {
+        [a, b] if EQUALITY_CHECKS.contains(&check) => match (stated_at(*a), stated_at(*b)) {
+            (None, Some(at)) if from_function(*a, &stmts, name, src) => (0, Stated::Literal(at)),
+            (Some(at), None) if from_function(*b, &stmts, name, src) => (1, Stated::Literal(at)),
             _ => return None,
         },
         [a] if TRUTH_CHECKS.contains(&check)
             && a.kind() == "call"
             && a.child_by_field_name("function").map(|f| text(f, src)) == Some(name) =>
         {
-            (0, None)
+            (0, Stated::Truth)
         }
+        [a] if NONE_CHECKS.contains(&check) && from_function(*a, &stmts, name, src) => (0, Stated::Nothing),
         _ => return None,
     };
     let mut comments = comments_in(def, src);
@@ -184,7 +236,7 @@ fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expec
         check: check.to_string(),
         check_at: attribute.byte_range(),
         actual,
-        literal,
+        stated,
         args_end: named.last()?.end_byte(),
         comments,
     })
@@ -192,8 +244,9 @@ fn expectation(def: Node<'_>, test: &str, name: &str, src: &str) -> Option<Expec
 
 /// The tests among `failing` (`Class.method`) whose check the probe can read: as the last statement
 /// and only assertion of a test method that calls `name`, with no message, an equality check
-/// between a literal and a value computed from the function's, or a truth check of the function's
-/// own value. None when the code does not parse.
+/// between a literal (or a variable that only holds one) and a value computed from the function's,
+/// a truth check of the function's own value, or a check that a value computed from the function's
+/// is `None` or not. None when the code does not parse.
 pub fn expectations(tests: &str, name: &str, failing: &[String]) -> Vec<Expectation> {
     let (Some(functions), Some(tree)) = (test_functions(tests), parse(tests)) else { return Vec::new() };
     functions
@@ -237,21 +290,22 @@ pub fn read_probe(stdout: &str) -> Option<BTreeMap<String, String>> {
 
 /// The rewrite that makes `t`'s check state `value` (a repr the probe read): the literal replaced by
 /// the value (a float compared with `assertAlmostEqual` to 7 significant digits, so the last digits
-/// of another build do not matter), or a truth check turned into the one the value meets. `None`
-/// when the value is not a literal.
+/// of another build do not matter), a truth check turned into the one the value meets, or a `None`
+/// check into an equality check with the value (`assertIsNone` when it is `None`). `None` when the
+/// value is not a literal.
 fn rewrite(t: &Expectation, value: &str) -> Option<Vec<(Range<usize>, String)>> {
     // `repr` writes control characters escaped; a raw one (a lone `\r`) would read differently to
     // Python than to the parser.
     if value.chars().count() > MAX_VALUE_CHARS || value.chars().any(char::is_control) {
         return None;
     }
-    let Some(literal_at) = &t.literal else {
-        let check = match value {
-            "True" => "assertTrue",
-            "False" => "assertFalse",
-            _ => return None,
-        };
-        return Some(vec![(t.check_at.clone(), check.to_string())]);
+    let literal_at = match (&t.stated, value) {
+        (Stated::Literal(at), _) => Some(at.clone()),
+        (Stated::Truth, "True") => return Some(vec![(t.check_at.clone(), "assertTrue".to_string())]),
+        (Stated::Truth, "False") => return Some(vec![(t.check_at.clone(), "assertFalse".to_string())]),
+        (Stated::Nothing, "None") => return Some(vec![(t.check_at.clone(), "assertIsNone".to_string())]),
+        (Stated::Nothing, _) => None,
+        (Stated::Truth, _) => return None,
     };
     // The value must itself read as one literal (the probe checked that Python reads it back).
     let wrapped = format!("({value})\n");
@@ -263,19 +317,32 @@ fn rewrite(t: &Expectation, value: &str) -> Option<Vec<(Range<usize>, String)>> 
         "unary_operator" => expr.child_by_field_name("argument").is_some_and(|a| a.kind() == "float"),
         _ => false,
     };
-    let mut edits = vec![(literal_at.clone(), value.to_string())];
+    // The check's name and what follows its last argument: a value that is not `None` where the
+    // check said it was is checked for equality, a float to 7 significant digits.
+    let check = match (&literal_at, float) {
+        (_, true) => "assertAlmostEqual",
+        (Some(_), false) => t.check.as_str(),
+        (None, false) => "assertEqual",
+    };
+    let mut after = if literal_at.is_none() { format!(", {value}") } else { String::new() };
     if float {
-        if !matches!(t.check.as_str(), "assertEqual" | "assertEquals") {
+        if !matches!(t.check.as_str(), "assertEqual" | "assertEquals" | "assertIsNone") {
             return None;
         }
-        edits.push((t.check_at.clone(), "assertAlmostEqual".to_string()));
         // `assertAlmostEqual` rounds the difference to `places` decimals (7 by default): scaled to
         // the value, so a tiny value is not met by 0 and a large one not held to its last bit.
         let v: f64 = value.parse().ok()?;
         let places = if v == 0.0 { 7 } else { 7 - v.abs().log10().floor() as i64 };
         if places != 7 {
-            edits.push((t.args_end..t.args_end, format!(", places={places}")));
+            after.push_str(&format!(", places={places}"));
         }
+    }
+    let mut edits = literal_at.map(|at| vec![(at, value.to_string())]).unwrap_or_default();
+    if check != t.check {
+        edits.push((t.check_at.clone(), check.to_string()));
+    }
+    if !after.is_empty() {
+        edits.push((t.args_end..t.args_end, after));
     }
     Some(edits)
 }
@@ -291,9 +358,11 @@ pub fn reconcile(
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     let mut done: Vec<String> = Vec::new();
     for t in targets {
-        let Some(mut more) = values.get(&t.test).and_then(|v| rewrite(t, v)) else { continue };
-        edits.append(&mut more);
-        edits.extend(t.comments.iter().map(|c| (c.clone(), String::new())));
+        let Some(more) = values.get(&t.test).and_then(|v| rewrite(t, v)) else { continue };
+        // A comment inside the replaced literal goes with it.
+        let inside = |c: &Range<usize>| more.iter().any(|(at, _)| c.start < at.end && at.start < c.end);
+        edits.extend(t.comments.iter().filter(|c| !inside(c)).map(|c| (c.clone(), String::new())));
+        edits.extend(more);
         done.push(t.test.clone());
     }
     if done.is_empty() {
@@ -312,7 +381,7 @@ pub fn reconcile(
 mod tests {
     use super::*;
 
-    const SUITE: &str = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_typical_1(self):\n        # 2023-01-01 was a Monday\n        self.assertEqual(weekday(2023, 1, 1), 6)  # Monday\n\n    def test_typical_2(self):\n        result = weekday(2023, 1, 2)\n        self.assertEqual(0, result)\n\n    def test_almost(self):\n        self.assertAlmostEqual(weekday(1, 2, 3), 1.5)\n\n    def test_both(self):\n        self.assertEqual(weekday(1, 1, 1), weekday(1, 1, 1))\n\n    def test_fstring(self):\n        self.assertEqual(str(weekday(1, 1, 1)), f\"{1}\")\n\n    def test_loop(self):\n        for y in (1, 2):\n            self.assertEqual(weekday(y, 1, 1), 3)\n\n    def test_other(self):\n        self.assertEqual(len([1]), 2)\n\n    def test_nested(self):\n        self.assertEqual(weekday(1, 1, 1), [(1, -2), {\"a\": b\"x\"}, None])\n\n    def test_truth(self):\n        self.assertFalse(weekday(1, 1, 1))\n\n    def test_comparison(self):\n        self.assertFalse(weekday(1, 1, 1) > 3)\n\n    def test_input_only(self):\n        data = [3, 1]\n        result = weekday(data, 1, 1)\n        self.assertEqual(len(data), 4)\n\n    def test_mean(self):\n        self.assertEqual(weekday(1, 1, 2), 2)\n\n    def test_tiny(self):\n        self.assertEqual(weekday(1, 1, 4), 0)\n\n    def test_message(self):\n        self.assertEqual(weekday(1, 1, 3), 2, \"two\")\n\n    def test_keyword(self):\n        self.assertEqual(weekday(1, 1, 3), 2, msg=\"two\")\n\n    def test_twice(self):\n        self.assertEqual(weekday(9, 9, 9), 1)\n\n    def test_twice(self):\n        self.assertEqual(weekday(8, 8, 8), 1)\n";
+    const SUITE: &str = "import unittest\n\nclass TestCases(unittest.TestCase):\n    def test_typical_1(self):\n        # 2023-01-01 was a Monday\n        self.assertEqual(weekday(2023, 1, 1), 6)  # Monday\n\n    def test_typical_2(self):\n        result = weekday(2023, 1, 2)\n        self.assertEqual(0, result)\n\n    def test_almost(self):\n        self.assertAlmostEqual(weekday(1, 2, 3), 1.5)\n\n    def test_both(self):\n        self.assertEqual(weekday(1, 1, 1), weekday(1, 1, 1))\n\n    def test_fstring(self):\n        self.assertEqual(str(weekday(1, 1, 1)), f\"{1}\")\n\n    def test_loop(self):\n        for y in (1, 2):\n            self.assertEqual(weekday(y, 1, 1), 3)\n\n    def test_other(self):\n        self.assertEqual(len([1]), 2)\n\n    def test_nested(self):\n        self.assertEqual(weekday(1, 1, 1), [(1, -2), {\"a\": b\"x\"}, None])\n\n    def test_truth(self):\n        self.assertFalse(weekday(1, 1, 1))\n\n    def test_comparison(self):\n        self.assertFalse(weekday(1, 1, 1) > 3)\n\n    def test_input_only(self):\n        data = [3, 1]\n        result = weekday(data, 1, 1)\n        self.assertEqual(len(data), 4)\n\n    def test_mean(self):\n        self.assertEqual(weekday(1, 1, 2), 2)\n\n    def test_tiny(self):\n        self.assertEqual(weekday(1, 1, 4), 0)\n\n    def test_message(self):\n        self.assertEqual(weekday(1, 1, 3), 2, \"two\")\n\n    def test_keyword(self):\n        self.assertEqual(weekday(1, 1, 3), 2, msg=\"two\")\n\n    def test_variable(self):\n        expected = [1, 2]  # two\n        self.assertEqual(weekday(1, 1, 5), expected)\n\n    def test_variable_input(self):\n        data = [1, 2]\n        self.assertEqual(weekday(data, 1, 1), data)\n\n    def test_variable_twice(self):\n        expected = 1\n        expected = 2\n        self.assertEqual(weekday(1, 1, 6), expected)\n\n    def test_none(self):\n        result = weekday(1, 1, 7)\n        self.assertIsNone(result)\n\n    def test_none_float(self):\n        self.assertIsNone(weekday(1, 1, 8))\n\n    def test_not_none(self):\n        self.assertIsNotNone(weekday(1, 1, 9))\n\n    def test_twice(self):\n        self.assertEqual(weekday(9, 9, 9), 1)\n\n    def test_twice(self):\n        self.assertEqual(weekday(8, 8, 8), 1)\n";
 
     fn targets() -> Vec<Expectation> {
         expectations(SUITE, "weekday", &crate::pipeline::code::test_names(SUITE))
@@ -321,8 +390,20 @@ mod tests {
     #[test]
     fn only_one_plain_check_of_the_functions_value_against_a_literal_or_its_truth_qualifies() {
         let found: Vec<(String, usize)> = targets().into_iter().map(|e| (e.test, e.actual)).collect();
-        let names = ["typical_1", "typical_2", "nested", "truth", "mean", "tiny", "twice"];
-        let positions = [0, 1, 0, 0, 0, 0, 0];
+        let names = [
+            "typical_1",
+            "typical_2",
+            "nested",
+            "truth",
+            "mean",
+            "tiny",
+            "variable",
+            "none",
+            "none_float",
+            "not_none",
+            "twice",
+        ];
+        let positions = [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let expected: Vec<(String, usize)> =
             names.iter().zip(positions).map(|(n, p)| (format!("TestCases.test_{n}"), p)).collect();
         assert_eq!(found, expected);
@@ -357,6 +438,10 @@ mod tests {
             ("mean", "2.5"),
             ("tiny", "3.0000000000000004e-09"),
             ("twice", "'a\rb'"),
+            ("variable", "[3, 4]"),
+            ("none", "'x'"),
+            ("none_float", "0.5"),
+            ("not_none", "None"),
         ];
         let report: BTreeMap<String, String> =
             reported.iter().map(|(n, v)| (format!("TestCases.test_{n}"), v.to_string())).collect();
@@ -364,7 +449,10 @@ mod tests {
         let values = read_probe(&stdout).unwrap();
         let (code, done) = reconcile(SUITE, &targets, &values).unwrap();
         let done: Vec<&str> = done.iter().map(|d| d.trim_start_matches("TestCases.test_")).collect();
-        assert_eq!(done, ["typical_1", "typical_2", "truth", "mean", "tiny"]);
+        assert_eq!(
+            done,
+            ["typical_1", "typical_2", "truth", "mean", "tiny", "variable", "none", "none_float", "not_none"]
+        );
         assert!(
             code.contains("    def test_typical_1(self):\n        self.assertEqual(weekday(2023, 1, 1), 6)\n\n"),
             "{code}"
@@ -378,6 +466,19 @@ mod tests {
         // A float is compared to 7 significant digits.
         assert!(code.contains("self.assertAlmostEqual(weekday(1, 1, 2), 2.5)\n"), "{code}");
         assert!(code.contains("self.assertAlmostEqual(weekday(1, 1, 4), 3.0000000000000004e-09, places=16)"), "{code}");
+        // A variable assigned a literal once and used only in the check takes the value; one
+        // assigned twice, or that is also the function's input, is left as it was.
+        assert!(
+            code.contains("    def test_variable(self):\n        expected = [3, 4]\n        self.assertEqual(weekday(1, 1, 5), expected)\n"),
+            "{code}"
+        );
+        assert!(
+            !code.contains("# two") && code.contains("expected = 2\n") && code.contains("weekday(data, 1, 1), data)")
+        );
+        // A value where the check said `None` is checked for equality; `None` where it said not.
+        assert!(code.contains("self.assertEqual(result, 'x')\n"), "{code}");
+        assert!(code.contains("self.assertAlmostEqual(weekday(1, 1, 8), 0.5, places=8)\n"), "{code}");
+        assert!(code.contains("self.assertIsNone(weekday(1, 1, 9))\n"), "{code}");
         // Checks with a message, of a comparison or of the input only are left as they were.
         for kept in ["2, \"two\")", "msg=\"two\")", "self.assertFalse(weekday(1, 1, 1) > 3)", "len(data), 4)"] {
             assert!(code.contains(kept), "{kept} in {code}");
