@@ -235,9 +235,14 @@ pub fn without_tests(tests: &str, names: &[String]) -> Option<String> {
     let mut out = String::new();
     let mut at = 0;
     for (_, r, _) in cut {
-        // Cut whole lines: from the start of the definition's line to the end of its last line.
+        // Cut whole lines: from the start of the definition's line to the end of its last line,
+        // with the blank lines after it (which set it apart from the next), so that a cut test
+        // leaves no gap of its own in the suite.
         let start = tests[..r.start].rfind('\n').map_or(0, |i| i + 1);
-        let end = tests[r.end..].find('\n').map_or(tests.len(), |i| r.end + i + 1);
+        let mut end = tests[r.end..].find('\n').map_or(tests.len(), |i| r.end + i + 1);
+        while let Some(blank) = tests[end..].find('\n').filter(|&i| tests[end..end + i].trim().is_empty()) {
+            end += blank + 1;
+        }
         out.push_str(&tests[at..start.max(at)]);
         at = end.max(at);
     }
@@ -434,7 +439,14 @@ mod tests {
         let t = "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n\n    def test_b(self):\n        self.assertEqual(f(1, 2), 3)\n\ndef test_c():\n    self.assertEqual(x, 1)\n";
         let names = vec!["TestCases.test_b".to_string(), "test_c".to_string()];
         let cut = without_tests(t, &names).unwrap();
-        assert_eq!(cut, "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n\n\n");
+        assert_eq!(cut, "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 1)\n\n");
+        // A cut test takes the blank lines after it: no gap is left where it was.
+        let first = without_tests(t, &["TestCases.test_a".to_string()]).unwrap();
+        assert!(
+            first.starts_with("import unittest\nclass TestCases(unittest.TestCase):\n    def test_b(self):\n"),
+            "{first}"
+        );
+        assert!(first.contains("f(1, 2), 3)\n\ndef test_c():"), "{first}");
         assert!(tests_from_code(&cut, "f").is_some(), "still a test class: {cut}");
         let all = vec!["TestCases.test_a".to_string(), "TestCases.test_b".to_string()];
         assert_eq!(without_tests(t, &all), None);
