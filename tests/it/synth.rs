@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use unitcoder::engine::{Completion, EngineError, Generator, Prompt, Request, Scripted};
 use unitcoder::pipeline::emit::{self, Format};
-use unitcoder::pipeline::record::AttemptKind;
+use unitcoder::pipeline::record::{AttemptKind, Stage};
 use unitcoder::pipeline::retrieve::{self, Packages, RetrieveSettings, RetrieveStats, Shard};
 use unitcoder::pipeline::run_dir::RunDir;
 use unitcoder::pipeline::synth::{synthesize, SynthSettings};
@@ -117,6 +117,14 @@ fn cases() -> BTreeMap<&'static str, Case> {
         fixes: &[],
         polish: "",
     });
+    // Tests that Python will not compile (a bytes literal with a non-ASCII character): no fix of
+    // the function could make them pass.
+    m.insert("garbled", Case {
+        src: "def garbled(x):\n    y = math.floor(x)\n    return y + 1\n",
+        tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n    def test_b(self):\n        self.assertEqual(NAME(b'\u{e9}'), 1)\n",
+        fixes: &[],
+        polish: "",
+    });
     m.insert("undocumented", Case {
         src: "def undocumented(x):\n    y = math.floor(x)\n    return y + 1\n",
         tests: "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(undocumented(2.5), 3)\n        self.assertIsNone(undocumented.__doc__)\n",
@@ -138,6 +146,12 @@ fn sampled_tests(name: &str) -> Option<[&'static str; 3]> {
         ]),
         // A suite the (wrong) original fails; one that passes even with the body stubbed; no code.
         "stubborn" => Some([TESTS_PLUS_ONE, hollow, "I am not sure."]),
+        // Three suites Python does not compile, each in its own way.
+        "garbled" => Some([
+            "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(NAME(2.5), 3)\n    def test_b(self):\n        self.assertEqual(NAME(b'\u{e9}'), 1)\n",
+            "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self, y=1, y=2):\n        self.assertEqual(NAME(2.5), 3)\n",
+            "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        nonlocal x\n        self.assertEqual(NAME(2.5), 3)\n",
+        ]),
         _ => None,
     }
 }
@@ -247,7 +261,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     let dir = RunDir::new(&s.root.join("run"));
     let gen = scripted();
     let t = synthesize(s.records.clone(), &gen, &sandbox(), &settings(), &dir, &Silent).unwrap();
-    assert_eq!(t.finished, 12);
+    assert_eq!(t.finished, 13);
     let (acc, rej) = read(&dir);
     let by = |v: &[Record], n: &str| v.iter().find(|r| r.function.name == n).cloned();
     let reason = |n: &str| by(&rej, n).and_then(|r| r.rejected).map(|j| j.reason);
@@ -326,6 +340,17 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
     assert!(trusted.verified.as_ref().unwrap().original_passed);
     assert!(!trusted.attempts.iter().any(|a| a.kind == AttemptKind::Fix));
 
+    // Suites that Python does not compile are set aside, each in turn, and no fix round starts
+    // from them; the record is rejected with the compiler's message.
+    let garbled = by(&rej, "garbled").expect("garbled rejected");
+    let aside: Vec<(u32, String)> = set_aside(&garbled);
+    let expected: Vec<(u32, String)> = (0..3).map(|k| (k, "tests_do_not_compile".to_string())).collect();
+    assert_eq!(aside, expected);
+    let why = garbled.rejected.as_ref().unwrap();
+    assert_eq!((why.stage, why.reason.as_str()), (Stage::Tests, "tests_do_not_compile"));
+    assert!(why.detail.contains("nonlocal"), "the last suite's error: {why:?}");
+    assert!(!garbled.attempts.iter().any(|a| a.kind == AttemptKind::Fix));
+
     // An error in the tests' module code cannot be cut away: the record ends (no endless re-run).
     assert!(reason("modular").is_some(), "modular is rejected");
 
@@ -336,7 +361,7 @@ fn every_branch_of_tests_fix_and_polish_ends_as_scripted() {
 
     let stats = emit::finalize(&dir, None).unwrap();
     let step = |n: &str| stats.funnel.iter().find(|f| f.step == n).unwrap().count;
-    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (12, 7, 1));
+    assert_eq!((step("retrieved"), step("accepted"), step("polished")), (13, 7, 1));
     assert_eq!(step("tests_scored"), 7, "the quality step rejected none of the accepted records");
     assert_eq!((stats.quality.scored, stats.quality.mutation_score.iter().sum::<u64>()), (7, 7));
     assert_eq!(stats.pass_by_round.get(&2), Some(&1));

@@ -13,7 +13,7 @@ use crate::engine::{Completion, Message, Prompt, Request, SamplingParams};
 use crate::pipeline::code;
 use crate::pipeline::prompts::{Template, Vars};
 use crate::pipeline::record::{feedback, Attempt, AttemptKind, Discarded, Record, Stage, Tests, Verified};
-use crate::sandbox::Verdict;
+use crate::sandbox::{TestStatus, Verdict};
 
 /// What the run loop must do for an item next.
 pub(super) enum Action {
@@ -55,6 +55,12 @@ fn vacuous_reason(v: &Verdict) -> bool {
     matches!(v.reason.as_deref(), Some("no assertion executed" | "no tests ran" | "all tests skipped" | "vacuous"))
 }
 
+/// Whether the tests themselves did not compile (`bytes can only contain ASCII literal characters`):
+/// the sandbox judged them before running the program, so no fix of the function can make them pass.
+fn tests_do_not_compile(v: &Verdict) -> bool {
+    matches!(v.tests.as_slice(), [t] if t.name == "<tests>" && t.status == TestStatus::Error)
+}
+
 /// A record in flight.
 pub(super) struct Item {
     pub rec: Record,
@@ -64,7 +70,6 @@ pub(super) struct Item {
     feedback: String,
     /// The program the next fix round starts from.
     failing: String,
-    /// Tests samples not tried yet: (sample, tests, tokens), in sample order.
     /// Tests samples not yet tried: (sample, suite, tokens, placeholder tests cut from it).
     candidates: std::collections::VecDeque<(u32, String, u64, Vec<String>)>,
     /// The first tried suite that the original fails with assertions executed, and its feedback:
@@ -342,6 +347,7 @@ impl Item {
         }
         let passed = verdict.passed();
         let vacuous = vacuous_reason(&verdict);
+        let uncompiled = tests_do_not_compile(&verdict);
         let feedback = feedback(&verdict, ctx.settings.feedback_chars);
         let attempt = Attempt {
             kind: exec.kind,
@@ -360,6 +366,11 @@ impl Item {
             AttemptKind::Original if passed => self.verified(exec.program, 0, true),
             AttemptKind::Original if vacuous => {
                 self.drop_tests("vacuous_tests");
+                self.next_tests(ctx)
+            }
+            // Not a suite to fix towards: set aside, and the next sample tried.
+            AttemptKind::Original if uncompiled => {
+                self.drop_tests("tests_do_not_compile");
                 self.next_tests(ctx)
             }
             AttemptKind::Original => {

@@ -91,13 +91,22 @@ impl Item {
                 };
                 self.rec.reject(Stage::Tests, reason, detail);
             }
-            _ if self.rec.discarded.iter().any(|d| d.kind == AttemptKind::Tests && d.reason == "thin_suite") => {
+            _ if self.set_aside("thin_suite") => {
                 let detail = format!(
                     "the original failed only suites of fewer than {} tests or of tests that only expect \
                      exceptions: too little to fix real code by",
                     ctx.settings.min_tests
                 );
                 self.rec.reject(Stage::RunFix, "thin_suite", detail);
+            }
+            _ if self.set_aside("tests_do_not_compile") && !self.set_aside("vacuous_tests") => {
+                let message = self.rec.attempts.iter().rev().find_map(|a| {
+                    let t =
+                        a.verdict.tests.first().filter(|t| a.kind == AttemptKind::Original && t.name == "<tests>")?;
+                    t.message.clone()
+                });
+                let detail = message.unwrap_or_else(|| "the tests do not compile".into());
+                self.rec.reject(Stage::Tests, "tests_do_not_compile", detail);
             }
             _ => {
                 let stubbed = self.rec.attempts.last().is_some_and(|a| a.kind == AttemptKind::Vacuity);
@@ -253,6 +262,11 @@ impl Item {
             // Counted once, with the set-aside entry.
             t.tokens = 0;
         }
+    }
+
+    /// Whether a tests sample was set aside for `reason`.
+    fn set_aside(&self, reason: &str) -> bool {
+        self.rec.discarded.iter().any(|d| d.kind == AttemptKind::Tests && d.reason == reason)
     }
 
     /// Records a tests sample that is not used, with its tokens and why.
