@@ -12,12 +12,12 @@
 //! the literal may be held in a variable assigned once and used nowhere else, `expected = [1, 2]`),
 //! a truth assertion of the function's own value (`self.assertFalse(is_prime(9))`; a flipped
 //! comparison would check almost nothing), or an assertion that a value computed from the
-//! function's is `None` (it becomes an equality check with the value) or is not. The probe (`expected_probe.py`, with the reader
-//! `expected_values.py`) runs each such test in the sandbox with its check replaced by a recorder,
-//! twice, then again in fresh interpreters under five other hash seeds, and reports the value where
-//! every run saw the same one and a literal states it exactly (no unordered sets, no floats inside
-//! containers): a list made from a set of strings is the same twice in one interpreter, and would
-//! make a flaky test. The literal is replaced by that value (a float is then compared with
+//! function's is `None` (it becomes an equality check with the value) or is not. The probe
+//! (`expected_probe.py`, with the reader `expected_values.py`) runs each such test in the sandbox
+//! with its check replaced by a recorder, twice, then again in fresh interpreters under five other
+//! hash seeds, and reports the value where every run saw the same one and a literal states it
+//! exactly (no unordered sets, no floats inside containers): a list made from a set of strings is
+//! the same twice in one interpreter, and would make a flaky test. The literal is replaced by that value (a float is then compared with
 //! `assertAlmostEqual` to 7 significant digits), a truth check on a `bool` becomes the other one,
 //! the method's comments are dropped, and the rewritten suite runs against the original again, like
 //! a suite with tests cut.
@@ -46,7 +46,7 @@ const TRUTH_CHECKS: [&str; 2] = ["assertTrue", "assertFalse"];
 const NONE_CHECKS: [&str; 2] = ["assertIsNone", "assertIsNotNone"];
 
 /// A test whose one check the probe can read: an equality check between a value under test and a
-/// literal, or a truth check of the function's value.
+/// literal, a truth check of the function's value, or a check that a value is `None` or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
     /// `Class.method`, as the verdict names the test.
