@@ -101,9 +101,8 @@ impl Item {
             }
             _ if self.set_aside("tests_do_not_compile") && !self.set_aside("vacuous_tests") => {
                 let message = self.rec.attempts.iter().rev().find_map(|a| {
-                    let t =
-                        a.verdict.tests.first().filter(|t| a.kind == AttemptKind::Original && t.name == "<tests>")?;
-                    t.message.clone()
+                    let uncompiled = a.kind == AttemptKind::Original && super::tests_do_not_compile(&a.verdict);
+                    a.verdict.tests.first().filter(|_| uncompiled)?.message.clone()
                 });
                 let detail = message.unwrap_or_else(|| "the tests do not compile".into());
                 self.rec.reject(Stage::Tests, "tests_do_not_compile", detail);
